@@ -1,0 +1,94 @@
+//! Profile photos: sniff, decode within limits, crop to a centred square, scale to 256×256 PNG.
+
+use std::io::Cursor;
+
+use axum::http::StatusCode;
+use image::{imageops::FilterType, ImageFormat, ImageReader, Limits};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
+pub const SIZE: u32 = 256;
+const MAX_DIMENSION: u32 = 12_000;
+
+/// A processed avatar: PNG bytes and the ETag that identifies them.
+pub struct Avatar {
+    pub png: Vec<u8>,
+    pub etag: String,
+}
+
+/// Turns an uploaded image into a stored avatar, refusing anything that is not a PNG, JPEG or
+/// WebP that decodes (by content, whatever the declared type says).
+pub async fn process(bytes: Vec<u8>) -> Result<Avatar> {
+    if bytes.len() > MAX_UPLOAD_BYTES {
+        return Err(too_large());
+    }
+    tokio::task::spawn_blocking(move || process_blocking(&bytes))
+        .await
+        .map_err(|e| anyhow::anyhow!("avatar task: {e}"))?
+}
+
+pub fn too_large() -> Error {
+    Error::client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "profile photos are limited to 5 MB")
+}
+
+fn unsupported() -> Error {
+    Error::client(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_image",
+        "profile photo must be a PNG, JPEG or WebP image",
+    )
+}
+
+fn process_blocking(bytes: &[u8]) -> Result<Avatar> {
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| unsupported())?;
+    match reader.format() {
+        Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP) => {}
+        _ => return Err(unsupported()),
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_DIMENSION);
+    limits.max_image_height = Some(MAX_DIMENSION);
+    limits.max_alloc = Some(512 * 1024 * 1024);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| {
+        Error::client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image", format!("image could not be decoded: {e}"))
+    })?;
+    let side = img.width().min(img.height());
+    if side == 0 {
+        return Err(unsupported());
+    }
+    let square = img.crop_imm((img.width() - side) / 2, (img.height() - side) / 2, side, side);
+    let scaled = square.resize_exact(SIZE, SIZE, FilterType::Lanczos3);
+    let mut png = Vec::new();
+    scaled
+        .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+        .map_err(|e| anyhow::anyhow!("encoding avatar: {e}"))?;
+    let etag = hex::encode(&Sha256::digest(&png)[..12]);
+    Ok(Avatar { png, etag })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wide_jpeg_becomes_square_png() {
+        let img = image::RgbImage::from_fn(640, 360, |x, _| image::Rgb([(x % 256) as u8, 10, 200]));
+        let mut jpeg = Vec::new();
+        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+        let out = process(jpeg).await.unwrap();
+        let back = image::load_from_memory(&out.png).unwrap();
+        assert_eq!((back.width(), back.height()), (SIZE, SIZE));
+        assert_eq!(image::guess_format(&out.png).unwrap(), ImageFormat::Png);
+    }
+
+    #[tokio::test]
+    async fn gif_and_garbage_are_refused() {
+        let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
+        assert_eq!(process(gif).await.err().unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let fake_png = b"\x89PNG\r\n\x1a\nnot really".to_vec();
+        assert_eq!(process(fake_png).await.err().unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+}

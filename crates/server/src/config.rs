@@ -1,0 +1,246 @@
+//! Command line, environment and config file, merged into one [`Config`].
+//!
+//! Precedence: flags, then `CONVENE_*` environment variables (clap reads both), then the TOML
+//! file named by `--config`, then built-in defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+/// Convene: self-hosted video meetings.
+#[derive(Debug, Parser)]
+#[command(name = "convene", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Server and storage options; they apply to every subcommand.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve,
+    /// Administer accounts directly in the database the server uses.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an administrator account.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// The password; prefer --password-stdin or CONVENE_ADMIN_PASSWORD so it stays out of
+        /// shell history.
+        #[arg(long, env = "CONVENE_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Make an existing account (by username or e-mail) an administrator.
+    Promote { account: String },
+    /// List accounts.
+    List,
+}
+
+/// Every server setting; each flag also reads `CONVENE_<NAME>` and the config file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ServeArgs {
+    /// TOML config file (keys are the long flag names with underscores).
+    #[arg(long, env = "CONVENE_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address the HTTP server listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CONVENE_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite database, uploads and the mail outbox [default: ./data].
+    #[arg(long, env = "CONVENE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL; `postgres://…` for PostgreSQL [default: SQLite file in the data dir].
+    #[arg(long, env = "CONVENE_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// URL people use to reach this server, used in links [default: http://<listen>].
+    #[arg(long, env = "CONVENE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "CONVENE_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Whether anyone may register an account (the first account may always) [default: true].
+    #[arg(long, env = "CONVENE_ALLOW_REGISTRATION", global = true)]
+    pub allow_registration: Option<bool>,
+    /// Server-wide cap on participants per meeting [default: 100].
+    #[arg(long, env = "CONVENE_MAX_PARTICIPANTS", global = true)]
+    pub max_participants: Option<u32>,
+    /// Duration limit given to new meetings, in minutes [default: 60].
+    #[arg(long, env = "CONVENE_DEFAULT_DURATION_LIMIT", global = true)]
+    pub default_duration_limit: Option<u32>,
+    /// Longest duration limit a host may choose, in minutes [default: 1440].
+    #[arg(long, env = "CONVENE_MAX_DURATION_LIMIT", global = true)]
+    pub max_duration_limit: Option<u32>,
+    /// Login attempts allowed per client IP per minute [default: 20].
+    #[arg(long, env = "CONVENE_LOGIN_RATE_PER_IP", global = true)]
+    pub login_rate_per_ip: Option<u32>,
+    /// Failed logins allowed per account per 15 minutes before it is locked out [default: 10].
+    #[arg(long, env = "CONVENE_LOGIN_FAILURES_PER_ACCOUNT", global = true)]
+    pub login_failures_per_account: Option<u32>,
+    /// Wrong meeting passcodes allowed per client IP per 10 minutes [default: 10].
+    #[arg(long, env = "CONVENE_PASSCODE_FAILURES_PER_IP", global = true)]
+    pub passcode_failures_per_ip: Option<u32>,
+    /// Take the client IP from X-Forwarded-For (only behind a trusted proxy) [default: false].
+    #[arg(long, env = "CONVENE_TRUST_PROXY", global = true)]
+    pub trust_proxy: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub public_url: String,
+    pub log_format: LogFormat,
+    pub allow_registration: bool,
+    pub max_participants: u32,
+    pub default_duration_limit: u32,
+    pub max_duration_limit: u32,
+    pub login_rate_per_ip: u32,
+    pub login_failures_per_account: u32,
+    pub passcode_failures_per_ip: u32,
+    pub trust_proxy: bool,
+}
+
+impl ServeArgs {
+    /// Fills what flags and environment left unset from the config file, then defaults.
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => ServeArgs::default(),
+        };
+        let listen = self.listen.or(file.listen).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into());
+        let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = self
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| sqlite_url(&data_dir.join("convene.db")));
+        let public_url = self
+            .public_url
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        url::Url::parse(&public_url).map_err(|e| anyhow::anyhow!("public_url {public_url:?}: {e}"))?;
+        let cfg = Config {
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            allow_registration: self.allow_registration.or(file.allow_registration).unwrap_or(true),
+            max_participants: self.max_participants.or(file.max_participants).unwrap_or(100),
+            default_duration_limit: self
+                .default_duration_limit
+                .or(file.default_duration_limit)
+                .unwrap_or(60),
+            max_duration_limit: self.max_duration_limit.or(file.max_duration_limit).unwrap_or(1440),
+            login_rate_per_ip: self.login_rate_per_ip.or(file.login_rate_per_ip).unwrap_or(20),
+            login_failures_per_account: self
+                .login_failures_per_account
+                .or(file.login_failures_per_account)
+                .unwrap_or(10),
+            passcode_failures_per_ip: self
+                .passcode_failures_per_ip
+                .or(file.passcode_failures_per_ip)
+                .unwrap_or(10),
+            trust_proxy: self.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl Config {
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_participants >= 2, "max_participants must be at least 2");
+        anyhow::ensure!(self.max_duration_limit >= 1, "max_duration_limit must be at least 1");
+        anyhow::ensure!(
+            (1..=self.max_duration_limit).contains(&self.default_duration_limit),
+            "default_duration_limit must be between 1 and max_duration_limit"
+        );
+        anyhow::ensure!(self.login_rate_per_ip >= 1, "login_rate_per_ip must be at least 1");
+        anyhow::ensure!(
+            self.login_failures_per_account >= 1 && self.passcode_failures_per_ip >= 1,
+            "failure limits must be at least 1"
+        );
+        Ok(())
+    }
+
+    /// A configuration for tests and embedding: everything default under `data_dir`.
+    pub fn for_data_dir(data_dir: &Path) -> Config {
+        ServeArgs { data_dir: Some(data_dir.to_owned()), ..Default::default() }
+            .resolve()
+            .expect("defaults are valid")
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("convene.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nmax_participants = 50\n").unwrap();
+        let cli = Cli::parse_from(["convene", "--config", file.to_str().unwrap(), "--max-participants", "20"]);
+        let cfg = cli.serve.resolve().unwrap();
+        assert_eq!(cfg.listen.port(), 9000, "file value used when no flag");
+        assert_eq!(cfg.max_participants, 20, "flag wins over file");
+        assert_eq!(cfg.default_duration_limit, 60, "default when nobody sets it");
+        assert_eq!(cfg.public_url, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn unknown_keys_in_file_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let cli = Cli::parse_from(["convene", "--config", file.to_str().unwrap()]);
+        let err = cli.serve.resolve().unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn invalid_limits_are_refused() {
+        let cli = Cli::parse_from(["convene", "--default-duration-limit", "100", "--max-duration-limit", "50"]);
+        assert!(cli.serve.resolve().is_err());
+    }
+}

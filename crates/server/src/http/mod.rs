@@ -1,0 +1,142 @@
+//! The HTTP API: routes, the OpenAPI document and cross-cutting layers.
+
+mod admin;
+pub mod extract;
+mod meetings;
+mod ops;
+mod users;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{error_response, Error, Result};
+use crate::state::AppState;
+
+
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Convene API", description = "Self-hosted video meetings: accounts, meetings, joining."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Registration, sign-in, profile"),
+        (name = "meetings", description = "Scheduling and joining meetings"),
+        (name = "admin", description = "Server administration"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Routes that are deliberately outside the OpenAPI document (operations, not the API).
+pub const UNDOCUMENTED_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"];
+
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(users::router())
+        .merge(users::avatar_router())
+        .merge(meetings::router())
+        .merge(admin::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document describing every API route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// Builds the whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    ops::prometheus(); // install the recorder before the first request is counted
+    let (api_routes, doc) = api();
+    let doc_json = doc.to_pretty_json().unwrap_or_default();
+    Router::new()
+        .merge(api_routes)
+        .route("/api/v1/openapi.json", get(move || async move { ([("content-type", "application/json")], doc_json) }))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics_endpoint))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(ops::track))
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+}
+
+/// One page of a list.
+#[derive(Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    items: Vec<T>,
+    page: i64,
+    page_size: i64,
+    total: i64,
+}
+
+/// `page` (from 1) and `page_size` (1-100, default 20) as given in a query.
+#[derive(Deserialize)]
+pub(crate) struct PageQuery {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+pub(crate) struct PageSpec {
+    number: i64,
+    size: i64,
+}
+
+impl PageQuery {
+    fn validate(self) -> Result<PageSpec> {
+        let number = self.page.unwrap_or(1);
+        let size = self.page_size.unwrap_or(20);
+        if number < 1 || !(1..=100).contains(&size) {
+            return Err(Error::bad_request("invalid_page", "page starts at 1 and page_size is between 1 and 100"));
+        }
+        Ok(PageSpec { number, size })
+    }
+}
+
+impl PageSpec {
+    fn offset(&self) -> i64 {
+        (self.number - 1) * self.size
+    }
+
+    fn wrap<T: ToSchema>(&self, items: Vec<T>, total: i64) -> Page<T> {
+        Page { items, page: self.number, page_size: self.size, total }
+    }
+}
+
+/// Creates an administrator account from the command line (same checks as registration).
+pub async fn create_account_for_cli(
+    state: &AppState,
+    username: &str,
+    email: &str,
+    hash: &str,
+) -> Result<crate::store::UserRow> {
+    users::create_account(state, username, email, hash, username, Some("admin")).await
+}

@@ -1,0 +1,615 @@
+//! Accounts: registration, sign-in, sessions, profile, avatar, password, export and erasure.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{AuthUser, ClientIp, Json, Upload};
+use super::meetings::{meeting_view, MeetingView};
+use crate::auth::{password, random_secret, token, token_hash};
+use crate::clock::from_ms;
+use crate::error::{Error, ErrorBody, Result};
+use crate::mail::{html_escape, Mail};
+use crate::meeting::new_personal_meeting_id;
+use crate::state::AppState;
+use crate::store::{NewUser, RefreshOutcome, UserRow};
+use crate::avatar;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(get_me, update_me, delete_me))
+        .routes(routes!(change_password))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(confirm_password_reset))
+        .routes(routes!(export_me))
+        .routes(routes!(public_profile))
+        .routes(routes!(user_avatar))
+}
+
+/// Avatar upload lives in its own router so only it accepts 5 MB bodies.
+pub(super) fn avatar_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_avatar, get_my_avatar, delete_avatar))
+        // A little headroom so the handler, not the transport, reports the size error.
+        .layer(axum::extract::DefaultBodyLimit::max(avatar::MAX_UPLOAD_BYTES + 1))
+}
+
+// ----- shapes -----
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RegisterRequest {
+    #[schema(example = "john_doe")]
+    username: String,
+    #[schema(example = "john@example.com")]
+    email: String,
+    #[schema(example = "a long passphrase")]
+    password: String,
+    /// Shown to others in meetings; defaults to the username.
+    display_name: Option<String>,
+}
+
+/// An account as its owner (or an admin) sees it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Me {
+    user_id: String,
+    username: String,
+    email: String,
+    display_name: String,
+    /// `admin` or `user`.
+    role: String,
+    /// `none`, `blur` or `image`.
+    default_background: String,
+    /// The fixed ID of this user's personal meeting room.
+    personal_meeting_id: i64,
+    avatar_url: Option<String>,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&UserRow> for Me {
+    fn from(u: &UserRow) -> Me {
+        Me {
+            user_id: u.id.clone(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role.clone(),
+            default_background: u.default_background.clone(),
+            personal_meeting_id: u.personal_meeting_id,
+            avatar_url: avatar_url(u),
+            disabled: u.disabled,
+            created_at: from_ms(u.created_at),
+            updated_at: from_ms(u.updated_at),
+        }
+    }
+}
+
+/// What anyone signed in may see of an account.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PublicProfile {
+    user_id: String,
+    username: String,
+    display_name: String,
+    avatar_url: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+fn avatar_url(u: &UserRow) -> Option<String> {
+    u.avatar_etag.as_ref().map(|etag| format!("/api/v1/users/{}/avatar?v={etag}", u.id))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct LoginRequest {
+    /// E-mail address (or use `username`).
+    email: Option<String>,
+    username: Option<String>,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LoginResponse {
+    /// Access token (JWT) for `Authorization: Bearer`.
+    token: String,
+    token_type: &'static str,
+    user_id: String,
+    /// Seconds until `token` expires (3600).
+    expires_in: i64,
+    /// Single-use token for `POST /users/refresh`; each use returns a new one.
+    refresh_token: String,
+    refresh_expires_in: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateMeRequest {
+    display_name: Option<String>,
+    /// `none`, `blur` or `image`.
+    default_background: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ChangePasswordRequest {
+    current_password: String,
+    new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ResetRequest {
+    email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ResetConfirm {
+    token: String,
+    new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct DeleteMeRequest {
+    /// The account's password, to confirm.
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Message {
+    message: String,
+}
+
+// ----- validation -----
+
+fn normalize_username(raw: &str) -> Result<String> {
+    let u = raw.trim().to_lowercase();
+    let ok_chars = u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let ok_start = u.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !(3..=32).contains(&u.len()) || !ok_chars || !ok_start {
+        return Err(Error::invalid(
+            "invalid_username",
+            "username must be 3-32 characters: letters, digits, '_', '.', '-', starting with a letter or digit",
+        ));
+    }
+    Ok(u)
+}
+
+pub(crate) fn normalize_email(raw: &str) -> Result<String> {
+    let e = raw.trim().to_lowercase();
+    if e.len() > 254 || e.parse::<lettre::Address>().is_err() || !e.contains('.') {
+        return Err(Error::invalid("invalid_email", format!("{:?} is not a valid e-mail address", raw.trim())));
+    }
+    Ok(e)
+}
+
+fn normalize_display_name(raw: &str) -> Result<String> {
+    let d = raw.trim();
+    if d.is_empty() || d.chars().count() > 64 || d.chars().any(char::is_control) {
+        return Err(Error::invalid("invalid_display_name", "display name must be 1-64 printable characters"));
+    }
+    Ok(d.to_owned())
+}
+
+fn limit_ip(state: &AppState, ip: &str) -> Result<()> {
+    match state.limits.auth_per_ip.hit(ip, state.clock.now_ms()) {
+        Some(wait) => Err(Error::too_many(wait, "too many attempts from your address; try again later")),
+        None => Ok(()),
+    }
+}
+
+fn user_agent(headers: &HeaderMap) -> String {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(200).collect()
+}
+
+async fn issue_tokens(state: &AppState, user_id: &str, session_id: &str) -> Result<LoginResponse> {
+    let now = state.clock.now();
+    let token = state.keys.access_token(user_id, session_id, now.timestamp())?;
+    let refresh_token = random_secret();
+    let expires = now.timestamp_millis() + token::REFRESH_TTL_SECS * 1000;
+    state.store.add_refresh_token(&token_hash(&refresh_token), session_id, now.timestamp_millis(), expires).await?;
+    Ok(LoginResponse {
+        token,
+        token_type: "Bearer",
+        user_id: user_id.to_owned(),
+        expires_in: token::ACCESS_TTL_SECS,
+        refresh_token,
+        refresh_expires_in: token::REFRESH_TTL_SECS,
+    })
+}
+
+// ----- handlers -----
+
+/// Create an account. The first account on a server becomes its administrator.
+#[utoipa::path(post, path = "/api/v1/users/register", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = Me), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 403, description = "registration closed", body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<RegisterRequest>,
+) -> Result<(StatusCode, axum::Json<Me>)> {
+    limit_ip(&state, &ip)?;
+    let username = normalize_username(&req.username)?;
+    let email = normalize_email(&req.email)?;
+    let display_name = normalize_display_name(req.display_name.as_deref().unwrap_or(&username))?;
+    password::check_policy(&req.password, &username, &email)?;
+    if !state.config.allow_registration && state.store.count_users().await? > 0 {
+        return Err(Error::forbidden("registration_closed", "registration is closed on this server; ask an administrator"));
+    }
+    let hash = password::hash(&req.password).await?;
+    let user = create_account(&state, &username, &email, &hash, &display_name, None).await?;
+    state.store.link_invitations(&user.email, &user.id).await?;
+    tracing::info!(user_id = %user.id, role = %user.role, "account registered");
+    Ok((StatusCode::CREATED, axum::Json(Me::from(&user))))
+}
+
+/// Inserts an account, drawing a fresh personal meeting ID if the random one collides.
+pub(crate) async fn create_account(
+    state: &AppState,
+    username: &str,
+    email: &str,
+    hash: &str,
+    display_name: &str,
+    role: Option<&str>,
+) -> Result<UserRow> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut attempts = 0;
+    loop {
+        let result = state
+            .store
+            .create_user(NewUser {
+                id: &id,
+                username,
+                email,
+                password_hash: hash,
+                display_name,
+                personal_meeting_id: new_personal_meeting_id(),
+                role,
+                now: state.clock.now_ms(),
+            })
+            .await;
+        match result {
+            Err(Error::Client { code: "retry", .. }) if attempts < 5 => attempts += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Sign in with e-mail (or username) and password.
+#[utoipa::path(post, path = "/api/v1/users/login", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
+        (status = 403, description = "account disabled", body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> Result<axum::Json<LoginResponse>> {
+    limit_ip(&state, &ip)?;
+    let login = req.email.as_deref().or(req.username.as_deref()).map(str::trim).unwrap_or("").to_lowercase();
+    if login.is_empty() {
+        return Err(Error::invalid("invalid_body", "give email (or username) and password"));
+    }
+    let user = if login.contains('@') {
+        state.store.user_by_email(&login).await?
+    } else {
+        state.store.user_by_username(&login).await?
+    };
+    let account_key = user.as_ref().map_or_else(|| format!("login:{login}"), |u| u.id.clone());
+    let now_ms = state.clock.now_ms();
+    if let Some(wait) = state.limits.login_failures.blocked(&account_key, now_ms) {
+        return Err(Error::too_many(wait, "too many failed sign-ins for this account; try again later"));
+    }
+    let stored = user.as_ref().map_or(password::DUMMY_HASH.as_str(), |u| u.password_hash.as_str());
+    let ok = password::verify(&req.password, stored).await? && user.is_some();
+    let Some(user) = user.filter(|_| ok) else {
+        state.limits.login_failures.record(&account_key, now_ms);
+        return Err(Error::unauthorized("invalid_credentials", "wrong e-mail/username or password"));
+    };
+    if user.disabled {
+        return Err(Error::forbidden("account_disabled", "this account has been disabled by an administrator"));
+    }
+    state.limits.login_failures.clear(&account_key);
+    let session_id = uuid::Uuid::new_v4().to_string();
+    state.store.create_session(&session_id, &user.id, &user_agent(&headers), &ip, now_ms).await?;
+    tracing::info!(user_id = %user.id, "signed in");
+    Ok(axum::Json(issue_tokens(&state, &user.id, &session_id).await?))
+}
+
+/// Trade a refresh token for a new access token and a new refresh token. A refresh token
+/// works once; presenting it again ends the whole session (it must have leaked).
+#[utoipa::path(post, path = "/api/v1/users/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody)))]
+async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> Result<axum::Json<LoginResponse>> {
+    match state.store.consume_refresh_token(&token_hash(&req.refresh_token), state.clock.now_ms()).await? {
+        RefreshOutcome::Rotated { session_id, user_id } => {
+            let user = state.store.user_by_id(&user_id).await?;
+            if user.is_none_or(|u| u.disabled) {
+                return Err(Error::unauthorized("account_disabled", "this account is disabled"));
+            }
+            Ok(axum::Json(issue_tokens(&state, &user_id, &session_id).await?))
+        }
+        RefreshOutcome::Reused => {
+            tracing::warn!("refresh token reused; session revoked");
+            Err(Error::unauthorized("refresh_token_reused", "this refresh token was already used; the session has been ended for safety"))
+        }
+        RefreshOutcome::Invalid => Err(Error::unauthorized("invalid_refresh_token", "refresh token is invalid or expired")),
+    }
+}
+
+/// Sign out: ends this session; its access and refresh tokens stop working.
+#[utoipa::path(post, path = "/api/v1/users/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode> {
+    state.store.revoke_session(&auth.session_id, state.clock.now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// My account.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+async fn get_me(auth: AuthUser) -> axum::Json<Me> {
+    axum::Json(Me::from(&auth.user))
+}
+
+/// Change my display name or default background.
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(req): Json<UpdateMeRequest>,
+) -> Result<axum::Json<Me>> {
+    let display_name = match req.display_name {
+        Some(d) => normalize_display_name(&d)?,
+        None => auth.user.display_name.clone(),
+    };
+    let background = req.default_background.unwrap_or_else(|| auth.user.default_background.clone());
+    if !matches!(background.as_str(), "none" | "blur" | "image") {
+        return Err(Error::invalid("invalid_background", "default_background must be none, blur or image"));
+    }
+    state.store.update_profile(&auth.user.id, &display_name, &background, state.clock.now_ms()).await?;
+    let user = state.store.user_by_id(&auth.user.id).await?.ok_or_else(|| anyhow::anyhow!("user vanished"))?;
+    Ok(axum::Json(Me::from(&user)))
+}
+
+/// Change my password; my other sessions are signed out.
+#[utoipa::path(post, path = "/api/v1/users/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 403, description = "current password wrong", body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn change_password(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(req): Json<ChangePasswordRequest>,
+) -> Result<StatusCode> {
+    if !password::verify(&req.current_password, &auth.user.password_hash).await? {
+        return Err(Error::forbidden("wrong_password", "current password is wrong"));
+    }
+    password::check_policy(&req.new_password, &auth.user.username, &auth.user.email)?;
+    let hash = password::hash(&req.new_password).await?;
+    let now = state.clock.now_ms();
+    state.store.set_password_hash(&auth.user.id, &hash, now).await?;
+    state.store.revoke_sessions_of(&auth.user.id, Some(&auth.session_id), now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ask for a password-reset e-mail. Always answers 202, so it cannot be used to learn which
+/// addresses have accounts.
+#[utoipa::path(post, path = "/api/v1/users/password-reset", tag = "accounts", request_body = ResetRequest,
+    responses((status = 202, body = Message), (status = 429, body = ErrorBody)))]
+async fn request_password_reset(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<ResetRequest>,
+) -> Result<(StatusCode, axum::Json<Message>)> {
+    limit_ip(&state, &ip)?;
+    let email = normalize_email(&req.email)?;
+    if let Some(user) = state.store.user_by_email(&email).await?.filter(|u| !u.disabled) {
+        let secret = random_secret();
+        let now = state.clock.now_ms();
+        state.store.add_password_reset(&token_hash(&secret), &user.id, now, now + token::RESET_TTL_SECS * 1000).await?;
+        let link = format!("{}/#/reset-password?token={secret}", state.config.public_url);
+        let mail = Mail {
+            to: user.email.clone(),
+            subject: "Reset your Convene password".into(),
+            text: format!(
+                "Hello {},\n\nSomeone asked to reset the password of your Convene account. To choose a new \
+                 password, open this link within an hour:\n\n{link}\n\nIf it was not you, ignore this message; \
+                 your password stays as it is.\n",
+                user.display_name
+            ),
+            html: format!(
+                "<p>Hello {},</p><p>Someone asked to reset the password of your Convene account. To choose a new \
+                 password, open this link within an hour:</p><p><a href=\"{link}\">Reset my password</a></p>\
+                 <p>If it was not you, ignore this message; your password stays as it is.</p>",
+                html_escape(&user.display_name)
+            ),
+        };
+        state.mailer.send(&sender(&state), mail).await?;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Message { message: "if an account has that address, a reset link is on its way".into() }),
+    ))
+}
+
+pub(crate) fn sender(state: &AppState) -> String {
+    let host = url::Url::parse(&state.config.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "localhost".into());
+    let domain = if host.contains('.') && host.parse::<std::net::IpAddr>().is_err() { host } else { "localhost.localdomain".into() };
+    format!("Convene <no-reply@{domain}>")
+}
+
+/// Set a new password with the token from the reset e-mail. Signs out every session.
+#[utoipa::path(post, path = "/api/v1/users/password-reset/confirm", tag = "accounts", request_body = ResetConfirm,
+    responses((status = 204), (status = 400, description = "invalid or expired token", body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn confirm_password_reset(State(state): State<AppState>, Json(req): Json<ResetConfirm>) -> Result<StatusCode> {
+    password::check_policy(&req.new_password, "", "")?;
+    let now = state.clock.now_ms();
+    let user_id = state
+        .store
+        .consume_password_reset(&token_hash(&req.token), now)
+        .await?
+        .ok_or_else(|| Error::bad_request("invalid_reset_token", "this reset link is invalid, used or expired; ask for a new one"))?;
+    let hash = password::hash(&req.new_password).await?;
+    state.store.set_password_hash(&user_id, &hash, now).await?;
+    state.store.revoke_sessions_of(&user_id, None, now).await?;
+    state.limits.login_failures.clear(&user_id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Everything Convene stores about me, as JSON (GDPR export).
+#[utoipa::path(get, path = "/api/v1/users/me/export", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "account, sessions, meetings, invitations, attendance"), (status = 401, body = ErrorBody)))]
+async fn export_me(State(state): State<AppState>, auth: AuthUser) -> Result<Response> {
+    let u = &auth.user;
+    let sessions: Vec<_> = state
+        .store
+        .sessions_of(&u.id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            serde_json::json!({
+                "session_id": s.id, "created_at": from_ms(s.created_at), "last_used_at": from_ms(s.last_used_at),
+                "revoked_at": s.revoked_at.map(from_ms), "user_agent": s.user_agent, "ip": s.ip,
+            })
+        })
+        .collect();
+    let now = state.clock.now();
+    let mut hosted: Vec<MeetingView> = Vec::new();
+    let mut invited: Vec<MeetingView> = Vec::new();
+    let all = state.store.meetings_of_user(&u.id, &u.email, &["scheduled", "live", "ended", "cancelled"]).await?;
+    for m in &all {
+        let view = meeting_view(&state, m, now).await?;
+        if m.host_id == u.id { hosted.push(view) } else { invited.push(view) }
+    }
+    if let Some(pmr) = state.store.personal_meeting(&u.id).await? {
+        hosted.push(meeting_view(&state, &pmr, now).await?);
+    }
+    let attendance: Vec<_> = state
+        .store
+        .attendance_of_user(&u.id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "meeting_id": a.meeting_id, "display_name": a.display_name, "role": a.role,
+                "joined_at": from_ms(a.joined_at), "left_at": a.left_at.map(from_ms),
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "exported_at": now,
+        "account": Me::from(u),
+        "has_avatar": u.avatar_etag.is_some(),
+        "sessions": sessions,
+        "meetings_hosted": hosted,
+        "meetings_invited": invited,
+        "attendance": attendance,
+    });
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        header::HeaderValue::from_static("attachment; filename=\"convene-export.json\""),
+    );
+    Ok(resp)
+}
+
+/// Erase my account. Meetings I host are cancelled. Needs my password.
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "accounts", security(("bearer" = [])), request_body = DeleteMeRequest,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 409, description = "last administrator", body = ErrorBody)))]
+async fn delete_me(State(state): State<AppState>, auth: AuthUser, Json(req): Json<DeleteMeRequest>) -> Result<StatusCode> {
+    if !password::verify(&req.password, &auth.user.password_hash).await? {
+        return Err(Error::forbidden("wrong_password", "password is wrong"));
+    }
+    if auth.user.is_admin() && state.store.count_admins().await? <= 1 {
+        return Err(Error::conflict(
+            "last_admin",
+            "you are the only administrator; promote someone else before deleting your account",
+        ));
+    }
+    state.store.delete_user(&auth.user, state.clock.now_ms()).await?;
+    tracing::info!(user_id = %auth.user.id, "account deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Someone's public profile.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = PublicProfile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn public_profile(State(state): State<AppState>, _auth: AuthUser, Path(id): Path<String>) -> Result<axum::Json<PublicProfile>> {
+    let u = state.store.user_by_id(&id).await?.ok_or_else(|| Error::not_found("user_not_found", "no such user"))?;
+    Ok(axum::Json(PublicProfile {
+        user_id: u.id.clone(),
+        username: u.username.clone(),
+        display_name: u.display_name.clone(),
+        avatar_url: avatar_url(&u),
+        created_at: from_ms(u.created_at),
+    }))
+}
+
+/// Someone's profile photo (PNG, 256×256). Public, so meeting tiles can show it to guests.
+#[utoipa::path(get, path = "/api/v1/users/{id}/avatar", tag = "accounts",
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 200, content_type = "image/png", description = "the photo"), (status = 304), (status = 404, body = ErrorBody)))]
+async fn user_avatar(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response> {
+    serve_avatar(&state, &id, &headers).await
+}
+
+/// Upload my profile photo: PNG, JPEG or WebP up to 5 MB, stored as a 256×256 square.
+#[utoipa::path(put, path = "/api/v1/users/me/avatar", tag = "accounts", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "image/png", description = "the image file (PNG, JPEG or WebP)"),
+    responses((status = 200, body = Me), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn put_avatar(State(state): State<AppState>, auth: AuthUser, Upload(body): Upload) -> Result<axum::Json<Me>> {
+    if body.len() > avatar::MAX_UPLOAD_BYTES {
+        return Err(avatar::too_large());
+    }
+    let processed = avatar::process(body.to_vec()).await?;
+    state.store.set_avatar(&auth.user.id, Some((&processed.png, &processed.etag)), state.clock.now_ms()).await?;
+    let user = state.store.user_by_id(&auth.user.id).await?.ok_or_else(|| anyhow::anyhow!("user vanished"))?;
+    Ok(axum::Json(Me::from(&user)))
+}
+
+/// My profile photo.
+#[utoipa::path(get, path = "/api/v1/users/me/avatar", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, content_type = "image/png", description = "the photo"), (status = 304), (status = 404, body = ErrorBody)))]
+async fn get_my_avatar(State(state): State<AppState>, auth: AuthUser, headers: HeaderMap) -> Result<Response> {
+    serve_avatar(&state, &auth.user.id, &headers).await
+}
+
+/// Remove my profile photo.
+#[utoipa::path(delete, path = "/api/v1/users/me/avatar", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn delete_avatar(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode> {
+    state.store.set_avatar(&auth.user.id, None, state.clock.now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn serve_avatar(state: &AppState, user_id: &str, headers: &HeaderMap) -> Result<Response> {
+    let (png, etag) =
+        state.store.avatar(user_id).await?.ok_or_else(|| Error::not_found("no_avatar", "this user has no profile photo"))?;
+    let quoted = format!("\"{etag}\"");
+    let cache = [
+        (header::ETAG, quoted.clone()),
+        (header::CACHE_CONTROL, "public, max-age=300, must-revalidate".to_owned()),
+    ];
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == quoted || t.trim() == "*"));
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    Ok((cache, [(header::CONTENT_TYPE, "image/png".to_owned())], png).into_response())
+}

@@ -1,0 +1,23 @@
+//! Convene: a self-hosted video-meeting server.
+//!
+//! `http` is the REST API, `store` persistence (SQLite or PostgreSQL), `meeting` the meeting
+//! domain (IDs, settings, schedules), `auth` passwords, tokens and attempt limits. `server`
+//! ties them to a socket; `admin` is the command-line account administration.
+#![warn(unreachable_pub)]
+
+pub mod admin;
+pub mod auth;
+pub mod avatar;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod meeting;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use state::AppState;

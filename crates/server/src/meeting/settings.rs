@@ -1,0 +1,85 @@
+//! Per-meeting settings, their defaults and their bounds.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// How a meeting behaves when people join it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Settings {
+    /// Hold people in a waiting room until a host admits them.
+    pub waiting_room: bool,
+    /// Let participants in before the host arrives.
+    pub join_before_host: bool,
+    /// Participants enter muted.
+    pub mute_on_entry: bool,
+    /// People without an account may join with the link and passcode.
+    pub allow_guests: bool,
+    /// At most this many people at once (capped server-wide, 100 by default).
+    pub max_participants: u32,
+    /// The meeting ends this many minutes after it starts.
+    pub duration_limit_minutes: u32,
+}
+
+/// A partial update of [`Settings`]; omitted fields keep their value.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub waiting_room: Option<bool>,
+    pub join_before_host: Option<bool>,
+    pub mute_on_entry: Option<bool>,
+    pub allow_guests: Option<bool>,
+    pub max_participants: Option<u32>,
+    pub duration_limit_minutes: Option<u32>,
+}
+
+impl Settings {
+    pub fn defaults(cfg: &Config) -> Settings {
+        Settings {
+            waiting_room: false,
+            join_before_host: false,
+            mute_on_entry: false,
+            allow_guests: true,
+            max_participants: cfg.max_participants,
+            duration_limit_minutes: cfg.default_duration_limit,
+        }
+    }
+
+    /// Applies a patch and checks the result against the server's limits.
+    pub fn patched(&self, patch: &SettingsPatch, cfg: &Config) -> Result<Settings> {
+        let s = Settings {
+            waiting_room: patch.waiting_room.unwrap_or(self.waiting_room),
+            join_before_host: patch.join_before_host.unwrap_or(self.join_before_host),
+            mute_on_entry: patch.mute_on_entry.unwrap_or(self.mute_on_entry),
+            allow_guests: patch.allow_guests.unwrap_or(self.allow_guests),
+            max_participants: patch.max_participants.unwrap_or(self.max_participants),
+            duration_limit_minutes: patch.duration_limit_minutes.unwrap_or(self.duration_limit_minutes),
+        };
+        if !(2..=cfg.max_participants).contains(&s.max_participants) {
+            return Err(Error::invalid(
+                "invalid_max_participants",
+                format!("max_participants must be between 2 and {}", cfg.max_participants),
+            ));
+        }
+        if !(1..=cfg.max_duration_limit).contains(&s.duration_limit_minutes) {
+            return Err(Error::invalid(
+                "invalid_duration_limit",
+                format!("duration_limit_minutes must be between 1 and {}", cfg.max_duration_limit),
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Reads stored settings, falling back to defaults for fields added later.
+    pub fn from_stored(json: &str, cfg: &Config) -> Settings {
+        let patch: SettingsPatch = serde_json::from_str(json).unwrap_or_default();
+        let defaults = Settings::defaults(cfg);
+        defaults.patched(&patch, cfg).unwrap_or(defaults)
+    }
+
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

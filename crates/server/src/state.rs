@@ -1,0 +1,64 @@
+//! What every request handler can reach: config, store, clock, keys, mailer, limits.
+
+use std::sync::Arc;
+
+use crate::auth::ratelimit::Limiter;
+use crate::auth::token::Keys;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::store::Store;
+
+/// Shared server state; cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    pub keys: Keys,
+    pub mailer: Mailer,
+    pub limits: Arc<Limits>,
+}
+
+/// Attempt limits, kept in memory (per node).
+pub struct Limits {
+    /// Login and registration attempts per client IP per minute.
+    pub auth_per_ip: Limiter,
+    /// Failed logins per account per 15 minutes.
+    pub login_failures: Limiter,
+    /// Wrong passcodes per client IP per 10 minutes.
+    pub passcode_failures: Limiter,
+}
+
+impl Limits {
+    pub fn new(cfg: &Config) -> Limits {
+        Limits {
+            auth_per_ip: Limiter::new(cfg.login_rate_per_ip, 60_000),
+            login_failures: Limiter::new(cfg.login_failures_per_account, 15 * 60_000),
+            passcode_failures: Limiter::new(cfg.passcode_failures_per_ip, 10 * 60_000),
+        }
+    }
+
+    pub fn prune(&self, now_ms: i64) {
+        self.auth_per_ip.prune(now_ms);
+        self.login_failures.prune(now_ms);
+        self.passcode_failures.prune(now_ms);
+    }
+}
+
+impl AppState {
+    /// Connects the store and loads (or creates) the signing secret.
+    pub async fn new(config: Config) -> crate::error::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = Store::connect(&config.database_url).await?;
+        let secret = store.secret("jwt_hmac", crate::auth::random_secret).await?;
+        Ok(AppState {
+            keys: Keys::new(secret.as_bytes()),
+            mailer: Mailer::outbox(config.data_dir.join("outbox")),
+            limits: Arc::new(Limits::new(&config)),
+            config: Arc::new(config),
+            store,
+            clock: Clock::default(),
+        })
+    }
+}
