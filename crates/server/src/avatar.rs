@@ -53,7 +53,11 @@ fn process_blocking(bytes: &[u8]) -> Result<Avatar> {
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| {
-        Error::client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image", format!("image could not be decoded: {e}"))
+        Error::client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_image",
+            format!("image could not be decoded: {e}"),
+        )
     })?;
     let side = img.width().min(img.height());
     if side == 0 {

@@ -137,10 +137,8 @@ impl ServeArgs {
         };
         let listen = self.listen.or(file.listen).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into());
         let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
-        let database_url = self
-            .database_url
-            .or(file.database_url)
-            .unwrap_or_else(|| sqlite_url(&data_dir.join("convene.db")));
+        let database_url =
+            self.database_url.or(file.database_url).unwrap_or_else(|| sqlite_url(&data_dir.join("convene.db")));
         let public_url = self
             .public_url
             .or(file.public_url)
@@ -156,20 +154,14 @@ impl ServeArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             allow_registration: self.allow_registration.or(file.allow_registration).unwrap_or(true),
             max_participants: self.max_participants.or(file.max_participants).unwrap_or(100),
-            default_duration_limit: self
-                .default_duration_limit
-                .or(file.default_duration_limit)
-                .unwrap_or(60),
+            default_duration_limit: self.default_duration_limit.or(file.default_duration_limit).unwrap_or(60),
             max_duration_limit: self.max_duration_limit.or(file.max_duration_limit).unwrap_or(1440),
             login_rate_per_ip: self.login_rate_per_ip.or(file.login_rate_per_ip).unwrap_or(20),
             login_failures_per_account: self
                 .login_failures_per_account
                 .or(file.login_failures_per_account)
                 .unwrap_or(10),
-            passcode_failures_per_ip: self
-                .passcode_failures_per_ip
-                .or(file.passcode_failures_per_ip)
-                .unwrap_or(10),
+            passcode_failures_per_ip: self.passcode_failures_per_ip.or(file.passcode_failures_per_ip).unwrap_or(10),
             trust_proxy: self.trust_proxy.or(file.trust_proxy).unwrap_or(false),
         };
         cfg.validate()?;
@@ -195,9 +187,7 @@ impl Config {
 
     /// A configuration for tests and embedding: everything default under `data_dir`.
     pub fn for_data_dir(data_dir: &Path) -> Config {
-        ServeArgs { data_dir: Some(data_dir.to_owned()), ..Default::default() }
-            .resolve()
-            .expect("defaults are valid")
+        ServeArgs { data_dir: Some(data_dir.to_owned()), ..Default::default() }.resolve().expect("defaults are valid")
     }
 }
 

@@ -44,11 +44,8 @@ impl Mailer {
         match self {
             Mailer::Outbox(dir) => {
                 tokio::fs::create_dir_all(dir).await?;
-                let name = format!(
-                    "{}-{}.eml",
-                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"),
-                    uuid::Uuid::new_v4().simple()
-                );
+                let name =
+                    format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"), uuid::Uuid::new_v4().simple());
                 // Write then rename, so a reader never sees half a message.
                 let tmp = dir.join(format!(".{name}.tmp"));
                 tokio::fs::write(&tmp, message.formatted()).await?;

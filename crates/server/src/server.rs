@@ -24,9 +24,7 @@ pub fn init_logging(format: LogFormat) {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = AppState::new(config).await?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener = TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
         public_url = %state.config.public_url,
@@ -41,7 +39,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// Serves the app on a bound listener until `shutdown` resolves. Tests use this with port 0.
-pub async fn serve(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let app = crate::http::app(state);
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

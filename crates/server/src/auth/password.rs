@@ -61,10 +61,7 @@ pub async fn verify(password: &str, stored: &str) -> Result<bool> {
 /// failed login takes as long whether or not the account is real.
 pub static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(super::random_secret().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+    Argon2::default().hash_password(super::random_secret().as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
 });
 
 #[cfg(test)]

@@ -41,7 +41,11 @@ async fn list_users(
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/disable", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "user id")),
     responses((status = 200, body = Me), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn disable_user(State(state): State<AppState>, AdminUser(admin): AdminUser, Path(id): Path<String>) -> Result<axum::Json<Me>> {
+async fn disable_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Me>> {
     if admin.user.id == id {
         return Err(Error::conflict("cannot_disable_self", "you cannot disable your own account"));
     }
@@ -52,7 +56,11 @@ async fn disable_user(State(state): State<AppState>, AdminUser(admin): AdminUser
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/enable", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "user id")),
     responses((status = 200, body = Me), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn enable_user(State(state): State<AppState>, _admin: AdminUser, Path(id): Path<String>) -> Result<axum::Json<Me>> {
+async fn enable_user(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Me>> {
     set_disabled(&state, &id, false).await
 }
 

@@ -104,9 +104,8 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = bearer(parts)?.ok_or_else(|| {
-            Error::unauthorized("missing_token", "sign in first: send Authorization: Bearer <token>")
-        })?;
+        let token = bearer(parts)?
+            .ok_or_else(|| Error::unauthorized("missing_token", "sign in first: send Authorization: Bearer <token>"))?;
         authenticate(state, token).await
     }
 }

@@ -379,7 +379,9 @@ fn timing(
     match (duration_minutes, end_time) {
         (Some(_), Some(_)) => Err(Error::invalid("ambiguous_duration", "give duration_minutes or end_time, not both")),
         (Some(m), None) => Ok(Duration::minutes(m)),
-        (None, Some(end)) if end <= start => Err(Error::invalid("invalid_end_time", "end_time must be after start_time")),
+        (None, Some(end)) if end <= start => {
+            Err(Error::invalid("invalid_end_time", "end_time must be after start_time"))
+        }
         (None, Some(end)) => Ok(end - start),
         (None, None) => Ok(fallback),
     }
@@ -458,7 +460,12 @@ async fn create_meeting(
     Ok((StatusCode::CREATED, axum::Json(MeetingWithConflicts { meeting, conflicts })))
 }
 
-async fn insert_with_fresh_id(state: &AppState, row: &mut MeetingRow, co_hosts: &[String], invitees: &[InviteeRow]) -> Result<()> {
+async fn insert_with_fresh_id(
+    state: &AppState,
+    row: &mut MeetingRow,
+    co_hosts: &[String],
+    invitees: &[InviteeRow],
+) -> Result<()> {
     for _ in 0..8 {
         row.id = new_meeting_id();
         match state.store.insert_meeting(NewMeeting { row, co_hosts, invitees }).await {
@@ -569,10 +576,17 @@ async fn personal_room(State(state): State<AppState>, auth: AuthUser) -> Result<
 #[utoipa::path(get, path = "/api/v1/meetings/{id}", tag = "meetings", security(("bearer" = [])),
     params(("id" = i64, Path, description = "meeting ID")),
     responses((status = 200, body = MeetingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn get_meeting(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> Result<axum::Json<MeetingView>> {
+async fn get_meeting(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<MeetingView>> {
     let m = load(&state, &id).await?;
     if relation(&state, &m, &auth.user).await? == Relation::None {
-        return Err(Error::forbidden("not_invited", "you are not the host of, invited to or an attendee of this meeting"));
+        return Err(Error::forbidden(
+            "not_invited",
+            "you are not the host of, invited to or an attendee of this meeting",
+        ));
     }
     Ok(axum::Json(meeting_view(&state, &m, state.clock.now()).await?))
 }
@@ -609,7 +623,10 @@ async fn update_meeting(
         || req.timezone.is_some()
         || req.recurrence.is_some();
     if m.kind == "personal" && timing_changed {
-        return Err(Error::invalid("personal_room_untimed", "a personal room has no schedule; change its settings instead"));
+        return Err(Error::invalid(
+            "personal_room_untimed",
+            "a personal room has no schedule; change its settings instead",
+        ));
     }
     let host = state.store.user_by_id(&m.host_id).await?.ok_or_else(|| anyhow::anyhow!("host missing"))?;
     let now = state.clock.now();
@@ -635,8 +652,8 @@ async fn update_meeting(
         None => m.recurrence.as_deref(),
     };
     let sched = Schedule::new(start, duration, tz, rrule)?;
-    let settings = Settings::from_stored(&m.settings, &state.config)
-        .patched(&req.settings.unwrap_or_default(), &state.config)?;
+    let settings =
+        Settings::from_stored(&m.settings, &state.config).patched(&req.settings.unwrap_or_default(), &state.config)?;
     let invitees = match &req.invitees {
         Some(list) => resolve_invitees(&state, list, &host).await?,
         None => state.store.invitees(m.id).await?,
@@ -662,7 +679,11 @@ async fn update_meeting(
 #[utoipa::path(delete, path = "/api/v1/meetings/{id}", tag = "meetings", security(("bearer" = [])),
     params(("id" = i64, Path, description = "meeting ID")),
     responses((status = 200, body = MeetingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn cancel_meeting(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> Result<axum::Json<MeetingView>> {
+async fn cancel_meeting(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<MeetingView>> {
     let m = load(&state, &id).await?;
     if relation(&state, &m, &auth.user).await? < Relation::CoHost {
         return Err(Error::forbidden("not_host", "only the host or a co-host may cancel this meeting"));
@@ -709,7 +730,11 @@ async fn occurrences(
 #[utoipa::path(get, path = "/api/v1/meetings/{id}/attendance", tag = "meetings", security(("bearer" = [])),
     params(("id" = i64, Path, description = "meeting ID")),
     responses((status = 200, body = Vec<AttendanceView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn attendance(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> Result<axum::Json<Vec<AttendanceView>>> {
+async fn attendance(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<AttendanceView>>> {
     let m = load(&state, &id).await?;
     if relation(&state, &m, &auth.user).await? < Relation::CoHost {
         return Err(Error::forbidden("not_host", "only the host or a co-host may see attendance"));
@@ -785,13 +810,20 @@ async fn join_meeting(
         }
         None if settings.allow_guests => (format!("guest:{}", uuid::Uuid::new_v4()), "guest", None),
         None => {
-            return Err(Error::unauthorized("guests_not_allowed", "this meeting is for signed-in users only; sign in to join"));
+            return Err(Error::unauthorized(
+                "guests_not_allowed",
+                "this meeting is for signed-in users only; sign in to join",
+            ));
         }
     };
     let display_name = match req.display_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(name) if name.chars().count() <= 64 && !name.chars().any(char::is_control) => name.to_owned(),
-        Some(_) => return Err(Error::invalid("invalid_display_name", "display name must be 1-64 printable characters")),
-        None => default_name.ok_or_else(|| Error::invalid("display_name_required", "guests must give a display_name"))?,
+        Some(_) => {
+            return Err(Error::invalid("invalid_display_name", "display name must be 1-64 printable characters"))
+        }
+        None => {
+            default_name.ok_or_else(|| Error::invalid("display_name_required", "guests must give a display_name"))?
+        }
     };
     let claims = TicketClaims {
         sub,

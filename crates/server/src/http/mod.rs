@@ -19,8 +19,6 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::{error_response, Error, Result};
 use crate::state::AppState;
 
-
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Convene API", description = "Self-hosted video meetings: accounts, meetings, joining."),

@@ -11,13 +11,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::extract::{AuthUser, ClientIp, Json, Upload};
 use super::meetings::{meeting_view, MeetingView};
 use crate::auth::{password, random_secret, token, token_hash};
+use crate::avatar;
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
 use crate::mail::{html_escape, Mail};
 use crate::meeting::new_personal_meeting_id;
 use crate::state::AppState;
 use crate::store::{NewUser, RefreshOutcome, UserRow};
-use crate::avatar;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -244,7 +244,10 @@ async fn register(
     let display_name = normalize_display_name(req.display_name.as_deref().unwrap_or(&username))?;
     password::check_policy(&req.password, &username, &email)?;
     if !state.config.allow_registration && state.store.count_users().await? > 0 {
-        return Err(Error::forbidden("registration_closed", "registration is closed on this server; ask an administrator"));
+        return Err(Error::forbidden(
+            "registration_closed",
+            "registration is closed on this server; ask an administrator",
+        ));
     }
     let hash = password::hash(&req.password).await?;
     let user = create_account(&state, &username, &email, &hash, &display_name, None).await?;
@@ -341,9 +344,14 @@ async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>)
         }
         RefreshOutcome::Reused => {
             tracing::warn!("refresh token reused; session revoked");
-            Err(Error::unauthorized("refresh_token_reused", "this refresh token was already used; the session has been ended for safety"))
+            Err(Error::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was already used; the session has been ended for safety",
+            ))
         }
-        RefreshOutcome::Invalid => Err(Error::unauthorized("invalid_refresh_token", "refresh token is invalid or expired")),
+        RefreshOutcome::Invalid => {
+            Err(Error::unauthorized("invalid_refresh_token", "refresh token is invalid or expired"))
+        }
     }
 }
 
@@ -447,7 +455,11 @@ pub(crate) fn sender(state: &AppState) -> String {
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| "localhost".into());
-    let domain = if host.contains('.') && host.parse::<std::net::IpAddr>().is_err() { host } else { "localhost.localdomain".into() };
+    let domain = if host.contains('.') && host.parse::<std::net::IpAddr>().is_err() {
+        host
+    } else {
+        "localhost.localdomain".into()
+    };
     format!("Convene <no-reply@{domain}>")
 }
 
@@ -457,11 +469,9 @@ pub(crate) fn sender(state: &AppState) -> String {
 async fn confirm_password_reset(State(state): State<AppState>, Json(req): Json<ResetConfirm>) -> Result<StatusCode> {
     password::check_policy(&req.new_password, "", "")?;
     let now = state.clock.now_ms();
-    let user_id = state
-        .store
-        .consume_password_reset(&token_hash(&req.token), now)
-        .await?
-        .ok_or_else(|| Error::bad_request("invalid_reset_token", "this reset link is invalid, used or expired; ask for a new one"))?;
+    let user_id = state.store.consume_password_reset(&token_hash(&req.token), now).await?.ok_or_else(|| {
+        Error::bad_request("invalid_reset_token", "this reset link is invalid, used or expired; ask for a new one")
+    })?;
     let hash = password::hash(&req.new_password).await?;
     state.store.set_password_hash(&user_id, &hash, now).await?;
     state.store.revoke_sessions_of(&user_id, None, now).await?;
@@ -492,7 +502,11 @@ async fn export_me(State(state): State<AppState>, auth: AuthUser) -> Result<Resp
     let all = state.store.meetings_of_user(&u.id, &u.email, &["scheduled", "live", "ended", "cancelled"]).await?;
     for m in &all {
         let view = meeting_view(&state, m, now).await?;
-        if m.host_id == u.id { hosted.push(view) } else { invited.push(view) }
+        if m.host_id == u.id {
+            hosted.push(view)
+        } else {
+            invited.push(view)
+        }
     }
     if let Some(pmr) = state.store.personal_meeting(&u.id).await? {
         hosted.push(meeting_view(&state, &pmr, now).await?);
@@ -529,7 +543,11 @@ async fn export_me(State(state): State<AppState>, auth: AuthUser) -> Result<Resp
 /// Erase my account. Meetings I host are cancelled. Needs my password.
 #[utoipa::path(delete, path = "/api/v1/users/me", tag = "accounts", security(("bearer" = [])), request_body = DeleteMeRequest,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 409, description = "last administrator", body = ErrorBody)))]
-async fn delete_me(State(state): State<AppState>, auth: AuthUser, Json(req): Json<DeleteMeRequest>) -> Result<StatusCode> {
+async fn delete_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(req): Json<DeleteMeRequest>,
+) -> Result<StatusCode> {
     if !password::verify(&req.password, &auth.user.password_hash).await? {
         return Err(Error::forbidden("wrong_password", "password is wrong"));
     }
@@ -548,7 +566,11 @@ async fn delete_me(State(state): State<AppState>, auth: AuthUser, Json(req): Jso
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts", security(("bearer" = [])),
     params(("id" = String, Path, description = "user id")),
     responses((status = 200, body = PublicProfile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn public_profile(State(state): State<AppState>, _auth: AuthUser, Path(id): Path<String>) -> Result<axum::Json<PublicProfile>> {
+async fn public_profile(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<PublicProfile>> {
     let u = state.store.user_by_id(&id).await?.ok_or_else(|| Error::not_found("user_not_found", "no such user"))?;
     Ok(axum::Json(PublicProfile {
         user_id: u.id.clone(),
@@ -597,13 +619,14 @@ async fn delete_avatar(State(state): State<AppState>, auth: AuthUser) -> Result<
 }
 
 async fn serve_avatar(state: &AppState, user_id: &str, headers: &HeaderMap) -> Result<Response> {
-    let (png, etag) =
-        state.store.avatar(user_id).await?.ok_or_else(|| Error::not_found("no_avatar", "this user has no profile photo"))?;
+    let (png, etag) = state
+        .store
+        .avatar(user_id)
+        .await?
+        .ok_or_else(|| Error::not_found("no_avatar", "this user has no profile photo"))?;
     let quoted = format!("\"{etag}\"");
-    let cache = [
-        (header::ETAG, quoted.clone()),
-        (header::CACHE_CONTROL, "public, max-age=300, must-revalidate".to_owned()),
-    ];
+    let cache =
+        [(header::ETAG, quoted.clone()), (header::CACHE_CONTROL, "public, max-age=300, must-revalidate".to_owned())];
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

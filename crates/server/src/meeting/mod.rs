@@ -5,9 +5,9 @@ mod schedule;
 mod settings;
 
 pub use ids::{new_meeting_id, new_passcode, new_personal_meeting_id, passcode_matches};
+pub use schedule::parse_tz;
 pub use schedule::{Occurrence, Schedule};
 pub use settings::{Settings, SettingsPatch};
-pub use schedule::parse_tz;
 
 /// The time zone of a stored meeting (validated on write; UTC if it somehow is not).
 pub fn schedule_tz(name: &str) -> chrono_tz::Tz {

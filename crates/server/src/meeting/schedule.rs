@@ -41,8 +41,9 @@ pub struct Schedule {
 
 /// Parses an IANA time zone name.
 pub fn parse_tz(name: &str) -> Result<Tz> {
-    name.parse::<Tz>()
-        .map_err(|_| Error::invalid("invalid_timezone", format!("unknown time zone {name:?}; use an IANA name such as Europe/Paris")))
+    name.parse::<Tz>().map_err(|_| {
+        Error::invalid("invalid_timezone", format!("unknown time zone {name:?}; use an IANA name such as Europe/Paris"))
+    })
 }
 
 impl Schedule {
@@ -142,7 +143,8 @@ mod tests {
     fn weekly_recurrence_keeps_local_time_across_dst() {
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         // 10:00 Berlin in winter is 09:00 UTC; in summer 08:00 UTC.
-        let s = Schedule::new(at("2026-03-16T09:00:00Z"), Duration::minutes(30), tz, Some("FREQ=WEEKLY;COUNT=4")).unwrap();
+        let s =
+            Schedule::new(at("2026-03-16T09:00:00Z"), Duration::minutes(30), tz, Some("FREQ=WEEKLY;COUNT=4")).unwrap();
         let occ = s.occurrences_after(at("2026-03-01T00:00:00Z"), 10);
         assert_eq!(occ.len(), 4);
         assert_eq!(occ[0].start, at("2026-03-16T09:00:00Z"));
@@ -158,7 +160,8 @@ mod tests {
 
     #[test]
     fn overlap_found_between_single_and_recurring() {
-        let weekly = Schedule::new(at("2026-01-05T10:00:00Z"), Duration::minutes(60), Tz::UTC, Some("FREQ=WEEKLY")).unwrap();
+        let weekly =
+            Schedule::new(at("2026-01-05T10:00:00Z"), Duration::minutes(60), Tz::UTC, Some("FREQ=WEEKLY")).unwrap();
         let clash = Schedule::new(at("2026-01-19T10:30:00Z"), Duration::minutes(15), Tz::UTC, None).unwrap();
         let free = Schedule::new(at("2026-01-19T11:00:00Z"), Duration::minutes(15), Tz::UTC, None).unwrap();
         assert_eq!(clash.first_overlap(&weekly).unwrap().start, at("2026-01-19T10:00:00Z"));

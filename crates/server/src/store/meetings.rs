@@ -187,9 +187,7 @@ impl Store {
             .bind(id)
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| Ok(InviteeRow { email: r.try_get("email")?, user_id: r.try_get("user_id")? }))
-            .collect()
+        rows.iter().map(|r| Ok(InviteeRow { email: r.try_get("email")?, user_id: r.try_get("user_id")? })).collect()
     }
 
     /// Every non-personal meeting the user hosts, co-hosts or is invited to, in the given

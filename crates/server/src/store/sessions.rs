@@ -43,14 +43,7 @@ pub enum RefreshOutcome {
 }
 
 impl Store {
-    pub async fn create_session(
-        &self,
-        id: &str,
-        user_id: &str,
-        user_agent: &str,
-        ip: &str,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn create_session(&self, id: &str, user_id: &str, user_agent: &str, ip: &str, now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, ip) VALUES ($1, $2, $3, $3, $4, $5)",
         )
@@ -78,13 +71,15 @@ impl Store {
     }
 
     pub async fn add_refresh_token(&self, hash: &str, session_id: &str, now: i64, expires_at: i64) -> Result<()> {
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(hash)
-            .bind(session_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hash)
+        .bind(session_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -154,13 +149,15 @@ impl Store {
     }
 
     pub async fn add_password_reset(&self, hash: &str, user_id: &str, now: i64, expires_at: i64) -> Result<()> {
-        sqlx::query("INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(hash)
-            .bind(user_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

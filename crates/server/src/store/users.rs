@@ -251,14 +251,8 @@ impl Store {
             .bind(&user.email)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM meeting_cohosts WHERE user_id = $1")
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM attendance WHERE user_id = $1")
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM meeting_cohosts WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM attendance WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM users WHERE id = $1").bind(&user.id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
