@@ -11,6 +11,7 @@ pub mod avatar;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod mail;
 pub mod meeting;

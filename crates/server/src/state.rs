@@ -6,6 +6,7 @@ use crate::auth::ratelimit::Limiter;
 use crate::auth::token::Keys;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::mail::Mailer;
 use crate::store::Store;
 
@@ -18,6 +19,7 @@ pub struct AppState {
     pub keys: Keys,
     pub mailer: Mailer,
     pub limits: Arc<Limits>,
+    pub events: EventBus,
 }
 
 /// Attempt limits, kept in memory (per node).
@@ -59,6 +61,7 @@ impl AppState {
             config: Arc::new(config),
             store,
             clock: Clock::default(),
+            events: EventBus::default(),
         })
     }
 }
