@@ -17,7 +17,7 @@ use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
 use crate::meeting::{new_meeting_id, new_passcode, passcode_matches, Occurrence, Schedule, Settings, SettingsPatch};
 use crate::state::AppState;
-use crate::store::{InviteeRow, MeetingRow, NewMeeting, UserRow};
+use crate::store::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting, UserRow};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -460,6 +460,13 @@ async fn create_meeting(
     Ok((StatusCode::CREATED, axum::Json(MeetingWithConflicts { meeting, conflicts })))
 }
 
+/// How many people attended: a signed-in user who left and came back counts once; guests
+/// have no identity across visits, so each guest visit counts.
+fn people_count(rows: &[AttendanceRow]) -> usize {
+    let users: std::collections::BTreeSet<&str> = rows.iter().filter_map(|a| a.user_id.as_deref()).collect();
+    users.len() + rows.iter().filter(|a| a.user_id.is_none()).count()
+}
+
 async fn insert_with_fresh_id(
     state: &AppState,
     row: &mut MeetingRow,
@@ -492,13 +499,15 @@ async fn list_meetings(
     let mut chosen: Vec<(i64, MeetingRow)> = match q.scope.as_deref().unwrap_or("upcoming") {
         "upcoming" => state
             .store
-            .meetings_of_user(&u.id, &u.email, &["scheduled", "live"])
+            // A recurring meeting is `ended` between occurrences; its series goes on.
+            .meetings_of_user(&u.id, &u.email, &["scheduled", "live", "ended"])
             .await?
             .into_iter()
             .filter_map(|m| {
                 let next = schedule_of(&m).ok()?.current_or_next(now);
                 match (m.status.as_str(), next) {
                     ("live", _) => Some((m.started_at.unwrap_or(m.start_at), m)),
+                    ("ended", _) if m.recurrence.is_none() => None,
                     (_, Some(o)) => Some((o.start.timestamp_millis(), m)),
                     _ => None,
                 }
@@ -528,7 +537,7 @@ async fn list_meetings(
     let mut items = Vec::new();
     for (_, m) in chosen.into_iter().skip(page.offset() as usize).take(page.size as usize) {
         let my_role = relation(&state, &m, u).await?.name().to_owned();
-        let attendee_count = state.store.attendance(m.id).await?.len();
+        let attendee_count = people_count(&state.store.attendance(m.id).await?);
         items.push(MeetingListItem { meeting: meeting_view(&state, &m, now).await?, my_role, attendee_count });
     }
     Ok(axum::Json(page.wrap(items, total)))

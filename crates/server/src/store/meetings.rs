@@ -205,11 +205,12 @@ impl Store {
         rows.iter().map(meeting_from).collect()
     }
 
-    /// The host's meetings that can still clash with a new one (for conflict warnings).
+    /// The host's meetings that can still clash with a new one (for conflict warnings). A
+    /// recurring meeting whose last occurrence ended is still active: the series goes on.
     pub async fn active_meetings_of_host(&self, host_id: &str) -> Result<Vec<MeetingRow>> {
         let sql = format!(
             "SELECT {MEETING_COLUMNS} FROM meetings m WHERE m.host_id = $1 AND m.kind <> 'personal' \
-             AND m.status IN ('scheduled', 'live')"
+             AND (m.status IN ('scheduled', 'live') OR (m.status = 'ended' AND m.recurrence IS NOT NULL))"
         );
         let rows = sqlx::query(&sql).bind(host_id).fetch_all(self.pool()).await?;
         rows.iter().map(meeting_from).collect()
