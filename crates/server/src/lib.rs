@@ -15,6 +15,7 @@ pub mod events;
 pub mod http;
 pub mod mail;
 pub mod meeting;
+pub mod push;
 pub mod server;
 pub mod state;
 pub mod store;

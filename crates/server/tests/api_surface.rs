@@ -38,6 +38,11 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/users/me/avatar"),
     ("get", "/api/v1/users/me/avatar"),
     ("delete", "/api/v1/users/me/avatar"),
+    ("get", "/api/v1/push/vapid-public-key"),
+    ("post", "/api/v1/push/subscriptions"),
+    ("get", "/api/v1/push/subscriptions"),
+    ("delete", "/api/v1/push/subscriptions"),
+    ("post", "/api/v1/push/test"),
 ];
 
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

@@ -4,6 +4,7 @@ mod admin;
 pub mod extract;
 mod meetings;
 mod ops;
+mod push;
 mod users;
 
 use axum::http::StatusCode;
@@ -52,6 +53,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::avatar_router())
         .merge(meetings::router())
         .merge(admin::router())
+        .merge(push::router())
         .split_for_parts()
 }
 

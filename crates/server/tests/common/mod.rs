@@ -286,3 +286,41 @@ impl TestApp {
 pub fn in_hours(hours: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339()
 }
+
+impl TestApp {
+    /// Stops the server and starts a new one (a fresh `AppState`, as after a process restart)
+    /// on the same database and data directory.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+        self.state.store.close().await;
+        let mut config = (*self.state.config).clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        config.listen = addr;
+        config.public_url = format!("http://{addr}");
+        let state = AppState::new(config).await.expect("server state after restart");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_state = state.clone();
+        let server = tokio::spawn(async move {
+            convene::server::serve(server_state, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server");
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            client: self.client,
+            state,
+            data_dir: self.data_dir,
+            shutdown: Some(tx),
+            server: Some(server),
+            _db: self._db,
+        }
+    }
+}
