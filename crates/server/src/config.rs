@@ -100,6 +100,32 @@ pub struct ServeArgs {
     /// Take the client IP from X-Forwarded-For (only behind a trusted proxy) [default: false].
     #[arg(long, env = "CONVENE_TRUST_PROXY", global = true)]
     pub trust_proxy: Option<bool>,
+    /// Wait before the first webhook retry, in ms; it doubles per attempt up to an hour
+    /// [default: 10000].
+    #[arg(long, env = "CONVENE_WEBHOOK_RETRY_BASE_MS", global = true)]
+    pub webhook_retry_base_ms: Option<u64>,
+    /// Attempts per webhook delivery before it is marked failed [default: 10].
+    #[arg(long, env = "CONVENE_WEBHOOK_MAX_ATTEMPTS", global = true)]
+    pub webhook_max_attempts: Option<u32>,
+    /// SMTP server for outgoing mail: smtp://host:25 (plain), smtp://user:pass@host:587?tls=required
+    /// (STARTTLS) or smtps://user:pass@host:465 (TLS). Unset: mail goes to <data-dir>/outbox/*.eml.
+    #[arg(long, env = "CONVENE_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of outgoing mail [default: Convene <no-reply@<public host>>].
+    #[arg(long, env = "CONVENE_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+    /// How often the background job worker looks for due jobs, in ms [default: 1000].
+    #[arg(long, env = "CONVENE_JOB_POLL_MS", global = true)]
+    pub job_poll_ms: Option<u64>,
+    /// How long a participant whose connection drops keeps their seat, in ms [default: 30000].
+    #[arg(long, env = "CONVENE_RECONNECT_GRACE_MS", global = true)]
+    pub reconnect_grace_ms: Option<u64>,
+    /// How often live rooms check their duration limit, in ms [default: 1000].
+    #[arg(long, env = "CONVENE_ROOM_TICK_MS", global = true)]
+    pub room_tick_ms: Option<u64>,
+    /// How often meetings are scanned for reminders to schedule, in ms [default: 15000].
+    #[arg(long, env = "CONVENE_REMINDER_SCAN_MS", global = true)]
+    pub reminder_scan_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -126,6 +152,14 @@ pub struct Config {
     pub login_failures_per_account: u32,
     pub passcode_failures_per_ip: u32,
     pub trust_proxy: bool,
+    pub webhook_retry_base_ms: u64,
+    pub webhook_max_attempts: u32,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+    pub job_poll_ms: u64,
+    pub reconnect_grace_ms: u64,
+    pub room_tick_ms: u64,
+    pub reminder_scan_ms: u64,
 }
 
 impl ServeArgs {
@@ -163,6 +197,14 @@ impl ServeArgs {
                 .unwrap_or(10),
             passcode_failures_per_ip: self.passcode_failures_per_ip.or(file.passcode_failures_per_ip).unwrap_or(10),
             trust_proxy: self.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+            webhook_retry_base_ms: self.webhook_retry_base_ms.or(file.webhook_retry_base_ms).unwrap_or(10_000),
+            webhook_max_attempts: self.webhook_max_attempts.or(file.webhook_max_attempts).unwrap_or(10),
+            smtp_url: self.smtp_url.or(file.smtp_url),
+            smtp_from: self.smtp_from.or(file.smtp_from),
+            reconnect_grace_ms: self.reconnect_grace_ms.or(file.reconnect_grace_ms).unwrap_or(30_000),
+            room_tick_ms: self.room_tick_ms.or(file.room_tick_ms).unwrap_or(1000).max(10),
+            job_poll_ms: self.job_poll_ms.or(file.job_poll_ms).unwrap_or(1000).max(10),
+            reminder_scan_ms: self.reminder_scan_ms.or(file.reminder_scan_ms).unwrap_or(15_000).max(10),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -181,6 +223,11 @@ impl Config {
         anyhow::ensure!(
             self.login_failures_per_account >= 1 && self.passcode_failures_per_ip >= 1,
             "failure limits must be at least 1"
+        );
+        anyhow::ensure!(self.webhook_retry_base_ms >= 1, "webhook_retry_base_ms must be at least 1");
+        anyhow::ensure!(
+            (1..=100).contains(&self.webhook_max_attempts),
+            "webhook_max_attempts must be between 1 and 100"
         );
         Ok(())
     }

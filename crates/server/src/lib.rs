@@ -13,12 +13,15 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod live;
 pub mod mail;
 pub mod meeting;
+pub mod notify;
 pub mod push;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 
 pub use config::Config;
 pub use error::{Error, Result};

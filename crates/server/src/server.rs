@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use crate::config::{Config, LogFormat};
 use crate::state::AppState;
@@ -45,11 +46,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let webhooks = crate::webhooks::start(&state);
+    let notifier = crate::notify::spawn(&state);
     let app = crate::http::app(state);
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     housekeeping.abort();
+    webhooks.abort();
+    notifier.iter().for_each(JoinHandle::abort);
     result
 }
 

@@ -20,6 +20,7 @@ pub struct AppState {
     pub mailer: Mailer,
     pub limits: Arc<Limits>,
     pub events: EventBus,
+    pub live: crate::live::Live,
 }
 
 /// Attempt limits, kept in memory (per node).
@@ -56,12 +57,13 @@ impl AppState {
         let secret = store.secret("jwt_hmac", crate::auth::random_secret).await?;
         Ok(AppState {
             keys: Keys::new(secret.as_bytes()),
-            mailer: Mailer::outbox(config.data_dir.join("outbox")),
+            mailer: Mailer::from_config(&config)?,
             limits: Arc::new(Limits::new(&config)),
             config: Arc::new(config),
             store,
             clock: Clock::default(),
             events: EventBus::default(),
+            live: crate::live::Live::default(),
         })
     }
 }

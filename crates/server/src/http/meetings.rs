@@ -15,7 +15,9 @@ use super::{Page, PageQuery};
 use crate::auth::token::{TicketClaims, TICKET_TTL_SECS};
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
+use crate::events::Event;
 use crate::meeting::{new_meeting_id, new_passcode, passcode_matches, Occurrence, Schedule, Settings, SettingsPatch};
+use crate::notify::MeetingChange;
 use crate::state::AppState;
 use crate::store::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting, UserRow};
 
@@ -27,6 +29,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(occurrences))
         .routes(routes!(attendance))
         .routes(routes!(join_meeting))
+        .routes(routes!(super::ws::meeting_ws))
 }
 
 const MAX_INVITEES: usize = 500;
@@ -401,6 +404,22 @@ async fn conflicts_for(state: &AppState, host_id: &str, me: Option<i64>, sched: 
     Ok(out)
 }
 
+/// Tells invitees (mail + calendar) and subscribers (webhooks) about a change. The change
+/// itself is already saved; failing to queue mail is logged, not reported to the caller.
+async fn announce(state: &AppState, m: &MeetingRow, kind: &'static str, change: MeetingChange<'_>) {
+    if let Err(e) = crate::notify::meeting_changed(state, m, change).await {
+        tracing::error!(meeting_id = m.id, error = %e, "could not queue meeting mails");
+    }
+    let data = serde_json::json!({
+        "meeting": {
+            "meeting_id": m.id, "title": m.title, "status": m.status, "host_id": m.host_id,
+            "start_time": from_ms(m.start_at), "end_time": from_ms(m.end_at), "timezone": m.timezone,
+            "recurrence": m.recurrence, "sequence": m.sequence,
+        }
+    });
+    state.events.emit(Event::new(kind, state.clock.now(), Some(m.id), Some(m.host_id.clone()), data));
+}
+
 // ----- handlers -----
 
 /// Schedule a meeting (or start an instant one by omitting `start_time`). Overlaps with the
@@ -456,6 +475,7 @@ async fn create_meeting(
     };
     insert_with_fresh_id(&state, &mut row, &co_hosts, &invitees).await?;
     tracing::info!(meeting_id = row.id, host = %host.id, "meeting scheduled");
+    announce(&state, &row, "meeting.scheduled", MeetingChange::Scheduled).await;
     let meeting = meeting_view(&state, &row, now).await?;
     Ok((StatusCode::CREATED, axum::Json(MeetingWithConflicts { meeting, conflicts })))
 }
@@ -677,10 +697,13 @@ async fn update_meeting(
     m.recurrence = sched.rrule.clone();
     m.settings = settings.to_stored();
     m.updated_at = now.timestamp_millis();
+    let previous_invitees = state.store.invitees(m.id).await?;
     state.store.update_meeting(NewMeeting { row: &m, co_hosts: &co_hosts, invitees: &invitees }).await?;
     let conflicts =
         if m.kind == "personal" { vec![] } else { conflicts_for(&state, &m.host_id, Some(m.id), &sched).await? };
     let m = state.store.meeting(m.id).await?.ok_or_else(|| anyhow::anyhow!("meeting vanished"))?;
+    let change = MeetingChange::Updated { previous_invitees: &previous_invitees };
+    announce(&state, &m, "meeting.updated", change).await;
     Ok(axum::Json(MeetingWithConflicts { meeting: meeting_view(&state, &m, now).await?, conflicts }))
 }
 
@@ -707,9 +730,12 @@ async fn cancel_meeting(
         return Err(Error::conflict("meeting_ended", "this meeting has already ended"));
     }
     let now = state.clock.now();
+    // End a live session first: ending marks the meeting `ended`, cancelling then wins.
+    state.live.end_meeting(&state, m.id, convene_protocol::EndReason::Cancelled).await;
     state.store.cancel_meeting(m.id, now.timestamp_millis()).await?;
     tracing::info!(meeting_id = m.id, "meeting cancelled");
     let m = state.store.meeting(m.id).await?.ok_or_else(|| anyhow::anyhow!("meeting vanished"))?;
+    announce(&state, &m, "meeting.cancelled", MeetingChange::Cancelled).await;
     Ok(axum::Json(meeting_view(&state, &m, now).await?))
 }
 

@@ -1,11 +1,14 @@
 //! The HTTP API: routes, the OpenAPI document and cross-cutting layers.
 
 mod admin;
+mod calendar;
 pub mod extract;
 mod meetings;
 mod ops;
 mod push;
 mod users;
+mod ws;
+mod webhooks;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -28,6 +31,7 @@ use crate::state::AppState;
         (name = "accounts", description = "Registration, sign-in, profile"),
         (name = "meetings", description = "Scheduling and joining meetings"),
         (name = "admin", description = "Server administration"),
+        (name = "calendar", description = "Calendar files, feeds and reminder preferences"),
     )
 )]
 struct ApiDoc;
@@ -53,6 +57,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::avatar_router())
         .merge(meetings::router())
         .merge(admin::router())
+        .merge(calendar::router())
+        .merge(webhooks::router())
         .merge(push::router())
         .split_for_parts()
 }

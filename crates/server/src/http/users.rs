@@ -14,7 +14,6 @@ use crate::auth::{password, random_secret, token, token_hash};
 use crate::avatar;
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
-use crate::mail::{html_escape, Mail};
 use crate::meeting::new_personal_meeting_id;
 use crate::state::AppState;
 use crate::store::{NewUser, RefreshOutcome, UserRow};
@@ -426,41 +425,12 @@ async fn request_password_reset(
         let now = state.clock.now_ms();
         state.store.add_password_reset(&token_hash(&secret), &user.id, now, now + token::RESET_TTL_SECS * 1000).await?;
         let link = format!("{}/#/reset-password?token={secret}", state.config.public_url);
-        let mail = Mail {
-            to: user.email.clone(),
-            subject: "Reset your Convene password".into(),
-            text: format!(
-                "Hello {},\n\nSomeone asked to reset the password of your Convene account. To choose a new \
-                 password, open this link within an hour:\n\n{link}\n\nIf it was not you, ignore this message; \
-                 your password stays as it is.\n",
-                user.display_name
-            ),
-            html: format!(
-                "<p>Hello {},</p><p>Someone asked to reset the password of your Convene account. To choose a new \
-                 password, open this link within an hour:</p><p><a href=\"{link}\">Reset my password</a></p>\
-                 <p>If it was not you, ignore this message; your password stays as it is.</p>",
-                html_escape(&user.display_name)
-            ),
-        };
-        state.mailer.send(&sender(&state), mail).await?;
+        crate::notify::password_reset(&state, &user, &link).await?;
     }
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Message { message: "if an account has that address, a reset link is on its way".into() }),
     ))
-}
-
-pub(crate) fn sender(state: &AppState) -> String {
-    let host = url::Url::parse(&state.config.public_url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "localhost".into());
-    let domain = if host.contains('.') && host.parse::<std::net::IpAddr>().is_err() {
-        host
-    } else {
-        "localhost.localdomain".into()
-    };
-    format!("Convene <no-reply@{domain}>")
 }
 
 /// Set a new password with the token from the reset e-mail. Signs out every session.

@@ -13,3 +13,13 @@ pub use settings::{Settings, SettingsPatch};
 pub fn schedule_tz(name: &str) -> chrono_tz::Tz {
     name.parse().unwrap_or(chrono_tz::UTC)
 }
+
+/// The schedule of a stored meeting.
+pub fn schedule_of(m: &crate::store::MeetingRow) -> crate::error::Result<Schedule> {
+    Schedule::new(
+        crate::clock::from_ms(m.start_at),
+        chrono::Duration::milliseconds(m.end_at - m.start_at),
+        schedule_tz(&m.timezone),
+        m.recurrence.as_deref(),
+    )
+}

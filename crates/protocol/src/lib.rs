@@ -1,0 +1,347 @@
+//! Convene's signaling protocol: the JSON messages exchanged on the meeting WebSocket.
+//!
+//! Every message is one JSON object with a `"type"` field. The client sends
+//! [`ClientMessage`]s, the server [`ServerMessage`]s. The first server message on every
+//! connection is [`ServerMessage::Welcome`], carrying [`PROTOCOL_VERSION`]. `docs/protocol.md`
+//! describes the order of messages, errors and an example session; this crate is the
+//! authoritative shape. No I/O here: the server and test clients share these types.
+#![warn(unreachable_pub)]
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on incompatible changes. Version 1 is the first.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest text frame the server accepts; larger ones get a `message_too_large` error.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// A participant's role in a meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Host,
+    Cohost,
+    Participant,
+    Guest,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "host" => Some(Role::Host),
+            "cohost" => Some(Role::Cohost),
+            "participant" => Some(Role::Participant),
+            "guest" => Some(Role::Guest),
+            _ => None,
+        }
+    }
+
+    /// Host and co-hosts manage the meeting.
+    pub fn is_moderator(self) -> bool {
+        matches!(self, Role::Host | Role::Cohost)
+    }
+}
+
+/// What others see of a participant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Participant {
+    /// Stable for the whole stay, including reconnects (`p_…`).
+    pub participant_id: String,
+    /// The account, or `null` for guests.
+    pub user_id: Option<String>,
+    pub display_name: String,
+    pub role: Role,
+    /// RFC 3339 time the participant entered.
+    pub joined_at: String,
+    pub muted: bool,
+    pub camera_on: bool,
+    pub hand_raised: bool,
+    pub presenting: bool,
+    /// `true` while the participant's connection is lost and may come back (up to the
+    /// reconnect grace period).
+    pub reconnecting: bool,
+}
+
+/// Where a published track comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackSource {
+    Microphone,
+    Camera,
+    Screen,
+    ScreenAudio,
+}
+
+/// A published media track others can receive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Track {
+    pub track_id: String,
+    pub participant_id: String,
+    /// `audio` or `video`.
+    pub kind: String,
+    pub source: TrackSource,
+    /// Video published in several qualities (simulcast).
+    pub simulcast: bool,
+    pub muted: bool,
+}
+
+/// Meeting facts a client needs to render the room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeetingInfo {
+    pub meeting_id: i64,
+    pub title: String,
+    pub host_id: String,
+    /// RFC 3339 time the meeting went live.
+    pub started_at: String,
+    /// Seconds until the duration limit ends the meeting.
+    pub time_left_seconds: i64,
+    pub settings: serde_json::Value,
+    pub locked: bool,
+    pub recording: bool,
+}
+
+/// A chat message (see the meeting-life protocol additions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub message_id: String,
+    pub from: String,
+    pub from_name: String,
+    /// `null` for everyone; a participant id for a private message.
+    pub to: Option<String>,
+    pub text: String,
+    pub sent_at: String,
+}
+
+/// What the client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Keep-alive / latency probe; answered with `pong` carrying the same `id`.
+    Ping {
+        #[serde(default)]
+        id: Option<u64>,
+    },
+    /// Change my own state (only the fields given).
+    SetState {
+        #[serde(default)]
+        muted: Option<bool>,
+        #[serde(default)]
+        camera_on: Option<bool>,
+        #[serde(default)]
+        hand_raised: Option<bool>,
+    },
+    /// Media: the offer of the client's publishing peer connection, and what each of its
+    /// m-lines carries. Answered by `publish_answer`.
+    PublishOffer { sdp: String, tracks: Vec<PublishedTrack> },
+    /// Media: the client's answer to a `subscribe_offer`.
+    SubscribeAnswer { sdp: String },
+    /// Media: the size a remote video track is shown at, so the server sends a fitting layer
+    /// (0×0 = not visible: pause it).
+    SetVideoSize { track_id: String, width: u32, height: u32 },
+    /// Leave the meeting for good (no reconnect grace).
+    Leave,
+}
+
+/// One m-line of a publish offer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedTrack {
+    pub mid: String,
+    pub source: TrackSource,
+    #[serde(default)]
+    pub muted: bool,
+}
+
+/// Why a participant left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// They left.
+    Left,
+    /// Their connection was lost and did not come back within the grace period.
+    Disconnected,
+    /// A host removed them.
+    Removed,
+    /// The meeting ended.
+    MeetingEnded,
+}
+
+/// Why a meeting ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The host ended it for everyone.
+    EndedByHost,
+    /// The duration limit passed.
+    DurationLimit,
+    /// Everyone left.
+    Empty,
+    /// The host cancelled the meeting.
+    Cancelled,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message on every connection.
+    Welcome {
+        protocol: u32,
+        /// My participant id (the same after a resume).
+        participant_id: String,
+        role: Role,
+        /// Present this as `?resume=` to get the seat back after a lost connection.
+        resume_token: String,
+        /// `true` when this connection took over an existing seat.
+        resumed: bool,
+        /// Seconds a lost connection keeps its seat.
+        reconnect_grace_seconds: u64,
+        meeting: MeetingInfo,
+        /// Everyone in the meeting, me included.
+        participants: Vec<Participant>,
+        tracks: Vec<Track>,
+        chat: Vec<ChatMessage>,
+    },
+    ParticipantJoined {
+        participant: Participant,
+    },
+    ParticipantUpdated {
+        participant: Participant,
+    },
+    ParticipantLeft {
+        participant_id: String,
+        reason: LeaveReason,
+    },
+    TrackPublished {
+        track: Track,
+    },
+    TrackUnpublished {
+        track_id: String,
+    },
+    /// Media: the answer to my `publish_offer`.
+    PublishAnswer {
+        sdp: String,
+    },
+    /// Media: an offer for my subscribing peer connection; reply with `subscribe_answer`.
+    SubscribeOffer {
+        sdp: String,
+    },
+    ActiveSpeaker {
+        participant_id: Option<String>,
+    },
+    /// Something to tell the user, e.g. `ending_soon`.
+    Warning {
+        code: String,
+        message: String,
+        seconds_left: Option<i64>,
+    },
+    MeetingEnded {
+        reason: EndReason,
+    },
+    Pong {
+        id: Option<u64>,
+    },
+    /// A message was refused; nothing changed. `request` names the offending message type.
+    Error {
+        code: String,
+        message: String,
+        request: Option<String>,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(code: &str, message: impl Into<String>, request: Option<&str>) -> ServerMessage {
+        ServerMessage::Error { code: code.into(), message: message.into(), request: request.map(str::to_owned) }
+    }
+
+    /// The `type` tag, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::ParticipantJoined { .. } => "participant_joined",
+            ServerMessage::ParticipantUpdated { .. } => "participant_updated",
+            ServerMessage::ParticipantLeft { .. } => "participant_left",
+            ServerMessage::TrackPublished { .. } => "track_published",
+            ServerMessage::TrackUnpublished { .. } => "track_unpublished",
+            ServerMessage::PublishAnswer { .. } => "publish_answer",
+            ServerMessage::SubscribeOffer { .. } => "subscribe_offer",
+            ServerMessage::ActiveSpeaker { .. } => "active_speaker",
+            ServerMessage::Warning { .. } => "warning",
+            ServerMessage::MeetingEnded { .. } => "meeting_ended",
+            ServerMessage::Pong { .. } => "pong",
+            ServerMessage::Error { .. } => "error",
+        }
+    }
+}
+
+/// Parses a client frame, telling apart bad JSON, unknown types and bad fields.
+pub fn parse_client(text: &str) -> Result<ClientMessage, ParseError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
+    let Some(kind) = value.get("type").and_then(|t| t.as_str()).map(str::to_owned) else {
+        return Err(ParseError::Malformed("a message is a JSON object with a string \"type\"".into()));
+    };
+    serde_json::from_value(value).map_err(|e| {
+        if e.to_string().starts_with("unknown variant") {
+            ParseError::UnknownType(kind)
+        } else {
+            ParseError::InvalidFields(kind, e.to_string())
+        }
+    })
+}
+
+/// Why a client frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    Malformed(String),
+    UnknownType(String),
+    InvalidFields(String, String),
+}
+
+impl ParseError {
+    /// The error frame to answer with.
+    pub fn to_message(&self) -> ServerMessage {
+        match self {
+            ParseError::Malformed(why) => ServerMessage::error("malformed_message", why.clone(), None),
+            ParseError::UnknownType(kind) => {
+                ServerMessage::error("unknown_message_type", format!("no message type {kind:?}"), Some(kind))
+            }
+            ParseError::InvalidFields(kind, why) => {
+                ServerMessage::error("invalid_message", format!("{kind}: {why}"), Some(kind))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse_by_type() {
+        assert_eq!(parse_client(r#"{"type":"ping","id":7}"#), Ok(ClientMessage::Ping { id: Some(7) }));
+        assert_eq!(
+            parse_client(r#"{"type":"set_state","muted":true}"#),
+            Ok(ClientMessage::SetState { muted: Some(true), camera_on: None, hand_raised: None })
+        );
+        assert_eq!(parse_client(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave));
+    }
+
+    #[test]
+    fn bad_frames_are_classified() {
+        assert!(matches!(parse_client("{not json"), Err(ParseError::Malformed(_))));
+        assert!(matches!(parse_client(r#"{"no":"type"}"#), Err(ParseError::Malformed(_))));
+        assert_eq!(parse_client(r#"{"type":"fly"}"#), Err(ParseError::UnknownType("fly".into())));
+        assert!(
+            matches!(parse_client(r#"{"type":"set_state","muted":"yes"}"#), Err(ParseError::InvalidFields(k, _)) if k == "set_state")
+        );
+        assert!(matches!(parse_client(r#"{"type":"ping","extra":1}"#), Err(ParseError::InvalidFields(..))));
+    }
+
+    #[test]
+    fn server_messages_carry_their_type_tag() {
+        let json = serde_json::to_value(ServerMessage::Pong { id: Some(1) }).unwrap();
+        assert_eq!(json["type"], "pong");
+        let err = serde_json::to_value(ServerMessage::error("x", "y", Some("ping"))).unwrap();
+        assert_eq!(err["type"], "error");
+        assert_eq!(err["request"], "ping");
+    }
+}

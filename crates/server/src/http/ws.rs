@@ -1,0 +1,225 @@
+//! The meeting WebSocket: authenticates a join ticket (or a resume token), seats the
+//! participant and relays the signaling protocol (`convene_protocol`) both ways.
+//!
+//! Refusals happen after the upgrade, as an `error` frame followed by a close with a 4xxx
+//! code, because browsers cannot read the body of a refused upgrade.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use convene_protocol::{parse_client, ClientMessage, LeaveReason, ServerMessage, MAX_MESSAGE_BYTES};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::extract::Query;
+use crate::error::Error;
+use crate::live::{Entered, Room};
+use crate::state::AppState;
+
+/// Application close codes (4000 + the closest HTTP status).
+mod close {
+    pub(super) const BAD_REQUEST: u16 = 4400;
+    pub(super) const UNAUTHORIZED: u16 = 4401;
+    pub(super) const FORBIDDEN: u16 = 4403;
+    pub(super) const NOT_FOUND: u16 = 4404;
+    pub(super) const CONFLICT: u16 = 4409;
+    pub(super) const GONE: u16 = 4410;
+    pub(super) const ENDED: u16 = 4000;
+    pub(super) const REPLACED: u16 = 4001;
+}
+
+/// How often the server pings an idle socket, so dead connections are noticed.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct WsQuery {
+    /// Join ticket from `POST /api/v1/meetings/{id}/join` (single use).
+    ticket: Option<String>,
+    /// Resume token from an earlier `welcome`, to get the same seat back.
+    resume: Option<String>,
+}
+
+/// Open the meeting's signaling WebSocket (see docs/protocol.md).
+#[utoipa::path(get, path = "/api/v1/meetings/{id}/ws", tag = "meetings",
+    params(("id" = i64, Path, description = "meeting ID"), WsQuery),
+    responses((status = 101, description = "WebSocket upgrade; the first frame is `welcome` or an `error`")))]
+pub(crate) async fn meeting_ws(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // A little headroom above the protocol limit, so an oversized frame gets a clear error
+    // instead of a torn-down socket.
+    ws.max_message_size(MAX_MESSAGE_BYTES * 4).on_upgrade(move |socket| session(socket, state, id, q))
+}
+
+async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery) {
+    let entered = match enter(&state, &id, &q).await {
+        Ok(e) => e,
+        Err(e) => return refuse(socket, e).await,
+    };
+    let Entered { room, attached, welcome } = entered;
+    let pid = attached.participant.participant_id.clone();
+    let generation = attached.generation;
+    let mut rx = attached.rx;
+    if send(&mut socket, &welcome).await.is_err() {
+        state.live.connection_lost(&state, &room, &pid, generation);
+        return;
+    }
+    let (mut sink, mut stream) = socket.split();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(msg) => {
+                    let ended = matches!(msg, ServerMessage::MeetingEnded { .. });
+                    if sink.send(text(&msg)).await.is_err() {
+                        break;
+                    }
+                    if ended {
+                        let _ = sink.send(close_frame(close::ENDED, "meeting ended")).await;
+                        return;
+                    }
+                }
+                None => {
+                    // The room let go of this connection: replaced by a resume, or too slow.
+                    let _ = sink.send(close_frame(close::REPLACED, "connection replaced")).await;
+                    break;
+                }
+            },
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(body))) => {
+                    if let Some(reply) = handle(&room, &pid, body.as_str()).await {
+                        let leaving = matches!(reply, Reply::Leave);
+                        if let Reply::Send(msg) = reply {
+                            if sink.send(text(&msg)).await.is_err() { break; }
+                        }
+                        if leaving {
+                            state.live.leave(&state, &room, &pid, LeaveReason::Left).await;
+                            let _ = sink.send(close_frame(1000, "left")).await;
+                            return;
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let msg = ServerMessage::error("malformed_message", "frames are JSON text, not binary", None);
+                    if sink.send(text(&msg)).await.is_err() { break; }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    tracing::debug!(participant = %pid, error = %e, "websocket error");
+                    break;
+                }
+            },
+            _ = heartbeat.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
+            }
+        }
+    }
+    state.live.connection_lost(&state, &room, &pid, generation);
+}
+
+enum Reply {
+    Send(ServerMessage),
+    Leave,
+}
+
+/// Handles one client frame; what to answer, if anything.
+async fn handle(room: &Arc<Room>, pid: &str, body: &str) -> Option<Reply> {
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Some(Reply::Send(ServerMessage::error(
+            "message_too_large",
+            format!("messages are limited to {MAX_MESSAGE_BYTES} bytes"),
+            None,
+        )));
+    }
+    let msg = match parse_client(body) {
+        Ok(m) => m,
+        Err(e) => return Some(Reply::Send(e.to_message())),
+    };
+    match msg {
+        ClientMessage::Ping { id } => Some(Reply::Send(ServerMessage::Pong { id })),
+        ClientMessage::SetState { muted, camera_on, hand_raised } => {
+            room.update(pid, |p| {
+                if let Some(m) = muted {
+                    p.muted = m;
+                }
+                if let Some(c) = camera_on {
+                    p.camera_on = c;
+                }
+                if let Some(h) = hand_raised {
+                    p.hand_raised = h;
+                }
+            });
+            None
+        }
+        ClientMessage::Leave => Some(Reply::Leave),
+        ClientMessage::PublishOffer { .. } => Some(media_unavailable("publish_offer")),
+        ClientMessage::SubscribeAnswer { .. } => Some(media_unavailable("subscribe_answer")),
+        ClientMessage::SetVideoSize { .. } => Some(media_unavailable("set_video_size")),
+    }
+}
+
+fn media_unavailable(kind: &str) -> Reply {
+    Reply::Send(ServerMessage::error(
+        "media_unavailable",
+        "this server does not run the media engine yet; signaling works without media",
+        Some(kind),
+    ))
+}
+
+async fn enter(state: &AppState, id: &str, q: &WsQuery) -> Result<Entered, Error> {
+    let meeting_id: i64 = id.parse().map_err(|_| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
+    match (&q.ticket, &q.resume) {
+        (_, Some(resume)) => state.live.resume(state, meeting_id, resume).await,
+        (Some(ticket), None) => {
+            let claims = state.keys.verify_ticket(ticket, state.clock.now().timestamp())?;
+            if claims.mid != meeting_id {
+                return Err(Error::forbidden("wrong_meeting", "this ticket is for another meeting"));
+            }
+            state.live.enter(state, &claims).await
+        }
+        (None, None) => Err(Error::unauthorized("missing_ticket", "connect with ?ticket=<join ticket> or ?resume=<token>")),
+    }
+}
+
+async fn refuse(mut socket: WebSocket, e: Error) {
+    let (status, code, message) = match &e {
+        Error::Client { status, code, message, .. } => (status.as_u16(), *code, message.clone()),
+        other => {
+            tracing::error!(error = %other, "websocket entry failed");
+            (500, "internal", "internal server error".to_owned())
+        }
+    };
+    let close_code = match status {
+        400 | 422 => close::BAD_REQUEST,
+        401 => close::UNAUTHORIZED,
+        403 => close::FORBIDDEN,
+        404 => close::NOT_FOUND,
+        409 => close::CONFLICT,
+        410 => close::GONE,
+        _ => 1011,
+    };
+    let _ = send(&mut socket, &ServerMessage::error(code, message, None)).await;
+    let _ = socket.send(close_frame(close_code, code)).await;
+}
+
+async fn send(socket: &mut WebSocket, msg: &ServerMessage) -> Result<(), axum::Error> {
+    socket.send(text(msg)).await
+}
+
+fn text(msg: &ServerMessage) -> Message {
+    Message::Text(serde_json::to_string(msg).unwrap_or_default().into())
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: reason.to_owned().into() }))
+}

@@ -1,0 +1,174 @@
+//! Background work: the job runner (mail, reminders) and the reminder scanner.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::{queue_mail, templates, when, Reminder};
+use crate::clock::from_ms;
+use crate::error::Result;
+use crate::mail::Mail;
+use crate::state::AppState;
+use crate::store::JobRow;
+
+/// A running job holds its lease this long; after that another worker may retry it.
+const LEASE_MS: i64 = 5 * 60_000;
+const RETRY_BASE_MS: i64 = 30_000;
+const RETRY_CAP_MS: i64 = 3_600_000;
+/// Reminders are scheduled for occurrences starting within this window.
+const REMINDER_HORIZON_MS: i64 = 24 * 3_600_000;
+
+static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
+
+/// Lets the runner start on new work at once instead of at its next poll.
+pub(super) fn wake() {
+    WAKE.notify_waiters();
+}
+
+/// Starts the job runner and the reminder scanner; abort the handles to stop them.
+pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
+    vec![tokio::spawn(run_jobs(state.clone())), tokio::spawn(scan_reminders(state.clone()))]
+}
+
+async fn run_jobs(state: AppState) {
+    let poll = Duration::from_millis(state.config.job_poll_ms);
+    loop {
+        match state.store.claim_job(state.clock.now_ms(), LEASE_MS).await {
+            Ok(Some(job)) => run_one(&state, job).await,
+            Ok(None) => {
+                let _ = tokio::time::timeout(poll, WAKE.notified()).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "job queue unavailable");
+                tokio::time::sleep(poll).await;
+            }
+        }
+    }
+}
+
+async fn run_one(state: &AppState, job: JobRow) {
+    let result = match job.kind.as_str() {
+        "mail" => send_mail(state, &job.payload).await,
+        "reminder" => send_reminder(state, &job.payload).await,
+        other => Err(anyhow::anyhow!("unknown job kind {other:?}").into()),
+    };
+    let now = state.clock.now_ms();
+    let outcome = match result {
+        Ok(()) => {
+            metrics::counter!("jobs_total", "kind" => job.kind.clone(), "outcome" => "done").increment(1);
+            state.store.complete_job(&job.id, now).await
+        }
+        Err(e) => {
+            let retry_at = (job.attempts < job.max_attempts).then(|| {
+                let exp = u32::try_from(job.attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+                now + RETRY_BASE_MS.saturating_mul(1 << exp).min(RETRY_CAP_MS)
+            });
+            tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, will_retry = retry_at.is_some(), "job failed");
+            let outcome = if retry_at.is_some() { "retry" } else { "failed" };
+            metrics::counter!("jobs_total", "kind" => job.kind.clone(), "outcome" => outcome).increment(1);
+            state.store.fail_job(&job.id, &e.to_string(), retry_at, now).await
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(job = %job.id, error = %e, "could not record job outcome; its lease will expire and it will run again");
+    }
+}
+
+async fn send_mail(state: &AppState, payload: &str) -> Result<()> {
+    let mail: Mail = serde_json::from_str(payload).map_err(anyhow::Error::from)?;
+    state.mailer.send(&super::sender(state), &mail).await
+}
+
+async fn send_reminder(state: &AppState, payload: &str) -> Result<()> {
+    let r: Reminder = serde_json::from_str(payload).map_err(anyhow::Error::from)?;
+    let Some(m) = state.store.meeting(r.meeting_id).await? else { return Ok(()) };
+    let now = state.clock.now();
+    // The meeting may have been cancelled or moved since the reminder was planned.
+    let still_planned = m.status == "scheduled"
+        && crate::meeting::schedule_of(&m)
+            .ok()
+            .and_then(|s| s.occurrences_after(from_ms(r.occurrence_start), 1).into_iter().next())
+            .is_some_and(|o| o.start.timestamp_millis() == r.occurrence_start);
+    if !still_planned || r.occurrence_start <= now.timestamp_millis() {
+        tracing::debug!(meeting_id = m.id, "reminder dropped: meeting changed or already started");
+        return Ok(());
+    }
+    let minutes = ((r.occurrence_start - now.timestamp_millis()) as f64 / 60_000.0).round() as i64;
+    let mut ctx = serde_json::to_value(super::mail_context(state, &m, "", "reminder")).map_err(anyhow::Error::from)?;
+    ctx["minutes"] = minutes.max(1).into();
+    ctx["when"] = when(&m, from_ms(r.occurrence_start)).into();
+    let (text, html) = templates::render("reminder", ctx)?;
+    let mail = Mail {
+        to: r.email.clone(),
+        subject: format!("Starting in {} min: {}", minutes.max(1), m.title),
+        text,
+        html,
+        calendar: None,
+    };
+    // Through the mail queue, so a failing SMTP server retries the mail, not the reminder.
+    queue_mail(state, &mail).await
+}
+
+async fn scan_reminders(state: AppState) {
+    let every = Duration::from_millis(state.config.reminder_scan_ms);
+    loop {
+        if let Err(e) = plan_reminders(&state).await {
+            tracing::warn!(error = %e, "reminder scan failed");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Queues a reminder job for every person and occurrence whose reminder time is near. The
+/// dedupe key makes this idempotent: rescans and restarts never queue one twice.
+pub(crate) async fn plan_reminders(state: &AppState) -> Result<()> {
+    let now = state.clock.now_ms();
+    let lookahead = 2 * i64::try_from(state.config.reminder_scan_ms).unwrap_or(i64::MAX / 4);
+    for m in state.store.meetings_needing_reminders().await? {
+        let Ok(sched) = crate::meeting::schedule_of(&m) else { continue };
+        let upcoming: Vec<_> = sched
+            .occurrences_after(from_ms(now), 3)
+            .into_iter()
+            .filter(|o| o.start.timestamp_millis() > now && o.start.timestamp_millis() <= now + REMINDER_HORIZON_MS)
+            .collect();
+        if upcoming.is_empty() {
+            continue;
+        }
+        let mut people: Vec<(String, Option<String>, i64)> = Vec::new();
+        if let Some(host) = state.store.user_by_id(&m.host_id).await? {
+            let minutes = state.store.reminder_minutes(&host.id).await?;
+            people.push((host.email, Some(host.id), minutes));
+        }
+        for inv in state.store.invitees(m.id).await? {
+            let minutes = match &inv.user_id {
+                Some(uid) => state.store.reminder_minutes(uid).await?,
+                None => 10,
+            };
+            people.push((inv.email, inv.user_id, minutes));
+        }
+        for occ in &upcoming {
+            let start = occ.start.timestamp_millis();
+            for (email, user_id, minutes) in &people {
+                let remind_at = start - minutes * 60_000;
+                if *minutes <= 0 || remind_at > now + lookahead {
+                    continue;
+                }
+                let key = format!("reminder:{}:{start}:{email}", m.id);
+                let payload = serde_json::to_string(&Reminder {
+                    meeting_id: m.id,
+                    occurrence_start: start,
+                    email: email.clone(),
+                    user_id: user_id.clone(),
+                })
+                .map_err(anyhow::Error::from)?;
+                if state.store.enqueue_job("reminder", &payload, remind_at.max(now), Some(&key), now).await? {
+                    tracing::info!(meeting_id = m.id, "reminder planned");
+                    wake();
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! The meeting WebSocket as a client sees it: entering with a join ticket, presence,
+//! reconnecting within the grace period, leaving, the duration limit, and every bad input.
+mod common;
+
+use std::time::Duration;
+
+use common::{Account, Backend, TestApp};
+use convene_protocol::ServerMessage;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A signaling client.
+struct Client {
+    ws: Socket,
+}
+
+impl Client {
+    async fn connect(app: &TestApp, meeting_id: i64, query: &str) -> Client {
+        let url = format!("{}/api/v1/meetings/{meeting_id}/ws?{query}", app.base.replace("http://", "ws://"));
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
+        Client { ws }
+    }
+
+    /// Joins through the REST API and connects with the ticket; returns the welcome too.
+    async fn join(app: &TestApp, meeting: &Value, who: Option<&Account>, name: &str) -> (Client, Value) {
+        let id = meeting["meeting_id"].as_i64().unwrap();
+        let body = json!({"passcode": meeting["passcode"], "display_name": name});
+        let ticket = app.post(&format!("/api/v1/meetings/{id}/join"), who.map(|a| a.token.as_str()), body).await;
+        let ticket = ticket.expect(200)["ticket"].as_str().unwrap().to_owned();
+        let mut c = Client::connect(app, id, &format!("ticket={ticket}")).await;
+        let welcome = c.expect("welcome").await;
+        (c, welcome)
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.ws.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    /// Next protocol message (skipping pings), or None when the socket closes.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("a message within 10 s");
+            match frame {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    // Every frame must be a valid protocol message.
+                    serde_json::from_value::<ServerMessage>(v.clone()).expect("frame matches the protocol");
+                    return Some(v);
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Waits for a message of `kind`, skipping others.
+    async fn expect(&mut self, kind: &str) -> Value {
+        loop {
+            let m = self.next().await.unwrap_or_else(|| panic!("socket closed while waiting for {kind}"));
+            if m["type"] == kind {
+                return m;
+            }
+        }
+    }
+
+    /// Reads until the close frame; returns its code.
+    async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("close within 10 s");
+            match frame {
+                Some(Ok(Message::Close(f))) => return f.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => return None,
+                _ => continue,
+            }
+        }
+    }
+}
+
+async fn meeting_with(app: &TestApp, host: &Account, settings: Value) -> Value {
+    app.meeting(host, json!({"start_time": null, "settings": settings})).await
+}
+
+async fn welcome_presence_and_state_changes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("hosta").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let mut events = app.state.events.subscribe();
+
+    let (mut h, hw) = Client::join(&app, &m, Some(&host), "Hosta").await;
+    assert_eq!(hw["protocol"], 1);
+    assert_eq!(hw["role"], "host");
+    assert_eq!(hw["participants"].as_array().unwrap().len(), 1);
+    assert_eq!(hw["meeting"]["meeting_id"], id);
+    let left = hw["meeting"]["time_left_seconds"].as_i64().unwrap();
+    assert!((3590..=3600).contains(&left), "60-minute default limit, got {left}");
+    assert_eq!(app.get(&format!("/api/v1/meetings/{id}"), Some(&host.token)).await.body["status"], "live");
+
+    let (mut g, gw) = Client::join(&app, &m, None, "Gus Guest").await;
+    assert_eq!(gw["role"], "guest");
+    assert_eq!(gw["participants"].as_array().unwrap().len(), 2, "the guest sees host and self");
+    let joined = h.expect("participant_joined").await;
+    assert_eq!(joined["participant"]["display_name"], "Gus Guest");
+    assert_eq!(joined["participant"]["participant_id"], gw["participant_id"]);
+
+    g.send(json!({"type": "set_state", "muted": true, "hand_raised": true})).await;
+    let upd = h.expect("participant_updated").await;
+    assert_eq!(upd["participant"]["muted"], true);
+    assert_eq!(upd["participant"]["hand_raised"], true);
+
+    g.send(json!({"type": "ping", "id": 42})).await;
+    assert_eq!(g.expect("pong").await["id"], 42);
+
+    let mut kinds = vec![];
+    while let Ok(e) = events.try_recv() {
+        kinds.push(e.kind);
+    }
+    assert!(kinds.contains(&"meeting.started") && kinds.contains(&"participant.joined"), "{kinds:?}");
+    app.stop().await;
+}
+
+async fn lost_connection_keeps_the_seat_within_grace(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("hostb").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "H").await;
+    let (g, gw) = Client::join(&app, &m, None, "G").await;
+    h.expect("participant_joined").await;
+
+    drop(g); // the network goes away
+    let upd = h.expect("participant_updated").await;
+    assert_eq!(upd["participant"]["reconnecting"], true);
+
+    let token = gw["resume_token"].as_str().unwrap();
+    let mut g2 = Client::connect(&app, id, &format!("resume={token}")).await;
+    let w2 = g2.expect("welcome").await;
+    assert_eq!(w2["resumed"], true);
+    assert_eq!(w2["participant_id"], gw["participant_id"], "same seat");
+    assert_eq!(w2["role"], "guest", "same role");
+    let back = h.expect("participant_updated").await;
+    assert_eq!(back["participant"]["reconnecting"], false);
+
+    // Nobody saw a leave; the attendance has one row for the guest.
+    h.send(json!({"type": "ping"})).await;
+    let next = h.next().await.unwrap();
+    assert_eq!(next["type"], "pong", "no participant_left in between: {next}");
+    let rows = app.get(&format!("/api/v1/meetings/{id}/attendance"), Some(&host.token)).await;
+    assert_eq!(rows.expect(200).as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+async fn seat_is_given_up_after_grace_and_empty_meeting_ends(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.reconnect_grace_ms = 300).await;
+    let host = app.account("hostc").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "H").await;
+    let (g, gw) = Client::join(&app, &m, None, "G").await;
+    drop(g);
+    let left = h.expect("participant_left").await;
+    assert_eq!(left["participant_id"], gw["participant_id"]);
+    assert_eq!(left["reason"], "disconnected");
+    let mut late = Client::connect(&app, id, &format!("resume={}", gw["resume_token"].as_str().unwrap())).await;
+    assert_eq!(late.expect("error").await["code"], "resume_expired");
+
+    h.send(json!({"type": "leave"})).await;
+    assert_eq!(h.close_code().await, Some(1000));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let meeting = app.get(&format!("/api/v1/meetings/{id}"), Some(&host.token)).await;
+    assert_eq!(meeting.body["status"], "ended", "everyone left: the meeting ended");
+    let past = app.get("/api/v1/meetings?scope=past", Some(&host.token)).await;
+    assert!(past.body["items"].as_array().unwrap().iter().any(|i| i["meeting_id"] == id));
+    let rows = app.get(&format!("/api/v1/meetings/{id}/attendance"), Some(&host.token)).await;
+    assert!(rows.body.as_array().unwrap().iter().all(|r| !r["left_at"].is_null()), "{}", rows.body);
+    app.stop().await;
+}
+
+async fn duration_limit_warns_then_ends(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.room_tick_ms = 50).await;
+    let host = app.account("hostd").await;
+    let m = meeting_with(&app, &host, json!({"duration_limit_minutes": 10})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "H").await;
+    app.state.clock.advance(chrono::Duration::minutes(6));
+    let warn = h.expect("warning").await;
+    assert_eq!(warn["code"], "ending_soon");
+    assert!(warn["seconds_left"].as_i64().unwrap() <= 300);
+    app.state.clock.advance(chrono::Duration::minutes(5));
+    assert_eq!(h.expect("meeting_ended").await["reason"], "duration_limit");
+    assert_eq!(h.close_code().await, Some(4000));
+    assert_eq!(app.get(&format!("/api/v1/meetings/{id}"), Some(&host.token)).await.body["status"], "ended");
+    app.stop().await;
+}
+
+async fn cancelling_a_live_meeting_ends_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("hoste").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut g, _) = Client::join(&app, &m, None, "G").await;
+    app.delete(&format!("/api/v1/meetings/{id}"), Some(&host.token), None).await.expect(200);
+    assert_eq!(g.expect("meeting_ended").await["reason"], "cancelled");
+    assert_eq!(app.get(&format!("/api/v1/meetings/{id}"), Some(&host.token)).await.body["status"], "cancelled");
+    app.stop().await;
+}
+
+async fn refused_connections_say_why(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("hostf").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let other = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+
+    async fn refused(app: &TestApp, id: i64, query: &str) -> (String, Option<u16>) {
+        let mut c = Client::connect(app, id, query).await;
+        let err = c.next().await.expect("an error frame");
+        assert_eq!(err["type"], "error", "{err}");
+        (err["code"].as_str().unwrap().to_owned(), c.close_code().await)
+    }
+    assert_eq!(refused(&app, id, "").await, ("missing_ticket".into(), Some(4401)));
+    assert_eq!(refused(&app, id, "ticket=garbage").await, ("invalid_token".into(), Some(4401)));
+    assert_eq!(refused(&app, id, &format!("ticket={}", host.token)).await.0, "invalid_token", "an access token is no ticket");
+
+    let ticket = |m: &Value| {
+        let m = m.clone();
+        let app = &app;
+        async move {
+            let r = app.post(&format!("/api/v1/meetings/{}/join", m["meeting_id"]), None, json!({"passcode": m["passcode"], "display_name": "X"})).await;
+            r.body["ticket"].as_str().unwrap().to_owned()
+        }
+    };
+    let t_other = ticket(&other).await;
+    assert_eq!(refused(&app, id, &format!("ticket={t_other}")).await, ("wrong_meeting".into(), Some(4403)));
+
+    let t = ticket(&m).await;
+    let (_first, _) = (Client::connect(&app, id, &format!("ticket={t}")).await, ());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(refused(&app, id, &format!("ticket={t}")).await, ("ticket_used".into(), Some(4409)));
+
+    let t2 = ticket(&m).await;
+    app.state.clock.advance(chrono::Duration::seconds(301));
+    assert_eq!(refused(&app, id, &format!("ticket={t2}")).await, ("ticket_expired".into(), Some(4401)));
+    assert_eq!(refused(&app, id, "resume=nope").await.0, "resume_expired");
+    assert_eq!(refused(&app, 1234567890, "ticket=x").await, ("invalid_token".into(), Some(4401)));
+    app.stop().await;
+}
+
+async fn bad_frames_get_errors_and_the_meeting_carries_on(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("hostg").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "H").await;
+    let (mut g, _) = Client::join(&app, &m, None, "G").await;
+    h.expect("participant_joined").await;
+
+    let cases: Vec<(Message, &str)> = vec![
+        (Message::Text("{not json".into()), "malformed_message"),
+        (Message::Text(r#"{"no_type":1}"#.into()), "malformed_message"),
+        (Message::Text(r#"{"type":"teleport"}"#.into()), "unknown_message_type"),
+        (Message::Text(r#"{"type":"set_state","muted":"very"}"#.into()), "invalid_message"),
+        (Message::Text(format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70_000)).into()), "message_too_large"),
+        (Message::Binary(vec![1, 2, 3].into()), "malformed_message"),
+        (Message::Text(r#"{"type":"subscribe_answer","sdp":"v=0"}"#.into()), "media_unavailable"),
+    ];
+    for (frame, code) in cases {
+        g.ws.send(frame).await.unwrap();
+        let err = g.expect("error").await;
+        assert_eq!(err["code"], code, "{err}");
+        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Still connected, still in the meeting, and the host saw no change.
+    g.send(json!({"type": "ping", "id": 1})).await;
+    assert_eq!(g.expect("pong").await["id"], 1);
+    h.send(json!({"type": "ping", "id": 2})).await;
+    let next = h.next().await.unwrap();
+    assert_eq!(next["type"], "pong", "bad frames changed nothing for others: {next}");
+    app.stop().await;
+}
+
+backend_tests!(
+    welcome_presence_and_state_changes,
+    lost_connection_keeps_the_seat_within_grace,
+    seat_is_given_up_after_grace_and_empty_meeting_ends,
+    duration_limit_warns_then_ends,
+    cancelling_a_live_meeting_ends_it,
+    refused_connections_say_why,
+    bad_frames_get_errors_and_the_meeting_carries_on,
+);
