@@ -43,6 +43,13 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/push/subscriptions"),
     ("delete", "/api/v1/push/subscriptions"),
     ("post", "/api/v1/push/test"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{id}"),
+    ("patch", "/api/v1/webhooks/{id}"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("get", "/api/v1/webhooks/{id}/deliveries"),
+    ("post", "/api/v1/webhooks/{id}/ping"),
 ];
 
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
