@@ -39,7 +39,13 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: &'static str, at: DateTime<Utc>, meeting_id: Option<i64>, owner_id: Option<String>, data: serde_json::Value) -> Event {
+    pub fn new(
+        kind: &'static str,
+        at: DateTime<Utc>,
+        meeting_id: Option<i64>,
+        owner_id: Option<String>,
+        data: serde_json::Value,
+    ) -> Event {
         debug_assert!(KINDS.contains(&kind), "unknown event kind {kind}");
         Event { id: uuid::Uuid::new_v4().to_string(), kind, created_at: at, meeting_id, owner_id, data }
     }

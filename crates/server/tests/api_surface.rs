@@ -50,6 +50,14 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/webhooks/{id}"),
     ("get", "/api/v1/webhooks/{id}/deliveries"),
     ("post", "/api/v1/webhooks/{id}/ping"),
+    ("get", "/api/v1/meetings/{id}/ws"),
+    ("get", "/api/v1/meetings/{id}/calendar.ics"),
+    ("get", "/api/v1/users/me/calendar-feed"),
+    ("post", "/api/v1/users/me/calendar-feed"),
+    ("delete", "/api/v1/users/me/calendar-feed"),
+    ("get", "/calendar/{file}"),
+    ("get", "/api/v1/users/me/notifications"),
+    ("put", "/api/v1/users/me/notifications"),
 ];
 
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

@@ -16,7 +16,9 @@ use crate::auth::token::{TicketClaims, TICKET_TTL_SECS};
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
 use crate::events::Event;
-use crate::meeting::{new_meeting_id, new_passcode, passcode_matches, Occurrence, Schedule, Settings, SettingsPatch};
+use crate::meeting::{
+    new_meeting_id, new_passcode, passcode_matches, schedule_of, Occurrence, Schedule, Settings, SettingsPatch,
+};
 use crate::notify::MeetingChange;
 use crate::state::AppState;
 use crate::store::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting, UserRow};
@@ -227,11 +229,6 @@ fn parse_id(raw: &str) -> Result<i64> {
 async fn load(state: &AppState, id: &str) -> Result<MeetingRow> {
     let id = parse_id(id)?;
     state.store.meeting(id).await?.ok_or_else(|| Error::not_found("meeting_not_found", "no meeting has that ID"))
-}
-
-fn schedule_of(m: &MeetingRow) -> Result<Schedule> {
-    let tz = crate::meeting::schedule_tz(&m.timezone);
-    Schedule::new(from_ms(m.start_at), Duration::milliseconds(m.end_at - m.start_at), tz, m.recurrence.as_deref())
 }
 
 /// How a user stands to a meeting; decides what they may see and do.
@@ -810,7 +807,14 @@ async fn join_meeting(
     if let Some(wait) = state.limits.passcode_failures.blocked(&key, now_ms) {
         return Err(Error::too_many(wait, "too many wrong passcodes from your address; try again later"));
     }
-    let m = load(&state, &id).await?;
+    // Unknown IDs count as failures too, so IDs cannot be probed faster than passcodes.
+    let m = match load(&state, &id).await {
+        Err(e) if e.status() == StatusCode::NOT_FOUND => {
+            state.limits.passcode_failures.record(&key, now_ms);
+            return Err(e);
+        }
+        other => other?,
+    };
     match m.status.as_str() {
         "cancelled" => return Err(Error::gone("meeting_cancelled", "this meeting was cancelled by its host")),
         "ended" if m.recurrence.is_none() && m.kind != "personal" => {

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use convene_protocol::{parse_client, ClientMessage, LeaveReason, ServerMessage, MAX_MESSAGE_BYTES};
 use futures_util::{SinkExt, StreamExt};
@@ -16,7 +18,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::Query;
-use crate::error::Error;
+use crate::error::{error_response, Error};
 use crate::live::{Entered, Room};
 use crate::state::AppState;
 
@@ -47,13 +49,21 @@ pub(crate) struct WsQuery {
 /// Open the meeting's signaling WebSocket (see docs/protocol.md).
 #[utoipa::path(get, path = "/api/v1/meetings/{id}/ws", tag = "meetings",
     params(("id" = i64, Path, description = "meeting ID"), WsQuery),
-    responses((status = 101, description = "WebSocket upgrade; the first frame is `welcome` or an `error`")))]
+    responses((status = 101, description = "WebSocket upgrade; the first frame is `welcome` or an `error`"),
+        (status = 426, description = "not a WebSocket upgrade request", body = crate::error::ErrorBody)))]
 pub(crate) async fn meeting_ws(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<WsQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let Ok(ws) = ws else {
+        return error_response(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            "this endpoint speaks WebSocket: send an upgrade request",
+        );
+    };
     // A little headroom above the protocol limit, so an oversized frame gets a clear error
     // instead of a torn-down socket.
     ws.max_message_size(MAX_MESSAGE_BYTES * 4).on_upgrade(move |socket| session(socket, state, id, q))
@@ -187,7 +197,9 @@ async fn enter(state: &AppState, id: &str, q: &WsQuery) -> Result<Entered, Error
             }
             state.live.enter(state, &claims).await
         }
-        (None, None) => Err(Error::unauthorized("missing_ticket", "connect with ?ticket=<join ticket> or ?resume=<token>")),
+        (None, None) => {
+            Err(Error::unauthorized("missing_ticket", "connect with ?ticket=<join ticket> or ?resume=<token>"))
+        }
     }
 }
 
