@@ -42,7 +42,8 @@ impl Client {
     /// Next protocol message (skipping pings), or None when the socket closes.
     async fn next(&mut self) -> Option<Value> {
         loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("a message within 10 s");
+            let frame =
+                tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("a message within 10 s");
             match frame {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).unwrap();
@@ -223,13 +224,23 @@ async fn refused_connections_say_why(backend: Backend) {
     }
     assert_eq!(refused(&app, id, "").await, ("missing_ticket".into(), Some(4401)));
     assert_eq!(refused(&app, id, "ticket=garbage").await, ("invalid_token".into(), Some(4401)));
-    assert_eq!(refused(&app, id, &format!("ticket={}", host.token)).await.0, "invalid_token", "an access token is no ticket");
+    assert_eq!(
+        refused(&app, id, &format!("ticket={}", host.token)).await.0,
+        "invalid_token",
+        "an access token is no ticket"
+    );
 
     let ticket = |m: &Value| {
         let m = m.clone();
         let app = &app;
         async move {
-            let r = app.post(&format!("/api/v1/meetings/{}/join", m["meeting_id"]), None, json!({"passcode": m["passcode"], "display_name": "X"})).await;
+            let r = app
+                .post(
+                    &format!("/api/v1/meetings/{}/join", m["meeting_id"]),
+                    None,
+                    json!({"passcode": m["passcode"], "display_name": "X"}),
+                )
+                .await;
             r.body["ticket"].as_str().unwrap().to_owned()
         }
     };

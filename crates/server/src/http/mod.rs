@@ -7,8 +7,8 @@ mod meetings;
 mod ops;
 mod push;
 mod users;
-mod ws;
 mod webhooks;
+mod ws;
 
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -49,7 +49,8 @@ impl Live {
     /// Seats the bearer of a verified join ticket.
     pub(crate) async fn enter(&self, state: &AppState, claims: &TicketClaims) -> Result<Entered> {
         let meeting = joinable(state, claims.mid).await?;
-        let role = Role::parse(&claims.role).ok_or_else(|| Error::unauthorized("invalid_token", "ticket has no valid role"))?;
+        let role = Role::parse(&claims.role)
+            .ok_or_else(|| Error::unauthorized("invalid_token", "ticket has no valid role"))?;
         let now = state.clock.now();
         let participant = Participant {
             participant_id: format!("p_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
@@ -69,14 +70,24 @@ impl Live {
         let mut tries = 0;
         let (room, attached) = loop {
             let room = self.room_for(state, &meeting).await?;
-            match room.admit(&claims.jti, claims.exp, now.timestamp(), participant.clone(), token_hash(&resume_token), attendance_id.clone()) {
+            match room.admit(
+                &claims.jti,
+                claims.exp,
+                now.timestamp(),
+                participant.clone(),
+                token_hash(&resume_token),
+                attendance_id.clone(),
+            ) {
                 Ok(a) => break (room, a),
                 Err(Refusal::Closed) if tries == 0 => {
                     self.forget(&room);
                     tries += 1;
                 }
                 Err(Refusal::TicketUsed) => {
-                    return Err(Error::conflict("ticket_used", "this join ticket was already used; join again for a new one"));
+                    return Err(Error::conflict(
+                        "ticket_used",
+                        "this join ticket was already used; join again for a new one",
+                    ));
                 }
                 Err(_) => return Err(Error::gone("meeting_ended", "this meeting has ended")),
             }
@@ -253,12 +264,20 @@ async fn joinable(state: &AppState, meeting_id: i64) -> Result<MeetingRow> {
         .ok_or_else(|| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
     match m.status.as_str() {
         "cancelled" => Err(Error::gone("meeting_cancelled", "this meeting was cancelled")),
-        "ended" if m.recurrence.is_none() && m.kind != "personal" => Err(Error::gone("meeting_ended", "this meeting has ended")),
+        "ended" if m.recurrence.is_none() && m.kind != "personal" => {
+            Err(Error::gone("meeting_ended", "this meeting has ended"))
+        }
         _ => Ok(m),
     }
 }
 
-fn welcome(state: &AppState, meeting: &MeetingRow, room: &Room, attached: &Attached, resume_token: String) -> ServerMessage {
+fn welcome(
+    state: &AppState,
+    meeting: &MeetingRow,
+    room: &Room,
+    attached: &Attached,
+    resume_token: String,
+) -> ServerMessage {
     let settings = Settings::from_stored(&meeting.settings, &state.config);
     let limit = i64::from(settings.duration_limit_minutes) * 60;
     ServerMessage::Welcome {

@@ -133,9 +133,19 @@ impl Room {
         let was_reconnecting = std::mem::replace(&mut seat.info.reconnecting, false);
         let participant = seat.info.clone();
         if was_reconnecting {
-            st.broadcast(&ServerMessage::ParticipantUpdated { participant: participant.clone() }, Some(&participant.participant_id));
+            st.broadcast(
+                &ServerMessage::ParticipantUpdated { participant: participant.clone() },
+                Some(&participant.participant_id),
+            );
         }
-        Ok(Attached { participant, generation, rx, resumed: true, participants: st.participants(), tracks: st.tracks.clone() })
+        Ok(Attached {
+            participant,
+            generation,
+            rx,
+            resumed: true,
+            participants: st.participants(),
+            tracks: st.tracks.clone(),
+        })
     }
 
     /// The connection of generation `generation` is gone. Returns true if the seat now waits
@@ -156,9 +166,10 @@ impl Room {
     /// Ends a seat whose grace ran out, unless it was resumed meanwhile.
     pub(crate) fn expire(&self, participant_id: &str, generation: u64) -> Option<Vacated> {
         let mut st = self.lock();
-        let idx = st.seats.iter().position(|s| {
-            s.info.participant_id == participant_id && s.generation == generation && s.conn.is_none()
-        })?;
+        let idx = st
+            .seats
+            .iter()
+            .position(|s| s.info.participant_id == participant_id && s.generation == generation && s.conn.is_none())?;
         Some(st.remove(idx, LeaveReason::Disconnected))
     }
 
@@ -202,10 +213,7 @@ impl Room {
         let mut st = self.lock();
         st.closed = true;
         st.broadcast(msg, None);
-        st.seats
-            .drain(..)
-            .map(|s| Vacated { attendance_id: s.attendance_id, participant: s.info })
-            .collect()
+        st.seats.drain(..).map(|s| Vacated { attendance_id: s.attendance_id, participant: s.info }).collect()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
