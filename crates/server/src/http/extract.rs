@@ -154,16 +154,15 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser> {
     let claims = state.keys.verify_access(token, state.clock.now().timestamp())?;
     let session = state.store.session(&claims.sid).await?;
     let live = session.is_some_and(|s| s.revoked_at.is_none() && s.user_id == claims.sub);
+    let user = state.store.user_by_id(&claims.sub).await?;
+    // Checked before the session: disabling an account also ends its sessions, and the
+    // client should learn why rather than be told to sign in again.
+    if user.as_ref().is_some_and(|u| u.disabled) {
+        return Err(Error::unauthorized("account_disabled", "this account has been disabled by an administrator"));
+    }
     if !live {
         return Err(Error::unauthorized("session_ended", "this session has ended; sign in again"));
     }
-    let user = state
-        .store
-        .user_by_id(&claims.sub)
-        .await?
-        .ok_or_else(|| Error::unauthorized("invalid_token", "this account no longer exists"))?;
-    if user.disabled {
-        return Err(Error::unauthorized("account_disabled", "this account has been disabled by an administrator"));
-    }
+    let user = user.ok_or_else(|| Error::unauthorized("invalid_token", "this account no longer exists"))?;
     Ok(AuthUser { user, session_id: claims.sid })
 }

@@ -65,18 +65,23 @@ impl Store {
     /// Inserts an account. The first account ever becomes admin: whoever claims the
     /// `first_admin` marker row wins, which is atomic on both backends.
     pub async fn create_user(&self, new: NewUser<'_>) -> Result<UserRow> {
+        // An account that already exists (e.g. an administrator created with `convene admin
+        // create`, which forces its role) means this one is not the first.
+        let claimed = if self.count_users().await? > 0 {
+            false
+        } else {
+            sqlx::query(
+                "INSERT INTO server_secrets (name, value) VALUES ('first_admin', $1) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(new.id)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+                == 1
+        };
         let role = match new.role {
             Some(role) => role.to_owned(),
-            None => {
-                let claimed = sqlx::query(
-                    "INSERT INTO server_secrets (name, value) VALUES ('first_admin', $1) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(new.id)
-                .execute(self.pool())
-                .await?
-                .rows_affected();
-                if claimed == 1 { "admin" } else { "user" }.to_owned()
-            }
+            None => if claimed { "admin" } else { "user" }.to_owned(),
         };
         let result = sqlx::query(
             "INSERT INTO users (id, username, email, password_hash, display_name, role, disabled, \
@@ -96,7 +101,7 @@ impl Store {
         match result {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
-                if role == "admin" && new.role.is_none() {
+                if claimed {
                     // Give the admin claim back so the next successful registration gets it.
                     sqlx::query("DELETE FROM server_secrets WHERE name = 'first_admin' AND value = $1")
                         .bind(new.id)
@@ -144,8 +149,11 @@ impl Store {
 
     /// A page of accounts, optionally filtered by a substring of username / e-mail / name.
     pub async fn list_users(&self, query: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<UserRow>, i64)> {
-        let pattern = format!("%{}%", query.unwrap_or("").to_lowercase());
-        let filter = "WHERE username LIKE $1 OR email LIKE $1 OR LOWER(display_name) LIKE $1";
+        // The search text is matched literally: escape LIKE's wildcards and its escape character.
+        let literal = query.unwrap_or("").to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = format!("%{literal}%");
+        let filter = "WHERE username LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\' \
+             OR LOWER(display_name) LIKE $1 ESCAPE '\\'";
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users {filter}"))
             .bind(&pattern)
             .fetch_one(self.pool())
