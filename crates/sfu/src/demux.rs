@@ -1,0 +1,151 @@
+//! Demultiplexing: which peer connection a datagram on a shared port belongs to, in O(1).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::io::{Datagram, Proto};
+use crate::peer::PeerId;
+
+const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
+const STUN_ATTR_USERNAME: u16 = 0x0006;
+
+/// Maps datagrams to peers.
+///
+/// Every peer connection has its own local ICE ufrag. A client's first packet on a path is
+/// a STUN binding request whose USERNAME is `"<our ufrag>:<their ufrag>"`, which names the
+/// peer; the path (transport, remote and local address) is remembered so DTLS and SRTP on
+/// it route by a hash lookup. str0m checks the STUN message integrity afterwards.
+#[derive(Debug, Default)]
+pub(crate) struct Demux {
+    by_ufrag: HashMap<String, PeerId>,
+    by_path: HashMap<Path, PeerId>,
+    dropped: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Path {
+    proto: Proto,
+    source: SocketAddr,
+    destination: SocketAddr,
+}
+
+impl Demux {
+    /// Routes STUN naming `ufrag` to `peer`.
+    pub(crate) fn register(&mut self, ufrag: String, peer: PeerId) {
+        self.by_ufrag.insert(ufrag, peer);
+    }
+
+    /// Forgets everything about `peer`.
+    pub(crate) fn forget(&mut self, peer: PeerId) {
+        self.by_ufrag.retain(|_, p| *p != peer);
+        self.by_path.retain(|_, p| *p != peer);
+    }
+
+    /// The peer a datagram is for, learning the path from STUN; `None` (counted) when
+    /// nobody claims it.
+    pub(crate) fn route(&mut self, d: &Datagram<'_>) -> Option<PeerId> {
+        let path = Path { proto: d.proto, source: d.source, destination: d.destination };
+        let by_stun = stun_username(d.contents)
+            .and_then(|username| username.split(':').next())
+            .and_then(|ufrag| self.by_ufrag.get(ufrag).copied());
+        if let Some(peer) = by_stun {
+            self.by_path.insert(path, peer);
+            return Some(peer);
+        }
+        let found = self.by_path.get(&path).copied();
+        if found.is_none() {
+            self.dropped += 1;
+        }
+        found
+    }
+
+    /// How many datagrams no peer claimed.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// The USERNAME attribute of a STUN message, if `buf` is one and has it.
+fn stun_username(buf: &[u8]) -> Option<&str> {
+    if buf.len() < 20 || buf[0] & 0xC0 != 0 || buf[4..8] != STUN_MAGIC_COOKIE {
+        return None;
+    }
+    let declared = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+    let attrs = buf.get(20..20 + declared)?;
+    let mut i = 0;
+    while i + 4 <= attrs.len() {
+        let kind = u16::from_be_bytes([attrs[i], attrs[i + 1]]);
+        let len = usize::from(u16::from_be_bytes([attrs[i + 2], attrs[i + 3]]));
+        let value = attrs.get(i + 4..i + 4 + len)?;
+        if kind == STUN_ATTR_USERNAME {
+            return std::str::from_utf8(value).ok();
+        }
+        i += 4 + len.div_ceil(4) * 4;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::PeerRole;
+    use crate::ParticipantId;
+
+    fn binding_request(username: &str) -> Vec<u8> {
+        let padded = username.len().div_ceil(4) * 4;
+        let mut attr = vec![0x00, 0x06];
+        attr.extend((username.len() as u16).to_be_bytes());
+        attr.extend(username.as_bytes());
+        attr.resize(4 + padded, 0);
+        let mut msg = vec![0x00, 0x01];
+        msg.extend((attr.len() as u16).to_be_bytes());
+        msg.extend(STUN_MAGIC_COOKIE);
+        msg.extend([7; 12]);
+        msg.extend(attr);
+        msg
+    }
+
+    fn datagram<'a>(source: &str, contents: &'a [u8]) -> Datagram<'a> {
+        Datagram {
+            proto: Proto::Udp,
+            source: source.parse().unwrap(),
+            destination: "10.0.0.1:3478".parse().unwrap(),
+            contents,
+        }
+    }
+
+    #[test]
+    fn stun_names_the_peer_and_the_path_routes_what_follows() {
+        let peer = PeerId { participant: ParticipantId(1), role: PeerRole::Subscriber };
+        let mut demux = Demux::default();
+        demux.register("srvfrag".into(), peer);
+
+        let stun = binding_request("srvfrag:clientfrag");
+        assert_eq!(demux.route(&datagram("192.0.2.1:5000", &stun)), Some(peer));
+        assert_eq!(demux.route(&datagram("192.0.2.1:5000", &[0x16, 0xfe, 0xfd])), Some(peer));
+        assert_eq!(demux.route(&datagram("192.0.2.1:5001", &[0x16, 0xfe, 0xfd])), None);
+        assert_eq!(demux.dropped(), 1);
+    }
+
+    #[test]
+    fn unknown_ufrag_and_garbage_are_dropped() {
+        let mut demux = Demux::default();
+        let stun = binding_request("nobody:x");
+        assert_eq!(demux.route(&datagram("192.0.2.1:5000", &stun)), None);
+        let mut truncated = stun.clone();
+        truncated.truncate(26);
+        assert_eq!(demux.route(&datagram("192.0.2.1:5000", &truncated)), None);
+        assert_eq!(demux.route(&datagram("192.0.2.1:5000", &[])), None);
+        assert_eq!(demux.dropped(), 3);
+    }
+
+    #[test]
+    fn forgetting_a_peer_stops_routing_to_it() {
+        let peer = PeerId { participant: ParticipantId(1), role: PeerRole::Publisher };
+        let mut demux = Demux::default();
+        demux.register("u".into(), peer);
+        demux.route(&datagram("192.0.2.1:5000", &binding_request("u:c")));
+        demux.forget(peer);
+        assert_eq!(demux.route(&datagram("192.0.2.1:5000", &[0x80])), None);
+    }
+}

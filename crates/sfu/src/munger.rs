@@ -1,0 +1,176 @@
+//! Sequence number and timestamp rewriting for one down track, so a subscriber sees one
+//! continuous stream even when the forwarder switches between simulcast layers.
+
+use std::time::Instant;
+
+/// The header fields of a packet after munging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Munged {
+    /// Extended outgoing sequence number (str0m derives the SRTP rollover counter from it).
+    pub(crate) seq: u64,
+    /// Outgoing RTP timestamp.
+    pub(crate) ts: u32,
+}
+
+/// Rewrites `(sequence number, timestamp)` from whichever source layer is forwarded into
+/// one gap-free output sequence.
+///
+/// Each layer of a simulcast track has its own SSRC, sequence space and timestamp base.
+/// After [`Munger::switch_source`] the next packet is rebased so that its sequence number
+/// follows the last one sent by exactly one, and its timestamp advances by the wall-clock
+/// time that passed since the last packet.
+#[derive(Debug, Default)]
+pub(crate) struct Munger {
+    state: Option<State>,
+    rebase: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    seq_offset: u64,
+    ts_offset: u32,
+    /// Packets of the current source older than this were sent before the switch.
+    first_in_seq: u64,
+    highest_out_seq: u64,
+    highest_out_ts: u32,
+    highest_at: Instant,
+}
+
+impl Munger {
+    /// Marks the next packet as the first of a new source (a layer switch or a resume).
+    pub(crate) fn switch_source(&mut self) {
+        self.rebase = true;
+    }
+
+    /// Rewrites one packet, or returns `None` for a late packet from before a switch.
+    ///
+    /// `in_seq` is the extended sequence number of the incoming stream, `at` its arrival
+    /// time and `clock_rate` the codec's RTP clock rate.
+    pub(crate) fn munge(&mut self, in_seq: u64, in_ts: u32, at: Instant, clock_rate: u32) -> Option<Munged> {
+        let Some(state) = &mut self.state else {
+            // Start below 2^15 so the output never begins with a non-zero rollover counter.
+            let out_seq = in_seq & 0x7fff;
+            self.state = Some(State {
+                seq_offset: out_seq.wrapping_sub(in_seq),
+                ts_offset: 0,
+                first_in_seq: in_seq,
+                highest_out_seq: out_seq,
+                highest_out_ts: in_ts,
+                highest_at: at,
+            });
+            self.rebase = false;
+            return Some(Munged { seq: out_seq, ts: in_ts });
+        };
+
+        if self.rebase {
+            self.rebase = false;
+            let out_seq = state.highest_out_seq + 1;
+            let elapsed = at.saturating_duration_since(state.highest_at);
+            let ticks = (elapsed.as_micros() * u128::from(clock_rate) / 1_000_000).max(1);
+            let out_ts = state.highest_out_ts.wrapping_add(ticks as u32);
+            state.seq_offset = out_seq.wrapping_sub(in_seq);
+            state.ts_offset = out_ts.wrapping_sub(in_ts);
+            state.first_in_seq = in_seq;
+        } else if in_seq < state.first_in_seq {
+            return None;
+        }
+
+        let seq = in_seq.wrapping_add(state.seq_offset);
+        let ts = in_ts.wrapping_add(state.ts_offset);
+        if seq > state.highest_out_seq || seq == state.highest_out_seq + 1 {
+            state.highest_out_seq = seq;
+            state.highest_out_ts = ts;
+            state.highest_at = at;
+        }
+        Some(Munged { seq, ts })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const VIDEO: u32 = 90_000;
+
+    #[test]
+    fn passes_a_single_source_through_with_constant_offsets() {
+        let t0 = Instant::now();
+        let mut m = Munger::default();
+        let a = m.munge(1_000, 5_000, t0, VIDEO).unwrap();
+        let b = m.munge(1_001, 8_000, t0 + Duration::from_millis(33), VIDEO).unwrap();
+        assert_eq!(b.seq, a.seq + 1);
+        assert_eq!(b.ts.wrapping_sub(a.ts), 3_000);
+    }
+
+    #[test]
+    fn output_continues_across_sequence_and_timestamp_wrap_around() {
+        let t0 = Instant::now();
+        let mut m = Munger::default();
+        // Extended input sequence crosses 65535 → 65536; the timestamp crosses u32::MAX.
+        let mut last = m.munge(65_534, u32::MAX - 2_999, t0, VIDEO).unwrap();
+        for (i, in_seq) in [65_535_u64, 65_536, 65_537].into_iter().enumerate() {
+            let ts = (u32::MAX - 2_999).wrapping_add(3_000 * (i as u32 + 1));
+            let at = t0 + Duration::from_millis(33 * (i as u64 + 1));
+            let next = m.munge(in_seq, ts, at, VIDEO).unwrap();
+            assert_eq!(next.seq, last.seq + 1);
+            assert_eq!(next.ts.wrapping_sub(last.ts), 3_000);
+            last = next;
+        }
+    }
+
+    #[test]
+    fn output_sequence_keeps_counting_past_u16() {
+        let t0 = Instant::now();
+        let mut m = Munger::default();
+        let first = m.munge(32_767, 0, t0, VIDEO).unwrap();
+        let mut last = first;
+        for n in 1..70_000_u64 {
+            last = m.munge(32_767 + n, 0, t0, VIDEO).unwrap();
+        }
+        assert_eq!(last.seq, first.seq + 69_999);
+    }
+
+    #[test]
+    fn switch_continues_sequence_and_advances_timestamp_by_elapsed_time() {
+        let t0 = Instant::now();
+        let mut m = Munger::default();
+        m.munge(100, 10_000, t0, VIDEO).unwrap();
+        let before = m.munge(101, 13_000, t0 + Duration::from_millis(33), VIDEO).unwrap();
+
+        // The other layer has an unrelated sequence and timestamp base.
+        m.switch_source();
+        let at = t0 + Duration::from_millis(66);
+        let first = m.munge(50_000, 777_000, at, VIDEO).unwrap();
+        assert_eq!(first.seq, before.seq + 1);
+        assert_eq!(first.ts.wrapping_sub(before.ts), 2_970);
+
+        // The rest of that frame keeps its timestamp, the next frame advances normally.
+        let same_frame = m.munge(50_001, 777_000, at, VIDEO).unwrap();
+        assert_eq!((same_frame.seq, same_frame.ts), (first.seq + 1, first.ts));
+        let next_frame = m.munge(50_002, 780_000, at + Duration::from_millis(33), VIDEO).unwrap();
+        assert_eq!(next_frame.seq, first.seq + 2);
+        assert_eq!(next_frame.ts.wrapping_sub(first.ts), 3_000);
+    }
+
+    #[test]
+    fn late_packets_from_before_a_switch_are_dropped() {
+        let t0 = Instant::now();
+        let mut m = Munger::default();
+        m.munge(10, 0, t0, VIDEO).unwrap();
+        m.switch_source();
+        m.munge(500, 0, t0, VIDEO).unwrap();
+        assert_eq!(m.munge(499, 0, t0, VIDEO), None);
+    }
+
+    #[test]
+    fn switch_at_the_same_instant_still_advances_the_timestamp() {
+        let t0 = Instant::now();
+        let mut m = Munger::default();
+        let a = m.munge(1, 90, t0, VIDEO).unwrap();
+        m.switch_source();
+        let b = m.munge(9_000, 123, t0, VIDEO).unwrap();
+        assert_eq!(b.seq, a.seq + 1);
+        assert_eq!(b.ts, a.ts + 1);
+    }
+}

@@ -1,0 +1,196 @@
+//! One str0m peer connection, fenced so that its failure (or panic) only closes that peer.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use str0m::bwe::Bitrate;
+use str0m::net::{Protocol, Receive, TcpType};
+use str0m::{Candidate, Event, IceConnectionState, Rtc};
+
+use crate::error::SfuError;
+use crate::io::{Datagram, Output, Proto, Transmit};
+use crate::room::RoomConfig;
+use crate::ParticipantId;
+
+/// Which of a participant's two peer connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerRole {
+    /// The client offers and sends its tracks; the room answers.
+    Publisher,
+    /// The room offers the other participants' tracks; the client answers.
+    Subscriber,
+}
+
+/// A peer connection: a participant and a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerId {
+    /// The participant.
+    pub participant: ParticipantId,
+    /// Publisher or subscriber.
+    pub role: PeerRole,
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let role = match self.role {
+            PeerRole::Publisher => "pub",
+            PeerRole::Subscriber => "sub",
+        };
+        write!(f, "{}/{role}", self.participant)
+    }
+}
+
+/// A str0m `Rtc` with the room's settings, driven only through panic fences.
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    rtc: Rtc,
+    timeout: Instant,
+    alive: bool,
+    connected: bool,
+}
+
+/// What draining a peer produced besides transmits.
+#[derive(Debug, Default)]
+pub(crate) struct Drained {
+    pub(crate) events: Vec<Event>,
+    pub(crate) connected: bool,
+    pub(crate) died: bool,
+}
+
+impl Peer {
+    /// Builds an ICE-lite, RTP-mode peer with one host candidate per local address.
+    pub(crate) fn new(id: PeerId, config: &RoomConfig, now: Instant) -> Result<Peer, SfuError> {
+        let mut builder = Rtc::builder().set_ice_lite(true).set_rtp_mode(true);
+        if id.role == PeerRole::Subscriber {
+            builder = builder.enable_bwe(Some(Bitrate::bps(config.initial_bitrate_bps)));
+        }
+        let mut rtc = builder.build(now);
+        for &(proto, addr) in &config.local_addrs {
+            let candidate = match proto {
+                Proto::Udp => Candidate::host(addr, "udp"),
+                Proto::Tcp => Candidate::builder().tcp().host(addr).tcptype(TcpType::Passive).build(),
+            }
+            .map_err(|e| SfuError::InvalidCandidate(format!("{addr}: {e}")))?;
+            rtc.add_local_candidate(candidate).ok_or_else(|| SfuError::InvalidCandidate(addr.to_string()))?;
+        }
+        Ok(Peer { id, rtc, timeout: now, alive: true, connected: false })
+    }
+
+    /// The local ICE ufrag clients put first in their STUN USERNAME.
+    pub(crate) fn ufrag(&mut self) -> String {
+        self.rtc.direct_api().local_ice_credentials().ufrag
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive
+    }
+
+    /// When this peer next needs [`Peer::handle_timeout`].
+    pub(crate) fn timeout(&self) -> Option<Instant> {
+        self.alive.then_some(self.timeout)
+    }
+
+    /// Runs `f` on the `Rtc`; a panic inside str0m marks the peer dead instead of unwinding.
+    pub(crate) fn with_rtc<R>(&mut self, f: impl FnOnce(&mut Rtc) -> R) -> Result<R, SfuError> {
+        if !self.alive {
+            return Err(SfuError::PeerGone(self.id));
+        }
+        match catch_unwind(AssertUnwindSafe(|| f(&mut self.rtc))) {
+            Ok(r) => Ok(r),
+            Err(_) => {
+                tracing::error!(peer = %self.id, "str0m panicked; disconnecting the peer");
+                self.alive = false;
+                Err(SfuError::PeerGone(self.id))
+            }
+        }
+    }
+
+    /// Feeds a datagram the demultiplexer routed here. Returns false if str0m rejected it.
+    pub(crate) fn handle_receive(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
+        let Ok(contents) = d.contents.try_into() else {
+            return false;
+        };
+        let receive = Receive {
+            proto: match d.proto {
+                Proto::Udp => Protocol::Udp,
+                Proto::Tcp => Protocol::Tcp,
+            },
+            source: d.source,
+            destination: d.destination,
+            contents,
+        };
+        let result = self.with_rtc(|rtc| rtc.handle_input(str0m::Input::Receive(now, receive)));
+        match result {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %self.id, error = %e, "datagram rejected");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Advances the peer's clock.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if let Ok(Err(e)) = self.with_rtc(|rtc| rtc.handle_input(str0m::Input::Timeout(now))) {
+            tracing::warn!(peer = %self.id, error = %e, "peer failed");
+            self.alive = false;
+        }
+    }
+
+    /// Polls the `Rtc` until it has nothing left: transmits go to `out`, events are returned.
+    pub(crate) fn drain(&mut self, out: &mut VecDeque<Output>) -> Drained {
+        let mut drained = Drained::default();
+        let was_alive = self.alive;
+        while self.alive {
+            let polled = match self.with_rtc(|rtc| rtc.poll_output()) {
+                Ok(Ok(o)) => o,
+                Ok(Err(e)) => {
+                    tracing::warn!(peer = %self.id, error = %e, "peer failed");
+                    self.alive = false;
+                    break;
+                }
+                Err(_) => break,
+            };
+            match polled {
+                str0m::Output::Timeout(t) => {
+                    self.timeout = t;
+                    break;
+                }
+                str0m::Output::Transmit(t) => out.push_back(Output::Transmit(Transmit {
+                    proto: match t.proto {
+                        Protocol::Udp => Proto::Udp,
+                        _ => Proto::Tcp,
+                    },
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents.into(),
+                })),
+                str0m::Output::Event(Event::Connected) => {
+                    self.connected = true;
+                    drained.connected = true;
+                }
+                str0m::Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
+                    self.alive = false;
+                }
+                str0m::Output::Event(e) => drained.events.push(e),
+            }
+        }
+        if self.alive && !self.rtc.is_alive() {
+            self.alive = false;
+        }
+        drained.died = was_alive && !self.alive;
+        drained
+    }
+
+    /// Closes the connection (best effort; a panicking peer is simply dropped).
+    pub(crate) fn close(&mut self, out: &mut VecDeque<Output>) {
+        if self.alive {
+            let _ = self.with_rtc(|rtc| rtc.disconnect());
+            self.drain(out);
+            self.alive = false;
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! The room: every participant's peer connections, their tracks, and the forwarding
+//! between them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::BweKind;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Pt, Rid};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::Event;
+
+use crate::codec::is_keyframe_start;
+use crate::demux::Demux;
+use crate::error::SfuError;
+use crate::forwarder::PacketIn;
+use crate::io::{Datagram, Input, Output, Proto, RoomEvent};
+use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL};
+use crate::layer_selector::{select_layer, LayerDemand};
+use crate::peer::{Drained, Peer, PeerId, PeerRole};
+use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
+use crate::track::{order_rids, DownTrack, Negotiation, Source, TrackId, TrackKind, UpTrack};
+use crate::ParticipantId;
+
+/// How long an empty room may sleep before it wants a timeout anyway.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How a room reaches the network.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// The local addresses the runtime listens on; each becomes a host candidate.
+    pub local_addrs: Vec<(Proto, SocketAddr)>,
+    /// The bandwidth assumed towards a subscriber before the estimator knows better.
+    pub initial_bitrate_bps: u64,
+}
+
+impl RoomConfig {
+    /// A configuration with these local addresses and a 1 Mbit/s starting estimate.
+    pub fn new(local_addrs: Vec<(Proto, SocketAddr)>) -> RoomConfig {
+        RoomConfig { local_addrs, initial_bitrate_bps: 1_000_000 }
+    }
+}
+
+/// One person in the room: two peer connections and what they receive.
+struct Participant {
+    publisher: Peer,
+    subscriber: Peer,
+    /// Sources declared by signaling, by the publisher's mid.
+    sources: HashMap<Mid, Source>,
+    down: BTreeMap<TrackId, DownTrack>,
+    /// Subscriber m-lines to stop in the next offer.
+    to_stop: Vec<Mid>,
+    pending_offer: Option<SdpPendingOffer>,
+    bandwidth_bps: Option<u64>,
+}
+
+impl Participant {
+    fn peer(&mut self, role: PeerRole) -> &mut Peer {
+        match role {
+            PeerRole::Publisher => &mut self.publisher,
+            PeerRole::Subscriber => &mut self.subscriber,
+        }
+    }
+}
+
+/// A meeting's media: the selective forwarding unit for one room.
+///
+/// Sans-IO: it never reads the clock or touches a socket. The runtime feeds it datagrams
+/// and timeouts with [`Room::handle_input`], then drains [`Room::poll_output`] until it
+/// returns [`Output::Timeout`].
+pub struct Room {
+    config: RoomConfig,
+    participants: HashMap<ParticipantId, Participant>,
+    tracks: BTreeMap<TrackId, UpTrack>,
+    track_by_mid: HashMap<(ParticipantId, Mid), TrackId>,
+    demux: Demux,
+    throttle: KeyframeThrottle<(TrackId, Option<Rid>)>,
+    speaker: SpeakerDetector<ParticipantId>,
+    out: VecDeque<Output>,
+    dirty: VecDeque<PeerId>,
+    next_track: u64,
+    last_now: Instant,
+    rejected: u64,
+}
+
+impl Room {
+    /// An empty room, created at `now`.
+    pub fn new(now: Instant, config: RoomConfig) -> Room {
+        Room {
+            config,
+            participants: HashMap::new(),
+            tracks: BTreeMap::new(),
+            track_by_mid: HashMap::new(),
+            demux: Demux::default(),
+            throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL),
+            speaker: SpeakerDetector::new(SPEAKER_HOLD),
+            out: VecDeque::new(),
+            dirty: VecDeque::new(),
+            next_track: 1,
+            last_now: now,
+            rejected: 0,
+        }
+    }
+
+    /// Adds a participant with a publisher and a subscriber peer connection.
+    ///
+    /// Call when a client joins. If others already publish, a
+    /// [`RoomEvent::SubscribeOffer`] follows from [`Room::poll_output`].
+    pub fn add_participant(&mut self, now: Instant, id: ParticipantId) -> Result<(), SfuError> {
+        self.last_now = now;
+        if self.participants.contains_key(&id) {
+            return Err(SfuError::DuplicateParticipant(id));
+        }
+        let mut publisher = Peer::new(PeerId { participant: id, role: PeerRole::Publisher }, &self.config, now)?;
+        let mut subscriber = Peer::new(PeerId { participant: id, role: PeerRole::Subscriber }, &self.config, now)?;
+        self.demux.register(publisher.ufrag(), publisher.id);
+        self.demux.register(subscriber.ufrag(), subscriber.id);
+        let down = self.tracks.values().filter(|t| t.publisher != id).map(|t| (t.id, DownTrack::new(t.id))).collect();
+        self.participants.insert(
+            id,
+            Participant {
+                publisher,
+                subscriber,
+                sources: HashMap::new(),
+                down,
+                to_stop: Vec::new(),
+                pending_offer: None,
+                bandwidth_bps: None,
+            },
+        );
+        self.negotiate(id);
+        self.process(now);
+        Ok(())
+    }
+
+    /// Removes a participant: closes both peer connections and unpublishes their tracks.
+    ///
+    /// Call when a client leaves or its signaling connection is gone for good.
+    pub fn remove_participant(&mut self, now: Instant, id: ParticipantId) {
+        self.last_now = now;
+        let Some(mut p) = self.participants.remove(&id) else { return };
+        p.publisher.close(&mut self.out);
+        p.subscriber.close(&mut self.out);
+        self.demux.forget(p.publisher.id);
+        self.demux.forget(p.subscriber.id);
+        let gone: Vec<TrackId> = self.tracks.values().filter(|t| t.publisher == id).map(|t| t.id).collect();
+        for track in gone {
+            self.unpublish(track);
+        }
+        if self.speaker.remove(id) {
+            self.emit(RoomEvent::ActiveSpeaker { participant: None });
+        }
+        self.process(now);
+    }
+
+    /// Declares what a publisher's m-line carries (camera, screen share…).
+    ///
+    /// Call before [`Room::publish_offer`] with the mids the client's offer uses; without
+    /// it audio counts as microphone and video as camera.
+    pub fn set_track_source(&mut self, participant: ParticipantId, mid: &str, source: Source) -> Result<(), SfuError> {
+        let mid = Mid::from(mid);
+        let p = self.participants.get_mut(&participant).ok_or(SfuError::UnknownParticipant(participant))?;
+        p.sources.insert(mid, source);
+        if let Some(track) = self.track_by_mid.get(&(participant, mid)).and_then(|t| self.tracks.get_mut(t)) {
+            track.source = source;
+        }
+        Ok(())
+    }
+
+    /// Accepts the offer of a participant's publisher peer connection and returns the answer.
+    ///
+    /// Call when the client sends an offer (the first one and every renegotiation). New
+    /// tracks appear as [`RoomEvent::TrackPublished`].
+    pub fn publish_offer(&mut self, now: Instant, participant: ParticipantId, sdp: &str) -> Result<String, SfuError> {
+        self.last_now = now;
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::MalformedSdp(e.to_string()))?;
+        let p = self.participants.get_mut(&participant).ok_or(SfuError::UnknownParticipant(participant))?;
+        let answer = p.publisher.with_rtc(|rtc| rtc.sdp_api().accept_offer(offer))?.map_err(SfuError::Negotiation)?;
+        let publisher = p.publisher.id;
+        self.mark_dirty(publisher);
+        self.process(now);
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Accepts the answer to the last [`RoomEvent::SubscribeOffer`] for this participant.
+    ///
+    /// Call when the client answers; forwarding on the new m-lines starts now.
+    pub fn subscribe_answer(&mut self, now: Instant, participant: ParticipantId, sdp: &str) -> Result<(), SfuError> {
+        self.last_now = now;
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| SfuError::MalformedSdp(e.to_string()))?;
+        let p = self.participants.get_mut(&participant).ok_or(SfuError::UnknownParticipant(participant))?;
+        let pending = p.pending_offer.take().ok_or(SfuError::NoPendingOffer(participant))?;
+        p.subscriber.with_rtc(|rtc| rtc.sdp_api().accept_answer(pending, answer))?.map_err(SfuError::Negotiation)?;
+        for down in p.down.values_mut() {
+            if let Negotiation::Offered(mid) = down.negotiation {
+                down.negotiation = Negotiation::Open(mid);
+            }
+        }
+        let subscriber = p.subscriber.id;
+        self.mark_dirty(subscriber);
+        self.reselect_layers(now, participant);
+        self.negotiate(participant);
+        self.process(now);
+        Ok(())
+    }
+
+    /// Records the size at which a subscriber shows a video track; picks the layer from it.
+    ///
+    /// Call when the client's layout changes a tile's size.
+    pub fn set_preferred_size(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        track: TrackId,
+        width: u32,
+        height: u32,
+    ) -> Result<(), SfuError> {
+        self.last_now = now;
+        let p = self.participants.get_mut(&subscriber).ok_or(SfuError::UnknownParticipant(subscriber))?;
+        if let Some(down) = p.down.get_mut(&track) {
+            down.preferred_size = Some((width, height));
+        }
+        self.reselect_layers(now, subscriber);
+        self.process(now);
+        Ok(())
+    }
+
+    /// The peer connection a datagram belongs to, or `None` when nobody claims it.
+    ///
+    /// [`Room::handle_input`] calls this itself; a runtime may call it to shard rooms.
+    /// It learns new paths from STUN binding requests.
+    pub fn route(&mut self, datagram: &Datagram<'_>) -> Option<PeerId> {
+        self.demux.route(datagram)
+    }
+
+    /// Datagrams dropped because no peer claimed them or the peer rejected them.
+    pub fn dropped_datagrams(&self) -> u64 {
+        self.demux.dropped() + self.rejected
+    }
+
+    /// Feeds a received datagram or a timeout.
+    ///
+    /// Call for every datagram read on a room socket, and when the time of the last
+    /// [`Output::Timeout`] has come; then drain [`Room::poll_output`].
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        self.last_now = now;
+        match input {
+            Input::Receive(d) => {
+                let Some(peer) = self.demux.route(&d) else { return };
+                let Some(p) = self.participants.get_mut(&peer.participant) else { return };
+                if !p.peer(peer.role).handle_receive(now, &d) {
+                    self.rejected += 1;
+                }
+                self.mark_dirty(peer);
+            }
+            Input::Timeout => {
+                let due: Vec<PeerId> = self
+                    .participants
+                    .values()
+                    .flat_map(|p| [&p.publisher, &p.subscriber])
+                    .filter(|peer| peer.timeout().is_some_and(|t| t <= now))
+                    .map(|peer| peer.id)
+                    .collect();
+                for id in due {
+                    if let Some(p) = self.participants.get_mut(&id.participant) {
+                        p.peer(id.role).handle_timeout(now);
+                    }
+                    self.mark_dirty(id);
+                }
+                for (track, rid) in self.throttle.poll_due(now) {
+                    self.send_keyframe_request(track, rid);
+                }
+            }
+        }
+        self.process(now);
+    }
+
+    /// The next thing the runtime must do.
+    ///
+    /// Call after every `handle_*`/`publish_*`/`subscribe_*`/`set_*` call until it returns
+    /// [`Output::Timeout`]: send each [`Output::Transmit`], pass each [`Output::Event`] to
+    /// signaling.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.out.pop_front() {
+            return o;
+        }
+        let peers = self.participants.values().flat_map(|p| [p.publisher.timeout(), p.subscriber.timeout()]);
+        let next = peers.chain([self.throttle.next_due()]).flatten().min();
+        Output::Timeout(next.unwrap_or(self.last_now + IDLE_TIMEOUT))
+    }
+
+    fn emit(&mut self, e: RoomEvent) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn mark_dirty(&mut self, peer: PeerId) {
+        if !self.dirty.contains(&peer) {
+            self.dirty.push_back(peer);
+        }
+    }
+
+    /// Drains every peer touched since the last call, handling what they report.
+    fn process(&mut self, now: Instant) {
+        while let Some(id) = self.dirty.pop_front() {
+            let Some(p) = self.participants.get_mut(&id.participant) else { continue };
+            let Drained { events, connected, died } = p.peer(id.role).drain(&mut self.out);
+            if connected {
+                self.emit(RoomEvent::PeerConnected { peer: id });
+            }
+            for event in events {
+                self.handle_event(now, id, event);
+            }
+            if died {
+                self.peer_died(id);
+            }
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, id: PeerId, event: Event) {
+        match (id.role, event) {
+            (PeerRole::Publisher, Event::MediaAdded(added)) => self.publish(id.participant, added),
+            (PeerRole::Publisher, Event::RtpPacket(packet)) => self.forward(now, id.participant, packet),
+            (PeerRole::Subscriber, Event::KeyframeRequest(req)) => {
+                self.relay_keyframe_request(now, id.participant, req)
+            }
+            (PeerRole::Subscriber, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })) => {
+                if let Some(p) = self.participants.get_mut(&id.participant) {
+                    p.bandwidth_bps = Some(estimate.as_u64());
+                }
+                self.reselect_layers(now, id.participant);
+            }
+            _ => {}
+        }
+    }
+
+    /// A publisher's offer added an m-line: it becomes an up track every other participant
+    /// gets a down track of.
+    fn publish(&mut self, publisher: ParticipantId, added: MediaAdded) {
+        if !matches!(added.direction, Direction::RecvOnly | Direction::SendRecv) {
+            return;
+        }
+        let kind = match added.kind {
+            MediaKind::Audio => TrackKind::Audio,
+            MediaKind::Video => TrackKind::Video,
+        };
+        let rids: Vec<Rid> = added
+            .simulcast
+            .map(|s| if s.recv.is_empty() { s.send } else { s.recv })
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| l.rid)
+            .collect();
+        let Some(p) = self.participants.get(&publisher) else { return };
+        let source = p.sources.get(&added.mid).copied().unwrap_or(Source::default_for(kind));
+        let id = TrackId(self.next_track);
+        self.next_track += 1;
+        let track = UpTrack { id, publisher, mid: added.mid, kind, source, rids: order_rids(&rids), codec: None };
+        self.emit(RoomEvent::TrackPublished {
+            participant: publisher,
+            track_id: id,
+            mid: added.mid.to_string(),
+            kind,
+            source,
+            rids: track.rids.iter().map(|r| r.to_string()).collect(),
+        });
+        self.tracks.insert(id, track);
+        self.track_by_mid.insert((publisher, added.mid), id);
+        let others: Vec<ParticipantId> = self.participants.keys().copied().filter(|q| *q != publisher).collect();
+        for q in others {
+            if let Some(p) = self.participants.get_mut(&q) {
+                p.down.insert(id, DownTrack::new(id));
+            }
+            self.negotiate(q);
+        }
+    }
+
+    fn unpublish(&mut self, track: TrackId) {
+        let Some(up) = self.tracks.remove(&track) else { return };
+        self.track_by_mid.remove(&(up.publisher, up.mid));
+        self.throttle.retain(|(t, _)| *t != track);
+        self.emit(RoomEvent::TrackUnpublished { participant: up.publisher, track_id: track });
+        let subscribers: Vec<ParticipantId> = self.participants.keys().copied().collect();
+        for q in subscribers {
+            let Some(p) = self.participants.get_mut(&q) else { continue };
+            if let Some(mid) = p.down.remove(&track).and_then(|d| d.negotiation.mid()) {
+                p.to_stop.push(mid);
+            }
+            self.negotiate(q);
+        }
+    }
+
+    /// Offers the subscriber the m-lines it lacks, unless an offer is outstanding.
+    fn negotiate(&mut self, participant: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&participant) else { return };
+        if p.pending_offer.is_some() || !p.subscriber.is_alive() {
+            return;
+        }
+        let tracks = &self.tracks;
+        let down = &mut p.down;
+        let to_stop = std::mem::take(&mut p.to_stop);
+        let applied = p.subscriber.with_rtc(|rtc| {
+            let mut change = rtc.sdp_api();
+            for d in down.values_mut().filter(|d| d.negotiation == Negotiation::ToOpen) {
+                let Some(up) = tracks.get(&d.track) else { continue };
+                let kind = match up.kind {
+                    TrackKind::Audio => MediaKind::Audio,
+                    TrackKind::Video => MediaKind::Video,
+                };
+                let stream = Some(up.publisher.to_string());
+                let mid = change.add_media(kind, Direction::SendOnly, stream, Some(up.id.to_string()), None);
+                d.negotiation = Negotiation::Offered(mid);
+            }
+            for mid in &to_stop {
+                change.stop_media(*mid);
+            }
+            change.apply()
+        });
+        let Ok(Some((offer, pending))) = applied else { return };
+        p.pending_offer = Some(pending);
+        let tracks = p.down.values().filter_map(|d| d.negotiation.mid().map(|m| (m.to_string(), d.track))).collect();
+        let subscriber = p.subscriber.id;
+        self.emit(RoomEvent::SubscribeOffer { participant, sdp: offer.to_sdp_string(), tracks });
+        self.mark_dirty(subscriber);
+    }
+
+    /// Sends one publisher packet to every subscriber whose forwarder wants it.
+    fn forward(&mut self, now: Instant, publisher: ParticipantId, packet: RtpPacket) {
+        let Some(p) = self.participants.get_mut(&publisher) else { return };
+        let ssrc = packet.header.ssrc;
+        let pt = packet.header.payload_type;
+        let learned = p.publisher.with_rtc(|rtc| {
+            let params = rtc.codec_config().find(|c| c.pt() == pt).cloned();
+            let midrid = rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid()));
+            (params, midrid)
+        });
+        let Ok((Some(params), midrid)) = learned else { return };
+        let Some((mid, rid)) = midrid.or(packet.header.ext_vals.mid.map(|m| (m, packet.header.ext_vals.rid))) else {
+            return;
+        };
+        let Some(&track_id) = self.track_by_mid.get(&(publisher, mid)) else { return };
+        let Some(track) = self.tracks.get_mut(&track_id) else { return };
+        let codec = params.spec().codec;
+        track.codec = Some(codec);
+        let Some(layer) = track.layer_of(rid) else { return };
+        let kind = track.kind;
+
+        if kind == TrackKind::Audio {
+            if let Some(level) = packet.header.ext_vals.audio_level {
+                self.speaker.observe(publisher, level, now);
+                if let Some(speaker) = self.speaker.update(now) {
+                    self.emit(RoomEvent::ActiveSpeaker { participant: Some(speaker) });
+                }
+            }
+        }
+
+        let incoming = PacketIn {
+            layer,
+            keyframe_start: is_keyframe_start(codec, &packet.payload),
+            seq: *packet.seq_no,
+            ts: packet.header.timestamp,
+            at: packet.timestamp,
+            clock_rate: params.spec().clock_rate.get(),
+        };
+        let ext = ExtensionValues {
+            audio_level: packet.header.ext_vals.audio_level,
+            voice_activity: packet.header.ext_vals.voice_activity,
+            video_orientation: packet.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        let mut wanted_keyframes = Vec::new();
+        let mut written = Vec::new();
+        for (q, p) in self.participants.iter_mut().filter(|(q, _)| **q != publisher) {
+            let Some(down) = p.down.get_mut(&track_id) else { continue };
+            let Negotiation::Open(out_mid) = down.negotiation else { continue };
+            let munged = down.forwarder.on_packet(incoming);
+            if down.forwarder.switch_pending() {
+                wanted_keyframes.push(down.forwarder.target());
+            }
+            let Some(munged) = munged else { continue };
+            let write = |pt| {
+                RtpWrite::new(pt, munged.seq.into(), munged.ts, packet.timestamp, packet.payload.clone())
+                    .marker(packet.header.marker)
+                    .ext_vals(ext.clone())
+                    .nackable(kind == TrackKind::Video)
+            };
+            let sent = p.subscriber.with_rtc(|rtc| write_to(rtc, out_mid, &params, write));
+            if let Ok(Some(())) = sent {
+                written.push(PeerId { participant: *q, role: PeerRole::Subscriber });
+            }
+        }
+        for peer in written {
+            self.mark_dirty(peer);
+        }
+        wanted_keyframes.sort_unstable();
+        wanted_keyframes.dedup();
+        for layer in wanted_keyframes.into_iter().flatten() {
+            self.request_keyframe(now, track_id, layer);
+        }
+    }
+
+    /// A subscriber lost a picture: ask the publisher of that track, throttled.
+    fn relay_keyframe_request(&mut self, now: Instant, subscriber: ParticipantId, req: KeyframeRequest) {
+        let Some(p) = self.participants.get(&subscriber) else { return };
+        let Some(down) = p.down.values().find(|d| d.negotiation == Negotiation::Open(req.mid)) else { return };
+        let layer = down.forwarder.current().or(down.forwarder.target()).unwrap_or(0);
+        self.request_keyframe(now, down.track, layer);
+    }
+
+    fn request_keyframe(&mut self, now: Instant, track: TrackId, layer: u8) {
+        let Some(up) = self.tracks.get(&track) else { return };
+        if up.kind != TrackKind::Video {
+            return;
+        }
+        let rid = up.rid_of(layer);
+        if self.throttle.request((track, rid), now) {
+            self.send_keyframe_request(track, rid);
+        }
+    }
+
+    fn send_keyframe_request(&mut self, track: TrackId, rid: Option<Rid>) {
+        let Some(up) = self.tracks.get(&track) else { return };
+        let (publisher, mid) = (up.publisher, up.mid);
+        let Some(p) = self.participants.get_mut(&publisher) else { return };
+        let sent = p.publisher.with_rtc(|rtc| {
+            let mut api = rtc.direct_api();
+            let stream = api.stream_rx_by_mid(mid, rid)?;
+            stream.request_keyframe(KeyframeRequestKind::Pli);
+            Some(())
+        });
+        if let Ok(Some(())) = sent {
+            let peer = p.publisher.id;
+            self.mark_dirty(peer);
+            self.emit(RoomEvent::KeyframeRequested {
+                participant: publisher,
+                track_id: track,
+                rid: rid.map(|r| r.to_string()),
+            });
+        }
+    }
+
+    /// Runs the layer selector for every video down track of a subscriber.
+    fn reselect_layers(&mut self, now: Instant, subscriber: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&subscriber) else { return };
+        let videos = p
+            .down
+            .values()
+            .filter(|d| self.tracks.get(&d.track).is_some_and(|t| t.kind == TrackKind::Video))
+            .count()
+            .max(1) as u64;
+        let budget = p.bandwidth_bps.map(|b| b / videos);
+        let mut wanted = Vec::new();
+        for down in p.down.values_mut() {
+            let Some(up) = self.tracks.get(&down.track) else { continue };
+            if !matches!(down.negotiation, Negotiation::Open(_)) {
+                continue;
+            }
+            let layer = match up.kind {
+                TrackKind::Audio => 0,
+                TrackKind::Video => select_layer(LayerDemand {
+                    layers: up.layers(),
+                    preferred_size: down.preferred_size,
+                    budget_bps: budget,
+                }),
+            };
+            if down.forwarder.target() != Some(layer) {
+                down.forwarder.set_target(Some(layer));
+                wanted.push((down.track, layer));
+            }
+        }
+        for (track, layer) in wanted {
+            self.request_keyframe(now, track, layer);
+        }
+    }
+
+    fn peer_died(&mut self, id: PeerId) {
+        self.emit(RoomEvent::PeerDisconnected { peer: id });
+        self.demux.forget(id);
+        if id.role == PeerRole::Publisher {
+            let gone: Vec<TrackId> =
+                self.tracks.values().filter(|t| t.publisher == id.participant).map(|t| t.id).collect();
+            for track in gone {
+                self.unpublish(track);
+            }
+        }
+    }
+}
+
+/// Writes one munged packet on a subscriber's m-line, mapping the payload type.
+fn write_to(rtc: &mut str0m::Rtc, mid: Mid, params: &PayloadParams, write: impl FnOnce(Pt) -> RtpWrite) -> Option<()> {
+    let pt = rtc.codec_config().match_params(*params)?.pt();
+    rtc.direct_api().stream_tx_by_mid(mid, None)?.write_rtp(write(pt));
+    Some(())
+}

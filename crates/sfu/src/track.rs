@@ -1,0 +1,160 @@
+//! Up tracks (what a publisher sends) and down tracks (what one subscriber receives of it).
+
+use std::fmt;
+
+use str0m::format::Codec;
+use str0m::media::{Mid, Rid};
+
+use crate::forwarder::Forwarder;
+use crate::ParticipantId;
+
+/// A room-wide track id, assigned when the publisher's offer is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackId(pub u64);
+
+impl fmt::Display for TrackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TR{}", self.0)
+    }
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackKind {
+    /// Sound.
+    Audio,
+    /// Pictures.
+    Video,
+}
+
+/// What a track shows, as the publisher's signaling declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The microphone (default for audio).
+    Microphone,
+    /// The camera (default for video).
+    Camera,
+    /// A shared screen or window.
+    ScreenShare,
+    /// The sound of a shared tab.
+    ScreenShareAudio,
+}
+
+impl Source {
+    /// The source assumed when signaling said nothing.
+    pub(crate) fn default_for(kind: TrackKind) -> Source {
+        match kind {
+            TrackKind::Audio => Source::Microphone,
+            TrackKind::Video => Source::Camera,
+        }
+    }
+}
+
+/// A track a publisher sends to the room.
+#[derive(Debug)]
+pub(crate) struct UpTrack {
+    pub(crate) id: TrackId,
+    pub(crate) publisher: ParticipantId,
+    pub(crate) mid: Mid,
+    pub(crate) kind: TrackKind,
+    pub(crate) source: Source,
+    /// Simulcast rids, lowest quality first; empty without simulcast.
+    pub(crate) rids: Vec<Rid>,
+    /// The codec of the last packet, learned from the first one.
+    pub(crate) codec: Option<Codec>,
+}
+
+impl UpTrack {
+    /// Number of layers (1 without simulcast).
+    pub(crate) fn layers(&self) -> u8 {
+        self.rids.len().clamp(1, 3) as u8
+    }
+
+    /// The layer index of a packet's rid; `None` for a rid the offer did not declare.
+    pub(crate) fn layer_of(&self, rid: Option<Rid>) -> Option<u8> {
+        match rid {
+            None if self.rids.is_empty() => Some(0),
+            None => None,
+            Some(rid) => self.rids.iter().position(|r| *r == rid).map(|i| i.min(2) as u8),
+        }
+    }
+
+    /// The rid of a layer index.
+    pub(crate) fn rid_of(&self, layer: u8) -> Option<Rid> {
+        self.rids.get(usize::from(layer)).copied()
+    }
+}
+
+/// Orders simulcast rids from lowest to highest quality.
+///
+/// Browsers name them `q`/`h`/`f` (quarter, half, full) or `l`/`m`/`h` (low, mid, high);
+/// other names keep the order of the offer, which lists the lowest first by convention.
+pub(crate) fn order_rids(rids: &[Rid]) -> Vec<Rid> {
+    let names: Vec<&str> = rids.iter().map(|r| &**r).collect();
+    let quarter_half_full = names.iter().any(|n| *n == "q" || *n == "f");
+    let low_mid_high = names.iter().any(|n| *n == "l" || *n == "m");
+    let rank = |name: &str| -> Option<u8> {
+        if quarter_half_full {
+            ["q", "h", "f"].iter().position(|n| *n == name).map(|i| i as u8)
+        } else if low_mid_high {
+            ["l", "m", "h"].iter().position(|n| *n == name).map(|i| i as u8)
+        } else {
+            None
+        }
+    };
+    let mut ordered: Vec<(usize, Rid)> =
+        rids.iter().enumerate().map(|(i, r)| (rank(r).map_or(i, usize::from), *r)).collect();
+    ordered.sort_by_key(|(rank, _)| *rank);
+    ordered.into_iter().map(|(_, r)| r).collect()
+}
+
+/// How far the subscriber's m-line for a down track has been negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Negotiation {
+    /// Not offered yet.
+    ToOpen,
+    /// Offered, the answer has not arrived.
+    Offered(Mid),
+    /// Answered: media flows.
+    Open(Mid),
+}
+
+impl Negotiation {
+    pub(crate) fn mid(self) -> Option<Mid> {
+        match self {
+            Negotiation::ToOpen => None,
+            Negotiation::Offered(m) | Negotiation::Open(m) => Some(m),
+        }
+    }
+}
+
+/// One subscriber's copy of an up track.
+#[derive(Debug)]
+pub(crate) struct DownTrack {
+    pub(crate) track: TrackId,
+    pub(crate) negotiation: Negotiation,
+    pub(crate) forwarder: Forwarder,
+    pub(crate) preferred_size: Option<(u32, u32)>,
+}
+
+impl DownTrack {
+    pub(crate) fn new(track: TrackId) -> DownTrack {
+        DownTrack { track, negotiation: Negotiation::ToOpen, forwarder: Forwarder::default(), preferred_size: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rids(names: &[&str]) -> Vec<Rid> {
+        names.iter().map(|n| (*n).into()).collect()
+    }
+
+    #[test]
+    fn rids_are_ordered_low_to_high() {
+        assert_eq!(order_rids(&rids(&["f", "h", "q"])), rids(&["q", "h", "f"]));
+        assert_eq!(order_rids(&rids(&["h", "m", "l"])), rids(&["l", "m", "h"]));
+        assert_eq!(order_rids(&rids(&["a", "b", "c"])), rids(&["a", "b", "c"]));
+    }
+}

@@ -1,0 +1,366 @@
+//! Simulated meetings: a [`Room`] and in-memory str0m clients on a fake clock and a
+//! lossless zero-latency network.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, TrackId};
+use str0m::change::{SdpAnswer, SdpApi, SdpOffer};
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequest, Mid, Pt, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Rtc};
+
+/// The room's one UDP address.
+pub const SERVER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3478);
+
+pub fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use tracing_subscriber::EnvFilter;
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("off"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
+/// A packet on the simulated wire.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+    pub contents: Vec<u8>,
+}
+
+/// A browser stand-in: two str0m peer connections in RTP mode.
+pub struct Client {
+    pub id: ParticipantId,
+    pub publisher: Rtc,
+    pub subscriber: Rtc,
+    pub pub_addr: SocketAddr,
+    pub sub_addr: SocketAddr,
+    /// RTP packets that arrived on the subscriber connection.
+    pub received: Vec<Got>,
+    /// Keyframe requests that arrived on the publisher connection.
+    pub keyframe_requests: Vec<(Instant, KeyframeRequest)>,
+    /// Subscriber mid → track, from the room's offers.
+    pub sub_tracks: HashMap<String, TrackId>,
+    pub connected: usize,
+    seq: HashMap<(Mid, Option<Rid>), u64>,
+}
+
+impl Client {
+    fn new(id: ParticipantId, now: Instant) -> Client {
+        let host = 10 + id.0 as u8;
+        let pub_addr = SocketAddr::from((Ipv4Addr::new(10, 0, 1, host), 1000));
+        let sub_addr = SocketAddr::from((Ipv4Addr::new(10, 0, 1, host), 2000));
+        let mut publisher = Rtc::builder().set_rtp_mode(true).build(now);
+        let mut subscriber = Rtc::builder().set_rtp_mode(true).build(now);
+        publisher.add_local_candidate(Candidate::host(pub_addr, "udp").unwrap());
+        subscriber.add_local_candidate(Candidate::host(sub_addr, "udp").unwrap());
+        Client {
+            id,
+            publisher,
+            subscriber,
+            pub_addr,
+            sub_addr,
+            received: vec![],
+            keyframe_requests: vec![],
+            sub_tracks: HashMap::new(),
+            connected: 0,
+            seq: HashMap::new(),
+        }
+    }
+
+    /// The payload type the publisher negotiated for `codec`.
+    pub fn pt(&self, codec: Codec) -> Pt {
+        self.publisher.codec_config().find(|p| p.spec().codec == codec).unwrap().pt()
+    }
+
+    /// Writes one RTP packet on the publisher connection; sequence numbers count per stream.
+    pub fn send(&mut self, now: Instant, mid: Mid, rid: Option<Rid>, packet: Sent) {
+        let seq = self.seq.entry((mid, rid)).or_insert(1_000);
+        *seq += 1;
+        let seq_no: SeqNo = (*seq).into();
+        let mut api = self.publisher.direct_api();
+        let stream = api.stream_tx_by_mid(mid, rid).expect("a send stream for the mid/rid");
+        let write =
+            RtpWrite::new(packet.pt, seq_no, packet.ts, now, packet.payload).marker(packet.marker).ext_vals(packet.ext);
+        stream.write_rtp(write);
+    }
+
+    /// The packets received for a track.
+    pub fn received_for(&self, track: TrackId) -> Vec<Got> {
+        let mids: Vec<Mid> =
+            self.sub_tracks.iter().filter(|(_, t)| **t == track).map(|(m, _)| Mid::from(m.as_str())).collect();
+        self.received.iter().filter(|g| g.mid.is_some_and(|m| mids.contains(&m))).cloned().collect()
+    }
+}
+
+/// A packet a subscriber received.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub at: Instant,
+    pub mid: Option<Mid>,
+    pub seq: u64,
+    pub ts: u32,
+    pub marker: bool,
+    pub payload: Vec<u8>,
+}
+
+/// One packet to write.
+pub struct Sent {
+    pub pt: Pt,
+    pub ts: u32,
+    pub marker: bool,
+    pub payload: Vec<u8>,
+    pub ext: ExtensionValues,
+}
+
+/// A VP8 packet that is a whole frame: payload descriptor with a 7-bit picture id, then a
+/// VP8 payload header whose low bit says keyframe (0) or not (1), then `body`.
+pub fn vp8_frame(picture_id: u8, keyframe: bool, body: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x90, 0x80, picture_id & 0x7f, if keyframe { 0x10 } else { 0x11 }, 0x02, 0x00];
+    p.extend_from_slice(body);
+    p
+}
+
+pub fn is_vp8_keyframe(payload: &[u8]) -> bool {
+    payload.len() > 3 && payload[0] & 0x10 != 0 && payload[3] & 0x01 == 0
+}
+
+/// The room, its clients and the wire between them.
+pub struct Sim {
+    pub now: Instant,
+    pub start: Instant,
+    pub room: Room,
+    pub clients: Vec<Client>,
+    pub events: Vec<(Instant, RoomEvent)>,
+    wire: VecDeque<Packet>,
+    /// Extra datagrams the room received that no client sent (garbage tests).
+    pub room_timeout: Instant,
+}
+
+impl Sim {
+    pub fn new() -> Sim {
+        init();
+        let now = Instant::now();
+        Sim {
+            now,
+            start: now,
+            room: Room::new(now, RoomConfig::new(vec![(Proto::Udp, SERVER)])),
+            clients: vec![],
+            events: vec![],
+            wire: VecDeque::new(),
+            room_timeout: now,
+        }
+    }
+
+    pub fn client(&mut self, id: ParticipantId) -> &mut Client {
+        self.clients.iter_mut().find(|c| c.id == id).expect("client")
+    }
+
+    pub fn join(&mut self, id: ParticipantId) {
+        self.room.add_participant(self.now, id).unwrap();
+        self.clients.push(Client::new(id, self.now));
+        self.pump();
+    }
+
+    /// Negotiates the client's publisher connection; `change` adds its media.
+    pub fn publish<R>(&mut self, id: ParticipantId, change: impl FnOnce(&mut SdpApi) -> R) -> R {
+        let client = self.client(id);
+        let mut api = client.publisher.sdp_api();
+        let result = change(&mut api);
+        let (offer, pending) = api.apply().expect("changes to offer");
+        let now = self.now;
+        let answer = self.room.publish_offer(now, id, &offer.to_sdp_string()).unwrap();
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        self.client(id).publisher.sdp_api().accept_answer(pending, answer).unwrap();
+        self.pump();
+        result
+    }
+
+    /// Moves everything until nobody has anything more to say at this instant.
+    pub fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut progressed = false;
+            loop {
+                match self.room.poll_output() {
+                    Output::Timeout(t) => {
+                        self.room_timeout = t;
+                        break;
+                    }
+                    Output::Transmit(t) => {
+                        progressed = true;
+                        assert_eq!(t.proto, Proto::Udp);
+                        self.wire.push_back(Packet {
+                            source: t.source,
+                            destination: t.destination,
+                            contents: t.contents,
+                        });
+                    }
+                    Output::Event(e) => {
+                        progressed = true;
+                        self.room_event(e);
+                    }
+                }
+            }
+            let now = self.now;
+            for c in &mut self.clients {
+                progressed |= drain_client(c, now, &mut self.wire);
+            }
+            while let Some(p) = self.wire.pop_front() {
+                progressed = true;
+                self.deliver(p);
+            }
+            if !progressed {
+                return;
+            }
+        }
+        panic!("simulation does not settle");
+    }
+
+    fn room_event(&mut self, e: RoomEvent) {
+        if let RoomEvent::SubscribeOffer { participant, sdp, tracks } = &e {
+            let now = self.now;
+            let client = self.client(*participant);
+            client.sub_tracks.extend(tracks.iter().cloned());
+            let offer = SdpOffer::from_sdp_string(sdp).unwrap();
+            let answer = client.subscriber.sdp_api().accept_offer(offer).unwrap();
+            self.room.subscribe_answer(now, *participant, &answer.to_sdp_string()).unwrap();
+        }
+        self.events.push((self.now, e));
+    }
+
+    /// Hands one wire packet to whoever owns its destination.
+    pub fn deliver(&mut self, p: Packet) {
+        let now = self.now;
+        if p.destination == SERVER {
+            let d = Datagram { proto: Proto::Udp, source: p.source, destination: p.destination, contents: &p.contents };
+            self.room.handle_input(now, Input::Receive(d));
+            return;
+        }
+        let Some(c) = self.clients.iter_mut().find(|c| c.pub_addr == p.destination || c.sub_addr == p.destination)
+        else {
+            return;
+        };
+        let rtc = if c.pub_addr == p.destination { &mut c.publisher } else { &mut c.subscriber };
+        let receive = Receive {
+            proto: Protocol::Udp,
+            source: p.source,
+            destination: p.destination,
+            contents: p.contents.as_slice().try_into().unwrap(),
+        };
+        rtc.handle_input(str0m::Input::Receive(now, receive)).unwrap();
+    }
+
+    /// Moves the clock forward by `dt` and lets everyone act.
+    pub fn advance(&mut self, dt: Duration) {
+        self.now += dt;
+        let now = self.now;
+        self.room.handle_input(now, Input::Timeout);
+        for c in &mut self.clients {
+            c.publisher.handle_input(str0m::Input::Timeout(now)).unwrap();
+            c.subscriber.handle_input(str0m::Input::Timeout(now)).unwrap();
+        }
+        self.pump();
+    }
+
+    /// Advances in 5 ms steps until every peer connection is connected.
+    pub fn connect_all(&mut self) {
+        for _ in 0..2_000 {
+            if self.clients.iter().all(|c| c.publisher.is_connected() && c.subscriber.is_connected()) {
+                return;
+            }
+            self.advance(Duration::from_millis(5));
+        }
+        panic!("peers did not connect within 10 s of simulated time");
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    pub fn events_matching(&self, f: impl Fn(&RoomEvent) -> bool) -> Vec<RoomEvent> {
+        self.events.iter().filter(|(_, e)| f(e)).map(|(_, e)| e.clone()).collect()
+    }
+
+    /// The track id the room gave to a publisher's mid.
+    pub fn track_of(&self, publisher: ParticipantId, mid: Mid) -> TrackId {
+        self.events
+            .iter()
+            .find_map(|(_, e)| match e {
+                RoomEvent::TrackPublished { participant, track_id, mid: m, .. }
+                    if *participant == publisher && *m == mid.to_string() =>
+                {
+                    Some(*track_id)
+                }
+                _ => None,
+            })
+            .expect("track published")
+    }
+}
+
+fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bool {
+    let mut progressed = false;
+    for (role, rtc) in [(0, &mut c.publisher), (1, &mut c.subscriber)] {
+        loop {
+            match rtc.poll_output().unwrap() {
+                str0m::Output::Timeout(_) => break,
+                str0m::Output::Transmit(t) => {
+                    progressed = true;
+                    wire.push_back(Packet {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.into(),
+                    });
+                }
+                str0m::Output::Event(e) => {
+                    progressed = true;
+                    match e {
+                        Event::RtpPacket(p) if role == 1 => {
+                            let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
+                            c.received.push(Got {
+                                at: now,
+                                mid,
+                                seq: *p.seq_no,
+                                ts: p.header.timestamp,
+                                marker: p.header.marker,
+                                payload: p.payload.to_vec(),
+                            });
+                        }
+                        Event::KeyframeRequest(r) if role == 0 => c.keyframe_requests.push((now, r)),
+                        Event::Connected => c.connected += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    progressed
+}
+
+/// Opus packet with an audio level extension.
+pub fn opus(pt: Pt, n: u32, level: Option<i8>) -> Sent {
+    Sent {
+        pt,
+        ts: n * 960,
+        marker: false,
+        payload: vec![0xF8, 0xFF, 0xFE, n as u8],
+        ext: ExtensionValues { audio_level: level, voice_activity: level.map(|l| l > -50), ..Default::default() },
+    }
+}
+
+/// One-packet VP8 frame `n` at 30 fps.
+pub fn vp8(pt: Pt, n: u32, keyframe: bool, tag: u8) -> Sent {
+    Sent {
+        pt,
+        ts: n * 3_000,
+        marker: true,
+        payload: vp8_frame(n as u8, keyframe, &[tag, (n >> 8) as u8, n as u8]),
+        ext: ExtensionValues::default(),
+    }
+}
