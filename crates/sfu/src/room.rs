@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use str0m::bwe::BweKind;
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Pt, Rid};
@@ -18,7 +18,7 @@ use crate::error::SfuError;
 use crate::forwarder::PacketIn;
 use crate::io::{Datagram, Input, Output, Proto, RoomEvent};
 use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL};
-use crate::layer_selector::{select_layer, LayerDemand};
+use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
 use crate::peer::{Drained, Peer, PeerId, PeerRole};
 use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
 use crate::track::{order_rids, DownTrack, Negotiation, Source, TrackId, TrackKind, UpTrack};
@@ -26,6 +26,9 @@ use crate::ParticipantId;
 
 /// How long an empty room may sleep before it wants a timeout anyway.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What an Opus track needs, for the bandwidth the estimator should probe for.
+const AUDIO_BITRATE_BPS: u64 = 50_000;
 
 /// How a room reaches the network.
 #[derive(Debug, Clone)]
@@ -551,24 +554,33 @@ impl Room {
             .max(1) as u64;
         let budget = p.bandwidth_bps.map(|b| b / videos);
         let mut wanted = Vec::new();
+        let mut desired_bps = 0;
         for down in p.down.values_mut() {
             let Some(up) = self.tracks.get(&down.track) else { continue };
             if !matches!(down.negotiation, Negotiation::Open(_)) {
                 continue;
             }
+            let demand = LayerDemand { layers: up.layers(), preferred_size: down.preferred_size, budget_bps: None };
             let layer = match up.kind {
-                TrackKind::Audio => 0,
-                TrackKind::Video => select_layer(LayerDemand {
-                    layers: up.layers(),
-                    preferred_size: down.preferred_size,
-                    budget_bps: budget,
-                }),
+                TrackKind::Audio => {
+                    desired_bps += AUDIO_BITRATE_BPS;
+                    0
+                }
+                TrackKind::Video => {
+                    desired_bps += LAYER_BITRATE_BPS[usize::from(select_layer(demand))];
+                    select_layer(LayerDemand { budget_bps: budget, ..demand })
+                }
             };
             if down.forwarder.target() != Some(layer) {
                 down.forwarder.set_target(Some(layer));
                 wanted.push((down.track, layer));
             }
         }
+        // Let the estimator probe for what the subscriber would like to receive.
+        let desired = Bitrate::bps(desired_bps.max(self.config.initial_bitrate_bps));
+        let _ = p.subscriber.with_rtc(|rtc| rtc.bwe().set_bitrate(Bitrate::bps(0), desired));
+        let peer = p.subscriber.id;
+        self.mark_dirty(peer);
         for (track, layer) in wanted {
             self.request_keyframe(now, track, layer);
         }

@@ -49,6 +49,8 @@ pub struct Client {
     /// Subscriber mid → track, from the room's offers.
     pub sub_tracks: HashMap<String, TrackId>,
     pub connected: usize,
+    /// How many times the publisher connection negotiated.
+    pub published: usize,
     seq: HashMap<(Mid, Option<Rid>), u64>,
 }
 
@@ -71,6 +73,7 @@ impl Client {
             keyframe_requests: vec![],
             sub_tracks: HashMap::new(),
             connected: 0,
+            published: 0,
             seq: HashMap::new(),
         }
     }
@@ -146,12 +149,16 @@ pub struct Sim {
 
 impl Sim {
     pub fn new() -> Sim {
+        Sim::with_config(RoomConfig::new(vec![(Proto::Udp, SERVER)]))
+    }
+
+    pub fn with_config(config: RoomConfig) -> Sim {
         init();
         let now = Instant::now();
         Sim {
             now,
             start: now,
-            room: Room::new(now, RoomConfig::new(vec![(Proto::Udp, SERVER)])),
+            room: Room::new(now, config),
             clients: vec![],
             events: vec![],
             wire: VecDeque::new(),
@@ -178,7 +185,9 @@ impl Sim {
         let now = self.now;
         let answer = self.room.publish_offer(now, id, &offer.to_sdp_string()).unwrap();
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
-        self.client(id).publisher.sdp_api().accept_answer(pending, answer).unwrap();
+        let client = self.client(id);
+        client.publisher.sdp_api().accept_answer(pending, answer).unwrap();
+        client.published += 1;
         self.pump();
         result
     }
@@ -269,10 +278,14 @@ impl Sim {
         self.pump();
     }
 
-    /// Advances in 5 ms steps until every peer connection is connected.
+    /// Advances in 5 ms steps until every negotiated peer connection is connected.
     pub fn connect_all(&mut self) {
         for _ in 0..2_000 {
-            if self.clients.iter().all(|c| c.publisher.is_connected() && c.subscriber.is_connected()) {
+            let ready = |c: &Client| {
+                (c.published == 0 || c.publisher.is_connected())
+                    && (c.sub_tracks.is_empty() || c.subscriber.is_connected())
+            };
+            if self.clients.iter().all(ready) {
                 return;
             }
             self.advance(Duration::from_millis(5));

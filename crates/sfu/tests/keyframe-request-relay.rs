@@ -1,0 +1,57 @@
+//! A subscriber's picture loss reaches the publisher, throttled per track.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{vp8, Sim};
+use convene_sfu::ParticipantId;
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+
+const PUBLISHER: ParticipantId = ParticipantId(1);
+const VIEWER: ParticipantId = ParticipantId(2);
+
+fn send_video(sim: &mut Sim, mid: Mid, frame: &mut u32, duration: Duration) {
+    let end = sim.elapsed() + duration;
+    while sim.elapsed() < end {
+        let now = sim.now;
+        let c = sim.client(PUBLISHER);
+        let pt = c.pt(Codec::Vp8);
+        c.send(now, mid, None, vp8(pt, *frame, *frame == 0, 7));
+        *frame += 1;
+        sim.advance(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_burst_of_subscriber_plis_becomes_one_request_now_and_one_coalesced() {
+    let mut sim = Sim::new();
+    sim.join(PUBLISHER);
+    sim.join(VIEWER);
+    let mid = sim.publish(PUBLISHER, |api| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+    sim.connect_all();
+    let track = sim.track_of(PUBLISHER, mid);
+    let mut frame = 0;
+    send_video(&mut sim, mid, &mut frame, Duration::from_secs(2));
+    assert!(!sim.client(VIEWER).received_for(track).is_empty());
+
+    let viewer_mid = sim.client(VIEWER).received_for(track)[0].mid.unwrap();
+    sim.client(PUBLISHER).keyframe_requests.clear();
+    let burst_start = sim.now;
+
+    // Ten picture-loss indications within 100 ms.
+    for _ in 0..10 {
+        let c = sim.client(VIEWER);
+        let mut api = c.subscriber.direct_api();
+        api.stream_rx_by_mid(viewer_mid, None).expect("receiving stream").request_keyframe(KeyframeRequestKind::Pli);
+        send_video(&mut sim, mid, &mut frame, Duration::from_millis(10));
+    }
+    send_video(&mut sim, mid, &mut frame, Duration::from_millis(900));
+
+    let got: Vec<Duration> = sim.client(PUBLISHER).keyframe_requests.iter().map(|(at, _)| *at - burst_start).collect();
+    assert_eq!(got.len(), 2, "one request at once and one coalesced: {got:?}");
+    assert!(got[0] < Duration::from_millis(50), "the first goes out at once: {got:?}");
+    assert!(got[1] >= Duration::from_millis(500), "the second waits for the interval: {got:?}");
+    assert!(sim.client(PUBLISHER).keyframe_requests.iter().all(|(_, r)| r.mid == mid));
+}
