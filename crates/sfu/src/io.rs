@@ -89,6 +89,16 @@ pub enum RoomEvent {
         /// The track.
         track_id: TrackId,
     },
+    /// The set of simulcast layers some subscriber receives changed; the client may stop
+    /// encoding the others (`RTCRtpEncodingParameters.active = false`).
+    LayersWanted {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The track.
+        track_id: TrackId,
+        /// The rids still wanted, lowest first; empty when nobody watches.
+        rids: Vec<String>,
+    },
     /// The loudest participant changed.
     ActiveSpeaker {
         /// The new active speaker, `None` once the last one has left.

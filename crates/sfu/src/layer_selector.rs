@@ -15,17 +15,22 @@ pub(crate) struct LayerDemand {
     pub(crate) preferred_size: Option<(u32, u32)>,
     /// The share of the subscriber's estimated bandwidth this track may use.
     pub(crate) budget_bps: Option<u64>,
+    /// Layers the publisher stopped sending (browsers drop the top layer under load).
+    pub(crate) paused: [bool; 3],
 }
 
-/// Picks the layer index (0 = lowest) for one subscriber of one track.
+/// Picks the layer index (0 = lowest) for one subscriber of one track; `None` pauses it.
 ///
 /// The tile size caps the layer (≤ 320 px wide → low, ≤ 640 → mid, else high; a tall tile
-/// counts as wide as 16:9 would make it), then the bandwidth budget lowers it until the
-/// layer fits. The lowest layer is always allowed, so video never stops for bandwidth.
-pub(crate) fn select_layer(demand: LayerDemand) -> u8 {
+/// counts as wide as 16:9 would make it; an empty tile is hidden and gets nothing), then
+/// the bandwidth budget lowers it until the layer fits. The lowest layer is always allowed,
+/// so video never stops for bandwidth. A layer the publisher paused is replaced by the
+/// nearest one below it that still flows, else the nearest above.
+pub(crate) fn select_layer(demand: LayerDemand) -> Option<u8> {
     let top = demand.layers.clamp(1, 3) - 1;
     let by_size = match demand.preferred_size {
         None => 2,
+        Some((0, _) | (_, 0)) => return None,
         Some((width, height)) => {
             let equivalent_width = width.max(height.saturating_mul(16) / 9);
             match equivalent_width {
@@ -39,7 +44,11 @@ pub(crate) fn select_layer(demand: LayerDemand) -> u8 {
         None => 2,
         Some(budget) => (0..3u8).rev().find(|&l| LAYER_BITRATE_BPS[usize::from(l)] <= budget).unwrap_or(0),
     };
-    by_size.min(by_bandwidth).min(top)
+    let wanted = by_size.min(by_bandwidth).min(top);
+    let flowing = |l: &u8| !demand.paused[usize::from(*l)];
+    let below = (0..=wanted).rev().find(flowing);
+    let above = (wanted..=top).find(flowing);
+    Some(below.or(above).unwrap_or(wanted))
 }
 
 #[cfg(test)]
@@ -47,38 +56,58 @@ mod tests {
     use super::*;
 
     fn demand(size: Option<(u32, u32)>, budget: Option<u64>) -> LayerDemand {
-        LayerDemand { layers: 3, preferred_size: size, budget_bps: budget }
+        LayerDemand { layers: 3, preferred_size: size, budget_bps: budget, paused: [false; 3] }
+    }
+
+    fn select(demand: LayerDemand) -> u8 {
+        select_layer(demand).expect("a layer")
     }
 
     #[test]
     fn tile_size_picks_the_layer() {
-        assert_eq!(select_layer(demand(Some((160, 90)), None)), 0);
-        assert_eq!(select_layer(demand(Some((320, 180)), None)), 0);
-        assert_eq!(select_layer(demand(Some((640, 360)), None)), 1);
-        assert_eq!(select_layer(demand(Some((1280, 720)), None)), 2);
-        assert_eq!(select_layer(demand(None, None)), 2);
+        assert_eq!(select(demand(Some((160, 90)), None)), 0);
+        assert_eq!(select(demand(Some((320, 180)), None)), 0);
+        assert_eq!(select(demand(Some((640, 360)), None)), 1);
+        assert_eq!(select(demand(Some((1280, 720)), None)), 2);
+        assert_eq!(select(demand(None, None)), 2);
     }
 
     #[test]
     fn a_tall_tile_counts_as_wide() {
-        assert_eq!(select_layer(demand(Some((200, 600)), None)), 2);
+        assert_eq!(select(demand(Some((200, 600)), None)), 2);
     }
 
     #[test]
     fn bandwidth_lowers_but_never_raises_the_layer() {
-        assert_eq!(select_layer(demand(Some((1280, 720)), Some(600_000))), 1);
-        assert_eq!(select_layer(demand(Some((1280, 720)), Some(100_000))), 0);
-        assert_eq!(select_layer(demand(Some((320, 180)), Some(10_000_000))), 0);
-        assert_eq!(select_layer(demand(None, Some(2_000_000))), 2);
+        assert_eq!(select(demand(Some((1280, 720)), Some(600_000))), 1);
+        assert_eq!(select(demand(Some((1280, 720)), Some(100_000))), 0);
+        assert_eq!(select(demand(Some((320, 180)), Some(10_000_000))), 0);
+        assert_eq!(select(demand(None, Some(2_000_000))), 2);
     }
 
     #[test]
     fn never_picks_a_layer_the_publisher_does_not_send() {
-        let one = LayerDemand { layers: 1, preferred_size: None, budget_bps: None };
-        assert_eq!(select_layer(one), 0);
+        let one = LayerDemand { layers: 1, preferred_size: None, budget_bps: None, paused: [false; 3] };
+        assert_eq!(select(one), 0);
         let two = LayerDemand { layers: 2, ..one };
-        assert_eq!(select_layer(two), 1);
+        assert_eq!(select(two), 1);
         let zero = LayerDemand { layers: 0, ..one };
-        assert_eq!(select_layer(zero), 0);
+        assert_eq!(select(zero), 0);
+    }
+
+    #[test]
+    fn a_hidden_tile_gets_nothing() {
+        assert_eq!(select_layer(demand(Some((0, 0)), None)), None);
+        assert_eq!(select_layer(demand(Some((640, 0)), None)), None);
+    }
+
+    #[test]
+    fn a_paused_layer_is_replaced_by_the_nearest_flowing_one() {
+        let top_paused = LayerDemand { paused: [false, false, true], ..demand(None, None) };
+        assert_eq!(select(top_paused), 1);
+        let low_paused = LayerDemand { paused: [true, false, false], ..demand(Some((160, 90)), None) };
+        assert_eq!(select(low_paused), 1);
+        let all_paused = LayerDemand { paused: [true; 3], ..demand(Some((640, 360)), None) };
+        assert_eq!(select(all_paused), 1, "keep the choice until something flows");
     }
 }

@@ -9,7 +9,7 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Pt, Rid};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused};
 use str0m::Event;
 
 use crate::codec::is_keyframe_start;
@@ -154,6 +154,10 @@ impl Room {
         }
         if self.speaker.remove(id) {
             self.emit(RoomEvent::ActiveSpeaker { participant: None });
+        }
+        let watched: Vec<TrackId> = p.down.keys().copied().collect();
+        for track in watched {
+            self.update_wanted_layers(track);
         }
         self.process(now);
     }
@@ -325,6 +329,7 @@ impl Room {
         match (id.role, event) {
             (PeerRole::Publisher, Event::MediaAdded(added)) => self.publish(id.participant, added),
             (PeerRole::Publisher, Event::RtpPacket(packet)) => self.forward(now, id.participant, packet),
+            (PeerRole::Publisher, Event::StreamPaused(paused)) => self.layer_paused(now, id.participant, paused),
             (PeerRole::Subscriber, Event::KeyframeRequest(req)) => {
                 self.relay_keyframe_request(now, id.participant, req)
             }
@@ -359,7 +364,17 @@ impl Room {
         let source = p.sources.get(&added.mid).copied().unwrap_or(Source::default_for(kind));
         let id = TrackId(self.next_track);
         self.next_track += 1;
-        let track = UpTrack { id, publisher, mid: added.mid, kind, source, rids: order_rids(&rids), codec: None };
+        let track = UpTrack {
+            id,
+            publisher,
+            mid: added.mid,
+            kind,
+            source,
+            rids: order_rids(&rids),
+            codec: None,
+            paused: [false; 3],
+            wanted: Vec::new(),
+        };
         self.emit(RoomEvent::TrackPublished {
             participant: publisher,
             track_id: id,
@@ -553,27 +568,33 @@ impl Room {
             .count()
             .max(1) as u64;
         let budget = p.bandwidth_bps.map(|b| b / videos);
-        let mut wanted = Vec::new();
+        let mut changed = Vec::new();
         let mut desired_bps = 0;
         for down in p.down.values_mut() {
             let Some(up) = self.tracks.get(&down.track) else { continue };
             if !matches!(down.negotiation, Negotiation::Open(_)) {
                 continue;
             }
-            let demand = LayerDemand { layers: up.layers(), preferred_size: down.preferred_size, budget_bps: None };
+            let demand = LayerDemand {
+                layers: up.layers(),
+                preferred_size: down.preferred_size,
+                budget_bps: None,
+                paused: up.paused,
+            };
             let layer = match up.kind {
                 TrackKind::Audio => {
                     desired_bps += AUDIO_BITRATE_BPS;
-                    0
+                    Some(0)
                 }
                 TrackKind::Video => {
-                    desired_bps += LAYER_BITRATE_BPS[usize::from(select_layer(demand))];
+                    let unconstrained = select_layer(demand);
+                    desired_bps += unconstrained.map_or(0, |l| LAYER_BITRATE_BPS[usize::from(l)]);
                     select_layer(LayerDemand { budget_bps: budget, ..demand })
                 }
             };
-            if down.forwarder.target() != Some(layer) {
-                down.forwarder.set_target(Some(layer));
-                wanted.push((down.track, layer));
+            if down.forwarder.target() != layer {
+                down.forwarder.set_target(layer);
+                changed.push((down.track, layer));
             }
         }
         // Let the estimator probe for what the subscriber would like to receive.
@@ -581,8 +602,53 @@ impl Room {
         let _ = p.subscriber.with_rtc(|rtc| rtc.bwe().set_bitrate(Bitrate::bps(0), desired));
         let peer = p.subscriber.id;
         self.mark_dirty(peer);
-        for (track, layer) in wanted {
-            self.request_keyframe(now, track, layer);
+        for (track, layer) in changed {
+            if let Some(layer) = layer {
+                self.request_keyframe(now, track, layer);
+            }
+            self.update_wanted_layers(track);
+        }
+    }
+
+    /// Tells signaling which simulcast layers of a track anybody receives, so the client
+    /// can stop encoding the others.
+    fn update_wanted_layers(&mut self, track: TrackId) {
+        let Some(up) = self.tracks.get(&track) else { return };
+        if up.rids.is_empty() {
+            return;
+        }
+        let mut layers = [false; 3];
+        for p in self.participants.values() {
+            let Some(down) = p.down.get(&track) else { continue };
+            for layer in [down.forwarder.target(), down.forwarder.current()].into_iter().flatten() {
+                layers[usize::from(layer)] = true;
+            }
+        }
+        let rids: Vec<Rid> = (0..3u8).filter(|l| layers[usize::from(*l)]).filter_map(|l| up.rid_of(l)).collect();
+        if rids == up.wanted {
+            return;
+        }
+        let event = RoomEvent::LayersWanted {
+            participant: up.publisher,
+            track_id: track,
+            rids: rids.iter().map(|r| r.to_string()).collect(),
+        };
+        if let Some(up) = self.tracks.get_mut(&track) {
+            up.wanted = rids;
+        }
+        self.emit(event);
+    }
+
+    /// A publisher's simulcast layer stopped or resumed: subscribers move off or back.
+    fn layer_paused(&mut self, now: Instant, publisher: ParticipantId, paused: StreamPaused) {
+        let Some(&track) = self.track_by_mid.get(&(publisher, paused.mid)) else { return };
+        let Some(up) = self.tracks.get_mut(&track) else { return };
+        let Some(layer) = up.layer_of(paused.rid) else { return };
+        up.paused[usize::from(layer)] = paused.paused;
+        let subscribers: Vec<ParticipantId> =
+            self.participants.iter().filter(|(_, p)| p.down.contains_key(&track)).map(|(q, _)| *q).collect();
+        for q in subscribers {
+            self.reselect_layers(now, q);
         }
     }
 

@@ -62,6 +62,10 @@ pub(crate) struct UpTrack {
     pub(crate) rids: Vec<Rid>,
     /// The codec of the last packet, learned from the first one.
     pub(crate) codec: Option<Codec>,
+    /// Layers the publisher stopped sending, by layer index.
+    pub(crate) paused: [bool; 3],
+    /// The rids some subscriber receives, as last reported to signaling.
+    pub(crate) wanted: Vec<Rid>,
 }
 
 impl UpTrack {

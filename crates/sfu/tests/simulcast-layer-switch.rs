@@ -17,13 +17,17 @@ const RIDS: [&str; 3] = ["q", "h", "f"];
 /// Sends 30 fps on every layer for `duration`; a layer sends a keyframe on its first frame
 /// and whenever the room asked for one. The payload's body starts with the layer index.
 fn send_simulcast(sim: &mut Sim, mid: Mid, frame: &mut u32, duration: Duration) {
+    send_layers(sim, mid, frame, duration, &RIDS);
+}
+
+fn send_layers(sim: &mut Sim, mid: Mid, frame: &mut u32, duration: Duration, rids: &[&str]) {
     let end = sim.elapsed() + duration;
     while sim.elapsed() < end {
         let now = sim.now;
         let c = sim.client(PUBLISHER);
         let pt = c.pt(Codec::Vp8);
         let asked: Vec<Option<Rid>> = c.keyframe_requests.drain(..).map(|(_, r)| r.rid).collect();
-        for (layer, rid) in RIDS.iter().enumerate() {
+        for (layer, rid) in RIDS.iter().enumerate().filter(|(_, r)| rids.contains(r)) {
             let rid = Rid::from(*rid);
             let keyframe = *frame == 0 || asked.contains(&Some(rid));
             c.send(now, mid, Some(rid), vp8(pt, *frame, keyframe, layer as u8));
@@ -112,4 +116,69 @@ fn a_low_bandwidth_estimate_caps_a_large_tile_below_the_top_layer() {
     let got = sim.client(VIEWER).received_for(track);
     assert!(got.len() > 40, "viewer got {} packets", got.len());
     assert!(got.iter().all(|p| layer(p) == 1), "the mid layer fits the estimate");
+}
+
+fn wanted(sim: &Sim) -> Vec<Vec<String>> {
+    sim.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RoomEvent::LayersWanted { rids, .. } => Some(rids.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn hiding_a_tile_pauses_forwarding_and_tells_the_publisher_nobody_watches() {
+    let mut sim = Sim::new();
+    sim.join(PUBLISHER);
+    sim.join(VIEWER);
+    let mid = publish_simulcast(&mut sim);
+    let track = sim.track_of(PUBLISHER, mid);
+    let now = sim.now;
+    sim.room.set_preferred_size(now, VIEWER, track, 320, 180).unwrap();
+    let mut frame = 0;
+    send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(1));
+    assert_eq!(wanted(&sim).last().unwrap(), &["q"]);
+
+    let now = sim.now;
+    sim.room.set_preferred_size(now, VIEWER, track, 0, 0).unwrap();
+    sim.pump();
+    let before = sim.client(VIEWER).received_for(track).len();
+    send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(1));
+    assert_eq!(sim.client(VIEWER).received_for(track).len(), before, "nothing is forwarded to a hidden tile");
+    assert!(wanted(&sim).last().unwrap().is_empty(), "nobody watches any layer");
+
+    let now = sim.now;
+    sim.room.set_preferred_size(now, VIEWER, track, 640, 360).unwrap();
+    send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(1));
+    let all = sim.client(VIEWER).received_for(track);
+    assert!(all.len() > before + 10);
+    assert!(all[before..].iter().all(|p| layer(p) == 1));
+    assert_eq!(all[before].seq, all[before - 1].seq + 1, "the stream resumes without a gap");
+    assert_eq!(wanted(&sim).last().unwrap(), &["h"]);
+}
+
+#[test]
+fn when_the_publisher_drops_its_top_layer_the_viewer_moves_down() {
+    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
+    config.initial_bitrate_bps = 5_000_000;
+    let mut sim = Sim::with_config(config);
+    sim.join(PUBLISHER);
+    sim.join(VIEWER);
+    let mid = publish_simulcast(&mut sim);
+    let track = sim.track_of(PUBLISHER, mid);
+    let mut frame = 0;
+    send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(2));
+    let before = sim.client(VIEWER).received_for(track);
+    assert!(before.iter().all(|p| layer(p) == 2) && !before.is_empty());
+
+    // The browser stops the top layer (CPU or bandwidth limits): str0m reports it paused.
+    send_layers(&mut sim, mid, &mut frame, Duration::from_secs(4), &["q", "h"]);
+    let all = sim.client(VIEWER).received_for(track);
+    let after = &all[before.len()..];
+    assert!(after.len() > 30, "viewer got {} packets after the top layer stopped", after.len());
+    assert!(after.iter().all(|p| layer(p) == 1));
+    assert!(is_vp8_keyframe(&after[0].payload));
+    assert_eq!(after[0].seq, before.last().unwrap().seq + 1);
 }
