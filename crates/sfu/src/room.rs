@@ -1,7 +1,7 @@
 //! The room: every participant's peer connections, their tracks, and the forwarding
 //! between them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -82,7 +82,9 @@ pub struct Room {
     throttle: KeyframeThrottle<(TrackId, Option<Rid>)>,
     speaker: SpeakerDetector<ParticipantId>,
     out: VecDeque<Output>,
+    /// Peers to drain, in order, and the same as a set for O(1) membership.
     dirty: VecDeque<PeerId>,
+    dirty_set: HashSet<PeerId>,
     next_track: u64,
     last_now: Instant,
     rejected: u64,
@@ -101,6 +103,7 @@ impl Room {
             speaker: SpeakerDetector::new(SPEAKER_HOLD),
             out: VecDeque::new(),
             dirty: VecDeque::new(),
+            dirty_set: HashSet::new(),
             next_track: 1,
             last_now: now,
             rejected: 0,
@@ -303,7 +306,7 @@ impl Room {
     }
 
     fn mark_dirty(&mut self, peer: PeerId) {
-        if !self.dirty.contains(&peer) {
+        if self.dirty_set.insert(peer) {
             self.dirty.push_back(peer);
         }
     }
@@ -311,6 +314,7 @@ impl Room {
     /// Drains every peer touched since the last call, handling what they report.
     fn process(&mut self, now: Instant) {
         while let Some(id) = self.dirty.pop_front() {
+            self.dirty_set.remove(&id);
             let Some(p) = self.participants.get_mut(&id.participant) else { continue };
             let Drained { events, connected, died } = p.peer(id.role).drain(&mut self.out);
             if connected {
@@ -371,7 +375,6 @@ impl Room {
             kind,
             source,
             rids: order_rids(&rids),
-            codec: None,
             paused: [false; 3],
             wanted: Vec::new(),
         };
@@ -458,9 +461,8 @@ impl Room {
             return;
         };
         let Some(&track_id) = self.track_by_mid.get(&(publisher, mid)) else { return };
-        let Some(track) = self.tracks.get_mut(&track_id) else { return };
+        let Some(track) = self.tracks.get(&track_id) else { return };
         let codec = params.spec().codec;
-        track.codec = Some(codec);
         let Some(layer) = track.layer_of(rid) else { return };
         let kind = track.kind;
 

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use str0m::format::Codec;
 use str0m::media::{Mid, Rid};
 
 use crate::forwarder::Forwarder;
@@ -60,8 +59,6 @@ pub(crate) struct UpTrack {
     pub(crate) source: Source,
     /// Simulcast rids, lowest quality first; empty without simulcast.
     pub(crate) rids: Vec<Rid>,
-    /// The codec of the last packet, learned from the first one.
-    pub(crate) codec: Option<Codec>,
     /// Layers the publisher stopped sending, by layer index.
     pub(crate) paused: [bool; 3],
     /// The rids some subscriber receives, as last reported to signaling.

@@ -1,0 +1,113 @@
+//! Late joiners receive what is already published; leavers' tracks go away cleanly.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{opus, Sim, SERVER};
+use convene_sfu::{ParticipantId, PeerRole, Proto, Room, RoomConfig, RoomEvent};
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::Rtc;
+
+const A: ParticipantId = ParticipantId(1);
+const B: ParticipantId = ParticipantId(2);
+const C: ParticipantId = ParticipantId(3);
+
+fn talk(sim: &mut Sim, who: &[(ParticipantId, Mid)], n: &mut u32, duration: Duration) {
+    let end = sim.elapsed() + duration;
+    while sim.elapsed() < end {
+        let now = sim.now;
+        for &(p, mid) in who {
+            let c = sim.client(p);
+            let pt = c.pt(Codec::Opus);
+            c.send(now, mid, None, opus(pt, *n, Some(-40)));
+        }
+        *n += 1;
+        sim.advance(Duration::from_millis(20));
+    }
+}
+
+fn publish_mic(sim: &mut Sim, who: ParticipantId) -> Mid {
+    sim.publish(who, |api| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None))
+}
+
+#[test]
+fn a_late_joiner_gets_existing_tracks_and_a_leaver_unpublishes_them() {
+    let mut sim = Sim::new();
+    sim.join(A);
+    sim.join(B);
+    let a_mic = publish_mic(&mut sim, A);
+    sim.connect_all();
+    let mut n = 0;
+    talk(&mut sim, &[(A, a_mic)], &mut n, Duration::from_secs(1));
+
+    // C joins after A published: the room offers A's track right away.
+    sim.join(C);
+    sim.connect_all();
+    talk(&mut sim, &[(A, a_mic)], &mut n, Duration::from_secs(1));
+    let a_track = sim.track_of(A, a_mic);
+    assert!(sim.client(C).received_for(a_track).len() > 30);
+
+    // A leaves: the track is unpublished and the others renegotiate without it.
+    let offers_before = sim.events_matching(|e| matches!(e, RoomEvent::SubscribeOffer { .. })).len();
+    let now = sim.now;
+    sim.room.remove_participant(now, A);
+    sim.pump();
+    let unpublished =
+        sim.events_matching(|e| matches!(e, RoomEvent::TrackUnpublished { participant, .. } if *participant == A));
+    assert_eq!(unpublished.len(), 1);
+    let offers_after = sim.events_matching(|e| matches!(e, RoomEvent::SubscribeOffer { .. })).len();
+    assert_eq!(offers_after - offers_before, 2, "B and C each get an offer stopping the m-line");
+
+    // The room keeps working: B publishes and C hears it.
+    let b_mic = publish_mic(&mut sim, B);
+    sim.connect_all();
+    talk(&mut sim, &[(B, b_mic)], &mut n, Duration::from_secs(1));
+    let b_track = sim.track_of(B, b_mic);
+    assert!(sim.client(C).received_for(b_track).len() > 30);
+}
+
+#[test]
+fn a_failed_peer_is_reported_and_its_tracks_unpublished() {
+    let mut sim = Sim::new();
+    sim.join(A);
+    sim.join(B);
+    let a_mic = publish_mic(&mut sim, A);
+    sim.connect_all();
+    let mut n = 0;
+    talk(&mut sim, &[(A, a_mic)], &mut n, Duration::from_secs(1));
+
+    // A's network vanishes: its client stops answering, the room times the peer out.
+    sim.clients.retain(|c| c.id != A);
+    for _ in 0..60 {
+        sim.advance(Duration::from_millis(500));
+    }
+    let gone = sim.events_matching(|e| {
+        matches!(e, RoomEvent::PeerDisconnected { peer } if peer.participant == A && peer.role == PeerRole::Publisher)
+    });
+    assert_eq!(gone.len(), 1, "the publisher peer is reported once");
+    let unpublished = sim.events_matching(|e| matches!(e, RoomEvent::TrackUnpublished { .. }));
+    assert_eq!(unpublished.len(), 1);
+}
+
+#[test]
+fn ice_tcp_addresses_become_passive_tcp_candidates() {
+    let tcp: SocketAddr = "10.0.0.1:443".parse().unwrap();
+    let now = std::time::Instant::now();
+    let mut room = Room::new(now, RoomConfig::new(vec![(Proto::Udp, SERVER), (Proto::Tcp, tcp)]));
+    room.add_participant(now, A).unwrap();
+
+    let mut client = Rtc::builder().set_rtp_mode(true).build(now);
+    let mut api = client.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let (offer, _pending): (SdpOffer, _) = api.apply().unwrap();
+    let answer = room.publish_offer(now, A, &offer.to_sdp_string()).unwrap();
+
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    let candidates: Vec<&str> = answer.lines().filter(|l| l.starts_with("a=candidate")).collect();
+    assert!(candidates.iter().any(|c| c.contains(" udp ") || c.contains(" UDP ")), "{candidates:?}");
+    assert!(candidates.iter().any(|c| c.contains("tcptype passive") && c.contains(" 443 ")), "{candidates:?}");
+}
