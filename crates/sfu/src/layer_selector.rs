@@ -17,13 +17,20 @@ pub(crate) struct LayerDemand {
     pub(crate) budget_bps: Option<u64>,
     /// Layers the publisher stopped sending (browsers drop the top layer under load).
     pub(crate) paused: [bool; 3],
+    /// The layer the subscriber receives now, if any.
+    pub(crate) current: Option<u8>,
 }
+
+/// A layer already received is kept until the budget falls below this share of its need,
+/// so a noisy estimate does not flap between layers.
+const KEEP_SHARE: f64 = 0.75;
 
 /// Picks the layer index (0 = lowest) for one subscriber of one track; `None` pauses it.
 ///
 /// The tile size caps the layer (≤ 320 px wide → low, ≤ 640 → mid, else high; a tall tile
 /// counts as wide as 16:9 would make it; an empty tile is hidden and gets nothing), then
-/// the bandwidth budget lowers it until the layer fits. The lowest layer is always allowed,
+/// the bandwidth budget lowers it until the layer fits (a layer already received needs only
+/// three quarters of its bitrate to stay). The lowest layer is always allowed,
 /// so video never stops for bandwidth. A layer the publisher paused is replaced by the
 /// nearest one below it that still flows, else the nearest above.
 pub(crate) fn select_layer(demand: LayerDemand) -> Option<u8> {
@@ -40,9 +47,14 @@ pub(crate) fn select_layer(demand: LayerDemand) -> Option<u8> {
             }
         }
     };
+    let fits = |budget: u64, l: u8| {
+        let need = LAYER_BITRATE_BPS[usize::from(l)] as f64;
+        let share = if demand.current.is_some_and(|c| l <= c) { KEEP_SHARE } else { 1.0 };
+        budget as f64 >= need * share
+    };
     let by_bandwidth = match demand.budget_bps {
         None => 2,
-        Some(budget) => (0..3u8).rev().find(|&l| LAYER_BITRATE_BPS[usize::from(l)] <= budget).unwrap_or(0),
+        Some(budget) => (0..3u8).rev().find(|&l| fits(budget, l)).unwrap_or(0),
     };
     let wanted = by_size.min(by_bandwidth).min(top);
     let flowing = |l: &u8| !demand.paused[usize::from(*l)];
@@ -56,7 +68,7 @@ mod tests {
     use super::*;
 
     fn demand(size: Option<(u32, u32)>, budget: Option<u64>) -> LayerDemand {
-        LayerDemand { layers: 3, preferred_size: size, budget_bps: budget, paused: [false; 3] }
+        LayerDemand { layers: 3, preferred_size: size, budget_bps: budget, paused: [false; 3], current: None }
     }
 
     fn select(demand: LayerDemand) -> u8 {
@@ -87,7 +99,7 @@ mod tests {
 
     #[test]
     fn never_picks_a_layer_the_publisher_does_not_send() {
-        let one = LayerDemand { layers: 1, preferred_size: None, budget_bps: None, paused: [false; 3] };
+        let one = LayerDemand { layers: 1, preferred_size: None, budget_bps: None, paused: [false; 3], current: None };
         assert_eq!(select(one), 0);
         let two = LayerDemand { layers: 2, ..one };
         assert_eq!(select(two), 1);
@@ -109,5 +121,15 @@ mod tests {
         assert_eq!(select(low_paused), 1);
         let all_paused = LayerDemand { paused: [true; 3], ..demand(Some((640, 360)), None) };
         assert_eq!(select(all_paused), 1, "keep the choice until something flows");
+    }
+
+    #[test]
+    fn a_received_layer_survives_a_small_dip_in_the_estimate() {
+        let on_high = LayerDemand { current: Some(2), ..demand(None, Some(1_200_000)) };
+        assert_eq!(select(on_high), 2, "1.2 Mbit/s keeps the 1.5 Mbit/s layer");
+        let fresh = demand(None, Some(1_200_000));
+        assert_eq!(select(fresh), 1, "but is not enough to switch up to it");
+        let collapsed = LayerDemand { current: Some(2), ..demand(None, Some(1_000_000)) };
+        assert_eq!(select(collapsed), 1);
     }
 }

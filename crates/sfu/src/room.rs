@@ -202,7 +202,16 @@ impl Room {
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| SfuError::MalformedSdp(e.to_string()))?;
         let p = self.participants.get_mut(&participant).ok_or(SfuError::UnknownParticipant(participant))?;
         let pending = p.pending_offer.take().ok_or(SfuError::NoPendingOffer(participant))?;
-        p.subscriber.with_rtc(|rtc| rtc.sdp_api().accept_answer(pending, answer))?.map_err(SfuError::Negotiation)?;
+        let accepted = p.subscriber.with_rtc(|rtc| rtc.sdp_api().accept_answer(pending, answer));
+        if !matches!(accepted, Ok(Ok(()))) {
+            // The offer is void: offer its m-lines again next time.
+            for down in p.down.values_mut() {
+                if let Negotiation::Offered(_) = down.negotiation {
+                    down.negotiation = Negotiation::ToOpen;
+                }
+            }
+        }
+        accepted?.map_err(SfuError::Negotiation)?;
         for down in p.down.values_mut() {
             if let Negotiation::Offered(mid) = down.negotiation {
                 down.negotiation = Negotiation::Open(mid);
@@ -218,7 +227,8 @@ impl Room {
 
     /// Records the size at which a subscriber shows a video track; picks the layer from it.
     ///
-    /// Call when the client's layout changes a tile's size.
+    /// Call when the client's layout changes a tile's size; 0×0 means hidden, and nothing
+    /// is forwarded until the tile has a size again.
     pub fn set_preferred_size(
         &mut self,
         now: Instant,
@@ -243,6 +253,11 @@ impl Room {
     /// It learns new paths from STUN binding requests.
     pub fn route(&mut self, datagram: &Datagram<'_>) -> Option<PeerId> {
         self.demux.route(datagram)
+    }
+
+    /// Whether nobody is left in the room (the runtime may drop it).
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
     }
 
     /// Datagrams dropped because no peer claimed them or the peer rejected them.
@@ -334,10 +349,17 @@ impl Room {
             (PeerRole::Publisher, Event::MediaAdded(added)) => self.publish(id.participant, added),
             (PeerRole::Publisher, Event::RtpPacket(packet)) => self.forward(now, id.participant, packet),
             (PeerRole::Publisher, Event::StreamPaused(paused)) => self.layer_paused(now, id.participant, paused),
+            (PeerRole::Publisher, Event::MediaChanged(changed)) => {
+                let receiving = matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv);
+                if let (false, Some(&track)) = (receiving, self.track_by_mid.get(&(id.participant, changed.mid))) {
+                    self.unpublish(track);
+                }
+            }
             (PeerRole::Subscriber, Event::KeyframeRequest(req)) => {
                 self.relay_keyframe_request(now, id.participant, req)
             }
-            (PeerRole::Subscriber, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })) => {
+            (PeerRole::Subscriber, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, can_probe })) => {
+                tracing::debug!(peer = %id, %estimate, can_probe, "bandwidth estimate");
                 if let Some(p) = self.participants.get_mut(&id.participant) {
                     p.bandwidth_bps = Some(estimate.as_u64());
                 }
@@ -499,6 +521,7 @@ impl Room {
                 wanted_keyframes.push(down.forwarder.target());
             }
             let Some(munged) = munged else { continue };
+            tracing::trace!(track = %track_id, subscriber = %q, in_seq = incoming.seq, out_seq = munged.seq, "forward");
             let write = |pt| {
                 RtpWrite::new(pt, munged.seq.into(), munged.ts, packet.timestamp, packet.payload.clone())
                     .marker(packet.header.marker)
@@ -582,6 +605,7 @@ impl Room {
                 preferred_size: down.preferred_size,
                 budget_bps: None,
                 paused: up.paused,
+                current: down.forwarder.current(),
             };
             let layer = match up.kind {
                 TrackKind::Audio => {
@@ -599,9 +623,10 @@ impl Room {
                 changed.push((down.track, layer));
             }
         }
-        // Let the estimator probe for what the subscriber would like to receive.
-        let desired = Bitrate::bps(desired_bps.max(self.config.initial_bitrate_bps));
-        let _ = p.subscriber.with_rtc(|rtc| rtc.bwe().set_bitrate(Bitrate::bps(0), desired));
+        // Keep traffic (media plus padding, capped by the estimate) at what the subscriber
+        // would like to receive, so the estimate can grow into the layers the tiles want.
+        let desired = Bitrate::bps(desired_bps);
+        let _ = p.subscriber.with_rtc(|rtc| rtc.bwe().set_bitrate(desired, desired));
         let peer = p.subscriber.id;
         self.mark_dirty(peer);
         for (track, layer) in changed {

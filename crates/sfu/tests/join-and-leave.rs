@@ -111,3 +111,28 @@ fn ice_tcp_addresses_become_passive_tcp_candidates() {
     assert!(candidates.iter().any(|c| c.contains(" udp ") || c.contains(" UDP ")), "{candidates:?}");
     assert!(candidates.iter().any(|c| c.contains("tcptype passive") && c.contains(" 443 ")), "{candidates:?}");
 }
+
+#[test]
+fn stopping_a_track_in_a_renegotiation_unpublishes_it() {
+    let mut sim = Sim::new();
+    sim.join(A);
+    sim.join(B);
+    let (mic, camera) = sim.publish(A, |api| {
+        let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let camera = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        (mic, camera)
+    });
+    sim.connect_all();
+    let camera_track = sim.track_of(A, camera);
+
+    sim.publish(A, |api| api.set_direction(camera, Direction::Inactive));
+    let unpublished = sim.events_matching(|e| matches!(e, RoomEvent::TrackUnpublished { .. }));
+    assert_eq!(unpublished, [RoomEvent::TrackUnpublished { participant: A, track_id: camera_track }]);
+
+    // The microphone keeps flowing.
+    let mut n = 0;
+    talk(&mut sim, &[(A, mic)], &mut n, Duration::from_secs(1));
+    let mic_track = sim.track_of(A, mic);
+    assert!(sim.client(B).received_for(mic_track).len() > 30);
+    assert!(!sim.room.is_empty());
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::{is_vp8_keyframe, opus, vp8, Sim};
 use convene_sfu::{ParticipantId, RoomEvent, TrackKind};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, Frequency, MediaKind, Mid};
 
 const A: ParticipantId = ParticipantId(1);
 const B: ParticipantId = ParticipantId(2);
@@ -78,4 +78,36 @@ fn two_participants_receive_each_others_audio_and_video() {
     }
     // Nobody receives their own media.
     assert!(sim.client(A).received_for(a_video_track).is_empty());
+}
+
+#[test]
+fn payload_types_are_mapped_between_publisher_and_subscriber() {
+    let mut sim = Sim::new();
+    // The publisher numbers its codecs unlike str0m's defaults (as Firefox does).
+    sim.join_with(A, |config| {
+        let mut config = config.clear_codecs();
+        let codecs = config.codec_config();
+        codecs.add_config(109.into(), None, Codec::Opus, Frequency::FORTY_EIGHT_KHZ, Some(2), Default::default());
+        codecs.add_config(120.into(), Some(124.into()), Codec::Vp8, Frequency::NINETY_KHZ, None, Default::default());
+        config
+    });
+    sim.join(B);
+    let (audio, video) = publish_audio_video(&mut sim, A);
+    sim.connect_all();
+    assert_eq!(sim.client(A).pt(Codec::Vp8), 120.into());
+
+    for n in 0..100u32 {
+        let now = sim.now;
+        let c = sim.client(A);
+        let (opus_pt, vp8_pt) = (c.pt(Codec::Opus), c.pt(Codec::Vp8));
+        c.send(now, audio, None, opus(opus_pt, n, None));
+        c.send(now, video, None, vp8(vp8_pt, n, n == 0, 0xA));
+        sim.advance(Duration::from_millis(20));
+    }
+    let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
+    let b = sim.client(B);
+    let b_vp8 = b.subscriber.codec_config().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
+    let got_video = b.received_for(video_track);
+    assert!(got_video.len() > 90 && b.received_for(audio_track).len() > 90);
+    assert!(got_video.iter().all(|p| p.pt == b_vp8), "B sees its own VP8 payload type {b_vp8}");
 }

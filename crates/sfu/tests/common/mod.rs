@@ -13,7 +13,7 @@ use str0m::format::Codec;
 use str0m::media::{KeyframeRequest, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
-use str0m::{Candidate, Event, Rtc};
+use str0m::{Candidate, Event, Rtc, RtcConfig};
 
 /// The room's one UDP address.
 pub const SERVER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3478);
@@ -49,18 +49,20 @@ pub struct Client {
     /// Subscriber mid → track, from the room's offers.
     pub sub_tracks: HashMap<String, TrackId>,
     pub connected: usize,
+    /// When either connection next wants a timeout.
+    pub timeout: Instant,
     /// How many times the publisher connection negotiated.
     pub published: usize,
     seq: HashMap<(Mid, Option<Rid>), u64>,
 }
 
 impl Client {
-    fn new(id: ParticipantId, now: Instant) -> Client {
+    fn new(id: ParticipantId, now: Instant, config: impl Fn(RtcConfig) -> RtcConfig) -> Client {
         let host = 10 + id.0 as u8;
         let pub_addr = SocketAddr::from((Ipv4Addr::new(10, 0, 1, host), 1000));
         let sub_addr = SocketAddr::from((Ipv4Addr::new(10, 0, 1, host), 2000));
-        let mut publisher = Rtc::builder().set_rtp_mode(true).build(now);
-        let mut subscriber = Rtc::builder().set_rtp_mode(true).build(now);
+        let mut publisher = config(Rtc::builder().set_rtp_mode(true)).build(now);
+        let mut subscriber = config(Rtc::builder().set_rtp_mode(true)).build(now);
         publisher.add_local_candidate(Candidate::host(pub_addr, "udp").unwrap());
         subscriber.add_local_candidate(Candidate::host(sub_addr, "udp").unwrap());
         Client {
@@ -73,6 +75,7 @@ impl Client {
             keyframe_requests: vec![],
             sub_tracks: HashMap::new(),
             connected: 0,
+            timeout: now,
             published: 0,
             seq: HashMap::new(),
         }
@@ -95,6 +98,25 @@ impl Client {
         stream.write_rtp(write);
     }
 
+    /// Writes one VP8 frame as packets of at most 1,100 bytes. Every packet carries the
+    /// frame's tag at payload offset 6 and its number after it.
+    pub fn send_vp8_frame(&mut self, now: Instant, mid: Mid, rid: Option<Rid>, frame: Vp8Frame) {
+        let Vp8Frame { number, keyframe, size, tag } = frame;
+        let pt = self.pt(Codec::Vp8);
+        let count = size.div_ceil(1_100).max(1);
+        for i in 0..count {
+            let mut payload = if i == 0 {
+                vp8_frame(number as u8, keyframe, &[tag, (number >> 8) as u8, number as u8])
+            } else {
+                vec![0x80, 0x80, number as u8 & 0x7f, 0xff, 0xff, 0xff, tag, (number >> 8) as u8, number as u8]
+            };
+            payload.resize((size / count).max(payload.len()), 0x55);
+            let last = i + 1 == count;
+            let packet = Sent { pt, ts: number * 3_000, marker: last, payload, ext: ExtensionValues::default() };
+            self.send(now, mid, rid, packet);
+        }
+    }
+
     /// The packets received for a track.
     pub fn received_for(&self, track: TrackId) -> Vec<Got> {
         let mids: Vec<Mid> =
@@ -110,8 +132,20 @@ pub struct Got {
     pub mid: Option<Mid>,
     pub seq: u64,
     pub ts: u32,
+    pub pt: Pt,
     pub marker: bool,
     pub payload: Vec<u8>,
+}
+
+/// A VP8 frame for [`Client::send_vp8_frame`].
+pub struct Vp8Frame {
+    /// Frame number at 30 fps.
+    pub number: u32,
+    pub keyframe: bool,
+    /// Bytes of payload in all its packets together.
+    pub size: usize,
+    /// Marks the sender or layer, found at payload offset 6.
+    pub tag: u8,
 }
 
 /// One packet to write.
@@ -143,6 +177,10 @@ pub struct Sim {
     pub clients: Vec<Client>,
     pub events: Vec<(Instant, RoomEvent)>,
     wire: VecDeque<Packet>,
+    /// Packets in flight when the wire has latency, with their arrival time.
+    in_flight: VecDeque<(Instant, Packet)>,
+    /// One-way delay of the wire.
+    pub latency: Duration,
     /// Extra datagrams the room received that no client sent (garbage tests).
     pub room_timeout: Instant,
 }
@@ -162,6 +200,8 @@ impl Sim {
             clients: vec![],
             events: vec![],
             wire: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            latency: Duration::ZERO,
             room_timeout: now,
         }
     }
@@ -171,8 +211,13 @@ impl Sim {
     }
 
     pub fn join(&mut self, id: ParticipantId) {
+        self.join_with(id, |c| c);
+    }
+
+    /// Joins with a client whose str0m configuration `config` adjusts (codecs, payload types).
+    pub fn join_with(&mut self, id: ParticipantId, config: impl Fn(RtcConfig) -> RtcConfig) {
         self.room.add_participant(self.now, id).unwrap();
-        self.clients.push(Client::new(id, self.now));
+        self.clients.push(Client::new(id, self.now, config));
         self.pump();
     }
 
@@ -223,6 +268,15 @@ impl Sim {
             }
             while let Some(p) = self.wire.pop_front() {
                 progressed = true;
+                if self.latency.is_zero() {
+                    self.deliver(p);
+                } else {
+                    self.in_flight.push_back((now + self.latency, p));
+                }
+            }
+            while self.in_flight.front().is_some_and(|(at, _)| *at <= now) {
+                progressed = true;
+                let (_, p) = self.in_flight.pop_front().unwrap();
                 self.deliver(p);
             }
             if !progressed {
@@ -264,16 +318,35 @@ impl Sim {
             contents: p.contents.as_slice().try_into().unwrap(),
         };
         rtc.handle_input(str0m::Input::Receive(now, receive)).unwrap();
+        // str0m wants a full drain after every input, or it drops events.
+        drain_client(c, now, &mut self.wire);
     }
 
-    /// Moves the clock forward by `dt` and lets everyone act.
+    /// Moves the clock forward by `dt`, stopping at every timeout anybody asked for (as a
+    /// real runtime would), at least 1 ms apart.
     pub fn advance(&mut self, dt: Duration) {
-        self.now += dt;
-        let now = self.now;
+        let end = self.now + dt;
+        loop {
+            let arrivals = self.in_flight.front().map(|(at, _)| *at);
+            let asked =
+                self.clients.iter().map(|c| c.timeout).chain([self.room_timeout]).chain(arrivals).min().unwrap();
+            let next = asked.max(self.now + Duration::from_millis(1));
+            if next >= end {
+                break;
+            }
+            self.tick(next);
+        }
+        self.tick(end);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.now = now;
         self.room.handle_input(now, Input::Timeout);
         for c in &mut self.clients {
             c.publisher.handle_input(str0m::Input::Timeout(now)).unwrap();
+            drain_client(c, now, &mut self.wire);
             c.subscriber.handle_input(str0m::Input::Timeout(now)).unwrap();
+            drain_client(c, now, &mut self.wire);
         }
         self.pump();
     }
@@ -319,10 +392,14 @@ impl Sim {
 
 fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bool {
     let mut progressed = false;
+    let mut timeout = now + Duration::from_secs(1);
     for (role, rtc) in [(0, &mut c.publisher), (1, &mut c.subscriber)] {
         loop {
             match rtc.poll_output().unwrap() {
-                str0m::Output::Timeout(_) => break,
+                str0m::Output::Timeout(t) => {
+                    timeout = timeout.min(t);
+                    break;
+                }
                 str0m::Output::Transmit(t) => {
                     progressed = true;
                     wire.push_back(Packet {
@@ -341,6 +418,7 @@ fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bo
                                 mid,
                                 seq: *p.seq_no,
                                 ts: p.header.timestamp,
+                                pt: p.header.payload_type,
                                 marker: p.header.marker,
                                 payload: p.payload.to_vec(),
                             });
@@ -353,6 +431,7 @@ fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bo
             }
         }
     }
+    c.timeout = timeout;
     progressed
 }
 
