@@ -110,6 +110,46 @@ pub struct ChatMessage {
     pub to: Option<String>,
     pub text: String,
     pub sent_at: String,
+    /// A shared file this message announces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<SharedFile>,
+}
+
+/// A file shared in the meeting chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedFile {
+    pub file_id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    /// Download path (relative to the server); needs the participant's credentials.
+    pub url: String,
+}
+
+/// Someone in the waiting room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitingPerson {
+    pub participant_id: String,
+    pub display_name: String,
+    pub user_id: Option<String>,
+    pub since: String,
+}
+
+/// What a moderator did, as the affected people are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostAction {
+    Muted,
+    MutedAll,
+    AskedToUnmute,
+    VideoStopped,
+    Removed,
+    HandLowered,
+    Promoted,
+    Demoted,
+    MadeHost,
+    Locked,
+    Unlocked,
 }
 
 /// What the client sends.
@@ -140,7 +180,54 @@ pub enum ClientMessage {
     SetVideoSize { track_id: String, width: u32, height: u32 },
     /// Leave the meeting for good (no reconnect grace).
     Leave,
+    /// Send a chat message to everyone, or privately to one participant.
+    ChatSend {
+        text: String,
+        #[serde(default)]
+        to: Option<String>,
+    },
+    /// A floating emoji reaction (one of [`REACTIONS`]).
+    React { emoji: String },
+    // --- moderator controls (host and co-hosts; `end_meeting` and `transfer_host`: host) ---
+    /// Mute one participant.
+    Mute { participant_id: String },
+    /// Mute everyone but the moderators.
+    MuteAll,
+    /// Ask one participant (or, without `participant_id`, everyone muted) to unmute.
+    AskUnmute {
+        #[serde(default)]
+        participant_id: Option<String>,
+    },
+    /// Turn off someone's camera.
+    StopVideo { participant_id: String },
+    /// Lower someone's hand, or everyone's without `participant_id`.
+    LowerHand {
+        #[serde(default)]
+        participant_id: Option<String>,
+    },
+    /// Remove a participant; they cannot rejoin this meeting.
+    Remove { participant_id: String },
+    /// Lock or unlock the meeting (no new joins while locked).
+    Lock { locked: bool },
+    /// Let someone in from the waiting room.
+    Admit { participant_id: String },
+    /// Let everyone in from the waiting room.
+    AdmitAll,
+    /// Refuse someone in the waiting room.
+    Deny { participant_id: String },
+    /// Make a participant co-host (`cohost`) or a plain participant again (`participant`).
+    SetRole { participant_id: String, role: Role },
+    /// Hand the host role to someone else (host only).
+    TransferHost { participant_id: String },
+    /// End the meeting for everyone (host only).
+    EndMeeting,
 }
+
+/// Emoji accepted by `react`.
+pub const REACTIONS: &[&str] = &["👍", "👏", "❤️", "😂", "😮", "🎉", "🤔", "👋"];
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 4000;
 
 /// One m-line of a publish offer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,6 +327,34 @@ pub enum ServerMessage {
     Pong {
         id: Option<u64>,
     },
+    /// First frame for someone held in the waiting room; `welcome` follows on admission.
+    Waiting {
+        participant_id: String,
+        meeting_title: String,
+        resume_token: String,
+    },
+    /// To moderators: who is in the waiting room now.
+    WaitingRoom {
+        waiting: Vec<WaitingPerson>,
+    },
+    ChatMessage {
+        message: ChatMessage,
+    },
+    Reaction {
+        participant_id: String,
+        emoji: String,
+    },
+    /// A moderator acted: `target` is the participant affected (none for room-wide actions).
+    HostAction {
+        action: HostAction,
+        by: String,
+        target: Option<String>,
+    },
+    /// Meeting-wide state changed (lock, recording).
+    MeetingUpdated {
+        locked: bool,
+        recording: bool,
+    },
     /// A message was refused; nothing changed. `request` names the offending message type.
     Error {
         code: String,
@@ -269,6 +384,12 @@ impl ServerMessage {
             ServerMessage::MeetingEnded { .. } => "meeting_ended",
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::Error { .. } => "error",
+            ServerMessage::Waiting { .. } => "waiting",
+            ServerMessage::WaitingRoom { .. } => "waiting_room",
+            ServerMessage::ChatMessage { .. } => "chat_message",
+            ServerMessage::Reaction { .. } => "reaction",
+            ServerMessage::HostAction { .. } => "host_action",
+            ServerMessage::MeetingUpdated { .. } => "meeting_updated",
         }
     }
 }

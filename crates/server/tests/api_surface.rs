@@ -58,6 +58,7 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/calendar/{file}"),
     ("get", "/api/v1/users/me/notifications"),
     ("put", "/api/v1/users/me/notifications"),
+    ("get", "/api/v1/meetings/{id}/chat"),
 ];
 
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

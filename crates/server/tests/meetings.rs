@@ -666,7 +666,7 @@ async fn personal_room(backend: Backend) {
         .await
         .expect_error(422, "personal_room_untimed");
     let r =
-        app.patch(&path, Some(&alice.token), json!({"settings": {"waiting_room": true, "allow_guests": false}})).await;
+        app.patch(&path, Some(&alice.token), json!({"settings": {"waiting_room": true, "allow_guests": false, "join_before_host": true}})).await;
     assert_eq!(r.expect(200)["settings"]["waiting_room"], true);
     assert_eq!(r.body["conflicts"], json!([]));
     let r = app.get("/api/v1/meetings/personal", Some(&alice.token)).await;
@@ -691,7 +691,7 @@ async fn personal_room(backend: Backend) {
 async fn guest_joins_with_passcode(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.account("alice").await;
-    let m = app.meeting(&alice, json!({"title": "Open house"})).await;
+    let m = app.meeting(&alice, json!({"title": "Open house", "settings": {"join_before_host": true}})).await;
     let id = id_of(&m);
     let r = join(&app, id, None, json!({"passcode": passcode_of(&m), "display_name": "  Gus  "})).await;
     let t = r.expect(200).clone();
@@ -771,7 +771,7 @@ async fn join_roles(backend: Backend) {
     let bob = app.account("bob").await;
     let carol = app.account("carol").await;
     app.patch("/api/v1/users/me", Some(&carol.token), json!({"display_name": "Carol C."})).await.expect(200);
-    let m = app.meeting(&alice, json!({"co_hosts": [bob.user_id], "invitees": [carol.email]})).await;
+    let m = app.meeting(&alice, json!({"co_hosts": [bob.user_id], "invitees": [carol.email], "settings": {"join_before_host": true}})).await;
     let id = id_of(&m);
     let now = Utc::now().timestamp();
 
@@ -800,7 +800,7 @@ async fn join_roles(backend: Backend) {
 async fn members_only_meeting_refuses_guests(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.account("alice").await;
-    let m = app.meeting(&alice, json!({"settings": {"allow_guests": false}})).await;
+    let m = app.meeting(&alice, json!({"settings": {"allow_guests": false, "join_before_host": true}})).await;
     let id = id_of(&m);
     let pass = passcode_of(&m);
     let r = join(&app, id, None, json!({"passcode": pass, "display_name": "Gus"})).await;
@@ -815,7 +815,7 @@ async fn members_only_meeting_refuses_guests(backend: Backend) {
 async fn wrong_passcodes_are_rate_limited(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.passcode_failures_per_ip = 3).await;
     let alice = app.account("alice").await;
-    let m = app.meeting(&alice, json!({})).await;
+    let m = app.meeting(&alice, json!({"settings": {"join_before_host": true}})).await;
     let id = id_of(&m);
     let good = json!({"passcode": passcode_of(&m), "display_name": "Gus"});
     for i in 0..3 {
@@ -835,7 +835,7 @@ async fn wrong_passcodes_are_rate_limited(backend: Backend) {
     assert!((1..=600).contains(&retry), "Retry-After {retry}");
     join(&app, id, None, good.clone()).await.expect_error(429, "rate_limited");
     // Blocked per address, whichever meeting is tried.
-    let other = app.meeting(&alice, json!({"start_time": in_hours(4)})).await;
+    let other = app.meeting(&alice, json!({"start_time": in_hours(4), "settings": {"join_before_host": true}})).await;
     let r = join(&app, id_of(&other), None, json!({"passcode": passcode_of(&other), "display_name": "Gus"})).await;
     r.expect_error(429, "rate_limited");
 
@@ -848,7 +848,7 @@ async fn wrong_passcodes_are_rate_limited(backend: Backend) {
 async fn join_ended_meeting_is_gone(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.account("alice").await;
-    let m = app.meeting(&alice, json!({})).await;
+    let m = app.meeting(&alice, json!({"settings": {"join_before_host": true}})).await;
     let id = id_of(&m);
     let now = app.state.clock.now_ms();
     app.state.store.set_meeting_status(id, "live", now).await.unwrap();

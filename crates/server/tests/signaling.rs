@@ -4,85 +4,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Account, Backend, TestApp};
-use convene_protocol::ServerMessage;
-use futures_util::{SinkExt, StreamExt};
+use common::ws::{meeting_with, Client};
+use common::{Backend, TestApp};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A signaling client.
-struct Client {
-    ws: Socket,
-}
-
-impl Client {
-    async fn connect(app: &TestApp, meeting_id: i64, query: &str) -> Client {
-        let url = format!("{}/api/v1/meetings/{meeting_id}/ws?{query}", app.base.replace("http://", "ws://"));
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
-        Client { ws }
-    }
-
-    /// Joins through the REST API and connects with the ticket; returns the welcome too.
-    async fn join(app: &TestApp, meeting: &Value, who: Option<&Account>, name: &str) -> (Client, Value) {
-        let id = meeting["meeting_id"].as_i64().unwrap();
-        let body = json!({"passcode": meeting["passcode"], "display_name": name});
-        let ticket = app.post(&format!("/api/v1/meetings/{id}/join"), who.map(|a| a.token.as_str()), body).await;
-        let ticket = ticket.expect(200)["ticket"].as_str().unwrap().to_owned();
-        let mut c = Client::connect(app, id, &format!("ticket={ticket}")).await;
-        let welcome = c.expect("welcome").await;
-        (c, welcome)
-    }
-
-    async fn send(&mut self, v: Value) {
-        self.ws.send(Message::Text(v.to_string().into())).await.unwrap();
-    }
-
-    /// Next protocol message (skipping pings), or None when the socket closes.
-    async fn next(&mut self) -> Option<Value> {
-        loop {
-            let frame =
-                tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("a message within 10 s");
-            match frame {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    // Every frame must be a valid protocol message.
-                    serde_json::from_value::<ServerMessage>(v.clone()).expect("frame matches the protocol");
-                    return Some(v);
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(_)) => continue,
-            }
-        }
-    }
-
-    /// Waits for a message of `kind`, skipping others.
-    async fn expect(&mut self, kind: &str) -> Value {
-        loop {
-            let m = self.next().await.unwrap_or_else(|| panic!("socket closed while waiting for {kind}"));
-            if m["type"] == kind {
-                return m;
-            }
-        }
-    }
-
-    /// Reads until the close frame; returns its code.
-    async fn close_code(&mut self) -> Option<u16> {
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("close within 10 s");
-            match frame {
-                Some(Ok(Message::Close(f))) => return f.map(|f| u16::from(f.code)),
-                None | Some(Err(_)) => return None,
-                _ => continue,
-            }
-        }
-    }
-}
-
-async fn meeting_with(app: &TestApp, host: &Account, settings: Value) -> Value {
-    app.meeting(host, json!({"start_time": null, "settings": settings})).await
-}
 
 async fn welcome_presence_and_state_changes(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -41,6 +41,9 @@ pub struct TicketClaims {
     pub name: String,
     /// `host`, `cohost`, `participant` or `guest`.
     pub role: String,
+    /// A guest's device id (`client_id` at join), to keep a removed guest out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
     /// Unique ticket id, so the socket layer can refuse a second use.
     pub jti: String,
     pub iat: i64,

@@ -32,6 +32,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(attendance))
         .routes(routes!(join_meeting))
         .routes(routes!(super::ws::meeting_ws))
+        .routes(routes!(chat_history))
 }
 
 const MAX_INVITEES: usize = 500;
@@ -199,6 +200,9 @@ pub(crate) struct JoinRequest {
     passcode: Option<String>,
     /// Required for guests; defaults to the account's display name.
     display_name: Option<String>,
+    /// A random id the client keeps (e.g. in local storage), so a guest a host removed
+    /// cannot simply join again.
+    client_id: Option<String>,
 }
 
 /// Permission to open the meeting's WebSocket.
@@ -415,6 +419,29 @@ async fn announce(state: &AppState, m: &MeetingRow, kind: &'static str, change: 
         }
     });
     state.events.emit(Event::new(kind, state.clock.now(), Some(m.id), Some(m.host_id.clone()), data));
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ChatQuery {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+/// One chat message as the history lists it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChatView {
+    message_id: String,
+    from_name: String,
+    from_user_id: Option<String>,
+    /// The recipient of a private message (`null`: to everyone).
+    to_name: Option<String>,
+    private: bool,
+    text: String,
+    sent_at: DateTime<Utc>,
+    /// A shared file the message announces.
+    #[schema(value_type = Option<Object>)]
+    file: Option<convene_protocol::SharedFile>,
 }
 
 // ----- handlers -----
@@ -864,11 +891,18 @@ async fn join_meeting(
             default_name.ok_or_else(|| Error::invalid("display_name_required", "guests must give a display_name"))?
         }
     };
+    let role_enum = convene_protocol::Role::parse(role).unwrap_or(convene_protocol::Role::Guest);
+    let client_id: Option<String> =
+        req.client_id.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(|c| c.chars().take(64).collect());
+    let client_id = client_id.as_deref();
+    let user_id = auth.as_ref().map(|a| a.user.id.as_str());
+    state.live.admission_problem(&state, &m, role_enum, user_id, client_id).await?;
     let claims = TicketClaims {
         sub,
         mid: m.id,
         name: display_name.clone(),
         role: role.into(),
+        cid: client_id.map(str::to_owned),
         jti: uuid::Uuid::new_v4().to_string(),
         iat: now.timestamp(),
         exp: now.timestamp() + TICKET_TTL_SECS,
@@ -884,4 +918,44 @@ async fn join_meeting(
         display_name,
         ws_url: format!("/api/v1/meetings/{}/ws", m.id),
     }))
+}
+
+/// The meeting's chat, oldest first, for its host, co-hosts and the people who attended.
+/// Private messages appear only to their sender and recipient.
+#[utoipa::path(get, path = "/api/v1/meetings/{id}/chat", tag = "meetings", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "meeting ID"), ChatQuery),
+    responses((status = 200, body = Page<ChatView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn chat_history(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    Query(q): Query<ChatQuery>,
+) -> Result<axum::Json<Page<ChatView>>> {
+    let page = PageQuery { page: q.page, page_size: q.page_size }.validate()?;
+    let m = load(&state, &id).await?;
+    let rel = relation(&state, &m, &auth.user).await?;
+    let attended =
+        state.store.attendance(m.id).await?.iter().any(|a| a.user_id.as_deref() == Some(auth.user.id.as_str()));
+    if rel < Relation::CoHost && !attended {
+        return Err(Error::forbidden(
+            "not_attended",
+            "only the host, co-hosts and people who attended can read this chat",
+        ));
+    }
+    let viewer = crate::store::Viewer { participant_id: None, user_id: Some(&auth.user.id) };
+    let (rows, total) = state.store.chat_for(m.id, &viewer, page.size, page.offset()).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        items.push(ChatView {
+            file: crate::live::shared_file(&state, r).await,
+            message_id: r.id.clone(),
+            from_name: r.from_name.clone(),
+            from_user_id: r.from_user_id.clone(),
+            to_name: r.to_name.clone(),
+            private: r.to_participant.is_some(),
+            text: r.text.clone(),
+            sent_at: from_ms(r.sent_at),
+        });
+    }
+    Ok(axum::Json(page.wrap(items, total)))
 }

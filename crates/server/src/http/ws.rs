@@ -12,7 +12,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use convene_protocol::{parse_client, ClientMessage, LeaveReason, ServerMessage, MAX_MESSAGE_BYTES};
+use convene_protocol::{parse_client, ClientMessage, ServerMessage, MAX_MESSAGE_BYTES};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -74,22 +74,27 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery)
         Ok(e) => e,
         Err(e) => return refuse(socket, e).await,
     };
-    let Entered { room, attached, welcome } = entered;
+    let Entered { room, attached, first } = entered;
     let pid = attached.participant.participant_id.clone();
     let generation = attached.generation;
     let mut rx = attached.rx;
-    if send(&mut socket, &welcome).await.is_err() {
+    if send(&mut socket, &first).await.is_err() {
         state.live.connection_lost(&state, &room, &pid, generation);
         return;
     }
     let (mut sink, mut stream) = socket.split();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
+    // Set when the room says this person is out (removed, denied): the close that follows.
+    let mut dismissed = false;
     loop {
         tokio::select! {
             out = rx.recv() => match out {
                 Some(msg) => {
                     let ended = matches!(msg, ServerMessage::MeetingEnded { .. });
+                    if let ServerMessage::Error { code, .. } = &msg {
+                        dismissed |= code == "removed" || code == "denied";
+                    }
                     if sink.send(text(&msg)).await.is_err() {
                         break;
                     }
@@ -98,6 +103,10 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery)
                         return;
                     }
                 }
+                None if dismissed => {
+                    let _ = sink.send(close_frame(close::FORBIDDEN, "dismissed")).await;
+                    return;
+                }
                 None => {
                     // The room let go of this connection: replaced by a resume, or too slow.
                     let _ = sink.send(close_frame(close::REPLACED, "connection replaced")).await;
@@ -105,22 +114,24 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery)
                 }
             },
             frame = stream.next() => match frame {
-                Some(Ok(Message::Text(body))) => {
-                    if let Some(reply) = handle(&room, &pid, body.as_str()).await {
-                        let leaving = matches!(reply, Reply::Leave);
-                        if let Reply::Send(msg) = reply {
-                            if sink.send(text(&msg)).await.is_err() { break; }
-                        }
-                        if leaving {
-                            state.live.leave(&state, &room, &pid, LeaveReason::Left).await;
-                            let _ = sink.send(close_frame(1000, "left")).await;
-                            return;
+                Some(Ok(Message::Text(body))) => match handle(&state, &room, &pid, body.as_str()).await {
+                    Reply::Nothing => {}
+                    Reply::Send(msg) => {
+                        if sink.send(text(&msg)).await.is_err() {
+                            break;
                         }
                     }
-                }
+                    Reply::Leave => {
+                        state.live.leave(&state, &room, &pid).await;
+                        let _ = sink.send(close_frame(1000, "left")).await;
+                        return;
+                    }
+                },
                 Some(Ok(Message::Binary(_))) => {
                     let msg = ServerMessage::error("malformed_message", "frames are JSON text, not binary", None);
-                    if sink.send(text(&msg)).await.is_err() { break; }
+                    if sink.send(text(&msg)).await.is_err() {
+                        break;
+                    }
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | None => break,
@@ -130,7 +141,9 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery)
                 }
             },
             _ = heartbeat.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
             }
         }
     }
@@ -138,52 +151,29 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery)
 }
 
 enum Reply {
-    Send(ServerMessage),
+    Nothing,
+    Send(Box<ServerMessage>),
     Leave,
 }
 
 /// Handles one client frame; what to answer, if anything.
-async fn handle(room: &Arc<Room>, pid: &str, body: &str) -> Option<Reply> {
+async fn handle(state: &AppState, room: &Arc<Room>, pid: &str, body: &str) -> Reply {
     if body.len() > MAX_MESSAGE_BYTES {
-        return Some(Reply::Send(ServerMessage::error(
+        return Reply::Send(Box::new(ServerMessage::error(
             "message_too_large",
             format!("messages are limited to {MAX_MESSAGE_BYTES} bytes"),
             None,
         )));
     }
-    let msg = match parse_client(body) {
-        Ok(m) => m,
-        Err(e) => return Some(Reply::Send(e.to_message())),
-    };
-    match msg {
-        ClientMessage::Ping { id } => Some(Reply::Send(ServerMessage::Pong { id })),
-        ClientMessage::SetState { muted, camera_on, hand_raised } => {
-            room.update(pid, |p| {
-                if let Some(m) = muted {
-                    p.muted = m;
-                }
-                if let Some(c) = camera_on {
-                    p.camera_on = c;
-                }
-                if let Some(h) = hand_raised {
-                    p.hand_raised = h;
-                }
-            });
-            None
-        }
-        ClientMessage::Leave => Some(Reply::Leave),
-        ClientMessage::PublishOffer { .. } => Some(media_unavailable("publish_offer")),
-        ClientMessage::SubscribeAnswer { .. } => Some(media_unavailable("subscribe_answer")),
-        ClientMessage::SetVideoSize { .. } => Some(media_unavailable("set_video_size")),
+    match parse_client(body) {
+        Err(e) => Reply::Send(Box::new(e.to_message())),
+        Ok(ClientMessage::Ping { id }) => Reply::Send(Box::new(ServerMessage::Pong { id })),
+        Ok(ClientMessage::Leave) => Reply::Leave,
+        Ok(msg) => match state.live.act(state, room, pid, msg).await {
+            Some(err) => Reply::Send(Box::new(err)),
+            None => Reply::Nothing,
+        },
     }
-}
-
-fn media_unavailable(kind: &str) -> Reply {
-    Reply::Send(ServerMessage::error(
-        "media_unavailable",
-        "this server does not run the media engine yet; signaling works without media",
-        Some(kind),
-    ))
 }
 
 async fn enter(state: &AppState, id: &str, q: &WsQuery) -> Result<Entered, Error> {

@@ -1,5 +1,5 @@
-//! Live meetings: the registry of rooms on this node and the rules for entering, leaving,
-//! reconnecting and ending — everything around the media itself.
+//! Live meetings: the registry of rooms on this node and the rules for entering, waiting,
+//! leaving, reconnecting, moderating, chatting and ending — everything around the media.
 
 mod room;
 
@@ -7,20 +7,26 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use convene_protocol::{EndReason, LeaveReason, MeetingInfo, Participant, Role, ServerMessage, PROTOCOL_VERSION};
+use convene_protocol::{
+    ChatMessage, ClientMessage, EndReason, HostAction, LeaveReason, MeetingInfo, Participant, Role, ServerMessage,
+    SharedFile, MAX_CHAT_CHARS, PROTOCOL_VERSION, REACTIONS,
+};
 use serde_json::json;
 
-pub(crate) use room::{Attached, Refusal, Room};
+pub(crate) use room::{Attached, Newcomer, Refusal, Room};
 
-use crate::auth::{random_secret, token::TicketClaims, token_hash};
+use crate::auth::{random_secret, token::TicketClaims};
+use crate::clock::from_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::meeting::Settings;
 use crate::state::AppState;
-use crate::store::{AttendanceRow, MeetingRow};
+use crate::store::{AttendanceRow, ChatRow, MeetingRow, Viewer};
 
 /// Warn this long before the duration limit ends a meeting.
 const WARNING_SECONDS: i64 = 300;
+/// Chat history a newcomer receives in `welcome`.
+const WELCOME_CHAT: i64 = 200;
 
 /// The rooms live on this node.
 #[derive(Clone, Default)]
@@ -28,16 +34,26 @@ pub struct Live {
     rooms: Arc<Mutex<HashMap<i64, Arc<Room>>>>,
 }
 
-/// A connection that made it into a room.
+/// A connection that made it into a room (seated, or waiting to be admitted).
 pub(crate) struct Entered {
     pub(crate) room: Arc<Room>,
     pub(crate) attached: Attached,
-    pub(crate) welcome: ServerMessage,
+    /// `welcome`, or `waiting` for someone held in the waiting room.
+    pub(crate) first: ServerMessage,
 }
 
 impl Live {
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Room>>> {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn room(&self, meeting_id: i64) -> Option<Arc<Room>> {
+        self.rooms().get(&meeting_id).cloned()
+    }
+
+    /// Who is in a live meeting right now (seated), if it is live on this node.
+    pub fn participants(&self, meeting_id: i64) -> Option<Vec<Participant>> {
+        self.room(meeting_id).map(|r| r.participants())
     }
 
     /// How many rooms and participants this node holds (for metrics and placement).
@@ -46,19 +62,60 @@ impl Live {
         (rooms.len(), rooms.values().map(|r| r.participant_count()).sum())
     }
 
-    /// Seats the bearer of a verified join ticket.
+    /// Why someone with `role` could not get in right now, checked before handing out a
+    /// ticket so the pre-join screen can say so. The socket checks again on entry.
+    pub(crate) async fn admission_problem(
+        &self,
+        state: &AppState,
+        m: &MeetingRow,
+        role: Role,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<()> {
+        if state.store.is_banned(m.id, &ban_subjects(user_id, client_id)).await? {
+            return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
+        }
+        let settings = Settings::from_stored(&m.settings, &state.config);
+        let room = self.room(m.id);
+        if role.is_moderator() {
+            return Ok(());
+        }
+        match room {
+            None if !settings.join_before_host => Err(not_started()),
+            None => Ok(()),
+            Some(r) => {
+                if r.is_locked() {
+                    return Err(locked());
+                }
+                if r.participant_count() >= settings.max_participants as usize {
+                    return Err(full());
+                }
+                if !settings.join_before_host && !r.participants().iter().any(|p| p.role.is_moderator()) {
+                    return Err(not_started());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Seats (or holds in the waiting room) the bearer of a verified join ticket.
     pub(crate) async fn enter(&self, state: &AppState, claims: &TicketClaims) -> Result<Entered> {
         let meeting = joinable(state, claims.mid).await?;
         let role = Role::parse(&claims.role)
             .ok_or_else(|| Error::unauthorized("invalid_token", "ticket has no valid role"))?;
+        let user_id = (!claims.sub.starts_with("guest:")).then(|| claims.sub.clone());
+        if state.store.is_banned(meeting.id, &ban_subjects(user_id.as_deref(), claims.cid.as_deref())).await? {
+            return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
+        }
+        let settings = Settings::from_stored(&meeting.settings, &state.config);
         let now = state.clock.now();
         let participant = Participant {
             participant_id: format!("p_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-            user_id: (!claims.sub.starts_with("guest:")).then(|| claims.sub.clone()),
+            user_id,
             display_name: claims.name.clone(),
             role,
             joined_at: now.to_rfc3339(),
-            muted: Settings::from_stored(&meeting.settings, &state.config).mute_on_entry,
+            muted: settings.mute_on_entry && !role.is_moderator(),
             camera_on: false,
             hand_raised: false,
             presenting: false,
@@ -66,58 +123,79 @@ impl Live {
         };
         let resume_token = random_secret();
         let attendance_id = uuid::Uuid::new_v4().to_string();
+        let newcomer = || Newcomer {
+            participant: participant.clone(),
+            resume_token: resume_token.clone(),
+            attendance_id: attendance_id.clone(),
+            client_key: claims.cid.as_ref().map(|c| format!("client:{c}")),
+        };
         // A room that is closing as we arrive is replaced by a fresh one (once).
-        let mut tries = 0;
+        let mut retried = false;
         let (room, attached) = loop {
             let room = self.room_for(state, &meeting).await?;
-            match room.admit(
-                &claims.jti,
-                claims.exp,
-                now.timestamp(),
-                participant.clone(),
-                token_hash(&resume_token),
-                attendance_id.clone(),
-            ) {
+            match room.admit(&claims.jti, claims.exp, now, newcomer()) {
                 Ok(a) => break (room, a),
-                Err(Refusal::Closed) if tries == 0 => {
+                Err(Refusal::Closed) if !retried => {
                     self.forget(&room);
-                    tries += 1;
+                    retried = true;
                 }
-                Err(Refusal::TicketUsed) => {
-                    return Err(Error::conflict(
-                        "ticket_used",
-                        "this join ticket was already used; join again for a new one",
-                    ));
+                Err(refusal) => {
+                    if room.is_empty() {
+                        self.end(state, &room, EndReason::Empty).await;
+                    }
+                    return Err(refusal_error(refusal));
                 }
-                Err(_) => return Err(Error::gone("meeting_ended", "this meeting has ended")),
             }
         };
+        if attached.waiting {
+            let first = ServerMessage::Waiting {
+                participant_id: participant.participant_id.clone(),
+                meeting_title: meeting.title.clone(),
+                resume_token,
+            };
+            return Ok(Entered { room, attached, first });
+        }
+        self.seated(state, &room, &participant, &attendance_id).await?;
+        let first = self.welcome(state, &room, &attached.participant, resume_token, false).await?;
+        tell_waiting(&room, &participant);
+        Ok(Entered { room, attached, first })
+    }
+
+    /// Attendance and events for someone who just got a seat.
+    async fn seated(&self, state: &AppState, room: &Room, p: &Participant, attendance_id: &str) -> Result<()> {
         state
             .store
             .record_join(&AttendanceRow {
-                id: attendance_id,
-                meeting_id: meeting.id,
-                user_id: participant.user_id.clone(),
-                display_name: participant.display_name.clone(),
-                role: claims.role.clone(),
-                joined_at: now.timestamp_millis(),
+                id: attendance_id.to_owned(),
+                meeting_id: room.meeting_id,
+                user_id: p.user_id.clone(),
+                display_name: p.display_name.clone(),
+                role: role_name(p.role).into(),
+                joined_at: state.clock.now_ms(),
                 left_at: None,
             })
             .await?;
-        emit_participant(state, &meeting, "participant.joined", &participant);
-        let welcome = welcome(state, &meeting, &room, &attached, resume_token);
-        Ok(Entered { room, attached, welcome })
+        emit_participant(state, room, "participant.joined", p);
+        Ok(())
     }
 
     /// Gives a seat back to the holder of its resume token.
     pub(crate) async fn resume(&self, state: &AppState, meeting_id: i64, resume_token: &str) -> Result<Entered> {
-        let room = self.rooms().get(&meeting_id).cloned();
         let unknown = || Error::unauthorized("resume_expired", "that seat is gone; join the meeting again");
-        let room = room.ok_or_else(unknown)?;
-        let attached = room.resume(&token_hash(resume_token)).map_err(|_| unknown())?;
-        let meeting = state.store.meeting(meeting_id).await?.ok_or_else(unknown)?;
-        let welcome = welcome(state, &meeting, &room, &attached, resume_token.to_owned());
-        Ok(Entered { room, attached, welcome })
+        let room = self.room(meeting_id).ok_or_else(unknown)?;
+        let attached = room.resume(resume_token).map_err(|_| unknown())?;
+        let first = if attached.waiting {
+            ServerMessage::Waiting {
+                participant_id: attached.participant.participant_id.clone(),
+                meeting_title: room.title.clone(),
+                resume_token: resume_token.to_owned(),
+            }
+        } else {
+            let w = self.welcome(state, &room, &attached.participant, resume_token.to_owned(), true).await?;
+            tell_waiting(&room, &attached.participant);
+            w
+        };
+        Ok(Entered { room, attached, first })
     }
 
     /// A connection dropped without `leave`: keep the seat for the grace period.
@@ -135,19 +213,312 @@ impl Live {
         });
     }
 
-    /// The participant left (or was removed) for good.
-    pub(crate) async fn leave(&self, state: &AppState, room: &Arc<Room>, participant_id: &str, reason: LeaveReason) {
-        if let Some(v) = room.remove(participant_id, reason) {
+    /// The participant left for good.
+    pub(crate) async fn leave(&self, state: &AppState, room: &Arc<Room>, participant_id: &str) {
+        if let Some((v, _)) = room.remove(participant_id, LeaveReason::Left, None) {
             self.vacated(state, room, v).await;
         }
     }
 
     /// Ends a live meeting for everyone (host action, duration limit, cancellation).
     pub async fn end_meeting(&self, state: &AppState, meeting_id: i64, reason: EndReason) {
-        let room = self.rooms().get(&meeting_id).cloned();
-        if let Some(room) = room {
+        if let Some(room) = self.room(meeting_id) {
             self.end(state, &room, reason).await;
         }
+    }
+
+    /// Handles a client message other than ping / leave; returns an error frame for the
+    /// sender if it was refused (and then nothing changed).
+    pub(crate) async fn act(
+        &self,
+        state: &AppState,
+        room: &Arc<Room>,
+        actor: &str,
+        msg: ClientMessage,
+    ) -> Option<ServerMessage> {
+        let Some(me) = room.participant(actor) else {
+            return Some(ServerMessage::error("not_admitted", "wait until a host lets you in", None));
+        };
+        match self.act_seated(state, room, &me, msg).await {
+            Ok(()) => None,
+            Err((code, message, request)) => Some(ServerMessage::error(code, message, Some(request))),
+        }
+    }
+
+    async fn act_seated(
+        &self,
+        state: &AppState,
+        room: &Arc<Room>,
+        me: &Participant,
+        msg: ClientMessage,
+    ) -> std::result::Result<(), (&'static str, String, &'static str)> {
+        let moderator = |req: &'static str| {
+            if me.role.is_moderator() {
+                Ok(())
+            } else {
+                Err(("not_allowed", "only the host or a co-host can do that".to_owned(), req))
+            }
+        };
+        let host_only = |req: &'static str| {
+            if me.role == Role::Host {
+                Ok(())
+            } else {
+                Err(("not_allowed", "only the host can do that".to_owned(), req))
+            }
+        };
+        let target = |pid: &str, req: &'static str| {
+            room.participant(pid).ok_or(("unknown_participant", format!("no participant {pid:?} in this meeting"), req))
+        };
+        let by = me.participant_id.clone();
+        let tell = |action: HostAction, target: Option<String>| {
+            room.broadcast(&ServerMessage::HostAction { action, by: by.clone(), target }, None);
+        };
+        match msg {
+            ClientMessage::SetState { muted, camera_on, hand_raised } => {
+                room.update(&me.participant_id, |p| {
+                    p.muted = muted.unwrap_or(p.muted);
+                    p.camera_on = camera_on.unwrap_or(p.camera_on);
+                    p.hand_raised = hand_raised.unwrap_or(p.hand_raised);
+                });
+            }
+            ClientMessage::ChatSend { text, to } => {
+                let text = text.trim().to_owned();
+                if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS {
+                    return Err((
+                        "invalid_message",
+                        format!("chat messages have 1 to {MAX_CHAT_CHARS} characters"),
+                        "chat_send",
+                    ));
+                }
+                let recipient = match to.as_deref() {
+                    Some(pid) if pid == me.participant_id => {
+                        return Err(("invalid_message", "a private message goes to someone else".into(), "chat_send"));
+                    }
+                    Some(pid) => Some(target(pid, "chat_send")?),
+                    None => None,
+                };
+                self.post_chat(state, room, me, text, recipient.as_ref(), None).await.map_err(|_| {
+                    ("unavailable", "the message could not be saved; try again".to_owned(), "chat_send")
+                })?;
+            }
+            ClientMessage::React { emoji } => {
+                if !REACTIONS.contains(&emoji.as_str()) {
+                    return Err(("invalid_message", format!("reactions are one of {}", REACTIONS.join(" ")), "react"));
+                }
+                room.broadcast(&ServerMessage::Reaction { participant_id: me.participant_id.clone(), emoji }, None);
+            }
+            ClientMessage::Mute { participant_id } => {
+                moderator("mute")?;
+                target(&participant_id, "mute")?;
+                room.update(&participant_id, |p| p.muted = true);
+                tell(HostAction::Muted, Some(participant_id));
+            }
+            ClientMessage::MuteAll => {
+                moderator("mute_all")?;
+                room.update_all(|p| !p.role.is_moderator(), |p| p.muted = true);
+                tell(HostAction::MutedAll, None);
+            }
+            ClientMessage::AskUnmute { participant_id } => {
+                moderator("ask_unmute")?;
+                let targets = match participant_id {
+                    Some(pid) => vec![target(&pid, "ask_unmute")?],
+                    None => room
+                        .participants()
+                        .into_iter()
+                        .filter(|p| p.muted && p.participant_id != me.participant_id)
+                        .collect(),
+                };
+                for t in targets {
+                    room.send_to(
+                        &t.participant_id,
+                        ServerMessage::HostAction {
+                            action: HostAction::AskedToUnmute,
+                            by: by.clone(),
+                            target: Some(t.participant_id.clone()),
+                        },
+                    );
+                }
+            }
+            ClientMessage::StopVideo { participant_id } => {
+                moderator("stop_video")?;
+                target(&participant_id, "stop_video")?;
+                room.update(&participant_id, |p| p.camera_on = false);
+                tell(HostAction::VideoStopped, Some(participant_id));
+            }
+            ClientMessage::LowerHand { participant_id } => {
+                moderator("lower_hand")?;
+                match participant_id {
+                    Some(pid) => {
+                        target(&pid, "lower_hand")?;
+                        room.update(&pid, |p| p.hand_raised = false);
+                        tell(HostAction::HandLowered, Some(pid));
+                    }
+                    None => {
+                        room.update_all(|p| p.hand_raised, |p| p.hand_raised = false);
+                        tell(HostAction::HandLowered, None);
+                    }
+                }
+            }
+            ClientMessage::Remove { participant_id } => {
+                moderator("remove")?;
+                let t = target(&participant_id, "remove")?;
+                if t.role == Role::Host || participant_id == me.participant_id {
+                    return Err(("not_allowed", "the host cannot be removed".into(), "remove"));
+                }
+                self.remove(state, room, &participant_id, &by).await;
+            }
+            ClientMessage::Lock { locked } => {
+                moderator("lock")?;
+                if room.set_locked(locked) {
+                    room.broadcast(&ServerMessage::MeetingUpdated { locked, recording: false }, None);
+                    tell(if locked { HostAction::Locked } else { HostAction::Unlocked }, None);
+                }
+            }
+            ClientMessage::Admit { participant_id } => {
+                moderator("admit")?;
+                if !room.waiting_ids().contains(&participant_id) {
+                    return Err((
+                        "unknown_participant",
+                        format!("{participant_id:?} is not in the waiting room"),
+                        "admit",
+                    ));
+                }
+                self.admit(state, room, &participant_id).await;
+            }
+            ClientMessage::AdmitAll => {
+                moderator("admit_all")?;
+                for pid in room.waiting_ids() {
+                    self.admit(state, room, &pid).await;
+                }
+            }
+            ClientMessage::Deny { participant_id } => {
+                moderator("deny")?;
+                if !room.waiting_ids().contains(&participant_id) {
+                    return Err((
+                        "unknown_participant",
+                        format!("{participant_id:?} is not in the waiting room"),
+                        "deny",
+                    ));
+                }
+                let farewell = ServerMessage::error("denied", "a host did not let you into this meeting", None);
+                room.remove(&participant_id, LeaveReason::Removed, Some(farewell));
+            }
+            ClientMessage::SetRole { participant_id, role } => {
+                host_only("set_role")?;
+                let t = target(&participant_id, "set_role")?;
+                if !matches!(role, Role::Cohost | Role::Participant)
+                    || t.role == Role::Host
+                    || t.role == Role::Guest && role == Role::Cohost
+                {
+                    return Err((
+                        "invalid_message",
+                        "the role can be cohost or participant, for a signed-in participant who is not the host".into(),
+                        "set_role",
+                    ));
+                }
+                room.update(&participant_id, |p| p.role = role);
+                tell(
+                    if role == Role::Cohost { HostAction::Promoted } else { HostAction::Demoted },
+                    Some(participant_id),
+                );
+            }
+            ClientMessage::TransferHost { participant_id } => {
+                host_only("transfer_host")?;
+                let t = target(&participant_id, "transfer_host")?;
+                if t.participant_id == me.participant_id {
+                    return Err(("invalid_message", "you are already the host".into(), "transfer_host"));
+                }
+                room.update(&participant_id, |p| p.role = Role::Host);
+                // The previous host keeps moderating, as a co-host (guests cannot be co-hosts).
+                let demoted = if me.user_id.is_some() { Role::Cohost } else { Role::Participant };
+                room.update(&me.participant_id, |p| p.role = demoted);
+                tell(HostAction::MadeHost, Some(participant_id));
+            }
+            ClientMessage::EndMeeting => {
+                host_only("end_meeting")?;
+                self.end(state, room, EndReason::EndedByHost).await;
+            }
+            ClientMessage::Ping { .. } | ClientMessage::Leave => {}
+            ClientMessage::PublishOffer { .. } => return Err(media_unavailable("publish_offer")),
+            ClientMessage::SubscribeAnswer { .. } => return Err(media_unavailable("subscribe_answer")),
+            ClientMessage::SetVideoSize { .. } => return Err(media_unavailable("set_video_size")),
+        }
+        Ok(())
+    }
+
+    async fn admit(&self, state: &AppState, room: &Arc<Room>, pid: &str) {
+        let Some(p) = room.admit_waiting(pid) else { return };
+        let token = room.resume_token_of(pid).unwrap_or_default();
+        let attendance = room.attendance_id_of(pid).unwrap_or_default();
+        if let Err(e) = self.seated(state, room, &p, &attendance).await {
+            tracing::error!(error = %e, "could not record admission");
+        }
+        match self.welcome(state, room, &p, token, false).await {
+            Ok(w) => room.send_to(pid, w),
+            Err(e) => tracing::error!(error = %e, "could not build welcome"),
+        }
+    }
+
+    async fn remove(&self, state: &AppState, room: &Arc<Room>, pid: &str, by: &str) {
+        let farewell = ServerMessage::error("removed", "a host removed you from this meeting", None);
+        let Some((v, client_key)) = room.remove(pid, LeaveReason::Removed, Some(farewell)) else { return };
+        let now = state.clock.now_ms();
+        for subject in v.participant.user_id.iter().map(|u| format!("user:{u}")).chain(client_key) {
+            if let Err(e) = state.store.ban(room.meeting_id, &subject, now).await {
+                tracing::error!(error = %e, "could not record removal");
+            }
+        }
+        room.broadcast(
+            &ServerMessage::HostAction { action: HostAction::Removed, by: by.to_owned(), target: Some(pid.to_owned()) },
+            None,
+        );
+        self.vacated(state, room, v).await;
+    }
+
+    /// Saves and delivers a chat message (to everyone, or to sender and recipient).
+    pub(crate) async fn post_chat(
+        &self,
+        state: &AppState,
+        room: &Room,
+        from: &Participant,
+        text: String,
+        to: Option<&Participant>,
+        file: Option<SharedFile>,
+    ) -> Result<ChatMessage> {
+        let now = state.clock.now();
+        let row = ChatRow {
+            id: format!("m_{}", uuid::Uuid::new_v4().simple()),
+            meeting_id: room.meeting_id,
+            from_participant: from.participant_id.clone(),
+            from_user_id: from.user_id.clone(),
+            from_name: from.display_name.clone(),
+            to_participant: to.map(|t| t.participant_id.clone()),
+            to_user_id: to.and_then(|t| t.user_id.clone()),
+            to_name: to.map(|t| t.display_name.clone()),
+            text,
+            file_id: file.as_ref().map(|f| f.file_id.clone()),
+            sent_at: now.timestamp_millis(),
+        };
+        state.store.insert_chat(&row).await?;
+        let message = chat_message(&row, file);
+        let frame = ServerMessage::ChatMessage { message: message.clone() };
+        match to {
+            None => room.broadcast(&frame, None),
+            Some(t) => {
+                room.send_to(&from.participant_id, frame.clone());
+                room.send_to(&t.participant_id, frame);
+            }
+        }
+        if to.is_none() {
+            state.events.emit(Event::new(
+                "chat.message",
+                now,
+                Some(room.meeting_id),
+                Some(room.host_user_id.clone()),
+                json!({"message_id": row.id, "from": row.from_name, "text": row.text}),
+            ));
+        }
+        Ok(message)
     }
 
     async fn end(&self, state: &AppState, room: &Arc<Room>, reason: EndReason) {
@@ -158,32 +529,50 @@ impl Live {
         }
         let vacated = room.close(&ServerMessage::MeetingEnded { reason });
         self.forget(room);
-        for v in &vacated {
+        for v in vacated.iter().filter(|v| v.was_seated) {
             if let Err(e) = state.store.record_leave(&v.attendance_id, now).await {
                 tracing::error!(error = %e, "could not record leave");
             }
         }
         let reason_name = serde_json::to_value(reason).unwrap_or_default();
-        let owner = state.store.meeting(room.meeting_id).await.ok().flatten().map(|m| m.host_id);
         state.events.emit(Event::new(
             "meeting.ended",
             state.clock.now(),
             Some(room.meeting_id),
-            owner,
+            Some(room.host_user_id.clone()),
             json!({"meeting_id": room.meeting_id, "reason": reason_name, "participants": vacated.len()}),
         ));
         tracing::info!(meeting_id = room.meeting_id, ?reason, "meeting ended");
     }
 
+    /// Someone is gone for good: attendance, events, a new host if the host left, and the
+    /// end of the meeting when nobody is left.
     async fn vacated(&self, state: &AppState, room: &Arc<Room>, v: room::Vacated) {
+        if !v.was_seated {
+            return;
+        }
         if let Err(e) = state.store.record_leave(&v.attendance_id, state.clock.now_ms()).await {
             tracing::error!(error = %e, "could not record leave");
         }
-        if let Ok(Some(meeting)) = state.store.meeting(room.meeting_id).await {
-            emit_participant(state, &meeting, "participant.left", &v.participant);
-        }
+        emit_participant(state, room, "participant.left", &v.participant);
         if room.is_empty() {
             self.end(state, room, EndReason::Empty).await;
+            return;
+        }
+        if v.participant.role == Role::Host {
+            // Hand the meeting to a co-host, else to whoever has been here longest.
+            let people = room.participants();
+            if let Some(next) = people.iter().find(|p| p.role == Role::Cohost).or_else(|| people.first()) {
+                room.update(&next.participant_id, |p| p.role = Role::Host);
+                room.broadcast(
+                    &ServerMessage::HostAction {
+                        action: HostAction::MadeHost,
+                        by: v.participant.participant_id.clone(),
+                        target: Some(next.participant_id.clone()),
+                    },
+                    None,
+                );
+            }
         }
     }
 
@@ -201,7 +590,14 @@ impl Live {
             match rooms.get(&meeting.id) {
                 Some(r) => (r.clone(), false),
                 None => {
-                    let r = Arc::new(Room::new(meeting.id, state.clock.now()));
+                    let settings = Settings::from_stored(&meeting.settings, &state.config);
+                    let r = Arc::new(Room::new(
+                        meeting.id,
+                        meeting.title.clone(),
+                        meeting.host_id.clone(),
+                        state.clock.now(),
+                        settings,
+                    ));
                     rooms.insert(meeting.id, r.clone());
                     (r, true)
                 }
@@ -216,28 +612,28 @@ impl Live {
                 Some(meeting.host_id.clone()),
                 json!({"meeting_id": meeting.id, "title": meeting.title}),
             ));
-            tokio::spawn(self.clone().watch_duration(state.clone(), room.clone(), meeting.settings.clone()));
+            tokio::spawn(self.clone().watch_duration(state.clone(), room.clone()));
             tracing::info!(meeting_id = meeting.id, "meeting started");
         }
         Ok(room)
     }
 
     /// Warns before the duration limit and ends the meeting when it passes. Checks the
-    /// server clock each second (so tests can move time).
-    async fn watch_duration(self, state: AppState, room: Arc<Room>, settings_json: String) {
-        let limit = i64::from(Settings::from_stored(&settings_json, &state.config).duration_limit_minutes) * 60;
+    /// server clock each tick (so tests can move time).
+    async fn watch_duration(self, state: AppState, room: Arc<Room>) {
+        let limit = i64::from(room.settings.duration_limit_minutes) * 60;
         let mut tick = tokio::time::interval(Duration::from_millis(state.config.room_tick_ms));
         loop {
             tick.tick().await;
             if room.is_closed() {
                 return;
             }
-            let left = time_left(&state, &room, limit);
+            let left = time_left(&state, &room);
             if left <= 0 {
                 self.end(&state, &room, EndReason::DurationLimit).await;
                 return;
             }
-            if left <= WARNING_SECONDS && room.take_warning() {
+            if left <= WARNING_SECONDS.min(limit / 2) && room.take_warning() {
                 room.broadcast(
                     &ServerMessage::Warning {
                         code: "ending_soon".into(),
@@ -249,10 +645,126 @@ impl Live {
             }
         }
     }
+
+    async fn welcome(
+        &self,
+        state: &AppState,
+        room: &Room,
+        me: &Participant,
+        resume_token: String,
+        resumed: bool,
+    ) -> Result<ServerMessage> {
+        let viewer = Viewer { participant_id: Some(&me.participant_id), user_id: me.user_id.as_deref() };
+        let (_, total) = state.store.chat_for(room.meeting_id, &viewer, 1, 0).await?;
+        let (rows, _) =
+            state.store.chat_for(room.meeting_id, &viewer, WELCOME_CHAT, (total - WELCOME_CHAT).max(0)).await?;
+        let mut chat = Vec::with_capacity(rows.len());
+        for row in &rows {
+            chat.push(chat_message(row, shared_file(state, row).await));
+        }
+        Ok(ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION,
+            participant_id: me.participant_id.clone(),
+            role: me.role,
+            resume_token,
+            resumed,
+            reconnect_grace_seconds: state.config.reconnect_grace_ms / 1000,
+            meeting: MeetingInfo {
+                meeting_id: room.meeting_id,
+                title: room.title.clone(),
+                host_id: room.host_user_id.clone(),
+                started_at: room.started_at.to_rfc3339(),
+                time_left_seconds: time_left(state, room).max(0),
+                settings: serde_json::to_value(&room.settings).unwrap_or_default(),
+                locked: room.is_locked(),
+                recording: false,
+            },
+            participants: room.participants(),
+            tracks: room.tracks(),
+            chat,
+        })
+    }
 }
 
-fn time_left(state: &AppState, room: &Room, limit_seconds: i64) -> i64 {
-    limit_seconds - (state.clock.now() - room.started_at).num_seconds()
+fn media_unavailable(request: &'static str) -> (&'static str, String, &'static str) {
+    (
+        "media_unavailable",
+        "this server does not run the media engine yet; signaling works without media".into(),
+        request,
+    )
+}
+
+/// The public shape of a stored chat message.
+pub(crate) fn chat_message(row: &ChatRow, file: Option<SharedFile>) -> ChatMessage {
+    ChatMessage {
+        message_id: row.id.clone(),
+        from: row.from_participant.clone(),
+        from_name: row.from_name.clone(),
+        to: row.to_participant.clone(),
+        text: row.text.clone(),
+        sent_at: from_ms(row.sent_at).to_rfc3339(),
+        file,
+    }
+}
+
+/// The file a chat message announces, if any.
+pub(crate) async fn shared_file(state: &AppState, row: &ChatRow) -> Option<SharedFile> {
+    let id = row.file_id.as_ref()?;
+    let f = state.store.file(row.meeting_id, id).await.ok()??;
+    Some(SharedFile {
+        url: format!("/api/v1/meetings/{}/files/{}", f.meeting_id, f.id),
+        file_id: f.id,
+        name: f.name,
+        size: u64::try_from(f.size).unwrap_or(0),
+        content_type: f.content_type,
+    })
+}
+
+/// A moderator arriving learns who is waiting (after their welcome).
+fn tell_waiting(room: &Room, p: &Participant) {
+    let waiting = room.waiting_list();
+    if p.role.is_moderator() && !waiting.is_empty() {
+        room.send_to(&p.participant_id, ServerMessage::WaitingRoom { waiting });
+    }
+}
+
+fn ban_subjects(user_id: Option<&str>, client_id: Option<&str>) -> Vec<String> {
+    user_id.map(|u| format!("user:{u}")).into_iter().chain(client_id.map(|c| format!("client:{c}"))).collect()
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Host => "host",
+        Role::Cohost => "cohost",
+        Role::Participant => "participant",
+        Role::Guest => "guest",
+    }
+}
+
+fn not_started() -> Error {
+    Error::conflict("meeting_not_started", "the host has not started this meeting yet; try again in a moment")
+}
+fn locked() -> Error {
+    Error::forbidden("meeting_locked", "the host has locked this meeting")
+}
+fn full() -> Error {
+    Error::forbidden("meeting_full", "this meeting is full")
+}
+
+fn refusal_error(r: Refusal) -> Error {
+    match r {
+        Refusal::TicketUsed => {
+            Error::conflict("ticket_used", "this join ticket was already used; join again for a new one")
+        }
+        Refusal::Locked => locked(),
+        Refusal::Full => full(),
+        Refusal::HostAbsent => not_started(),
+        Refusal::Closed | Refusal::UnknownResume => Error::gone("meeting_ended", "this meeting has ended"),
+    }
+}
+
+fn time_left(state: &AppState, room: &Room) -> i64 {
+    i64::from(room.settings.duration_limit_minutes) * 60 - (state.clock.now() - room.started_at).num_seconds()
 }
 
 /// The meeting, if people may be in it now.
@@ -271,44 +783,12 @@ async fn joinable(state: &AppState, meeting_id: i64) -> Result<MeetingRow> {
     }
 }
 
-fn welcome(
-    state: &AppState,
-    meeting: &MeetingRow,
-    room: &Room,
-    attached: &Attached,
-    resume_token: String,
-) -> ServerMessage {
-    let settings = Settings::from_stored(&meeting.settings, &state.config);
-    let limit = i64::from(settings.duration_limit_minutes) * 60;
-    ServerMessage::Welcome {
-        protocol: PROTOCOL_VERSION,
-        participant_id: attached.participant.participant_id.clone(),
-        role: attached.participant.role,
-        resume_token,
-        resumed: attached.resumed,
-        reconnect_grace_seconds: state.config.reconnect_grace_ms / 1000,
-        meeting: MeetingInfo {
-            meeting_id: meeting.id,
-            title: meeting.title.clone(),
-            host_id: meeting.host_id.clone(),
-            started_at: room.started_at.to_rfc3339(),
-            time_left_seconds: time_left(state, room, limit).max(0),
-            settings: serde_json::to_value(&settings).unwrap_or_default(),
-            locked: false,
-            recording: false,
-        },
-        participants: attached.participants.clone(),
-        tracks: attached.tracks.clone(),
-        chat: vec![],
-    }
-}
-
-fn emit_participant(state: &AppState, meeting: &MeetingRow, kind: &'static str, p: &Participant) {
+fn emit_participant(state: &AppState, room: &Room, kind: &'static str, p: &Participant) {
     state.events.emit(Event::new(
         kind,
         state.clock.now(),
-        Some(meeting.id),
-        Some(meeting.host_id.clone()),
+        Some(room.meeting_id),
+        Some(room.host_user_id.clone()),
         json!({"participant_id": p.participant_id, "user_id": p.user_id, "display_name": p.display_name, "role": p.role}),
     ));
 }

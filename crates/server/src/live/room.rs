@@ -1,4 +1,5 @@
-//! One live meeting: who is in it (seats), their connections, and fan-out of messages.
+//! One live meeting: who is in it (seats), who waits to be let in, their connections, and
+//! fan-out of messages.
 //!
 //! A seat outlives its connection for the reconnect grace period: a participant whose socket
 //! drops is shown as `reconnecting`, and a resume within the grace gets the same seat back
@@ -8,8 +9,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use convene_protocol::{LeaveReason, Participant, ServerMessage, Track};
+use convene_protocol::{LeaveReason, Participant, Role, ServerMessage, Track, WaitingPerson};
 use tokio::sync::mpsc;
+
+use crate::meeting::Settings;
 
 /// Messages queued per connection before it counts as too slow and is dropped.
 const OUTBOX: usize = 512;
@@ -17,21 +20,28 @@ const OUTBOX: usize = 512;
 /// A participant's place in the meeting.
 struct Seat {
     info: Participant,
-    resume_hash: String,
+    resume_token: String,
     attendance_id: String,
-    conn: Option<Conn>,
+    /// `client:<id>` of a guest's device, used to keep a removed guest out.
+    client_key: Option<String>,
+    conn: Option<mpsc::Sender<ServerMessage>>,
     /// Bumped on every (re)connection, so a stale grace timer cannot evict a resumed seat.
     generation: u64,
 }
 
-struct Conn {
-    tx: mpsc::Sender<ServerMessage>,
+/// Someone connected but not yet let in.
+struct Waiter {
+    seat: Seat,
+    since: DateTime<Utc>,
 }
 
 /// The live state of one meeting.
 pub(crate) struct Room {
     pub(crate) meeting_id: i64,
+    pub(crate) title: String,
+    pub(crate) host_user_id: String,
     pub(crate) started_at: DateTime<Utc>,
+    pub(crate) settings: Settings,
     state: Mutex<RoomState>,
 }
 
@@ -39,9 +49,11 @@ pub(crate) struct Room {
 struct RoomState {
     /// In order of arrival.
     seats: Vec<Seat>,
+    waiting: Vec<Waiter>,
     /// Ticket ids already used, with their expiry (Unix s), so a ticket opens one socket.
     used_tickets: HashMap<String, i64>,
     tracks: Vec<Track>,
+    locked: bool,
     warned: bool,
     closed: bool,
 }
@@ -51,15 +63,16 @@ pub(crate) struct Attached {
     pub(crate) participant: Participant,
     pub(crate) generation: u64,
     pub(crate) rx: mpsc::Receiver<ServerMessage>,
-    pub(crate) resumed: bool,
-    pub(crate) participants: Vec<Participant>,
-    pub(crate) tracks: Vec<Track>,
+    /// Held in the waiting room rather than seated.
+    pub(crate) waiting: bool,
 }
 
 /// A seat that was given up, for attendance.
 pub(crate) struct Vacated {
     pub(crate) attendance_id: String,
     pub(crate) participant: Participant,
+    /// Whether the seat had been admitted (attendance recorded) or was only waiting.
+    pub(crate) was_seated: bool,
 }
 
 /// Why a room refused a connection.
@@ -68,66 +81,100 @@ pub(crate) enum Refusal {
     TicketUsed,
     UnknownResume,
     Closed,
+    Locked,
+    Full,
+    HostAbsent,
+}
+
+/// A newcomer, as `admit` needs it.
+pub(crate) struct Newcomer {
+    pub(crate) participant: Participant,
+    pub(crate) resume_token: String,
+    pub(crate) attendance_id: String,
+    pub(crate) client_key: Option<String>,
 }
 
 impl Room {
-    pub(crate) fn new(meeting_id: i64, started_at: DateTime<Utc>) -> Room {
-        Room { meeting_id, started_at, state: Mutex::new(RoomState::default()) }
+    pub(crate) fn new(
+        meeting_id: i64,
+        title: String,
+        host_user_id: String,
+        started_at: DateTime<Utc>,
+        settings: Settings,
+    ) -> Room {
+        Room { meeting_id, title, host_user_id, started_at, settings, state: Mutex::new(RoomState::default()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RoomState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Seats a new participant holding ticket `jti` (valid until `ticket_exp`).
+    /// Seats (or, with a waiting room, holds) a newcomer holding ticket `jti`.
     pub(crate) fn admit(
         &self,
         jti: &str,
         ticket_exp: i64,
-        now_s: i64,
-        participant: Participant,
-        resume_hash: String,
-        attendance_id: String,
+        now: DateTime<Utc>,
+        new: Newcomer,
     ) -> Result<Attached, Refusal> {
         let mut st = self.lock();
         if st.closed {
             return Err(Refusal::Closed);
         }
-        st.used_tickets.retain(|_, exp| *exp > now_s);
+        let moderator = new.participant.role.is_moderator();
+        if st.locked && !moderator {
+            return Err(Refusal::Locked);
+        }
+        let host_here = st.seats.iter().any(|s| s.info.role.is_moderator());
+        if !moderator && !host_here && !self.settings.join_before_host {
+            return Err(Refusal::HostAbsent);
+        }
+        // The host always fits: a meeting cannot be full for the person running it.
+        if new.participant.role != Role::Host && st.seats.len() >= self.settings.max_participants as usize {
+            return Err(Refusal::Full);
+        }
+        st.used_tickets.retain(|_, exp| *exp > now.timestamp());
         if st.used_tickets.insert(jti.to_owned(), ticket_exp).is_some() {
             return Err(Refusal::TicketUsed);
         }
         let (tx, rx) = mpsc::channel(OUTBOX);
-        st.broadcast(&ServerMessage::ParticipantJoined { participant: participant.clone() }, None);
-        st.seats.push(Seat {
-            info: participant.clone(),
-            resume_hash,
-            attendance_id,
-            conn: Some(Conn { tx }),
+        let seat = Seat {
+            info: new.participant.clone(),
+            resume_token: new.resume_token,
+            attendance_id: new.attendance_id,
+            client_key: new.client_key,
+            conn: Some(tx),
             generation: 1,
-        });
-        Ok(Attached {
-            participant,
-            generation: 1,
-            rx,
-            resumed: false,
-            participants: st.participants(),
-            tracks: st.tracks.clone(),
-        })
+        };
+        let waiting = self.settings.waiting_room && !moderator;
+        if waiting {
+            st.waiting.push(Waiter { seat, since: now });
+            st.tell_moderators_about_waiting();
+        } else {
+            st.broadcast(&ServerMessage::ParticipantJoined { participant: new.participant.clone() }, None);
+            st.seats.push(seat);
+        }
+        Ok(Attached { participant: new.participant, generation: 1, rx, waiting })
     }
 
-    /// Gives a seat back to whoever holds its resume token; an old connection still attached
-    /// (a half-open socket) is dropped.
-    pub(crate) fn resume(&self, resume_hash: &str) -> Result<Attached, Refusal> {
+    /// Gives a seat (or a waiting place) back to whoever holds its resume token; an old
+    /// connection still attached (a half-open socket) is dropped.
+    pub(crate) fn resume(&self, resume_token: &str) -> Result<Attached, Refusal> {
         let mut st = self.lock();
         if st.closed {
             return Err(Refusal::Closed);
         }
-        let Some(seat) = st.seats.iter_mut().find(|s| s.resume_hash == resume_hash) else {
+        let (tx, rx) = mpsc::channel(OUTBOX);
+        if let Some(w) = st.waiting.iter_mut().find(|w| w.seat.resume_token == resume_token) {
+            w.seat.conn = Some(tx);
+            w.seat.generation += 1;
+            let (participant, generation) = (w.seat.info.clone(), w.seat.generation);
+            return Ok(Attached { participant, generation, rx, waiting: true });
+        }
+        let Some(seat) = st.seats.iter_mut().find(|s| s.resume_token == resume_token) else {
             return Err(Refusal::UnknownResume);
         };
-        let (tx, rx) = mpsc::channel(OUTBOX);
-        seat.conn = Some(Conn { tx });
+        seat.conn = Some(tx);
         seat.generation += 1;
         let generation = seat.generation;
         let was_reconnecting = std::mem::replace(&mut seat.info.reconnecting, false);
@@ -138,20 +185,20 @@ impl Room {
                 Some(&participant.participant_id),
             );
         }
-        Ok(Attached {
-            participant,
-            generation,
-            rx,
-            resumed: true,
-            participants: st.participants(),
-            tracks: st.tracks.clone(),
-        })
+        Ok(Attached { participant, generation, rx, waiting: false })
     }
 
     /// The connection of generation `generation` is gone. Returns true if the seat now waits
     /// for a resume (start the grace timer).
     pub(crate) fn connection_lost(&self, participant_id: &str, generation: u64) -> bool {
         let mut st = self.lock();
+        if let Some(w) = st.waiting.iter_mut().find(|w| w.seat.info.participant_id == participant_id) {
+            if w.seat.generation == generation {
+                w.seat.conn = None;
+                return true;
+            }
+            return false;
+        }
         let Some(seat) = st.seats.iter_mut().find(|s| s.info.participant_id == participant_id) else { return false };
         if seat.generation != generation {
             return false; // a newer connection already took over
@@ -166,6 +213,13 @@ impl Room {
     /// Ends a seat whose grace ran out, unless it was resumed meanwhile.
     pub(crate) fn expire(&self, participant_id: &str, generation: u64) -> Option<Vacated> {
         let mut st = self.lock();
+        if let Some(idx) = st.waiting.iter().position(|w| {
+            w.seat.info.participant_id == participant_id && w.seat.generation == generation && w.seat.conn.is_none()
+        }) {
+            let w = st.waiting.remove(idx);
+            st.tell_moderators_about_waiting();
+            return Some(Vacated { attendance_id: w.seat.attendance_id, participant: w.seat.info, was_seated: false });
+        }
         let idx = st
             .seats
             .iter()
@@ -173,28 +227,141 @@ impl Room {
         Some(st.remove(idx, LeaveReason::Disconnected))
     }
 
-    /// Removes a seat for good (left, removed).
-    pub(crate) fn remove(&self, participant_id: &str, reason: LeaveReason) -> Option<Vacated> {
+    /// Removes a seat or a waiting place for good (left, removed, denied). The person is sent
+    /// `farewell` first, if given, and their connection is let go.
+    pub(crate) fn remove(
+        &self,
+        participant_id: &str,
+        reason: LeaveReason,
+        farewell: Option<ServerMessage>,
+    ) -> Option<(Vacated, Option<String>)> {
         let mut st = self.lock();
+        if let Some(idx) = st.waiting.iter().position(|w| w.seat.info.participant_id == participant_id) {
+            let w = st.waiting.remove(idx);
+            if let (Some(tx), Some(msg)) = (&w.seat.conn, farewell) {
+                let _ = tx.try_send(msg);
+            }
+            st.tell_moderators_about_waiting();
+            let key = w.seat.client_key.clone();
+            return Some((
+                Vacated { attendance_id: w.seat.attendance_id, participant: w.seat.info, was_seated: false },
+                key,
+            ));
+        }
         let idx = st.seats.iter().position(|s| s.info.participant_id == participant_id)?;
-        Some(st.remove(idx, reason))
+        if let (Some(tx), Some(msg)) = (&st.seats[idx].conn, farewell) {
+            let _ = tx.try_send(msg);
+        }
+        let key = st.seats[idx].client_key.clone();
+        Some((st.remove(idx, reason), key))
     }
 
-    /// Applies `change` to a participant and tells everyone else.
-    pub(crate) fn update(&self, participant_id: &str, change: impl FnOnce(&mut Participant)) -> Option<Participant> {
+    /// Moves someone from the waiting room to a seat. Returns them if they were waiting.
+    pub(crate) fn admit_waiting(&self, participant_id: &str) -> Option<Participant> {
         let mut st = self.lock();
-        let seat = st.seats.iter_mut().find(|s| s.info.participant_id == participant_id)?;
-        change(&mut seat.info);
-        let participant = seat.info.clone();
-        st.broadcast(&ServerMessage::ParticipantUpdated { participant: participant.clone() }, None);
+        let idx = st.waiting.iter().position(|w| w.seat.info.participant_id == participant_id)?;
+        let w = st.waiting.remove(idx);
+        let participant = w.seat.info.clone();
+        st.broadcast(&ServerMessage::ParticipantJoined { participant: participant.clone() }, None);
+        st.seats.push(w.seat);
+        st.tell_moderators_about_waiting();
         Some(participant)
     }
 
-    /// Sends to everyone connected (except `except`).
+    pub(crate) fn resume_token_of(&self, participant_id: &str) -> Option<String> {
+        self.lock().seats.iter().find(|s| s.info.participant_id == participant_id).map(|s| s.resume_token.clone())
+    }
+
+    pub(crate) fn attendance_id_of(&self, participant_id: &str) -> Option<String> {
+        self.lock().seats.iter().find(|s| s.info.participant_id == participant_id).map(|s| s.attendance_id.clone())
+    }
+
+    pub(crate) fn waiting_ids(&self) -> Vec<String> {
+        self.lock().waiting.iter().map(|w| w.seat.info.participant_id.clone()).collect()
+    }
+
+    pub(crate) fn waiting_list(&self) -> Vec<WaitingPerson> {
+        self.lock().waiting_list()
+    }
+
+    /// Applies `change` to a seated participant and tells everyone.
+    pub(crate) fn update(&self, participant_id: &str, change: impl FnOnce(&mut Participant)) -> Option<Participant> {
+        let mut st = self.lock();
+        let seat = st.seats.iter_mut().find(|s| s.info.participant_id == participant_id)?;
+        let before = seat.info.clone();
+        change(&mut seat.info);
+        let participant = seat.info.clone();
+        if participant != before {
+            st.broadcast(&ServerMessage::ParticipantUpdated { participant: participant.clone() }, None);
+        }
+        Some(participant)
+    }
+
+    /// Applies `change` to every seated participant matching `which`; returns those changed.
+    pub(crate) fn update_all(
+        &self,
+        which: impl Fn(&Participant) -> bool,
+        change: impl Fn(&mut Participant),
+    ) -> Vec<Participant> {
+        let mut st = self.lock();
+        let mut changed = Vec::new();
+        for seat in st.seats.iter_mut().filter(|s| which(&s.info)) {
+            let before = seat.info.clone();
+            change(&mut seat.info);
+            if seat.info != before {
+                changed.push(seat.info.clone());
+            }
+        }
+        for p in &changed {
+            st.broadcast(&ServerMessage::ParticipantUpdated { participant: p.clone() }, None);
+        }
+        changed
+    }
+
+    /// A seated participant.
+    pub(crate) fn participant(&self, participant_id: &str) -> Option<Participant> {
+        self.lock().seats.iter().find(|s| s.info.participant_id == participant_id).map(|s| s.info.clone())
+    }
+
+    pub(crate) fn participants(&self) -> Vec<Participant> {
+        self.lock().participants()
+    }
+
+    pub(crate) fn tracks(&self) -> Vec<Track> {
+        self.lock().tracks.clone()
+    }
+
+    /// Sends to everyone seated and connected (except `except`).
     pub(crate) fn broadcast(&self, msg: &ServerMessage, except: Option<&str>) {
         self.lock().broadcast(msg, except);
     }
 
+    /// Sends to one person, seated or waiting.
+    pub(crate) fn send_to(&self, participant_id: &str, msg: ServerMessage) {
+        let st = self.lock();
+        let conn = st
+            .seats
+            .iter()
+            .find(|s| s.info.participant_id == participant_id)
+            .or_else(|| st.waiting.iter().map(|w| &w.seat).find(|s| s.info.participant_id == participant_id))
+            .and_then(|s| s.conn.as_ref());
+        if let Some(tx) = conn {
+            let _ = tx.try_send(msg);
+        }
+    }
+
+    pub(crate) fn set_locked(&self, locked: bool) -> bool {
+        let mut st = self.lock();
+        let changed = st.locked != locked;
+        st.locked = locked;
+        changed
+    }
+
+    pub(crate) fn is_locked(&self) -> bool {
+        self.lock().locked
+    }
+
+    /// No one seated (people still waiting do not keep a meeting going).
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().seats.is_empty()
     }
@@ -208,12 +375,27 @@ impl Room {
         !std::mem::replace(&mut self.lock().warned, true)
     }
 
-    /// Closes the room: everyone gets `msg` and their seats are vacated.
+    /// Closes the room: everyone (waiting too) gets `msg` and their places are vacated.
     pub(crate) fn close(&self, msg: &ServerMessage) -> Vec<Vacated> {
         let mut st = self.lock();
         st.closed = true;
         st.broadcast(msg, None);
-        st.seats.drain(..).map(|s| Vacated { attendance_id: s.attendance_id, participant: s.info }).collect()
+        for w in &st.waiting {
+            if let Some(tx) = &w.seat.conn {
+                let _ = tx.try_send(msg.clone());
+            }
+        }
+        let mut out: Vec<Vacated> = st
+            .seats
+            .drain(..)
+            .map(|s| Vacated { attendance_id: s.attendance_id, participant: s.info, was_seated: true })
+            .collect();
+        out.extend(st.waiting.drain(..).map(|w| Vacated {
+            attendance_id: w.seat.attendance_id,
+            participant: w.seat.info,
+            was_seated: false,
+        }));
+        out
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -226,12 +408,33 @@ impl RoomState {
         self.seats.iter().map(|s| s.info.clone()).collect()
     }
 
+    fn waiting_list(&self) -> Vec<WaitingPerson> {
+        self.waiting
+            .iter()
+            .map(|w| WaitingPerson {
+                participant_id: w.seat.info.participant_id.clone(),
+                display_name: w.seat.info.display_name.clone(),
+                user_id: w.seat.info.user_id.clone(),
+                since: w.since.to_rfc3339(),
+            })
+            .collect()
+    }
+
+    fn tell_moderators_about_waiting(&mut self) {
+        let msg = ServerMessage::WaitingRoom { waiting: self.waiting_list() };
+        for seat in self.seats.iter().filter(|s| s.info.role.is_moderator()) {
+            if let Some(tx) = &seat.conn {
+                let _ = tx.try_send(msg.clone());
+            }
+        }
+    }
+
     fn remove(&mut self, idx: usize, reason: LeaveReason) -> Vacated {
         let seat = self.seats.remove(idx);
         let id = seat.info.participant_id.clone();
         self.tracks.retain(|t| t.participant_id != id);
         self.broadcast(&ServerMessage::ParticipantLeft { participant_id: id, reason }, None);
-        Vacated { attendance_id: seat.attendance_id, participant: seat.info }
+        Vacated { attendance_id: seat.attendance_id, participant: seat.info, was_seated: true }
     }
 
     fn broadcast(&mut self, msg: &ServerMessage, except: Option<&str>) {
@@ -239,8 +442,8 @@ impl RoomState {
             if Some(seat.info.participant_id.as_str()) == except {
                 continue;
             }
-            if let Some(conn) = &seat.conn {
-                if conn.tx.try_send(msg.clone()).is_err() {
+            if let Some(tx) = &seat.conn {
+                if tx.try_send(msg.clone()).is_err() {
                     // Too slow (or gone): drop the connection; the client resumes and gets a
                     // fresh welcome with the current state.
                     tracing::warn!(participant = %seat.info.participant_id, "connection too slow; dropping it");

@@ -4,12 +4,14 @@
 //! both); only the migrations differ per dialect. Columns stick to the types both share:
 //! BIGINT/INTEGER (timestamps in Unix ms, booleans 0/1), TEXT and BLOB/BYTEA.
 
+mod chat;
 mod jobs;
 mod meetings;
 mod sessions;
 mod users;
 pub mod webhooks;
 
+pub use chat::{ChatRow, FileRow, Viewer};
 pub use jobs::JobRow;
 pub use meetings::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting};
 pub use sessions::{RefreshOutcome, SessionRow};
