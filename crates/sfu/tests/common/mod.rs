@@ -93,8 +93,10 @@ impl Client {
         let seq_no: SeqNo = (*seq).into();
         let mut api = self.publisher.direct_api();
         let stream = api.stream_tx_by_mid(mid, rid).expect("a send stream for the mid/rid");
-        let write =
-            RtpWrite::new(packet.pt, seq_no, packet.ts, now, packet.payload).marker(packet.marker).ext_vals(packet.ext);
+        let write = RtpWrite::new(packet.pt, seq_no, packet.ts, now, packet.payload)
+            .marker(packet.marker)
+            .ext_vals(packet.ext)
+            .nackable(packet.nackable);
         stream.write_rtp(write);
     }
 
@@ -112,7 +114,8 @@ impl Client {
             };
             payload.resize((size / count).max(payload.len()), 0x55);
             let last = i + 1 == count;
-            let packet = Sent { pt, ts: number * 3_000, marker: last, payload, ext: ExtensionValues::default() };
+            let packet =
+                Sent { pt, ts: number * 3_000, marker: last, payload, ext: ExtensionValues::default(), nackable: true };
             self.send(now, mid, rid, packet);
         }
     }
@@ -155,6 +158,8 @@ pub struct Sent {
     pub marker: bool,
     pub payload: Vec<u8>,
     pub ext: ExtensionValues,
+    /// Whether it may be resent on NACK (video, as browsers do).
+    pub nackable: bool,
 }
 
 /// A VP8 packet that is a whole frame: payload descriptor with a 7-bit picture id, then a
@@ -181,6 +186,9 @@ pub struct Sim {
     in_flight: VecDeque<(Instant, Packet)>,
     /// One-way delay of the wire.
     pub latency: Duration,
+    /// Drop every n-th packet on the wire (deterministic loss).
+    pub drop_every: Option<u64>,
+    delivered: u64,
     /// Extra datagrams the room received that no client sent (garbage tests).
     pub room_timeout: Instant,
 }
@@ -202,6 +210,8 @@ impl Sim {
             wire: VecDeque::new(),
             in_flight: VecDeque::new(),
             latency: Duration::ZERO,
+            drop_every: None,
+            delivered: 0,
             room_timeout: now,
         }
     }
@@ -301,6 +311,12 @@ impl Sim {
     /// Hands one wire packet to whoever owns its destination.
     pub fn deliver(&mut self, p: Packet) {
         let now = self.now;
+        if let Some(n) = self.drop_every {
+            self.delivered += 1;
+            if self.delivered.is_multiple_of(n) {
+                return;
+            }
+        }
         if p.destination == SERVER {
             let d = Datagram { proto: Proto::Udp, source: p.source, destination: p.destination, contents: &p.contents };
             self.room.handle_input(now, Input::Receive(d));
@@ -443,6 +459,7 @@ pub fn opus(pt: Pt, n: u32, level: Option<i8>) -> Sent {
         marker: false,
         payload: vec![0xF8, 0xFF, 0xFE, n as u8],
         ext: ExtensionValues { audio_level: level, voice_activity: level.map(|l| l > -50), ..Default::default() },
+        nackable: false,
     }
 }
 
@@ -454,5 +471,6 @@ pub fn vp8(pt: Pt, n: u32, keyframe: bool, tag: u8) -> Sent {
         marker: true,
         payload: vp8_frame(n as u8, keyframe, &[tag, (n >> 8) as u8, n as u8]),
         ext: ExtensionValues::default(),
+        nackable: true,
     }
 }
