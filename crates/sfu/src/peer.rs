@@ -194,3 +194,41 @@ impl Peer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(now: Instant) -> Peer {
+        let config = RoomConfig::new(vec![(Proto::Udp, "192.0.2.1:3478".parse().unwrap())]);
+        let id = PeerId { participant: ParticipantId(7), role: PeerRole::Subscriber };
+        Peer::new(id, &config, now).unwrap()
+    }
+
+    #[test]
+    fn a_panic_inside_str0m_only_kills_that_peer() {
+        let now = Instant::now();
+        let mut p = peer(now);
+        let mut out = VecDeque::new();
+        assert!(p.drain(&mut out).events.is_empty());
+
+        let result = p.with_rtc(|_| -> () { panic!("str0m bug") });
+        assert!(matches!(result, Err(SfuError::PeerGone(_))));
+        assert!(!p.is_alive());
+        assert_eq!(p.timeout(), None, "a dead peer wants no more timeouts");
+        assert!(matches!(p.with_rtc(|_| ()), Err(SfuError::PeerGone(_))), "and is never called again");
+    }
+
+    #[test]
+    fn every_local_address_becomes_a_candidate() {
+        let now = Instant::now();
+        let config = RoomConfig::new(vec![
+            (Proto::Udp, "192.0.2.1:3478".parse().unwrap()),
+            (Proto::Tcp, "192.0.2.1:443".parse().unwrap()),
+        ]);
+        let id = PeerId { participant: ParticipantId(1), role: PeerRole::Publisher };
+        assert!(Peer::new(id, &config, now).is_ok());
+        let bad = RoomConfig::new(vec![(Proto::Udp, "0.0.0.0:3478".parse().unwrap())]);
+        assert!(matches!(Peer::new(id, &bad, now), Err(SfuError::InvalidCandidate(_))));
+    }
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::PayloadParams;
-use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Pt, Rid};
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid, Rids};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused};
 use str0m::Event;
 
@@ -187,9 +187,32 @@ impl Room {
         self.last_now = now;
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::MalformedSdp(e.to_string()))?;
         let p = self.participants.get_mut(&participant).ok_or(SfuError::UnknownParticipant(participant))?;
-        let answer = p.publisher.with_rtc(|rtc| rtc.sdp_api().accept_offer(offer))?.map_err(SfuError::Negotiation)?;
+        let mids: Vec<Mid> = sdp.lines().filter_map(|l| l.trim().strip_prefix("a=mid:")).map(Mid::from).collect();
+        let (answer, media) = p
+            .publisher
+            .with_rtc(|rtc| {
+                let answer = rtc.sdp_api().accept_offer(offer)?;
+                let media: Vec<_> = mids
+                    .iter()
+                    .filter_map(|mid| rtc.media(*mid))
+                    .map(|m| {
+                        let rids = match m.rids_rx() {
+                            Rids::Specific(rids) => rids.clone(),
+                            _ => Vec::new(),
+                        };
+                        (m.mid(), m.kind(), m.direction(), rids)
+                    })
+                    .collect();
+                Ok((answer, media))
+            })?
+            .map_err(SfuError::Negotiation)?;
         let publisher = p.publisher.id;
         self.mark_dirty(publisher);
+        // str0m only reports new m-lines once media can flow; announce them now so the
+        // others are offered the tracks while this publisher's ICE is still completing.
+        for (mid, kind, direction, rids) in media {
+            self.publish(participant, mid, kind, direction, rids);
+        }
         self.process(now);
         Ok(answer.to_sdp_string())
     }
@@ -346,7 +369,11 @@ impl Room {
 
     fn handle_event(&mut self, now: Instant, id: PeerId, event: Event) {
         match (id.role, event) {
-            (PeerRole::Publisher, Event::MediaAdded(added)) => self.publish(id.participant, added),
+            (PeerRole::Publisher, Event::MediaAdded(added)) => {
+                let rids = added.simulcast.map(|s| if s.recv.is_empty() { s.send } else { s.recv }).unwrap_or_default();
+                let rids = rids.into_iter().map(|l| l.rid).collect();
+                self.publish(id.participant, added.mid, added.kind, added.direction, rids)
+            }
             (PeerRole::Publisher, Event::RtpPacket(packet)) => self.forward(now, id.participant, packet),
             (PeerRole::Publisher, Event::StreamPaused(paused)) => self.layer_paused(now, id.participant, paused),
             (PeerRole::Publisher, Event::MediaChanged(changed)) => {
@@ -370,30 +397,24 @@ impl Room {
     }
 
     /// A publisher's offer added an m-line: it becomes an up track every other participant
-    /// gets a down track of.
-    fn publish(&mut self, publisher: ParticipantId, added: MediaAdded) {
-        if !matches!(added.direction, Direction::RecvOnly | Direction::SendRecv) {
+    /// gets a down track of. Known mids are ignored.
+    fn publish(&mut self, publisher: ParticipantId, mid: Mid, kind: MediaKind, direction: Direction, rids: Vec<Rid>) {
+        let receiving = matches!(direction, Direction::RecvOnly | Direction::SendRecv);
+        if !receiving || self.track_by_mid.contains_key(&(publisher, mid)) {
             return;
         }
-        let kind = match added.kind {
+        let kind = match kind {
             MediaKind::Audio => TrackKind::Audio,
             MediaKind::Video => TrackKind::Video,
         };
-        let rids: Vec<Rid> = added
-            .simulcast
-            .map(|s| if s.recv.is_empty() { s.send } else { s.recv })
-            .unwrap_or_default()
-            .into_iter()
-            .map(|l| l.rid)
-            .collect();
         let Some(p) = self.participants.get(&publisher) else { return };
-        let source = p.sources.get(&added.mid).copied().unwrap_or(Source::default_for(kind));
+        let source = p.sources.get(&mid).copied().unwrap_or(Source::default_for(kind));
         let id = TrackId(self.next_track);
         self.next_track += 1;
         let track = UpTrack {
             id,
             publisher,
-            mid: added.mid,
+            mid,
             kind,
             source,
             rids: order_rids(&rids),
@@ -403,13 +424,13 @@ impl Room {
         self.emit(RoomEvent::TrackPublished {
             participant: publisher,
             track_id: id,
-            mid: added.mid.to_string(),
+            mid: mid.to_string(),
             kind,
             source,
             rids: track.rids.iter().map(|r| r.to_string()).collect(),
         });
         self.tracks.insert(id, track);
-        self.track_by_mid.insert((publisher, added.mid), id);
+        self.track_by_mid.insert((publisher, mid), id);
         let others: Vec<ParticipantId> = self.participants.keys().copied().filter(|q| *q != publisher).collect();
         for q in others {
             if let Some(p) = self.participants.get_mut(&q) {

@@ -136,3 +136,42 @@ fn stopping_a_track_in_a_renegotiation_unpublishes_it() {
     assert!(sim.client(B).received_for(mic_track).len() > 30);
     assert!(!sim.room.is_empty());
 }
+
+#[test]
+fn signaling_declares_a_screen_share_before_the_offer() {
+    let mut sim = Sim::new();
+    sim.join(A);
+    sim.join(B);
+    // The client knows its mids once it has created the offer; it sends them along.
+    let client = sim.client(A);
+    let mut api = client.publisher.sdp_api();
+    let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let screen = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    sim.room.set_track_source(A, &screen.to_string(), convene_sfu::Source::ScreenShare).unwrap();
+    let now = sim.now;
+    let answer = sim.room.publish_offer(now, A, &offer.to_sdp_string()).unwrap();
+    let answer = str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap();
+    let client = sim.client(A);
+    client.publisher.sdp_api().accept_answer(pending, answer).unwrap();
+    client.published += 1;
+    sim.pump();
+    assert!(!sim.client(A).publisher.is_connected(), "announced before ICE completes");
+
+    let sources: Vec<(String, convene_sfu::Source)> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RoomEvent::TrackPublished { mid, source, .. } => Some((mid.clone(), *source)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [(mic.to_string(), convene_sfu::Source::Microphone), (screen.to_string(), convene_sfu::Source::ScreenShare)]
+    );
+    assert!(matches!(
+        sim.room.set_track_source(ParticipantId(99), "x", convene_sfu::Source::Camera),
+        Err(convene_sfu::SfuError::UnknownParticipant(_))
+    ));
+}

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{is_vp8_keyframe, opus, vp8, Sim};
-use convene_sfu::{ParticipantId, RoomEvent, TrackKind};
+use convene_sfu::{ParticipantId, RoomEvent, Source, TrackKind};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, Mid};
 
@@ -31,6 +31,14 @@ fn two_participants_receive_each_others_audio_and_video() {
 
     let published = sim.events_matching(|e| matches!(e, RoomEvent::TrackPublished { .. }));
     assert_eq!(published.len(), 4);
+    let sources: Vec<Source> = published
+        .iter()
+        .map(|e| match e {
+            RoomEvent::TrackPublished { source, .. } => *source,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(sources, [Source::Microphone, Source::Camera, Source::Microphone, Source::Camera]);
     let kinds: Vec<TrackKind> = published
         .iter()
         .map(|e| match e {
