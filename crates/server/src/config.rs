@@ -117,6 +117,9 @@ pub struct ServeArgs {
     /// How often the background job worker looks for due jobs, in ms [default: 1000].
     #[arg(long, env = "CONVENE_JOB_POLL_MS", global = true)]
     pub job_poll_ms: Option<u64>,
+    /// Largest file people may share in a meeting chat, in MB [default: 25].
+    #[arg(long, env = "CONVENE_MAX_UPLOAD_MB", global = true)]
+    pub max_upload_mb: Option<u64>,
     /// How long a participant whose connection drops keeps their seat, in ms [default: 30000].
     #[arg(long, env = "CONVENE_RECONNECT_GRACE_MS", global = true)]
     pub reconnect_grace_ms: Option<u64>,
@@ -158,6 +161,8 @@ pub struct Config {
     pub smtp_from: Option<String>,
     pub job_poll_ms: u64,
     pub reconnect_grace_ms: u64,
+    /// Largest shared file, in bytes.
+    pub max_upload_bytes: u64,
     pub room_tick_ms: u64,
     pub reminder_scan_ms: u64,
 }
@@ -201,6 +206,7 @@ impl ServeArgs {
             webhook_max_attempts: self.webhook_max_attempts.or(file.webhook_max_attempts).unwrap_or(10),
             smtp_url: self.smtp_url.or(file.smtp_url),
             smtp_from: self.smtp_from.or(file.smtp_from),
+            max_upload_bytes: self.max_upload_mb.or(file.max_upload_mb).unwrap_or(25).max(1) * 1024 * 1024,
             reconnect_grace_ms: self.reconnect_grace_ms.or(file.reconnect_grace_ms).unwrap_or(30_000),
             room_tick_ms: self.room_tick_ms.or(file.room_tick_ms).unwrap_or(1000).max(10),
             job_poll_ms: self.job_poll_ms.or(file.job_poll_ms).unwrap_or(1000).max(10),

@@ -59,6 +59,8 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/users/me/notifications"),
     ("put", "/api/v1/users/me/notifications"),
     ("get", "/api/v1/meetings/{id}/chat"),
+    ("post", "/api/v1/meetings/{id}/files"),
+    ("get", "/api/v1/meetings/{id}/files/{file_id}"),
 ];
 
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
@@ -206,9 +208,16 @@ async fn every_route_is_documented(backend: Backend) {
 async fn unknown_routes_and_methods(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.account("alice").await;
-    for path in ["/api/v1/nope", "/api/v2/meetings", "/", "/api/v1/meetings/1234567890/nope"] {
+    for path in ["/api/v1/nope", "/api/v2/meetings", "/api", "/api/v1/meetings/1234567890/nope", "/js/nope.js"] {
         let r = app.get(path, Some(&alice.token)).await;
         r.expect_error(404, "route_not_found");
+    }
+    // Other paths belong to the browser client: its files, or the app shell for its routes.
+    for path in ["/", "/j/1234567890", "/no/such/page"] {
+        let r = app.get(path, None).await;
+        assert_eq!(r.status.as_u16(), 200, "GET {path}");
+        let content_type = r.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(content_type.starts_with("text/html"), "GET {path}: {content_type}");
     }
     let r = app.request(Method::PUT, "/api/v1/meetings", Some(&alice.token), Some(json!({}))).await;
     r.expect_error(405, "method_not_allowed");
@@ -341,7 +350,7 @@ async fn health_readiness_and_metrics(backend: Backend) {
     let alice = app.account("alice").await;
     app.get("/api/v1/meetings/1234567890", Some(&alice.token)).await.expect_error(404, "meeting_not_found");
     app.get("/api/v1/meetings/5550001111", Some(&alice.token)).await.expect_error(404, "meeting_not_found");
-    app.get("/no/such/route-xyz", None).await.expect_error(404, "route_not_found");
+    app.get("/api/no/such/route-xyz", None).await.expect_error(404, "route_not_found");
     let r = app.get("/metrics", None).await;
     assert_eq!(r.status.as_u16(), 200);
     assert!(r.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/plain")));

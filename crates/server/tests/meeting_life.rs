@@ -328,7 +328,67 @@ async fn chat_public_private_history_and_reactions(backend: Backend) {
     app.stop().await;
 }
 
+async fn files_are_shared_in_chat_and_guarded(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.max_upload_bytes = 1024 * 1024).await;
+    let host = app.account("fay").await;
+    let stranger = app.account("stan").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, hw) = Client::join(&app, &m, Some(&host), "Fay").await;
+    let (mut g, gw) = Client::join(&app, &m, None, "Gil").await;
+    let (mut o, ow) = Client::join(&app, &m, None, "Ola").await;
+    let seat = |w: &Value| w["resume_token"].as_str().unwrap().to_owned();
+    let url = |q: &str| format!("{}/api/v1/meetings/{id}/files?{q}", app.base);
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n".to_vec();
+
+    // Upload by a guest: announced in everyone's chat.
+    let up = app.raw(app.client.post(url("name=notes/../agenda.pdf")).header("x-convene-seat", seat(&gw)).body(pdf.clone())).await;
+    let file = up.expect(201)["file"].clone();
+    assert_eq!(file["name"], "agenda.pdf", "paths are stripped");
+    assert_eq!(file["content_type"], "application/pdf", "type from the content");
+    for c in [&mut h, &mut g, &mut o] {
+        let msg = c.expect("chat_message").await;
+        assert_eq!(msg["message"]["file"]["file_id"], file["file_id"]);
+    }
+    let file_url = format!("{}{}", app.base, file["url"].as_str().unwrap());
+    let got = app.raw(app.client.get(&file_url).header("x-convene-seat", seat(&ow))).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.bytes, pdf, "the same bytes come back");
+    assert!(got.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(got.headers["x-content-type-options"], "nosniff");
+
+    // Refusals: no seat, a stranger, too big, a program, empty.
+    app.raw(app.client.post(url("name=a.txt")).body("hi")).await.expect_error(401, "missing_seat");
+    app.raw(app.client.post(url("name=a.txt")).header("x-convene-seat", "nope").body("hi")).await.expect_error(401, "invalid_seat");
+    app.raw(app.client.get(&file_url)).await.expect_error(401, "missing_token");
+    app.raw(app.client.get(&file_url).bearer_auth(&stranger.token)).await.expect_error(403, "not_attended");
+    let big = vec![b'a'; 1024 * 1024 + 10];
+    app.raw(app.client.post(url("name=big.txt")).header("x-convene-seat", seat(&gw)).body(big)).await.expect_error(413, "payload_too_large");
+    let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
+    elf.extend(vec![0u8; 64]);
+    app.raw(app.client.post(url("name=tool")).header("x-convene-seat", seat(&gw)).body(elf)).await.expect_error(415, "file_type_refused");
+    app.raw(app.client.post(url("name=empty.txt")).header("x-convene-seat", seat(&gw)).body("")).await.expect_error(422, "empty_file");
+
+    // A private file reaches only its recipient.
+    let private = app
+        .raw(app.client.post(url(&format!("name=secret.txt&to={}", pid(&ow)))).header("x-convene-seat", seat(&gw)).body("for Ola only"))
+        .await;
+    let secret = private.expect(201)["file"].clone();
+    assert_eq!(o.expect("chat_message").await["message"]["file"]["name"], "secret.txt");
+    let secret_url = format!("{}{}", app.base, secret["url"].as_str().unwrap());
+    assert_eq!(app.raw(app.client.get(&secret_url).header("x-convene-seat", seat(&ow))).await.bytes, b"for Ola only");
+    app.raw(app.client.get(&secret_url).header("x-convene-seat", seat(&hw))).await.expect_error(403, "private_file");
+
+    // After the meeting, the host (who attended) can still fetch the public file.
+    h.send(json!({"type": "end_meeting"})).await;
+    h.expect("meeting_ended").await;
+    let after = app.raw(app.client.get(&file_url).bearer_auth(&host.token)).await;
+    assert_eq!(after.status, 200);
+    app.stop().await;
+}
+
 backend_tests!(
+    files_are_shared_in_chat_and_guarded,
     waiting_room_admit_and_deny,
     host_controls_work_for_hosts_only,
     removed_people_cannot_rejoin,

@@ -3,6 +3,7 @@
 mod admin;
 mod calendar;
 pub mod extract;
+mod files;
 mod meetings;
 mod ops;
 mod push;
@@ -58,6 +59,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(meetings::router())
         .merge(admin::router())
         .merge(calendar::router())
+        .merge(files::router())
         .merge(webhooks::router())
         .merge(push::router())
         .split_for_parts()

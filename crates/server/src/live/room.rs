@@ -323,6 +323,11 @@ impl Room {
         self.lock().seats.iter().find(|s| s.info.participant_id == participant_id).map(|s| s.info.clone())
     }
 
+    /// A seated participant found by their resume token (their proof of seat for uploads).
+    pub(crate) fn participant_by_resume(&self, resume_token: &str) -> Option<Participant> {
+        self.lock().seats.iter().find(|s| s.resume_token == resume_token).map(|s| s.info.clone())
+    }
+
     pub(crate) fn participants(&self) -> Vec<Participant> {
         self.lock().participants()
     }

@@ -152,6 +152,24 @@ impl Store {
         row.as_ref().map(file_from).transpose()
     }
 
+    /// Whether the chat message that shared a file may be read by `viewer` (public, or they
+    /// are its sender or recipient).
+    pub async fn file_visible_to(&self, meeting_id: i64, file_id: &str, viewer: &Viewer<'_>) -> Result<bool> {
+        let pid = viewer.participant_id.unwrap_or("");
+        let uid = viewer.user_id.unwrap_or("");
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chat_messages WHERE meeting_id = $1 AND file_id = $2 AND (to_participant IS NULL \
+             OR from_participant = $3 OR to_participant = $3 OR from_user_id = $4 OR to_user_id = $4)",
+        )
+        .bind(meeting_id)
+        .bind(file_id)
+        .bind(pid)
+        .bind(uid)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
     pub async fn ban(&self, meeting_id: i64, subject: &str, now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO meeting_bans (meeting_id, subject, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
