@@ -8,6 +8,7 @@ mod meetings;
 mod ops;
 mod push;
 mod users;
+mod web;
 mod webhooks;
 mod ws;
 
@@ -81,16 +82,12 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_endpoint))
-        .fallback(not_found)
+        .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(ops::track))
         .layer(TraceLayer::new_for_http())
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
-}
-
-async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint")
 }
 
 async fn method_not_allowed() -> Response {
