@@ -73,6 +73,7 @@ mod io;
 mod keyframe;
 mod layer_selector;
 mod munger;
+mod packet_cache;
 mod peer;
 mod room;
 mod speaker;

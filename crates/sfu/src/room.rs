@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::PayloadParams;
-use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid, Rids};
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Rid, Rids};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused};
 use str0m::Event;
 
@@ -19,6 +19,8 @@ use crate::forwarder::PacketIn;
 use crate::io::{Datagram, Input, Output, Proto, RoomEvent};
 use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL};
 use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
+use crate::munger::Munged;
+use crate::packet_cache::{CachedPacket, PacketCache};
 use crate::peer::{Drained, Peer, PeerId, PeerRole};
 use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
 use crate::track::{order_rids, DownTrack, Negotiation, Source, TrackId, TrackKind, UpTrack};
@@ -420,6 +422,7 @@ impl Room {
             rids: order_rids(&rids),
             paused: [false; 3],
             wanted: Vec::new(),
+            cache: PacketCache::default(),
         };
         self.emit(RoomEvent::TrackPublished {
             participant: publisher,
@@ -504,53 +507,72 @@ impl Room {
             return;
         };
         let Some(&track_id) = self.track_by_mid.get(&(publisher, mid)) else { return };
-        let Some(track) = self.tracks.get(&track_id) else { return };
-        let codec = params.spec().codec;
+        let Some(track) = self.tracks.get_mut(&track_id) else { return };
         let Some(layer) = track.layer_of(rid) else { return };
         let kind = track.kind;
+        let cached = CachedPacket {
+            seq: *packet.seq_no,
+            ts: packet.header.timestamp,
+            marker: packet.header.marker,
+            payload: packet.payload.clone(),
+            at: packet.timestamp,
+            ext: ExtensionValues {
+                audio_level: packet.header.ext_vals.audio_level,
+                voice_activity: packet.header.ext_vals.voice_activity,
+                video_orientation: packet.header.ext_vals.video_orientation,
+                ..Default::default()
+            },
+        };
+        if kind == TrackKind::Video {
+            track.cache.insert(layer, cached.clone());
+        }
 
-        if kind == TrackKind::Audio {
-            if let Some(level) = packet.header.ext_vals.audio_level {
-                self.speaker.observe(publisher, level, now);
-                if let Some(speaker) = self.speaker.update(now) {
-                    self.emit(RoomEvent::ActiveSpeaker { participant: Some(speaker) });
-                }
+        if let Some(level) = cached.ext.audio_level.filter(|_| kind == TrackKind::Audio) {
+            self.speaker.observe(publisher, level, now);
+            if let Some(speaker) = self.speaker.update(now) {
+                self.emit(RoomEvent::ActiveSpeaker { participant: Some(speaker) });
             }
         }
 
-        let incoming = PacketIn {
+        let codec = params.spec().codec;
+        let clock_rate = params.spec().clock_rate.get();
+        let keyframe_start = is_keyframe_start(codec, &cached.payload);
+        let as_input = |c: &CachedPacket, keyframe_start: bool| PacketIn {
             layer,
-            keyframe_start: is_keyframe_start(codec, &packet.payload),
-            seq: *packet.seq_no,
-            ts: packet.header.timestamp,
-            at: packet.timestamp,
-            clock_rate: params.spec().clock_rate.get(),
+            keyframe_start,
+            seq: c.seq,
+            ts: c.ts,
+            at: c.at,
+            clock_rate,
         };
-        let ext = ExtensionValues {
-            audio_level: packet.header.ext_vals.audio_level,
-            voice_activity: packet.header.ext_vals.voice_activity,
-            video_orientation: packet.header.ext_vals.video_orientation,
-            ..Default::default()
-        };
+        let Some(track) = self.tracks.get(&track_id) else { return };
         let mut wanted_keyframes = Vec::new();
         let mut written = Vec::new();
         for (q, p) in self.participants.iter_mut().filter(|(q, _)| **q != publisher) {
             let Some(down) = p.down.get_mut(&track_id) else { continue };
             let Negotiation::Open(out_mid) = down.negotiation else { continue };
-            let munged = down.forwarder.on_packet(incoming);
-            if down.forwarder.switch_pending() {
-                wanted_keyframes.push(down.forwarder.target());
-            }
-            let Some(munged) = munged else { continue };
-            tracing::trace!(track = %track_id, subscriber = %q, in_seq = incoming.seq, out_seq = munged.seq, "forward");
-            let write = |pt| {
-                RtpWrite::new(pt, munged.seq.into(), munged.ts, packet.timestamp, packet.payload.clone())
-                    .marker(packet.header.marker)
-                    .ext_vals(ext.clone())
-                    .nackable(kind == TrackKind::Video)
+            let was_on_layer = down.forwarder.current() == Some(layer);
+            let Some(munged) = down.forwarder.on_packet(as_input(&cached, keyframe_start)) else {
+                if down.forwarder.switch_pending() {
+                    wanted_keyframes.push(down.forwarder.target());
+                }
+                continue;
             };
-            let sent = p.subscriber.with_rtc(|rtc| write_to(rtc, out_mid, &params, write));
-            if let Ok(Some(())) = sent {
+            let mut batch = vec![(munged, cached.clone())];
+            if !was_on_layer {
+                // Switched: the rest of the keyframe may have arrived before its first packet.
+                for later in track.cache.after(layer, cached.seq) {
+                    if let Some(m) = down.forwarder.on_packet(as_input(&later, false)) {
+                        batch.push((m, later));
+                    }
+                }
+            }
+            let mut sent = false;
+            for (munged, c) in batch {
+                tracing::trace!(track = %track_id, subscriber = %q, in_seq = c.seq, out_seq = munged.seq, "forward");
+                sent |= send_down(&mut p.subscriber, out_mid, &params, munged, &c, kind == TrackKind::Video);
+            }
+            if sent {
                 written.push(PeerId { participant: *q, role: PeerRole::Subscriber });
             }
         }
@@ -714,8 +736,22 @@ impl Room {
 }
 
 /// Writes one munged packet on a subscriber's m-line, mapping the payload type.
-fn write_to(rtc: &mut str0m::Rtc, mid: Mid, params: &PayloadParams, write: impl FnOnce(Pt) -> RtpWrite) -> Option<()> {
-    let pt = rtc.codec_config().match_params(*params)?.pt();
-    rtc.direct_api().stream_tx_by_mid(mid, None)?.write_rtp(write(pt));
-    Some(())
+fn send_down(
+    subscriber: &mut Peer,
+    mid: Mid,
+    params: &PayloadParams,
+    munged: Munged,
+    packet: &CachedPacket,
+    nackable: bool,
+) -> bool {
+    let written = subscriber.with_rtc(|rtc| {
+        let pt = rtc.codec_config().match_params(*params)?.pt();
+        let write = RtpWrite::new(pt, munged.seq.into(), munged.ts, packet.at, packet.payload.clone())
+            .marker(packet.marker)
+            .ext_vals(packet.ext.clone())
+            .nackable(nackable);
+        rtc.direct_api().stream_tx_by_mid(mid, None)?.write_rtp(write);
+        Some(())
+    });
+    matches!(written, Ok(Some(())))
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use str0m::media::{Mid, Rid};
 
 use crate::forwarder::Forwarder;
+use crate::packet_cache::PacketCache;
 use crate::ParticipantId;
 
 /// A room-wide track id, assigned when the publisher's offer is accepted.
@@ -63,6 +64,8 @@ pub(crate) struct UpTrack {
     pub(crate) paused: [bool; 3],
     /// The rids some subscriber receives, as last reported to signaling.
     pub(crate) wanted: Vec<Rid>,
+    /// Recent packets per layer, for switches that find part of a keyframe already gone by.
+    pub(crate) cache: PacketCache,
 }
 
 impl UpTrack {

@@ -191,3 +191,38 @@ fn when_the_publisher_drops_its_top_layer_the_viewer_moves_down() {
     assert!(is_vp8_keyframe(&after[0].payload));
     assert_eq!(after[0].seq, before.last().unwrap().seq + 1);
 }
+
+#[test]
+fn a_narrow_downlink_moves_a_large_tile_down_and_a_wider_one_brings_it_back() {
+    let mut sim = Sim::new();
+    sim.latency = Duration::from_millis(20);
+    sim.join(PUBLISHER);
+    sim.join(VIEWER);
+    let mid = publish_simulcast(&mut sim);
+    let track = sim.track_of(PUBLISHER, mid);
+    let now = sim.now;
+    sim.room.set_preferred_size(now, VIEWER, track, 1280, 720).unwrap();
+    let mut frame = 0;
+    send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(3));
+    let wide = sim.client(VIEWER).received_for(track).len();
+    assert_eq!(layer(sim.client(VIEWER).received_for(track).last().unwrap()), 2);
+
+    // The viewer's downlink shrinks to 800 kbit/s: the top layer no longer fits.
+    let viewer = sim.client(VIEWER).sub_addr;
+    sim.set_link(viewer, 800_000);
+    send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(8));
+    let narrow = sim.client(VIEWER).received_for(track);
+    let tail = &narrow[narrow.len() - 30..];
+    assert!(narrow.len() > wide + 100);
+    assert!(
+        tail.iter().all(|p| layer(p) < 2),
+        "moved below the top layer: {:?}",
+        tail.iter().map(layer).collect::<Vec<_>>()
+    );
+
+    // Capacity returns: the estimate grows and the top layer comes back.
+    sim.set_link(viewer, 20_000_000);
+    send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(8));
+    let after = sim.client(VIEWER).received_for(track);
+    assert_eq!(layer(after.last().unwrap()), 2, "back on the top layer");
+}

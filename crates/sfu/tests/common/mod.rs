@@ -2,7 +2,7 @@
 //! lossless zero-latency network.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -182,8 +182,11 @@ pub struct Sim {
     pub clients: Vec<Client>,
     pub events: Vec<(Instant, RoomEvent)>,
     wire: VecDeque<Packet>,
-    /// Packets in flight when the wire has latency, with their arrival time.
-    in_flight: VecDeque<(Instant, Packet)>,
+    /// Packets in flight (latency or a bottleneck), by arrival time and sending order.
+    in_flight: BTreeMap<(Instant, u64), Packet>,
+    sent: u64,
+    /// Bottleneck links: a destination's capacity in bit/s, and when its queue drains.
+    links: HashMap<SocketAddr, (u64, Instant)>,
     /// One-way delay of the wire.
     pub latency: Duration,
     /// Drop every n-th packet on the wire (deterministic loss).
@@ -208,7 +211,9 @@ impl Sim {
             clients: vec![],
             events: vec![],
             wire: VecDeque::new(),
-            in_flight: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            sent: 0,
+            links: HashMap::new(),
             latency: Duration::ZERO,
             drop_every: None,
             delivered: 0,
@@ -278,15 +283,21 @@ impl Sim {
             }
             while let Some(p) = self.wire.pop_front() {
                 progressed = true;
-                if self.latency.is_zero() {
-                    self.deliver(p);
-                } else {
-                    self.in_flight.push_back((now + self.latency, p));
+                match self.arrival(&p) {
+                    Some(at) if at > now => {
+                        self.sent += 1;
+                        self.in_flight.insert((at, self.sent), p);
+                    }
+                    Some(_) => self.deliver(p),
+                    None => {}
                 }
             }
-            while self.in_flight.front().is_some_and(|(at, _)| *at <= now) {
+            while let Some(entry) = self.in_flight.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
                 progressed = true;
-                let (_, p) = self.in_flight.pop_front().unwrap();
+                let p = entry.remove();
                 self.deliver(p);
             }
             if !progressed {
@@ -306,6 +317,26 @@ impl Sim {
             self.room.subscribe_answer(now, *participant, &answer.to_sdp_string()).unwrap();
         }
         self.events.push((self.now, e));
+    }
+
+    /// Limits the capacity towards `destination` to `bps`, with a drop-tail queue of 250 ms.
+    pub fn set_link(&mut self, destination: SocketAddr, bps: u64) {
+        self.links.insert(destination, (bps, self.now));
+    }
+
+    /// When a packet sent now arrives, or `None` if the bottleneck queue drops it.
+    fn arrival(&mut self, p: &Packet) -> Option<Instant> {
+        let now = self.now;
+        let Some((bps, free_at)) = self.links.get_mut(&p.destination) else {
+            return Some(now + self.latency);
+        };
+        let start = (*free_at).max(now);
+        if start - now > Duration::from_millis(250) {
+            return None;
+        }
+        let bits = (p.contents.len() as u64 + 28) * 8;
+        *free_at = start + Duration::from_micros(bits * 1_000_000 / *bps);
+        Some(*free_at + self.latency)
     }
 
     /// Hands one wire packet to whoever owns its destination.
@@ -343,7 +374,7 @@ impl Sim {
     pub fn advance(&mut self, dt: Duration) {
         let end = self.now + dt;
         loop {
-            let arrivals = self.in_flight.front().map(|(at, _)| *at);
+            let arrivals = self.in_flight.keys().next().map(|(at, _)| *at);
             let asked =
                 self.clients.iter().map(|c| c.timeout).chain([self.room_timeout]).chain(arrivals).min().unwrap();
             let next = asked.max(self.now + Duration::from_millis(1));
