@@ -55,10 +55,16 @@
 //! # What the room decides
 //!
 //! * which simulcast layer each subscriber gets, from the tile size it asked for
-//!   ([`Room::set_preferred_size`]) and its estimated bandwidth, switching only on a keyframe;
+//!   ([`Room::set_preferred_size`], 0×0 hides the tile) and its estimated bandwidth, switching
+//!   only on a keyframe, with hysteresis, and away from layers the publisher stopped sending;
+//! * which layers nobody watches ([`RoomEvent::LayersWanted`]), so the publisher can stop
+//!   encoding them;
 //! * when to ask a publisher for a keyframe: on layer switches and when a subscriber lost a
 //!   picture, at most once per track and layer every 500 ms;
 //! * who the active speaker is, from RTP audio levels, with a one-second hold.
+//!
+//! Tracks are announced ([`RoomEvent::TrackPublished`]) as soon as the publisher's offer is
+//! accepted; the other participants get a [`RoomEvent::SubscribeOffer`] at once.
 //!
 //! A panic inside str0m closes only the peer connection it happened in.
 //!
