@@ -172,7 +172,14 @@ pub enum ClientMessage {
     },
     /// Media: the offer of the client's publishing peer connection, and what each of its
     /// m-lines carries. Answered by `publish_answer`.
-    PublishOffer { sdp: String, tracks: Vec<PublishedTrack> },
+    PublishOffer {
+        sdp: String,
+        tracks: Vec<PublishedTrack>,
+        /// Start media over (new peer connections after ICE failed): the server drops this
+        /// participant's old connections first.
+        #[serde(default)]
+        restart: bool,
+    },
     /// Media: the client's answer to a `subscribe_offer`.
     SubscribeAnswer { sdp: String },
     /// Media: the size a remote video track is shown at, so the server sends a fitting layer
@@ -228,6 +235,13 @@ pub const REACTIONS: &[&str] = &["👍", "👏", "❤️", "😂", "😮", "🎉
 
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 4000;
+
+/// One m-line of a subscribe offer: the remote track it carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferedTrack {
+    pub mid: String,
+    pub track_id: String,
+}
 
 /// One m-line of a publish offer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +325,9 @@ pub enum ServerMessage {
     /// Media: an offer for my subscribing peer connection; reply with `subscribe_answer`.
     SubscribeOffer {
         sdp: String,
+        /// Which remote track each offered m-line carries.
+        #[serde(default)]
+        tracks: Vec<OfferedTrack>,
     },
     ActiveSpeaker {
         participant_id: Option<String>,

@@ -117,6 +117,13 @@ pub struct ServeArgs {
     /// How often the background job worker looks for due jobs, in ms [default: 1000].
     #[arg(long, env = "CONVENE_JOB_POLL_MS", global = true)]
     pub job_poll_ms: Option<u64>,
+    /// UDP address the media engine (SFU) listens on [default: 127.0.0.1:50000].
+    #[arg(long, env = "CONVENE_MEDIA_LISTEN", global = true)]
+    pub media_listen: Option<SocketAddr>,
+    /// IP address advertised to browsers in ICE candidates (the public address of this host)
+    /// [default: the media listen IP, or 127.0.0.1 when it is 0.0.0.0].
+    #[arg(long, env = "CONVENE_MEDIA_PUBLIC_IP", global = true)]
+    pub media_public_ip: Option<std::net::IpAddr>,
     /// Largest file people may share in a meeting chat, in MB [default: 25].
     #[arg(long, env = "CONVENE_MAX_UPLOAD_MB", global = true)]
     pub max_upload_mb: Option<u64>,
@@ -161,6 +168,8 @@ pub struct Config {
     pub smtp_from: Option<String>,
     pub job_poll_ms: u64,
     pub reconnect_grace_ms: u64,
+    pub media_listen: SocketAddr,
+    pub media_public_ip: Option<std::net::IpAddr>,
     /// Largest shared file, in bytes.
     pub max_upload_bytes: u64,
     pub room_tick_ms: u64,
@@ -206,6 +215,8 @@ impl ServeArgs {
             webhook_max_attempts: self.webhook_max_attempts.or(file.webhook_max_attempts).unwrap_or(10),
             smtp_url: self.smtp_url.or(file.smtp_url),
             smtp_from: self.smtp_from.or(file.smtp_from),
+            media_listen: self.media_listen.or(file.media_listen).unwrap_or_else(|| ([127, 0, 0, 1], 50000).into()),
+            media_public_ip: self.media_public_ip.or(file.media_public_ip),
             max_upload_bytes: self.max_upload_mb.or(file.max_upload_mb).unwrap_or(25).max(1) * 1024 * 1024,
             reconnect_grace_ms: self.reconnect_grace_ms.or(file.reconnect_grace_ms).unwrap_or(30_000),
             room_tick_ms: self.room_tick_ms.or(file.room_tick_ms).unwrap_or(1000).max(10),
@@ -238,9 +249,16 @@ impl Config {
         Ok(())
     }
 
-    /// A configuration for tests and embedding: everything default under `data_dir`.
+    /// A configuration for tests and embedding: everything default under `data_dir`, media on
+    /// a free port.
     pub fn for_data_dir(data_dir: &Path) -> Config {
-        ServeArgs { data_dir: Some(data_dir.to_owned()), ..Default::default() }.resolve().expect("defaults are valid")
+        ServeArgs {
+            data_dir: Some(data_dir.to_owned()),
+            media_listen: Some(([127, 0, 0, 1], 0).into()),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("defaults are valid")
     }
 }
 

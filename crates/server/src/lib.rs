@@ -15,6 +15,7 @@ pub mod events;
 pub mod http;
 pub mod live;
 pub mod mail;
+pub mod media;
 pub mod meeting;
 pub mod notify;
 pub mod push;

@@ -21,6 +21,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub events: EventBus,
     pub live: crate::live::Live,
+    pub media: crate::media::Media,
 }
 
 /// Attempt limits, kept in memory (per node).
@@ -55,6 +56,9 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Store::connect(&config.database_url).await?;
         let secret = store.secret("jwt_hmac", crate::auth::random_secret).await?;
+        let live = crate::live::Live::default();
+        let media = crate::media::Media::start(config.media_listen, config.media_public_ip, live.clone())
+            .map_err(|e| anyhow::anyhow!("cannot open the media port {}: {e}", config.media_listen))?;
         Ok(AppState {
             keys: Keys::new(secret.as_bytes()),
             mailer: Mailer::from_config(&config)?,
@@ -63,7 +67,8 @@ impl AppState {
             store,
             clock: Clock::default(),
             events: EventBus::default(),
-            live: crate::live::Live::default(),
+            media,
+            live,
         })
     }
 }

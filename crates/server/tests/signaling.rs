@@ -201,7 +201,9 @@ async fn bad_frames_get_errors_and_the_meeting_carries_on(backend: Backend) {
         (Message::Text(r#"{"type":"set_state","muted":"very"}"#.into()), "invalid_message"),
         (Message::Text(format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70_000)).into()), "message_too_large"),
         (Message::Binary(vec![1, 2, 3].into()), "malformed_message"),
-        (Message::Text(r#"{"type":"subscribe_answer","sdp":"v=0"}"#.into()), "media_unavailable"),
+        (Message::Text(r#"{"type":"subscribe_answer","sdp":"v=0"}"#.into()), "invalid_sdp"),
+        (Message::Text(r#"{"type":"publish_offer","sdp":"not sdp","tracks":[]}"#.into()), "invalid_sdp"),
+        (Message::Text(r#"{"type":"set_video_size","track_id":"x","width":1,"height":1}"#.into()), "unknown_track"),
     ];
     for (frame, code) in cases {
         g.ws.send(frame).await.unwrap();

@@ -176,6 +176,7 @@ impl Live {
             })
             .await?;
         emit_participant(state, room, "participant.joined", p);
+        state.media.join(room.meeting_id, &p.participant_id);
         Ok(())
     }
 
@@ -439,9 +440,30 @@ impl Live {
                 self.end(state, room, EndReason::EndedByHost).await;
             }
             ClientMessage::Ping { .. } | ClientMessage::Leave => {}
-            ClientMessage::PublishOffer { .. } => return Err(media_unavailable("publish_offer")),
-            ClientMessage::SubscribeAnswer { .. } => return Err(media_unavailable("subscribe_answer")),
-            ClientMessage::SetVideoSize { .. } => return Err(media_unavailable("set_video_size")),
+            ClientMessage::PublishOffer { sdp, tracks, restart } => {
+                if restart {
+                    state.media.leave(room.meeting_id, &me.participant_id);
+                    state.media.join(room.meeting_id, &me.participant_id);
+                }
+                let answer =
+                    state.media.publish(room.meeting_id, &me.participant_id, sdp, tracks).await.map_err(|e| {
+                        ("invalid_sdp", format!("the offer was not accepted: {}", e.0), "publish_offer")
+                    })?;
+                room.send_to(&me.participant_id, ServerMessage::PublishAnswer { sdp: answer });
+            }
+            ClientMessage::SubscribeAnswer { sdp } => {
+                state.media.subscribe_answer(room.meeting_id, &me.participant_id, sdp).await.map_err(|e| {
+                    ("invalid_sdp", format!("the answer was not accepted: {}", e.0), "subscribe_answer")
+                })?;
+            }
+            ClientMessage::SetVideoSize { track_id, width, height } => {
+                let n = track_id.strip_prefix('t').and_then(|n| n.parse::<u64>().ok()).ok_or((
+                    "unknown_track",
+                    format!("no track {track_id:?}"),
+                    "set_video_size",
+                ))?;
+                state.media.video_size(room.meeting_id, &me.participant_id, n, width, height);
+            }
         }
         Ok(())
     }
@@ -529,6 +551,7 @@ impl Live {
         }
         let vacated = room.close(&ServerMessage::MeetingEnded { reason });
         self.forget(room);
+        state.media.end_room(room.meeting_id);
         for v in vacated.iter().filter(|v| v.was_seated) {
             if let Err(e) = state.store.record_leave(&v.attendance_id, now).await {
                 tracing::error!(error = %e, "could not record leave");
@@ -551,6 +574,7 @@ impl Live {
         if !v.was_seated {
             return;
         }
+        state.media.leave(room.meeting_id, &v.participant.participant_id);
         if let Err(e) = state.store.record_leave(&v.attendance_id, state.clock.now_ms()).await {
             tracing::error!(error = %e, "could not record leave");
         }
@@ -684,14 +708,6 @@ impl Live {
             chat,
         })
     }
-}
-
-fn media_unavailable(request: &'static str) -> (&'static str, String, &'static str) {
-    (
-        "media_unavailable",
-        "this server does not run the media engine yet; signaling works without media".into(),
-        request,
-    )
 }
 
 /// The public shape of a stored chat message.

@@ -332,6 +332,26 @@ impl Room {
         self.lock().participants()
     }
 
+    /// Records a published track and tells everyone.
+    pub(crate) fn add_track(&self, track: Track) {
+        let mut st = self.lock();
+        if !st.seats.iter().any(|s| s.info.participant_id == track.participant_id) {
+            return;
+        }
+        st.tracks.retain(|t| t.track_id != track.track_id);
+        st.tracks.push(track.clone());
+        st.broadcast(&ServerMessage::TrackPublished { track }, None);
+    }
+
+    pub(crate) fn remove_track(&self, track_id: &str) {
+        let mut st = self.lock();
+        let before = st.tracks.len();
+        st.tracks.retain(|t| t.track_id != track_id);
+        if st.tracks.len() != before {
+            st.broadcast(&ServerMessage::TrackUnpublished { track_id: track_id.to_owned() }, None);
+        }
+    }
+
     pub(crate) fn tracks(&self) -> Vec<Track> {
         self.lock().tracks.clone()
     }
