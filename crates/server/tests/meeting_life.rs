@@ -342,7 +342,9 @@ async fn files_are_shared_in_chat_and_guarded(backend: Backend) {
     let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n".to_vec();
 
     // Upload by a guest: announced in everyone's chat.
-    let up = app.raw(app.client.post(url("name=notes/../agenda.pdf")).header("x-convene-seat", seat(&gw)).body(pdf.clone())).await;
+    let up = app
+        .raw(app.client.post(url("name=notes/../agenda.pdf")).header("x-convene-seat", seat(&gw)).body(pdf.clone()))
+        .await;
     let file = up.expect(201)["file"].clone();
     assert_eq!(file["name"], "agenda.pdf", "paths are stripped");
     assert_eq!(file["content_type"], "application/pdf", "type from the content");
@@ -359,19 +361,32 @@ async fn files_are_shared_in_chat_and_guarded(backend: Backend) {
 
     // Refusals: no seat, a stranger, too big, a program, empty.
     app.raw(app.client.post(url("name=a.txt")).body("hi")).await.expect_error(401, "missing_seat");
-    app.raw(app.client.post(url("name=a.txt")).header("x-convene-seat", "nope").body("hi")).await.expect_error(401, "invalid_seat");
+    app.raw(app.client.post(url("name=a.txt")).header("x-convene-seat", "nope").body("hi"))
+        .await
+        .expect_error(401, "invalid_seat");
     app.raw(app.client.get(&file_url)).await.expect_error(401, "missing_token");
     app.raw(app.client.get(&file_url).bearer_auth(&stranger.token)).await.expect_error(403, "not_attended");
     let big = vec![b'a'; 1024 * 1024 + 10];
-    app.raw(app.client.post(url("name=big.txt")).header("x-convene-seat", seat(&gw)).body(big)).await.expect_error(413, "payload_too_large");
+    app.raw(app.client.post(url("name=big.txt")).header("x-convene-seat", seat(&gw)).body(big))
+        .await
+        .expect_error(413, "payload_too_large");
     let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
     elf.extend(vec![0u8; 64]);
-    app.raw(app.client.post(url("name=tool")).header("x-convene-seat", seat(&gw)).body(elf)).await.expect_error(415, "file_type_refused");
-    app.raw(app.client.post(url("name=empty.txt")).header("x-convene-seat", seat(&gw)).body("")).await.expect_error(422, "empty_file");
+    app.raw(app.client.post(url("name=tool")).header("x-convene-seat", seat(&gw)).body(elf))
+        .await
+        .expect_error(415, "file_type_refused");
+    app.raw(app.client.post(url("name=empty.txt")).header("x-convene-seat", seat(&gw)).body(""))
+        .await
+        .expect_error(422, "empty_file");
 
     // A private file reaches only its recipient.
     let private = app
-        .raw(app.client.post(url(&format!("name=secret.txt&to={}", pid(&ow)))).header("x-convene-seat", seat(&gw)).body("for Ola only"))
+        .raw(
+            app.client
+                .post(url(&format!("name=secret.txt&to={}", pid(&ow))))
+                .header("x-convene-seat", seat(&gw))
+                .body("for Ola only"),
+        )
         .await;
     let secret = private.expect(201)["file"].clone();
     assert_eq!(o.expect("chat_message").await["message"]["file"]["name"], "secret.txt");

@@ -665,8 +665,13 @@ async fn personal_room(backend: Backend) {
     app.patch(&path, Some(&alice.token), json!({"recurrence": "FREQ=DAILY"}))
         .await
         .expect_error(422, "personal_room_untimed");
-    let r =
-        app.patch(&path, Some(&alice.token), json!({"settings": {"waiting_room": true, "allow_guests": false, "join_before_host": true}})).await;
+    let r = app
+        .patch(
+            &path,
+            Some(&alice.token),
+            json!({"settings": {"waiting_room": true, "allow_guests": false, "join_before_host": true}}),
+        )
+        .await;
     assert_eq!(r.expect(200)["settings"]["waiting_room"], true);
     assert_eq!(r.body["conflicts"], json!([]));
     let r = app.get("/api/v1/meetings/personal", Some(&alice.token)).await;
@@ -771,7 +776,12 @@ async fn join_roles(backend: Backend) {
     let bob = app.account("bob").await;
     let carol = app.account("carol").await;
     app.patch("/api/v1/users/me", Some(&carol.token), json!({"display_name": "Carol C."})).await.expect(200);
-    let m = app.meeting(&alice, json!({"co_hosts": [bob.user_id], "invitees": [carol.email], "settings": {"join_before_host": true}})).await;
+    let m = app
+        .meeting(
+            &alice,
+            json!({"co_hosts": [bob.user_id], "invitees": [carol.email], "settings": {"join_before_host": true}}),
+        )
+        .await;
     let id = id_of(&m);
     let now = Utc::now().timestamp();
 

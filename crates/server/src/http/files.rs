@@ -87,14 +87,18 @@ async fn upload(
     let meeting_id: i64 = id.parse().map_err(|_| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
     let token = seat_token(&headers)
         .ok_or_else(|| Error::unauthorized("missing_seat", "send X-Convene-Seat with your resume token"))?;
-    let room = state.live.room(meeting_id).ok_or_else(|| Error::not_found("meeting_not_live", "this meeting is not running"))?;
+    let room = state
+        .live
+        .room(meeting_id)
+        .ok_or_else(|| Error::not_found("meeting_not_live", "this meeting is not running"))?;
     let me = room
         .participant_by_resume(token)
         .ok_or_else(|| Error::unauthorized("invalid_seat", "you are not in this meeting"))?;
     let name = clean_name(&q.name)?;
     let recipient = match q.to.as_deref() {
         Some(pid) => Some(
-            room.participant(pid).ok_or_else(|| Error::invalid("unknown_participant", "no such participant in this meeting"))?,
+            room.participant(pid)
+                .ok_or_else(|| Error::invalid("unknown_participant", "no such participant in this meeting"))?,
         ),
         None => None,
     };
@@ -106,17 +110,23 @@ async fn upload(
             format!("shared files are limited to {} MB", limit / (1024 * 1024)),
         )
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await.map_err(|_| too_large())?;
+    let bytes =
+        axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await.map_err(|_| too_large())?;
     if bytes.is_empty() {
         return Err(Error::invalid("empty_file", "the file is empty"));
     }
     let sniffed = infer::get(&bytes).map(|t| t.mime_type());
     if sniffed.is_some_and(|m| EXECUTABLE_TYPES.contains(&m)) {
-        return Err(Error::client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "file_type_refused", "programs cannot be shared in a meeting"));
+        return Err(Error::client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "file_type_refused",
+            "programs cannot be shared in a meeting",
+        ));
     }
     let declared_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let content_type = sniffed
@@ -189,15 +199,24 @@ async fn download(
         let moderator = meeting.host_id == uid || state.store.co_hosts(meeting_id).await?.iter().any(|c| c == uid);
         let attended = state.store.attendance(meeting_id).await?.iter().any(|a| a.user_id.as_deref() == Some(uid));
         if !moderator && !attended {
-            return Err(Error::forbidden("not_attended", "only people in or having attended this meeting can download its files"));
+            return Err(Error::forbidden(
+                "not_attended",
+                "only people in or having attended this meeting can download its files",
+            ));
         }
     }
-    let viewer = crate::store::Viewer { participant_id: seat.as_ref().map(|s| s.participant_id.as_str()), user_id: user_id.as_deref() };
+    let viewer = crate::store::Viewer {
+        participant_id: seat.as_ref().map(|s| s.participant_id.as_str()),
+        user_id: user_id.as_deref(),
+    };
     if !state.store.file_visible_to(meeting_id, &file_id, &viewer).await? {
         return Err(Error::forbidden("private_file", "this file was shared privately with someone else"));
     }
     let bytes = tokio::fs::read(file_path(&state, meeting_id, &file.id)).await.map_err(|_| not_found())?;
-    let disposition = format!("attachment; filename*=UTF-8''{}", url::form_urlencoded::byte_serialize(file.name.as_bytes()).collect::<String>());
+    let disposition = format!(
+        "attachment; filename*=UTF-8''{}",
+        url::form_urlencoded::byte_serialize(file.name.as_bytes()).collect::<String>()
+    );
     Ok((
         [
             (header::CONTENT_TYPE, file.content_type.clone()),
