@@ -6,6 +6,7 @@
 //! asking the rooms (which know their ICE ufrags), so the steady state is one map lookup.
 
 mod relay;
+mod tcp;
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -67,6 +68,11 @@ enum Command {
         width: u32,
         height: u32,
     },
+    /// An ICE-TCP connection opened: where to write frames for that remote address.
+    TcpOpen { remote: SocketAddr, writer: mpsc::Sender<Vec<u8>> },
+    TcpClosed { remote: SocketAddr },
+    /// One RFC 4571 frame read from an ICE-TCP connection.
+    TcpFrame { remote: SocketAddr, bytes: Vec<u8> },
 }
 
 impl Media {
@@ -74,6 +80,7 @@ impl Media {
     pub fn start(listen: SocketAddr, public_ip: Option<IpAddr>, live: Live) -> std::io::Result<Media> {
         let socket = UdpSocket::bind(listen)?;
         let local = socket.local_addr()?;
+        let tcp = std::net::TcpListener::bind(local)?;
         let ip =
             public_ip.unwrap_or(if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() });
         let candidate = SocketAddr::new(ip, local.port());
@@ -81,7 +88,8 @@ impl Media {
         std::thread::Builder::new()
             .name("convene-media".into())
             .spawn(move || Engine::new(socket, candidate, Relay::new(live)).run(rx))?;
-        tracing::info!(%local, %candidate, "media listening (UDP)");
+        tcp::accept(tcp, tx.clone())?;
+        tracing::info!(%local, %candidate, "media listening (UDP and ICE-TCP)");
         Ok(Media { tx, candidate })
     }
 
@@ -158,11 +166,13 @@ struct Engine {
     paths: HashMap<SocketAddr, i64>,
     relay: Relay,
     dropped: u64,
+    /// Open ICE-TCP connections by remote address.
+    tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
 }
 
 impl Engine {
     fn new(socket: UdpSocket, candidate: SocketAddr, relay: Relay) -> Engine {
-        Engine { socket, candidate, rooms: HashMap::new(), paths: HashMap::new(), relay, dropped: 0 }
+        Engine { socket, candidate, rooms: HashMap::new(), paths: HashMap::new(), relay, dropped: 0, tcp: HashMap::new() }
     }
 
     fn run(mut self, rx: mpsc::Receiver<Command>) {
@@ -186,15 +196,15 @@ impl Engine {
                 .clamp(Duration::from_millis(1), COMMAND_POLL);
             let _ = self.socket.set_read_timeout(Some(wait));
             match self.socket.recv_from(&mut buf) {
-                Ok((n, source)) => self.datagram(Instant::now(), source, &buf[..n]),
+                Ok((n, source)) => self.datagram(Instant::now(), Proto::Udp, source, &buf[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) => tracing::debug!(error = %e, "media socket read"),
             }
         }
     }
 
-    fn datagram(&mut self, now: Instant, source: SocketAddr, contents: &[u8]) {
-        let d = Datagram { proto: Proto::Udp, source, destination: self.candidate, contents };
+    fn datagram(&mut self, now: Instant, proto: Proto, source: SocketAddr, contents: &[u8]) {
+        let d = Datagram { proto, source, destination: self.candidate, contents };
         let meeting = match self.paths.get(&source) {
             Some(m) => Some(*m),
             None => {
@@ -231,11 +241,18 @@ impl Engine {
         let Some(slot) = self.rooms.get_mut(&meeting) else { return };
         loop {
             match slot.room.poll_output() {
-                Output::Transmit(t) => {
-                    if let Err(e) = self.socket.send_to(&t.contents, t.destination) {
-                        tracing::debug!(error = %e, "media send");
+                Output::Transmit(t) => match t.proto {
+                    Proto::Udp => {
+                        if let Err(e) = self.socket.send_to(&t.contents, t.destination) {
+                            tracing::debug!(error = %e, "media send");
+                        }
                     }
-                }
+                    Proto::Tcp => {
+                        if let Some(w) = self.tcp.get(&t.destination) {
+                            let _ = w.send(t.contents);
+                        }
+                    }
+                },
                 Output::Event(e) => self.relay.event(meeting, &slot.names, e),
                 Output::Timeout(at) => {
                     slot.deadline = at;
@@ -250,7 +267,7 @@ impl Engine {
         self.rooms.entry(meeting).or_insert_with(|| {
             let now = Instant::now();
             Slot {
-                room: Room::new(now, RoomConfig::new(vec![(Proto::Udp, candidate)])),
+                room: Room::new(now, RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)])),
                 ids: HashMap::new(),
                 names: HashMap::new(),
                 next: 0,
@@ -303,6 +320,14 @@ impl Engine {
                 let _ = reply.send(result);
                 self.drain(meeting);
             }
+            Command::TcpOpen { remote, writer } => {
+                self.tcp.insert(remote, writer);
+            }
+            Command::TcpClosed { remote } => {
+                self.tcp.remove(&remote);
+                self.paths.remove(&remote);
+            }
+            Command::TcpFrame { remote, bytes } => self.datagram(now, Proto::Tcp, remote, &bytes),
             Command::VideoSize { meeting, participant, track, width, height } => {
                 if let Some(slot) = self.rooms.get_mut(&meeting) {
                     if let Some(id) = slot.ids.get(&participant).copied() {
