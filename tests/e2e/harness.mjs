@@ -1,0 +1,99 @@
+// Shared by the end-to-end tests: a real Convene server on a free port with a fresh data
+// directory, headless Debian Chromium with fake camera and microphone, and pages that fail
+// the test on any uncaught error or console.error.
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const SCREENSHOTS = join(ROOT, "target", "screenshots");
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+export async function startServer() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "convene-e2e-"));
+  const base = `http://127.0.0.1:${port}`;
+  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `127.0.0.1:${port}`, "--data-dir", dir, "--public-url", base], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, RUST_LOG: "warn" },
+  });
+  let log = "";
+  proc.stderr.on("data", (d) => (log += d));
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (proc.exitCode !== null) throw new Error(`server exited: ${log}`);
+  }
+  return {
+    base,
+    async stop() {
+      proc.kill("SIGTERM");
+      await new Promise((r) => proc.once("exit", r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launch() {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
+  });
+}
+
+/**
+ * A new browser context + page that records page errors and console errors. Failed API calls
+ * (4xx answers the app handles and shows) are expected in some scenarios and not errors.
+ * @param {import("playwright-core").Browser} browser
+ */
+export async function newPage(browser, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport, permissions: ["camera", "microphone", "clipboard-read", "clipboard-write"] });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    if (/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && m.location().url.includes("/api/")) return;
+    errors.push(`console.error: ${m.text()}`);
+  });
+  page.on("dialog", (d) => d.accept());
+  return { context, page, errors };
+}
+
+/** @param {import("playwright-core").Page} page @param {string} name */
+export function shot(page, name) {
+  return page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+}
+
+/** Registers an account through the API and returns its tokens. */
+export async function account(base, name) {
+  const email = `${name}@example.com`;
+  const password = "correct horse battery";
+  await fetch(`${base}/api/v1/users/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: name, email, password, display_name: name[0].toUpperCase() + name.slice(1) }) });
+  const r = await fetch(`${base}/api/v1/users/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
+  return { email, password, ...(await r.json()) };
+}
+
+/** Puts an account's session into a page's localStorage, as signing in would. */
+export async function signInPage(page, base, acct) {
+  await page.goto(`${base}/#/signin`);
+  await page.evaluate((s) => localStorage.setItem("convene.session", JSON.stringify(s)), { token: acct.token, refresh_token: acct.refresh_token, user_id: acct.user_id, expires_at: Date.now() + acct.expires_in * 1000 });
+}

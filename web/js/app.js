@@ -1,0 +1,99 @@
+// The router: `/j/{id}?pwd=` join links (History API) and `#/…` screens for everything else.
+
+import { Api } from "./api.js";
+import { Meeting, savedSeat } from "./meeting.js";
+import { toast } from "./ui/dom.js";
+import { showSignIn, showSignUp, showForgot, showReset } from "./ui/auth.js";
+import { showHome } from "./ui/home.js";
+import { showSettings } from "./ui/settings.js";
+import { showPrejoin } from "./ui/prejoin.js";
+import { showRoom } from "./ui/room.js";
+
+const api = new Api(localStorage);
+/** @type {import("./types.js").Me | null} */
+let me = null;
+let inMeeting = false;
+
+async function loadMe() {
+  me = api.signedIn ? await api.me().catch(() => null) : null;
+  return me;
+}
+
+async function route() {
+  if (inMeeting) return;
+  const join = location.pathname.match(/^\/j\/(\d+)\/?$/);
+  if (join) return joinScreen(join[1], new URLSearchParams(location.search).get("pwd") ?? "");
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  const params = new URLSearchParams(query);
+  const afterSignIn = () => {
+    const back = sessionStorage.getItem("convene.after_signin");
+    sessionStorage.removeItem("convene.after_signin");
+    if (back) {
+      history.pushState(null, "", back);
+      route();
+    } else location.hash = "#/";
+  };
+  switch (path) {
+    case "/signin":
+      return showSignIn(api, afterSignIn);
+    case "/signup":
+      return showSignUp(api, afterSignIn);
+    case "/forgot":
+      return showForgot(api);
+    case "/reset-password":
+      return showReset(api, params.get("token") ?? "");
+  }
+  if (!(await loadMe()) || !me) {
+    location.hash = "#/signin";
+    return;
+  }
+  if (path === "/settings") return showSettings(api, me, () => loadMe().then(route));
+  if (location.pathname !== "/") history.replaceState(null, "", `/${location.hash}`);
+  return showHome(api, me);
+}
+
+/** @param {string} id @param {string} passcode */
+async function joinScreen(id, passcode) {
+  const seat = savedSeat();
+  if (seat && String(seat.meeting_id) === id) {
+    inMeeting = true;
+    const meeting = new Meeting(seat.ws_url, Number(id));
+    const { openDevices } = await import("./peer.js");
+    const stream = await openDevices({});
+    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit });
+    meeting.addEventListener("ended", (e) => {
+      const d = /** @type {CustomEvent} */ (e).detail;
+      if (d.why === "lost" || d.error?.code === "resume_expired") {
+        inMeeting = false;
+        joinScreen(id, passcode);
+      }
+    }, { once: true });
+    meeting.resume(seat);
+    return;
+  }
+  await loadMe();
+  await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me }, async (choice) => {
+    const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName });
+    inMeeting = true;
+    const meeting = new Meeting(ticket.ws_url, ticket.meeting_id);
+    meeting.title = ticket.title;
+    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit });
+    meeting.join(ticket.ticket);
+  });
+}
+
+function exit() {
+  inMeeting = false;
+  route();
+}
+
+api.onSessionChange = (/** @type {boolean} */ signedIn) => {
+  if (!signedIn && !inMeeting && !location.pathname.startsWith("/j/")) location.hash = "#/signin";
+};
+addEventListener("hashchange", route);
+addEventListener("popstate", route);
+addEventListener("unhandledrejection", (e) => {
+  toast(e.reason instanceof Error ? e.reason.message : "Something went wrong", "error");
+  e.preventDefault();
+});
+route();

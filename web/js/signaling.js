@@ -1,0 +1,184 @@
+// The meeting WebSocket (docs/protocol.md): connect with a join ticket, keep the connection
+// alive, resume the seat with the resume token after a lost connection, and hand every server
+// message on as a typed event. No DOM here.
+
+/** @typedef {import("./types.js").ServerMessage} ServerMessage */
+/** @typedef {import("./types.js").ClientMessage} ClientMessage */
+
+/** Close codes after which resuming is pointless (docs/protocol.md §5). */
+const FINAL_CLOSES = new Set([1000, 4000, 4001, 4401, 4403, 4404, 4409, 4410]);
+const PING_EVERY_MS = 10_000;
+/** The protocol's "30 s of silence is a lost connection". */
+const SILENCE_MS = 30_000;
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
+
+/**
+ * Why the connection ended for good: `left` (we left), `ended` (meeting_ended), `refused`
+ * (an error frame then a close: see `error`), `replaced` (another window took the seat),
+ * `lost` (could not resume within the grace period).
+ * @typedef {object} Closed
+ * @property {"left" | "ended" | "refused" | "replaced" | "lost"} why
+ * @property {number} code the WebSocket close code
+ * @property {{code: string, message: string} | null} error the last error frame, if any
+ */
+
+/**
+ * Events: `message` (detail: ServerMessage), one event per message `type` (same detail),
+ * `reconnecting`, `reconnected`, `closed` (detail: Closed).
+ */
+export class Signaling extends EventTarget {
+  /**
+   * @param {string} wsUrl the `ws_url` from the join answer (a path on this server)
+   * @param {{base?: string}} [opts] base: origin to connect to (default: this page's)
+   */
+  constructor(wsUrl, opts = {}) {
+    super();
+    const base = opts.base ?? location.origin;
+    const url = new URL(wsUrl, base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    this.url = url.toString();
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    this.resumeToken = "";
+    this.graceMs = 30_000;
+    /** @type {number} when the current loss started (0: not lost) */
+    this.lostAt = 0;
+    this.attempt = 0;
+    this.done = false;
+    this.lastHeard = 0;
+    this.pingId = 0;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.timer = undefined;
+    /** @type {{code: string, message: string} | null} */
+    this.lastError = null;
+  }
+
+  /** Opens the first connection with a join ticket. */
+  /** @param {string} ticket */
+  connect(ticket) {
+    this.open(`${this.url}?ticket=${encodeURIComponent(ticket)}`);
+  }
+
+  /** Takes a seat back after a reload, with a resume token kept from an earlier welcome. */
+  /** @param {string} token @param {number} graceSeconds */
+  resume(token, graceSeconds) {
+    this.resumeToken = token;
+    this.graceMs = graceSeconds * 1000;
+    this.lostAt = Date.now();
+    this.open(this.resumeUrl());
+  }
+
+  resumeUrl() {
+    return `${this.url}?resume=${encodeURIComponent(this.resumeToken)}`;
+  }
+
+  /** @param {string} url */
+  open(url) {
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    this.lastHeard = Date.now();
+    ws.onmessage = (e) => this.receive(e.data);
+    ws.onclose = (e) => this.closed(ws, e.code);
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.keepAlive(), PING_EVERY_MS / 2);
+  }
+
+  /** @param {unknown} data */
+  receive(data) {
+    this.lastHeard = Date.now();
+    if (typeof data !== "string") return;
+    /** @type {ServerMessage} */
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!msg || typeof msg.type !== "string") return;
+    if (msg.type === "welcome") {
+      this.resumeToken = msg.resume_token;
+      this.graceMs = msg.reconnect_grace_seconds * 1000;
+      if (this.lostAt) this.dispatchEvent(new Event("reconnected"));
+      this.lostAt = 0;
+      this.attempt = 0;
+    } else if (msg.type === "waiting") {
+      this.resumeToken = msg.resume_token;
+    } else if (msg.type === "error") {
+      this.lastError = { code: msg.code, message: msg.message };
+    } else if (msg.type === "meeting_ended") {
+      this.done = true;
+    }
+    this.dispatchEvent(new CustomEvent("message", { detail: msg }));
+    this.dispatchEvent(new CustomEvent(msg.type, { detail: msg }));
+  }
+
+  keepAlive() {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - this.lastHeard > SILENCE_MS) {
+      ws.close(); // treated like any lost connection: resume
+      this.closed(ws, 1006);
+      return;
+    }
+    this.send({ type: "ping", id: ++this.pingId });
+  }
+
+  /** @param {WebSocket} ws @param {number} code */
+  closed(ws, code) {
+    if (ws !== this.ws) return; // an older socket we already gave up on
+    ws.onmessage = null;
+    ws.onclose = null;
+    this.ws = null;
+    const error = this.lastError;
+    const resumeRefused = error?.code === "resume_expired" || error?.code === "invalid_token";
+    if (this.done || FINAL_CLOSES.has(code) || !this.resumeToken || resumeRefused) {
+      /** @type {Closed["why"]} */
+      let why = "refused";
+      if (code === 1000 || (this.done && code !== 4000)) why = "left";
+      if (code === 4000) why = "ended";
+      if (code === 4001) why = "replaced";
+      if (resumeRefused && this.lostAt) why = "lost";
+      this.finish({ why, code, error });
+      return;
+    }
+    if (!this.lostAt) {
+      this.lostAt = Date.now();
+      this.dispatchEvent(new Event("reconnecting"));
+    }
+    const delay = BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)];
+    if (Date.now() + delay - this.lostAt > this.graceMs) {
+      this.finish({ why: "lost", code, error });
+      return;
+    }
+    this.lastError = null;
+    setTimeout(() => {
+      if (!this.done) this.open(this.resumeUrl());
+    }, delay);
+  }
+
+  /** @param {Closed} detail */
+  finish(detail) {
+    this.done = true;
+    clearInterval(this.timer);
+    this.dispatchEvent(new CustomEvent("closed", { detail }));
+  }
+
+  /** @param {ClientMessage} msg @returns {boolean} whether it went out */
+  send(msg) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /** Leaves for good: the seat is not kept. */
+  leave() {
+    this.send({ type: "leave" });
+    this.done = true;
+    clearInterval(this.timer);
+  }
+
+  /** Drops the socket without leaving, as a network failure would (the seat is kept). */
+  drop() {
+    this.ws?.close(4999);
+  }
+}

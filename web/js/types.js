@@ -1,0 +1,226 @@
+// Convene's shared types as JSDoc: the signaling protocol (mirrors crates/protocol, see
+// docs/protocol.md) and the REST shapes the client uses (see /api/v1/openapi.json).
+// This file has no code; other modules import the types with `import("./types.js").Name`.
+
+/** @typedef {"host" | "cohost" | "participant" | "guest"} Role */
+/** @typedef {"microphone" | "camera" | "screen" | "screen_audio"} TrackSource */
+
+/**
+ * @typedef {object} Participant
+ * @property {string} participant_id stable for the whole stay, reconnects included
+ * @property {string | null} user_id null for guests
+ * @property {string} display_name
+ * @property {Role} role
+ * @property {string} joined_at
+ * @property {boolean} muted
+ * @property {boolean} camera_on
+ * @property {boolean} hand_raised
+ * @property {boolean} presenting
+ * @property {boolean} reconnecting
+ */
+
+/**
+ * @typedef {object} Track
+ * @property {string} track_id
+ * @property {string} participant_id
+ * @property {"audio" | "video"} kind
+ * @property {TrackSource} source
+ * @property {boolean} simulcast
+ * @property {boolean} muted
+ */
+
+/**
+ * @typedef {object} MeetingSettings
+ * @property {boolean} waiting_room
+ * @property {boolean} join_before_host
+ * @property {boolean} mute_on_entry
+ * @property {boolean} allow_guests
+ * @property {number} max_participants
+ * @property {number} duration_limit_minutes
+ */
+
+/**
+ * @typedef {object} MeetingInfo
+ * @property {number} meeting_id
+ * @property {string} title
+ * @property {string} host_id
+ * @property {string} started_at
+ * @property {number} time_left_seconds
+ * @property {MeetingSettings} settings
+ * @property {boolean} locked
+ * @property {boolean} recording
+ */
+
+/**
+ * @typedef {object} SharedFile
+ * @property {string} file_id
+ * @property {string} name
+ * @property {number} size
+ * @property {string} content_type
+ * @property {string} url
+ */
+
+/**
+ * @typedef {object} ChatMessage
+ * @property {string} message_id
+ * @property {string} from participant id
+ * @property {string} from_name
+ * @property {string | null} to null for everyone, else a participant id
+ * @property {string} text
+ * @property {string} sent_at
+ * @property {SharedFile} [file]
+ */
+
+/**
+ * @typedef {object} WaitingPerson
+ * @property {string} participant_id
+ * @property {string} display_name
+ * @property {string | null} user_id
+ * @property {string} since
+ */
+
+/** @typedef {"muted" | "muted_all" | "asked_to_unmute" | "video_stopped" | "removed" | "hand_lowered" | "promoted" | "demoted" | "made_host" | "locked" | "unlocked"} HostAction */
+/** @typedef {"left" | "disconnected" | "removed" | "meeting_ended"} LeaveReason */
+/** @typedef {"ended_by_host" | "duration_limit" | "empty" | "cancelled"} EndReason */
+
+/**
+ * @typedef {{type: "welcome", protocol: number, participant_id: string, role: Role, resume_token: string, resumed: boolean, reconnect_grace_seconds: number, meeting: MeetingInfo, participants: Participant[], tracks: Track[], chat: ChatMessage[]}} WelcomeMessage
+ * @typedef {{type: "waiting", participant_id: string, meeting_title: string, resume_token: string}} WaitingMessage
+ * @typedef {{type: "error", code: string, message: string, request: string | null}} ErrorMessage
+ */
+
+/**
+ * A message from the server (`ServerMessage` in crates/protocol).
+ * @typedef {WelcomeMessage
+ *   | WaitingMessage
+ *   | ErrorMessage
+ *   | {type: "participant_joined", participant: Participant}
+ *   | {type: "participant_updated", participant: Participant}
+ *   | {type: "participant_left", participant_id: string, reason: LeaveReason}
+ *   | {type: "track_published", track: Track}
+ *   | {type: "track_unpublished", track_id: string}
+ *   | {type: "publish_answer", sdp: string}
+ *   | {type: "subscribe_offer", sdp: string}
+ *   | {type: "active_speaker", participant_id: string | null}
+ *   | {type: "warning", code: string, message: string, seconds_left: number | null}
+ *   | {type: "meeting_ended", reason: EndReason}
+ *   | {type: "pong", id: number | null}
+ *   | {type: "waiting_room", waiting: WaitingPerson[]}
+ *   | {type: "chat_message", message: ChatMessage}
+ *   | {type: "reaction", participant_id: string, emoji: string}
+ *   | {type: "host_action", action: HostAction, by: string, target: string | null}
+ *   | {type: "meeting_updated", locked: boolean, recording: boolean}} ServerMessage
+ */
+
+/**
+ * @typedef {object} PublishedTrack
+ * @property {string} mid
+ * @property {TrackSource} source
+ * @property {boolean} [muted]
+ */
+
+/**
+ * A message to the server (`ClientMessage` in crates/protocol).
+ * @typedef {{type: "ping", id?: number}
+ *   | {type: "set_state", muted?: boolean, camera_on?: boolean, hand_raised?: boolean}
+ *   | {type: "publish_offer", sdp: string, tracks: PublishedTrack[]}
+ *   | {type: "subscribe_answer", sdp: string}
+ *   | {type: "set_video_size", track_id: string, width: number, height: number}
+ *   | {type: "leave"}
+ *   | {type: "chat_send", text: string, to?: string | null}
+ *   | {type: "react", emoji: string}
+ *   | {type: "mute", participant_id: string}
+ *   | {type: "mute_all"}
+ *   | {type: "ask_unmute", participant_id?: string}
+ *   | {type: "stop_video", participant_id: string}
+ *   | {type: "lower_hand", participant_id?: string}
+ *   | {type: "remove", participant_id: string}
+ *   | {type: "lock", locked: boolean}
+ *   | {type: "admit", participant_id: string}
+ *   | {type: "admit_all"}
+ *   | {type: "deny", participant_id: string}
+ *   | {type: "set_role", participant_id: string, role: Role}
+ *   | {type: "transfer_host", participant_id: string}
+ *   | {type: "end_meeting"}} ClientMessage
+ */
+
+/** Emoji the server accepts in `react` (`REACTIONS` in crates/protocol). */
+export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "🤔", "👋"];
+
+// --- REST ---
+
+/**
+ * @typedef {object} Session
+ * @property {string} token
+ * @property {string} refresh_token
+ * @property {string} user_id
+ * @property {number} expires_at epoch milliseconds when `token` expires
+ */
+
+/**
+ * @typedef {object} Me
+ * @property {string} user_id
+ * @property {string} username
+ * @property {string} email
+ * @property {string} display_name
+ * @property {string | null} [avatar_url]
+ * @property {string} role
+ * @property {string} default_background
+ * @property {number} personal_meeting_id
+ */
+
+/**
+ * @typedef {object} Conflict
+ * @property {number} meeting_id
+ * @property {string} title
+ * @property {string} start_time
+ * @property {string} end_time
+ */
+
+/**
+ * @typedef {object} Meeting
+ * @property {number} meeting_id
+ * @property {string} title
+ * @property {string} description
+ * @property {"scheduled" | "instant" | "personal"} kind
+ * @property {string} status
+ * @property {string} host_id
+ * @property {string | null} [host_name]
+ * @property {string} start_time
+ * @property {string} end_time
+ * @property {number} duration_minutes
+ * @property {string} timezone
+ * @property {string | null} [recurrence]
+ * @property {string} passcode
+ * @property {string} join_url
+ * @property {{email: string, user_id?: string | null}[]} invitees
+ * @property {MeetingSettings} settings
+ * @property {string | null} [started_at]
+ * @property {string | null} [ended_at]
+ * @property {string} [my_role]
+ * @property {number} [attendee_count]
+ * @property {Conflict[]} [conflicts]
+ */
+
+/**
+ * @typedef {object} Attendance
+ * @property {string} display_name
+ * @property {string | null} [user_id]
+ * @property {string} role
+ * @property {string} joined_at
+ * @property {string | null} [left_at]
+ * @property {number} duration_seconds
+ */
+
+/**
+ * @typedef {object} JoinTicket
+ * @property {string} ticket
+ * @property {number} expires_in
+ * @property {number} meeting_id
+ * @property {string} title
+ * @property {Role} role
+ * @property {string} display_name
+ * @property {string} ws_url
+ */
+
+export {};

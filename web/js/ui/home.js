@@ -1,0 +1,250 @@
+// The home screen: join by ID, instant meeting, schedule, personal room, upcoming and past.
+
+import { h, mount, brand, field, icon, toast, copyText, formatWhen, formatDuration, formatMeetingId, initials, colorFor, showError } from "./dom.js";
+import { scheduleDialog, conflictWarning } from "./schedule.js";
+
+/** @typedef {import("../api.js").Api} Api */
+/** @typedef {import("../types.js").Meeting} Meeting */
+/** @typedef {import("../types.js").Me} Me */
+
+/** The top bar of signed-in screens. @param {Me} me @param {Api} api @param {string} current */
+export function header(me, api, current) {
+  const link = (/** @type {string} */ href, /** @type {string} */ text) => h("a", { href, text, class: "nav-link", "aria-current": current === href ? "page" : undefined });
+  const avatar = me.avatar_url
+    ? h("img", { class: "avatar avatar-sm", src: me.avatar_url, alt: "" })
+    : h("span", { class: "avatar avatar-sm", style: `background:${colorFor(me.display_name)}`, text: initials(me.display_name), "aria-hidden": "true" });
+  return h(
+    "header",
+    { class: "topbar" },
+    brand(),
+    h("nav", { "aria-label": "Main" }, link("#/", "Meetings"), link("#/settings", "Settings")),
+    h(
+      "div",
+      { class: "topbar-user" },
+      avatar,
+      h("span", { class: "topbar-name", text: me.display_name }),
+      h("button", { class: "btn btn-ghost btn-small", text: "Sign out", onclick: async () => (await api.logout(), (location.hash = "#/signin")) }),
+    ),
+  );
+}
+
+/** Opens the pre-join screen of a meeting. @param {number | string} id @param {string} [passcode] */
+export function goJoin(id, passcode) {
+  const url = `/j/${String(id).replace(/\D/g, "")}${passcode ? `?pwd=${encodeURIComponent(passcode)}` : ""}`;
+  history.pushState(null, "", url);
+  dispatchEvent(new PopStateEvent("popstate"));
+}
+
+/** The path of a join_url, so links work whatever public_url says. @param {string} url */
+function localJoin(url) {
+  const u = new URL(url, location.origin);
+  return `${location.origin}${u.pathname}${u.search}`;
+}
+
+/** @param {Api} api @param {Me} me */
+export async function showHome(api, me) {
+  const banners = h("div", { class: "banners", "aria-live": "polite" });
+  const upcoming = h("div", { class: "list", id: "upcoming", "aria-busy": "true" });
+  const past = h("div", { class: "list", id: "history", hidden: true });
+  const tabUp = h("button", { class: "tab", role: "tab", "aria-selected": "true", "aria-controls": "upcoming", text: "Upcoming" });
+  const tabPast = h("button", { class: "tab", role: "tab", "aria-selected": "false", "aria-controls": "history", text: "History" });
+  const selectTab = (/** @type {boolean} */ showPast) => {
+    tabUp.setAttribute("aria-selected", String(!showPast));
+    tabPast.setAttribute("aria-selected", String(showPast));
+    upcoming.hidden = showPast;
+    past.hidden = !showPast;
+    if (showPast) loadPast();
+  };
+  tabUp.addEventListener("click", () => selectTab(false));
+  tabPast.addEventListener("click", () => selectTab(true));
+
+  const refresh = async () => {
+    try {
+      const [live, next] = await Promise.all([api.meetings("live"), api.meetings("upcoming")]);
+      const seen = new Set();
+      const items = [...live.items, ...next.items].filter((m) => !seen.has(m.meeting_id) && seen.add(m.meeting_id));
+      upcoming.replaceChildren(...(items.length ? items.map((m) => meetingRow(m)) : [empty("No upcoming meetings", "Schedule one, or start an instant meeting.")]));
+    } catch (err) {
+      upcoming.replaceChildren(empty("Could not load meetings", err instanceof Error ? err.message : ""));
+    }
+    upcoming.removeAttribute("aria-busy");
+  };
+
+  const loadPast = async () => {
+    past.replaceChildren(h("p", { class: "muted pad", text: "Loading…" }));
+    try {
+      const r = await api.meetings("past");
+      past.replaceChildren(...(r.items.length ? r.items.map((m) => pastRow(m)) : [empty("No past meetings yet", "Meetings you hosted or attended show up here.")]));
+    } catch (err) {
+      past.replaceChildren(empty("Could not load history", err instanceof Error ? err.message : ""));
+    }
+  };
+
+  /** @param {Meeting} m */
+  const meetingRow = (m) => {
+    const live = m.status === "live" || m.status === "started";
+    const mine = m.host_id === me.user_id;
+    const date = new Date(m.start_time);
+    return h(
+      "article",
+      { class: "meeting", "data-meeting-id": m.meeting_id },
+      h("div", { class: "meeting-date", "aria-hidden": "true" }, h("span", { class: "meeting-day", text: String(date.getDate()) }), h("span", { text: date.toLocaleString(undefined, { month: "short" }) })),
+      h(
+        "div",
+        { class: "meeting-main" },
+        h("h3", {}, m.title, live ? h("span", { class: "pill pill-live", text: "Live" }) : null, m.recurrence ? h("span", { class: "pill", text: "Recurring" }) : null),
+        h("p", { class: "muted", text: `${formatWhen(m.start_time)} · ${m.duration_minutes} min · ID ${formatMeetingId(m.meeting_id)}${m.host_name && !mine ? ` · hosted by ${m.host_name}` : ""}` }),
+      ),
+      h(
+        "div",
+        { class: "meeting-actions" },
+        h("button", { class: "btn btn-primary btn-small", text: mine ? "Start" : "Join", onclick: () => goJoin(m.meeting_id, m.passcode) }),
+        h("button", { class: "btn btn-icon", title: "Copy invite link", "aria-label": `Copy invite link for ${m.title}`, onclick: () => copyText(localJoin(m.join_url)) }, icon("copy")),
+        mine ? h("button", { class: "btn btn-small", text: "Edit", onclick: () => edit(m) }) : null,
+        mine ? h("button", { class: "btn btn-small btn-danger-ghost", text: "Cancel", onclick: () => cancel(m) }) : null,
+      ),
+    );
+  };
+
+  /** @param {Meeting} m */
+  const pastRow = (m) => {
+    const details = h("div", { class: "attendance", hidden: true });
+    const toggle = h("button", { class: "btn btn-small", "aria-expanded": "false", text: `Attendance (${m.attendee_count ?? 0})` });
+    toggle.addEventListener("click", async () => {
+      const open = details.hidden;
+      details.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+      if (!open || details.childElementCount) return;
+      try {
+        const rows = await api.attendance(m.meeting_id);
+        details.replaceChildren(
+          h(
+            "table",
+            {},
+            h("thead", {}, h("tr", {}, h("th", { text: "Who" }), h("th", { text: "Role" }), h("th", { text: "Joined" }), h("th", { text: "Time" }))),
+            h("tbody", {}, ...rows.map((a) => h("tr", {}, h("td", { text: a.display_name }), h("td", { text: a.role }), h("td", { text: formatWhen(a.joined_at) }), h("td", { text: formatDuration(a.duration_seconds) })))),
+          ),
+        );
+      } catch (err) {
+        details.replaceChildren(h("p", { class: "form-error", text: err instanceof Error ? err.message : "" }));
+      }
+    });
+    return h(
+      "article",
+      { class: "meeting meeting-past" },
+      h("div", { class: "meeting-main" }, h("h3", { text: m.title }), h("p", { class: "muted", text: `${formatWhen(m.started_at ?? m.start_time)} · ${m.status} · ID ${formatMeetingId(m.meeting_id)}` })),
+      h("div", { class: "meeting-actions" }, toggle),
+      details,
+    );
+  };
+
+  /** @param {Meeting} saved */
+  const announce = (saved) => {
+    const warn = conflictWarning(saved);
+    banners.replaceChildren(...(warn ? [warn] : []));
+    refresh();
+  };
+  const schedule = async () => {
+    const saved = await scheduleDialog(api, null);
+    if (saved) {
+      toast(`Scheduled “${saved.title}”`, "success");
+      announce(saved);
+    }
+  };
+  /** @param {Meeting} m */
+  const edit = async (m) => {
+    const saved = await scheduleDialog(api, m);
+    if (saved) {
+      toast("Meeting updated", "success");
+      announce(saved);
+    }
+  };
+  /** @param {Meeting} m */
+  const cancel = async (m) => {
+    if (!confirm(`Cancel “${m.title}”? Invitees will be told.`)) return;
+    try {
+      await api.cancelMeeting(m.meeting_id);
+      toast("Meeting cancelled", "info");
+      refresh();
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), "error");
+    }
+  };
+  const instant = async () => {
+    try {
+      const m = await api.createMeeting({ title: `${me.display_name}'s meeting` });
+      goJoin(m.meeting_id, m.passcode);
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), "error");
+    }
+  };
+
+  const joinId = h("input", { id: "join-id", type: "text", inputmode: "numeric", autocomplete: "off", placeholder: "841 234 5678", required: true });
+  const joinPwd = h("input", { id: "join-passcode", type: "text", autocomplete: "off", placeholder: "Optional" });
+  const joinError = h("p", { class: "form-error", role: "alert", hidden: true });
+  const joinForm = h(
+    "form",
+    { class: "stack" },
+    field("Meeting ID or link", joinId),
+    field("Passcode", joinPwd),
+    joinError,
+    h("button", { class: "btn btn-primary btn-block", type: "submit", text: "Join" }),
+  );
+  joinForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const raw = /** @type {HTMLInputElement} */ (joinId).value.trim();
+    const fromLink = raw.match(/\/j\/(\d+)(?:\?pwd=([^&\s]+))?/);
+    const id = fromLink ? fromLink[1] : raw.replace(/\D/g, "");
+    if (id.length < 9) return showError(joinError, "A meeting ID has 9 to 11 digits.");
+    goJoin(id, /** @type {HTMLInputElement} */ (joinPwd).value.trim() || (fromLink?.[2] ? decodeURIComponent(fromLink[2]) : undefined));
+  });
+
+  const personal = h("div", { class: "personal" }, h("p", { class: "muted", text: "Loading…" }));
+  api.personalMeeting().then(
+    (p) =>
+      personal.replaceChildren(
+        h("p", { class: "personal-id" }, h("span", { class: "muted", text: "ID " }), formatMeetingId(p.meeting_id)),
+        h(
+          "div",
+          { class: "row" },
+          h("button", { class: "btn btn-small", text: "Start", onclick: () => goJoin(p.meeting_id, p.passcode) }),
+          h("button", { class: "btn btn-small", onclick: () => copyText(localJoin(p.join_url)) }, icon("copy"), "Copy invite link"),
+        ),
+      ),
+    () => personal.replaceChildren(h("p", { class: "muted", text: "Unavailable" })),
+  );
+
+  const hello = new Date().getHours() < 12 ? "Good morning" : new Date().getHours() < 18 ? "Good afternoon" : "Good evening";
+  mount(
+    header(me, api, "#/"),
+    h(
+      "main",
+      { class: "page home", id: "main" },
+      h("h1", { class: "page-title", text: `${hello}, ${me.display_name.split(" ")[0]}` }),
+      banners,
+      h(
+        "div",
+        { class: "home-grid" },
+        h(
+          "aside",
+          { class: "home-side" },
+          h(
+            "section",
+            { class: "card actions" },
+            h("button", { class: "action action-primary", onclick: instant }, icon("video"), h("span", {}, h("strong", { text: "New meeting" }), h("small", { text: "Start an instant meeting" }))),
+            h("button", { class: "action", onclick: schedule }, icon("calendar"), h("span", {}, h("strong", { text: "Schedule" }), h("small", { text: "Plan a meeting and invite people" }))),
+          ),
+          h("section", { class: "card", "aria-labelledby": "join-title" }, h("h2", { id: "join-title", text: "Join a meeting" }), joinForm),
+          h("section", { class: "card", "aria-labelledby": "pmr-title" }, h("h2", { id: "pmr-title", text: "My personal room" }), personal),
+        ),
+        h("section", { class: "card home-list" }, h("div", { class: "tabs", role: "tablist" }, tabUp, tabPast), upcoming, past),
+      ),
+    ),
+  );
+  await refresh();
+}
+
+/** @param {string} title @param {string} text */
+function empty(title, text) {
+  return h("div", { class: "empty" }, h("strong", { text: title }), h("p", { class: "muted", text }));
+}

@@ -1,0 +1,146 @@
+// The pre-join screen at /j/{id}: camera and microphone preview with device pickers and a
+// level meter, name and passcode fields, join muted / camera off, and refusal messages.
+
+import { h, mount, brand, field, icon, showError, formatMeetingId } from "./dom.js";
+import { openDevices, listDevices, levelMeter } from "../peer.js";
+
+/** Human words for every refusal a join can meet (POST /join and the socket). */
+export const REFUSALS = /** @type {Record<string, string>} */ ({
+  wrong_passcode: "That passcode is not right. Check the invite and try again.",
+  passcode_required: "This meeting needs a passcode.",
+  meeting_full: "This meeting is full. Ask the host to make room.",
+  meeting_locked: "The host has locked this meeting: no one new can join.",
+  meeting_ended: "This meeting has ended.",
+  meeting_cancelled: "This meeting was cancelled by its host.",
+  meeting_not_started: "The host has not started this meeting yet. Try again in a moment.",
+  removed: "A host removed you from this meeting. You cannot rejoin it.",
+  denied: "The host did not let you in.",
+  guests_not_allowed: "This meeting is for signed-in users only. Sign in to join.",
+  meeting_not_found: "There is no meeting with that ID.",
+  display_name_required: "Please enter your name.",
+  rate_limited: "Too many attempts. Wait a minute and try again.",
+  ticket_expired: "Your join took too long. Please join again.",
+  resume_expired: "Your connection was lost for too long. Please join again.",
+});
+
+/**
+ * @typedef {object} JoinChoice
+ * @property {string} passcode
+ * @property {string} displayName
+ * @property {boolean} muted
+ * @property {boolean} cameraOff
+ * @property {MediaStream | null} stream
+ */
+
+/**
+ * @param {{meetingId: string, passcode: string, name: string, signedIn: boolean, error?: string}} ctx
+ * @param {(choice: JoinChoice) => Promise<void>} join rejects with an Error carrying `code`
+ */
+export async function showPrejoin(ctx, join) {
+  /** @type {MediaStream | null} */
+  let stream = null;
+  let meter = { stop() {} };
+  let muted = false;
+  let cameraOff = false;
+  const video = /** @type {HTMLVideoElement} */ (h("video", { class: "preview-video", autoplay: true, muted: true, playsinline: true }));
+  const noCam = h("div", { class: "preview-off", text: "Camera is off" });
+  const level = h("div", { class: "level", role: "meter", "aria-label": "Microphone level", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, h("span", { class: "level-bar" }));
+  const micBtn = h("button", { class: "round", type: "button", "aria-pressed": "false", "aria-label": "Join muted", title: "Microphone (M)" }, icon("mic"));
+  const camBtn = h("button", { class: "round", type: "button", "aria-pressed": "false", "aria-label": "Join with camera off", title: "Camera (V)" }, icon("video"));
+  const micSel = /** @type {HTMLSelectElement} */ (h("select", { id: "pj-mic" }));
+  const camSel = /** @type {HTMLSelectElement} */ (h("select", { id: "pj-cam" }));
+
+  const paint = () => {
+    micBtn.setAttribute("aria-pressed", String(muted));
+    micBtn.classList.toggle("off", muted);
+    micBtn.replaceChildren(icon(muted ? "micOff" : "mic"));
+    camBtn.setAttribute("aria-pressed", String(cameraOff));
+    camBtn.classList.toggle("off", cameraOff);
+    camBtn.replaceChildren(icon(cameraOff ? "videoOff" : "video"));
+    const hasVideo = !!stream?.getVideoTracks().length && !cameraOff;
+    noCam.hidden = hasVideo;
+    video.hidden = !hasVideo;
+    for (const t of stream?.getAudioTracks() ?? []) t.enabled = !muted;
+    for (const t of stream?.getVideoTracks() ?? []) t.enabled = !cameraOff;
+  };
+  const open = async () => {
+    meter.stop();
+    for (const t of stream?.getTracks() ?? []) t.stop();
+    stream = await openDevices({ audioDevice: micSel.value || undefined, videoDevice: camSel.value || undefined });
+    video.srcObject = stream;
+    if (stream) {
+      meter = levelMeter(stream, (v) => {
+        /** @type {HTMLElement} */ (level.firstElementChild).style.width = `${Math.round(v * 100)}%`;
+        level.setAttribute("aria-valuenow", String(Math.round(v * 100)));
+      });
+    } else {
+      noCam.textContent = "No camera or microphone available";
+    }
+    const devices = await listDevices();
+    fill(micSel, devices.audio, stream?.getAudioTracks()[0]?.getSettings().deviceId);
+    fill(camSel, devices.video, stream?.getVideoTracks()[0]?.getSettings().deviceId);
+    paint();
+  };
+  micBtn.addEventListener("click", () => ((muted = !muted), paint()));
+  camBtn.addEventListener("click", () => ((cameraOff = !cameraOff), paint()));
+  micSel.addEventListener("change", open);
+  camSel.addEventListener("change", open);
+
+  const name = /** @type {HTMLInputElement} */ (h("input", { id: "pj-name", type: "text", autocomplete: "name", required: true, maxlength: 100, value: ctx.name, autofocus: !ctx.name }));
+  const pwd = /** @type {HTMLInputElement} */ (h("input", { id: "pj-passcode", type: "text", autocomplete: "off", value: ctx.passcode }));
+  const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  const joinBtn = /** @type {HTMLButtonElement} */ (h("button", { class: "btn btn-primary btn-block btn-large", type: "submit", text: "Join now", autofocus: !!ctx.name }));
+  const form = h(
+    "form",
+    { class: "stack prejoin-form" },
+    h("h1", { text: "Ready to join?" }),
+    h("p", { class: "muted", text: `Meeting ID ${formatMeetingId(ctx.meetingId)}` }),
+    ctx.signedIn ? null : field("Your name", name, "Shown to everyone in the meeting"),
+    ctx.passcode ? null : field("Passcode", pwd),
+    error,
+    joinBtn,
+    ctx.signedIn ? null : h("p", { class: "muted small" }, "Have an account? ", h("a", { href: "#/signin", onclick: () => sessionStorage.setItem("convene.after_signin", location.pathname + location.search), text: "Sign in" }), " first."),
+  );
+  if (ctx.error) showError(error, REFUSALS[ctx.error] ?? ctx.error);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    showError(error, "");
+    joinBtn.disabled = true;
+    joinBtn.textContent = "Joining…";
+    try {
+      meter.stop();
+      await join({ passcode: pwd.value.trim(), displayName: name.value.trim(), muted, cameraOff, stream });
+    } catch (err) {
+      const code = /** @type {any} */ (err)?.code;
+      showError(error, REFUSALS[code] ?? (err instanceof Error ? err.message : String(err)));
+      joinBtn.disabled = false;
+      joinBtn.textContent = "Join now";
+    }
+  });
+
+  mount(
+    h("header", { class: "topbar topbar-plain" }, brand()),
+    h(
+      "main",
+      { class: "page prejoin", id: "main" },
+      h(
+        "section",
+        { class: "preview", "aria-label": "Camera preview" },
+        h("div", { class: "preview-frame" }, video, noCam, h("div", { class: "preview-controls" }, micBtn, camBtn)),
+        h("div", { class: "row-2 devices" }, field("Microphone", micSel), field("Camera", camSel)),
+        level,
+      ),
+      h("section", { class: "card" }, form),
+    ),
+  );
+  paint();
+  await open().catch(() => {});
+}
+
+/**
+ * @param {HTMLSelectElement} select @param {MediaDeviceInfo[]} devices @param {string | undefined} current
+ */
+function fill(select, devices, current) {
+  select.replaceChildren(...devices.map((d, i) => h("option", { value: d.deviceId, text: d.label || `Device ${i + 1}`, selected: d.deviceId === current })));
+  select.disabled = devices.length === 0;
+}

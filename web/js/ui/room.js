@@ -1,0 +1,396 @@
+// The meeting room: tiles, control bar, chat and participants panels, reactions, banners,
+// the waiting-room screen and the meeting-ended screen. Renders a Meeting; never signals.
+
+import { h, mount, brand, icon, toast, initials, colorFor, formatMeetingId } from "./dom.js";
+import { REACTIONS } from "../types.js";
+import { REFUSALS } from "./prejoin.js";
+
+/** @typedef {import("../meeting.js").Meeting} Meeting */
+/** @typedef {import("../types.js").Participant} Participant */
+
+const ROLE_NAMES = { host: "Host", cohost: "Co-host", participant: "", guest: "Guest" };
+const END_REASONS = /** @type {Record<string, string>} */ ({
+  ended_by_host: "The host ended the meeting for everyone.",
+  duration_limit: "The meeting reached its time limit.",
+  empty: "Everyone left.",
+  cancelled: "The host cancelled the meeting.",
+});
+
+/**
+ * @param {Meeting} meeting
+ * @param {{stream: MediaStream | null, muted: boolean, cameraOff: boolean, onExit: () => void}} local
+ */
+export function showRoom(meeting, local) {
+  /** @type {"chat" | "people" | null} */
+  let panel = null;
+  let unread = 0;
+  /** @type {string | null} */
+  let chatTo = null;
+  let ended = false;
+
+  const title = h("span", { class: "room-title", text: meeting.title || "Joining…" });
+  const clock = h("span", { class: "room-clock", "aria-label": "Time left" });
+  const lock = h("span", { class: "pill", hidden: true }, icon("lock"), "Locked");
+  const banner = h("div", { class: "room-banner", role: "status", hidden: true });
+  const grid = h("div", { class: "grid", "aria-label": "Participants' videos" });
+  const side = h("aside", { class: "side", hidden: true });
+  const stage = h("div", { class: "stage" }, grid, h("div", { class: "reactions", "aria-hidden": "true" }));
+  const localVideo = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: "tile-video mirror" }));
+  localVideo.srcObject = local.stream;
+
+  // --- controls ---
+  const button = (/** @type {string} */ id, /** @type {string} */ label, /** @type {HTMLElement} */ ic, /** @type {() => void} */ onclick, extra = {}) =>
+    h("button", { id, class: "ctl", type: "button", "aria-label": label, title: label, onclick, ...extra }, ic, h("span", { class: "ctl-label", text: label.replace(/ \(.\)$/, "") }));
+  const micBtn = button("ctl-mic", "Mute (M)", icon("mic"), () => toggleMic());
+  const camBtn = button("ctl-cam", "Stop video (V)", icon("video"), () => toggleCam());
+  const shareBtn = button("ctl-share", "Share screen", icon("screen"), () => {}, { disabled: true, title: "Screen sharing arrives with the media engine" });
+  const reactBtn = button("ctl-react", "Reactions", icon("smile"), () => (reactMenu.hidden = !reactMenu.hidden), { "aria-haspopup": "true" });
+  const handBtn = button("ctl-hand", "Raise hand (H)", icon("hand"), () => toggleHand());
+  const chatBtn = button("ctl-chat", "Chat (C)", icon("chat"), () => toggle("chat"));
+  const badge = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
+  chatBtn.append(badge);
+  const peopleBtn = button("ctl-people", "Participants (P)", icon("users"), () => toggle("people"));
+  const peopleCount = h("span", { class: "count" });
+  peopleBtn.append(peopleCount);
+  const leaveBtn = h("button", { id: "ctl-leave", class: "btn btn-danger", type: "button", text: "Leave", onclick: () => leave() });
+  const endBtn = h("button", { id: "ctl-end", class: "btn btn-danger-ghost", type: "button", text: "End for all", hidden: true, onclick: () => confirm("End the meeting for everyone?") && meeting.send({ type: "end_meeting" }) });
+  const reactMenu = h(
+    "div",
+    { class: "react-menu", role: "menu", hidden: true },
+    ...REACTIONS.map((e) => h("button", { type: "button", role: "menuitem", class: "react-emoji", text: e, "aria-label": `React ${e}`, onclick: () => ((reactMenu.hidden = true), meeting.send({ type: "react", emoji: e })) })),
+  );
+
+  const toggleMic = () => {
+    const me = meeting.self;
+    if (me) meeting.setState({ muted: !me.muted });
+  };
+  const toggleCam = () => {
+    const me = meeting.self;
+    if (me) meeting.setState({ camera_on: !me.camera_on });
+  };
+  const toggleHand = () => {
+    const me = meeting.self;
+    if (me) meeting.setState({ hand_raised: !me.hand_raised });
+  };
+  /** @param {"chat" | "people"} which */
+  const toggle = (which) => {
+    panel = panel === which ? null : which;
+    if (panel === "chat") unread = 0;
+    render();
+    if (panel === "chat") /** @type {HTMLElement | null} */ (side.querySelector("#chat-input"))?.focus();
+  };
+  const leave = () => {
+    meeting.leave();
+    finish({ why: "left" });
+  };
+
+  // --- rendering ---
+  const tile = (/** @type {Participant} */ p) => {
+    const me = p.participant_id === meeting.me;
+    const showVideo = me && p.camera_on && !!local.stream?.getVideoTracks().length;
+    return h(
+      "div",
+      { class: `tile${p.participant_id === meeting.activeSpeaker ? " speaking" : ""}${p.reconnecting ? " dim" : ""}`, "data-pid": p.participant_id, "data-name": p.display_name },
+      showVideo ? localVideo : h("span", { class: "avatar avatar-lg", style: `background:${colorFor(p.display_name)}`, text: initials(p.display_name), "aria-hidden": "true" }),
+      p.hand_raised ? h("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised", text: "✋" }) : null,
+      h(
+        "div",
+        { class: "tile-label" },
+        p.muted ? h("span", { class: "tile-muted", role: "img", "aria-label": "Muted" }, icon("micOff")) : null,
+        h("span", { class: "tile-name", text: `${p.display_name}${me ? " (you)" : ""}` }),
+        p.reconnecting ? h("span", { class: "pill", text: "Reconnecting…" }) : null,
+      ),
+    );
+  };
+
+  const chatPanel = () => {
+    const others = [...meeting.participants.values()].filter((p) => p.participant_id !== meeting.me);
+    const to = /** @type {HTMLSelectElement} */ (
+      h("select", { id: "chat-to", "aria-label": "Send to" }, h("option", { value: "", text: "Everyone" }), ...others.map((p) => h("option", { value: p.participant_id, text: p.display_name, selected: p.participant_id === chatTo })))
+    );
+    to.addEventListener("change", () => (chatTo = to.value || null));
+    const text = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "chat-input", rows: 2, placeholder: "Message…", "aria-label": "Message", maxlength: 4000 }));
+    const send = () => {
+      const t = text.value.trim();
+      if (!t) return;
+      meeting.sendChat(t, to.value || null);
+      text.value = "";
+    };
+    text.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey) {
+        e.preventDefault();
+        send();
+      }
+    });
+    const list = h("ol", { class: "chat-list", "aria-live": "polite" }, ...meeting.chat.map((m) => chatLine(m)));
+    queueMicrotask(() => (list.scrollTop = list.scrollHeight));
+    return [
+      h("div", { class: "side-head" }, h("h2", { text: "Chat" }), closeBtn()),
+      list.childElementCount ? list : h("div", { class: "chat-list empty" }, h("p", { class: "muted", text: "No messages yet. Say hello!" })),
+      h("div", { class: "chat-compose" }, h("div", { class: "row" }, h("label", { for: "chat-to", class: "small muted", text: "To" }), to), h("div", { class: "row" }, text, h("button", { class: "btn btn-primary btn-icon", type: "button", "aria-label": "Send", onclick: send }, icon("send")))),
+    ];
+  };
+
+  const chatLine = (/** @type {import("../types.js").ChatMessage} */ m) => {
+    const mine = m.from === meeting.me;
+    const privateTo = m.to ? (m.to === meeting.me ? "to you" : `to ${meeting.nameOf(m.to)}`) : "";
+    const body = h("p", { class: "chat-text" });
+    for (const part of m.text.split(/(https?:\/\/[^\s<]+)/g)) {
+      body.append(/^https?:\/\//.test(part) ? h("a", { href: part, target: "_blank", rel: "noopener noreferrer", text: part }) : part);
+    }
+    if (m.file) body.append(h("a", { href: m.file.url, download: m.file.name, text: `📎 ${m.file.name}` }));
+    return h(
+      "li",
+      { class: `chat-msg${mine ? " mine" : ""}${m.to ? " private" : ""}` },
+      h("div", { class: "chat-meta" }, h("strong", { text: mine ? "You" : m.from_name }), privateTo ? h("span", { class: "pill pill-private", text: `Private ${privateTo}` }) : null, h("time", { text: new Date(m.sent_at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) })),
+      body,
+    );
+  };
+
+  const closeBtn = () => h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": "Close panel", onclick: () => ((panel = null), render()) }, icon("x"));
+
+  const peoplePanel = () => {
+    const mod = meeting.isModerator;
+    const items = [...meeting.participants.values()].sort((a, b) => rank(a) - rank(b) || a.display_name.localeCompare(b.display_name));
+    const waiting = mod && meeting.waiting.length > 0
+      ? h(
+          "section",
+          { class: "waiting-list", "aria-label": "Waiting room" },
+          h("div", { class: "row spread" }, h("h3", { text: `Waiting (${meeting.waiting.length})` }), h("button", { class: "btn btn-small", text: "Admit all", onclick: () => meeting.send({ type: "admit_all" }) })),
+          ...meeting.waiting.map((w) =>
+            h("div", { class: "person", "data-waiting": w.display_name }, h("span", { class: "avatar avatar-sm", style: `background:${colorFor(w.display_name)}`, text: initials(w.display_name) }), h("span", { class: "person-name", text: w.display_name }), h("button", { class: "btn btn-small btn-primary", text: "Admit", onclick: () => meeting.send({ type: "admit", participant_id: w.participant_id }) }), h("button", { class: "btn btn-small", text: "Deny", onclick: () => meeting.send({ type: "deny", participant_id: w.participant_id }) })),
+          ),
+        )
+      : null;
+    const locked = meeting.info?.locked ?? false;
+    return [
+      h("div", { class: "side-head" }, h("h2", { text: `Participants (${meeting.participants.size})` }), closeBtn()),
+      waiting,
+      mod ? h("div", { class: "row host-tools" }, h("button", { class: "btn btn-small", text: "Mute all", onclick: () => meeting.send({ type: "mute_all" }) }), h("button", { class: "btn btn-small", text: locked ? "Unlock meeting" : "Lock meeting", onclick: () => meeting.send({ type: "lock", locked: !locked }) })) : null,
+      h("ul", { class: "people" }, ...items.map((p) => h("li", {}, person(p, mod)))),
+    ];
+  };
+
+  const person = (/** @type {Participant} */ p, /** @type {boolean} */ mod) => {
+    const me = p.participant_id === meeting.me;
+    const role = ROLE_NAMES[p.role];
+    const menu = mod && !me && p.role !== "host" ? personMenu(p) : null;
+    return h(
+      "div",
+      { class: "person", "data-pid": p.participant_id },
+      h("span", { class: "avatar avatar-sm", style: `background:${colorFor(p.display_name)}`, text: initials(p.display_name), "aria-hidden": "true" }),
+      h("span", { class: "person-name" }, `${p.display_name}${me ? " (you)" : ""}`, role ? h("small", { class: "muted", text: ` · ${role}` }) : null),
+      h("span", { class: "person-state" }, p.hand_raised ? h("span", { role: "img", "aria-label": "Hand raised", text: "✋" }) : null, p.reconnecting ? h("span", { class: "pill", text: "Reconnecting" }) : null, icon(p.muted ? "micOff" : "mic"), icon(p.camera_on ? "video" : "videoOff")),
+      menu,
+    );
+  };
+
+  const personMenu = (/** @type {Participant} */ p) => {
+    const pid = p.participant_id;
+    /** @type {[string, () => void][]} */
+    const actions = [
+      p.muted ? ["Ask to unmute", () => meeting.send({ type: "ask_unmute", participant_id: pid })] : ["Mute", () => meeting.send({ type: "mute", participant_id: pid })],
+    ];
+    if (p.camera_on) actions.push(["Stop video", () => meeting.send({ type: "stop_video", participant_id: pid })]);
+    if (p.hand_raised) actions.push(["Lower hand", () => meeting.send({ type: "lower_hand", participant_id: pid })]);
+    if (p.role !== "guest") {
+      actions.push(p.role === "cohost" ? ["Remove co-host", () => meeting.send({ type: "set_role", participant_id: pid, role: "participant" })] : ["Make co-host", () => meeting.send({ type: "set_role", participant_id: pid, role: "cohost" })]);
+      if (meeting.isHost) actions.push(["Make host", () => confirm(`Make ${p.display_name} the host?`) && meeting.send({ type: "transfer_host", participant_id: pid })]);
+    }
+    actions.push(["Remove", () => confirm(`Remove ${p.display_name}? They cannot rejoin.`) && meeting.send({ type: "remove", participant_id: pid })]);
+    const list = h("div", { class: "menu", role: "menu", hidden: true }, ...actions.map(([label, act]) => h("button", { type: "button", role: "menuitem", text: label, onclick: () => ((list.hidden = true), act()) })));
+    const open = h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": `Actions for ${p.display_name}`, "aria-haspopup": "menu", onclick: () => (list.hidden = !list.hidden) }, icon("more"));
+    return h("div", { class: "menu-wrap" }, open, list);
+  };
+
+  const render = () => {
+    if (ended) return;
+    const me = meeting.self;
+    title.textContent = meeting.title;
+    lock.hidden = !meeting.info?.locked;
+    const people = [...meeting.participants.values()];
+    grid.className = `grid grid-${Math.min(people.length, 9)}`;
+    grid.replaceChildren(...people.map(tile));
+    if (me) {
+      for (const t of local.stream?.getAudioTracks() ?? []) t.enabled = !me.muted;
+      for (const t of local.stream?.getVideoTracks() ?? []) t.enabled = me.camera_on;
+      micBtn.replaceChildren(icon(me.muted ? "micOff" : "mic"), h("span", { class: "ctl-label", text: me.muted ? "Unmute" : "Mute" }));
+      micBtn.classList.toggle("off", me.muted);
+      micBtn.setAttribute("aria-label", me.muted ? "Unmute (M)" : "Mute (M)");
+      camBtn.replaceChildren(icon(me.camera_on ? "video" : "videoOff"), h("span", { class: "ctl-label", text: me.camera_on ? "Stop video" : "Start video" }));
+      camBtn.classList.toggle("off", !me.camera_on);
+      camBtn.setAttribute("aria-label", me.camera_on ? "Stop video (V)" : "Start video (V)");
+      handBtn.classList.toggle("on", me.hand_raised);
+      handBtn.setAttribute("aria-pressed", String(me.hand_raised));
+    }
+    endBtn.hidden = !meeting.isHost;
+    peopleCount.textContent = String(people.length);
+    if (meeting.isModerator && meeting.waiting.length) peopleCount.textContent += ` · ${meeting.waiting.length} waiting`;
+    badge.hidden = unread === 0;
+    badge.textContent = String(unread);
+    chatBtn.setAttribute("aria-pressed", String(panel === "chat"));
+    peopleBtn.setAttribute("aria-pressed", String(panel === "people"));
+    side.hidden = panel === null;
+    if (panel === "chat") {
+      const draft = /** @type {HTMLTextAreaElement | null} */ (side.querySelector("#chat-input"));
+      const keep = draft?.value ?? "";
+      const focused = document.activeElement === draft;
+      side.replaceChildren(...chatPanel());
+      const fresh = /** @type {HTMLTextAreaElement} */ (side.querySelector("#chat-input"));
+      fresh.value = keep;
+      if (focused) fresh.focus();
+    } else if (panel === "people") side.replaceChildren(...peoplePanel().filter((n) => n !== null));
+  };
+
+  let timeLeft = meeting.info?.time_left_seconds ?? 0;
+  const tick = setInterval(() => {
+    if (!meeting.info) return;
+    timeLeft = Math.max(0, timeLeft - 1);
+    const m = Math.floor(timeLeft / 60);
+    clock.textContent = `${Math.floor(m / 60) ? `${Math.floor(m / 60)}:` : ""}${String(m % 60).padStart(2, "0")}:${String(timeLeft % 60).padStart(2, "0")} left`;
+  }, 1000);
+
+  /** @param {KeyboardEvent} e */
+  const keys = (e) => {
+    const target = /** @type {HTMLElement} */ (e.target);
+    if (e.ctrlKey || e.metaKey || e.altKey || target.closest("input, textarea, select, [contenteditable]")) return;
+    const k = e.key.toLowerCase();
+    /** @type {Record<string, () => void>} */
+    const map = { m: toggleMic, v: toggleCam, h: toggleHand, c: () => toggle("chat"), p: () => toggle("people"), "?": help };
+    if (k === "escape") {
+      panel = null;
+      reactMenu.hidden = true;
+      render();
+    } else if (map[k]) {
+      e.preventDefault();
+      map[k]();
+    }
+  };
+  document.addEventListener("keydown", keys);
+
+  // --- meeting events ---
+  meeting.addEventListener("welcome", (e) => {
+    timeLeft = meeting.info?.time_left_seconds ?? 0;
+    mountRoom();
+    const resumed = /** @type {CustomEvent} */ (e).detail?.resumed;
+    if (!resumed) {
+      meeting.setState({ muted: local.muted, camera_on: !local.cameraOff && !!local.stream?.getVideoTracks().length });
+      meeting.media.publish(local.stream).catch(() => {});
+    } else {
+      meeting.media.publish(local.stream).catch(() => {});
+    }
+  });
+  meeting.addEventListener("waiting", () => {
+    mount(
+      h("header", { class: "topbar topbar-plain" }, brand()),
+      h("main", { class: "page center", id: "main" }, h("section", { class: "card waiting", id: "waiting-room" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("h1", { text: "Please wait, the host will let you in soon" }), h("p", { class: "muted", text: meeting.title }), h("button", { class: "btn", text: "Leave", onclick: leave }))),
+    );
+  });
+  meeting.addEventListener("change", render);
+  meeting.addEventListener("chat", (e) => {
+    const m = /** @type {CustomEvent<import("../types.js").ChatMessage>} */ (e).detail;
+    if (panel !== "chat" && m.from !== meeting.me) {
+      unread++;
+      toast(`${m.from_name}${m.to ? " (private)" : ""}: ${m.text.slice(0, 80)}`, "info", { ms: 3500 });
+    }
+  });
+  meeting.addEventListener("reaction", (e) => {
+    const { participant_id, emoji } = /** @type {CustomEvent} */ (e).detail;
+    const layer = stage.querySelector(".reactions");
+    const t = grid.querySelector(`[data-pid="${participant_id}"]`);
+    const float = h("span", { class: "reaction", "data-from": meeting.nameOf(participant_id) }, h("span", { class: "reaction-emoji", text: emoji }), h("span", { class: "reaction-name", text: meeting.nameOf(participant_id) }));
+    if (t instanceof HTMLElement) float.style.left = `${t.offsetLeft + t.offsetWidth / 2}px`;
+    layer?.append(float);
+    setTimeout(() => float.remove(), 4000);
+  });
+  meeting.addEventListener("notice", (e) => {
+    const { text, kind } = /** @type {CustomEvent} */ (e).detail;
+    if (kind === "ask-unmute") toast(text, "info", { action: "Unmute", onAction: () => meeting.setState({ muted: false }), ms: 10000 });
+    else if (kind === "warning") {
+      banner.textContent = text;
+      banner.className = "room-banner banner-warning";
+      banner.hidden = false;
+    } else toast(text, kind);
+  });
+  meeting.addEventListener("reconnecting", () => {
+    banner.textContent = "Connection lost. Reconnecting…";
+    banner.className = "room-banner banner-error";
+    banner.hidden = false;
+  });
+  meeting.addEventListener("reconnected", () => {
+    banner.hidden = true;
+    toast("Reconnected", "success", { ms: 2000 });
+  });
+  meeting.addEventListener("media-unavailable", () => {
+    grid.dataset.media = "unavailable";
+    toast("Audio and video of others arrive with the media engine; you see your own preview.", "info", { ms: 6000 });
+  });
+  meeting.addEventListener("ended", (e) => finish(/** @type {CustomEvent} */ (e).detail));
+
+  /** @param {{why: string, error?: {code: string, message: string} | null, reason?: string | null}} d */
+  const finish = (d) => {
+    if (ended) return;
+    ended = true;
+    clearInterval(tick);
+    document.removeEventListener("keydown", keys);
+    for (const t of local.stream?.getTracks() ?? []) t.stop();
+    let heading = "You left the meeting";
+    let text = "";
+    if (d.why === "ended") {
+      heading = "The meeting has ended";
+      text = END_REASONS[d.reason ?? ""] ?? "";
+    } else if (d.why === "refused" && d.error) {
+      heading = d.error.code === "removed" ? "You were removed from the meeting" : "You could not join";
+      text = REFUSALS[d.error.code] ?? d.error.message;
+    } else if (d.why === "replaced") {
+      heading = "You joined from another window";
+      text = "This window has been disconnected.";
+    } else if (d.why === "lost") {
+      heading = "Connection lost";
+      text = "We could not reconnect you in time.";
+    }
+    mount(
+      h("header", { class: "topbar topbar-plain" }, brand()),
+      h(
+        "main",
+        { class: "page center", id: "main" },
+        h("section", { class: "card ended", id: "ended", "data-why": d.why }, h("h1", { text: heading }), text ? h("p", { class: "ended-reason muted", text }) : null, h("div", { class: "row center" }, d.why === "left" || d.why === "lost" ? h("a", { class: "btn", href: location.pathname + location.search, text: "Rejoin" }) : null, h("a", { class: "btn btn-primary", href: "/#/", text: "Back to home" }))),
+      ),
+    );
+  };
+
+  const help = () => {
+    const rows = [["M", "Mute / unmute"], ["V", "Camera on / off"], ["H", "Raise / lower hand"], ["C", "Chat"], ["P", "Participants"], ["Esc", "Close panels"], ["?", "This help"]];
+    const dialog = /** @type {HTMLDialogElement} */ (h("dialog", { class: "dialog", "aria-labelledby": "help-title" }, h("h2", { id: "help-title", text: "Keyboard shortcuts" }), h("dl", { class: "keys" }, ...rows.flatMap(([k, t]) => [h("dt", {}, h("kbd", { text: k })), h("dd", { text: t })])), h("div", { class: "dialog-actions" }, h("button", { class: "btn btn-primary", text: "Close", onclick: () => dialog.close() }))));
+    dialog.addEventListener("close", () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+  };
+
+  const mountRoom = () => {
+    mount(
+      h(
+        "div",
+        { class: "room", id: "room" },
+        h("header", { class: "room-top" }, h("div", { class: "row" }, title, lock), h("span", { class: "muted small", text: `ID ${formatMeetingId(meeting.meetingId)}` }), clock),
+        banner,
+        h("div", { class: "room-body" }, stage, side),
+        h(
+          "footer",
+          { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },
+          h("div", { class: "controls-group" }, micBtn, camBtn, shareBtn),
+          h("div", { class: "controls-group" }, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, chatBtn, peopleBtn),
+          h("div", { class: "controls-group" }, endBtn, leaveBtn),
+        ),
+      ),
+    );
+    render();
+  };
+
+  mount(h("main", { class: "page center", id: "main" }, h("section", { class: "card waiting" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("h1", { text: "Joining…" }))));
+}
+
+/** Host first, then co-hosts, then everyone else. @param {Participant} p */
+function rank(p) {
+  return { host: 0, cohost: 1, participant: 2, guest: 3 }[p.role];
+}

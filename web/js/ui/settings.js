@@ -1,0 +1,106 @@
+// The settings screen: profile, photo, default background, reminders, calendar feed.
+
+import { h, mount, field, toast, copyText, initials, colorFor } from "./dom.js";
+import { header } from "./home.js";
+
+/** @typedef {import("../api.js").Api} Api */
+/** @typedef {import("../types.js").Me} Me */
+
+/**
+ * Crops an image file to its centred square and scales it to 256×256 PNG.
+ * @param {File} file @returns {Promise<Blob>}
+ */
+async function squarePng(file) {
+  const bitmap = await createImageBitmap(file);
+  const side = Math.min(bitmap.width, bitmap.height);
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 256;
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, 256, 256);
+  return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("could not encode the photo"))), "image/png"));
+}
+
+/** @param {Api} api @param {Me} me @param {() => void} changed */
+export async function showSettings(api, me, changed) {
+  const name = h("input", { id: "s-name", type: "text", value: me.display_name, required: true, maxlength: 100 });
+  const bg = h("select", { id: "s-background" }, ...[["none", "None"], ["blur", "Blur"], ["image", "Image"]].map(([v, t]) => h("option", { value: v, text: t, selected: me.default_background === v })));
+  const profile = h("form", { class: "stack" }, field("Display name", name), field("Default background", bg, "Used when your camera is on in a meeting."), h("button", { class: "btn btn-primary", type: "submit", text: "Save profile" }));
+  profile.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api.updateMe({ display_name: /** @type {HTMLInputElement} */ (name).value.trim(), default_background: /** @type {HTMLSelectElement} */ (bg).value });
+      toast("Profile saved", "success");
+      changed();
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), "error");
+    }
+  });
+
+  const preview = me.avatar_url ? h("img", { class: "avatar avatar-xl", src: me.avatar_url, alt: "Your photo" }) : h("span", { class: "avatar avatar-xl", style: `background:${colorFor(me.display_name)}`, text: initials(me.display_name) });
+  const file = /** @type {HTMLInputElement} */ (h("input", { id: "s-photo", type: "file", accept: "image/png,image/jpeg,image/webp", class: "visually-hidden" }));
+  /** @type {Blob | null} */
+  let cropped = null;
+  const upload = /** @type {HTMLButtonElement} */ (h("button", { class: "btn btn-primary", type: "button", text: "Upload photo", disabled: true }));
+  file.addEventListener("change", async () => {
+    const f = file.files?.[0];
+    if (!f) return;
+    try {
+      cropped = await squarePng(f);
+      const img = h("img", { class: "avatar avatar-xl", src: URL.createObjectURL(cropped), alt: "Preview of your new photo" });
+      photoBox.firstElementChild?.replaceWith(img);
+      upload.disabled = false;
+    } catch {
+      toast("That file is not an image we can read.", "error");
+    }
+  });
+  upload.addEventListener("click", async () => {
+    if (!cropped) return;
+    upload.disabled = true;
+    try {
+      await api.putAvatar(cropped);
+      toast("Photo updated", "success");
+      changed();
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), "error");
+      upload.disabled = false;
+    }
+  });
+  const photoBox = h("div", { class: "photo" }, preview, h("div", { class: "stack" }, h("label", { for: "s-photo", class: "btn", text: "Choose a photo…" }), file, upload, h("small", { class: "hint", text: "PNG, JPEG or WebP. We crop it to a square." })));
+
+  const reminder = h("select", { id: "s-reminder" }, ...[0, 5, 10, 15, 30, 60].map((m) => h("option", { value: m, text: m ? `${m} minutes before` : "No reminders" })));
+  api.notifications().then((p) => (/** @type {HTMLSelectElement} */ (reminder).value = String(p.reminder_minutes)), () => {});
+  reminder.addEventListener("change", async () => {
+    try {
+      await api.setReminder(Number(/** @type {HTMLSelectElement} */ (reminder).value));
+      toast("Reminder saved", "success");
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), "error");
+    }
+  });
+
+  const feedOut = h("div", { class: "feed" });
+  const feedBtn = h("button", { class: "btn", type: "button", text: "Create calendar feed link" });
+  feedBtn.addEventListener("click", async () => {
+    try {
+      const f = await api.createCalendarFeed();
+      const out = h("input", { id: "s-feed", type: "text", readonly: true, value: f.url });
+      feedOut.replaceChildren(field("Your secret feed URL", out, "Subscribe from Google Calendar or Outlook. Creating a new link disables the old one."), h("div", { class: "row" }, h("button", { class: "btn btn-small", type: "button", text: "Copy", onclick: () => copyText(f.url) }), h("a", { class: "btn btn-small", href: f.webcal_url, text: "Open in calendar app" })));
+      feedBtn.textContent = "Replace feed link";
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), "error");
+    }
+  });
+
+  mount(
+    header(me, api, "#/settings"),
+    h(
+      "main",
+      { class: "page settings", id: "main" },
+      h("h1", { class: "page-title", text: "Settings" }),
+      h("section", { class: "card", "aria-labelledby": "set-profile" }, h("h2", { id: "set-profile", text: "Profile" }), h("p", { class: "muted", text: `${me.username} · ${me.email}` }), profile),
+      h("section", { class: "card", "aria-labelledby": "set-photo" }, h("h2", { id: "set-photo", text: "Profile photo" }), photoBox),
+      h("section", { class: "card", "aria-labelledby": "set-notify" }, h("h2", { id: "set-notify", text: "Reminders" }), field("E-mail me before meetings", reminder)),
+      h("section", { class: "card", "aria-labelledby": "set-cal" }, h("h2", { id: "set-cal", text: "Calendar" }), h("p", { class: "muted", text: "A private link that lists your meetings in any calendar app." }), feedBtn, feedOut),
+    ),
+  );
+}
