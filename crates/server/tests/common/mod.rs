@@ -2,6 +2,7 @@
 //! PostgreSQL database), and small helpers that speak its HTTP API like a client would.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod media;
 pub mod ws;
 
 use std::time::Duration;

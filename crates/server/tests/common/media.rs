@@ -1,0 +1,905 @@
+//! A media client for tests: two str0m peer connections (publisher and subscriber, as the
+//! protocol's media messages describe) on real UDP sockets on 127.0.0.1, driven by a thread
+//! of their own on the real clock, with the meeting WebSocket for SDP.
+//!
+//! * [`MediaClient::join`] joins over HTTP, opens the WebSocket and starts the media thread.
+//!   A task reads the WebSocket: it applies `publish_answer`, answers every `subscribe_offer`
+//!   with `subscribe_answer`, and passes every message on to [`MediaClient::signaling`].
+//! * [`MediaClient::publish`] offers Opus (microphone) and VP8 with three simulcast layers
+//!   (camera) and, once connected, sends synthetic media in RTP mode: a 20 ms Opus packet
+//!   with an audio level, and 30 fps VP8 frames on every layer (keyframes every 2 s and when
+//!   asked by PLI/FIR).
+//! * [`MediaClient::received`] counts what the subscriber connection received, per mid.
+//!   Every payload carries a marker with the sender's [`MediaClient::tag`] (and, for video,
+//!   the layer), so a test can tell whose media arrived without knowing the server's mids.
+//! * [`MediaClient::drop_network`] cuts both UDP and the WebSocket; [`MediaClient::resume`]
+//!   comes back with the resume token.
+//!
+//! Dropping a `MediaClient` stops its thread and its task.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::ws::{Client, Socket};
+use super::{Account, TestApp};
+
+/// The simulcast layers, lowest first.
+pub const RIDS: [&str; 3] = ["q", "h", "f"];
+/// Bytes per VP8 delta frame on each layer (keyframes are three times larger).
+const FRAME_BYTES: [usize; 3] = [400, 1_200, 3_000];
+/// Largest RTP payload written.
+const MAX_PAYLOAD: usize = 1_100;
+/// Marker in every payload, followed by the sender's tag (4 bytes, big endian) and the layer.
+const MAGIC: &[u8; 4] = b"CVNE";
+const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
+const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
+const VIDEO_INTERVAL: Duration = Duration::from_micros(33_333);
+
+static NEXT_TAG: AtomicU32 = AtomicU32::new(0x1000);
+
+/// Audio or video, as negotiated for a received mid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Audio,
+    Video,
+    Unknown,
+}
+
+/// What arrived on one mid of the subscriber connection.
+#[derive(Debug, Clone)]
+pub struct TrackStats {
+    pub mid: String,
+    pub kind: Kind,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Packets that start a VP8 keyframe.
+    pub keyframes: u64,
+    /// Extended RTP sequence numbers, in arrival order (the first 100,000).
+    pub seqs: Vec<u64>,
+    /// Sender tags found in the payloads (one, unless the server reuses the mid).
+    pub origins: BTreeSet<u32>,
+    /// Simulcast layers (index into [`RIDS`]) found in video payloads.
+    pub layers: BTreeSet<u8>,
+    pub first_at: Option<Instant>,
+    pub last_at: Option<Instant>,
+}
+
+/// Everything a client received so far.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Per subscriber mid.
+    pub tracks: BTreeMap<String, TrackStats>,
+    /// PLI/FIR the publisher connection got.
+    pub keyframe_requests: u64,
+    pub publisher_connected: bool,
+    pub subscriber_connected: bool,
+    /// Datagrams read from the sockets while the network was up.
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+}
+
+impl Stats {
+    /// Tracks that carried media from the client with `tag`.
+    pub fn from(&self, tag: u32) -> impl Iterator<Item = &TrackStats> {
+        self.tracks.values().filter(move |t| t.origins.contains(&tag))
+    }
+    pub fn audio_packets_from(&self, tag: u32) -> u64 {
+        self.from(tag).filter(|t| t.kind == Kind::Audio).map(|t| t.packets).sum()
+    }
+    pub fn video_packets_from(&self, tag: u32) -> u64 {
+        self.from(tag).filter(|t| t.kind == Kind::Video).map(|t| t.packets).sum()
+    }
+    pub fn video_keyframes_from(&self, tag: u32) -> u64 {
+        self.from(tag).filter(|t| t.kind == Kind::Video).map(|t| t.keyframes).sum()
+    }
+    /// Audio and video arrived from `tag`, and at least one video keyframe.
+    pub fn has_media_from(&self, tag: u32) -> bool {
+        self.audio_packets_from(tag) > 0 && self.video_keyframes_from(tag) > 0
+    }
+    /// Audio and video from `tag` grew past the counts in `before` by at least `by` packets each.
+    pub fn grew_from(&self, before: &Stats, tag: u32, by: u64) -> bool {
+        self.audio_packets_from(tag) >= before.audio_packets_from(tag) + by
+            && self.video_packets_from(tag) >= before.video_packets_from(tag) + by
+    }
+    pub fn total_packets(&self) -> u64 {
+        self.tracks.values().map(|t| t.packets).sum()
+    }
+    /// One line per mid, for assertion messages.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "pub_connected={} sub_connected={} in={} out={} pli/fir={};",
+            self.publisher_connected,
+            self.subscriber_connected,
+            self.datagrams_in,
+            self.datagrams_out,
+            self.keyframe_requests
+        );
+        for t in self.tracks.values() {
+            s += &format!(
+                " [mid {} {:?} from {:x?} packets={} bytes={} keyframes={} layers={:?}]",
+                t.mid, t.kind, t.origins, t.packets, t.bytes, t.keyframes, t.layers
+            );
+        }
+        s
+    }
+}
+
+/// One str0m peer connection and its own socket.
+struct Peer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    timeout: Instant,
+    /// str0m returned an error: the peer is closed.
+    dead: bool,
+}
+
+impl Peer {
+    fn new(now: Instant) -> Peer {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
+        socket.set_nonblocking(true).unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = Rtc::builder().set_rtp_mode(true).build(now);
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap()).expect("a host candidate");
+        Peer { rtc, socket, local, timeout: now, dead: false }
+    }
+}
+
+/// What the media thread and the signaling task share.
+struct Inner {
+    publisher: Peer,
+    subscriber: Peer,
+    pending: Option<SdpPendingOffer>,
+    /// Publisher mids once offered: audio, video.
+    mids: Option<(Mid, Mid)>,
+    /// How many publish answers were applied.
+    answers: u64,
+    /// How many subscribe offers were answered.
+    offers: u64,
+    /// The DTLS fingerprint of the last subscribe offer: a new one means a new server peer.
+    sub_fingerprint: Option<String>,
+    /// The server's host candidates, from its SDP.
+    server_addrs: BTreeSet<SocketAddr>,
+    /// `error` messages the server sent.
+    errors: Vec<Value>,
+    network_down: bool,
+    /// When each socket last read a datagram for its peer: publisher, subscriber.
+    last_rx: [Option<Instant>; 2],
+    sending: bool,
+    tag: u32,
+    stats: Stats,
+    // Media generation.
+    seq: std::collections::HashMap<(Mid, Option<Rid>), u64>,
+    audio_n: u32,
+    video_n: u32,
+    next_audio: Instant,
+    next_video: Instant,
+    last_keyframe: Option<Instant>,
+    keyframe_wanted: [bool; 3],
+}
+
+impl Inner {
+    /// One turn of the media loop: read, time out, send media, drain. Returns when it next
+    /// wants to run.
+    fn step(&mut self, now: Instant) -> Instant {
+        let mut buf = vec![0u8; 2_000];
+        for sub in [false, true] {
+            loop {
+                let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
+                let (n, source) = match peer.socket.recv_from(&mut buf) {
+                    Ok(r) => r,
+                    Err(_) => break,
+                };
+                if self.network_down || peer.dead {
+                    continue;
+                }
+                self.stats.datagrams_in += 1;
+                self.last_rx[usize::from(sub)] = Some(now);
+                let Ok(contents) = buf[..n].try_into() else { continue };
+                let input =
+                    Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: peer.local, contents });
+                if peer.rtc.accepts(&input) {
+                    if peer.rtc.handle_input(input).is_err() {
+                        peer.dead = true;
+                    }
+                    self.drain(sub, now);
+                }
+            }
+        }
+        for sub in [false, true] {
+            let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
+            if !peer.dead && peer.timeout <= now {
+                if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
+                    peer.dead = true;
+                }
+                self.drain(sub, now);
+            }
+        }
+        if self.sending && self.publisher.rtc.is_connected() && !self.publisher.dead {
+            self.send_media(now);
+            self.drain(false, now);
+        }
+        let mut next = self.publisher.timeout.min(self.subscriber.timeout);
+        if self.sending {
+            next = next.min(self.next_audio).min(self.next_video);
+        }
+        next
+    }
+
+    /// Polls a peer until it wants a timeout; str0m wants a full drain after every input.
+    fn drain(&mut self, sub: bool, now: Instant) {
+        loop {
+            let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
+            if peer.dead {
+                peer.timeout = now + Duration::from_secs(3600);
+                return;
+            }
+            let out = match peer.rtc.poll_output() {
+                Ok(o) => o,
+                Err(_) => {
+                    peer.dead = true;
+                    continue;
+                }
+            };
+            match out {
+                Output::Timeout(t) => {
+                    peer.timeout = t;
+                    return;
+                }
+                Output::Transmit(t) => {
+                    if !self.network_down {
+                        self.stats.datagrams_out += 1;
+                        let _ = peer.socket.send_to(&t.contents, t.destination);
+                    }
+                }
+                Output::Event(e) => self.event(sub, now, e),
+            }
+        }
+    }
+
+    fn event(&mut self, sub: bool, now: Instant, e: Event) {
+        match e {
+            Event::Connected if sub => self.stats.subscriber_connected = true,
+            Event::Connected => self.stats.publisher_connected = true,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) if sub => {
+                self.stats.subscriber_connected = false
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.stats.publisher_connected = false,
+            Event::KeyframeRequest(r) if !sub => {
+                self.stats.keyframe_requests += 1;
+                match r.rid.and_then(|rid| RIDS.iter().position(|x| **x == *rid)) {
+                    Some(layer) => self.keyframe_wanted[layer] = true,
+                    None => self.keyframe_wanted = [true; 3],
+                }
+            }
+            Event::RtpPacket(p) if sub => {
+                let rtc = &mut self.subscriber.rtc;
+                let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
+                let codec = rtc.codec_config().find(|c| c.pt() == p.header.payload_type).map(|c| c.spec().codec);
+                let kind = match codec {
+                    Some(c) if c.is_audio() => Kind::Audio,
+                    Some(_) => Kind::Video,
+                    None => Kind::Unknown,
+                };
+                let mid = mid.map(|m| m.to_string()).unwrap_or_else(|| format!("ssrc:{}", p.header.ssrc));
+                let t = self.stats.tracks.entry(mid.clone()).or_insert_with(|| TrackStats {
+                    mid,
+                    kind,
+                    packets: 0,
+                    bytes: 0,
+                    keyframes: 0,
+                    seqs: vec![],
+                    origins: BTreeSet::new(),
+                    layers: BTreeSet::new(),
+                    first_at: None,
+                    last_at: None,
+                });
+                t.packets += 1;
+                t.bytes += p.payload.len() as u64;
+                if t.seqs.len() < 100_000 {
+                    t.seqs.push(*p.seq_no);
+                }
+                if kind == Kind::Video && vp8_keyframe_start(&p.payload) {
+                    t.keyframes += 1;
+                }
+                if let Some((tag, layer)) = find_marker(&p.payload) {
+                    t.origins.insert(tag);
+                    if kind == Kind::Video {
+                        t.layers.insert(layer);
+                    }
+                }
+                t.first_at.get_or_insert(now);
+                t.last_at = Some(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the audio and video packets that are due.
+    fn send_media(&mut self, now: Instant) {
+        let Some((audio, video)) = self.mids else { return };
+        // Never burst after a stall (a loaded machine): skip what is more than 100 ms late.
+        if now > self.next_audio + Duration::from_millis(100) {
+            self.next_audio = now;
+        }
+        if now > self.next_video + Duration::from_millis(100) {
+            self.next_video = now;
+        }
+        let opus = pt(&self.publisher.rtc, Codec::Opus);
+        let vp8 = pt(&self.publisher.rtc, Codec::Vp8);
+        while self.next_audio <= now {
+            let n = self.audio_n;
+            self.audio_n += 1;
+            self.next_audio += AUDIO_INTERVAL;
+            let Some(pt) = opus else { break };
+            // TOC: CELT fullband 20 ms, mono, one frame; then the marker.
+            let mut payload = vec![0xF8];
+            payload.extend(marker(self.tag, 0));
+            payload.extend([n as u8; 40]);
+            let ext = ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() };
+            self.write(now, audio, None, pt, n.wrapping_mul(960), n == 0, payload, ext, false);
+        }
+        while self.next_video <= now {
+            let n = self.video_n;
+            self.video_n += 1;
+            self.next_video += VIDEO_INTERVAL;
+            let Some(pt) = vp8 else { break };
+            let periodic = self.last_keyframe.is_none_or(|t| now.duration_since(t) >= KEYFRAME_INTERVAL);
+            if periodic {
+                self.last_keyframe = Some(now);
+            }
+            for (layer, rid) in RIDS.iter().enumerate() {
+                let keyframe = periodic || std::mem::take(&mut self.keyframe_wanted[layer]);
+                let size = FRAME_BYTES[layer] * if keyframe { 3 } else { 1 };
+                let packets = vp8_packets(n, keyframe, size, layer, self.tag);
+                let count = packets.len();
+                for (i, payload) in packets.into_iter().enumerate() {
+                    let last = i + 1 == count;
+                    let ts = n.wrapping_mul(3_000);
+                    self.write(now, video, Some(Rid::from(*rid)), pt, ts, last, payload, Default::default(), true);
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        rid: Option<Rid>,
+        pt: str0m::media::Pt,
+        ts: u32,
+        marker: bool,
+        payload: Vec<u8>,
+        ext: ExtensionValues,
+        nackable: bool,
+    ) {
+        let seq = self.seq.entry((mid, rid)).or_insert(u64::from(self.tag & 0x3fff) + 1_000);
+        *seq += 1;
+        let seq_no: SeqNo = (*seq).into();
+        let mut api = self.publisher.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(mid, rid) else { return };
+        let write = RtpWrite::new(pt, seq_no, ts, now, payload).marker(marker).ext_vals(ext).nackable(nackable);
+        stream.write_rtp(write);
+    }
+}
+
+fn pt(rtc: &Rtc, codec: Codec) -> Option<str0m::media::Pt> {
+    rtc.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt())
+}
+
+fn marker(tag: u32, layer: u8) -> Vec<u8> {
+    let mut m = MAGIC.to_vec();
+    m.extend(tag.to_be_bytes());
+    m.push(layer);
+    m
+}
+
+/// The sender tag and layer of a payload made here.
+fn find_marker(payload: &[u8]) -> Option<(u32, u8)> {
+    let at = payload.windows(MAGIC.len()).position(|w| w == MAGIC)?;
+    let rest = payload.get(at + 4..at + 9)?;
+    Some((u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]), rest[4]))
+}
+
+/// One VP8 frame as RTP payloads (RFC 7741): a payload descriptor with a 15-bit picture id,
+/// and in the first packet a VP8 frame header (with the keyframe start code and size for
+/// keyframes), then the marker and filler.
+fn vp8_packets(n: u32, keyframe: bool, size: usize, layer: usize, tag: u32) -> Vec<Vec<u8>> {
+    let picture_id = (n & 0x7fff) as u16;
+    let (width, height): (u16, u16) = [(320, 180), (640, 360), (1280, 720)][layer];
+    let count = size.div_ceil(MAX_PAYLOAD).max(1);
+    let first_partition = (size / count).min(0x7_ffff) as u32;
+    (0..count)
+        .map(|i| {
+            let start = if i == 0 { 0x10 } else { 0x00 };
+            let mut p = vec![0x80 | start, 0x80, 0x80 | (picture_id >> 8) as u8, picture_id as u8];
+            if i == 0 {
+                // Frame tag: keyframe bit (0 = key), version 0, show_frame, partition size.
+                let tag_bits = u32::from(!keyframe) | (1 << 4) | (first_partition << 5);
+                p.extend(&tag_bits.to_le_bytes()[..3]);
+                if keyframe {
+                    p.extend([0x9d, 0x01, 0x2a]);
+                    p.extend(width.to_le_bytes());
+                    p.extend(height.to_le_bytes());
+                }
+            }
+            p.extend(marker(tag, layer as u8));
+            p.resize((size / count).max(p.len()), (n as u8) | 1);
+            p
+        })
+        .collect()
+}
+
+/// Whether a VP8 RTP payload starts a keyframe.
+pub fn vp8_keyframe_start(p: &[u8]) -> bool {
+    let Some(&first) = p.first() else { return false };
+    if first & 0x10 == 0 || first & 0x07 != 0 {
+        return false;
+    }
+    let mut i = 1;
+    if first & 0x80 != 0 {
+        let Some(&x) = p.get(i) else { return false };
+        i += 1;
+        if x & 0x80 != 0 {
+            let Some(&pid) = p.get(i) else { return false };
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    p.get(i).is_some_and(|h| h & 0x01 == 0)
+}
+
+/// The `a=fingerprint` of an SDP.
+fn fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines().find_map(|l| l.trim().strip_prefix("a=fingerprint:").map(str::to_owned))
+}
+
+/// The host candidates of an SDP.
+fn candidates(sdp: &str) -> Vec<SocketAddr> {
+    sdp.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.trim().strip_prefix("a=candidate:")?.split_whitespace().collect();
+            if f.get(2)?.eq_ignore_ascii_case("udp") {
+                format!("{}:{}", f.get(4)?, f.get(5)?).parse().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The test's view of the WebSocket: every server message, and a way to send.
+pub struct Signaling {
+    tx: mpsc::UnboundedSender<Value>,
+    rx: mpsc::UnboundedReceiver<Value>,
+}
+
+impl Signaling {
+    pub fn send(&mut self, v: Value) {
+        let _ = self.tx.send(v);
+    }
+
+    /// The next server message (publish answers and subscribe offers included), or None when
+    /// nothing came within 10 s.
+    pub async fn next(&mut self) -> Option<Value> {
+        tokio::time::timeout(Duration::from_secs(10), self.rx.recv()).await.ok().flatten()
+    }
+
+    /// Waits for a message of `kind`, skipping others.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        self.expect_where(kind, |_| true).await
+    }
+
+    /// Waits for a message of `kind` for which `pred` holds, skipping others.
+    pub async fn expect_where(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let m = self.next().await.unwrap_or_else(|| panic!("no {kind} within 10 s"));
+            if m["type"] == kind && pred(&m) {
+                return m;
+            }
+        }
+    }
+
+    /// Throws away what arrived so far.
+    pub fn clear(&mut self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+}
+
+/// A participant with real peer connections.
+pub struct MediaClient {
+    inner: Arc<Mutex<Inner>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    signaling: Signaling,
+    /// Where the task forwards server messages (kept for reconnects).
+    events: mpsc::UnboundedSender<Value>,
+    pub welcome: Value,
+    pub participant_id: String,
+    pub resume_token: String,
+    pub meeting_id: i64,
+    tag: u32,
+}
+
+impl MediaClient {
+    /// Joins `meeting` (signed in as `who`, or as a guest) and starts the media thread. Media
+    /// flows once [`MediaClient::publish`] was called.
+    pub async fn join(app: &TestApp, meeting: &Value, who: Option<&Account>, name: &str) -> MediaClient {
+        let (client, welcome) = Client::join(app, meeting, who, name).await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let inner = Arc::new(Mutex::new(Inner {
+            publisher: Peer::new(now),
+            subscriber: Peer::new(now),
+            pending: None,
+            mids: None,
+            answers: 0,
+            offers: 0,
+            sub_fingerprint: None,
+            server_addrs: BTreeSet::new(),
+            errors: vec![],
+            network_down: false,
+            last_rx: [None; 2],
+            sending: false,
+            tag,
+            stats: Stats::default(),
+            seq: Default::default(),
+            audio_n: 0,
+            video_n: 0,
+            next_audio: now,
+            next_video: now,
+            last_keyframe: None,
+            keyframe_wanted: [false; 3],
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (inner, stop) = (inner.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("media-{name}"))
+                .spawn(move || media_loop(&inner, &stop))
+                .expect("media thread")
+        };
+        let (events, rx) = mpsc::unbounded_channel();
+        let (tx, cmds) = mpsc::unbounded_channel();
+        let task = tokio::spawn(signaling_task(client.ws, inner.clone(), cmds, events.clone()));
+        MediaClient {
+            participant_id: welcome["participant_id"].as_str().unwrap().to_owned(),
+            resume_token: welcome["resume_token"].as_str().unwrap().to_owned(),
+            meeting_id: meeting["meeting_id"].as_i64().unwrap(),
+            welcome,
+            inner,
+            stop,
+            thread: Some(thread),
+            task: Some(task),
+            signaling: Signaling { tx, rx },
+            events,
+            tag,
+        }
+    }
+
+    /// The marker this client puts in every payload it sends.
+    pub fn tag(&self) -> u32 {
+        self.tag
+    }
+
+    /// The WebSocket as the test sees it (the client answers media messages by itself).
+    pub fn signaling(&mut self) -> &mut Signaling {
+        &mut self.signaling
+    }
+
+    /// Offers microphone (Opus) and camera (VP8, three simulcast layers), applies the
+    /// answer, and starts sending once the connection is up. Panics if the server refuses.
+    pub async fn publish(&mut self) {
+        self.publish_with(false).await;
+    }
+
+    async fn publish_with(&mut self, restart: bool) {
+        let (sdp, tracks, answers) = {
+            let mut g = lock(&self.inner);
+            let mut api = g.publisher.rtc.sdp_api();
+            let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+            let mut simulcast = Simulcast::new();
+            for rid in RIDS {
+                simulcast.add_send_layer(SimulcastLayer::new(rid));
+            }
+            let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
+            let (offer, pending) = api.apply().expect("an offer");
+            g.pending = Some(pending);
+            g.mids = Some((audio, video));
+            let tracks = json!([{"mid": audio.to_string(), "source": "microphone"},
+                                {"mid": video.to_string(), "source": "camera"}]);
+            (offer.to_sdp_string(), tracks, g.answers)
+        };
+        let errors = lock(&self.inner).errors.len();
+        let mut offer = json!({"type": "publish_offer", "sdp": sdp, "tracks": tracks});
+        if restart {
+            offer["restart"] = json!(true);
+        }
+        self.signaling.send(offer);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            {
+                let mut g = lock(&self.inner);
+                if g.answers > answers {
+                    g.sending = true;
+                    let now = Instant::now();
+                    (g.next_audio, g.next_video) = (now, now);
+                    return;
+                }
+                if let Some(e) = g.errors[errors..].iter().find(|e| e["request"] == "publish_offer") {
+                    panic!("the server refused publish_offer: {e}");
+                }
+            }
+            assert!(Instant::now() < deadline, "no publish_answer within 10 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A copy of what arrived so far.
+    pub fn received(&self) -> Stats {
+        lock(&self.inner).stats.clone()
+    }
+
+    /// Waits until `pred` holds for the received stats; panics with them after `timeout`.
+    pub async fn wait_until(&self, what: &str, pred: impl Fn(&Stats) -> bool, timeout: Duration) -> Stats {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.received();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() >= deadline {
+                let errors = lock(&self.inner).errors.clone();
+                panic!("{what}: not within {timeout:?}; received: {}; server errors: {errors:?}", s.summary());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `error` messages the server sent so far.
+    pub fn errors(&self) -> Vec<Value> {
+        lock(&self.inner).errors.clone()
+    }
+
+    /// The server's UDP media address, from the candidates in its SDP.
+    pub fn server_media_addr(&self) -> Option<SocketAddr> {
+        lock(&self.inner).server_addrs.iter().next().copied()
+    }
+
+    /// The network goes away: nothing is sent or read on UDP, and the WebSocket is dropped
+    /// without a close frame.
+    pub fn drop_network(&mut self) {
+        lock(&self.inner).network_down = true;
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    /// Comes back after [`MediaClient::drop_network`]: the network returns and the WebSocket
+    /// reconnects with the resume token. Returns the new `welcome` (or the refusal). If the
+    /// welcome no longer lists this client's tracks, or the server's side of either peer
+    /// connection stays silent for 3 s, it starts media over: `publish_offer` with
+    /// `restart: true` on a new connection (the server then offers a new subscriber one).
+    pub async fn resume(&mut self, app: &TestApp) -> Value {
+        let client = Client::connect(app, self.meeting_id, &format!("resume={}", self.resume_token)).await;
+        let mut ws = client.ws;
+        let first = loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a frame within 10 s");
+            match frame {
+                Some(Ok(Message::Text(t))) => break serde_json::from_str::<Value>(&t).unwrap(),
+                Some(Ok(_)) => continue,
+                other => panic!("the socket closed before welcome: {other:?}"),
+            }
+        };
+        if first["type"] != "welcome" {
+            return first;
+        }
+        self.welcome = first.clone();
+        if let Some(t) = first["resume_token"].as_str() {
+            self.resume_token = t.to_owned();
+        }
+        let was_publishing = {
+            let mut g = lock(&self.inner);
+            g.network_down = false;
+            g.sending
+        };
+        let (tx, cmds) = mpsc::unbounded_channel();
+        self.signaling.tx = tx;
+        self.task = Some(tokio::spawn(signaling_task(ws, self.inner.clone(), cmds, self.events.clone())));
+        let mine = first["tracks"]
+            .as_array()
+            .is_some_and(|ts| ts.iter().any(|t| t["participant_id"] == self.participant_id.as_str()));
+        if was_publishing && !(mine && self.hears_server_since(Instant::now(), Duration::from_secs(3)).await) {
+            self.republish().await;
+        }
+        first
+    }
+
+    /// Whether both peer connections read a datagram from the server within `within` after `since`.
+    async fn hears_server_since(&self, since: Instant, within: Duration) -> bool {
+        let deadline = since + within;
+        loop {
+            if lock(&self.inner).last_rx.iter().all(|t| t.is_some_and(|t| t >= since)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Starts media over: a new publisher connection (new socket and DTLS session) offered
+    /// with `restart: true`.
+    pub async fn republish(&mut self) {
+        {
+            let mut g = lock(&self.inner);
+            g.publisher = Peer::new(Instant::now());
+            g.sending = false;
+            g.pending = None;
+            g.mids = None;
+            g.seq.clear();
+            g.last_keyframe = None;
+            g.stats.publisher_connected = false;
+            g.last_rx[0] = None;
+        }
+        self.publish_with(true).await;
+    }
+
+    /// Leaves the meeting (`leave`) and stops.
+    pub async fn leave(mut self) {
+        self.signaling.send(json!({"type": "leave"}));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        if let Some(h) = self.thread.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for MediaClient {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The media thread: runs [`Inner::step`] whenever something is due, and at least every 2 ms
+/// to read the sockets.
+fn media_loop(inner: &Mutex<Inner>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let next = lock(inner).step(now);
+        let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(2));
+        std::thread::sleep(wait.max(Duration::from_micros(200)));
+    }
+}
+
+/// Reads the WebSocket: applies `publish_answer`, answers `subscribe_offer`, records errors,
+/// and forwards everything to the test; sends what the test sends.
+async fn signaling_task(
+    mut ws: Socket,
+    inner: Arc<Mutex<Inner>>,
+    mut cmds: mpsc::UnboundedReceiver<Value>,
+    events: mpsc::UnboundedSender<Value>,
+) {
+    loop {
+        tokio::select! {
+            cmd = cmds.recv() => {
+                let Some(v) = cmd else { return };
+                if ws.send(Message::Text(v.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+            frame = ws.next() => {
+                let v: Value = match frame {
+                    Some(Ok(Message::Text(t))) => match serde_json::from_str(&t) {
+                        Ok(v) => v,
+                        Err(_) => continue,
+                    },
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        let _ = events.send(json!({"type": "_closed"}));
+                        return;
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                let reply = handle_server_message(&inner, &v);
+                if let Some(reply) = reply {
+                    if ws.send(Message::Text(reply.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = events.send(v);
+            }
+        }
+    }
+}
+
+fn handle_server_message(inner: &Mutex<Inner>, v: &Value) -> Option<Value> {
+    let mut g = lock(inner);
+    match v["type"].as_str()? {
+        "publish_answer" => {
+            let sdp = v["sdp"].as_str()?;
+            g.server_addrs.extend(candidates(sdp));
+            let answer = match SdpAnswer::from_sdp_string(sdp) {
+                Ok(a) => a,
+                Err(e) => {
+                    g.errors.push(json!({"request": "publish_offer", "code": "client", "message": format!("{e}")}));
+                    return None;
+                }
+            };
+            let Some(pending) = g.pending.take() else {
+                g.errors.push(json!({"request": "publish_offer", "code": "client", "message": "unexpected answer"}));
+                return None;
+            };
+            if let Err(e) = g.publisher.rtc.sdp_api().accept_answer(pending, answer) {
+                g.errors.push(json!({"request": "publish_offer", "code": "client", "message": format!("{e}")}));
+                return None;
+            }
+            g.answers += 1;
+            None
+        }
+        "subscribe_offer" => {
+            let sdp = v["sdp"].as_str()?;
+            g.server_addrs.extend(candidates(sdp));
+            let fp = fingerprint(sdp);
+            if g.sub_fingerprint.is_some() && fp != g.sub_fingerprint {
+                // A new peer connection on the server: start over with a new one here too.
+                g.subscriber = Peer::new(Instant::now());
+                g.stats.subscriber_connected = false;
+            }
+            g.sub_fingerprint = fp;
+            let offer = SdpOffer::from_sdp_string(sdp).ok()?;
+            match g.subscriber.rtc.sdp_api().accept_offer(offer) {
+                Ok(answer) => {
+                    g.offers += 1;
+                    Some(json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string()}))
+                }
+                Err(e) => {
+                    g.errors.push(json!({"request": "subscribe_offer", "code": "client", "message": format!("{e}")}));
+                    None
+                }
+            }
+        }
+        "error" => {
+            g.errors.push(v.clone());
+            None
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,241 @@
+//! Media through the real server: str0m clients on UDP sockets publish Opus and simulcast VP8
+//! over the signaling protocol and receive each other's RTP (see `common/media.rs`).
+mod common;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use common::media::{MediaClient, Stats};
+use common::ws::meeting_with;
+use common::{Backend, TestApp};
+use serde_json::{json, Value};
+
+/// How long media may take to start flowing.
+const MEDIA_WITHIN: Duration = Duration::from_secs(10);
+
+async fn meeting(app: &TestApp, host_name: &str) -> (common::Account, Value) {
+    let host = app.account(host_name).await;
+    let m = meeting_with(app, &host, json!({})).await;
+    (host, m)
+}
+
+/// Waits until `c` has audio and a video keyframe from every one of `others`.
+async fn wait_for_media_from(c: &MediaClient, others: &[u32]) -> Stats {
+    let others = others.to_vec();
+    c.wait_until(
+        "audio and video (with a keyframe) from everyone else",
+        move |s| others.iter().all(|t| s.has_media_from(*t)),
+        MEDIA_WITHIN,
+    )
+    .await
+}
+
+/// Waits until audio and video from `tag` grew by `by` packets each past `before`.
+async fn wait_for_more(c: &MediaClient, before: &Stats, tag: u32, by: u64) -> Stats {
+    let before = before.clone();
+    c.wait_until("media keeps flowing", move |s| s.grew_from(&before, tag, by), MEDIA_WITHIN).await
+}
+
+async fn two_participants_exchange_audio_and_video(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostm1").await;
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    a.publish().await;
+    b.publish().await;
+
+    // Signaling announces both tracks of the other side.
+    let (aid, bid) = (a.participant_id.clone(), b.participant_id.clone());
+    for (me, other) in [(&mut a, bid), (&mut b, aid)] {
+        let mut kinds = vec![];
+        while kinds.len() < 2 {
+            let t = me
+                .signaling()
+                .expect_where("track_published", |t| t["track"]["participant_id"] == other.as_str())
+                .await;
+            kinds.push(t["track"]["kind"].as_str().unwrap().to_owned());
+        }
+        kinds.sort();
+        assert_eq!(kinds, ["audio", "video"]);
+    }
+
+    let got_a = wait_for_media_from(&a, &[b.tag()]).await;
+    let got_b = wait_for_media_from(&b, &[a.tag()]).await;
+    // Packet counts keep growing.
+    wait_for_more(&a, &got_a, b.tag(), 25).await;
+    let s = wait_for_more(&b, &got_b, a.tag(), 25).await;
+
+    for (me, other, s) in [(&a, &b, a.received()), (&b, &a, s)] {
+        assert_eq!(s.from(me.tag()).count(), 0, "nobody receives their own media: {}", s.summary());
+        for t in s.from(other.tag()) {
+            assert!(t.bytes > 0 && t.packets as usize >= t.seqs.len().min(100_000));
+            // Sequence numbers as a subscriber sees them: increasing (a loopback network
+            // does not reorder much), never the same twice.
+            let mut sorted = t.seqs.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert!(sorted.len() + 5 >= t.seqs.len(), "mid {}: duplicate sequence numbers", t.mid);
+        }
+    }
+    drop((a, b));
+    app.stop().await;
+}
+
+async fn five_participants_each_receive_all_four_others(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostm2").await;
+    let mut clients = vec![MediaClient::join(&app, &m, Some(&host), "P0").await];
+    for i in 1..5 {
+        clients.push(MediaClient::join(&app, &m, None, &format!("P{i}")).await);
+    }
+    for c in &mut clients {
+        c.publish().await;
+    }
+    let tags: Vec<u32> = clients.iter().map(|c| c.tag()).collect();
+    let started = Instant::now();
+    for c in &clients {
+        let others: Vec<u32> = tags.iter().copied().filter(|t| *t != c.tag()).collect();
+        let s = wait_for_media_from(c, &others).await;
+        assert_eq!(s.from(c.tag()).count(), 0, "own media came back: {}", s.summary());
+    }
+    assert!(started.elapsed() < MEDIA_WITHIN + Duration::from_secs(2));
+    drop(clients);
+    app.stop().await;
+}
+
+async fn lost_network_resumes_seat_and_media(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostm3").await;
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    a.publish().await;
+    b.publish().await;
+    wait_for_media_from(&a, &[b.tag()]).await;
+    wait_for_media_from(&b, &[a.tag()]).await;
+
+    b.drop_network();
+    let bid = b.participant_id.clone();
+    let lost =
+        a.signaling().expect_where("participant_updated", |u| u["participant"]["participant_id"] == bid.as_str()).await;
+    assert_eq!(lost["participant"]["reconnecting"], true);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let before_a = a.received();
+    let before_b = b.received();
+    let w = b.resume(&app).await;
+    assert_eq!(w["type"], "welcome", "{w}");
+    assert_eq!(w["resumed"], true);
+    assert_eq!(w["participant_id"], bid.as_str(), "the same seat");
+    let back = a
+        .signaling()
+        .expect_where("participant_updated", |u| {
+            u["participant"]["participant_id"] == bid.as_str() && u["participant"]["reconnecting"] == false
+        })
+        .await;
+    assert_eq!(back["participant"]["reconnecting"], false);
+
+    // Media flows both ways again.
+    wait_for_more(&a, &before_a, b.tag(), 25).await;
+    wait_for_more(&b, &before_b, a.tag(), 25).await;
+    let s = b
+        .wait_until(
+            "a video keyframe from Ann after the resume",
+            {
+                let (tag, before) = (a.tag(), before_b.video_keyframes_from(a.tag()));
+                move |s| s.video_keyframes_from(tag) > before
+            },
+            MEDIA_WITHIN,
+        )
+        .await;
+    assert_eq!(s.from(b.tag()).count(), 0);
+    drop((a, b));
+    app.stop().await;
+}
+
+/// Deterministic junk: empty, tiny, STUN-, DTLS- and RTP/RTCP-looking datagrams.
+fn junk() -> Vec<Vec<u8>> {
+    let mut seed = 0x9e37_79b9_u32;
+    let mut random = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                seed as u8
+            })
+            .collect()
+    };
+    let mut all = vec![vec![], vec![0x00], vec![0x16, 0xfe, 0xfd], vec![0x80, 0x60, 0x00]];
+    for len in [1, 12, 20, 28, 100, 600, 1200] {
+        for first in [0x00, 0x01, 0x16, 0x17, 0x80, 0x81, 0x90, 0xc8, 0xff] {
+            let mut p = random(len);
+            p[0] = first;
+            all.push(p);
+        }
+    }
+    // A STUN binding request for a ufrag nobody has.
+    let user = b"nobody:knows";
+    let mut stun = vec![0x00, 0x01, 0x00, 16, 0x21, 0x12, 0xA4, 0x42];
+    stun.extend([7; 12]);
+    stun.extend([0x00, 0x06, 0x00, user.len() as u8]);
+    stun.extend(user);
+    all.push(stun);
+    all
+}
+
+async fn garbage_datagrams_do_not_disturb_a_meeting(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostm4").await;
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    a.publish().await;
+    b.publish().await;
+    wait_for_media_from(&a, &[b.tag()]).await;
+    wait_for_media_from(&b, &[a.tag()]).await;
+    let server = a.server_media_addr().expect("the server's UDP candidate in its SDP");
+
+    let before_a = a.received();
+    let before_b = b.received();
+    let strangers: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    for round in 0..10 {
+        for p in junk() {
+            let _ = strangers[round % strangers.len()].send_to(&p, server);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    wait_for_more(&a, &before_a, b.tag(), 25).await;
+    wait_for_more(&b, &before_b, a.tag(), 25).await;
+    // Signaling is fine too.
+    a.signaling().send(json!({"type": "ping", "id": 7}));
+    assert_eq!(a.signaling().expect("pong").await["id"], 7);
+    assert!(a.errors().is_empty() && b.errors().is_empty(), "{:?} {:?}", a.errors(), b.errors());
+    drop((a, b));
+    app.stop().await;
+}
+
+mod sqlite {
+    use common::Backend;
+
+    use super::common;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_participants_exchange_audio_and_video() {
+        super::two_participants_exchange_audio_and_video(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn five_participants_each_receive_all_four_others() {
+        super::five_participants_each_receive_all_four_others(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lost_network_resumes_seat_and_media() {
+        super::lost_network_resumes_seat_and_media(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn garbage_datagrams_do_not_disturb_a_meeting() {
+        super::garbage_datagrams_do_not_disturb_a_meeting(Backend::Sqlite).await
+    }
+}
