@@ -27,6 +27,8 @@ export function showRoom(meeting, local) {
   /** @type {string | null} */
   let chatTo = null;
   let ended = false;
+  /** @type {string | null} whose action menu is open in the participants panel */
+  let openMenu = null;
 
   const title = h("span", { class: "room-title", text: meeting.title || "Joining…" });
   const clock = h("span", { class: "room-clock", "aria-label": "Time left" });
@@ -198,8 +200,8 @@ export function showRoom(meeting, local) {
       if (meeting.isHost) actions.push(["Make host", () => confirm(`Make ${p.display_name} the host?`) && meeting.send({ type: "transfer_host", participant_id: pid })]);
     }
     actions.push(["Remove", () => confirm(`Remove ${p.display_name}? They cannot rejoin.`) && meeting.send({ type: "remove", participant_id: pid })]);
-    const list = h("div", { class: "menu", role: "menu", hidden: true }, ...actions.map(([label, act]) => h("button", { type: "button", role: "menuitem", text: label, onclick: () => ((list.hidden = true), act()) })));
-    const open = h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": `Actions for ${p.display_name}`, "aria-haspopup": "menu", onclick: () => (list.hidden = !list.hidden) }, icon("more"));
+    const list = h("div", { class: "menu", role: "menu", hidden: openMenu !== pid }, ...actions.map(([label, act]) => h("button", { type: "button", role: "menuitem", text: label, onclick: () => ((openMenu = null), (list.hidden = true), act()) })));
+    const open = h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": `Actions for ${p.display_name}`, "aria-haspopup": "menu", "aria-expanded": String(openMenu === pid), onclick: () => ((openMenu = openMenu === pid ? null : pid), render()) }, icon("more"));
     return h("div", { class: "menu-wrap" }, open, list);
   };
 
@@ -253,6 +255,13 @@ export function showRoom(meeting, local) {
   /** @param {KeyboardEvent} e */
   const keys = (e) => {
     const target = /** @type {HTMLElement} */ (e.target);
+    if (e.key === "Escape" && (panel || !reactMenu.hidden)) {
+      panel = null;
+      reactMenu.hidden = true;
+      render();
+      /** @type {HTMLElement | null} */ (document.activeElement)?.blur?.();
+      return;
+    }
     if (e.ctrlKey || e.metaKey || e.altKey || target.closest("input, textarea, select, [contenteditable]")) return;
     const k = e.key.toLowerCase();
     /** @type {Record<string, () => void>} */
