@@ -8,7 +8,7 @@ use crate::state::AppState;
 
 /// Runs one admin action and prints what it did.
 pub async fn run(config: Config, action: AdminAction) -> anyhow::Result<()> {
-    let state = AppState::new(config).await?;
+    let state = AppState::without_media(config).await?;
     let result = act(&state, action).await;
     state.store.close().await;
     result

@@ -53,12 +53,25 @@ impl Limits {
 impl AppState {
     /// Connects the store and loads (or creates) the signing secret.
     pub async fn new(config: Config) -> crate::error::Result<AppState> {
+        Self::build(config, true).await
+    }
+
+    /// State for commands that never serve meetings (no media ports opened).
+    pub async fn without_media(config: Config) -> crate::error::Result<AppState> {
+        Self::build(config, false).await
+    }
+
+    async fn build(config: Config, with_media: bool) -> crate::error::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Store::connect(&config.database_url).await?;
         let secret = store.secret("jwt_hmac", crate::auth::random_secret).await?;
         let live = crate::live::Live::default();
-        let media = crate::media::Media::start(config.media_listen, config.media_public_ip, live.clone())
-            .map_err(|e| anyhow::anyhow!("cannot open the media port {}: {e}", config.media_listen))?;
+        let media = if with_media {
+            crate::media::Media::start(config.media_listen, config.media_public_ip, live.clone())
+                .map_err(|e| anyhow::anyhow!("cannot open the media port {}: {e}", config.media_listen))?
+        } else {
+            crate::media::Media::detached()
+        };
         Ok(AppState {
             keys: Keys::new(secret.as_bytes()),
             mailer: Mailer::from_config(&config)?,

@@ -186,7 +186,6 @@ async fn download(
 ) -> Result<Response> {
     let not_found = || Error::not_found("file_not_found", "no such file in this meeting");
     let meeting_id: i64 = id.parse().map_err(|_| not_found())?;
-    let file = state.store.file(meeting_id, &file_id).await?.ok_or_else(not_found)?;
     // Who is asking: a live seat, or an account.
     let seat = seat_token(&headers).and_then(|t| state.live.room(meeting_id)?.participant_by_resume(t));
     let user_id = auth.as_ref().map(|a| a.user.id.clone()).or_else(|| seat.as_ref().and_then(|s| s.user_id.clone()));
@@ -205,6 +204,7 @@ async fn download(
             ));
         }
     }
+    let file = state.store.file(meeting_id, &file_id).await?.ok_or_else(not_found)?;
     let viewer = crate::store::Viewer {
         participant_id: seat.as_ref().map(|s| s.participant_id.as_str()),
         user_id: user_id.as_deref(),

@@ -69,18 +69,25 @@ enum Command {
         height: u32,
     },
     /// An ICE-TCP connection opened: where to write frames for that remote address.
-    TcpOpen { remote: SocketAddr, writer: mpsc::Sender<Vec<u8>> },
-    TcpClosed { remote: SocketAddr },
+    TcpOpen {
+        remote: SocketAddr,
+        writer: mpsc::Sender<Vec<u8>>,
+    },
+    TcpClosed {
+        remote: SocketAddr,
+    },
     /// One RFC 4571 frame read from an ICE-TCP connection.
-    TcpFrame { remote: SocketAddr, bytes: Vec<u8> },
+    TcpFrame {
+        remote: SocketAddr,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Media {
     /// Binds the media socket and starts the media thread.
     pub fn start(listen: SocketAddr, public_ip: Option<IpAddr>, live: Live) -> std::io::Result<Media> {
-        let socket = UdpSocket::bind(listen)?;
+        let (socket, tcp) = bind_pair(listen)?;
         let local = socket.local_addr()?;
-        let tcp = std::net::TcpListener::bind(local)?;
         let ip =
             public_ip.unwrap_or(if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() });
         let candidate = SocketAddr::new(ip, local.port());
@@ -91,6 +98,13 @@ impl Media {
         tcp::accept(tcp, tx.clone())?;
         tracing::info!(%local, %candidate, "media listening (UDP and ICE-TCP)");
         Ok(Media { tx, candidate })
+    }
+
+    /// A handle with no engine behind it, for commands that never carry media (the admin
+    /// CLI): every request fails with "media engine stopped".
+    pub fn detached() -> Media {
+        let (tx, _) = mpsc::channel();
+        Media { tx, candidate: SocketAddr::from(([0, 0, 0, 0], 0)) }
     }
 
     pub fn join(&self, meeting: i64, participant: &str) {
@@ -133,6 +147,20 @@ impl Media {
     }
 }
 
+/// Binds UDP and TCP on the same port. With port 0 the UDP port is drawn first and the TCP
+/// port must match, which another socket may hold: then draw again.
+fn bind_pair(listen: SocketAddr) -> std::io::Result<(UdpSocket, std::net::TcpListener)> {
+    let mut last = None;
+    for _ in 0..if listen.port() == 0 { 20 } else { 1 } {
+        let udp = UdpSocket::bind(listen)?;
+        match std::net::TcpListener::bind(udp.local_addr()?) {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no port")))
+}
+
 /// One meeting's SFU room and its participant numbering.
 struct Slot {
     room: Room,
@@ -172,7 +200,15 @@ struct Engine {
 
 impl Engine {
     fn new(socket: UdpSocket, candidate: SocketAddr, relay: Relay) -> Engine {
-        Engine { socket, candidate, rooms: HashMap::new(), paths: HashMap::new(), relay, dropped: 0, tcp: HashMap::new() }
+        Engine {
+            socket,
+            candidate,
+            rooms: HashMap::new(),
+            paths: HashMap::new(),
+            relay,
+            dropped: 0,
+            tcp: HashMap::new(),
+        }
     }
 
     fn run(mut self, rx: mpsc::Receiver<Command>) {
