@@ -214,6 +214,34 @@ async fn garbage_datagrams_do_not_disturb_a_meeting(backend: Backend) {
     app.stop().await;
 }
 
+async fn host_mute_stops_forwarding_audio(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostmute").await;
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    a.publish().await;
+    b.publish().await;
+    let got = wait_for_media_from(&a, &[b.tag()]).await;
+    wait_for_more(&a, &got, b.tag(), 25).await;
+
+    // The host mutes Bob: his client keeps sending, but Ann stops hearing him (video goes on).
+    let bid = b.participant_id.clone();
+    a.signaling().send(json!({"type": "mute", "participant_id": bid}));
+    b.signaling().expect_where("host_action", |m| m["action"] == "muted").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let muted_at = a.received();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = a.received();
+    let (audio_then, audio_now) = (muted_at.audio_packets_from(b.tag()), later.audio_packets_from(b.tag()));
+    assert!(audio_now <= audio_then + 3, "no audio from Bob while muted ({audio_then} → {audio_now})");
+    assert!(later.video_packets_from(b.tag()) > muted_at.video_packets_from(b.tag()) + 20, "video unaffected");
+
+    // Bob unmutes himself: Ann hears him again.
+    b.signaling().send(json!({"type": "set_state", "muted": false}));
+    let tag = b.tag();
+    a.wait_until("audio grows after unmute", move |s| s.audio_packets_from(tag) > audio_now + 25, MEDIA_WITHIN).await;
+}
+
 mod sqlite {
     use common::Backend;
 
@@ -232,6 +260,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lost_network_resumes_seat_and_media() {
         super::lost_network_resumes_seat_and_media(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn host_mute_stops_forwarding_audio() {
+        super::host_mute_stops_forwarding_audio(Backend::Sqlite).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,8 @@ pub struct Room {
     next_track: u64,
     last_now: Instant,
     rejected: u64,
+    /// Participants a host muted: their audio is not forwarded.
+    muted: HashSet<ParticipantId>,
 }
 
 impl Room {
@@ -109,6 +111,7 @@ impl Room {
             next_track: 1,
             last_now: now,
             rejected: 0,
+            muted: HashSet::new(),
         }
     }
 
@@ -149,6 +152,7 @@ impl Room {
     pub fn remove_participant(&mut self, now: Instant, id: ParticipantId) {
         self.last_now = now;
         let Some(mut p) = self.participants.remove(&id) else { return };
+        self.muted.remove(&id);
         p.publisher.close(&mut self.out);
         p.subscriber.close(&mut self.out);
         self.demux.forget(p.publisher.id);
@@ -165,6 +169,23 @@ impl Room {
             self.update_wanted_layers(track);
         }
         self.process(now);
+    }
+
+    /// Stops (or resumes) forwarding a participant's audio, whatever their client sends: a host
+    /// muted them, and nobody hears them until they unmute. A muted participant is never the
+    /// active speaker.
+    ///
+    /// Call when signaling applies a mute or an unmute.
+    pub fn set_audio_muted(&mut self, participant: ParticipantId, muted: bool) -> Result<(), SfuError> {
+        if !self.participants.contains_key(&participant) {
+            return Err(SfuError::UnknownParticipant(participant));
+        }
+        if muted {
+            self.muted.insert(participant);
+        } else {
+            self.muted.remove(&participant);
+        }
+        Ok(())
     }
 
     /// Declares what a publisher's m-line carries (camera, screen share…).
@@ -510,6 +531,9 @@ impl Room {
         let Some(track) = self.tracks.get_mut(&track_id) else { return };
         let Some(layer) = track.layer_of(rid) else { return };
         let kind = track.kind;
+        if kind == TrackKind::Audio && self.muted.contains(&publisher) {
+            return;
+        }
         let cached = CachedPacket {
             seq: *packet.seq_no,
             ts: packet.header.timestamp,

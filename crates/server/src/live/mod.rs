@@ -177,6 +177,7 @@ impl Live {
             .await?;
         emit_participant(state, room, "participant.joined", p);
         state.media.join(room.meeting_id, &p.participant_id);
+        state.media.set_muted(room.meeting_id, &p.participant_id, p.muted);
         Ok(())
     }
 
@@ -276,6 +277,9 @@ impl Live {
         };
         match msg {
             ClientMessage::SetState { muted, camera_on, hand_raised } => {
+                if let Some(m) = muted {
+                    state.media.set_muted(room.meeting_id, &me.participant_id, m);
+                }
                 room.update(&me.participant_id, |p| {
                     p.muted = muted.unwrap_or(p.muted);
                     p.camera_on = camera_on.unwrap_or(p.camera_on);
@@ -312,11 +316,14 @@ impl Live {
                 moderator("mute")?;
                 target(&participant_id, "mute")?;
                 room.update(&participant_id, |p| p.muted = true);
+                state.media.set_muted(room.meeting_id, &participant_id, true);
                 tell(HostAction::Muted, Some(participant_id));
             }
             ClientMessage::MuteAll => {
                 moderator("mute_all")?;
-                room.update_all(|p| !p.role.is_moderator(), |p| p.muted = true);
+                for p in room.update_all(|p| !p.role.is_moderator(), |p| p.muted = true) {
+                    state.media.set_muted(room.meeting_id, &p.participant_id, true);
+                }
                 tell(HostAction::MutedAll, None);
             }
             ClientMessage::AskUnmute { participant_id } => {

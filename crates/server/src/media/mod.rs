@@ -68,6 +68,12 @@ enum Command {
         width: u32,
         height: u32,
     },
+    /// Forward a participant's audio or not (the authoritative mute).
+    Muted {
+        meeting: i64,
+        participant: String,
+        muted: bool,
+    },
     /// An ICE-TCP connection opened: where to write frames for that remote address.
     TcpOpen {
         remote: SocketAddr,
@@ -113,6 +119,11 @@ impl Media {
 
     pub fn leave(&self, meeting: i64, participant: &str) {
         let _ = self.tx.send(Command::Leave { meeting, participant: participant.to_owned() });
+    }
+
+    /// Stops or resumes forwarding a participant's audio.
+    pub fn set_muted(&self, meeting: i64, participant: &str, muted: bool) {
+        let _ = self.tx.send(Command::Muted { meeting, participant: participant.to_owned(), muted });
     }
 
     pub fn end_room(&self, meeting: i64) {
@@ -355,6 +366,13 @@ impl Engine {
                 };
                 let _ = reply.send(result);
                 self.drain(meeting);
+            }
+            Command::Muted { meeting, participant, muted } => {
+                let slot = self.slot(meeting);
+                let id = slot.id(now, &participant);
+                if let Err(e) = slot.room.set_audio_muted(id, muted) {
+                    tracing::debug!(error = %e, "mute");
+                }
             }
             Command::TcpOpen { remote, writer } => {
                 self.tcp.insert(remote, writer);

@@ -1,0 +1,61 @@
+//! A participant a host muted is not heard, whatever their client keeps sending; unmuting
+//! lets their audio through again. Their video is unaffected.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{opus, vp8, Sim};
+use convene_sfu::ParticipantId;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind};
+
+const A: ParticipantId = ParticipantId(1);
+const B: ParticipantId = ParticipantId(2);
+
+#[test]
+fn muted_audio_is_not_forwarded_until_unmuted() {
+    let mut sim = Sim::new();
+    sim.join(A);
+    sim.join(B);
+    let (audio, video) = sim.publish(A, |api| {
+        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        (audio, video)
+    });
+    sim.connect_all();
+    let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
+
+    let mut n = 0u32;
+    let mut run = |sim: &mut Sim, secs: u64| {
+        let until = sim.elapsed() + Duration::from_secs(secs);
+        while sim.elapsed() < until {
+            let now = sim.now;
+            let c = sim.client(A);
+            let (opus_pt, vp8_pt) = (c.pt(Codec::Opus), c.pt(Codec::Vp8));
+            c.send(now, audio, None, opus(opus_pt, n, Some(-20)));
+            if n.is_multiple_of(2) {
+                c.send(now, video, None, vp8(vp8_pt, n / 2, (n / 2).is_multiple_of(30), 0xA));
+            }
+            n += 1;
+            sim.advance(Duration::from_millis(20));
+        }
+    };
+
+    run(&mut sim, 2);
+    let heard = sim.client(B).received_for(audio_track).len();
+    assert!(heard > 50, "B hears A before the mute ({heard})");
+
+    sim.room.set_audio_muted(A, true).unwrap();
+    let seen_before = sim.client(B).received_for(video_track).len();
+    run(&mut sim, 2);
+    let during = sim.client(B).received_for(audio_track).len();
+    assert!(during <= heard + 2, "nothing more is heard while muted ({heard} → {during})");
+    assert!(sim.client(B).received_for(video_track).len() > seen_before + 30, "video keeps flowing");
+
+    sim.room.set_audio_muted(A, false).unwrap();
+    run(&mut sim, 2);
+    let after = sim.client(B).received_for(audio_track).len();
+    assert!(after > during + 50, "unmuted audio flows again ({during} → {after})");
+    assert!(sim.room.set_audio_muted(ParticipantId(9), true).is_err(), "unknown participants are refused");
+}
