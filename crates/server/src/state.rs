@@ -65,6 +65,8 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Store::connect(&config.database_url).await?;
         let secret = store.secret("jwt_hmac", crate::auth::random_secret).await?;
+        // Web Push keys exist from the first start on (every node reads the same ones).
+        crate::push::VapidKeys::load(&store).await?;
         let live = crate::live::Live::default();
         let media = if with_media {
             crate::media::Media::start(config.media_listen, config.media_public_ip, live.clone())

@@ -373,7 +373,51 @@ async fn vapid_key_survives_restart(backend: Backend) {
     app.stop().await;
 }
 
+/// Pushes the product sends by itself: "meeting started" to invitees, "you were let in" to
+/// whoever a host admits from the waiting room, and reminders before the start.
+async fn meeting_pushes_reach_subscribed_people(backend: Backend) {
+    use common::ws::Client;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.job_poll_ms = 50;
+        c.reminder_scan_ms = 100;
+    })
+    .await;
+    let host = app.account("hana").await;
+    let ivy = app.account("ivy").await;
+    let mut service = PushService::start(201).await;
+    let browser = Browser::new();
+    app.post(SUBS_PATH, Some(&ivy.token), browser.subscription(&service.endpoint("ivy"))).await.expect(201);
+    let payload = |got: Received| -> Value { serde_json::from_slice(&browser.decrypt(&got.body)).unwrap() };
+
+    // Ivy is invited; the host starts the meeting: Ivy's browser is told.
+    let m = app
+        .meeting(&host, json!({"start_time": null, "invitees": [ivy.email], "settings": {"waiting_room": true}}))
+        .await;
+    let (_h, _) = Client::join(&app, &m, Some(&host), "Hana").await;
+    let started = payload(service.next().await);
+    assert!(started["title"].as_str().unwrap().starts_with("Started:"), "{started}");
+    assert!(started["url"].as_str().unwrap().contains(&format!("/j/{}", m["meeting_id"])));
+
+    // Ivy waits, the host admits her: "you were let in".
+    let (_i, first) =
+        Client::join_body(&app, &m, Some(&ivy), json!({"passcode": m["passcode"], "display_name": "Ivy"})).await;
+    assert_eq!(first["type"], "waiting");
+    let mut h = _h;
+    h.expect_where("waiting_room", |w| !w["waiting"].as_array().unwrap().is_empty()).await;
+    h.send(json!({"type": "admit", "participant_id": first["participant_id"]})).await;
+    let admitted = payload(service.next().await);
+    assert_eq!(admitted["title"], "You were let in");
+
+    // A reminder before a scheduled meeting arrives as a push too.
+    app.meeting(&host, json!({"title": "Retro", "start_time": common::in_hours(1), "invitees": [ivy.email]})).await;
+    app.state.clock.advance(chrono::Duration::minutes(51));
+    let reminder = payload(service.next().await);
+    assert!(reminder["title"].as_str().unwrap().contains("Retro"), "{reminder}");
+    service.nothing_more();
+}
+
 backend_tests!(
+    meeting_pushes_reach_subscribed_people,
     test_push_arrives_and_decrypts,
     gone_subscriptions_are_removed,
     bad_subscriptions_are_rejected,

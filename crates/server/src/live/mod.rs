@@ -132,7 +132,7 @@ impl Live {
         // A room that is closing as we arrive is replaced by a fresh one (once).
         let mut retried = false;
         let (room, attached) = loop {
-            let room = self.room_for(state, &meeting).await?;
+            let room = self.room_for(state, &meeting, participant.user_id.as_deref()).await?;
             match room.admit(&claims.jti, claims.exp, now, newcomer()) {
                 Ok(a) => break (room, a),
                 Err(Refusal::Closed) if !retried => {
@@ -477,6 +477,15 @@ impl Live {
 
     async fn admit(&self, state: &AppState, room: &Arc<Room>, pid: &str) {
         let Some(p) = room.admit_waiting(pid) else { return };
+        if let Some(user_id) = &p.user_id {
+            let push = crate::push::PushMessage::new(
+                "You were let in",
+                format!("A host admitted you to \u{201c}{}\u{201d}.", room.title),
+                format!("{}/j/{}", state.config.public_url, room.meeting_id),
+            )
+            .with_tag(format!("meeting-{}", room.meeting_id));
+            crate::push::spawn_send_to_user(state, user_id, push);
+        }
         let token = room.resume_token_of(pid).unwrap_or_default();
         let attendance = room.attendance_id_of(pid).unwrap_or_default();
         if let Err(e) = self.seated(state, room, &p, &attendance).await {
@@ -615,7 +624,7 @@ impl Live {
     }
 
     /// The meeting's room, opened (and the meeting marked live) on first entry.
-    async fn room_for(&self, state: &AppState, meeting: &MeetingRow) -> Result<Arc<Room>> {
+    async fn room_for(&self, state: &AppState, meeting: &MeetingRow, entrant: Option<&str>) -> Result<Arc<Room>> {
         let (room, created) = {
             let mut rooms = self.rooms();
             match rooms.get(&meeting.id) {
@@ -644,6 +653,7 @@ impl Live {
                 json!({"meeting_id": meeting.id, "title": meeting.title}),
             ));
             tokio::spawn(self.clone().watch_duration(state.clone(), room.clone()));
+            tell_invitees_started(state, meeting, entrant).await;
             tracing::info!(meeting_id = meeting.id, "meeting started");
         }
         Ok(room)
@@ -741,6 +751,26 @@ pub(crate) async fn shared_file(state: &AppState, row: &ChatRow) -> Option<Share
         size: u64::try_from(f.size).unwrap_or(0),
         content_type: f.content_type,
     })
+}
+
+/// Pushes "meeting started" to the host, co-hosts and invitees with accounts.
+async fn tell_invitees_started(state: &AppState, m: &MeetingRow, entrant: Option<&str>) {
+    let mut people: Vec<String> = vec![m.host_id.clone()];
+    people.extend(state.store.co_hosts(m.id).await.unwrap_or_default());
+    people.extend(state.store.invitees(m.id).await.unwrap_or_default().into_iter().filter_map(|i| i.user_id));
+    people.sort();
+    people.dedup();
+    people.retain(|p| Some(p.as_str()) != entrant);
+    let link = crate::notify::ics::join_url(m, &state.config.public_url);
+    for user_id in people {
+        let push = crate::push::PushMessage::new(
+            format!("Started: {}", m.title),
+            "The meeting has started. Join now.",
+            link.clone(),
+        )
+        .with_tag(format!("meeting-{}", m.id));
+        crate::push::spawn_send_to_user(state, &user_id, push);
+    }
 }
 
 /// A moderator arriving learns who is waiting (after their welcome).

@@ -107,6 +107,15 @@ async fn send_reminder(state: &AppState, payload: &str) -> Result<()> {
         html,
         calendar: None,
     };
+    if let Some(user_id) = &r.user_id {
+        let push = crate::push::PushMessage::new(
+            format!("Starting in {} min: {}", minutes.max(1), m.title),
+            when(&m, from_ms(r.occurrence_start)),
+            crate::notify::ics::join_url(&m, &state.config.public_url),
+        )
+        .with_tag(format!("meeting-{}", m.id));
+        crate::push::spawn_send_to_user(state, user_id, push);
+    }
     // Through the mail queue, so a failing SMTP server retries the mail, not the reminder.
     queue_mail(state, &mail).await
 }
