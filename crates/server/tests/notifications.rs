@@ -356,7 +356,29 @@ async fn without_smtp_invitations_land_in_the_outbox(backend: Backend) {
     app.stop().await;
 }
 
+async fn recording_ready_mail_links_the_recording(backend: Backend) {
+    let smtp = Smtp::start();
+    let app = with_smtp(backend, &smtp).await;
+    let host = app.account("rory").await;
+    let m = app.meeting(&host, json!({"title": "Town hall"})).await;
+    let row = app.state.store.meeting(m["meeting_id"].as_i64().unwrap()).await.unwrap().unwrap();
+    let link = format!("{}/#/recordings/r_123", app.base);
+    convene::notify::recording_ready(&app.state, &row, &["rory@example.com".into(), "ann@example.org".into()], &link)
+        .await
+        .unwrap();
+    let got = smtp
+        .wait_for("two recording mails", |g| g.iter().filter(|r| r.subject.starts_with("Recording ready")).count() == 2)
+        .await;
+    let mail = got.iter().find(|r| r.to.contains("ann@example.org")).unwrap();
+    assert_eq!(mail.subject, "Recording ready: Town hall");
+    assert!(mail.text.contains(&link), "{}", mail.text);
+    // HTML escaping writes '/' as an entity inside href; decoded it is the same link.
+    assert!(mail.html.replace("&#x2f;", "/").contains(&link), "{}", mail.html);
+    app.stop().await;
+}
+
 backend_tests!(
+    recording_ready_mail_links_the_recording,
     invitation_update_and_cancellation_reach_invitees,
     reminder_is_sent_once_across_a_restart,
     reminder_preference_is_respected,

@@ -53,6 +53,23 @@ pub async fn password_reset(state: &AppState, user: &UserRow, link: &str) -> Res
     queue_mail(state, &mail).await
 }
 
+/// The "recording ready" mail, to each address allowed to watch the recording at `link`.
+pub async fn recording_ready(state: &AppState, m: &MeetingRow, recipients: &[String], link: &str) -> Result<()> {
+    let ctx = serde_json::json!({"title": m.title, "when": when(m, from_ms(m.started_at.unwrap_or(m.start_at))), "link": link});
+    let (text, html) = templates::render("recording_ready", ctx)?;
+    for to in recipients {
+        let mail = Mail {
+            to: to.clone(),
+            subject: format!("Recording ready: {}", m.title),
+            text: text.clone(),
+            html: html.clone(),
+            calendar: None,
+        };
+        queue_mail(state, &mail).await?;
+    }
+    Ok(())
+}
+
 /// What happened to a meeting, for the mails it causes.
 pub enum MeetingChange<'a> {
     Scheduled,

@@ -11,13 +11,15 @@ use crate::error::Result;
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
-    let templates: [(&str, &str); 6] = [
+    let templates: [(&str, &str); 8] = [
         ("meeting.txt", include_str!("../../templates/mail/meeting.txt")),
         ("meeting.html", include_str!("../../templates/mail/meeting.html")),
         ("reminder.txt", include_str!("../../templates/mail/reminder.txt")),
         ("reminder.html", include_str!("../../templates/mail/reminder.html")),
         ("password_reset.txt", include_str!("../../templates/mail/password_reset.txt")),
         ("password_reset.html", include_str!("../../templates/mail/password_reset.html")),
+        ("recording_ready.txt", include_str!("../../templates/mail/recording_ready.txt")),
+        ("recording_ready.html", include_str!("../../templates/mail/recording_ready.html")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).expect("built-in mail templates parse");
