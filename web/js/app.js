@@ -6,6 +6,7 @@ import { toast } from "./ui/dom.js";
 import { showSignIn, showSignUp, showForgot, showReset } from "./ui/auth.js";
 import { showHome } from "./ui/home.js";
 import { showSettings } from "./ui/settings.js";
+import { refreshPush } from "./push.js";
 import { showPrejoin } from "./ui/prejoin.js";
 import { showRoom } from "./ui/room.js";
 
@@ -16,6 +17,7 @@ let inMeeting = false;
 
 async function loadMe() {
   me = api.signedIn ? await api.me().catch(() => null) : null;
+  if (me) refreshPush(api);
   return me;
 }
 

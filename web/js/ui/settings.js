@@ -2,6 +2,7 @@
 
 import { h, mount, field, toast, copyText, initials, colorFor } from "./dom.js";
 import { header } from "./home.js";
+import { pushState, enablePush, disablePush } from "../push.js";
 
 /** @typedef {import("../api.js").Api} Api */
 /** @typedef {import("../types.js").Me} Me */
@@ -78,6 +79,30 @@ export async function showSettings(api, me, changed) {
     }
   });
 
+  const pushBox = h("div", { class: "row" });
+  /** Shows the notification control for the browser's current state. */
+  const renderPush = async () => {
+    const st = await pushState().catch(() => /** @type {const} */ ("unsupported"));
+    const text = { unsupported: "This browser cannot show notifications.", denied: "Notifications are blocked for this site in your browser settings.", on: "On in this browser.", off: "Off in this browser." }[st];
+    const status = h("span", { class: "muted", id: "s-push-state", text });
+    if (st === "unsupported" || st === "denied") return pushBox.replaceChildren(status);
+    const btn = /** @type {HTMLButtonElement} */ (h("button", { class: "btn", type: "button", id: "s-push", text: st === "on" ? "Turn off" : "Turn on browser notifications" }));
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        if (st === "on") await disablePush(api);
+        else await enablePush(api);
+        toast(st === "on" ? "Notifications off" : "Notifications on", "success");
+      } catch (err) {
+        toast(err instanceof Error ? err.message : String(err), "error");
+      }
+      await renderPush();
+    });
+    const test = h("button", { class: "btn btn-small", type: "button", text: "Send a test", onclick: () => api.request("POST", "/push/test", { json: {} }).then(() => toast("Test sent", "success"), (e) => toast(String(e.message ?? e), "error")) });
+    pushBox.replaceChildren(btn, ...(st === "on" ? [test] : []), status);
+  };
+  renderPush();
+
   const feedOut = h("div", { class: "feed" });
   const feedBtn = h("button", { class: "btn", type: "button", text: "Create calendar feed link" });
   feedBtn.addEventListener("click", async () => {
@@ -99,7 +124,7 @@ export async function showSettings(api, me, changed) {
       h("h1", { class: "page-title", text: "Settings" }),
       h("section", { class: "card", "aria-labelledby": "set-profile" }, h("h2", { id: "set-profile", text: "Profile" }), h("p", { class: "muted", text: `${me.username} · ${me.email}` }), profile),
       h("section", { class: "card", "aria-labelledby": "set-photo" }, h("h2", { id: "set-photo", text: "Profile photo" }), photoBox),
-      h("section", { class: "card", "aria-labelledby": "set-notify" }, h("h2", { id: "set-notify", text: "Reminders" }), field("E-mail me before meetings", reminder)),
+      h("section", { class: "card", "aria-labelledby": "set-notify" }, h("h2", { id: "set-notify", text: "Reminders and notifications" }), field("Remind me before meetings", reminder), h("p", { class: "muted", text: "Browser notifications: reminders, meetings starting, being let in." }), pushBox),
       h("section", { class: "card", "aria-labelledby": "set-cal" }, h("h2", { id: "set-cal", text: "Calendar" }), h("p", { class: "muted", text: "A private link that lists your meetings in any calendar app." }), feedBtn, feedOut),
     ),
   );
