@@ -57,6 +57,10 @@ struct Participant {
     down: BTreeMap<TrackId, DownTrack>,
     /// Subscriber m-lines to stop in the next offer.
     to_stop: Vec<Mid>,
+    /// The subscriber's first m-line, which tags its BUNDLE group. It is never stopped (a
+    /// stopped m-line leaves the group, and Chrome answers a moved tag by tearing down the
+    /// whole transport); it goes inactive instead.
+    bundle_tag: Option<Mid>,
     pending_offer: Option<SdpPendingOffer>,
     bandwidth_bps: Option<u64>,
 }
@@ -137,6 +141,7 @@ impl Room {
                 sources: HashMap::new(),
                 down,
                 to_stop: Vec::new(),
+                bundle_tag: None,
                 pending_offer: None,
                 bandwidth_bps: None,
             },
@@ -488,6 +493,7 @@ impl Room {
         let tracks = &self.tracks;
         let down = &mut p.down;
         let to_stop = std::mem::take(&mut p.to_stop);
+        let bundle_tag = &mut p.bundle_tag;
         let applied = p.subscriber.with_rtc(|rtc| {
             let mut change = rtc.sdp_api();
             for d in down.values_mut().filter(|d| d.negotiation == Negotiation::ToOpen) {
@@ -498,10 +504,15 @@ impl Room {
                 };
                 let stream = Some(up.publisher.to_string());
                 let mid = change.add_media(kind, Direction::SendOnly, stream, Some(up.id.to_string()), None);
+                bundle_tag.get_or_insert(mid);
                 d.negotiation = Negotiation::Offered(mid);
             }
             for mid in &to_stop {
-                change.stop_media(*mid);
+                if *bundle_tag == Some(*mid) {
+                    change.set_direction(*mid, Direction::Inactive);
+                } else {
+                    change.stop_media(*mid);
+                }
             }
             change.apply()
         });

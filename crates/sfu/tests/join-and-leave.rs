@@ -175,3 +175,44 @@ fn signaling_declares_a_screen_share_before_the_offer() {
         Err(convene_sfu::SfuError::UnknownParticipant(_))
     ));
 }
+
+#[test]
+fn the_first_subscriber_m_line_goes_inactive_instead_of_leaving_the_bundle() {
+    // Chrome tears down a subscriber's whole transport when an offer stops the m-line that
+    // tags its BUNDLE group, so the room keeps that one (inactive) and stops only later ones.
+    let mut sim = Sim::new();
+    sim.join(A);
+    sim.join(B);
+    sim.join(C);
+    let a_mic = publish_mic(&mut sim, A);
+    sim.connect_all();
+    let c_mic = publish_mic(&mut sim, C);
+    sim.connect_all();
+
+    let now = sim.now;
+    sim.room.remove_participant(now, A);
+    sim.pump();
+    sim.connect_all();
+    let offers: Vec<String> = sim
+        .events_matching(|e| matches!(e, RoomEvent::SubscribeOffer { participant, .. } if *participant == B))
+        .into_iter()
+        .filter_map(|e| match e {
+            RoomEvent::SubscribeOffer { sdp, .. } => Some(sdp),
+            _ => None,
+        })
+        .collect();
+    let last = offers.last().expect("B got offers");
+    let first_mid = last.lines().find_map(|l| l.strip_prefix("a=mid:")).expect("an m-line").to_owned();
+    let group = last.lines().find_map(|l| l.strip_prefix("a=group:BUNDLE ")).expect("a BUNDLE group");
+    assert_eq!(group.split(' ').next(), Some(first_mid.as_str()), "the tag stays first in the group: {last}");
+    let first_section = last.split("m=").nth(1).expect("first m-section");
+    assert!(!first_section.starts_with("audio 0 "), "the tag m-line is not rejected: {last}");
+    assert!(first_section.contains("a=inactive"), "the tag m-line is inactive: {last}");
+
+    // B still hears C.
+    let mut n = 0;
+    talk(&mut sim, &[(C, c_mic)], &mut n, Duration::from_secs(1));
+    let c_track = sim.track_of(C, c_mic);
+    assert!(sim.client(B).received_for(c_track).len() > 30);
+    let _ = a_mic;
+}
