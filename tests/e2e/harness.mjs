@@ -2,7 +2,7 @@
 // directory, headless Debian Chromium with fake camera and microphone, and pages that fail
 // the test on any uncaught error or console.error.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, createWriteStream, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -27,12 +27,18 @@ export async function startServer() {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "convene-e2e-"));
   const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `127.0.0.1:${port}`, "--data-dir", dir, "--public-url", base], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, RUST_LOG: "warn" },
+  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `127.0.0.1:${port}`, "--media-listen", "127.0.0.1:0", "--data-dir", dir, "--public-url", base], {
+    stdio: ["ignore", process.env.E2E_SERVER_LOG ? "pipe" : "ignore", "pipe"],
+    env: { ...process.env, RUST_LOG: process.env.E2E_RUST_LOG ?? "warn" },
   });
   let log = "";
   proc.stderr.on("data", (d) => (log += d));
+  // E2E_SERVER_LOG=path keeps the server's log (with E2E_RUST_LOG=convene=debug,… for details).
+  if (process.env.E2E_SERVER_LOG) {
+    const out = createWriteStream(process.env.E2E_SERVER_LOG, { flags: "a" });
+    proc.stdout?.pipe(out);
+    proc.stderr.pipe(out);
+  }
   for (let i = 0; i < 200; i++) {
     try {
       if ((await fetch(`${base}/healthz`)).ok) break;
@@ -51,12 +57,40 @@ export async function startServer() {
   };
 }
 
-export async function launch() {
+/** @param {string[]} [extraArgs] more Chromium switches */
+export async function launch(extraArgs = []) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required", ...extraArgs],
   });
+}
+
+/**
+ * Writes a WAV file of a steady tone (16-bit mono, 48 kHz) for
+ * `--use-file-for-fake-audio-capture`: Chromium's default fake microphone only beeps for a few
+ * milliseconds, too short to ever make anyone the active speaker.
+ */
+export function toneWav(seconds = 3, hz = 440) {
+  const rate = 48000;
+  const n = rate * seconds;
+  const buf = Buffer.alloc(44 + n * 2);
+  buf.write("RIFF", 0);
+  buf.writeUInt32LE(36 + n * 2, 4);
+  buf.write("WAVEfmt ", 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20);
+  buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write("data", 36);
+  buf.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(Math.sin((2 * Math.PI * hz * i) / rate) * 12000), 44 + i * 2);
+  const path = join(mkdtempSync(join(tmpdir(), "convene-tone-")), "tone.wav");
+  writeFileSync(path, buf);
+  return path;
 }
 
 /**

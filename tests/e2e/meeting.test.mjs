@@ -133,6 +133,14 @@ test("waiting room: the host admits a guest; a reload mid-meeting resumes the se
   await g.page.waitForSelector(".tile[data-name='Hana']");
   assert.equal(await g.page.locator(".tile").count(), before);
   assert.equal(await h.page.locator(".tile").count(), 2, "a reload must not add a second seat");
+  // The reloaded page publishes with `restart`: both see each other's camera again.
+  const playing = (page, name) =>
+    page.waitForFunction((n) => {
+      const v = document.querySelector(`.tile[data-name='${n}'] video[data-source='camera']`);
+      return v instanceof HTMLVideoElement && v.videoWidth > 0 && !v.paused;
+    }, name, { timeout: 20_000 });
+  await playing(g.page, "Hana");
+  await playing(h.page, "Wanda");
   for (const x of [h, g]) {
     assert.deepEqual(x.errors, []);
     await x.context.close();

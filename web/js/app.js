@@ -60,6 +60,7 @@ async function joinScreen(id, passcode) {
   if (seat && String(seat.meeting_id) === id) {
     inMeeting = true;
     const meeting = new Meeting(seat.ws_url, Number(id));
+    expose(meeting);
     const { openDevices } = await import("./peer.js");
     const stream = await openDevices({});
     showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit });
@@ -78,10 +79,20 @@ async function joinScreen(id, passcode) {
     const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName });
     inMeeting = true;
     const meeting = new Meeting(ticket.ws_url, ticket.meeting_id);
+    expose(meeting);
     meeting.title = ticket.title;
     showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit });
     meeting.join(ticket.ticket);
   });
+}
+
+/**
+ * The current meeting, for debugging from the console and for the end-to-end tests (which
+ * read the peer connections' getStats()).
+ * @param {Meeting} meeting
+ */
+function expose(meeting) {
+  /** @type {any} */ (window).__convene = { meeting };
 }
 
 function exit() {

@@ -83,6 +83,10 @@ export class Meeting extends EventTarget {
     });
     this.signaling.addEventListener("closed", (e) => this.closed(/** @type {CustomEvent<Closed>} */ (e).detail));
     this.media.addEventListener("unavailable", () => this.emit("media-unavailable"));
+    this.media.addEventListener("failed", (e) => {
+      const err = /** @type {CustomEvent} */ (e).detail;
+      this.notice(`Audio and video: ${err instanceof Error ? err.message : String(err)}`, "error");
+    });
   }
 
   /** @param {string} ticket */

@@ -1,27 +1,45 @@
-// WebRTC through the SFU (docs/protocol.md): one publishing peer connection that sends my
-// microphone and camera (camera in three simulcast layers), one subscribing connection that
-// receives everyone else. No DOM here: remote tracks are handed out as events.
+// WebRTC through the SFU (docs/protocol.md §2a): one publishing peer connection that sends my
+// microphone, camera (three simulcast layers) and screen share, one subscribing connection
+// that receives everyone else. No DOM here: remote tracks are handed out as events, each
+// named by its track_id, owner and source (from `subscribe_offer.tracks` and
+// `track_published`).
 //
-// Until the server has a media engine it answers media messages with `media_unavailable`;
-// the session then closes its connections, reports `unavailable`, and the meeting goes on
-// without media (the UI shows the local preview only).
+// A server without a media engine answers media messages with `media_unavailable`; the
+// session then closes its connections, reports `unavailable`, and the meeting goes on without
+// media.
 
 /** @typedef {import("./types.js").PublishedTrack} PublishedTrack */
 /** @typedef {import("./types.js").TrackSource} TrackSource */
+/** @typedef {import("./types.js").Track} Track */
+/** @typedef {import("./types.js").OfferedTrack} OfferedTrack */
 /** @typedef {import("./signaling.js").Signaling} Signaling */
 
 const MEDIA_REQUESTS = new Set(["publish_offer", "subscribe_answer", "set_video_size"]);
 
-/** Camera simulcast: quarter, half and full resolution (rids as the SFU expects them). */
+/** Camera simulcast: quarter, half and full resolution, lowest first (rids the SFU orders as q < h < f). */
 const CAMERA_LAYERS = [
   { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
   { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: "f", maxBitrate: 1_500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
 
+/** How long tile sizes settle before `set_video_size` goes out. */
+const SIZE_DEBOUNCE_MS = 250;
+
 /**
- * Events: `unavailable` (the server has no media engine), `track` (detail:
- * {track: MediaStreamTrack, streamId: string, mid: string | null}), `failed` (detail: Error).
+ * A remote track as the UI gets it.
+ * @typedef {object} RemoteTrack
+ * @property {string} track_id
+ * @property {string} participant_id
+ * @property {"audio" | "video"} kind
+ * @property {TrackSource} source
+ * @property {MediaStreamTrack} track
+ */
+
+/**
+ * Events: `remote-track` (detail: RemoteTrack), `remote-track-removed` (detail: RemoteTrack),
+ * `screen-ended` (my screen share stopped, e.g. from the browser's own "Stop sharing"),
+ * `unavailable` (the server has no media engine), `failed` (detail: Error).
  */
 export class MediaSession extends EventTarget {
   /** @param {Signaling} signaling */
@@ -35,93 +53,281 @@ export class MediaSession extends EventTarget {
     this.publisher = null;
     /** @type {RTCPeerConnection | null} */
     this.subscriber = null;
-    /** @type {Map<TrackSource, RTCRtpSender>} */
-    this.senders = new Map();
+    /** What I publish, by source. @type {Map<TrackSource, {track: MediaStreamTrack, transceiver: RTCRtpTransceiver | null}>} */
+    this.local = new Map();
+    /** Published tracks of everyone, by track_id (from `welcome` and `track_published`). @type {Map<string, Track>} */
+    this.published = new Map();
+    /** The subscriber's m-lines: mid → track_id, from the last applied `subscribe_offer`. @type {Map<string, string>} */
+    this.lines = new Map();
+    /** Remote tracks handed to the UI, by track_id. @type {Map<string, RemoteTrack>} */
+    this.remote = new Map();
+    /** Serializes subscriber negotiations (a new offer waits for the one in flight). */
+    this.subscribeChain = Promise.resolve();
+    /** Serializes publisher negotiations; each waits for its `publish_answer`. */
+    this.publishChain = Promise.resolve();
+    /** @type {((sdp: string) => void) | null} */
+    this.awaitingAnswer = null;
+    /** @type {Map<string, {width: number, height: number}>} */
+    this.sizes = new Map();
+    /** @type {Map<string, string>} what the server last heard, "w×h" by track_id */
+    this.sentSizes = new Map();
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.sizeTimer = null;
+    this.restarting = false;
+    this.closed = false;
     this.onMessage = /** @param {Event} e */ (e) => this.handle(/** @type {CustomEvent} */ (e).detail);
     signaling.addEventListener("message", this.onMessage);
   }
 
   /**
-   * Starts publishing my microphone and camera (either may be missing).
-   * @param {MediaStream | null} stream
+   * Starts publishing my microphone and camera (either may be missing). After a page reload
+   * that resumed the seat, `restart` makes the server drop the connections of the old page.
+   * A WebSocket resume within the page keeps the running connections (no-op).
+   * @param {MediaStream | null} stream @param {boolean} [restart]
    */
-  async publish(stream) {
-    if (this.available === false) return;
+  async publish(stream, restart = false) {
+    if (this.available === false || this.publisher) return;
+    for (const track of stream?.getTracks() ?? []) {
+      const source = track.kind === "video" ? "camera" : "microphone";
+      if (!this.local.has(source)) this.local.set(source, { track, transceiver: null });
+    }
+    await this.renegotiate(restart);
+  }
+
+  /** Creates the publishing connection (again, after a restart) with every local track. */
+  newPublisher() {
     const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
     this.publisher = pc;
-    /** @type {{transceiver: RTCRtpTransceiver, source: TrackSource, muted: boolean}[]} */
-    const lines = [];
-    for (const track of stream?.getTracks() ?? []) {
-      const camera = track.kind === "video";
-      const transceiver = pc.addTransceiver(track, {
-        direction: "sendonly",
-        streams: stream ? [stream] : [],
-        sendEncodings: camera ? CAMERA_LAYERS : undefined,
-      });
-      this.senders.set(camera ? "camera" : "microphone", transceiver.sender);
-      lines.push({ transceiver, source: camera ? "camera" : "microphone", muted: !track.enabled });
-    }
-    if (lines.length === 0) return;
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    if (/** @type {boolean | null} */ (this.available) === false) return; // refused while we were busy
-    /** @type {PublishedTrack[]} */
-    const tracks = lines.map((l) => ({ mid: l.transceiver.mid ?? "", source: l.source, muted: l.muted }));
-    this.signaling.send({ type: "publish_offer", sdp: offer.sdp ?? "", tracks });
+    this.watch(pc);
+    for (const [source, entry] of this.local) entry.transceiver = this.addLocal(pc, source, entry.track);
+    return pc;
+  }
+
+  /** @param {RTCPeerConnection} pc @param {TrackSource} source @param {MediaStreamTrack} track */
+  addLocal(pc, source, track) {
+    const camera = source === "camera";
+    const transceiver = pc.addTransceiver(track, {
+      direction: "sendonly",
+      streams: [new MediaStream([track])],
+      sendEncodings: camera ? CAMERA_LAYERS.map((l) => ({ ...l })) : undefined,
+    });
+    if (track.kind === "video") preferVp8(transceiver);
+    return transceiver;
   }
 
   /**
-   * Replaces what a source sends (device switch, camera back on) without renegotiating.
-   * @param {TrackSource} source @param {MediaStreamTrack | null} track
+   * Sends a (new) offer of the publishing connection and applies the answer; queued behind
+   * any negotiation in flight.
+   * @param {boolean} restart
+   */
+  renegotiate(restart) {
+    const run = async () => {
+      if (this.closed || this.available === false) return;
+      let pc = this.publisher;
+      if (!pc) {
+        if (this.local.size === 0) return;
+        pc = this.newPublisher();
+      }
+      for (const [source, entry] of this.local) if (!entry.transceiver) entry.transceiver = this.addLocal(pc, source, entry.track);
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      /** @type {PublishedTrack[]} */
+      const tracks = [];
+      for (const t of pc.getTransceivers()) {
+        if (!t.mid) continue;
+        const entry = [...this.local].find(([, e]) => e.transceiver === t);
+        const source = entry?.[0] ?? (t.receiver.track.kind === "audio" ? "microphone" : "screen");
+        tracks.push({ mid: t.mid, source, muted: entry ? !entry[1].track.enabled : true });
+      }
+      const answer = new Promise((resolve) => (this.awaitingAnswer = resolve));
+      this.signaling.send({ type: "publish_offer", sdp: offer.sdp ?? "", tracks, ...(restart ? { restart: true } : {}) });
+      const sdp = await Promise.race([answer, new Promise((r) => setTimeout(() => r(null), 10_000))]);
+      this.awaitingAnswer = null;
+      if (typeof sdp === "string" && pc === this.publisher && pc.signalingState === "have-local-offer") {
+        await pc.setRemoteDescription({ type: "answer", sdp });
+      }
+    };
+    this.publishChain = this.publishChain.then(run).catch((err) => this.fail(err));
+    return this.publishChain;
+  }
+
+  /**
+   * Replaces what a source sends (device switch) without renegotiating.
+   * @param {TrackSource} source @param {MediaStreamTrack} track
    */
   async replace(source, track) {
-    await this.senders.get(source)?.replaceTrack(track);
+    const entry = this.local.get(source);
+    if (!entry) {
+      this.local.set(source, { track, transceiver: null });
+      await this.renegotiate(false);
+      return;
+    }
+    entry.track = track;
+    await entry.transceiver?.sender.replaceTrack(track);
+  }
+
+  /** Microphone on/off (sends silence while muted). @param {boolean} muted */
+  setMuted(muted) {
+    const mic = this.local.get("microphone");
+    if (mic) mic.track.enabled = !muted;
+  }
+
+  /** Camera on/off (sends nothing useful while off). @param {boolean} on */
+  setCamera(on) {
+    const cam = this.local.get("camera");
+    if (cam) cam.track.enabled = on;
+  }
+
+  get sharing() {
+    return this.local.has("screen");
+  }
+
+  /** Shares a screen as a second video track (source "screen"). */
+  async startScreen() {
+    if (this.sharing) return;
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+    const track = stream.getVideoTracks()[0];
+    if (!track) return;
+    track.contentHint = "detail";
+    track.addEventListener("ended", () => this.stopScreen());
+    this.local.set("screen", { track, transceiver: null });
+    await this.renegotiate(false);
+  }
+
+  /** Stops my screen share; its m-line goes inactive, which unpublishes it. */
+  async stopScreen() {
+    const entry = this.local.get("screen");
+    if (!entry) return;
+    this.local.delete("screen");
+    entry.track.stop();
+    if (entry.transceiver && this.publisher) {
+      this.publisher.removeTrack(entry.transceiver.sender);
+      await this.renegotiate(false);
+    }
+    this.dispatchEvent(new Event("screen-ended"));
   }
 
   /**
-   * Tells the SFU how large a remote video is shown, so it sends a fitting layer.
-   * @param {string} trackId @param {number} width @param {number} height (0×0: hidden)
+   * Tells the SFU how large a remote video is shown, so it sends a fitting layer (debounced;
+   * 0×0: hidden, nothing is sent).
+   * @param {string} trackId @param {number} width @param {number} height
    */
   setVideoSize(trackId, width, height) {
     if (this.available === false) return;
-    this.signaling.send({ type: "set_video_size", track_id: trackId, width: Math.round(width), height: Math.round(height) });
+    this.sizes.set(trackId, { width: Math.round(width), height: Math.round(height) });
+    if (!this.sizeTimer) this.sizeTimer = setTimeout(() => this.flushSizes(), SIZE_DEBOUNCE_MS);
+  }
+
+  flushSizes() {
+    this.sizeTimer = null;
+    for (const [trackId, { width, height }] of this.sizes) {
+      const key = `${width}x${height}`;
+      if (this.sentSizes.get(trackId) === key || !this.published.has(trackId)) continue;
+      this.sentSizes.set(trackId, key);
+      this.signaling.send({ type: "set_video_size", track_id: trackId, width, height });
+    }
+    this.sizes.clear();
   }
 
   /** @param {import("./types.js").ServerMessage} msg */
   async handle(msg) {
     try {
-      if (msg.type === "publish_answer") {
-        this.available = true;
-        await this.publisher?.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-      } else if (msg.type === "subscribe_offer") {
-        this.available = true;
-        await this.answerSubscription(msg.sdp);
-      } else if (msg.type === "error" && msg.code === "media_unavailable" && MEDIA_REQUESTS.has(msg.request ?? "")) {
-        this.unavailable();
-      } else if (msg.type === "welcome" && msg.resumed) {
-        // A resumed seat gets fresh media state from the server: start over.
-        this.closeConnections();
+      switch (msg.type) {
+        case "welcome":
+          this.published = new Map(msg.tracks.map((t) => [t.track_id, t]));
+          this.sync();
+          break;
+        case "track_published":
+          this.published.set(msg.track.track_id, msg.track);
+          this.sync();
+          break;
+        case "track_unpublished":
+          this.published.delete(msg.track_id);
+          this.sentSizes.delete(msg.track_id);
+          this.sync();
+          break;
+        case "publish_answer":
+          this.available = true;
+          this.awaitingAnswer?.(msg.sdp);
+          break;
+        case "subscribe_offer": {
+          this.available = true;
+          const { sdp, tracks } = msg;
+          this.subscribeChain = this.subscribeChain.then(() => this.answerSubscription(sdp, tracks ?? [])).catch((err) => this.fail(err));
+          break;
+        }
+        case "error":
+          if (msg.code === "media_unavailable" && MEDIA_REQUESTS.has(msg.request ?? "")) this.unavailable();
+          else if (msg.request === "publish_offer") this.awaitingAnswer?.(""); // refused: stop waiting
+          break;
       }
     } catch (err) {
-      this.dispatchEvent(new CustomEvent("failed", { detail: err }));
+      this.fail(err);
     }
   }
 
-  /** @param {string} sdp */
-  async answerSubscription(sdp) {
+  /** @param {string} sdp @param {OfferedTrack[]} tracks */
+  async answerSubscription(sdp, tracks) {
+    if (this.closed) return;
     let pc = this.subscriber;
     if (!pc) {
       pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
       this.subscriber = pc;
-      pc.ontrack = (e) =>
-        this.dispatchEvent(
-          new CustomEvent("track", { detail: { track: e.track, streamId: e.streams[0]?.id ?? "", mid: e.transceiver.mid } }),
-        );
+      this.watch(pc);
     }
+    this.lines = new Map(tracks.map((t) => [t.mid, t.track_id]));
     await pc.setRemoteDescription({ type: "offer", sdp });
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     this.signaling.send({ type: "subscribe_answer", sdp: answer.sdp ?? "" });
+    this.sync();
+  }
+
+  /** Hands out remote tracks that are fully known and takes back those that are gone. */
+  sync() {
+    const pc = this.subscriber;
+    /** @type {Map<string, MediaStreamTrack>} */
+    const live = new Map();
+    for (const t of pc?.getTransceivers() ?? []) {
+      const trackId = t.mid ? this.lines.get(t.mid) : undefined;
+      if (!trackId || t.currentDirection === "inactive" || t.currentDirection === "stopped") continue;
+      live.set(trackId, t.receiver.track);
+    }
+    for (const [trackId, r] of this.remote) {
+      if (live.get(trackId) !== r.track || !this.published.has(trackId)) {
+        this.remote.delete(trackId);
+        this.dispatchEvent(new CustomEvent("remote-track-removed", { detail: r }));
+      }
+    }
+    for (const [trackId, track] of live) {
+      const info = this.published.get(trackId);
+      if (!info || this.remote.has(trackId)) continue;
+      /** @type {RemoteTrack} */
+      const r = { track_id: trackId, participant_id: info.participant_id, kind: info.kind, source: info.source, track };
+      this.remote.set(trackId, r);
+      this.dispatchEvent(new CustomEvent("remote-track", { detail: r }));
+    }
+  }
+
+  /** Restarts both connections when ICE fails. @param {RTCPeerConnection} pc */
+  watch(pc) {
+    pc.addEventListener("iceconnectionstatechange", () => {
+      if (pc.iceConnectionState === "failed" && (pc === this.publisher || pc === this.subscriber)) this.restart();
+    });
+  }
+
+  /** Creates both connections anew and re-publishes with `restart: true` (protocol §2a). */
+  restart() {
+    if (this.restarting || this.closed || this.available === false) return;
+    this.restarting = true;
+    this.closeConnections();
+    this.sentSizes.clear();
+    this.renegotiate(true).finally(() => (this.restarting = false));
+  }
+
+  /** @param {unknown} err */
+  fail(err) {
+    this.dispatchEvent(new CustomEvent("failed", { detail: err }));
   }
 
   unavailable() {
@@ -136,12 +342,30 @@ export class MediaSession extends EventTarget {
     this.subscriber?.close();
     this.publisher = null;
     this.subscriber = null;
-    this.senders.clear();
+    this.lines.clear();
+    for (const entry of this.local.values()) entry.transceiver = null;
+    this.awaitingAnswer?.("");
+    this.sync();
   }
 
   close() {
+    this.closed = true;
+    if (this.sizeTimer) clearTimeout(this.sizeTimer);
     this.closeConnections();
+    this.local.get("screen")?.track.stop();
     this.signaling.removeEventListener("message", this.onMessage);
+  }
+}
+
+/** Puts VP8 first among a video transceiver's codecs (H.264 and the rest stay acceptable). @param {RTCRtpTransceiver} transceiver */
+function preferVp8(transceiver) {
+  const codecs = RTCRtpReceiver.getCapabilities?.("video")?.codecs;
+  if (!codecs || !transceiver.setCodecPreferences) return;
+  const rank = (/** @type {RTCRtpCodec} */ c) => (/vp8/i.test(c.mimeType) ? 0 : /h264/i.test(c.mimeType) ? 1 : 2);
+  try {
+    transceiver.setCodecPreferences([...codecs].sort((a, b) => rank(a) - rank(b)));
+  } catch {
+    // keep the browser's order
   }
 }
 

@@ -100,7 +100,7 @@
  *   | {type: "track_published", track: Track}
  *   | {type: "track_unpublished", track_id: string}
  *   | {type: "publish_answer", sdp: string}
- *   | {type: "subscribe_offer", sdp: string}
+ *   | {type: "subscribe_offer", sdp: string, tracks: OfferedTrack[]}
  *   | {type: "active_speaker", participant_id: string | null}
  *   | {type: "warning", code: string, message: string, seconds_left: number | null}
  *   | {type: "meeting_ended", reason: EndReason}
@@ -110,6 +110,13 @@
  *   | {type: "reaction", participant_id: string, emoji: string}
  *   | {type: "host_action", action: HostAction, by: string, target: string | null}
  *   | {type: "meeting_updated", locked: boolean, recording: boolean}} ServerMessage
+ */
+
+/**
+ * Which remote track an m-line of a `subscribe_offer` carries.
+ * @typedef {object} OfferedTrack
+ * @property {string} mid
+ * @property {string} track_id
  */
 
 /**
@@ -123,7 +130,7 @@
  * A message to the server (`ClientMessage` in crates/protocol).
  * @typedef {{type: "ping", id?: number}
  *   | {type: "set_state", muted?: boolean, camera_on?: boolean, hand_raised?: boolean}
- *   | {type: "publish_offer", sdp: string, tracks: PublishedTrack[]}
+ *   | {type: "publish_offer", sdp: string, tracks: PublishedTrack[], restart?: boolean}
  *   | {type: "subscribe_answer", sdp: string}
  *   | {type: "set_video_size", track_id: string, width: number, height: number}
  *   | {type: "leave"}

@@ -83,8 +83,11 @@ export async function showPrejoin(ctx, join) {
   };
   micBtn.addEventListener("click", () => ((muted = !muted), paint()));
   camBtn.addEventListener("click", () => ((cameraOff = !cameraOff), paint()));
-  micSel.addEventListener("change", open);
-  camSel.addEventListener("change", open);
+  /** The devices being opened; joining waits for them so media is not lost to a quick click. */
+  let opening = Promise.resolve();
+  const reopen = () => (opening = open().catch(() => {}));
+  micSel.addEventListener("change", reopen);
+  camSel.addEventListener("change", reopen);
 
   const name = /** @type {HTMLInputElement} */ (h("input", { id: "pj-name", type: "text", autocomplete: "name", required: true, maxlength: 100, value: ctx.name, autofocus: !ctx.name }));
   const pwd = /** @type {HTMLInputElement} */ (h("input", { id: "pj-passcode", type: "text", autocomplete: "off", value: ctx.passcode }));
@@ -108,6 +111,7 @@ export async function showPrejoin(ctx, join) {
     joinBtn.disabled = true;
     joinBtn.textContent = "Joining…";
     try {
+      await opening;
       meter.stop();
       await join({ passcode: pwd.value.trim(), displayName: name.value.trim(), muted, cameraOff, stream });
     } catch (err) {
@@ -134,7 +138,7 @@ export async function showPrejoin(ctx, join) {
     ),
   );
   paint();
-  await open().catch(() => {});
+  await reopen();
 }
 
 /**

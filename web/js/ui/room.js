@@ -7,6 +7,7 @@ import { REFUSALS } from "./prejoin.js";
 
 /** @typedef {import("../meeting.js").Meeting} Meeting */
 /** @typedef {import("../types.js").Participant} Participant */
+/** @typedef {import("../peer.js").RemoteTrack} RemoteTrack */
 
 const ROLE_NAMES = { host: "Host", cohost: "Co-host", participant: "", guest: "Guest" };
 const END_REASONS = /** @type {Record<string, string>} */ ({
@@ -36,16 +37,23 @@ export function showRoom(meeting, local) {
   const banner = h("div", { class: "room-banner", role: "status", hidden: true });
   const grid = h("div", { class: "grid", "aria-label": "Participants' videos" });
   const side = h("aside", { class: "side", hidden: true });
-  const stage = h("div", { class: "stage" }, grid, h("div", { class: "reactions", "aria-hidden": "true" }));
+  const screenStage = h("div", { class: "screen-stage", id: "screen-stage", hidden: true });
+  const stage = h("div", { class: "stage" }, screenStage, grid, h("div", { class: "reactions", "aria-hidden": "true" }));
   const localVideo = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: "tile-video mirror" }));
   localVideo.srcObject = local.stream;
+  /** Remote videos by track_id; elements live as long as the track so re-renders never restart them. @type {Map<string, {el: HTMLVideoElement, info: RemoteTrack}>} */
+  const remoteVideos = new Map();
+  /** One hidden audio element per remote audio track. */
+  const audios = h("div", { class: "remote-audio", hidden: true });
+  /** @type {HTMLVideoElement | null} my own screen share, shown on the stage */
+  let localScreen = null;
 
   // --- controls ---
   const button = (/** @type {string} */ id, /** @type {string} */ label, /** @type {HTMLElement} */ ic, /** @type {() => void} */ onclick, extra = {}) =>
     h("button", { id, class: "ctl", type: "button", "aria-label": label, title: label, onclick, ...extra }, ic, h("span", { class: "ctl-label", text: label.replace(/ \(.\)$/, "") }));
   const micBtn = button("ctl-mic", "Mute (M)", icon("mic"), () => toggleMic());
   const camBtn = button("ctl-cam", "Stop video (V)", icon("video"), () => toggleCam());
-  const shareBtn = button("ctl-share", "Share screen", icon("screen"), () => {}, { disabled: true, title: "Screen sharing arrives with the media engine" });
+  const shareBtn = button("ctl-share", "Share screen", icon("screen"), () => toggleShare());
   const reactBtn = button("ctl-react", "Reactions", icon("smile"), () => (reactMenu.hidden = !reactMenu.hidden), { "aria-haspopup": "true" });
   const handBtn = button("ctl-hand", "Raise hand (H)", icon("hand"), () => toggleHand());
   const chatBtn = button("ctl-chat", "Chat (C)", icon("chat"), () => toggle("chat"));
@@ -70,6 +78,17 @@ export function showRoom(meeting, local) {
     const me = meeting.self;
     if (me) meeting.setState({ camera_on: !me.camera_on });
   };
+  const toggleShare = () => {
+    const media = meeting.media;
+    if (media.sharing) media.stopScreen().catch(() => toast("Could not stop sharing", "error"));
+    else
+      media.startScreen().then(
+        () => render(),
+        (/** @type {unknown} */ err) => {
+          if (!(err instanceof DOMException && err.name === "NotAllowedError")) toast("Could not share your screen", "error");
+        },
+      );
+  };
   const toggleHand = () => {
     const me = meeting.self;
     if (me) meeting.setState({ hand_raised: !me.hand_raised });
@@ -89,11 +108,12 @@ export function showRoom(meeting, local) {
   // --- rendering ---
   const tile = (/** @type {Participant} */ p) => {
     const me = p.participant_id === meeting.me;
-    const showVideo = me && p.camera_on && !!local.stream?.getVideoTracks().length;
+    const remote = me ? null : videoOf(p.participant_id, "camera");
+    const showVideo = p.camera_on && (me ? !!local.stream?.getVideoTracks().length : !!remote);
     return h(
       "div",
       { class: `tile${p.participant_id === meeting.activeSpeaker ? " speaking" : ""}${p.reconnecting ? " dim" : ""}`, "data-pid": p.participant_id, "data-name": p.display_name },
-      showVideo ? localVideo : h("span", { class: "avatar avatar-lg", style: `background:${colorFor(p.display_name)}`, text: initials(p.display_name), "aria-hidden": "true" }),
+      showVideo ? (me ? localVideo : remote) : h("span", { class: "avatar avatar-lg", style: `background:${colorFor(p.display_name)}`, text: initials(p.display_name), "aria-hidden": "true" }),
       p.hand_raised ? h("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised", text: "✋" }) : null,
       h(
         "div",
@@ -103,6 +123,81 @@ export function showRoom(meeting, local) {
         p.reconnecting ? h("span", { class: "pill", text: "Reconnecting…" }) : null,
       ),
     );
+  };
+
+  /** @param {string} pid @param {"camera" | "screen"} source */
+  const videoOf = (pid, source) => {
+    for (const v of remoteVideos.values()) if (v.info.participant_id === pid && v.info.source === source) return v.el;
+    return null;
+  };
+
+  /** @param {RemoteTrack} info */
+  const addRemote = (info) => {
+    if (info.kind === "audio") {
+      const el = /** @type {HTMLAudioElement} */ (h("audio", { autoplay: true, "data-track": info.track_id, "data-pid": info.participant_id }));
+      el.srcObject = new MediaStream([info.track]);
+      audios.append(el);
+      el.play().catch(() => {});
+      return;
+    }
+    const el = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: info.source === "screen" ? "screen-video" : "tile-video", "data-track": info.track_id, "data-pid": info.participant_id, "data-source": info.source }));
+    el.muted = true;
+    el.srcObject = new MediaStream([info.track]);
+    remoteVideos.set(info.track_id, { el, info });
+  };
+
+  /** @param {RemoteTrack} info */
+  const removeRemote = (info) => {
+    audios.querySelector(`[data-track="${info.track_id}"]`)?.remove();
+    const v = remoteVideos.get(info.track_id);
+    if (v) {
+      v.el.srcObject = null;
+      v.el.remove();
+      remoteVideos.delete(info.track_id);
+    }
+  };
+
+  /** Tells the SFU how large each remote video is shown (0×0 when hidden). */
+  const reportSizes = () => {
+    for (const [trackId, { el }] of remoteVideos) {
+      const shown = el.isConnected && el.clientWidth > 0;
+      if (shown && el.paused) el.play().catch(() => {});
+      const dpr = Math.min(window.devicePixelRatio || 1, 2);
+      meeting.media.setVideoSize(trackId, shown ? el.clientWidth * dpr : 0, shown ? el.clientHeight * dpr : 0);
+    }
+  };
+  addEventListener("resize", reportSizes);
+
+  /** The screen share on the stage: someone else's, else my own. */
+  const renderStage = () => {
+    let screen = null;
+    let who = "";
+    for (const v of remoteVideos.values()) {
+      if (v.info.source === "screen" && meeting.participants.has(v.info.participant_id)) {
+        screen = v.el;
+        who = meeting.nameOf(v.info.participant_id);
+      }
+    }
+    const mine = meeting.media.local.get("screen")?.track ?? null;
+    if (!screen && mine) {
+      if (!localScreen || /** @type {MediaStream | null} */ (localScreen.srcObject)?.getVideoTracks()[0] !== mine) {
+        localScreen = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: "screen-video", "data-source": "my-screen" }));
+        localScreen.muted = true;
+        localScreen.srcObject = new MediaStream([mine]);
+      }
+      screen = localScreen;
+      who = "You";
+    }
+    if (!mine) localScreen = null;
+    stage.classList.toggle("presenting", !!screen);
+    screenStage.hidden = !screen;
+    if (screen) {
+      if (screen.parentElement !== screenStage) screenStage.replaceChildren(screen, h("div", { class: "tile-label" }, icon("screen"), h("span", { text: who === "You" ? "You are presenting" : `${who} is presenting` })));
+      else /** @type {HTMLElement} */ (screenStage.lastElementChild).querySelector("span:last-child")?.replaceChildren(who === "You" ? "You are presenting" : `${who} is presenting`);
+    } else screenStage.replaceChildren();
+    shareBtn.classList.toggle("on", meeting.media.sharing);
+    shareBtn.setAttribute("aria-pressed", String(meeting.media.sharing));
+    /** @type {HTMLElement} */ (shareBtn.querySelector(".ctl-label")).textContent = meeting.media.sharing ? "Stop sharing" : "Share screen";
   };
 
   const chatPanel = () => {
@@ -211,8 +306,10 @@ export function showRoom(meeting, local) {
     title.textContent = meeting.title;
     lock.hidden = !meeting.info?.locked;
     const people = [...meeting.participants.values()];
-    grid.className = `grid grid-${Math.min(people.length, 9)}`;
+    renderStage();
+    grid.className = stage.classList.contains("presenting") ? "grid strip" : `grid grid-${Math.min(people.length, 9)}`;
     grid.replaceChildren(...people.map(tile));
+    requestAnimationFrame(reportSizes);
     if (me) {
       for (const t of local.stream?.getAudioTracks() ?? []) t.enabled = !me.muted;
       for (const t of local.stream?.getVideoTracks() ?? []) t.enabled = me.camera_on;
@@ -282,12 +379,9 @@ export function showRoom(meeting, local) {
     timeLeft = meeting.info?.time_left_seconds ?? 0;
     mountRoom();
     const resumed = /** @type {CustomEvent} */ (e).detail?.resumed;
-    if (!resumed) {
-      meeting.setState({ muted: local.muted, camera_on: !local.cameraOff && !!local.stream?.getVideoTracks().length });
-      meeting.media.publish(local.stream).catch(() => {});
-    } else {
-      meeting.media.publish(local.stream).catch(() => {});
-    }
+    if (!resumed) meeting.setState({ muted: local.muted, camera_on: !local.cameraOff && !!local.stream?.getVideoTracks().length });
+    // After a reload that resumed the seat, the server still holds the old page's connections.
+    meeting.media.publish(local.stream, !!resumed).catch(() => {});
   });
   meeting.addEventListener("waiting", () => {
     mount(
@@ -296,6 +390,15 @@ export function showRoom(meeting, local) {
     );
   });
   meeting.addEventListener("change", render);
+  meeting.media.addEventListener("remote-track", (e) => {
+    addRemote(/** @type {CustomEvent<RemoteTrack>} */ (e).detail);
+    render();
+  });
+  meeting.media.addEventListener("remote-track-removed", (e) => {
+    removeRemote(/** @type {CustomEvent<RemoteTrack>} */ (e).detail);
+    render();
+  });
+  meeting.media.addEventListener("screen-ended", () => render());
   meeting.addEventListener("chat", (e) => {
     const m = /** @type {CustomEvent<import("../types.js").ChatMessage>} */ (e).detail;
     if (panel !== "chat" && m.from !== meeting.me) {
@@ -342,6 +445,7 @@ export function showRoom(meeting, local) {
     ended = true;
     clearInterval(tick);
     document.removeEventListener("keydown", keys);
+    removeEventListener("resize", reportSizes);
     for (const t of local.stream?.getTracks() ?? []) t.stop();
     let heading = "You left the meeting";
     let text = "";
@@ -384,6 +488,7 @@ export function showRoom(meeting, local) {
         h("header", { class: "room-top" }, h("div", { class: "row" }, title, lock), h("span", { class: "muted small", text: `ID ${formatMeetingId(meeting.meetingId)}` }), clock),
         banner,
         h("div", { class: "room-body" }, stage, side),
+        audios,
         h(
           "footer",
           { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },

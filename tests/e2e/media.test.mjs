@@ -1,0 +1,142 @@
+// Real media through Convene's SFU: three Chromiums with fake camera and microphone meet; each
+// must decode the other two cameras (framesDecoded growing on its subscribing connection,
+// video elements playing) and receive their audio; a screen share takes the others' stage.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, launch, newPage, shot, account, signInPage, toneWav } from "./harness.mjs";
+
+let server, browser, host, meeting;
+before(async () => {
+  server = await startServer();
+  // A steady tone instead of the default fake microphone's short beeps, so someone speaks.
+  browser = await launch([`--use-file-for-fake-audio-capture=${toneWav()}`]);
+  host = await account(server.base, "mona");
+  const r = await fetch(`${server.base}/api/v1/meetings`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
+    body: JSON.stringify({ title: "Design review", settings: { allow_guests: true } }),
+  });
+  meeting = await r.json();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const link = () => `${server.base}/j/${meeting.meeting_id}?pwd=${encodeURIComponent(meeting.passcode)}`;
+
+/** Inbound RTP counters of the page's subscribing connection, by kind. */
+function inbound(page) {
+  return page.evaluate(async () => {
+    const pc = /** @type {any} */ (window).__convene?.meeting.media.subscriber;
+    if (!pc) return { video: [], audio: [], state: "none" };
+    const stats = await pc.getStats();
+    const video = [];
+    const audio = [];
+    stats.forEach((s) => {
+      if (s.type !== "inbound-rtp") return;
+      if (s.kind === "video") video.push({ mid: s.mid, framesDecoded: s.framesDecoded ?? 0, width: s.frameWidth ?? 0 });
+      else audio.push({ mid: s.mid, bytesReceived: s.bytesReceived ?? 0 });
+    });
+    return { video, audio, state: pc.connectionState };
+  });
+}
+
+/** Remote camera videos in tiles that show frames and whose time advances. */
+function playingCameras(page) {
+  return page.evaluate(async () => {
+    const videos = [...document.querySelectorAll(".tile video[data-source='camera']")];
+    const before = videos.map((v) => v.currentTime);
+    await new Promise((r) => setTimeout(r, 500));
+    return videos.filter((v, i) => v.videoWidth > 0 && !v.paused && v.currentTime > before[i]).length;
+  });
+}
+
+test("three browsers see and hear each other through the SFU; a screen share takes the stage", async () => {
+  const h = await newPage(browser);
+  await signInPage(h.page, server.base, host);
+  await h.page.goto(link());
+  await h.page.click("text=Join now");
+  await h.page.waitForSelector("#room");
+  const guests = [];
+  for (const name of ["Gus", "Gita"]) {
+    const g = await newPage(browser);
+    await g.page.goto(link());
+    await g.page.fill("#pj-name", name);
+    await g.page.click("text=Join now");
+    await g.page.waitForSelector("#room");
+    guests.push(g);
+  }
+  const all = [h, ...guests];
+
+  // Every browser shows the other two cameras playing in their tiles.
+  for (const x of all) {
+    await x.page.waitForFunction(
+      () => [...document.querySelectorAll(".tile video[data-source='camera']")].filter((v) => v.videoWidth > 0).length === 2,
+      null,
+      { timeout: 20_000 },
+    );
+    assert.equal(await playingCameras(x.page), 2);
+  }
+
+  // …and decodes them: framesDecoded > 0 and growing on two video streams, audio bytes growing.
+  const first = await Promise.all(all.map((x) => inbound(x.page)));
+  await h.page.waitForTimeout(1500);
+  const second = await Promise.all(all.map((x) => inbound(x.page)));
+  for (let i = 0; i < all.length; i++) {
+    const [a, b] = [first[i], second[i]];
+    assert.equal(b.state, "connected");
+    const decoding = b.video.filter((v) => v.framesDecoded > (a.video.find((w) => w.mid === v.mid)?.framesDecoded ?? 0) && v.framesDecoded > 0);
+    assert.equal(decoding.length, 2, `browser ${i}: ${JSON.stringify(b.video)}`);
+    const hearing = b.audio.filter((v) => v.bytesReceived > (a.audio.find((w) => w.mid === v.mid)?.bytesReceived ?? 0));
+    assert.equal(hearing.length, 2, `browser ${i}: ${JSON.stringify(b.audio)}`);
+    assert.equal(await all[i].page.locator(".remote-audio audio").count(), 2);
+  }
+  await shot(h.page, "room-video");
+
+  // Active speaker: someone's tile lights up (every fake microphone plays the tone).
+  await h.page.waitForSelector(".tile.speaking", { timeout: 10_000 });
+
+  // Gita turns her camera off: her tile shows her avatar (the hidden video is reported 0×0,
+  // so the SFU stops sending it); back on, her video plays again for Mona.
+  const gitaVideo = ".tile[data-name='Gita'] video[data-source='camera']";
+  await guests[1].page.keyboard.press("v");
+  await h.page.waitForSelector(`.tile[data-name='Gita'] .avatar`);
+  assert.equal(await h.page.locator(gitaVideo).count(), 0);
+  await guests[1].page.keyboard.press("v");
+  await h.page.waitForSelector(gitaVideo);
+  await h.page.waitForFunction((sel) => {
+    const v = document.querySelector(sel);
+    if (!(v instanceof HTMLVideoElement)) return false;
+    const w = /** @type {any} */ (window);
+    const before = w.__gitaFrames ?? -1;
+    const now = v.getVideoPlaybackQuality().totalVideoFrames;
+    w.__gitaFrames = now;
+    return before >= 0 && now > before && v.videoWidth > 0;
+  }, gitaVideo, { timeout: 10_000, polling: 300 });
+
+  // Gus shares his screen: it takes the stage for Mona and Gita, the tiles move to a strip.
+  const [gus, gita] = guests;
+  await gus.page.click("#ctl-share");
+  for (const x of [h, gita]) {
+    await x.page.waitForFunction(() => {
+      const v = document.querySelector("#screen-stage video[data-source='screen']");
+      return v instanceof HTMLVideoElement && v.videoWidth > 0 && !v.paused;
+    }, null, { timeout: 20_000 });
+    assert.match(await x.page.textContent("#screen-stage"), /Gus is presenting/);
+    assert.equal(await x.page.locator(".grid.strip .tile").count(), 3);
+  }
+  await gus.page.waitForSelector("#screen-stage video[data-source='my-screen']");
+  await h.page.waitForTimeout(500);
+  await shot(h.page, "room-screen-share");
+
+  // He stops: the stage goes away everywhere.
+  await gus.page.click("#ctl-share");
+  for (const x of [h, gita, gus]) await x.page.waitForSelector("#screen-stage", { state: "hidden", timeout: 10_000 });
+  assert.equal(await playingCameras(gita.page), 2);
+
+  for (const x of all) {
+    assert.deepEqual(x.errors, []);
+    await x.context.close();
+  }
+});
