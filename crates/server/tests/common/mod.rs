@@ -163,6 +163,12 @@ impl TestApp {
             }
         };
         tweak(&mut config);
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        TestApp::start(config, client, data_dir, db).await
+    }
+
+    /// Binds a free port, builds the state and serves until `stop`.
+    async fn start(mut config: Config, client: reqwest::Client, data_dir: TempDir, db: Option<PgDb>) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         config.listen = addr;
@@ -179,7 +185,7 @@ impl TestApp {
         });
         TestApp {
             base: format!("http://{addr}"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client,
             state,
             data_dir,
             shutdown: Some(tx),
@@ -190,6 +196,10 @@ impl TestApp {
 
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -294,36 +304,8 @@ impl TestApp {
     /// Stops the server and starts a new one (a fresh `AppState`, as after a process restart)
     /// on the same database and data directory.
     pub async fn restart(mut self) -> TestApp {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.server.take() {
-            let _ = h.await;
-        }
-        self.state.store.close().await;
-        let mut config = (*self.state.config).clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        config.listen = addr;
-        config.public_url = format!("http://{addr}");
-        let state = AppState::new(config).await.expect("server state after restart");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server_state = state.clone();
-        let server = tokio::spawn(async move {
-            convene::server::serve(server_state, listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("server");
-        });
-        TestApp {
-            base: format!("http://{addr}"),
-            client: self.client,
-            state,
-            data_dir: self.data_dir,
-            shutdown: Some(tx),
-            server: Some(server),
-            _db: self._db,
-        }
+        self.halt().await;
+        let config = (*self.state.config).clone();
+        TestApp::start(config, self.client, self.data_dir, self._db).await
     }
 }
