@@ -1,6 +1,7 @@
 // Real media through Convene's SFU: three Chromiums with fake camera and microphone meet; each
 // must decode the other two cameras (framesDecoded growing on its subscribing connection,
-// video elements playing) and receive their audio; a screen share takes the others' stage.
+// video elements playing) and receive their audio; camera off/on, the active speaker, a screen
+// share that takes the others' stage, and the restart a page does when ICE fails.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, launch, newPage, shot, account, signInPage, toneWav } from "./harness.mjs";
@@ -134,6 +135,29 @@ test("three browsers see and hear each other through the SFU; a screen share tak
   await gus.page.click("#ctl-share");
   for (const x of [h, gita, gus]) await x.page.waitForSelector("#screen-stage", { state: "hidden", timeout: 10_000 });
   assert.equal(await playingCameras(gita.page), 2);
+
+  // What Gus's page does when ICE fails: both connections anew, publish_offer with
+  // `restart: true`. Mona sees his camera again and he sees both of theirs.
+  const gusCamera = () => h.page.getAttribute(".tile[data-name='Gus'] video[data-source='camera']", "data-track");
+  const oldTrack = await gusCamera();
+  await gus.page.evaluate(() => /** @type {any} */ (window).__convene.meeting.media.restart());
+  await h.page.waitForFunction(
+    (old) => {
+      const v = document.querySelector(".tile[data-name='Gus'] video[data-source='camera']");
+      return v instanceof HTMLVideoElement && v.dataset.track !== old && v.videoWidth > 0;
+    },
+    oldTrack,
+    { timeout: 20_000 },
+  );
+  await gus.page.waitForFunction(() => /** @type {any} */ (window).__convene.meeting.media.subscriber?.connectionState === "connected", null, { timeout: 20_000 });
+  for (const x of all) {
+    await x.page.waitForFunction(
+      () => [...document.querySelectorAll(".tile video[data-source='camera']")].filter((v) => v.videoWidth > 0).length === 2,
+      null,
+      { timeout: 20_000 },
+    );
+    assert.equal(await playingCameras(x.page), 2);
+  }
 
   for (const x of all) {
     assert.deepEqual(x.errors, []);
