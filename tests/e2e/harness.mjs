@@ -88,7 +88,7 @@ export function toneWav(seconds = 3, hz = 440) {
   buf.write("data", 36);
   buf.writeUInt32LE(n * 2, 40);
   for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(Math.sin((2 * Math.PI * hz * i) / rate) * 12000), 44 + i * 2);
-  const path = join(mkdtempSync(join(tmpdir(), "convene-tone-")), "tone.wav");
+  const path = join(ROOT, "target", `e2e-tone-${hz}hz-${seconds}s.wav`);
   writeFileSync(path, buf);
   return path;
 }
