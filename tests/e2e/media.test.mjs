@@ -10,7 +10,9 @@ let server, browser, host, meeting;
 before(async () => {
   server = await startServer();
   // A steady tone instead of the default fake microphone's short beeps, so someone speaks.
-  browser = await launch([`--use-file-for-fake-audio-capture=${toneWav()}`]);
+  // Three fake cameras so a device switch really switches (fake_device_1 is a Y16 depth camera
+  // WebRTC cannot encode; fake_device_2 sends MJPEG).
+  browser = await launch([`--use-file-for-fake-audio-capture=${toneWav()}`, "--use-fake-device-for-media-stream=device-count=3"]);
   host = await account(server.base, "mona");
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
@@ -135,6 +137,109 @@ test("three browsers see and hear each other through the SFU; a screen share tak
   await gus.page.click("#ctl-share");
   for (const x of [h, gita, gus]) await x.page.waitForSelector("#screen-stage", { state: "hidden", timeout: 10_000 });
   assert.equal(await playingCameras(gita.page), 2);
+
+  // Gita opens the camera menu (both fake cameras listed, the current one checked); Escape
+  // closes it. Then, by keyboard only, she switches to the other camera: her preview plays the
+  // new track and Mona keeps decoding her camera on the same track (no renegotiation).
+  const gp = gita.page;
+  const preview = () =>
+    gp.evaluate(async () => {
+      const v = /** @type {HTMLVideoElement} */ (document.querySelector(".tile video.mirror"));
+      const t0 = v.currentTime;
+      await new Promise((r) => setTimeout(r, 400));
+      return { label: /** @type {MediaStream} */ (v.srcObject).getVideoTracks()[0]?.label, playing: v.videoWidth > 0 && !v.paused && v.currentTime > t0 };
+    });
+  assert.deepEqual(await preview(), { label: "fake_device_0", playing: true });
+  await gp.click("#ctl-camera-devices");
+  const items = gp.locator("#camera-menu [role='menuitemradio']");
+  await items.first().waitFor();
+  assert.deepEqual(await items.allTextContents(), ["fake_device_0", "fake_device_1", "fake_device_2"]);
+  assert.equal(await gp.textContent("#camera-menu [aria-checked='true']"), "fake_device_0");
+  assert.equal(await gp.getAttribute("#ctl-camera-devices", "aria-expanded"), "true");
+  await gp.waitForTimeout(200);
+  await shot(gp, "room-device-menu");
+  await gp.keyboard.press("Escape");
+  await gp.waitForSelector("#camera-menu", { state: "hidden" });
+  assert.equal(await gp.evaluate(() => document.activeElement?.id), "ctl-camera-devices");
+  assert.equal(await gp.locator("#screen-stage").isHidden(), true);
+  const gitaTrack = await h.page.getAttribute(gitaVideo, "data-track");
+  await gp.keyboard.press("ArrowDown"); // opens, first device focused
+  await gp.waitForSelector("#camera-menu [role='menuitemradio']:focus");
+  assert.equal(await gp.evaluate(() => document.activeElement?.textContent), "fake_device_0");
+  await gp.keyboard.press("ArrowUp"); // wraps to the last
+  assert.equal(await gp.evaluate(() => document.activeElement?.textContent), "fake_device_2");
+  await gp.keyboard.press("Enter");
+  await gp.waitForSelector("#camera-menu", { state: "hidden" });
+  await gp.waitForFunction(() => /** @type {MediaStream} */ (document.querySelector(".tile video.mirror")?.srcObject)?.getVideoTracks()[0]?.label === "fake_device_2");
+  assert.deepEqual(await preview(), { label: "fake_device_2", playing: true });
+  assert.equal(await gp.evaluate(() => /** @type {any} */ (window).__convene.meeting.media.local.get("camera").track.label), "fake_device_2");
+  await h.page.evaluate(() => delete /** @type {any} */ (window).__gitaFrames);
+  await h.page.waitForFunction((sel) => {
+    const v = document.querySelector(sel);
+    if (!(v instanceof HTMLVideoElement)) return false;
+    const w = /** @type {any} */ (window);
+    const before = w.__gitaFrames ?? -1;
+    w.__gitaFrames = v.getVideoPlaybackQuality().totalVideoFrames;
+    return before >= 0 && w.__gitaFrames > before;
+  }, gitaVideo, { timeout: 10_000, polling: 300 });
+  assert.equal(await h.page.getAttribute(gitaVideo, "data-track"), gitaTrack);
+  // The menu now checks the new camera; a click elsewhere closes it.
+  await gp.click("#ctl-camera-devices");
+  await gp.waitForSelector("#camera-menu [role='menuitemradio']");
+  assert.equal(await gp.textContent("#camera-menu [aria-checked='true']"), "fake_device_2");
+  await gp.mouse.click(640, 200);
+  await gp.waitForSelector("#camera-menu", { state: "hidden" });
+
+  // Speaker view (G): one large tile, the other two in a strip; G again: the gallery.
+  await h.page.keyboard.press("g");
+  await h.page.waitForSelector("#speaker-stage .tile.tile-large");
+  assert.equal(await h.page.locator(".tile-large").count(), 1);
+  assert.equal(await h.page.locator(".grid.strip .tile").count(), 2);
+  assert.notEqual(await h.page.getAttribute(".tile-large", "data-name"), "Mona", "speaker view shows someone else large");
+  await h.page.waitForFunction(() => {
+    const v = document.querySelector(".tile-large video");
+    return v instanceof HTMLVideoElement && v.videoWidth > 0 && !v.paused;
+  }, null, { timeout: 10_000 });
+  await h.page.waitForTimeout(300);
+  await shot(h.page, "room-speaker-view");
+  await h.page.keyboard.press("g");
+  await h.page.waitForSelector("#speaker-stage", { state: "hidden" });
+  assert.equal(await h.page.locator(".grid:not(.strip) .tile").count(), 3);
+
+  // A window too small for three tiles pages the gallery ("1/2" or "1/3"), and the cameras
+  // whose tiles are on another page are reported 0×0 (the SFU sends nothing for them); the
+  // last page shows them.
+  await h.page.setViewportSize({ width: 360, height: 420 });
+  await h.page.waitForSelector(".pager:not([hidden])");
+  const pages = Number((await h.page.textContent(".pager-label"))?.match(/1\/(\d)/)?.[1]);
+  assert.ok(pages >= 2, `pages: ${pages}`);
+  const offPage = () =>
+    h.page.evaluate(() => {
+      const media = /** @type {any} */ (window).__convene.meeting.media;
+      const shown = new Set([...document.querySelectorAll(".tile")].map((t) => /** @type {HTMLElement} */ (t).dataset.pid));
+      return [...media.published.values()].filter((t) => t.source === "camera" && !shown.has(t.participant_id) && t.participant_id !== /** @type {any} */ (window).__convene.meeting.me).map((t) => media.sentSizes.get(t.track_id));
+    });
+  const onPage = await h.page.locator(".tile").count();
+  assert.ok(onPage < 3);
+  await h.page.waitForTimeout(600); // set_video_size is debounced
+  const hidden = await offPage();
+  assert.ok(hidden.length >= 1);
+  assert.deepEqual(hidden, hidden.map(() => "0x0"));
+  await shot(h.page, "room-gallery-pages");
+  for (let i = 1; i < pages; i++) await h.page.click("#page-next");
+  await h.page.waitForFunction((n) => document.querySelector(".pager-label")?.textContent?.includes(`${n}/${n}`), pages);
+  assert.equal(await h.page.isDisabled("#page-next"), true);
+  await h.page.waitForTimeout(600);
+  assert.ok((await offPage()).every((s) => s === "0x0"));
+  // …and the cameras shown on the last page are reported at their size again.
+  const shownSizes = await h.page.evaluate(() => {
+    const media = /** @type {any} */ (window).__convene.meeting.media;
+    return [...document.querySelectorAll(".tile video[data-track]")].map((v) => media.sentSizes.get(/** @type {HTMLElement} */ (v).dataset.track));
+  });
+  assert.ok(shownSizes.length >= 1 && shownSizes.every((s) => s && s !== "0x0"), JSON.stringify(shownSizes));
+  await h.page.setViewportSize({ width: 1280, height: 800 });
+  await h.page.waitForSelector(".pager", { state: "hidden" });
+  assert.equal(await h.page.locator(".tile").count(), 3);
 
   // What Gus's page does when ICE fails: both connections anew, publish_offer with
   // `restart: true`. Mona sees his camera again and he sees both of theirs.

@@ -4,10 +4,15 @@
 import { h, mount, brand, icon, toast, initials, colorFor, formatMeetingId } from "./dom.js";
 import { REACTIONS } from "../types.js";
 import { REFUSALS } from "./prejoin.js";
+import { listDevices } from "../peer.js";
+import { tilesThatFit, paginate, bestColumns } from "./layout.js";
 
 /** @typedef {import("../meeting.js").Meeting} Meeting */
 /** @typedef {import("../types.js").Participant} Participant */
 /** @typedef {import("../peer.js").RemoteTrack} RemoteTrack */
+
+/** Height the gallery's page arrows take (px, with the gap above them). */
+const PAGER_HEIGHT = 44;
 
 const ROLE_NAMES = { host: "Host", cohost: "Co-host", participant: "", guest: "Guest" };
 const END_REASONS = /** @type {Record<string, string>} */ ({
@@ -30,6 +35,12 @@ export function showRoom(meeting, local) {
   let ended = false;
   /** @type {string | null} whose action menu is open in the participants panel */
   let openMenu = null;
+  /** @type {"gallery" | "speaker"} */
+  let view = "gallery";
+  /** The gallery page shown (0-based). */
+  let galleryPage = 0;
+  /** @type {string | null} who speaker view shows large */
+  let focusPid = null;
 
   const title = h("span", { class: "room-title", text: meeting.title || "Joining…" });
   const clock = h("span", { class: "room-clock", "aria-label": "Time left" });
@@ -38,7 +49,16 @@ export function showRoom(meeting, local) {
   const grid = h("div", { class: "grid", "aria-label": "Participants' videos" });
   const side = h("aside", { class: "side", hidden: true });
   const screenStage = h("div", { class: "screen-stage", id: "screen-stage", hidden: true });
-  const stage = h("div", { class: "stage" }, screenStage, grid, h("div", { class: "reactions", "aria-hidden": "true" }));
+  const speakerStage = h("div", { class: "speaker-stage", id: "speaker-stage", hidden: true });
+  const pageLabel = h("span", { class: "pager-label" });
+  const pager = h(
+    "nav",
+    { class: "pager", "aria-label": "Gallery pages", hidden: true },
+    h("button", { type: "button", class: "pager-btn", id: "page-prev", "aria-label": "Previous page", text: "‹", onclick: () => turnPage(-1) }),
+    pageLabel,
+    h("button", { type: "button", class: "pager-btn", id: "page-next", "aria-label": "Next page", text: "›", onclick: () => turnPage(1) }),
+  );
+  const stage = h("div", { class: "stage" }, screenStage, speakerStage, grid, pager, h("div", { class: "reactions", "aria-hidden": "true" }));
   const localVideo = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: "tile-video mirror" }));
   localVideo.srcObject = local.stream;
   /** Remote videos by track_id; elements live as long as the track so re-renders never restart them. @type {Map<string, {el: HTMLVideoElement, info: RemoteTrack}>} */
@@ -55,6 +75,7 @@ export function showRoom(meeting, local) {
   const camBtn = button("ctl-cam", "Stop video (V)", icon("video"), () => toggleCam());
   const shareBtn = button("ctl-share", "Share screen", icon("screen"), () => toggleShare());
   const reactBtn = button("ctl-react", "Reactions", icon("smile"), () => (reactMenu.hidden = !reactMenu.hidden), { "aria-haspopup": "true" });
+  const viewBtn = button("ctl-view", "Speaker view (G)", icon("speaker"), () => toggleView());
   const handBtn = button("ctl-hand", "Raise hand (H)", icon("hand"), () => toggleHand());
   const chatBtn = button("ctl-chat", "Chat (C)", icon("chat"), () => toggle("chat"));
   const badge = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
@@ -69,6 +90,110 @@ export function showRoom(meeting, local) {
     { class: "react-menu", role: "menu", hidden: true },
     ...REACTIONS.map((e) => h("button", { type: "button", role: "menuitem", class: "react-emoji", text: e, "aria-label": `React ${e}`, onclick: () => ((reactMenu.hidden = true), meeting.send({ type: "react", emoji: e })) })),
   );
+
+  // --- device menus (the carets next to the microphone and camera buttons) ---
+  /** @type {{wrap: HTMLElement, close: (focusCaret?: boolean) => void}[]} */
+  const deviceMenus = [];
+  /** The track I capture for a source now. @param {"microphone" | "camera"} source */
+  const currentTrack = (source) => local.stream?.getTracks().find((t) => t.kind === (source === "camera" ? "video" : "audio")) ?? null;
+
+  /**
+   * A caret button and its menu of devices; choosing one switches to it.
+   * @param {"microphone" | "camera"} source @param {HTMLElement} main the mute / video button
+   */
+  const deviceMenu = (source, main) => {
+    const noun = source === "camera" ? "camera" : "microphone";
+    const id = `${source}-menu`;
+    const caret = h("button", { id: `ctl-${source}-devices`, class: "ctl-caret", type: "button", "aria-label": `Choose ${noun}`, title: `Choose ${noun}`, "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": id }, icon("chevronUp"));
+    const menu = h("div", { id, class: "menu device-menu", role: "menu", tabindex: "-1", "aria-label": source === "camera" ? "Cameras" : "Microphones", hidden: true });
+    const wrap = h("div", { class: "ctl-split" }, main, caret, menu);
+    const items = () => /** @type {HTMLElement[]} */ ([...menu.querySelectorAll("[role='menuitemradio']")]);
+    /** @param {boolean} [focusCaret] */
+    const close = (focusCaret = false) => {
+      if (menu.hidden) return;
+      menu.hidden = true;
+      caret.setAttribute("aria-expanded", "false");
+      if (focusCaret) caret.focus();
+    };
+    /** @param {"first" | "last" | "checked"} focus */
+    const open = async (focus) => {
+      for (const m of deviceMenus) m.close();
+      reactMenu.hidden = true;
+      const { audio, video } = await listDevices().catch(() => ({ audio: [], video: [] }));
+      const devices = source === "camera" ? video : audio;
+      const current = currentTrack(source)?.getSettings().deviceId ?? "";
+      menu.replaceChildren(
+        h("div", { class: "menu-title", role: "presentation", text: source === "camera" ? "Camera" : "Microphone" }),
+        ...(devices.length
+          ? devices.map((d, i) =>
+              h("button", { type: "button", role: "menuitemradio", tabindex: "-1", "aria-checked": String(d.deviceId === current), "data-device": d.deviceId, onclick: () => (close(true), switchDevice(source, d.deviceId)) }, icon("check"), h("span", { class: "menu-text", text: d.label || `${noun[0].toUpperCase()}${noun.slice(1)} ${i + 1}` })),
+            )
+          : [h("p", { class: "menu-empty", role: "presentation", text: `No ${noun} found` })]),
+      );
+      menu.hidden = false;
+      caret.setAttribute("aria-expanded", "true");
+      const list = items();
+      const target = focus === "last" ? list[list.length - 1] : focus === "first" ? list[0] : (list.find((b) => b.getAttribute("aria-checked") === "true") ?? list[0]);
+      (target ?? menu).focus();
+    };
+    caret.addEventListener("click", () => (menu.hidden ? open("checked") : close()));
+    caret.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowUp" || e.key === "ArrowDown") {
+        e.preventDefault();
+        open(e.key === "ArrowUp" ? "last" : "first");
+      }
+    });
+    menu.addEventListener("keydown", (e) => {
+      const list = items();
+      const at = list.indexOf(/** @type {HTMLElement} */ (document.activeElement));
+      /** @type {Record<string, () => number>} */
+      const moves = { ArrowDown: () => (at + 1) % list.length, ArrowUp: () => (at - 1 + list.length) % list.length, Home: () => 0, End: () => list.length - 1 };
+      if (moves[e.key]) {
+        e.preventDefault();
+        if (list.length) list[moves[e.key]()].focus();
+      } else if (e.key === "Escape") {
+        e.preventDefault();
+        e.stopPropagation();
+        close(true);
+      } else if (e.key === "Tab") close();
+    });
+    deviceMenus.push({ wrap, close });
+    return wrap;
+  };
+
+  /** Closes the device menus when a click lands outside them. @param {Event} e */
+  const outsideClick = (e) => {
+    for (const m of deviceMenus) if (!m.wrap.contains(/** @type {Node} */ (e.target))) m.close();
+  };
+  document.addEventListener("pointerdown", outsideClick);
+
+  /**
+   * Captures from another microphone or camera and sends that instead (no renegotiation);
+   * mute and camera-off stay as they were.
+   * @param {"microphone" | "camera"} source @param {string} deviceId
+   */
+  const switchDevice = async (source, deviceId) => {
+    const old = currentTrack(source);
+    if (old && old.readyState === "live" && old.getSettings().deviceId === deviceId) return;
+    const camera = source === "camera";
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(camera ? { video: { width: { ideal: 1280 }, height: { ideal: 720 }, deviceId: { exact: deviceId } } } : { audio: { deviceId: { exact: deviceId } } });
+      const track = camera ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
+      if (!track) throw new Error("no track");
+      const me = meeting.self;
+      track.enabled = camera ? (me?.camera_on ?? false) : !(me?.muted ?? true);
+      local.stream = new MediaStream([...(local.stream?.getTracks() ?? []).filter((t) => t.kind !== track.kind), track]);
+      if (camera) localVideo.srcObject = local.stream;
+      await meeting.media.replace(source, track);
+      old?.stop();
+      render();
+    } catch {
+      toast(`Could not switch to that ${camera ? "camera" : "microphone"}`, "error");
+    }
+  };
+
+  const micMenu = deviceMenu("microphone", micBtn);
+  const camMenu = deviceMenu("camera", camBtn);
 
   const toggleMic = () => {
     const me = meeting.self;
@@ -88,6 +213,15 @@ export function showRoom(meeting, local) {
           if (!(err instanceof DOMException && err.name === "NotAllowedError")) toast("Could not share your screen", "error");
         },
       );
+  };
+  const toggleView = () => {
+    view = view === "gallery" ? "speaker" : "gallery";
+    render();
+  };
+  /** @param {number} by */
+  const turnPage = (by) => {
+    galleryPage += by;
+    render();
   };
   const toggleHand = () => {
     const me = meeting.self;
@@ -157,16 +291,33 @@ export function showRoom(meeting, local) {
     }
   };
 
-  /** Tells the SFU how large each remote video is shown (0×0 when hidden). */
+  /** Whether a video is on screen: in the page, laid out, not scrolled out of the strip. @param {HTMLElement} el */
+  const onScreen = (el) => {
+    if (!el.isConnected || el.clientWidth === 0) return false;
+    const strip = el.closest(".grid.strip");
+    if (!strip) return true;
+    const a = el.getBoundingClientRect();
+    const b = strip.getBoundingClientRect();
+    return a.right > b.left && a.left < b.right;
+  };
+
+  /** Tells the SFU how large each remote video is shown (0×0 when hidden or on another page). */
   const reportSizes = () => {
+    if (localVideo.isConnected && localVideo.paused) localVideo.play().catch(() => {});
     for (const [trackId, { el }] of remoteVideos) {
-      const shown = el.isConnected && el.clientWidth > 0;
+      const shown = onScreen(el);
       if (shown && el.paused) el.play().catch(() => {});
       const dpr = Math.min(window.devicePixelRatio || 1, 2);
       meeting.media.setVideoSize(trackId, shown ? el.clientWidth * dpr : 0, shown ? el.clientHeight * dpr : 0);
     }
   };
-  addEventListener("resize", reportSizes);
+  /** A resize can change how many tiles fit on a gallery page: lay out again (once a frame). */
+  let resizing = 0;
+  const onResize = () => {
+    if (!resizing) resizing = requestAnimationFrame(() => ((resizing = 0), render()));
+  };
+  addEventListener("resize", onResize);
+  grid.addEventListener("scroll", reportSizes, { passive: true });
 
   /** The screen share on the stage: someone else's, else my own. */
   const renderStage = () => {
@@ -300,6 +451,64 @@ export function showRoom(meeting, local) {
     return h("div", { class: "menu-wrap" }, open, list);
   };
 
+  /** Who speaker view shows large: the last other person who spoke, else someone else, else me. @param {Participant[]} people */
+  const focusOf = (people) => {
+    const active = meeting.activeSpeaker;
+    if (active && active !== meeting.me && meeting.participants.has(active)) focusPid = active;
+    if (!focusPid || !meeting.participants.has(focusPid) || (focusPid === meeting.me && people.length > 1)) {
+      focusPid = people.find((p) => p.participant_id !== meeting.me)?.participant_id ?? meeting.me;
+    }
+    return meeting.participants.get(focusPid) ?? people[0];
+  };
+
+  /**
+   * Places the tiles: a strip under a screen share; in speaker view one large tile over a strip
+   * of the others; else the gallery, paged when more tiles than fit (tiles on other pages are
+   * not in the page, so their videos report 0×0).
+   * @param {Participant[]} people
+   */
+  const layout = (people) => {
+    const presenting = stage.classList.contains("presenting");
+    const speaker = !presenting && view === "speaker" && people.length > 0;
+    stage.classList.toggle("speaker", speaker);
+    let shown = people;
+    let pages = 1;
+    grid.style.removeProperty("--cols");
+    if (speaker) {
+      const focus = focusOf(people);
+      const big = tile(focus);
+      big.classList.add("tile-large");
+      speakerStage.replaceChildren(big);
+      shown = people.filter((p) => p !== focus);
+    } else speakerStage.replaceChildren();
+    speakerStage.hidden = !speaker;
+    if (presenting || speaker) grid.className = "grid strip";
+    else {
+      const width = stage.clientWidth;
+      const height = stage.clientHeight;
+      let perPage = width > 0 && height > 0 ? tilesThatFit(width, height) : people.length;
+      if (people.length > perPage) perPage = tilesThatFit(width, height - PAGER_HEIGHT);
+      const at = paginate(people.length, perPage, galleryPage);
+      galleryPage = at.page;
+      pages = at.pages;
+      shown = people.slice(at.start, at.end);
+      pageLabel.replaceChildren(h("span", { class: "visually-hidden", text: "Page " }), `${at.page + 1}/${at.pages}`);
+      /** @type {HTMLButtonElement} */ (pager.firstElementChild).disabled = at.page === 0;
+      /** @type {HTMLButtonElement} */ (pager.lastElementChild).disabled = at.page === at.pages - 1;
+      if (pages > 1 || shown.length > 9) {
+        grid.className = "grid grid-many";
+        grid.style.setProperty("--cols", String(bestColumns(shown.length, width, height - (pages > 1 ? PAGER_HEIGHT : 0))));
+      } else grid.className = `grid grid-${Math.min(shown.length, 9)}`;
+    }
+    pager.hidden = pages < 2;
+    grid.hidden = shown.length === 0;
+    grid.replaceChildren(...shown.map(tile));
+    const label = view === "gallery" ? "Speaker view" : "Gallery view";
+    viewBtn.replaceChildren(icon(view === "gallery" ? "speaker" : "grid"), h("span", { class: "ctl-label", text: label }));
+    viewBtn.setAttribute("aria-label", `${label} (G)`);
+    viewBtn.title = `${label} (G)`;
+  };
+
   const render = () => {
     if (ended) return;
     const me = meeting.self;
@@ -307,8 +516,7 @@ export function showRoom(meeting, local) {
     lock.hidden = !meeting.info?.locked;
     const people = [...meeting.participants.values()];
     renderStage();
-    grid.className = stage.classList.contains("presenting") ? "grid strip" : `grid grid-${Math.min(people.length, 9)}`;
-    grid.replaceChildren(...people.map(tile));
+    layout(people);
     requestAnimationFrame(reportSizes);
     if (me) {
       for (const t of local.stream?.getAudioTracks() ?? []) t.enabled = !me.muted;
@@ -352,6 +560,10 @@ export function showRoom(meeting, local) {
   /** @param {KeyboardEvent} e */
   const keys = (e) => {
     const target = /** @type {HTMLElement} */ (e.target);
+    if (e.key === "Escape" && deviceMenus.some((m) => !m.wrap.querySelector("[role='menu']")?.hasAttribute("hidden"))) {
+      for (const m of deviceMenus) m.close();
+      return;
+    }
     if (e.key === "Escape" && (panel || !reactMenu.hidden)) {
       panel = null;
       reactMenu.hidden = true;
@@ -359,10 +571,10 @@ export function showRoom(meeting, local) {
       /** @type {HTMLElement | null} */ (document.activeElement)?.blur?.();
       return;
     }
-    if (e.ctrlKey || e.metaKey || e.altKey || target.closest("input, textarea, select, [contenteditable]")) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || target.closest("input, textarea, select, [contenteditable], [role='menu']")) return;
     const k = e.key.toLowerCase();
     /** @type {Record<string, () => void>} */
-    const map = { m: toggleMic, v: toggleCam, h: toggleHand, c: () => toggle("chat"), p: () => toggle("people"), "?": help };
+    const map = { m: toggleMic, v: toggleCam, g: toggleView, h: toggleHand, c: () => toggle("chat"), p: () => toggle("people"), "?": help };
     if (k === "escape") {
       panel = null;
       reactMenu.hidden = true;
@@ -409,7 +621,7 @@ export function showRoom(meeting, local) {
   meeting.addEventListener("reaction", (e) => {
     const { participant_id, emoji } = /** @type {CustomEvent} */ (e).detail;
     const layer = stage.querySelector(".reactions");
-    const t = grid.querySelector(`[data-pid="${participant_id}"]`);
+    const t = stage.querySelector(`.tile[data-pid="${participant_id}"]`);
     const float = h("span", { class: "reaction", "data-from": meeting.nameOf(participant_id) }, h("span", { class: "reaction-emoji", text: emoji }), h("span", { class: "reaction-name", text: meeting.nameOf(participant_id) }));
     if (t instanceof HTMLElement) float.style.left = `${t.offsetLeft + t.offsetWidth / 2}px`;
     layer?.append(float);
@@ -445,7 +657,8 @@ export function showRoom(meeting, local) {
     ended = true;
     clearInterval(tick);
     document.removeEventListener("keydown", keys);
-    removeEventListener("resize", reportSizes);
+    document.removeEventListener("pointerdown", outsideClick);
+    removeEventListener("resize", onResize);
     for (const t of local.stream?.getTracks() ?? []) t.stop();
     let heading = "You left the meeting";
     let text = "";
@@ -473,7 +686,7 @@ export function showRoom(meeting, local) {
   };
 
   const help = () => {
-    const rows = [["M", "Mute / unmute"], ["V", "Camera on / off"], ["H", "Raise / lower hand"], ["C", "Chat"], ["P", "Participants"], ["Esc", "Close panels"], ["?", "This help"]];
+    const rows = [["M", "Mute / unmute"], ["V", "Camera on / off"], ["G", "Gallery / speaker view"], ["H", "Raise / lower hand"], ["C", "Chat"], ["P", "Participants"], ["Esc", "Close panels"], ["?", "This help"]];
     const dialog = /** @type {HTMLDialogElement} */ (h("dialog", { class: "dialog", "aria-labelledby": "help-title" }, h("h2", { id: "help-title", text: "Keyboard shortcuts" }), h("dl", { class: "keys" }, ...rows.flatMap(([k, t]) => [h("dt", {}, h("kbd", { text: k })), h("dd", { text: t })])), h("div", { class: "dialog-actions" }, h("button", { class: "btn btn-primary", text: "Close", onclick: () => dialog.close() }))));
     dialog.addEventListener("close", () => dialog.remove());
     document.body.append(dialog);
@@ -492,8 +705,8 @@ export function showRoom(meeting, local) {
         h(
           "footer",
           { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },
-          h("div", { class: "controls-group" }, micBtn, camBtn, shareBtn),
-          h("div", { class: "controls-group" }, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, chatBtn, peopleBtn),
+          h("div", { class: "controls-group" }, micMenu, camMenu, shareBtn),
+          h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, chatBtn, peopleBtn),
           h("div", { class: "controls-group" }, endBtn, leaveBtn),
         ),
       ),
