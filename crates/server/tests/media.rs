@@ -5,7 +5,7 @@ mod common;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use common::media::{MediaClient, Stats};
+use common::media::{JoinOptions, MediaClient, Stats, RIDS};
 use common::ws::meeting_with;
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
@@ -242,6 +242,143 @@ async fn host_mute_stops_forwarding_audio(backend: Backend) {
     a.wait_until("audio grows after unmute", move |s| s.audio_packets_from(tag) > audio_now + 25, MEDIA_WITHIN).await;
 }
 
+/// The id of `publisher`'s camera track, from `track_published` on `me`'s WebSocket.
+async fn camera_track(me: &mut MediaClient, publisher: &str) -> String {
+    let t = me
+        .signaling()
+        .expect_where("track_published", |t| t["track"]["participant_id"] == publisher && t["track"]["kind"] == "video")
+        .await;
+    t["track"]["track_id"].as_str().unwrap().to_owned()
+}
+
+fn set_video_size(me: &mut MediaClient, track: &str, width: u32, height: u32) {
+    me.signaling().send(json!({"type": "set_video_size", "track_id": track, "width": width, "height": height}));
+}
+
+/// The layers of the video packets from `tag` after the first `skip`, in arrival order.
+fn layers_after(s: &Stats, tag: u32, skip: usize) -> Vec<Option<u8>> {
+    s.video_arrivals_from(tag).iter().skip(skip).map(|a| a.layer).collect()
+}
+
+/// Waits until the last 60 video packets from `tag` (two seconds of the low layer) all came
+/// on a layer for which `ok` holds.
+async fn wait_for_layers(c: &MediaClient, tag: u32, what: &str, ok: fn(u8) -> bool, timeout: Duration) -> Stats {
+    c.wait_until(
+        what,
+        move |s| {
+            let got = s.video_arrivals_from(tag);
+            got.len() >= 60 && got[got.len() - 60..].iter().all(|a| a.layer.is_some_and(ok))
+        },
+        timeout,
+    )
+    .await
+}
+
+async fn subscriber_tile_size_picks_the_simulcast_layer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostlayers").await;
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    // Bob's client sends no congestion-control feedback, so the server has no bandwidth
+    // estimate for him and only the tile size picks his layer (on a loopback shared with a
+    // debug build the estimate wanders below what the high layer needs).
+    let no_twcc = JoinOptions { no_twcc: true, ..Default::default() };
+    let mut b = MediaClient::join_with(&app, &m, None, "Bob", no_twcc).await;
+    a.publish().await;
+    let camera = camera_track(&mut b, &a.participant_id).await;
+    let tag = a.tag();
+    wait_for_media_from(&b, &[tag]).await;
+
+    // A small tile: after a moment, only the low layer arrives.
+    set_video_size(&mut b, &camera, 320, 180);
+    let s = wait_for_layers(&b, tag, "only the low layer for a 320×180 tile", |l| l == 0, MEDIA_WITHIN).await;
+    let settled = s.video_arrivals_from(tag).len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let small = layers_after(&b.received(), tag, settled);
+    assert!(small.len() >= 30, "video keeps coming for the small tile: {} packets", small.len());
+    assert!(small.iter().all(|l| *l == Some(0)), "only layer {} for a small tile: {small:?}", RIDS[0]);
+
+    // A large tile: the high layer takes over (once the estimate allows it: generous time).
+    let before = b.received().video_arrivals_from(tag).len();
+    set_video_size(&mut b, &camera, 1280, 720);
+    wait_for_layers(&b, tag, "the high layer for a 1280×720 tile", |l| l == 2, Duration::from_secs(25)).await;
+    let s = b.received();
+    let got = s.video_arrivals_from(tag);
+    let window = &got[before..];
+    let first_high = window.iter().position(|a| a.layer == Some(2)).expect("high-layer packets");
+    assert!(window[first_high].keyframe, "the switch to the high layer starts with a keyframe");
+    let back_down = window[first_high..].iter().filter(|a| a.layer != Some(2)).count();
+    assert!(back_down <= 3, "once switched up it stays up ({back_down} lower-layer packets after)");
+    // The subscriber sees one continuous stream: no duplicates, no jump, across the switch
+    // (the layers' own sequence numbers are hundreds apart by now).
+    let seqs: Vec<u64> = got[before.saturating_sub(30)..].iter().map(|a| a.seq).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seqs.len(), "no sequence number twice");
+    let largest_step = sorted.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(largest_step <= 3, "sequence numbers continue across the switch (largest step {largest_step})");
+
+    // A hidden tile: A's video stops, its audio goes on.
+    set_video_size(&mut b, &camera, 0, 0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let hidden = b.received();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = b.received();
+    let (video_then, video_now) = (hidden.video_packets_from(tag), later.video_packets_from(tag));
+    assert!(video_now <= video_then + 2, "no video for a hidden tile ({video_then} → {video_now})");
+    let (audio_then, audio_now) = (hidden.audio_packets_from(tag), later.audio_packets_from(tag));
+    assert!(audio_now >= audio_then + 50, "audio goes on ({audio_then} → {audio_now})");
+    drop((a, b));
+    app.stop().await;
+}
+
+async fn bandwidth_drop_switches_to_a_lower_layer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostbwe").await;
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    a.publish().await;
+    let camera = camera_track(&mut b, &a.participant_id).await;
+    let tag = a.tag();
+    wait_for_media_from(&b, &[tag]).await;
+    // A large tile: Bob gets a layer above the lowest (the high one when the estimate
+    // reaches 1.5 Mbit/s; on a busy loopback it often settles on the mid one).
+    set_video_size(&mut b, &camera, 1280, 720);
+    wait_for_layers(&b, tag, "a layer above the lowest for a 1280×720 tile", |l| l >= 1, Duration::from_secs(25)).await;
+
+    // Bob's downlink narrows to 300 kbit/s: neither the mid nor the high layer fits, and
+    // the server moves him to the low one.
+    b.limit_downlink(Some(300_000));
+    let s =
+        wait_for_layers(&b, tag, "the low layer on a 300 kbit/s downlink", |l| l == 0, Duration::from_secs(20)).await;
+    // Audio still gets through.
+    let before = s.audio_packets_from(tag);
+    b.wait_until("audio on the narrow link", move |s| s.audio_packets_from(tag) >= before + 25, MEDIA_WITHIN).await;
+    drop((a, b));
+    app.stop().await;
+}
+
+async fn ice_tcp_carries_media(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hosttcp").await;
+    let mut a = MediaClient::join_tcp(&app, &m, Some(&host), "Ann over TCP").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob over UDP").await;
+    a.publish().await;
+    b.publish().await;
+    let got_a = wait_for_media_from(&a, &[b.tag()]).await;
+    let got_b = wait_for_media_from(&b, &[a.tag()]).await;
+    wait_for_more(&a, &got_a, b.tag(), 25).await;
+    wait_for_more(&b, &got_b, a.tag(), 25).await;
+
+    let s = a.received();
+    assert_eq!(a.tcp_open(), [true, true], "both of Ann's connections run over TCP");
+    assert!(s.tcp_frames_in > 100 && s.tcp_frames_out > 100, "{}", s.summary());
+    assert_eq!(s.datagrams_in + s.datagrams_out, 0, "nothing over UDP: {}", s.summary());
+    assert!(a.errors().is_empty() && b.errors().is_empty(), "{:?} {:?}", a.errors(), b.errors());
+    drop((a, b));
+    app.stop().await;
+}
+
 mod sqlite {
     use common::Backend;
 
@@ -270,5 +407,20 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn garbage_datagrams_do_not_disturb_a_meeting() {
         super::garbage_datagrams_do_not_disturb_a_meeting(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscriber_tile_size_picks_the_simulcast_layer() {
+        super::subscriber_tile_size_picks_the_simulcast_layer(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bandwidth_drop_switches_to_a_lower_layer() {
+        super::bandwidth_drop_switches_to_a_lower_layer(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ice_tcp_carries_media() {
+        super::ice_tcp_carries_media(Backend::Sqlite).await
     }
 }

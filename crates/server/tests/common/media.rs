@@ -14,12 +14,20 @@
 //!   the layer), so a test can tell whose media arrived without knowing the server's mids.
 //! * [`MediaClient::drop_network`] cuts both UDP and the WebSocket; [`MediaClient::resume`]
 //!   comes back with the resume token.
+//! * [`MediaClient::join_tcp`] makes a client whose peer connections use ICE-TCP: each
+//!   connects to the server's TCP candidate (from its SDP) and frames packets with RFC 4571's
+//!   16-bit length.
+//! * [`MediaClient::limit_downlink`] puts a narrow link in front of the subscriber
+//!   connection: RTP waits in a queue drained at the given rate and is dropped once the queue
+//!   holds more than [`DOWNLINK_QUEUE`] of it, so the server's TWCC feedback shows the delay
+//!   and the loss.
 //!
 //! Dropping a `MediaClient` stops its thread and its task.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, UdpSocket};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -30,8 +38,8 @@ use serde_json::{json, Value};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::net::{Protocol, Receive, TcpType};
+use str0m::rtp::{Extension, ExtensionMap, ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -50,6 +58,8 @@ const MAGIC: &[u8; 4] = b"CVNE";
 const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
 const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
 const VIDEO_INTERVAL: Duration = Duration::from_micros(33_333);
+/// The most a limited downlink queues before it drops (see [`MediaClient::limit_downlink`]).
+pub const DOWNLINK_QUEUE: Duration = Duration::from_millis(200);
 
 static NEXT_TAG: AtomicU32 = AtomicU32::new(0x1000);
 
@@ -78,6 +88,20 @@ pub struct TrackStats {
     pub layers: BTreeSet<u8>,
     pub first_at: Option<Instant>,
     pub last_at: Option<Instant>,
+    /// Every packet in arrival order (the first 100,000).
+    pub arrivals: Vec<Arrival>,
+}
+
+/// One received packet.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// Extended RTP sequence number.
+    pub seq: u64,
+    /// The simulcast layer in the payload's marker (video only).
+    pub layer: Option<u8>,
+    /// Starts a VP8 keyframe.
+    pub keyframe: bool,
+    pub at: Instant,
 }
 
 /// Everything a client received so far.
@@ -92,6 +116,11 @@ pub struct Stats {
     /// Datagrams read from the sockets while the network was up.
     pub datagrams_in: u64,
     pub datagrams_out: u64,
+    /// RTP the limited downlink dropped (see [`MediaClient::limit_downlink`]).
+    pub downlink_dropped: u64,
+    /// Packets read and written over ICE-TCP.
+    pub tcp_frames_in: u64,
+    pub tcp_frames_out: u64,
 }
 
 impl Stats {
@@ -116,6 +145,10 @@ impl Stats {
     pub fn grew_from(&self, before: &Stats, tag: u32, by: u64) -> bool {
         self.audio_packets_from(tag) >= before.audio_packets_from(tag) + by
             && self.video_packets_from(tag) >= before.video_packets_from(tag) + by
+    }
+    /// Video packets from `tag` in arrival order (all its video mids, one after the other).
+    pub fn video_arrivals_from(&self, tag: u32) -> Vec<Arrival> {
+        self.from(tag).filter(|t| t.kind == Kind::Video).flat_map(|t| t.arrivals.iter().copied()).collect()
     }
     pub fn total_packets(&self) -> u64 {
         self.tracks.values().map(|t| t.packets).sum()
@@ -148,17 +181,135 @@ struct Peer {
     timeout: Instant,
     /// str0m returned an error: the peer is closed.
     dead: bool,
+    /// ICE-TCP instead of UDP: no UDP candidate; the connection opens once the server's
+    /// SDP names its TCP candidate.
+    use_tcp: bool,
+    options: JoinOptions,
+    tcp: Option<TcpLink>,
+}
+
+/// How a [`MediaClient`] connects (see [`MediaClient::join_with`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JoinOptions {
+    /// ICE-TCP instead of UDP.
+    pub tcp: bool,
+    /// Negotiate no transport-wide congestion control: the server gets no feedback to
+    /// estimate the bandwidth with, so only tile sizes choose the simulcast layer.
+    pub no_twcc: bool,
 }
 
 impl Peer {
-    fn new(now: Instant) -> Peer {
+    fn new(now: Instant, options: JoinOptions) -> Peer {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
         socket.set_nonblocking(true).unwrap();
         let local = socket.local_addr().unwrap();
-        let mut rtc = Rtc::builder().set_rtp_mode(true).build(now);
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap()).expect("a host candidate");
-        Peer { rtc, socket, local, timeout: now, dead: false }
+        let mut builder = Rtc::builder().set_rtp_mode(true);
+        if options.no_twcc {
+            let mut exts = ExtensionMap::empty();
+            for (id, ext) in ExtensionMap::standard().iter() {
+                if *ext != Extension::TransportSequenceNumber {
+                    exts.set(id, ext.clone());
+                }
+            }
+            builder = builder.set_extension_map(exts);
+        }
+        let use_tcp = options.tcp;
+        let mut rtc = builder.build(now);
+        if !use_tcp {
+            rtc.add_local_candidate(Candidate::host(local, "udp").unwrap()).expect("a host candidate");
+        }
+        Peer { rtc, socket, local, timeout: now, dead: false, use_tcp, options, tcp: None }
     }
+
+    /// For an ICE-TCP peer: connects to the server's TCP candidate in `sdp` (once) and adds
+    /// the connection's local address as an active TCP host candidate.
+    fn connect_tcp(&mut self, sdp: &str) -> Result<(), String> {
+        if !self.use_tcp || self.tcp.is_some() {
+            return Ok(());
+        }
+        let server = *tcp_candidates(sdp).first().ok_or("no TCP candidate in the server's SDP")?;
+        let stream =
+            TcpStream::connect_timeout(&server, Duration::from_secs(5)).map_err(|e| format!("{server}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let local = stream.local_addr().map_err(|e| e.to_string())?;
+        let candidate =
+            Candidate::builder().tcp().host(local).tcptype(TcpType::Active).build().map_err(|e| e.to_string())?;
+        self.rtc.add_local_candidate(candidate).ok_or("str0m refused the TCP candidate")?;
+        self.tcp = Some(TcpLink { stream, server, local, rx: vec![], tx: vec![], closed: false });
+        Ok(())
+    }
+}
+
+/// An ICE-TCP connection to the server: RFC 4571 frames (16-bit big-endian length, then the
+/// packet) both ways.
+struct TcpLink {
+    stream: TcpStream,
+    server: SocketAddr,
+    local: SocketAddr,
+    /// Bytes read but not yet a whole frame.
+    rx: Vec<u8>,
+    /// Framed bytes not yet written.
+    tx: Vec<u8>,
+    closed: bool,
+}
+
+impl TcpLink {
+    /// Reads what arrived; the whole frames.
+    fn read_frames(&mut self) -> Vec<Vec<u8>> {
+        let mut buf = [0u8; 8_192];
+        while !self.closed {
+            match self.stream.read(&mut buf) {
+                Ok(0) => self.closed = true,
+                Ok(n) => self.rx.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => self.closed = true,
+            }
+        }
+        let mut frames = vec![];
+        let mut at = 0;
+        while self.rx.len() >= at + 2 {
+            let len = usize::from(u16::from_be_bytes([self.rx[at], self.rx[at + 1]]));
+            if self.rx.len() < at + 2 + len {
+                break;
+            }
+            frames.push(self.rx[at + 2..at + 2 + len].to_vec());
+            at += 2 + len;
+        }
+        self.rx.drain(..at);
+        frames
+    }
+
+    fn queue(&mut self, packet: &[u8]) {
+        let len = u16::try_from(packet.len()).expect("a packet fits a 16-bit length");
+        self.tx.extend_from_slice(&len.to_be_bytes());
+        self.tx.extend_from_slice(packet);
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        while !self.tx.is_empty() && !self.closed {
+            match self.stream.write(&self.tx) {
+                Ok(0) => self.closed = true,
+                Ok(n) => {
+                    self.tx.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => self.closed = true,
+            }
+        }
+    }
+}
+
+/// A narrow link in front of the subscriber connection (see [`MediaClient::limit_downlink`]).
+struct Downlink {
+    bps: u64,
+    /// When the link is free to carry the next packet.
+    free_at: Instant,
+    /// Packets on the way: when they arrive, from where, what.
+    queue: VecDeque<(Instant, SocketAddr, Vec<u8>)>,
 }
 
 /// What the media thread and the signaling task share.
@@ -184,6 +335,7 @@ struct Inner {
     sending: bool,
     tag: u32,
     stats: Stats,
+    downlink: Option<Downlink>,
     // Media generation.
     seq: std::collections::HashMap<(Mid, Option<Rid>), u64>,
     audio_n: u32,
@@ -211,16 +363,30 @@ impl Inner {
                 }
                 self.stats.datagrams_in += 1;
                 self.last_rx[usize::from(sub)] = Some(now);
-                let Ok(contents) = buf[..n].try_into() else { continue };
-                let input =
-                    Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: peer.local, contents });
-                if peer.rtc.accepts(&input) {
-                    if peer.rtc.handle_input(input).is_err() {
-                        peer.dead = true;
-                    }
-                    self.drain(sub, now);
-                }
+                self.arrive(sub, now, Protocol::Udp, source, buf[..n].to_vec());
             }
+            let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
+            let Some(link) = peer.tcp.as_mut() else { continue };
+            let frames = link.read_frames();
+            link.flush();
+            let server = link.server;
+            if self.network_down || peer.dead {
+                continue;
+            }
+            for frame in frames {
+                self.stats.tcp_frames_in += 1;
+                self.last_rx[usize::from(sub)] = Some(now);
+                self.arrive(sub, now, Protocol::Tcp, server, frame);
+            }
+        }
+        // What the limited downlink delivers now.
+        while let Some(d) = self.downlink.as_mut() {
+            if d.queue.front().is_none_or(|(at, _, _)| *at > now) {
+                break;
+            }
+            let (_, source, bytes) = d.queue.pop_front().unwrap();
+            let proto = if self.subscriber.tcp.is_some() { Protocol::Tcp } else { Protocol::Udp };
+            self.handle(true, now, proto, source, &bytes);
         }
         for sub in [false, true] {
             let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
@@ -240,6 +406,43 @@ impl Inner {
             next = next.min(self.next_audio).min(self.next_video);
         }
         next
+    }
+
+    /// A packet came in for the publisher or the subscriber: through the limited downlink if
+    /// there is one and it is RTP for the subscriber, else straight to str0m.
+    fn arrive(&mut self, sub: bool, now: Instant, proto: Protocol, source: SocketAddr, bytes: Vec<u8>) {
+        if let (true, Some(d)) = (sub && is_rtp(&bytes), self.downlink.as_mut()) {
+            let start = d.free_at.max(now);
+            if start.duration_since(now) > DOWNLINK_QUEUE {
+                self.stats.downlink_dropped += 1;
+                return;
+            }
+            // Serialization time of the packet (plus IP/UDP headers) at the link's rate.
+            let bits = (bytes.len() as u64 + 28) * 8;
+            d.free_at = start + Duration::from_nanos(bits * 1_000_000_000 / d.bps);
+            d.queue.push_back((d.free_at, source, bytes));
+            return;
+        }
+        self.handle(sub, now, proto, source, &bytes);
+    }
+
+    fn handle(&mut self, sub: bool, now: Instant, proto: Protocol, source: SocketAddr, bytes: &[u8]) {
+        let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
+        if peer.dead {
+            return;
+        }
+        let destination = match (&peer.tcp, proto) {
+            (Some(link), Protocol::Tcp) => link.local,
+            _ => peer.local,
+        };
+        let Ok(contents) = bytes.try_into() else { return };
+        let input = Input::Receive(now, Receive { proto, source, destination, contents });
+        if peer.rtc.accepts(&input) {
+            if peer.rtc.handle_input(input).is_err() {
+                peer.dead = true;
+            }
+            self.drain(sub, now);
+        }
     }
 
     /// Polls a peer until it wants a timeout; str0m wants a full drain after every input.
@@ -263,9 +466,19 @@ impl Inner {
                     return;
                 }
                 Output::Transmit(t) => {
-                    if !self.network_down {
-                        self.stats.datagrams_out += 1;
-                        let _ = peer.socket.send_to(&t.contents, t.destination);
+                    if self.network_down {
+                        continue;
+                    }
+                    match (t.proto, peer.tcp.as_mut()) {
+                        (Protocol::Udp, _) => {
+                            self.stats.datagrams_out += 1;
+                            let _ = peer.socket.send_to(&t.contents, t.destination);
+                        }
+                        (_, Some(link)) if link.server == t.destination => {
+                            self.stats.tcp_frames_out += 1;
+                            link.queue(&t.contents);
+                        }
+                        _ => {}
                     }
                 }
                 Output::Event(e) => self.event(sub, now, e),
@@ -309,6 +522,7 @@ impl Inner {
                     layers: BTreeSet::new(),
                     first_at: None,
                     last_at: None,
+                    arrivals: vec![],
                 });
                 t.packets += 1;
                 t.bytes += p.payload.len() as u64;
@@ -326,6 +540,11 @@ impl Inner {
                 }
                 t.first_at.get_or_insert(now);
                 t.last_at = Some(now);
+                if t.arrivals.len() < 100_000 {
+                    let keyframe = kind == Kind::Video && vp8_keyframe_start(&p.payload);
+                    let layer = find_marker(&p.payload).filter(|_| kind == Kind::Video).map(|(_, l)| l);
+                    t.arrivals.push(Arrival { seq: *p.seq_no, layer, keyframe, at: now });
+                }
             }
             _ => {}
         }
@@ -491,6 +710,25 @@ fn candidates(sdp: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// The TCP host candidates of an SDP.
+fn tcp_candidates(sdp: &str) -> Vec<SocketAddr> {
+    sdp.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.trim().strip_prefix("a=candidate:")?.split_whitespace().collect();
+            if f.get(2)?.eq_ignore_ascii_case("tcp") {
+                format!("{}:{}", f.get(4)?, f.get(5)?).parse().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Whether a datagram is (S)RTP, not RTCP, STUN or DTLS (RFC 7983, RFC 5761).
+fn is_rtp(p: &[u8]) -> bool {
+    p.len() >= 12 && (128..=191).contains(&p[0]) && !(192..=223).contains(&p[1])
+}
+
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     inner.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -553,13 +791,29 @@ impl MediaClient {
     /// Joins `meeting` (signed in as `who`, or as a guest) and starts the media thread. Media
     /// flows once [`MediaClient::publish`] was called.
     pub async fn join(app: &TestApp, meeting: &Value, who: Option<&Account>, name: &str) -> MediaClient {
+        Self::join_with(app, meeting, who, name, JoinOptions::default()).await
+    }
+
+    /// Like [`MediaClient::join`], but both peer connections use ICE-TCP instead of UDP.
+    pub async fn join_tcp(app: &TestApp, meeting: &Value, who: Option<&Account>, name: &str) -> MediaClient {
+        Self::join_with(app, meeting, who, name, JoinOptions { tcp: true, ..Default::default() }).await
+    }
+
+    /// Like [`MediaClient::join`], connecting as `options` say.
+    pub async fn join_with(
+        app: &TestApp,
+        meeting: &Value,
+        who: Option<&Account>,
+        name: &str,
+        options: JoinOptions,
+    ) -> MediaClient {
         let (client, welcome) = Client::join(app, meeting, who, name).await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let inner = Arc::new(Mutex::new(Inner {
-            publisher: Peer::new(now),
-            subscriber: Peer::new(now),
+            publisher: Peer::new(now, options),
+            subscriber: Peer::new(now, options),
             pending: None,
             mids: None,
             answers: 0,
@@ -572,6 +826,7 @@ impl MediaClient {
             sending: false,
             tag,
             stats: Stats::default(),
+            downlink: None,
             seq: Default::default(),
             audio_n: 0,
             video_n: 0,
@@ -690,6 +945,21 @@ impl MediaClient {
         lock(&self.inner).errors.clone()
     }
 
+    /// Limits the subscriber connection's downlink to `bps` (a queue of at most
+    /// [`DOWNLINK_QUEUE`], then drops); `None` lifts the limit. Only RTP is limited: ICE,
+    /// DTLS and RTCP pass.
+    pub fn limit_downlink(&self, bps: Option<u64>) {
+        let mut g = lock(&self.inner);
+        g.downlink = bps.map(|bps| Downlink { bps: bps.max(1), free_at: Instant::now(), queue: VecDeque::new() });
+    }
+
+    /// Whether each peer connection runs over ICE-TCP with an open connection: publisher,
+    /// subscriber.
+    pub fn tcp_open(&self) -> [bool; 2] {
+        let g = lock(&self.inner);
+        [&g.publisher, &g.subscriber].map(|p| p.tcp.as_ref().is_some_and(|l| !l.closed))
+    }
+
     /// The server's UDP media address, from the candidates in its SDP.
     pub fn server_media_addr(&self) -> Option<SocketAddr> {
         lock(&self.inner).server_addrs.iter().next().copied()
@@ -763,7 +1033,8 @@ impl MediaClient {
     pub async fn republish(&mut self) {
         {
             let mut g = lock(&self.inner);
-            g.publisher = Peer::new(Instant::now());
+            let options = g.publisher.options;
+            g.publisher = Peer::new(Instant::now(), options);
             g.sending = false;
             g.pending = None;
             g.mids = None;
@@ -863,6 +1134,10 @@ fn handle_server_message(inner: &Mutex<Inner>, v: &Value) -> Option<Value> {
                     return None;
                 }
             };
+            if let Err(e) = g.publisher.connect_tcp(sdp) {
+                g.errors.push(json!({"request": "publish_offer", "code": "client", "message": e}));
+                return None;
+            }
             let Some(pending) = g.pending.take() else {
                 g.errors.push(json!({"request": "publish_offer", "code": "client", "message": "unexpected answer"}));
                 return None;
@@ -880,10 +1155,15 @@ fn handle_server_message(inner: &Mutex<Inner>, v: &Value) -> Option<Value> {
             let fp = fingerprint(sdp);
             if g.sub_fingerprint.is_some() && fp != g.sub_fingerprint {
                 // A new peer connection on the server: start over with a new one here too.
-                g.subscriber = Peer::new(Instant::now());
+                let options = g.subscriber.options;
+                g.subscriber = Peer::new(Instant::now(), options);
                 g.stats.subscriber_connected = false;
             }
             g.sub_fingerprint = fp;
+            if let Err(e) = g.subscriber.connect_tcp(sdp) {
+                g.errors.push(json!({"request": "subscribe_offer", "code": "client", "message": e}));
+                return None;
+            }
             let offer = SdpOffer::from_sdp_string(sdp).ok()?;
             match g.subscriber.rtc.sdp_api().accept_offer(offer) {
                 Ok(answer) => {
