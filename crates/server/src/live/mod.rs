@@ -525,7 +525,9 @@ impl Live {
     ) -> Result<ChatMessage> {
         let now = state.clock.now();
         let row = ChatRow {
-            id: format!("m_{}", uuid::Uuid::new_v4().simple()),
+            // Time-ordered (monotonic within this process) so messages sent in the same millisecond
+            // keep their order in history.
+            id: format!("m_{}", uuid::Uuid::now_v7().simple()),
             meeting_id: room.meeting_id,
             from_participant: from.participant_id.clone(),
             from_user_id: from.user_id.clone(),
