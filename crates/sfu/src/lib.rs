@@ -68,6 +68,12 @@
 //!
 //! A panic inside str0m closes only the peer connection it happened in.
 //!
+//! # Recording
+//!
+//! While [`Room::set_recording`] is on, the room queues a copy of every packet it forwards
+//! ([`RecordedPacket`]: audio, and one simulcast layer of each video track) for the runtime
+//! to drain with [`Room::poll_recorded`] and hand to a recorder off the forwarding path.
+//!
 //! [str0m]: https://docs.rs/str0m
 #![warn(unreachable_pub, missing_docs)]
 
@@ -81,15 +87,18 @@ mod layer_selector;
 mod munger;
 mod packet_cache;
 mod peer;
+mod recording;
 mod room;
 mod speaker;
 mod track;
 
 use std::fmt;
 
+pub use demux::stun_local_ufrag;
 pub use error::SfuError;
 pub use io::{Datagram, Input, Output, Proto, RoomEvent, Transmit};
 pub use peer::{PeerId, PeerRole};
+pub use recording::{RecordedCodec, RecordedPacket, LAYER_GONE};
 pub use room::{Room, RoomConfig};
 pub use track::{Source, TrackId, TrackKind};
 

@@ -78,9 +78,11 @@ impl Peer {
         Ok(Peer { id, rtc, timeout: now, alive: true, connected: false })
     }
 
-    /// The local ICE ufrag clients put first in their STUN USERNAME.
-    pub(crate) fn ufrag(&mut self) -> String {
-        self.rtc.direct_api().local_ice_credentials().ufrag
+    /// The local ICE ufrag clients put first in their STUN USERNAME, and the password
+    /// they sign their requests with.
+    pub(crate) fn ice_credentials(&mut self) -> (String, String) {
+        let creds = self.rtc.direct_api().local_ice_credentials();
+        (creds.ufrag, creds.pass)
     }
 
     pub(crate) fn is_alive(&self) -> bool {

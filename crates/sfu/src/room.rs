@@ -22,6 +22,7 @@ use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
 use crate::munger::Munged;
 use crate::packet_cache::{CachedPacket, PacketCache};
 use crate::peer::{Drained, Peer, PeerId, PeerRole};
+use crate::recording::{recorded, Admit, LayerChoice, RecordedPacket};
 use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
 use crate::track::{order_rids, DownTrack, Negotiation, Source, TrackId, TrackKind, UpTrack};
 use crate::ParticipantId;
@@ -31,6 +32,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What an Opus track needs, for the bandwidth the estimator should probe for.
 const AUDIO_BITRATE_BPS: u64 = 50_000;
+
+/// Recorded packets the runtime has not drained yet are dropped beyond this many (it drains
+/// after every input, so only a runtime that forgot to would ever reach it).
+const RECORDED_QUEUE: usize = 4_096;
 
 /// How a room reaches the network.
 #[derive(Debug, Clone)]
@@ -96,6 +101,11 @@ pub struct Room {
     rejected: u64,
     /// Participants a host muted: their audio is not forwarded.
     muted: HashSet<ParticipantId>,
+    /// Copy forwarded packets for a recorder.
+    recording: bool,
+    recorded: VecDeque<RecordedPacket>,
+    recorded_overflow: u64,
+    layer_choice: LayerChoice,
 }
 
 impl Room {
@@ -116,7 +126,40 @@ impl Room {
             last_now: now,
             rejected: 0,
             muted: HashSet::new(),
+            recording: false,
+            recorded: VecDeque::new(),
+            recorded_overflow: 0,
+            layer_choice: LayerChoice::default(),
         }
+    }
+
+    /// Starts or stops copying every forwarded packet for a recorder (see
+    /// [`Room::poll_recorded`]). Muted audio is not forwarded, so it is not recorded either.
+    pub fn set_recording(&mut self, on: bool) {
+        if self.recording != on {
+            self.recording = on;
+            self.layer_choice.forget(None);
+            if !on {
+                self.recorded.clear();
+            }
+        }
+    }
+
+    /// Whether forwarded packets are being copied for a recorder.
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// The next packet for the recorder, while recording is on. Drain it after each drain
+    /// of [`Room::poll_output`]; packets left undrained beyond a bound are dropped and counted
+    /// in [`Room::recorded_overflow`].
+    pub fn poll_recorded(&mut self) -> Option<RecordedPacket> {
+        self.recorded.pop_front()
+    }
+
+    /// Recorded packets dropped because the runtime did not drain them.
+    pub fn recorded_overflow(&self) -> u64 {
+        self.recorded_overflow
     }
 
     /// Adds a participant with a publisher and a subscriber peer connection.
@@ -130,8 +173,10 @@ impl Room {
         }
         let mut publisher = Peer::new(PeerId { participant: id, role: PeerRole::Publisher }, &self.config, now)?;
         let mut subscriber = Peer::new(PeerId { participant: id, role: PeerRole::Subscriber }, &self.config, now)?;
-        self.demux.register(publisher.ufrag(), publisher.id);
-        self.demux.register(subscriber.ufrag(), subscriber.id);
+        for peer in [&mut publisher, &mut subscriber] {
+            let (ufrag, password) = peer.ice_credentials();
+            self.demux.register(ufrag, password, peer.id);
+        }
         let down = self.tracks.values().filter(|t| t.publisher != id).map(|t| (t.id, DownTrack::new(t.id))).collect();
         self.participants.insert(
             id,
@@ -306,6 +351,14 @@ impl Room {
         self.demux.route(datagram)
     }
 
+    /// The local ICE ufrags of a participant's peer connections (empty for a stranger).
+    ///
+    /// A runtime that spreads rooms over threads maps these to the room's thread so a new
+    /// path's first STUN request ([`stun_local_ufrag`](crate::stun_local_ufrag)) finds it in O(1).
+    pub fn ice_ufrags(&self, participant: ParticipantId) -> Vec<String> {
+        self.demux.ufrags_of(participant)
+    }
+
     /// Whether nobody is left in the room (the runtime may drop it).
     pub fn is_empty(&self) -> bool {
         self.participants.is_empty()
@@ -473,6 +526,7 @@ impl Room {
         let Some(up) = self.tracks.remove(&track) else { return };
         self.track_by_mid.remove(&(up.publisher, up.mid));
         self.throttle.retain(|(t, _)| *t != track);
+        self.layer_choice.forget(Some(track));
         self.emit(RoomEvent::TrackUnpublished { participant: up.publisher, track_id: track });
         let subscribers: Vec<ParticipantId> = self.participants.keys().copied().collect();
         for q in subscribers {
@@ -572,6 +626,38 @@ impl Room {
         let codec = params.spec().codec;
         let clock_rate = params.spec().clock_rate.get();
         let keyframe_start = is_keyframe_start(codec, &cached.payload);
+        let tap = match (self.recording, kind) {
+            (false, _) => Admit::Skip,
+            (true, TrackKind::Audio) => Admit::Record,
+            (true, TrackKind::Video) => self.layer_choice.admit(track_id, layer, keyframe_start, now),
+        };
+        if tap == Admit::NeedKeyframe {
+            // Recording started (or a better layer appeared) between keyframes; publishers may
+            // send none for minutes unless asked. Throttled like every keyframe request.
+            self.request_keyframe(now, track_id, layer);
+        }
+        if tap == Admit::Record {
+            if self.recorded.len() >= RECORDED_QUEUE {
+                self.recorded.pop_front();
+                self.recorded_overflow += 1;
+            }
+            let source = self.tracks.get(&track_id).map_or(Source::default_for(kind), |t| t.source);
+            self.recorded.push_back(recorded(
+                publisher,
+                track_id,
+                kind,
+                source,
+                codec,
+                clock_rate,
+                layer,
+                cached.ts,
+                cached.seq,
+                cached.marker,
+                keyframe_start,
+                &cached.payload,
+                now,
+            ));
+        }
         let as_input = |c: &CachedPacket, keyframe_start: bool| PacketIn {
             layer,
             keyframe_start,
@@ -582,7 +668,9 @@ impl Room {
         };
         let Some(track) = self.tracks.get(&track_id) else { return };
         let mut wanted_keyframes = Vec::new();
-        let mut written = Vec::new();
+        // The hot path: per packet and subscriber, no allocation (the subscriber is marked
+        // dirty in place rather than collected, the usual single packet is sent directly).
+        let (dirty, dirty_set) = (&mut self.dirty, &mut self.dirty_set);
         for (q, p) in self.participants.iter_mut().filter(|(q, _)| **q != publisher) {
             let Some(down) = p.down.get_mut(&track_id) else { continue };
             let Negotiation::Open(out_mid) = down.negotiation else { continue };
@@ -593,26 +681,22 @@ impl Room {
                 }
                 continue;
             };
-            let mut batch = vec![(munged, cached.clone())];
+            let video = kind == TrackKind::Video;
+            tracing::trace!(track = %track_id, subscriber = %q, in_seq = cached.seq, out_seq = munged.seq, "forward");
+            let mut sent = send_down(&mut p.subscriber, out_mid, &params, munged, &cached, video);
             if !was_on_layer {
                 // Switched: the rest of the keyframe may have arrived before its first packet.
                 for later in track.cache.after(layer, cached.seq) {
                     if let Some(m) = down.forwarder.on_packet(as_input(&later, false)) {
-                        batch.push((m, later));
+                        tracing::trace!(track = %track_id, subscriber = %q, in_seq = later.seq, out_seq = m.seq, "forward");
+                        sent |= send_down(&mut p.subscriber, out_mid, &params, m, &later, video);
                     }
                 }
             }
-            let mut sent = false;
-            for (munged, c) in batch {
-                tracing::trace!(track = %track_id, subscriber = %q, in_seq = c.seq, out_seq = munged.seq, "forward");
-                sent |= send_down(&mut p.subscriber, out_mid, &params, munged, &c, kind == TrackKind::Video);
+            let peer = PeerId { participant: *q, role: PeerRole::Subscriber };
+            if sent && dirty_set.insert(peer) {
+                dirty.push_back(peer);
             }
-            if sent {
-                written.push(PeerId { participant: *q, role: PeerRole::Subscriber });
-            }
-        }
-        for peer in written {
-            self.mark_dirty(peer);
         }
         wanted_keyframes.sort_unstable();
         wanted_keyframes.dedup();

@@ -1,0 +1,198 @@
+//! The recording tap: a copy of every packet the room forwards, for a recorder outside the
+//! room, while recording is on.
+//!
+//! The room never writes files: it queues [`RecordedPacket`]s that the runtime drains with
+//! [`Room::poll_recorded`](crate::Room::poll_recorded) after each drain of
+//! [`Room::poll_output`](crate::Room::poll_output) and hands to its recorder.
+//!
+//! Of a simulcast video track only one layer is recorded: the highest layer the publisher
+//! sends. The tap moves up to a higher layer, and down from a layer that stopped arriving
+//! (for [`LAYER_GONE`]), only at a keyframe of the new layer, so the recorded stream always
+//! decodes. Each packet carries its layer, because simulcast layers have their own RTP
+//! timestamp and sequence spaces.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use str0m::format::Codec;
+
+use crate::track::{Source, TrackId, TrackKind};
+use crate::ParticipantId;
+
+/// A recorded layer that sent nothing for this long counts as stopped: the tap may then
+/// move down to a lower layer (at its next keyframe).
+pub const LAYER_GONE: Duration = Duration::from_millis(1_000);
+
+/// The codecs a recorder may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordedCodec {
+    /// Opus audio, 48 kHz.
+    Opus,
+    /// VP8 video.
+    Vp8,
+    /// VP9 video.
+    Vp9,
+    /// H.264 video.
+    H264,
+    /// Anything else (a recorder will likely skip it).
+    Other,
+}
+
+impl RecordedCodec {
+    fn of(codec: Codec) -> RecordedCodec {
+        match codec {
+            Codec::Opus => RecordedCodec::Opus,
+            Codec::Vp8 => RecordedCodec::Vp8,
+            Codec::Vp9 => RecordedCodec::Vp9,
+            Codec::H264 => RecordedCodec::H264,
+            _ => RecordedCodec::Other,
+        }
+    }
+}
+
+/// One RTP packet of a track, as the publisher sent it (before any munging).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedPacket {
+    /// The publisher.
+    pub participant: ParticipantId,
+    /// The room-wide track id.
+    pub track_id: TrackId,
+    /// Audio or video.
+    pub kind: TrackKind,
+    /// Microphone, camera, screen share…
+    pub source: Source,
+    /// The payload's codec.
+    pub codec: RecordedCodec,
+    /// The codec's RTP clock rate (48 000 for Opus, 90 000 for video).
+    pub clock_rate: u32,
+    /// The simulcast layer (0 without simulcast). Timestamps and sequence numbers of
+    /// different layers are unrelated.
+    pub layer: u8,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// RTP sequence number, extended (never wraps).
+    pub seq: u64,
+    /// RTP marker bit (last packet of a video frame).
+    pub marker: bool,
+    /// Whether the packet starts a keyframe (always true for audio).
+    pub keyframe_start: bool,
+    /// The RTP payload.
+    pub payload: Vec<u8>,
+    /// When the packet arrived.
+    pub arrived: Instant,
+}
+
+/// Which layer of each video track is recorded.
+#[derive(Debug, Default)]
+pub(crate) struct LayerChoice {
+    tracks: HashMap<TrackId, Chosen>,
+}
+
+#[derive(Debug, Default)]
+struct Chosen {
+    layer: Option<u8>,
+    last_seen: [Option<Instant>; 3],
+}
+
+/// What the tap does with a video packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Record it.
+    Record,
+    /// Not the recorded layer.
+    Skip,
+    /// The tap wants this layer but must start at a keyframe: ask the publisher for one.
+    NeedKeyframe,
+}
+
+impl LayerChoice {
+    /// Whether a packet of `layer` is recorded, switching layers at keyframes as described
+    /// in the module documentation.
+    pub(crate) fn admit(&mut self, track: TrackId, layer: u8, keyframe_start: bool, now: Instant) -> Admit {
+        let c = self.tracks.entry(track).or_default();
+        let slot = usize::from(layer.min(2));
+        c.last_seen[slot] = Some(now);
+        match c.layer {
+            Some(current) if current == layer => Admit::Record,
+            current => {
+                let current_gone = current.is_none_or(|l| {
+                    c.last_seen[usize::from(l.min(2))].is_none_or(|t| now.saturating_duration_since(t) >= LAYER_GONE)
+                });
+                let better = current.is_none_or(|l| layer > l);
+                if !(better || current_gone) {
+                    Admit::Skip
+                } else if keyframe_start {
+                    c.layer = Some(layer);
+                    Admit::Record
+                } else {
+                    Admit::NeedKeyframe
+                }
+            }
+        }
+    }
+
+    /// Forgets a track (unpublished) or every track (recording stopped).
+    pub(crate) fn forget(&mut self, track: Option<TrackId>) {
+        match track {
+            Some(t) => {
+                self.tracks.remove(&t);
+            }
+            None => self.tracks.clear(),
+        }
+    }
+}
+
+/// Builds the recorded copy of a forwarded packet.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn recorded(
+    participant: ParticipantId,
+    track_id: TrackId,
+    kind: TrackKind,
+    source: Source,
+    codec: Codec,
+    clock_rate: u32,
+    layer: u8,
+    timestamp: u32,
+    seq: u64,
+    marker: bool,
+    keyframe_start: bool,
+    payload: &[u8],
+    arrived: Instant,
+) -> RecordedPacket {
+    RecordedPacket {
+        participant,
+        track_id,
+        kind,
+        source,
+        codec: RecordedCodec::of(codec),
+        clock_rate,
+        layer,
+        timestamp,
+        seq,
+        marker,
+        keyframe_start,
+        payload: payload.to_vec(),
+        arrived,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_on_a_keyframe_moves_up_at_keyframes_and_down_when_a_layer_stops() {
+        let t0 = Instant::now();
+        let tr = TrackId(1);
+        let mut c = LayerChoice::default();
+        assert_eq!(c.admit(tr, 0, false, t0), Admit::NeedKeyframe, "no keyframe yet");
+        assert_eq!(c.admit(tr, 0, true, t0), Admit::Record);
+        assert_eq!(c.admit(tr, 0, false, t0), Admit::Record);
+        assert_eq!(c.admit(tr, 2, false, t0), Admit::NeedKeyframe, "higher layer, but not a keyframe");
+        assert_eq!(c.admit(tr, 2, true, t0), Admit::Record, "higher layer keyframe: switch up");
+        assert_eq!(c.admit(tr, 0, true, t0), Admit::Skip, "lower layer while the high one flows");
+        let later = t0 + LAYER_GONE;
+        assert_eq!(c.admit(tr, 0, true, later), Admit::Record, "the high layer stopped: back down at a keyframe");
+        assert_eq!(c.admit(tr, 2, false, later), Admit::NeedKeyframe);
+    }
+}
