@@ -103,6 +103,50 @@ async fn five_participants_each_receive_all_four_others(backend: Backend) {
     app.stop().await;
 }
 
+/// A gauge's value per `worker` label from the Prometheus text.
+fn per_worker(metrics: &str, name: &str) -> Vec<(String, f64)> {
+    let mut found: Vec<(String, f64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix("{worker=\""))
+        .filter_map(|rest| {
+            let (worker, value) = rest.split_once("\"} ")?;
+            Some((worker.to_owned(), value.parse().ok()?))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+async fn meetings_spread_over_worker_threads(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.media_workers = 2).await;
+    let mut meetings = Vec::new();
+    for (n, host) in ["hostw1", "hostw2"].into_iter().enumerate() {
+        let (host, m) = meeting(&app, host).await;
+        let mut a = MediaClient::join(&app, &m, Some(&host), &format!("A{n}")).await;
+        let mut b = MediaClient::join(&app, &m, None, &format!("B{n}")).await;
+        a.publish().await;
+        b.publish().await;
+        meetings.push((a, b));
+    }
+    // Each meeting went to its own worker thread, and media flows in both.
+    let text = String::from_utf8_lossy(&app.get("/metrics", None).await.bytes).into_owned();
+    let rooms = per_worker(&text, "media_worker_rooms");
+    assert_eq!(rooms, [("0".to_owned(), 1.0), ("1".to_owned(), 1.0)], "rooms per worker:\n{text}");
+    let people = per_worker(&text, "media_worker_participants");
+    assert_eq!(people, [("0".to_owned(), 2.0), ("1".to_owned(), 2.0)]);
+    for (a, b) in &meetings {
+        let s = wait_for_media_from(a, &[b.tag()]).await;
+        wait_for_media_from(b, &[a.tag()]).await;
+        for (other, _) in &meetings {
+            if other.tag() != a.tag() {
+                assert_eq!(s.from(other.tag()).count(), 0, "media crossed meetings: {}", s.summary());
+            }
+        }
+    }
+    drop(meetings);
+    app.stop().await;
+}
+
 async fn lost_network_resumes_seat_and_media(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (host, m) = meeting(&app, "hostm3").await;
@@ -417,6 +461,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bandwidth_drop_switches_to_a_lower_layer() {
         super::bandwidth_drop_switches_to_a_lower_layer(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn meetings_spread_over_worker_threads() {
+        super::meetings_spread_over_worker_threads(Backend::Sqlite).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

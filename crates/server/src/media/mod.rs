@@ -1,133 +1,245 @@
-//! The media runtime: owns the UDP socket and the thread that drives every meeting's SFU
-//! room (`convene_sfu`, sans-IO) with real time, and relays the rooms' events to signaling.
+//! The media runtime: owns the media sockets and the worker threads that drive every
+//! meeting's SFU room (`convene_sfu`, sans-IO) with real time, and relays the rooms' events
+//! to signaling.
 //!
-//! Signaling talks to it through [`Media`] (commands over a channel; replies through
-//! oneshots). Datagrams are routed to their room by source address, learned once per path by
-//! asking the rooms (which know their ICE ufrags), so the steady state is one map lookup.
+//! Rooms are spread over worker threads (one per core by default): a meeting lives on one
+//! worker for its whole life, placed on the least-loaded one when it first needs media. A
+//! single receiver thread reads the shared UDP port and hands each datagram to its room's
+//! worker ([`router`]); workers send on their own handle of the same socket. Signaling talks
+//! to the workers through [`Media`] (commands over channels; replies through oneshots).
 
 mod relay;
+mod router;
 mod tcp;
+mod worker;
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use convene_protocol::PublishedTrack;
-use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig};
+use crossbeam_channel::Sender;
 use tokio::sync::oneshot;
 
 use crate::live::Live;
-use relay::Relay;
+use crate::recording::recorder::PacketSink;
+use router::Router;
+use worker::{Command, Worker};
 
-/// How long the media thread sleeps at most before looking at new commands.
-const COMMAND_POLL: Duration = Duration::from_millis(5);
+/// Datagrams queued for one worker before the receiver drops new ones (and counts them),
+/// so one overloaded worker cannot stall the port for everybody else.
+const WORKER_QUEUE: usize = 8192;
 
 /// Why a media request failed, as the signaling layer reports it.
 #[derive(Debug)]
 pub struct MediaError(pub String);
 
-/// Handle to the media thread; cheap to clone.
+/// Handle to the media runtime; cheap to clone.
 #[derive(Clone)]
 pub struct Media {
-    tx: mpsc::Sender<Command>,
+    inner: Arc<Inner>,
     /// The address put into ICE candidates.
     pub candidate: SocketAddr,
 }
 
-enum Command {
-    Join {
-        meeting: i64,
-        participant: String,
-    },
-    Leave {
-        meeting: i64,
-        participant: String,
-    },
-    EndRoom {
-        meeting: i64,
-    },
-    Publish {
-        meeting: i64,
-        participant: String,
-        sdp: String,
-        tracks: Vec<PublishedTrack>,
-        reply: oneshot::Sender<Result<String, MediaError>>,
-    },
-    SubscribeAnswer {
-        meeting: i64,
-        participant: String,
-        sdp: String,
-        reply: oneshot::Sender<Result<(), MediaError>>,
-    },
-    VideoSize {
-        meeting: i64,
-        participant: String,
-        track: u64,
-        width: u32,
-        height: u32,
-    },
-    /// Forward a participant's audio or not (the authoritative mute).
-    Muted {
-        meeting: i64,
-        participant: String,
-        muted: bool,
-    },
-    /// An ICE-TCP connection opened: where to write frames for that remote address.
-    TcpOpen {
-        remote: SocketAddr,
-        writer: mpsc::Sender<Vec<u8>>,
-    },
-    TcpClosed {
-        remote: SocketAddr,
-    },
-    /// One RFC 4571 frame read from an ICE-TCP connection.
-    TcpFrame {
-        remote: SocketAddr,
-        bytes: Vec<u8>,
-    },
+struct Inner {
+    workers: Vec<Sender<Command>>,
+    placement: Mutex<Placement>,
+    router: Arc<Router>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone (a test server stopped): let the threads end.
+        self.router.stop();
+        for w in &self.workers {
+            let _ = w.send(Command::Stop);
+        }
+    }
+}
+
+/// Which worker each meeting's room lives on, and how loaded each worker is.
+#[derive(Default)]
+struct Placement {
+    rooms: HashMap<i64, Placed>,
+    /// Per worker: rooms and participants placed on it.
+    load: Vec<Load>,
+}
+
+#[derive(Clone, Copy)]
+struct Placed {
+    worker: usize,
+    participants: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Load {
+    participants: usize,
+    rooms: usize,
+}
+
+impl Placement {
+    /// The worker of `meeting`, placing it on the least-loaded worker (fewest participants,
+    /// then fewest rooms, then lowest index) the first time.
+    fn worker(&mut self, meeting: i64) -> usize {
+        if let Some(p) = self.rooms.get(&meeting) {
+            return p.worker;
+        }
+        let worker = (0..self.load.len()).min_by_key(|w| (self.load[*w], *w)).unwrap_or(0);
+        self.rooms.insert(meeting, Placed { worker, participants: 0 });
+        if let Some(l) = self.load.get_mut(worker) {
+            l.rooms += 1;
+        }
+        self.publish(worker);
+        worker
+    }
+
+    fn joined(&mut self, meeting: i64) -> usize {
+        let worker = self.worker(meeting);
+        if let Some(p) = self.rooms.get_mut(&meeting) {
+            p.participants += 1;
+        }
+        if let Some(l) = self.load.get_mut(worker) {
+            l.participants += 1;
+        }
+        self.publish(worker);
+        worker
+    }
+
+    fn left(&mut self, meeting: i64) -> Option<usize> {
+        let p = self.rooms.get_mut(&meeting)?;
+        let worker = p.worker;
+        if p.participants > 0 {
+            p.participants -= 1;
+            if let Some(l) = self.load.get_mut(worker) {
+                l.participants = l.participants.saturating_sub(1);
+            }
+        }
+        self.publish(worker);
+        Some(worker)
+    }
+
+    fn ended(&mut self, meeting: i64) -> Option<usize> {
+        let p = self.rooms.remove(&meeting)?;
+        if let Some(l) = self.load.get_mut(p.worker) {
+            l.rooms = l.rooms.saturating_sub(1);
+            l.participants = l.participants.saturating_sub(p.participants);
+        }
+        self.publish(p.worker);
+        Some(p.worker)
+    }
+
+    fn publish(&self, worker: usize) {
+        let Some(l) = self.load.get(worker) else { return };
+        let label = worker.to_string();
+        metrics::gauge!("media_worker_rooms", "worker" => label.clone()).set(l.rooms as f64);
+        metrics::gauge!("media_worker_participants", "worker" => label).set(l.participants as f64);
+    }
 }
 
 impl Media {
-    /// Binds the media socket and starts the media thread.
-    pub fn start(listen: SocketAddr, public_ip: Option<IpAddr>, live: Live) -> std::io::Result<Media> {
+    /// Binds the media sockets (UDP and ICE-TCP on one port) and starts the receiver and
+    /// `workers` worker threads (0: one per core).
+    pub fn start(
+        listen: SocketAddr,
+        public_ip: Option<IpAddr>,
+        workers: usize,
+        live: Live,
+        recorder: PacketSink,
+    ) -> std::io::Result<Media> {
         let (socket, tcp) = bind_pair(listen)?;
+        enlarge_buffers(&socket);
         let local = socket.local_addr()?;
         let ip =
             public_ip.unwrap_or(if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() });
         let candidate = SocketAddr::new(ip, local.port());
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("convene-media".into())
-            .spawn(move || Engine::new(socket, candidate, Relay::new(live)).run(rx))?;
-        tcp::accept(tcp, tx.clone())?;
-        tracing::info!(%local, %candidate, "media listening (UDP and ICE-TCP)");
-        Ok(Media { tx, candidate })
+        let count = if workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { workers };
+
+        let tcp_writers = tcp::Writers::default();
+        let (commands, command_rx): (Vec<_>, Vec<_>) = (0..count).map(|_| crossbeam_channel::unbounded()).unzip();
+        let (packets, packet_rx): (Vec<_>, Vec<_>) =
+            (0..count).map(|_| crossbeam_channel::bounded(WORKER_QUEUE)).unzip();
+        let router = Arc::new(Router::new(packets, commands.clone()));
+        for (index, (cmd_rx, pkt_rx)) in command_rx.into_iter().zip(packet_rx).enumerate() {
+            let worker = Worker::new(
+                index,
+                socket.try_clone()?,
+                candidate,
+                live.clone(),
+                tcp_writers.clone(),
+                router.clone(),
+                recorder.clone(),
+            );
+            std::thread::Builder::new()
+                .name(format!("convene-media-{index}"))
+                .spawn(move || worker.run(cmd_rx, pkt_rx))?;
+        }
+        router.clone().receive(socket)?;
+        tcp::accept(tcp, router.clone(), tcp_writers)?;
+
+        let placement = Placement { rooms: HashMap::new(), load: vec![Load::default(); count] };
+        for w in 0..count {
+            placement.publish(w);
+        }
+        tracing::info!(%local, %candidate, workers = count, "media listening (UDP and ICE-TCP)");
+        Ok(Media { inner: Arc::new(Inner { workers: commands, placement: Mutex::new(placement), router }), candidate })
     }
 
-    /// A handle with no engine behind it, for commands that never carry media (the admin
+    /// A handle with no runtime behind it, for commands that never carry media (the admin
     /// CLI): every request fails with "media engine stopped".
     pub fn detached() -> Media {
-        let (tx, _) = mpsc::channel();
-        Media { tx, candidate: SocketAddr::from(([0, 0, 0, 0], 0)) }
+        Media {
+            inner: Arc::new(Inner {
+                workers: Vec::new(),
+                placement: Mutex::new(Placement::default()),
+                router: Arc::new(Router::new(Vec::new(), Vec::new())),
+            }),
+            candidate: SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
+    }
+
+    fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {
+        self.inner.placement.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, worker: usize, cmd: Command) -> Result<(), MediaError> {
+        self.inner
+            .workers
+            .get(worker)
+            .ok_or_else(|| MediaError("media engine stopped".into()))?
+            .send(cmd)
+            .map_err(|_| MediaError("media engine stopped".into()))
+    }
+
+    /// Sends to the worker of `meeting`, placing the meeting if it has none yet.
+    fn to_room(&self, meeting: i64, cmd: Command) -> Result<(), MediaError> {
+        let worker = self.placement().worker(meeting);
+        self.send(worker, cmd)
     }
 
     pub fn join(&self, meeting: i64, participant: &str) {
-        let _ = self.tx.send(Command::Join { meeting, participant: participant.to_owned() });
+        let worker = self.placement().joined(meeting);
+        let _ = self.send(worker, Command::Join { meeting, participant: participant.to_owned() });
     }
 
     pub fn leave(&self, meeting: i64, participant: &str) {
-        let _ = self.tx.send(Command::Leave { meeting, participant: participant.to_owned() });
+        let Some(worker) = self.placement().left(meeting) else { return };
+        let _ = self.send(worker, Command::Leave { meeting, participant: participant.to_owned() });
     }
 
     /// Stops or resumes forwarding a participant's audio.
     pub fn set_muted(&self, meeting: i64, participant: &str, muted: bool) {
-        let _ = self.tx.send(Command::Muted { meeting, participant: participant.to_owned(), muted });
+        let _ = self.to_room(meeting, Command::Muted { meeting, participant: participant.to_owned(), muted });
+    }
+
+    /// Starts or stops handing the meeting's forwarded packets to the recorder.
+    pub fn set_recording(&self, meeting: i64, on: bool) {
+        let _ = self.to_room(meeting, Command::Recording { meeting, on });
     }
 
     pub fn end_room(&self, meeting: i64) {
-        let _ = self.tx.send(Command::EndRoom { meeting });
+        let Some(worker) = self.placement().ended(meeting) else { return };
+        let _ = self.send(worker, Command::EndRoom { meeting });
     }
 
     /// Applies a publish offer; the answer SDP.
@@ -139,23 +251,46 @@ impl Media {
         tracks: Vec<PublishedTrack>,
     ) -> Result<String, MediaError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Publish { meeting, participant: participant.to_owned(), sdp, tracks, reply })
-            .map_err(|_| MediaError("media engine stopped".into()))?;
+        self.to_room(meeting, Command::Publish { meeting, participant: participant.to_owned(), sdp, tracks, reply })?;
         rx.await.map_err(|_| MediaError("media engine stopped".into()))?
     }
 
     pub async fn subscribe_answer(&self, meeting: i64, participant: &str, sdp: String) -> Result<(), MediaError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::SubscribeAnswer { meeting, participant: participant.to_owned(), sdp, reply })
-            .map_err(|_| MediaError("media engine stopped".into()))?;
+        self.to_room(meeting, Command::SubscribeAnswer { meeting, participant: participant.to_owned(), sdp, reply })?;
         rx.await.map_err(|_| MediaError("media engine stopped".into()))?
     }
 
     pub fn video_size(&self, meeting: i64, participant: &str, track: u64, width: u32, height: u32) {
-        let _ = self.tx.send(Command::VideoSize { meeting, participant: participant.to_owned(), track, width, height });
+        let _ = self.to_room(
+            meeting,
+            Command::VideoSize { meeting, participant: participant.to_owned(), track, width, height },
+        );
     }
+
+    /// How many worker threads drive rooms.
+    pub fn workers(&self) -> usize {
+        self.inner.workers.len()
+    }
+}
+
+/// The socket buffers the media port asks for. One UDP socket carries every participant,
+/// so the kernel's default (~208 KB, ~150 full-size datagrams) overflows as soon as the
+/// receiver thread is descheduled for a few milliseconds on a busy machine; the benchmark
+/// (bench/RESULTS.md) saw thousands of drops a second there. The kernel caps the request at
+/// net.core.rmem_max / wmem_max (see docs/operations.md).
+const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+
+/// Asks for large send and receive buffers on the media socket; logs what the kernel gave.
+fn enlarge_buffers(socket: &UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    tracing::info!(
+        recv_buffer = s.recv_buffer_size().unwrap_or(0),
+        send_buffer = s.send_buffer_size().unwrap_or(0),
+        "media socket buffers"
+    );
 }
 
 /// Binds UDP and TCP on the same port. With port 0 the UDP port is drawn first and the TCP
@@ -172,224 +307,28 @@ fn bind_pair(listen: SocketAddr) -> std::io::Result<(UdpSocket, std::net::TcpLis
     Err(last.unwrap_or_else(|| std::io::Error::other("no port")))
 }
 
-/// One meeting's SFU room and its participant numbering.
-struct Slot {
-    room: Room,
-    ids: HashMap<String, ParticipantId>,
-    names: HashMap<ParticipantId, String>,
-    next: u64,
-    deadline: Instant,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Slot {
-    fn id(&mut self, now: Instant, participant: &str) -> ParticipantId {
-        if let Some(id) = self.ids.get(participant) {
-            return *id;
-        }
-        self.next += 1;
-        let id = ParticipantId(self.next);
-        if let Err(e) = self.room.add_participant(now, id) {
-            tracing::warn!(error = %e, "could not add participant to media room");
-        }
-        self.ids.insert(participant.to_owned(), id);
-        self.names.insert(id, participant.to_owned());
-        id
-    }
-}
-
-struct Engine {
-    socket: UdpSocket,
-    candidate: SocketAddr,
-    rooms: HashMap<i64, Slot>,
-    /// Remote address → meeting, learned from the first packet of each path.
-    paths: HashMap<SocketAddr, i64>,
-    relay: Relay,
-    dropped: u64,
-    /// Open ICE-TCP connections by remote address.
-    tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
-}
-
-impl Engine {
-    fn new(socket: UdpSocket, candidate: SocketAddr, relay: Relay) -> Engine {
-        Engine {
-            socket,
-            candidate,
-            rooms: HashMap::new(),
-            paths: HashMap::new(),
-            relay,
-            dropped: 0,
-            tcp: HashMap::new(),
-        }
+    fn placement(workers: usize) -> Placement {
+        Placement { rooms: HashMap::new(), load: vec![Load::default(); workers] }
     }
 
-    fn run(mut self, rx: mpsc::Receiver<Command>) {
-        let mut buf = vec![0u8; 2048];
-        loop {
-            loop {
-                match rx.try_recv() {
-                    Ok(cmd) => self.command(cmd),
-                    Err(mpsc::TryRecvError::Empty) => break,
-                    Err(mpsc::TryRecvError::Disconnected) => return,
-                }
-            }
-            let now = Instant::now();
-            self.drive_timeouts(now);
-            let wait = self
-                .rooms
-                .values()
-                .map(|s| s.deadline.saturating_duration_since(now))
-                .min()
-                .unwrap_or(COMMAND_POLL)
-                .clamp(Duration::from_millis(1), COMMAND_POLL);
-            let _ = self.socket.set_read_timeout(Some(wait));
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, source)) => self.datagram(Instant::now(), Proto::Udp, source, &buf[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => tracing::debug!(error = %e, "media socket read"),
-            }
-        }
-    }
-
-    fn datagram(&mut self, now: Instant, proto: Proto, source: SocketAddr, contents: &[u8]) {
-        let d = Datagram { proto, source, destination: self.candidate, contents };
-        let meeting = match self.paths.get(&source) {
-            Some(m) => Some(*m),
-            None => {
-                let found = self.rooms.iter_mut().find_map(|(m, s)| s.room.route(&d).map(|_| *m));
-                if let Some(m) = found {
-                    self.paths.insert(source, m);
-                }
-                found
-            }
-        };
-        let Some(meeting) = meeting else {
-            self.dropped += 1;
-            metrics::counter!("media_datagrams_dropped_total").increment(1);
-            return;
-        };
-        if let Some(slot) = self.rooms.get_mut(&meeting) {
-            slot.room.handle_input(now, Input::Receive(d));
-        }
-        self.drain(meeting);
-    }
-
-    fn drive_timeouts(&mut self, now: Instant) {
-        let due: Vec<i64> = self.rooms.iter().filter(|(_, s)| s.deadline <= now).map(|(m, _)| *m).collect();
-        for m in due {
-            if let Some(slot) = self.rooms.get_mut(&m) {
-                slot.room.handle_input(now, Input::Timeout);
-            }
-            self.drain(m);
-        }
-    }
-
-    /// Sends what a room wants sent and relays its events, until it asks to be woken later.
-    fn drain(&mut self, meeting: i64) {
-        let Some(slot) = self.rooms.get_mut(&meeting) else { return };
-        loop {
-            match slot.room.poll_output() {
-                Output::Transmit(t) => match t.proto {
-                    Proto::Udp => {
-                        if let Err(e) = self.socket.send_to(&t.contents, t.destination) {
-                            tracing::debug!(error = %e, "media send");
-                        }
-                    }
-                    Proto::Tcp => {
-                        if let Some(w) = self.tcp.get(&t.destination) {
-                            let _ = w.send(t.contents);
-                        }
-                    }
-                },
-                Output::Event(e) => self.relay.event(meeting, &slot.names, e),
-                Output::Timeout(at) => {
-                    slot.deadline = at;
-                    return;
-                }
-            }
-        }
-    }
-
-    fn slot(&mut self, meeting: i64) -> &mut Slot {
-        let candidate = self.candidate;
-        self.rooms.entry(meeting).or_insert_with(|| {
-            let now = Instant::now();
-            Slot {
-                room: Room::new(now, RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)])),
-                ids: HashMap::new(),
-                names: HashMap::new(),
-                next: 0,
-                deadline: now,
-            }
-        })
-    }
-
-    fn command(&mut self, cmd: Command) {
-        let now = Instant::now();
-        match cmd {
-            Command::Join { meeting, participant } => {
-                let slot = self.slot(meeting);
-                slot.id(now, &participant);
-                self.drain(meeting);
-            }
-            Command::Leave { meeting, participant } => {
-                if let Some(slot) = self.rooms.get_mut(&meeting) {
-                    if let Some(id) = slot.ids.remove(&participant) {
-                        slot.names.remove(&id);
-                        slot.room.remove_participant(now, id);
-                    }
-                }
-                self.drain(meeting);
-            }
-            Command::EndRoom { meeting } => {
-                self.rooms.remove(&meeting);
-                self.paths.retain(|_, m| *m != meeting);
-            }
-            Command::Publish { meeting, participant, sdp, tracks, reply } => {
-                let slot = self.slot(meeting);
-                let id = slot.id(now, &participant);
-                for t in &tracks {
-                    if let Err(e) = slot.room.set_track_source(id, &t.mid, relay::source_to_sfu(t.source)) {
-                        tracing::debug!(error = %e, "track source");
-                    }
-                }
-                let answer = slot.room.publish_offer(now, id, &sdp).map_err(|e| MediaError(e.to_string()));
-                let _ = reply.send(answer);
-                self.drain(meeting);
-            }
-            Command::SubscribeAnswer { meeting, participant, sdp, reply } => {
-                let result = match self.rooms.get_mut(&meeting) {
-                    Some(slot) => match slot.ids.get(&participant) {
-                        Some(id) => slot.room.subscribe_answer(now, *id, &sdp).map_err(|e| MediaError(e.to_string())),
-                        None => Err(MediaError("not in the media room".into())),
-                    },
-                    None => Err(MediaError("the meeting has no media yet".into())),
-                };
-                let _ = reply.send(result);
-                self.drain(meeting);
-            }
-            Command::Muted { meeting, participant, muted } => {
-                let slot = self.slot(meeting);
-                let id = slot.id(now, &participant);
-                if let Err(e) = slot.room.set_audio_muted(id, muted) {
-                    tracing::debug!(error = %e, "mute");
-                }
-            }
-            Command::TcpOpen { remote, writer } => {
-                self.tcp.insert(remote, writer);
-            }
-            Command::TcpClosed { remote } => {
-                self.tcp.remove(&remote);
-                self.paths.remove(&remote);
-            }
-            Command::TcpFrame { remote, bytes } => self.datagram(now, Proto::Tcp, remote, &bytes),
-            Command::VideoSize { meeting, participant, track, width, height } => {
-                if let Some(slot) = self.rooms.get_mut(&meeting) {
-                    if let Some(id) = slot.ids.get(&participant).copied() {
-                        let _ = slot.room.set_preferred_size(now, id, convene_sfu::TrackId(track), width, height);
-                    }
-                }
-                self.drain(meeting);
-            }
-        }
+    #[test]
+    fn meetings_spread_over_workers_by_load() {
+        let mut p = placement(2);
+        assert_eq!(p.joined(1), 0);
+        assert_eq!(p.joined(1), 0);
+        // Worker 1 is empty: the next meeting goes there, and stays there.
+        assert_eq!(p.joined(2), 1);
+        assert_eq!(p.joined(2), 1);
+        assert_eq!(p.joined(2), 1);
+        // Worker 0 has fewer participants now.
+        assert_eq!(p.worker(3), 0);
+        assert_eq!(p.left(2), Some(1));
+        assert_eq!(p.ended(2), Some(1));
+        assert_eq!(p.load[1], Load::default());
+        assert_eq!(p.left(99), None, "a meeting never placed has no worker");
     }
 }

@@ -344,6 +344,8 @@ struct Inner {
     next_video: Instant,
     last_keyframe: Option<Instant>,
     keyframe_wanted: [bool; 3],
+    /// Real encoded media to send instead of the synthetic payloads.
+    real: Option<Arc<RealMedia>>,
 }
 
 impl Inner {
@@ -567,6 +569,12 @@ impl Inner {
             self.audio_n += 1;
             self.next_audio += AUDIO_INTERVAL;
             let Some(pt) = opus else { break };
+            if let Some(real) = self.real.clone() {
+                let payload = real.opus[n as usize % real.opus.len()].clone();
+                let ext = ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() };
+                self.write(now, audio, None, pt, n.wrapping_mul(960), n == 0, payload, ext, false);
+                continue;
+            }
             // TOC: CELT fullband 20 ms, mono, one frame; then the marker.
             let mut payload = vec![0xF8];
             payload.extend(marker(self.tag, 0));
@@ -579,6 +587,30 @@ impl Inner {
             self.video_n += 1;
             self.next_video += VIDEO_INTERVAL;
             let Some(pt) = vp8 else { break };
+            if let Some(real) = self.real.clone() {
+                // The same encoded picture on every layer: keyframes come as encoded, PLI
+                // cannot be honoured by a recording.
+                let (frame, _) = &real.vp8[n as usize % real.vp8.len()];
+                for rid in RIDS {
+                    let packets = packetize_vp8(n, frame);
+                    let count = packets.len();
+                    for (i, payload) in packets.into_iter().enumerate() {
+                        let ts = n.wrapping_mul(3_000);
+                        self.write(
+                            now,
+                            video,
+                            Some(Rid::from(rid)),
+                            pt,
+                            ts,
+                            i + 1 == count,
+                            payload,
+                            Default::default(),
+                            true,
+                        );
+                    }
+                }
+                continue;
+            }
             let periodic = self.last_keyframe.is_none_or(|t| now.duration_since(t) >= KEYFRAME_INTERVAL);
             if periodic {
                 self.last_keyframe = Some(now);
@@ -665,6 +697,117 @@ fn vp8_packets(n: u32, keyframe: bool, size: usize, layer: usize, tag: u32) -> V
             p
         })
         .collect()
+}
+
+/// An encoded VP8 frame as RTP payloads (RFC 7741): a descriptor with a 15-bit picture id,
+/// S set on the first packet.
+fn packetize_vp8(n: u32, frame: &[u8]) -> Vec<Vec<u8>> {
+    let picture_id = (n & 0x7fff) as u16;
+    frame
+        .chunks(MAX_PAYLOAD)
+        .enumerate()
+        .map(|(i, part)| {
+            let start = if i == 0 { 0x10 } else { 0x00 };
+            let mut p = vec![0x80 | start, 0x80, 0x80 | (picture_id >> 8) as u8, picture_id as u8];
+            p.extend_from_slice(part);
+            p
+        })
+        .collect()
+}
+
+/// Real encoded media made with ffmpeg: a moving test pattern (VP8, 320×240, 30 fps, a
+/// keyframe every half second) and a tone (Opus, 20 ms frames), two seconds of each, sent
+/// in a loop by clients given it with [`MediaClient::send_real_media`].
+pub struct RealMedia {
+    /// Frames and whether each is a keyframe (the first is).
+    pub vp8: Vec<(Vec<u8>, bool)>,
+    /// Opus packets.
+    pub opus: Vec<Vec<u8>>,
+}
+
+impl RealMedia {
+    /// Encodes the media with the `ffmpeg` program into `dir`; panics if ffmpeg is missing.
+    pub fn generate(dir: &std::path::Path, tone_hz: u32) -> RealMedia {
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("ffmpeg")
+                .args(["-hide_banner", "-v", "error", "-y"])
+                .args(args)
+                .output()
+                .expect("ffmpeg is needed for recording tests (apt-get install ffmpeg; scripts/test installs it)");
+            assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ivf = dir.join(format!("media-{tone_hz}.ivf"));
+        let ogg = dir.join(format!("media-{tone_hz}.ogg"));
+        run(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=30",
+            "-t",
+            "2",
+            "-c:v",
+            "libvpx",
+            "-g",
+            "15",
+            "-b:v",
+            "300k",
+            "-deadline",
+            "realtime",
+            "-f",
+            "ivf",
+            ivf.to_str().unwrap(),
+        ]);
+        run(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency={tone_hz}:sample_rate=48000"),
+            "-t",
+            "2",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-frame_duration",
+            "20",
+            "-f",
+            "ogg",
+            ogg.to_str().unwrap(),
+        ]);
+        let ivf = std::fs::read(ivf).unwrap();
+        let mut vp8 = Vec::new();
+        let mut i = 32;
+        while i + 12 <= ivf.len() {
+            let size = u32::from_le_bytes(ivf[i..i + 4].try_into().unwrap()) as usize;
+            let frame = ivf[i + 12..i + 12 + size].to_vec();
+            vp8.push((frame.clone(), frame[0] & 0x01 == 0));
+            i += 12 + size;
+        }
+        let opus = ogg_packets(&std::fs::read(ogg).unwrap()).into_iter().skip(2).collect(); // OpusHead, OpusTags
+        assert!(vp8.first().is_some_and(|f| f.1), "the video starts with a keyframe");
+        RealMedia { vp8, opus }
+    }
+}
+
+/// The packets of an Ogg stream (RFC 3533): segments joined until one shorter than 255.
+fn ogg_packets(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    let mut current = Vec::new();
+    let mut i = 0;
+    while i + 27 <= data.len() && &data[i..i + 4] == b"OggS" {
+        let segments = data[i + 26] as usize;
+        let table = &data[i + 27..i + 27 + segments];
+        let mut at = i + 27 + segments;
+        for &len in table {
+            current.extend_from_slice(&data[at..at + len as usize]);
+            at += len as usize;
+            if len < 255 {
+                packets.push(std::mem::take(&mut current));
+            }
+        }
+        i = at;
+    }
+    packets
 }
 
 /// Whether a VP8 RTP payload starts a keyframe.
@@ -834,6 +977,7 @@ impl MediaClient {
             next_video: now,
             last_keyframe: None,
             keyframe_wanted: [false; 3],
+            real: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -859,6 +1003,11 @@ impl MediaClient {
             events,
             tag,
         }
+    }
+
+    /// Sends `media` (in a loop) instead of synthetic payloads from now on.
+    pub fn send_real_media(&self, media: Arc<RealMedia>) {
+        lock(&self.inner).real = Some(media);
     }
 
     /// The marker this client puts in every payload it sends.

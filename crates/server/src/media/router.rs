@@ -1,0 +1,213 @@
+//! Routes every datagram arriving on the shared media port to the worker thread whose room
+//! owns it, in O(1): by the path (transport + remote address) once known, and by the local
+//! ICE ufrag named in a STUN binding request for a new path.
+//!
+//! Workers register their participants' ufrags here; the room on the worker then checks the
+//! request's MESSAGE-INTEGRITY before it accepts the path, so a forged request can at worst
+//! send a path's packets to a worker that drops them — and the next genuine STUN request
+//! (checked first, on every packet) puts the path back where it belongs.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use convene_sfu::{stun_local_ufrag, Proto};
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::worker::{Command, Packet};
+
+/// How long the receiver blocks before it looks whether it should stop.
+const READ_TIMEOUT: Duration = Duration::from_millis(100);
+/// How often the receiver forgets paths whose peer is gone.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+/// The ufrag → worker map shared by the receiver, the ICE-TCP readers and the workers.
+pub(super) struct Router {
+    ufrags: RwLock<HashMap<String, usize>>,
+    packets: Vec<Sender<Packet>>,
+    commands: Vec<Sender<Command>>,
+    stopped: AtomicBool,
+}
+
+impl Router {
+    pub(super) fn new(packets: Vec<Sender<Packet>>, commands: Vec<Sender<Command>>) -> Router {
+        Router { ufrags: RwLock::new(HashMap::new()), packets, commands, stopped: AtomicBool::new(false) }
+    }
+
+    pub(super) fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// STUN naming these ufrags goes to `worker`.
+    pub(super) fn register(&self, worker: usize, ufrags: impl IntoIterator<Item = String>) {
+        let mut map = self.ufrags.write().unwrap_or_else(|e| e.into_inner());
+        for u in ufrags {
+            map.insert(u, worker);
+        }
+    }
+
+    pub(super) fn unregister(&self, ufrags: impl IntoIterator<Item = String>) {
+        let mut map = self.ufrags.write().unwrap_or_else(|e| e.into_inner());
+        for u in ufrags {
+            map.remove(&u);
+        }
+    }
+
+    /// The worker whose peer has this local ICE ufrag.
+    fn worker_of(&self, ufrag: &str) -> Option<usize> {
+        self.ufrags.read().unwrap_or_else(|e| e.into_inner()).get(ufrag).copied()
+    }
+
+    fn is_registered(&self, ufrag: &str) -> bool {
+        self.ufrags.read().unwrap_or_else(|e| e.into_inner()).contains_key(ufrag)
+    }
+
+    /// Hands a datagram to a worker; `false` (counted) when its queue is full.
+    fn deliver(&self, worker: usize, packet: Packet) -> bool {
+        let Some(tx) = self.packets.get(worker) else { return false };
+        match tx.try_send(packet) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                metrics::counter!("media_datagrams_dropped_total", "reason" => "worker_busy").increment(1);
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Tells every worker (TCP writers are shared; paths are per worker).
+    pub(super) fn tcp_closed(&self, remote: SocketAddr) {
+        for c in &self.commands {
+            let _ = c.send(Command::TcpClosed { remote });
+        }
+    }
+
+    /// Starts the thread that reads the UDP socket.
+    pub(super) fn receive(self: Arc<Self>, socket: UdpSocket) -> std::io::Result<()> {
+        socket.set_read_timeout(Some(READ_TIMEOUT))?;
+        std::thread::Builder::new().name("convene-media-rx".into()).spawn(move || {
+            let mut paths: Paths<SocketAddr, usize> = Paths::default();
+            let mut buf = vec![0u8; 2048];
+            let mut pruned = Instant::now();
+            while !self.stopped.load(Ordering::Relaxed) {
+                match socket.recv_from(&mut buf) {
+                    Ok((n, source)) => {
+                        let contents = &buf[..n];
+                        match paths.route(source, contents, |u| self.worker_of(u)) {
+                            Some(w) => {
+                                self.deliver(w, Packet { proto: Proto::Udp, source, contents: contents.to_vec() });
+                            }
+                            None => metrics::counter!("media_datagrams_dropped_total", "reason" => "unknown_path")
+                                .increment(1),
+                        }
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                    Err(e) => tracing::debug!(error = %e, "media socket read"),
+                }
+                if pruned.elapsed() >= PRUNE_EVERY {
+                    paths.retain(|_, ufrag| self.is_registered(ufrag));
+                    pruned = Instant::now();
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Routes one frame read from an ICE-TCP connection (whose remote never changes, so the
+    /// reader keeps its own one-entry cache).
+    pub(super) fn tcp_frame(&self, remote: SocketAddr, cached: &mut Option<usize>, bytes: Vec<u8>) {
+        if let Some(w) = stun_local_ufrag(&bytes).and_then(|u| self.worker_of(u)) {
+            *cached = Some(w);
+        }
+        match *cached {
+            Some(w) => {
+                self.deliver(w, Packet { proto: Proto::Tcp, source: remote, contents: bytes });
+            }
+            None => metrics::counter!("media_datagrams_dropped_total", "reason" => "unknown_path").increment(1),
+        }
+    }
+}
+
+/// Known paths → (where they go, the ufrag whose STUN request named them): the receiver's
+/// map to workers, and each worker's map to its meetings.
+pub(super) struct Paths<K, T> {
+    by_path: HashMap<K, (T, String)>,
+}
+
+impl<K, T> Default for Paths<K, T> {
+    fn default() -> Self {
+        Paths { by_path: HashMap::new() }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, T: Copy + PartialEq> Paths<K, T> {
+    /// Where a datagram from `path` goes. STUN naming a known ufrag (`lookup`) wins and
+    /// (re)sets the path — so a path that moved to another peer, or was claimed by a forged
+    /// request, is corrected by the next genuine binding request; anything else follows the path.
+    pub(super) fn route(&mut self, path: K, contents: &[u8], lookup: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        if let Some(ufrag) = stun_local_ufrag(contents) {
+            if let Some(target) = lookup(ufrag) {
+                match self.by_path.get(&path) {
+                    Some((t, u)) if *t == target && u == ufrag => {}
+                    _ => {
+                        self.by_path.insert(path, (target, ufrag.to_owned()));
+                    }
+                }
+                return Some(target);
+            }
+        }
+        self.by_path.get(&path).map(|(t, _)| *t)
+    }
+
+    /// Keeps only the paths for which `keep(target, ufrag)` holds.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&T, &str) -> bool) {
+        self.by_path.retain(|_, (t, u)| keep(t, u));
+    }
+
+    pub(super) fn remove(&mut self, path: &K) {
+        self.by_path.remove(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stun(username: &str) -> Vec<u8> {
+        let padded = username.len().div_ceil(4) * 4;
+        let mut msg = vec![0x00, 0x01];
+        msg.extend(((4 + padded) as u16).to_be_bytes());
+        msg.extend([0x21, 0x12, 0xA4, 0x42]);
+        msg.extend([1; 12]);
+        msg.extend([0x00, 0x06]);
+        msg.extend((username.len() as u16).to_be_bytes());
+        msg.extend(username.as_bytes());
+        msg.resize(20 + 4 + padded, 0);
+        msg
+    }
+
+    #[test]
+    fn a_path_follows_the_worker_its_stun_names() {
+        let router = Router::new(Vec::new(), Vec::new());
+        router.register(1, ["aaaa".to_owned()]);
+        router.register(0, ["bbbb".to_owned()]);
+        let mut paths: Paths<SocketAddr, usize> = Paths::default();
+        let from: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let route = |paths: &mut Paths<SocketAddr, usize>, contents: &[u8]| {
+            paths.route(from, contents, |u| router.worker_of(u))
+        };
+
+        assert_eq!(route(&mut paths, &[0x80, 0x60]), None, "unknown path, not STUN");
+        assert_eq!(route(&mut paths, &stun("aaaa:x")), Some(1));
+        assert_eq!(route(&mut paths, &[0x80, 0x60]), Some(1), "RTP follows the path");
+        assert_eq!(route(&mut paths, &stun("bbbb:x")), Some(0), "a newer STUN moves it");
+        assert_eq!(route(&mut paths, &stun("zzzz:x")), Some(0), "unknown ufrag: the path stands");
+
+        router.unregister(["bbbb".to_owned()]);
+        paths.retain(|_, ufrag| router.is_registered(ufrag));
+        assert_eq!(route(&mut paths, &[0x80, 0x60]), None, "the peer left: the path is forgotten");
+    }
+}
