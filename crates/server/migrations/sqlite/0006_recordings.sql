@@ -1,0 +1,28 @@
+-- Recordings: server-side (composed from the SFU's raw tracks) and client-side (uploaded).
+CREATE TABLE recordings (
+    id           TEXT PRIMARY KEY,
+    meeting_id   INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+    -- The meeting's host when the recording started (may delete it, change who sees it).
+    host_id      TEXT NOT NULL,
+    started_by   TEXT,
+    -- `server` or `client`.
+    kind         TEXT NOT NULL,
+    -- `recording`, `processing`, `ready`, `failed`; `uploading` for client recordings.
+    status       TEXT NOT NULL,
+    failure      TEXT,
+    -- Who may watch: `host`, `participants` or `organisation`.
+    access       TEXT NOT NULL,
+    started_at   INTEGER NOT NULL,
+    stopped_at   INTEGER,
+    duration_ms  INTEGER,
+    size_bytes   INTEGER,
+    media_key    TEXT,
+    content_type TEXT NOT NULL,
+    ready_at     INTEGER,
+    -- Deleted automatically after this time (retention); NULL keeps it.
+    expires_at   INTEGER,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX recordings_meeting ON recordings(meeting_id);
+CREATE INDEX recordings_expiry ON recordings(expires_at);

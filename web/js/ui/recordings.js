@@ -1,0 +1,152 @@
+// The recordings screens: the list of recordings I may watch, and one recording with a
+// seekable player (the server answers Range requests on its signed link), the chat log
+// beside it, download, and — for its host — who may watch it and delete.
+
+import { h, mount, field, toast, formatWhen } from "./dom.js";
+import { header } from "./home.js";
+
+/** @typedef {import("../api.js").Api} Api */
+/** @typedef {import("../types.js").Me} Me */
+
+/**
+ * @typedef {object} Recording
+ * @property {string} id
+ * @property {number} meeting_id
+ * @property {string} meeting_title
+ * @property {string} kind
+ * @property {"recording" | "processing" | "ready" | "failed"} status
+ * @property {string | null} failure
+ * @property {"host" | "participants" | "organisation"} access
+ * @property {string} started_at
+ * @property {number | null} duration_seconds
+ * @property {number | null} size_bytes
+ * @property {boolean} can_manage
+ */
+
+/**
+ * @typedef {Recording & {participants: string[], chat: {from_name: string, text: string, offset_seconds: number}[],
+ *   stream_url: string | null, download_url: string | null}} RecordingDetail
+ */
+
+const STATUS_TEXT = { recording: "Recording…", processing: "Processing…", ready: "Ready", failed: "Failed" };
+const ACCESS_TEXT = { host: "Only me", participants: "People who attended", organisation: "Everyone with an account" };
+
+/** `m:ss` (or `h:mm:ss`) for a time in the recording. @param {number} seconds */
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
+/** @param {number | null} bytes */
+function size(bytes) {
+  if (bytes === null) return "";
+  return bytes > 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.ceil(bytes / 1e3)} kB`;
+}
+
+/** @param {Recording} r */
+function statusPill(r) {
+  return h("span", { class: `pill rec-status rec-${r.status}`, "data-status": r.status, text: STATUS_TEXT[r.status] ?? r.status });
+}
+
+/** The list of recordings. @param {Api} api @param {Me} me */
+export async function showRecordings(api, me) {
+  const list = h("ul", { class: "list recordings", "aria-label": "Recordings" }, h("li", { class: "muted", text: "Loading…" }));
+  mount(header(me, api, "#/recordings"), h("main", { class: "page" }, h("h1", { text: "Recordings" }), list));
+  /** @type {Recording[]} */
+  const items = await api.request("GET", "/recordings");
+  if (!items.length) {
+    list.replaceChildren(h("li", { class: "muted", text: "No recordings yet. Hosts start one from the participants panel in a meeting." }));
+    return;
+  }
+  list.replaceChildren(
+    ...items.map((r) =>
+      h(
+        "li",
+        { class: "card row spread", "data-recording": r.id },
+        h("div", { class: "stack-tight" }, h("a", { href: `#/recordings/${r.id}`, text: r.meeting_title || `Meeting ${r.meeting_id}` }), h("span", { class: "muted small", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${clock(r.duration_seconds)}` : ""}${r.size_bytes ? ` · ${size(r.size_bytes)}` : ""}` })),
+        statusPill(r),
+      ),
+    ),
+  );
+  // Recordings being processed turn ready on their own: look again shortly.
+  if (items.some((r) => r.status === "processing" || r.status === "recording")) {
+    setTimeout(() => {
+      if (location.hash === "#/recordings") showRecordings(api, me);
+    }, 5000);
+  }
+}
+
+/** One recording. @param {Api} api @param {Me} me @param {string} id */
+export async function showRecording(api, me, id) {
+  /** @type {RecordingDetail} */
+  const r = await api.request("GET", `/recordings/${encodeURIComponent(id)}`);
+  const back = h("a", { href: "#/recordings", text: "← All recordings" });
+  const title = h("h1", { text: r.meeting_title || `Meeting ${r.meeting_id}` });
+  const facts = h("p", { class: "muted", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${clock(r.duration_seconds)}` : ""} · ${r.participants.join(", ")}` });
+
+  /** @type {HTMLVideoElement | null} */
+  let video = null;
+  let player;
+  if (r.status === "ready" && r.stream_url) {
+    video = /** @type {HTMLVideoElement} */ (h("video", { class: "rec-player", controls: true, preload: "metadata", src: r.stream_url, "aria-label": "Recording" }));
+    player = video;
+  } else {
+    player = h("div", { class: "rec-player rec-pending" }, statusPill(r), r.failure ? h("p", { class: "muted small", text: r.failure }) : null);
+    if (r.status === "processing" || r.status === "recording") {
+      setTimeout(() => {
+        if (location.hash === `#/recordings/${id}`) showRecording(api, me, id);
+      }, 3000);
+    }
+  }
+
+  const seek = (/** @type {number} */ t) => {
+    if (video) {
+      video.currentTime = t;
+      video.play().catch(() => {});
+    }
+  };
+  const chat = h(
+    "aside",
+    { class: "rec-chat", "aria-label": "Chat during the recording" },
+    h("h2", { text: "Chat" }),
+    r.chat.length
+      ? h("ol", { class: "rec-chat-log" }, ...r.chat.map((c) => h("li", {}, h("button", { class: "btn-link small", text: clock(c.offset_seconds), onclick: () => seek(c.offset_seconds), title: "Jump here" }), " ", h("strong", { text: c.from_name }), ": ", c.text)))
+      : h("p", { class: "muted", text: "No chat while recording." }),
+  );
+
+  const actions = h("div", { class: "row" });
+  if (r.download_url) actions.append(h("a", { class: "btn", href: r.download_url, download: "", text: "Download" }));
+  if (r.can_manage) {
+    const access = /** @type {HTMLSelectElement} */ (h("select", { id: "rec-access" }, ...Object.entries(ACCESS_TEXT).map(([v, t]) => h("option", { value: v, text: t, selected: r.access === v }))));
+    access.addEventListener("change", async () => {
+      try {
+        await api.request("PATCH", `/recordings/${encodeURIComponent(id)}`, { json: { access: access.value } });
+        toast("Sharing updated", "success");
+      } catch (err) {
+        toast(err instanceof Error ? err.message : String(err), "error");
+      }
+    });
+    actions.append(field("Who may watch", access));
+    actions.append(
+      h("button", {
+        class: "btn btn-danger",
+        text: "Delete",
+        onclick: async () => {
+          if (!confirm("Delete this recording for everyone? This cannot be undone.")) return;
+          try {
+            await api.request("DELETE", `/recordings/${encodeURIComponent(id)}`);
+            toast("Recording deleted", "success");
+            location.hash = "#/recordings";
+          } catch (err) {
+            toast(err instanceof Error ? err.message : String(err), "error");
+          }
+        },
+      }),
+    );
+  }
+
+  mount(header(me, api, "#/recordings"), h("main", { class: "page" }, back, title, facts, h("div", { class: "rec-layout" }, h("div", { class: "stack" }, player, actions), chat)));
+}
