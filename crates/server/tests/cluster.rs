@@ -1,0 +1,332 @@
+//! Cluster mode: several nodes on one PostgreSQL database and NATS JetStream. Clients may
+//! reach any node; a meeting lives on one, and the others send its clients there.
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::media::MediaClient;
+use common::ws::{meeting_with, Client};
+use common::{cluster, TestApp};
+use serde_json::{json, Value};
+
+/// The index of the node that hosts `meeting` live (exactly one must).
+fn host_of(apps: &[TestApp], meeting: &Value) -> usize {
+    let id = meeting["meeting_id"].as_i64().unwrap();
+    let hosts: Vec<usize> = (0..apps.len()).filter(|i| apps[*i].state.live.participants(id).is_some()).collect();
+    assert_eq!(hosts.len(), 1, "meeting {id} is live on nodes {hosts:?}");
+    hosts[0]
+}
+
+async fn join_via(app: &TestApp, meeting: &Value, name: &str) -> (Client, Value) {
+    Client::join(app, meeting, None, name).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meetings_spread_over_nodes_and_clients_of_any_node_meet() {
+    let Some(apps) = cluster::nodes(3).await else { return };
+    let host = apps[0].account("clusterhost").await;
+    let mut meetings = Vec::new();
+    for _ in 0..3 {
+        meetings.push(meeting_with(&apps[0], &host, json!({})).await);
+    }
+
+    // Everyone enters through node 0; the meetings spread over the three nodes by load.
+    let mut first = Vec::new();
+    for (i, m) in meetings.iter().enumerate() {
+        first.push(join_via(&apps[0], m, &format!("First{i}")).await);
+    }
+    let owners: BTreeSet<usize> = meetings.iter().map(|m| host_of(&apps, m)).collect();
+    assert_eq!(owners.len(), 3, "three meetings on three idle nodes go to three nodes");
+
+    // A second person per meeting comes in through yet another node and lands in the same
+    // room: they see each other, and chat reaches them both.
+    for (i, m) in meetings.iter().enumerate() {
+        let (mut second, welcome) = join_via(&apps[(i + 1) % 3], m, &format!("Second{i}")).await;
+        let (a, _) = &mut first[i];
+        let names: Vec<&str> =
+            welcome["participants"].as_array().unwrap().iter().map(|p| p["display_name"].as_str().unwrap()).collect();
+        assert!(names.contains(&format!("First{i}").as_str()), "the second sees the first: {names:?}");
+        a.expect_where("participant_joined", |j| j["participant"]["display_name"] == format!("Second{i}")).await;
+        second.send(json!({"type": "chat_send", "text": format!("hello from node {}", (i + 1) % 3)})).await;
+        for c in [a, &mut second] {
+            let msg = c.expect("chat_message").await;
+            assert_eq!(msg["message"]["text"], format!("hello from node {}", (i + 1) % 3));
+        }
+    }
+
+    // Chat is in the shared database, readable through any node.
+    let id = meetings[0]["meeting_id"].as_i64().unwrap();
+    for app in &apps {
+        let r = app.get(&format!("/api/v1/meetings/{id}/chat"), Some(&host.token)).await;
+        let texts: Vec<&str> =
+            r.expect(200)["items"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+        assert_eq!(texts, ["hello from node 1"], "node {} reads the chat", app.state.cluster.node_id());
+    }
+    for app in apps {
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_flows_between_clients_who_came_through_different_nodes() {
+    let Some(apps) = cluster::nodes(2).await else { return };
+    let host = apps[0].account("clustermedia").await;
+    let m = meeting_with(&apps[0], &host, json!({})).await;
+    let mut a = MediaClient::join(&apps[0], &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&apps[1], &m, None, "Bob").await;
+    a.publish().await;
+    b.publish().await;
+    for (me, other) in [(&a, b.tag()), (&b, a.tag())] {
+        me.wait_until("media from the other node's client", move |s| s.has_media_from(other), Duration::from_secs(10))
+            .await;
+    }
+    drop((a, b));
+    for app in apps {
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_nodes_agree_on_one_placement() {
+    let Some(apps) = cluster::nodes(3).await else { return };
+    let host = apps[0].account("racer").await;
+    let m = meeting_with(&apps[0], &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let answers = futures_util::future::join_all(apps.iter().map(|a| a.state.cluster.owner(id, None))).await;
+    let owners: BTreeSet<String> = answers
+        .into_iter()
+        .zip(&apps)
+        .map(|(o, app)| match o.expect("placement") {
+            convene::cluster::Owner::Here => app.state.cluster.node_id().to_owned(),
+            convene::cluster::Owner::Elsewhere { node_id, .. } => node_id,
+        })
+        .collect();
+    assert_eq!(owners.len(), 1, "every node names the same owner: {owners:?}");
+    for app in apps {
+        app.stop().await;
+    }
+}
+
+/// Resumes through `app` (the load balancer's pick), following `moved`, until the meeting
+/// is back; a moved to a node that is dead by now is retried until placement notices.
+async fn resume_until_back(app: &TestApp, meeting_id: i64, resume_token: &str) -> (Client, Value) {
+    use tokio_tungstenite::connect_async;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "the meeting did not come back");
+        let query = format!("resume={resume_token}");
+        let mut c = Client::connect(app, meeting_id, &query).await;
+        let Some(first) = c.next().await else { continue };
+        if first["type"] == "welcome" {
+            return (c, first);
+        }
+        if first["type"] == "moved" {
+            let url = format!("{}?{query}", first["ws_url"].as_str().unwrap());
+            if let Ok((ws, _)) = connect_async(url).await {
+                let mut c = Client { ws };
+                if let Some(first) = c.next().await {
+                    if first["type"] == "welcome" {
+                        return (c, first);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meeting_whose_node_is_killed_comes_back_on_another_with_its_people_and_chat() {
+    let Some(mut apps) = cluster::nodes(1).await else { return };
+    let front = apps.remove(0);
+    // The front node (the load balancer's pick for this test) takes no meetings itself, so
+    // the meeting lands on a node this test can kill.
+    front.state.cluster.set_draining(true).await;
+    let mut nodes =
+        vec![cluster::ProcessNode::start(&front, "p1").await, cluster::ProcessNode::start(&front, "p2").await];
+    tokio::time::sleep(Duration::from_millis(1500)).await; // heartbeats seen
+
+    let host = front.account("failoverhost").await;
+    let m = meeting_with(&front, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, hw) = Client::join(&front, &m, Some(&host), "Hana").await;
+    let (mut g, gw) = join_via(&front, &m, "Gus").await;
+    h.send(json!({"type": "chat_send", "text": "before the crash"})).await;
+    g.expect("chat_message").await;
+
+    // Kill the node that hosts it.
+    let owner = match front.state.cluster.owner(id, None).await.unwrap() {
+        convene::cluster::Owner::Elsewhere { node_id, .. } => node_id,
+        convene::cluster::Owner::Here => panic!("the draining front node took the meeting"),
+    };
+    let killed = nodes.iter().position(|n| n.id == owner).unwrap();
+    nodes[killed].kill();
+    let started = std::time::Instant::now();
+    while h.next().await.is_some() {} // what was queued, then the socket dies with the node
+
+    // Both come back through the front with their resume tokens: same ids, same roles,
+    // the chat history intact, on the surviving node.
+    let (mut h2, hw2) = resume_until_back(&front, id, hw["resume_token"].as_str().unwrap()).await;
+    let (_g2, gw2) = resume_until_back(&front, id, gw["resume_token"].as_str().unwrap()).await;
+    let back_in = started.elapsed();
+    eprintln!("meeting back after {back_in:?}");
+    for (before, after) in [(&hw, &hw2), (&gw, &gw2)] {
+        assert_eq!(after["participant_id"], before["participant_id"]);
+        assert_eq!(after["role"], before["role"]);
+        assert_eq!(after["resumed"], true);
+        let chat: Vec<&str> = after["chat"].as_array().unwrap().iter().filter_map(|c| c["text"].as_str()).collect();
+        assert_eq!(chat, ["before the crash"]);
+    }
+    let names: Vec<&str> =
+        gw2["participants"].as_array().unwrap().iter().map(|p| p["display_name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"Hana") && names.contains(&"Gus"), "both are in the rebuilt room: {names:?}");
+    let new_owner = match front.state.cluster.owner(id, None).await.unwrap() {
+        convene::cluster::Owner::Elsewhere { node_id, .. } => node_id,
+        convene::cluster::Owner::Here => panic!("the draining front node took the meeting"),
+    };
+    assert_ne!(new_owner, owner, "rebuilt on a live node");
+    // And the rebuilt meeting works: chat flows.
+    h2.send(json!({"type": "chat_send", "text": "after the crash"})).await;
+    let msg = h2.expect("chat_message").await;
+    assert_eq!(msg["message"]["text"], "after the crash");
+    drop(nodes);
+    front.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_a_node_moves_its_meetings_and_nobody_is_dropped() {
+    let Some(apps) = cluster::nodes(2).await else { return };
+    let admin = apps[0].account("drainadmin").await; // the first account is an administrator
+    let plain = apps[0].account("drainplain").await;
+    let m = meeting_with(&apps[0], &admin, json!({})).await;
+    let (mut h, hw) = Client::join(&apps[0], &m, Some(&admin), "Hana").await;
+    let (mut g, gw) = Client::join(&apps[0], &m, Some(&plain), "Gus").await;
+    // Drain whichever node took it (placement weighs CPU too, so either may have).
+    let (owner, other) = if host_of(&apps, &m) == 0 { (0, 1) } else { (1, 0) };
+    h.send(json!({"type": "chat_send", "text": "before the drain"})).await;
+    g.expect("chat_message").await;
+
+    // Only administrators drain; bad deadlines are refused and change nothing.
+    let drain = "/api/v1/admin/cluster/drain";
+    apps[owner].post(drain, Some(&plain.token), json!({})).await.expect_error(403, "admin_only");
+    apps[owner]
+        .post(drain, Some(&admin.token), json!({"deadline_seconds": 99999}))
+        .await
+        .expect_error(422, "invalid_deadline");
+    apps[owner].post(drain, None, json!({})).await.expect(401);
+    let status = apps[owner].get("/api/v1/admin/cluster", Some(&admin.token)).await;
+    assert_eq!(status.expect(200)["draining"], false);
+    assert_eq!(status.body["nodes"].as_array().unwrap().len(), 2);
+
+    let r = apps[owner].post(drain, Some(&admin.token), json!({"deadline_seconds": 0})).await;
+    assert_eq!(r.expect(202)["draining"], true);
+
+    // Each person is told where the meeting went and resumes there: same seat, same role,
+    // the chat intact, and nobody ever saw anyone leave.
+    let target = apps[other].base.replace("http://", "ws://");
+    let mut back = Vec::new();
+    for (c, w) in [(&mut h, &hw), (&mut g, &gw)] {
+        let moved = loop {
+            let f = c.next().await.expect("moved before the socket closes");
+            assert_ne!(f["type"], "participant_left", "nobody leaves in a drain: {f}");
+            if f["type"] == "moved" {
+                break f;
+            }
+        };
+        let ws_url = moved["ws_url"].as_str().unwrap();
+        assert!(ws_url.starts_with(&target), "moved to the other node: {ws_url}");
+        assert_eq!(c.close_code().await, Some(4302));
+        let mut c2 = Client::connect_url(&format!("{ws_url}?resume={}", w["resume_token"].as_str().unwrap())).await;
+        let w2 = c2.expect("welcome").await;
+        assert_eq!(
+            (w2["participant_id"].clone(), w2["role"].clone()),
+            (w["participant_id"].clone(), w["role"].clone())
+        );
+        let chat: Vec<&str> = w2["chat"].as_array().unwrap().iter().filter_map(|c| c["text"].as_str()).collect();
+        assert_eq!(chat, ["before the drain"]);
+        back.push(c2);
+    }
+    assert_eq!(host_of(&apps, &m), other);
+    back[0].send(json!({"type": "chat_send", "text": "after the drain"})).await;
+    for c in &mut back {
+        assert_eq!(c.expect("chat_message").await["message"]["text"], "after the drain");
+    }
+
+    // New meetings go elsewhere while a node drains.
+    let m2 = meeting_with(&apps[0], &admin, json!({})).await;
+    let _c = Client::join(&apps[owner], &m2, Some(&admin), "Hana").await;
+    assert_eq!(host_of(&apps, &m2), other, "a draining node takes no new meeting");
+    for app in apps {
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_has_no_cluster_to_drain_into() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await;
+    let admin = app.account("solo").await;
+    let status = app.get("/api/v1/admin/cluster", Some(&admin.token)).await;
+    assert_eq!(status.expect(200)["clustered"], false);
+    app.post("/api/v1/admin/cluster/drain", Some(&admin.token), json!({})).await.expect_error(409, "not_clustered");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_keeps_flowing_while_the_database_is_away_and_is_stored_once_when_it_returns() {
+    let Some(backend) = common::Backend::postgres() else { return };
+    let pg: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let proxy = common::proxy::Proxy::start(pg).await;
+    let mut direct_url = String::new();
+    let app = TestApp::spawn_with(backend, |c| {
+        direct_url = c.database_url.clone();
+        let mut url = url::Url::parse(&c.database_url).unwrap();
+        url.set_port(Some(proxy.addr.port())).unwrap();
+        c.database_url = url.to_string();
+    })
+    .await;
+    let host = app.account("partitionhost").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "Hana").await;
+    let (mut g, _) = join_via(&app, &m, "Gus").await;
+    h.send(json!({"type": "chat_send", "text": "m0"})).await;
+    g.expect("chat_message").await;
+
+    // The database goes away: the meeting and its chat go on.
+    proxy.cut();
+    for i in 1..=5 {
+        h.send(json!({"type": "chat_send", "text": format!("m{i}")})).await;
+        let got = g.expect("chat_message").await;
+        assert_eq!(got["message"]["text"], format!("m{i}"), "chat flows during the outage");
+    }
+    g.send(json!({"type": "leave"})).await;
+    h.expect("participant_left").await;
+    assert!(!app.state.backlog.is_empty(), "writes wait for the database");
+
+    // It comes back: everything is written, in order, exactly once.
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !app.state.backlog.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the backlog did not drain");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(&direct_url).await.unwrap();
+    let texts: Vec<String> =
+        sqlx::query_scalar("SELECT text FROM chat_messages WHERE meeting_id = $1 ORDER BY sent_at, id")
+            .bind(id)
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4", "m5"]);
+    let gus_left: Option<i64> =
+        sqlx::query_scalar("SELECT left_at FROM attendance WHERE meeting_id = $1 AND display_name = 'Gus'")
+            .bind(id)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert!(gus_left.is_some(), "the leave during the outage was recorded");
+    drop(db);
+    app.stop().await;
+}
