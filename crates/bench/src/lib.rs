@@ -1,0 +1,29 @@
+//! `convene-bench`: simulated meeting participants (real WebRTC peers on str0m) that load an
+//! SFU — Convene through its HTTP + WebSocket protocol, or Janus's VideoRoom — and measure
+//! what a user would feel (join time, latency, loss) next to what the server spent (CPU
+//! seconds, memory).
+//!
+//! `scenario` says who joins and what they send; `run` drives one scenario against one
+//! `target` (a server process it starts, or one already running) and returns a `report`.
+//! `engine` runs many peer connections on a few threads; `synth` makes the media and `probe`
+//! the marker each packet carries; `stats` turns arrivals into numbers; `ceiling` is the
+//! machine's own limit: a plain UDP forwarder with no crypto.
+#![warn(unreachable_pub)]
+
+pub mod ceiling;
+mod convene;
+mod engine;
+pub mod error;
+mod janus;
+mod net;
+mod peer;
+pub mod probe;
+pub mod procstat;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod stats;
+pub mod synth;
+pub mod target;
+
+pub use error::{Error, Result};

@@ -1,0 +1,264 @@
+//! `convene-bench`: the command line. `run` one scenario against one server, `compare` the
+//! same scenario on Convene and Janus with ratios, `capacity` grows meetings until loss
+//! passes 1 %, `ceiling` measures a plain UDP forwarder on this machine.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use convene_bench::report::{self, Report};
+use convene_bench::scenario::Scenario;
+use convene_bench::synth::Profile;
+use convene_bench::target::{Kind, Target};
+
+#[derive(Debug, Parser)]
+#[command(name = "convene-bench", about = "Simulated meeting participants against Convene and Janus")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// One scenario against one server.
+    Run {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        servers: ServerArgs,
+        /// Which server the bench starts.
+        #[arg(long, value_enum, default_value = "convene")]
+        target: Kind,
+        /// Use a Convene already running at this URL instead of starting one (needs --pid).
+        #[arg(long, requires = "pid")]
+        url: Option<String>,
+        /// The pid of the server at --url (its CPU and memory are measured).
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+    /// Scenario 4: adds meetings of the scenario's shape, a fresh server per step, until
+    /// loss reaches 1 % (or joins fail); reports the largest step below that, per server.
+    Capacity {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        servers: ServerArgs,
+        /// Which servers to ramp, in order.
+        #[arg(long, value_enum, num_args = 1.., default_values = ["convene", "janus"])]
+        targets: Vec<Kind>,
+        /// Meetings added per step.
+        #[arg(long, default_value_t = 1)]
+        step: usize,
+        /// The most meetings tried.
+        #[arg(long, default_value_t = 40)]
+        max_meetings: usize,
+    },
+    /// Runs the plain UDP forwarder of the ceiling measurement (started by `--target ceiling`).
+    Forwarder {
+        #[arg(long, default_value = "127.0.0.1:40000")]
+        listen: std::net::SocketAddr,
+    },
+    /// The same scenario against Convene, then Janus (and the plain UDP forwarder with
+    /// --ceiling), side by side with Convene ÷ Janus ratios.
+    Compare {
+        /// Also run the scenario through the plain UDP forwarder (the machine's ceiling).
+        #[arg(long)]
+        ceiling: bool,
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        servers: ServerArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ScenarioArgs {
+    /// A preset: meeting10, meeting100, webinar300, smoke. Flags below override it.
+    #[arg(long, default_value = "meeting10")]
+    scenario: String,
+    #[arg(long)]
+    meetings: Option<usize>,
+    /// Participants per meeting.
+    #[arg(long)]
+    participants: Option<usize>,
+    /// Participants per meeting that send camera video (the rest only subscribe to video).
+    #[arg(long)]
+    publishers: Option<usize>,
+    /// Participants per meeting that send microphone audio [default: as the preset says].
+    #[arg(long)]
+    audio_publishers: Option<usize>,
+    /// Seconds measured.
+    #[arg(long)]
+    duration: Option<f64>,
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Joins per second.
+    #[arg(long)]
+    ramp: Option<f64>,
+    /// Video bitrates: low, standard, hd, or three kbit/s values like 150,500,1500.
+    #[arg(long, value_parser = Profile::parse)]
+    profile: Option<Profile>,
+    /// Simulcast layer subscribers ask for: 0, 1 or 2.
+    #[arg(long)]
+    layer: Option<u8>,
+    /// Offer no transport-wide congestion control.
+    #[arg(long)]
+    no_twcc: bool,
+    /// Threads for the simulated peers.
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// Write the report(s) as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// The convene binary to start (build it with `cargo build --release -p convene`).
+    #[arg(long, default_value = "target/release/convene")]
+    convene_bin: PathBuf,
+    #[arg(long, default_value = "/usr/bin/janus")]
+    janus_bin: PathBuf,
+    /// CPUs for the server (`taskset -c` list), e.g. 0. The bench itself can be pinned with
+    /// `taskset -c 1 convene-bench …`.
+    #[arg(long)]
+    server_cpus: Option<String>,
+}
+
+impl ScenarioArgs {
+    fn scenario(&self) -> Result<Scenario, String> {
+        let mut s = Scenario::preset(&self.scenario).ok_or_else(|| {
+            format!("unknown scenario {:?}; presets: {}", self.scenario, Scenario::PRESETS.join(", "))
+        })?;
+        if let Some(v) = self.meetings {
+            s.meetings = v;
+        }
+        if let Some(v) = self.participants {
+            s.participants = v;
+            s.video_publishers = s.video_publishers.min(v);
+            s.audio_publishers = s.audio_publishers.min(v);
+        }
+        if let Some(v) = self.publishers {
+            s.video_publishers = v;
+            s.audio_publishers = s.audio_publishers.max(v);
+        }
+        if let Some(v) = self.audio_publishers {
+            s.audio_publishers = v;
+        }
+        if let Some(v) = self.duration {
+            s.duration_s = v;
+        }
+        if let Some(v) = self.warmup {
+            s.warmup_s = v;
+        }
+        if let Some(v) = self.ramp {
+            s.ramp_per_s = v;
+        }
+        if let Some(v) = self.profile {
+            s.profile = v;
+        }
+        if let Some(v) = self.layer {
+            s.layer = v;
+        }
+        if self.no_twcc {
+            s.twcc = false;
+        }
+        s.check()?;
+        Ok(s)
+    }
+}
+
+fn start(kind: Kind, servers: &ServerArgs) -> convene_bench::Result<Target> {
+    match kind {
+        Kind::Convene => Target::start_convene(&servers.convene_bin, servers.server_cpus.as_deref()),
+        Kind::Janus => Target::start_janus(&servers.janus_bin, servers.server_cpus.as_deref()),
+        Kind::Ceiling => Target::start_ceiling(servers.server_cpus.as_deref()),
+    }
+}
+
+fn write_json(path: &Option<PathBuf>, reports: &[Report]) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, serde_json::to_string_pretty(reports)?)?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run { scenario, servers, target, url, pid } => {
+            let s = scenario.scenario().map_err(anyhow::Error::msg)?;
+            let t = match (url, pid) {
+                (Some(url), Some(pid)) => Target::external(&url, pid),
+                _ => start(target, &servers)?,
+            };
+            let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
+            print!("{}", report::table(&r));
+            write_json(&scenario.json, std::slice::from_ref(&r))?;
+        }
+        Cmd::Capacity { scenario, servers, targets, step, max_meetings } => {
+            let base = scenario.scenario().map_err(anyhow::Error::msg)?;
+            let mut all = Vec::new();
+            let mut summary = Vec::new();
+            for kind in targets {
+                let mut best: Option<Report> = None;
+                let mut meetings = step.max(1);
+                while meetings <= max_meetings {
+                    let s = Scenario { meetings, ..base.clone() };
+                    let mut t = start(kind, &servers)?;
+                    let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
+                    t.stop();
+                    println!(
+                        "{kind:?} {meetings} meeting(s), {} participants: loss {:.3} %, streams {}/{}, server CPU {:.0} %, generator lag {}",
+                        s.total_participants(), r.loss_pct, r.streams_received, r.streams_expected, r.server_cpu_pct, r.generator_lag
+                    );
+                    let ok = r.loss_pct < 1.0 && r.streams_received == r.streams_expected && r.errors.is_empty();
+                    all.push(r.clone());
+                    if !ok {
+                        print!("{}", report::table(&r));
+                        break;
+                    }
+                    best = Some(r);
+                    meetings += step.max(1);
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                summary.push((kind, best));
+            }
+            for (kind, best) in &summary {
+                match best {
+                    Some(r) => println!(
+                        "{kind:?}: {} participants ({} meeting(s)) at < 1 % loss, server CPU {:.0} % of a core",
+                        r.scenario.total_participants(),
+                        r.scenario.meetings,
+                        r.server_cpu_pct
+                    ),
+                    None => println!("{kind:?}: not even the first step stayed under 1 % loss"),
+                }
+            }
+            write_json(&scenario.json, &all)?;
+        }
+        Cmd::Forwarder { listen } => {
+            let socket = convene_bench::ceiling::bind(listen)?;
+            convene_bench::ceiling::serve(&socket)?;
+        }
+        Cmd::Compare { scenario, servers, ceiling } => {
+            let s = scenario.scenario().map_err(anyhow::Error::msg)?;
+            let mut reports = Vec::new();
+            let kinds: &[Kind] =
+                if ceiling { &[Kind::Convene, Kind::Janus, Kind::Ceiling] } else { &[Kind::Convene, Kind::Janus] };
+            for &kind in kinds {
+                let mut t = start(kind, &servers)?;
+                let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
+                t.stop();
+                print!("{}", report::table(&r));
+                reports.push(r);
+                // Let the machine settle between the two.
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            println!();
+            print!("{}", report::side_by_side(&reports, true));
+            write_json(&scenario.json, &reports)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,448 @@
+//! One simulated peer connection: a str0m `Rtc` in RTP mode on its own UDP socket, with an
+//! optional media source (a publisher's microphone and simulcast camera) and an optional
+//! sink (what a subscriber measures). The engine drives it; signaling applies SDP to it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use str0m::format::Codec;
+use str0m::media::{Mid, Pt, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionMap, ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use crate::probe::{wall_ns, Probe, Stream};
+use crate::stats::StreamTracker;
+use crate::synth::{self, Profile};
+
+/// The simulcast rids, lowest first.
+pub(crate) const RIDS: [&str; 3] = ["q", "h", "f"];
+const AUDIO_INTERVAL: Duration = Duration::from_millis(synth::AUDIO_INTERVAL_MS);
+const VIDEO_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / synth::FPS);
+/// A generator further behind than this skips ahead instead of bursting (and counts it).
+const MAX_LAG: Duration = Duration::from_millis(100);
+
+/// Measurement phases, shared by every sink of a run.
+pub(crate) const PHASE_WARMUP: u8 = 0;
+pub(crate) const PHASE_MEASURE: u8 = 1;
+
+/// A publisher's synthetic microphone and camera.
+pub(crate) struct Source {
+    pub(crate) tag: u32,
+    pub(crate) audio: Option<Mid>,
+    pub(crate) video: Option<Mid>,
+    profile: Profile,
+    /// Set once the SFU's answer is applied; media flows once ICE + DTLS are up too.
+    pub(crate) sending: bool,
+    next_audio: Instant,
+    next_video: Instant,
+    frame: u32,
+    audio_n: u32,
+    /// RTP sequence numbers: audio, then each layer.
+    rtp_seq: [u64; 4],
+    /// Probe sequence numbers: audio, then each layer.
+    probe_seq: [u32; 4],
+    keyframe_wanted: [bool; 3],
+    pts: Option<(Option<Pt>, Option<Pt>)>,
+    /// When the first packet went out.
+    pub(crate) started: Option<Instant>,
+    pub(crate) packets: u64,
+    pub(crate) keyframe_requests: u64,
+    /// Intervals skipped because the generator fell more than 100 ms behind.
+    pub(crate) lagged: u64,
+}
+
+impl Source {
+    pub(crate) fn new(tag: u32, profile: Profile, now: Instant) -> Source {
+        // Publishers start at random phases, as real ones do, so their packets do not all
+        // arrive in the same microsecond.
+        let mut rng = rand::thread_rng();
+        Source {
+            tag,
+            audio: None,
+            video: None,
+            profile,
+            sending: false,
+            next_audio: now + Duration::from_micros(rng.gen_range(0..20_000)),
+            next_video: now + Duration::from_micros(rng.gen_range(0..33_000)),
+            frame: rng.gen_range(0..0x7fff),
+            audio_n: 0,
+            rtp_seq: [1_000, 2_000, 3_000, 4_000],
+            probe_seq: [0; 4],
+            keyframe_wanted: [true; 3],
+            pts: None,
+            started: None,
+            packets: 0,
+            keyframe_requests: 0,
+            lagged: 0,
+        }
+    }
+
+    fn next_due(&self) -> Instant {
+        match (self.audio.is_some(), self.video.is_some()) {
+            (true, true) => self.next_audio.min(self.next_video),
+            (true, false) => self.next_audio,
+            (false, true) => self.next_video,
+            (false, false) => Instant::now() + Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What a subscriber connection received, counted only while the run measures.
+pub(crate) struct Sink {
+    phase: Arc<AtomicU8>,
+    /// Whether the meeting has video publishers: then the first remote frame is a video
+    /// keyframe, else the first audio packet.
+    expect_video: bool,
+    pub(crate) first_frame: Option<Instant>,
+    /// Per sender and kind (video = true): the layer now received and the tracker.
+    pub(crate) streams: HashMap<(u32, bool), (Stream, StreamTracker)>,
+    /// SFU-added latency of each measured packet, µs (kernel send-side stamp to kernel
+    /// receive stamp).
+    pub(crate) latency_us: Vec<u32>,
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+    /// Video packets received per simulcast layer.
+    pub(crate) layer_packets: [u64; 3],
+    /// RTP that carried no probe (never expected: counted to notice).
+    pub(crate) foreign: u64,
+}
+
+impl Sink {
+    pub(crate) fn new(phase: Arc<AtomicU8>, expect_video: bool) -> Sink {
+        Sink {
+            phase,
+            expect_video,
+            first_frame: None,
+            streams: HashMap::new(),
+            latency_us: Vec::new(),
+            packets: 0,
+            bytes: 0,
+            layer_packets: [0; 3],
+            foreign: 0,
+        }
+    }
+
+    fn record(&mut self, now: Instant, recv_ns: u64, payload: &[u8], video: bool) {
+        let Some(probe) = Probe::find(payload) else {
+            self.foreign += 1;
+            return;
+        };
+        if self.first_frame.is_none() {
+            let frame = if self.expect_video { video && synth::vp8_keyframe_start(payload) } else { !video };
+            if frame {
+                self.first_frame = Some(now);
+            }
+        }
+        if self.phase.load(Ordering::Relaxed) != PHASE_MEASURE {
+            return;
+        }
+        self.packets += 1;
+        self.bytes += payload.len() as u64;
+        if let Stream::Video(l) = probe.stream {
+            self.layer_packets[usize::from(l.min(2))] += 1;
+        }
+        let latency = recv_ns.saturating_sub(probe.sent_ns) / 1_000;
+        self.latency_us.push(latency.min(u64::from(u32::MAX)) as u32);
+        let (layer, tracker) =
+            self.streams.entry((probe.tag, video)).or_insert_with(|| (probe.stream, Default::default()));
+        if *layer != probe.stream {
+            tracker.close_segment();
+            *layer = probe.stream;
+        }
+        tracker.record(probe.seq, probe.sent_ns, recv_ns, payload.len());
+    }
+}
+
+/// The plain-UDP mode of the ceiling measurement: no ICE, DTLS, SRTP or RTP, just the
+/// forwarder's header and the same payloads (see [`crate::ceiling`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plain {
+    pub(crate) forwarder: SocketAddr,
+    pub(crate) meeting: u32,
+    pub(crate) participant: u32,
+}
+
+/// One packet to write: mid, video layer (None for audio), payload type, RTP timestamp,
+/// marker bit, payload.
+type Write = (Mid, Option<usize>, Pt, u32, bool, Vec<u8>);
+
+/// One peer connection and its socket.
+pub(crate) struct Peer {
+    pub(crate) rtc: Rtc,
+    pub(crate) socket: mio::net::UdpSocket,
+    local: SocketAddr,
+    timeout: Instant,
+    /// Why str0m gave up on this connection, if it did.
+    pub(crate) dead: Option<String>,
+    pub(crate) connected: bool,
+    pub(crate) source: Option<Source>,
+    pub(crate) sink: Option<Sink>,
+    /// The wake-up the engine has queued for this peer.
+    pub(crate) scheduled: Option<Instant>,
+    pub(crate) send_errors: u64,
+    /// Set for the ceiling's plain-UDP peers.
+    pub(crate) plain: Option<Plain>,
+}
+
+impl Peer {
+    /// A peer on a fresh UDP socket on `ip`. Without `twcc` the SDP offers no
+    /// transport-wide sequence numbers (so the SFU gets no bandwidth feedback).
+    pub(crate) fn new(now: Instant, ip: IpAddr, twcc: bool) -> crate::Result<Peer> {
+        let std_socket = std::net::UdpSocket::bind((ip, 0))?;
+        std_socket.set_nonblocking(true)?;
+        crate::net::tune(&std_socket)?;
+        let local = std_socket.local_addr()?;
+        let mut builder = Rtc::builder().set_rtp_mode(true);
+        if !twcc {
+            let mut exts = ExtensionMap::empty();
+            for (id, ext) in ExtensionMap::standard().iter() {
+                if *ext != Extension::TransportSequenceNumber {
+                    exts.set(id, ext.clone());
+                }
+            }
+            builder = builder.set_extension_map(exts);
+        }
+        let mut rtc = builder.build(now);
+        let candidate = Candidate::host(local, "udp").map_err(|e| crate::Error::Rtc(e.to_string()))?;
+        rtc.add_local_candidate(candidate).ok_or_else(|| crate::Error::Rtc("host candidate refused".into()))?;
+        Ok(Peer {
+            rtc,
+            socket: mio::net::UdpSocket::from_std(std_socket),
+            local,
+            timeout: now,
+            dead: None,
+            connected: false,
+            source: None,
+            sink: None,
+            scheduled: None,
+            send_errors: 0,
+            plain: None,
+        })
+    }
+
+    /// When the engine should next call [`Peer::tick`].
+    pub(crate) fn next_wake(&self) -> Instant {
+        if self.dead.is_some() {
+            return Instant::now() + Duration::from_secs(3600);
+        }
+        match &self.source {
+            Some(s) if s.sending && self.connected => self.timeout.min(s.next_due()),
+            _ => self.timeout,
+        }
+    }
+
+    /// A plain-UDP peer for the ceiling: connected from the start, str0m never used.
+    pub(crate) fn plain(now: Instant, ip: IpAddr, plain: Plain) -> crate::Result<Peer> {
+        let mut p = Peer::new(now, ip, false)?;
+        p.plain = Some(plain);
+        p.connected = true;
+        p.timeout = now + Duration::from_secs(3600);
+        Ok(p)
+    }
+
+    /// Sends a ceiling header (a join) from this peer's socket.
+    pub(crate) fn send_plain(&mut self, datagram: &[u8]) {
+        if let Some(p) = self.plain {
+            if self.socket.send_to(datagram, p.forwarder).is_err() {
+                self.send_errors += 1;
+            }
+        }
+    }
+
+    /// Reads every datagram waiting on the socket into str0m.
+    pub(crate) fn read_all(&mut self, buf: &mut [u8]) {
+        loop {
+            let (n, source, stamp) = match crate::net::recv_stamped(&self.socket, buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            if self.dead.is_some() {
+                continue;
+            }
+            let now = Instant::now();
+            let recv_ns = stamp.unwrap_or_else(wall_ns);
+            if self.plain.is_some() {
+                if let (Some(sink), Some((crate::ceiling::KIND_MEDIA, _, _, stream))) =
+                    (self.sink.as_mut(), crate::ceiling::parse(&buf[..n]))
+                {
+                    sink.record(now, recv_ns, &buf[crate::ceiling::HEADER..n], stream != 0);
+                }
+                continue;
+            }
+            let Ok(contents) = buf[..n].try_into() else { continue };
+            let input =
+                Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+            if !self.rtc.accepts(&input) {
+                continue;
+            }
+            if let Err(e) = self.rtc.handle_input(input) {
+                self.dead = Some(e.to_string());
+            }
+            self.drain(now, recv_ns);
+        }
+    }
+
+    /// Time passed: str0m's timers, then the media that is due.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        if self.dead.is_some() {
+            return;
+        }
+        if self.timeout <= now && self.plain.is_none() {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                self.dead = Some(e.to_string());
+            }
+            self.drain(now, 0);
+        }
+        if self.connected && self.source.as_ref().is_some_and(|s| s.sending) {
+            self.send_media(now);
+            self.drain(now, 0);
+        }
+    }
+
+    /// Polls str0m until it wants a timeout; it needs a full drain after every input.
+    pub(crate) fn drain(&mut self, now: Instant, recv_ns: u64) {
+        while self.dead.is_none() {
+            let out = match self.rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    self.dead = Some(e.to_string());
+                    break;
+                }
+            };
+            match out {
+                Output::Timeout(t) => {
+                    self.timeout = t;
+                    return;
+                }
+                Output::Transmit(t) => {
+                    if self.socket.send_to(&t.contents, t.destination).is_err() {
+                        self.send_errors += 1;
+                    }
+                }
+                Output::Event(e) => self.event(now, recv_ns, e),
+            }
+        }
+        self.timeout = now + Duration::from_secs(3600);
+    }
+
+    fn event(&mut self, now: Instant, recv_ns: u64, e: Event) {
+        match e {
+            Event::Connected => self.connected = true,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.connected = false,
+            Event::KeyframeRequest(r) => {
+                if let Some(s) = self.source.as_mut() {
+                    s.keyframe_requests += 1;
+                    match r.rid.and_then(|rid| RIDS.iter().position(|x| **x == *rid)) {
+                        Some(layer) => s.keyframe_wanted[layer] = true,
+                        None => s.keyframe_wanted = [true; 3],
+                    }
+                }
+            }
+            Event::RtpPacket(p) => {
+                if let Some(sink) = self.sink.as_mut() {
+                    let video = self
+                        .rtc
+                        .codec_config()
+                        .find(|c| c.pt() == p.header.payload_type)
+                        .is_some_and(|c| !c.spec().codec.is_audio());
+                    let recv_ns = if recv_ns == 0 { wall_ns() } else { recv_ns };
+                    sink.record(now, recv_ns, &p.payload, video);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the audio packets and video frames that are due.
+    fn send_media(&mut self, now: Instant) {
+        let Some(s) = self.source.as_mut() else { return };
+        if s.pts.is_none() {
+            let pt = |codec| self.rtc.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt());
+            s.pts = Some((pt(Codec::Opus), pt(Codec::Vp8)));
+        }
+        let (opus, vp8) =
+            if self.plain.is_some() { (Some(Pt::from(111)), Some(Pt::from(96))) } else { s.pts.unwrap_or_default() };
+        s.started.get_or_insert(now);
+        if now > s.next_audio + MAX_LAG {
+            s.lagged += 1;
+            s.next_audio = now;
+        }
+        if now > s.next_video + MAX_LAG {
+            s.lagged += 1;
+            s.next_video = now;
+        }
+        let mut writes: Vec<Write> = Vec::new();
+        if let (Some(mid), Some(pt)) = (s.audio, opus) {
+            while s.next_audio <= now {
+                s.next_audio += AUDIO_INTERVAL;
+                let n = s.audio_n;
+                s.audio_n = s.audio_n.wrapping_add(1);
+                let probe = Probe { tag: s.tag, stream: Stream::Audio, seq: s.probe_seq[0], sent_ns: wall_ns() };
+                s.probe_seq[0] += 1;
+                writes.push((mid, None, pt, n.wrapping_mul(960), true, synth::opus_payload(&probe)));
+            }
+        }
+        if let (Some(mid), Some(pt)) = (s.video, vp8) {
+            while s.next_video <= now {
+                s.next_video += VIDEO_INTERVAL;
+                s.frame = s.frame.wrapping_add(1);
+                for layer in 0..RIDS.len() {
+                    let keyframe = std::mem::take(&mut s.keyframe_wanted[layer]);
+                    let bytes = s.profile.frame_bytes(layer) * if keyframe { synth::KEYFRAME_FACTOR } else { 1 };
+                    let probe = Probe {
+                        tag: s.tag,
+                        stream: Stream::Video(layer as u8),
+                        seq: s.probe_seq[layer + 1],
+                        sent_ns: wall_ns(),
+                    };
+                    let packets = synth::vp8_frame(s.frame as u16, keyframe, layer, bytes, probe);
+                    s.probe_seq[layer + 1] += packets.len() as u32;
+                    let count = packets.len();
+                    for (i, p) in packets.into_iter().enumerate() {
+                        writes.push((mid, Some(layer), pt, s.frame.wrapping_mul(3_000), i + 1 == count, p));
+                    }
+                }
+            }
+        }
+        for (mid, layer, pt, ts, marker, payload) in writes {
+            let Some(s) = self.source.as_mut() else { return };
+            let slot = layer.map_or(0, |l| l + 1);
+            s.rtp_seq[slot] += 1;
+            s.packets += 1;
+            if let Some(plain) = self.plain {
+                let stream = layer.map_or(0, |l| l as u8 + 1);
+                let header =
+                    crate::ceiling::header(crate::ceiling::KIND_MEDIA, plain.meeting, plain.participant, stream);
+                // The RTP header and SRTP tag an SFU would carry: keep the byte count alike.
+                let mut d = Vec::with_capacity(header.len() + payload.len() + 12 + 10);
+                d.extend_from_slice(&header);
+                d.extend_from_slice(&payload);
+                d.resize(d.len() + 12 + 10 - header.len(), 0);
+                if self.socket.send_to(&d, plain.forwarder).is_err() {
+                    self.send_errors += 1;
+                }
+                continue;
+            }
+            let seq: SeqNo = s.rtp_seq[slot].into();
+            let ext = if layer.is_none() {
+                ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() }
+            } else {
+                ExtensionValues::default()
+            };
+            let rid = layer.map(|l| Rid::from(RIDS[l]));
+            let mut api = self.rtc.direct_api();
+            let Some(stream) = api.stream_tx_by_mid(mid, rid) else { continue };
+            let write = RtpWrite::new(pt, seq, ts, now, payload).marker(marker).ext_vals(ext).nackable(layer.is_some());
+            stream.write_rtp(write);
+            // Encrypt and send each packet right away, so its probe time is its send time.
+            self.drain(now, 0);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The result of a run, as JSON and as a table, and two runs side by side with ratios.
+
+use std::fmt::Write;
+
+use crate::scenario::Scenario;
+use crate::stats::Spread;
+use crate::target::Kind;
+
+/// Everything one run measured. Server figures cover the measured window only.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub target: Kind,
+    pub scenario: Scenario,
+    /// `/proc/loadavg` before the run (1, 5, 15 minutes).
+    pub load_before: String,
+    pub participants: usize,
+    /// Participants whose join got as far as creating their connections.
+    pub joined: usize,
+    pub subscribers_connected: usize,
+    pub dead_connections: usize,
+    pub sample_failure: Option<String>,
+    /// Join (HTTP join request, or Janus session create) → first remote video keyframe (or
+    /// first audio packet when nobody sends video), for participants who joined while
+    /// someone else was already sending. ms.
+    pub join_ms: Spread,
+    /// Eligible participants who never got a first frame.
+    pub joins_without_media: usize,
+    /// Sender's stamp just before encryption → kernel receive timestamp at the subscriber. µs.
+    pub latency_us: Spread,
+    /// Mean RFC 3550 interarrival jitter over the received streams, ms.
+    pub jitter_ms: f64,
+    pub loss_pct: f64,
+    pub expected_packets: u64,
+    /// Streams (sender × audio/video) subscribers should get, and got at least one packet of.
+    pub streams_expected: usize,
+    pub streams_received: usize,
+    pub window_s: f64,
+    /// RTP packets all publishers wrote, per second.
+    pub sent_pps: f64,
+    /// RTP packets all subscribers received (what the SFU forwarded), per second.
+    pub forwarded_pps: f64,
+    pub forwarded_bytes_ps: f64,
+    pub server_cpu_s: f64,
+    /// Server CPU as a share of one core.
+    pub server_cpu_pct: f64,
+    pub packets_per_cpu_s: f64,
+    pub cpu_us_per_packet: f64,
+    pub server_peak_rss_mb: f64,
+    /// Growth of the server's resident memory from before the first join to the end of the
+    /// window, divided by the participants.
+    pub rss_per_participant_kb: f64,
+    pub server_threads: u64,
+    /// Datagrams the kernel dropped machine-wide for full socket buffers during the window.
+    pub udp_rcvbuf_drops: u64,
+    /// Times a publisher fell more than 100 ms behind (the load generator was overloaded).
+    pub generator_lag: u64,
+    pub keyframe_requests: u64,
+    /// Video packets subscribers received per simulcast layer (low, mid, high).
+    pub video_layer_packets: [u64; 3],
+    /// RTP without a probe (never expected).
+    pub foreign_packets: u64,
+    pub errors: Vec<String>,
+}
+
+impl Default for Report {
+    fn default() -> Report {
+        Report {
+            target: Kind::Convene,
+            scenario: Scenario::preset("smoke").expect("the smoke preset"),
+            load_before: String::new(),
+            participants: 0,
+            joined: 0,
+            subscribers_connected: 0,
+            dead_connections: 0,
+            sample_failure: None,
+            join_ms: Spread::default(),
+            joins_without_media: 0,
+            latency_us: Spread::default(),
+            jitter_ms: 0.0,
+            loss_pct: 0.0,
+            expected_packets: 0,
+            streams_expected: 0,
+            streams_received: 0,
+            window_s: 0.0,
+            sent_pps: 0.0,
+            forwarded_pps: 0.0,
+            forwarded_bytes_ps: 0.0,
+            server_cpu_s: 0.0,
+            server_cpu_pct: 0.0,
+            packets_per_cpu_s: 0.0,
+            cpu_us_per_packet: 0.0,
+            server_peak_rss_mb: 0.0,
+            rss_per_participant_kb: 0.0,
+            server_threads: 0,
+            udp_rcvbuf_drops: 0,
+            generator_lag: 0,
+            keyframe_requests: 0,
+            video_layer_packets: [0; 3],
+            foreign_packets: 0,
+            errors: Vec::new(),
+        }
+    }
+}
+
+fn ms(us: Option<u64>) -> String {
+    us.map_or("-".into(), |v| format!("{:.2}", v as f64 / 1000.0))
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
+/// The rows of the table: label, then one value per report.
+fn rows(r: &Report) -> Vec<(&'static str, String)> {
+    vec![
+        ("participants joined / total", format!("{} / {}", r.joined, r.participants)),
+        ("subscriber connections up", r.subscribers_connected.to_string()),
+        ("streams received / expected", format!("{} / {}", r.streams_received, r.streams_expected)),
+        (
+            "join ms p50 / p95 / p99 (n)",
+            format!("{} / {} / {} ({})", opt(r.join_ms.p50), opt(r.join_ms.p95), opt(r.join_ms.p99), r.join_ms.n),
+        ),
+        (
+            "SFU latency ms p50 / p99 / max",
+            format!("{} / {} / {}", ms(r.latency_us.p50), ms(r.latency_us.p99), ms(r.latency_us.max)),
+        ),
+        ("jitter ms (mean)", format!("{:.3}", r.jitter_ms)),
+        ("packet loss %", format!("{:.3}", r.loss_pct)),
+        ("sent packets/s", format!("{:.0}", r.sent_pps)),
+        ("forwarded packets/s", format!("{:.0}", r.forwarded_pps)),
+        ("forwarded Mbit/s", format!("{:.1}", r.forwarded_bytes_ps * 8.0 / 1e6)),
+        ("server CPU s (% of a core)", format!("{:.2} ({:.0} %)", r.server_cpu_s, r.server_cpu_pct)),
+        ("forwarded packets per CPU-s", format!("{:.0}", r.packets_per_cpu_s)),
+        ("CPU µs per forwarded packet", format!("{:.2}", r.cpu_us_per_packet)),
+        ("server peak RSS MB", format!("{:.1}", r.server_peak_rss_mb)),
+        ("RSS growth per participant KB", format!("{:.0}", r.rss_per_participant_kb)),
+        (
+            "video packets by layer q / h / f",
+            format!("{} / {} / {}", r.video_layer_packets[0], r.video_layer_packets[1], r.video_layer_packets[2]),
+        ),
+        ("kernel UDP buffer drops", r.udp_rcvbuf_drops.to_string()),
+        ("generator lag events", r.generator_lag.to_string()),
+        ("keyframe requests", r.keyframe_requests.to_string()),
+        ("errors", r.errors.len().to_string()),
+    ]
+}
+
+/// One run as a table.
+pub fn table(r: &Report) -> String {
+    side_by_side(std::slice::from_ref(r), false)
+}
+
+/// Runs of the same scenario as columns; with `ratios`, a last column of first ÷ second for
+/// the figures where a ratio means something.
+pub fn side_by_side(reports: &[Report], ratios: bool) -> String {
+    let Some(first) = reports.first() else { return String::new() };
+    let mut out = String::new();
+    let s = &first.scenario;
+    let _ = writeln!(
+        out,
+        "scenario {}: {} meeting(s) × {} participants, {} video + {} audio publishers each, layer {}, {:?} kbit/s, {:.0} s measured; load before {}",
+        s.name, s.meetings, s.participants, s.video_publishers, s.audio_publishers, s.layer, s.profile.kbps, s.duration_s, first.load_before
+    );
+    let columns: Vec<Vec<(&str, String)>> = reports.iter().map(rows).collect();
+    let mut header = format!("| {:<32} |", "");
+    for r in reports {
+        header += &format!(" {:<26} |", format!("{:?}", r.target).to_lowercase());
+    }
+    if ratios && reports.len() >= 2 {
+        header += " 1st ÷ 2nd |";
+    }
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(
+        out,
+        "|{}|",
+        header[1..header.len() - 1].split('|').map(|c| "-".repeat(c.len())).collect::<Vec<_>>().join("|")
+    );
+    for (i, (label, _)) in columns[0].iter().enumerate() {
+        let mut line = format!("| {label:<32} |");
+        for c in &columns {
+            line += &format!(" {:<26} |", c[i].1);
+        }
+        if ratios && reports.len() >= 2 {
+            line += &format!(" {:<9} |", ratio(label, &reports[0], &reports[1]));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(ceiling) = reports.iter().find(|r| r.target == Kind::Ceiling && r.cpu_us_per_packet > 0.0) {
+        for r in reports.iter().filter(|r| r.target != Kind::Ceiling && r.cpu_us_per_packet > 0.0) {
+            let _ = writeln!(
+                out,
+                "{:?} spends {:.1}× the CPU per forwarded packet of the plain UDP forwarder (no crypto, batched syscalls).",
+                r.target,
+                r.cpu_us_per_packet / ceiling.cpu_us_per_packet
+            );
+        }
+    }
+    for r in reports {
+        for e in r.errors.iter().take(5) {
+            let _ = writeln!(out, "  {:?} error: {e}", r.target);
+        }
+        if let Some(f) = &r.sample_failure {
+            let _ = writeln!(out, "  {:?} a failed connection: {f}", r.target);
+        }
+    }
+    out
+}
+
+/// first ÷ second for the rows where it is meaningful.
+fn ratio(label: &str, a: &Report, b: &Report) -> String {
+    let div = |x: f64, y: f64| if y > 0.0 { format!("{:.2}", x / y) } else { "-".into() };
+    match label {
+        "forwarded packets per CPU-s" => div(a.packets_per_cpu_s, b.packets_per_cpu_s),
+        "CPU µs per forwarded packet" => div(a.cpu_us_per_packet, b.cpu_us_per_packet),
+        "forwarded packets/s" => div(a.forwarded_pps, b.forwarded_pps),
+        "server peak RSS MB" => div(a.server_peak_rss_mb, b.server_peak_rss_mb),
+        "SFU latency ms p50 / p99 / max" => {
+            div(a.latency_us.p99.unwrap_or(0) as f64, b.latency_us.p99.unwrap_or(0) as f64) + " (p99)"
+        }
+        "join ms p50 / p95 / p99 (n)" => {
+            div(a.join_ms.p99.unwrap_or(0) as f64, b.join_ms.p99.unwrap_or(0) as f64) + " (p99)"
+        }
+        _ => String::new(),
+    }
+}

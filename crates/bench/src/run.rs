@@ -1,0 +1,347 @@
+//! One run: starts the engine, lets the scenario's participants join at the ramp-up rate,
+//! waits for media to settle, measures for the scenario's duration (server CPU and memory
+//! from /proc, arrivals at every subscriber), and sums it all up in a [`Report`].
+
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::engine::{Engine, PeerHandle};
+use crate::peer::{PHASE_MEASURE, PHASE_WARMUP};
+use crate::report::Report;
+use crate::scenario::Scenario;
+use crate::stats::{loss_pct, Spread};
+use crate::target::{Kind, Target};
+use crate::{procstat, Error, Result};
+
+/// After the phase is measured: sinks stop counting.
+const PHASE_DONE: u8 = 2;
+/// The longest the bench waits for everyone's connections after the last join.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every participant task shares.
+pub(crate) struct Ctx {
+    pub(crate) engine: Engine,
+    pub(crate) http: reqwest::Client,
+    pub(crate) phase: Arc<AtomicU8>,
+    pub(crate) scenario: Scenario,
+    /// The address the simulated peers' sockets bind to.
+    pub(crate) client_ip: std::net::IpAddr,
+    pub(crate) records: Mutex<Vec<Record>>,
+    next_tag: AtomicU32,
+}
+
+impl Ctx {
+    /// A new sender tag for probes.
+    pub(crate) fn tag(&self) -> u32 {
+        self.next_tag.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_record(&self, r: Record) {
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+    }
+}
+
+/// One participant as the run sees it.
+pub(crate) struct Record {
+    pub(crate) meeting: usize,
+    pub(crate) join_started: Instant,
+    pub(crate) sub: PeerHandle,
+    pub(crate) publ: Option<PeerHandle>,
+    pub(crate) sends_audio: bool,
+    pub(crate) sends_video: bool,
+}
+
+/// Who a participant is.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub(crate) meeting: usize,
+    pub(crate) audio: bool,
+    pub(crate) video: bool,
+    pub(crate) name: String,
+}
+
+/// The meetings of a run on one kind of server.
+#[derive(Clone)]
+enum Meetings {
+    Convene(Arc<crate::convene::Meetings>),
+    Janus(Arc<crate::janus::Meetings>),
+    /// The plain UDP forwarder at this address.
+    Ceiling(std::net::SocketAddr),
+}
+
+impl Meetings {
+    /// Runs one participant until `stop`.
+    async fn participant(&self, ctx: Arc<Ctx>, spec: Spec, stop: watch::Receiver<bool>) -> Result<()> {
+        match self {
+            Meetings::Convene(m) => m.participant(ctx, spec, stop).await,
+            Meetings::Janus(m) => m.participant(ctx, spec, stop).await,
+            Meetings::Ceiling(addr) => ceiling_participant(*addr, ctx, spec, stop).await,
+        }
+    }
+}
+
+/// A participant of the ceiling measurement: plain-UDP peers, a join for the subscriber
+/// socket, the same media as on the real SFUs.
+async fn ceiling_participant(
+    forwarder: std::net::SocketAddr,
+    ctx: Arc<Ctx>,
+    spec: Spec,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    use crate::peer::{Peer, Plain, Sink, Source};
+    let join_started = Instant::now();
+    let now = Instant::now();
+    let participant = ctx.tag();
+    let plain = Plain { forwarder, meeting: spec.meeting as u32, participant };
+    let mut sub = Peer::plain(now, ctx.client_ip, plain)?;
+    // Nobody asks the forwarder for keyframes: a join ends at the first packet of any kind.
+    sub.sink = Some(Sink::new(ctx.phase.clone(), false));
+    let join = crate::ceiling::header(crate::ceiling::KIND_JOIN, plain.meeting, participant, ctx.scenario.layer);
+    sub.send_plain(&join);
+    let sub = ctx.engine.add(sub)?;
+    let publ = if spec.audio || spec.video {
+        let mut p = Peer::plain(now, ctx.client_ip, plain)?;
+        let mut source = Source::new(participant, ctx.scenario.profile, now);
+        source.audio = spec.audio.then(|| str0m::media::Mid::from("a"));
+        source.video = spec.video.then(|| str0m::media::Mid::from("v"));
+        source.sending = true;
+        p.source = Some(source);
+        Some(ctx.engine.add(p)?)
+    } else {
+        None
+    };
+    ctx.add_record(Record {
+        meeting: spec.meeting,
+        join_started,
+        sub,
+        publ,
+        sends_audio: spec.audio,
+        sends_video: spec.video,
+    });
+    let _ = stop.changed().await;
+    Ok(())
+}
+
+/// Runs `scenario` against `target` with `client_threads` engine threads.
+pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) -> Result<Report> {
+    scenario.check().map_err(Error::setup)?;
+    let load_before = procstat::loadavg();
+    let proc_before = procstat::sample(target.pid).ok_or_else(|| Error::setup(format!("no process {}", target.pid)))?;
+    let ctx = Arc::new(Ctx {
+        engine: Engine::start(client_threads)?,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        phase: Arc::new(AtomicU8::new(PHASE_WARMUP)),
+        scenario: scenario.clone(),
+        client_ip: target.client_ip,
+        records: Mutex::new(Vec::new()),
+        next_tag: AtomicU32::new(0x0100_0000 | (std::process::id() & 0xffff) << 4),
+    });
+    let meetings = match target.kind {
+        Kind::Convene => Meetings::Convene(Arc::new(crate::convene::Meetings::create(&ctx, &target.url).await?)),
+        Kind::Janus => Meetings::Janus(Arc::new(crate::janus::Meetings::create(&ctx, &target.url).await?)),
+        Kind::Ceiling => Meetings::Ceiling(
+            target.url.parse().map_err(|_| Error::setup(format!("forwarder address {:?}", target.url)))?,
+        ),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / scenario.ramp_per_s);
+    let mut k = 0u32;
+    // Meetings fill side by side: participant 0 of each, then participant 1 of each, …
+    for index in 0..scenario.participants {
+        for meeting in 0..scenario.meetings {
+            tokio::time::sleep_until((started + gap * k).into()).await;
+            k += 1;
+            let (audio, video) = scenario.publishes(index);
+            let spec = Spec { meeting, audio, video, name: format!("bench-{meeting}-{index}") };
+            let (ctx, meetings, stop) = (ctx.clone(), meetings.clone(), stop_rx.clone());
+            tasks.spawn(async move { meetings.participant(ctx, spec, stop).await });
+        }
+    }
+    let mut errors: Vec<String> = Vec::new();
+    settle(&ctx, &mut tasks, &mut errors).await;
+    tokio::time::sleep(Duration::from_secs_f64(scenario.warmup_s)).await;
+
+    // The measured window.
+    let sent_before = sent_packets(&ctx);
+    let drops_before = crate::net::udp_rcvbuf_errors();
+    let cpu_before = procstat::sample(target.pid);
+    ctx.phase.store(PHASE_MEASURE, Ordering::Relaxed);
+    let window_start = Instant::now();
+    let deadline = window_start + Duration::from_secs_f64(scenario.duration_s);
+    while Instant::now() < deadline {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            Some(done) = tasks.join_next() => collect(done, &mut errors),
+        }
+    }
+    ctx.phase.store(PHASE_DONE, Ordering::Relaxed);
+    let window = window_start.elapsed().as_secs_f64();
+    let cpu_after = procstat::sample(target.pid);
+    let drops_after = crate::net::udp_rcvbuf_errors();
+    let sent_after = sent_packets(&ctx);
+
+    let mut report = summarize(&ctx, window);
+    report.target = target.kind;
+    report.scenario = scenario.clone();
+    report.load_before = load_before;
+    report.udp_rcvbuf_drops = drops_after.zip(drops_before).map_or(0, |(a, b)| a.saturating_sub(b));
+    report.sent_pps = sent_after.saturating_sub(sent_before) as f64 / window;
+    if let (Some(a), Some(b)) = (cpu_after, cpu_before) {
+        report.server_cpu_s = a.cpu_s - b.cpu_s;
+        report.server_cpu_pct = report.server_cpu_s * 100.0 / window;
+        report.server_peak_rss_mb = a.peak_rss_kb as f64 / 1024.0;
+        report.server_threads = a.threads;
+        let grown = a.rss_kb.saturating_sub(proc_before.rss_kb) as f64;
+        report.rss_per_participant_kb = grown / scenario.total_participants() as f64;
+        let forwarded = report.forwarded_pps * window;
+        if report.server_cpu_s > 0.0 {
+            report.packets_per_cpu_s = forwarded / report.server_cpu_s;
+        }
+        if forwarded > 0.0 {
+            report.cpu_us_per_packet = report.server_cpu_s * 1e6 / forwarded;
+        }
+    } else {
+        errors.push(format!("the server (pid {}) was gone at the end of the window", target.pid));
+    }
+
+    let _ = stop_tx.send(true);
+    let leave_deadline = Instant::now() + Duration::from_secs(10);
+    while let Ok(Some(done)) = tokio::time::timeout_at(leave_deadline.into(), tasks.join_next()).await {
+        collect(done, &mut errors);
+    }
+    tasks.abort_all();
+    errors.sort();
+    errors.dedup();
+    report.errors = errors;
+    if let Ok(ctx) = Arc::try_unwrap(ctx) {
+        let mut engine = ctx.engine;
+        engine.stop();
+    }
+    Ok(report)
+}
+
+fn collect(done: std::result::Result<Result<()>, tokio::task::JoinError>, errors: &mut Vec<String>) {
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => errors.push(e.to_string()),
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => errors.push(format!("participant task: {e}")),
+    }
+}
+
+/// Waits until every participant that is still running has its connections up (or failed).
+async fn settle(ctx: &Ctx, tasks: &mut tokio::task::JoinSet<Result<()>>, errors: &mut Vec<String>) {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let want = ctx.scenario.total_participants();
+    loop {
+        while let Some(done) = tasks.try_join_next() {
+            collect(done, errors);
+        }
+        let up = {
+            let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
+            records.len() >= want.saturating_sub(errors.len())
+                && records.iter().all(|r| {
+                    r.sub.read(|p| p.connected || p.dead.is_some())
+                        && r.publ.as_ref().is_none_or(|p| p.read(|p| p.connected || p.dead.is_some()))
+                })
+        };
+        if up || Instant::now() > deadline {
+            if !up {
+                errors.push(format!("not every connection was up {} s after the last join", SETTLE_TIMEOUT.as_secs()));
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sent_packets(ctx: &Ctx) -> u64 {
+    let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
+    records.iter().filter_map(|r| r.publ.as_ref()).map(|p| p.read(|p| p.source.as_ref().map_or(0, |s| s.packets))).sum()
+}
+
+/// Everything the sinks and sources saw, as one report (server figures are filled in by the caller).
+fn summarize(ctx: &Ctx, window: f64) -> Report {
+    let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
+    let mut report = Report { participants: ctx.scenario.total_participants(), ..Report::default() };
+    report.joined = records.len();
+    report.window_s = window;
+    let mut latency = Vec::new();
+    let mut joins = Vec::new();
+    let (mut expected, mut received) = (0u64, 0u64);
+    let mut jitters = Vec::new();
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    // When each publisher started sending, per meeting.
+    let starts: Vec<(usize, Instant, u32)> = records
+        .iter()
+        .filter_map(|r| {
+            let (start, tag) = r.publ.as_ref()?.read(|p| p.source.as_ref().and_then(|s| Some((s.started?, s.tag))))?;
+            Some((r.meeting, start, tag))
+        })
+        .collect();
+    for r in records.iter() {
+        let own_tag = r.publ.as_ref().and_then(|p| p.read(|p| p.source.as_ref().map(|s| s.tag)));
+        r.sub.read(|p| {
+            if p.connected {
+                report.subscribers_connected += 1;
+            }
+            if let Some(dead) = &p.dead {
+                report.dead_connections += 1;
+                report.sample_failure.get_or_insert_with(|| dead.clone());
+            }
+            let Some(sink) = p.sink.as_ref() else { return };
+            // The join counts if someone else in the meeting was already sending.
+            let eligible =
+                starts.iter().any(|&(m, start, tag)| m == r.meeting && start < r.join_started && Some(tag) != own_tag);
+            if eligible {
+                match sink.first_frame {
+                    Some(t) => joins.push(t.duration_since(r.join_started).as_millis() as u64),
+                    None => report.joins_without_media += 1,
+                }
+            }
+            latency.extend(sink.latency_us.iter().map(|&l| u64::from(l)));
+            packets += sink.packets;
+            bytes += sink.bytes;
+            report.foreign_packets += sink.foreign;
+            for (total, n) in report.video_layer_packets.iter_mut().zip(sink.layer_packets) {
+                *total += n;
+            }
+            for (_, tracker) in sink.streams.values() {
+                let (e, rcv) = tracker.expected_received();
+                expected += e;
+                received += rcv;
+                jitters.push(tracker.jitter_ns());
+            }
+            report.streams_received += sink.streams.len();
+        });
+        // Streams this subscriber should get: every other publisher's audio and video.
+        let others = |f: fn(&Record) -> bool| {
+            records.iter().filter(|o| o.meeting == r.meeting && !std::ptr::eq(*o, r) && f(o)).count()
+        };
+        report.streams_expected += others(|o| o.sends_audio) + others(|o| o.sends_video);
+        if let Some(p) = &r.publ {
+            p.read(|p| {
+                if let Some(s) = &p.source {
+                    report.keyframe_requests += s.keyframe_requests;
+                    report.generator_lag += s.lagged;
+                }
+                if p.dead.is_some() {
+                    report.dead_connections += 1;
+                }
+            });
+        }
+    }
+    report.join_ms = Spread::of(joins);
+    report.latency_us = Spread::of(latency);
+    report.loss_pct = loss_pct(expected, received);
+    report.expected_packets = expected;
+    report.jitter_ms = if jitters.is_empty() { 0.0 } else { jitters.iter().sum::<f64>() / jitters.len() as f64 / 1e6 };
+    report.forwarded_pps = packets as f64 / window;
+    report.forwarded_bytes_ps = bytes as f64 / window;
+    report
+}

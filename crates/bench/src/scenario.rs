@@ -1,0 +1,128 @@
+//! Who joins and what they send: the named scenarios of the benchmark and their knobs.
+
+use crate::synth::Profile;
+
+/// One benchmark scenario. Counts are per meeting.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub meetings: usize,
+    /// Everyone in a meeting, publishers included; everyone subscribes.
+    pub participants: usize,
+    /// The first `video_publishers` participants send VP8 simulcast (three layers).
+    pub video_publishers: usize,
+    /// The first `audio_publishers` participants send Opus (50 packets/s).
+    pub audio_publishers: usize,
+    /// Seconds measured once everyone is in and the warm-up is over.
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    /// Participants joining per second (across meetings).
+    pub ramp_per_s: f64,
+    pub profile: Profile,
+    /// The simulcast layer subscribers ask for (0 = lowest): Convene gets a tile of that
+    /// layer's size (`set_video_size`), Janus a `substream`.
+    pub layer: u8,
+    /// Offer transport-wide congestion control (TWCC), as browsers do.
+    pub twcc: bool,
+}
+
+impl Scenario {
+    /// The issue's scenarios: `meeting10` (10 people, all send camera + microphone),
+    /// `meeting100` (100 people, 10 cameras, 100 microphones), `webinar300` (1 presenter,
+    /// 300 receivers), `smoke` (2 people, a few seconds).
+    pub fn preset(name: &str) -> Option<Scenario> {
+        let base = Scenario {
+            name: name.to_owned(),
+            meetings: 1,
+            participants: 10,
+            video_publishers: 10,
+            audio_publishers: 10,
+            duration_s: 20.0,
+            warmup_s: 3.0,
+            ramp_per_s: 20.0,
+            profile: Profile::default(),
+            layer: 1,
+            twcc: true,
+        };
+        Some(match name {
+            "meeting10" => base,
+            "meeting100" => Scenario { participants: 100, video_publishers: 10, audio_publishers: 100, ..base },
+            "webinar300" => Scenario { participants: 301, video_publishers: 1, audio_publishers: 1, ..base },
+            "smoke" => Scenario {
+                participants: 2,
+                video_publishers: 2,
+                audio_publishers: 2,
+                duration_s: 2.0,
+                warmup_s: 1.0,
+                // The second joins 2 s after the first, whose media is flowing by then: its
+                // join time is measured.
+                ramp_per_s: 0.5,
+                ..base
+            },
+            _ => return None,
+        })
+    }
+
+    /// The preset names, for help texts.
+    pub const PRESETS: &'static [&'static str] = &["meeting10", "meeting100", "webinar300", "smoke"];
+
+    /// Refuses shapes that cannot run.
+    pub fn check(&self) -> Result<(), String> {
+        if self.participants == 0 || self.meetings == 0 {
+            return Err("a scenario needs at least one meeting with one participant".into());
+        }
+        if self.video_publishers > self.participants || self.audio_publishers > self.participants {
+            return Err("more publishers than participants".into());
+        }
+        if self.layer > 2 {
+            return Err("layer is 0, 1 or 2".into());
+        }
+        if !(self.duration_s > 0.0 && self.warmup_s >= 0.0 && self.ramp_per_s > 0.0) {
+            return Err("duration and ramp-up rate must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Participant `i` of a meeting: (sends audio, sends video).
+    pub fn publishes(&self, i: usize) -> (bool, bool) {
+        (i < self.audio_publishers, i < self.video_publishers)
+    }
+
+    pub fn total_participants(&self) -> usize {
+        self.meetings * self.participants
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_issue_shapes() {
+        let s = Scenario::preset("meeting100").unwrap();
+        assert_eq!((s.participants, s.video_publishers, s.audio_publishers), (100, 10, 100));
+        assert_eq!(s.publishes(9), (true, true));
+        assert_eq!(s.publishes(10), (true, false));
+        let w = Scenario::preset("webinar300").unwrap();
+        assert_eq!(w.publishes(0), (true, true));
+        assert_eq!(w.publishes(1), (false, false));
+        assert_eq!(w.total_participants(), 301);
+        for name in Scenario::PRESETS {
+            assert!(Scenario::preset(name).unwrap().check().is_ok(), "{name}");
+        }
+        assert!(Scenario::preset("nope").is_none());
+    }
+
+    #[test]
+    fn impossible_shapes_are_refused() {
+        let mut s = Scenario::preset("meeting10").unwrap();
+        s.video_publishers = 11;
+        assert!(s.check().is_err());
+        let mut s = Scenario::preset("meeting10").unwrap();
+        s.layer = 3;
+        assert!(s.check().is_err());
+        let mut s = Scenario::preset("meeting10").unwrap();
+        s.ramp_per_s = 0.0;
+        assert!(s.check().is_err());
+    }
+}
