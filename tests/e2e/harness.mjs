@@ -2,7 +2,7 @@
 // directory, headless Debian Chromium with fake camera and microphone, and pages that fail
 // the test on any uncaught error or console.error.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, createWriteStream, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, createWriteStream, writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -23,11 +23,12 @@ async function freePort() {
   });
 }
 
-export async function startServer() {
+/** @param {string[]} [extraArgs] more server flags (e.g. cluster mode) */
+export async function startServer(extraArgs = []) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "convene-e2e-"));
   const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `127.0.0.1:${port}`, "--media-listen", "127.0.0.1:0", "--data-dir", dir, "--public-url", base], {
+  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `127.0.0.1:${port}`, "--media-listen", "127.0.0.1:0", "--data-dir", dir, "--public-url", base, ...extraArgs], {
     stdio: ["ignore", process.env.E2E_SERVER_LOG ? "pipe" : "ignore", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.E2E_RUST_LOG ?? "warn" },
   });
@@ -49,6 +50,8 @@ export async function startServer() {
   }
   return {
     base,
+    /** The data directory: mail without SMTP lands in `outbox/*.eml`. */
+    dir,
     async stop() {
       proc.kill("SIGTERM");
       await new Promise((r) => proc.once("exit", r));
@@ -110,6 +113,25 @@ export async function newPage(browser, viewport = { width: 1280, height: 800 }) 
   });
   page.on("dialog", (d) => d.accept());
   return { context, page, errors };
+}
+
+/**
+ * Waits for a mail to `to` in the server's outbox whose text matches `pattern`; returns the
+ * decoded text (quoted-printable soft breaks and escapes undone).
+ * @param {{dir: string}} server @param {string} to @param {RegExp} pattern
+ */
+export async function mailTo(server, to, pattern, timeoutMs = 10_000) {
+  const outbox = join(server.dir, "outbox");
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    for (const name of existsSync(outbox) ? readdirSync(outbox).sort() : []) {
+      const raw = readFileSync(join(outbox, name), "utf8");
+      const text = raw.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+      if (new RegExp(`^To: .*${to.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`, "mi").test(text) && pattern.test(text)) return text;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no mail to ${to} matching ${pattern} in ${outbox}`);
 }
 
 /** @param {import("playwright-core").Page} page @param {string} name */

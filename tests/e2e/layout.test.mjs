@@ -1,7 +1,7 @@
 // The gallery arithmetic of the room (web/js/ui/layout.js): pure functions, tested in Node.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tilesThatFit, paginate, bestColumns, MAX_TILES_PER_PAGE } from "../../web/js/ui/layout.js";
+import { tilesThatFit, paginate, bestColumns, tileSize, MAX_TILES_PER_PAGE } from "../../web/js/ui/layout.js";
 
 test("how many tiles fit: at least one, at most 25", () => {
   assert.equal(tilesThatFit(1256, 650), MAX_TILES_PER_PAGE);
@@ -26,4 +26,16 @@ test("columns: the count that makes tiles largest", () => {
   assert.equal(bestColumns(4, 1200, 700), 2);
   assert.equal(bestColumns(25, 1256, 650), 5);
   assert.equal(bestColumns(3, 1200, 200), 3);
+});
+
+test("tile size: as large as fits at the aspect, never past the area", () => {
+  assert.deepEqual(tileSize(1, 1600, 900), { cols: 1, width: 1600, height: 900 });
+  assert.deepEqual(tileSize(1, 1600, 450), { cols: 1, width: 800, height: 450 });
+  const three = tileSize(3, 1256, 590);
+  assert.equal(three.cols, 2);
+  assert.ok(2 * three.width + 10 <= 1256 && 2 * three.height + 10 <= 590, JSON.stringify(three));
+  const phone = tileSize(3, 374, 680, 4 / 3);
+  assert.equal(phone.cols, 1);
+  assert.ok(Math.abs(phone.height - (phone.width * 3) / 4) <= 1, JSON.stringify(phone));
+  assert.deepEqual(tileSize(2, 0, 0), { cols: 1, width: 0, height: 0 });
 });

@@ -9,6 +9,7 @@ import { showSettings } from "./ui/settings.js";
 import { refreshPush } from "./push.js";
 import { showPrejoin } from "./ui/prejoin.js";
 import { showRoom } from "./ui/room.js";
+import { showRecordings, showRecording } from "./ui/recordings.js";
 
 const api = new Api(localStorage);
 /** @type {import("./types.js").Me | null} */
@@ -23,6 +24,11 @@ async function loadMe() {
 
 async function route() {
   if (inMeeting) return;
+  // Links in "recording ready" mails point at /recordings/{id}.
+  const recLink = location.pathname.match(/^\/recordings\/(rec_[0-9a-f]+)\/?$/);
+  if (recLink) {
+    history.replaceState(null, "", `/#/recordings/${recLink[1]}`);
+  }
   const join = location.pathname.match(/^\/j\/(\d+)\/?$/);
   if (join) return joinScreen(join[1], new URLSearchParams(location.search).get("pwd") ?? "");
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
@@ -50,6 +56,9 @@ async function route() {
     return;
   }
   if (path === "/settings") return showSettings(api, me, () => loadMe().then(route));
+  if (path === "/recordings") return showRecordings(api, me);
+  const rec = path.match(/^\/recordings\/(rec_[0-9a-f]+)$/);
+  if (rec) return showRecording(api, me, rec[1]);
   if (location.pathname !== "/") history.replaceState(null, "", `/${location.hash}`);
   return showHome(api, me);
 }

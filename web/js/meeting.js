@@ -164,7 +164,7 @@ export class Meeting extends EventTarget {
         const before = this.participants.get(msg.participant.participant_id);
         this.participants.set(msg.participant.participant_id, msg.participant);
         if (msg.participant.hand_raised && !before?.hand_raised && msg.participant.participant_id !== this.me) {
-          this.notice(`✋ ${msg.participant.display_name} raised their hand`);
+          this.notice(`${msg.participant.display_name} raised their hand`);
         }
         break;
       }

@@ -8,6 +8,8 @@
 // session then closes its connections, reports `unavailable`, and the meeting goes on without
 // media.
 
+import { isSideCamera, sortCameras } from "./devices.js";
+
 /** @typedef {import("./types.js").PublishedTrack} PublishedTrack */
 /** @typedef {import("./types.js").TrackSource} TrackSource */
 /** @typedef {import("./types.js").Track} Track */
@@ -385,7 +387,8 @@ export async function openDevices(want) {
   for (const c of [{ audio, video }, { audio, video: false }, { audio: false, video }]) {
     if (!c.audio && !c.video) continue;
     try {
-      return await navigator.mediaDevices.getUserMedia(c);
+      const stream = await navigator.mediaDevices.getUserMedia(c);
+      return want.videoDevice ? stream : await preferRealCamera(stream);
     } catch {
       // try the next, smaller combination
     }
@@ -393,10 +396,33 @@ export async function openDevices(want) {
   return null;
 }
 
-/** @returns {Promise<{audio: MediaDeviceInfo[], video: MediaDeviceInfo[]}>} */
+/**
+ * When the browser's default camera is a depth or IR sensor, switches the stream to the first
+ * real camera (labels are known once permission is granted).
+ * @param {MediaStream} stream
+ */
+async function preferRealCamera(stream) {
+  const track = stream.getVideoTracks()[0];
+  if (!track || !isSideCamera(track.label)) return stream;
+  const { video } = await listDevices();
+  const real = video.find((d) => !isSideCamera(d.label));
+  if (!real) return stream;
+  try {
+    const other = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 }, deviceId: { exact: real.deviceId } } });
+    track.stop();
+    return new MediaStream([...stream.getAudioTracks(), ...other.getVideoTracks()]);
+  } catch {
+    return stream;
+  }
+}
+
+/**
+ * Microphones and cameras for the pickers; depth and IR cameras come last.
+ * @returns {Promise<{audio: MediaDeviceInfo[], video: MediaDeviceInfo[]}>}
+ */
 export async function listDevices() {
   const all = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
-  return { audio: all.filter((d) => d.kind === "audioinput"), video: all.filter((d) => d.kind === "videoinput") };
+  return { audio: all.filter((d) => d.kind === "audioinput"), video: sortCameras(all.filter((d) => d.kind === "videoinput")) };
 }
 
 /**

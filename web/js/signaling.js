@@ -5,8 +5,14 @@
 /** @typedef {import("./types.js").ServerMessage} ServerMessage */
 /** @typedef {import("./types.js").ClientMessage} ClientMessage */
 
-/** Close codes after which resuming is pointless (docs/protocol.md §5). */
-const FINAL_CLOSES = new Set([1000, 4000, 4001, 4401, 4403, 4404, 4409, 4410]);
+/**
+ * Close codes after which resuming is pointless or wrong (docs/protocol.md §5): 1000 left,
+ * 4000 ended, 4001 replaced by a newer connection (resuming would take the seat back from it),
+ * 4403 removed / denied (after an `error` frame saying which), the other 44xx refusals. Every
+ * other close resumes: 4002 (this connection fell behind), 1006 (the network), a restart.
+ * 4302 follows a `moved` frame (cluster mode): connect to the node it names, same query.
+ */
+const FINAL_CLOSES = new Set([1000, 4000, 4001, 4400, 4401, 4403, 4404, 4409, 4410]);
 const PING_EVERY_MS = 10_000;
 /** The protocol's "30 s of silence is a lost connection". */
 const SILENCE_MS = 30_000;
@@ -51,12 +57,18 @@ export class Signaling extends EventTarget {
     this.timer = undefined;
     /** @type {{code: string, message: string} | null} */
     this.lastError = null;
+    /** the query that authenticates the next connection: `ticket=…` or `resume=…` */
+    this.query = "";
+    /** @type {string | null} where a `moved` frame sent us (cluster mode) */
+    this.movedTo = null;
+    this.moves = 0;
   }
 
   /** Opens the first connection with a join ticket. */
   /** @param {string} ticket */
   connect(ticket) {
-    this.open(`${this.url}?ticket=${encodeURIComponent(ticket)}`);
+    this.query = `ticket=${encodeURIComponent(ticket)}`;
+    this.open(this.url);
   }
 
   /** Takes a seat back after a reload, with a resume token kept from an earlier welcome. */
@@ -65,16 +77,21 @@ export class Signaling extends EventTarget {
     this.resumeToken = token;
     this.graceMs = graceSeconds * 1000;
     this.lostAt = Date.now();
-    this.open(this.resumeUrl());
+    this.query = this.resumeQuery();
+    this.open(this.url);
   }
 
-  resumeUrl() {
-    return `${this.url}?resume=${encodeURIComponent(this.resumeToken)}`;
+  resumeQuery() {
+    return `resume=${encodeURIComponent(this.resumeToken)}`;
   }
 
-  /** @param {string} url */
-  open(url) {
-    const ws = new WebSocket(url);
+  /**
+   * Connects to `base` (this server, or the node a `moved` frame named) with the current
+   * ticket or resume token.
+   * @param {string} base
+   */
+  open(base) {
+    const ws = new WebSocket(`${base}?${this.query}`);
     this.ws = ws;
     this.lastHeard = Date.now();
     ws.onmessage = (e) => this.receive(e.data);
@@ -95,14 +112,21 @@ export class Signaling extends EventTarget {
       return;
     }
     if (!msg || typeof msg.type !== "string") return;
-    if (msg.type === "welcome") {
+    if (msg.type === "moved") {
+      // Cluster mode: the meeting lives on another node; the close (4302) that follows
+      // sends us there with the same ticket or resume token.
+      this.movedTo = msg.ws_url;
+    } else if (msg.type === "welcome") {
+      this.moves = 0;
       this.resumeToken = msg.resume_token;
+      this.query = this.resumeQuery();
       this.graceMs = msg.reconnect_grace_seconds * 1000;
       if (this.lostAt) this.dispatchEvent(new Event("reconnected"));
       this.lostAt = 0;
       this.attempt = 0;
     } else if (msg.type === "waiting") {
       this.resumeToken = msg.resume_token;
+      this.query = this.resumeQuery();
     } else if (msg.type === "error") {
       this.lastError = { code: msg.code, message: msg.message };
     } else if (msg.type === "meeting_ended") {
@@ -129,6 +153,13 @@ export class Signaling extends EventTarget {
     ws.onmessage = null;
     ws.onclose = null;
     this.ws = null;
+    const movedTo = this.movedTo;
+    this.movedTo = null;
+    if (code === 4302 && movedTo && this.moves < 5 && !this.done) {
+      this.moves++;
+      this.open(movedTo);
+      return;
+    }
     const error = this.lastError;
     const resumeRefused = error?.code === "resume_expired" || error?.code === "invalid_token";
     if (this.done || FINAL_CLOSES.has(code) || !this.resumeToken || resumeRefused) {
@@ -151,8 +182,11 @@ export class Signaling extends EventTarget {
       return;
     }
     this.lastError = null;
+    this.query = this.resumeQuery();
     setTimeout(() => {
-      if (!this.done) this.open(this.resumeUrl());
+      // Back through this server (the load balancer in a cluster): it knows where the
+      // meeting is now, even if the node we were on is gone.
+      if (!this.done) this.open(this.url);
     }, delay);
   }
 

@@ -10,6 +10,7 @@
  * @property {string} participant_id stable for the whole stay, reconnects included
  * @property {string | null} user_id null for guests
  * @property {string} display_name
+ * @property {string | null} [avatar_url] the account's photo (null for guests, or none)
  * @property {Role} role
  * @property {string} joined_at
  * @property {boolean} muted
@@ -109,7 +110,8 @@
  *   | {type: "chat_message", message: ChatMessage}
  *   | {type: "reaction", participant_id: string, emoji: string}
  *   | {type: "host_action", action: HostAction, by: string, target: string | null}
- *   | {type: "meeting_updated", locked: boolean, recording: boolean}} ServerMessage
+ *   | {type: "meeting_updated", locked: boolean, recording: boolean}
+ *   | {type: "moved", ws_url: string, node_id: string}} ServerMessage
  */
 
 /**
@@ -143,6 +145,7 @@
  *   | {type: "lower_hand", participant_id?: string}
  *   | {type: "remove", participant_id: string}
  *   | {type: "lock", locked: boolean}
+ *   | {type: "record", recording: boolean}
  *   | {type: "admit", participant_id: string}
  *   | {type: "admit_all"}
  *   | {type: "deny", participant_id: string}

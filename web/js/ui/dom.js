@@ -41,6 +41,9 @@ export function mount(...nodes) {
   if (focus instanceof HTMLElement) focus.focus();
 }
 
+/** At most this many toasts on screen. */
+const MAX_TOASTS = 4;
+
 /**
  * Shows a short message in the corner.
  * @param {string} text
@@ -54,6 +57,9 @@ export function toast(text, kind = "info", opts = {}) {
     const act = opts.onAction;
     el.append(h("button", { class: "btn btn-small", text: opts.action, onclick: () => (act(), el.remove()) }));
   }
+  // A burst (25 people joining at once) shows the newest few; ones with a button stay.
+  const plain = [...box.children].filter((c) => !c.querySelector("button"));
+  while (box.childElementCount >= MAX_TOASTS && plain.length) plain.shift()?.remove();
   box.append(el);
   setTimeout(() => el.remove(), opts.ms ?? 5000);
 }
@@ -79,6 +85,19 @@ export function colorFor(name) {
   let hash = 0;
   for (const ch of name) hash = (hash * 31 + (ch.codePointAt(0) ?? 0)) | 0;
   return `hsl(${Math.abs(hash) % 360} 55% 42%)`;
+}
+
+/**
+ * Someone's photo, or their initials on a colour when they have none (or it fails to load).
+ * Decorative: the name is always shown next to it.
+ * @param {string} name @param {string | null | undefined} url @param {string} size class: avatar-sm, avatar-lg…
+ */
+export function avatar(name, url, size) {
+  const letters = () => h("span", { class: `avatar ${size}`, style: `background:${colorFor(name)}`, text: initials(name), "aria-hidden": "true" });
+  if (!url) return letters();
+  const img = h("img", { class: `avatar ${size} avatar-photo`, src: url, alt: "", "aria-hidden": "true", draggable: "false" });
+  img.addEventListener("error", () => img.replaceWith(letters()), { once: true });
+  return img;
 }
 
 /** @param {string} iso @param {string} [timeZone] */
@@ -153,7 +172,7 @@ export function icon(name) {
 
 /** The Convene mark + name, linking home. */
 export function brand() {
-  return h("a", { class: "brand", href: "#/" }, h("span", { class: "brand-mark", "aria-hidden": "true", text: "C" }), "Convene");
+  return h("a", { class: "brand", href: "#/" }, h("span", { class: "brand-mark", "aria-hidden": "true", text: "C" }), h("span", { class: "brand-name", text: "Convene" }));
 }
 
 /**

@@ -17,7 +17,7 @@ export function header(me, api, current) {
     "header",
     { class: "topbar" },
     brand(),
-    h("nav", { "aria-label": "Main" }, link("#/", "Meetings"), link("#/settings", "Settings")),
+    h("nav", { "aria-label": "Main" }, link("#/", "Meetings"), link("#/recordings", "Recordings"), link("#/settings", "Settings")),
     h(
       "div",
       { class: "topbar-user" },

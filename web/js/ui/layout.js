@@ -50,3 +50,16 @@ export function bestColumns(count, width, height, aspect = 16 / 9) {
   }
   return best;
 }
+
+/**
+ * The gallery's columns and the size of each tile (px): as large as `count` tiles of `aspect`
+ * can be in `width` × `height`.
+ * @param {number} count @param {number} width @param {number} height @param {number} [aspect]
+ * @returns {{cols: number, width: number, height: number}}
+ */
+export function tileSize(count, width, height, aspect = 16 / 9) {
+  const cols = bestColumns(count, width, height, aspect);
+  const rows = Math.max(1, Math.ceil(count / cols));
+  const w = Math.max(0, Math.min((width - (cols - 1) * TILE_GAP) / cols, ((height - (rows - 1) * TILE_GAP) / rows) * aspect));
+  return { cols, width: Math.floor(w), height: Math.floor(w / aspect) };
+}

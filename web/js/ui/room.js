@@ -1,11 +1,11 @@
 // The meeting room: tiles, control bar, chat and participants panels, reactions, banners,
 // the waiting-room screen and the meeting-ended screen. Renders a Meeting; never signals.
 
-import { h, mount, brand, icon, toast, initials, colorFor, formatMeetingId } from "./dom.js";
+import { h, mount, brand, icon, toast, initials, colorFor, avatar, formatMeetingId } from "./dom.js";
 import { REACTIONS } from "../types.js";
 import { REFUSALS } from "./prejoin.js";
 import { listDevices } from "../peer.js";
-import { tilesThatFit, paginate, bestColumns } from "./layout.js";
+import { tilesThatFit, paginate, tileSize } from "./layout.js";
 
 /** @typedef {import("../meeting.js").Meeting} Meeting */
 /** @typedef {import("../types.js").Participant} Participant */
@@ -45,6 +45,7 @@ export function showRoom(meeting, local) {
   const title = h("span", { class: "room-title", text: meeting.title || "Joining…" });
   const clock = h("span", { class: "room-clock", "aria-label": "Time left" });
   const lock = h("span", { class: "pill", hidden: true }, icon("lock"), "Locked");
+  const rec = h("span", { class: "pill pill-rec", hidden: true, role: "status", "aria-label": "This meeting is being recorded" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), "REC");
   const banner = h("div", { class: "room-banner", role: "status", hidden: true });
   const grid = h("div", { class: "grid", "aria-label": "Participants' videos" });
   const side = h("aside", { class: "side", hidden: true });
@@ -230,7 +231,10 @@ export function showRoom(meeting, local) {
   /** @param {"chat" | "people"} which */
   const toggle = (which) => {
     panel = panel === which ? null : which;
-    if (panel === "chat") unread = 0;
+    if (panel === "chat") {
+      unread = 0;
+      for (const t of document.querySelectorAll(".toast-chat")) t.remove(); // the chat shows them now
+    }
     render();
     if (panel === "chat") /** @type {HTMLElement | null} */ (side.querySelector("#chat-input"))?.focus();
   };
@@ -247,8 +251,8 @@ export function showRoom(meeting, local) {
     return h(
       "div",
       { class: `tile${p.participant_id === meeting.activeSpeaker ? " speaking" : ""}${p.reconnecting ? " dim" : ""}`, "data-pid": p.participant_id, "data-name": p.display_name },
-      showVideo ? (me ? localVideo : remote) : h("span", { class: "avatar avatar-lg", style: `background:${colorFor(p.display_name)}`, text: initials(p.display_name), "aria-hidden": "true" }),
-      p.hand_raised ? h("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised", text: "✋" }) : null,
+      showVideo ? (me ? localVideo : remote) : avatarOf(p, "avatar-lg"),
+      p.hand_raised ? h("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised" }, icon("hand")) : null,
       h(
         "div",
         { class: "tile-label" },
@@ -257,6 +261,25 @@ export function showRoom(meeting, local) {
         p.reconnecting ? h("span", { class: "pill", text: "Reconnecting…" }) : null,
       ),
     );
+  };
+
+  /**
+   * A participant's photo or initials. Photo elements are kept per URL so re-renders (many a
+   * second while people talk) do not reload them.
+   * @type {Map<string, HTMLElement>}
+   */
+  const photos = new Map();
+  /** @param {Participant} p @param {string} size */
+  const avatarOf = (p, size) => {
+    if (!p.avatar_url) return avatar(p.display_name, null, size);
+    const key = `${size} ${p.avatar_url}`;
+    let el = photos.get(key);
+    if (!el) {
+      el = avatar(p.display_name, p.avatar_url, size);
+      el.addEventListener("error", () => photos.delete(key), { once: true });
+      photos.set(key, el);
+    }
+    return el; // moves from the old tile into the new one (a participant has one tile)
   };
 
   /** @param {string} pid @param {"camera" | "screen"} source */
@@ -411,10 +434,11 @@ export function showRoom(meeting, local) {
         )
       : null;
     const locked = meeting.info?.locked ?? false;
+    const recording = meeting.info?.recording ?? false;
     return [
       h("div", { class: "side-head" }, h("h2", { text: `Participants (${meeting.participants.size})` }), closeBtn()),
       waiting,
-      mod ? h("div", { class: "row host-tools" }, h("button", { class: "btn btn-small", text: "Mute all", onclick: () => meeting.send({ type: "mute_all" }) }), h("button", { class: "btn btn-small", text: locked ? "Unlock meeting" : "Lock meeting", onclick: () => meeting.send({ type: "lock", locked: !locked }) })) : null,
+      mod ? h("div", { class: "row host-tools" }, h("button", { class: "btn btn-small", text: "Mute all", onclick: () => meeting.send({ type: "mute_all" }) }), h("button", { class: "btn btn-small", text: locked ? "Unlock meeting" : "Lock meeting", onclick: () => meeting.send({ type: "lock", locked: !locked }) }), h("button", { class: "btn btn-small", text: recording ? "Stop recording" : "Record", onclick: () => meeting.send({ type: "record", recording: !recording }) })) : null,
       h("ul", { class: "people" }, ...items.map((p) => h("li", {}, person(p, mod)))),
     ];
   };
@@ -426,9 +450,9 @@ export function showRoom(meeting, local) {
     return h(
       "div",
       { class: "person", "data-pid": p.participant_id },
-      h("span", { class: "avatar avatar-sm", style: `background:${colorFor(p.display_name)}`, text: initials(p.display_name), "aria-hidden": "true" }),
+      avatarOf(p, "avatar-sm"),
       h("span", { class: "person-name" }, `${p.display_name}${me ? " (you)" : ""}`, role ? h("small", { class: "muted", text: ` · ${role}` }) : null),
-      h("span", { class: "person-state" }, p.hand_raised ? h("span", { role: "img", "aria-label": "Hand raised", text: "✋" }) : null, p.reconnecting ? h("span", { class: "pill", text: "Reconnecting" }) : null, icon(p.muted ? "micOff" : "mic"), icon(p.camera_on ? "video" : "videoOff")),
+      h("span", { class: "person-state" }, p.hand_raised ? h("span", { class: "person-hand", role: "img", "aria-label": "Hand raised" }, icon("hand")) : null, p.reconnecting ? h("span", { class: "pill", text: "Reconnecting" }) : null, icon(p.muted ? "micOff" : "mic"), icon(p.camera_on ? "video" : "videoOff")),
       menu,
     );
   };
@@ -473,7 +497,7 @@ export function showRoom(meeting, local) {
     stage.classList.toggle("speaker", speaker);
     let shown = people;
     let pages = 1;
-    grid.style.removeProperty("--cols");
+    for (const prop of ["--cols", "--tile-w", "--tile-h"]) grid.style.removeProperty(prop);
     if (speaker) {
       const focus = focusOf(people);
       const big = tile(focus);
@@ -495,10 +519,14 @@ export function showRoom(meeting, local) {
       pageLabel.replaceChildren(h("span", { class: "visually-hidden", text: "Page " }), `${at.page + 1}/${at.pages}`);
       /** @type {HTMLButtonElement} */ (pager.firstElementChild).disabled = at.page === 0;
       /** @type {HTMLButtonElement} */ (pager.lastElementChild).disabled = at.page === at.pages - 1;
-      if (pages > 1 || shown.length > 9) {
-        grid.className = "grid grid-many";
-        grid.style.setProperty("--cols", String(bestColumns(shown.length, width, height - (pages > 1 ? PAGER_HEIGHT : 0))));
-      } else grid.className = `grid grid-${Math.min(shown.length, 9)}`;
+      // Tiles as large as fit at the camera's shape (squarer on a portrait phone), centred.
+      const size = tileSize(shown.length, width, height - (pages > 1 ? PAGER_HEIGHT : 0), width < height ? 4 / 3 : 16 / 9);
+      grid.className = "grid gallery";
+      if (width > 0 && height > 0) {
+        grid.style.setProperty("--cols", String(size.cols));
+        grid.style.setProperty("--tile-w", `${size.width}px`);
+        grid.style.setProperty("--tile-h", `${size.height}px`);
+      }
     }
     pager.hidden = pages < 2;
     grid.hidden = shown.length === 0;
@@ -514,7 +542,9 @@ export function showRoom(meeting, local) {
     const me = meeting.self;
     title.textContent = meeting.title;
     lock.hidden = !meeting.info?.locked;
+    rec.hidden = !meeting.info?.recording;
     const people = [...meeting.participants.values()];
+    side.hidden = panel === null; // before the layout: the panel takes width from the stage
     renderStage();
     layout(people);
     requestAnimationFrame(reportSizes);
@@ -537,7 +567,6 @@ export function showRoom(meeting, local) {
     badge.textContent = String(unread);
     chatBtn.setAttribute("aria-pressed", String(panel === "chat"));
     peopleBtn.setAttribute("aria-pressed", String(panel === "people"));
-    side.hidden = panel === null;
     if (panel === "chat") {
       const draft = /** @type {HTMLTextAreaElement | null} */ (side.querySelector("#chat-input"));
       const keep = draft?.value ?? "";
@@ -615,7 +644,7 @@ export function showRoom(meeting, local) {
     const m = /** @type {CustomEvent<import("../types.js").ChatMessage>} */ (e).detail;
     if (panel !== "chat" && m.from !== meeting.me) {
       unread++;
-      toast(`${m.from_name}${m.to ? " (private)" : ""}: ${m.text.slice(0, 80)}`, "info", { ms: 3500 });
+      toast(`${m.from_name}${m.to ? " (private)" : ""}: ${m.text.slice(0, 80)}`, "chat", { ms: 3500 });
     }
   });
   meeting.addEventListener("reaction", (e) => {
@@ -698,7 +727,7 @@ export function showRoom(meeting, local) {
       h(
         "div",
         { class: "room", id: "room" },
-        h("header", { class: "room-top" }, h("div", { class: "row" }, title, lock), h("span", { class: "muted small", text: `ID ${formatMeetingId(meeting.meetingId)}` }), clock),
+        h("header", { class: "room-top" }, h("div", { class: "row" }, title, lock, rec), h("span", { class: "muted small room-id", text: `ID ${formatMeetingId(meeting.meetingId)}` }), clock),
         banner,
         h("div", { class: "room-body" }, stage, side),
         audios,
