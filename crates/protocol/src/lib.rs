@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Largest text frame the server accepts; larger ones get a `message_too_large` error.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+///
+/// SDP dominates: a subscriber answer carries one m-section (~600 bytes) per remote track,
+/// so a full 100-person meeting (100 microphones, a few cameras) needs well over 64 KB.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// A participant's role in a meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,10 @@ pub struct Participant {
     /// The account, or `null` for guests.
     pub user_id: Option<String>,
     pub display_name: String,
+    /// The account's profile photo (a path on this server), or `null` for guests and
+    /// accounts without one.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
     pub role: Role,
     /// RFC 3339 time the participant entered.
     pub joined_at: String,
@@ -228,6 +235,9 @@ pub enum ClientMessage {
     TransferHost { participant_id: String },
     /// End the meeting for everyone (host only).
     EndMeeting,
+    /// Start (`true`) or stop (`false`) recording the meeting on the server (host or
+    /// co-host). Everyone is told with `meeting_updated`.
+    Record { recording: bool },
 }
 
 /// Emoji accepted by `react`.
@@ -372,6 +382,13 @@ pub enum ServerMessage {
         locked: bool,
         recording: bool,
     },
+    /// Cluster mode: this meeting is hosted by another node. The only frame on the
+    /// connection, followed by close code 4302; connect to `ws_url` with the same query
+    /// (`?ticket=` or `?resume=`; the ticket was not used up).
+    Moved {
+        ws_url: String,
+        node_id: String,
+    },
     /// A message was refused; nothing changed. `request` names the offending message type.
     Error {
         code: String,
@@ -407,6 +424,7 @@ impl ServerMessage {
             ServerMessage::Reaction { .. } => "reaction",
             ServerMessage::HostAction { .. } => "host_action",
             ServerMessage::MeetingUpdated { .. } => "meeting_updated",
+            ServerMessage::Moved { .. } => "moved",
         }
     }
 }

@@ -12,6 +12,12 @@ pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
 pub const SIZE: u32 = 256;
 const MAX_DIMENSION: u32 = 12_000;
 
+/// Where someone's photo is served, with its ETag so a new photo gets a new URL; `None`
+/// without one.
+pub fn url_of(u: &crate::store::UserRow) -> Option<String> {
+    u.avatar_etag.as_ref().map(|etag| format!("/api/v1/users/{}/avatar?v={etag}", u.id))
+}
+
 /// A processed avatar: PNG bytes and the ETag that identifies them.
 pub struct Avatar {
     pub png: Vec<u8>,

@@ -122,8 +122,31 @@ pub struct ServeArgs {
     pub media_listen: Option<SocketAddr>,
     /// IP address advertised to browsers in ICE candidates (the public address of this host)
     /// [default: the media listen IP, or 127.0.0.1 when it is 0.0.0.0].
-    #[arg(long, env = "CONVENE_MEDIA_PUBLIC_IP", global = true)]
+    #[arg(long, env = "CONVENE_MEDIA_PUBLIC_IP", global = true, alias = "public-ip")]
     pub media_public_ip: Option<std::net::IpAddr>,
+    /// NATS server for cluster mode (JetStream required); unset: a single node.
+    #[arg(long, env = "CONVENE_NATS_URL", global = true, hide_env_values = true)]
+    pub nats_url: Option<String>,
+    /// This node's name in the cluster [default: the host name].
+    #[arg(long, env = "CONVENE_NODE_ID", global = true)]
+    pub node_id: Option<String>,
+    /// This node's own HTTP address; clients of meetings hosted here are sent to it
+    /// [default: the public URL].
+    #[arg(long, env = "CONVENE_NODE_URL", global = true)]
+    pub node_url: Option<String>,
+    /// Region tag of this node, for region-aware placement.
+    #[arg(long, env = "CONVENE_REGION", global = true)]
+    pub region: Option<String>,
+    /// Name of the cluster: nodes with the same name (and NATS) form one [default: convene].
+    #[arg(long, env = "CONVENE_CLUSTER_NAME", global = true)]
+    pub cluster_name: Option<String>,
+    /// Cluster mode: on SIGTERM, how long live meetings may stay before they are moved to
+    /// other nodes, in seconds [default: 30].
+    #[arg(long, env = "CONVENE_DRAIN_DEADLINE_S", global = true)]
+    pub drain_deadline_s: Option<u64>,
+    /// Media worker threads; each meeting's media runs on one of them [default: 0, one per core].
+    #[arg(long, env = "CONVENE_MEDIA_WORKERS", global = true)]
+    pub media_workers: Option<usize>,
     /// Largest file people may share in a meeting chat, in MB [default: 25].
     #[arg(long, env = "CONVENE_MAX_UPLOAD_MB", global = true)]
     pub max_upload_mb: Option<u64>,
@@ -136,6 +159,36 @@ pub struct ServeArgs {
     /// How often meetings are scanned for reminders to schedule, in ms [default: 15000].
     #[arg(long, env = "CONVENE_REMINDER_SCAN_MS", global = true)]
     pub reminder_scan_ms: Option<u64>,
+    /// Where composed recordings are kept [default: <data-dir>/recordings].
+    #[arg(long, env = "CONVENE_RECORDINGS_DIR", global = true)]
+    pub recordings_dir: Option<PathBuf>,
+    /// Days a ready recording is kept before it is deleted; 0 keeps recordings until
+    /// someone deletes them [default: 0].
+    #[arg(long, env = "CONVENE_RECORDING_RETENTION_DAYS", global = true)]
+    pub recording_retention_days: Option<u32>,
+    /// Lifetime of a signed recording download / streaming link, in seconds [default: 3600].
+    #[arg(long, env = "CONVENE_RECORDING_LINK_TTL_SECS", global = true)]
+    pub recording_link_ttl_secs: Option<u64>,
+    /// Length of a raw recording chunk file, in ms: a crash loses at most this much
+    /// [default: 10000].
+    #[arg(long, env = "CONVENE_RECORDING_CHUNK_MS", global = true)]
+    pub recording_chunk_ms: Option<u64>,
+    /// Recorded packets the recorder may have queued before it drops new ones [default: 20000].
+    #[arg(long, env = "CONVENE_RECORDING_QUEUE", global = true)]
+    pub recording_queue: Option<usize>,
+    /// The ffmpeg program that composes recordings [default: ffmpeg].
+    #[arg(long, env = "CONVENE_FFMPEG", global = true)]
+    pub ffmpeg: Option<String>,
+    /// Keep composed recordings in this S3-compatible bucket instead of a directory
+    /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "CONVENE_RECORDINGS_S3_BUCKET", global = true)]
+    pub recordings_s3_bucket: Option<String>,
+    /// Endpoint of a non-AWS S3-compatible server, e.g. http://127.0.0.1:9000 [default: AWS].
+    #[arg(long, env = "CONVENE_RECORDINGS_S3_ENDPOINT", global = true)]
+    pub recordings_s3_endpoint: Option<String>,
+    /// Region of the bucket [default: us-east-1].
+    #[arg(long, env = "CONVENE_RECORDINGS_S3_REGION", global = true)]
+    pub recordings_s3_region: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -170,10 +223,27 @@ pub struct Config {
     pub reconnect_grace_ms: u64,
     pub media_listen: SocketAddr,
     pub media_public_ip: Option<std::net::IpAddr>,
+    /// Media worker threads (0: one per core).
+    pub media_workers: usize,
+    pub nats_url: Option<String>,
+    pub node_id: String,
+    pub node_url: String,
+    pub region: Option<String>,
+    pub cluster_name: String,
+    pub drain_deadline_s: u64,
     /// Largest shared file, in bytes.
     pub max_upload_bytes: u64,
     pub room_tick_ms: u64,
     pub reminder_scan_ms: u64,
+    pub recordings_dir: PathBuf,
+    pub recording_retention_days: u32,
+    pub recording_link_ttl_secs: u64,
+    pub recording_chunk_ms: u64,
+    pub recording_queue: usize,
+    pub ffmpeg: String,
+    pub recordings_s3_bucket: Option<String>,
+    pub recordings_s3_endpoint: Option<String>,
+    pub recordings_s3_region: String,
 }
 
 impl ServeArgs {
@@ -194,7 +264,26 @@ impl ServeArgs {
             .trim_end_matches('/')
             .to_owned();
         url::Url::parse(&public_url).map_err(|e| anyhow::anyhow!("public_url {public_url:?}: {e}"))?;
+        let node_url =
+            self.node_url.or(file.node_url).unwrap_or_else(|| public_url.clone()).trim_end_matches('/').to_owned();
+        let recordings_dir = self.recordings_dir.or(file.recordings_dir).unwrap_or_else(|| data_dir.join("recordings"));
         let cfg = Config {
+            recordings_dir,
+            recording_retention_days: self.recording_retention_days.or(file.recording_retention_days).unwrap_or(0),
+            recording_link_ttl_secs: self
+                .recording_link_ttl_secs
+                .or(file.recording_link_ttl_secs)
+                .unwrap_or(3600)
+                .max(1),
+            recording_chunk_ms: self.recording_chunk_ms.or(file.recording_chunk_ms).unwrap_or(10_000).max(100),
+            recording_queue: self.recording_queue.or(file.recording_queue).unwrap_or(20_000).max(16),
+            ffmpeg: self.ffmpeg.or(file.ffmpeg).unwrap_or_else(|| "ffmpeg".into()),
+            recordings_s3_bucket: self.recordings_s3_bucket.or(file.recordings_s3_bucket),
+            recordings_s3_endpoint: self.recordings_s3_endpoint.or(file.recordings_s3_endpoint),
+            recordings_s3_region: self
+                .recordings_s3_region
+                .or(file.recordings_s3_region)
+                .unwrap_or_else(|| "us-east-1".into()),
             listen,
             data_dir,
             database_url,
@@ -217,6 +306,13 @@ impl ServeArgs {
             smtp_from: self.smtp_from.or(file.smtp_from),
             media_listen: self.media_listen.or(file.media_listen).unwrap_or_else(|| ([127, 0, 0, 1], 50000).into()),
             media_public_ip: self.media_public_ip.or(file.media_public_ip),
+            media_workers: self.media_workers.or(file.media_workers).unwrap_or(0),
+            nats_url: self.nats_url.or(file.nats_url),
+            node_id: self.node_id.or(file.node_id).unwrap_or_else(default_node_id),
+            node_url,
+            region: self.region.or(file.region),
+            cluster_name: self.cluster_name.or(file.cluster_name).unwrap_or_else(|| "convene".into()),
+            drain_deadline_s: self.drain_deadline_s.or(file.drain_deadline_s).unwrap_or(30).min(3600),
             max_upload_bytes: self.max_upload_mb.or(file.max_upload_mb).unwrap_or(25).max(1) * 1024 * 1024,
             reconnect_grace_ms: self.reconnect_grace_ms.or(file.reconnect_grace_ms).unwrap_or(30_000),
             room_tick_ms: self.room_tick_ms.or(file.room_tick_ms).unwrap_or(1000).max(10),
@@ -241,6 +337,11 @@ impl Config {
             self.login_failures_per_account >= 1 && self.passcode_failures_per_ip >= 1,
             "failure limits must be at least 1"
         );
+        url::Url::parse(&self.node_url).map_err(|e| anyhow::anyhow!("node_url {:?}: {e}", self.node_url))?;
+        let name_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        anyhow::ensure!(name_ok(&self.node_id), "node_id may hold only letters, digits, - and _");
+        anyhow::ensure!(name_ok(&self.cluster_name), "cluster_name may hold only letters, digits, - and _");
+        anyhow::ensure!(self.media_workers <= 1024, "media_workers must be at most 1024 (0: one per core)");
         anyhow::ensure!(self.webhook_retry_base_ms >= 1, "webhook_retry_base_ms must be at least 1");
         anyhow::ensure!(
             (1..=100).contains(&self.webhook_max_attempts),
@@ -259,6 +360,18 @@ impl Config {
         }
         .resolve()
         .expect("defaults are valid")
+    }
+}
+
+/// The host name (a node's default id), cleaned to what registry keys allow.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let id: String =
+        host.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    if id.is_empty() {
+        "node".into()
+    } else {
+        id
     }
 }
 

@@ -33,7 +33,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         data_dir = %state.config.data_dir.display(),
         "Convene is running"
     );
-    serve(state.clone(), listener, shutdown_signal()).await?;
+    let drain_state = state.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Cluster mode: move live meetings to other nodes before going away.
+        let deadline = Duration::from_secs(drain_state.config.drain_deadline_s);
+        drain_state.live.drain(&drain_state, deadline).await;
+    };
+    serve(state.clone(), listener, shutdown).await?;
+    state.cluster.leave().await;
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -46,13 +54,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let heartbeat = state.cluster.spawn_heartbeat(state.live.clone());
+    let backlog = state.backlog.spawn(state.store.clone());
     let webhooks = crate::webhooks::start(&state);
     let notifier = crate::notify::spawn(&state);
+    let recordings = crate::recording::spawn_upkeep(&state);
     let app = crate::http::app(state);
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     housekeeping.abort();
+    backlog.abort();
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+    recordings.abort();
     webhooks.abort();
     notifier.iter().for_each(JoinHandle::abort);
     result

@@ -1,4 +1,5 @@
-//! What every request handler can reach: config, store, clock, keys, mailer, limits.
+//! What every request handler can reach: config, store, clock, keys, mailer, limits, media
+//! and recordings.
 
 use std::sync::Arc;
 
@@ -22,6 +23,11 @@ pub struct AppState {
     pub events: EventBus,
     pub live: crate::live::Live,
     pub media: crate::media::Media,
+    /// Chat and attendance writes waiting for the database to come back.
+    pub backlog: crate::store::Backlog,
+    /// This node's place in the cluster (a cluster of one without NATS).
+    pub cluster: crate::cluster::Cluster,
+    pub recordings: crate::recording::Recordings,
 }
 
 /// Attempt limits, kept in memory (per node).
@@ -68,13 +74,29 @@ impl AppState {
         // Web Push keys exist from the first start on (every node reads the same ones).
         crate::push::VapidKeys::load(&store).await?;
         let live = crate::live::Live::default();
+        let link_secret = store.secret("recording_links", crate::auth::random_secret).await?;
+        let recordings = crate::recording::Recordings::new(&config, link_secret.as_bytes())
+            .map_err(|e| anyhow::anyhow!("recording storage: {e}"))?;
         let media = if with_media {
-            crate::media::Media::start(config.media_listen, config.media_public_ip, live.clone())
-                .map_err(|e| anyhow::anyhow!("cannot open the media port {}: {e}", config.media_listen))?
+            crate::media::Media::start(
+                config.media_listen,
+                config.media_public_ip,
+                config.media_workers,
+                live.clone(),
+                recordings.recorder.sink(),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot open the media port {}: {e}", config.media_listen))?
         } else {
             crate::media::Media::detached()
         };
+        let cluster = if with_media {
+            crate::cluster::Cluster::connect(&config, &media).await?
+        } else {
+            crate::cluster::Cluster::single(&config.node_id)
+        };
         Ok(AppState {
+            backlog: crate::store::Backlog::default(),
+            cluster,
             keys: Keys::new(secret.as_bytes()),
             mailer: Mailer::from_config(&config)?,
             limits: Arc::new(Limits::new(&config)),
@@ -84,6 +106,7 @@ impl AppState {
             events: EventBus::default(),
             media,
             live,
+            recordings,
         })
     }
 }

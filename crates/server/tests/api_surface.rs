@@ -13,6 +13,8 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/users"),
     ("post", "/api/v1/admin/users/{id}/disable"),
     ("post", "/api/v1/admin/users/{id}/enable"),
+    ("get", "/api/v1/admin/cluster"),
+    ("post", "/api/v1/admin/cluster/drain"),
     ("post", "/api/v1/meetings"),
     ("get", "/api/v1/meetings"),
     ("get", "/api/v1/meetings/personal"),
@@ -61,6 +63,13 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/meetings/{id}/chat"),
     ("post", "/api/v1/meetings/{id}/files"),
     ("get", "/api/v1/meetings/{id}/files/{file_id}"),
+    ("post", "/api/v1/meetings/{id}/recording/start"),
+    ("post", "/api/v1/meetings/{id}/recording/stop"),
+    ("get", "/api/v1/recordings"),
+    ("get", "/api/v1/recordings/{id}"),
+    ("patch", "/api/v1/recordings/{id}"),
+    ("delete", "/api/v1/recordings/{id}"),
+    ("get", "/api/v1/recordings/{id}/media"),
 ];
 
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

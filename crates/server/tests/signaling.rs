@@ -49,6 +49,48 @@ async fn welcome_presence_and_state_changes(backend: Backend) {
     app.stop().await;
 }
 
+/// Tiles show a photo for people whose account has one: `avatar_url` in the participant,
+/// the same URL the profile has, serving the photo; `null` for guests and photo-less accounts.
+async fn participants_carry_the_account_photo(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("photohost").await;
+    let plain = app.account("plainuser").await;
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(64, 48, image::Rgb([200, 40, 90])))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let r = app
+        .raw(
+            app.client
+                .put(format!("{}/api/v1/users/me/avatar", app.base))
+                .bearer_auth(&host.token)
+                .header("content-type", "image/png")
+                .body(png),
+        )
+        .await;
+    let photo = r.expect(200)["avatar_url"].as_str().expect("the profile has a photo").to_owned();
+    let m = meeting_with(&app, &host, json!({})).await;
+
+    let (mut h, hw) = Client::join(&app, &m, Some(&host), "Photo Host").await;
+    assert_eq!(hw["participants"][0]["avatar_url"], photo);
+    let (_p, pw) = Client::join(&app, &m, Some(&plain), "Plain").await;
+    let (_g, gw) = Client::join(&app, &m, None, "Gus Guest").await;
+    let by_name = |w: &Value, name: &str| {
+        w["participants"].as_array().unwrap().iter().find(|p| p["display_name"] == name).cloned().unwrap()
+    };
+    assert_eq!(by_name(&gw, "Photo Host")["avatar_url"], photo, "guests see the host's photo too");
+    assert!(by_name(&gw, "Gus Guest")["avatar_url"].is_null(), "guests have no photo");
+    assert!(by_name(&pw, "Plain")["avatar_url"].is_null(), "nor do accounts without one");
+    let joined = h.expect_where("participant_joined", |m| m["participant"]["display_name"] == "Gus Guest").await;
+    assert!(joined["participant"]["avatar_url"].is_null());
+
+    // The URL serves the photo to anyone (a guest's browser has no token).
+    let served = app.raw(app.client.get(format!("{}{photo}", app.base))).await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.headers["content-type"], "image/png");
+    app.stop().await;
+}
+
 async fn lost_connection_keeps_the_seat_within_grace(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let host = app.account("hostb").await;
@@ -199,7 +241,12 @@ async fn bad_frames_get_errors_and_the_meeting_carries_on(backend: Backend) {
         (Message::Text(r#"{"no_type":1}"#.into()), "malformed_message"),
         (Message::Text(r#"{"type":"teleport"}"#.into()), "unknown_message_type"),
         (Message::Text(r#"{"type":"set_state","muted":"very"}"#.into()), "invalid_message"),
-        (Message::Text(format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70_000)).into()), "message_too_large"),
+        (
+            Message::Text(
+                format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(convene_protocol::MAX_MESSAGE_BYTES)).into(),
+            ),
+            "message_too_large",
+        ),
         (Message::Binary(vec![1, 2, 3].into()), "malformed_message"),
         (Message::Text(r#"{"type":"subscribe_answer","sdp":"v=0"}"#.into()), "invalid_sdp"),
         (Message::Text(r#"{"type":"publish_offer","sdp":"not sdp","tracks":[]}"#.into()), "invalid_sdp"),
@@ -221,6 +268,7 @@ async fn bad_frames_get_errors_and_the_meeting_carries_on(backend: Backend) {
 }
 
 backend_tests!(
+    participants_carry_the_account_photo,
     welcome_presence_and_state_changes,
     lost_connection_keeps_the_seat_within_grace,
     seat_is_given_up_after_grace_and_empty_meeting_ends,

@@ -12,6 +12,7 @@ use super::extract::{AuthUser, Json};
 use crate::auth::{random_secret, token_hash};
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
+use crate::meeting::Access;
 use crate::notify::ics;
 use crate::state::AppState;
 use crate::store::{MeetingRow, UserRow};
@@ -58,14 +59,6 @@ fn calendar_response(body: String, filename: &str) -> Response {
         .into_response()
 }
 
-async fn may_see(state: &AppState, m: &MeetingRow, user: &UserRow) -> Result<bool> {
-    if m.host_id == user.id || state.store.co_hosts(m.id).await?.contains(&user.id) {
-        return Ok(true);
-    }
-    let invited = state.store.invitees(m.id).await?;
-    Ok(invited.iter().any(|i| i.email == user.email || i.user_id.as_deref() == Some(user.id.as_str())))
-}
-
 async fn event_parts(state: &AppState, m: &MeetingRow) -> Result<(Option<UserRow>, Vec<crate::store::InviteeRow>)> {
     Ok((state.store.user_by_id(&m.host_id).await?, state.store.invitees(m.id).await?))
 }
@@ -79,7 +72,7 @@ async fn meeting_ics(State(state): State<AppState>, auth: AuthUser, Path(id): Pa
     let not_found = || Error::not_found("meeting_not_found", "no meeting has that ID");
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let m = state.store.meeting(id).await?.ok_or_else(not_found)?;
-    if !may_see(&state, &m, &auth.user).await? {
+    if !Access::of(&state.store, &m, &auth.user).await?.sees_invitation() {
         return Err(Error::forbidden("not_invited", "you are not the host of or invited to this meeting"));
     }
     let (host, invitees) = event_parts(&state, &m).await?;

@@ -16,6 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{MaybeAuth, Query};
 use crate::error::{Error, ErrorBody, Result};
+use crate::meeting::Access;
 use crate::state::AppState;
 use crate::store::FileRow;
 
@@ -192,12 +193,9 @@ async fn download(
     if seat.is_none() && auth.is_none() {
         return Err(Error::unauthorized("missing_token", "sign in, or send X-Convene-Seat from the meeting"));
     }
-    if seat.is_none() {
+    if let (None, Some(auth)) = (&seat, &auth) {
         let meeting = state.store.meeting(meeting_id).await?.ok_or_else(not_found)?;
-        let uid = user_id.as_deref().unwrap_or("");
-        let moderator = meeting.host_id == uid || state.store.co_hosts(meeting_id).await?.iter().any(|c| c == uid);
-        let attended = state.store.attendance(meeting_id).await?.iter().any(|a| a.user_id.as_deref() == Some(uid));
-        if !moderator && !attended {
+        if !Access::of(&state.store, &meeting, &auth.user).await?.sees_records() {
             return Err(Error::forbidden(
                 "not_attended",
                 "only people in or having attended this meeting can download its files",

@@ -17,7 +17,8 @@ use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
 use crate::events::Event;
 use crate::meeting::{
-    new_meeting_id, new_passcode, passcode_matches, schedule_of, Occurrence, Schedule, Settings, SettingsPatch,
+    new_meeting_id, new_passcode, passcode_matches, schedule_of, Access, Occurrence, Relation, Schedule, Settings,
+    SettingsPatch,
 };
 use crate::notify::MeetingChange;
 use crate::state::AppState;
@@ -172,8 +173,6 @@ pub(crate) struct MeetingListItem {
 pub(crate) struct ListQuery {
     /// `upcoming` (default), `live` or `past`.
     scope: Option<String>,
-    page: Option<i64>,
-    page_size: Option<i64>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -230,53 +229,9 @@ fn parse_id(raw: &str) -> Result<i64> {
         .ok_or_else(|| Error::not_found("meeting_not_found", "no meeting has that ID"))
 }
 
-async fn load(state: &AppState, id: &str) -> Result<MeetingRow> {
+pub(super) async fn load(state: &AppState, id: &str) -> Result<MeetingRow> {
     let id = parse_id(id)?;
     state.store.meeting(id).await?.ok_or_else(|| Error::not_found("meeting_not_found", "no meeting has that ID"))
-}
-
-/// How a user stands to a meeting; decides what they may see and do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Relation {
-    None,
-    Attendee,
-    Invitee,
-    CoHost,
-    Host,
-}
-
-impl Relation {
-    fn name(self) -> &'static str {
-        match self {
-            Relation::Host => "host",
-            Relation::CoHost => "cohost",
-            Relation::Invitee => "invitee",
-            Relation::Attendee => "attendee",
-            Relation::None => "none",
-        }
-    }
-}
-
-async fn relation(state: &AppState, m: &MeetingRow, user: &UserRow) -> Result<Relation> {
-    if m.host_id == user.id {
-        return Ok(Relation::Host);
-    }
-    if state.store.co_hosts(m.id).await?.contains(&user.id) {
-        return Ok(Relation::CoHost);
-    }
-    let invited = state
-        .store
-        .invitees(m.id)
-        .await?
-        .iter()
-        .any(|i| i.user_id.as_deref() == Some(user.id.as_str()) || i.email == user.email);
-    if invited {
-        return Ok(Relation::Invitee);
-    }
-    if state.store.attendance(m.id).await?.iter().any(|a| a.user_id.as_deref() == Some(user.id.as_str())) {
-        return Ok(Relation::Attendee);
-    }
-    Ok(Relation::None)
 }
 
 pub(crate) async fn meeting_view(state: &AppState, m: &MeetingRow, now: DateTime<Utc>) -> Result<MeetingView> {
@@ -421,13 +376,6 @@ async fn announce(state: &AppState, m: &MeetingRow, kind: &'static str, change: 
     state.events.emit(Event::new(kind, state.clock.now(), Some(m.id), Some(m.host_id.clone()), data));
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ChatQuery {
-    page: Option<i64>,
-    page_size: Option<i64>,
-}
-
 /// One chat message as the history lists it.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ChatView {
@@ -529,14 +477,15 @@ async fn insert_with_fresh_id(
 
 /// My meetings: `upcoming` (hosting or invited, soonest first), `live`, or `past` (held, most
 /// recent first, with attendance counts).
-#[utoipa::path(get, path = "/api/v1/meetings", tag = "meetings", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/meetings", tag = "meetings", security(("bearer" = [])), params(ListQuery, PageQuery),
     responses((status = 200, body = Page<MeetingListItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_meetings(
     State(state): State<AppState>,
     auth: AuthUser,
     Query(q): Query<ListQuery>,
+    Query(page): Query<PageQuery>,
 ) -> Result<axum::Json<Page<MeetingListItem>>> {
-    let page = PageQuery { page: q.page, page_size: q.page_size }.validate()?;
+    let page = page.validate()?;
     let now = state.clock.now();
     let u = &auth.user;
     // (sort key, meeting): ascending for upcoming, descending for past.
@@ -580,7 +529,7 @@ async fn list_meetings(
     let total = chosen.len() as i64;
     let mut items = Vec::new();
     for (_, m) in chosen.into_iter().skip(page.offset() as usize).take(page.size as usize) {
-        let my_role = relation(&state, &m, u).await?.name().to_owned();
+        let my_role = Access::of(&state.store, &m, u).await?.relation.name().to_owned();
         let attendee_count = people_count(&state.store.attendance(m.id).await?);
         items.push(MeetingListItem { meeting: meeting_view(&state, &m, now).await?, my_role, attendee_count });
     }
@@ -635,7 +584,7 @@ async fn get_meeting(
     Path(id): Path<String>,
 ) -> Result<axum::Json<MeetingView>> {
     let m = load(&state, &id).await?;
-    if relation(&state, &m, &auth.user).await? == Relation::None {
+    if Access::of(&state.store, &m, &auth.user).await?.relation == Relation::None {
         return Err(Error::forbidden(
             "not_invited",
             "you are not the host of, invited to or an attendee of this meeting",
@@ -656,7 +605,7 @@ async fn update_meeting(
     Json(req): Json<UpdateMeeting>,
 ) -> Result<axum::Json<MeetingWithConflicts>> {
     let mut m = load(&state, &id).await?;
-    let rel = relation(&state, &m, &auth.user).await?;
+    let rel = Access::of(&state.store, &m, &auth.user).await?.relation;
     if rel < Relation::CoHost {
         return Err(Error::forbidden("not_host", "only the host or a co-host may edit this meeting"));
     }
@@ -741,7 +690,7 @@ async fn cancel_meeting(
     Path(id): Path<String>,
 ) -> Result<axum::Json<MeetingView>> {
     let m = load(&state, &id).await?;
-    if relation(&state, &m, &auth.user).await? < Relation::CoHost {
+    if !Access::of(&state.store, &m, &auth.user).await?.moderates() {
         return Err(Error::forbidden("not_host", "only the host or a co-host may cancel this meeting"));
     }
     if m.kind == "personal" {
@@ -774,7 +723,7 @@ async fn occurrences(
     Query(q): Query<OccurrencesQuery>,
 ) -> Result<axum::Json<Vec<OccurrenceView>>> {
     let m = load(&state, &id).await?;
-    if relation(&state, &m, &auth.user).await? == Relation::None {
+    if Access::of(&state.store, &m, &auth.user).await?.relation == Relation::None {
         return Err(Error::forbidden("not_invited", "you are not invited to this meeting"));
     }
     let count = q.count.unwrap_or(10);
@@ -795,7 +744,7 @@ async fn attendance(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<AttendanceView>>> {
     let m = load(&state, &id).await?;
-    if relation(&state, &m, &auth.user).await? < Relation::CoHost {
+    if !Access::of(&state.store, &m, &auth.user).await?.moderates() {
         return Err(Error::forbidden("not_host", "only the host or a co-host may see attendance"));
     }
     let now = state.clock.now_ms();
@@ -851,7 +800,7 @@ async fn join_meeting(
     }
     let settings = Settings::from_stored(&m.settings, &state.config);
     let rel = match &auth {
-        Some(a) => relation(&state, &m, &a.user).await?,
+        Some(a) => Access::of(&state.store, &m, &a.user).await?.relation,
         None => Relation::None,
     };
     if rel < Relation::CoHost {
@@ -923,20 +872,17 @@ async fn join_meeting(
 /// The meeting's chat, oldest first, for its host, co-hosts and the people who attended.
 /// Private messages appear only to their sender and recipient.
 #[utoipa::path(get, path = "/api/v1/meetings/{id}/chat", tag = "meetings", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "meeting ID"), ChatQuery),
+    params(("id" = i64, Path, description = "meeting ID"), PageQuery),
     responses((status = 200, body = Page<ChatView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn chat_history(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-    Query(q): Query<ChatQuery>,
+    Query(page): Query<PageQuery>,
 ) -> Result<axum::Json<Page<ChatView>>> {
-    let page = PageQuery { page: q.page, page_size: q.page_size }.validate()?;
+    let page = page.validate()?;
     let m = load(&state, &id).await?;
-    let rel = relation(&state, &m, &auth.user).await?;
-    let attended =
-        state.store.attendance(m.id).await?.iter().any(|a| a.user_id.as_deref() == Some(auth.user.id.as_str()));
-    if rel < Relation::CoHost && !attended {
+    if !Access::of(&state.store, &m, &auth.user).await?.sees_records() {
         return Err(Error::forbidden(
             "not_attended",
             "only the host, co-hosts and people who attended can read this chat",

@@ -7,6 +7,7 @@ mod files;
 mod meetings;
 mod ops;
 mod push;
+mod recordings;
 mod users;
 mod web;
 mod webhooks;
@@ -34,6 +35,7 @@ use crate::state::AppState;
         (name = "meetings", description = "Scheduling and joining meetings"),
         (name = "admin", description = "Server administration"),
         (name = "calendar", description = "Calendar files, feeds and reminder preferences"),
+        (name = "recordings", description = "Recording meetings, playback and sharing"),
     )
 )]
 struct ApiDoc;
@@ -63,6 +65,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(files::router())
         .merge(webhooks::router())
         .merge(push::router())
+        .merge(recordings::router())
         .split_for_parts()
 }
 
@@ -103,10 +106,14 @@ pub struct Page<T: ToSchema> {
     total: i64,
 }
 
-/// `page` (from 1) and `page_size` (1-100, default 20) as given in a query.
-#[derive(Deserialize)]
+/// `page` (from 1) and `page_size` (1-100, default 20) as given in a query; every list
+/// endpoint takes these two, beside its own filters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
+    /// Which page, from 1 (default 1).
     page: Option<i64>,
+    /// Items per page, 1-100 (default 20).
     page_size: Option<i64>,
 }
 

@@ -84,7 +84,7 @@ impl From<&UserRow> for Me {
             role: u.role.clone(),
             default_background: u.default_background.clone(),
             personal_meeting_id: u.personal_meeting_id,
-            avatar_url: avatar_url(u),
+            avatar_url: avatar::url_of(u),
             disabled: u.disabled,
             created_at: from_ms(u.created_at),
             updated_at: from_ms(u.updated_at),
@@ -100,10 +100,6 @@ pub(crate) struct PublicProfile {
     display_name: String,
     avatar_url: Option<String>,
     created_at: DateTime<Utc>,
-}
-
-fn avatar_url(u: &UserRow) -> Option<String> {
-    u.avatar_etag.as_ref().map(|etag| format!("/api/v1/users/{}/avatar?v={etag}", u.id))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -546,7 +542,7 @@ async fn public_profile(
         user_id: u.id.clone(),
         username: u.username.clone(),
         display_name: u.display_name.clone(),
-        avatar_url: avatar_url(&u),
+        avatar_url: avatar::url_of(&u),
         created_at: from_ms(u.created_at),
     }))
 }

@@ -172,8 +172,6 @@ fn delivery_view(d: &DeliveryRow, history: Vec<AttemptView>) -> DeliveryView {
 pub(crate) struct DeliveryQuery {
     /// Only deliveries in this state: `pending`, `delivered` or `failed`.
     status: Option<String>,
-    page: Option<i64>,
-    page_size: Option<i64>,
 }
 
 // ----- validation -----
@@ -337,7 +335,7 @@ async fn delete_webhook(State(state): State<AppState>, auth: AuthUser, Path(id):
 /// The delivery log, newest first: each event queued for this webhook, its state, attempts,
 /// last HTTP status and error, and the history of attempts.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
-    params(("id" = String, Path, description = "webhook id"), DeliveryQuery),
+    params(("id" = String, Path, description = "webhook id"), DeliveryQuery, PageQuery),
     responses((status = 200, body = Page<DeliveryView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn list_deliveries(
@@ -345,9 +343,10 @@ async fn list_deliveries(
     auth: AuthUser,
     Path(id): Path<String>,
     Query(q): Query<DeliveryQuery>,
+    Query(page): Query<PageQuery>,
 ) -> Result<axum::Json<Page<DeliveryView>>> {
     let w = visible(&state, &auth.user, &id).await?;
-    let page = PageQuery { page: q.page, page_size: q.page_size }.validate()?;
+    let page = page.validate()?;
     if let Some(s) = q.status.as_deref() {
         if !matches!(s, "pending" | "delivered" | "failed") {
             return Err(Error::bad_request("invalid_query", "status is pending, delivered or failed"));

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::Query;
+use crate::cluster::Owner;
 use crate::error::{error_response, Error};
 use crate::live::{Entered, Room};
 use crate::state::AppState;
@@ -32,6 +33,9 @@ mod close {
     pub(super) const GONE: u16 = 4410;
     pub(super) const ENDED: u16 = 4000;
     pub(super) const REPLACED: u16 = 4001;
+    /// Cluster mode: the meeting is on another node (a `moved` frame says where).
+    pub(super) const MOVED: u16 = 4302;
+    pub(super) const TOO_SLOW: u16 = 4002;
 }
 
 /// How often the server pings an idle socket, so dead connections are noticed.
@@ -70,6 +74,11 @@ pub(crate) async fn meeting_ws(
 }
 
 async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery) {
+    match owner(&state, &id).await {
+        Ok(Owner::Here) => {}
+        Ok(Owner::Elsewhere { node_id, url }) => return moved(socket, &url, &id, node_id).await,
+        Err(e) => return refuse(socket, e).await,
+    }
     let entered = match enter(&state, &id, &q).await {
         Ok(e) => e,
         Err(e) => return refuse(socket, e).await,
@@ -92,6 +101,7 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery)
             out = rx.recv() => match out {
                 Some(msg) => {
                     let ended = matches!(msg, ServerMessage::MeetingEnded { .. });
+                    let moved = matches!(msg, ServerMessage::Moved { .. });
                     if let ServerMessage::Error { code, .. } = &msg {
                         dismissed |= code == "removed" || code == "denied";
                     }
@@ -102,13 +112,25 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery)
                         let _ = sink.send(close_frame(close::ENDED, "meeting ended")).await;
                         return;
                     }
+                    if moved {
+                        // The node is draining: the meeting goes on elsewhere.
+                        let _ = sink.send(close_frame(close::MOVED, "moved")).await;
+                        return;
+                    }
                 }
                 None if dismissed => {
                     let _ = sink.send(close_frame(close::FORBIDDEN, "dismissed")).await;
                     return;
                 }
+                None if room.is_current(&pid, generation) => {
+                    // The room let go of this connection because it fell behind; the seat is
+                    // kept, and the client resumes it (a fresh welcome has the current state).
+                    let _ = sink.send(close_frame(close::TOO_SLOW, "too slow")).await;
+                    break;
+                }
                 None => {
-                    // The room let go of this connection: replaced by a resume, or too slow.
+                    // A resume took this seat over (another window, or a reconnect that
+                    // beat the old socket's end): this connection must not resume again.
                     let _ = sink.send(close_frame(close::REPLACED, "connection replaced")).await;
                     break;
                 }
@@ -174,6 +196,22 @@ async fn handle(state: &AppState, room: &Arc<Room>, pid: &str, body: &str) -> Re
             None => Reply::Nothing,
         },
     }
+}
+
+/// Which node hosts the meeting (cluster mode); a room live here is here without asking.
+async fn owner(state: &AppState, id: &str) -> Result<Owner, Error> {
+    let meeting_id: i64 = id.parse().map_err(|_| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
+    if !state.cluster.is_clustered() || state.live.room(meeting_id).is_some() {
+        return Ok(Owner::Here);
+    }
+    state.cluster.owner(meeting_id, None).await
+}
+
+/// Sends the client to the node that hosts the meeting.
+async fn moved(mut socket: WebSocket, node_url: &str, id: &str, node_id: String) {
+    let ws_url = crate::cluster::ws_url(node_url, id.parse().unwrap_or_default());
+    let _ = send(&mut socket, &ServerMessage::Moved { ws_url, node_id }).await;
+    let _ = socket.send(close_frame(close::MOVED, "moved")).await;
 }
 
 async fn enter(state: &AppState, id: &str, q: &WsQuery) -> Result<Entered, Error> {

@@ -15,13 +15,13 @@ use serde_json::json;
 
 pub(crate) use room::{Attached, Newcomer, Refusal, Room};
 
-use crate::auth::{random_secret, token::TicketClaims};
+use crate::auth::{random_secret, token::TicketClaims, token_hash};
 use crate::clock::from_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::meeting::Settings;
 use crate::state::AppState;
-use crate::store::{AttendanceRow, ChatRow, MeetingRow, Viewer};
+use crate::store::{AttendanceRow, ChatRow, MeetingRow, Pending, Viewer};
 
 /// Warn this long before the duration limit ends a meeting.
 const WARNING_SECONDS: i64 = 300;
@@ -81,6 +81,8 @@ impl Live {
             return Ok(());
         }
         match room {
+            // Cluster mode: the room may live on another node, which checks on entry.
+            None if state.cluster.is_clustered() => Ok(()),
             None if !settings.join_before_host => Err(not_started()),
             None => Ok(()),
             Some(r) => {
@@ -109,10 +111,15 @@ impl Live {
         }
         let settings = Settings::from_stored(&meeting.settings, &state.config);
         let now = state.clock.now();
+        let avatar_url = match &user_id {
+            Some(uid) => state.store.user_by_id(uid).await?.as_ref().and_then(crate::avatar::url_of),
+            None => None,
+        };
         let participant = Participant {
             participant_id: format!("p_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             user_id,
             display_name: claims.name.clone(),
+            avatar_url,
             role,
             joined_at: now.to_rfc3339(),
             muted: settings.mute_on_entry && !role.is_moderator(),
@@ -156,6 +163,7 @@ impl Live {
             return Ok(Entered { room, attached, first });
         }
         self.seated(state, &room, &participant, &attendance_id).await?;
+        persist_seat(state, room.meeting_id, &participant, &resume_token, &attendance_id, &newcomer().client_key).await;
         let first = self.welcome(state, &room, &attached.participant, resume_token, false).await?;
         tell_waiting(&room, &participant);
         Ok(Entered { room, attached, first })
@@ -163,18 +171,17 @@ impl Live {
 
     /// Attendance and events for someone who just got a seat.
     async fn seated(&self, state: &AppState, room: &Room, p: &Participant, attendance_id: &str) -> Result<()> {
-        state
-            .store
-            .record_join(&AttendanceRow {
-                id: attendance_id.to_owned(),
-                meeting_id: room.meeting_id,
-                user_id: p.user_id.clone(),
-                display_name: p.display_name.clone(),
-                role: role_name(p.role).into(),
-                joined_at: state.clock.now_ms(),
-                left_at: None,
-            })
-            .await?;
+        let row = AttendanceRow {
+            id: attendance_id.to_owned(),
+            meeting_id: room.meeting_id,
+            user_id: p.user_id.clone(),
+            display_name: p.display_name.clone(),
+            role: role_name(p.role).into(),
+            joined_at: state.clock.now_ms(),
+            left_at: None,
+        };
+        // Queued if the database is away: a live meeting does not stop for it.
+        state.backlog.write(&state.store, Pending::Join(row)).await;
         emit_participant(state, room, "participant.joined", p);
         state.media.join(room.meeting_id, &p.participant_id);
         state.media.set_muted(room.meeting_id, &p.participant_id, p.muted);
@@ -184,8 +191,12 @@ impl Live {
     /// Gives a seat back to the holder of its resume token.
     pub(crate) async fn resume(&self, state: &AppState, meeting_id: i64, resume_token: &str) -> Result<Entered> {
         let unknown = || Error::unauthorized("resume_expired", "that seat is gone; join the meeting again");
-        let room = self.room(meeting_id).ok_or_else(unknown)?;
-        let attached = room.resume(resume_token).map_err(|_| unknown())?;
+        let local = self.room(meeting_id).and_then(|room| room.resume(resume_token).ok().map(|a| (room, a)));
+        let (room, attached) = match local {
+            Some(found) => found,
+            None if state.cluster.is_clustered() => self.restore(state, meeting_id, resume_token).await?,
+            None => return Err(unknown()),
+        };
         let first = if attached.waiting {
             ServerMessage::Waiting {
                 participant_id: attached.participant.participant_id.clone(),
@@ -198,6 +209,27 @@ impl Live {
             w
         };
         Ok(Entered { room, attached, first })
+    }
+
+    /// Cluster mode: rebuilds a seat from the shared database on this node (its meeting's
+    /// node died and the placement moved here), opening the room if need be.
+    async fn restore(&self, state: &AppState, meeting_id: i64, resume_token: &str) -> Result<(Arc<Room>, Attached)> {
+        let unknown = || Error::unauthorized("resume_expired", "that seat is gone; join the meeting again");
+        let seat = state.store.seat_by_resume(meeting_id, &token_hash(resume_token)).await?.ok_or_else(unknown)?;
+        let participant: Participant = serde_json::from_str(&seat.participant).map_err(|_| unknown())?;
+        let meeting = joinable(state, meeting_id).await?;
+        let room = self.room_for(state, &meeting, participant.user_id.as_deref()).await?;
+        let newcomer = Newcomer {
+            participant: participant.clone(),
+            resume_token: resume_token.to_owned(),
+            attendance_id: seat.attendance_id.clone(),
+            client_key: seat.client_key.clone(),
+        };
+        let attached = room.restore(newcomer).map_err(refusal_error)?;
+        state.media.join(meeting_id, &participant.participant_id);
+        state.media.set_muted(meeting_id, &participant.participant_id, participant.muted);
+        tracing::info!(meeting_id, participant = %participant.participant_id, "seat restored after a node change");
+        Ok((room, attached))
     }
 
     /// A connection dropped without `leave`: keep the seat for the grace period.
@@ -219,6 +251,38 @@ impl Live {
     pub(crate) async fn leave(&self, state: &AppState, room: &Arc<Room>, participant_id: &str) {
         if let Some((v, _)) = room.remove(participant_id, LeaveReason::Left, None) {
             self.vacated(state, room, v).await;
+        }
+    }
+
+    /// Cluster mode: stops taking new meetings, lets the live ones run until `deadline`,
+    /// then moves each to another node — its people get `moved` and resume there with the
+    /// same seats (kept in the database), nobody is dropped.
+    pub async fn drain(&self, state: &AppState, deadline: Duration) {
+        if !state.cluster.is_clustered() {
+            return;
+        }
+        state.cluster.set_draining(true).await;
+        tracing::info!(deadline_s = deadline.as_secs(), "draining: no new meetings here");
+        let until = tokio::time::Instant::now() + deadline;
+        while tokio::time::Instant::now() < until && self.load().0 > 0 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
+        for room in rooms {
+            match state.cluster.hand_over(room.meeting_id).await {
+                Ok(crate::cluster::Owner::Elsewhere { node_id, url }) => {
+                    let ws_url = crate::cluster::ws_url(&url, room.meeting_id);
+                    // Seats leave this node without leaving the meeting: no attendance, no events.
+                    room.close(&ServerMessage::Moved { ws_url, node_id: node_id.clone() });
+                    self.forget(&room);
+                    state.media.end_room(room.meeting_id);
+                    tracing::info!(meeting_id = room.meeting_id, to = %node_id, "meeting moved off a draining node");
+                }
+                Ok(crate::cluster::Owner::Here) => {}
+                Err(e) => {
+                    tracing::warn!(meeting_id = room.meeting_id, error = %e, "nowhere to move a meeting; it stays");
+                }
+            }
         }
     }
 
@@ -378,7 +442,7 @@ impl Live {
             ClientMessage::Lock { locked } => {
                 moderator("lock")?;
                 if room.set_locked(locked) {
-                    room.broadcast(&ServerMessage::MeetingUpdated { locked, recording: false }, None);
+                    room.broadcast(&ServerMessage::MeetingUpdated { locked, recording: room.is_recording() }, None);
                     tell(if locked { HostAction::Locked } else { HostAction::Unlocked }, None);
                 }
             }
@@ -425,6 +489,7 @@ impl Live {
                     ));
                 }
                 room.update(&participant_id, |p| p.role = role);
+                keep_role(state, room, &participant_id);
                 tell(
                     if role == Role::Cohost { HostAction::Promoted } else { HostAction::Demoted },
                     Some(participant_id),
@@ -440,7 +505,29 @@ impl Live {
                 // The previous host keeps moderating, as a co-host (guests cannot be co-hosts).
                 let demoted = if me.user_id.is_some() { Role::Cohost } else { Role::Participant };
                 room.update(&me.participant_id, |p| p.role = demoted);
+                keep_role(state, room, &participant_id);
+                keep_role(state, room, &me.participant_id);
                 tell(HostAction::MadeHost, Some(participant_id));
+            }
+            ClientMessage::Record { recording } => {
+                moderator("record")?;
+                let result = if recording {
+                    crate::recording::start(state, room, me.user_id.as_deref()).await.map(|_| ())
+                } else {
+                    match crate::recording::stop(state, room).await {
+                        Ok(None) => {
+                            Err(crate::error::Error::conflict("not_recording", "this meeting is not being recorded"))
+                        }
+                        other => other.map(|_| ()),
+                    }
+                };
+                result.map_err(|e| match e {
+                    crate::error::Error::Client { code, message, .. } => (code, message, "record"),
+                    other => {
+                        tracing::error!(error = %other, "recording request failed");
+                        ("internal", "the recording could not be changed".to_owned(), "record")
+                    }
+                })?;
             }
             ClientMessage::EndMeeting => {
                 host_only("end_meeting")?;
@@ -539,7 +626,8 @@ impl Live {
             file_id: file.as_ref().map(|f| f.file_id.clone()),
             sent_at: now.timestamp_millis(),
         };
-        state.store.insert_chat(&row).await?;
+        // Delivered even while the database is away; stored in order, exactly once, when it is back.
+        state.backlog.write(&state.store, Pending::Chat(row.clone())).await;
         let message = chat_message(&row, file);
         let frame = ServerMessage::ChatMessage { message: message.clone() };
         match to {
@@ -569,11 +657,21 @@ impl Live {
         }
         let vacated = room.close(&ServerMessage::MeetingEnded { reason });
         self.forget(room);
+        // Before the media room goes: the recording keeps everything up to the end.
+        if let Err(e) = crate::recording::stop(state, room).await {
+            tracing::error!(error = %e, meeting_id = room.meeting_id, "could not stop the recording");
+        }
         state.media.end_room(room.meeting_id);
+        // Its next start is placed afresh (cluster mode), with no seats to restore.
+        if state.cluster.is_clustered() {
+            let (cluster, store, meeting_id) = (state.cluster.clone(), state.store.clone(), room.meeting_id);
+            tokio::spawn(async move {
+                let _ = store.delete_seats(meeting_id).await;
+                cluster.release(meeting_id).await;
+            });
+        }
         for v in vacated.iter().filter(|v| v.was_seated) {
-            if let Err(e) = state.store.record_leave(&v.attendance_id, now).await {
-                tracing::error!(error = %e, "could not record leave");
-            }
+            state.backlog.write(&state.store, Pending::Leave { attendance_id: v.attendance_id.clone(), at: now }).await;
         }
         let reason_name = serde_json::to_value(reason).unwrap_or_default();
         state.events.emit(Event::new(
@@ -593,9 +691,13 @@ impl Live {
             return;
         }
         state.media.leave(room.meeting_id, &v.participant.participant_id);
-        if let Err(e) = state.store.record_leave(&v.attendance_id, state.clock.now_ms()).await {
-            tracing::error!(error = %e, "could not record leave");
+        if state.cluster.is_clustered() {
+            if let Err(e) = state.store.delete_seat(room.meeting_id, &v.participant.participant_id).await {
+                tracing::warn!(error = %e, "could not forget a seat");
+            }
         }
+        let leave = Pending::Leave { attendance_id: v.attendance_id.clone(), at: state.clock.now_ms() };
+        state.backlog.write(&state.store, leave).await;
         emit_participant(state, room, "participant.left", &v.participant);
         if room.is_empty() {
             self.end(state, room, EndReason::Empty).await;
@@ -606,6 +708,7 @@ impl Live {
             let people = room.participants();
             if let Some(next) = people.iter().find(|p| p.role == Role::Cohost).or_else(|| people.first()) {
                 room.update(&next.participant_id, |p| p.role = Role::Host);
+                keep_role(state, room, &next.participant_id);
                 room.broadcast(
                     &ServerMessage::HostAction {
                         action: HostAction::MadeHost,
@@ -655,6 +758,12 @@ impl Live {
                 json!({"meeting_id": meeting.id, "title": meeting.title}),
             ));
             tokio::spawn(self.clone().watch_duration(state.clone(), room.clone()));
+            if room.settings.auto_record {
+                match crate::recording::start(state, &room, Some(&meeting.host_id)).await {
+                    Ok(r) => tracing::info!(meeting_id = meeting.id, recording_id = %r.id, "auto-record started"),
+                    Err(e) => tracing::error!(meeting_id = meeting.id, error = %e, "auto-record could not start"),
+                }
+            }
             tell_invitees_started(state, meeting, entrant).await;
             tracing::info!(meeting_id = meeting.id, "meeting started");
         }
@@ -680,7 +789,7 @@ impl Live {
                 room.broadcast(
                     &ServerMessage::Warning {
                         code: "ending_soon".into(),
-                        message: format!("This meeting ends in {} minutes (duration limit).", (left + 59) / 60),
+                        message: ending_soon_text(left),
                         seconds_left: Some(left),
                     },
                     None,
@@ -698,9 +807,19 @@ impl Live {
         resumed: bool,
     ) -> Result<ServerMessage> {
         let viewer = Viewer { participant_id: Some(&me.participant_id), user_id: me.user_id.as_deref() };
-        let (_, total) = state.store.chat_for(room.meeting_id, &viewer, 1, 0).await?;
-        let (rows, _) =
-            state.store.chat_for(room.meeting_id, &viewer, WELCOME_CHAT, (total - WELCOME_CHAT).max(0)).await?;
+        // Without the database (a partition) the welcome comes without history rather than not at all.
+        let rows = match state.store.chat_for(room.meeting_id, &viewer, 1, 0).await {
+            Ok((_, total)) => state
+                .store
+                .chat_for(room.meeting_id, &viewer, WELCOME_CHAT, (total - WELCOME_CHAT).max(0))
+                .await
+                .map(|(rows, _)| rows)
+                .unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "chat history unavailable for a welcome");
+                Vec::new()
+            }
+        };
         let mut chat = Vec::with_capacity(rows.len());
         for row in &rows {
             chat.push(chat_message(row, shared_file(state, row).await));
@@ -720,7 +839,7 @@ impl Live {
                 time_left_seconds: time_left(state, room).max(0),
                 settings: serde_json::to_value(&room.settings).unwrap_or_default(),
                 locked: room.is_locked(),
-                recording: false,
+                recording: room.is_recording(),
             },
             participants: room.participants(),
             tracks: room.tracks(),
@@ -846,4 +965,67 @@ fn emit_participant(state: &AppState, room: &Room, kind: &'static str, p: &Parti
         Some(room.host_user_id.clone()),
         json!({"participant_id": p.participant_id, "user_id": p.user_id, "display_name": p.display_name, "role": p.role}),
     ));
+}
+
+/// Cluster mode: keeps a seat in the shared database, so another node can rebuild the
+/// meeting if this one dies. Best effort: a failure costs only that failover.
+async fn persist_seat(
+    state: &AppState,
+    meeting_id: i64,
+    p: &Participant,
+    resume_token: &str,
+    attendance_id: &str,
+    client_key: &Option<String>,
+) {
+    if !state.cluster.is_clustered() {
+        return;
+    }
+    let row = crate::store::SeatRow {
+        resume_hash: token_hash(resume_token),
+        meeting_id,
+        participant_id: p.participant_id.clone(),
+        attendance_id: attendance_id.to_owned(),
+        client_key: client_key.clone(),
+        participant: serde_json::to_string(p).unwrap_or_default(),
+        updated_at: state.clock.now_ms(),
+    };
+    if let Err(e) = state.store.save_seat(&row).await {
+        tracing::warn!(error = %e, "could not keep a seat for failover");
+    }
+}
+
+/// Cluster mode: a role changed; the stored seat follows, so a rebuilt meeting has it.
+fn keep_role(state: &AppState, room: &Room, participant_id: &str) {
+    if !state.cluster.is_clustered() {
+        return;
+    }
+    let Some(p) = room.participant(participant_id) else { return };
+    let (store, meeting_id) = (state.store.clone(), room.meeting_id);
+    tokio::spawn(async move {
+        let json = serde_json::to_string(&p).unwrap_or_default();
+        if let Err(e) = store.update_seat_participant(meeting_id, &p.participant_id, &json).await {
+            tracing::warn!(error = %e, "could not keep a role for failover");
+        }
+    });
+}
+
+/// The "ends soon" warning: whole minutes (rounded up) from a minute on, else seconds.
+fn ending_soon_text(seconds_left: i64) -> String {
+    let (n, unit) =
+        if seconds_left >= 60 { ((seconds_left + 59) / 60, "minute") } else { (seconds_left.max(1), "second") };
+    format!("This meeting ends in {n} {unit}{} (its time limit).", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ending_soon_text;
+
+    #[test]
+    fn the_warning_counts_in_words_people_read() {
+        assert_eq!(ending_soon_text(300), "This meeting ends in 5 minutes (its time limit).");
+        assert_eq!(ending_soon_text(241), "This meeting ends in 5 minutes (its time limit).");
+        assert_eq!(ending_soon_text(60), "This meeting ends in 1 minute (its time limit).");
+        assert_eq!(ending_soon_text(30), "This meeting ends in 30 seconds (its time limit).");
+        assert_eq!(ending_soon_text(1), "This meeting ends in 1 second (its time limit).");
+    }
 }

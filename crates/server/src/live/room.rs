@@ -56,6 +56,8 @@ struct RoomState {
     locked: bool,
     warned: bool,
     closed: bool,
+    /// The recording in progress: `Some("")` while one is being started.
+    recording: Option<String>,
 }
 
 /// A new connection's end of the room.
@@ -186,6 +188,41 @@ impl Room {
             );
         }
         Ok(Attached { participant, generation, rx, waiting: false })
+    }
+
+    /// Seats someone whose meeting was rebuilt here after its node died (cluster mode): the
+    /// same participant, role and resume token, announced to whoever is back already.
+    pub(crate) fn restore(&self, new: Newcomer) -> Result<Attached, Refusal> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Refusal::Closed);
+        }
+        if st.seats.iter().any(|s| s.info.participant_id == new.participant.participant_id) {
+            drop(st);
+            return self.resume(&new.resume_token);
+        }
+        let (tx, rx) = mpsc::channel(OUTBOX);
+        let mut info = new.participant;
+        info.reconnecting = false;
+        st.broadcast(&ServerMessage::ParticipantJoined { participant: info.clone() }, None);
+        st.seats.push(Seat {
+            info: info.clone(),
+            resume_token: new.resume_token,
+            attendance_id: new.attendance_id,
+            client_key: new.client_key,
+            conn: Some(tx),
+            generation: 1,
+        });
+        Ok(Attached { participant: info, generation: 1, rx, waiting: false })
+    }
+
+    /// Whether connection `generation` is still the newest for this seat or waiting place:
+    /// false once a resume has replaced it (or the person is gone).
+    pub(crate) fn is_current(&self, participant_id: &str, generation: u64) -> bool {
+        let st = self.lock();
+        let waiting = st.waiting.iter().map(|w| &w.seat);
+        let mut all = st.seats.iter().chain(waiting);
+        all.any(|s| s.info.participant_id == participant_id && s.generation == generation)
     }
 
     /// The connection of generation `generation` is gone. Returns true if the seat now waits
@@ -386,6 +423,35 @@ impl Room {
         self.lock().locked
     }
 
+    /// Reserves the room for a recording about to start; false if one runs or is starting.
+    pub(crate) fn claim_recording(&self) -> bool {
+        let mut st = self.lock();
+        if st.recording.is_some() || st.closed {
+            return false;
+        }
+        st.recording = Some(String::new());
+        true
+    }
+
+    /// Completes (`Some(id)`) or gives up (`None`) a claim from [`Room::claim_recording`].
+    pub(crate) fn set_recording(&self, id: Option<String>) {
+        self.lock().recording = id;
+    }
+
+    /// Takes the running recording's id (recording stops); `None` if none runs.
+    pub(crate) fn take_recording(&self) -> Option<String> {
+        let mut st = self.lock();
+        match st.recording.as_deref() {
+            Some(id) if !id.is_empty() => st.recording.take(),
+            _ => None,
+        }
+    }
+
+    /// Whether a recording runs (as participants are told).
+    pub(crate) fn is_recording(&self) -> bool {
+        self.lock().recording.as_deref().is_some_and(|id| !id.is_empty())
+    }
+
     /// No one seated (people still waiting do not keep a meeting going).
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().seats.is_empty()
@@ -476,5 +542,67 @@ impl RoomState {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str) -> Newcomer {
+        Newcomer {
+            participant: Participant {
+                participant_id: id.to_owned(),
+                user_id: None,
+                display_name: id.to_owned(),
+                avatar_url: None,
+                role: Role::Host,
+                joined_at: String::new(),
+                muted: false,
+                camera_on: false,
+                hand_raised: false,
+                presenting: false,
+                reconnecting: false,
+            },
+            resume_token: format!("resume-{id}"),
+            attendance_id: format!("attendance-{id}"),
+            client_key: None,
+        }
+    }
+
+    /// A connection that falls behind is let go but keeps its seat (the socket tells the
+    /// client to resume); one that a resume replaced is no longer current (the socket tells
+    /// it not to come back).
+    #[tokio::test]
+    async fn a_slow_connection_is_dropped_but_stays_current_until_resumed() {
+        let settings = Settings {
+            waiting_room: false,
+            join_before_host: true,
+            mute_on_entry: false,
+            allow_guests: true,
+            max_participants: 10,
+            duration_limit_minutes: 60,
+            auto_record: false,
+            recording_access: crate::meeting::RecordingAccess::Participants,
+        };
+        let room = Room::new(1, "t".into(), "u".into(), Utc::now(), settings);
+        let now = Utc::now();
+        let mut slow = room.admit("j1", i64::MAX, now, person("p_slow")).unwrap();
+        let _other = room.admit("j2", i64::MAX, now, person("p_other")).unwrap();
+        for _ in 0..=OUTBOX {
+            room.broadcast(&ServerMessage::ActiveSpeaker { participant_id: None }, Some("p_other"));
+        }
+        let mut queued = 0;
+        while slow.rx.recv().await.is_some() {
+            queued += 1;
+        }
+        assert_eq!(queued, OUTBOX, "the full queue is delivered, then the connection ends");
+        assert!(room.is_current("p_slow", slow.generation), "its seat still belongs to that connection");
+        assert!(room.participant("p_slow").is_some());
+
+        let resumed = room.resume("resume-p_slow").unwrap();
+        assert!(!room.is_current("p_slow", slow.generation), "a resume replaced the old connection");
+        assert!(room.is_current("p_slow", resumed.generation));
+        assert!(!room.is_current("p_gone", 1));
     }
 }

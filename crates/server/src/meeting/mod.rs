@@ -1,13 +1,16 @@
-//! Meetings as a domain: identifiers, settings and schedules, free of HTTP and SQL.
+//! Meetings as a domain: identifiers, settings, schedules and who stands how to a meeting,
+//! free of HTTP and SQL.
 
 mod ids;
+mod relation;
 mod schedule;
 mod settings;
 
 pub use ids::{new_meeting_id, new_passcode, new_personal_meeting_id, passcode_matches};
+pub use relation::{Access, Relation};
 pub use schedule::parse_tz;
 pub use schedule::{Occurrence, Schedule};
-pub use settings::{Settings, SettingsPatch};
+pub use settings::{RecordingAccess, Settings, SettingsPatch};
 
 /// The time zone of a stored meeting (validated on write; UTC if it somehow is not).
 pub fn schedule_tz(name: &str) -> chrono_tz::Tz {

@@ -21,6 +21,41 @@ pub struct Settings {
     pub max_participants: u32,
     /// The meeting ends this many minutes after it starts.
     pub duration_limit_minutes: u32,
+    /// Start recording when the meeting goes live.
+    pub auto_record: bool,
+    /// Who may watch this meeting's recordings besides the host.
+    pub recording_access: RecordingAccess,
+}
+
+/// Who may watch a meeting's recordings (the host always may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingAccess {
+    /// Only the host.
+    Host,
+    /// The host and everyone signed in who attended the meeting.
+    Participants,
+    /// Everyone with an account on this server.
+    Organisation,
+}
+
+impl RecordingAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingAccess::Host => "host",
+            RecordingAccess::Participants => "participants",
+            RecordingAccess::Organisation => "organisation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecordingAccess> {
+        match s {
+            "host" => Some(RecordingAccess::Host),
+            "participants" => Some(RecordingAccess::Participants),
+            "organisation" => Some(RecordingAccess::Organisation),
+            _ => None,
+        }
+    }
 }
 
 /// A partial update of [`Settings`]; omitted fields keep their value.
@@ -33,6 +68,8 @@ pub struct SettingsPatch {
     pub allow_guests: Option<bool>,
     pub max_participants: Option<u32>,
     pub duration_limit_minutes: Option<u32>,
+    pub auto_record: Option<bool>,
+    pub recording_access: Option<RecordingAccess>,
 }
 
 impl Settings {
@@ -44,6 +81,8 @@ impl Settings {
             allow_guests: true,
             max_participants: cfg.max_participants,
             duration_limit_minutes: cfg.default_duration_limit,
+            auto_record: false,
+            recording_access: RecordingAccess::Participants,
         }
     }
 
@@ -56,6 +95,8 @@ impl Settings {
             allow_guests: patch.allow_guests.unwrap_or(self.allow_guests),
             max_participants: patch.max_participants.unwrap_or(self.max_participants),
             duration_limit_minutes: patch.duration_limit_minutes.unwrap_or(self.duration_limit_minutes),
+            auto_record: patch.auto_record.unwrap_or(self.auto_record),
+            recording_access: patch.recording_access.unwrap_or(self.recording_access),
         };
         if !(2..=cfg.max_participants).contains(&s.max_participants) {
             return Err(Error::invalid(

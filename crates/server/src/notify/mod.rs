@@ -35,6 +35,11 @@ pub fn sender(state: &AppState) -> String {
     format!("Convene <no-reply@{domain}>")
 }
 
+/// Lets the job runner start on newly queued work at once.
+pub fn wake_jobs() {
+    worker::wake();
+}
+
 /// Queues a mail for delivery (retried with backoff if the transport fails).
 pub async fn queue_mail(state: &AppState, mail: &Mail) -> Result<()> {
     let payload = serde_json::to_string(mail).map_err(anyhow::Error::from)?;

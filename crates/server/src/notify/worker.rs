@@ -1,4 +1,4 @@
-//! Background work: the job runner (mail, reminders) and the reminder scanner.
+//! Background work: the job runner (mail, reminders, recording composition) and the reminder scanner.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -52,6 +52,7 @@ async fn run_one(state: &AppState, job: JobRow) {
     let result = match job.kind.as_str() {
         "mail" => send_mail(state, &job.payload).await,
         "reminder" => send_reminder(state, &job.payload).await,
+        crate::recording::COMPOSE_JOB => crate::recording::compose_job(state, &job).await,
         other => Err(anyhow::anyhow!("unknown job kind {other:?}").into()),
     };
     let now = state.clock.now_ms();

@@ -75,7 +75,8 @@ impl Store {
     pub async fn insert_chat(&self, c: &ChatRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO chat_messages (id, meeting_id, from_participant, from_user_id, from_name, to_participant, \
-             to_user_id, to_name, text, file_id, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             to_user_id, to_name, text, file_id, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
         .bind(c.meeting_id)

@@ -252,7 +252,7 @@ impl Store {
     pub async fn record_join(&self, row: &AttendanceRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO attendance (id, meeting_id, user_id, display_name, role, joined_at, left_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&row.id)
         .bind(row.meeting_id)

@@ -4,16 +4,22 @@
 //! both); only the migrations differ per dialect. Columns stick to the types both share:
 //! BIGINT/INTEGER (timestamps in Unix ms, booleans 0/1), TEXT and BLOB/BYTEA.
 
+pub mod backlog;
 mod chat;
 mod jobs;
 mod meetings;
+mod recordings;
+mod seats;
 mod sessions;
 mod users;
 pub mod webhooks;
 
+pub use backlog::{Backlog, Pending};
 pub use chat::{ChatRow, FileRow, Viewer};
 pub use jobs::JobRow;
 pub use meetings::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting};
+pub use recordings::RecordingRow;
+pub use seats::SeatRow;
 pub use sessions::{RefreshOutcome, SessionRow};
 pub use users::{NewUser, UserRow};
 

@@ -2,7 +2,9 @@
 //! PostgreSQL database), and small helpers that speak its HTTP API like a client would.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
 pub mod media;
+pub mod proxy;
 pub mod ws;
 
 use std::time::Duration;
@@ -147,6 +149,11 @@ impl TestApp {
 
     /// Starts a server whose config `tweak` may change first.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        // `RUST_LOG=convene=debug cargo nextest run … --no-capture` shows the server's logs.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ =
+                tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+        }
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_data_dir(data_dir.path());
         let db = match backend {
@@ -173,6 +180,7 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         config.listen = addr;
         config.public_url = format!("http://{addr}");
+        config.node_url = format!("http://{addr}");
         let state = AppState::new(config).await.expect("server state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server_state = state.clone();

@@ -20,8 +20,29 @@ pub struct Client {
 impl Client {
     pub async fn connect(app: &TestApp, meeting_id: i64, query: &str) -> Client {
         let url = format!("{}/api/v1/meetings/{meeting_id}/ws?{query}", app.base.replace("http://", "ws://"));
+        Client::connect_url(&url).await
+    }
+
+    pub async fn connect_url(url: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
         Client { ws }
+    }
+
+    /// Connects like a client should: when the node answers `moved` (cluster mode), connects
+    /// to the node it names with the same query. Returns the first frame of the final socket.
+    pub async fn connect_following(app: &TestApp, meeting_id: i64, query: &str) -> (Client, Value) {
+        let mut c = Client::connect(app, meeting_id, query).await;
+        let mut first = c.next().await.expect("a first frame");
+        for _ in 0..3 {
+            if first["type"] != "moved" {
+                break;
+            }
+            assert_eq!(c.close_code().await, Some(4302), "moved is followed by close 4302");
+            let url = format!("{}?{query}", first["ws_url"].as_str().unwrap());
+            c = Client::connect_url(&url).await;
+            first = c.next().await.expect("a first frame");
+        }
+        (c, first)
     }
 
     /// Joins through the REST API and connects with the ticket; returns the welcome too.
@@ -30,8 +51,8 @@ impl Client {
         let body = json!({"passcode": meeting["passcode"], "display_name": name});
         let ticket = app.post(&format!("/api/v1/meetings/{id}/join"), who.map(|a| a.token.as_str()), body).await;
         let ticket = ticket.expect(200)["ticket"].as_str().unwrap().to_owned();
-        let mut c = Client::connect(app, id, &format!("ticket={ticket}")).await;
-        let welcome = c.expect("welcome").await;
+        let (c, welcome) = Client::connect_following(app, id, &format!("ticket={ticket}")).await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
         (c, welcome)
     }
 
@@ -109,8 +130,6 @@ impl Client {
         let id = meeting["meeting_id"].as_i64().unwrap();
         let r = app.post(&format!("/api/v1/meetings/{id}/join"), who.map(|a| a.token.as_str()), body).await;
         let ticket = r.expect(200)["ticket"].as_str().unwrap().to_owned();
-        let mut c = Client::connect(app, id, &format!("ticket={ticket}")).await;
-        let first = c.next().await.expect("a first frame");
-        (c, first)
+        Client::connect_following(app, id, &format!("ticket={ticket}")).await
     }
 }
