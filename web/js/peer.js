@@ -254,8 +254,10 @@ export class MediaSession extends EventTarget {
           break;
         case "subscribe_offer": {
           this.available = true;
-          const { sdp, tracks } = msg;
-          this.subscribeChain = this.subscribeChain.then(() => this.answerSubscription(sdp, tracks ?? [])).catch((err) => this.fail(err));
+          const { sdp, tracks, offer_id } = msg;
+          this.subscribeChain = this.subscribeChain
+            .then(() => this.answerSubscription(sdp, tracks ?? [], offer_id))
+            .catch((err) => this.fail(err));
           break;
         }
         case "error":
@@ -268,10 +270,23 @@ export class MediaSession extends EventTarget {
     }
   }
 
-  /** @param {string} sdp @param {OfferedTrack[]} tracks */
-  async answerSubscription(sdp, tracks) {
+  /**
+   * Answers a subscriber offer, echoing its id (the server refuses an answer to an offer it
+   * has since replaced, and keeps waiting for the current one).
+   * @param {string} sdp @param {OfferedTrack[]} tracks @param {number | undefined} offerId
+   */
+  async answerSubscription(sdp, tracks, offerId) {
     if (this.closed) return;
     let pc = this.subscriber;
+    const previous = pc?.remoteDescription?.sdp;
+    if (pc && previous && fingerprint(previous) !== fingerprint(sdp)) {
+      // Another DTLS certificate: the server made a new subscriber connection (after a media
+      // restart, or the meeting moved to another node). Meet it with a new one here too.
+      pc.close();
+      pc = null;
+      this.subscriber = null;
+      this.sync();
+    }
     if (!pc) {
       pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
       this.subscriber = pc;
@@ -281,7 +296,7 @@ export class MediaSession extends EventTarget {
     await pc.setRemoteDescription({ type: "offer", sdp });
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
-    this.signaling.send({ type: "subscribe_answer", sdp: answer.sdp ?? "" });
+    this.signaling.send({ type: "subscribe_answer", sdp: answer.sdp ?? "", ...(offerId !== undefined ? { offer_id: offerId } : {}) });
     this.sync();
   }
 
@@ -450,4 +465,9 @@ export function levelMeter(stream, onLevel) {
       ctx.close().catch(() => {});
     },
   };
+}
+
+/** The DTLS certificate fingerprint an SDP names (its first `a=fingerprint` line). @param {string} sdp */
+function fingerprint(sdp) {
+  return /^a=fingerprint:(.*)$/m.exec(sdp)?.[1]?.trim() ?? "";
 }

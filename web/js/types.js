@@ -101,7 +101,7 @@
  *   | {type: "track_published", track: Track}
  *   | {type: "track_unpublished", track_id: string}
  *   | {type: "publish_answer", sdp: string}
- *   | {type: "subscribe_offer", sdp: string, tracks: OfferedTrack[]}
+ *   | {type: "subscribe_offer", sdp: string, tracks: OfferedTrack[], offer_id: number}
  *   | {type: "active_speaker", participant_id: string | null}
  *   | {type: "warning", code: string, message: string, seconds_left: number | null}
  *   | {type: "meeting_ended", reason: EndReason}

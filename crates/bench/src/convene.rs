@@ -154,7 +154,11 @@ impl Meetings {
                     let answer = sub
                         .with(|p| p.rtc.sdp_api().accept_offer(offer))
                         .map_err(|e| Error::Rtc(format!("accept subscribe offer: {e}")))?;
-                    send(&mut ws, json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string()})).await?;
+                    send(
+                        &mut ws,
+                        json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string(), "offer_id": msg["offer_id"]}),
+                    )
+                    .await?;
                     for t in msg["tracks"].as_array().into_iter().flatten() {
                         let id = t["track_id"].as_str().unwrap_or_default();
                         if kinds.get(id).is_some_and(|k| k == "video") && sized.insert(id.to_owned()) {

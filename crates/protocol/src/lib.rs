@@ -188,7 +188,12 @@ pub enum ClientMessage {
         restart: bool,
     },
     /// Media: the client's answer to a `subscribe_offer`.
-    SubscribeAnswer { sdp: String },
+    SubscribeAnswer {
+        sdp: String,
+        /// The `offer_id` of the offer answered (absent: whichever offer is outstanding).
+        #[serde(default)]
+        offer_id: Option<u64>,
+    },
     /// Media: the size a remote video track is shown at, so the server sends a fitting layer
     /// (0×0 = not visible: pause it).
     SetVideoSize { track_id: String, width: u32, height: u32 },
@@ -338,6 +343,8 @@ pub enum ServerMessage {
         /// Which remote track each offered m-line carries.
         #[serde(default)]
         tracks: Vec<OfferedTrack>,
+        /// Names the offer; echo it in `subscribe_answer`.
+        offer_id: u64,
     },
     ActiveSpeaker {
         participant_id: Option<String>,

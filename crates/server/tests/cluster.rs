@@ -194,6 +194,62 @@ async fn a_meeting_whose_node_is_killed_comes_back_on_another_with_its_people_an
     front.stop().await;
 }
 
+/// The failover target of SPEC §2.7: media flows again within 5 s of the node's death.
+const MEDIA_BACK_WITHIN: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_is_back_within_five_seconds_after_its_node_is_killed() {
+    let Some(mut apps) = cluster::nodes(1).await else { return };
+    let front = apps.remove(0);
+    front.state.cluster.set_draining(true).await;
+    let mut nodes =
+        vec![cluster::ProcessNode::start(&front, "q1").await, cluster::ProcessNode::start(&front, "q2").await];
+    tokio::time::sleep(Duration::from_millis(1500)).await; // heartbeats seen
+
+    let host = front.account("mediafailover").await;
+    let m = meeting_with(&front, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let mut a = MediaClient::join(&front, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&front, &m, None, "Bob").await;
+    a.publish().await;
+    b.publish().await;
+    for (me, other) in [(&a, b.tag()), (&b, a.tag())] {
+        me.wait_until("media before the crash", move |s| s.has_media_from(other), Duration::from_secs(10)).await;
+    }
+    let owner = match front.state.cluster.owner(id, None).await.unwrap() {
+        convene::cluster::Owner::Elsewhere { node_id, .. } => node_id,
+        convene::cluster::Owner::Here => panic!("the draining front node took the meeting"),
+    };
+
+    nodes.iter_mut().find(|n| n.id == owner).unwrap().kill();
+    let killed_at = std::time::Instant::now();
+    let (before_a, before_b) = (a.received(), b.received());
+    // Both notice the dead socket at once and come back through the front, as the web
+    // client does: resume, follow `moved`, start media over on the new node.
+    let (wa, wb) = tokio::join!(
+        a.resume_until_back(&front, Duration::from_secs(15)),
+        b.resume_until_back(&front, Duration::from_secs(15))
+    );
+    for (w, c) in [(&wa, &a), (&wb, &b)] {
+        assert_eq!(w["resumed"], true, "{w}");
+        assert_eq!(w["participant_id"], c.participant_id.as_str(), "the same seat");
+    }
+    let (ta, tb) = (a.tag(), b.tag());
+    let (va, vb) = (before_a.video_packets_from(tb), before_b.video_packets_from(ta));
+    eprintln!("back in the meeting {:?} after the kill", killed_at.elapsed());
+    let wait = MEDIA_BACK_WITHIN.saturating_sub(killed_at.elapsed()).max(Duration::from_millis(1));
+    let (sa, sb) = tokio::join!(
+        a.wait_until("Bob's media back at Ann", move |s| s.grew_from(&before_a, tb, 10), wait),
+        b.wait_until("Ann's media back at Bob", move |s| s.grew_from(&before_b, ta, 10), wait)
+    );
+    eprintln!("media back {:?} after the kill", killed_at.elapsed());
+    assert!(sa.video_packets_from(tb) > va, "video too, not only audio");
+    assert!(sb.video_packets_from(ta) > vb);
+    drop((a, b));
+    drop(nodes);
+    front.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_a_node_moves_its_meetings_and_nobody_is_dropped() {
     let Some(apps) = cluster::nodes(2).await else { return };

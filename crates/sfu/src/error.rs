@@ -26,6 +26,14 @@ pub enum SfuError {
     #[error("no subscribe offer is outstanding for participant {0}")]
     NoPendingOffer(ParticipantId),
 
+    /// The answer names an offer that is no longer outstanding (it was replaced, e.g. by a
+    /// media restart); the outstanding offer, if any, still waits for its own answer.
+    #[error("the answer is to offer {answered}, which is no longer outstanding")]
+    StaleAnswer {
+        /// The offer the answer names.
+        answered: u64,
+    },
+
     /// A local candidate address was refused by str0m.
     #[error("invalid local candidate {0}")]
     InvalidCandidate(String),

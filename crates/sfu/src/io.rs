@@ -66,6 +66,9 @@ pub enum RoomEvent {
         sdp: String,
         /// Which remote track each offered m-line carries: `(mid, track)`.
         tracks: Vec<(String, TrackId)>,
+        /// Names this offer (unique in the room); the answer must carry it, so an answer
+        /// to an offer that was since replaced is told apart and refused harmlessly.
+        offer_id: u64,
     },
     /// A participant started sending a track.
     TrackPublished {

@@ -66,7 +66,8 @@ struct Participant {
     /// stopped m-line leaves the group, and Chrome answers a moved tag by tearing down the
     /// whole transport); it goes inactive instead.
     bundle_tag: Option<Mid>,
-    pending_offer: Option<SdpPendingOffer>,
+    /// The offer awaiting the subscriber's answer, and its id.
+    pending_offer: Option<(u64, SdpPendingOffer)>,
     bandwidth_bps: Option<u64>,
 }
 
@@ -97,6 +98,9 @@ pub struct Room {
     dirty: VecDeque<PeerId>,
     dirty_set: HashSet<PeerId>,
     next_track: u64,
+    /// Offer ids are room-wide, so a participant's offers before and after a media
+    /// restart (leave + join) never share one.
+    next_offer: u64,
     last_now: Instant,
     rejected: u64,
     /// Participants a host muted: their audio is not forwarded.
@@ -123,6 +127,7 @@ impl Room {
             dirty: VecDeque::new(),
             dirty_set: HashSet::new(),
             next_track: 1,
+            next_offer: 1,
             last_now: now,
             rejected: 0,
             muted: HashSet::new(),
@@ -290,24 +295,49 @@ impl Room {
         Ok(answer.to_sdp_string())
     }
 
-    /// Accepts the answer to the last [`RoomEvent::SubscribeOffer`] for this participant.
+    /// Accepts the answer to the outstanding [`RoomEvent::SubscribeOffer`] for this
+    /// participant. `offer_id` is the id that offer carried (`None`: whichever is
+    /// outstanding, for clients that do not echo ids).
     ///
-    /// Call when the client answers; forwarding on the new m-lines starts now.
-    pub fn subscribe_answer(&mut self, now: Instant, participant: ParticipantId, sdp: &str) -> Result<(), SfuError> {
+    /// Call when the client answers; forwarding on the new m-lines starts now. An answer
+    /// naming another offer is refused and leaves the outstanding offer waiting; an answer
+    /// str0m refuses voids the offer, and a fresh one follows at once (else the subscriber
+    /// would wait forever for tracks it was never given).
+    pub fn subscribe_answer(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        sdp: &str,
+        offer_id: Option<u64>,
+    ) -> Result<(), SfuError> {
         self.last_now = now;
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| SfuError::MalformedSdp(e.to_string()))?;
         let p = self.participants.get_mut(&participant).ok_or(SfuError::UnknownParticipant(participant))?;
-        let pending = p.pending_offer.take().ok_or(SfuError::NoPendingOffer(participant))?;
+        match (&p.pending_offer, offer_id) {
+            (None, _) => return Err(SfuError::NoPendingOffer(participant)),
+            (Some((outstanding, _)), Some(answered)) if *outstanding != answered => {
+                return Err(SfuError::StaleAnswer { answered })
+            }
+            _ => {}
+        }
+        let (_, pending) = p.pending_offer.take().ok_or(SfuError::NoPendingOffer(participant))?;
         let accepted = p.subscriber.with_rtc(|rtc| rtc.sdp_api().accept_answer(pending, answer));
-        if !matches!(accepted, Ok(Ok(()))) {
-            // The offer is void: offer its m-lines again next time.
+        let refused = match accepted {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(SfuError::Negotiation(e)),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = refused {
+            // The offer is void: offer its m-lines again, now.
             for down in p.down.values_mut() {
                 if let Negotiation::Offered(_) = down.negotiation {
                     down.negotiation = Negotiation::ToOpen;
                 }
             }
+            self.negotiate(participant);
+            self.process(now);
+            return Err(e);
         }
-        accepted?.map_err(SfuError::Negotiation)?;
         for down in p.down.values_mut() {
             if let Negotiation::Offered(mid) = down.negotiation {
                 down.negotiation = Negotiation::Open(mid);
@@ -571,10 +601,12 @@ impl Room {
             change.apply()
         });
         let Ok(Some((offer, pending))) = applied else { return };
-        p.pending_offer = Some(pending);
+        let offer_id = self.next_offer;
+        self.next_offer += 1;
+        p.pending_offer = Some((offer_id, pending));
         let tracks = p.down.values().filter_map(|d| d.negotiation.mid().map(|m| (m.to_string(), d.track))).collect();
         let subscriber = p.subscriber.id;
-        self.emit(RoomEvent::SubscribeOffer { participant, sdp: offer.to_sdp_string(), tracks });
+        self.emit(RoomEvent::SubscribeOffer { participant, sdp: offer.to_sdp_string(), tracks, offer_id });
         self.mark_dirty(subscriber);
     }
 

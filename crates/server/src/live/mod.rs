@@ -545,10 +545,16 @@ impl Live {
                     })?;
                 room.send_to(&me.participant_id, ServerMessage::PublishAnswer { sdp: answer });
             }
-            ClientMessage::SubscribeAnswer { sdp } => {
-                state.media.subscribe_answer(room.meeting_id, &me.participant_id, sdp).await.map_err(|e| {
-                    ("invalid_sdp", format!("the answer was not accepted: {}", e.0), "subscribe_answer")
-                })?;
+            ClientMessage::SubscribeAnswer { sdp, offer_id } => {
+                use crate::media::AnswerRefused;
+                state.media.subscribe_answer(room.meeting_id, &me.participant_id, sdp, offer_id).await.map_err(
+                    |e| match e {
+                        AnswerRefused::Stale(m) => ("stale_answer", m, "subscribe_answer"),
+                        AnswerRefused::Invalid(e) => {
+                            ("invalid_sdp", format!("the answer was not accepted: {}", e.0), "subscribe_answer")
+                        }
+                    },
+                )?;
             }
             ClientMessage::SetVideoSize { track_id, width, height } => {
                 let n = track_id.strip_prefix('t').and_then(|n| n.parse::<u64>().ok()).ok_or((

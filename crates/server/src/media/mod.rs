@@ -34,6 +34,14 @@ const WORKER_QUEUE: usize = 8192;
 #[derive(Debug)]
 pub struct MediaError(pub String);
 
+/// Why a subscriber's answer was not taken.
+#[derive(Debug)]
+pub enum AnswerRefused {
+    /// It answers an offer that was since replaced; the current one still waits. Harmless.
+    Stale(String),
+    Invalid(MediaError),
+}
+
 /// Handle to the media runtime; cheap to clone.
 #[derive(Clone)]
 pub struct Media {
@@ -255,10 +263,17 @@ impl Media {
         rx.await.map_err(|_| MediaError("media engine stopped".into()))?
     }
 
-    pub async fn subscribe_answer(&self, meeting: i64, participant: &str, sdp: String) -> Result<(), MediaError> {
+    pub async fn subscribe_answer(
+        &self,
+        meeting: i64,
+        participant: &str,
+        sdp: String,
+        offer_id: Option<u64>,
+    ) -> Result<(), AnswerRefused> {
         let (reply, rx) = oneshot::channel();
-        self.to_room(meeting, Command::SubscribeAnswer { meeting, participant: participant.to_owned(), sdp, reply })?;
-        rx.await.map_err(|_| MediaError("media engine stopped".into()))?
+        let command = Command::SubscribeAnswer { meeting, participant: participant.to_owned(), sdp, offer_id, reply };
+        self.to_room(meeting, command).map_err(AnswerRefused::Invalid)?;
+        rx.await.map_err(|_| AnswerRefused::Invalid(MediaError("media engine stopped".into())))?
     }
 
     pub fn video_size(&self, meeting: i64, participant: &str, track: u64, width: u32, height: u32) {

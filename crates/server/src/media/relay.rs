@@ -44,10 +44,10 @@ impl Relay {
         let Some(room) = self.live.room(meeting) else { return };
         let name = |p: &ParticipantId| names.get(p).cloned();
         match event {
-            RoomEvent::SubscribeOffer { participant, sdp, tracks } => {
+            RoomEvent::SubscribeOffer { participant, sdp, tracks, offer_id } => {
                 let Some(pid) = name(&participant) else { return };
                 let tracks = tracks.into_iter().map(|(mid, t)| OfferedTrack { mid, track_id: track_name(t) }).collect();
-                room.send_to(&pid, ServerMessage::SubscribeOffer { sdp, tracks });
+                room.send_to(&pid, ServerMessage::SubscribeOffer { sdp, tracks, offer_id });
             }
             RoomEvent::TrackPublished { participant, track_id, kind, source, rids, .. } => {
                 let Some(pid) = name(&participant) else { return };

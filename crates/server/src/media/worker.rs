@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::relay::{self, Relay};
 use super::router::{Paths, Router};
 use super::tcp::Writers;
-use super::MediaError;
+use super::{AnswerRefused, MediaError};
 use crate::live::Live;
 use crate::recording::recorder::PacketSink;
 
@@ -52,7 +52,8 @@ pub(super) enum Command {
         meeting: i64,
         participant: String,
         sdp: String,
-        reply: oneshot::Sender<Result<(), MediaError>>,
+        offer_id: Option<u64>,
+        reply: oneshot::Sender<Result<(), AnswerRefused>>,
     },
     VideoSize {
         meeting: i64,
@@ -302,13 +303,16 @@ impl Worker {
                 let _ = reply.send(answer);
                 self.drain(meeting);
             }
-            Command::SubscribeAnswer { meeting, participant, sdp, reply } => {
+            Command::SubscribeAnswer { meeting, participant, sdp, offer_id, reply } => {
                 let result = match self.rooms.get_mut(&meeting) {
                     Some(slot) => match slot.ids.get(&participant) {
-                        Some(id) => slot.room.subscribe_answer(now, *id, &sdp).map_err(|e| MediaError(e.to_string())),
-                        None => Err(MediaError("not in the media room".into())),
+                        Some(id) => slot.room.subscribe_answer(now, *id, &sdp, offer_id).map_err(|e| match e {
+                            convene_sfu::SfuError::StaleAnswer { .. } => AnswerRefused::Stale(e.to_string()),
+                            e => AnswerRefused::Invalid(MediaError(e.to_string())),
+                        }),
+                        None => Err(AnswerRefused::Invalid(MediaError("not in the media room".into()))),
                     },
-                    None => Err(MediaError("the meeting has no media yet".into())),
+                    None => Err(AnswerRefused::Invalid(MediaError("the meeting has no media yet".into()))),
                 };
                 let _ = reply.send(result);
                 self.drain(meeting);

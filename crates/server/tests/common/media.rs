@@ -1124,23 +1124,66 @@ impl MediaClient {
     }
 
     /// Comes back after [`MediaClient::drop_network`]: the network returns and the WebSocket
-    /// reconnects with the resume token. Returns the new `welcome` (or the refusal). If the
+    /// reconnects with the resume token (following `moved` to the meeting's node, as a
+    /// client must in cluster mode). Returns the new `welcome` (or the refusal). If the
     /// welcome no longer lists this client's tracks, or the server's side of either peer
     /// connection stays silent for 3 s, it starts media over: `publish_offer` with
     /// `restart: true` on a new connection (the server then offers a new subscriber one).
     pub async fn resume(&mut self, app: &TestApp) -> Value {
-        let client = Client::connect(app, self.meeting_id, &format!("resume={}", self.resume_token)).await;
-        let mut ws = client.ws;
-        let first = loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a frame within 10 s");
-            match frame {
-                Some(Ok(Message::Text(t))) => break serde_json::from_str::<Value>(&t).unwrap(),
-                Some(Ok(_)) => continue,
-                other => panic!("the socket closed before welcome: {other:?}"),
+        let url = format!("{}/api/v1/meetings/{}/ws", app.base.replace("http://", "ws://"), self.meeting_id);
+        match self.reconnect(&url).await {
+            Ok(welcome) => welcome,
+            Err(Some(refusal)) => refusal,
+            Err(None) => panic!("the socket closed before welcome"),
+        }
+    }
+
+    /// Like [`MediaClient::resume`], retrying (every 250 ms, up to `within`) while the
+    /// meeting is not reachable — as after its node died and before the cluster noticed.
+    /// Returns the welcome.
+    pub async fn resume_until_back(&mut self, app: &TestApp, within: Duration) -> Value {
+        let url = format!("{}/api/v1/meetings/{}/ws", app.base.replace("http://", "ws://"), self.meeting_id);
+        let deadline = Instant::now() + within;
+        loop {
+            let last = match self.reconnect(&url).await {
+                Ok(welcome) => return welcome,
+                Err(refusal) => refusal,
+            };
+            assert!(Instant::now() < deadline, "not back in the meeting within {within:?}; last answer: {last:?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// One attempt: connects to `url` with the resume token, follows `moved`, and on a
+    /// welcome restores signaling (and media, see [`MediaClient::resume`]). `Err(None)`:
+    /// the node could not be reached or closed without a word.
+    async fn reconnect(&mut self, url: &str) -> Result<Value, Option<Value>> {
+        let query = format!("resume={}", self.resume_token);
+        let mut url = format!("{url}?{query}");
+        let (ws, first) = 'follow: {
+            for _ in 0..3 {
+                let Ok(Ok((mut ws, _))) =
+                    tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async(url.as_str())).await
+                else {
+                    return Err(None);
+                };
+                let first = loop {
+                    match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                        Ok(Some(Ok(Message::Text(t)))) => break serde_json::from_str::<Value>(&t).unwrap(),
+                        Ok(Some(Ok(_))) => continue,
+                        _ => return Err(None),
+                    }
+                };
+                if first["type"] == "moved" {
+                    url = format!("{}?{query}", first["ws_url"].as_str().unwrap());
+                    continue;
+                }
+                break 'follow (ws, first);
             }
+            return Err(None);
         };
         if first["type"] != "welcome" {
-            return first;
+            return Err(Some(first));
         }
         self.welcome = first.clone();
         if let Some(t) = first["resume_token"].as_str() {
@@ -1160,7 +1203,7 @@ impl MediaClient {
         if was_publishing && !(mine && self.hears_server_since(Instant::now(), Duration::from_secs(3)).await) {
             self.republish().await;
         }
-        first
+        Ok(first)
     }
 
     /// Whether both peer connections read a datagram from the server within `within` after `since`.
@@ -1295,6 +1338,9 @@ fn handle_server_message(inner: &Mutex<Inner>, v: &Value) -> Option<Value> {
                 g.errors.push(json!({"request": "publish_offer", "code": "client", "message": format!("{e}")}));
                 return None;
             }
+            // str0m has checks to start now; the media loop only drives a peer when its
+            // timeout is due, and the one it noted before the answer may be seconds away.
+            g.publisher.timeout = Instant::now();
             g.answers += 1;
             None
         }
@@ -1316,8 +1362,9 @@ fn handle_server_message(inner: &Mutex<Inner>, v: &Value) -> Option<Value> {
             let offer = SdpOffer::from_sdp_string(sdp).ok()?;
             match g.subscriber.rtc.sdp_api().accept_offer(offer) {
                 Ok(answer) => {
+                    g.subscriber.timeout = Instant::now(); // as for the publisher's answer
                     g.offers += 1;
-                    Some(json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string()}))
+                    Some(json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string(), "offer_id": v["offer_id"]}))
                 }
                 Err(e) => {
                     g.errors.push(json!({"request": "subscribe_offer", "code": "client", "message": format!("{e}")}));

@@ -81,6 +81,14 @@ impl Client {
         }
     }
 
+    /// Replaces the subscriber connection with a new one (default configuration), as a
+    /// client starting its receiving side over.
+    pub fn renew_subscriber(&mut self, now: Instant) {
+        let mut subscriber = Rtc::builder().set_rtp_mode(true).build(now);
+        subscriber.add_local_candidate(Candidate::host(self.sub_addr, "udp").unwrap());
+        self.subscriber = subscriber;
+    }
+
     /// The payload type the publisher negotiated for `codec`.
     pub fn pt(&self, codec: Codec) -> Pt {
         self.publisher.codec_config().find(|p| p.spec().codec == codec).unwrap().pt()
@@ -194,6 +202,9 @@ pub struct Sim {
     delivered: u64,
     /// Extra datagrams the room received that no client sent (garbage tests).
     pub room_timeout: Instant,
+    /// When set, subscriber offers are kept here (participant, sdp, offer id) instead of
+    /// being answered at once, so a test can answer late, twice or wrongly.
+    pub held_offers: Option<Vec<(ParticipantId, String, u64)>>,
 }
 
 impl Sim {
@@ -218,6 +229,7 @@ impl Sim {
             drop_every: None,
             delivered: 0,
             room_timeout: now,
+            held_offers: None,
         }
     }
 
@@ -308,13 +320,19 @@ impl Sim {
     }
 
     fn room_event(&mut self, e: RoomEvent) {
-        if let RoomEvent::SubscribeOffer { participant, sdp, tracks } = &e {
+        if let RoomEvent::SubscribeOffer { participant, sdp, tracks, offer_id } = &e {
+            if self.held_offers.is_some() {
+                self.client(*participant).sub_tracks.extend(tracks.iter().cloned());
+                self.held_offers.as_mut().unwrap().push((*participant, sdp.clone(), *offer_id));
+                self.events.push((self.now, e));
+                return;
+            }
             let now = self.now;
             let client = self.client(*participant);
             client.sub_tracks.extend(tracks.iter().cloned());
             let offer = SdpOffer::from_sdp_string(sdp).unwrap();
             let answer = client.subscriber.sdp_api().accept_offer(offer).unwrap();
-            self.room.subscribe_answer(now, *participant, &answer.to_sdp_string()).unwrap();
+            self.room.subscribe_answer(now, *participant, &answer.to_sdp_string(), Some(*offer_id)).unwrap();
         }
         self.events.push((self.now, e));
     }
