@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// Region tag of this node, for region-aware placement.
     #[arg(long, env = "CONVENE_REGION", global = true)]
     pub region: Option<String>,
+    /// Request header in which the load balancer names the client's region (e.g. from
+    /// GeoIP); placement prefers nodes of that region [default: X-Convene-Region].
+    #[arg(long, env = "CONVENE_REGION_HEADER", global = true)]
+    pub region_header: Option<String>,
     /// Name of the cluster: nodes with the same name (and NATS) form one [default: convene].
     #[arg(long, env = "CONVENE_CLUSTER_NAME", global = true)]
     pub cluster_name: Option<String>,
@@ -229,6 +233,8 @@ pub struct Config {
     pub node_id: String,
     pub node_url: String,
     pub region: Option<String>,
+    /// Lower-case header name carrying the client's region.
+    pub region_header: String,
     pub cluster_name: String,
     pub drain_deadline_s: u64,
     /// Largest shared file, in bytes.
@@ -311,6 +317,11 @@ impl ServeArgs {
             node_id: self.node_id.or(file.node_id).unwrap_or_else(default_node_id),
             node_url,
             region: self.region.or(file.region),
+            region_header: self
+                .region_header
+                .or(file.region_header)
+                .unwrap_or_else(|| "x-convene-region".into())
+                .to_ascii_lowercase(),
             cluster_name: self.cluster_name.or(file.cluster_name).unwrap_or_else(|| "convene".into()),
             drain_deadline_s: self.drain_deadline_s.or(file.drain_deadline_s).unwrap_or(30).min(3600),
             max_upload_bytes: self.max_upload_mb.or(file.max_upload_mb).unwrap_or(25).max(1) * 1024 * 1024,

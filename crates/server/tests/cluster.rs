@@ -386,3 +386,125 @@ async fn chat_keeps_flowing_while_the_database_is_away_and_is_stored_once_when_i
     drop(db);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meetings_continue_while_nats_is_away_and_new_ones_are_told_to_retry() {
+    let Some(nats) = cluster::nats() else { return };
+    let Some(backend) = common::Backend::postgres() else { return };
+    let nats_addr: std::net::SocketAddr = nats.trim_start_matches("nats://").parse().unwrap();
+    let proxy = common::proxy::Proxy::start(nats_addr).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.nats_url = Some(format!("nats://{}", proxy.addr));
+        c.cluster_name = format!("t{}", uuid::Uuid::new_v4().simple());
+        c.node_id = "alone".into();
+    })
+    .await;
+    let host = app.account("natsaway").await;
+    let live = meeting_with(&app, &host, json!({})).await;
+    let later = meeting_with(&app, &host, json!({})).await;
+    let (mut h, _) = Client::join(&app, &live, Some(&host), "Hana").await;
+    let (mut g, _) = join_via(&app, &live, "Gus").await;
+
+    // NATS goes away: the meeting on this node goes on, and people can still join it.
+    proxy.cut();
+    h.send(json!({"type": "chat_send", "text": "still here"})).await;
+    assert_eq!(g.expect("chat_message").await["message"]["text"], "still here");
+    let (_i, welcome) = join_via(&app, &live, "Ivy").await;
+    assert_eq!(welcome["type"], "welcome");
+    h.expect_where("participant_joined", |j| j["participant"]["display_name"] == "Ivy").await;
+
+    // A meeting not placed yet cannot be: the client is told so at once, with a retry hint.
+    let id = later["meeting_id"].as_i64().unwrap();
+    let body = json!({"passcode": later["passcode"], "display_name": "Jo"});
+    let ticket = app.post(&format!("/api/v1/meetings/{id}/join"), None, body).await.expect(200)["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let asked = std::time::Instant::now();
+    let mut c = Client::connect(&app, id, &format!("ticket={ticket}")).await;
+    let refusal = c.next().await.expect("an answer");
+    assert_eq!(refusal["type"], "error", "{refusal}");
+    assert_eq!(refusal["code"], "cluster_unavailable");
+    assert_eq!(c.close_code().await, Some(1011));
+    assert!(asked.elapsed() < Duration::from_secs(5), "told promptly, not after a long hang");
+
+    // NATS returns: the new meeting gets placed (the client's retry gets in).
+    proxy.restore();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (mut c, first) = Client::connect_following(&app, id, &format!("ticket={ticket}")).await;
+        if first["type"] == "welcome" {
+            c.send(json!({"type": "chat_send", "text": "placed"})).await;
+            assert_eq!(c.expect("chat_message").await["message"]["text"], "placed");
+            break;
+        }
+        assert_eq!(first["code"], "cluster_unavailable", "{first}");
+        assert!(std::time::Instant::now() < deadline, "placement did not come back with NATS");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meeting_goes_to_a_node_in_the_clients_region() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let Some(apps) = cluster::nodes_in(&[Some("eu-west"), Some("us-east"), Some("us-east")]).await else { return };
+    let host = apps[0].account("regional").await;
+    let id_of = |m: &Value| m["meeting_id"].as_i64().unwrap();
+    // Opens the meeting's socket through node 0 as a load balancer would, naming the
+    // client's region (or a bad tag, or none); returns where the meeting went.
+    let place = |m: Value, region: Option<&'static str>| {
+        let (app, host) = (&apps[0], &host);
+        async move {
+            let body = json!({"passcode": m["passcode"], "display_name": "Traveller"});
+            let path = format!("/api/v1/meetings/{}/join", id_of(&m));
+            let ticket =
+                app.post(&path, Some(&host.token), body).await.expect(200)["ticket"].as_str().unwrap().to_owned();
+            let url =
+                format!("{}/api/v1/meetings/{}/ws?ticket={ticket}", app.base.replace("http://", "ws://"), id_of(&m));
+            let mut request = url.into_client_request().unwrap();
+            if let Some(r) = region {
+                request.headers_mut().insert("X-Convene-Region", r.parse().unwrap());
+            }
+            let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            let mut c = Client { ws };
+            let first = c.next().await.unwrap();
+            match first["type"].as_str() {
+                Some("moved") => first["node_id"].as_str().unwrap().to_owned(),
+                Some("welcome") => "n0".to_owned(),
+                _ => panic!("{first}"),
+            }
+        }
+    };
+    for _ in 0..2 {
+        let m = meeting_with(&apps[0], &host, json!({})).await;
+        let node = place(m, Some("us-east")).await;
+        assert!(node == "n1" || node == "n2", "a client in us-east gets a us-east node, not {node}");
+    }
+    // No node in the client's region, a tag that is not one, or no tag: placed by load alone
+    // (the unit tests of the policy pin which), never refused.
+    for region in [Some("ap-south"), Some("eu west; drop"), None] {
+        let m = meeting_with(&apps[0], &host, json!({})).await;
+        let node = place(m, region).await;
+        assert!(["n0", "n1", "n2"].contains(&node.as_str()), "region {region:?}: {node}");
+    }
+    // And eu-west has exactly one node: every eu-west meeting goes there, however loaded.
+    for _ in 0..2 {
+        let m = meeting_with(&apps[0], &host, json!({})).await;
+        assert_eq!(place(m, Some("eu-west")).await, "n0");
+    }
+    let m = meeting_with(&apps[1], &host, json!({})).await;
+    let body = json!({"passcode": m["passcode"], "display_name": "Traveller"});
+    let path = format!("/api/v1/meetings/{}/join", id_of(&m));
+    let ticket = apps[1].post(&path, Some(&host.token), body).await.expect(200)["ticket"].as_str().unwrap().to_owned();
+    let url = format!("{}/api/v1/meetings/{}/ws?ticket={ticket}", apps[1].base.replace("http://", "ws://"), id_of(&m));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("X-Convene-Region", "eu-west".parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let first = Client { ws }.next().await.unwrap();
+    assert_eq!(first["type"], "moved", "asked on a us-east node, an eu-west client goes to eu-west: {first}");
+    assert_eq!(first["node_id"], "n0");
+    for app in apps {
+        app.stop().await;
+    }
+}

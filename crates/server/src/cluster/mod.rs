@@ -22,6 +22,8 @@ use placement::NodeInfo;
 
 /// How often a node writes its registry entry (and refreshes its view of the others).
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a placement lookup may wait for NATS before the client is told to retry.
+const KV_TIMEOUT: Duration = Duration::from_secs(3);
 /// The registry forgets a node this long after its last heartbeat.
 const NODE_TTL: Duration = Duration::from_secs(3);
 /// Placement attempts before giving up on a race that keeps being lost.
@@ -46,6 +48,7 @@ pub struct Cluster {
 }
 
 struct Nats {
+    client: async_nats::Client,
     nodes: Store,
     placements: Store,
     /// This node's latest view of the registry, refreshed every heartbeat.
@@ -71,7 +74,7 @@ impl Cluster {
             .connect(url.as_str())
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach NATS at {url}: {e}"))?;
-        let js = async_nats::jetstream::new(client);
+        let js = async_nats::jetstream::new(client.clone());
         let bucket = |suffix: &str| format!("{}_{suffix}", config.cluster_name);
         let nodes = js
             .create_key_value(kv::Config {
@@ -105,6 +108,7 @@ impl Cluster {
             updated_ms: now_ms(),
         };
         let nats = Arc::new(Nats {
+            client,
             nodes,
             placements,
             view: Mutex::new(Vec::new()),
@@ -169,9 +173,10 @@ impl Cluster {
     /// loaded live node when it has no live owner yet.
     pub async fn owner(&self, meeting: i64, region: Option<&str>) -> Result<Owner> {
         let Some(nats) = &self.nats else { return Ok(Owner::Here) };
+        nats.ensure_connected()?;
         let key = meeting.to_string();
         for _ in 0..PLACEMENT_TRIES {
-            let entry = nats.placements.entry(key.as_str()).await.map_err(unavailable)?;
+            let entry = nats.entry(&key).await?;
             let current = entry.filter(|e| e.operation == Operation::Put);
             if let Some(e) = &current {
                 let owner = String::from_utf8_lossy(&e.value).into_owned();
@@ -209,9 +214,10 @@ impl Cluster {
     /// Moves the placement of `meeting` (hosted here) to another live node, for a drain.
     pub async fn hand_over(&self, meeting: i64) -> Result<Owner> {
         let Some(nats) = &self.nats else { return Ok(Owner::Here) };
+        nats.ensure_connected()?;
         let key = meeting.to_string();
         for _ in 0..PLACEMENT_TRIES {
-            let entry = nats.placements.entry(key.as_str()).await.map_err(unavailable)?;
+            let entry = nats.entry(&key).await?;
             let chosen = nats
                 .choose(&self.node_id, None)
                 .filter(|n| n.id != *self.node_id)
@@ -265,6 +271,23 @@ fn unavailable(e: impl std::fmt::Display) -> Error {
 }
 
 impl Nats {
+    /// Fails at once while the connection to NATS is down (async-nats would otherwise hold
+    /// the request until its timeout): a client is better told to retry in a moment.
+    fn ensure_connected(&self) -> Result<()> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(unavailable(format!("not connected to NATS ({state:?})"))),
+        }
+    }
+
+    /// The placement entry of `key`, waiting at most [`KV_TIMEOUT`] for NATS.
+    async fn entry(&self, key: &str) -> Result<Option<async_nats::jetstream::kv::Entry>> {
+        match tokio::time::timeout(KV_TIMEOUT, self.placements.entry(key)).await {
+            Ok(r) => r.map_err(unavailable),
+            Err(_) => Err(unavailable("NATS did not answer in time")),
+        }
+    }
+
     async fn beat(&self) -> std::result::Result<(), async_nats::Error> {
         let me = {
             let mut me = self.me.lock().unwrap_or_else(|e| e.into_inner());

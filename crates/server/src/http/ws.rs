@@ -57,6 +57,7 @@ pub(crate) struct WsQuery {
         (status = 426, description = "not a WebSocket upgrade request", body = crate::error::ErrorBody)))]
 pub(crate) async fn meeting_ws(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<WsQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -70,11 +71,21 @@ pub(crate) async fn meeting_ws(
     };
     // A little headroom above the protocol limit, so an oversized frame gets a clear error
     // instead of a torn-down socket.
-    ws.max_message_size(MAX_MESSAGE_BYTES * 4).on_upgrade(move |socket| session(socket, state, id, q))
+    let region = client_region(&state, &headers);
+    ws.max_message_size(MAX_MESSAGE_BYTES * 4).on_upgrade(move |socket| session(socket, state, id, q, region))
 }
 
-async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery) {
-    match owner(&state, &id).await {
+/// The client's region as the load balancer named it (a short tag such as `eu-west`).
+fn client_region(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(state.config.region_header.as_str())?.to_str().ok()?.trim();
+    let valid = !value.is_empty()
+        && value.len() <= 64
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    valid.then(|| value.to_owned())
+}
+
+async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery, region: Option<String>) {
+    match owner(&state, &id, region.as_deref()).await {
         Ok(Owner::Here) => {}
         Ok(Owner::Elsewhere { node_id, url }) => return moved(socket, &url, &id, node_id).await,
         Err(e) => return refuse(socket, e).await,
@@ -199,12 +210,12 @@ async fn handle(state: &AppState, room: &Arc<Room>, pid: &str, body: &str) -> Re
 }
 
 /// Which node hosts the meeting (cluster mode); a room live here is here without asking.
-async fn owner(state: &AppState, id: &str) -> Result<Owner, Error> {
+async fn owner(state: &AppState, id: &str, region: Option<&str>) -> Result<Owner, Error> {
     let meeting_id: i64 = id.parse().map_err(|_| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
     if !state.cluster.is_clustered() || state.live.room(meeting_id).is_some() {
         return Ok(Owner::Here);
     }
-    state.cluster.owner(meeting_id, None).await
+    state.cluster.owner(meeting_id, region).await
 }
 
 /// Sends the client to the node that hosts the meeting.

@@ -25,6 +25,12 @@ pub fn nats() -> Option<String> {
 
 /// `n` nodes (`n0`, `n1`, …) of one new cluster, or `None` when PostgreSQL or NATS is missing.
 pub async fn nodes(n: usize) -> Option<Vec<TestApp>> {
+    nodes_in(&vec![None; n]).await
+}
+
+/// Like [`nodes`], one node per entry, each tagged with that region.
+pub async fn nodes_in(regions: &[Option<&str>]) -> Option<Vec<TestApp>> {
+    let n = regions.len();
     let nats = nats()?;
     let backend = Backend::postgres()?;
     let cluster = format!("t{}", uuid::Uuid::new_v4().simple());
@@ -32,6 +38,7 @@ pub async fn nodes(n: usize) -> Option<Vec<TestApp>> {
         c.nats_url = Some(nats.clone());
         c.cluster_name = cluster.clone();
         c.node_id = "n0".into();
+        c.region = regions[0].map(str::to_owned);
     })
     .await;
     let database_url = first.state.config.database_url.clone();
@@ -43,6 +50,7 @@ pub async fn nodes(n: usize) -> Option<Vec<TestApp>> {
                 c.nats_url = Some(nats.clone());
                 c.cluster_name = cluster.clone();
                 c.node_id = format!("n{i}");
+                c.region = regions[i].map(str::to_owned);
             })
             .await,
         );
