@@ -43,14 +43,14 @@ pub async fn nodes_in(regions: &[Option<&str>]) -> Option<Vec<TestApp>> {
     .await;
     let database_url = first.state.config.database_url.clone();
     let mut apps = vec![first];
-    for i in 1..n {
+    for (i, region) in regions.iter().enumerate().skip(1) {
         apps.push(
             TestApp::spawn_with(Backend::Sqlite, |c| {
                 c.database_url = database_url.clone();
                 c.nats_url = Some(nats.clone());
                 c.cluster_name = cluster.clone();
                 c.node_id = format!("n{i}");
-                c.region = regions[i].map(str::to_owned);
+                c.region = region.map(str::to_owned);
             })
             .await,
         );
