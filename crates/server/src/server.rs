@@ -54,7 +54,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let heartbeat = state.cluster.spawn_heartbeat(state.live.clone());
+    let heartbeat = state.cluster.spawn_heartbeat(state.live.clone(), state.media.clone());
     let backlog = state.backlog.spawn(state.store.clone());
     let webhooks = crate::webhooks::start(&state);
     let notifier = crate::notify::spawn(&state);

@@ -81,6 +81,20 @@ async fn media_flows_between_clients_who_came_through_different_nodes() {
         me.wait_until("media from the other node's client", move |s| s.has_media_from(other), Duration::from_secs(10))
             .await;
     }
+    // The owner reports what it forwards in its load; every node sees it in the registry.
+    let owner = apps[host_of(&apps, &m)].state.cluster.node_id().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen: Vec<u64> = apps
+            .iter()
+            .filter_map(|app| app.state.cluster.nodes().into_iter().find(|n| n.id == owner).map(|n| n.egress_bps))
+            .collect();
+        if seen.len() == apps.len() && seen.iter().all(|bps| *bps > 50_000) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the owner's forwarded bitrate in the registry: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     drop((a, b));
     for app in apps {
         app.stop().await;
@@ -504,6 +518,33 @@ async fn a_meeting_goes_to_a_node_in_the_clients_region() {
     let first = Client { ws }.next().await.unwrap();
     assert_eq!(first["type"], "moved", "asked on a us-east node, an eu-west client goes to eu-west: {first}");
     assert_eq!(first["node_id"], "n0");
+    for app in apps {
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_is_started_and_stopped_through_any_node() {
+    let Some(apps) = cluster::nodes(2).await else { return };
+    let host = apps[0].account("recanywhere").await;
+    let other_user = apps[0].account("recnobody").await;
+    let m = meeting_with(&apps[0], &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, _) = Client::join(&apps[0], &m, Some(&host), "Hana").await;
+    let elsewhere = &apps[1 - host_of(&apps, &m)];
+    let path = |action: &str| format!("/api/v1/meetings/{id}/recording/{action}");
+
+    // The node that does not host the meeting passes the request on; the owner decides.
+    elsewhere.post(&path("start"), None, json!({})).await.expect(401);
+    elsewhere.post(&path("start"), Some(&other_user.token), json!({})).await.expect_error(403, "not_host");
+    let started = elsewhere.post(&path("start"), Some(&host.token), json!({})).await;
+    assert_eq!(started.expect(200)["recording"]["status"], "recording");
+    h.expect_where("meeting_updated", |u| u["recording"] == true).await;
+    elsewhere.post(&path("start"), Some(&host.token), json!({})).await.expect_error(409, "already_recording");
+
+    let stopped = elsewhere.post(&path("stop"), Some(&host.token), json!({})).await;
+    assert_eq!(stopped.expect(200)["message"], "Recording stopped");
+    h.expect_where("meeting_updated", |u| u["recording"] == false).await;
     for app in apps {
         app.stop().await;
     }

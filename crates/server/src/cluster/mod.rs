@@ -102,6 +102,7 @@ impl Cluster {
             region: config.region.clone(),
             rooms: 0,
             participants: 0,
+            egress_bps: 0,
             cpu: 0.0,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             draining: false,
@@ -130,10 +131,11 @@ impl Cluster {
     }
 
     /// Keeps this node's registry entry fresh (with its load) until the process ends.
-    pub fn spawn_heartbeat(&self, live: Live) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn spawn_heartbeat(&self, live: Live, media: crate::media::Media) -> Option<tokio::task::JoinHandle<()>> {
         let nats = self.nats.clone()?;
         Some(tokio::spawn(async move {
             let mut cpu = CpuMeter::default();
+            let mut egress = RateMeter::new(media.sent_bytes());
             let mut tick = tokio::time::interval(HEARTBEAT);
             loop {
                 tick.tick().await;
@@ -143,6 +145,7 @@ impl Cluster {
                     me.rooms = rooms;
                     me.participants = participants;
                     me.cpu = cpu.sample();
+                    me.egress_bps = egress.sample(media.sent_bytes()) * 8;
                 }
                 if let Err(e) = nats.beat().await {
                     tracing::warn!(error = %e, "cluster heartbeat failed");
@@ -209,6 +212,21 @@ impl Cluster {
         } else {
             Owner::Elsewhere { node_id: node.id, url: node.url }
         }
+    }
+
+    /// The live node other than this one that hosts `meeting` now, if any (never places it).
+    pub async fn owner_elsewhere(&self, meeting: i64) -> Result<Option<NodeInfo>> {
+        let Some(nats) = &self.nats else { return Ok(None) };
+        nats.ensure_connected()?;
+        let Some(entry) = nats.entry(&meeting.to_string()).await? else { return Ok(None) };
+        if entry.operation != Operation::Put {
+            return Ok(None);
+        }
+        let owner = String::from_utf8_lossy(&entry.value).into_owned();
+        if owner == *self.node_id {
+            return Ok(None);
+        }
+        Ok(nats.live_node(&owner).await)
     }
 
     /// Moves the placement of `meeting` (hosted here) to another live node, for a drain.
@@ -353,6 +371,27 @@ impl Nats {
     /// piling onto the node that looked emptiest a heartbeat ago.
     fn count_placement(&self, node: &str) {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).record(node, now_ms());
+    }
+}
+
+/// Turns a growing byte count into a per-second rate between samples.
+struct RateMeter {
+    last: u64,
+    at: std::time::Instant,
+}
+
+impl RateMeter {
+    fn new(total: u64) -> RateMeter {
+        RateMeter { last: total, at: std::time::Instant::now() }
+    }
+
+    /// Bytes per second since the previous sample.
+    fn sample(&mut self, total: u64) -> u64 {
+        let now = std::time::Instant::now();
+        let secs = now.duration_since(self.at).as_secs_f64();
+        let rate = if secs > 0.0 { (total.saturating_sub(self.last) as f64 / secs) as u64 } else { 0 };
+        (self.last, self.at) = (total, now);
+        rate
     }
 }
 

@@ -13,6 +13,9 @@ pub struct NodeInfo {
     pub region: Option<String>,
     pub rooms: usize,
     pub participants: usize,
+    /// Media the node sent over the last heartbeat period, in bit/s (what it forwards).
+    #[serde(default)]
+    pub egress_bps: u64,
     /// Share of one core the process used since the previous heartbeat (1.0 = one core).
     pub cpu: f64,
     pub cores: usize,
@@ -30,10 +33,11 @@ impl NodeInfo {
     }
 
     /// What placement compares: participants weigh most (they are the media load), then
-    /// CPU per core, then rooms.
-    fn load_key(&self) -> (usize, u64, usize) {
+    /// forwarded bitrate in steps of 5 Mbit/s (smaller differences are noise: one camera
+    /// layer more or less), then CPU per core, then rooms.
+    fn load_key(&self) -> (usize, u64, u64, usize) {
         let cpu_per_core = self.cpu / self.cores.max(1) as f64;
-        (self.participants, (cpu_per_core * 100.0) as u64, self.rooms)
+        (self.participants, self.egress_bps / 5_000_000, (cpu_per_core * 100.0) as u64, self.rooms)
     }
 }
 
@@ -95,6 +99,7 @@ mod tests {
             region: None,
             rooms,
             participants,
+            egress_bps: 0,
             cpu: 0.0,
             cores: 2,
             draining: false,
@@ -150,5 +155,18 @@ mod tests {
         pending.add_to(&mut view, now + PENDING_MS + 10);
         assert_eq!(view[0].participants, 0);
         assert_eq!(choose(&view, "b", None, now + PENDING_MS + 10).unwrap().id, "a");
+    }
+
+    #[test]
+    fn forwarded_bitrate_breaks_ties_between_equally_crowded_nodes() {
+        let mut busy = node("a", 4, 1);
+        busy.egress_bps = 40_000_000; // four people on HD screen shares
+        let mut quiet = node("b", 4, 1);
+        quiet.egress_bps = 2_000_000; // four people, audio only
+        let nodes = [busy, quiet];
+        assert_eq!(choose(&nodes, "a", None, 1_000_000).unwrap().id, "b");
+        let mut near = nodes.clone();
+        near[0].egress_bps = 3_000_000; // within one step: noise, the tie stays here
+        assert_eq!(choose(&near, "a", None, 1_000_000).unwrap().id, "a");
     }
 }

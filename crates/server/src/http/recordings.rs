@@ -143,13 +143,22 @@ async fn visible(state: &AppState, id: &str, user_id: &str) -> Result<RecordingR
     params(("id" = i64, Path, description = "meeting ID")),
     responses((status = 200, body = StartStop), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn start(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> Result<axum::Json<StartStop>> {
+async fn start(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    if let Some(answer) = on_owner(&state, &headers, &id, "start").await? {
+        return Ok(answer);
+    }
     let room = moderated_room(&state, &auth, &id).await?;
     let row = crate::recording::start(&state, &room, Some(&auth.user.id)).await?;
     Ok(axum::Json(StartStop {
         message: "Recording started".into(),
         recording: view(&state, &row, &auth.user.id).await?,
-    }))
+    })
+    .into_response())
 }
 
 /// Stop recording a meeting (host or co-host); composition starts at once.
@@ -157,7 +166,15 @@ async fn start(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Str
     params(("id" = i64, Path, description = "meeting ID")),
     responses((status = 200, body = StartStop), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn stop(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> Result<axum::Json<StartStop>> {
+async fn stop(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    if let Some(answer) = on_owner(&state, &headers, &id, "stop").await? {
+        return Ok(answer);
+    }
     let room = moderated_room(&state, &auth, &id).await?;
     let row = crate::recording::stop(&state, &room)
         .await?
@@ -165,7 +182,50 @@ async fn stop(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Stri
     Ok(axum::Json(StartStop {
         message: "Recording stopped".into(),
         recording: view(&state, &row, &auth.user.id).await?,
-    }))
+    })
+    .into_response())
+}
+
+/// Marks a request one node passed to another, so it is never passed on again.
+const FORWARDED: &str = "x-convene-forwarded";
+
+/// In cluster mode, a meeting live on another node is recorded there: the request goes to
+/// that node as it came (same credentials; it checks them itself) and its answer comes
+/// back unchanged. `None`: handle it here.
+async fn on_owner(state: &AppState, headers: &HeaderMap, id: &str, action: &str) -> Result<Option<Response>> {
+    let Ok(meeting) = id.parse::<i64>() else { return Ok(None) };
+    if headers.contains_key(FORWARDED) || state.live.room(meeting).is_some() {
+        return Ok(None);
+    }
+    let Some(owner) = state.cluster.owner_elsewhere(meeting).await? else { return Ok(None) };
+    let url = format!("{}/api/v1/meetings/{meeting}/recording/{action}", owner.url.trim_end_matches('/'));
+    let mut request = forward_client().post(&url).header(FORWARDED, state.cluster.node_id());
+    if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
+        request = request.header(axum::http::header::AUTHORIZATION, auth.clone());
+    }
+    let answer = request.send().await.map_err(|e| {
+        tracing::warn!(node = %owner.id, error = %e, "could not reach the meeting's node");
+        Error::Client {
+            status: StatusCode::BAD_GATEWAY,
+            code: "node_unreachable",
+            message: "the node hosting this meeting did not answer; try again shortly".into(),
+            retry_after: Some(2),
+        }
+    })?;
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let body = answer.bytes().await.unwrap_or_default();
+    Ok(Some((status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()))
+}
+
+fn forward_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client")
+    })
 }
 
 /// The live room of a meeting the caller hosts or co-hosts (by the meeting's settings, or

@@ -52,6 +52,8 @@ pub struct Media {
 
 struct Inner {
     workers: Vec<Sender<Command>>,
+    /// Bytes the workers sent (media, DTLS, STUN, RTCP) since start.
+    sent: Arc<std::sync::atomic::AtomicU64>,
     placement: Mutex<Placement>,
     router: Arc<Router>,
 }
@@ -168,6 +170,7 @@ impl Media {
         let (packets, packet_rx): (Vec<_>, Vec<_>) =
             (0..count).map(|_| crossbeam_channel::bounded(WORKER_QUEUE)).unzip();
         let router = Arc::new(Router::new(packets, commands.clone()));
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
         for (index, (cmd_rx, pkt_rx)) in command_rx.into_iter().zip(packet_rx).enumerate() {
             let worker = Worker::new(
                 index,
@@ -177,6 +180,7 @@ impl Media {
                 tcp_writers.clone(),
                 router.clone(),
                 recorder.clone(),
+                sent.clone(),
             );
             std::thread::Builder::new()
                 .name(format!("convene-media-{index}"))
@@ -190,7 +194,8 @@ impl Media {
             placement.publish(w);
         }
         tracing::info!(%local, %candidate, workers = count, "media listening (UDP and ICE-TCP)");
-        Ok(Media { inner: Arc::new(Inner { workers: commands, placement: Mutex::new(placement), router }), candidate })
+        let inner = Inner { workers: commands, sent, placement: Mutex::new(placement), router };
+        Ok(Media { inner: Arc::new(inner), candidate })
     }
 
     /// A handle with no runtime behind it, for commands that never carry media (the admin
@@ -199,11 +204,17 @@ impl Media {
         Media {
             inner: Arc::new(Inner {
                 workers: Vec::new(),
+                sent: Arc::default(),
                 placement: Mutex::new(Placement::default()),
                 router: Arc::new(Router::new(Vec::new(), Vec::new())),
             }),
             candidate: SocketAddr::from(([0, 0, 0, 0], 0)),
         }
+    }
+
+    /// Bytes sent on the media port since start (for the node's egress rate).
+    pub fn sent_bytes(&self) -> u64 {
+        self.inner.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {

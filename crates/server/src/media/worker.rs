@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,9 @@ pub(super) struct Worker {
     paths: Paths<(Proto, SocketAddr), i64>,
     /// Where recorded packets go (never blocks).
     recorder: PacketSink,
+    /// Bytes sent by every worker (the node's egress, for the cluster's load figure).
+    sent: Arc<AtomicU64>,
+    sent_metric: metrics::Counter,
 }
 
 impl Worker {
@@ -115,6 +119,7 @@ impl Worker {
         tcp: Writers,
         router: Arc<Router>,
         recorder: PacketSink,
+        sent: Arc<AtomicU64>,
     ) -> Worker {
         Worker {
             index,
@@ -127,6 +132,8 @@ impl Worker {
             ufrags: HashMap::new(),
             paths: Paths::default(),
             recorder,
+            sent,
+            sent_metric: metrics::counter!("media_sent_bytes_total"),
         }
     }
 
@@ -195,22 +202,30 @@ impl Worker {
     /// Sends what a room wants sent and relays its events, until it asks to be woken later.
     fn drain(&mut self, meeting: i64) {
         let Some(slot) = self.rooms.get_mut(&meeting) else { return };
+        let mut sent = 0u64;
         loop {
             match slot.room.poll_output() {
-                Output::Transmit(t) => match t.proto {
-                    Proto::Udp => {
-                        if let Err(e) = self.socket.send_to(&t.contents, t.destination) {
-                            tracing::debug!(error = %e, "media send");
+                Output::Transmit(t) => {
+                    sent += t.contents.len() as u64;
+                    match t.proto {
+                        Proto::Udp => {
+                            if let Err(e) = self.socket.send_to(&t.contents, t.destination) {
+                                tracing::debug!(error = %e, "media send");
+                            }
                         }
+                        Proto::Tcp => self.tcp.send(t.destination, t.contents),
                     }
-                    Proto::Tcp => self.tcp.send(t.destination, t.contents),
-                },
+                }
                 Output::Event(e) => self.relay.event(meeting, &slot.names, e),
                 Output::Timeout(at) => {
                     slot.deadline = at;
                     break;
                 }
             }
+        }
+        if sent > 0 {
+            self.sent.fetch_add(sent, Ordering::Relaxed);
+            self.sent_metric.increment(sent);
         }
         // Recording copies go to the recorder's bounded queue: it drops rather than waits.
         while let Some(p) = slot.room.poll_recorded() {
