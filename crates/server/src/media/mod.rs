@@ -172,16 +172,14 @@ impl Media {
         let router = Arc::new(Router::new(packets, commands.clone()));
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
         for (index, (cmd_rx, pkt_rx)) in command_rx.into_iter().zip(packet_rx).enumerate() {
-            let worker = Worker::new(
-                index,
-                socket.try_clone()?,
-                candidate,
-                live.clone(),
-                tcp_writers.clone(),
-                router.clone(),
-                recorder.clone(),
-                sent.clone(),
-            );
+            let shared = worker::Shared {
+                live: live.clone(),
+                tcp: tcp_writers.clone(),
+                router: router.clone(),
+                recorder: recorder.clone(),
+                sent: sent.clone(),
+            };
+            let worker = Worker::new(index, socket.try_clone()?, candidate, shared);
             std::thread::Builder::new()
                 .name(format!("convene-media-{index}"))
                 .spawn(move || worker.run(cmd_rx, pkt_rx))?;

@@ -110,17 +110,19 @@ pub(super) struct Worker {
     sent_metric: metrics::Counter,
 }
 
+/// What every worker of a node shares.
+#[derive(Clone)]
+pub(super) struct Shared {
+    pub live: Live,
+    pub tcp: Writers,
+    pub router: Arc<Router>,
+    pub recorder: PacketSink,
+    pub sent: Arc<AtomicU64>,
+}
+
 impl Worker {
-    pub(super) fn new(
-        index: usize,
-        socket: UdpSocket,
-        candidate: SocketAddr,
-        live: Live,
-        tcp: Writers,
-        router: Arc<Router>,
-        recorder: PacketSink,
-        sent: Arc<AtomicU64>,
-    ) -> Worker {
+    pub(super) fn new(index: usize, socket: UdpSocket, candidate: SocketAddr, shared: Shared) -> Worker {
+        let Shared { live, tcp, router, recorder, sent } = shared;
         Worker {
             index,
             socket,
