@@ -10,6 +10,9 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, LogFormat};
 use crate::state::AppState;
 
+/// How often a cluster node checks that the meetings live on it are still placed on it.
+const RECONCILE_EVERY: Duration = Duration::from_secs(2);
+
 /// Installs the global `tracing` subscriber (`RUST_LOG` overrides the default level).
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
@@ -55,6 +58,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let heartbeat = state.cluster.spawn_heartbeat(state.live.clone(), state.media.clone());
+    let reconcile = state.cluster.is_clustered().then(|| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RECONCILE_EVERY);
+            loop {
+                tick.tick().await;
+                state.live.reconcile(&state).await;
+            }
+        })
+    });
     let backlog = state.backlog.spawn(state.store.clone());
     let webhooks = crate::webhooks::start(&state);
     let notifier = crate::notify::spawn(&state);
@@ -65,7 +78,7 @@ pub async fn serve(
         .await;
     housekeeping.abort();
     backlog.abort();
-    if let Some(h) = heartbeat {
+    for h in heartbeat.iter().chain(&reconcile) {
         h.abort();
     }
     recordings.abort();

@@ -549,3 +549,64 @@ async fn recording_is_started_and_stopped_through_any_node() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_nats_hands_its_meeting_over_when_it_returns() {
+    // Node x reaches NATS through a proxy the test cuts; node y directly.
+    let Some(nats) = cluster::nats() else { return };
+    let Some(backend) = common::Backend::postgres() else { return };
+    let proxy = common::proxy::Proxy::start(nats.trim_start_matches("nats://").parse().unwrap()).await;
+    let cluster_name = format!("t{}", uuid::Uuid::new_v4().simple());
+    let x = TestApp::spawn_with(backend, |c| {
+        c.nats_url = Some(format!("nats://{}", proxy.addr));
+        c.cluster_name = cluster_name.clone();
+        c.node_id = "x".into();
+    })
+    .await;
+    let database_url = x.state.config.database_url.clone();
+    let y = TestApp::spawn_with(common::Backend::Sqlite, |c| {
+        c.database_url = database_url.clone();
+        c.nats_url = Some(nats.clone());
+        c.cluster_name = cluster_name.clone();
+        c.node_id = "y".into();
+    })
+    .await;
+    while x.state.cluster.nodes().len() < 2 || y.state.cluster.nodes().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let host = x.account("splithost").await;
+    let m = meeting_with(&x, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    y.state.cluster.set_draining(true).await; // so the meeting starts on x
+    while !x.state.cluster.nodes().iter().any(|n| n.id == "y" && n.draining) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut h, hw) = Client::join(&x, &m, Some(&host), "Hana").await;
+    assert!(x.state.live.participants(id).is_some(), "x hosts the meeting");
+    y.state.cluster.set_draining(false).await;
+
+    // x is cut off long enough for the cluster to take it for dead; meanwhile Gus comes in
+    // through y, which places the meeting anew — on itself. For a while the meeting is split.
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let (mut g, _) = join_via(&y, &m, "Gus").await;
+    assert!(y.state.live.participants(id).is_some(), "y hosts the meeting now");
+
+    // x comes back, finds the meeting placed on y and sends Hana there; she resumes with
+    // her seat, and the two are in one room again.
+    proxy.restore();
+    let moved = tokio::time::timeout(Duration::from_secs(15), h.expect("moved")).await.expect("moved within 15 s");
+    assert_eq!(moved["node_id"], "y");
+    assert!(x.state.live.participants(id).is_none(), "x let the room go");
+    let url = format!("{}?resume={}", moved["ws_url"].as_str().unwrap(), hw["resume_token"].as_str().unwrap());
+    let mut h2 = Client::connect_url(&url).await;
+    let w = h2.expect("welcome").await;
+    assert_eq!(w["participant_id"], hw["participant_id"], "the same seat");
+    let names: Vec<&str> =
+        w["participants"].as_array().unwrap().iter().map(|p| p["display_name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"Gus") && names.contains(&"Hana"), "{names:?}");
+    h2.send(json!({"type": "chat_send", "text": "together again"})).await;
+    assert_eq!(g.expect("chat_message").await["message"]["text"], "together again");
+    x.stop().await;
+    y.stop().await;
+}

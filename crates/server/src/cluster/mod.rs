@@ -214,6 +214,34 @@ impl Cluster {
         }
     }
 
+    /// Where `meeting`, live here, belongs now. A node cut off from NATS long enough to be
+    /// taken for dead may find, once back, that its meetings were placed elsewhere (their
+    /// people resumed through other nodes): `Elsewhere`, and the room here must go. A meeting
+    /// live here without a placement (or placed on a dead node) is claimed back: `Here`.
+    pub async fn reconcile(&self, meeting: i64) -> Result<Owner> {
+        let Some(nats) = &self.nats else { return Ok(Owner::Here) };
+        nats.ensure_connected()?;
+        let key = meeting.to_string();
+        for _ in 0..PLACEMENT_TRIES {
+            let entry = nats.entry(&key).await?;
+            let current = entry.filter(|e| e.operation == Operation::Put);
+            if let Some(e) = &current {
+                let owner = String::from_utf8_lossy(&e.value).into_owned();
+                if owner == *self.node_id {
+                    return Ok(Owner::Here);
+                }
+                if let Some(node) = nats.live_node(&owner).await {
+                    return Ok(Owner::Elsewhere { node_id: node.id, url: node.url });
+                }
+            }
+            if nats.write_placement(&key, current.map(|e| e.revision), &self.node_id).await {
+                tracing::info!(meeting, "meeting live here had no live placement: claimed back");
+                return Ok(Owner::Here);
+            }
+        }
+        Err(unavailable("placement kept racing"))
+    }
+
     /// The live node other than this one that hosts `meeting` now, if any (never places it).
     pub async fn owner_elsewhere(&self, meeting: i64) -> Result<Option<NodeInfo>> {
         let Some(nats) = &self.nats else { return Ok(None) };
@@ -356,15 +384,23 @@ impl Nats {
     /// Writes `node` as the placement of `key`: created if there is none (`revision` None),
     /// else replacing exactly that revision — so of racing writers one wins. Counts it locally.
     async fn claim(&self, key: &str, revision: Option<u64>, node: &NodeInfo) -> bool {
-        let value = node.id.clone().into_bytes().into();
-        let won = match revision {
-            Some(r) => self.placements.update(key, value, r).await.is_ok(),
-            None => self.placements.create(key, value).await.is_ok(),
-        };
+        let won = self.write_placement(key, revision, &node.id).await;
         if won {
             self.count_placement(&node.id);
         }
         won
+    }
+
+    /// The compare-and-set under [`Nats::claim`], without counting a new meeting.
+    async fn write_placement(&self, key: &str, revision: Option<u64>, node_id: &str) -> bool {
+        let value = node_id.as_bytes().to_vec().into();
+        let write = async {
+            match revision {
+                Some(r) => self.placements.update(key, value, r).await.is_ok(),
+                None => self.placements.create(key, value).await.is_ok(),
+            }
+        };
+        tokio::time::timeout(KV_TIMEOUT, write).await.unwrap_or(false)
     }
 
     /// Remembers a meeting placed on `node`, so a burst of new meetings spreads instead of

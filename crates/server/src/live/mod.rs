@@ -271,17 +271,47 @@ impl Live {
         for room in rooms {
             match state.cluster.hand_over(room.meeting_id).await {
                 Ok(crate::cluster::Owner::Elsewhere { node_id, url }) => {
-                    let ws_url = crate::cluster::ws_url(&url, room.meeting_id);
-                    // Seats leave this node without leaving the meeting: no attendance, no events.
-                    room.close(&ServerMessage::Moved { ws_url, node_id: node_id.clone() });
-                    self.forget(&room);
-                    state.media.end_room(room.meeting_id);
+                    self.move_room(state, &room, &node_id, &url);
                     tracing::info!(meeting_id = room.meeting_id, to = %node_id, "meeting moved off a draining node");
                 }
                 Ok(crate::cluster::Owner::Here) => {}
                 Err(e) => {
                     tracing::warn!(meeting_id = room.meeting_id, error = %e, "nowhere to move a meeting; it stays");
                 }
+            }
+        }
+    }
+
+    /// Sends everyone in `room` to the node that hosts the meeting now (`moved`: they resume
+    /// there with their seats) and lets the room here go. Seats leave this node without
+    /// leaving the meeting: no attendance, no events.
+    fn move_room(&self, state: &AppState, room: &Arc<Room>, node_id: &str, url: &str) {
+        let ws_url = crate::cluster::ws_url(url, room.meeting_id);
+        room.close(&ServerMessage::Moved { ws_url, node_id: node_id.to_owned() });
+        self.forget(room);
+        state.media.end_room(room.meeting_id);
+    }
+
+    /// Cluster mode, after a partition: meetings placed on another node while this one was
+    /// cut off from NATS move there (their people follow, as in a drain), so a meeting never
+    /// stays split over two nodes; meetings live here without a placement are claimed back.
+    pub async fn reconcile(&self, state: &AppState) {
+        if !state.cluster.is_clustered() || state.cluster.is_draining() {
+            return;
+        }
+        let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
+        for room in rooms {
+            match state.cluster.reconcile(room.meeting_id).await {
+                Ok(crate::cluster::Owner::Here) => {}
+                Ok(crate::cluster::Owner::Elsewhere { node_id, url }) => {
+                    tracing::warn!(
+                        meeting_id = room.meeting_id,
+                        to = %node_id,
+                        "meeting was placed on another node while this one was cut off: moving its people there"
+                    );
+                    self.move_room(state, &room, &node_id, &url);
+                }
+                Err(_) => return, // NATS is away: next time
             }
         }
     }
