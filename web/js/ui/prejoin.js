@@ -3,6 +3,7 @@
 
 import { h, mount, brand, field, icon, showError, formatMeetingId } from "./dom.js";
 import { openDevices, listDevices, levelMeter } from "../peer.js";
+import { loadPrefs, savePrefs, pick } from "../prefs.js";
 
 /** Human words for every refusal a join can meet (POST /join and the socket). */
 export const REFUSALS = /** @type {Record<string, string>} */ ({
@@ -40,8 +41,11 @@ export async function showPrejoin(ctx, join) {
   /** @type {MediaStream | null} */
   let stream = null;
   let meter = { stop() {} };
-  let muted = false;
-  let cameraOff = false;
+  const prefs = loadPrefs(localStorage);
+  let muted = prefs.joinMuted;
+  let cameraOff = prefs.joinCameraOff;
+  /** Before the first open, the preferred devices (if still present); then the pickers. */
+  let first = true;
   const video = /** @type {HTMLVideoElement} */ (h("video", { class: "preview-video", autoplay: true, muted: true, playsinline: true }));
   const noCam = h("div", { class: "preview-off", text: "Camera is off" });
   const level = h("div", { class: "level", role: "meter", "aria-label": "Microphone level", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, h("span", { class: "level-bar" }));
@@ -66,7 +70,15 @@ export async function showPrejoin(ctx, join) {
   const open = async () => {
     meter.stop();
     for (const t of stream?.getTracks() ?? []) t.stop();
-    stream = await openDevices({ audioDevice: micSel.value || undefined, videoDevice: camSel.value || undefined });
+    let audioDevice = micSel.value || undefined;
+    let videoDevice = camSel.value || undefined;
+    if (first) {
+      first = false;
+      const known = await listDevices();
+      audioDevice = pick(prefs.mic, known.audio);
+      videoDevice = pick(prefs.camera, known.video);
+    }
+    stream = await openDevices({ audioDevice, videoDevice });
     video.srcObject = stream;
     if (stream) {
       meter = levelMeter(stream, (v) => {
@@ -86,8 +98,9 @@ export async function showPrejoin(ctx, join) {
   /** The devices being opened; joining waits for them so media is not lost to a quick click. */
   let opening = Promise.resolve();
   const reopen = () => (opening = open().catch(() => {}));
-  micSel.addEventListener("change", reopen);
-  camSel.addEventListener("change", reopen);
+  // A device picked here is the one to start with next time too.
+  micSel.addEventListener("change", () => (savePrefs(localStorage, { mic: micSel.value }), reopen()));
+  camSel.addEventListener("change", () => (savePrefs(localStorage, { camera: camSel.value }), reopen()));
 
   const name = /** @type {HTMLInputElement} */ (h("input", { id: "pj-name", type: "text", autocomplete: "name", required: true, maxlength: 100, value: ctx.name, autofocus: !ctx.name }));
   const pwd = /** @type {HTMLInputElement} */ (h("input", { id: "pj-passcode", type: "text", autocomplete: "off", value: ctx.passcode }));

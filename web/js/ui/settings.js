@@ -1,8 +1,11 @@
-// The settings screen: profile, photo, default background, reminders, calendar feed.
+// The settings screen: profile, photo, default background, audio and video, reminders,
+// calendar feed.
 
 import { h, mount, field, toast, copyText, initials, colorFor } from "./dom.js";
 import { header } from "./home.js";
 import { pushState, enablePush, disablePush } from "../push.js";
+import { openDevices, listDevices, levelMeter } from "../peer.js";
+import { loadPrefs, savePrefs, pick } from "../prefs.js";
 
 /** @typedef {import("../api.js").Api} Api */
 /** @typedef {import("../types.js").Me} Me */
@@ -116,6 +119,8 @@ export async function showSettings(api, me, changed) {
     }
   });
 
+  const media = mediaSection();
+
   mount(
     header(me, api, "#/settings"),
     h(
@@ -124,8 +129,105 @@ export async function showSettings(api, me, changed) {
       h("h1", { class: "page-title", text: "Settings" }),
       h("section", { class: "card", "aria-labelledby": "set-profile" }, h("h2", { id: "set-profile", text: "Profile" }), h("p", { class: "muted", text: `${me.username} · ${me.email}` }), profile),
       h("section", { class: "card", "aria-labelledby": "set-photo" }, h("h2", { id: "set-photo", text: "Profile photo" }), photoBox),
+      media,
       h("section", { class: "card", "aria-labelledby": "set-notify" }, h("h2", { id: "set-notify", text: "Reminders and notifications" }), field("Remind me before meetings", reminder), h("p", { class: "muted", text: "Browser notifications: reminders, meetings starting, being let in." }), pushBox),
       h("section", { class: "card", "aria-labelledby": "set-cal" }, h("h2", { id: "set-cal", text: "Calendar" }), h("p", { class: "muted", text: "A private link that lists your meetings in any calendar app." }), feedBtn, feedOut),
     ),
+  );
+}
+
+/**
+ * "Audio and video": the microphone and camera meetings start with, joining muted or with the
+ * camera off (kept in this browser, see prefs.js), and a test with a live preview and level.
+ */
+function mediaSection() {
+  const prefs = loadPrefs(localStorage);
+  const micSel = /** @type {HTMLSelectElement} */ (h("select", { id: "s-mic" }));
+  const camSel = /** @type {HTMLSelectElement} */ (h("select", { id: "s-cam" }));
+  const joinMuted = /** @type {HTMLInputElement} */ (h("input", { id: "s-join-muted", type: "checkbox", checked: prefs.joinMuted }));
+  const joinCamOff = /** @type {HTMLInputElement} */ (h("input", { id: "s-join-cam-off", type: "checkbox", checked: prefs.joinCameraOff }));
+  const video = /** @type {HTMLVideoElement} */ (h("video", { class: "preview-video", autoplay: true, muted: true, playsinline: true }));
+  const level = h("div", { class: "level", role: "meter", "aria-label": "Microphone level", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, h("span", { class: "level-bar" }));
+  const preview = h("div", { class: "settings-preview", hidden: true }, h("div", { class: "preview-frame" }, video), level);
+  const testBtn = /** @type {HTMLButtonElement} */ (h("button", { class: "btn", type: "button", text: "Test camera and microphone" }));
+  /** @type {MediaStream | null} */
+  let stream = null;
+  let meter = { stop() {} };
+
+  const stop = () => {
+    meter.stop();
+    for (const t of stream?.getTracks() ?? []) t.stop();
+    stream = null;
+    video.srcObject = null;
+  };
+  /** Lists the devices, the preferred (or open) one selected; labels appear once permitted. */
+  const fillAll = async () => {
+    const { audio, video: cams } = await listDevices().catch(() => ({ audio: [], video: [] }));
+    const current = loadPrefs(localStorage);
+    const fill = (/** @type {HTMLSelectElement} */ sel, /** @type {MediaDeviceInfo[]} */ list, /** @type {string | undefined} */ chosen, /** @type {string} */ noun) => {
+      sel.replaceChildren(
+        h("option", { value: "", text: "System default" }),
+        ...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${noun} ${i + 1}`, selected: d.deviceId === chosen })),
+      );
+    };
+    fill(micSel, audio, pick(current.mic, audio), "Microphone");
+    fill(camSel, cams, pick(current.camera, cams), "Camera");
+  };
+  const test = async () => {
+    stop();
+    testBtn.disabled = true;
+    testBtn.textContent = "Starting…";
+    stream = await openDevices({ audioDevice: micSel.value || undefined, videoDevice: camSel.value || undefined });
+    testBtn.disabled = false;
+    if (!stream) {
+      testBtn.textContent = "Test camera and microphone";
+      toast("No camera or microphone could be opened. Check the browser's permissions.", "error");
+      return;
+    }
+    video.srcObject = stream;
+    meter = levelMeter(stream, (v) => {
+      /** @type {HTMLElement} */ (level.firstElementChild).style.width = `${Math.round(v * 100)}%`;
+      level.setAttribute("aria-valuenow", String(Math.round(v * 100)));
+    });
+    preview.hidden = false;
+    testBtn.textContent = "Stop test";
+    await fillAll();
+  };
+  testBtn.addEventListener("click", () => {
+    if (stream) {
+      stop();
+      preview.hidden = true;
+      testBtn.textContent = "Test camera and microphone";
+    } else {
+      test().catch(() => {});
+    }
+  });
+  const saved = () => toast("Saved", "success");
+  micSel.addEventListener("change", () => {
+    savePrefs(localStorage, { mic: micSel.value });
+    saved();
+    if (stream) test().catch(() => {});
+  });
+  camSel.addEventListener("change", () => {
+    savePrefs(localStorage, { camera: camSel.value });
+    saved();
+    if (stream) test().catch(() => {});
+  });
+  joinMuted.addEventListener("change", () => (savePrefs(localStorage, { joinMuted: joinMuted.checked }), saved()));
+  joinCamOff.addEventListener("change", () => (savePrefs(localStorage, { joinCameraOff: joinCamOff.checked }), saved()));
+  // Leaving the page turns the camera off.
+  window.addEventListener("hashchange", stop, { once: true });
+  fillAll();
+
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "set-media" },
+    h("h2", { id: "set-media", text: "Audio and video" }),
+    h("p", { class: "muted", text: "What meetings start with on this device. You can still change it before joining and during a meeting." }),
+    h("div", { class: "row-2 devices" }, field("Microphone", micSel), field("Camera", camSel)),
+    h("label", { class: "check" }, joinMuted, "Join meetings with my microphone off"),
+    h("label", { class: "check" }, joinCamOff, "Join meetings with my camera off"),
+    h("div", { class: "row" }, testBtn),
+    preview,
   );
 }
