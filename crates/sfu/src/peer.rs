@@ -52,6 +52,13 @@ pub(crate) struct Peer {
 }
 
 /// What draining a peer produced besides transmits.
+/// Packets kept per outgoing video stream for retransmission (str0m's default is 1000).
+/// A NACK is worth answering within a few round trips, and 256 packets are ~2 s of the full
+/// simulcast layer (1.5 Mbit/s) and longer for the others; 1000 kept up to 20 s per stream,
+/// and with one stream per remote camera per subscriber that was most of a participant's
+/// memory (7 MB each in a 10-person meeting, see bench/RESULTS.md).
+const SUBSCRIBER_VIDEO_SEND_BUFFER: usize = 256;
+
 #[derive(Debug, Default)]
 pub(crate) struct Drained {
     pub(crate) events: Vec<Event>,
@@ -64,7 +71,9 @@ impl Peer {
     pub(crate) fn new(id: PeerId, config: &RoomConfig, now: Instant) -> Result<Peer, SfuError> {
         let mut builder = Rtc::builder().set_ice_lite(true).set_rtp_mode(true);
         if id.role == PeerRole::Subscriber {
-            builder = builder.enable_bwe(Some(Bitrate::bps(config.initial_bitrate_bps)));
+            builder = builder
+                .enable_bwe(Some(Bitrate::bps(config.initial_bitrate_bps)))
+                .set_send_buffer_video(SUBSCRIBER_VIDEO_SEND_BUFFER);
         }
         let mut rtc = builder.build(now);
         for &(proto, addr) in &config.local_addrs {
