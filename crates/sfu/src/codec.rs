@@ -45,6 +45,41 @@ fn vp8_keyframe_start(p: &[u8]) -> bool {
     p.get(i).is_some_and(|header| header & 0x01 == 0)
 }
 
+/// The VP8 picture numbering a payload descriptor carries (RFC 7741 §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Vp8Ids {
+    /// PictureID and whether it is the 15-bit form (else 7-bit).
+    pub(crate) picture_id: Option<(u16, bool)>,
+    /// TL0PICIDX: the index of the last temporal-base-layer picture.
+    pub(crate) tl0: Option<u8>,
+}
+
+/// Reads the picture numbering of a VP8 payload; `None` if it carries none or is truncated.
+pub(crate) fn vp8_ids(p: &[u8]) -> Option<Vp8Ids> {
+    let first = *p.first()?;
+    if first & 0x80 == 0 {
+        return None; // no extension: no numbering
+    }
+    let x = *p.get(1)?;
+    let mut i = 2;
+    let mut ids = Vp8Ids::default();
+    if x & 0x80 != 0 {
+        let hi = *p.get(i)?;
+        if hi & 0x80 != 0 {
+            let lo = *p.get(i + 1)?;
+            ids.picture_id = Some((u16::from(hi & 0x7f) << 8 | u16::from(lo), true));
+            i += 2;
+        } else {
+            ids.picture_id = Some((u16::from(hi), false));
+            i += 1;
+        }
+    }
+    if x & 0x40 != 0 {
+        ids.tl0 = Some(*p.get(i)?);
+    }
+    (ids != Vp8Ids::default()).then_some(ids)
+}
+
 /// VP9 payload descriptor: B (start of frame) set and P (inter-picture predicted) clear.
 fn vp9_keyframe_start(p: &[u8]) -> bool {
     p.first().is_some_and(|b| b & 0x08 != 0 && b & 0x40 == 0)
@@ -112,5 +147,15 @@ mod tests {
     #[test]
     fn audio_is_always_a_keyframe() {
         assert!(is_keyframe_start(Codec::Opus, &[1, 2, 3]));
+    }
+
+    #[test]
+    fn vp8_picture_numbering_is_read_in_both_forms() {
+        let long = [0x90, 0xC0, 0x81, 0x02, 0x05, 0x10];
+        assert_eq!(vp8_ids(&long), Some(Vp8Ids { picture_id: Some((0x0102, true)), tl0: Some(5) }));
+        let short = [0x90, 0x80, 0x11, 0x10];
+        assert_eq!(vp8_ids(&short), Some(Vp8Ids { picture_id: Some((0x11, false)), tl0: None }));
+        assert_eq!(vp8_ids(&[0x10, 0x10]), None, "no extension");
+        assert_eq!(vp8_ids(&[0x90, 0xC0, 0x81]), None, "truncated");
     }
 }

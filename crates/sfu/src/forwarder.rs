@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use crate::codec::Vp8Ids;
 use crate::munger::{Munged, Munger};
 
 /// One incoming packet as the forwarder sees it.
@@ -19,6 +20,8 @@ pub(crate) struct PacketIn {
     pub(crate) at: Instant,
     /// RTP clock rate of the codec.
     pub(crate) clock_rate: u32,
+    /// VP8 picture numbering, for VP8 packets that carry it.
+    pub(crate) vp8: Option<Vp8Ids>,
 }
 
 /// Chooses which layer of an up track reaches one subscriber, and rewrites the headers.
@@ -69,7 +72,7 @@ impl Forwarder {
         } else if self.current != Some(p.layer) {
             return None;
         }
-        self.munger.munge(p.seq, p.ts, p.at, p.clock_rate)
+        self.munger.munge_vp8(p.seq, p.ts, p.at, p.clock_rate, p.vp8)
     }
 }
 
@@ -79,7 +82,7 @@ mod tests {
     use std::time::Duration;
 
     fn packet(layer: u8, seq: u64, keyframe_start: bool, at: Instant) -> PacketIn {
-        PacketIn { layer, keyframe_start, seq, ts: seq as u32 * 100, at, clock_rate: 90_000 }
+        PacketIn { layer, keyframe_start, seq, ts: seq as u32 * 100, at, clock_rate: 90_000, vp8: None }
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! Sequence number and timestamp rewriting for one down track, so a subscriber sees one
-//! continuous stream even when the forwarder switches between simulcast layers.
+//! Sequence number, timestamp and VP8 picture numbering rewriting for one down track, so a
+//! subscriber sees one continuous stream even when the forwarder switches between simulcast
+//! layers.
 
 use std::time::Instant;
+
+use crate::codec::Vp8Ids;
 
 /// The header fields of a packet after munging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +13,8 @@ pub(crate) struct Munged {
     pub(crate) seq: u64,
     /// Outgoing RTP timestamp.
     pub(crate) ts: u32,
+    /// Outgoing VP8 PictureID and TL0PICIDX, for a VP8 packet that carries them.
+    pub(crate) vp8: Option<Vp8Ids>,
 }
 
 /// Rewrites `(sequence number, timestamp)` from whichever source layer is forwarded into
@@ -23,6 +28,49 @@ pub(crate) struct Munged {
 pub(crate) struct Munger {
     state: Option<State>,
     rebase: bool,
+    pictures: Pictures,
+}
+
+/// VP8 picture numbering across layers. Each simulcast layer numbers its pictures on its
+/// own; after a switch the decoder would see PictureID and TL0PICIDX jump, which receivers
+/// read as lost pictures. So numbering continues from the last picture sent, by a constant
+/// offset per source (packets of one picture keep sharing a number).
+#[derive(Debug, Default)]
+struct Pictures {
+    pid_offset: u16,
+    tl0_offset: u8,
+    last_pid: Option<u16>,
+    last_tl0: Option<u8>,
+}
+
+impl Pictures {
+    fn map(&mut self, ids: Vp8Ids, rebase: bool) -> Vp8Ids {
+        if rebase {
+            if let (Some(last), Some((pid, _))) = (self.last_pid, ids.picture_id) {
+                self.pid_offset = last.wrapping_add(1).wrapping_sub(pid) & 0x7fff;
+            }
+            if let (Some(last), Some(tl0)) = (self.last_tl0, ids.tl0) {
+                self.tl0_offset = last.wrapping_add(1).wrapping_sub(tl0);
+            }
+        }
+        let picture_id = ids.picture_id.map(|(pid, long)| {
+            // The outgoing number keeps the incoming field's size (7 or 15 bits).
+            let out = pid.wrapping_add(self.pid_offset) & if long { 0x7fff } else { 0x7f };
+            let newer = self.last_pid.is_none_or(|last| (out.wrapping_sub(last) & 0x7fff) < 0x4000);
+            if newer {
+                self.last_pid = Some(out);
+            }
+            (out, long)
+        });
+        let tl0 = ids.tl0.map(|t| {
+            let out = t.wrapping_add(self.tl0_offset);
+            if self.last_tl0.is_none_or(|last| out.wrapping_sub(last) < 0x80) {
+                self.last_tl0 = Some(out);
+            }
+            out
+        });
+        Vp8Ids { picture_id, tl0 }
+    }
 }
 
 #[derive(Debug)]
@@ -46,7 +94,28 @@ impl Munger {
     ///
     /// `in_seq` is the extended sequence number of the incoming stream, `at` its arrival
     /// time and `clock_rate` the codec's RTP clock rate.
+    #[cfg(test)]
     pub(crate) fn munge(&mut self, in_seq: u64, in_ts: u32, at: Instant, clock_rate: u32) -> Option<Munged> {
+        self.munge_vp8(in_seq, in_ts, at, clock_rate, None)
+    }
+
+    /// Like [`Munger::munge`], also renumbering the packet's VP8 pictures (`vp8`: what
+    /// its descriptor carries).
+    pub(crate) fn munge_vp8(
+        &mut self,
+        in_seq: u64,
+        in_ts: u32,
+        at: Instant,
+        clock_rate: u32,
+        vp8: Option<Vp8Ids>,
+    ) -> Option<Munged> {
+        let rebase = self.rebase;
+        let mut munged = self.munge_header(in_seq, in_ts, at, clock_rate)?;
+        munged.vp8 = vp8.map(|ids| self.pictures.map(ids, rebase));
+        Some(munged)
+    }
+
+    fn munge_header(&mut self, in_seq: u64, in_ts: u32, at: Instant, clock_rate: u32) -> Option<Munged> {
         let Some(state) = &mut self.state else {
             // Start below 2^15 so the output never begins with a non-zero rollover counter.
             let out_seq = in_seq & 0x7fff;
@@ -59,7 +128,7 @@ impl Munger {
                 highest_at: at,
             });
             self.rebase = false;
-            return Some(Munged { seq: out_seq, ts: in_ts });
+            return Some(Munged { seq: out_seq, ts: in_ts, vp8: None });
         };
 
         if self.rebase {
@@ -82,7 +151,7 @@ impl Munger {
             state.highest_out_ts = ts;
             state.highest_at = at;
         }
-        Some(Munged { seq, ts })
+        Some(Munged { seq, ts, vp8: None })
     }
 }
 
@@ -172,5 +241,33 @@ mod tests {
         let b = m.munge(9_000, 123, t0, VIDEO).unwrap();
         assert_eq!(b.seq, a.seq + 1);
         assert_eq!(b.ts, a.ts + 1);
+    }
+
+    #[test]
+    fn vp8_picture_numbers_continue_across_a_switch() {
+        let t0 = Instant::now();
+        let mut m = Munger::default();
+        let ids = |pid: u16, tl0: u8| Some(Vp8Ids { picture_id: Some((pid, true)), tl0: Some(tl0) });
+        let a = m.munge_vp8(1, 0, t0, VIDEO, ids(100, 7)).unwrap();
+        assert_eq!(a.vp8, ids(100, 7), "the first source passes through");
+        let b = m.munge_vp8(2, 3_000, t0, VIDEO, ids(101, 8)).unwrap();
+        assert_eq!(b.vp8, ids(101, 8));
+
+        // The new layer numbers its pictures from elsewhere (and wraps soon).
+        m.switch_source();
+        let c = m.munge_vp8(900, 50, t0, VIDEO, ids(0x7ffe, 250)).unwrap();
+        assert_eq!(c.vp8, ids(102, 9));
+        let c2 = m.munge_vp8(901, 50, t0, VIDEO, ids(0x7ffe, 250)).unwrap();
+        assert_eq!(c2.vp8, ids(102, 9), "packets of one picture share its number");
+        let d = m.munge_vp8(902, 3_050, t0, VIDEO, ids(0x7fff, 251)).unwrap();
+        assert_eq!(d.vp8, ids(103, 10));
+        let e = m.munge_vp8(903, 6_050, t0, VIDEO, ids(0, 252)).unwrap();
+        assert_eq!(e.vp8, ids(104, 11), "across the 15-bit wrap");
+
+        // A retransmitted older packet keeps its own (mapped) number, not the newest.
+        let old = m.munge_vp8(901, 50, t0, VIDEO, ids(0x7ffe, 250)).unwrap();
+        assert_eq!(old.vp8, ids(102, 9));
+        let f = m.munge_vp8(904, 9_050, t0, VIDEO, ids(1, 253)).unwrap();
+        assert_eq!(f.vp8, ids(105, 12));
     }
 }

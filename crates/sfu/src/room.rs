@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::PayloadParams;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Rid, Rids};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused, Vp8Descriptor, Vp8Patch};
 use str0m::Event;
 
-use crate::codec::is_keyframe_start;
+use crate::codec::{is_keyframe_start, vp8_ids, Vp8Ids};
 use crate::demux::Demux;
 use crate::error::SfuError;
 use crate::forwarder::PacketIn;
@@ -697,6 +697,7 @@ impl Room {
             ts: c.ts,
             at: c.at,
             clock_rate,
+            vp8: if codec == Codec::Vp8 { vp8_ids(&c.payload) } else { None },
         };
         let Some(track) = self.tracks.get(&track_id) else { return };
         let mut wanted_keyframes = Vec::new();
@@ -886,6 +887,23 @@ impl Room {
     }
 }
 
+/// The descriptor rewrite that gives a VP8 packet the picture numbers `out`; `None` when
+/// they are what it carries already (no layer switch yet), or it cannot be patched. str0m
+/// applies it while serializing, so the shared payload is never copied.
+fn vp8_patch(payload: &[u8], out: Vp8Ids) -> Option<Vp8Patch> {
+    if vp8_ids(payload) == Some(out) {
+        return None;
+    }
+    let mut patch = Vp8Descriptor::parse(payload).ok()?.patch();
+    if let Some((pid, _)) = out.picture_id {
+        patch = patch.picture_id(pid);
+    }
+    if let Some(tl0) = out.tl0 {
+        patch = patch.tl0_pic_idx(tl0);
+    }
+    patch.build().ok()
+}
+
 /// Writes one munged packet on a subscriber's m-line, mapping the payload type.
 fn send_down(
     subscriber: &mut Peer,
@@ -897,10 +915,13 @@ fn send_down(
 ) -> bool {
     let written = subscriber.with_rtc(|rtc| {
         let pt = rtc.codec_config().match_params(*params)?.pt();
-        let write = RtpWrite::new(pt, munged.seq.into(), munged.ts, packet.at, packet.payload.clone())
+        let mut write = RtpWrite::new(pt, munged.seq.into(), munged.ts, packet.at, packet.payload.clone())
             .marker(packet.marker)
             .ext_vals(packet.ext.clone())
             .nackable(nackable);
+        if let Some(patch) = munged.vp8.and_then(|out| vp8_patch(&packet.payload, out)) {
+            write = write.vp8_patch(patch);
+        }
         rtc.direct_api().stream_tx_by_mid(mid, None)?.write_rtp(write);
         Some(())
     });

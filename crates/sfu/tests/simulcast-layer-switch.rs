@@ -93,6 +93,10 @@ fn small_tile_gets_low_layer_and_large_tile_switches_to_high_at_a_keyframe() {
         assert_eq!(pair[1].seq, pair[0].seq + 1, "sequence numbers continue across the switch");
         let step = pair[1].ts.wrapping_sub(pair[0].ts);
         assert!(step <= 6_000, "timestamps never jump or go back, step {step}");
+        // The layers number their pictures differently; the viewer sees one numbering.
+        let pictures = (pair[1].payload[2] & 0x7f).wrapping_sub(pair[0].payload[2] & 0x7f) & 0x7f;
+        let same_picture = pair[1].ts == pair[0].ts;
+        assert_eq!(pictures, u8::from(!same_picture), "VP8 picture ids continue across the switch");
     }
 
     let requested = sim.events_matching(

@@ -114,11 +114,14 @@ impl Client {
         let Vp8Frame { number, keyframe, size, tag } = frame;
         let pt = self.pt(Codec::Vp8);
         let count = size.div_ceil(1_100).max(1);
+        // Each layer numbers its pictures from a base of its own, as an encoder's
+        // independent simulcast layers do.
+        let picture_id = (number + 37 * u32::from(tag)) as u8 & 0x7f;
         for i in 0..count {
             let mut payload = if i == 0 {
-                vp8_frame(number as u8, keyframe, &[tag, (number >> 8) as u8, number as u8])
+                vp8_frame(picture_id, keyframe, &[tag, (number >> 8) as u8, number as u8])
             } else {
-                vec![0x80, 0x80, number as u8 & 0x7f, 0xff, 0xff, 0xff, tag, (number >> 8) as u8, number as u8]
+                vec![0x80, 0x80, picture_id, 0xff, 0xff, 0xff, tag, (number >> 8) as u8, number as u8]
             };
             payload.resize((size / count).max(payload.len()), 0x55);
             let last = i + 1 == count;
