@@ -63,6 +63,7 @@ test("allowed participants record on their device; the upload resumes, finishes 
   assert.equal(await p.page.locator("#localrec-card").count(), 0, "R does nothing for someone not allowed");
   await h.page.click("#ctl-people");
   await h.page.click("button[aria-label='Actions for Pia']");
+  await shot(h.page, "local-recording-allow");
   await h.page.click("button:text-is('Allow to record')");
   await p.page.locator("#ctl-localrec").waitFor({ state: "visible", timeout: 10_000 });
   await p.page.locator(".toast", { hasText: "allowed you to record" }).waitFor();
@@ -73,6 +74,10 @@ test("allowed participants record on their device; the upload resumes, finishes 
   await h.page.locator("#localrec-card[data-state='recording']").waitFor({ timeout: 10_000 });
   await p.page.locator("#localrec-pill", { hasText: "Rita is recording" }).waitFor({ timeout: 10_000 });
   await p.page.locator(".tile[data-name='Rita'] .tile-rec").waitFor();
+  await p.page.click("#ctl-people");
+  await p.page.locator(".person[data-pid] .person-rec").waitFor();
+  await shot(p.page, "local-recording-others-see");
+  await p.page.click("#ctl-people");
   assert.equal(await h.page.locator("#localrec-pill").textContent(), "You are recording");
   assert.equal(await h.page.getAttribute("#ctl-localrec", "aria-pressed"), "true");
   await h.page.waitForTimeout(3_200);

@@ -338,7 +338,8 @@ function drawStage(ctx, stage, meeting) {
   }
   const box = stage.getBoundingClientRect();
   if (!box.width || !box.height) return;
-  const scale = Math.min(WIDTH / box.width, HEIGHT / box.height);
+  const margin = 16; // the tiles' rounded corners stay inside the picture
+  const scale = Math.min((WIDTH - 2 * margin) / box.width, (HEIGHT - 2 * margin) / box.height);
   const ox = (WIDTH - box.width * scale) / 2;
   const oy = (HEIGHT - box.height * scale) / 2;
   /** @param {DOMRect} r */
@@ -375,7 +376,7 @@ function drawStage(ctx, stage, meeting) {
       ctx.font = `600 ${Math.max(11, Math.round(13 * scale))}px system-ui, sans-serif`;
       ctx.textAlign = "left";
       ctx.textBaseline = "middle";
-      const label = tile.querySelector(".tile-name")?.textContent ?? name;
+      const label = name; // as others know them (the screen says "(you)")
       const tw = Math.min(ctx.measureText(label).width + 16, p.w - 16);
       rounded(ctx, p.x + 8, p.y + p.h - 8 - 24 * scale, tw, 24 * scale, 6, "rgba(0,0,0,.55)");
       ctx.fillStyle = "#fff";

@@ -49,7 +49,7 @@ export function showRoom(meeting, local) {
   const lock = h("span", { class: "pill", hidden: true }, icon("lock"), "Locked");
   const rec = h("span", { class: "pill pill-rec", hidden: true, role: "status", "aria-label": "This meeting is being recorded" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), "REC");
   /** Who records on their own device (everyone sees it, as with the server's REC). */
-  const localRec = h("span", { class: "pill pill-rec pill-localrec", id: "localrec-pill", hidden: true, role: "status" });
+  const localRec = h("span", { class: "pill pill-localrec", id: "localrec-pill", hidden: true, role: "status" });
   const banner = h("div", { class: "room-banner", role: "status", hidden: true });
   const grid = h("div", { class: "grid", "aria-label": "Participants' videos" });
   const side = h("aside", { class: "side", hidden: true });
@@ -82,7 +82,7 @@ export function showRoom(meeting, local) {
   const reactBtn = button("ctl-react", "Reactions", icon("smile"), () => (reactMenu.hidden = !reactMenu.hidden), { "aria-haspopup": "true" });
   const viewBtn = button("ctl-view", "Speaker view (G)", icon("speaker"), () => toggleView());
   const handBtn = button("ctl-hand", "Raise hand (H)", icon("hand"), () => toggleHand());
-  const recBtn = /** @type {HTMLButtonElement} */ (button("ctl-localrec", "Record (R)", icon("record"), () => toggleLocalRec(), { hidden: true }));
+  const recBtn = /** @type {HTMLButtonElement} */ (button("ctl-localrec", "Record on this device (R)", icon("record"), () => toggleLocalRec(), { hidden: true }));
   const chatBtn = button("ctl-chat", "Chat (C)", icon("chat"), () => toggle("chat"));
   const badge = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
   chatBtn.append(badge);
@@ -604,10 +604,11 @@ export function showRoom(meeting, local) {
     recBtn.hidden = !may && !recording;
     recBtn.classList.toggle("rec-on", recording);
     recBtn.setAttribute("aria-pressed", String(recording));
-    const label = recording ? "Stop recording" : "Record";
+    // "on device": the host's Record in the participants panel records on the server.
+    const label = recording ? "Stop recording" : "Record on device";
     recBtn.replaceChildren(icon(recording ? "stop" : "record"), h("span", { class: "ctl-label", text: label }));
-    recBtn.setAttribute("aria-label", `${label} (R)`);
-    recBtn.title = recording ? "Stop recording on this device (R)" : "Record on this device (R)";
+    recBtn.setAttribute("aria-label", recording ? "Stop recording on this device (R)" : "Record on this device (R)");
+    recBtn.title = recBtn.getAttribute("aria-label") ?? "";
   };
 
   const render = () => {
