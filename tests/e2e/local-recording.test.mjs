@@ -1,7 +1,8 @@
 // Recording on this device: a participant has no Record button until the host allows it; the
 // host records what they see for ~3 s (everyone sees who records), stops, and the upload —
 // whose first chunk is cut off by the network — resumes on its own and reaches 100 %; the
-// recording is then on the recordings page and plays. Leaving the meeting while recording
+// recording is then on the recordings page and plays. Withdrawing the permission stops a
+// participant's recording (what was recorded is kept); leaving the meeting while recording
 // stops it and the upload still finishes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -109,17 +110,32 @@ test("allowed participants record on their device; the upload resumes, finishes 
   const href = await h.page.getAttribute("#localrec-open", "href");
   assert.match(href, /^\/#\/recordings\/rec_/);
 
-  // Pia records too, then leaves while recording: it stops and the upload still finishes.
+  // Pia records too, until the host withdraws the permission: her recording stops there,
+  // what she recorded is uploaded, and her button goes.
   await p.page.click("#ctl-localrec");
   await p.page.locator("#localrec-card[data-state='recording']").waitFor({ timeout: 10_000 });
   await h.page.locator("#localrec-pill", { hasText: "Pia is recording" }).waitFor({ timeout: 10_000 });
   await p.page.waitForTimeout(2_000);
-  await p.page.click("#ctl-leave");
-  await p.page.locator("#ended").waitFor();
+  await h.page.click("#ctl-people");
+  await h.page.click("button[aria-label='Actions for Pia']");
+  await h.page.click("button:text-is('Stop allowing to record')");
+  await p.page.locator(".toast", { hasText: "the host no longer allows it" }).waitFor({ timeout: 10_000 });
   await p.page.locator("#localrec-card[data-state='done']").waitFor({ timeout: 30_000 });
+  await p.page.locator("#ctl-localrec").waitFor({ state: "hidden" });
+  await h.page.locator("#localrec-pill").waitFor({ state: "hidden" });
 
-  // Both recordings are on the recordings page, marked as made on a device, and play.
+  // The host records again and leaves while recording: it stops, and the upload finishes on
+  // the "you left" screen.
+  await h.page.click("#ctl-people");
+  await h.page.click("#ctl-localrec");
+  await h.page.locator("#localrec-card[data-state='recording']").waitFor({ timeout: 10_000 });
+  await h.page.waitForTimeout(2_000);
   await h.page.click("#ctl-leave");
+  await h.page.locator("#ended").waitFor();
+  await h.page.locator("#localrec-card[data-state='done']").waitFor({ timeout: 30_000 });
+  await shot(h.page, "local-recording-after-leaving");
+
+  // The recordings are on the recordings page, marked as made on a device, and play.
   await h.page.goto(`${server.base}${href}`);
   const video = h.page.locator("video.rec-player");
   await video.waitFor({ timeout: 10_000 });
@@ -138,11 +154,12 @@ test("allowed participants record on their device; the upload resumes, finishes 
   assert.ok(Number(played) > 0.3, "it plays");
   await h.page.locator("p.muted", { hasText: "recorded on Rita's device" }).waitFor();
   await h.page.goto(`${server.base}/#/recordings`);
-  await h.page.locator("[data-recording]").nth(1).waitFor({ timeout: 10_000 });
-  assert.equal(await h.page.locator("[data-recording] [data-kind='client']").count(), 2);
-  assert.equal(await h.page.locator("[data-recording] [data-status='ready']").count(), 2);
+  await h.page.locator("[data-recording]").nth(2).waitFor({ timeout: 10_000 });
+  assert.equal(await h.page.locator("[data-recording] [data-kind='client']").count(), 3);
+  assert.equal(await h.page.locator("[data-recording] [data-status='ready']").count(), 3);
+  await shot(h.page, "local-recording-list");
   const list = await (await fetch(`${server.base}/api/v1/recordings`, { headers: { authorization: `Bearer ${host.token}` } })).json();
-  assert.deepEqual(list.map((r) => r.recorded_by).sort(), ["Pia", "Rita"]);
+  assert.deepEqual(list.map((r) => r.recorded_by).sort(), ["Pia", "Rita", "Rita"]);
   for (const r of list) assert.ok(r.duration_seconds > 1, `measured on the server: ${r.duration_seconds}`);
   assert.deepEqual(realErrors(h.errors), []);
   assert.deepEqual(realErrors(p.errors), []);
