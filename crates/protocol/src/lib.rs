@@ -520,6 +520,31 @@ mod tests {
     }
 
     #[test]
+    fn local_recording_messages_and_who_may_record() {
+        assert_eq!(
+            parse_client(r#"{"type":"allow_local_recording","participant_id":"p_1","allowed":true}"#),
+            Ok(ClientMessage::AllowLocalRecording { participant_id: "p_1".into(), allowed: true })
+        );
+        assert!(matches!(
+            parse_client(r#"{"type":"set_state","recording_locally":true}"#),
+            Ok(ClientMessage::SetState { recording_locally: Some(true), .. })
+        ));
+        // Older servers' participants (without the fields) still parse.
+        let old = r#"{"participant_id":"p_1","user_id":"u","display_name":"A","role":"participant",
+            "joined_at":"","muted":false,"camera_on":false,"hand_raised":false,"presenting":false,"reconnecting":false}"#;
+        let mut p: Participant = serde_json::from_str(old).unwrap();
+        assert!(!p.local_recording_allowed && !p.recording_locally);
+        assert!(!p.may_record_locally());
+        p.local_recording_allowed = true;
+        assert!(p.may_record_locally());
+        p.local_recording_allowed = false;
+        p.role = Role::Cohost;
+        assert!(p.may_record_locally(), "moderators may always");
+        p.user_id = None;
+        assert!(!p.may_record_locally(), "guests never: the upload needs an account");
+    }
+
+    #[test]
     fn bad_frames_are_classified() {
         assert!(matches!(parse_client("{not json"), Err(ParseError::Malformed(_))));
         assert!(matches!(parse_client(r#"{"no":"type"}"#), Err(ParseError::Malformed(_))));
