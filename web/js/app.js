@@ -72,7 +72,7 @@ async function joinScreen(id, passcode) {
     expose(meeting);
     const { openDevices } = await import("./peer.js");
     const stream = await openDevices({});
-    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit });
+    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit, api });
     meeting.addEventListener("ended", (e) => {
       const d = /** @type {CustomEvent} */ (e).detail;
       if (d.why === "lost" || d.error?.code === "resume_expired") {
@@ -90,7 +90,7 @@ async function joinScreen(id, passcode) {
     const meeting = new Meeting(ticket.ws_url, ticket.meeting_id);
     expose(meeting);
     meeting.title = ticket.title;
-    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit });
+    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api });
     meeting.join(ticket.ticket);
   });
 }

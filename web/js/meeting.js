@@ -113,6 +113,12 @@ export class Meeting extends EventTarget {
     return role === "host" || role === "cohost";
   }
 
+  /** Whether I may record the meeting on this device (moderators; others when allowed). */
+  get mayRecordLocally() {
+    const me = this.self;
+    return !!me?.user_id && (me.role === "host" || me.role === "cohost" || !!me.local_recording_allowed);
+  }
+
   get isHost() {
     return this.self?.role === "host";
   }
@@ -238,6 +244,8 @@ export class Meeting extends EventTarget {
       made_host: `${subject} ${mine ? "are" : "is"} now the host`,
       locked: `${actor} locked the meeting`,
       unlocked: `${actor} unlocked the meeting`,
+      local_recording_allowed: mine ? `${actor} allowed you to record this meeting on your device` : "",
+      local_recording_disallowed: mine ? `${actor} no longer allows you to record this meeting` : "",
     };
     const text = texts[action];
     if (text) this.notice(text.charAt(0).toUpperCase() + text.slice(1), action === "asked_to_unmute" ? "ask-unmute" : "info");
@@ -261,7 +269,7 @@ export class Meeting extends EventTarget {
     return this.signaling.send(msg);
   }
 
-  /** @param {{muted?: boolean, camera_on?: boolean, hand_raised?: boolean}} state */
+  /** @param {{muted?: boolean, camera_on?: boolean, hand_raised?: boolean, recording_locally?: boolean}} state */
   setState(state) {
     this.send({ type: "set_state", ...state });
   }

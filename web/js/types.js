@@ -18,6 +18,8 @@
  * @property {boolean} hand_raised
  * @property {boolean} presenting
  * @property {boolean} reconnecting
+ * @property {boolean} [local_recording_allowed] a moderator allowed them to record on their device
+ * @property {boolean} [recording_locally] recording the meeting on their device right now
  */
 
 /**
@@ -80,7 +82,7 @@
  * @property {string} since
  */
 
-/** @typedef {"muted" | "muted_all" | "asked_to_unmute" | "video_stopped" | "removed" | "hand_lowered" | "promoted" | "demoted" | "made_host" | "locked" | "unlocked"} HostAction */
+/** @typedef {"muted" | "muted_all" | "asked_to_unmute" | "video_stopped" | "removed" | "hand_lowered" | "promoted" | "demoted" | "made_host" | "locked" | "unlocked" | "local_recording_allowed" | "local_recording_disallowed"} HostAction */
 /** @typedef {"left" | "disconnected" | "removed" | "meeting_ended"} LeaveReason */
 /** @typedef {"ended_by_host" | "duration_limit" | "empty" | "cancelled"} EndReason */
 
@@ -131,7 +133,7 @@
 /**
  * A message to the server (`ClientMessage` in crates/protocol).
  * @typedef {{type: "ping", id?: number}
- *   | {type: "set_state", muted?: boolean, camera_on?: boolean, hand_raised?: boolean}
+ *   | {type: "set_state", muted?: boolean, camera_on?: boolean, hand_raised?: boolean, recording_locally?: boolean}
  *   | {type: "publish_offer", sdp: string, tracks: PublishedTrack[], restart?: boolean}
  *   | {type: "subscribe_answer", sdp: string}
  *   | {type: "set_video_size", track_id: string, width: number, height: number}
@@ -146,6 +148,7 @@
  *   | {type: "remove", participant_id: string}
  *   | {type: "lock", locked: boolean}
  *   | {type: "record", recording: boolean}
+ *   | {type: "allow_local_recording", participant_id: string, allowed: boolean}
  *   | {type: "admit", participant_id: string}
  *   | {type: "admit_all"}
  *   | {type: "deny", participant_id: string}

@@ -67,6 +67,21 @@ pub struct Participant {
     /// `true` while the participant's connection is lost and may come back (up to the
     /// reconnect grace period).
     pub reconnecting: bool,
+    /// A moderator allowed this participant to record the meeting on their own device
+    /// (hosts and co-hosts may always; see [`Participant::may_record_locally`]).
+    #[serde(default)]
+    pub local_recording_allowed: bool,
+    /// `true` while this participant records the meeting on their device (everyone sees it).
+    #[serde(default)]
+    pub recording_locally: bool,
+}
+
+impl Participant {
+    /// Whether this participant may record the meeting on their device: moderators always,
+    /// others when a moderator allowed it. Guests never (an upload needs an account).
+    pub fn may_record_locally(&self) -> bool {
+        self.user_id.is_some() && (self.role.is_moderator() || self.local_recording_allowed)
+    }
 }
 
 /// Where a published track comes from.
@@ -154,6 +169,10 @@ pub enum HostAction {
     HandLowered,
     Promoted,
     Demoted,
+    /// A moderator allowed the target to record on their device.
+    LocalRecordingAllowed,
+    /// A moderator withdrew the target's permission to record on their device.
+    LocalRecordingDisallowed,
     MadeHost,
     Locked,
     Unlocked,
@@ -176,6 +195,10 @@ pub enum ClientMessage {
         camera_on: Option<bool>,
         #[serde(default)]
         hand_raised: Option<bool>,
+        /// Recording on my device started (`true`) or stopped (`false`); `true` only for a
+        /// participant who [may](Participant::may_record_locally).
+        #[serde(default)]
+        recording_locally: Option<bool>,
     },
     /// Media: the offer of the client's publishing peer connection, and what each of its
     /// m-lines carries. Answered by `publish_answer`.
@@ -243,6 +266,9 @@ pub enum ClientMessage {
     /// Start (`true`) or stop (`false`) recording the meeting on the server (host or
     /// co-host). Everyone is told with `meeting_updated`.
     Record { recording: bool },
+    /// Allow (or no longer allow) a signed-in participant to record the meeting on their
+    /// device (host or co-host). Disallowing stops a recording in progress.
+    AllowLocalRecording { participant_id: String, allowed: bool },
 }
 
 /// Emoji accepted by `react`.
@@ -483,9 +509,39 @@ mod tests {
         assert_eq!(parse_client(r#"{"type":"ping","id":7}"#), Ok(ClientMessage::Ping { id: Some(7) }));
         assert_eq!(
             parse_client(r#"{"type":"set_state","muted":true}"#),
-            Ok(ClientMessage::SetState { muted: Some(true), camera_on: None, hand_raised: None })
+            Ok(ClientMessage::SetState {
+                muted: Some(true),
+                camera_on: None,
+                hand_raised: None,
+                recording_locally: None
+            })
         );
         assert_eq!(parse_client(r#"{"type":"leave"}"#), Ok(ClientMessage::Leave));
+    }
+
+    #[test]
+    fn local_recording_messages_and_who_may_record() {
+        assert_eq!(
+            parse_client(r#"{"type":"allow_local_recording","participant_id":"p_1","allowed":true}"#),
+            Ok(ClientMessage::AllowLocalRecording { participant_id: "p_1".into(), allowed: true })
+        );
+        assert!(matches!(
+            parse_client(r#"{"type":"set_state","recording_locally":true}"#),
+            Ok(ClientMessage::SetState { recording_locally: Some(true), .. })
+        ));
+        // Older servers' participants (without the fields) still parse.
+        let old = r#"{"participant_id":"p_1","user_id":"u","display_name":"A","role":"participant",
+            "joined_at":"","muted":false,"camera_on":false,"hand_raised":false,"presenting":false,"reconnecting":false}"#;
+        let mut p: Participant = serde_json::from_str(old).unwrap();
+        assert!(!p.local_recording_allowed && !p.recording_locally);
+        assert!(!p.may_record_locally());
+        p.local_recording_allowed = true;
+        assert!(p.may_record_locally());
+        p.local_recording_allowed = false;
+        p.role = Role::Cohost;
+        assert!(p.may_record_locally(), "moderators may always");
+        p.user_id = None;
+        assert!(!p.may_record_locally(), "guests never: the upload needs an account");
     }
 
     #[test]

@@ -183,6 +183,17 @@ pub struct ServeArgs {
     /// The ffmpeg program that composes recordings [default: ffmpeg].
     #[arg(long, env = "CONVENE_FFMPEG", global = true)]
     pub ffmpeg: Option<String>,
+    /// The ffprobe program that measures uploaded recordings; without it their duration is
+    /// what the browser reported [default: ffprobe].
+    #[arg(long, env = "CONVENE_FFPROBE", global = true)]
+    pub ffprobe: Option<String>,
+    /// Largest recording a participant may upload from their device, in MB [default: 2048].
+    #[arg(long, env = "CONVENE_MAX_LOCAL_RECORDING_MB", global = true)]
+    pub max_local_recording_mb: Option<u64>,
+    /// How long an unfinished upload of a local recording is kept after its last chunk, in
+    /// seconds, before it is deleted [default: 86400].
+    #[arg(long, env = "CONVENE_RECORDING_UPLOAD_TTL_SECS", global = true)]
+    pub recording_upload_ttl_secs: Option<u64>,
     /// Keep composed recordings in this S3-compatible bucket instead of a directory
     /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
     #[arg(long, env = "CONVENE_RECORDINGS_S3_BUCKET", global = true)]
@@ -247,6 +258,10 @@ pub struct Config {
     pub recording_chunk_ms: u64,
     pub recording_queue: usize,
     pub ffmpeg: String,
+    pub ffprobe: String,
+    /// Largest uploaded (local) recording, in bytes.
+    pub max_local_recording_bytes: u64,
+    pub recording_upload_ttl_secs: u64,
     pub recordings_s3_bucket: Option<String>,
     pub recordings_s3_endpoint: Option<String>,
     pub recordings_s3_region: String,
@@ -284,6 +299,19 @@ impl ServeArgs {
             recording_chunk_ms: self.recording_chunk_ms.or(file.recording_chunk_ms).unwrap_or(10_000).max(100),
             recording_queue: self.recording_queue.or(file.recording_queue).unwrap_or(20_000).max(16),
             ffmpeg: self.ffmpeg.or(file.ffmpeg).unwrap_or_else(|| "ffmpeg".into()),
+            ffprobe: self.ffprobe.or(file.ffprobe).unwrap_or_else(|| "ffprobe".into()),
+            max_local_recording_bytes: self
+                .max_local_recording_mb
+                .or(file.max_local_recording_mb)
+                .unwrap_or(2048)
+                .max(1)
+                * 1024
+                * 1024,
+            recording_upload_ttl_secs: self
+                .recording_upload_ttl_secs
+                .or(file.recording_upload_ttl_secs)
+                .unwrap_or(86_400)
+                .max(60),
             recordings_s3_bucket: self.recordings_s3_bucket.or(file.recordings_s3_bucket),
             recordings_s3_endpoint: self.recordings_s3_endpoint.or(file.recordings_s3_endpoint),
             recordings_s3_region: self

@@ -70,6 +70,11 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/recordings/{id}"),
     ("delete", "/api/v1/recordings/{id}"),
     ("get", "/api/v1/recordings/{id}/media"),
+    ("post", "/api/v1/meetings/{id}/recording-uploads"),
+    ("get", "/api/v1/recording-uploads/{id}"),
+    ("patch", "/api/v1/recording-uploads/{id}"),
+    ("delete", "/api/v1/recording-uploads/{id}"),
+    ("post", "/api/v1/recording-uploads/{id}/complete"),
 ];
 
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

@@ -13,7 +13,8 @@ import { header } from "./home.js";
  * @property {string} id
  * @property {number} meeting_id
  * @property {string} meeting_title
- * @property {string} kind
+ * @property {"server" | "client"} kind server-side, or recorded on someone's device and uploaded
+ * @property {string | null} [recorded_by] who started (server) or made (client) it
  * @property {"recording" | "processing" | "ready" | "failed"} status
  * @property {string | null} failure
  * @property {"host" | "participants" | "organisation"} access
@@ -51,6 +52,25 @@ function statusPill(r) {
   return h("span", { class: `pill rec-status rec-${r.status}`, "data-status": r.status, text: STATUS_TEXT[r.status] ?? r.status });
 }
 
+/** "Recorded on Pia's device" for an uploaded recording. @param {Recording} r */
+function kindPill(r) {
+  if (r.kind !== "client") return null;
+  return h("span", { class: "pill rec-kind", "data-kind": "client", text: r.recorded_by ? `${r.recorded_by}'s device` : "On a device", title: "Recorded on a participant's device and uploaded" });
+}
+
+/**
+ * Browsers record WebM without a duration in the header; players then show no length and
+ * cannot seek until they have read it all. Seeking far past the end once makes them find it.
+ * @param {HTMLVideoElement} video
+ */
+function findDuration(video) {
+  video.addEventListener("loadedmetadata", () => {
+    if (Number.isFinite(video.duration)) return;
+    video.addEventListener("durationchange", () => Number.isFinite(video.duration) && (video.currentTime = 0), { once: true });
+    video.currentTime = 1e9;
+  }, { once: true });
+}
+
 /** The list of recordings. @param {Api} api @param {Me} me */
 export async function showRecordings(api, me) {
   const list = h("ul", { class: "list recordings", "aria-label": "Recordings" }, h("li", { class: "muted", text: "Loading…" }));
@@ -67,7 +87,7 @@ export async function showRecordings(api, me) {
         "li",
         { class: "card row spread", "data-recording": r.id },
         h("div", { class: "stack-tight" }, h("a", { href: `#/recordings/${r.id}`, text: r.meeting_title || `Meeting ${r.meeting_id}` }), h("span", { class: "muted small", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${clock(r.duration_seconds)}` : ""}${r.size_bytes ? ` · ${size(r.size_bytes)}` : ""}` })),
-        statusPill(r),
+        h("div", { class: "row" }, kindPill(r), statusPill(r)),
       ),
     ),
   );
@@ -85,13 +105,14 @@ export async function showRecording(api, me, id) {
   const r = await api.request("GET", `/recordings/${encodeURIComponent(id)}`);
   const back = h("a", { href: "#/recordings", text: "← All recordings" });
   const title = h("h1", { text: r.meeting_title || `Meeting ${r.meeting_id}` });
-  const facts = h("p", { class: "muted", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${clock(r.duration_seconds)}` : ""} · ${r.participants.join(", ")}` });
+  const facts = h("p", { class: "muted", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${clock(r.duration_seconds)}` : ""} · ${r.participants.join(", ")}${r.kind === "client" ? ` · recorded on ${r.recorded_by ? `${r.recorded_by}'s` : "a participant's"} device` : ""}` });
 
   /** @type {HTMLVideoElement | null} */
   let video = null;
   let player;
   if (r.status === "ready" && r.stream_url) {
     video = /** @type {HTMLVideoElement} */ (h("video", { class: "rec-player", controls: true, preload: "metadata", src: r.stream_url, "aria-label": "Recording" }));
+    if (r.kind === "client") findDuration(video);
     player = video;
   } else {
     player = h("div", { class: "rec-player rec-pending" }, statusPill(r), r.failure ? h("p", { class: "muted small", text: r.failure }) : null);

@@ -6,6 +6,8 @@ import { REACTIONS } from "../types.js";
 import { REFUSALS } from "./prejoin.js";
 import { listDevices } from "../peer.js";
 import { tilesThatFit, paginate, tileSize } from "./layout.js";
+import { LocalRecording, canRecordLocally } from "../localrec.js";
+import { showRecordingCard, currentRecording } from "./recpanel.js";
 
 /** @typedef {import("../meeting.js").Meeting} Meeting */
 /** @typedef {import("../types.js").Participant} Participant */
@@ -24,7 +26,7 @@ const END_REASONS = /** @type {Record<string, string>} */ ({
 
 /**
  * @param {Meeting} meeting
- * @param {{stream: MediaStream | null, muted: boolean, cameraOff: boolean, onExit: () => void}} local
+ * @param {{stream: MediaStream | null, muted: boolean, cameraOff: boolean, onExit: () => void, api: import("../api.js").Api}} local
  */
 export function showRoom(meeting, local) {
   /** @type {"chat" | "people" | null} */
@@ -46,6 +48,8 @@ export function showRoom(meeting, local) {
   const clock = h("span", { class: "room-clock", "aria-label": "Time left" });
   const lock = h("span", { class: "pill", hidden: true }, icon("lock"), "Locked");
   const rec = h("span", { class: "pill pill-rec", hidden: true, role: "status", "aria-label": "This meeting is being recorded" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), "REC");
+  /** Who records on their own device (everyone sees it, as with the server's REC). */
+  const localRec = h("span", { class: "pill pill-localrec", id: "localrec-pill", hidden: true, role: "status" });
   const banner = h("div", { class: "room-banner", role: "status", hidden: true });
   const grid = h("div", { class: "grid", "aria-label": "Participants' videos" });
   const side = h("aside", { class: "side", hidden: true });
@@ -78,6 +82,7 @@ export function showRoom(meeting, local) {
   const reactBtn = button("ctl-react", "Reactions", icon("smile"), () => (reactMenu.hidden = !reactMenu.hidden), { "aria-haspopup": "true" });
   const viewBtn = button("ctl-view", "Speaker view (G)", icon("speaker"), () => toggleView());
   const handBtn = button("ctl-hand", "Raise hand (H)", icon("hand"), () => toggleHand());
+  const recBtn = /** @type {HTMLButtonElement} */ (button("ctl-localrec", "Record on this device (R)", icon("record"), () => toggleLocalRec(), { hidden: true }));
   const chatBtn = button("ctl-chat", "Chat (C)", icon("chat"), () => toggle("chat"));
   const badge = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
   chatBtn.append(badge);
@@ -238,7 +243,46 @@ export function showRoom(meeting, local) {
     render();
     if (panel === "chat") /** @type {HTMLElement | null} */ (side.querySelector("#chat-input"))?.focus();
   };
+  /** My recording on this device, if one runs or uploads. */
+  const myRecording = () => {
+    const r = currentRecording();
+    return r && r.meeting === meeting ? r : null;
+  };
+  /** Starts recording on this device, or stops (and uploads) the one running. */
+  const toggleLocalRec = async () => {
+    const running = myRecording();
+    if (running?.recordingNow) {
+      running.stop();
+      return;
+    }
+    if (running?.busy) {
+      toast("Your last recording is still uploading", "info");
+      return;
+    }
+    if (!meeting.mayRecordLocally) {
+      toast("The host has not allowed you to record this meeting", "error");
+      return;
+    }
+    const rec = new LocalRecording(local.api, meeting, () => stage, () => local.stream?.getAudioTracks()[0] ?? null);
+    recBtn.disabled = true;
+    try {
+      await rec.start();
+      showRecordingCard(rec, { inMeeting: () => !ended });
+      rec.addEventListener("change", () => render());
+    } catch (err) {
+      toast(`Could not start recording: ${err instanceof Error ? err.message : String(err)}`, "error");
+    } finally {
+      recBtn.disabled = false;
+      render();
+    }
+  };
+  /** Leaving, removed or ended: a recording stops there and its upload carries on. */
+  const stopRecordingForExit = () => {
+    const r = myRecording();
+    if (r?.recordingNow) r.stop();
+  };
   const leave = () => {
+    stopRecordingForExit();
     meeting.leave();
     finish({ why: "left" });
   };
@@ -253,6 +297,7 @@ export function showRoom(meeting, local) {
       { class: `tile${p.participant_id === meeting.activeSpeaker ? " speaking" : ""}${p.reconnecting ? " dim" : ""}`, "data-pid": p.participant_id, "data-name": p.display_name },
       showVideo ? (me ? localVideo : remote) : avatarOf(p, "avatar-lg"),
       p.hand_raised ? h("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised" }, icon("hand")) : null,
+      p.recording_locally ? h("span", { class: "tile-rec", role: "img", "aria-label": "Recording on their device", title: "Recording on their device" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), "REC") : null,
       h(
         "div",
         { class: "tile-label" },
@@ -452,7 +497,7 @@ export function showRoom(meeting, local) {
       { class: "person", "data-pid": p.participant_id },
       avatarOf(p, "avatar-sm"),
       h("span", { class: "person-name" }, `${p.display_name}${me ? " (you)" : ""}`, role ? h("small", { class: "muted", text: ` · ${role}` }) : null),
-      h("span", { class: "person-state" }, p.hand_raised ? h("span", { class: "person-hand", role: "img", "aria-label": "Hand raised" }, icon("hand")) : null, p.reconnecting ? h("span", { class: "pill", text: "Reconnecting" }) : null, icon(p.muted ? "micOff" : "mic"), icon(p.camera_on ? "video" : "videoOff")),
+      h("span", { class: "person-state" }, p.recording_locally ? h("span", { class: "person-rec", role: "img", "aria-label": "Recording on their device", title: "Recording on their device" }, icon("record")) : null, p.hand_raised ? h("span", { class: "person-hand", role: "img", "aria-label": "Hand raised" }, icon("hand")) : null, p.reconnecting ? h("span", { class: "pill", text: "Reconnecting" }) : null, icon(p.muted ? "micOff" : "mic"), icon(p.camera_on ? "video" : "videoOff")),
       menu,
     );
   };
@@ -465,6 +510,9 @@ export function showRoom(meeting, local) {
     ];
     if (p.camera_on) actions.push(["Stop video", () => meeting.send({ type: "stop_video", participant_id: pid })]);
     if (p.hand_raised) actions.push(["Lower hand", () => meeting.send({ type: "lower_hand", participant_id: pid })]);
+    if (p.user_id && p.role === "participant") {
+      actions.push(p.local_recording_allowed ? ["Stop allowing to record", () => meeting.send({ type: "allow_local_recording", participant_id: pid, allowed: false })] : ["Allow to record", () => meeting.send({ type: "allow_local_recording", participant_id: pid, allowed: true })]);
+    }
     if (p.role !== "guest") {
       actions.push(p.role === "cohost" ? ["Remove co-host", () => meeting.send({ type: "set_role", participant_id: pid, role: "participant" })] : ["Make co-host", () => meeting.send({ type: "set_role", participant_id: pid, role: "cohost" })]);
       if (meeting.isHost) actions.push(["Make host", () => confirm(`Make ${p.display_name} the host?`) && meeting.send({ type: "transfer_host", participant_id: pid })]);
@@ -537,12 +585,39 @@ export function showRoom(meeting, local) {
     viewBtn.title = `${label} (G)`;
   };
 
+  const people0 = () => [...meeting.participants.values()];
+  /** The "… recording" pill, my Record button, and what a withdrawn permission stops. @param {Participant[]} people */
+  const renderLocalRec = (people) => {
+    const recorders = people.filter((p) => p.recording_locally);
+    const mine = myRecording();
+    const names = recorders.map((p) => (p.participant_id === meeting.me ? "You" : p.display_name));
+    localRec.hidden = recorders.length === 0;
+    localRec.replaceChildren(h("span", { class: "rec-dot", "aria-hidden": "true" }), recorders.length > 2 ? `${recorders.length} people are recording` : `${names.join(" and ")} ${recorders.length === 1 && names[0] !== "You" ? "is" : "are"} recording`);
+    localRec.setAttribute("aria-label", `Recording on their device: ${names.join(", ")}`);
+    localRec.title = "Recording the meeting on their own device";
+    const may = meeting.mayRecordLocally && canRecordLocally();
+    const recording = !!mine?.recordingNow;
+    if (recording && !meeting.mayRecordLocally) {
+      mine?.stop(); // the host withdrew the permission: keep what was recorded, upload it
+      toast("Recording stopped: the host no longer allows it. What you recorded is being uploaded.", "warning", { ms: 8000 });
+    }
+    recBtn.hidden = !may && !recording;
+    recBtn.classList.toggle("rec-on", recording);
+    recBtn.setAttribute("aria-pressed", String(recording));
+    // "on device": the host's Record in the participants panel records on the server.
+    const label = recording ? "Stop recording" : "Record on device";
+    recBtn.replaceChildren(icon(recording ? "stop" : "record"), h("span", { class: "ctl-label", text: label }));
+    recBtn.setAttribute("aria-label", recording ? "Stop recording on this device (R)" : "Record on this device (R)");
+    recBtn.title = recBtn.getAttribute("aria-label") ?? "";
+  };
+
   const render = () => {
     if (ended) return;
     const me = meeting.self;
     title.textContent = meeting.title;
     lock.hidden = !meeting.info?.locked;
     rec.hidden = !meeting.info?.recording;
+    renderLocalRec(people0());
     const people = [...meeting.participants.values()];
     side.hidden = panel === null; // before the layout: the panel takes width from the stage
     renderStage();
@@ -603,7 +678,7 @@ export function showRoom(meeting, local) {
     if (e.ctrlKey || e.metaKey || e.altKey || target.closest("input, textarea, select, [contenteditable], [role='menu']")) return;
     const k = e.key.toLowerCase();
     /** @type {Record<string, () => void>} */
-    const map = { m: toggleMic, v: toggleCam, g: toggleView, h: toggleHand, c: () => toggle("chat"), p: () => toggle("people"), "?": help };
+    const map = { m: toggleMic, v: toggleCam, g: toggleView, h: toggleHand, c: () => toggle("chat"), p: () => toggle("people"), r: () => (meeting.mayRecordLocally || myRecording()?.recordingNow ? toggleLocalRec() : undefined), "?": help };
     if (k === "escape") {
       panel = null;
       reactMenu.hidden = true;
@@ -621,6 +696,8 @@ export function showRoom(meeting, local) {
     mountRoom();
     const resumed = /** @type {CustomEvent} */ (e).detail?.resumed;
     if (!resumed) meeting.setState({ muted: local.muted, camera_on: !local.cameraOff && !!local.stream?.getVideoTracks().length });
+    // A reload ended the recording the server still shows: say so.
+    else if (meeting.self?.recording_locally && !myRecording()?.recordingNow) meeting.setState({ recording_locally: false });
     // After a reload that resumed the seat, the server still holds the old page's connections.
     meeting.media.publish(local.stream, !!resumed).catch(() => {});
   });
@@ -683,6 +760,7 @@ export function showRoom(meeting, local) {
   /** @param {{why: string, error?: {code: string, message: string} | null, reason?: string | null}} d */
   const finish = (d) => {
     if (ended) return;
+    stopRecordingForExit();
     ended = true;
     clearInterval(tick);
     document.removeEventListener("keydown", keys);
@@ -715,7 +793,7 @@ export function showRoom(meeting, local) {
   };
 
   const help = () => {
-    const rows = [["M", "Mute / unmute"], ["V", "Camera on / off"], ["G", "Gallery / speaker view"], ["H", "Raise / lower hand"], ["C", "Chat"], ["P", "Participants"], ["Esc", "Close panels"], ["?", "This help"]];
+    const rows = [["M", "Mute / unmute"], ["V", "Camera on / off"], ["G", "Gallery / speaker view"], ["H", "Raise / lower hand"], ["R", "Record on this device (when allowed)"], ["C", "Chat"], ["P", "Participants"], ["Esc", "Close panels"], ["?", "This help"]];
     const dialog = /** @type {HTMLDialogElement} */ (h("dialog", { class: "dialog", "aria-labelledby": "help-title" }, h("h2", { id: "help-title", text: "Keyboard shortcuts" }), h("dl", { class: "keys" }, ...rows.flatMap(([k, t]) => [h("dt", {}, h("kbd", { text: k })), h("dd", { text: t })])), h("div", { class: "dialog-actions" }, h("button", { class: "btn btn-primary", text: "Close", onclick: () => dialog.close() }))));
     dialog.addEventListener("close", () => dialog.remove());
     document.body.append(dialog);
@@ -727,7 +805,7 @@ export function showRoom(meeting, local) {
       h(
         "div",
         { class: "room", id: "room" },
-        h("header", { class: "room-top" }, h("div", { class: "row" }, title, lock, rec), h("span", { class: "muted small room-id", text: `ID ${formatMeetingId(meeting.meetingId)}` }), clock),
+        h("header", { class: "room-top" }, h("div", { class: "row" }, title, lock, rec, localRec), h("span", { class: "muted small room-id", text: `ID ${formatMeetingId(meeting.meetingId)}` }), clock),
         banner,
         h("div", { class: "room-body" }, stage, side),
         audios,
@@ -735,7 +813,7 @@ export function showRoom(meeting, local) {
           "footer",
           { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },
           h("div", { class: "controls-group" }, micMenu, camMenu, shareBtn),
-          h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, chatBtn, peopleBtn),
+          h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recBtn, chatBtn, peopleBtn),
           h("div", { class: "controls-group" }, endBtn, leaveBtn),
         ),
       ),

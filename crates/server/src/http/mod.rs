@@ -7,6 +7,7 @@ mod files;
 mod meetings;
 mod ops;
 mod push;
+mod recording_uploads;
 mod recordings;
 mod users;
 mod web;
@@ -66,6 +67,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(webhooks::router())
         .merge(push::router())
         .merge(recordings::router())
+        .merge(recording_uploads::router())
         .split_for_parts()
 }
 

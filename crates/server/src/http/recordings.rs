@@ -36,8 +36,11 @@ pub(crate) struct RecordingView {
     id: String,
     meeting_id: i64,
     meeting_title: String,
-    /// `server` (recorded by the SFU) or `client` (uploaded from a browser).
+    /// `server` (recorded by the SFU) or `client` (recorded on a participant's device and
+    /// uploaded).
     kind: String,
+    /// Who started it (server recordings) or recorded it (client recordings), by name.
+    recorded_by: Option<String>,
     /// `recording`, `processing`, `ready` or `failed`.
     status: String,
     /// Why it failed (or why the last composition attempt failed while retrying).
@@ -105,13 +108,18 @@ pub(crate) struct MediaQuery {
     download: Option<u8>,
 }
 
-async fn view(state: &AppState, r: &RecordingRow, user_id: &str) -> Result<RecordingView> {
+pub(super) async fn view(state: &AppState, r: &RecordingRow, user_id: &str) -> Result<RecordingView> {
     let title = state.store.meeting(r.meeting_id).await?.map(|m| m.title).unwrap_or_default();
+    let recorded_by = match &r.started_by {
+        Some(u) => state.store.user_by_id(u).await?.map(|u| u.display_name),
+        None => None,
+    };
     Ok(RecordingView {
         id: r.id.clone(),
         meeting_id: r.meeting_id,
         meeting_title: title,
         kind: r.kind.clone(),
+        recorded_by,
         status: r.status.clone(),
         failure: r.failure.clone(),
         access: r.access.clone(),
@@ -121,7 +129,7 @@ async fn view(state: &AppState, r: &RecordingRow, user_id: &str) -> Result<Recor
         size_bytes: r.size_bytes,
         content_type: r.content_type.clone(),
         expires_at: r.expires_at.map(from_ms),
-        can_manage: r.host_id == user_id,
+        can_manage: crate::recording::may_manage(r, user_id),
     })
 }
 
@@ -305,7 +313,8 @@ async fn get_one(
     }))
 }
 
-/// Change who may watch a recording (its host only).
+/// Change who may watch a recording (the meeting's host; for a recording made on a device,
+/// also the person who made it).
 #[utoipa::path(patch, path = "/api/v1/recordings/{id}", tag = "recordings", security(("bearer" = [])),
     params(("id" = String, Path, description = "recording id")), request_body = RecordingUpdate,
     responses((status = 200, body = RecordingView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -317,7 +326,7 @@ async fn update(
     Json(body): Json<RecordingUpdate>,
 ) -> Result<axum::Json<RecordingView>> {
     let r = visible(&state, &id, &auth.user.id).await?;
-    if r.host_id != auth.user.id {
+    if !crate::recording::may_manage(&r, &auth.user.id) {
         return Err(Error::forbidden("not_host", "only the meeting's host can share a recording"));
     }
     state.store.set_recording_access(&r.id, body.access.as_str(), state.clock.now_ms()).await?;
@@ -325,14 +334,15 @@ async fn update(
     Ok(axum::Json(view(&state, &r, &auth.user.id).await?))
 }
 
-/// Delete a recording for good (its host only).
+/// Delete a recording for good (the meeting's host; for a recording made on a device, also
+/// the person who made it).
 #[utoipa::path(delete, path = "/api/v1/recordings/{id}", tag = "recordings", security(("bearer" = [])),
     params(("id" = String, Path, description = "recording id")),
     responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn remove(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {
     let r = visible(&state, &id, &auth.user.id).await?;
-    if r.host_id != auth.user.id {
+    if !crate::recording::may_manage(&r, &auth.user.id) {
         return Err(Error::forbidden("not_host", "only the meeting's host can delete a recording"));
     }
     if r.status == "recording" {

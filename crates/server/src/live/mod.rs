@@ -127,6 +127,8 @@ impl Live {
             hand_raised: false,
             presenting: false,
             reconnecting: false,
+            local_recording_allowed: false,
+            recording_locally: false,
         };
         let resume_token = random_secret();
         let attendance_id = uuid::Uuid::new_v4().to_string();
@@ -370,7 +372,15 @@ impl Live {
             room.broadcast(&ServerMessage::HostAction { action, by: by.clone(), target }, None);
         };
         match msg {
-            ClientMessage::SetState { muted, camera_on, hand_raised } => {
+            ClientMessage::SetState { muted, camera_on, hand_raised, recording_locally } => {
+                if recording_locally == Some(true) && !me.may_record_locally() {
+                    let why = if me.user_id.is_none() {
+                        "guests cannot record: a recording is uploaded to an account"
+                    } else {
+                        "the host has not allowed you to record this meeting"
+                    };
+                    return Err(("local_recording_not_allowed", why.to_owned(), "set_state"));
+                }
                 if let Some(m) = muted {
                     state.media.set_muted(room.meeting_id, &me.participant_id, m);
                 }
@@ -378,6 +388,7 @@ impl Live {
                     p.muted = muted.unwrap_or(p.muted);
                     p.camera_on = camera_on.unwrap_or(p.camera_on);
                     p.hand_raised = hand_raised.unwrap_or(p.hand_raised);
+                    p.recording_locally = recording_locally.unwrap_or(p.recording_locally);
                 });
             }
             ClientMessage::ChatSend { text, to } => {
@@ -518,7 +529,11 @@ impl Live {
                         "set_role",
                     ));
                 }
-                room.update(&participant_id, |p| p.role = role);
+                // A co-host made a participant again keeps recording only if allowed to.
+                room.update(&participant_id, |p| {
+                    p.role = role;
+                    p.recording_locally &= p.may_record_locally();
+                });
                 keep_role(state, room, &participant_id);
                 tell(
                     if role == Role::Cohost { HostAction::Promoted } else { HostAction::Demoted },
@@ -534,10 +549,37 @@ impl Live {
                 room.update(&participant_id, |p| p.role = Role::Host);
                 // The previous host keeps moderating, as a co-host (guests cannot be co-hosts).
                 let demoted = if me.user_id.is_some() { Role::Cohost } else { Role::Participant };
-                room.update(&me.participant_id, |p| p.role = demoted);
+                room.update(&me.participant_id, |p| {
+                    p.role = demoted;
+                    p.recording_locally &= p.may_record_locally();
+                });
                 keep_role(state, room, &participant_id);
                 keep_role(state, room, &me.participant_id);
                 tell(HostAction::MadeHost, Some(participant_id));
+            }
+            ClientMessage::AllowLocalRecording { participant_id, allowed } => {
+                moderator("allow_local_recording")?;
+                let t = target(&participant_id, "allow_local_recording")?;
+                if t.user_id.is_none() {
+                    return Err((
+                        "invalid_message",
+                        "guests cannot record: a recording is uploaded to an account".into(),
+                        "allow_local_recording",
+                    ));
+                }
+                // Withdrawing the permission stops a recording in progress (its client stops
+                // and uploads what it has, as it was allowed until now).
+                let changed = room.update(&participant_id, |p| {
+                    p.local_recording_allowed = allowed;
+                    p.recording_locally &= p.may_record_locally();
+                });
+                if changed.is_some_and(|p| p.local_recording_allowed != t.local_recording_allowed) {
+                    keep_role(state, room, &participant_id);
+                    tell(
+                        if allowed { HostAction::LocalRecordingAllowed } else { HostAction::LocalRecordingDisallowed },
+                        Some(participant_id),
+                    );
+                }
             }
             ClientMessage::Record { recording } => {
                 moderator("record")?;
@@ -1030,7 +1072,8 @@ async fn persist_seat(
     }
 }
 
-/// Cluster mode: a role changed; the stored seat follows, so a rebuilt meeting has it.
+/// Cluster mode: a role or permission changed; the stored seat follows, so a rebuilt
+/// meeting has it.
 fn keep_role(state: &AppState, room: &Room, participant_id: &str) {
     if !state.cluster.is_clustered() {
         return;

@@ -563,6 +563,8 @@ mod tests {
                 hand_raised: false,
                 presenting: false,
                 reconnecting: false,
+                local_recording_allowed: false,
+                recording_locally: false,
             },
             resume_token: format!("resume-{id}"),
             attendance_id: format!("attendance-{id}"),

@@ -7,6 +7,9 @@
 //! Status of a recording: `recording` → `processing` → `ready`, or `failed` with a reason
 //! (composition is retried with backoff first). People fetch the media through expiring
 //! signed links ([`links`]).
+//!
+//! Client-side ("local") recordings arrive through resumable uploads ([`uploads`]) and become
+//! `ready` recordings of kind `client` in the same storage, under the same rules.
 
 mod compose;
 mod depacketizer;
@@ -14,6 +17,7 @@ pub mod links;
 pub mod recorder;
 pub mod storage;
 mod track_writer;
+pub mod uploads;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +46,7 @@ pub struct Recordings {
     pub recorder: Recorder,
     pub storage: Storage,
     pub links: LinkSigner,
+    pub uploads: uploads::Uploads,
     raw_root: PathBuf,
 }
 
@@ -59,6 +64,7 @@ impl Recordings {
             recorder: Recorder::start(config.recording_queue, config.recording_chunk_ms),
             storage,
             links: LinkSigner::new(link_secret),
+            uploads: uploads::Uploads::new(&config.data_dir),
             raw_root: config.data_dir.join("recordings-raw"),
         })
     }
@@ -210,7 +216,7 @@ async fn compose_and_store(state: &AppState, row: &RecordingRow) -> std::result:
 }
 
 /// "Recording ready": webhook event, mail and push to the people allowed to watch.
-async fn announce(state: &AppState, row: &RecordingRow) {
+pub(crate) async fn announce(state: &AppState, row: &RecordingRow) {
     let link = format!("{}/recordings/{}", state.config.public_url, row.id);
     state.events.emit(crate::events::Event::new(
         "recording.ready",
@@ -250,9 +256,15 @@ async fn announce(state: &AppState, row: &RecordingRow) {
     }
 }
 
+/// Whether `user_id` manages a recording (changes who may watch it, deletes it): the
+/// meeting's host, and for a recording made on someone's device also that person.
+pub fn may_manage(row: &RecordingRow, user_id: &str) -> bool {
+    row.host_id == user_id || (row.kind == "client" && row.started_by.as_deref() == Some(user_id))
+}
+
 /// Whether `user_id` may watch a recording.
 pub async fn may_watch(state: &AppState, row: &RecordingRow, user_id: &str) -> Result<bool> {
-    if row.host_id == user_id {
+    if may_manage(row, user_id) {
         return Ok(true);
     }
     Ok(match RecordingAccess::parse(&row.access) {
@@ -315,12 +327,13 @@ async fn recover(state: &AppState) -> Result<()> {
     Ok(())
 }
 
-/// Deletes recordings whose retention ran out.
+/// Deletes recordings whose retention ran out, and abandoned uploads.
 pub async fn clean_up(state: &AppState) -> Result<usize> {
     let expired = state.store.expired_recordings(state.clock.now_ms()).await?;
     for row in &expired {
         delete(state, row).await?;
         tracing::info!(recording_id = %row.id, "recording deleted after its retention period");
     }
-    Ok(expired.len())
+    let uploads = uploads::clean_up(state).await?;
+    Ok(expired.len() + uploads)
 }

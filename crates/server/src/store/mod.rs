@@ -18,7 +18,7 @@ pub use backlog::{Backlog, Pending};
 pub use chat::{ChatRow, FileRow, Viewer};
 pub use jobs::JobRow;
 pub use meetings::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting};
-pub use recordings::RecordingRow;
+pub use recordings::{RecordingRow, UploadRow};
 pub use seats::SeatRow;
 pub use sessions::{RefreshOutcome, SessionRow};
 pub use users::{NewUser, UserRow};
