@@ -52,9 +52,20 @@ test("a scheduled meeting shows in the upcoming list, an overlapping one warns",
     await page.click("text=Schedule");
     await page.fill("#m-title", title);
     await page.fill("#m-start", "2031-03-04T10:00");
+    if (title === "Design review") {
+      await page.check("text=Record automatically when the meeting starts");
+      await page.selectOption("#m-recording-access", "host");
+    }
     await page.click("dialog button[type=submit]");
     await page.waitForSelector(`.meeting:has-text("${title}")`);
   }
+  // The recording choices are the meeting's settings.
+  const saved = await page.evaluate(async () => {
+    const s = JSON.parse(localStorage.getItem("convene.session") ?? "{}");
+    const r = await fetch("/api/v1/meetings?scope=upcoming", { headers: { authorization: `Bearer ${s.token}` } });
+    return (await r.json()).items.map((/** @type {any} */ m) => [m.title, m.settings.auto_record, m.settings.recording_access]);
+  });
+  assert.deepEqual(saved.sort(), [["Budget call", false, "participants"], ["Design review", true, "host"]]);
   const warning = await page.textContent("[data-testid=conflicts]");
   assert.match(warning, /Budget call/);
   assert.match(warning, /Design review/);

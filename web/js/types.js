@@ -40,6 +40,8 @@
  * @property {boolean} allow_guests
  * @property {number} max_participants
  * @property {number} duration_limit_minutes
+ * @property {boolean} [auto_record]
+ * @property {"host" | "participants" | "organisation"} [recording_access]
  */
 
 /**

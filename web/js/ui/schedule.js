@@ -19,7 +19,14 @@ const SETTINGS = /** @type {const} */ ([
   ["join_before_host", "Let people join before the host"],
   ["mute_on_entry", "Mute participants when they join"],
   ["allow_guests", "Allow guests without an account"],
+  ["auto_record", "Record automatically when the meeting starts"],
 ]);
+
+const RECORDING_ACCESS = [
+  ["participants", "People who attended"],
+  ["host", "Only me and co-hosts"],
+  ["organisation", "Everyone in the organisation"],
+];
 
 /** Offset of `tz` from UTC at instant `ms`, in ms. @param {number} ms @param {string} tz */
 function zoneOffset(ms, tz) {
@@ -66,9 +73,14 @@ export function scheduleDialog(api, existing) {
   /** @type {HTMLTextAreaElement} */ (invitees).value = (existing?.invitees ?? []).map((i) => i.email).join(", ");
   const repeat = h("select", { id: "m-recurrence" }, ...RECURRENCES.map(([v, t]) => h("option", { value: v, text: t, selected: (existing?.recurrence ?? "") === v })));
   const boxes = SETTINGS.map(([key, label]) => {
-    const checked = existing ? existing.settings[key] : key === "allow_guests";
+    const checked = existing ? !!existing.settings[key] : key === "allow_guests";
     return h("label", { class: "check" }, h("input", { type: "checkbox", name: key, checked }), label);
   });
+  const access = h(
+    "select",
+    { id: "m-recording-access" },
+    ...RECORDING_ACCESS.map(([v, t]) => h("option", { value: v, text: t, selected: (existing?.settings.recording_access ?? "participants") === v })),
+  );
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
   const save = h("button", { class: "btn btn-primary", type: "submit", text: existing ? "Save changes" : "Schedule" });
   const cancel = h("button", { class: "btn", type: "button", value: "cancel", text: "Close" });
@@ -82,6 +94,7 @@ export function scheduleDialog(api, existing) {
       h("div", { class: "row-2" }, field("Time zone", zone), field("Repeats", repeat)),
       field("Invitees", invitees, "E-mail addresses, separated by commas. They get an invite with a calendar file."),
       h("fieldset", { class: "checks" }, h("legend", { text: "Settings" }), ...boxes),
+      field("Who can watch recordings", access, "You can change it for each recording later."),
       error,
       h("div", { class: "dialog-actions" }, cancel, save),
     )
@@ -101,8 +114,8 @@ export function scheduleDialog(api, existing) {
       e.preventDefault();
       showError(error, "");
       const zoneName = /** @type {HTMLSelectElement} */ (zone).value;
-      /** @type {Record<string, boolean>} */
-      const settings = {};
+      /** @type {Record<string, boolean | string>} */
+      const settings = { recording_access: /** @type {HTMLSelectElement} */ (access).value };
       for (const b of boxes) {
         const cb = /** @type {HTMLInputElement} */ (b.querySelector("input"));
         settings[cb.name] = cb.checked;
