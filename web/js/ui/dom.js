@@ -57,6 +57,10 @@ export function toast(text, kind = "info", opts = {}) {
     const act = opts.onAction;
     el.append(h("button", { class: "btn btn-small", text: opts.action, onclick: () => (act(), el.remove()) }));
   }
+  // The same message again (a setting saved twice) replaces the one showing, not stacks.
+  for (const c of [...box.children]) {
+    if (!c.querySelector("button") && c.textContent === text && c.classList.contains(`toast-${kind}`)) c.remove();
+  }
   // A burst (25 people joining at once) shows the newest few; ones with a button stay.
   const plain = [...box.children].filter((c) => !c.querySelector("button"));
   while (box.childElementCount >= MAX_TOASTS && plain.length) plain.shift()?.remove();
