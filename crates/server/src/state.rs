@@ -94,8 +94,17 @@ impl AppState {
         } else {
             crate::cluster::Cluster::single(&config.node_id)
         };
+        // The server journals writes it must queue while the database is away; admin
+        // commands (no media) never queue and must not replay another process's journal.
+        let backlog = if with_media {
+            let path = config.data_dir.join("db-backlog.jsonl");
+            crate::store::Backlog::open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open the write journal {}: {e}", path.display()))?
+        } else {
+            crate::store::Backlog::default()
+        };
         Ok(AppState {
-            backlog: crate::store::Backlog::default(),
+            backlog,
             cluster,
             keys: Keys::new(secret.as_bytes()),
             mailer: Mailer::from_config(&config)?,

@@ -402,6 +402,59 @@ async fn chat_keeps_flowing_while_the_database_is_away_and_is_stored_once_when_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_queued_during_a_database_outage_outlives_the_node_that_queued_it() {
+    let Some(backend) = common::Backend::postgres() else { return };
+    let proxy = common::proxy::Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut direct_url = String::new();
+    let app = TestApp::spawn_with(backend, |c| {
+        direct_url = c.database_url.clone();
+        c.data_dir = data.path().to_owned();
+        let mut url = url::Url::parse(&c.database_url).unwrap();
+        url.set_port(Some(proxy.addr.port())).unwrap();
+        c.database_url = url.to_string();
+    })
+    .await;
+    let host = app.account("journalhost").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "Hana").await;
+    proxy.cut();
+    for i in 1..=3 {
+        h.send(json!({"type": "chat_send", "text": format!("during {i}")})).await;
+        h.expect("chat_message").await;
+    }
+    assert_eq!(app.state.backlog.len(), 3, "queued while the database is away");
+
+    // The node is as good as dead (still cut off, its queue never drains); it restarts on the
+    // same data directory, reaching the database again, and writes what the first run queued.
+    let restarted = TestApp::spawn_with(common::Backend::Sqlite, |c| {
+        c.database_url = direct_url.clone();
+        c.data_dir = data.path().to_owned();
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = restarted.get(&format!("/api/v1/meetings/{id}/chat"), Some(&host.token)).await;
+        let texts: Vec<String> = r.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["text"].as_str().map(str::to_owned))
+            .collect();
+        if texts.len() == 3 {
+            assert_eq!(texts, ["during 1", "during 2", "during 3"], "in order, once each");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the journal was not replayed: {texts:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(restarted.state.backlog.is_empty());
+    restarted.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meetings_continue_while_nats_is_away_and_new_ones_are_told_to_retry() {
     let Some(nats) = cluster::nats() else { return };
     let Some(backend) = common::Backend::postgres() else { return };

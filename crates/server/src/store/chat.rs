@@ -6,7 +6,7 @@ use super::{Row, Store};
 use crate::error::Result;
 
 /// A stored chat message.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChatRow {
     pub id: String,
     pub meeting_id: i64,

@@ -62,7 +62,7 @@ pub struct InviteeRow {
     pub user_id: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttendanceRow {
     pub id: String,
     pub meeting_id: i64,
