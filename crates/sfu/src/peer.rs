@@ -51,14 +51,13 @@ pub(crate) struct Peer {
     connected: bool,
 }
 
-/// What draining a peer produced besides transmits.
-/// Packets kept per outgoing video stream for retransmission (str0m's default is 1000).
-/// A NACK is worth answering within a few round trips, and 256 packets are ~2 s of the full
-/// simulcast layer (1.5 Mbit/s) and longer for the others; 1000 kept up to 20 s per stream,
-/// and with one stream per remote camera per subscriber that was most of a participant's
-/// memory (7 MB each in a 10-person meeting, see bench/RESULTS.md).
+/// Packets kept per outgoing video stream for retransmission (str0m's default is 1000). A
+/// NACK is worth answering within a few round trips; 256 packets are ~2 s of the full
+/// simulcast layer (1.5 Mbit/s) and longer for the others. (str0m also drops cached packets
+/// older than 3 s, so this cap rarely binds and did not change memory in the bench.)
 const SUBSCRIBER_VIDEO_SEND_BUFFER: usize = 256;
 
+/// What draining a peer produced besides transmits.
 #[derive(Debug, Default)]
 pub(crate) struct Drained {
     pub(crate) events: Vec<Event>,
