@@ -59,6 +59,12 @@ struct Nats {
     pending: Mutex<placement::Pending>,
 }
 
+/// A meeting's placement as read from the bucket.
+enum Placed {
+    Live(Owner),
+    Vacant(Option<u64>),
+}
+
 impl Cluster {
     /// A node on its own (no NATS): every meeting is here.
     pub fn single(node_id: &str) -> Cluster {
@@ -179,17 +185,12 @@ impl Cluster {
         nats.ensure_connected()?;
         let key = meeting.to_string();
         for _ in 0..PLACEMENT_TRIES {
-            let entry = nats.entry(&key).await?;
-            let current = entry.filter(|e| e.operation == Operation::Put);
-            if let Some(e) = &current {
-                let owner = String::from_utf8_lossy(&e.value).into_owned();
-                if owner == *self.node_id {
-                    return Ok(Owner::Here);
-                }
-                if let Some(node) = nats.live_node(&owner).await {
-                    return Ok(Owner::Elsewhere { node_id: node.id, url: node.url });
-                }
-                tracing::info!(meeting, dead = %owner, "meeting's node is gone: placing it again");
+            let revision = match self.placed(nats, &key).await? {
+                Placed::Live(owner) => return Ok(owner),
+                Placed::Vacant(revision) => revision,
+            };
+            if revision.is_some() {
+                tracing::info!(meeting, "meeting's node is gone: placing it again");
             }
             let chosen = nats.choose(&self.node_id, region).ok_or_else(|| Error::Client {
                 status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -197,13 +198,29 @@ impl Cluster {
                 message: "no node can take this meeting right now; try again shortly".into(),
                 retry_after: Some(2),
             })?;
-            if nats.claim(&key, current.map(|e| e.revision), &chosen).await {
+            if nats.claim(&key, revision, &chosen).await {
                 tracing::info!(meeting, node = %chosen.id, "meeting placed");
                 return Ok(self.owner_is(chosen));
             }
             // Another node placed it first: read what it decided.
         }
         Err(unavailable("placement kept racing"))
+    }
+
+    /// What the placements bucket says of `key`: a live owner, or vacant (never placed, or
+    /// placed on a dead node: the revision a compare-and-set must replace).
+    async fn placed(&self, nats: &Nats, key: &str) -> Result<Placed> {
+        let Some(e) = nats.entry(key).await?.filter(|e| e.operation == Operation::Put) else {
+            return Ok(Placed::Vacant(None));
+        };
+        let owner = String::from_utf8_lossy(&e.value).into_owned();
+        if owner == *self.node_id {
+            return Ok(Placed::Live(Owner::Here));
+        }
+        Ok(match nats.live_node(&owner).await {
+            Some(node) => Placed::Live(Owner::Elsewhere { node_id: node.id, url: node.url }),
+            None => Placed::Vacant(Some(e.revision)),
+        })
     }
 
     fn owner_is(&self, node: NodeInfo) -> Owner {
@@ -223,18 +240,11 @@ impl Cluster {
         nats.ensure_connected()?;
         let key = meeting.to_string();
         for _ in 0..PLACEMENT_TRIES {
-            let entry = nats.entry(&key).await?;
-            let current = entry.filter(|e| e.operation == Operation::Put);
-            if let Some(e) = &current {
-                let owner = String::from_utf8_lossy(&e.value).into_owned();
-                if owner == *self.node_id {
-                    return Ok(Owner::Here);
-                }
-                if let Some(node) = nats.live_node(&owner).await {
-                    return Ok(Owner::Elsewhere { node_id: node.id, url: node.url });
-                }
-            }
-            if nats.write_placement(&key, current.map(|e| e.revision), &self.node_id).await {
+            let revision = match self.placed(nats, &key).await? {
+                Placed::Live(owner) => return Ok(owner),
+                Placed::Vacant(revision) => revision,
+            };
+            if nats.write_placement(&key, revision, &self.node_id).await {
                 tracing::info!(meeting, "meeting live here had no live placement: claimed back");
                 return Ok(Owner::Here);
             }
