@@ -690,14 +690,17 @@ impl Room {
                 now,
             ));
         }
-        let as_input = |c: &CachedPacket, keyframe_start: bool| PacketIn {
+        // The VP8 picture numbering is read once per packet, not once per subscriber.
+        let ids_of = |c: &CachedPacket| if codec == Codec::Vp8 { vp8_ids(&c.payload) } else { None };
+        let vp8 = ids_of(&cached);
+        let as_input = |c: &CachedPacket, keyframe_start: bool, vp8: Option<Vp8Ids>| PacketIn {
             layer,
             keyframe_start,
             seq: c.seq,
             ts: c.ts,
             at: c.at,
             clock_rate,
-            vp8: if codec == Codec::Vp8 { vp8_ids(&c.payload) } else { None },
+            vp8,
         };
         let Some(track) = self.tracks.get(&track_id) else { return };
         let mut wanted_keyframes = Vec::new();
@@ -708,7 +711,7 @@ impl Room {
             let Some(down) = p.down.get_mut(&track_id) else { continue };
             let Negotiation::Open(out_mid) = down.negotiation else { continue };
             let was_on_layer = down.forwarder.current() == Some(layer);
-            let Some(munged) = down.forwarder.on_packet(as_input(&cached, keyframe_start)) else {
+            let Some(munged) = down.forwarder.on_packet(as_input(&cached, keyframe_start, vp8)) else {
                 if down.forwarder.switch_pending() {
                     wanted_keyframes.push(down.forwarder.target());
                 }
@@ -716,13 +719,14 @@ impl Room {
             };
             let video = kind == TrackKind::Video;
             tracing::trace!(track = %track_id, subscriber = %q, in_seq = cached.seq, out_seq = munged.seq, "forward");
-            let mut sent = send_down(&mut p.subscriber, out_mid, &params, munged, &cached, video);
+            let mut sent = send_down(&mut p.subscriber, out_mid, &params, munged, &cached, vp8, video);
             if !was_on_layer {
                 // Switched: the rest of the keyframe may have arrived before its first packet.
                 for later in track.cache.after(layer, cached.seq) {
-                    if let Some(m) = down.forwarder.on_packet(as_input(&later, false)) {
+                    let later_vp8 = ids_of(&later);
+                    if let Some(m) = down.forwarder.on_packet(as_input(&later, false, later_vp8)) {
                         tracing::trace!(track = %track_id, subscriber = %q, in_seq = later.seq, out_seq = m.seq, "forward");
-                        sent |= send_down(&mut p.subscriber, out_mid, &params, m, &later, video);
+                        sent |= send_down(&mut p.subscriber, out_mid, &params, m, &later, later_vp8, video);
                     }
                 }
             }
@@ -887,11 +891,11 @@ impl Room {
     }
 }
 
-/// The descriptor rewrite that gives a VP8 packet the picture numbers `out`; `None` when
-/// they are what it carries already (no layer switch yet), or it cannot be patched. str0m
-/// applies it while serializing, so the shared payload is never copied.
-fn vp8_patch(payload: &[u8], out: Vp8Ids) -> Option<Vp8Patch> {
-    if vp8_ids(payload) == Some(out) {
+/// The descriptor rewrite that gives a VP8 packet carrying the picture numbers `input` the
+/// numbers `out`; `None` when they are the same (no layer switch yet), or it cannot be
+/// patched. str0m applies it while serializing, so the shared payload is never copied.
+fn vp8_patch(payload: &[u8], input: Option<Vp8Ids>, out: Vp8Ids) -> Option<Vp8Patch> {
+    if input == Some(out) {
         return None;
     }
     let mut patch = Vp8Descriptor::parse(payload).ok()?.patch();
@@ -911,6 +915,7 @@ fn send_down(
     params: &PayloadParams,
     munged: Munged,
     packet: &CachedPacket,
+    vp8: Option<Vp8Ids>,
     nackable: bool,
 ) -> bool {
     let written = subscriber.with_rtc(|rtc| {
@@ -919,7 +924,7 @@ fn send_down(
             .marker(packet.marker)
             .ext_vals(packet.ext.clone())
             .nackable(nackable);
-        if let Some(patch) = munged.vp8.and_then(|out| vp8_patch(&packet.payload, out)) {
+        if let Some(patch) = munged.vp8.and_then(|out| vp8_patch(&packet.payload, vp8, out)) {
             write = write.vp8_patch(patch);
         }
         rtc.direct_api().stream_tx_by_mid(mid, None)?.write_rtp(write);
