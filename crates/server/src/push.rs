@@ -13,9 +13,6 @@
 //!
 //! Callers use [`send_to_user`] (awaits delivery) or [`spawn_send_to_user`] (fire and forget).
 
-use std::sync::OnceLock;
-use std::time::Duration;
-
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes128Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -392,20 +389,6 @@ enum Outcome {
     Failed(String),
 }
 
-fn http_client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .connect_timeout(Duration::from_secs(5))
-            // Push services answer directly; never follow a subscription somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("convene/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default()
-    })
-}
-
 /// Sends `message` to every subscription of the user; the number the push services accepted.
 pub async fn send_to_user(state: &AppState, user_id: &str, message: &PushMessage) -> Result<usize> {
     Ok(send_to_user_report(state, user_id, message).await?.delivered)
@@ -491,7 +474,7 @@ async fn deliver(
         Ok(body) => body,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
-    let mut request = http_client()
+    let mut request = crate::outbound::http_client()
         .post(endpoint.clone())
         .header("Content-Encoding", "aes128gcm")
         .header("Content-Type", "application/octet-stream")

@@ -207,7 +207,7 @@ async fn on_owner(state: &AppState, headers: &HeaderMap, id: &str, action: &str)
     }
     let Some(owner) = state.cluster.owner_elsewhere(meeting).await? else { return Ok(None) };
     let url = format!("{}/api/v1/meetings/{meeting}/recording/{action}", owner.url.trim_end_matches('/'));
-    let mut request = forward_client().post(&url).header(FORWARDED, state.cluster.node_id());
+    let mut request = crate::outbound::http_client().post(&url).header(FORWARDED, state.cluster.node_id());
     if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
         request = request.header(axum::http::header::AUTHORIZATION, auth.clone());
     }
@@ -223,17 +223,6 @@ async fn on_owner(state: &AppState, headers: &HeaderMap, id: &str, action: &str)
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let body = answer.bytes().await.unwrap_or_default();
     Ok(Some((status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()))
-}
-
-fn forward_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client")
-    })
 }
 
 /// The live room of a meeting the caller hosts or co-hosts (by the meeting's settings, or
