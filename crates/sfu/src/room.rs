@@ -17,7 +17,7 @@ use crate::demux::Demux;
 use crate::error::SfuError;
 use crate::forwarder::PacketIn;
 use crate::io::{Datagram, Input, Output, Proto, RoomEvent};
-use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL};
+use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL, START_INTERVAL};
 use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
 use crate::munger::Munged;
 use crate::packet_cache::{CachedPacket, PacketCache};
@@ -121,7 +121,7 @@ impl Room {
             tracks: BTreeMap::new(),
             track_by_mid: HashMap::new(),
             demux: Demux::default(),
-            throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL),
+            throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL, START_INTERVAL),
             speaker: SpeakerDetector::new(SPEAKER_HOLD),
             out: VecDeque::new(),
             dirty: VecDeque::new(),
@@ -628,6 +628,7 @@ impl Room {
         let Some(track) = self.tracks.get_mut(&track_id) else { return };
         let Some(layer) = track.layer_of(rid) else { return };
         let kind = track.kind;
+        let layer_rid = track.rid_of(layer);
         if kind == TrackKind::Audio && self.muted.contains(&publisher) {
             return;
         }
@@ -658,6 +659,9 @@ impl Room {
         let codec = params.spec().codec;
         let clock_rate = params.spec().clock_rate.get();
         let keyframe_start = is_keyframe_start(codec, &cached.payload);
+        if keyframe_start && kind == TrackKind::Video {
+            self.throttle.keyframe_arrived(&(track_id, layer_rid), now);
+        }
         let tap = match (self.recording, kind) {
             (false, _) => Admit::Skip,
             (true, TrackKind::Audio) => Admit::Record,
@@ -666,7 +670,7 @@ impl Room {
         if tap == Admit::NeedKeyframe {
             // Recording started (or a better layer appeared) between keyframes; publishers may
             // send none for minutes unless asked. Throttled like every keyframe request.
-            self.request_keyframe(now, track_id, layer);
+            self.request_keyframe(now, track_id, layer, false);
         }
         if tap == Admit::Record {
             if self.recorded.len() >= RECORDED_QUEUE {
@@ -713,7 +717,7 @@ impl Room {
             let was_on_layer = down.forwarder.current() == Some(layer);
             let Some(munged) = down.forwarder.on_packet(as_input(&cached, keyframe_start, vp8)) else {
                 if down.forwarder.switch_pending() {
-                    wanted_keyframes.push(down.forwarder.target());
+                    wanted_keyframes.push((down.forwarder.target(), down.forwarder.current().is_none()));
                 }
                 continue;
             };
@@ -737,8 +741,10 @@ impl Room {
         }
         wanted_keyframes.sort_unstable();
         wanted_keyframes.dedup();
-        for layer in wanted_keyframes.into_iter().flatten() {
-            self.request_keyframe(now, track_id, layer);
+        for (layer, starting) in wanted_keyframes {
+            if let Some(layer) = layer {
+                self.request_keyframe(now, track_id, layer, starting);
+            }
         }
     }
 
@@ -747,16 +753,24 @@ impl Room {
         let Some(p) = self.participants.get(&subscriber) else { return };
         let Some(down) = p.down.values().find(|d| d.negotiation == Negotiation::Open(req.mid)) else { return };
         let layer = down.forwarder.current().or(down.forwarder.target()).unwrap_or(0);
-        self.request_keyframe(now, down.track, layer);
+        let starting = down.forwarder.current().is_none();
+        self.request_keyframe(now, down.track, layer, starting);
     }
 
-    fn request_keyframe(&mut self, now: Instant, track: TrackId, layer: u8) {
+    /// Asks a publisher for a keyframe of one layer, throttled; `starting` when a subscriber
+    /// has no picture of the track yet (a newcomer is served sooner, see [`START_INTERVAL`]).
+    fn request_keyframe(&mut self, now: Instant, track: TrackId, layer: u8, starting: bool) {
         let Some(up) = self.tracks.get(&track) else { return };
         if up.kind != TrackKind::Video {
             return;
         }
         let rid = up.rid_of(layer);
-        if self.throttle.request((track, rid), now) {
+        let send = if starting {
+            self.throttle.request_start((track, rid), now)
+        } else {
+            self.throttle.request((track, rid), now)
+        };
+        if send {
             self.send_keyframe_request(track, rid);
         }
     }
@@ -819,7 +833,7 @@ impl Room {
             };
             if down.forwarder.target() != layer {
                 down.forwarder.set_target(layer);
-                changed.push((down.track, layer));
+                changed.push((down.track, layer, down.forwarder.current().is_none()));
             }
         }
         // Keep traffic (media plus padding, capped by the estimate) at what the subscriber
@@ -828,9 +842,9 @@ impl Room {
         let _ = p.subscriber.with_rtc(|rtc| rtc.bwe().set_bitrate(desired, desired));
         let peer = p.subscriber.id;
         self.mark_dirty(peer);
-        for (track, layer) in changed {
+        for (track, layer, starting) in changed {
             if let Some(layer) = layer {
-                self.request_keyframe(now, track, layer);
+                self.request_keyframe(now, track, layer, starting);
             }
             self.update_wanted_layers(track);
         }

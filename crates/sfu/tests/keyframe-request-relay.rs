@@ -55,3 +55,67 @@ fn a_burst_of_subscriber_plis_becomes_one_request_now_and_one_coalesced() {
     assert!(got[1] >= Duration::from_millis(500), "the second waits for the interval: {got:?}");
     assert!(sim.client(PUBLISHER).keyframe_requests.iter().all(|(_, r)| r.mid == mid));
 }
+
+/// Sends a 30 fps frame every 33 ms of `duration`, a keyframe whenever the room asked for
+/// one since the last frame (as an encoder does), advancing in 5 ms steps.
+fn send_video_answering_requests(
+    sim: &mut Sim,
+    mid: Mid,
+    frame: &mut u32,
+    next_frame: &mut Duration,
+    duration: Duration,
+) {
+    let end = sim.elapsed() + duration;
+    while sim.elapsed() < end {
+        if sim.elapsed() >= *next_frame {
+            let now = sim.now;
+            let c = sim.client(PUBLISHER);
+            let keyframe = *frame == 0 || !c.keyframe_requests.is_empty();
+            c.keyframe_requests.clear();
+            let pt = c.pt(Codec::Vp8);
+            c.send(now, mid, None, vp8(pt, *frame, keyframe, 7));
+            *frame += 1;
+            *next_frame += Duration::from_millis(33);
+        }
+        sim.advance(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn newcomers_get_their_first_picture_soon_even_just_after_another_joined() {
+    let mut sim = Sim::new();
+    sim.join(PUBLISHER);
+    sim.join(VIEWER);
+    let mid = sim.publish(PUBLISHER, |api| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+    sim.connect_all();
+    let track = sim.track_of(PUBLISHER, mid);
+    let (mut frame, mut next_frame) = (0, sim.elapsed());
+    send_video_answering_requests(&mut sim, mid, &mut frame, &mut next_frame, Duration::from_secs(2));
+    assert!(!sim.client(VIEWER).received_for(track).is_empty());
+
+    // Five people join 150 ms apart: each arrives after the previous one's keyframe came
+    // and long before the 500 ms picture-loss interval has passed.
+    let before = sim.events_matching(|e| matches!(e, convene_sfu::RoomEvent::KeyframeRequested { .. })).len();
+    let mut joined = Vec::new();
+    for n in 0..5u64 {
+        let id = ParticipantId(10 + n);
+        sim.join(id);
+        joined.push((id, sim.now));
+        send_video_answering_requests(&mut sim, mid, &mut frame, &mut next_frame, Duration::from_millis(150));
+    }
+    send_video_answering_requests(&mut sim, mid, &mut frame, &mut next_frame, Duration::from_millis(500));
+
+    for (id, at) in joined {
+        let first = sim
+            .client(id)
+            .received_for(track)
+            .into_iter()
+            .find(|g| common::is_vp8_keyframe(&g.payload))
+            .unwrap_or_else(|| panic!("{id} never got a picture"));
+        let waited = first.at - at;
+        assert!(waited < Duration::from_millis(250), "{id} waited {waited:?} for its first picture");
+    }
+    let requests =
+        sim.events_matching(|e| matches!(e, convene_sfu::RoomEvent::KeyframeRequested { .. })).len() - before;
+    assert!(requests <= 5, "at most one keyframe request per newcomer: {requests}");
+}
