@@ -3,14 +3,16 @@
 //! to signaling.
 //!
 //! Rooms are spread over worker threads (one per core by default): a meeting lives on one
-//! worker for its whole life, placed on the least-loaded one when it first needs media. A
-//! single receiver thread reads the shared UDP port and hands each datagram to its room's
-//! worker ([`router`]); workers send on their own handle of the same socket. Signaling talks
-//! to the workers through [`Media`] (commands over channels; replies through oneshots).
+//! worker for its whole life, placed on the least-loaded one when it first needs media.
+//! Each worker has its own socket on the shared UDP port (`SO_REUSEPORT`), reads and sends
+//! datagrams in batches, and hands what arrived for another worker's room over to it
+//! ([`router`]). Signaling talks to the workers through [`Media`] (commands over channels,
+//! with a doorbell; replies through oneshots).
 
 mod relay;
 mod router;
 mod tcp;
+mod udp;
 mod worker;
 
 use std::collections::HashMap;
@@ -18,17 +20,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 
 use convene_protocol::PublishedTrack;
-use crossbeam_channel::Sender;
 use tokio::sync::oneshot;
 
 use crate::live::Live;
 use crate::recording::recorder::PacketSink;
-use router::Router;
+use router::{Inlet, Router};
 use worker::{Command, Worker};
-
-/// Datagrams queued for one worker before the receiver drops new ones (and counts them),
-/// so one overloaded worker cannot stall the port for everybody else.
-const WORKER_QUEUE: usize = 8192;
 
 /// Why a media request failed, as the signaling layer reports it.
 #[derive(Debug)]
@@ -51,7 +48,6 @@ pub struct Media {
 }
 
 struct Inner {
-    workers: Vec<Sender<Command>>,
     /// Bytes the workers sent (media, DTLS, STUN, RTCP) since start.
     sent: Arc<std::sync::atomic::AtomicU64>,
     placement: Mutex<Placement>,
@@ -62,9 +58,6 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone (a test server stopped): let the threads end.
         self.router.stop();
-        for w in &self.workers {
-            let _ = w.send(Command::Stop);
-        }
     }
 }
 
@@ -148,8 +141,8 @@ impl Placement {
 }
 
 impl Media {
-    /// Binds the media sockets (UDP and ICE-TCP on one port) and starts the receiver and
-    /// `workers` worker threads (0: one per core).
+    /// Binds the media sockets (UDP and ICE-TCP on one port) and starts `workers` worker
+    /// threads (0: one per core), each with its own UDP socket on the port.
     pub fn start(
         listen: SocketAddr,
         public_ip: Option<IpAddr>,
@@ -157,21 +150,28 @@ impl Media {
         live: Live,
         recorder: PacketSink,
     ) -> std::io::Result<Media> {
-        let (socket, tcp) = bind_pair(listen)?;
-        enlarge_buffers(&socket);
-        let local = socket.local_addr()?;
+        let count = if workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { workers };
+        let (sockets, tcp) = bind_group(listen, count)?;
+        let local = sockets[0].local_addr()?;
         let ip =
             public_ip.unwrap_or(if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() });
         let candidate = SocketAddr::new(ip, local.port());
-        let count = if workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { workers };
 
         let tcp_writers = tcp::Writers::default();
-        let (commands, command_rx): (Vec<_>, Vec<_>) = (0..count).map(|_| crossbeam_channel::unbounded()).unzip();
-        let (packets, packet_rx): (Vec<_>, Vec<_>) =
-            (0..count).map(|_| crossbeam_channel::bounded(WORKER_QUEUE)).unzip();
-        let router = Arc::new(Router::new(packets, commands.clone()));
+        let mut inlets = Vec::with_capacity(count);
+        let mut parts = Vec::with_capacity(count);
+        for socket in sockets {
+            enlarge_buffers(&socket);
+            socket.set_nonblocking(true)?;
+            let poll = mio::Poll::new()?;
+            let waker = mio::Waker::new(poll.registry(), worker::DOORBELL)?;
+            let (inlet, outlet) = Inlet::new(waker);
+            inlets.push(inlet);
+            parts.push((socket, poll, outlet));
+        }
+        let router = Arc::new(Router::new(inlets));
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        for (index, (cmd_rx, pkt_rx)) in command_rx.into_iter().zip(packet_rx).enumerate() {
+        for (index, (socket, poll, outlet)) in parts.into_iter().enumerate() {
             let shared = worker::Shared {
                 live: live.clone(),
                 tcp: tcp_writers.clone(),
@@ -179,12 +179,11 @@ impl Media {
                 recorder: recorder.clone(),
                 sent: sent.clone(),
             };
-            let worker = Worker::new(index, socket.try_clone()?, candidate, shared);
+            let worker = Worker::new(index, socket, candidate, shared);
             std::thread::Builder::new()
                 .name(format!("convene-media-{index}"))
-                .spawn(move || worker.run(cmd_rx, pkt_rx))?;
+                .spawn(move || worker.run(poll, outlet))?;
         }
-        router.clone().receive(socket)?;
         tcp::accept(tcp, router.clone(), tcp_writers)?;
 
         let placement = Placement { rooms: HashMap::new(), load: vec![Load::default(); count] };
@@ -192,7 +191,7 @@ impl Media {
             placement.publish(w);
         }
         tracing::info!(%local, %candidate, workers = count, "media listening (UDP and ICE-TCP)");
-        let inner = Inner { workers: commands, sent, placement: Mutex::new(placement), router };
+        let inner = Inner { sent, placement: Mutex::new(placement), router };
         Ok(Media { inner: Arc::new(inner), candidate })
     }
 
@@ -201,10 +200,9 @@ impl Media {
     pub fn detached() -> Media {
         Media {
             inner: Arc::new(Inner {
-                workers: Vec::new(),
                 sent: Arc::default(),
                 placement: Mutex::new(Placement::default()),
-                router: Arc::new(Router::new(Vec::new(), Vec::new())),
+                router: Arc::new(Router::new(Vec::new())),
             }),
             candidate: SocketAddr::from(([0, 0, 0, 0], 0)),
         }
@@ -220,12 +218,11 @@ impl Media {
     }
 
     fn send(&self, worker: usize, cmd: Command) -> Result<(), MediaError> {
-        self.inner
-            .workers
-            .get(worker)
-            .ok_or_else(|| MediaError("media engine stopped".into()))?
-            .send(cmd)
-            .map_err(|_| MediaError("media engine stopped".into()))
+        if self.inner.router.command(worker, cmd) {
+            Ok(())
+        } else {
+            Err(MediaError("media engine stopped".into()))
+        }
     }
 
     /// Sends to the worker of `meeting`, placing the meeting if it has none yet.
@@ -294,7 +291,7 @@ impl Media {
 
     /// How many worker threads drive rooms.
     pub fn workers(&self) -> usize {
-        self.inner.workers.len()
+        self.inner.router.workers()
     }
 }
 
@@ -317,18 +314,41 @@ fn enlarge_buffers(socket: &UdpSocket) {
     );
 }
 
-/// Binds UDP and TCP on the same port. With port 0 the UDP port is drawn first and the TCP
-/// port must match, which another socket may hold: then draw again.
-fn bind_pair(listen: SocketAddr) -> std::io::Result<(UdpSocket, std::net::TcpListener)> {
+/// Binds TCP and `count` UDP sockets on one port (the UDP ones share it with
+/// `SO_REUSEPORT` when there are several). TCP goes first and without port sharing, so a
+/// second server on a taken port fails here instead of silently sharing its datagrams.
+/// With port 0 a plain socket draws the port: the kernel's own draw for a port-sharing
+/// socket may pick a port another sharing group of this user holds.
+fn bind_group(listen: SocketAddr, count: usize) -> std::io::Result<(Vec<UdpSocket>, std::net::TcpListener)> {
     let mut last = None;
     for _ in 0..if listen.port() == 0 { 20 } else { 1 } {
-        let udp = UdpSocket::bind(listen)?;
-        match std::net::TcpListener::bind(udp.local_addr()?) {
-            Ok(tcp) => return Ok((udp, tcp)),
+        let port = match listen.port() {
+            0 => UdpSocket::bind(listen)?.local_addr()?.port(),
+            p => p,
+        };
+        let addr = SocketAddr::new(listen.ip(), port);
+        let tcp = match std::net::TcpListener::bind(addr) {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        match (0..count).map(|_| bind_udp(addr, count > 1)).collect::<std::io::Result<Vec<_>>>() {
+            Ok(sockets) => return Ok((sockets, tcp)),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no port")))
+}
+
+fn bind_udp(addr: SocketAddr, shared: bool) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 #[cfg(test)]

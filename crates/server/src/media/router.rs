@@ -1,6 +1,12 @@
-//! Routes every datagram arriving on the shared media port to the worker thread whose room
-//! owns it, in O(1): by the path (transport + remote address) once known, and by the local
-//! ICE ufrag named in a STUN binding request for a new path.
+//! Hands datagrams and commands to the worker thread whose room owns them, in O(1): by
+//! the path (transport + remote address) once known, and by the local ICE ufrag named in a
+//! STUN binding request for a new path.
+//!
+//! Every worker reads its own socket of the media port (`SO_REUSEPORT`: the kernel spreads
+//! remote addresses over them) and handles what is for its own rooms at once; what is for
+//! another worker's room is handed over here, as are ICE-TCP frames. A worker asleep in its
+//! poll is woken by its doorbell; a busy one finds the packet on its next round, without a
+//! system call.
 //!
 //! Workers register their participants' ufrags here; the room on the worker then checks the
 //! request's MESSAGE-INTEGRITY before it accepts the path, so a forged request can at worst
@@ -8,37 +14,64 @@
 //! (checked first, on every packet) puts the path back where it belongs.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::RwLock;
 
 use convene_sfu::{stun_local_ufrag, Proto};
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::worker::{Command, Packet};
 
-/// How long the receiver blocks before it looks whether it should stop.
-const READ_TIMEOUT: Duration = Duration::from_millis(100);
-/// How often the receiver forgets paths whose peer is gone.
-const PRUNE_EVERY: Duration = Duration::from_secs(10);
+/// Datagrams queued for one worker before new ones are dropped (and counted), so one
+/// overloaded worker cannot stall the others.
+const WORKER_QUEUE: usize = 8192;
 
-/// The ufrag → worker map shared by the receiver, the ICE-TCP readers and the workers.
+/// How work reaches one worker.
+pub(super) struct Inlet {
+    packets: Sender<Packet>,
+    commands: Sender<Command>,
+    waker: mio::Waker,
+    /// The worker is (about to be) blocked in its poll: ring to wake it.
+    asleep: AtomicBool,
+}
+
+/// The receiving ends a worker keeps.
+pub(super) struct Outlet {
+    pub(super) packets: Receiver<Packet>,
+    pub(super) commands: Receiver<Command>,
+}
+
+impl Inlet {
+    /// A worker's inlet and outlet; `waker` must belong to the worker's poll.
+    pub(super) fn new(waker: mio::Waker) -> (Inlet, Outlet) {
+        let (packets, packet_rx) = crossbeam_channel::bounded(WORKER_QUEUE);
+        let (commands, command_rx) = crossbeam_channel::unbounded();
+        (
+            Inlet { packets, commands, waker, asleep: AtomicBool::new(false) },
+            Outlet { packets: packet_rx, commands: command_rx },
+        )
+    }
+
+    fn ring(&self) {
+        if self.asleep.swap(false, Ordering::SeqCst) {
+            if let Err(e) = self.waker.wake() {
+                tracing::warn!(error = %e, "could not wake a media worker");
+            }
+        }
+    }
+}
+
+/// The ufrag → worker map and every worker's inlet, shared by the workers, the ICE-TCP
+/// readers and signaling.
 pub(super) struct Router {
     ufrags: RwLock<HashMap<String, usize>>,
-    packets: Vec<Sender<Packet>>,
-    commands: Vec<Sender<Command>>,
-    stopped: AtomicBool,
+    inlets: Vec<Inlet>,
 }
 
 impl Router {
-    pub(super) fn new(packets: Vec<Sender<Packet>>, commands: Vec<Sender<Command>>) -> Router {
-        Router { ufrags: RwLock::new(HashMap::new()), packets, commands, stopped: AtomicBool::new(false) }
-    }
-
-    pub(super) fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
+    pub(super) fn new(inlets: Vec<Inlet>) -> Router {
+        Router { ufrags: RwLock::new(HashMap::new()), inlets }
     }
 
     /// STUN naming these ufrags goes to `worker`.
@@ -57,63 +90,73 @@ impl Router {
     }
 
     /// The worker whose peer has this local ICE ufrag.
-    fn worker_of(&self, ufrag: &str) -> Option<usize> {
+    pub(super) fn worker_of(&self, ufrag: &str) -> Option<usize> {
         self.ufrags.read().unwrap_or_else(|e| e.into_inner()).get(ufrag).copied()
     }
 
-    fn is_registered(&self, ufrag: &str) -> bool {
+    pub(super) fn is_registered(&self, ufrag: &str) -> bool {
         self.ufrags.read().unwrap_or_else(|e| e.into_inner()).contains_key(ufrag)
     }
 
     /// Hands a datagram to a worker; `false` (counted) when its queue is full.
-    fn deliver(&self, worker: usize, packet: Packet) -> bool {
-        let Some(tx) = self.packets.get(worker) else { return false };
-        match tx.try_send(packet) {
+    pub(super) fn deliver(&self, worker: usize, packet: Packet) -> bool {
+        let Some(inlet) = self.inlets.get(worker) else { return false };
+        let delivered = match inlet.packets.try_send(packet) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 metrics::counter!("media_datagrams_dropped_total", "reason" => "worker_busy").increment(1);
                 false
             }
             Err(TrySendError::Disconnected(_)) => false,
+        };
+        inlet.ring();
+        delivered
+    }
+
+    /// Sends a command to a worker; `false` if it has stopped.
+    pub(super) fn command(&self, worker: usize, cmd: Command) -> bool {
+        let Some(inlet) = self.inlets.get(worker) else { return false };
+        let sent = inlet.commands.send(cmd).is_ok();
+        inlet.ring();
+        sent
+    }
+
+    pub(super) fn workers(&self) -> usize {
+        self.inlets.len()
+    }
+
+    /// Marks `worker` asleep before it blocks; `false` (and awake) when work arrived
+    /// meanwhile, so it must not block. Closes the race with [`Inlet::ring`]: whatever is
+    /// queued after this finds the flag set and rings.
+    pub(super) fn may_sleep(&self, worker: usize, outlet: &Outlet) -> bool {
+        let Some(inlet) = self.inlets.get(worker) else { return true };
+        inlet.asleep.store(true, Ordering::SeqCst);
+        if outlet.packets.is_empty() && outlet.commands.is_empty() {
+            return true;
+        }
+        inlet.asleep.store(false, Ordering::SeqCst);
+        false
+    }
+
+    /// The worker is back from its poll.
+    pub(super) fn awake(&self, worker: usize) {
+        if let Some(inlet) = self.inlets.get(worker) {
+            inlet.asleep.store(false, Ordering::SeqCst);
         }
     }
 
     /// Tells every worker (TCP writers are shared; paths are per worker).
     pub(super) fn tcp_closed(&self, remote: SocketAddr) {
-        for c in &self.commands {
-            let _ = c.send(Command::TcpClosed { remote });
+        for w in 0..self.inlets.len() {
+            self.command(w, Command::TcpClosed { remote });
         }
     }
 
-    /// Starts the thread that reads the UDP socket.
-    pub(super) fn receive(self: Arc<Self>, socket: UdpSocket) -> std::io::Result<()> {
-        socket.set_read_timeout(Some(READ_TIMEOUT))?;
-        std::thread::Builder::new().name("convene-media-rx".into()).spawn(move || {
-            let mut paths: Paths<SocketAddr, usize> = Paths::default();
-            let mut buf = vec![0u8; 2048];
-            let mut pruned = Instant::now();
-            while !self.stopped.load(Ordering::Relaxed) {
-                match socket.recv_from(&mut buf) {
-                    Ok((n, source)) => {
-                        let contents = &buf[..n];
-                        match paths.route(source, contents, |u| self.worker_of(u)) {
-                            Some(w) => {
-                                self.deliver(w, Packet { proto: Proto::Udp, source, contents: contents.to_vec() });
-                            }
-                            None => metrics::counter!("media_datagrams_dropped_total", "reason" => "unknown_path")
-                                .increment(1),
-                        }
-                    }
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                    Err(e) => tracing::debug!(error = %e, "media socket read"),
-                }
-                if pruned.elapsed() >= PRUNE_EVERY {
-                    paths.retain(|_, ufrag| self.is_registered(ufrag));
-                    pruned = Instant::now();
-                }
-            }
-        })?;
-        Ok(())
+    /// Tells every worker to stop.
+    pub(super) fn stop(&self) {
+        for w in 0..self.inlets.len() {
+            self.command(w, Command::Stop);
+        }
     }
 
     /// Routes one frame read from an ICE-TCP connection (whose remote never changes, so the
@@ -191,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_path_follows_the_worker_its_stun_names() {
-        let router = Router::new(Vec::new(), Vec::new());
+        let router = Router::new(Vec::new());
         router.register(1, ["aaaa".to_owned()]);
         router.register(0, ["bbbb".to_owned()]);
         let mut paths: Paths<SocketAddr, usize> = Paths::default();

@@ -1,26 +1,34 @@
-//! One media worker thread: drives the SFU rooms placed on it with real time, sends what
-//! they want sent, and relays their events to signaling.
+//! One media worker thread: reads its socket of the media port, drives the SFU rooms
+//! placed on it with real time, sends what they want sent in batches, and relays their
+//! events to signaling.
 
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use convene_protocol::PublishedTrack;
-use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig};
-use crossbeam_channel::Receiver;
+use convene_sfu::{stun_local_ufrag, Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig};
 use tokio::sync::oneshot;
 
 use super::relay::{self, Relay};
-use super::router::{Paths, Router};
+use super::router::{Outlet, Paths, Router};
 use super::tcp::Writers;
+use super::udp::{Inbox, Outbox, BATCH};
 use super::{AnswerRefused, MediaError};
 use crate::live::Live;
 use crate::recording::recorder::PacketSink;
 
 /// The longest a worker sleeps with nothing due (it wakes for every command and packet).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// How often a worker forgets the paths it hands to other workers whose peer is gone.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+/// mio tokens: the worker's socket and its doorbell.
+const SOCKET: mio::Token = mio::Token(0);
+pub(super) const DOORBELL: mio::Token = mio::Token(1);
 
 /// A datagram for one of the worker's rooms.
 pub(super) struct Packet {
@@ -103,11 +111,17 @@ pub(super) struct Worker {
     ufrags: HashMap<String, i64>,
     /// Known paths → meeting.
     paths: Paths<(Proto, SocketAddr), i64>,
+    /// Paths whose datagrams arrive on this worker's socket but belong to another worker →
+    /// (that worker, the ufrag that named the path).
+    foreign: HashMap<SocketAddr, (usize, String)>,
+    /// UDP datagrams to send, flushed in batches.
+    outbox: Outbox,
     /// Where recorded packets go (never blocks).
     recorder: PacketSink,
     /// Bytes sent by every worker (the node's egress, for the cluster's load figure).
     sent: Arc<AtomicU64>,
     sent_metric: metrics::Counter,
+    handed_over: metrics::Counter,
 }
 
 /// What every worker of a node shares.
@@ -133,17 +147,74 @@ impl Worker {
             router,
             ufrags: HashMap::new(),
             paths: Paths::default(),
+            foreign: HashMap::new(),
+            outbox: Outbox::default(),
             recorder,
             sent,
             sent_metric: metrics::counter!("media_sent_bytes_total"),
+            handed_over: metrics::counter!("media_datagrams_handed_over_total"),
         }
     }
 
-    pub(super) fn run(mut self, commands: Receiver<Command>, packets: Receiver<Packet>) {
+    /// Runs until told to stop: each round takes the commands and handed-over datagrams
+    /// queued, reads a batch from the socket, sends what all that produced in batches, and
+    /// only when a round found nothing to do blocks in `poll` until a datagram arrives, the
+    /// doorbell rings or the rooms' next deadline.
+    pub(super) fn run(mut self, mut poll: mio::Poll, outlet: Outlet) {
         tracing::debug!(worker = self.index, "media worker started");
-        loop {
+        let fd = self.socket.as_raw_fd();
+        if let Err(e) = poll.registry().register(&mut mio::unix::SourceFd(&fd), SOCKET, mio::Interest::READABLE) {
+            tracing::error!(error = %e, worker = self.index, "media worker cannot poll its socket");
+            return;
+        }
+        let mut events = mio::Events::with_capacity(8);
+        let mut inbox = Inbox::new();
+        let mut pruned = Instant::now();
+        'run: loop {
             let now = Instant::now();
             self.drive_timeouts(now);
+            let mut busy = false;
+            loop {
+                match outlet.commands.try_recv() {
+                    Ok(Command::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => break 'run,
+                    Ok(cmd) => {
+                        busy = true;
+                        self.command(cmd);
+                    }
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                }
+            }
+            for _ in 0..BATCH {
+                let Ok(packet) = outlet.packets.try_recv() else { break };
+                busy = true;
+                let now = Instant::now();
+                self.datagram(now, packet.proto, packet.source, &packet.contents);
+            }
+            match inbox.receive(&self.socket) {
+                Ok(n) => {
+                    busy |= n > 0;
+                    let now = Instant::now();
+                    for i in 0..n {
+                        if let Some((source, contents)) = inbox.get(i) {
+                            self.inbound(now, source, contents);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => busy = true,
+                // ICMP errors of earlier sends (a peer's port closed) surface here; go on.
+                Err(e) => tracing::debug!(error = %e, "media socket read"),
+            }
+            self.flush();
+            if pruned.elapsed() >= PRUNE_EVERY {
+                let router = &self.router;
+                self.foreign.retain(|_, (_, ufrag)| router.is_registered(ufrag));
+                pruned = Instant::now();
+            }
+            if busy {
+                continue;
+            }
+            let now = Instant::now();
             let wait = self
                 .rooms
                 .values()
@@ -151,20 +222,57 @@ impl Worker {
                 .min()
                 .unwrap_or(IDLE_WAIT)
                 .min(IDLE_WAIT);
-            crossbeam_channel::select_biased! {
-                recv(commands) -> cmd => match cmd {
-                    Ok(Command::Stop) | Err(_) => break,
-                    Ok(cmd) => self.command(cmd),
-                },
-                recv(packets) -> packet => match packet {
-                    Ok(p) => self.datagram(Instant::now(), p),
-                    Err(_) => break,
-                },
-                default(wait) => {},
+            if wait.is_zero() || !self.router.may_sleep(self.index, &outlet) {
+                continue;
             }
+            if let Err(e) = poll.poll(&mut events, Some(wait)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    tracing::error!(error = %e, "media worker poll");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            // Whatever woke it, the next round looks at everything.
+            self.router.awake(self.index);
         }
         let ufrags: Vec<String> = self.ufrags.drain().map(|(u, _)| u).collect();
         self.router.unregister(ufrags);
+    }
+
+    /// A datagram read from this worker's socket: handled here if it is for one of this
+    /// worker's rooms, handed over if it is for another worker's.
+    fn inbound(&mut self, now: Instant, source: SocketAddr, contents: &[u8]) {
+        if let Some(ufrag) = stun_local_ufrag(contents) {
+            if self.ufrags.contains_key(ufrag) {
+                self.foreign.remove(&source);
+            } else if let Some(w) = self.router.worker_of(ufrag).filter(|w| *w != self.index) {
+                // The path now belongs to a peer on another worker (the kernel chose this
+                // socket for its address): hand it and what follows over.
+                self.paths.remove(&(Proto::Udp, source));
+                match self.foreign.get(&source) {
+                    Some((known, u)) if *known == w && u == ufrag => {}
+                    _ => {
+                        self.foreign.insert(source, (w, ufrag.to_owned()));
+                    }
+                }
+                self.hand_over(w, source, contents);
+                return;
+            }
+        }
+        if let Some(&(w, _)) = self.foreign.get(&source) {
+            self.hand_over(w, source, contents);
+            return;
+        }
+        self.datagram(now, Proto::Udp, source, contents);
+    }
+
+    fn hand_over(&self, worker: usize, source: SocketAddr, contents: &[u8]) {
+        self.handed_over.increment(1);
+        self.router.deliver(worker, Packet { proto: Proto::Udp, source, contents: contents.to_vec() });
+    }
+
+    /// Sends the queued datagrams.
+    fn flush(&mut self) {
+        flush(&mut self.outbox, &self.socket);
     }
 
     /// The meeting a datagram is for (see [`Paths::route`]). The room then checks the STUN
@@ -174,17 +282,12 @@ impl Worker {
         self.paths.route((proto, source), contents, |u| ufrags.get(u).copied())
     }
 
-    fn datagram(&mut self, now: Instant, packet: Packet) {
-        let Some(meeting) = self.meeting_of(packet.proto, packet.source, &packet.contents) else {
+    fn datagram(&mut self, now: Instant, proto: Proto, source: SocketAddr, contents: &[u8]) {
+        let Some(meeting) = self.meeting_of(proto, source, contents) else {
             metrics::counter!("media_datagrams_dropped_total", "reason" => "unknown_peer").increment(1);
             return;
         };
-        let d = Datagram {
-            proto: packet.proto,
-            source: packet.source,
-            destination: self.candidate,
-            contents: &packet.contents,
-        };
+        let d = Datagram { proto, source, destination: self.candidate, contents };
         if let Some(slot) = self.rooms.get_mut(&meeting) {
             slot.room.handle_input(now, Input::Receive(d));
         }
@@ -211,8 +314,9 @@ impl Worker {
                     sent += t.contents.len() as u64;
                     match t.proto {
                         Proto::Udp => {
-                            if let Err(e) = self.socket.send_to(&t.contents, t.destination) {
-                                tracing::debug!(error = %e, "media send");
+                            self.outbox.push(t.destination, t.contents);
+                            if self.outbox.len() >= BATCH {
+                                flush(&mut self.outbox, &self.socket);
                             }
                         }
                         Proto::Tcp => self.tcp.send(t.destination, t.contents),
@@ -358,5 +462,16 @@ impl Worker {
             }
             Command::Stop => {}
         }
+    }
+}
+
+/// Sends what `outbox` holds, counting what the kernel refused.
+fn flush(outbox: &mut Outbox, socket: &UdpSocket) {
+    if outbox.len() == 0 {
+        return;
+    }
+    let refused = outbox.flush(socket);
+    if refused > 0 {
+        metrics::counter!("media_datagrams_dropped_total", "reason" => "send_failed").increment(refused as u64);
     }
 }
