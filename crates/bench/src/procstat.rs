@@ -10,6 +10,9 @@ pub struct ProcSample {
     pub rss_kb: u64,
     /// Peak resident set size, KiB.
     pub peak_rss_kb: u64,
+    /// Resident anonymous memory now (heap, stacks), KiB: `rss_kb` without the pages of the
+    /// binary and libraries, which grow as code paths are first run, not per participant.
+    pub anon_kb: u64,
     pub threads: u64,
 }
 
@@ -24,6 +27,7 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
         cpu_s: (utime + stime) as f64 / ticks,
         rss_kb: status_kb(&status, "VmRSS:")?,
         peak_rss_kb: status_kb(&status, "VmHWM:")?,
+        anon_kb: status_kb(&status, "RssAnon:")?,
         threads,
     })
 }
@@ -65,6 +69,7 @@ mod tests {
     fn this_process_can_be_read() {
         let s = sample(std::process::id()).expect("our own /proc entry");
         assert!(s.rss_kb > 0 && s.peak_rss_kb >= s.rss_kb);
+        assert!(s.anon_kb > 0 && s.anon_kb <= s.rss_kb);
         assert!(s.threads >= 1);
         assert!(sample(u32::MAX).is_none());
         assert_eq!(loadavg().split(' ').count(), 3);

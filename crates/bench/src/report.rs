@@ -46,8 +46,9 @@ pub struct Report {
     pub packets_per_cpu_s: f64,
     pub cpu_us_per_packet: f64,
     pub server_peak_rss_mb: f64,
-    /// Growth of the server's resident memory from before the first join to the end of the
-    /// window, divided by the participants.
+    /// Growth of the server's resident anonymous memory (`RssAnon`: heap and stacks, not the
+    /// pages of its code) from before the first join to the end of the window, divided by
+    /// the participants.
     pub rss_per_participant_kb: f64,
     pub server_threads: u64,
     /// Datagrams the kernel dropped machine-wide for full socket buffers during the window.
@@ -133,7 +134,7 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
         ("forwarded packets per CPU-s", format!("{:.0}", r.packets_per_cpu_s)),
         ("CPU µs per forwarded packet", format!("{:.2}", r.cpu_us_per_packet)),
         ("server peak RSS MB", format!("{:.1}", r.server_peak_rss_mb)),
-        ("RSS growth per participant KB", format!("{:.0}", r.rss_per_participant_kb)),
+        ("anon. memory growth per participant KB", format!("{:.0}", r.rss_per_participant_kb)),
         (
             "video packets by layer q / h / f",
             format!("{} / {} / {}", r.video_layer_packets[0], r.video_layer_packets[1], r.video_layer_packets[2]),

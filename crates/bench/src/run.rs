@@ -199,7 +199,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
         report.server_cpu_pct = report.server_cpu_s * 100.0 / window;
         report.server_peak_rss_mb = a.peak_rss_kb as f64 / 1024.0;
         report.server_threads = a.threads;
-        let grown = a.rss_kb.saturating_sub(proc_before.rss_kb) as f64;
+        let grown = a.anon_kb.saturating_sub(proc_before.anon_kb) as f64;
         report.rss_per_participant_kb = grown / scenario.total_participants() as f64;
         let forwarded = report.forwarded_pps * window;
         if report.server_cpu_s > 0.0 {
