@@ -51,10 +51,8 @@ pub(crate) struct Peer {
     connected: bool,
 }
 
-/// Packets kept per outgoing video stream for retransmission (str0m's default is 1000). A
-/// NACK is worth answering within a few round trips; 256 packets are ~2 s of the full
-/// simulcast layer (1.5 Mbit/s) and longer for the others. (str0m also drops cached packets
-/// older than 3 s, so this cap rarely binds and did not change memory in the bench.)
+/// Packets kept per outgoing video stream for retransmission until the room sets each
+/// stream's own history ([`crate::room`], by source); str0m's default is 1000.
 const SUBSCRIBER_VIDEO_SEND_BUFFER: usize = 256;
 
 /// What draining a peer produced besides transmits.

@@ -341,6 +341,14 @@ impl Room {
         for down in p.down.values_mut() {
             if let Negotiation::Offered(mid) = down.negotiation {
                 down.negotiation = Negotiation::Open(mid);
+                let history = self.tracks.get(&down.track).and_then(|t| retransmission_history(t.kind, t.source));
+                if let Some((packets, age)) = history {
+                    let _ = p.subscriber.with_rtc(|rtc| {
+                        if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
+                            stream.set_rtx_cache(packets, age, Some(RTX_RATIO_CAP));
+                        }
+                    });
+                }
             }
         }
         let subscriber = p.subscriber.id;
@@ -931,6 +939,24 @@ fn vp8_patch(payload: &[u8], input: Option<Vp8Ids>, out: Vp8Ids) -> Option<Vp8Pa
 }
 
 /// Writes one munged packet on a subscriber's m-line, mapping the payload type.
+/// Resends are given up when they would exceed this share of a stream's traffic (str0m's
+/// default).
+const RTX_RATIO_CAP: f32 = 0.15;
+
+/// How much of an outgoing video stream is kept to answer NACKs: packets (a cap for bursts)
+/// and age. A NACK comes about one round trip after a loss and a resend is useless once the
+/// receiver's jitter buffer gave up on the frame, so one second is plenty for a camera —
+/// str0m's default of three seconds and a thousand packets tripled each subscriber's memory
+/// (bench/RESULTS.md). A shared screen keeps more: its keyframes are hundreds of packets in
+/// one burst, and a lost packet near a burst's start must still be there when its NACK comes.
+fn retransmission_history(kind: TrackKind, source: Source) -> Option<(usize, Duration)> {
+    match (kind, source) {
+        (TrackKind::Audio, _) => None,
+        (TrackKind::Video, Source::ScreenShare) => Some((1024, Duration::from_millis(1500))),
+        (TrackKind::Video, _) => Some((256, Duration::from_secs(1))),
+    }
+}
+
 fn send_down(
     subscriber: &mut Peer,
     mid: Mid,
