@@ -816,7 +816,6 @@ impl Room {
         let budget = p.bandwidth_bps.map(|b| b / videos);
         let mut changed = Vec::new();
         let mut desired_bps = 0;
-        let mut held_back = false;
         for down in p.down.values_mut() {
             let Some(up) = self.tracks.get(&down.track) else { continue };
             if !matches!(down.negotiation, Negotiation::Open(_)) {
@@ -837,9 +836,7 @@ impl Room {
                 TrackKind::Video => {
                     let unconstrained = select_layer(demand);
                     desired_bps += unconstrained.map_or(0, |l| LAYER_BITRATE_BPS[usize::from(l)]);
-                    let chosen = select_layer(LayerDemand { budget_bps: budget, ..demand });
-                    held_back |= chosen < unconstrained;
-                    chosen
+                    select_layer(LayerDemand { budget_bps: budget, ..demand })
                 }
             };
             if down.forwarder.target() != layer {
@@ -850,12 +847,7 @@ impl Room {
         // Keep traffic (media plus padding, capped by the estimate) at what the subscriber
         // would like to receive, so the estimate can grow into the layers the tiles want.
         let desired = Bitrate::bps(desired_bps);
-        // Pad only while the estimate holds some tile below the layer it wants (to probe
-        // for the room to upgrade); once it does not, padding up to the desired rate would
-        // only cost the subscriber's data plan and the server a pacer wake-up every few
-        // milliseconds per subscriber (most of the CPU the benchmark found in str0m).
-        let minimum = if held_back { desired } else { Bitrate::ZERO };
-        let _ = p.subscriber.with_rtc(|rtc| rtc.bwe().set_bitrate(minimum, desired));
+        let _ = p.subscriber.with_rtc(|rtc| rtc.bwe().set_bitrate(desired, desired));
         let peer = p.subscriber.id;
         self.mark_dirty(peer);
         for (track, layer, starting) in changed {
