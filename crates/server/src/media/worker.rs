@@ -193,10 +193,9 @@ impl Worker {
             match inbox.receive(&self.socket) {
                 Ok(n) => {
                     busy |= n > 0;
-                    let now = Instant::now();
                     for i in 0..n {
                         if let Some((source, contents)) = inbox.get(i) {
-                            self.inbound(now, source, contents);
+                            self.inbound(Instant::now(), source, contents);
                         }
                     }
                 }
@@ -205,7 +204,6 @@ impl Worker {
                 // ICMP errors of earlier sends (a peer's port closed) surface here; go on.
                 Err(e) => tracing::debug!(error = %e, "media socket read"),
             }
-            self.flush();
             if pruned.elapsed() >= PRUNE_EVERY {
                 let router = &self.router;
                 self.foreign.retain(|_, (_, ufrag)| router.is_registered(ufrag));
@@ -270,11 +268,6 @@ impl Worker {
         self.router.deliver(worker, Packet { proto: Proto::Udp, source, contents: contents.to_vec() });
     }
 
-    /// Sends the queued datagrams.
-    fn flush(&mut self) {
-        flush(&mut self.outbox, &self.socket);
-    }
-
     /// The meeting a datagram is for (see [`Paths::route`]). The room then checks the STUN
     /// message integrity before it accepts a new path.
     fn meeting_of(&mut self, proto: Proto, source: SocketAddr, contents: &[u8]) -> Option<i64> {
@@ -329,6 +322,11 @@ impl Worker {
                 }
             }
         }
+        // Out now, in one system call per 64: what one input produced (a packet's fan-out
+        // to every subscriber). Holding it for the rest of the round would make str0m's
+        // send times, which the subscribers' bandwidth estimates rest on, wrong by as much
+        // as the round took.
+        flush(&mut self.outbox, &self.socket);
         if sent > 0 {
             self.sent.fetch_add(sent, Ordering::Relaxed);
             self.sent_metric.increment(sent);
