@@ -55,13 +55,13 @@ impl Outbox {
 
 /// Buffers for receiving a batch of datagrams.
 pub(super) struct Inbox {
-    buffers: Vec<Box<[u8; DATAGRAM]>>,
+    buffers: Vec<[u8; DATAGRAM]>,
     received: Vec<(SocketAddr, usize)>,
 }
 
 impl Inbox {
     pub(super) fn new() -> Inbox {
-        Inbox { buffers: (0..BATCH).map(|_| Box::new([0u8; DATAGRAM])).collect(), received: Vec::with_capacity(BATCH) }
+        Inbox { buffers: vec![[0u8; DATAGRAM]; BATCH], received: Vec::with_capacity(BATCH) }
     }
 
     /// Reads what is waiting on a non-blocking socket, up to [`BATCH`] datagrams;
@@ -125,7 +125,7 @@ mod sys {
     /// One `recvmmsg` (non-blocking) into `buffers`; fills `received` with source and length.
     pub(super) fn receive_batch(
         socket: &UdpSocket,
-        buffers: &mut [Box<[u8; DATAGRAM]>],
+        buffers: &mut [[u8; DATAGRAM]],
         received: &mut Vec<(SocketAddr, usize)>,
     ) -> io::Result<()> {
         let mut names: Vec<SockAddrStorage> = (0..buffers.len()).map(|_| SockAddrStorage::zeroed()).collect();
@@ -192,7 +192,7 @@ mod sys {
 
     pub(super) fn receive_batch(
         socket: &UdpSocket,
-        buffers: &mut [Box<[u8; DATAGRAM]>],
+        buffers: &mut [[u8; DATAGRAM]],
         received: &mut Vec<(SocketAddr, usize)>,
     ) -> io::Result<()> {
         for b in buffers.iter_mut() {
