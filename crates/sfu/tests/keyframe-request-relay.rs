@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{vp8, Sim};
-use convene_sfu::ParticipantId;
+use convene_sfu::{ParticipantId, TrackId};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 
@@ -24,14 +24,20 @@ fn send_video(sim: &mut Sim, mid: Mid, frame: &mut u32, duration: Duration) {
     }
 }
 
-#[test]
-fn a_burst_of_subscriber_plis_becomes_one_request_now_and_one_coalesced() {
+/// A publisher with one camera track and a viewer, both connected.
+fn publisher_and_viewer() -> (Sim, Mid, TrackId) {
     let mut sim = Sim::new();
     sim.join(PUBLISHER);
     sim.join(VIEWER);
     let mid = sim.publish(PUBLISHER, |api| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
     sim.connect_all();
     let track = sim.track_of(PUBLISHER, mid);
+    (sim, mid, track)
+}
+
+#[test]
+fn a_burst_of_subscriber_plis_becomes_one_request_now_and_one_coalesced() {
+    let (mut sim, mid, track) = publisher_and_viewer();
     let mut frame = 0;
     send_video(&mut sim, mid, &mut frame, Duration::from_secs(2));
     assert!(!sim.client(VIEWER).received_for(track).is_empty());
@@ -83,12 +89,7 @@ fn send_video_answering_requests(
 
 #[test]
 fn newcomers_get_their_first_picture_soon_even_just_after_another_joined() {
-    let mut sim = Sim::new();
-    sim.join(PUBLISHER);
-    sim.join(VIEWER);
-    let mid = sim.publish(PUBLISHER, |api| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
-    sim.connect_all();
-    let track = sim.track_of(PUBLISHER, mid);
+    let (mut sim, mid, track) = publisher_and_viewer();
     let (mut frame, mut next_frame) = (0, sim.elapsed());
     send_video_answering_requests(&mut sim, mid, &mut frame, &mut next_frame, Duration::from_secs(2));
     assert!(!sim.client(VIEWER).received_for(track).is_empty());
