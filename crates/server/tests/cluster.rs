@@ -159,7 +159,7 @@ async fn a_meeting_whose_node_is_killed_comes_back_on_another_with_its_people_an
     front.state.cluster.set_draining(true).await;
     let mut nodes =
         vec![cluster::ProcessNode::start(&front, "p1").await, cluster::ProcessNode::start(&front, "p2").await];
-    tokio::time::sleep(Duration::from_millis(1500)).await; // heartbeats seen
+    cluster::until_seen(&front, &["p1", "p2"]).await;
 
     let host = front.account("failoverhost").await;
     let m = meeting_with(&front, &host, json!({})).await;
@@ -218,7 +218,7 @@ async fn media_is_back_within_five_seconds_after_its_node_is_killed() {
     front.state.cluster.set_draining(true).await;
     let mut nodes =
         vec![cluster::ProcessNode::start(&front, "q1").await, cluster::ProcessNode::start(&front, "q2").await];
-    tokio::time::sleep(Duration::from_millis(1500)).await; // heartbeats seen
+    cluster::until_seen(&front, &["q1", "q2"]).await;
 
     let host = front.account("mediafailover").await;
     let m = meeting_with(&front, &host, json!({})).await;

@@ -23,6 +23,21 @@ pub fn nats() -> Option<String> {
     None
 }
 
+/// Waits until `front` sees every node of `ids` in its registry view, taking meetings: their
+/// first heartbeats have reached it. Placing a meeting right after the nodes started would
+/// otherwise race those heartbeats (`no_node_available` on a loaded machine).
+pub async fn until_seen(front: &TestApp, ids: &[&str]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let nodes = front.state.cluster.nodes();
+        if ids.iter().all(|id| nodes.iter().any(|n| n.id == *id && !n.draining)) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nodes {ids:?} never seen by the front: {nodes:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// `n` nodes (`n0`, `n1`, …) of one new cluster, or `None` when PostgreSQL or NATS is missing.
 pub async fn nodes(n: usize) -> Option<Vec<TestApp>> {
     nodes_in(&vec![None; n]).await
