@@ -60,6 +60,13 @@ impl Forwarder {
         self.target.is_some() && self.target != self.current
     }
 
+    /// Continues the stream after packets the room held back (an audio track that was not
+    /// forwarded for a while): the next packet follows the last one sent without a gap in
+    /// sequence numbers, and its timestamp by the time that passed.
+    pub(crate) fn resume(&mut self) {
+        self.munger.switch_source();
+    }
+
     /// Decides about one packet; `Some` carries the rewritten header fields to send.
     pub(crate) fn on_packet(&mut self, p: PacketIn) -> Option<Munged> {
         let target = self.target?;

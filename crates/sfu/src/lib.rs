@@ -77,6 +77,7 @@
 //! [str0m]: https://docs.rs/str0m
 #![warn(unreachable_pub, missing_docs)]
 
+mod audible;
 mod codec;
 mod demux;
 mod error;
@@ -94,6 +95,7 @@ mod track;
 
 use std::fmt;
 
+pub use audible::{DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
 pub use demux::stun_local_ufrag;
 pub use error::SfuError;
 pub use io::{Datagram, Input, Output, Proto, RoomEvent, Transmit};

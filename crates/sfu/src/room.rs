@@ -12,6 +12,7 @@ use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, M
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused, Vp8Descriptor, Vp8Patch};
 use str0m::Event;
 
+use crate::audible::{Audible, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
 use crate::codec::{is_keyframe_start, vp8_ids, Vp8Ids};
 use crate::demux::Demux;
 use crate::error::SfuError;
@@ -44,12 +45,22 @@ pub struct RoomConfig {
     pub local_addrs: Vec<(Proto, SocketAddr)>,
     /// The bandwidth assumed towards a subscriber before the estimator knows better.
     pub initial_bitrate_bps: u64,
+    /// In a crowded room, only this many of the loudest microphones are forwarded (0: every
+    /// microphone, always). Screen-share audio is never held back.
+    pub audible_limit: usize,
+    /// A room with more microphones than this (and than `audible_limit`) is crowded.
+    pub crowd: usize,
 }
 
 impl RoomConfig {
     /// A configuration with these local addresses and a 1 Mbit/s starting estimate.
     pub fn new(local_addrs: Vec<(Proto, SocketAddr)>) -> RoomConfig {
-        RoomConfig { local_addrs, initial_bitrate_bps: 1_000_000 }
+        RoomConfig {
+            local_addrs,
+            initial_bitrate_bps: 1_000_000,
+            audible_limit: DEFAULT_AUDIBLE_LIMIT,
+            crowd: DEFAULT_CROWD,
+        }
     }
 }
 
@@ -93,6 +104,8 @@ pub struct Room {
     demux: Demux,
     throttle: KeyframeThrottle<(TrackId, Option<Rid>)>,
     speaker: SpeakerDetector<ParticipantId>,
+    /// Which microphones a crowded room forwards.
+    audible: Audible<TrackId>,
     out: VecDeque<Output>,
     /// Peers to drain, in order, and the same as a set for O(1) membership.
     dirty: VecDeque<PeerId>,
@@ -115,6 +128,7 @@ pub struct Room {
 impl Room {
     /// An empty room, created at `now`.
     pub fn new(now: Instant, config: RoomConfig) -> Room {
+        let audible = Audible::new(config.audible_limit, config.crowd);
         Room {
             config,
             participants: HashMap::new(),
@@ -123,6 +137,7 @@ impl Room {
             demux: Demux::default(),
             throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL, START_INTERVAL),
             speaker: SpeakerDetector::new(SPEAKER_HOLD),
+            audible,
             out: VecDeque::new(),
             dirty: VecDeque::new(),
             dirty_set: HashSet::new(),
@@ -540,6 +555,8 @@ impl Room {
             paused: [false; 3],
             wanted: Vec::new(),
             cache: PacketCache::default(),
+            held: false,
+            heard: false,
         };
         self.emit(RoomEvent::TrackPublished {
             participant: publisher,
@@ -563,6 +580,7 @@ impl Room {
     fn unpublish(&mut self, track: TrackId) {
         let Some(up) = self.tracks.remove(&track) else { return };
         self.track_by_mid.remove(&(up.publisher, up.mid));
+        self.audible.remove(track);
         self.throttle.retain(|(t, _)| *t != track);
         self.layer_choice.forget(Some(track));
         self.emit(RoomEvent::TrackUnpublished { participant: up.publisher, track_id: track });
@@ -582,6 +600,10 @@ impl Room {
         if p.pending_offer.is_some() || !p.subscriber.is_alive() {
             return;
         }
+        let (limit, crowd) = (self.config.audible_limit, self.config.crowd.max(self.config.audible_limit));
+        let mics = self.tracks.values().filter(|t| t.source == Source::Microphone).count();
+        // In a crowded room, a microphone is offered once it has been heard (see UpTrack::heard).
+        let dormant = |up: &UpTrack| limit > 0 && mics > crowd && up.source == Source::Microphone && !up.heard;
         let tracks = &self.tracks;
         let down = &mut p.down;
         let to_stop = std::mem::take(&mut p.to_stop);
@@ -590,6 +612,9 @@ impl Room {
             let mut change = rtc.sdp_api();
             for d in down.values_mut().filter(|d| d.negotiation == Negotiation::ToOpen) {
                 let Some(up) = tracks.get(&d.track) else { continue };
+                if dormant(up) {
+                    continue;
+                }
                 let kind = match up.kind {
                     TrackKind::Audio => MediaKind::Audio,
                     TrackKind::Video => MediaKind::Video,
@@ -636,8 +661,10 @@ impl Room {
         let Some(track) = self.tracks.get_mut(&track_id) else { return };
         let Some(layer) = track.layer_of(rid) else { return };
         let kind = track.kind;
+        let source = track.source;
         let layer_rid = track.rid_of(layer);
         if kind == TrackKind::Audio && self.muted.contains(&publisher) {
+            track.held = true;
             return;
         }
         let cached = CachedPacket {
@@ -714,7 +741,18 @@ impl Room {
             clock_rate,
             vp8,
         };
-        let Some(track) = self.tracks.get(&track_id) else { return };
+        // A crowded room forwards only its loudest microphones (recorded all the same: the
+        // recorder mixes what it gets, and a held-back mic is mostly silence).
+        if source == Source::Microphone && !self.audible.admit(track_id, cached.ext.audio_level, now) {
+            if let Some(track) = self.tracks.get_mut(&track_id) {
+                track.held = true;
+            }
+            return;
+        }
+        let Some(track) = self.tracks.get_mut(&track_id) else { return };
+        let resume = std::mem::take(&mut track.held);
+        let first_heard = kind == TrackKind::Audio && !std::mem::replace(&mut track.heard, true);
+        let track = &*track;
         let mut wanted_keyframes = Vec::new();
         // The hot path: per packet and subscriber, no allocation (the subscriber is marked
         // dirty in place rather than collected, the usual single packet is sent directly).
@@ -722,6 +760,9 @@ impl Room {
         for (q, p) in self.participants.iter_mut().filter(|(q, _)| **q != publisher) {
             let Some(down) = p.down.get_mut(&track_id) else { continue };
             let Negotiation::Open(out_mid) = down.negotiation else { continue };
+            if resume {
+                down.forwarder.resume();
+            }
             let was_on_layer = down.forwarder.current() == Some(layer);
             let Some(munged) = down.forwarder.on_packet(as_input(&cached, keyframe_start, vp8)) else {
                 if down.forwarder.switch_pending() {
@@ -745,6 +786,19 @@ impl Room {
             let peer = PeerId { participant: *q, role: PeerRole::Subscriber };
             if sent && dirty_set.insert(peer) {
                 dirty.push_back(peer);
+            }
+        }
+        if first_heard {
+            // A microphone held back since it was published speaks: offer it to those who
+            // lack it (its first words are lost for the time the offer takes).
+            let lacking: Vec<ParticipantId> = self
+                .participants
+                .iter()
+                .filter(|(_, p)| p.down.get(&track_id).is_some_and(|d| d.negotiation == Negotiation::ToOpen))
+                .map(|(q, _)| *q)
+                .collect();
+            for q in lacking {
+                self.negotiate(q);
             }
         }
         wanted_keyframes.sort_unstable();

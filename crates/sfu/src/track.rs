@@ -66,6 +66,13 @@ pub(crate) struct UpTrack {
     pub(crate) wanted: Vec<Rid>,
     /// Recent packets per layer, for switches that find part of a keyframe already gone by.
     pub(crate) cache: PacketCache,
+    /// Audio held back (muted by a host, or not among the loudest in a crowded room) since the
+    /// last packet forwarded: the next one resumes the stream after a gap.
+    pub(crate) held: bool,
+    /// A microphone that has been forwarded at least once. In a crowded room a microphone
+    /// nobody has heard yet is not offered to subscribers: a connection with an m-line per
+    /// open microphone of a 100-person meeting costs str0m work per m-line on every packet.
+    pub(crate) heard: bool,
 }
 
 impl UpTrack {

@@ -57,5 +57,9 @@ fn muted_audio_is_not_forwarded_until_unmuted() {
     run(&mut sim, 2);
     let after = sim.client(B).received_for(audio_track).len();
     assert!(after > during + 50, "unmuted audio flows again ({during} → {after})");
+    let got = sim.client(B).received_for(audio_track);
+    for pair in got.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "the mute leaves no gap that would read as loss");
+    }
     assert!(sim.room.set_audio_muted(ParticipantId(9), true).is_err(), "unknown participants are refused");
 }
