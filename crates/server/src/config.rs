@@ -151,6 +151,11 @@ pub struct ServeArgs {
     /// Media worker threads; each meeting's media runs on one of them [default: 0, one per core].
     #[arg(long, env = "CONVENE_MEDIA_WORKERS", global = true)]
     pub media_workers: Option<usize>,
+    /// In a meeting with more than ten open microphones, only this many of the loudest are
+    /// forwarded to everyone (Google Meet forwards three); 0 forwards every microphone
+    /// [default: 3].
+    #[arg(long, env = "CONVENE_AUDIBLE_SPEAKERS", global = true)]
+    pub audible_speakers: Option<usize>,
     /// Largest file people may share in a meeting chat, in MB [default: 25].
     #[arg(long, env = "CONVENE_MAX_UPLOAD_MB", global = true)]
     pub max_upload_mb: Option<u64>,
@@ -240,6 +245,8 @@ pub struct Config {
     pub media_public_ip: Option<std::net::IpAddr>,
     /// Media worker threads (0: one per core).
     pub media_workers: usize,
+    /// Loudest microphones forwarded in a crowded meeting (0: all).
+    pub audible_speakers: usize,
     pub nats_url: Option<String>,
     pub node_id: String,
     pub node_url: String,
@@ -341,6 +348,10 @@ impl ServeArgs {
             media_listen: self.media_listen.or(file.media_listen).unwrap_or_else(|| ([127, 0, 0, 1], 50000).into()),
             media_public_ip: self.media_public_ip.or(file.media_public_ip),
             media_workers: self.media_workers.or(file.media_workers).unwrap_or(0),
+            audible_speakers: self
+                .audible_speakers
+                .or(file.audible_speakers)
+                .unwrap_or(convene_sfu::DEFAULT_AUDIBLE_LIMIT),
             nats_url: self.nats_url.or(file.nats_url),
             node_id: self.node_id.or(file.node_id).unwrap_or_else(default_node_id),
             node_url,
@@ -381,6 +392,7 @@ impl Config {
         anyhow::ensure!(name_ok(&self.node_id), "node_id may hold only letters, digits, - and _");
         anyhow::ensure!(name_ok(&self.cluster_name), "cluster_name may hold only letters, digits, - and _");
         anyhow::ensure!(self.media_workers <= 1024, "media_workers must be at most 1024 (0: one per core)");
+        anyhow::ensure!(self.audible_speakers <= 100, "audible_speakers must be at most 100 (0: every microphone)");
         anyhow::ensure!(self.webhook_retry_base_ms >= 1, "webhook_retry_base_ms must be at least 1");
         anyhow::ensure!(
             (1..=100).contains(&self.webhook_max_attempts),
@@ -455,5 +467,16 @@ mod tests {
     fn invalid_limits_are_refused() {
         let cli = Cli::parse_from(["convene", "--default-duration-limit", "100", "--max-duration-limit", "50"]);
         assert!(cli.serve.resolve().is_err());
+        let cli = Cli::parse_from(["convene", "--audible-speakers", "101"]);
+        let err = cli.serve.resolve().unwrap_err().to_string();
+        assert!(err.contains("audible_speakers"), "{err}");
+    }
+
+    #[test]
+    fn large_meetings_forward_the_three_loudest_microphones_unless_told_otherwise() {
+        let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
+        assert_eq!(cfg.audible_speakers, 3);
+        let cfg = Cli::parse_from(["convene", "--audible-speakers", "0"]).serve.resolve().unwrap();
+        assert_eq!(cfg.audible_speakers, 0, "0: every microphone");
     }
 }

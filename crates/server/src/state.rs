@@ -82,6 +82,7 @@ impl AppState {
                 config.media_listen,
                 config.media_public_ip,
                 config.media_workers,
+                config.audible_speakers,
                 live.clone(),
                 recordings.recorder.sink(),
             )

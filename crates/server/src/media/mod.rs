@@ -142,11 +142,13 @@ impl Placement {
 
 impl Media {
     /// Binds the media sockets (UDP and ICE-TCP on one port) and starts `workers` worker
-    /// threads (0: one per core), each with its own UDP socket on the port.
+    /// threads (0: one per core), each with its own UDP socket on the port. A crowded room
+    /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all).
     pub fn start(
         listen: SocketAddr,
         public_ip: Option<IpAddr>,
         workers: usize,
+        audible_speakers: usize,
         live: Live,
         recorder: PacketSink,
     ) -> std::io::Result<Media> {
@@ -178,6 +180,7 @@ impl Media {
                 router: router.clone(),
                 recorder: recorder.clone(),
                 sent: sent.clone(),
+                audible_speakers,
             };
             let worker = Worker::new(index, socket, candidate, shared);
             std::thread::Builder::new()

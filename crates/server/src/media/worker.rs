@@ -120,6 +120,8 @@ pub(super) struct Worker {
     recorder: PacketSink,
     /// Bytes sent by every worker (the node's egress, for the cluster's load figure).
     sent: Arc<AtomicU64>,
+    /// Loudest microphones a crowded room forwards (0: all).
+    audible_speakers: usize,
     sent_metric: metrics::Counter,
     handed_over: metrics::Counter,
 }
@@ -132,11 +134,13 @@ pub(super) struct Shared {
     pub router: Arc<Router>,
     pub recorder: PacketSink,
     pub sent: Arc<AtomicU64>,
+    /// Loudest microphones a crowded room forwards (0: all).
+    pub audible_speakers: usize,
 }
 
 impl Worker {
     pub(super) fn new(index: usize, socket: UdpSocket, candidate: SocketAddr, shared: Shared) -> Worker {
-        let Shared { live, tcp, router, recorder, sent } = shared;
+        let Shared { live, tcp, router, recorder, sent, audible_speakers } = shared;
         Worker {
             index,
             socket,
@@ -151,6 +155,7 @@ impl Worker {
             outbox: Outbox::default(),
             recorder,
             sent,
+            audible_speakers,
             sent_metric: metrics::counter!("media_sent_bytes_total"),
             handed_over: metrics::counter!("media_datagrams_handed_over_total"),
         }
@@ -340,15 +345,12 @@ impl Worker {
 
     fn slot(&mut self, meeting: i64) -> &mut Slot {
         let candidate = self.candidate;
+        let audible_limit = self.audible_speakers;
         self.rooms.entry(meeting).or_insert_with(|| {
             let now = Instant::now();
-            Slot {
-                room: Room::new(now, RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)])),
-                ids: HashMap::new(),
-                names: HashMap::new(),
-                next: 0,
-                deadline: now,
-            }
+            let mut config = RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)]);
+            config.audible_limit = audible_limit;
+            Slot { room: Room::new(now, config), ids: HashMap::new(), names: HashMap::new(), next: 0, deadline: now }
         })
     }
 
