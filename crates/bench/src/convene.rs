@@ -92,6 +92,7 @@ impl Meetings {
         let publ = if spec.audio || spec.video {
             let mut p = Peer::new(now, ctx.client_ip, ctx.scenario.twcc)?;
             let mut source = Source::new(ctx.tag(), ctx.scenario.profile, now);
+            source.talking = spec.talks;
             let mut api = p.rtc.sdp_api();
             let mut tracks = vec![];
             if spec.audio {
@@ -123,6 +124,7 @@ impl Meetings {
             publ: publ.clone(),
             sends_audio: spec.audio,
             sends_video: spec.video,
+            talks: spec.talks,
         });
         let (w, h) = LAYER_SIZES[usize::from(ctx.scenario.layer)];
         let mut sized: HashSet<String> = HashSet::new();

@@ -161,6 +161,7 @@ impl Meetings {
         let publ = if spec.audio || spec.video {
             let mut p = Peer::new(now, ctx.client_ip, ctx.scenario.twcc)?;
             let mut source = Source::new(ctx.tag(), ctx.scenario.profile, now);
+            source.talking = spec.talks;
             let mut api = p.rtc.sdp_api();
             if spec.audio {
                 source.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
@@ -194,6 +195,7 @@ impl Meetings {
             publ: publ.clone(),
             sends_audio: spec.audio,
             sends_video: spec.video,
+            talks: spec.talks,
         });
 
         let mut sub_handle: Option<u64> = None;

@@ -86,6 +86,14 @@ struct ScenarioArgs {
     /// Participants per meeting that send microphone audio [default: as the preset says].
     #[arg(long)]
     audio_publishers: Option<usize>,
+    /// Audio publishers per meeting that talk; the others' microphones are open in silence
+    /// [default: as the preset says; all but in meeting100, where 3 talk].
+    #[arg(long)]
+    talkers: Option<usize>,
+    /// Convene's `--audible-speakers` (loudest microphones forwarded in a meeting of more than
+    /// ten; 0: all, as Janus forwards) [default: 3, Convene's own].
+    #[arg(long)]
+    audible: Option<usize>,
     /// Seconds measured.
     #[arg(long)]
     duration: Option<f64>,
@@ -144,6 +152,12 @@ impl ScenarioArgs {
         if let Some(v) = self.audio_publishers {
             s.audio_publishers = v;
         }
+        if let Some(v) = self.talkers {
+            s.talkers = Some(v);
+        }
+        if let Some(v) = self.audible {
+            s.audible = v;
+        }
         if let Some(v) = self.duration {
             s.duration_s = v;
         }
@@ -167,9 +181,9 @@ impl ScenarioArgs {
     }
 }
 
-fn start(kind: Kind, servers: &ServerArgs) -> convene_bench::Result<Target> {
+fn start(kind: Kind, servers: &ServerArgs, s: &Scenario) -> convene_bench::Result<Target> {
     match kind {
-        Kind::Convene => Target::start_convene(&servers.convene_bin, servers.server_cpus.as_deref()),
+        Kind::Convene => Target::start_convene(&servers.convene_bin, servers.server_cpus.as_deref(), s.audible),
         Kind::Janus => Target::start_janus(&servers.janus_bin, servers.server_cpus.as_deref()),
         Kind::Ceiling => Target::start_ceiling(servers.server_cpus.as_deref()),
     }
@@ -190,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
             let s = scenario.scenario().map_err(anyhow::Error::msg)?;
             let t = match (url, pid) {
                 (Some(url), Some(pid)) => Target::external(&url, pid),
-                _ => start(target, &servers)?,
+                _ => start(target, &servers, &s)?,
             };
             let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
             print!("{}", report::table(&r));
@@ -205,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
                 let mut meetings = step.max(1);
                 while meetings <= max_meetings {
                     let s = Scenario { meetings, ..base.clone() };
-                    let mut t = start(kind, &servers)?;
+                    let mut t = start(kind, &servers, &s)?;
                     let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
                     t.stop();
                     println!(
@@ -247,7 +261,7 @@ async fn main() -> anyhow::Result<()> {
             let kinds: &[Kind] =
                 if ceiling { &[Kind::Convene, Kind::Janus, Kind::Ceiling] } else { &[Kind::Convene, Kind::Janus] };
             for &kind in kinds {
-                let mut t = start(kind, &servers)?;
+                let mut t = start(kind, &servers, &s)?;
                 let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
                 t.stop();
                 print!("{}", report::table(&r));

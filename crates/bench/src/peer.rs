@@ -35,6 +35,10 @@ pub(crate) struct Source {
     pub(crate) tag: u32,
     pub(crate) audio: Option<Mid>,
     pub(crate) video: Option<Mid>,
+    /// Whether the microphone carries speech (RFC 6464 level −30 dBov) or the silence of an
+    /// open microphone in a quiet room (−127): what an SFU that forwards only the loudest
+    /// microphones decides by.
+    pub(crate) talking: bool,
     profile: Profile,
     /// Set once the SFU's answer is applied; media flows once ICE + DTLS are up too.
     pub(crate) sending: bool,
@@ -65,6 +69,7 @@ impl Source {
             tag,
             audio: None,
             video: None,
+            talking: true,
             profile,
             sending: false,
             next_audio: now + Duration::from_micros(rng.gen_range(0..20_000)),
@@ -432,7 +437,8 @@ impl Peer {
             }
             let seq: SeqNo = s.rtp_seq[slot].into();
             let ext = if layer.is_none() {
-                ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() }
+                let level = if s.talking { -30 } else { -127 };
+                ExtensionValues { audio_level: Some(level), voice_activity: Some(s.talking), ..Default::default() }
             } else {
                 ExtensionValues::default()
             };

@@ -6,6 +6,9 @@
 pub struct ProcSample {
     /// User + system CPU seconds since the process started.
     pub cpu_s: f64,
+    /// Of those, the seconds spent in the kernel (system calls: sockets, epoll, and on
+    /// loopback the delivery into the receivers' sockets).
+    pub kernel_s: f64,
     /// Resident set size now, KiB.
     pub rss_kb: u64,
     /// Peak resident set size, KiB.
@@ -25,6 +28,7 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
     let (utime, stime, threads) = parse_stat(&stat)?;
     Some(ProcSample {
         cpu_s: (utime + stime) as f64 / ticks,
+        kernel_s: stime as f64 / ticks,
         rss_kb: status_kb(&status, "VmRSS:")?,
         peak_rss_kb: status_kb(&status, "VmHWM:")?,
         anon_kb: status_kb(&status, "RssAnon:")?,

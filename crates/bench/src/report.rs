@@ -45,6 +45,9 @@ pub struct Report {
     pub server_cpu_pct: f64,
     pub packets_per_cpu_s: f64,
     pub cpu_us_per_packet: f64,
+    /// Of `cpu_us_per_packet`, the part spent in the server's own code (user time): what an
+    /// SFU controls, as opposed to the kernel's socket work every server pays alike.
+    pub user_us_per_packet: f64,
     pub server_peak_rss_mb: f64,
     /// Growth of the server's resident anonymous memory (`RssAnon`: heap and stacks, not the
     /// pages of its code) from before the first join to the end of the window, divided by
@@ -90,6 +93,7 @@ impl Default for Report {
             server_cpu_pct: 0.0,
             packets_per_cpu_s: 0.0,
             cpu_us_per_packet: 0.0,
+            user_us_per_packet: 0.0,
             server_peak_rss_mb: 0.0,
             rss_per_participant_kb: 0.0,
             server_threads: 0,
@@ -133,6 +137,7 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
         ("server CPU s (% of a core)", format!("{:.2} ({:.0} %)", r.server_cpu_s, r.server_cpu_pct)),
         ("forwarded packets per CPU-s", format!("{:.0}", r.packets_per_cpu_s)),
         ("CPU µs per forwarded packet", format!("{:.2}", r.cpu_us_per_packet)),
+        ("… of it in user space (not kernel)", format!("{:.2}", r.user_us_per_packet)),
         ("server peak RSS MB", format!("{:.1}", r.server_peak_rss_mb)),
         ("anon. memory growth per participant KB", format!("{:.0}", r.rss_per_participant_kb)),
         (
@@ -157,9 +162,13 @@ pub fn side_by_side(reports: &[Report], ratios: bool) -> String {
     let Some(first) = reports.first() else { return String::new() };
     let mut out = String::new();
     let s = &first.scenario;
+    let talkers = s.talkers.map_or(String::new(), |t| format!(" ({} talking)", t.min(s.audio_publishers)));
+    let crowded = s.audible > 0 && s.audio_publishers > s.audible.max(convene_sfu::DEFAULT_CROWD);
+    let audible =
+        if crowded { format!(", Convene forwards the {} loudest microphones", s.audible) } else { String::new() };
     let _ = writeln!(
         out,
-        "scenario {}: {} meeting(s) × {} participants, {} video + {} audio publishers each, layer {}, {:?} kbit/s, {:.0} s measured; load before {}",
+        "scenario {}: {} meeting(s) × {} participants, {} video + {} audio publishers{talkers} each{audible}, layer {}, {:?} kbit/s, {:.0} s measured; load before {}",
         s.name, s.meetings, s.participants, s.video_publishers, s.audio_publishers, s.layer, s.profile.kbps, s.duration_s, first.load_before
     );
     let columns: Vec<Vec<(&str, String)>> = reports.iter().map(rows).collect();
@@ -213,6 +222,7 @@ fn ratio(label: &str, a: &Report, b: &Report) -> String {
     match label {
         "forwarded packets per CPU-s" => div(a.packets_per_cpu_s, b.packets_per_cpu_s),
         "CPU µs per forwarded packet" => div(a.cpu_us_per_packet, b.cpu_us_per_packet),
+        "… of it in user space (not kernel)" => div(a.user_us_per_packet, b.user_us_per_packet),
         "forwarded packets/s" => div(a.forwarded_pps, b.forwarded_pps),
         "server peak RSS MB" => div(a.server_peak_rss_mb, b.server_peak_rss_mb),
         "SFU latency ms p50 / p99 / max" => {

@@ -52,6 +52,8 @@ pub(crate) struct Record {
     pub(crate) publ: Option<PeerHandle>,
     pub(crate) sends_audio: bool,
     pub(crate) sends_video: bool,
+    /// Whether its microphone carries speech rather than silence.
+    pub(crate) talks: bool,
 }
 
 /// Who a participant is.
@@ -60,6 +62,8 @@ pub(crate) struct Spec {
     pub(crate) meeting: usize,
     pub(crate) audio: bool,
     pub(crate) video: bool,
+    /// Whether the microphone carries speech rather than silence.
+    pub(crate) talks: bool,
     pub(crate) name: String,
 }
 
@@ -107,6 +111,7 @@ async fn ceiling_participant(
         let mut source = Source::new(participant, ctx.scenario.profile, now);
         source.audio = spec.audio.then(|| str0m::media::Mid::from("a"));
         source.video = spec.video.then(|| str0m::media::Mid::from("v"));
+        source.talking = spec.talks;
         source.sending = true;
         p.source = Some(source);
         Some(ctx.engine.add(p)?)
@@ -120,6 +125,7 @@ async fn ceiling_participant(
         publ,
         sends_audio: spec.audio,
         sends_video: spec.video,
+        talks: spec.talks,
     });
     let _ = stop.changed().await;
     Ok(())
@@ -160,7 +166,8 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
             tokio::time::sleep_until((started + gap * k).into()).await;
             k += 1;
             let (audio, video) = scenario.publishes(index);
-            let spec = Spec { meeting, audio, video, name: format!("bench-{meeting}-{index}") };
+            let talks = scenario.talks(index);
+            let spec = Spec { meeting, audio, video, talks, name: format!("bench-{meeting}-{index}") };
             let (ctx, meetings, stop) = (ctx.clone(), meetings.clone(), stop_rx.clone());
             tasks.spawn(async move { meetings.participant(ctx, spec, stop).await });
         }
@@ -188,7 +195,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let drops_after = crate::net::udp_rcvbuf_errors();
     let sent_after = sent_packets(&ctx);
 
-    let mut report = summarize(&ctx, window);
+    let mut report = summarize(&ctx, window, target.kind);
     report.target = target.kind;
     report.scenario = scenario.clone();
     report.load_before = load_before;
@@ -207,6 +214,8 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
         }
         if forwarded > 0.0 {
             report.cpu_us_per_packet = report.server_cpu_s * 1e6 / forwarded;
+            let user_s = report.server_cpu_s - (a.kernel_s - b.kernel_s);
+            report.user_us_per_packet = user_s.max(0.0) * 1e6 / forwarded;
         }
     } else {
         errors.push(format!("the server (pid {}) was gone at the end of the window", target.pid));
@@ -269,7 +278,7 @@ fn sent_packets(ctx: &Ctx) -> u64 {
 }
 
 /// Everything the sinks and sources saw, as one report (server figures are filled in by the caller).
-fn summarize(ctx: &Ctx, window: f64) -> Report {
+fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
     let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
     let mut report = Report { participants: ctx.scenario.total_participants(), ..Report::default() };
     report.joined = records.len();
@@ -326,7 +335,13 @@ fn summarize(ctx: &Ctx, window: f64) -> Report {
         let others = |f: fn(&Record) -> bool| {
             records.iter().filter(|o| o.meeting == r.meeting && !std::ptr::eq(*o, r) && f(o)).count()
         };
-        report.streams_expected += others(|o| o.sends_audio) + others(|o| o.sends_video);
+        let mics = others(|o| o.sends_audio);
+        let audio = match kind {
+            // Convene forwards only the loudest microphones of a crowded meeting.
+            Kind::Convene => ctx.scenario.convene_audio_streams(mics, others(|o| o.sends_audio && o.talks)),
+            Kind::Janus | Kind::Ceiling => mics,
+        };
+        report.streams_expected += audio + others(|o| o.sends_video);
         if let Some(p) = &r.publ {
             p.read(|p| {
                 if let Some(s) = &p.source {

@@ -13,6 +13,13 @@ pub struct Scenario {
     pub video_publishers: usize,
     /// The first `audio_publishers` participants send Opus (50 packets/s).
     pub audio_publishers: usize,
+    /// Of those, the first `talkers` talk (audio level −30 dBov); the others' microphones are
+    /// open in silence (−127 dBov), as in a meeting where a few people speak. `None`: all talk.
+    pub talkers: Option<usize>,
+    /// Convene's `--audible-speakers`: in a crowded meeting (more than
+    /// `convene_sfu::DEFAULT_CROWD` microphones) it forwards only this many of the loudest
+    /// (0: every microphone, as Janus does). Default: Convene's own, 3.
+    pub audible: usize,
     /// Seconds measured once everyone is in and the warm-up is over.
     pub duration_s: f64,
     pub warmup_s: f64,
@@ -37,6 +44,8 @@ impl Scenario {
             participants: 10,
             video_publishers: 10,
             audio_publishers: 10,
+            talkers: None,
+            audible: convene_sfu::DEFAULT_AUDIBLE_LIMIT,
             duration_s: 20.0,
             warmup_s: 3.0,
             ramp_per_s: 20.0,
@@ -46,7 +55,10 @@ impl Scenario {
         };
         Some(match name {
             "meeting10" => base,
-            "meeting100" => Scenario { participants: 100, video_publishers: 10, audio_publishers: 100, ..base },
+            // Every microphone open, three people talking.
+            "meeting100" => {
+                Scenario { participants: 100, video_publishers: 10, audio_publishers: 100, talkers: Some(3), ..base }
+            }
             "webinar300" => Scenario { participants: 301, video_publishers: 1, audio_publishers: 1, ..base },
             "smoke" => Scenario {
                 participants: 2,
@@ -88,6 +100,21 @@ impl Scenario {
         (i < self.audio_publishers, i < self.video_publishers)
     }
 
+    /// Whether participant `i`'s microphone carries speech rather than silence.
+    pub fn talks(&self, i: usize) -> bool {
+        i < self.audio_publishers.min(self.talkers.unwrap_or(usize::MAX))
+    }
+
+    /// Microphones a subscriber of Convene should receive, given how many other publishers'
+    /// microphones are open and how many of those talk.
+    pub fn convene_audio_streams(&self, other_mics: usize, other_talkers: usize) -> usize {
+        if self.audible == 0 || self.audio_publishers <= self.audible.max(convene_sfu::DEFAULT_CROWD) {
+            other_mics
+        } else {
+            other_talkers.min(self.audible)
+        }
+    }
+
     pub fn total_participants(&self) -> usize {
         self.meetings * self.participants
     }
@@ -111,6 +138,22 @@ mod tests {
             assert!(Scenario::preset(name).unwrap().check().is_ok(), "{name}");
         }
         assert!(Scenario::preset("nope").is_none());
+    }
+
+    #[test]
+    fn a_subscriber_of_a_crowded_meeting_expects_only_the_loudest_microphones() {
+        let s = Scenario::preset("meeting100").unwrap();
+        assert!(s.talks(2) && !s.talks(3), "three talk, 97 microphones are open in silence");
+        assert_eq!(s.convene_audio_streams(99, 3), 3);
+        assert_eq!(s.convene_audio_streams(99, 2), 2, "a talker hears the two others");
+        let mut all = s.clone();
+        all.audible = 0;
+        assert_eq!(all.convene_audio_streams(99, 3), 99, "no limit: every microphone");
+        let small = Scenario::preset("meeting10").unwrap();
+        assert!(small.talks(9));
+        assert_eq!(small.convene_audio_streams(9, 9), 9, "ten microphones: not crowded, all forwarded");
+        let silent = Scenario { talkers: Some(1), ..small };
+        assert_eq!(silent.convene_audio_streams(9, 1), 9, "silence too, below the crowd size");
     }
 
     #[test]

@@ -49,8 +49,9 @@ impl Target {
     }
 
     /// Starts `bin` (a release build of `convene`) on free loopback ports with a fresh SQLite
-    /// database, pinned to `cpus` (a `taskset -c` list) if given, and waits until it is ready.
-    pub fn start_convene(bin: &Path, cpus: Option<&str>) -> Result<Target> {
+    /// database, pinned to `cpus` (a `taskset -c` list) if given, forwarding at most
+    /// `audible` microphones in a crowded meeting (0: all), and waits until it is ready.
+    pub fn start_convene(bin: &Path, cpus: Option<&str>, audible: usize) -> Result<Target> {
         let dir = tempfile::tempdir()?;
         let http = free_tcp_port()?;
         let media = free_udp_port()?;
@@ -60,6 +61,7 @@ impl Target {
             .arg(dir.path())
             .args(["--media-listen", &format!("127.0.0.1:{media}")])
             .args(["--max-participants", "1000", "--log-format", "text"])
+            .args(["--audible-speakers", &audible.to_string()])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
