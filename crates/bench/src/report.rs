@@ -137,7 +137,7 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
         ("server CPU s (% of a core)", format!("{:.2} ({:.0} %)", r.server_cpu_s, r.server_cpu_pct)),
         ("forwarded packets per CPU-s", format!("{:.0}", r.packets_per_cpu_s)),
         ("CPU µs per forwarded packet", format!("{:.2}", r.cpu_us_per_packet)),
-        ("… of it in user space (not kernel)", format!("{:.2}", r.user_us_per_packet)),
+        ("user-space CPU µs per packet", format!("{:.2}", r.user_us_per_packet)),
         ("server peak RSS MB", format!("{:.1}", r.server_peak_rss_mb)),
         ("anon. memory growth per participant KB", format!("{:.0}", r.rss_per_participant_kb)),
         (
@@ -222,7 +222,7 @@ fn ratio(label: &str, a: &Report, b: &Report) -> String {
     match label {
         "forwarded packets per CPU-s" => div(a.packets_per_cpu_s, b.packets_per_cpu_s),
         "CPU µs per forwarded packet" => div(a.cpu_us_per_packet, b.cpu_us_per_packet),
-        "… of it in user space (not kernel)" => div(a.user_us_per_packet, b.user_us_per_packet),
+        "user-space CPU µs per packet" => div(a.user_us_per_packet, b.user_us_per_packet),
         "forwarded packets/s" => div(a.forwarded_pps, b.forwarded_pps),
         "server peak RSS MB" => div(a.server_peak_rss_mb, b.server_peak_rss_mb),
         "SFU latency ms p50 / p99 / max" => {
