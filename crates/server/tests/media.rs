@@ -103,6 +103,59 @@ async fn five_participants_each_receive_all_four_others(backend: Backend) {
     app.stop().await;
 }
 
+/// A meeting with more than ten open microphones forwards only the loudest: everyone sees all
+/// eleven other cameras but, once the meeting is that large, hears only the two who talk; the
+/// microphones opened after that point, silent, are not even offered.
+async fn a_crowded_meeting_forwards_only_the_talkers_microphones(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostcrowd").await;
+    let mut clients = vec![
+        MediaClient::join(&app, &m, Some(&host), "Talker 0").await,
+        MediaClient::join(&app, &m, None, "Talker 1").await,
+    ];
+    let silent = JoinOptions { silent: true, ..Default::default() };
+    for i in 2..12 {
+        clients.push(MediaClient::join_with(&app, &m, None, &format!("Quiet {i}"), silent).await);
+    }
+    for c in &mut clients {
+        c.publish().await;
+    }
+    let tags: Vec<u32> = clients.iter().map(|c| c.tag()).collect();
+    let talkers = [tags[0], tags[1]];
+    for c in &clients {
+        let others: Vec<u32> = tags.iter().copied().filter(|t| *t != c.tag()).collect();
+        let voices: Vec<u32> = talkers.iter().copied().filter(|t| *t != c.tag()).collect();
+        c.wait_until(
+            "every camera and the talkers' voices",
+            move |s| {
+                others.iter().all(|t| s.video_packets_from(*t) > 0)
+                    && voices.iter().all(|t| s.audio_packets_from(*t) > 0)
+            },
+            MEDIA_WITHIN,
+        )
+        .await;
+    }
+    let before: Vec<Stats> = clients.iter().map(|c| c.received()).collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (c, before) in clients.iter().zip(&before) {
+        let now = c.received();
+        for &t in tags.iter().filter(|t| **t != c.tag()) {
+            let grew = now.audio_packets_from(t) - before.audio_packets_from(t);
+            if talkers.contains(&t) {
+                assert!(grew > 50, "a talker is heard ({grew} packets in 2 s): {}", now.summary());
+            } else {
+                assert_eq!(grew, 0, "an open but silent microphone is not forwarded: {}", now.summary());
+            }
+            assert!(now.video_packets_from(t) > before.video_packets_from(t), "cameras all flow");
+        }
+        for late in &tags[10..] {
+            assert_eq!(now.audio_packets_from(*late), 0, "microphones opened once crowded, never heard: never offered");
+        }
+    }
+    drop(clients);
+    app.stop().await;
+}
+
 /// A gauge's value per `worker` label from the Prometheus text.
 fn per_worker(metrics: &str, name: &str) -> Vec<(String, f64)> {
     let mut found: Vec<(String, f64)> = metrics
@@ -431,6 +484,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_participants_exchange_audio_and_video() {
         super::two_participants_exchange_audio_and_video(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crowded_meeting_forwards_only_the_talkers_microphones() {
+        super::a_crowded_meeting_forwards_only_the_talkers_microphones(Backend::Sqlite).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -196,6 +196,9 @@ pub struct JoinOptions {
     /// Negotiate no transport-wide congestion control: the server gets no feedback to
     /// estimate the bandwidth with, so only tile sizes choose the simulcast layer.
     pub no_twcc: bool,
+    /// The microphone is open in a quiet room: its audio level says silence (−127 dBov)
+    /// instead of speech (−30).
+    pub silent: bool,
 }
 
 impl Peer {
@@ -346,9 +349,16 @@ struct Inner {
     keyframe_wanted: [bool; 3],
     /// Real encoded media to send instead of the synthetic payloads.
     real: Option<Arc<RealMedia>>,
+    /// The audio level the microphone reports (dBov).
+    level: i8,
 }
 
 impl Inner {
+    /// The audio level header of a microphone packet.
+    fn audio_ext(&self) -> ExtensionValues {
+        ExtensionValues { audio_level: Some(self.level), voice_activity: Some(self.level > -50), ..Default::default() }
+    }
+
     /// One turn of the media loop: read, time out, send media, drain. Returns when it next
     /// wants to run.
     fn step(&mut self, now: Instant) -> Instant {
@@ -571,7 +581,7 @@ impl Inner {
             let Some(pt) = opus else { break };
             if let Some(real) = self.real.clone() {
                 let payload = real.opus[n as usize % real.opus.len()].clone();
-                let ext = ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() };
+                let ext = self.audio_ext();
                 self.write(now, audio, None, pt, n.wrapping_mul(960), n == 0, payload, ext, false);
                 continue;
             }
@@ -579,7 +589,7 @@ impl Inner {
             let mut payload = vec![0xF8];
             payload.extend(marker(self.tag, 0));
             payload.extend([n as u8; 40]);
-            let ext = ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() };
+            let ext = self.audio_ext();
             self.write(now, audio, None, pt, n.wrapping_mul(960), n == 0, payload, ext, false);
         }
         while self.next_video <= now {
@@ -978,6 +988,7 @@ impl MediaClient {
             last_keyframe: None,
             keyframe_wanted: [false; 3],
             real: None,
+            level: if options.silent { -127 } else { -30 },
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
