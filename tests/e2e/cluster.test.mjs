@@ -20,6 +20,15 @@ before(async () => {
   b = await startServer(flags("b"));
   browser = await launch();
   host = await account(a.base, "hana"); // the first account: an administrator
+  // Node A learns of B from B's heartbeats; on a loaded machine the first can come a while
+  // after B answers /healthz. Placing a meeting before A has seen B would find no node.
+  for (let i = 0; ; i++) {
+    const seen = await fetch(`${a.base}/api/v1/admin/cluster`, { headers: { authorization: `Bearer ${host.token}` } });
+    const nodes = /** @type {{id: string, draining: boolean}[]} */ ((await seen.json()).nodes ?? []);
+    if (nodes.some((n) => n.id === "b" && !n.draining)) break;
+    assert.ok(i < 400, `node A never saw node B: ${JSON.stringify(nodes)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const drain = await fetch(`${a.base}/api/v1/admin/cluster/drain`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
@@ -45,6 +54,15 @@ after(async () => {
 });
 
 test("a meeting link on one node reaches the meeting on another: video and chat flow", async () => {
+  try {
+    await acrossNodes();
+  } catch (err) {
+    // What the nodes said is most of what there is to know about a failure here.
+    throw new Error(`${err}\n--- node A log ---\n${a.log()}\n--- node B log ---\n${b.log()}`);
+  }
+});
+
+async function acrossNodes() {
   const link = `${a.base}/j/${meeting.meeting_id}?pwd=${encodeURIComponent(meeting.passcode)}`;
   const h = await newPage(browser);
   await signInPage(h.page, a.base, host);
@@ -76,4 +94,4 @@ test("a meeting link on one node reaches the meeting on another: video and chat 
   await g.page.press("#chat-input", "Enter");
   await h.page.keyboard.press("c");
   await h.page.waitForSelector(".chat-msg:has-text('hello across nodes')");
-});
+}

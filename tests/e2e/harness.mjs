@@ -52,6 +52,8 @@ export async function startServer(extraArgs = []) {
     base,
     /** The data directory: mail without SMTP lands in `outbox/*.eml`. */
     dir,
+    /** The server's log so far (warnings and errors unless E2E_RUST_LOG says more), for failures. */
+    log: () => log.slice(-4000),
     async stop() {
       proc.kill("SIGTERM");
       await new Promise((r) => proc.once("exit", r));
