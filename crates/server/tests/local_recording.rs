@@ -340,6 +340,17 @@ async fn refusals_leave_nothing_behind(backend: Backend) {
     assert_eq!(parts(), 0);
     assert_eq!(app.state.store.open_uploads(&host.user_id).await.unwrap(), 0);
 
+    // A client still sending a refused chunk gets the refusal, not a reset connection (the
+    // server reads and drops the rest of a refused body, up to a bound).
+    for _ in 0..5 {
+        let up = create(&app, &host, id, json!({"content_type": "video/webm"})).await;
+        let url = up.expect(201)["url"].as_str().unwrap().to_owned();
+        let big = vec![0u8; 600_000];
+        chunk(&app, &host, &url, 0, Some(big.len()), &big).await.expect_error(413, "recording_too_large");
+        chunk(&app, &host, &url, 0, None, &big).await.expect_error(413, "recording_too_large");
+        app.delete(&url, Some(&host.token), None).await.expect(204);
+    }
+
     // Past the cap while sending (size not declared): 413, nothing beyond the cap kept.
     let up = create(&app, &host, id, json!({"content_type": "video/webm"})).await;
     let url = up.expect(201)["url"].as_str().unwrap().to_owned();

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -33,6 +33,12 @@ pub const CONTENT_TYPES: &[&str] = &["video/webm", "video/x-matroska"];
 const MAX_OPEN_PER_USER: i64 = 4;
 /// ffprobe gets this long per file.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A refused chunk's remaining bytes are read and dropped, up to this much and this long,
+/// before the refusal goes out: a client still sending when the server answers and closes
+/// would see a reset connection instead of the error.
+const DRAIN_BYTES: u64 = 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 /// Where partial uploads are kept and which ones a request is writing right now.
 #[derive(Clone)]
@@ -179,6 +185,35 @@ pub(crate) async fn append(
     length: Option<u64>,
     body: Body,
 ) -> Result<u64> {
+    let mut stream = body.into_data_stream();
+    let appended = append_from(state, id, user_id, offset, length, &mut stream).await;
+    if appended.is_err() {
+        drain(&mut stream).await;
+    }
+    appended
+}
+
+/// Reads and drops what is left of a refused request's body, within [`DRAIN_BYTES`] and
+/// [`DRAIN_TIME`].
+async fn drain(stream: &mut BodyDataStream) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut drained = 0u64;
+    while drained < DRAIN_BYTES {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(bytes))) => drained += bytes.len() as u64,
+            _ => return,
+        }
+    }
+}
+
+async fn append_from(
+    state: &AppState,
+    id: &str,
+    user_id: &str,
+    offset: u64,
+    length: Option<u64>,
+    stream: &mut BodyDataStream,
+) -> Result<u64> {
     let uploads = &state.recordings.uploads;
     let _claim = uploads.claim(id)?;
     let row = find(state, id, user_id).await?;
@@ -212,7 +247,6 @@ pub(crate) async fn append(
     file.set_len(received).await?;
     file.seek(std::io::SeekFrom::Start(received)).await?;
     let mut written: u64 = 0;
-    let mut stream = body.into_data_stream();
     let mut refusal = None;
     while let Some(frame) = stream.next().await {
         let bytes = match frame {
