@@ -163,9 +163,11 @@ pub fn side_by_side(reports: &[Report], ratios: bool) -> String {
     let mut out = String::new();
     let s = &first.scenario;
     let talkers = s.talkers.map_or(String::new(), |t| format!(" ({} talking)", t.min(s.audio_publishers)));
-    let crowded = s.audible > 0 && s.audio_publishers > s.audible.max(convene_sfu::DEFAULT_CROWD);
-    let audible =
-        if crowded { format!(", Convene forwards the {} loudest microphones", s.audible) } else { String::new() };
+    let audible = if s.convene_crowded() {
+        format!(", Convene forwards the {} loudest microphones", s.audible)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
         "scenario {}: {} meeting(s) × {} participants, {} video + {} audio publishers{talkers} each{audible}, layer {}, {:?} kbit/s, {:.0} s measured; load before {}",

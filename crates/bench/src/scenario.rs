@@ -108,11 +108,16 @@ impl Scenario {
     /// Microphones a subscriber of Convene should receive, given how many other publishers'
     /// microphones are open and how many of those talk.
     pub fn convene_audio_streams(&self, other_mics: usize, other_talkers: usize) -> usize {
-        if self.audible == 0 || self.audio_publishers <= self.audible.max(convene_sfu::DEFAULT_CROWD) {
-            other_mics
-        } else {
+        if self.convene_crowded() {
             other_talkers.min(self.audible)
+        } else {
+            other_mics
         }
+    }
+
+    /// Whether Convene holds back all but the loudest microphones of a meeting of this shape.
+    pub fn convene_crowded(&self) -> bool {
+        convene_sfu::crowded(self.audible, convene_sfu::DEFAULT_CROWD, self.audio_publishers)
     }
 
     pub fn total_participants(&self) -> usize {

@@ -19,6 +19,12 @@ pub const DEFAULT_AUDIBLE_LIMIT: usize = 3;
 /// microphone's first words can be lost while it is offered to everyone (see `Room`).
 pub const DEFAULT_CROWD: usize = 10;
 
+/// Whether a room with `mics` microphones is crowded: it holds back all but the `limit`
+/// loudest once it has more than `crowd` (and than `limit`) of them; a `limit` of 0 never does.
+pub fn crowded(limit: usize, crowd: usize, mics: usize) -> bool {
+    limit > 0 && mics > crowd.max(limit)
+}
+
 /// Levels quieter than this (in dBov) count as silence: the same bound as the active-speaker
 /// detector, so whoever is shown as speaking is heard.
 const SILENCE_DBOV: f32 = -50.0;
@@ -68,7 +74,7 @@ impl<T: Hash + Eq + Copy> Audible<T> {
     /// Forward at most `limit` microphones at once in a room with more than `crowd` (and
     /// `limit`) of them; a `limit` of 0 forwards all.
     pub(crate) fn new(limit: usize, crowd: usize) -> Self {
-        Audible { limit, crowd: crowd.max(limit), mics: HashMap::new(), swept: None }
+        Audible { limit, crowd, mics: HashMap::new(), swept: None }
     }
 
     /// Whether to forward one packet of microphone `mic` with this level (negative dBov as
@@ -93,7 +99,7 @@ impl<T: Hash + Eq + Copy> Audible<T> {
         }
         self.choose(mic, now);
 
-        self.mics.len() <= self.crowd || self.mics.get(&mic).is_some_and(|m| m.chosen.is_some())
+        !crowded(self.limit, self.crowd, self.mics.len()) || self.mics.get(&mic).is_some_and(|m| m.chosen.is_some())
     }
 
     /// Forgets a microphone (its track was unpublished).

@@ -95,7 +95,7 @@ mod track;
 
 use std::fmt;
 
-pub use audible::{DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
+pub use audible::{crowded, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
 pub use demux::stun_local_ufrag;
 pub use error::SfuError;
 pub use io::{Datagram, Input, Output, Proto, RoomEvent, Transmit};

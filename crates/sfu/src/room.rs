@@ -12,7 +12,7 @@ use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, M
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused, Vp8Descriptor, Vp8Patch};
 use str0m::Event;
 
-use crate::audible::{Audible, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
+use crate::audible::{crowded, Audible, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
 use crate::codec::{is_keyframe_start, vp8_ids, Vp8Ids};
 use crate::demux::Demux;
 use crate::error::SfuError;
@@ -600,10 +600,10 @@ impl Room {
         if p.pending_offer.is_some() || !p.subscriber.is_alive() {
             return;
         }
-        let (limit, crowd) = (self.config.audible_limit, self.config.crowd.max(self.config.audible_limit));
         let mics = self.tracks.values().filter(|t| t.source == Source::Microphone).count();
+        let crowded = crowded(self.config.audible_limit, self.config.crowd, mics);
         // In a crowded room, a microphone is offered once it has been heard (see UpTrack::heard).
-        let dormant = |up: &UpTrack| limit > 0 && mics > crowd && up.source == Source::Microphone && !up.heard;
+        let dormant = |up: &UpTrack| crowded && up.source == Source::Microphone && !up.heard;
         let tracks = &self.tracks;
         let down = &mut p.down;
         let to_stop = std::mem::take(&mut p.to_stop);
