@@ -44,7 +44,8 @@ const MARGIN_DB: f32 = 6.0;
 /// than the active-speaker detector's: a newcomer's first words should reach people.
 const SMOOTHING: f32 = 0.3;
 
-/// A microphone not heard from this long is forgotten (left, or its stream stopped).
+/// A microphone not heard from this long has its level and place forgotten (it left, or its
+/// stream stopped; whether the room is crowded is the room's count of microphone tracks).
 const FORGET: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +62,10 @@ pub(crate) struct Audible<T> {
     limit: usize,
     /// More microphones than this make the room crowded.
     crowd: usize,
+    /// The room's microphone tracks, as the room counts them: whether it is crowded does not
+    /// wait for every microphone's packets to arrive (some connect later than others).
+    microphones: usize,
+    /// Levels and places of the microphones heard recently.
     mics: HashMap<T, Mic>,
     /// When silent holders and gone microphones were last swept out (a room-wide pass, so
     /// at most once per packet interval rather than once per packet).
@@ -74,7 +79,17 @@ impl<T: Hash + Eq + Copy> Audible<T> {
     /// Forward at most `limit` microphones at once in a room with more than `crowd` (and
     /// `limit`) of them; a `limit` of 0 forwards all.
     pub(crate) fn new(limit: usize, crowd: usize) -> Self {
-        Audible { limit, crowd, mics: HashMap::new(), swept: None }
+        Audible { limit, crowd, microphones: 0, mics: HashMap::new(), swept: None }
+    }
+
+    /// Tells how many microphone tracks the room has now.
+    pub(crate) fn set_microphones(&mut self, n: usize) {
+        self.microphones = n;
+    }
+
+    /// Whether the room holds back all but the loudest microphones.
+    pub(crate) fn is_crowded(&self) -> bool {
+        crowded(self.limit, self.crowd, self.microphones)
     }
 
     /// Whether to forward one packet of microphone `mic` with this level (negative dBov as
@@ -99,7 +114,7 @@ impl<T: Hash + Eq + Copy> Audible<T> {
         }
         self.choose(mic, now);
 
-        !crowded(self.limit, self.crowd, self.mics.len()) || self.mics.get(&mic).is_some_and(|m| m.chosen.is_some())
+        !self.is_crowded() || self.mics.get(&mic).is_some_and(|m| m.chosen.is_some())
     }
 
     /// Forgets a microphone (its track was unpublished).
@@ -156,9 +171,10 @@ mod tests {
     const LOUD: Option<i8> = Some(-20);
     const QUIET: Option<i8> = Some(-127);
 
-    /// Sends one 20 ms round of packets, one per microphone with its level; returns which
-    /// were forwarded.
+    /// Sends one 20 ms round of packets, one per microphone with its level, in a room of
+    /// those microphones; returns which were forwarded.
     fn round(a: &mut Audible<u32>, levels: &[(u32, Option<i8>)], now: Instant) -> Vec<bool> {
+        a.set_microphones(levels.len());
         levels.iter().map(|&(mic, level)| a.admit(mic, level, now)).collect()
     }
 
@@ -274,20 +290,18 @@ mod tests {
     }
 
     #[test]
-    fn zero_means_no_limit_and_gone_microphones_are_forgotten() {
+    fn zero_means_no_limit_and_the_rooms_microphone_count_decides() {
         let t0 = Instant::now();
         let mut none = Audible::new(0, 0);
         let levels: Vec<(u32, Option<i8>)> = (0..10).map(|i| (i, QUIET)).collect();
         assert_eq!(forwarded(&round(&mut none, &levels, t0)), 10);
 
         let mut a = Audible::new(2, 0);
-        round(&mut a, &[(1, QUIET), (2, QUIET), (3, QUIET)], t0);
-        assert!(!a.admit(1, QUIET, t0 + Duration::from_millis(20)), "crowded: three for two");
-        a.remove(3);
-        assert!(a.admit(1, QUIET, t0 + Duration::from_millis(40)), "two for two again");
-        // Mic 2 stops sending (left without unpublishing yet): forgotten after FORGET.
-        let later = t0 + FORGET + Duration::from_millis(100);
-        round(&mut a, &[(1, QUIET), (4, QUIET)], later);
-        assert!(a.admit(4, QUIET, later + Duration::from_millis(20)));
+        a.set_microphones(3);
+        assert!(!a.admit(1, QUIET, t0), "three microphones for two places, though only one has sent yet");
+        a.set_microphones(2);
+        assert!(a.admit(1, QUIET, t0 + Duration::from_millis(20)), "two for two");
+        a.remove(1);
+        assert!(a.admit(1, QUIET, t0 + FORGET), "a removed microphone starts afresh");
     }
 }

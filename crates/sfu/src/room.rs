@@ -12,7 +12,7 @@ use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, M
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused, Vp8Descriptor, Vp8Patch};
 use str0m::Event;
 
-use crate::audible::{crowded, Audible, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
+use crate::audible::{Audible, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
 use crate::codec::{is_keyframe_start, vp8_ids, Vp8Ids};
 use crate::demux::Demux;
 use crate::error::SfuError;
@@ -268,6 +268,7 @@ impl Room {
         p.sources.insert(mid, source);
         if let Some(track) = self.track_by_mid.get(&(participant, mid)).and_then(|t| self.tracks.get_mut(t)) {
             track.source = source;
+            self.count_microphones();
         }
         Ok(())
     }
@@ -567,6 +568,7 @@ impl Room {
             rids: track.rids.iter().map(|r| r.to_string()).collect(),
         });
         self.tracks.insert(id, track);
+        self.count_microphones();
         self.track_by_mid.insert((publisher, mid), id);
         let others: Vec<ParticipantId> = self.participants.keys().copied().filter(|q| *q != publisher).collect();
         for q in others {
@@ -577,8 +579,15 @@ impl Room {
         }
     }
 
+    /// Keeps the audible set's idea of the room's size in step with its microphone tracks.
+    fn count_microphones(&mut self) {
+        let n = self.tracks.values().filter(|t| t.source == Source::Microphone).count();
+        self.audible.set_microphones(n);
+    }
+
     fn unpublish(&mut self, track: TrackId) {
         let Some(up) = self.tracks.remove(&track) else { return };
+        self.count_microphones();
         self.track_by_mid.remove(&(up.publisher, up.mid));
         self.audible.remove(track);
         self.throttle.retain(|(t, _)| *t != track);
@@ -600,8 +609,7 @@ impl Room {
         if p.pending_offer.is_some() || !p.subscriber.is_alive() {
             return;
         }
-        let mics = self.tracks.values().filter(|t| t.source == Source::Microphone).count();
-        let crowded = crowded(self.config.audible_limit, self.config.crowd, mics);
+        let crowded = self.audible.is_crowded();
         // In a crowded room, a microphone is offered once it has been heard (see UpTrack::heard).
         let dormant = |up: &UpTrack| crowded && up.source == Source::Microphone && !up.heard;
         let tracks = &self.tracks;
