@@ -14,6 +14,7 @@ pub mod ceiling;
 mod convene;
 mod engine;
 pub mod error;
+pub mod inproc;
 mod janus;
 mod net;
 mod peer;

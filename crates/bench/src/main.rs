@@ -1,6 +1,7 @@
 //! `convene-bench`: the command line. `run` one scenario against one server, `compare` the
 //! same scenario on Convene and Janus with ratios, `capacity` grows meetings until loss
-//! passes 1 %, `ceiling` measures a plain UDP forwarder on this machine.
+//! passes 1 % or latency 50 ms, `core` runs a meeting against the SFU core in-process on
+//! simulated time, `ceiling` measures a plain UDP forwarder on this machine.
 
 use std::path::PathBuf;
 
@@ -36,7 +37,8 @@ enum Cmd {
         pid: Option<u32>,
     },
     /// Scenario 4: adds meetings of the scenario's shape, a fresh server per step, until
-    /// loss reaches 1 % (or joins fail); reports the largest step below that, per server.
+    /// loss reaches 1 %, latency p99 passes --max-latency-ms or joins fail; reports the
+    /// largest step below that, per server.
     Capacity {
         #[command(flatten)]
         scenario: ScenarioArgs,
@@ -51,6 +53,18 @@ enum Cmd {
         /// The most meetings tried.
         #[arg(long, default_value_t = 40)]
         max_meetings: usize,
+        /// A step also fails when the SFU-added latency p99 passes this many ms: a server past
+        /// its core's capacity queues packets in its socket buffer (seconds of delay) long
+        /// before it drops 1 % of them.
+        #[arg(long, default_value_t = 50.0)]
+        max_latency_ms: f64,
+    },
+    /// One meeting of the scenario against Convene's media core in this process, on simulated
+    /// time (no sockets, kernel or server process): the core's own CPU per forwarded packet,
+    /// and how much of it is str0m's.
+    Core {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
     },
     /// Runs the plain UDP forwarder of the ceiling measurement (started by `--target ceiling`).
     Forwarder {
@@ -210,7 +224,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", report::table(&r));
             write_json(&scenario.json, std::slice::from_ref(&r))?;
         }
-        Cmd::Capacity { scenario, servers, targets, step, max_meetings } => {
+        Cmd::Capacity { scenario, servers, targets, step, max_meetings, max_latency_ms } => {
             let base = scenario.scenario().map_err(anyhow::Error::msg)?;
             let mut all = Vec::new();
             let mut summary = Vec::new();
@@ -222,11 +236,15 @@ async fn main() -> anyhow::Result<()> {
                     let mut t = start(kind, &servers, &s)?;
                     let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
                     t.stop();
+                    let p99_ms = r.latency_us.p99.map_or(f64::INFINITY, |us| us as f64 / 1_000.0);
                     println!(
-                        "{kind:?} {meetings} meeting(s), {} participants: loss {:.3} %, streams {}/{}, server CPU {:.0} %, generator lag {}",
+                        "{kind:?} {meetings} meeting(s), {} participants: loss {:.3} %, latency p99 {p99_ms:.1} ms, streams {}/{}, server CPU {:.0} %, generator lag {}",
                         s.total_participants(), r.loss_pct, r.streams_received, r.streams_expected, r.server_cpu_pct, r.generator_lag
                     );
-                    let ok = r.loss_pct < 1.0 && r.streams_received == r.streams_expected && r.errors.is_empty();
+                    let ok = r.loss_pct < 1.0
+                        && p99_ms <= max_latency_ms
+                        && r.streams_received == r.streams_expected
+                        && r.errors.is_empty();
                     all.push(r.clone());
                     if !ok {
                         print!("{}", report::table(&r));
@@ -241,15 +259,23 @@ async fn main() -> anyhow::Result<()> {
             for (kind, best) in &summary {
                 match best {
                     Some(r) => println!(
-                        "{kind:?}: {} participants ({} meeting(s)) at < 1 % loss, server CPU {:.0} % of a core",
+                        "{kind:?}: {} participants ({} meeting(s)) at < 1 % loss and latency p99 ≤ {max_latency_ms} ms, server CPU {:.0} % of a core",
                         r.scenario.total_participants(),
                         r.scenario.meetings,
                         r.server_cpu_pct
                     ),
-                    None => println!("{kind:?}: not even the first step stayed under 1 % loss"),
+                    None => println!("{kind:?}: not even the first step stayed under 1 % loss and {max_latency_ms} ms latency p99"),
                 }
             }
             write_json(&scenario.json, &all)?;
+        }
+        Cmd::Core { scenario } => {
+            let s = scenario.scenario().map_err(anyhow::Error::msg)?;
+            let r = convene_bench::inproc::run(&s)?;
+            print!("{}", report::core_table(&r));
+            if let Some(path) = &scenario.json {
+                std::fs::write(path, serde_json::to_string_pretty(&r)?)?;
+            }
         }
         Cmd::Forwarder { listen } => {
             let socket = convene_bench::ceiling::bind(listen)?;

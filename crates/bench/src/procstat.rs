@@ -50,6 +50,22 @@ fn status_kb(status: &str, key: &str) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// CPU time the hypervisor gave other guests while this machine wanted it ("steal", all CPUs
+/// of `/proc/stat`), in ms since boot; `None` where the kernel does not say. A burst of it
+/// during a run stalls whatever was running, the server included.
+pub fn steal_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(parse_steal(&stat)? as f64 * 1_000.0 / ticks)
+}
+
+/// The steal ticks of the machine-wide `cpu` line of `/proc/stat` (its eighth number).
+fn parse_steal(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    line.split_whitespace().nth(8)?.parse().ok()
+}
+
 /// The 1-, 5- and 15-minute load averages of the machine, as `uptime` shows them.
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -60,6 +76,14 @@ pub fn loadavg() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_is_the_eighth_number_of_the_cpu_line() {
+        let stat = "cpu  449692 0 47729 414216 2874 0 5571 3599 0 0\ncpu0 167978 0 22783 264811 575 0 4139 1852 0 0\n";
+        assert_eq!(parse_steal(stat), Some(3599));
+        assert_eq!(parse_steal("cpu0 1 2 3\n"), None, "only the machine-wide line counts");
+        assert_eq!(parse_steal("cpu  1 2 3\n"), None, "an old kernel without the field");
+    }
 
     #[test]
     fn stat_fields_are_counted_after_the_command_name() {

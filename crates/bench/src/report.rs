@@ -56,6 +56,9 @@ pub struct Report {
     pub server_threads: u64,
     /// Datagrams the kernel dropped machine-wide for full socket buffers during the window.
     pub udp_rcvbuf_drops: u64,
+    /// CPU time the hypervisor took from this machine during the window (all CPUs), ms: a
+    /// burst of it stalls the server and shows as a latency tail.
+    pub steal_ms: f64,
     /// Times a publisher fell more than 100 ms behind (the load generator was overloaded).
     pub generator_lag: u64,
     pub keyframe_requests: u64,
@@ -98,6 +101,7 @@ impl Default for Report {
             rss_per_participant_kb: 0.0,
             server_threads: 0,
             udp_rcvbuf_drops: 0,
+            steal_ms: 0.0,
             generator_lag: 0,
             keyframe_requests: 0,
             video_layer_packets: [0; 3],
@@ -145,6 +149,7 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
             format!("{} / {} / {}", r.video_layer_packets[0], r.video_layer_packets[1], r.video_layer_packets[2]),
         ),
         ("kernel UDP buffer drops", r.udp_rcvbuf_drops.to_string()),
+        ("hypervisor steal ms (machine)", format!("{:.0}", r.steal_ms)),
         ("generator lag events", r.generator_lag.to_string()),
         ("keyframe requests", r.keyframe_requests.to_string()),
         ("errors", r.errors.len().to_string()),
@@ -235,4 +240,37 @@ fn ratio(label: &str, a: &Report, b: &Report) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// The media core's own cost ([`crate::inproc`]) as a two-column table.
+pub fn core_table(r: &crate::inproc::CoreReport) -> String {
+    let s = &r.scenario;
+    let rows = [
+        (
+            "participants / video / audio publishers",
+            format!("{} / {} / {}", s.participants, s.video_publishers, s.audio_publishers),
+        ),
+        ("simulated seconds measured", format!("{:.1}", r.simulated_s)),
+        ("packets sent / forwarded", format!("{} / {}", r.sent_packets, r.forwarded_packets)),
+        (
+            "video packets by layer q / h / f",
+            format!("{} / {} / {}", r.layer_packets[0], r.layer_packets[1], r.layer_packets[2]),
+        ),
+        ("time in the room's calls, s", format!("{:.3}", r.room_s)),
+        ("of it inside str0m, s", format!("{:.3} ({:.0} %)", r.str0m_s, r.str0m_share * 100.0)),
+        ("µs per forwarded packet: room", format!("{:.2}", r.room_us_per_packet)),
+        ("µs per forwarded packet: str0m", format!("{:.2}", r.str0m_us_per_packet)),
+        ("µs per forwarded packet: Convene's own", format!("{:.2}", r.own_us_per_packet)),
+        ("forwarded packets per room-second", format!("{:.0}", r.packets_per_room_s)),
+    ];
+    let mut out = format!(
+        "media core alone, scenario {}: one meeting in this process on simulated time, layer {}, {:?} kbit/s\n",
+        s.name, s.layer, s.profile.kbps
+    );
+    let _ = writeln!(out, "| {:<40} | {:<20} |", "", "convene core");
+    let _ = writeln!(out, "|{}|{}|", "-".repeat(42), "-".repeat(22));
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k:<40} | {v:<20} |");
+    }
+    out
 }

@@ -179,6 +179,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     // The measured window.
     let sent_before = sent_packets(&ctx);
     let drops_before = crate::net::udp_rcvbuf_errors();
+    let steal_before = procstat::steal_ms();
     let cpu_before = procstat::sample(target.pid);
     ctx.phase.store(PHASE_MEASURE, Ordering::Relaxed);
     let window_start = Instant::now();
@@ -193,6 +194,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let window = window_start.elapsed().as_secs_f64();
     let cpu_after = procstat::sample(target.pid);
     let drops_after = crate::net::udp_rcvbuf_errors();
+    let steal_after = procstat::steal_ms();
     let sent_after = sent_packets(&ctx);
 
     let mut report = summarize(&ctx, window, target.kind);
@@ -200,6 +202,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     report.scenario = scenario.clone();
     report.load_before = load_before;
     report.udp_rcvbuf_drops = drops_after.zip(drops_before).map_or(0, |(a, b)| a.saturating_sub(b));
+    report.steal_ms = steal_after.zip(steal_before).map_or(0.0, |(a, b)| (a - b).max(0.0));
     report.sent_pps = sent_after.saturating_sub(sent_before) as f64 / window;
     if let (Some(a), Some(b)) = (cpu_after, cpu_before) {
         report.server_cpu_s = a.cpu_s - b.cpu_s;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive, TcpType};
@@ -49,6 +49,8 @@ pub(crate) struct Peer {
     timeout: Instant,
     alive: bool,
     connected: bool,
+    /// Time spent inside str0m, when the room meters it.
+    spent: Option<Duration>,
 }
 
 /// Packets kept per outgoing video stream for retransmission until the room sets each
@@ -81,7 +83,8 @@ impl Peer {
             .map_err(|e| SfuError::InvalidCandidate(format!("{addr}: {e}")))?;
             rtc.add_local_candidate(candidate).ok_or_else(|| SfuError::InvalidCandidate(addr.to_string()))?;
         }
-        Ok(Peer { id, rtc, timeout: now, alive: true, connected: false })
+        let spent = config.meter_str0m.then_some(Duration::ZERO);
+        Ok(Peer { id, rtc, timeout: now, alive: true, connected: false, spent })
     }
 
     /// The local ICE ufrag clients put first in their STUN USERNAME, and the password
@@ -100,12 +103,23 @@ impl Peer {
         self.alive.then_some(self.timeout)
     }
 
+    /// Time spent inside str0m so far (zero unless the room meters it).
+    pub(crate) fn str0m_time(&self) -> Duration {
+        self.spent.unwrap_or_default()
+    }
+
     /// Runs `f` on the `Rtc`; a panic inside str0m marks the peer dead instead of unwinding.
     pub(crate) fn with_rtc<R>(&mut self, f: impl FnOnce(&mut Rtc) -> R) -> Result<R, SfuError> {
         if !self.alive {
             return Err(SfuError::PeerGone(self.id));
         }
-        match catch_unwind(AssertUnwindSafe(|| f(&mut self.rtc))) {
+        // Benchmarks only (RoomConfig::meter_str0m): the one clock read of the media core.
+        let started = self.spent.is_some().then(Instant::now);
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut self.rtc)));
+        if let (Some(spent), Some(started)) = (self.spent.as_mut(), started) {
+            *spent += started.elapsed();
+        }
+        match result {
             Ok(r) => Ok(r),
             Err(_) => {
                 tracing::error!(peer = %self.id, "str0m panicked; disconnecting the peer");

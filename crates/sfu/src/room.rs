@@ -50,6 +50,9 @@ pub struct RoomConfig {
     pub audible_limit: usize,
     /// A room with more microphones than this (and than `audible_limit`) is crowded.
     pub crowd: usize,
+    /// Measure the time spent inside str0m ([`Room::str0m_time`]). For benchmarks: it reads
+    /// the clock around every str0m call, the only place the room does.
+    pub meter_str0m: bool,
 }
 
 impl RoomConfig {
@@ -60,6 +63,7 @@ impl RoomConfig {
             initial_bitrate_bps: 1_000_000,
             audible_limit: DEFAULT_AUDIBLE_LIMIT,
             crowd: DEFAULT_CROWD,
+            meter_str0m: false,
         }
     }
 }
@@ -416,6 +420,12 @@ impl Room {
     /// Whether nobody is left in the room (the runtime may drop it).
     pub fn is_empty(&self) -> bool {
         self.participants.is_empty()
+    }
+
+    /// Time spent inside str0m by the peer connections of the participants present, when
+    /// [`RoomConfig::meter_str0m`] is on (zero otherwise).
+    pub fn str0m_time(&self) -> Duration {
+        self.participants.values().map(|p| p.publisher.str0m_time() + p.subscriber.str0m_time()).sum()
     }
 
     /// Datagrams dropped because no peer claimed them or the peer rejected them.

@@ -1,0 +1,559 @@
+//! The media core alone: one meeting of a scenario against Convene's SFU [`Room`] in this
+//! process, on simulated time and a lossless zero-delay wire — no sockets, kernel,
+//! signaling or other threads. What the room's calls cost per forwarded packet is then
+//! the core's own CPU, free of the machine's noise and of the load generator, and the room
+//! says how much of it was spent inside str0m ([`RoomConfig::meter_str0m`]).
+//!
+//! The simulated clients are str0m peers like the network bench's: Opus with audio levels
+//! and three-layer VP8 simulcast carrying probes, keyframes when asked, subscribers that
+//! ask for the scenario's layer by tile size and answer every offer. Their own CPU is not
+//! counted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, TrackId, TrackKind};
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Rtc};
+
+use crate::error::{Error, Result};
+use crate::peer::{Write, RIDS};
+use crate::probe::{Probe, Stream};
+use crate::scenario::Scenario;
+use crate::synth::{self, Profile, LAYER_SIZES};
+
+/// The room's address on the simulated wire.
+const SERVER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3478);
+const AUDIO_INTERVAL: Duration = Duration::from_millis(synth::AUDIO_INTERVAL_MS);
+const VIDEO_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / synth::FPS);
+/// One-way delay of the simulated wire: a LAN's. (str0m's delay-based estimator wants a
+/// round trip above zero.)
+const WIRE_DELAY: Duration = Duration::from_millis(1);
+/// How long the peers get to connect, in simulated time.
+const CONNECT_WITHIN: Duration = Duration::from_secs(20);
+
+/// What the media core spent on one meeting of a scenario.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CoreReport {
+    pub scenario: Scenario,
+    /// Simulated seconds measured (after the warm-up).
+    pub simulated_s: f64,
+    /// Media packets (with a probe) the subscribers received from the room.
+    pub forwarded_packets: u64,
+    /// Packets the publishers wrote.
+    pub sent_packets: u64,
+    /// Video packets forwarded per simulcast layer.
+    pub layer_packets: [u64; 3],
+    /// Wall time inside the room's calls (one thread, nothing else running in it).
+    pub room_s: f64,
+    /// Of that, inside str0m.
+    pub str0m_s: f64,
+    pub room_us_per_packet: f64,
+    pub str0m_us_per_packet: f64,
+    /// What is left: the room's own forwarding, layer choice, demultiplexing, bookkeeping.
+    pub own_us_per_packet: f64,
+    /// The str0m calls' share of the room's time.
+    pub str0m_share: f64,
+    /// Forwarded packets per second of room time: what one core could forward if the kernel
+    /// and the I/O around the room cost nothing.
+    pub packets_per_room_s: f64,
+}
+
+/// A simulated participant: a publisher and a subscriber connection.
+struct Member {
+    id: ParticipantId,
+    publisher: Rtc,
+    subscriber: Rtc,
+    pub_addr: SocketAddr,
+    sub_addr: SocketAddr,
+    pub_timeout: Instant,
+    sub_timeout: Instant,
+    media: Option<Media>,
+    /// Whether the room offered the subscriber connection anything (else it never connects).
+    offered: bool,
+    /// Probe-carrying RTP the subscriber received while measuring, each packet once (the
+    /// estimator's padding may resend some).
+    received: u64,
+    /// Per sender stream, the highest probe sequence seen.
+    last_seq: HashMap<(u32, Stream), u32>,
+    /// Video packets received per simulcast layer while measuring.
+    layers: [u64; 3],
+}
+
+/// A publisher's synthetic microphone and camera, on simulated time.
+struct Media {
+    tag: u32,
+    audio: Option<(Mid, Pt)>,
+    video: Option<(Mid, Pt)>,
+    talking: bool,
+    next_audio: Instant,
+    next_video: Instant,
+    frame: u32,
+    audio_n: u32,
+    rtp_seq: [u64; 4],
+    probe_seq: [u32; 4],
+    keyframe_wanted: [bool; 3],
+    sent: u64,
+}
+
+/// Wall time spent in the room's calls.
+#[derive(Default)]
+struct Meter {
+    spent: Duration,
+}
+
+impl Meter {
+    fn time<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let started = Instant::now();
+        let r = f();
+        self.spent += started.elapsed();
+        r
+    }
+}
+
+struct Sim {
+    now: Instant,
+    room: Room,
+    room_timeout: Instant,
+    members: Vec<Member>,
+    /// Datagrams in flight by arrival time and sending order: (destination, source, bytes).
+    wire: BTreeMap<(Instant, u64), (SocketAddr, SocketAddr, Vec<u8>)>,
+    sent_datagrams: u64,
+    meter: Meter,
+    measuring: bool,
+    /// Published cameras: (publisher, track).
+    videos: Vec<(ParticipantId, TrackId)>,
+    layer: usize,
+    profile: Profile,
+}
+
+/// Runs one meeting of `s` (its participants, publishers and talkers, its layer and
+/// bitrates) for its warm-up and duration in simulated time.
+pub fn run(s: &Scenario) -> Result<CoreReport> {
+    s.check().map_err(Error::Setup)?;
+    let start = Instant::now();
+    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
+    config.audible_limit = s.audible;
+    config.meter_str0m = true;
+    let mut sim = Sim {
+        now: start,
+        room: Room::new(start, config),
+        room_timeout: start,
+        members: Vec::new(),
+        wire: BTreeMap::new(),
+        sent_datagrams: 0,
+        meter: Meter::default(),
+        measuring: false,
+        videos: Vec::new(),
+        layer: usize::from(s.layer),
+        profile: s.profile,
+    };
+    for i in 0..s.participants {
+        sim.join(i, s)?;
+    }
+    sim.connect()?;
+    // Everyone shows every camera in a tile of the scenario's layer, as the clients of the
+    // network bench ask.
+    let (w, h) = LAYER_SIZES[sim.layer];
+    for (publisher, track) in sim.videos.clone() {
+        for q in sim.members.iter().map(|m| m.id).filter(|q| *q != publisher).collect::<Vec<_>>() {
+            let now = sim.now;
+            sim.meter
+                .time(|| sim.room.set_preferred_size(now, q, track, u32::from(w), u32::from(h)))
+                .map_err(|e| Error::Rtc(e.to_string()))?;
+        }
+    }
+    sim.advance(Duration::from_secs_f64(s.warmup_s.max(1.0)));
+
+    sim.meter = Meter::default();
+    let str0m_before = sim.room.str0m_time();
+    let sent_before: u64 = sim.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.sent).sum();
+    sim.measuring = true;
+    let duration = Duration::from_secs_f64(s.duration_s);
+    sim.advance(duration);
+
+    let forwarded: u64 = sim.members.iter().map(|m| m.received).sum();
+    let sent: u64 = sim.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.sent).sum::<u64>() - sent_before;
+    let room_s = sim.meter.spent.as_secs_f64();
+    let str0m_s = (sim.room.str0m_time().saturating_sub(str0m_before)).as_secs_f64();
+    let per = |x: f64| if forwarded > 0 { x * 1e6 / forwarded as f64 } else { 0.0 };
+    Ok(CoreReport {
+        scenario: Scenario { meetings: 1, ..s.clone() },
+        simulated_s: duration.as_secs_f64(),
+        forwarded_packets: forwarded,
+        sent_packets: sent,
+        layer_packets: sim.members.iter().fold([0; 3], |acc, m| [0, 1, 2].map(|l| acc[l] + m.layers[l])),
+        room_s,
+        str0m_s,
+        room_us_per_packet: per(room_s),
+        str0m_us_per_packet: per(str0m_s),
+        own_us_per_packet: per(room_s - str0m_s),
+        str0m_share: if room_s > 0.0 { str0m_s / room_s } else { 0.0 },
+        packets_per_room_s: if room_s > 0.0 { forwarded as f64 / room_s } else { 0.0 },
+    })
+}
+
+impl Sim {
+    /// Adds participant `i` of the scenario and negotiates its publisher connection.
+    fn join(&mut self, i: usize, s: &Scenario) -> Result<()> {
+        let id = ParticipantId(i as u64 + 1);
+        let host = Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250) as u8 + 1);
+        let pub_addr = SocketAddr::from((host, 1000));
+        let sub_addr = SocketAddr::from((host, 2000));
+        let now = self.now;
+        let mut publisher = Rtc::builder().set_rtp_mode(true).build(now);
+        let mut subscriber = Rtc::builder().set_rtp_mode(true).build(now);
+        let candidate = |a| Candidate::host(a, "udp").map_err(|e| Error::Rtc(e.to_string()));
+        publisher.add_local_candidate(candidate(pub_addr)?);
+        subscriber.add_local_candidate(candidate(sub_addr)?);
+        self.meter.time(|| self.room.add_participant(now, id)).map_err(|e| Error::Rtc(e.to_string()))?;
+
+        let (audio, video) = s.publishes(i);
+        let mut media = None;
+        if audio || video {
+            let mut api = publisher.sdp_api();
+            let audio_mid = audio.then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+            let video_mid = video.then(|| {
+                let mut simulcast = Simulcast::new();
+                for rid in RIDS {
+                    simulcast.add_send_layer(SimulcastLayer::new(rid));
+                }
+                api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast))
+            });
+            let (offer, pending) = api.apply().ok_or_else(|| Error::Rtc("no offer".into()))?;
+            let answer = self
+                .meter
+                .time(|| self.room.publish_offer(now, id, &offer.to_sdp_string()))
+                .map_err(|e| Error::Rtc(e.to_string()))?;
+            let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| Error::Rtc(e.to_string()))?;
+            publisher.sdp_api().accept_answer(pending, answer).map_err(|e| Error::Rtc(e.to_string()))?;
+            let pt = |codec| publisher.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt());
+            let phase_us = (i as u64 * 7_919) % 33_000;
+            let phase = Duration::from_micros(phase_us);
+            media = Some(Media {
+                tag: i as u32 + 1,
+                audio: audio_mid.zip(pt(Codec::Opus)),
+                video: video_mid.zip(pt(Codec::Vp8)),
+                talking: s.talks(i),
+                next_audio: now + Duration::from_micros(phase_us % 20_000),
+                next_video: now + phase,
+                frame: 0,
+                audio_n: 0,
+                rtp_seq: [1_000, 2_000, 3_000, 4_000],
+                probe_seq: [0; 4],
+                keyframe_wanted: [true; 3],
+                sent: 0,
+            });
+        }
+        self.members.push(Member {
+            id,
+            publisher,
+            subscriber,
+            pub_addr,
+            sub_addr,
+            pub_timeout: now,
+            sub_timeout: now,
+            media,
+            offered: false,
+            received: 0,
+            last_seq: HashMap::new(),
+            layers: [0; 3],
+        });
+        self.pump()
+    }
+
+    /// Advances until every negotiated connection is up.
+    fn connect(&mut self) -> Result<()> {
+        let deadline = self.now + CONNECT_WITHIN;
+        while self.now < deadline {
+            let up = self.members.iter().all(|m| {
+                (m.media.is_none() || m.publisher.is_connected()) && (!m.offered || m.subscriber.is_connected())
+            });
+            if up {
+                return Ok(());
+            }
+            self.advance(Duration::from_millis(5));
+        }
+        Err(Error::Rtc("the simulated peers did not connect within 20 s of simulated time".into()))
+    }
+
+    /// Moves simulated time forward by `d`, stopping at every timeout and media instant.
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let media = self.members.iter().filter_map(|m| m.media.as_ref()).map(Media::next_due);
+            let peers = self.members.iter().flat_map(|m| [m.pub_timeout, m.sub_timeout]);
+            let arrival = self.wire.keys().next().map(|(at, _)| *at);
+            let next = peers.chain(media).chain([self.room_timeout]).chain(arrival).min().unwrap_or(end).max(self.now);
+            if next > end {
+                self.now = end;
+                return;
+            }
+            self.tick(next);
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.now = now;
+        if self.room_timeout <= now {
+            self.meter.time(|| self.room.handle_input(now, Input::Timeout));
+        }
+        for i in 0..self.members.len() {
+            let m = &mut self.members[i];
+            if m.pub_timeout <= now {
+                let _ = m.publisher.handle_input(str0m::Input::Timeout(now));
+                self.drain_member(i, false);
+            }
+            let m = &mut self.members[i];
+            if m.sub_timeout <= now {
+                let _ = m.subscriber.handle_input(str0m::Input::Timeout(now));
+                self.drain_member(i, true);
+            }
+            let m = &mut self.members[i];
+            if m.publisher.is_connected() {
+                self.send_media(i);
+            } else if let Some(media) = m.media.as_mut() {
+                // Nothing flows before the connection is up: the media clock just runs on.
+                while media.next_audio <= now {
+                    media.next_audio += AUDIO_INTERVAL;
+                }
+                while media.next_video <= now {
+                    media.next_video += VIDEO_INTERVAL;
+                }
+            }
+        }
+        // Errors only come from signaling, all of which happened at join time.
+        let _ = self.pump();
+    }
+
+    /// Writes the packets of member `i` that are due now, each sent at once.
+    fn send_media(&mut self, i: usize) {
+        let now = self.now;
+        let profile = self.profile;
+        let Some(media) = self.members[i].media.as_mut() else { return };
+        let mut writes: Vec<Write> = Vec::new();
+        if let Some((mid, pt)) = media.audio {
+            while media.next_audio <= now {
+                media.next_audio += AUDIO_INTERVAL;
+                let probe = Probe { tag: media.tag, stream: Stream::Audio, seq: media.probe_seq[0], sent_ns: 0 };
+                media.probe_seq[0] += 1;
+                writes.push((mid, None, pt, media.audio_n.wrapping_mul(960), true, synth::opus_payload(&probe)));
+                media.audio_n = media.audio_n.wrapping_add(1);
+            }
+        }
+        if let Some((mid, pt)) = media.video {
+            while media.next_video <= now {
+                media.next_video += VIDEO_INTERVAL;
+                media.frame = media.frame.wrapping_add(1);
+                for layer in 0..RIDS.len() {
+                    let keyframe = std::mem::take(&mut media.keyframe_wanted[layer]);
+                    let bytes = profile.frame_bytes(layer) * if keyframe { synth::KEYFRAME_FACTOR } else { 1 };
+                    let probe = Probe {
+                        tag: media.tag,
+                        stream: Stream::Video(layer as u8),
+                        seq: media.probe_seq[layer + 1],
+                        sent_ns: 0,
+                    };
+                    let packets = synth::vp8_frame(media.frame as u16, keyframe, layer, bytes, probe);
+                    media.probe_seq[layer + 1] += packets.len() as u32;
+                    let count = packets.len();
+                    for (n, p) in packets.into_iter().enumerate() {
+                        writes.push((mid, Some(layer), pt, media.frame.wrapping_mul(3_000), n + 1 == count, p));
+                    }
+                }
+            }
+        }
+        for (mid, layer, pt, ts, marker, payload) in writes {
+            let m = &mut self.members[i];
+            let Some(media) = m.media.as_mut() else { return };
+            let slot = layer.map_or(0, |l| l + 1);
+            media.rtp_seq[slot] += 1;
+            media.sent += 1;
+            let seq: SeqNo = media.rtp_seq[slot].into();
+            let ext = match layer {
+                None => {
+                    let level = if media.talking { -30 } else { -127 };
+                    ExtensionValues {
+                        audio_level: Some(level),
+                        voice_activity: Some(media.talking),
+                        ..Default::default()
+                    }
+                }
+                Some(_) => ExtensionValues::default(),
+            };
+            let rid = layer.map(|l| Rid::from(RIDS[l]));
+            let mut api = m.publisher.direct_api();
+            let Some(stream) = api.stream_tx_by_mid(mid, rid) else { continue };
+            stream.write_rtp(
+                RtpWrite::new(pt, seq, ts, now, payload).marker(marker).ext_vals(ext).nackable(layer.is_some()),
+            );
+            self.drain_member(i, false);
+        }
+    }
+
+    /// Moves everything until nobody has anything more to say at this instant.
+    fn pump(&mut self) -> Result<()> {
+        loop {
+            let mut progressed = false;
+            loop {
+                match self.meter.time(|| self.room.poll_output()) {
+                    Output::Timeout(t) => {
+                        self.room_timeout = t;
+                        break;
+                    }
+                    Output::Transmit(t) => {
+                        progressed = true;
+                        self.put_on_wire(t.destination, t.source, t.contents);
+                    }
+                    Output::Event(e) => {
+                        progressed = true;
+                        self.room_event(e)?;
+                    }
+                }
+            }
+            while let Some(entry) = self.wire.first_entry() {
+                if entry.key().0 > self.now {
+                    break;
+                }
+                let (destination, source, contents) = entry.remove();
+                progressed = true;
+                self.deliver(destination, source, &contents);
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn room_event(&mut self, e: RoomEvent) -> Result<()> {
+        let now = self.now;
+        match e {
+            RoomEvent::SubscribeOffer { participant, sdp, offer_id, .. } => {
+                let Some(m) = self.members.iter_mut().find(|m| m.id == participant) else { return Ok(()) };
+                m.offered = true;
+                let offer = SdpOffer::from_sdp_string(&sdp).map_err(|e| Error::Rtc(e.to_string()))?;
+                let answer = m.subscriber.sdp_api().accept_offer(offer).map_err(|e| Error::Rtc(e.to_string()))?;
+                let sdp = answer.to_sdp_string();
+                self.meter
+                    .time(|| self.room.subscribe_answer(now, participant, &sdp, Some(offer_id)))
+                    .map_err(|e| Error::Rtc(e.to_string()))?;
+            }
+            RoomEvent::TrackPublished { participant, track_id, kind: TrackKind::Video, .. } => {
+                self.videos.push((participant, track_id));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn put_on_wire(&mut self, destination: SocketAddr, source: SocketAddr, contents: Vec<u8>) {
+        self.sent_datagrams += 1;
+        self.wire.insert((self.now + WIRE_DELAY, self.sent_datagrams), (destination, source, contents));
+    }
+
+    /// Hands one wire packet to the room or to the member connection it is addressed to.
+    fn deliver(&mut self, destination: SocketAddr, source: SocketAddr, contents: &[u8]) {
+        let now = self.now;
+        if destination == SERVER {
+            let d = Datagram { proto: Proto::Udp, source, destination, contents };
+            self.meter.time(|| self.room.handle_input(now, Input::Receive(d)));
+            return;
+        }
+        let Some(i) = self.members.iter().position(|m| m.pub_addr == destination || m.sub_addr == destination) else {
+            return;
+        };
+        let subscriber = self.members[i].sub_addr == destination;
+        let m = &mut self.members[i];
+        let rtc = if subscriber { &mut m.subscriber } else { &mut m.publisher };
+        let Ok(contents) = contents.try_into() else { return };
+        let receive = Receive { proto: Protocol::Udp, source, destination, contents };
+        // str0m wants a full drain after every input.
+        let _ = rtc.handle_input(str0m::Input::Receive(now, receive));
+        self.drain_member(i, subscriber);
+    }
+
+    /// Polls one member connection until it wants a timeout.
+    fn drain_member(&mut self, i: usize, subscriber: bool) {
+        let measuring = self.measuring;
+        let m = &mut self.members[i];
+        loop {
+            let rtc = if subscriber { &mut m.subscriber } else { &mut m.publisher };
+            let out = match rtc.poll_output() {
+                Ok(o) => o,
+                Err(_) => return,
+            };
+            match out {
+                str0m::Output::Timeout(t) => {
+                    *(if subscriber { &mut m.sub_timeout } else { &mut m.pub_timeout }) = t;
+                    return;
+                }
+                str0m::Output::Transmit(t) => {
+                    self.sent_datagrams += 1;
+                    let at = self.now + WIRE_DELAY;
+                    self.wire.insert((at, self.sent_datagrams), (t.destination, t.source, t.contents.into()));
+                }
+                str0m::Output::Event(Event::RtpPacket(p)) if subscriber => {
+                    let Some(probe) = Probe::find(&p.payload) else { continue };
+                    let last = m.last_seq.entry((probe.tag, probe.stream)).or_insert(0);
+                    if probe.seq < *last {
+                        continue;
+                    }
+                    *last = probe.seq + 1;
+                    if measuring {
+                        m.received += 1;
+                        if let Stream::Video(l) = probe.stream {
+                            m.layers[usize::from(l)] += 1;
+                        }
+                    }
+                }
+                str0m::Output::Event(Event::KeyframeRequest(r)) if !subscriber => {
+                    if let Some(media) = m.media.as_mut() {
+                        match r.rid.and_then(|rid| RIDS.iter().position(|x| **x == *rid)) {
+                            Some(layer) => media.keyframe_wanted[layer] = true,
+                            None => media.keyframe_wanted = [true; 3],
+                        }
+                    }
+                }
+                str0m::Output::Event(_) => {}
+            }
+        }
+    }
+}
+
+impl Media {
+    fn next_due(&self) -> Instant {
+        let far = self.next_audio.max(self.next_video) + Duration::from_secs(3600);
+        let audio = self.audio.map_or(far, |_| self.next_audio);
+        let video = self.video.map_or(far, |_| self.next_video);
+        audio.min(video)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_people_forward_each_other_and_the_cost_is_split() {
+        let s = Scenario {
+            participants: 3,
+            video_publishers: 3,
+            audio_publishers: 3,
+            duration_s: 1.0,
+            warmup_s: 1.0,
+            ..Scenario::preset("meeting10").unwrap()
+        };
+        let r = run(&s).unwrap();
+        // Each of 3 gets the 2 others' audio (50/s) and one video layer (~45 packets/s at
+        // 500 kbit/s): about 3 × 2 × 95 a second.
+        assert!(r.forwarded_packets > 400, "forwarded {}", r.forwarded_packets);
+        assert!(r.sent_packets > 0);
+        assert!(r.str0m_s > 0.0 && r.str0m_s < r.room_s, "str0m {} of room {}", r.str0m_s, r.room_s);
+        assert!(r.own_us_per_packet > 0.0);
+    }
+}
