@@ -174,7 +174,7 @@ pub(crate) struct Plain {
 
 /// One packet to write: mid, video layer (None for audio), payload type, RTP timestamp,
 /// marker bit, payload.
-type Write = (Mid, Option<usize>, Pt, u32, bool, Vec<u8>);
+pub(crate) type Write = (Mid, Option<usize>, Pt, u32, bool, Vec<u8>);
 
 /// One peer connection and its socket.
 pub(crate) struct Peer {
@@ -192,6 +192,8 @@ pub(crate) struct Peer {
     pub(crate) send_errors: u64,
     /// Set for the ceiling's plain-UDP peers.
     pub(crate) plain: Option<Plain>,
+    /// The latest time str0m was given (it must never go back).
+    fed: Instant,
 }
 
 impl Peer {
@@ -227,6 +229,7 @@ impl Peer {
             scheduled: None,
             send_errors: 0,
             plain: None,
+            fed: now,
         })
     }
 
@@ -282,8 +285,14 @@ impl Peer {
                 continue;
             }
             let Ok(contents) = buf[..n].try_into() else { continue };
+            // str0m's arrival time is the kernel's, as a browser's network thread stamps a
+            // packet when it reads it: the time this one-core generator was busy elsewhere
+            // must not look like network delay to the SFU's bandwidth estimator (TWCC).
+            let waited = Duration::from_nanos(wall_ns().saturating_sub(recv_ns));
+            let arrived = now.checked_sub(waited).unwrap_or(now).max(self.fed);
+            self.fed = arrived;
             let input =
-                Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+                Input::Receive(arrived, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
             if !self.rtc.accepts(&input) {
                 continue;
             }
@@ -299,6 +308,7 @@ impl Peer {
         if self.dead.is_some() {
             return;
         }
+        self.fed = self.fed.max(now);
         if self.timeout <= now && self.plain.is_none() {
             if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
                 self.dead = Some(e.to_string());
