@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::{Codec, PayloadParams};
-use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Rid, Rids};
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid, Rids};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused, Vp8Descriptor, Vp8Patch};
 use str0m::Event;
 
@@ -790,14 +790,15 @@ impl Room {
             };
             let video = kind == TrackKind::Video;
             tracing::trace!(track = %track_id, subscriber = %q, in_seq = cached.seq, out_seq = munged.seq, "forward");
-            let mut sent = send_down(&mut p.subscriber, out_mid, &params, munged, &cached, vp8, video);
+            let mut sent = send_down(&mut p.subscriber, &mut down.pt, out_mid, &params, munged, &cached, vp8, video);
             if !was_on_layer {
                 // Switched: the rest of the keyframe may have arrived before its first packet.
                 for later in track.cache.after(layer, cached.seq) {
                     let later_vp8 = ids_of(&later);
                     if let Some(m) = down.forwarder.on_packet(as_input(&later, false, later_vp8)) {
                         tracing::trace!(track = %track_id, subscriber = %q, in_seq = later.seq, out_seq = m.seq, "forward");
-                        sent |= send_down(&mut p.subscriber, out_mid, &params, m, &later, later_vp8, video);
+                        sent |=
+                            send_down(&mut p.subscriber, &mut down.pt, out_mid, &params, m, &later, later_vp8, video);
                     }
                 }
             }
@@ -1021,8 +1022,13 @@ fn retransmission_history(kind: TrackKind, source: Source) -> Option<(usize, Dur
     }
 }
 
+/// Writes one munged packet to a subscriber's m-line. `pt` remembers the subscriber's payload
+/// type for the publisher's last one (matching codec parameters per packet and subscriber
+/// was a noticeable part of the fan-out).
+#[allow(clippy::too_many_arguments)]
 fn send_down(
     subscriber: &mut Peer,
+    pt: &mut Option<(Pt, Pt)>,
     mid: Mid,
     params: &PayloadParams,
     munged: Munged,
@@ -1031,7 +1037,14 @@ fn send_down(
     nackable: bool,
 ) -> bool {
     let written = subscriber.with_rtc(|rtc| {
-        let pt = rtc.codec_config().match_params(*params)?.pt();
+        let pt = match *pt {
+            Some((from, to)) if from == params.pt() => to,
+            _ => {
+                let to = rtc.codec_config().match_params(*params)?.pt();
+                *pt = Some((params.pt(), to));
+                to
+            }
+        };
         let mut write = RtpWrite::new(pt, munged.seq.into(), munged.ts, packet.at, packet.payload.clone())
             .marker(packet.marker)
             .ext_vals(packet.ext.clone())

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use str0m::media::{Mid, Rid};
+use str0m::media::{Mid, Pt, Rid};
 
 use crate::forwarder::Forwarder;
 use crate::packet_cache::PacketCache;
@@ -146,11 +146,19 @@ pub(crate) struct DownTrack {
     pub(crate) negotiation: Negotiation,
     pub(crate) forwarder: Forwarder,
     pub(crate) preferred_size: Option<(u32, u32)>,
+    /// The publisher's payload type last forwarded and the subscriber's for it.
+    pub(crate) pt: Option<(Pt, Pt)>,
 }
 
 impl DownTrack {
     pub(crate) fn new(track: TrackId) -> DownTrack {
-        DownTrack { track, negotiation: Negotiation::ToOpen, forwarder: Forwarder::default(), preferred_size: None }
+        DownTrack {
+            track,
+            negotiation: Negotiation::ToOpen,
+            forwarder: Forwarder::default(),
+            preferred_size: None,
+            pt: None,
+        }
     }
 }
 
