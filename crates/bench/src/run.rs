@@ -259,9 +259,17 @@ async fn settle(ctx: &Ctx, tasks: &mut tokio::task::JoinSet<Result<()>>, errors:
         }
         let up = {
             let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
+            // A subscriber connection only comes up when there is something to receive: the
+            // sole presenter of a webinar has no one else to watch.
+            let has_others = |i: usize, meeting| {
+                records
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| j != i && o.meeting == meeting && (o.sends_audio || o.sends_video))
+            };
             records.len() >= want.saturating_sub(errors.len())
-                && records.iter().all(|r| {
-                    r.sub.read(|p| p.connected || p.dead.is_some())
+                && records.iter().enumerate().all(|(i, r)| {
+                    (!has_others(i, r.meeting) || r.sub.read(|p| p.connected || p.dead.is_some()))
                         && r.publ.as_ref().is_none_or(|p| p.read(|p| p.connected || p.dead.is_some()))
                 })
         };
