@@ -772,6 +772,8 @@ impl Room {
         let first_heard = kind == TrackKind::Audio && !std::mem::replace(&mut track.heard, true);
         let track = &*track;
         let mut wanted_keyframes = Vec::new();
+        // Whether some subscriber moved onto this layer (its old one may be wanted no more).
+        let mut switched = false;
         // The hot path: per packet and subscriber, no allocation (the subscriber is marked
         // dirty in place rather than collected, the usual single packet is sent directly).
         let (dirty, dirty_set) = (&mut self.dirty, &mut self.dirty_set);
@@ -792,6 +794,7 @@ impl Room {
             tracing::trace!(track = %track_id, subscriber = %q, in_seq = cached.seq, out_seq = munged.seq, "forward");
             let mut sent = send_down(&mut p.subscriber, &mut down.pt, out_mid, &params, munged, &cached, vp8, video);
             if !was_on_layer {
+                switched = true;
                 // Switched: the rest of the keyframe may have arrived before its first packet.
                 for later in track.cache.after(layer, cached.seq) {
                     let later_vp8 = ids_of(&later);
@@ -819,6 +822,9 @@ impl Room {
             for q in lacking {
                 self.negotiate(q);
             }
+        }
+        if switched {
+            self.update_wanted_layers(track_id);
         }
         wanted_keyframes.sort_unstable();
         wanted_keyframes.dedup();

@@ -103,6 +103,11 @@ fn small_tile_gets_low_layer_and_large_tile_switches_to_high_at_a_keyframe() {
         |e| matches!(e, RoomEvent::KeyframeRequested { track_id, rid: Some(r), .. } if *track_id == track && r == "f"),
     );
     assert!(!requested.is_empty(), "the room asked the publisher for a high-layer keyframe");
+    assert_eq!(
+        wanted(&sim).last().unwrap(),
+        &["f"],
+        "once the viewer is on the top layer, the publisher may stop encoding the low one"
+    );
 }
 
 #[test]
