@@ -16,21 +16,19 @@ use std::time::{Duration, Instant};
 use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, TrackId, TrackKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
+use str0m::media::{Direction, MediaKind, Pt, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, Rtc};
 
 use crate::error::{Error, Result};
-use crate::peer::{Write, RIDS};
+use crate::peer::{Source, RIDS};
 use crate::probe::{Probe, Stream};
 use crate::scenario::Scenario;
-use crate::synth::{self, Profile, LAYER_SIZES};
+use crate::synth::LAYER_SIZES;
 
 /// The room's address on the simulated wire.
 const SERVER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3478);
-const AUDIO_INTERVAL: Duration = Duration::from_millis(synth::AUDIO_INTERVAL_MS);
-const VIDEO_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / synth::FPS);
 /// One-way delay of the simulated wire: a LAN's. (str0m's delay-based estimator wants a
 /// round trip above zero.)
 const WIRE_DELAY: Duration = Duration::from_millis(1);
@@ -85,20 +83,12 @@ struct Member {
     layers: [u64; 3],
 }
 
-/// A publisher's synthetic microphone and camera, on simulated time.
+/// A publisher's synthetic microphone and camera (the network bench's), and the payload
+/// types its connection negotiated.
 struct Media {
-    tag: u32,
-    audio: Option<(Mid, Pt)>,
-    video: Option<(Mid, Pt)>,
-    talking: bool,
-    next_audio: Instant,
-    next_video: Instant,
-    frame: u32,
-    audio_n: u32,
-    rtp_seq: [u64; 4],
-    probe_seq: [u32; 4],
-    keyframe_wanted: [bool; 3],
-    sent: u64,
+    source: Source,
+    opus: Option<Pt>,
+    vp8: Option<Pt>,
 }
 
 /// Wall time spent in the room's calls.
@@ -129,7 +119,6 @@ struct Sim {
     /// Published cameras: (publisher, track).
     videos: Vec<(ParticipantId, TrackId)>,
     layer: usize,
-    profile: Profile,
 }
 
 /// Runs one meeting of `s` (its participants, publishers and talkers, its layer and
@@ -151,7 +140,6 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
         measuring: false,
         videos: Vec::new(),
         layer: usize::from(s.layer),
-        profile: s.profile,
     };
     for i in 0..s.participants {
         sim.join(i, s)?;
@@ -172,13 +160,14 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
 
     sim.meter = Meter::default();
     let str0m_before = sim.room.str0m_time();
-    let sent_before: u64 = sim.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.sent).sum();
+    let sent_before: u64 = sim.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.source.packets).sum();
     sim.measuring = true;
     let duration = Duration::from_secs_f64(s.duration_s);
     sim.advance(duration);
 
     let forwarded: u64 = sim.members.iter().map(|m| m.received).sum();
-    let sent: u64 = sim.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.sent).sum::<u64>() - sent_before;
+    let sent: u64 =
+        sim.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.source.packets).sum::<u64>() - sent_before;
     let room_s = sim.meter.spent.as_secs_f64();
     let str0m_s = (sim.room.str0m_time().saturating_sub(str0m_before)).as_secs_f64();
     let per = |x: f64| if forwarded > 0 { x * 1e6 / forwarded as f64 } else { 0.0 };
@@ -233,22 +222,11 @@ impl Sim {
             let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| Error::Rtc(e.to_string()))?;
             publisher.sdp_api().accept_answer(pending, answer).map_err(|e| Error::Rtc(e.to_string()))?;
             let pt = |codec| publisher.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt());
-            let phase_us = (i as u64 * 7_919) % 33_000;
-            let phase = Duration::from_micros(phase_us);
-            media = Some(Media {
-                tag: i as u32 + 1,
-                audio: audio_mid.zip(pt(Codec::Opus)),
-                video: video_mid.zip(pt(Codec::Vp8)),
-                talking: s.talks(i),
-                next_audio: now + Duration::from_micros(phase_us % 20_000),
-                next_video: now + phase,
-                frame: 0,
-                audio_n: 0,
-                rtp_seq: [1_000, 2_000, 3_000, 4_000],
-                probe_seq: [0; 4],
-                keyframe_wanted: [true; 3],
-                sent: 0,
-            });
+            let mut source = Source::new(i as u32 + 1, s.profile, now);
+            source.audio = audio_mid;
+            source.video = video_mid;
+            source.talking = s.talks(i);
+            media = Some(Media { source, opus: pt(Codec::Opus), vp8: pt(Codec::Vp8) });
         }
         self.members.push(Member {
             id,
@@ -286,7 +264,7 @@ impl Sim {
     fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         loop {
-            let media = self.members.iter().filter_map(|m| m.media.as_ref()).map(Media::next_due);
+            let media = self.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.source.next_due());
             let peers = self.members.iter().flat_map(|m| [m.pub_timeout, m.sub_timeout]);
             let arrival = self.wire.keys().next().map(|(at, _)| *at);
             let next = peers.chain(media).chain([self.room_timeout]).chain(arrival).min().unwrap_or(end).max(self.now);
@@ -319,12 +297,7 @@ impl Sim {
                 self.send_media(i);
             } else if let Some(media) = m.media.as_mut() {
                 // Nothing flows before the connection is up: the media clock just runs on.
-                while media.next_audio <= now {
-                    media.next_audio += AUDIO_INTERVAL;
-                }
-                while media.next_video <= now {
-                    media.next_video += VIDEO_INTERVAL;
-                }
+                media.source.skip_to(now);
             }
         }
         // Errors only come from signaling, all of which happened at join time.
@@ -334,59 +307,13 @@ impl Sim {
     /// Writes the packets of member `i` that are due now, each sent at once.
     fn send_media(&mut self, i: usize) {
         let now = self.now;
-        let profile = self.profile;
         let Some(media) = self.members[i].media.as_mut() else { return };
-        let mut writes: Vec<Write> = Vec::new();
-        if let Some((mid, pt)) = media.audio {
-            while media.next_audio <= now {
-                media.next_audio += AUDIO_INTERVAL;
-                let probe = Probe { tag: media.tag, stream: Stream::Audio, seq: media.probe_seq[0], sent_ns: 0 };
-                media.probe_seq[0] += 1;
-                writes.push((mid, None, pt, media.audio_n.wrapping_mul(960), true, synth::opus_payload(&probe)));
-                media.audio_n = media.audio_n.wrapping_add(1);
-            }
-        }
-        if let Some((mid, pt)) = media.video {
-            while media.next_video <= now {
-                media.next_video += VIDEO_INTERVAL;
-                media.frame = media.frame.wrapping_add(1);
-                for layer in 0..RIDS.len() {
-                    let keyframe = std::mem::take(&mut media.keyframe_wanted[layer]);
-                    let bytes = profile.frame_bytes(layer) * if keyframe { synth::KEYFRAME_FACTOR } else { 1 };
-                    let probe = Probe {
-                        tag: media.tag,
-                        stream: Stream::Video(layer as u8),
-                        seq: media.probe_seq[layer + 1],
-                        sent_ns: 0,
-                    };
-                    let packets = synth::vp8_frame(media.frame as u16, keyframe, layer, bytes, probe);
-                    media.probe_seq[layer + 1] += packets.len() as u32;
-                    let count = packets.len();
-                    for (n, p) in packets.into_iter().enumerate() {
-                        writes.push((mid, Some(layer), pt, media.frame.wrapping_mul(3_000), n + 1 == count, p));
-                    }
-                }
-            }
-        }
+        // Probes carry no send time: latency means nothing on simulated time.
+        let writes = media.source.due(now, media.opus, media.vp8, || 0);
         for (mid, layer, pt, ts, marker, payload) in writes {
             let m = &mut self.members[i];
             let Some(media) = m.media.as_mut() else { return };
-            let slot = layer.map_or(0, |l| l + 1);
-            media.rtp_seq[slot] += 1;
-            media.sent += 1;
-            let seq: SeqNo = media.rtp_seq[slot].into();
-            let ext = match layer {
-                None => {
-                    let level = if media.talking { -30 } else { -127 };
-                    ExtensionValues {
-                        audio_level: Some(level),
-                        voice_activity: Some(media.talking),
-                        ..Default::default()
-                    }
-                }
-                Some(_) => ExtensionValues::default(),
-            };
-            let rid = layer.map(|l| Rid::from(RIDS[l]));
+            let (seq, ext, rid) = media.source.rtp_of(layer);
             let mut api = m.publisher.direct_api();
             let Some(stream) = api.stream_tx_by_mid(mid, rid) else { continue };
             stream.write_rtp(
@@ -513,24 +440,12 @@ impl Sim {
                 }
                 str0m::Output::Event(Event::KeyframeRequest(r)) if !subscriber => {
                     if let Some(media) = m.media.as_mut() {
-                        match r.rid.and_then(|rid| RIDS.iter().position(|x| **x == *rid)) {
-                            Some(layer) => media.keyframe_wanted[layer] = true,
-                            None => media.keyframe_wanted = [true; 3],
-                        }
+                        media.source.want_keyframe(r.rid);
                     }
                 }
                 str0m::Output::Event(_) => {}
             }
         }
-    }
-}
-
-impl Media {
-    fn next_due(&self) -> Instant {
-        let far = self.next_audio.max(self.next_video) + Duration::from_secs(3600);
-        let audio = self.audio.map_or(far, |_| self.next_audio);
-        let video = self.video.map_or(far, |_| self.next_video);
-        audio.min(video)
     }
 }
 

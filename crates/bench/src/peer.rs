@@ -87,7 +87,87 @@ impl Source {
         }
     }
 
-    fn next_due(&self) -> Instant {
+    /// The packets due by `now`, their probes stamped by `stamp`: an Opus packet every 20 ms,
+    /// a frame on every layer every 1/30 s (a keyframe where one was asked for).
+    pub(crate) fn due(
+        &mut self,
+        now: Instant,
+        opus: Option<Pt>,
+        vp8: Option<Pt>,
+        stamp: impl Fn() -> u64,
+    ) -> Vec<Write> {
+        let mut writes: Vec<Write> = Vec::new();
+        if let (Some(mid), Some(pt)) = (self.audio, opus) {
+            while self.next_audio <= now {
+                self.next_audio += AUDIO_INTERVAL;
+                let n = self.audio_n;
+                self.audio_n = self.audio_n.wrapping_add(1);
+                let probe = Probe { tag: self.tag, stream: Stream::Audio, seq: self.probe_seq[0], sent_ns: stamp() };
+                self.probe_seq[0] += 1;
+                writes.push((mid, None, pt, n.wrapping_mul(960), true, synth::opus_payload(&probe)));
+            }
+        }
+        if let (Some(mid), Some(pt)) = (self.video, vp8) {
+            while self.next_video <= now {
+                self.next_video += VIDEO_INTERVAL;
+                self.frame = self.frame.wrapping_add(1);
+                for layer in 0..RIDS.len() {
+                    let keyframe = std::mem::take(&mut self.keyframe_wanted[layer]);
+                    let bytes = self.profile.frame_bytes(layer) * if keyframe { synth::KEYFRAME_FACTOR } else { 1 };
+                    let probe = Probe {
+                        tag: self.tag,
+                        stream: Stream::Video(layer as u8),
+                        seq: self.probe_seq[layer + 1],
+                        sent_ns: stamp(),
+                    };
+                    let packets = synth::vp8_frame(self.frame as u16, keyframe, layer, bytes, probe);
+                    self.probe_seq[layer + 1] += packets.len() as u32;
+                    let count = packets.len();
+                    for (i, p) in packets.into_iter().enumerate() {
+                        writes.push((mid, Some(layer), pt, self.frame.wrapping_mul(3_000), i + 1 == count, p));
+                    }
+                }
+            }
+        }
+        writes
+    }
+
+    /// Counts one RTP packet of the microphone (`layer` None) or a camera layer, and gives its
+    /// sequence number, header extensions (the audio level says speech or silence) and rid.
+    pub(crate) fn rtp_of(&mut self, layer: Option<usize>) -> (SeqNo, ExtensionValues, Option<Rid>) {
+        let slot = layer.map_or(0, |l| l + 1);
+        self.rtp_seq[slot] += 1;
+        self.packets += 1;
+        let ext = match layer {
+            None => {
+                let level = if self.talking { -30 } else { -127 };
+                ExtensionValues { audio_level: Some(level), voice_activity: Some(self.talking), ..Default::default() }
+            }
+            Some(_) => ExtensionValues::default(),
+        };
+        (self.rtp_seq[slot].into(), ext, layer.map(|l| Rid::from(RIDS[l])))
+    }
+
+    /// Asks for a keyframe on the layer of `rid`, or on every layer.
+    pub(crate) fn want_keyframe(&mut self, rid: Option<Rid>) {
+        self.keyframe_requests += 1;
+        match rid.and_then(|rid| RIDS.iter().position(|x| **x == *rid)) {
+            Some(layer) => self.keyframe_wanted[layer] = true,
+            None => self.keyframe_wanted = [true; 3],
+        }
+    }
+
+    /// Moves the media clock past `now` without sending (the connection is not up yet).
+    pub(crate) fn skip_to(&mut self, now: Instant) {
+        while self.next_audio <= now {
+            self.next_audio += AUDIO_INTERVAL;
+        }
+        while self.next_video <= now {
+            self.next_video += VIDEO_INTERVAL;
+        }
+    }
+
+    pub(crate) fn next_due(&self) -> Instant {
         match (self.audio.is_some(), self.video.is_some()) {
             (true, true) => self.next_audio.min(self.next_video),
             (true, false) => self.next_audio,
@@ -353,11 +433,7 @@ impl Peer {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.connected = false,
             Event::KeyframeRequest(r) => {
                 if let Some(s) = self.source.as_mut() {
-                    s.keyframe_requests += 1;
-                    match r.rid.and_then(|rid| RIDS.iter().position(|x| **x == *rid)) {
-                        Some(layer) => s.keyframe_wanted[layer] = true,
-                        None => s.keyframe_wanted = [true; 3],
-                    }
+                    s.want_keyframe(r.rid);
                 }
             }
             Event::RtpPacket(p) => {
@@ -393,45 +469,11 @@ impl Peer {
             s.lagged += 1;
             s.next_video = now;
         }
-        let mut writes: Vec<Write> = Vec::new();
-        if let (Some(mid), Some(pt)) = (s.audio, opus) {
-            while s.next_audio <= now {
-                s.next_audio += AUDIO_INTERVAL;
-                let n = s.audio_n;
-                s.audio_n = s.audio_n.wrapping_add(1);
-                let probe = Probe { tag: s.tag, stream: Stream::Audio, seq: s.probe_seq[0], sent_ns: wall_ns() };
-                s.probe_seq[0] += 1;
-                writes.push((mid, None, pt, n.wrapping_mul(960), true, synth::opus_payload(&probe)));
-            }
-        }
-        if let (Some(mid), Some(pt)) = (s.video, vp8) {
-            while s.next_video <= now {
-                s.next_video += VIDEO_INTERVAL;
-                s.frame = s.frame.wrapping_add(1);
-                for layer in 0..RIDS.len() {
-                    let keyframe = std::mem::take(&mut s.keyframe_wanted[layer]);
-                    let bytes = s.profile.frame_bytes(layer) * if keyframe { synth::KEYFRAME_FACTOR } else { 1 };
-                    let probe = Probe {
-                        tag: s.tag,
-                        stream: Stream::Video(layer as u8),
-                        seq: s.probe_seq[layer + 1],
-                        sent_ns: wall_ns(),
-                    };
-                    let packets = synth::vp8_frame(s.frame as u16, keyframe, layer, bytes, probe);
-                    s.probe_seq[layer + 1] += packets.len() as u32;
-                    let count = packets.len();
-                    for (i, p) in packets.into_iter().enumerate() {
-                        writes.push((mid, Some(layer), pt, s.frame.wrapping_mul(3_000), i + 1 == count, p));
-                    }
-                }
-            }
-        }
+        let writes = s.due(now, opus, vp8, wall_ns);
         for (mid, layer, pt, ts, marker, payload) in writes {
             let Some(s) = self.source.as_mut() else { return };
-            let slot = layer.map_or(0, |l| l + 1);
-            s.rtp_seq[slot] += 1;
-            s.packets += 1;
             if let Some(plain) = self.plain {
+                s.packets += 1;
                 let stream = layer.map_or(0, |l| l as u8 + 1);
                 let header =
                     crate::ceiling::header(crate::ceiling::KIND_MEDIA, plain.meeting, plain.participant, stream);
@@ -445,14 +487,7 @@ impl Peer {
                 }
                 continue;
             }
-            let seq: SeqNo = s.rtp_seq[slot].into();
-            let ext = if layer.is_none() {
-                let level = if s.talking { -30 } else { -127 };
-                ExtensionValues { audio_level: Some(level), voice_activity: Some(s.talking), ..Default::default() }
-            } else {
-                ExtensionValues::default()
-            };
-            let rid = layer.map(|l| Rid::from(RIDS[l]));
+            let (seq, ext, rid) = s.rtp_of(layer);
             let mut api = self.rtc.direct_api();
             let Some(stream) = api.stream_tx_by_mid(mid, rid) else { continue };
             let write = RtpWrite::new(pt, seq, ts, now, payload).marker(marker).ext_vals(ext).nackable(layer.is_some());
