@@ -78,6 +78,7 @@
 #![warn(unreachable_pub, missing_docs)]
 
 mod audible;
+mod bitrate;
 mod codec;
 mod demux;
 mod error;
@@ -86,6 +87,7 @@ mod io;
 mod keyframe;
 mod layer_selector;
 mod munger;
+mod pacing;
 mod packet_cache;
 mod peer;
 mod recording;

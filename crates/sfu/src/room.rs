@@ -13,6 +13,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused, Vp8Descript
 use str0m::Event;
 
 use crate::audible::{Audible, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
+use crate::bitrate::LayerBitrates;
 use crate::codec::{is_keyframe_start, vp8_ids, Vp8Ids};
 use crate::demux::Demux;
 use crate::error::SfuError;
@@ -21,6 +22,7 @@ use crate::io::{Datagram, Input, Output, Proto, RoomEvent};
 use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL, START_INTERVAL};
 use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
 use crate::munger::Munged;
+use crate::pacing::{flush_decision, QueueSample};
 use crate::packet_cache::{CachedPacket, PacketCache};
 use crate::peer::{Drained, Peer, PeerId, PeerRole};
 use crate::recording::{recorded, Admit, LayerChoice, RecordedPacket};
@@ -568,6 +570,7 @@ impl Room {
             cache: PacketCache::default(),
             held: false,
             heard: false,
+            bitrates: LayerBitrates::default(),
         };
         self.emit(RoomEvent::TrackPublished {
             participant: publisher,
@@ -678,6 +681,7 @@ impl Room {
         let Some(&track_id) = self.track_by_mid.get(&(publisher, mid)) else { return };
         let Some(track) = self.tracks.get_mut(&track_id) else { return };
         let Some(layer) = track.layer_of(rid) else { return };
+        track.bitrates.observe(layer, packet.payload.len(), now);
         let kind = track.kind;
         let source = track.source;
         let layer_rid = track.rid_of(layer);
@@ -792,7 +796,18 @@ impl Room {
             };
             let video = kind == TrackKind::Video;
             tracing::trace!(track = %track_id, subscriber = %q, in_seq = cached.seq, out_seq = munged.seq, "forward");
-            let mut sent = send_down(&mut p.subscriber, &mut down.pt, out_mid, &params, munged, &cached, vp8, video);
+            let mut sent = send_down(
+                now,
+                &mut p.subscriber,
+                &mut down.pt,
+                &mut down.flushing,
+                out_mid,
+                &params,
+                munged,
+                &cached,
+                vp8,
+                video,
+            );
             if !was_on_layer {
                 switched = true;
                 // Switched: the rest of the keyframe may have arrived before its first packet.
@@ -800,8 +815,18 @@ impl Room {
                     let later_vp8 = ids_of(&later);
                     if let Some(m) = down.forwarder.on_packet(as_input(&later, false, later_vp8)) {
                         tracing::trace!(track = %track_id, subscriber = %q, in_seq = later.seq, out_seq = m.seq, "forward");
-                        sent |=
-                            send_down(&mut p.subscriber, &mut down.pt, out_mid, &params, m, &later, later_vp8, video);
+                        sent |= send_down(
+                            now,
+                            &mut p.subscriber,
+                            &mut down.pt,
+                            &mut down.flushing,
+                            out_mid,
+                            &params,
+                            m,
+                            &later,
+                            later_vp8,
+                            video,
+                        );
                     }
                 }
             }
@@ -914,7 +939,7 @@ impl Room {
                 }
                 TrackKind::Video => {
                     let unconstrained = select_layer(demand);
-                    desired_bps += unconstrained.map_or(0, |l| LAYER_BITRATE_BPS[usize::from(l)]);
+                    desired_bps += unconstrained.map_or(0, |l| desired_bitrate(up, l));
                     select_layer(LayerDemand { budget_bps: budget, ..demand })
                 }
             };
@@ -1028,13 +1053,29 @@ fn retransmission_history(kind: TrackKind, source: Source) -> Option<(usize, Dur
     }
 }
 
+/// What a subscriber should expect of one layer of a video track, for its estimator's
+/// `desired` rate (see [`crate::bitrate`]). A simulcast layer counts at its nominal rate (one
+/// not flowing yet is what the estimate has to grow into) or at what it measurably carries if
+/// that is more. A track sent as one stream (a screen share, a camera without simulcast) has
+/// no nominal rate: it counts at what it carries, and at the top layer's rate until measured.
+fn desired_bitrate(up: &UpTrack, layer: u8) -> u64 {
+    let measured = up.bitrates.of(layer);
+    if up.layers() == 1 {
+        measured.unwrap_or(LAYER_BITRATE_BPS[2])
+    } else {
+        LAYER_BITRATE_BPS[usize::from(layer.min(2))].max(measured.unwrap_or(0))
+    }
+}
+
 /// Writes one munged packet to a subscriber's m-line. `pt` remembers the subscriber's payload
 /// type for the publisher's last one (matching codec parameters per packet and subscriber
 /// was a noticeable part of the fan-out).
 #[allow(clippy::too_many_arguments)]
 fn send_down(
+    now: Instant,
     subscriber: &mut Peer,
     pt: &mut Option<(Pt, Pt)>,
+    flushing: &mut bool,
     mid: Mid,
     params: &PayloadParams,
     munged: Munged,
@@ -1058,7 +1099,19 @@ fn send_down(
         if let Some(patch) = munged.vp8.and_then(|out| vp8_patch(&packet.payload, vp8, out)) {
             write = write.vp8_patch(patch);
         }
-        rtc.direct_api().stream_tx_by_mid(mid, None)?.write_rtp(write);
+        let mut api = rtc.direct_api();
+        let tx = api.stream_tx_by_mid(mid, None)?;
+        tx.write_rtp(write);
+        if nackable {
+            // Video: bound the time it waits in the pacer (audio is never paced).
+            let sample =
+                tx.queue_info().map(|q| QueueSample { first_unsent: q.first_unsent(), packets: q.packet_count() });
+            if let Some(unpaced) = sample.and_then(|q| flush_decision(q, *flushing, now)) {
+                tracing::debug!(%mid, unpaced, "pacer queue bound");
+                tx.set_unpaced(unpaced);
+                *flushing = unpaced;
+            }
+        }
         Some(())
     });
     matches!(written, Ok(Some(())))

@@ -4,6 +4,7 @@ use std::fmt;
 
 use str0m::media::{Mid, Pt, Rid};
 
+use crate::bitrate::LayerBitrates;
 use crate::forwarder::Forwarder;
 use crate::packet_cache::PacketCache;
 use crate::ParticipantId;
@@ -73,6 +74,8 @@ pub(crate) struct UpTrack {
     /// nobody has heard yet is not offered to subscribers: a connection with an m-line per
     /// open microphone of a 100-person meeting costs str0m work per m-line on every packet.
     pub(crate) heard: bool,
+    /// What each layer brings in, so subscribers are never asked to expect less.
+    pub(crate) bitrates: LayerBitrates,
 }
 
 impl UpTrack {
@@ -148,6 +151,9 @@ pub(crate) struct DownTrack {
     pub(crate) preferred_size: Option<(u32, u32)>,
     /// The publisher's payload type last forwarded and the subscriber's for it.
     pub(crate) pt: Option<(Pt, Pt)>,
+    /// The subscriber's stream is sent unpaced until str0m's queue for it is empty again
+    /// (see [`crate::pacing`]).
+    pub(crate) flushing: bool,
 }
 
 impl DownTrack {
@@ -158,6 +164,7 @@ impl DownTrack {
             forwarder: Forwarder::default(),
             preferred_size: None,
             pt: None,
+            flushing: false,
         }
     }
 }
