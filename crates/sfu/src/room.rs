@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::{Codec, PayloadParams};
-use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid, Rids};
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Rid, Rids};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamPaused, Vp8Descriptor, Vp8Patch};
 use str0m::Event;
 
@@ -796,18 +796,7 @@ impl Room {
             };
             let video = kind == TrackKind::Video;
             tracing::trace!(track = %track_id, subscriber = %q, in_seq = cached.seq, out_seq = munged.seq, "forward");
-            let mut sent = send_down(
-                now,
-                &mut p.subscriber,
-                &mut down.pt,
-                &mut down.flushing,
-                out_mid,
-                &params,
-                munged,
-                &cached,
-                vp8,
-                video,
-            );
+            let mut sent = send_down(now, &mut p.subscriber, down, out_mid, &params, munged, &cached, vp8, video);
             if !was_on_layer {
                 switched = true;
                 // Switched: the rest of the keyframe may have arrived before its first packet.
@@ -815,18 +804,7 @@ impl Room {
                     let later_vp8 = ids_of(&later);
                     if let Some(m) = down.forwarder.on_packet(as_input(&later, false, later_vp8)) {
                         tracing::trace!(track = %track_id, subscriber = %q, in_seq = later.seq, out_seq = m.seq, "forward");
-                        sent |= send_down(
-                            now,
-                            &mut p.subscriber,
-                            &mut down.pt,
-                            &mut down.flushing,
-                            out_mid,
-                            &params,
-                            m,
-                            &later,
-                            later_vp8,
-                            video,
-                        );
+                        sent |= send_down(now, &mut p.subscriber, down, out_mid, &params, m, &later, later_vp8, video);
                     }
                 }
             }
@@ -1073,15 +1051,15 @@ fn desired_bitrate(up: &UpTrack, layer: u8) -> u64 {
     }
 }
 
-/// Writes one munged packet to a subscriber's m-line. `pt` remembers the subscriber's payload
-/// type for the publisher's last one (matching codec parameters per packet and subscriber
-/// was a noticeable part of the fan-out).
+/// Writes one munged packet to a subscriber's m-line. The down track remembers the
+/// subscriber's payload type for the publisher's last one (matching codec parameters per
+/// packet and subscriber was a noticeable part of the fan-out) and whether its pacer queue is
+/// being flushed.
 #[allow(clippy::too_many_arguments)]
 fn send_down(
     now: Instant,
     subscriber: &mut Peer,
-    pt: &mut Option<(Pt, Pt)>,
-    flushing: &mut bool,
+    down: &mut DownTrack,
     mid: Mid,
     params: &PayloadParams,
     munged: Munged,
@@ -1090,11 +1068,11 @@ fn send_down(
     nackable: bool,
 ) -> bool {
     let written = subscriber.with_rtc(|rtc| {
-        let pt = match *pt {
+        let pt = match down.pt {
             Some((from, to)) if from == params.pt() => to,
             _ => {
                 let to = rtc.codec_config().match_params(*params)?.pt();
-                *pt = Some((params.pt(), to));
+                down.pt = Some((params.pt(), to));
                 to
             }
         };
@@ -1112,10 +1090,10 @@ fn send_down(
             // Video: bound the time it waits in the pacer (audio is never paced).
             let sample =
                 tx.queue_info().map(|q| QueueSample { first_unsent: q.first_unsent(), packets: q.packet_count() });
-            if let Some(unpaced) = sample.and_then(|q| flush_decision(q, *flushing, now)) {
+            if let Some(unpaced) = sample.and_then(|q| flush_decision(q, down.flushing, now)) {
                 tracing::debug!(%mid, unpaced, "pacer queue bound");
                 tx.set_unpaced(unpaced);
-                *flushing = unpaced;
+                down.flushing = unpaced;
             }
         }
         Some(())
