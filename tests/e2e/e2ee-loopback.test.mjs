@@ -4,7 +4,8 @@
 // other. With the right key the far side decodes video and hears the tone; with a wrong key
 // nothing decodes and the worker counts failed authentications — the frames on the wire are
 // ciphertext the receiver rejects, not plaintext that happened to pass. Both Encoded Transform
-// APIs Chromium has are exercised: RTCRtpScriptTransform and createEncodedStreams.
+// APIs Chromium has are exercised (RTCRtpScriptTransform and createEncodedStreams), and a
+// three-layer simulcast camera has every layer's frames encrypted.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -32,8 +33,10 @@ window.probe = () => ({ supported: e2eeSupported(), mode: transformMode() });
  * newcomer gets it), or "none" (no decrypting transform at all). rotate: halfway through,
  * both move to a new key generation (KID 128), as after someone left.
  */
-window.loopback = async ({ mode, receiver, seconds, rotate = false }) => {
-  const cam = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
+window.loopback = async ({ mode, receiver, seconds, rotate = false, simulcast = false }) => {
+  // Chromium sends three simulcast layers from 960×540 up only.
+  const size = simulcast ? { width: 1280, height: 720 } : { width: 640, height: 360 };
+  const cam = await navigator.mediaDevices.getUserMedia({ audio: true, video: size });
   const screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
   const alice = new E2eeMedia({ mode });
   const bob = receiver === "none" ? null : new E2eeMedia({ mode });
@@ -47,8 +50,12 @@ window.loopback = async ({ mode, receiver, seconds, rotate = false }) => {
   alice.setSendKey(kid, key);
   if (receiver === "right" || receiver === "wrong") bob?.addReceiveKey("alice", kid, receiver === "right" ? key : randomBytes(32));
 
+  let cameraMid = null;
   for (const track of [...cam.getTracks(), ...screen.getVideoTracks()]) {
-    const t = pc1.addTransceiver(track, { direction: "sendonly" });
+    const layered = simulcast && track === cam.getVideoTracks()[0];
+    const sendEncodings = layered ? [{ rid: "q", scaleResolutionDownBy: 4 }, { rid: "h", scaleResolutionDownBy: 2 }, { rid: "f" }] : undefined;
+    const t = pc1.addTransceiver(track, { direction: "sendonly", sendEncodings });
+    if (layered) cameraMid = t;
     if (track.kind === "video") {
       const vp8 = RTCRtpReceiver.getCapabilities("video").codecs.filter((c) => /vp8/i.test(c.mimeType));
       t.setCodecPreferences(vp8);
@@ -68,7 +75,14 @@ window.loopback = async ({ mode, receiver, seconds, rotate = false }) => {
   await pc1.setLocalDescription();
   await pc2.setRemoteDescription(pc1.localDescription);
   await pc2.setLocalDescription();
-  await pc1.setRemoteDescription(pc2.localDescription);
+  // A browser cannot receive simulcast; tell the sender its three layers were accepted anyway
+  // (they all go through the sending transform; the receiver decodes one).
+  let answer = pc2.localDescription.sdp;
+  if (cameraMid) {
+    const mid = cameraMid.mid;
+    answer = answer.replace("a=mid:" + mid + "\\r\\n", "a=mid:" + mid + "\\r\\na=rid:q recv\\r\\na=rid:h recv\\r\\na=rid:f recv\\r\\na=simulcast:recv q;h;f\\r\\n");
+  }
+  await pc1.setRemoteDescription({ type: "answer", sdp: answer });
 
   const decoded = async () => {
     let n = 0;
@@ -95,7 +109,19 @@ window.loopback = async ({ mode, receiver, seconds, rotate = false }) => {
       audioPackets = s.packetsReceived ?? 0;
     }
   });
-  const result = { halfway, video, audioEnergy, audioPackets, sent: await alice.stats(), received: bob ? await bob.stats() : null };
+  const layers = [];
+  let framesEncoded = 0;
+  let audioSent = 0;
+  (await pc1.getStats()).forEach((s) => {
+    if (s.type !== "outbound-rtp") return;
+    if (s.kind === "video") {
+      framesEncoded += s.framesEncoded ?? 0;
+      if (s.rid) layers.push({ rid: s.rid, framesEncoded: s.framesEncoded ?? 0 });
+    }
+    if (s.kind === "audio") audioSent += s.packetsSent ?? 0;
+  });
+  const sent = await alice.stats();
+  const result = { halfway, video, audioEnergy, audioPackets, layers, framesEncoded, audioSent, sent, received: bob ? await bob.stats() : null };
   for (const t of [...cam.getTracks(), ...screen.getTracks()]) t.stop();
   pc1.close();
   pc2.close();
@@ -114,6 +140,10 @@ let browser;
 before(async () => {
   server = createServer(async (req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (path === "/favicon.ico") {
+      res.writeHead(204).end();
+      return;
+    }
     if (path === "/e2ee-loopback.html") {
       res.writeHead(200, { "content-type": TYPES[".html"] }).end(PAGE);
       return;
@@ -208,4 +238,16 @@ test("a newcomer's key arriving mid-call: frames before it are dropped and count
   assert.ok(r.received.unknownKey > 50, `counted: ${JSON.stringify(r.received)}`);
   for (const v of r.video) assert.ok(v.framesDecoded > 10, `decoding once the key came: ${JSON.stringify(r.video)}`);
   assert.ok(r.audioEnergy > 0.005, `audio too: ${r.audioEnergy}`);
+});
+
+test("every simulcast layer goes through the encrypting transform", async () => {
+  const r = await run({ mode: "script", receiver: "right", seconds: 5, simulcast: true });
+  assert.deepEqual(r.layers.map((l) => l.rid).sort(), ["f", "h", "q"], `three layers sent: ${JSON.stringify(r.layers)}`);
+  for (const l of r.layers) assert.ok(l.framesEncoded > 20, `layer ${l.rid} encoded: ${JSON.stringify(r.layers)}`);
+  // Every frame of every layer (and of the screen and the microphone) was encrypted: the
+  // worker's count matches the encoders' (the two are read a moment apart).
+  const produced = r.framesEncoded + r.audioSent;
+  assert.ok(Math.abs(r.sent.encrypted - produced) <= 0.05 * produced, `encrypted ${r.sent.encrypted} of ${produced} frames`);
+  // (The receiving browser cannot take three layers on one m-line; what it makes of them is not the point here.)
+  assert.ok(r.received.decrypted > 100);
 });
