@@ -201,18 +201,16 @@ fn front(packets: &Receiver<(i64, AudioPacket)>, control: &Receiver<Control>, mu
         let packets_rx = if packets_open { packets } else { &never };
         select! {
             recv(packets_rx) -> msg => match msg {
-                Ok((meeting_id, packet)) => match meetings.get_mut(&meeting_id) {
-                    Some(p) => {
-                        p.push(&packet);
-                        drain(meeting_id, p, &mut scheduler);
-                    }
-                    None => {
-                        stats.packets_ignored.fetch_add(1, Ordering::Relaxed);
-                    }
-                },
+                Ok((meeting_id, packet)) => feed(&mut meetings, meeting_id, &packet, &mut scheduler, stats),
                 Err(_) => packets_open = false,
             },
-            recv(control) -> msg => match msg {
+            recv(control) -> msg => {
+                // Packets offered before this call are handled first: stopping a meeting must
+                // not overtake the last words queued for it.
+                while let Ok((meeting_id, packet)) = packets.try_recv() {
+                    feed(&mut meetings, meeting_id, &packet, &mut scheduler, stats);
+                }
+                match msg {
                 Ok(Control::Start { meeting_id, started }) => {
                     meetings.entry(meeting_id).or_insert_with(|| Pipeline::new(started));
                 }
@@ -230,7 +228,7 @@ fn front(packets: &Receiver<(i64, AudioPacket)>, control: &Receiver<Control>, mu
                     }
                 }
                 Err(_) => control_open = false,
-            },
+            }},
             default(timeout) => {}
         }
         if Instant::now() >= next_tick {
@@ -248,6 +246,24 @@ fn front(packets: &Receiver<(i64, AudioPacket)>, control: &Receiver<Control>, mu
         drain(meeting_id, &mut p, &mut scheduler);
     }
     scheduler.close();
+}
+
+fn feed(
+    meetings: &mut HashMap<i64, Pipeline>,
+    meeting_id: i64,
+    packet: &AudioPacket,
+    scheduler: &mut Scheduler,
+    stats: &Stats,
+) {
+    match meetings.get_mut(&meeting_id) {
+        Some(p) => {
+            p.push(packet);
+            drain(meeting_id, p, scheduler);
+        }
+        None => {
+            stats.packets_ignored.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 fn drain(meeting_id: i64, pipeline: &mut Pipeline, scheduler: &mut Scheduler) {

@@ -133,3 +133,99 @@ impl SpeakerDecoder {
 fn frame_ticks(samples: usize) -> u32 {
     u32::try_from(samples as u64 * RTP_RATE / u64::from(SAMPLE_RATE)).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 20 ms Opus packets of a tone, as a browser sends them.
+    struct Stream {
+        enc: opus::Encoder,
+        t0: Instant,
+    }
+
+    impl Stream {
+        fn new() -> Stream {
+            let enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+            Stream { enc, t0: Instant::now() }
+        }
+
+        /// Packet number `n` (seq n, timestamp n × 960, arriving n × 20 ms after t0).
+        fn packet(&mut self, n: u64) -> AudioPacket {
+            let tone: Vec<i16> = (0..960).map(|i| ((i as f32 * 0.0576).sin() * 8000.0) as i16).collect();
+            AudioPacket {
+                participant: "p".into(),
+                seq: n,
+                timestamp: (n as u32).wrapping_mul(960),
+                payload: self.enc.encode_vec(&tone, 1500).unwrap(),
+                arrived: self.t0 + Duration::from_millis(20 * n),
+            }
+        }
+    }
+
+    fn samples(out: &[Decoded]) -> usize {
+        out.iter().map(|d| if let Decoded::Audio { pcm, .. } = d { pcm.len() } else { 0 }).sum()
+    }
+
+    #[test]
+    fn a_few_lost_packets_are_concealed_and_the_timeline_stays_continuous() {
+        let (mut s, mut d, mut out) = (Stream::new(), SpeakerDecoder::new().unwrap(), Vec::new());
+        for n in [0, 1, 2, 5, 6] {
+            let p = s.packet(n);
+            d.push(&p, s.t0, &mut out);
+        }
+        assert!(!out.contains(&Decoded::Break));
+        assert_eq!(d.stats.concealed, 2);
+        assert_eq!(samples(&out), 7 * 320, "seven 20 ms frames at 16 kHz, two of them concealed");
+        let Some(Decoded::Audio { at, .. }) = out.last() else { panic!() };
+        assert_eq!(*at, Duration::from_millis(120), "packet 6 plays 120 ms in, after the two concealed frames");
+    }
+
+    #[test]
+    fn a_long_gap_breaks_the_stream_and_retimes_it_from_arrival() {
+        let (mut s, mut d, mut out) = (Stream::new(), SpeakerDecoder::new().unwrap(), Vec::new());
+        for n in [0, 1, 50] {
+            let p = s.packet(n);
+            d.push(&p, s.t0, &mut out);
+        }
+        assert_eq!(out.iter().filter(|x| **x == Decoded::Break).count(), 1);
+        let Some(Decoded::Audio { at, .. }) = out.last() else { panic!() };
+        assert_eq!(*at, Duration::from_millis(1_000), "packet 50 arrived 1 s in");
+    }
+
+    #[test]
+    fn a_timestamp_jump_without_loss_is_a_break_too() {
+        let (mut s, mut d, mut out) = (Stream::new(), SpeakerDecoder::new().unwrap(), Vec::new());
+        let p = s.packet(0);
+        d.push(&p, s.t0, &mut out);
+        let mut p = s.packet(1);
+        p.timestamp += 48_000; // a second of discontinuous transmission
+        d.push(&p, s.t0, &mut out);
+        assert!(out.contains(&Decoded::Break));
+    }
+
+    #[test]
+    fn late_and_duplicate_packets_are_dropped() {
+        let (mut s, mut d, mut out) = (Stream::new(), SpeakerDecoder::new().unwrap(), Vec::new());
+        for n in [0, 1, 2, 1, 2] {
+            let p = s.packet(n);
+            d.push(&p, s.t0, &mut out);
+        }
+        assert_eq!(d.stats.late, 2);
+        assert_eq!(samples(&out), 3 * 320);
+    }
+
+    #[test]
+    fn garbage_is_concealed_like_a_lost_packet() {
+        let (mut s, mut d, mut out) = (Stream::new(), SpeakerDecoder::new().unwrap(), Vec::new());
+        let p = s.packet(0);
+        d.push(&p, s.t0, &mut out);
+        for (n, payload) in [(1, vec![]), (2, vec![0xff; 3]), (3, vec![0x0b, 0xff, 0xff])] {
+            let mut p = s.packet(n);
+            p.payload = payload;
+            d.push(&p, s.t0, &mut out);
+        }
+        assert_eq!(d.stats.undecodable, 3);
+        assert_eq!(samples(&out), 4 * 320, "the timeline keeps its pace");
+    }
+}

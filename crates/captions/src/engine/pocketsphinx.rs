@@ -113,7 +113,7 @@ impl Model {
     }
 }
 
-/// Loads the model in a child process (`pocketsphinx_continuous` on a moment of silence) to
+/// Loads the model in a child process (`pocketsphinx_continuous` on a moment of noise) to
 /// learn whether loading it here would end this process. Without that program (Debian's
 /// `pocketsphinx`) only the layout is checked, with a warning.
 pub(crate) fn probe(dir: &Path) -> Result<()> {
@@ -122,7 +122,7 @@ pub(crate) fn probe(dir: &Path) -> Result<()> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let wav = std::env::temp_dir().join(format!("convene-captions-probe-{}-{n}.wav", std::process::id()));
-    std::fs::write(&wav, silent_wav(8_000)).map_err(|e| bad(format!("cannot write a probe file: {e}")))?;
+    std::fs::write(&wav, probe_wav()).map_err(|e| bad(format!("cannot write a probe file: {e}")))?;
     let mut args = model.args();
     args.truncate(6); // without -logfn: the probe's errors say what is wrong
     let spawned = Command::new("pocketsphinx_continuous")
@@ -165,17 +165,28 @@ pub(crate) fn probe(dir: &Path) -> Result<()> {
             let why = stderr.lines().rev().find(|l| l.starts_with("FATAL") || l.starts_with("ERROR"));
             Err(bad(match why {
                 Some(line) => format!("PocketSphinx cannot load it: {}", line.trim()),
-                None => format!("PocketSphinx cannot load it ({s})"),
+                None => format!("PocketSphinx cannot load it (it ended with {s})"),
             }))
         }
         None => Err(bad(format!("PocketSphinx did not load it within {}s", PROBE_TIMEOUT.as_secs()))),
     }
 }
 
-/// A WAV file of `samples` zero samples at 16 kHz mono.
-fn silent_wav(samples: u32) -> Vec<u8> {
-    let data = samples * 2;
-    let mut w = Vec::with_capacity(44 + data as usize);
+/// The probe's audio, a 16 kHz mono WAV file: a second of noise between silences. Silence
+/// alone would not do: the decoder's own voice detector would skip it, and some corrupt
+/// models only crash once frames are scored.
+fn probe_wav() -> Vec<u8> {
+    const SILENCE: usize = 4_800;
+    const NOISE: usize = 16_000;
+    let mut seed: u32 = 0x2545_f491;
+    let mut samples = vec![0i16; SILENCE];
+    samples.extend((0..NOISE).map(|_| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        ((seed >> 16) as i16) / 3
+    }));
+    samples.resize(SILENCE * 2 + NOISE, 0);
+    let data = u32::try_from(samples.len() * 2).unwrap_or(u32::MAX);
+    let mut w = Vec::with_capacity(44 + samples.len() * 2);
     w.extend_from_slice(b"RIFF");
     w.extend_from_slice(&(36 + data).to_le_bytes());
     w.extend_from_slice(b"WAVEfmt ");
@@ -188,7 +199,9 @@ fn silent_wav(samples: u32) -> Vec<u8> {
     w.extend_from_slice(&16u16.to_le_bytes());
     w.extend_from_slice(b"data");
     w.extend_from_slice(&data.to_le_bytes());
-    w.resize(44 + data as usize, 0);
+    for s in samples {
+        w.extend_from_slice(&s.to_le_bytes());
+    }
     w
 }
 
