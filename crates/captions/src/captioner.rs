@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
 
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, EngineKind};
 use crate::error::{Error, Result};
 use crate::scheduler::Scheduler;
 use crate::{AudioPacket, MeetingCaption, Pipeline};
@@ -41,10 +41,20 @@ pub struct CaptionerConfig {
 }
 
 impl CaptionerConfig {
-    /// One worker per core (at least one), a queue of two seconds of 50 speakers.
+    /// Workers for the engine on this machine's cores, and a queue of about two seconds of
+    /// fifty microphones.
+    ///
+    /// A worker holds one utterance at a time from its first word to its last, so workers
+    /// bound how many people are captioned while speaking at once. PocketSphinx needs ~0.13
+    /// of a core per speaker (RTF measured by `examples/rtf.rs`) and ~90 MiB per instance:
+    /// two workers per core. whisper.cpp needs a core or more per speaker: one per core.
     pub fn new(engine: EngineConfig) -> CaptionerConfig {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        CaptionerConfig { engine, workers: cores, queue: 5_000 }
+        let workers = match engine.kind {
+            EngineKind::PocketSphinx => 2 * cores,
+            EngineKind::Whisper => cores,
+        };
+        CaptionerConfig { engine, workers, queue: 5_000 }
     }
 }
 
