@@ -242,6 +242,12 @@ fn front(packets: &Receiver<(i64, AudioPacket)>, control: &Receiver<Control>, mu
             default(timeout) => {}
         }
         if Instant::now() >= next_tick {
+            // Catch up first: with packets still queued, a speaker would look quiet by the
+            // clock while their words wait in the queue.
+            for _ in 0..packets.len() {
+                let Ok((meeting_id, packet)) = packets.try_recv() else { break };
+                feed(&mut meetings, meeting_id, &packet, &mut scheduler, stats);
+            }
             let now = Instant::now();
             for (&meeting_id, p) in &mut meetings {
                 p.tick(now);

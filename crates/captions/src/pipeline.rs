@@ -142,7 +142,17 @@ impl Pipeline {
                 self.emit(&p);
             }
         }
-        self.speakers.retain(|_, s| s.segmenter.is_speaking() || now.saturating_duration_since(s.heard) < FORGET);
+        let gone: Vec<Arc<str>> = self
+            .speakers
+            .iter()
+            .filter(|(_, s)| !s.segmenter.is_speaking() && now.saturating_duration_since(s.heard) >= FORGET)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in gone {
+            if let Some(mut s) = self.speakers.remove(&p) {
+                self.absorb_stats(&mut s);
+            }
+        }
     }
 
     /// A participant left (or stopped their microphone): what they were saying ends now.

@@ -5,7 +5,9 @@
 //! their audio, for a worker to come free; a few at most ([`MAX_WAITING`] per worker), the
 //! oldest dropped beyond that. Audio a bound worker's full queue cannot take (its engine is
 //! slower than real time) is dropped. Both are counted in [`Stats`]: captions lag or miss
-//! words, the meeting's media never waits.
+//! words, the meeting's media never waits. Only an utterance's start and end wait for room in
+//! a worker's queue (they must not be lost); meanwhile the captioner's own queue fills and
+//! the media side drops packets rather than wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;

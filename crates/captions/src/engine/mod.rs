@@ -115,10 +115,6 @@ impl EngineConfig {
     /// Checks the model without keeping it loaded: what a server runs at start so a bad
     /// `--captions-model` stops it with a clear message instead of failing per meeting.
     pub fn check(&self) -> Result<()> {
-        if self.kind == EngineKind::PocketSphinx {
-            let dir = self.model.clone().unwrap_or_else(|| PathBuf::from(pocketsphinx::DEFAULT_MODEL));
-            pocketsphinx::probe(&dir)?;
-        }
         self.load().map(drop)
     }
 }

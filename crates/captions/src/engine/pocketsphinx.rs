@@ -116,7 +116,7 @@ impl Model {
 /// Loads the model in a child process (`pocketsphinx_continuous` on a moment of noise) to
 /// learn whether loading it here would end this process. Without that program (Debian's
 /// `pocketsphinx`) only the layout is checked, with a warning.
-pub(crate) fn probe(dir: &Path) -> Result<()> {
+fn probe(dir: &Path) -> Result<()> {
     let model = Model::find(dir)?;
     let bad = |reason: String| Error::BadModel { path: dir.to_path_buf(), reason };
     static NEXT: AtomicU64 = AtomicU64::new(0);
