@@ -44,7 +44,12 @@ export function forgetSeat() {
  * Events (all plain `Event`s or `CustomEvent`s with a detail):
  * `waiting`, `welcome`, `change` (anything in the state), `chat` (ChatMessage),
  * `reaction` ({participant_id, emoji}), `notice` ({text, kind}), `reconnecting`,
- * `reconnected`, `ended` ({why, code, error, reason}), `media-unavailable`.
+ * `reconnected`, `ended` ({why, code, error, reason}), `media-unavailable`, `media-trouble`
+ * (MediaTrouble while audio and video keep failing to connect, null when they are back).
+ *
+ * Media trouble is also said with the hooks the room already renders: a `warning` notice (a
+ * banner that stays) while it lasts, and `reconnected` (which takes the banner down) when
+ * media connects again.
  */
 export class Meeting extends EventTarget {
   /** @param {string} wsUrl @param {number} meetingId */
@@ -83,6 +88,16 @@ export class Meeting extends EventTarget {
     });
     this.signaling.addEventListener("closed", (e) => this.closed(/** @type {CustomEvent<Closed>} */ (e).detail));
     this.media.addEventListener("unavailable", () => this.emit("media-unavailable"));
+    /** @type {import("./peer.js").MediaTrouble | null} */
+    this.mediaTrouble = null;
+    this.media.addEventListener("trouble", (e) => {
+      const trouble = /** @type {CustomEvent<import("./peer.js").MediaTrouble | null>} */ (e).detail;
+      const had = this.mediaTrouble;
+      this.mediaTrouble = trouble;
+      this.emit("media-trouble", trouble);
+      if (trouble) this.notice(trouble.message, "warning");
+      else if (had && !this.reconnecting) this.emit("reconnected");
+    });
     this.media.addEventListener("failed", (e) => {
       const err = /** @type {CustomEvent} */ (e).detail;
       this.notice(`Audio and video: ${err instanceof Error ? err.message : String(err)}`, "error");
