@@ -1,12 +1,12 @@
 // A browser on a network that blocks the media port (UDP and TCP; the web page and signaling
-// still get through), made with a network namespace and nftables (netns.mjs): it retries
+// still get through), made with a network namespace and nftables (network.mjs): it retries
 // politely — its peer connections over a minute are counted, the waits between them grow — and
 // tells the user what is blocked and what helps; once the network lets media through it
 // connects and the message goes; and when the server refuses more restarts it says why.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, launch, newPage, account, signInPage, shot } from "./harness.mjs";
-import { privateNetwork, netnsUnavailable, freeMediaPort } from "./netns.mjs";
+import { privateNetwork, netnsUnavailable, freeMediaPort } from "./network.mjs";
 
 const unavailable = netnsUnavailable();
 // CI runs as root and must not skip this (scripts/test); elsewhere say why it is skipped.

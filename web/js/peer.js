@@ -45,6 +45,8 @@ const RESTART_CAP_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Failures in a row after which the user is told what is wrong. */
 const FAILURES_BEFORE_TROUBLE = 3;
+/** How long a publish offer waits for the server's answer before it counts as failed. */
+const ANSWER_TIMEOUT_MS = 10_000;
 /** The wait after the server refused a restart (its budget is per minute, protocol §2a). */
 const LIMITED_WAIT_MS = 30_000;
 
@@ -126,6 +128,8 @@ export class MediaSession extends EventTarget {
     this.trouble = null;
     /** The server's media address from its last SDP ("host:port"), for the trouble message. */
     this.serverAddress = "";
+    /** A publish offer got no answer (see renegotiate): start over when the signaling is back. */
+    this.unanswered = false;
     this.closed = false;
     this.onMessage = /** @param {Event} e */ (e) => this.handle(/** @type {CustomEvent} */ (e).detail);
     signaling.addEventListener("message", this.onMessage);
@@ -193,12 +197,19 @@ export class MediaSession extends EventTarget {
         tracks.push({ mid: t.mid, source, muted: entry ? !entry[1].track.enabled : true });
       }
       const answer = new Promise((resolve) => (this.awaitingAnswer = resolve));
-      this.signaling.send({ type: "publish_offer", sdp: offer.sdp ?? "", tracks, ...(restart ? { restart: true } : {}) });
-      const sdp = await Promise.race([answer, new Promise((r) => setTimeout(() => r(null), 10_000))]);
+      const sent = this.signaling.send({ type: "publish_offer", sdp: offer.sdp ?? "", tracks, ...(restart ? { restart: true } : {}) });
+      const sdp = sent ? await Promise.race([answer, new Promise((r) => setTimeout(() => r(null), ANSWER_TIMEOUT_MS))]) : null;
       this.awaitingAnswer = null;
       if (typeof sdp === "string" && sdp && pc === this.publisher && pc.signalingState === "have-local-offer") {
         this.serverAddress = mediaAddress(sdp) || this.serverAddress;
         await pc.setRemoteDescription({ type: "answer", sdp });
+      } else if (sdp === null && pc === this.publisher && !this.closed) {
+        // No answer: the offer never left (the signaling was down: a restart timed during a
+        // network loss) or the server never answered. Left alone this connection would stay
+        // "new" for good, so start over once the signaling is back (the resumed welcome), or
+        // after the usual back-off if it was up.
+        this.unanswered = true;
+        if (sent) this.connectionFailed();
       }
     };
     this.publishChain = this.publishChain.then(run).catch((err) => this.fail(err));
@@ -293,7 +304,8 @@ export class MediaSession extends EventTarget {
           // The server no longer has my tracks (my connection died there during a long
           // network loss, or the meeting moved to another node): start media over now rather
           // than wait for ICE to fail (protocol §2a).
-          if (msg.resumed && this.publisher?.remoteDescription && !msg.tracks.some((t) => t.participant_id === msg.participant_id)) this.restart();
+          // Likewise when my last offer went unanswered (it was sent into the lost connection).
+          if (msg.resumed && (this.unanswered || (this.publisher?.remoteDescription && !msg.tracks.some((t) => t.participant_id === msg.participant_id)))) this.restart();
           break;
         case "track_published":
           this.published.set(msg.track.track_id, msg.track);
@@ -450,6 +462,13 @@ export class MediaSession extends EventTarget {
   connected() {
     this.failures = 0;
     if (this.trouble) this.setTrouble(null);
+    // Both up again (ICE recovered from a short loss by itself): the restart scheduled on the
+    // failure would only tear down working connections.
+    const up = (/** @type {RTCPeerConnection | null} */ pc) => !pc || pc.connectionState === "connected";
+    if (this.retryTimer && this.publisher?.remoteDescription && up(this.publisher) && up(this.subscriber)) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
   }
 
   /** @param {MediaTrouble | null} trouble */
@@ -474,6 +493,7 @@ export class MediaSession extends EventTarget {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.restarting = true;
+    this.unanswered = false;
     this.closeConnections();
     this.sentSizes.clear();
     this.renegotiate(true).finally(() => (this.restarting = false));
