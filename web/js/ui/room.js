@@ -80,6 +80,7 @@ export function showRoom(meeting, local) {
   const micBtn = button("ctl-mic", "Mute (M)", icon("mic"), () => toggleMic());
   const camBtn = button("ctl-cam", "Stop video (V)", icon("video"), () => toggleCam());
   const shareBtn = button("ctl-share", "Share screen", icon("screen"), () => toggleShare());
+  shareBtn.hidden = !navigator.mediaDevices?.getDisplayMedia; // iOS Safari cannot share a screen
   const reactBtn = button("ctl-react", "Reactions", icon("smile"), () => (reactMenu.hidden = !reactMenu.hidden), { "aria-haspopup": "true" });
   const viewBtn = button("ctl-view", "Speaker view (G)", icon("speaker"), () => toggleView());
   const handBtn = button("ctl-hand", "Raise hand (H)", icon("hand"), () => toggleHand());
