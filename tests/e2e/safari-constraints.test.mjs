@@ -5,8 +5,9 @@
 // this under Playwright (its evaluate and selector polling count as user gestures, and the
 // page joined by script still played), so the rule is modelled in the page: `play()` of an
 // unmuted element rejects with NotAllowedError (and autoplay does not start it) until a trusted
-// click or key press. Mona still sees Sam's H.264 camera through the SFU; Sam gets a visible "Click to enable
-// audio" button that starts Mona's sound.
+// click or key press. Mona still sees Sam's H.264 camera through the SFU; Sam gets a visible
+// "Click to enable audio" button that starts Mona's sound; when Mona records the meeting, Sam
+// is told that the recorder (VP8 only) leaves his video out.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, launch, newPage, account, signInPage, shot, toneWav } from "./harness.mjs";
@@ -41,7 +42,7 @@ const videoStreams = (page, type) =>
     return out;
   }, type);
 
-test("an H.264-only publisher is seen by others; audio blocked until a gesture gets a button", async () => {
+test("an H.264-only publisher is seen by others and told the recording leaves it out; blocked audio gets a button", async () => {
   const link = `${server.base}/j/${meeting.meeting_id}?pwd=${encodeURIComponent(meeting.passcode)}`;
   const m = await newPage(browser);
   await signInPage(m.page, server.base, host);
@@ -103,7 +104,18 @@ test("an H.264-only publisher is seen by others; audio blocked until a gesture g
   assert.equal(then.length, 1, JSON.stringify(then));
   assert.equal(then[0].codec, "video/H264");
   assert.ok(then[0].frames > first[0].frames, `frames decoded ${first[0].frames} → ${then[0].frames}`);
+  await s.page.waitForFunction(() => {
+    const v = document.querySelector(".tile[data-name='Mona'] video[data-source='camera']");
+    return v instanceof HTMLVideoElement && v.videoWidth > 0 && !v.paused;
+  }, null, { timeout: 20_000 });
   await shot(s.page, "enable-audio");
+
+  // Mona starts the server recording, which takes VP8 only: Sam is told his video is left out.
+  await m.page.evaluate(() => /** @type {any} */ (window).__convene.meeting.send({ type: "record", recording: true }));
+  const unrecorded = s.page.locator(".toast", { hasText: "your browser sends H.264: your video is left out of the recording" });
+  await unrecorded.waitFor({ timeout: 10_000 });
+  await shot(s.page, "h264-not-recorded");
+  assert.equal(await m.page.locator(".toast", { hasText: "left out of the recording" }).count(), 0, "Mona's VP8 video is recorded");
 
   // …and one click on the button starts Mona's sound.
   await button.click();

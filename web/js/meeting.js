@@ -102,6 +102,28 @@ export class Meeting extends EventTarget {
       const err = /** @type {CustomEvent} */ (e).detail;
       this.notice(`Audio and video: ${err instanceof Error ? err.message : String(err)}`, "error");
     });
+    /** Whether I was told that the recording leaves my video out (once per recording). */
+    this.toldUnrecorded = false;
+    this.media.addEventListener("video-codec", () => this.checkRecordable());
+  }
+
+  /**
+   * The server recorder writes VP8 video only (docs/operations.md "Browsers"); a browser that
+   * sends another codec (an H.264-only Safari) is told that its video is left out while the
+   * meeting is recorded, rather than find out from the recording.
+   */
+  checkRecordable() {
+    if (!this.info?.recording) {
+      this.toldUnrecorded = false;
+      return;
+    }
+    const codec = this.media.videoCodec;
+    if (!codec || codec === "VP8" || this.toldUnrecorded) return;
+    this.toldUnrecorded = true;
+    this.notice(
+      `This meeting is being recorded, but the recorder takes VP8 video and your browser sends ${codec === "H264" ? "H.264" : codec}: your video is left out of the recording (your sound is in it).`,
+      "error",
+    );
   }
 
   /** @param {string} ticket */
@@ -176,6 +198,7 @@ export class Meeting extends EventTarget {
         this.reconnecting = false;
         this.saveSeat();
         this.emit("welcome", { resumed: msg.resumed });
+        this.checkRecordable();
         break;
       case "participant_joined":
         this.participants.set(msg.participant.participant_id, msg.participant);
@@ -219,6 +242,7 @@ export class Meeting extends EventTarget {
           this.info.locked = msg.locked;
           this.info.recording = msg.recording;
         }
+        this.checkRecordable();
         break;
       case "active_speaker":
         this.activeSpeaker = msg.participant_id;

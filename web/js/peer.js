@@ -85,7 +85,8 @@ export function restartDelay(failures, random = Math.random) {
  * Events: `remote-track` (detail: RemoteTrack), `remote-track-removed` (detail: RemoteTrack),
  * `screen-ended` (my screen share stopped, e.g. from the browser's own "Stop sharing"),
  * `unavailable` (the server has no media engine), `failed` (detail: Error), `trouble`
- * (detail: MediaTrouble while media keeps failing, null once it connects again).
+ * (detail: MediaTrouble while media keeps failing, null once it connects again),
+ * `video-codec` (`videoCodec` changed).
  */
 export class MediaSession extends EventTarget {
   /** @param {Signaling} signaling */
@@ -128,6 +129,8 @@ export class MediaSession extends EventTarget {
     this.trouble = null;
     /** The server's media address from its last SDP ("host:port"), for the trouble message. */
     this.serverAddress = "";
+    /** The codec my video is sent in, from the last publish answer ("VP8", "H264"; "" while none). */
+    this.videoCodec = "";
     /** A publish offer got no answer (see renegotiate): start over when the signaling is back. */
     this.unanswered = false;
     this.closed = false;
@@ -203,6 +206,11 @@ export class MediaSession extends EventTarget {
       if (typeof sdp === "string" && sdp && pc === this.publisher && pc.signalingState === "have-local-offer") {
         this.serverAddress = mediaAddress(sdp) || this.serverAddress;
         await pc.setRemoteDescription({ type: "answer", sdp });
+        const codec = answeredVideoCodec(sdp);
+        if (codec !== this.videoCodec) {
+          this.videoCodec = codec;
+          this.dispatchEvent(new Event("video-codec"));
+        }
       } else if (sdp === null && pc === this.publisher && !this.closed) {
         // No answer: the offer never left (the signaling was down: a restart timed during a
         // network loss) or the server never answered. Left alone this connection would stay
@@ -633,6 +641,22 @@ export function mediaAddress(sdp) {
   const m = /^a=candidate:\S+ \d+ \S+ \d+ (\S+) (\d+) typ host/m.exec(sdp);
   if (!m) return "";
   return m[1].includes(":") ? `[${m[1]}]:${m[2]}` : `${m[1]}:${m[2]}`;
+}
+
+/**
+ * The codec a publish answer settled on for my video: the first payload type of its first
+ * video m-line that is not disabled or inactive (the sender uses the answer's first codec),
+ * upper case ("VP8", "H264"); "" if it has none.
+ * @param {string} sdp
+ */
+export function answeredVideoCodec(sdp) {
+  for (const section of sdp.split(/\r?\nm=/).slice(1)) {
+    const m = /^video (\d+) \S+ (\d+)/.exec(section);
+    if (!m || m[1] === "0" || /^a=inactive\r?$/m.test(section)) continue;
+    const rtpmap = new RegExp(`^a=rtpmap:${m[2]} ([^/\\s]+)/`, "m").exec(section);
+    return rtpmap ? rtpmap[1].toUpperCase() : "";
+  }
+  return "";
 }
 
 /** @param {string} address "host:port" or "[v6]:port" @returns {[string, string]} */
