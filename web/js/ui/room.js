@@ -9,6 +9,7 @@ import { createStage } from "./room/stage.js";
 import { createControls } from "./room/controls.js";
 import { chatPanel } from "./room/chat.js";
 import { peoplePanel } from "./room/people.js";
+import { infoPanel } from "./room/info.js";
 import { listenForShortcuts } from "./room/keys.js";
 import { showJoining, showWaiting, showEnded } from "./room/screens.js";
 
@@ -30,7 +31,7 @@ export function showRoom(meeting, local) {
     finish({ why: "left" });
   };
   const controls = createControls(ctx, { stage, leave });
-  const header = createHeader(ctx, controls.recording.pill);
+  const header = createHeader(ctx, controls.recording.pill, () => controls.actions.togglePanel("info"));
   const side = h("aside", { class: "side", hidden: true });
   const closeBtn = () => h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": "Close panel", onclick: () => (state.closePanel(), render()) }, icon("x"));
 
@@ -44,6 +45,7 @@ export function showRoom(meeting, local) {
       fresh.value = keep;
       if (focused) fresh.focus();
     } else if (state.panel === "people") side.replaceChildren(...peoplePanel(ctx, closeBtn, stage.avatarOf).filter((n) => n !== null));
+    else if (state.panel === "info") side.replaceChildren(...infoPanel(ctx, closeBtn));
   };
 
   const render = () => {
@@ -80,6 +82,7 @@ export function showRoom(meeting, local) {
       h: controls.actions.toggleHand,
       c: () => openPanel("chat"),
       p: () => controls.actions.togglePanel("people"),
+      i: () => controls.actions.togglePanel("info"),
       r: controls.recording.shortcut,
     },
     { menusOpen: controls.devices.anyOpen, closeMenus: controls.devices.closeAll, panelsOpen: () => !!state.panel || !controls.reactMenu.hidden, closePanels },
@@ -94,6 +97,8 @@ export function showRoom(meeting, local) {
   meeting.addEventListener("welcome", (e) => {
     state.timeLeft = meeting.info?.time_left_seconds ?? 0;
     mountRoom();
+    // Now that the stage has a size: the videos already there, before their subscription.
+    meeting.media.hintSizes([...meeting.media.published.values()]);
     const resumed = /** @type {CustomEvent} */ (e).detail?.resumed;
     if (!resumed) meeting.setState({ muted: local.muted, camera_on: !local.cameraOff && !!local.stream?.getVideoTracks().length });
     // A reload ended the recording the server still shows: say so.

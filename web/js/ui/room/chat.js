@@ -10,11 +10,27 @@ import { h, icon } from "../dom.js";
 export function chatPanel(ctx, closeBtn) {
   const { meeting, state } = ctx;
   const others = [...meeting.participants.values()].filter((p) => p.participant_id !== meeting.me);
+  // Someone I wrote to privately has left: the next message goes to everyone again.
+  if (state.chatTo && !others.some((p) => p.participant_id === state.chatTo)) state.chatTo = null;
+  const privateTo = state.chatTo ? meeting.nameOf(state.chatTo) : null;
   const to = /** @type {HTMLSelectElement} */ (
     h("select", { id: "chat-to", "aria-label": "Send to" }, h("option", { value: "", text: "Everyone" }), ...others.map((p) => h("option", { value: p.participant_id, text: p.display_name, selected: p.participant_id === state.chatTo })))
   );
-  to.addEventListener("change", () => (state.chatTo = to.value || null));
-  const text = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "chat-input", rows: 2, placeholder: "Message…", "aria-label": "Message", maxlength: 4000 }));
+  to.addEventListener("change", () => {
+    state.chatTo = to.value || null;
+    ctx.render();
+    /** @type {HTMLElement | null} */ (document.querySelector("#chat-to"))?.focus();
+  });
+  const text = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "chat-input", rows: 2, placeholder: privateTo ? `Message ${privateTo} privately…` : "Message everyone…", "aria-label": privateTo ? `Private message to ${privateTo}` : "Message to everyone", maxlength: 4000 }));
+  // A private recipient stays chosen after sending (as in Zoom), so it must be impossible to miss.
+  const note = privateTo
+    ? h(
+        "p",
+        { class: "chat-private-note", id: "chat-private-note", role: "status" },
+        h("span", { text: `Private to ${privateTo}: only they see your messages` }),
+        h("button", { type: "button", class: "btn btn-small btn-ghost", text: "Send to everyone", onclick: () => ((state.chatTo = null), ctx.render(), /** @type {HTMLElement | null} */ (document.querySelector("#chat-input"))?.focus()) }),
+      )
+    : null;
   const send = () => {
     const t = text.value.trim();
     if (!t) return;
@@ -32,7 +48,7 @@ export function chatPanel(ctx, closeBtn) {
   return [
     h("div", { class: "side-head" }, h("h2", { text: "Chat" }), closeBtn()),
     list.childElementCount ? list : h("div", { class: "chat-list empty" }, h("p", { class: "muted", text: "No messages yet. Say hello!" })),
-    h("div", { class: "chat-compose" }, h("div", { class: "row" }, h("label", { for: "chat-to", class: "small muted", text: "To" }), to), h("div", { class: "row" }, text, h("button", { class: "btn btn-primary btn-icon", type: "button", "aria-label": "Send", onclick: send }, icon("send")))),
+    h("div", { class: `chat-compose${privateTo ? " private" : ""}` }, note, h("div", { class: "row" }, h("label", { for: "chat-to", class: "small muted", text: "To" }), to), h("div", { class: "row" }, text, h("button", { class: "btn btn-primary btn-icon", type: "button", "aria-label": "Send", onclick: send }, icon("send")))),
   ];
 }
 

@@ -2,7 +2,7 @@
 // reactions, hand, record, chat and participants toggles, Leave and End for all — and what
 // each button says as its state changes.
 
-import { h, icon, toast } from "../dom.js";
+import { h, icon, toast, choose } from "../dom.js";
 import { REACTIONS } from "../../types.js";
 import { createDeviceMenus } from "./devicemenu.js";
 import { createRecording } from "./recording.js";
@@ -84,7 +84,20 @@ export function createControls(ctx, parts) {
   const peopleCount = h("span", { class: "count" });
   peopleBtn.append(peopleCount);
   const leaveBtn = h("button", { id: "ctl-leave", class: "btn btn-danger", type: "button", text: "Leave", onclick: () => parts.leave() });
-  const endBtn = h("button", { id: "ctl-end", class: "btn btn-danger-ghost", type: "button", text: "End for all", hidden: true, onclick: () => confirm("End the meeting for everyone?") && meeting.send({ type: "end_meeting" }) });
+  const endForAll = async () => {
+    const choice = await choose({
+      title: "End the meeting for everyone?",
+      text: "Everyone is disconnected. To let the others carry on, leave instead: someone else becomes the host.",
+      actions: [
+        { label: "Leave", value: "leave" },
+        { label: "End for all", value: "end", kind: "danger" },
+      ],
+    });
+    if (choice === "end") meeting.send({ type: "end_meeting" });
+    else if (choice === "leave") parts.leave();
+  };
+  const endBtn = h("button", { id: "ctl-end", class: "btn btn-danger-ghost", type: "button", text: "End for all", hidden: true, onclick: endForAll });
+  const infoBtn = button("ctl-info", "Meeting details (I)", icon("info"), () => togglePanel("info"));
 
   const devices = createDeviceMenus(ctx, { localVideo: parts.stage.localVideo, beforeOpen: () => (reactMenu.hidden = true) });
   const recording = createRecording(ctx, { stage: () => parts.stage.el, button });
@@ -93,7 +106,7 @@ export function createControls(ctx, parts) {
     "footer",
     { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },
     h("div", { class: "controls-group" }, devices.menu("microphone", micBtn), devices.menu("camera", camBtn), shareBtn),
-    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, chatBtn, peopleBtn),
+    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, infoBtn, chatBtn, peopleBtn),
     h("div", { class: "controls-group" }, endBtn, leaveBtn),
   );
 
@@ -102,8 +115,8 @@ export function createControls(ctx, parts) {
     recording.render();
     const sharing = meeting.media.sharing;
     shareBtn.classList.toggle("on", sharing);
-    shareBtn.setAttribute("aria-pressed", String(sharing));
-    /** @type {HTMLElement} */ (shareBtn.querySelector(".ctl-label")).textContent = sharing ? "Stop sharing" : "Share screen";
+    // The name says the state (no aria-pressed as well: "Stop sharing, pressed" reads wrong).
+    relabel(shareBtn, icon("screen"), sharing ? "Stop sharing" : "Share screen");
     const viewLabel = state.view === "gallery" ? "Speaker view" : "Gallery view";
     relabel(viewBtn, icon(state.view === "gallery" ? "speaker" : "grid"), viewLabel, "G");
     if (me) {
@@ -111,8 +124,8 @@ export function createControls(ctx, parts) {
       micBtn.classList.toggle("off", me.muted);
       relabel(camBtn, icon(me.camera_on ? "video" : "videoOff"), me.camera_on ? "Stop video" : "Start video", "V");
       camBtn.classList.toggle("off", !me.camera_on);
+      relabel(handBtn, icon("hand"), me.hand_raised ? "Lower hand" : "Raise hand", "H");
       handBtn.classList.toggle("on", me.hand_raised);
-      handBtn.setAttribute("aria-pressed", String(me.hand_raised));
     }
     endBtn.hidden = !meeting.isHost;
     const people = meeting.participants.size;
@@ -122,6 +135,7 @@ export function createControls(ctx, parts) {
     badge.textContent = String(state.unread);
     chatBtn.setAttribute("aria-pressed", String(state.panel === "chat"));
     peopleBtn.setAttribute("aria-pressed", String(state.panel === "people"));
+    infoBtn.setAttribute("aria-pressed", String(state.panel === "info"));
   };
 
   return {

@@ -6,11 +6,15 @@ import { formatCountdown } from "../../roomstate.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 
-/** @param {RoomContext} ctx @param {HTMLElement} localRecPill */
-export function createHeader(ctx, localRecPill) {
+/**
+ * @param {RoomContext} ctx @param {HTMLElement} localRecPill
+ * @param {() => void} openDetails the title opens the meeting details (on a phone the control
+ *   bar has no room for their button)
+ */
+export function createHeader(ctx, localRecPill, openDetails) {
   const { meeting, state } = ctx;
-  const title = h("span", { class: "room-title", text: meeting.title || "Joining…" });
-  const clock = h("span", { class: "room-clock", "aria-label": "Time left" });
+  const title = h("button", { type: "button", class: "room-title", id: "room-title", title: "Meeting details", onclick: openDetails, text: meeting.title || "Joining…" });
+  const clock = h("span", { class: "room-clock", id: "room-clock" });
   const lock = h("span", { class: "pill", hidden: true }, icon("lock"), "Locked");
   const rec = h("span", { class: "pill pill-rec", hidden: true, role: "status", "aria-label": "This meeting is being recorded" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), "REC");
   const banner = h("div", { class: "room-banner", role: "status", hidden: true });
@@ -19,7 +23,13 @@ export function createHeader(ctx, localRecPill) {
   const tick = setInterval(() => {
     if (!meeting.info) return;
     state.tick();
-    clock.textContent = `${formatCountdown(state.timeLeft)} left`;
+    // The countdown runs to the meeting's time limit, not to its scheduled end: say which.
+    const limit = meeting.info.settings?.duration_limit_minutes;
+    const left = `${formatCountdown(state.timeLeft)} left`;
+    clock.replaceChildren(left, limit ? h("span", { class: "clock-limit", text: ` · ${limit}-min limit` }) : "");
+    const name = limit ? `${left} of the meeting's ${limit}-minute time limit` : `${left} before the meeting's time limit`;
+    clock.setAttribute("aria-label", name);
+    clock.title = limit ? `The meeting ends automatically ${limit} minutes after it started` : name;
   }, 1000);
 
   return {

@@ -1,4 +1,4 @@
-// Keyboard shortcuts in the room (M, V, G, H, R, C, P, Esc, ?) and the help dialog that
+// Keyboard shortcuts in the room (M, V, G, H, R, C, P, I, Esc, ?) and the help dialog that
 // lists them.
 
 import { h } from "../dom.js";
@@ -12,13 +12,14 @@ export const SHORTCUTS = [
   ["R", "Record on this device (when allowed)"],
   ["C", "Chat"],
   ["P", "Participants"],
+  ["I", "Meeting details: link, ID and passcode"],
   ["Esc", "Close panels"],
   ["?", "This help"],
 ];
 
 /**
  * Listens for the shortcuts until the returned function is called.
- * @param {Record<string, () => void>} actions by lower-case key: m, v, g, h, r, c, p
+ * @param {Record<string, () => void>} actions by lower-case key: m, v, g, h, r, c, p, i
  * @param {{menusOpen: () => boolean, closeMenus: () => void, panelsOpen: () => boolean, closePanels: () => void}} panels
  */
 export function listenForShortcuts(actions, panels) {

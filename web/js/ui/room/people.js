@@ -1,7 +1,7 @@
 // The participants panel: the waiting room (admit / deny), host tools (mute all, lock,
 // record), everyone with role and state, and a moderator's actions for each person.
 
-import { h, icon, avatar } from "../dom.js";
+import { h, icon, avatar, confirmAction } from "../dom.js";
 import { rank } from "../../roomstate.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
@@ -63,9 +63,9 @@ function personMenu(ctx, p) {
   }
   if (p.role !== "guest") {
     actions.push(p.role === "cohost" ? ["Remove co-host", () => meeting.send({ type: "set_role", participant_id: pid, role: "participant" })] : ["Make co-host", () => meeting.send({ type: "set_role", participant_id: pid, role: "cohost" })]);
-    if (meeting.isHost) actions.push(["Make host", () => confirm(`Make ${p.display_name} the host?`) && meeting.send({ type: "transfer_host", participant_id: pid })]);
+    if (meeting.isHost) actions.push(["Make host", async () => (await confirmAction(`Make ${p.display_name} the host?`, "Make host", "You become a co-host.")) && meeting.send({ type: "transfer_host", participant_id: pid })]);
   }
-  actions.push(["Remove", () => confirm(`Remove ${p.display_name}? They cannot rejoin.`) && meeting.send({ type: "remove", participant_id: pid })]);
+  actions.push(["Remove", async () => (await confirmAction(`Remove ${p.display_name}?`, "Remove", "They cannot rejoin this meeting.")) && meeting.send({ type: "remove", participant_id: pid })]);
   const list = h("div", { class: "menu", role: "menu", hidden: state.openMenu !== pid }, ...actions.map(([label, act]) => h("button", { type: "button", role: "menuitem", text: label, onclick: () => ((state.openMenu = null), (list.hidden = true), act()) })));
   const open = h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": `Actions for ${p.display_name}`, "aria-haspopup": "menu", "aria-expanded": String(state.openMenu === pid), onclick: () => ((state.openMenu = state.openMenu === pid ? null : pid), ctx.render()) }, icon("more"));
   return h("div", { class: "menu-wrap" }, open, list);

@@ -3,7 +3,7 @@
 // tile sizes reported to the SFU.
 
 import { h, icon, avatar } from "../dom.js";
-import { tilesThatFit, paginate, tileSize } from "../layout.js";
+import { tilesThatFit, paginate, tileSize, MIN_TILE } from "../layout.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 /** @typedef {import("../../types.js").Participant} Participant */
@@ -204,6 +204,28 @@ export function createStage(ctx) {
     grid.hidden = shown.length === 0;
     grid.replaceChildren(...shown.map(tile));
   };
+
+  /**
+   * The size a newly announced video will be shown at, from the layout as it stands (the
+   * gallery with everyone, the stage for a screen share, the large tile in speaker view),
+   * in device pixels; null when the stage is not laid out yet.
+   * @param {import("../../types.js").Track} track
+   */
+  const expectedSize = (track) => {
+    const width = el.clientWidth;
+    const height = el.clientHeight;
+    if (width === 0 || height === 0 || track.participant_id === meeting.me) return null;
+    const dpr = Math.min(window.devicePixelRatio || 1, 2);
+    const scaled = (/** @type {number} */ w, /** @type {number} */ hgt) => ({ width: w * dpr, height: hgt * dpr });
+    if (track.source === "screen") return scaled(width, height);
+    if (el.classList.contains("presenting")) return scaled(MIN_TILE.width, (MIN_TILE.width * 9) / 16);
+    if (state.view === "speaker") return state.focusPid === track.participant_id ? scaled(width, height) : scaled(MIN_TILE.width, (MIN_TILE.width * 9) / 16);
+    const count = meeting.participants.size;
+    const perPage = tilesThatFit(width, height);
+    const size = tileSize(Math.min(count, perPage), width, height - (count > perPage ? PAGER_HEIGHT : 0), width < height ? 4 / 3 : 16 / 9);
+    return scaled(size.width, size.height);
+  };
+  meeting.media.sizeHint = expectedSize;
 
   /** A reaction floats up from the sender's tile. @param {string} pid @param {string} emoji */
   const react = (pid, emoji) => {
