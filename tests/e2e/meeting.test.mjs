@@ -86,6 +86,7 @@ test("host and two guests meet: chat, hands, reactions, host controls, end for a
   // The host removes Gita: she sees why and cannot rejoin.
   await h.page.click("[aria-label='Actions for Gita']");
   await h.page.click(".menu:visible button:text-is('Remove')");
+  await h.page.click("dialog button:text-is('Remove')");
   await g2.page.waitForSelector("#ended");
   assert.match(await g2.page.textContent("#ended"), /removed/i);
   await join(g2.page, "Gita");
@@ -95,6 +96,7 @@ test("host and two guests meet: chat, hands, reactions, host controls, end for a
 
   // The host ends the meeting for all.
   await h.page.click("#ctl-end");
+  await h.page.click("dialog button:text-is('End for all')");
   for (const p of [h.page, g1.page]) {
     await p.waitForSelector("#ended[data-why='ended']");
     assert.match(await p.textContent("#ended"), /host ended/i);

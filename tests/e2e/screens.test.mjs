@@ -162,6 +162,7 @@ test("every screen at 1280×720 and 390×844", async () => {
   await both(w.page, "waiting-room");
 
   await h.page.click("#ctl-end");
+  await h.page.click("dialog button:text-is('End for all')");
   await guests[0].page.waitForSelector("#ended[data-why='ended']");
   await both(guests[0].page, "ended");
 

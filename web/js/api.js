@@ -273,6 +273,15 @@ export class Api {
   }
 
   /**
+   * The title and who is in a meeting now, for the pre-join screen (same passcode rule as join).
+   * @param {number | string} id meeting ID @param {string} passcode
+   * @returns {Promise<import("./types.js").MeetingPreview>}
+   */
+  preview(id, passcode) {
+    return this.request("POST", `/meetings/${id}/preview`, { json: passcode ? { passcode } : {} });
+  }
+
+  /**
    * @param {number | string} id meeting ID
    * @param {{passcode?: string, display_name?: string}} form
    * @returns {Promise<JoinTicket>}

@@ -2,7 +2,7 @@
 
 import { Api } from "./api.js";
 import { Meeting, savedSeat } from "./meeting.js";
-import { toast } from "./ui/dom.js";
+import { toast, clearToasts } from "./ui/dom.js";
 import { showSignIn, showSignUp, showForgot, showReset } from "./ui/auth.js";
 import { showHome } from "./ui/home.js";
 import { showSettings } from "./ui/settings.js";
@@ -72,7 +72,7 @@ async function joinScreen(id, passcode) {
     expose(meeting);
     const { openDevices } = await import("./peer.js");
     const stream = await openDevices({});
-    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit, api });
+    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit, api, passcode });
     meeting.addEventListener("ended", (e) => {
       const d = /** @type {CustomEvent} */ (e).detail;
       if (d.why === "lost" || d.error?.code === "resume_expired") {
@@ -84,13 +84,15 @@ async function joinScreen(id, passcode) {
     return;
   }
   await loadMe();
-  await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me }, async (choice) => {
+  clearToasts(); // what the last screen said is not about this meeting
+  await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me, preview: (code) => api.preview(id, code) }, async (choice) => {
     const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName });
     inMeeting = true;
     const meeting = new Meeting(ticket.ws_url, ticket.meeting_id);
     expose(meeting);
     meeting.title = ticket.title;
-    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api });
+    const code = choice.passcode || passcode || (me ? await api.meeting(ticket.meeting_id).then((m) => m.passcode, () => "") : "");
+    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api, passcode: code });
     meeting.join(ticket.ticket);
   });
 }

@@ -120,6 +120,13 @@ export class MediaSession extends EventTarget {
     this.sentSizes = new Map();
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.sizeTimer = null;
+    /**
+     * The size the UI expects to show a video track at, asked when the track is announced so
+     * `set_video_size` reaches the SFU before the subscription does and the first keyframe is
+     * of the layer the tile needs (the UI reports the measured size once it is laid out).
+     * @type {((track: Track) => {width: number, height: number} | null) | null}
+     */
+    this.sizeHint = null;
     this.restarting = false;
     /** Connection failures in a row (reset when a connection comes up). */
     this.failures = 0;
@@ -302,12 +309,27 @@ export class MediaSession extends EventTarget {
     this.sizes.clear();
   }
 
+  /** Sends the expected size of newly announced videos at once (see `sizeHint`). @param {Track[]} tracks */
+  hintSizes(tracks) {
+    let any = false;
+    for (const t of tracks) {
+      const size = t.kind === "video" && !this.sentSizes.has(t.track_id) ? this.sizeHint?.(t) : null;
+      if (!size) continue;
+      this.sizes.set(t.track_id, { width: Math.round(size.width), height: Math.round(size.height) });
+      any = true;
+    }
+    if (!any || this.available === false) return;
+    if (this.sizeTimer) clearTimeout(this.sizeTimer);
+    this.flushSizes();
+  }
+
   /** @param {import("./types.js").ServerMessage} msg */
   async handle(msg) {
     try {
       switch (msg.type) {
         case "welcome":
           this.published = new Map(msg.tracks.map((t) => [t.track_id, t]));
+          this.hintSizes(msg.tracks);
           this.sync();
           // The server no longer has my tracks (my connection died there during a long
           // network loss, or the meeting moved to another node): start media over now rather
@@ -317,6 +339,7 @@ export class MediaSession extends EventTarget {
           break;
         case "track_published":
           this.published.set(msg.track.track_id, msg.track);
+          this.hintSizes([msg.track]);
           this.sync();
           break;
         case "track_unpublished":

@@ -228,6 +228,16 @@ export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "�
  */
 
 /**
+ * @typedef {object} MeetingPreview what the pre-join screen shows (POST /meetings/{id}/preview)
+ * @property {number} meeting_id
+ * @property {string} title
+ * @property {string | null} host_name
+ * @property {boolean} live
+ * @property {number} present_count
+ * @property {string[]} present the first few names (none when the meeting has a waiting room)
+ */
+
+/**
  * @typedef {object} JoinTicket
  * @property {string} ticket
  * @property {number} expires_in

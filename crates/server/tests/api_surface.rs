@@ -24,6 +24,7 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/meetings/{id}/occurrences"),
     ("get", "/api/v1/meetings/{id}/attendance"),
     ("post", "/api/v1/meetings/{id}/join"),
+    ("post", "/api/v1/meetings/{id}/preview"),
     ("post", "/api/v1/users/register"),
     ("post", "/api/v1/users/login"),
     ("post", "/api/v1/users/refresh"),

@@ -1,6 +1,7 @@
 // The sign-in, sign-up, forgot-password and reset-password screens.
 
 import { h, mount, field, brand, showError, toast } from "./dom.js";
+import { joinForm } from "./joinbox.js";
 
 /** @typedef {import("../api.js").Api} Api */
 
@@ -59,7 +60,12 @@ export function showSignIn(api, done) {
     await api.login(/** @type {HTMLInputElement} */ (login).value.trim(), /** @type {HTMLInputElement} */ (password).value);
     done();
   });
-  mount(card("Sign in", "Welcome back. Meetings, scheduling and your personal room are one step away.", form));
+  // Signed out, `/` lands here: joining by code or link needs no account (Meet's landing).
+  const join = h("section", { class: "card auth-card join-card", "aria-labelledby": "join-title" }, h("h2", { id: "join-title", text: "Join a meeting" }), h("p", { class: "muted", text: "No account needed when the host allows guests." }), joinForm({ label: "Enter a code or link" }));
+  const signIn = card("Sign in", "Welcome back. Meetings, scheduling and your personal room are one step away.", form);
+  signIn.querySelector(".auth-card")?.after(join);
+  signIn.classList.add("auth-landing");
+  mount(signIn);
 }
 
 /** @param {Api} api @param {() => void} done */

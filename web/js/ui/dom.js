@@ -14,13 +14,14 @@ export function h(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
     else if (k === "text") el.textContent = String(v);
+    // Through the CSSOM, not the attribute: a strict CSP (no 'unsafe-inline') refuses style="…".
+    else if (k === "style") el.style.cssText = String(v);
     else if (v === true) {
       el.setAttribute(k, "");
       // On an element made by script the attribute only sets defaultMuted: without this a
       // self-view plays the microphone back, and Safari blocks it as unmuted autoplay.
       if (k === "muted" && el instanceof HTMLMediaElement) el.muted = true;
-    }
-    else el.setAttribute(k, String(v));
+    } else el.setAttribute(k, String(v));
   }
   for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
   return el;
@@ -71,6 +72,47 @@ export function toast(text, kind = "info", opts = {}) {
   while (box.childElementCount >= MAX_TOASTS && plain.length) plain.shift()?.remove();
   box.append(el);
   setTimeout(() => el.remove(), opts.ms ?? 5000);
+}
+
+/** Removes every toast (a new screen starts without the last one's messages). */
+export function clearToasts() {
+  document.getElementById("toasts")?.replaceChildren();
+}
+
+/**
+ * An in-app dialog with a question and a few answers (instead of the browser's `confirm()`).
+ * Resolves with the chosen answer's `value`, or null when closed (Escape, Cancel).
+ * @template {string} T
+ * @param {{title: string, text?: string, actions: {label: string, value: T, kind?: "primary" | "danger"}[], cancel?: string}} opts
+ * @returns {Promise<T | null>}
+ */
+export function choose(opts) {
+  return new Promise((resolve) => {
+    /** @type {T | null} */
+    let answer = null;
+    const buttons = opts.actions.map((a) => h("button", { type: "button", class: `btn${a.kind === "danger" ? " btn-danger" : a.kind === "primary" ? " btn-primary" : ""}`, "data-value": a.value, text: a.label, onclick: () => ((answer = a.value), dialog.close()) }));
+    const dialog = /** @type {HTMLDialogElement} */ (
+      h(
+        "dialog",
+        { class: "dialog dialog-small", role: "alertdialog", "aria-labelledby": "choose-title", "aria-describedby": opts.text ? "choose-text" : undefined },
+        h("h2", { id: "choose-title", text: opts.title }),
+        opts.text ? h("p", { id: "choose-text", class: "muted", text: opts.text }) : null,
+        h("div", { class: "dialog-actions" }, h("button", { type: "button", class: "btn btn-ghost", text: opts.cancel ?? "Cancel", onclick: () => dialog.close() }), ...buttons),
+      )
+    );
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(answer);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    buttons[buttons.length - 1]?.focus();
+  });
+}
+
+/** Asks to go ahead with one action; resolves true when confirmed. @param {string} title @param {string} action @param {string} [text] */
+export async function confirmAction(title, action, text) {
+  return (await choose({ title, text, actions: [{ label: action, value: "yes", kind: "danger" }] })) === "yes";
 }
 
 /**
@@ -139,7 +181,14 @@ export async function copyText(text) {
     await navigator.clipboard.writeText(text);
     toast("Copied to the clipboard", "success", { ms: 2500 });
   } catch {
-    window.prompt("Copy this:", text);
+    // No clipboard (an insecure context, or refused): show the text selected to copy by hand.
+    const out = /** @type {HTMLTextAreaElement} */ (h("textarea", { class: "copy-out", readonly: true, rows: Math.min(8, text.split("\n").length + 1), "aria-label": "Text to copy" }));
+    out.value = text;
+    const dialog = /** @type {HTMLDialogElement} */ (h("dialog", { class: "dialog dialog-small", "aria-label": "Copy this" }, h("h2", { text: "Copy this" }), out, h("div", { class: "dialog-actions" }, h("button", { class: "btn btn-primary", type: "button", text: "Done", onclick: () => dialog.close() }))));
+    dialog.addEventListener("close", () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+    out.select();
   }
 }
 
@@ -172,6 +221,7 @@ export const ICONS = {
   stop: '<rect x="6" y="6" width="12" height="12" rx="2" fill="currentColor"/>',
   upload: '<path d="M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4M17 8l-5-5-5 5M12 3v12"/>',
   grid: '<rect x="3" y="3" width="7" height="7" rx="1"/><rect x="14" y="3" width="7" height="7" rx="1"/><rect x="14" y="14" width="7" height="7" rx="1"/><rect x="3" y="14" width="7" height="7" rx="1"/>',
+  info: '<circle cx="12" cy="12" r="10"/><path d="M12 16v-4M12 8h.01"/>',
   speaker: '<rect x="2" y="3" width="20" height="12" rx="2"/><rect x="2" y="18" width="5" height="3" rx="1"/><rect x="9.5" y="18" width="5" height="3" rx="1"/><rect x="17" y="18" width="5" height="3" rx="1"/>',
 };
 

@@ -1,7 +1,11 @@
 // The home screen: join by ID, instant meeting, schedule, personal room, upcoming and past.
 
-import { h, mount, brand, field, icon, toast, copyText, formatWhen, formatDuration, formatMeetingId, initials, colorFor, showError } from "./dom.js";
+import { h, mount, brand, icon, toast, copyText, confirmAction, formatWhen, formatDuration, formatMeetingId, initials, colorFor } from "./dom.js";
+import { invitation } from "./room/info.js";
 import { scheduleDialog, conflictWarning } from "./schedule.js";
+import { joinForm, goJoin } from "./joinbox.js";
+
+export { goJoin };
 
 /** @typedef {import("../api.js").Api} Api */
 /** @typedef {import("../types.js").Meeting} Meeting */
@@ -26,13 +30,6 @@ export function header(me, api, current) {
       h("button", { class: "btn btn-ghost btn-small", text: "Sign out", onclick: async () => (await api.logout(), (location.hash = "#/signin")) }),
     ),
   );
-}
-
-/** Opens the pre-join screen of a meeting. @param {number | string} id @param {string} [passcode] */
-export function goJoin(id, passcode) {
-  const url = `/j/${String(id).replace(/\D/g, "")}${passcode ? `?pwd=${encodeURIComponent(passcode)}` : ""}`;
-  history.pushState(null, "", url);
-  dispatchEvent(new PopStateEvent("popstate"));
 }
 
 /** The path of a join_url, so links work whatever public_url says. @param {string} url */
@@ -93,13 +90,14 @@ export async function showHome(api, me) {
         "div",
         { class: "meeting-main" },
         h("h3", {}, m.title, live ? h("span", { class: "pill pill-live", text: "Live" }) : null, m.recurrence ? h("span", { class: "pill", text: "Recurring" }) : null),
-        h("p", { class: "muted", text: `${formatWhen(m.start_time)} · ${m.duration_minutes} min · ID ${formatMeetingId(m.meeting_id)}${m.host_name && !mine ? ` · hosted by ${m.host_name}` : ""}` }),
+        h("p", { class: "muted", text: `${formatWhen(m.start_time)} · ${m.duration_minutes} min${m.host_name && !mine ? ` · hosted by ${m.host_name}` : ""}` }),
+        codes(m.meeting_id, m.passcode),
       ),
       h(
         "div",
         { class: "meeting-actions" },
         h("button", { class: "btn btn-primary btn-small", text: mine ? "Start" : "Join", onclick: () => goJoin(m.meeting_id, m.passcode) }),
-        h("button", { class: "btn btn-icon", title: "Copy invite link", "aria-label": `Copy invite link for ${m.title}`, onclick: () => copyText(localJoin(m.join_url)) }, icon("copy")),
+        h("button", { class: "btn btn-icon", title: "Copy invitation (link, ID and passcode)", "aria-label": `Copy invitation for ${m.title}`, onclick: () => copyText(invitation(m.title, localJoin(m.join_url), m.meeting_id, m.passcode)) }, icon("copy")),
         mine ? h("button", { class: "btn btn-small", text: "Edit", onclick: () => edit(m) }) : null,
         mine ? h("button", { class: "btn btn-small btn-danger-ghost", text: "Cancel", onclick: () => cancel(m) }) : null,
       ),
@@ -161,7 +159,7 @@ export async function showHome(api, me) {
   };
   /** @param {Meeting} m */
   const cancel = async (m) => {
-    if (!confirm(`Cancel “${m.title}”? Invitees will be told.`)) return;
+    if (!(await confirmAction(`Cancel “${m.title}”?`, "Cancel meeting", "Invitees will be told."))) return;
     try {
       await api.cancelMeeting(m.meeting_id);
       toast("Meeting cancelled", "info");
@@ -179,36 +177,18 @@ export async function showHome(api, me) {
     }
   };
 
-  const joinId = h("input", { id: "join-id", type: "text", inputmode: "numeric", autocomplete: "off", placeholder: "841 234 5678", required: true });
-  const joinPwd = h("input", { id: "join-passcode", type: "text", autocomplete: "off", placeholder: "Optional" });
-  const joinError = h("p", { class: "form-error", role: "alert", hidden: true });
-  const joinForm = h(
-    "form",
-    { class: "stack" },
-    field("Meeting ID or link", joinId),
-    field("Passcode", joinPwd),
-    joinError,
-    h("button", { class: "btn btn-primary btn-block", type: "submit", text: "Join" }),
-  );
-  joinForm.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const raw = /** @type {HTMLInputElement} */ (joinId).value.trim();
-    const fromLink = raw.match(/\/j\/(\d+)(?:\?pwd=([^&\s]+))?/);
-    const id = fromLink ? fromLink[1] : raw.replace(/\D/g, "");
-    if (id.length < 9) return showError(joinError, "A meeting ID has 9 to 11 digits.");
-    goJoin(id, /** @type {HTMLInputElement} */ (joinPwd).value.trim() || (fromLink?.[2] ? decodeURIComponent(fromLink[2]) : undefined));
-  });
+  const joinBox = joinForm({ withPasscode: true });
 
   const personal = h("div", { class: "personal" }, h("p", { class: "muted", text: "Loading…" }));
   api.personalMeeting().then(
     (p) =>
       personal.replaceChildren(
-        h("p", { class: "personal-id" }, h("span", { class: "muted", text: "ID " }), formatMeetingId(p.meeting_id)),
+        codes(p.meeting_id, p.passcode),
         h(
           "div",
           { class: "row" },
           h("button", { class: "btn btn-small", text: "Start", onclick: () => goJoin(p.meeting_id, p.passcode) }),
-          h("button", { class: "btn btn-small", onclick: () => copyText(localJoin(p.join_url)) }, icon("copy"), "Copy invite link"),
+          h("button", { class: "btn btn-small", onclick: () => copyText(invitation(p.title, localJoin(p.join_url), p.meeting_id, p.passcode)) }, icon("copy"), "Copy invitation"),
         ),
       ),
     () => personal.replaceChildren(h("p", { class: "muted", text: "Unavailable" })),
@@ -234,7 +214,7 @@ export async function showHome(api, me) {
             h("button", { class: "action action-primary", onclick: instant }, icon("video"), h("span", {}, h("strong", { text: "New meeting" }), h("small", { text: "Start an instant meeting" }))),
             h("button", { class: "action", onclick: schedule }, icon("calendar"), h("span", {}, h("strong", { text: "Schedule" }), h("small", { text: "Plan a meeting and invite people" }))),
           ),
-          h("section", { class: "card", "aria-labelledby": "join-title" }, h("h2", { id: "join-title", text: "Join a meeting" }), joinForm),
+          h("section", { class: "card", "aria-labelledby": "join-title" }, h("h2", { id: "join-title", text: "Join a meeting" }), joinBox),
           h("section", { class: "card", "aria-labelledby": "pmr-title" }, h("h2", { id: "pmr-title", text: "My personal room" }), personal),
         ),
         h("section", { class: "card home-list" }, h("div", { class: "tabs", role: "tablist" }, tabUp, tabPast), upcoming, past),
@@ -247,4 +227,16 @@ export async function showHome(api, me) {
 /** @param {string} title @param {string} text */
 function empty(title, text) {
   return h("div", { class: "empty" }, h("strong", { text: title }), h("p", { class: "muted", text }));
+}
+
+/** A meeting's ID and passcode, each selectable with one click. @param {number} id @param {string} passcode */
+function codes(id, passcode) {
+  return h(
+    "p",
+    { class: "meeting-codes" },
+    h("span", { class: "muted", text: "ID " }),
+    h("span", { class: "code", "data-code": "id", text: formatMeetingId(id) }),
+    passcode ? h("span", { class: "muted", text: " · Passcode " }) : null,
+    passcode ? h("span", { class: "code", "data-code": "passcode", text: passcode }) : null,
+  );
 }

@@ -34,7 +34,20 @@ export const REFUSALS = /** @type {Record<string, string>} */ ({
  */
 
 /**
- * @param {{meetingId: string, passcode: string, name: string, signedIn: boolean, error?: string}} ctx
+ * Who is in the meeting, in words. @param {import("../types.js").MeetingPreview} p
+ */
+export function whoIsHere(p) {
+  const n = p.present_count;
+  if (n === 0) return "No one else is here yet";
+  if (p.present.length === 0) return n === 1 ? "1 person is in this meeting" : `${n} people are in this meeting`;
+  const names = p.present.slice(0, n > 3 ? 2 : 3);
+  const rest = n - names.length;
+  const list = rest > 0 ? `${names.join(", ")} and ${rest} ${rest === 1 ? "other" : "others"}` : names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}` : names[0];
+  return `${list} ${n === 1 ? "is" : "are"} in this meeting`;
+}
+
+/**
+ * @param {{meetingId: string, passcode: string, name: string, signedIn: boolean, error?: string, preview?: (passcode: string) => Promise<import("../types.js").MeetingPreview>}} ctx
  * @param {(choice: JoinChoice) => Promise<void>} join rejects with an Error carrying `code`
  */
 export async function showPrejoin(ctx, join) {
@@ -105,12 +118,30 @@ export async function showPrejoin(ctx, join) {
   const name = /** @type {HTMLInputElement} */ (h("input", { id: "pj-name", type: "text", autocomplete: "name", required: true, maxlength: 100, value: ctx.name, autofocus: !ctx.name }));
   const pwd = /** @type {HTMLInputElement} */ (h("input", { id: "pj-passcode", type: "text", autocomplete: "off", value: ctx.passcode }));
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  const meetingTitle = h("p", { class: "prejoin-meeting", id: "pj-title", hidden: true });
+  const present = h("p", { class: "prejoin-present", id: "pj-present", role: "status", hidden: true });
+  /** Shows the meeting's title and who is in it, once the passcode is known (or not needed). @param {string} code */
+  const look = async (code) => {
+    if (!ctx.preview) return;
+    try {
+      const p = await ctx.preview(code);
+      meetingTitle.textContent = p.title;
+      present.textContent = whoIsHere(p);
+      meetingTitle.hidden = present.hidden = false;
+    } catch {
+      // A wrong or missing passcode: joining says so.
+    }
+  };
+  if (ctx.passcode || ctx.signedIn) look(ctx.passcode);
+  pwd.addEventListener("change", () => pwd.value.trim() && look(pwd.value.trim()));
   const joinBtn = /** @type {HTMLButtonElement} */ (h("button", { class: "btn btn-primary btn-block btn-large", type: "submit", text: "Join now", autofocus: !!ctx.name }));
   const form = h(
     "form",
     { class: "stack prejoin-form" },
     h("h1", { text: "Ready to join?" }),
+    meetingTitle,
     h("p", { class: "muted", text: `Meeting ID ${formatMeetingId(ctx.meetingId)}` }),
+    present,
     ctx.signedIn ? null : field("Your name", name, "Shown to everyone in the meeting"),
     ctx.passcode ? null : field("Passcode", pwd),
     error,

@@ -2,7 +2,7 @@
 // seekable player (the server answers Range requests on its signed link), the chat log
 // beside it, download, and — for its host — who may watch it and delete.
 
-import { h, mount, field, toast, formatWhen } from "./dom.js";
+import { h, mount, field, toast, formatWhen, confirmAction } from "./dom.js";
 import { header } from "./home.js";
 
 /** @typedef {import("../api.js").Api} Api */
@@ -156,7 +156,7 @@ export async function showRecording(api, me, id) {
         class: "btn btn-danger",
         text: "Delete",
         onclick: async () => {
-          if (!confirm("Delete this recording for everyone? This cannot be undone.")) return;
+          if (!(await confirmAction("Delete this recording for everyone?", "Delete", "This cannot be undone."))) return;
           try {
             await api.request("DELETE", `/recordings/${encodeURIComponent(id)}`);
             toast("Recording deleted", "success");

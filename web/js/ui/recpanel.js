@@ -3,7 +3,7 @@
 // recording, or what went wrong with Retry / Save a copy / Discard. It lives outside the
 // page content, so it stays on screen after leaving the meeting until the upload is done.
 
-import { h, icon, toast } from "./dom.js";
+import { h, icon, toast, confirmAction } from "./dom.js";
 
 /** @typedef {import("../localrec.js").LocalRecording} LocalRecording */
 
@@ -99,7 +99,7 @@ export function showRecordingCard(rec, opts) {
               { class: "localrec-row localrec-actions" },
               h("button", { type: "button", id: "localrec-retry", class: "btn btn-small btn-primary", text: "Retry", onclick: () => rec.retry() }),
               h("a", { class: "btn btn-small", href: (saveUrl ||= URL.createObjectURL(blob)), download: `${rec.meetingTitle || "meeting"}.webm`.replace(/[\\/:*?"<>|]/g, "_"), text: "Save a copy" }),
-              h("button", { type: "button", class: "btn btn-small btn-danger-ghost", text: "Discard", onclick: () => confirm("Discard this recording? It cannot be recovered.") && rec.discard() }),
+              h("button", { type: "button", class: "btn btn-small btn-danger-ghost", text: "Discard", onclick: async () => (await confirmAction("Discard this recording?", "Discard", "It cannot be recovered.")) && rec.discard() }),
             )]
           : []),
       );

@@ -4,6 +4,7 @@ mod admin;
 mod calendar;
 pub mod extract;
 mod files;
+mod lobby;
 mod meetings;
 mod ops;
 mod push;
@@ -61,6 +62,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(users::avatar_router())
         .merge(meetings::router())
+        .merge(lobby::router())
         .merge(admin::router())
         .merge(calendar::router())
         .merge(files::router())

@@ -1,0 +1,150 @@
+// The control bar: microphone, camera (with their device menus), screen share, view,
+// reactions, hand, record, chat and participants toggles, Leave and End for all — and what
+// each button says as its state changes.
+
+import { h, icon, toast, choose } from "../dom.js";
+import { REACTIONS } from "../../types.js";
+import { createDeviceMenus } from "./devicemenu.js";
+import { createRecording } from "./recording.js";
+
+/** @typedef {import("./context.js").RoomContext} RoomContext */
+/** @typedef {import("../../roomstate.js").Panel} Panel */
+
+/**
+ * A control-bar button with its visible label (the label without the shortcut letter).
+ * @param {string} id @param {string} label @param {HTMLElement} ic @param {() => void} onclick @param {object} [extra]
+ */
+function button(id, label, ic, onclick, extra = {}) {
+  return h("button", { id, class: "ctl", type: "button", "aria-label": label, title: label, onclick, ...extra }, ic, h("span", { class: "ctl-label", text: label.replace(/ \(.\)$/, "") }));
+}
+
+/** Sets what a control shows and what it is called. @param {HTMLElement} btn @param {HTMLElement} ic @param {string} label @param {string} [shortcut] */
+function relabel(btn, ic, label, shortcut) {
+  const name = shortcut ? `${label} (${shortcut})` : label;
+  btn.replaceChildren(ic, h("span", { class: "ctl-label", text: label }), ...[...btn.children].filter((c) => c.matches(".count, .badge")));
+  btn.setAttribute("aria-label", name);
+  btn.title = name;
+}
+
+/**
+ * @param {RoomContext} ctx
+ * @param {{stage: {el: HTMLElement, localVideo: HTMLVideoElement}, leave: () => void}} parts
+ */
+export function createControls(ctx, parts) {
+  const { meeting, state } = ctx;
+  const toggleMic = () => {
+    const me = meeting.self;
+    if (me) meeting.setState({ muted: !me.muted });
+  };
+  const toggleCam = () => {
+    const me = meeting.self;
+    if (me) meeting.setState({ camera_on: !me.camera_on });
+  };
+  const toggleHand = () => {
+    const me = meeting.self;
+    if (me) meeting.setState({ hand_raised: !me.hand_raised });
+  };
+  const toggleView = () => {
+    state.toggleView();
+    ctx.render();
+  };
+  const toggleShare = () => {
+    const media = meeting.media;
+    if (media.sharing) media.stopScreen().catch(() => toast("Could not stop sharing", "error"));
+    else
+      media.startScreen().then(
+        () => ctx.render(),
+        (/** @type {unknown} */ err) => {
+          if (!(err instanceof DOMException && err.name === "NotAllowedError")) toast("Could not share your screen", "error");
+        },
+      );
+  };
+  /** @param {Panel} which */
+  const togglePanel = (which) => {
+    state.togglePanel(which);
+    if (state.panel === "chat") for (const t of document.querySelectorAll(".toast-chat")) t.remove(); // the chat shows them now
+    ctx.render();
+  };
+
+  const micBtn = button("ctl-mic", "Mute (M)", icon("mic"), toggleMic);
+  const camBtn = button("ctl-cam", "Stop video (V)", icon("video"), toggleCam);
+  const shareBtn = button("ctl-share", "Share screen", icon("screen"), toggleShare);
+  shareBtn.hidden = !navigator.mediaDevices?.getDisplayMedia; // iOS Safari cannot share a screen
+  const reactMenu = h(
+    "div",
+    { class: "react-menu", role: "menu", hidden: true },
+    ...REACTIONS.map((e) => h("button", { type: "button", role: "menuitem", class: "react-emoji", text: e, "aria-label": `React ${e}`, onclick: () => ((reactMenu.hidden = true), meeting.send({ type: "react", emoji: e })) })),
+  );
+  const reactBtn = button("ctl-react", "Reactions", icon("smile"), () => (reactMenu.hidden = !reactMenu.hidden), { "aria-haspopup": "true" });
+  const viewBtn = button("ctl-view", "Speaker view (G)", icon("speaker"), toggleView);
+  const handBtn = button("ctl-hand", "Raise hand (H)", icon("hand"), toggleHand);
+  const chatBtn = button("ctl-chat", "Chat (C)", icon("chat"), () => togglePanel("chat"));
+  const badge = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
+  chatBtn.append(badge);
+  const peopleBtn = button("ctl-people", "Participants (P)", icon("users"), () => togglePanel("people"));
+  const peopleCount = h("span", { class: "count" });
+  peopleBtn.append(peopleCount);
+  const leaveBtn = h("button", { id: "ctl-leave", class: "btn btn-danger", type: "button", text: "Leave", onclick: () => parts.leave() });
+  const endForAll = async () => {
+    const choice = await choose({
+      title: "End the meeting for everyone?",
+      text: "Everyone is disconnected. To let the others carry on, leave instead: someone else becomes the host.",
+      actions: [
+        { label: "Leave", value: "leave" },
+        { label: "End for all", value: "end", kind: "danger" },
+      ],
+    });
+    if (choice === "end") meeting.send({ type: "end_meeting" });
+    else if (choice === "leave") parts.leave();
+  };
+  const endBtn = h("button", { id: "ctl-end", class: "btn btn-danger-ghost", type: "button", text: "End for all", hidden: true, onclick: endForAll });
+  const infoBtn = button("ctl-info", "Meeting details (I)", icon("info"), () => togglePanel("info"));
+
+  const devices = createDeviceMenus(ctx, { localVideo: parts.stage.localVideo, beforeOpen: () => (reactMenu.hidden = true) });
+  const recording = createRecording(ctx, { stage: () => parts.stage.el, button });
+
+  const el = h(
+    "footer",
+    { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },
+    h("div", { class: "controls-group" }, devices.menu("microphone", micBtn), devices.menu("camera", camBtn), shareBtn),
+    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, infoBtn, chatBtn, peopleBtn),
+    h("div", { class: "controls-group" }, endBtn, leaveBtn),
+  );
+
+  const render = () => {
+    const me = meeting.self;
+    recording.render();
+    const sharing = meeting.media.sharing;
+    shareBtn.classList.toggle("on", sharing);
+    // The name says the state (no aria-pressed as well: "Stop sharing, pressed" reads wrong).
+    relabel(shareBtn, icon("screen"), sharing ? "Stop sharing" : "Share screen");
+    const viewLabel = state.view === "gallery" ? "Speaker view" : "Gallery view";
+    relabel(viewBtn, icon(state.view === "gallery" ? "speaker" : "grid"), viewLabel, "G");
+    if (me) {
+      relabel(micBtn, icon(me.muted ? "micOff" : "mic"), me.muted ? "Unmute" : "Mute", "M");
+      micBtn.classList.toggle("off", me.muted);
+      relabel(camBtn, icon(me.camera_on ? "video" : "videoOff"), me.camera_on ? "Stop video" : "Start video", "V");
+      camBtn.classList.toggle("off", !me.camera_on);
+      relabel(handBtn, icon("hand"), me.hand_raised ? "Lower hand" : "Raise hand", "H");
+      handBtn.classList.toggle("on", me.hand_raised);
+    }
+    endBtn.hidden = !meeting.isHost;
+    const people = meeting.participants.size;
+    peopleCount.textContent = String(people);
+    if (meeting.isModerator && meeting.waiting.length) peopleCount.textContent += ` · ${meeting.waiting.length} waiting`;
+    badge.hidden = state.unread === 0;
+    badge.textContent = String(state.unread);
+    chatBtn.setAttribute("aria-pressed", String(state.panel === "chat"));
+    peopleBtn.setAttribute("aria-pressed", String(state.panel === "people"));
+    infoBtn.setAttribute("aria-pressed", String(state.panel === "info"));
+  };
+
+  return {
+    el,
+    reactMenu,
+    devices,
+    recording,
+    render,
+    actions: { toggleMic, toggleCam, toggleView, toggleHand, togglePanel },
+  };
+}

@@ -1,0 +1,256 @@
+// The stage: everyone's tiles (gallery pages, or speaker view's large tile over a strip), a
+// screen share on top, the remote video and audio elements, floating reactions, and the
+// tile sizes reported to the SFU.
+
+import { h, icon, avatar } from "../dom.js";
+import { tilesThatFit, paginate, tileSize, MIN_TILE } from "../layout.js";
+import { playRemoteAudio } from "../audio-unlock.js";
+
+/** @typedef {import("./context.js").RoomContext} RoomContext */
+/** @typedef {import("../../types.js").Participant} Participant */
+/** @typedef {import("../../peer.js").RemoteTrack} RemoteTrack */
+
+/** Height the gallery's page arrows take (px, with the gap above them). */
+const PAGER_HEIGHT = 44;
+
+/** @param {RoomContext} ctx */
+export function createStage(ctx) {
+  const { meeting, state, local } = ctx;
+  const grid = h("div", { class: "grid", "aria-label": "Participants' videos" });
+  const screenStage = h("div", { class: "screen-stage", id: "screen-stage", hidden: true });
+  const speakerStage = h("div", { class: "speaker-stage", id: "speaker-stage", hidden: true });
+  const pageLabel = h("span", { class: "pager-label" });
+  const turn = (/** @type {number} */ by) => (state.turnPage(by), ctx.render());
+  const prev = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "pager-btn", id: "page-prev", "aria-label": "Previous page", text: "‹", onclick: () => turn(-1) }));
+  const next = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "pager-btn", id: "page-next", "aria-label": "Next page", text: "›", onclick: () => turn(1) }));
+  const pager = h("nav", { class: "pager", "aria-label": "Gallery pages", hidden: true }, prev, pageLabel, next);
+  const reactions = h("div", { class: "reactions", "aria-hidden": "true" });
+  const el = h("div", { class: "stage" }, screenStage, speakerStage, grid, pager, reactions);
+  const localVideo = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: "tile-video mirror" }));
+  localVideo.srcObject = local.stream;
+  /** Remote videos by track_id; elements live as long as the track so re-renders never restart them. @type {Map<string, {el: HTMLVideoElement, info: RemoteTrack}>} */
+  const remoteVideos = new Map();
+  /** One hidden audio element per remote audio track. */
+  const audios = h("div", { class: "remote-audio", hidden: true });
+  /** @type {HTMLVideoElement | null} my own screen share, shown on the stage */
+  let localScreen = null;
+  /**
+   * A participant's photo or initials. Photo elements are kept per URL so re-renders (many a
+   * second while people talk) do not reload them.
+   * @type {Map<string, HTMLElement>}
+   */
+  const photos = new Map();
+
+  /** @param {Participant} p @param {string} size */
+  const avatarOf = (p, size) => {
+    if (!p.avatar_url) return avatar(p.display_name, null, size);
+    const key = `${size} ${p.avatar_url}`;
+    let img = photos.get(key);
+    if (!img) {
+      img = avatar(p.display_name, p.avatar_url, size);
+      img.addEventListener("error", () => photos.delete(key), { once: true });
+      photos.set(key, img);
+    }
+    return img; // moves from the old tile into the new one (a participant has one tile)
+  };
+
+  /** @param {string} pid @param {"camera" | "screen"} source */
+  const videoOf = (pid, source) => {
+    for (const v of remoteVideos.values()) if (v.info.participant_id === pid && v.info.source === source) return v.el;
+    return null;
+  };
+
+  const tile = (/** @type {Participant} */ p) => {
+    const me = p.participant_id === meeting.me;
+    const remote = me ? null : videoOf(p.participant_id, "camera");
+    const showVideo = p.camera_on && (me ? !!local.stream?.getVideoTracks().length : !!remote);
+    return h(
+      "div",
+      { class: `tile${p.participant_id === meeting.activeSpeaker ? " speaking" : ""}${p.reconnecting ? " dim" : ""}`, "data-pid": p.participant_id, "data-name": p.display_name },
+      showVideo ? (me ? localVideo : remote) : avatarOf(p, "avatar-lg"),
+      p.hand_raised ? h("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised" }, icon("hand")) : null,
+      p.recording_locally ? h("span", { class: "tile-rec", role: "img", "aria-label": "Recording on their device", title: "Recording on their device" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), "REC") : null,
+      h(
+        "div",
+        { class: "tile-label" },
+        p.muted ? h("span", { class: "tile-muted", role: "img", "aria-label": "Muted" }, icon("micOff")) : null,
+        h("span", { class: "tile-name", text: `${p.display_name}${me ? " (you)" : ""}` }),
+        p.reconnecting ? h("span", { class: "pill", text: "Reconnecting…" }) : null,
+      ),
+    );
+  };
+
+  /** @param {RemoteTrack} info */
+  const addRemote = (info) => {
+    if (info.kind === "audio") {
+      const audio = /** @type {HTMLAudioElement} */ (h("audio", { autoplay: true, "data-track": info.track_id, "data-pid": info.participant_id }));
+      audio.srcObject = new MediaStream([info.track]);
+      audios.append(audio);
+      playRemoteAudio(audio);
+      return;
+    }
+    const video = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: info.source === "screen" ? "screen-video" : "tile-video", "data-track": info.track_id, "data-pid": info.participant_id, "data-source": info.source }));
+    video.muted = true;
+    video.srcObject = new MediaStream([info.track]);
+    remoteVideos.set(info.track_id, { el: video, info });
+  };
+
+  /** @param {RemoteTrack} info */
+  const removeRemote = (info) => {
+    audios.querySelector(`[data-track="${info.track_id}"]`)?.remove();
+    const v = remoteVideos.get(info.track_id);
+    if (v) {
+      v.el.srcObject = null;
+      v.el.remove();
+      remoteVideos.delete(info.track_id);
+    }
+  };
+
+  /** Whether a video is on screen: in the page, laid out, not scrolled out of the strip. @param {HTMLElement} video */
+  const onScreen = (video) => {
+    if (!video.isConnected || video.clientWidth === 0) return false;
+    const strip = video.closest(".grid.strip");
+    if (!strip) return true;
+    const a = video.getBoundingClientRect();
+    const b = strip.getBoundingClientRect();
+    return a.right > b.left && a.left < b.right;
+  };
+
+  /** Tells the SFU how large each remote video is shown (0×0 when hidden or on another page). */
+  const reportSizes = () => {
+    if (localVideo.isConnected && localVideo.paused) localVideo.play().catch(() => {});
+    for (const [trackId, { el: video }] of remoteVideos) {
+      const shown = onScreen(video);
+      if (shown && video.paused) video.play().catch(() => {});
+      const dpr = Math.min(window.devicePixelRatio || 1, 2);
+      meeting.media.setVideoSize(trackId, shown ? video.clientWidth * dpr : 0, shown ? video.clientHeight * dpr : 0);
+    }
+  };
+  grid.addEventListener("scroll", reportSizes, { passive: true });
+
+  /** The screen share on the stage: someone else's, else my own. */
+  const renderScreen = () => {
+    let screen = null;
+    let who = "";
+    for (const v of remoteVideos.values()) {
+      if (v.info.source === "screen" && meeting.participants.has(v.info.participant_id)) {
+        screen = v.el;
+        who = meeting.nameOf(v.info.participant_id);
+      }
+    }
+    const mine = meeting.media.local.get("screen")?.track ?? null;
+    if (!screen && mine) {
+      if (!localScreen || /** @type {MediaStream | null} */ (localScreen.srcObject)?.getVideoTracks()[0] !== mine) {
+        localScreen = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: "screen-video", "data-source": "my-screen" }));
+        localScreen.muted = true;
+        localScreen.srcObject = new MediaStream([mine]);
+      }
+      screen = localScreen;
+      who = "You";
+    }
+    if (!mine) localScreen = null;
+    el.classList.toggle("presenting", !!screen);
+    screenStage.hidden = !screen;
+    const caption = who === "You" ? "You are presenting" : `${who} is presenting`;
+    if (screen) {
+      if (screen.parentElement !== screenStage) screenStage.replaceChildren(screen, h("div", { class: "tile-label" }, icon("screen"), h("span", { text: caption })));
+      else /** @type {HTMLElement} */ (screenStage.lastElementChild).querySelector("span:last-child")?.replaceChildren(caption);
+    } else screenStage.replaceChildren();
+  };
+
+  /**
+   * Places the tiles: a strip under a screen share; in speaker view one large tile over a strip
+   * of the others; else the gallery, paged when more tiles than fit (tiles on other pages are
+   * not in the page, so their videos report 0×0).
+   */
+  const layout = () => {
+    const people = [...meeting.participants.values()];
+    const presenting = el.classList.contains("presenting");
+    const speaker = !presenting && state.view === "speaker" && people.length > 0;
+    el.classList.toggle("speaker", speaker);
+    let shown = people;
+    let pages = 1;
+    for (const prop of ["--cols", "--tile-w", "--tile-h"]) grid.style.removeProperty(prop);
+    if (speaker) {
+      const focus = state.focusOf(people, meeting.me, meeting.activeSpeaker);
+      const big = tile(focus);
+      big.classList.add("tile-large");
+      speakerStage.replaceChildren(big);
+      shown = people.filter((p) => p !== focus);
+    } else speakerStage.replaceChildren();
+    speakerStage.hidden = !speaker;
+    if (presenting || speaker) grid.className = "grid strip";
+    else {
+      const width = el.clientWidth;
+      const height = el.clientHeight;
+      let perPage = width > 0 && height > 0 ? tilesThatFit(width, height) : people.length;
+      if (people.length > perPage) perPage = tilesThatFit(width, height - PAGER_HEIGHT);
+      const at = paginate(people.length, perPage, state.galleryPage);
+      state.galleryPage = at.page;
+      pages = at.pages;
+      shown = people.slice(at.start, at.end);
+      pageLabel.replaceChildren(h("span", { class: "visually-hidden", text: "Page " }), `${at.page + 1}/${at.pages}`);
+      prev.disabled = at.page === 0;
+      next.disabled = at.page === at.pages - 1;
+      // Tiles as large as fit at the camera's shape (squarer on a portrait phone), centred.
+      const size = tileSize(shown.length, width, height - (pages > 1 ? PAGER_HEIGHT : 0), width < height ? 4 / 3 : 16 / 9);
+      grid.className = "grid gallery";
+      if (width > 0 && height > 0) {
+        grid.style.setProperty("--cols", String(size.cols));
+        grid.style.setProperty("--tile-w", `${size.width}px`);
+        grid.style.setProperty("--tile-h", `${size.height}px`);
+      }
+    }
+    pager.hidden = pages < 2;
+    grid.hidden = shown.length === 0;
+    grid.replaceChildren(...shown.map(tile));
+  };
+
+  /**
+   * The size a newly announced video will be shown at, from the layout as it stands (the
+   * gallery with everyone, the stage for a screen share, the large tile in speaker view),
+   * in device pixels; null when the stage is not laid out yet.
+   * @param {import("../../types.js").Track} track
+   */
+  const expectedSize = (track) => {
+    const width = el.clientWidth;
+    const height = el.clientHeight;
+    if (width === 0 || height === 0 || track.participant_id === meeting.me) return null;
+    const dpr = Math.min(window.devicePixelRatio || 1, 2);
+    const scaled = (/** @type {number} */ w, /** @type {number} */ hgt) => ({ width: w * dpr, height: hgt * dpr });
+    if (track.source === "screen") return scaled(width, height);
+    if (el.classList.contains("presenting")) return scaled(MIN_TILE.width, (MIN_TILE.width * 9) / 16);
+    if (state.view === "speaker") return state.focusPid === track.participant_id ? scaled(width, height) : scaled(MIN_TILE.width, (MIN_TILE.width * 9) / 16);
+    const count = meeting.participants.size;
+    const perPage = tilesThatFit(width, height);
+    const size = tileSize(Math.min(count, perPage), width, height - (count > perPage ? PAGER_HEIGHT : 0), width < height ? 4 / 3 : 16 / 9);
+    return scaled(size.width, size.height);
+  };
+  meeting.media.sizeHint = expectedSize;
+
+  /** A reaction floats up from the sender's tile. @param {string} pid @param {string} emoji */
+  const react = (pid, emoji) => {
+    const t = el.querySelector(`.tile[data-pid="${pid}"]`);
+    const name = meeting.nameOf(pid);
+    const float = h("span", { class: "reaction", "data-from": name }, h("span", { class: "reaction-emoji", text: emoji }), h("span", { class: "reaction-name", text: name }));
+    if (t instanceof HTMLElement) float.style.left = `${t.offsetLeft + t.offsetWidth / 2}px`;
+    reactions.append(float);
+    setTimeout(() => float.remove(), 4000);
+  };
+
+  return {
+    el,
+    grid,
+    audios,
+    localVideo,
+    avatarOf,
+    addRemote,
+    removeRemote,
+    react,
+    render() {
+      renderScreen();
+      layout();
+      requestAnimationFrame(reportSizes);
+    },
+  };
+}
