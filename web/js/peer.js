@@ -44,10 +44,12 @@ const SIZE_DEBOUNCE_MS = 250;
  * `unavailable` (the server has no media engine), `failed` (detail: Error).
  */
 export class MediaSession extends EventTarget {
-  /** @param {Signaling} signaling */
-  constructor(signaling) {
+  /** @param {Signaling} signaling @param {import("./types.js").IceServer[]} [iceServers] from the join answer (TURN) */
+  constructor(signaling, iceServers = []) {
     super();
     this.signaling = signaling;
+    /** @type {RTCConfiguration} */
+    this.rtcConfig = { bundlePolicy: "max-bundle", iceServers: iceServers.map(({ urls, username, credential }) => ({ urls, username, credential })) };
     /** null: not known yet; false after `media_unavailable` */
     /** @type {boolean | null} */
     this.available = null;
@@ -98,7 +100,7 @@ export class MediaSession extends EventTarget {
 
   /** Creates the publishing connection (again, after a restart) with every local track. */
   newPublisher() {
-    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+    const pc = new RTCPeerConnection(this.rtcConfig);
     this.publisher = pc;
     this.watch(pc);
     for (const [source, entry] of this.local) entry.transceiver = this.addLocal(pc, source, entry.track);
@@ -288,7 +290,7 @@ export class MediaSession extends EventTarget {
       this.sync();
     }
     if (!pc) {
-      pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+      pc = new RTCPeerConnection(this.rtcConfig);
       this.subscriber = pc;
       this.watch(pc);
     }
