@@ -43,8 +43,12 @@ pub enum TlsChoice {
 pub enum AcmeChallenge {
     /// On the HTTPS port (which the CA reaches as port 443).
     #[default]
+    #[value(name = "tls-alpn-01")]
+    #[serde(rename = "tls-alpn-01")]
     TlsAlpn01,
     /// On the HTTP port `--listen` (which the CA reaches as port 80).
+    #[value(name = "http-01")]
+    #[serde(rename = "http-01")]
     Http01,
 }
 
