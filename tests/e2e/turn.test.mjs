@@ -1,8 +1,9 @@
 // A participant behind a firewall that lets out nothing but TCP to the HTTPS port: headless
 // Chromium in a network namespace whose nftables rules drop all UDP and every other TCP port
 // joins over HTTPS and sends and receives audio and video through the embedded TURN server,
-// reached as TURN over TLS on that same port (iceTransportPolicy 'relay'), with a participant
-// on an open network. Needs root (ip netns, nft); skipped without, failed under CI=true.
+// reached as TURN over TLS on that same port, with a participant on an open network — once
+// with iceTransportPolicy 'relay', once by plain ICE. Needs root (ip netns, nft); skipped
+// without, failed under CI=true.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
@@ -136,9 +137,10 @@ function media(page) {
     stats.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") out.framesDecoded += s.framesDecoded ?? 0;
       if (s.type === "inbound-rtp" && s.kind === "audio") out.audioBytes += s.bytesReceived ?? 0;
-      if (s.type === "candidate-pair" && s.state === "succeeded" && s.nominated) {
-        const local = stats.get(s.localCandidateId);
-        out.path = { type: local?.candidateType, relayProtocol: local?.relayProtocol ?? null };
+      // The path in use: the transport's selected pair (its `nominated` flag lags behind).
+      if (s.type === "transport" && s.selectedCandidatePairId) {
+        const local = stats.get(stats.get(s.selectedCandidatePairId)?.localCandidateId);
+        if (local) out.path = { type: local.candidateType, relayProtocol: local.relayProtocol ?? null };
       }
     });
     if (m.publisher) (await m.publisher.getStats()).forEach((s) => s.type === "outbound-rtp" && s.kind === "video" && (out.framesSent += s.framesSent ?? 0));
@@ -238,6 +240,29 @@ test("behind a firewall open only to TCP on the HTTPS port, a participant joins 
   } catch (e) {
     await shot(g, "turn-walled");
     throw new Error(`${e.message}\nserver log:\n${server.log().slice(-6000)}`);
+  }
+  assert.deepEqual(errors, []);
+});
+
+test("without any ICE policy, a firewalled browser finds the TURN over TLS path by itself", { skip: missing ? `needs ${missing}` : false }, async () => {
+  const context = await walledBrowser.newContext({ viewport: { width: 1280, height: 800 }, permissions: ["camera", "microphone"] });
+  const g = await context.newPage();
+  const errors = [];
+  g.on("pageerror", (e) => errors.push(e.message));
+  await g.goto(`${server.base}/j/${meeting.meeting_id}?pwd=${encodeURIComponent(meeting.passcode)}`);
+  await g.fill("#pj-name", "Wanda");
+  const joinedAt = Date.now();
+  await g.click("text=Join now");
+  await g.waitForSelector("#room");
+  try {
+    const walled = await mediaFlows(g, joinedAt);
+    assert.deepEqual(walled.path, { type: "relay", relayProtocol: "tls" }, "ICE settles on TURN over TLS");
+    console.log(`"Join now" to audio and video by plain ICE behind the firewall: ${walled.ms} ms`);
+  } catch (e) {
+    await shot(g, "turn-walled-ice");
+    throw new Error(`${e.message}\nserver log:\n${server.log().slice(-6000)}`);
+  } finally {
+    await context.close();
   }
   assert.deepEqual(errors, []);
 });
