@@ -12,10 +12,11 @@ import { chromium } from "playwright-core";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const SCREENSHOTS = join(ROOT, "target", "screenshots");
 
-async function freePort() {
+/** A TCP port nobody listens on at `host`. */
+export async function freePort(host = "127.0.0.1") {
   return new Promise((resolve, reject) => {
     const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
+    srv.listen(0, host, () => {
       const { port } = /** @type {import("node:net").AddressInfo} */ (srv.address());
       srv.close(() => resolve(port));
     });
@@ -23,12 +24,17 @@ async function freePort() {
   });
 }
 
-/** @param {string[]} [extraArgs] more server flags (e.g. cluster mode) */
-export async function startServer(extraArgs = []) {
-  const port = await freePort();
+/**
+ * @param {string[]} [extraArgs] more server flags (e.g. cluster mode)
+ * @param {{host?: string, mediaPort?: number}} [opts] the address to listen on (HTTP and media;
+ *   default 127.0.0.1) and the media port (default: any free one)
+ */
+export async function startServer(extraArgs = [], opts = {}) {
+  const host = opts.host ?? "127.0.0.1";
+  const port = await freePort(host);
   const dir = mkdtempSync(join(tmpdir(), "convene-e2e-"));
-  const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `127.0.0.1:${port}`, "--media-listen", "127.0.0.1:0", "--data-dir", dir, "--public-url", base, ...extraArgs], {
+  const base = `http://${host}:${port}`;
+  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `${host}:${port}`, "--media-listen", `${host}:${opts.mediaPort ?? 0}`, "--data-dir", dir, "--public-url", base, ...extraArgs], {
     stdio: ["ignore", process.env.E2E_SERVER_LOG ? "pipe" : "ignore", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.E2E_RUST_LOG ?? "warn" },
   });
@@ -62,11 +68,14 @@ export async function startServer(extraArgs = []) {
   };
 }
 
-/** @param {string[]} [extraArgs] more Chromium switches */
-export async function launch(extraArgs = []) {
+/**
+ * @param {string[]} [extraArgs] more Chromium switches
+ * @param {{executablePath?: string}} [opts] e.g. a wrapper that runs Chromium in a network namespace
+ */
+export async function launch(extraArgs = [], opts = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    executablePath: opts.executablePath ?? process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required", ...extraArgs],
   });
 }
@@ -154,4 +163,88 @@ export async function account(base, name) {
 export async function signInPage(page, base, acct) {
   await page.goto(`${base}/#/signin`);
   await page.evaluate((s) => localStorage.setItem("convene.session", JSON.stringify(s)), { token: acct.token, refresh_token: acct.refresh_token, user_id: acct.user_id, expires_at: Date.now() + acct.expires_in * 1000 });
+}
+
+/**
+ * Firefox prefs a test meeting needs: fake camera and microphone without a prompt, ICE on
+ * loopback, and host candidates with real addresses. Without `permission.fake`, Firefox
+ * treats the fake devices as "not granted" and hides its IP addresses behind mDNS `.local`
+ * names, which the SFU (ICE-lite, no mDNS) cannot reach: ICE fails every time.
+ */
+const FIREFOX_PREFS = {
+  "media.navigator.streams.fake": true,
+  "media.navigator.permission.disabled": true,
+  "media.navigator.permission.fake": true,
+  "media.peerconnection.ice.loopback": true,
+  "media.autoplay.default": 0,
+  "media.autoplay.blocking_policy": 0,
+};
+
+/**
+ * An X display for browsers that need one (Firefox's getDisplayMedia captures the X screen,
+ * even headless): the DISPLAY already set, or a private Xvfb started for the caller.
+ * @returns {Promise<{display: string, stop: () => void}>}
+ */
+async function xDisplay() {
+  if (process.env.DISPLAY) return { display: process.env.DISPLAY, stop() {} };
+  const xvfb = spawn("Xvfb", ["-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp"], { stdio: ["ignore", "ignore", "ignore", "pipe"] });
+  const display = await new Promise((resolve, reject) => {
+    let out = "";
+    xvfb.stdio[3]?.on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) resolve(`:${out.trim()}`);
+    });
+    xvfb.once("error", reject);
+    xvfb.once("exit", (code) => reject(new Error(`Xvfb exited (${code})`)));
+  });
+  return { display, stop: () => xvfb.kill("SIGTERM") };
+}
+
+/**
+ * Headless Debian Firefox ESR (driven over WebDriver BiDi by puppeteer-core: Playwright's
+ * Firefox needs Playwright's own patched build) with fake camera and microphone, on an X
+ * display for screen sharing. `close()` also stops the display it started.
+ * @param {Record<string, unknown>} [prefs] more Firefox prefs
+ */
+export async function launchFirefox(prefs = {}) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const { default: puppeteer } = await import("puppeteer-core");
+  const x = await xDisplay();
+  try {
+    const browser = await puppeteer.launch({
+      browser: "firefox",
+      executablePath: process.env.FIREFOX ?? "/usr/bin/firefox-esr",
+      headless: true,
+      env: { ...process.env, DISPLAY: x.display },
+      extraPrefsFirefox: { ...FIREFOX_PREFS, ...prefs },
+    });
+    const close = browser.close.bind(browser);
+    browser.close = async () => {
+      await close();
+      x.stop();
+    };
+    return browser;
+  } catch (e) {
+    x.stop();
+    throw e;
+  }
+}
+
+/**
+ * A Firefox page that records page errors and console errors, as `newPage` does for Chromium.
+ * @param {import("puppeteer-core").Browser} browser
+ */
+export async function newFirefoxPage(browser, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport(viewport);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e instanceof Error ? e.message : String(e)}`));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    if (/status of 4\d\d/.test(m.text()) && (m.location().url ?? "").includes("/api/")) return;
+    errors.push(`console.error: ${m.text()}`);
+  });
+  page.on("dialog", (d) => d.accept());
+  return { context, page, errors };
 }

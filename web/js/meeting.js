@@ -45,7 +45,12 @@ export function forgetSeat() {
  * Events (all plain `Event`s or `CustomEvent`s with a detail):
  * `waiting`, `welcome`, `change` (anything in the state), `chat` (ChatMessage),
  * `reaction` ({participant_id, emoji}), `notice` ({text, kind}), `reconnecting`,
- * `reconnected`, `ended` ({why, code, error, reason}), `media-unavailable`.
+ * `reconnected`, `ended` ({why, code, error, reason}), `media-unavailable`, `media-trouble`
+ * (MediaTrouble while audio and video keep failing to connect, null when they are back).
+ *
+ * Media trouble is also said with the hooks the room already renders: a `warning` notice (a
+ * banner that stays) while it lasts, and `reconnected` (which takes the banner down) when
+ * media connects again.
  */
 export class Meeting extends EventTarget {
   /** @param {string} wsUrl @param {number} meetingId @param {import("./types.js").IceServer[]} [iceServers] */
@@ -85,10 +90,42 @@ export class Meeting extends EventTarget {
     });
     this.signaling.addEventListener("closed", (e) => this.closed(/** @type {CustomEvent<Closed>} */ (e).detail));
     this.media.addEventListener("unavailable", () => this.emit("media-unavailable"));
+    /** @type {import("./peer.js").MediaTrouble | null} */
+    this.mediaTrouble = null;
+    this.media.addEventListener("trouble", (e) => {
+      const trouble = /** @type {CustomEvent<import("./peer.js").MediaTrouble | null>} */ (e).detail;
+      const had = this.mediaTrouble;
+      this.mediaTrouble = trouble;
+      this.emit("media-trouble", trouble);
+      if (trouble) this.notice(trouble.message, "warning");
+      else if (had && !this.reconnecting) this.emit("reconnected");
+    });
     this.media.addEventListener("failed", (e) => {
       const err = /** @type {CustomEvent} */ (e).detail;
       this.notice(`Audio and video: ${err instanceof Error ? err.message : String(err)}`, "error");
     });
+    /** Whether I was told that the recording leaves my video out (once per recording). */
+    this.toldUnrecorded = false;
+    this.media.addEventListener("video-codec", () => this.checkRecordable());
+  }
+
+  /**
+   * The server recorder writes VP8 video only (docs/operations.md "Browsers"); a browser that
+   * sends another codec (an H.264-only Safari) is told that its video is left out while the
+   * meeting is recorded, rather than find out from the recording.
+   */
+  checkRecordable() {
+    if (!this.info?.recording) {
+      this.toldUnrecorded = false;
+      return;
+    }
+    const codec = this.media.videoCodec;
+    if (!codec || codec === "VP8" || this.toldUnrecorded) return;
+    this.toldUnrecorded = true;
+    this.notice(
+      `This meeting is being recorded, but the recorder takes VP8 video and your browser sends ${codec === "H264" ? "H.264" : codec}: your video is left out of the recording (your sound is in it).`,
+      "error",
+    );
   }
 
   /** @param {string} ticket */
@@ -164,6 +201,7 @@ export class Meeting extends EventTarget {
         this.reconnecting = false;
         this.saveSeat();
         this.emit("welcome", { resumed: msg.resumed });
+        this.checkRecordable();
         break;
       case "participant_joined":
         this.participants.set(msg.participant.participant_id, msg.participant);
@@ -207,6 +245,7 @@ export class Meeting extends EventTarget {
           this.info.locked = msg.locked;
           this.info.recording = msg.recording;
         }
+        this.checkRecordable();
         break;
       case "active_speaker":
         this.activeSpeaker = msg.participant_id;

@@ -7,6 +7,12 @@
 // A server without a media engine answers media messages with `media_unavailable`; the
 // session then closes its connections, reports `unavailable`, and the meeting goes on without
 // media.
+//
+// When a connection fails (ICE or DTLS, or is not up 10 s after it began checking), both are
+// made anew after a delay that doubles with every failure in a row (2 s up to 30 s, with
+// jitter), and after a few failures the session reports `trouble`: what seems blocked and what
+// helps. The server also limits how often a participant may start media over
+// (`media_restart_limited`); the session then waits longer.
 
 import { isSideCamera, sortCameras } from "./devices.js";
 
@@ -28,6 +34,43 @@ const CAMERA_LAYERS = [
 /** How long tile sizes settle before `set_video_size` goes out. */
 const SIZE_DEBOUNCE_MS = 250;
 
+/** Media restarts after failures: the first waits about 2 s, each next one twice as long, up to 30 s. */
+const RESTART_BASE_MS = 2_000;
+const RESTART_CAP_MS = 30_000;
+/**
+ * A connection still checking (or disconnected) after this long counts as failed: on a
+ * network that silently drops the media port, browsers keep checking for minutes (an ICE-TCP
+ * connection attempt hangs until the TCP timeout) and never report `failed`.
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Failures in a row after which the user is told what is wrong. */
+const FAILURES_BEFORE_TROUBLE = 3;
+/** How long a publish offer waits for the server's answer before it counts as failed. */
+const ANSWER_TIMEOUT_MS = 10_000;
+/** The wait after the server refused a restart (its budget is per minute, protocol §2a). */
+const LIMITED_WAIT_MS = 30_000;
+
+/**
+ * The wait before media restart number `failures` (1 = after the first failure): doubling from
+ * RESTART_BASE_MS up to RESTART_CAP_MS, drawn from the upper half of that (jitter, so people who
+ * lost the server together do not all come back in the same instant).
+ * @param {number} failures @param {() => number} [random] in [0, 1)
+ */
+export function restartDelay(failures, random = Math.random) {
+  const ceiling = Math.min(RESTART_CAP_MS, RESTART_BASE_MS * 2 ** Math.max(0, failures - 1));
+  return ceiling / 2 + (random() * ceiling) / 2;
+}
+
+/**
+ * Why audio and video are not flowing, for the user.
+ * @typedef {object} MediaTrouble
+ * @property {"unreachable" | "limited"} reason the media connection keeps failing, or the
+ *   server refused to start it over again so soon
+ * @property {number} failures failed connections in a row
+ * @property {number} retry_at when the next attempt starts (epoch ms)
+ * @property {string} message what seems blocked and what helps
+ */
+
 /**
  * A remote track as the UI gets it.
  * @typedef {object} RemoteTrack
@@ -41,7 +84,9 @@ const SIZE_DEBOUNCE_MS = 250;
 /**
  * Events: `remote-track` (detail: RemoteTrack), `remote-track-removed` (detail: RemoteTrack),
  * `screen-ended` (my screen share stopped, e.g. from the browser's own "Stop sharing"),
- * `unavailable` (the server has no media engine), `failed` (detail: Error).
+ * `unavailable` (the server has no media engine), `failed` (detail: Error), `trouble`
+ * (detail: MediaTrouble while media keeps failing, null once it connects again),
+ * `video-codec` (`videoCodec` changed).
  */
 export class MediaSession extends EventTarget {
   /** @param {Signaling} signaling @param {import("./types.js").IceServer[]} [iceServers] from the join answer (TURN) */
@@ -78,6 +123,18 @@ export class MediaSession extends EventTarget {
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.sizeTimer = null;
     this.restarting = false;
+    /** Connection failures in a row (reset when a connection comes up). */
+    this.failures = 0;
+    /** @type {ReturnType<typeof setTimeout> | null} the scheduled restart */
+    this.retryTimer = null;
+    /** @type {MediaTrouble | null} */
+    this.trouble = null;
+    /** The server's media address from its last SDP ("host:port"), for the trouble message. */
+    this.serverAddress = "";
+    /** The codec my video is sent in, from the last publish answer ("VP8", "H264"; "" while none). */
+    this.videoCodec = "";
+    /** A publish offer got no answer (see renegotiate): start over when the signaling is back. */
+    this.unanswered = false;
     this.closed = false;
     this.onMessage = /** @param {Event} e */ (e) => this.handle(/** @type {CustomEvent} */ (e).detail);
     signaling.addEventListener("message", this.onMessage);
@@ -90,7 +147,8 @@ export class MediaSession extends EventTarget {
    * @param {MediaStream | null} stream @param {boolean} [restart]
    */
   async publish(stream, restart = false) {
-    if (this.available === false || this.publisher) return;
+    // A restart in progress (e.g. the resumed welcome lacked my tracks) already publishes.
+    if (this.available === false || this.publisher || this.restarting) return;
     for (const track of stream?.getTracks() ?? []) {
       const source = track.kind === "video" ? "camera" : "microphone";
       if (!this.local.has(source)) this.local.set(source, { track, transceiver: null });
@@ -144,11 +202,24 @@ export class MediaSession extends EventTarget {
         tracks.push({ mid: t.mid, source, muted: entry ? !entry[1].track.enabled : true });
       }
       const answer = new Promise((resolve) => (this.awaitingAnswer = resolve));
-      this.signaling.send({ type: "publish_offer", sdp: offer.sdp ?? "", tracks, ...(restart ? { restart: true } : {}) });
-      const sdp = await Promise.race([answer, new Promise((r) => setTimeout(() => r(null), 10_000))]);
+      const sent = this.signaling.send({ type: "publish_offer", sdp: offer.sdp ?? "", tracks, ...(restart ? { restart: true } : {}) });
+      const sdp = sent ? await Promise.race([answer, new Promise((r) => setTimeout(() => r(null), ANSWER_TIMEOUT_MS))]) : null;
       this.awaitingAnswer = null;
-      if (typeof sdp === "string" && pc === this.publisher && pc.signalingState === "have-local-offer") {
+      if (typeof sdp === "string" && sdp && pc === this.publisher && pc.signalingState === "have-local-offer") {
+        this.serverAddress = mediaAddress(sdp) || this.serverAddress;
         await pc.setRemoteDescription({ type: "answer", sdp });
+        const codec = answeredVideoCodec(sdp);
+        if (codec !== this.videoCodec) {
+          this.videoCodec = codec;
+          this.dispatchEvent(new Event("video-codec"));
+        }
+      } else if (sdp === null && pc === this.publisher && !this.closed) {
+        // No answer: the offer never left (the signaling was down: a restart timed during a
+        // network loss) or the server never answered. Left alone this connection would stay
+        // "new" for good, so start over once the signaling is back (the resumed welcome), or
+        // after the usual back-off if it was up.
+        this.unanswered = true;
+        if (sent) this.connectionFailed();
       }
     };
     this.publishChain = this.publishChain.then(run).catch((err) => this.fail(err));
@@ -240,6 +311,11 @@ export class MediaSession extends EventTarget {
         case "welcome":
           this.published = new Map(msg.tracks.map((t) => [t.track_id, t]));
           this.sync();
+          // The server no longer has my tracks (my connection died there during a long
+          // network loss, or the meeting moved to another node): start media over now rather
+          // than wait for ICE to fail (protocol §2a).
+          // Likewise when my last offer went unanswered (it was sent into the lost connection).
+          if (msg.resumed && (this.unanswered || (this.publisher?.remoteDescription && !msg.tracks.some((t) => t.participant_id === msg.participant_id)))) this.restart();
           break;
         case "track_published":
           this.published.set(msg.track.track_id, msg.track);
@@ -264,6 +340,7 @@ export class MediaSession extends EventTarget {
         }
         case "error":
           if (msg.code === "media_unavailable" && MEDIA_REQUESTS.has(msg.request ?? "")) this.unavailable();
+          else if (msg.code === "media_restart_limited") this.limited(msg.message);
           else if (msg.request === "publish_offer") this.awaitingAnswer?.(""); // refused: stop waiting
           break;
       }
@@ -295,6 +372,7 @@ export class MediaSession extends EventTarget {
       this.watch(pc);
     }
     this.lines = new Map(tracks.map((t) => [t.mid, t.track_id]));
+    this.serverAddress = mediaAddress(sdp) || this.serverAddress;
     await pc.setRemoteDescription({ type: "offer", sdp });
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
@@ -328,17 +406,104 @@ export class MediaSession extends EventTarget {
     }
   }
 
-  /** Restarts both connections when ICE fails. @param {RTCPeerConnection} pc */
+  /**
+   * Starts media over (after a delay) when a connection fails or does not come up in time; a
+   * connection that comes up ends the trouble. @param {RTCPeerConnection} pc
+   */
   watch(pc) {
-    pc.addEventListener("iceconnectionstatechange", () => {
-      if (pc.iceConnectionState === "failed" && (pc === this.publisher || pc === this.subscriber)) this.restart();
-    });
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    let timer = null;
+    const current = () => pc === this.publisher || pc === this.subscriber;
+    const stopTimer = () => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+    };
+    const check = () => {
+      const ice = pc.iceConnectionState;
+      if (!current()) stopTimer();
+      else if (ice === "failed" || pc.connectionState === "failed") {
+        stopTimer();
+        this.connectionFailed();
+      } else if (pc.connectionState === "connected") {
+        stopTimer();
+        this.connected();
+      } else if ((ice === "checking" || ice === "disconnected") && !timer) {
+        timer = setTimeout(() => {
+          timer = null;
+          if (current() && pc.connectionState !== "connected") this.connectionFailed();
+        }, CONNECT_TIMEOUT_MS);
+      }
+    };
+    pc.addEventListener("iceconnectionstatechange", check);
+    pc.addEventListener("connectionstatechange", check);
+  }
+
+  /** A connection failed: schedule a restart, later with every failure in a row. */
+  connectionFailed() {
+    if (this.retryTimer || this.restarting || this.closed || this.available === false) return;
+    this.failures += 1;
+    const delay = restartDelay(this.failures);
+    this.schedule(delay);
+    if (this.failures >= FAILURES_BEFORE_TROUBLE) {
+      this.setTrouble({ reason: "unreachable", failures: this.failures, retry_at: Date.now() + delay, message: this.unreachableMessage(delay) });
+    }
+  }
+
+  /** The server refused a restart: too many in the last minute. @param {string} why */
+  limited(why) {
+    this.awaitingAnswer?.("");
+    if (this.closed || this.available === false) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.schedule(LIMITED_WAIT_MS);
+    const wait = Math.round(LIMITED_WAIT_MS / 1000);
+    const message = `Audio and video are paused: the server refused to reconnect them again so soon (${why}). Next attempt in ${wait} s.`;
+    this.setTrouble({ reason: "limited", failures: this.failures, retry_at: Date.now() + LIMITED_WAIT_MS, message });
+  }
+
+  /** @param {number} delay ms */
+  schedule(delay) {
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.restart();
+    }, delay);
+  }
+
+  connected() {
+    this.failures = 0;
+    if (this.trouble) this.setTrouble(null);
+    // Both up again (ICE recovered from a short loss by itself): the restart scheduled on the
+    // failure would only tear down working connections.
+    const up = (/** @type {RTCPeerConnection | null} */ pc) => !pc || pc.connectionState === "connected";
+    if (this.retryTimer && this.publisher?.remoteDescription && up(this.publisher) && up(this.subscriber)) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+  }
+
+  /** @param {MediaTrouble | null} trouble */
+  setTrouble(trouble) {
+    this.trouble = trouble;
+    this.dispatchEvent(new CustomEvent("trouble", { detail: trouble }));
+  }
+
+  /** What to tell someone whose media connection keeps failing. @param {number} delay ms */
+  unreachableMessage(delay) {
+    const [host, port] = splitAddress(this.serverAddress);
+    const where = port ? `UDP and TCP port ${port} of ${host}` : "the server's media port";
+    return (
+      `Audio and video cannot connect: this network seems to block ${where}. Retrying in ${Math.round(delay / 1000)} s. ` +
+      "Try another network, or ask your administrator to open that port or set up a TURN relay."
+    );
   }
 
   /** Creates both connections anew and re-publishes with `restart: true` (protocol §2a). */
   restart() {
     if (this.restarting || this.closed || this.available === false) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.restarting = true;
+    this.unanswered = false;
     this.closeConnections();
     this.sentSizes.clear();
     this.renegotiate(true).finally(() => (this.restarting = false));
@@ -370,6 +535,7 @@ export class MediaSession extends EventTarget {
   close() {
     this.closed = true;
     if (this.sizeTimer) clearTimeout(this.sizeTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.closeConnections();
     this.local.get("screen")?.track.stop();
     this.signaling.removeEventListener("message", this.onMessage);
@@ -467,6 +633,38 @@ export function levelMeter(stream, onLevel) {
       ctx.close().catch(() => {});
     },
   };
+}
+
+/**
+ * The server's media address in an SDP of its own: its first host candidate, "host:port".
+ * @param {string} sdp
+ */
+export function mediaAddress(sdp) {
+  const m = /^a=candidate:\S+ \d+ \S+ \d+ (\S+) (\d+) typ host/m.exec(sdp);
+  if (!m) return "";
+  return m[1].includes(":") ? `[${m[1]}]:${m[2]}` : `${m[1]}:${m[2]}`;
+}
+
+/**
+ * The codec a publish answer settled on for my video: the first payload type of its first
+ * video m-line that is not disabled or inactive (the sender uses the answer's first codec),
+ * upper case ("VP8", "H264"); "" if it has none.
+ * @param {string} sdp
+ */
+export function answeredVideoCodec(sdp) {
+  for (const section of sdp.split(/\r?\nm=/).slice(1)) {
+    const m = /^video (\d+) \S+ (\d+)/.exec(section);
+    if (!m || m[1] === "0" || /^a=inactive\r?$/m.test(section)) continue;
+    const rtpmap = new RegExp(`^a=rtpmap:${m[2]} ([^/\\s]+)/`, "m").exec(section);
+    return rtpmap ? rtpmap[1].toUpperCase() : "";
+  }
+  return "";
+}
+
+/** @param {string} address "host:port" or "[v6]:port" @returns {[string, string]} */
+function splitAddress(address) {
+  const i = address.lastIndexOf(":");
+  return i < 0 ? [address, ""] : [address.slice(0, i).replace(/^\[|\]$/g, ""), address.slice(i + 1)];
 }
 
 /** The DTLS certificate fingerprint an SDP names (its first `a=fingerprint` line). @param {string} sdp */

@@ -249,6 +249,48 @@ async fn lost_network_resumes_seat_and_media(backend: Backend) {
     app.stop().await;
 }
 
+/// A client that starts its media over and over (it did every ~5 s on a network that blocks
+/// media) is refused after its budget of new peer connections for the minute, with a code that
+/// says why; the refusal changes nothing, and others keep their own budget.
+async fn restarting_media_too_often_is_refused_with_a_reason(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "hostbudget").await;
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    a.publish().await;
+    b.publish().await;
+    wait_for_media_from(&b, &[a.tag()]).await;
+
+    // Eight restarts make sixteen peer connections: all within the budget.
+    for i in 0..8 {
+        assert_eq!(a.try_republish().await, Ok(()), "restart {i}");
+    }
+    wait_for_more(&b, &b.received(), a.tag(), 25).await;
+    let aid = a.participant_id.clone();
+    b.signaling().clear();
+    let refused = a.try_republish().await.expect_err("the ninth restart within a minute is refused");
+    assert_eq!(refused["code"], "media_restart_limited", "{refused}");
+    assert_eq!(refused["request"], "publish_offer");
+    assert!(refused["message"].as_str().unwrap().contains("16 new media connections a minute"), "{refused}");
+
+    // Nothing changed: Ann's tracks stay published (her previous connection stays) and the
+    // socket stays open.
+    a.signaling().send(json!({"type": "ping", "id": 9}));
+    assert_eq!(a.signaling().expect("pong").await["id"], 9);
+    let unpublished = {
+        let mut n = 0;
+        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), b.signaling().next()).await {
+            n += usize::from(msg["type"] == "track_unpublished");
+        }
+        n
+    };
+    assert_eq!(unpublished, 0, "the refused restart dropped no track of {aid}");
+    // Bob has a budget of his own.
+    assert_eq!(b.try_republish().await, Ok(()));
+    drop((a, b));
+    app.stop().await;
+}
+
 /// Deterministic junk: empty, tiny, STUN-, DTLS- and RTP/RTCP-looking datagrams.
 fn junk() -> Vec<Vec<u8>> {
     let mut seed = 0x9e37_79b9_u32;
@@ -529,5 +571,10 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ice_tcp_carries_media() {
         super::ice_tcp_carries_media(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restarting_media_too_often_is_refused_with_a_reason() {
+        super::restarting_media_too_often_is_refused_with_a_reason(Backend::Sqlite).await
     }
 }

@@ -14,7 +14,12 @@ export function h(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
     else if (k === "text") el.textContent = String(v);
-    else if (v === true) el.setAttribute(k, "");
+    else if (v === true) {
+      el.setAttribute(k, "");
+      // On an element made by script the attribute only sets defaultMuted: without this a
+      // self-view plays the microphone back, and Safari blocks it as unmuted autoplay.
+      if (k === "muted" && el instanceof HTMLMediaElement) el.muted = true;
+    }
     else el.setAttribute(k, String(v));
   }
   for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);

@@ -5,6 +5,7 @@ import { h, mount, brand, icon, toast, initials, colorFor, avatar, formatMeeting
 import { REACTIONS } from "../types.js";
 import { REFUSALS } from "./prejoin.js";
 import { listDevices } from "../peer.js";
+import { playRemoteAudio, dropAudioButton } from "./audio-unlock.js";
 import { tilesThatFit, paginate, tileSize } from "./layout.js";
 import { LocalRecording, canRecordLocally } from "../localrec.js";
 import { showRecordingCard, currentRecording } from "./recpanel.js";
@@ -79,6 +80,7 @@ export function showRoom(meeting, local) {
   const micBtn = button("ctl-mic", "Mute (M)", icon("mic"), () => toggleMic());
   const camBtn = button("ctl-cam", "Stop video (V)", icon("video"), () => toggleCam());
   const shareBtn = button("ctl-share", "Share screen", icon("screen"), () => toggleShare());
+  shareBtn.hidden = !navigator.mediaDevices?.getDisplayMedia; // iOS Safari cannot share a screen
   const reactBtn = button("ctl-react", "Reactions", icon("smile"), () => (reactMenu.hidden = !reactMenu.hidden), { "aria-haspopup": "true" });
   const viewBtn = button("ctl-view", "Speaker view (G)", icon("speaker"), () => toggleView());
   const handBtn = button("ctl-hand", "Raise hand (H)", icon("hand"), () => toggleHand());
@@ -339,7 +341,7 @@ export function showRoom(meeting, local) {
       const el = /** @type {HTMLAudioElement} */ (h("audio", { autoplay: true, "data-track": info.track_id, "data-pid": info.participant_id }));
       el.srcObject = new MediaStream([info.track]);
       audios.append(el);
-      el.play().catch(() => {});
+      playRemoteAudio(el);
       return;
     }
     const el = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: info.source === "screen" ? "screen-video" : "tile-video", "data-track": info.track_id, "data-pid": info.participant_id, "data-source": info.source }));
@@ -761,6 +763,7 @@ export function showRoom(meeting, local) {
   const finish = (d) => {
     if (ended) return;
     stopRecordingForExit();
+    dropAudioButton();
     ended = true;
     clearInterval(tick);
     document.removeEventListener("keydown", keys);

@@ -608,8 +608,11 @@ impl Live {
             ClientMessage::Ping { .. } | ClientMessage::Leave => {}
             ClientMessage::PublishOffer { sdp, tracks, restart } => {
                 if restart {
-                    state.media.leave(room.meeting_id, &me.participant_id);
-                    state.media.join(room.meeting_id, &me.participant_id);
+                    // Within the participant's budget of new peer connections (media/peer_budget.rs).
+                    state
+                        .media
+                        .restart(room.meeting_id, &me.participant_id)
+                        .map_err(|e| ("media_restart_limited", e.0, "publish_offer"))?;
                 }
                 let answer =
                     state.media.publish(room.meeting_id, &me.participant_id, sdp, tracks).await.map_err(|e| {

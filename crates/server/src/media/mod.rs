@@ -9,6 +9,7 @@
 //! ([`router`]). Signaling talks to the workers through [`Media`] (commands over channels,
 //! with a doorbell; replies through oneshots).
 
+mod peer_budget;
 mod relay;
 mod router;
 mod tcp;
@@ -24,6 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::live::Live;
 use crate::recording::recorder::PacketSink;
+use peer_budget::{PeerBudget, PEERS_PER_MINUTE};
 use router::{Inlet, Router};
 use worker::{Command, Worker};
 
@@ -52,6 +54,7 @@ struct Inner {
     sent: Arc<std::sync::atomic::AtomicU64>,
     placement: Mutex<Placement>,
     router: Arc<Router>,
+    peers: Mutex<PeerBudget>,
 }
 
 impl Drop for Inner {
@@ -194,7 +197,7 @@ impl Media {
             placement.publish(w);
         }
         tracing::info!(%local, %candidate, workers = count, "media listening (UDP and ICE-TCP)");
-        let inner = Inner { sent, placement: Mutex::new(placement), router };
+        let inner = Inner { sent, placement: Mutex::new(placement), router, peers: Mutex::default() };
         Ok(Media { inner: Arc::new(inner), candidate })
     }
 
@@ -206,6 +209,7 @@ impl Media {
                 sent: Arc::default(),
                 placement: Mutex::new(Placement::default()),
                 router: Arc::new(Router::new(Vec::new())),
+                peers: Mutex::default(),
             }),
             candidate: SocketAddr::from(([0, 0, 0, 0], 0)),
         }
@@ -237,6 +241,27 @@ impl Media {
     pub fn join(&self, meeting: i64, participant: &str) {
         let worker = self.placement().joined(meeting);
         let _ = self.send(worker, Command::Join { meeting, participant: participant.to_owned() });
+    }
+
+    /// Starts a participant's media over: drops both peer connections and makes two new ones,
+    /// unless that would exceed the participant's budget of peer connections for the last
+    /// minute ([`PEERS_PER_MINUTE`]); then nothing changes and the error says so.
+    pub fn restart(&self, meeting: i64, participant: &str) -> Result<(), MediaError> {
+        let taken = self.inner.peers.lock().unwrap_or_else(|e| e.into_inner()).take(
+            meeting,
+            participant,
+            2,
+            std::time::Instant::now(),
+        );
+        if let Err(wait) = taken {
+            tracing::info!(meeting, participant, wait_s = wait.as_secs(), "media restart refused: peer budget spent");
+            return Err(MediaError(format!(
+                "too many media restarts: at most {PEERS_PER_MINUTE} new media connections a minute per participant"
+            )));
+        }
+        self.leave(meeting, participant);
+        self.join(meeting, participant);
+        Ok(())
     }
 
     pub fn leave(&self, meeting: i64, participant: &str) {

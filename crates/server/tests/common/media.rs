@@ -1034,10 +1034,14 @@ impl MediaClient {
     /// Offers microphone (Opus) and camera (VP8, three simulcast layers), applies the
     /// answer, and starts sending once the connection is up. Panics if the server refuses.
     pub async fn publish(&mut self) {
-        self.publish_with(false).await;
+        if let Err(e) = self.publish_with(false).await {
+            panic!("the server refused publish_offer: {e}");
+        }
     }
 
-    async fn publish_with(&mut self, restart: bool) {
+    /// Offers the client's media and waits for the answer; the server's error frame if it
+    /// refused the offer.
+    async fn publish_with(&mut self, restart: bool) -> Result<(), Value> {
         let (sdp, tracks, answers) = {
             let mut g = lock(&self.inner);
             let mut api = g.publisher.rtc.sdp_api();
@@ -1068,10 +1072,10 @@ impl MediaClient {
                     g.sending = true;
                     let now = Instant::now();
                     (g.next_audio, g.next_video) = (now, now);
-                    return;
+                    return Ok(());
                 }
                 if let Some(e) = g.errors[errors..].iter().find(|e| e["request"] == "publish_offer") {
-                    panic!("the server refused publish_offer: {e}");
+                    return Err(e.clone());
                 }
             }
             assert!(Instant::now() < deadline, "no publish_answer within 10 s");
@@ -1234,6 +1238,13 @@ impl MediaClient {
     /// Starts media over: a new publisher connection (new socket and DTLS session) offered
     /// with `restart: true`.
     pub async fn republish(&mut self) {
+        if let Err(e) = self.try_republish().await {
+            panic!("the server refused the restart: {e}");
+        }
+    }
+
+    /// Like [`MediaClient::republish`]; the server's error frame if it refused the restart.
+    pub async fn try_republish(&mut self) -> Result<(), Value> {
         {
             let mut g = lock(&self.inner);
             let options = g.publisher.options;
@@ -1246,7 +1257,7 @@ impl MediaClient {
             g.stats.publisher_connected = false;
             g.last_rx[0] = None;
         }
-        self.publish_with(true).await;
+        self.publish_with(true).await
     }
 
     /// Leaves the meeting (`leave`) and stops.
