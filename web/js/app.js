@@ -68,7 +68,7 @@ async function joinScreen(id, passcode) {
   const seat = savedSeat();
   if (seat && String(seat.meeting_id) === id) {
     inMeeting = true;
-    const meeting = new Meeting(seat.ws_url, Number(id));
+    const meeting = new Meeting(seat.ws_url, Number(id), seat.ice_servers);
     expose(meeting);
     const { openDevices } = await import("./peer.js");
     const stream = await openDevices({});
@@ -88,7 +88,7 @@ async function joinScreen(id, passcode) {
   await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me, preview: (code) => api.preview(id, code) }, async (choice) => {
     const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName });
     inMeeting = true;
-    const meeting = new Meeting(ticket.ws_url, ticket.meeting_id);
+    const meeting = new Meeting(ticket.ws_url, ticket.meeting_id, ticket.ice_servers);
     expose(meeting);
     meeting.title = ticket.title;
     const code = choice.passcode || passcode || (me ? await api.meeting(ticket.meeting_id).then((m) => m.passcode, () => "") : "");

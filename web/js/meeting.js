@@ -23,6 +23,7 @@ const SEAT_KEY = "convene.seat";
  * @property {string} resume_token
  * @property {number} grace_seconds
  * @property {number} saved_at epoch ms
+ * @property {import("./types.js").IceServer[]} [ice_servers]
  */
 
 /** @returns {Seat | null} */
@@ -52,13 +53,14 @@ export function forgetSeat() {
  * media connects again.
  */
 export class Meeting extends EventTarget {
-  /** @param {string} wsUrl @param {number} meetingId */
-  constructor(wsUrl, meetingId) {
+  /** @param {string} wsUrl @param {number} meetingId @param {import("./types.js").IceServer[]} [iceServers] */
+  constructor(wsUrl, meetingId, iceServers = []) {
     super();
     this.meetingId = meetingId;
     this.wsUrl = wsUrl;
+    this.iceServers = iceServers;
     this.signaling = new Signaling(wsUrl);
-    this.media = new MediaSession(this.signaling);
+    this.media = new MediaSession(this.signaling, iceServers);
     /** @type {Map<string, Participant>} */
     this.participants = new Map();
     /** @type {ChatMessage[]} */
@@ -173,6 +175,7 @@ export class Meeting extends EventTarget {
       resume_token: this.signaling.resumeToken,
       grace_seconds: this.graceSeconds,
       saved_at: Date.now(),
+      ice_servers: this.iceServers,
     };
     sessionStorage.setItem(SEAT_KEY, JSON.stringify(seat));
   }

@@ -89,10 +89,12 @@ export function restartDelay(failures, random = Math.random) {
  * `video-codec` (`videoCodec` changed).
  */
 export class MediaSession extends EventTarget {
-  /** @param {Signaling} signaling */
-  constructor(signaling) {
+  /** @param {Signaling} signaling @param {import("./types.js").IceServer[]} [iceServers] from the join answer (TURN) */
+  constructor(signaling, iceServers = []) {
     super();
     this.signaling = signaling;
+    /** @type {RTCConfiguration} */
+    this.rtcConfig = { bundlePolicy: "max-bundle", iceServers: iceServers.map(({ urls, username, credential }) => ({ urls, username, credential })) };
     /** null: not known yet; false after `media_unavailable` */
     /** @type {boolean | null} */
     this.available = null;
@@ -163,7 +165,7 @@ export class MediaSession extends EventTarget {
 
   /** Creates the publishing connection (again, after a restart) with every local track. */
   newPublisher() {
-    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+    const pc = new RTCPeerConnection(this.rtcConfig);
     this.publisher = pc;
     this.watch(pc);
     for (const [source, entry] of this.local) entry.transceiver = this.addLocal(pc, source, entry.track);
@@ -388,7 +390,7 @@ export class MediaSession extends EventTarget {
       this.sync();
     }
     if (!pc) {
-      pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+      pc = new RTCPeerConnection(this.rtcConfig);
       this.subscriber = pc;
       this.watch(pc);
     }

@@ -246,6 +246,16 @@ export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "�
  * @property {Role} role
  * @property {string} display_name
  * @property {string} ws_url
+ * @property {IceServer[]} [ice_servers] STUN / TURN servers for RTCPeerConnection
+ */
+
+/**
+ * An RTCIceServer as the join answer gives it (TURN credentials expire at `expires_at`).
+ * @typedef {object} IceServer
+ * @property {string[]} urls
+ * @property {string} [username]
+ * @property {string} [credential]
+ * @property {string} [expires_at]
  */
 
 export {};

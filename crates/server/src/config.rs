@@ -209,6 +209,55 @@ pub struct ServeArgs {
     /// Region of the bucket [default: us-east-1].
     #[arg(long, env = "CONVENE_RECORDINGS_S3_REGION", global = true)]
     pub recordings_s3_region: Option<String>,
+    /// Serve HTTPS: self-signed (a certificate made once in the data dir) or acme (certificates
+    /// for --acme-domain); --tls-cert/--tls-key serve certificate files instead [default: off].
+    #[arg(long, env = "CONVENE_TLS", global = true)]
+    pub tls: Option<crate::tls::TlsChoice>,
+    /// PEM certificate chain to serve HTTPS with (reloaded on SIGHUP or when it changes).
+    #[arg(long, env = "CONVENE_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "CONVENE_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+    /// Address HTTPS listens on; --listen then only redirects to HTTPS [default: HTTPS on --listen].
+    #[arg(long, env = "CONVENE_HTTPS_LISTEN", global = true)]
+    pub https_listen: Option<SocketAddr>,
+    /// Domain name(s) to get ACME certificates for (comma-separated; the first is the public host).
+    #[arg(long, env = "CONVENE_ACME_DOMAIN", global = true, value_delimiter = ',')]
+    pub acme_domain: Option<Vec<String>>,
+    /// Contact e-mail(s) for the ACME account (comma-separated).
+    #[arg(long, env = "CONVENE_ACME_EMAIL", global = true, value_delimiter = ',')]
+    pub acme_email: Option<Vec<String>>,
+    /// ACME directory URL [default: Let's Encrypt production].
+    #[arg(long, env = "CONVENE_ACME_DIRECTORY", global = true)]
+    pub acme_directory: Option<String>,
+    /// PEM root certificate to trust for the ACME directory (a private or test CA).
+    #[arg(long, env = "CONVENE_ACME_CA_ROOT", global = true)]
+    pub acme_ca_root: Option<PathBuf>,
+    /// ACME validation: tls-alpn-01 (on the HTTPS port) or http-01 (on --listen) [default: tls-alpn-01].
+    #[arg(long, env = "CONVENE_ACME_CHALLENGE", global = true)]
+    pub acme_challenge: Option<crate::tls::AcmeChallenge>,
+    /// Run the embedded TURN server: UDP and TCP on --turn-listen, TLS on the HTTPS port
+    /// [default: false].
+    #[arg(long, env = "CONVENE_TURN", global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub turn: Option<bool>,
+    /// UDP and TCP address of the embedded TURN server [default: the media listen IP, port 3478].
+    #[arg(long, env = "CONVENE_TURN_LISTEN", global = true)]
+    pub turn_listen: Option<SocketAddr>,
+    /// IP address clients reach the embedded TURN server at [default: --media-public-ip].
+    #[arg(long, env = "CONVENE_TURN_PUBLIC_IP", global = true)]
+    pub turn_public_ip: Option<std::net::IpAddr>,
+    /// Shared secret for TURN credentials (coturn's static-auth-secret) [default: generated and
+    /// kept in the database].
+    #[arg(long, env = "CONVENE_TURN_SECRET", global = true, hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// External STUN/TURN server URLs handed to clients, e.g. turn:turn.example.com:3478?transport=udp
+    /// (comma-separated; turn: and turns: URLs need --turn-secret).
+    #[arg(long, env = "CONVENE_TURN_URL", global = true, value_delimiter = ',')]
+    pub turn_url: Option<Vec<String>>,
+    /// Lifetime of the TURN credentials in a join ticket, in seconds [default: 86400].
+    #[arg(long, env = "CONVENE_TURN_TTL_SECS", global = true)]
+    pub turn_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -272,6 +321,10 @@ pub struct Config {
     pub recordings_s3_bucket: Option<String>,
     pub recordings_s3_endpoint: Option<String>,
     pub recordings_s3_region: String,
+    /// HTTPS (off by default).
+    pub tls: crate::tls::TlsConfig,
+    /// TURN servers handed to clients, the embedded one included.
+    pub turn: crate::turn::TurnConfig,
 }
 
 impl ServeArgs {
@@ -285,10 +338,32 @@ impl ServeArgs {
         let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
         let database_url =
             self.database_url.or(file.database_url).unwrap_or_else(|| sqlite_url(&data_dir.join("convene.db")));
+        let media_listen = self.media_listen.or(file.media_listen).unwrap_or_else(|| ([127, 0, 0, 1], 50000).into());
+        let media_public_ip = self.media_public_ip.or(file.media_public_ip);
+        let tls = crate::tls::TlsFlags {
+            tls: self.tls.or(file.tls),
+            cert: self.tls_cert.or(file.tls_cert),
+            key: self.tls_key.or(file.tls_key),
+            https_listen: self.https_listen.or(file.https_listen),
+            acme_domains: self.acme_domain.or(file.acme_domain).unwrap_or_default(),
+            acme_email: self.acme_email.or(file.acme_email).unwrap_or_default(),
+            acme_directory: self.acme_directory.or(file.acme_directory),
+            acme_ca_root: self.acme_ca_root.or(file.acme_ca_root),
+            acme_challenge: self.acme_challenge.or(file.acme_challenge),
+        }
+        .resolve()?;
+        let turn = crate::turn::TurnConfig {
+            embedded: self.turn.or(file.turn).unwrap_or(false),
+            listen: self.turn_listen.or(file.turn_listen).unwrap_or((media_listen.ip(), 3478).into()),
+            public_ip: self.turn_public_ip.or(file.turn_public_ip),
+            secret: self.turn_secret.or(file.turn_secret),
+            urls: self.turn_url.or(file.turn_url).unwrap_or_default(),
+            ttl_secs: self.turn_ttl_secs.or(file.turn_ttl_secs).unwrap_or(86_400),
+        };
         let public_url = self
             .public_url
             .or(file.public_url)
-            .unwrap_or_else(|| format!("http://{listen}"))
+            .unwrap_or_else(|| tls.default_public_url(listen, media_public_ip))
             .trim_end_matches('/')
             .to_owned();
         url::Url::parse(&public_url).map_err(|e| anyhow::anyhow!("public_url {public_url:?}: {e}"))?;
@@ -345,8 +420,10 @@ impl ServeArgs {
             webhook_max_attempts: self.webhook_max_attempts.or(file.webhook_max_attempts).unwrap_or(10),
             smtp_url: self.smtp_url.or(file.smtp_url),
             smtp_from: self.smtp_from.or(file.smtp_from),
-            media_listen: self.media_listen.or(file.media_listen).unwrap_or_else(|| ([127, 0, 0, 1], 50000).into()),
-            media_public_ip: self.media_public_ip.or(file.media_public_ip),
+            media_listen,
+            media_public_ip,
+            tls,
+            turn,
             media_workers: self.media_workers.or(file.media_workers).unwrap_or(0),
             audible_speakers: self
                 .audible_speakers
@@ -394,6 +471,7 @@ impl Config {
         anyhow::ensure!(self.media_workers <= 1024, "media_workers must be at most 1024 (0: one per core)");
         anyhow::ensure!(self.audible_speakers <= 100, "audible_speakers must be at most 100 (0: every microphone)");
         anyhow::ensure!(self.webhook_retry_base_ms >= 1, "webhook_retry_base_ms must be at least 1");
+        self.turn.validate()?;
         anyhow::ensure!(
             (1..=100).contains(&self.webhook_max_attempts),
             "webhook_max_attempts must be between 1 and 100"

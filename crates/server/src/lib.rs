@@ -25,6 +25,8 @@ pub mod recording;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
+pub mod turn;
 pub mod webhooks;
 
 pub use config::Config;

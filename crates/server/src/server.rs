@@ -27,15 +27,9 @@ pub fn init_logging(format: LogFormat) {
 /// Runs until SIGINT / SIGTERM, then finishes in-flight requests and exits.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
+    // Certificate problems stop start-up before anything else is opened.
+    let tls = crate::tls::Tls::start(&config)?;
     let state = AppState::new(config).await?;
-    let listener = TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    tracing::info!(
-        address = %listener.local_addr()?,
-        public_url = %state.config.public_url,
-        database = ?state.store.backend(),
-        data_dir = %state.config.data_dir.display(),
-        "Convene is running"
-    );
     let drain_state = state.clone();
     let shutdown = async move {
         shutdown_signal().await;
@@ -43,7 +37,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let deadline = Duration::from_secs(drain_state.config.drain_deadline_s);
         drain_state.live.drain(&drain_state, deadline).await;
     };
-    serve(state.clone(), listener, shutdown).await?;
+    if let Some(tls) = tls {
+        crate::tls::serve(state.clone(), tls, shutdown).await?;
+    } else {
+        let listener =
+            TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        tracing::info!(
+            address = %listener.local_addr()?,
+            public_url = %state.config.public_url,
+            database = ?state.store.backend(),
+            data_dir = %state.config.data_dir.display(),
+            "Convene is running"
+        );
+        serve(state.clone(), listener, shutdown).await?;
+    }
     state.cluster.leave().await;
     state.store.close().await;
     tracing::info!("stopped");
@@ -56,6 +63,19 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on(state, listener, shutdown).await
+}
+
+/// [`serve`] on any listener that knows its clients' addresses (the HTTPS one, `crate::tls`).
+pub async fn serve_on<L>(
+    state: AppState,
+    listener: L,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    SocketAddr: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let heartbeat = state.cluster.spawn_heartbeat(state.live.clone(), state.media.clone());
     let reconcile = state.cluster.is_clustered().then(|| {

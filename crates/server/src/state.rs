@@ -28,6 +28,8 @@ pub struct AppState {
     /// This node's place in the cluster (a cluster of one without NATS).
     pub cluster: crate::cluster::Cluster,
     pub recordings: crate::recording::Recordings,
+    /// The STUN / TURN servers handed to clients (and the embedded TURN server, when on).
+    pub turn: crate::turn::Turn,
 }
 
 /// Attempt limits, kept in memory (per node).
@@ -90,6 +92,12 @@ impl AppState {
         } else {
             crate::media::Media::detached()
         };
+        let turn = if with_media {
+            let secret = store.secret("turn_rest", crate::auth::random_secret).await?;
+            crate::turn::Turn::start_for(&config, secret, media.candidate).await?
+        } else {
+            crate::turn::Turn::default()
+        };
         let cluster = if with_media {
             crate::cluster::Cluster::connect(&config, &media).await?
         } else {
@@ -117,6 +125,7 @@ impl AppState {
             media,
             live,
             recordings,
+            turn,
         })
     }
 }

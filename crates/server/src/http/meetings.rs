@@ -216,6 +216,8 @@ pub(crate) struct JoinTicket {
     role: String,
     display_name: String,
     ws_url: String,
+    /// STUN / TURN servers for the browser's `RTCPeerConnection` (empty when none are set up).
+    ice_servers: Vec<crate::turn::IceServer>,
 }
 
 // ----- helpers -----
@@ -866,6 +868,7 @@ async fn join_meeting(
         role: role.into(),
         display_name,
         ws_url: format!("/api/v1/meetings/{}/ws", m.id),
+        ice_servers: state.turn.ice_servers(&claims.sub, now),
     }))
 }
 
