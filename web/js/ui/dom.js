@@ -19,8 +19,7 @@ export function h(tag, attrs = {}, ...children) {
       // On an element made by script the attribute only sets defaultMuted: without this a
       // self-view plays the microphone back, and Safari blocks it as unmuted autoplay.
       if (k === "muted" && el instanceof HTMLMediaElement) el.muted = true;
-    }
-    else el.setAttribute(k, String(v));
+    } else el.setAttribute(k, String(v));
   }
   for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
   return el;
