@@ -209,6 +209,19 @@ pub struct ServeArgs {
     /// Region of the bucket [default: us-east-1].
     #[arg(long, env = "CONVENE_RECORDINGS_S3_REGION", global = true)]
     pub recordings_s3_region: Option<String>,
+    /// A network (CIDR, e.g. 10.1.0.0/16) that webhooks and Web Push may reach although it is
+    /// internal; repeat the flag (or comma-separate) for more. Unset: loopback, private,
+    /// link-local, CGNAT, ULA and metadata addresses are all refused.
+    #[arg(long, env = "CONVENE_OUTBOUND_ALLOW", global = true, value_delimiter = ',')]
+    #[serde(default)]
+    pub outbound_allow: Vec<ipnet::IpNet>,
+    /// Serve /metrics on this separate address (e.g. 127.0.0.1:9090) instead of the API port.
+    #[arg(long, env = "CONVENE_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve /metrics on the API port to requests bearing this token
+    /// (`Authorization: Bearer …`). Without it and without --metrics-listen, /metrics is off.
+    #[arg(long, env = "CONVENE_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -272,6 +285,10 @@ pub struct Config {
     pub recordings_s3_bucket: Option<String>,
     pub recordings_s3_endpoint: Option<String>,
     pub recordings_s3_region: String,
+    /// Internal networks outbound requests to user-chosen URLs may reach anyway.
+    pub outbound_allow: Vec<ipnet::IpNet>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -295,7 +312,11 @@ impl ServeArgs {
         let node_url =
             self.node_url.or(file.node_url).unwrap_or_else(|| public_url.clone()).trim_end_matches('/').to_owned();
         let recordings_dir = self.recordings_dir.or(file.recordings_dir).unwrap_or_else(|| data_dir.join("recordings"));
+        let outbound_allow = if self.outbound_allow.is_empty() { file.outbound_allow } else { self.outbound_allow };
         let cfg = Config {
+            outbound_allow,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            metrics_token: self.metrics_token.or(file.metrics_token).filter(|t| !t.is_empty()),
             recordings_dir,
             recording_retention_days: self.recording_retention_days.or(file.recording_retention_days).unwrap_or(0),
             recording_link_ttl_secs: self
@@ -398,6 +419,9 @@ impl Config {
             (1..=100).contains(&self.webhook_max_attempts),
             "webhook_max_attempts must be between 1 and 100"
         );
+        if let Some(token) = &self.metrics_token {
+            anyhow::ensure!(token.len() >= 16, "metrics_token must be at least 16 characters");
+        }
         Ok(())
     }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     /// This node's place in the cluster (a cluster of one without NATS).
     pub cluster: crate::cluster::Cluster,
     pub recordings: crate::recording::Recordings,
+    /// The rule and client for requests to user-chosen URLs (webhooks, Web Push).
+    pub outbound: crate::outbound::Outbound,
 }
 
 /// Attempt limits, kept in memory (per node).
@@ -110,6 +112,7 @@ impl AppState {
             keys: Keys::new(secret.as_bytes()),
             mailer: Mailer::from_config(&config)?,
             limits: Arc::new(Limits::new(&config)),
+            outbound: crate::outbound::Outbound::new(&config.outbound_allow),
             config: Arc::new(config),
             store,
             clock: Clock::default(),
