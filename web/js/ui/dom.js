@@ -14,6 +14,8 @@ export function h(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
     else if (k === "text") el.textContent = String(v);
+    // Through CSSOM, which the Content-Security-Policy allows (a style attribute it refuses).
+    else if (k === "style") el.style.cssText = String(v);
     else if (v === true) el.setAttribute(k, "");
     else el.setAttribute(k, String(v));
   }
