@@ -497,6 +497,31 @@ mod tests {
     }
 
     #[test]
+    fn outbound_allow_list_and_metrics_settings() {
+        let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
+        assert!(cfg.outbound_allow.is_empty(), "nothing internal is reachable by default");
+        assert!(cfg.metrics_listen.is_none() && cfg.metrics_token.is_none(), "metrics are off by default");
+        let cli = Cli::parse_from([
+            "convene",
+            "--outbound-allow",
+            "10.1.0.0/16",
+            "--outbound-allow",
+            "fd00::/8,127.0.0.1/32",
+        ]);
+        let cfg = cli.serve.resolve().unwrap();
+        assert_eq!(cfg.outbound_allow.len(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "outbound_allow = [\"192.168.5.0/24\"]\nmetrics_listen = \"127.0.0.1:9090\"\n").unwrap();
+        let cfg = Cli::parse_from(["convene", "--config", file.to_str().unwrap()]).serve.resolve().unwrap();
+        assert_eq!(cfg.outbound_allow, vec!["192.168.5.0/24".parse::<ipnet::IpNet>().unwrap()]);
+        assert_eq!(cfg.metrics_listen, Some(([127, 0, 0, 1], 9090).into()));
+        assert!(Cli::try_parse_from(["convene", "--outbound-allow", "not-a-network"]).is_err());
+        let err = Cli::parse_from(["convene", "--metrics-token", "short"]).serve.resolve().unwrap_err().to_string();
+        assert!(err.contains("metrics_token"), "{err}");
+    }
+
+    #[test]
     fn large_meetings_forward_the_three_loudest_microphones_unless_told_otherwise() {
         let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
         assert_eq!(cfg.audible_speakers, 3);
