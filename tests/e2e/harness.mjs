@@ -1,6 +1,6 @@
 // Shared by the end-to-end tests: a real Convene server on a free port with a fresh data
 // directory, headless Debian Chromium with fake camera and microphone, and pages that fail
-// the test on any uncaught error or console.error.
+// the test on any uncaught error, console.error or Content-Security-Policy violation.
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, createWriteStream, writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -117,7 +117,14 @@ export async function newPage(browser, viewport = { width: 1280, height: 800 }) 
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  // The server's Content-Security-Policy is part of what is tested: any violation fails.
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) =>
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`),
+    );
+  });
   page.on("console", (m) => {
+    if (/Refused to /.test(m.text())) return void errors.push(`CSP: ${m.text()}`);
     if (m.type() !== "error") return;
     if (/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && m.location().url.includes("/api/")) return;
     errors.push(`console.error: ${m.text()}`);

@@ -258,6 +258,19 @@ pub struct ServeArgs {
     /// Lifetime of the TURN credentials in a join ticket, in seconds [default: 86400].
     #[arg(long, env = "CONVENE_TURN_TTL_SECS", global = true)]
     pub turn_ttl_secs: Option<u64>,
+    /// A network (CIDR, e.g. 10.1.0.0/16) that webhooks and Web Push may reach although it is
+    /// internal; repeat the flag (or comma-separate) for more. Unset: loopback, private,
+    /// link-local, CGNAT, ULA and metadata addresses are all refused.
+    #[arg(long, env = "CONVENE_OUTBOUND_ALLOW", global = true, value_delimiter = ',')]
+    #[serde(default)]
+    pub outbound_allow: Vec<ipnet::IpNet>,
+    /// Serve /metrics on this separate address (e.g. 127.0.0.1:9090) instead of the API port.
+    #[arg(long, env = "CONVENE_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve /metrics on the API port to requests bearing this token
+    /// (`Authorization: Bearer …`). Without it and without --metrics-listen, /metrics is off.
+    #[arg(long, env = "CONVENE_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -325,6 +338,10 @@ pub struct Config {
     pub tls: crate::tls::TlsConfig,
     /// TURN servers handed to clients, the embedded one included.
     pub turn: crate::turn::TurnConfig,
+    /// Internal networks outbound requests to user-chosen URLs may reach anyway.
+    pub outbound_allow: Vec<ipnet::IpNet>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -370,7 +387,11 @@ impl ServeArgs {
         let node_url =
             self.node_url.or(file.node_url).unwrap_or_else(|| public_url.clone()).trim_end_matches('/').to_owned();
         let recordings_dir = self.recordings_dir.or(file.recordings_dir).unwrap_or_else(|| data_dir.join("recordings"));
+        let outbound_allow = if self.outbound_allow.is_empty() { file.outbound_allow } else { self.outbound_allow };
         let cfg = Config {
+            outbound_allow,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            metrics_token: self.metrics_token.or(file.metrics_token).filter(|t| !t.is_empty()),
             recordings_dir,
             recording_retention_days: self.recording_retention_days.or(file.recording_retention_days).unwrap_or(0),
             recording_link_ttl_secs: self
@@ -476,6 +497,9 @@ impl Config {
             (1..=100).contains(&self.webhook_max_attempts),
             "webhook_max_attempts must be between 1 and 100"
         );
+        if let Some(token) = &self.metrics_token {
+            anyhow::ensure!(token.len() >= 16, "metrics_token must be at least 16 characters");
+        }
         Ok(())
     }
 
@@ -548,6 +572,31 @@ mod tests {
         let cli = Cli::parse_from(["convene", "--audible-speakers", "101"]);
         let err = cli.serve.resolve().unwrap_err().to_string();
         assert!(err.contains("audible_speakers"), "{err}");
+    }
+
+    #[test]
+    fn outbound_allow_list_and_metrics_settings() {
+        let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
+        assert!(cfg.outbound_allow.is_empty(), "nothing internal is reachable by default");
+        assert!(cfg.metrics_listen.is_none() && cfg.metrics_token.is_none(), "metrics are off by default");
+        let cli = Cli::parse_from([
+            "convene",
+            "--outbound-allow",
+            "10.1.0.0/16",
+            "--outbound-allow",
+            "fd00::/8,127.0.0.1/32",
+        ]);
+        let cfg = cli.serve.resolve().unwrap();
+        assert_eq!(cfg.outbound_allow.len(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "outbound_allow = [\"192.168.5.0/24\"]\nmetrics_listen = \"127.0.0.1:9090\"\n").unwrap();
+        let cfg = Cli::parse_from(["convene", "--config", file.to_str().unwrap()]).serve.resolve().unwrap();
+        assert_eq!(cfg.outbound_allow, vec!["192.168.5.0/24".parse::<ipnet::IpNet>().unwrap()]);
+        assert_eq!(cfg.metrics_listen, Some(([127, 0, 0, 1], 9090).into()));
+        assert!(Cli::try_parse_from(["convene", "--outbound-allow", "not-a-network"]).is_err());
+        let err = Cli::parse_from(["convene", "--metrics-token", "short"]).serve.resolve().unwrap_err().to_string();
+        assert!(err.contains("metrics_token"), "{err}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod mail;
 pub mod media;
 pub mod meeting;
 pub mod notify;
-mod outbound;
+pub mod outbound;
 pub mod push;
 pub mod recording;
 pub mod server;

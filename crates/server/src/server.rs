@@ -92,6 +92,10 @@ where
     let webhooks = crate::webhooks::start(&state);
     let notifier = crate::notify::spawn(&state);
     let recordings = crate::recording::spawn_upkeep(&state);
+    let metrics = match state.config.metrics_listen {
+        Some(addr) => Some(spawn_metrics(addr).await?),
+        None => None,
+    };
     let app = crate::http::app(state);
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
@@ -103,8 +107,22 @@ where
     }
     recordings.abort();
     webhooks.abort();
+    metrics.iter().for_each(JoinHandle::abort);
     notifier.iter().for_each(JoinHandle::abort);
     result
+}
+
+/// Serves `/metrics` on its own address, away from the public API port.
+async fn spawn_metrics(addr: SocketAddr) -> std::io::Result<JoinHandle<()>> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for metrics on {addr}: {e}")))?;
+    tracing::info!(address = %listener.local_addr()?, "metrics listener");
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, crate::http::metrics_app()).await {
+            tracing::error!(error = %e, "metrics listener failed");
+        }
+    }))
 }
 
 /// Periodic chores that keep memory bounded.

@@ -30,6 +30,8 @@ pub struct AppState {
     pub recordings: crate::recording::Recordings,
     /// The STUN / TURN servers handed to clients (and the embedded TURN server, when on).
     pub turn: crate::turn::Turn,
+    /// The rule and client for requests to user-chosen URLs (webhooks, Web Push).
+    pub outbound: crate::outbound::Outbound,
 }
 
 /// Attempt limits, kept in memory (per node).
@@ -118,6 +120,7 @@ impl AppState {
             keys: Keys::new(secret.as_bytes()),
             mailer: Mailer::from_config(&config)?,
             limits: Arc::new(Limits::new(&config)),
+            outbound: crate::outbound::Outbound::new(&config.outbound_allow),
             config: Arc::new(config),
             store,
             clock: Clock::default(),

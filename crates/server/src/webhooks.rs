@@ -44,16 +44,12 @@ pub const PING: &str = "ping";
 /// The event type only delivered to webhooks that list it explicitly.
 pub const OPT_IN_KINDS: &[&str] = &["chat.message"];
 
-/// Time allowed for one POST, connection to last body byte.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a claimed attempt stays leased to its worker before another may retry it.
 const LEASE_MS: i64 = 60_000;
 /// Longest wait between two attempts.
 const MAX_BACKOFF_MS: i64 = 60 * 60 * 1000;
 /// Deliveries sent at the same time by one node.
 const CONCURRENCY: usize = 16;
-/// How much of an error response body is kept in the log.
-const ERROR_SNIPPET: usize = 200;
 
 /// A fresh secret: `whsec_` and 32 random bytes (URL-safe base64).
 pub fn new_secret() -> String {
@@ -202,19 +198,8 @@ async fn dispatch(state: &AppState, event: &Event) -> Result<usize> {
 }
 
 async fn deliver_loop(state: AppState) {
-    let client = match reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Convene-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the webhook HTTP client; webhooks are not delivered");
-            return;
-        }
-    };
+    // The outbound rule's client: internal addresses refused, no redirects, no proxy.
+    let client = state.outbound.client().clone();
     let poll = Duration::from_millis((state.config.webhook_retry_base_ms / 2).clamp(50, 1000));
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let finished = Arc::new(Notify::new());
@@ -291,15 +276,23 @@ async fn post(
     claimed: &ClaimedDelivery,
 ) -> (Option<i64>, Option<String>, bool) {
     let d = &claimed.delivery;
+    let url = match url::Url::parse(&claimed.url) {
+        Ok(url) => url,
+        Err(_) => return (None, Some("invalid URL".to_owned()), false),
+    };
+    if let Err(refused) = state.outbound.check_literal(&url) {
+        return (None, Some(refused.to_string()), false);
+    }
     let timestamp = state.clock.now().timestamp();
     let request = client
-        .post(&claimed.url)
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(EVENT_HEADER, &d.event_type)
         .header(DELIVERY_HEADER, &d.id)
         .header(SIGNATURE_HEADER, signature_header(&claimed.secret, timestamp, d.payload.as_bytes()))
         .body(d.payload.clone());
     match request.send().await {
+        // The log keeps the status only: a target's body could be an internal page's content.
         Ok(response) => {
             let code = response.status();
             if code.is_success() {
@@ -308,32 +301,11 @@ async fn post(
             let mut error = format!("HTTP {}", code.as_u16());
             if code.is_redirection() {
                 error.push_str(" (redirects are not followed)");
-            } else if let Ok(body) = response.text().await {
-                let snippet: String = body.chars().take(ERROR_SNIPPET).collect();
-                if !snippet.trim().is_empty() {
-                    error.push_str(": ");
-                    error.push_str(snippet.trim());
-                }
             }
             (Some(i64::from(code.as_u16())), Some(error), false)
         }
-        Err(e) => (None, Some(describe(&e)), false),
+        Err(e) => (None, Some(crate::outbound::classify(&e)), false),
     }
-}
-
-/// A transport error with its causes, e.g. "error sending request: … Connection refused".
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return format!("timed out after {} s", REQUEST_TIMEOUT.as_secs());
-    }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.chars().take(500).collect()
 }
 
 #[cfg(test)]

@@ -213,7 +213,8 @@ async fn every_route_is_documented(backend: Backend) {
 
     // The operations endpoints are served but deliberately left out of the document.
     for route in convene::http::UNDOCUMENTED_ROUTES {
-        let r = app.get(route, None).await;
+        let token = (*route == "/metrics").then_some(common::METRICS_TOKEN);
+        let r = app.get(route, token).await;
         assert_eq!(r.status.as_u16(), 200, "GET {route}: {}", r.body);
         assert!(doc["paths"].get(*route).is_none(), "{route} is said to be undocumented but is documented");
     }
@@ -366,7 +367,11 @@ async fn health_readiness_and_metrics(backend: Backend) {
     app.get("/api/v1/meetings/1234567890", Some(&alice.token)).await.expect_error(404, "meeting_not_found");
     app.get("/api/v1/meetings/5550001111", Some(&alice.token)).await.expect_error(404, "meeting_not_found");
     app.get("/api/no/such/route-xyz", None).await.expect_error(404, "route_not_found");
-    let r = app.get("/metrics", None).await;
+    // Metrics are not public: the API port wants the operator's token.
+    app.get("/metrics", None).await.expect_error(401, "metrics_token_required");
+    app.get("/metrics", Some("not-the-metrics-token")).await.expect_error(401, "metrics_token_required");
+    app.get("/metrics", Some(&alice.token)).await.expect_error(401, "metrics_token_required");
+    let r = app.get("/metrics", Some(common::METRICS_TOKEN)).await;
     assert_eq!(r.status.as_u16(), 200);
     assert!(r.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/plain")));
     let text = String::from_utf8_lossy(&r.bytes).into_owned();
@@ -390,7 +395,92 @@ async fn health_readiness_and_metrics(backend: Backend) {
     app.stop().await;
 }
 
+/// Without a token /metrics is absent from the API port; `metrics_listen` serves it apart.
+async fn metrics_stay_off_the_api_port(backend: Backend) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = TestApp::spawn_with(backend, |c| {
+        c.metrics_token = None;
+        c.metrics_listen = Some(([127, 0, 0, 1], port).into());
+    })
+    .await;
+    app.get("/metrics", None).await.expect_error(404, "route_not_found");
+    app.get("/metrics", Some(common::METRICS_TOKEN)).await.expect_error(404, "route_not_found");
+    let r = app.raw(app.client.get(format!("http://127.0.0.1:{port}/metrics"))).await;
+    assert_eq!(r.status.as_u16(), 200);
+    assert!(String::from_utf8_lossy(&r.bytes).contains("http_requests_total"));
+    let r = app.raw(app.client.get(format!("http://127.0.0.1:{port}/api/v1/meetings"))).await;
+    r.expect_error(404, "route_not_found");
+    app.stop().await;
+}
+
+/// Whatever the framework refuses (path, query, body, method) answers in the JSON error
+/// shape, with repeated input cut short; page numbers are bounded.
+async fn every_rejection_is_json(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.account("alice").await;
+    let token = Some(alice.token.as_str());
+    let meetings = format!("{}/api/v1/meetings", app.base);
+    let r = app.get("/api/v1/meetings/%00%ff", token).await;
+    r.expect_error(400, "invalid_path");
+    assert_eq!(r.headers["content-type"], "application/json");
+    let r = app
+        .raw(
+            app.client
+                .post(&meetings)
+                .bearer_auth(&alice.token)
+                .header("content-type", "application/json")
+                .body("{\"title\":"),
+        )
+        .await;
+    r.expect_error(400, "malformed_json");
+    let r = app
+        .raw(app.client.post(&meetings).bearer_auth(&alice.token).header("content-type", "text/xml").body("<a/>"))
+        .await;
+    r.expect_error(415, "unsupported_media_type");
+    let r = app.request(Method::PATCH, "/api/v1/users/login", None, None).await;
+    r.expect_error(405, "method_not_allowed");
+    for q in ["page=9223372036854775807", "page=1000001", "page=0", "page_size=101", "page=-1"] {
+        app.get(&format!("/api/v1/meetings?{q}"), token).await.expect_error(400, "invalid_page");
+    }
+    let r = app.get(&format!("/api/v1/meetings?page={}", "9".repeat(40)), token).await;
+    r.expect_error(400, "invalid_query");
+    let long = "A".repeat(5000);
+    for r in [
+        app.get(&format!("/api/v1/meetings?page={long}"), token).await,
+        app.post("/api/v1/meetings", token, json!({"title": 1, "duration_minutes": long})).await,
+    ] {
+        let message = r.body["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(message.chars().count() <= 200, "echo not truncated: {} chars", message.len());
+    }
+    app.stop().await;
+}
+
+/// Pages carry a strict Content-Security-Policy and the framing, referrer, permissions and
+/// sniffing headers; API answers are never documents.
+async fn security_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let r = app.get("/", None).await;
+    let header = |name: &str| r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let csp = header("content-security-policy");
+    for part in ["script-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(part), "{part} missing: {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("permissions-policy").contains("microphone=(self)"));
+    assert!(header("strict-transport-security").is_empty(), "no HSTS on a plain-http server");
+    let r = app.get("/api/v1/nope", None).await;
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("sandbox") && csp.contains("default-src 'none'"), "{csp}");
+    app.stop().await;
+}
+
 backend_tests!(
+    metrics_stay_off_the_api_port,
+    every_rejection_is_json,
+    security_headers,
     openapi_document_is_valid,
     every_documented_operation_is_routed,
     every_route_is_documented,

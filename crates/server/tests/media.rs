@@ -182,7 +182,7 @@ async fn meetings_spread_over_worker_threads(backend: Backend) {
         meetings.push((a, b));
     }
     // Each meeting went to its own worker thread, and media flows in both.
-    let text = String::from_utf8_lossy(&app.get("/metrics", None).await.bytes).into_owned();
+    let text = String::from_utf8_lossy(&app.get("/metrics", Some(common::METRICS_TOKEN)).await.bytes).into_owned();
     let rooms = per_worker(&text, "media_worker_rooms");
     assert_eq!(rooms, [("0".to_owned(), 1.0), ("1".to_owned(), 1.0)], "rooms per worker:\n{text}");
     let people = per_worker(&text, "media_worker_participants");

@@ -358,6 +358,9 @@ async fn files_are_shared_in_chat_and_guarded(backend: Backend) {
     assert_eq!(got.bytes, pdf, "the same bytes come back");
     assert!(got.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
     assert_eq!(got.headers["x-content-type-options"], "nosniff");
+    // Served inert whatever it is: never rendered as a page of this origin.
+    assert_eq!(got.headers["content-type"], "application/octet-stream");
+    assert!(got.headers["content-security-policy"].to_str().unwrap().starts_with("sandbox"));
 
     // Refusals: no seat, a stranger, too big, a program, empty.
     app.raw(app.client.post(url("name=a.txt")).body("hi")).await.expect_error(401, "missing_seat");

@@ -28,7 +28,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                     StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
                     _ => "malformed_json",
                 };
-                Err(Error::client(status, code, rejection.body_text()))
+                Err(Error::client(status, code, super::hardening::echo(&rejection.body_text())))
             }
         }
     }
@@ -44,7 +44,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
-            .map_err(|r| Error::bad_request("invalid_query", r.body_text()))
+            .map_err(|r| Error::bad_request("invalid_query", super::hardening::echo(&r.body_text())))
     }
 }
 
@@ -59,7 +59,7 @@ impl<S: Send + Sync> FromRequest<S> for Upload {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Error::client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "upload is too large")
             } else {
-                Error::bad_request("bad_upload", r.body_text())
+                Error::bad_request("bad_upload", super::hardening::echo(&r.body_text()))
             }
         })
     }

@@ -217,9 +217,12 @@ async fn download(
     );
     Ok((
         [
-            (header::CONTENT_TYPE, file.content_type.clone()),
+            // Inert whatever the file claims to be: never rendered by the browser as a page of
+            // this origin. The sniffed type stays in the file's metadata for the client.
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_owned()),
             (header::CACHE_CONTROL, "private, no-store".to_owned()),
         ],
         bytes,

@@ -4,6 +4,7 @@ mod admin;
 mod calendar;
 pub mod extract;
 mod files;
+mod hardening;
 mod lobby;
 mod meetings;
 mod ops;
@@ -83,18 +84,25 @@ pub fn app(state: AppState) -> Router {
     ops::prometheus(); // install the recorder before the first request is counted
     let (api_routes, doc) = api();
     let doc_json = doc.to_pretty_json().unwrap_or_default();
-    Router::new()
+    let policy = hardening::Policy::from_config(&state.config);
+    let routes = Router::new()
         .merge(api_routes)
         .route("/api/v1/openapi.json", get(move || async move { ([("content-type", "application/json")], doc_json) }))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics_endpoint))
+        .route("/metrics", get(ops::metrics_on_api_port))
         .fallback(web::fallback)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    hardening::harden(routes, policy)
         .layer(axum::middleware::from_fn(ops::track))
         .layer(TraceLayer::new_for_http())
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
+}
+
+/// The app of the separate metrics listener (`--metrics-listen`): `/metrics` only.
+pub fn metrics_app() -> Router {
+    Router::new().route("/metrics", get(ops::metrics_endpoint)).fallback(web::fallback)
 }
 
 async fn method_not_allowed() -> Response {
@@ -115,11 +123,15 @@ pub struct Page<T: ToSchema> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
-    /// Which page, from 1 (default 1).
+    /// Which page, from 1 to 1000000 (default 1).
     page: Option<i64>,
     /// Items per page, 1-100 (default 20).
     page_size: Option<i64>,
 }
+
+/// The highest page number asked for; far past any real list, and small enough that the
+/// offset computed from it cannot overflow.
+const MAX_PAGE: i64 = 1_000_000;
 
 pub(crate) struct PageSpec {
     number: i64,
@@ -130,8 +142,11 @@ impl PageQuery {
     fn validate(self) -> Result<PageSpec> {
         let number = self.page.unwrap_or(1);
         let size = self.page_size.unwrap_or(20);
-        if number < 1 || !(1..=100).contains(&size) {
-            return Err(Error::bad_request("invalid_page", "page starts at 1 and page_size is between 1 and 100"));
+        if !(1..=MAX_PAGE).contains(&number) || !(1..=100).contains(&size) {
+            return Err(Error::bad_request(
+                "invalid_page",
+                format!("page is between 1 and {MAX_PAGE} and page_size between 1 and 100"),
+            ));
         }
         Ok(PageSpec { number, size })
     }

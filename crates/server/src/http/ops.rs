@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -44,6 +44,31 @@ pub(crate) fn prometheus() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// `/metrics` on the API port: only for a request bearing the configured metrics token; without
+/// a token it is not there at all (use `--metrics-listen` for a separate, private address).
+pub(super) async fn metrics_on_api_port(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return error_response(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint");
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Comparing digests: the time taken says nothing about how much of the token was right.
+    use sha2::Digest;
+    if sha2::Sha256::digest(given.as_bytes()) != sha2::Sha256::digest(expected.as_bytes()) {
+        let mut resp = error_response(
+            StatusCode::UNAUTHORIZED,
+            "metrics_token_required",
+            "send Authorization: Bearer <metrics token>",
+        );
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    metrics_endpoint().await
 }
 
 pub(super) async fn metrics_endpoint() -> Response {

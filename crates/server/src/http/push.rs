@@ -112,6 +112,9 @@ async fn subscribe(
     Json(req): Json<SubscribeRequest>,
 ) -> Result<(StatusCode, axum::Json<SubscriptionView>)> {
     let endpoint = push::validate_endpoint(req.endpoint.trim(), &state.config.public_url)?;
+    state.outbound.check_url(&endpoint).await.map_err(|refused| {
+        crate::error::Error::invalid("invalid_endpoint", format!("endpoint {}", refused.explain()))
+    })?;
     let (p256dh, auth_secret) = push::validate_keys(&req.keys.p256dh, &req.keys.auth)?;
     let user_agent: String =
         headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().chars().take(255).collect();

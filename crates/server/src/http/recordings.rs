@@ -207,7 +207,7 @@ async fn on_owner(state: &AppState, headers: &HeaderMap, id: &str, action: &str)
     }
     let Some(owner) = state.cluster.owner_elsewhere(meeting).await? else { return Ok(None) };
     let url = format!("{}/api/v1/meetings/{meeting}/recording/{action}", owner.url.trim_end_matches('/'));
-    let mut request = crate::outbound::http_client().post(&url).header(FORWARDED, state.cluster.node_id());
+    let mut request = crate::outbound::internal_client().post(&url).header(FORWARDED, state.cluster.node_id());
     if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
         request = request.header(axum::http::header::AUTHORIZATION, auth.clone());
     }
@@ -372,7 +372,15 @@ async fn media(
     let body = storage.read(key, range.clone()).await?;
     let mut resp = body.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, r.content_type.parse().unwrap_or(header::HeaderValue::from_static("video/webm")));
+    // Only a video type plays inline; anything else a local upload claimed is served inert.
+    let essence = r.content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let content_type = match essence.as_str() {
+        "video/webm" | "video/mp4" | "video/x-matroska" | "audio/webm" => r.content_type.clone(),
+        _ => "application/octet-stream".to_owned(),
+    };
+    h.insert(header::CONTENT_TYPE, content_type.parse().unwrap_or(header::HeaderValue::from_static("video/webm")));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static("sandbox; default-src 'none'"));
     h.insert(header::ACCEPT_RANGES, header::HeaderValue::from_static("bytes"));
     h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=300"));
     if q.download == Some(1) {

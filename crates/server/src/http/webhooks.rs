@@ -176,7 +176,7 @@ pub(crate) struct DeliveryQuery {
 
 // ----- validation -----
 
-fn validate_url(raw: &str) -> Result<String> {
+async fn validate_url(state: &AppState, raw: &str) -> Result<String> {
     let raw = raw.trim();
     let bad = |why: &str| Error::invalid("invalid_url", format!("url {why}"));
     if raw.len() > MAX_URL_LEN {
@@ -189,6 +189,7 @@ fn validate_url(raw: &str) -> Result<String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("needs a host"));
     }
+    state.outbound.check_url(&url).await.map_err(|refused| bad(&refused.explain()))?;
     Ok(url.to_string())
 }
 
@@ -246,7 +247,7 @@ async fn create_webhook(
         }
         _ => return Err(Error::invalid("invalid_scope", "scope is 'user' or 'organization'")),
     }
-    let url = validate_url(&body.url)?;
+    let url = validate_url(&state, &body.url).await?;
     let events = validate_events(body.events)?;
     if state.store.count_webhooks_of(&auth.user.id).await? >= MAX_WEBHOOKS_PER_USER {
         return Err(Error::conflict(
@@ -308,7 +309,7 @@ async fn update_webhook(
 ) -> Result<axum::Json<WebhookView>> {
     let mut w = visible(&state, &auth.user, &id).await?;
     if let Some(url) = body.url {
-        w.url = validate_url(&url)?;
+        w.url = validate_url(&state, &url).await?;
     }
     if body.events.is_some() {
         w.events = validate_events(body.events)?;

@@ -132,6 +132,9 @@ impl Reply {
     }
 }
 
+/// The bearer token test servers want for `/metrics` on the API port.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
 /// A signed-in account.
 #[derive(Clone, Debug)]
 pub struct Account {
@@ -169,6 +172,10 @@ impl TestApp {
                 Some(PgDb { admin_url, name })
             }
         };
+        // Tests' webhook receivers and push services listen on loopback; a test of the
+        // outbound rule clears this in its tweak.
+        config.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()];
+        config.metrics_token = Some(METRICS_TOKEN.into());
         tweak(&mut config);
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         TestApp::start(config, client, data_dir, db).await
