@@ -114,7 +114,7 @@ fn payload_types_are_mapped_between_publisher_and_subscriber() {
     }
     let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
     let b = sim.client(B);
-    let b_vp8 = b.subscriber.codec_config().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
+    let b_vp8 = b.subscriber.rtc.codec_config().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
     let got_video = b.received_for(video_track);
     assert!(got_video.len() > 90 && b.received_for(audio_track).len() > 90);
     assert!(got_video.iter().all(|p| p.pt == b_vp8), "B sees its own VP8 payload type {b_vp8}");
