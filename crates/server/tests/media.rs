@@ -311,15 +311,21 @@ async fn garbage_datagrams_do_not_disturb_a_meeting(backend: Backend) {
     app.stop().await;
 }
 
-async fn host_mute_stops_forwarding_audio(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (host, m) = meeting(&app, "hostmute").await;
-    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
-    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+/// Ann (the host) and Bob (a guest) publish, and Ann receives Bob's media.
+async fn host_and_guest_publishing(app: &TestApp, name: &str) -> (MediaClient, MediaClient) {
+    let (host, m) = meeting(app, name).await;
+    let mut a = MediaClient::join(app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(app, &m, None, "Bob").await;
     a.publish().await;
     b.publish().await;
     let got = wait_for_media_from(&a, &[b.tag()]).await;
     wait_for_more(&a, &got, b.tag(), 25).await;
+    (a, b)
+}
+
+async fn host_mute_stops_forwarding_audio(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut a, mut b) = host_and_guest_publishing(&app, "hostmute").await;
 
     // The host mutes Bob: his client keeps sending, but Ann stops hearing him (video goes on).
     let bid = b.participant_id.clone();
@@ -341,13 +347,7 @@ async fn host_mute_stops_forwarding_audio(backend: Backend) {
 
 async fn host_stop_video_stops_forwarding_the_camera(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let (host, m) = meeting(&app, "hoststopvideo").await;
-    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
-    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
-    a.publish().await;
-    b.publish().await;
-    let got = wait_for_media_from(&a, &[b.tag()]).await;
-    wait_for_more(&a, &got, b.tag(), 25).await;
+    let (mut a, mut b) = host_and_guest_publishing(&app, "hoststopvideo").await;
 
     // The host stops Bob's video: his client keeps sending, but Ann stops seeing him (audio
     // goes on).

@@ -117,11 +117,7 @@ fn stopping_a_track_in_a_renegotiation_unpublishes_it() {
     let mut sim = Sim::new();
     sim.join(A);
     sim.join(B);
-    let (mic, camera) = sim.publish(A, |api| {
-        let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let camera = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        (mic, camera)
-    });
+    let (mic, camera) = sim.publish_audio_video(A);
     sim.connect_all();
     let camera_track = sim.track_of(A, camera);
 

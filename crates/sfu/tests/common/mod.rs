@@ -11,7 +11,7 @@ use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfi
 use convene_testkit::peer::{ClientPeer, PeerOptions, Polled};
 use str0m::change::{SdpAnswer, SdpApi, SdpOffer};
 use str0m::format::Codec;
-use str0m::media::{KeyframeRequest, Mid, Pt, Rid};
+use str0m::media::{Direction, KeyframeRequest, MediaKind, Mid, Pt, Rid};
 use str0m::net::Protocol;
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Event, RtcConfig};
@@ -267,6 +267,15 @@ impl Sim {
         client.published += 1;
         self.pump();
         result
+    }
+
+    /// Publishes a microphone and a camera without simulcast: their mids.
+    pub fn publish_audio_video(&mut self, id: ParticipantId) -> (Mid, Mid) {
+        self.publish(id, |api| {
+            let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+            let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+            (audio, video)
+        })
     }
 
     /// Moves everything until nobody has anything more to say at this instant.
