@@ -172,6 +172,10 @@ impl Room {
         self.speaker.observe(p.publisher, level, now);
         if let Some(speaker) = self.speaker.update(now) {
             self.emit(super::RoomEvent::ActiveSpeaker { participant: Some(speaker) });
+            if self.shedding == crate::shedding::Shedding::SpeakerVideoOnly {
+                // Only the speaker's camera flows: the new one's, from its next keyframe.
+                self.reselect_everyone(now);
+            }
         }
     }
 

@@ -10,7 +10,8 @@ use str0m::rtp::StreamPaused;
 use super::Room;
 use crate::io::RoomEvent;
 use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
-use crate::track::{Negotiation, TrackId, TrackKind, UpTrack};
+use crate::shedding::Shedding;
+use crate::track::{Negotiation, Source, TrackId, TrackKind, UpTrack};
 use crate::ParticipantId;
 
 /// What an Opus track needs, for the bandwidth the estimator should probe for.
@@ -29,13 +30,16 @@ impl Room {
         let budget = p.bandwidth_bps.map(|b| b / videos);
         let mut changed = Vec::new();
         let mut desired_bps = 0;
+        let cap = self.shedding.layer_cap();
+        let speaker = self.speaker.current();
         for down in p.down.values_mut() {
             let Some(up) = self.tracks.get(&down.track) else { continue };
             if !matches!(down.negotiation, Negotiation::Open(_)) {
                 continue;
             }
             let demand = LayerDemand {
-                layers: up.layers(),
+                // Shedding caps the layers as if the publisher sent no higher ones.
+                layers: up.layers().min(cap + 1),
                 preferred_size: down.preferred_size,
                 budget_bps: None,
                 paused: up.paused,
@@ -45,6 +49,14 @@ impl Room {
                 TrackKind::Audio => {
                     desired_bps += AUDIO_BITRATE_BPS;
                     Some(0)
+                }
+                // Shedding the last step: only the active speaker's camera (and screens) flow.
+                TrackKind::Video
+                    if self.shedding == Shedding::SpeakerVideoOnly
+                        && up.source == Source::Camera
+                        && speaker != Some(up.publisher) =>
+                {
+                    None
                 }
                 TrackKind::Video => {
                     let unconstrained = select_layer(demand);
@@ -68,6 +80,51 @@ impl Room {
                 self.request_keyframe(now, track, layer, starting);
             }
             self.update_wanted_layers(track);
+        }
+    }
+
+    /// Sheds video (or stops shedding) because the runtime cannot keep up: every subscriber's
+    /// layers are chosen again under the level's cap (switching at keyframes, as always), and
+    /// at [`Shedding::SpeakerVideoOnly`] only the active speaker's camera is forwarded.
+    ///
+    /// Shedding lowers what each subscriber's estimator is told to expect (padding up to the
+    /// old rate would be work too), and the estimate follows the traffic down. That says
+    /// nothing about the subscriber's link, so once shedding is lifted the estimator restarts
+    /// from the estimate it had when shedding began instead of probing its way back up for
+    /// tens of seconds.
+    pub fn set_shedding(&mut self, now: Instant, level: Shedding) {
+        self.last_now = now;
+        let before = self.shedding;
+        if before == level {
+            return;
+        }
+        tracing::info!(?level, "load shedding");
+        self.shedding = level;
+        for p in self.participants.values_mut() {
+            if before == Shedding::None {
+                p.unshed_bps = p.bandwidth_bps;
+            } else if level == Shedding::None {
+                let Some(unshed) = p.unshed_bps.take() else { continue };
+                if p.bandwidth_bps.is_some_and(|b| b < unshed) {
+                    p.bandwidth_bps = Some(unshed);
+                    let _ = p.subscriber.with_rtc(|rtc| rtc.bwe().reset(Bitrate::bps(unshed)));
+                }
+            }
+        }
+        self.reselect_everyone(now);
+        self.process(now);
+    }
+
+    /// How much the room sheds.
+    pub fn shedding(&self) -> Shedding {
+        self.shedding
+    }
+
+    /// Runs the layer selector for every subscriber (the room's shedding or speaker changed).
+    pub(super) fn reselect_everyone(&mut self, now: Instant) {
+        let everyone: Vec<ParticipantId> = self.participants.keys().copied().collect();
+        for q in everyone {
+            self.reselect_layers(now, q);
         }
     }
 

@@ -24,6 +24,7 @@ use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL, START_INTERVAL};
 use crate::packet_cache::PacketCache;
 use crate::peer::{Drained, Peer, PeerId, PeerRole};
 use crate::recording::{RecordedPacket, Tap};
+use crate::shedding::Shedding;
 use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
 use crate::track::{order_rids, DownTrack, Source, TrackId, TrackKind, UpTrack};
 use crate::ParticipantId;
@@ -77,6 +78,8 @@ struct Participant {
     /// The offer awaiting the subscriber's answer, and its id.
     pending_offer: Option<(u64, SdpPendingOffer)>,
     bandwidth_bps: Option<u64>,
+    /// The estimate when the room began shedding (see [`Room::set_shedding`]).
+    unshed_bps: Option<u64>,
 }
 
 impl Participant {
@@ -119,6 +122,8 @@ pub struct Room {
     video_stopped: HashSet<ParticipantId>,
     /// Copies of forwarded packets for a recorder.
     tap: Tap,
+    /// What the room stops sending while its runtime is overloaded.
+    shedding: Shedding,
 }
 
 impl Room {
@@ -144,6 +149,7 @@ impl Room {
             muted: HashSet::new(),
             video_stopped: HashSet::new(),
             tap: Tap::default(),
+            shedding: Shedding::None,
         }
     }
 
@@ -197,6 +203,7 @@ impl Room {
                 bundle_tag: None,
                 pending_offer: None,
                 bandwidth_bps: None,
+                unshed_bps: None,
             },
         );
         self.negotiate(id);

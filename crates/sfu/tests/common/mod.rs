@@ -11,7 +11,7 @@ use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfi
 use convene_testkit::peer::{ClientPeer, PeerOptions, Polled};
 use str0m::change::{SdpAnswer, SdpApi, SdpOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequest, MediaKind, Mid, Pt, Rid};
+use str0m::media::{Direction, KeyframeRequest, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::Protocol;
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Event, RtcConfig};
@@ -27,6 +27,11 @@ pub fn init() {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     });
 }
+
+/// The simulcast rids, lowest first.
+pub const RIDS: [&str; 3] = ["q", "h", "f"];
+/// Frame sizes at 30 fps for about 150 kbit/s, 500 kbit/s and 1.5 Mbit/s.
+pub const SIMULCAST_FRAME_BYTES: [usize; 3] = [600, 2_000, 6_000];
 
 /// A packet on the simulated wire.
 #[derive(Debug, Clone)]
@@ -276,6 +281,46 @@ impl Sim {
             let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
             (audio, video)
         })
+    }
+
+    /// Publishes a camera sending the three simulcast layers [`RIDS`] and connects: its mid.
+    pub fn publish_simulcast(&mut self, id: ParticipantId) -> Mid {
+        let mid = self.publish(id, |api| {
+            let mut simulcast = Simulcast::new();
+            for rid in RIDS {
+                simulcast.add_send_layer(SimulcastLayer::new(rid));
+            }
+            api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast))
+        });
+        self.connect_all();
+        mid
+    }
+
+    /// Sends 30 fps from `publisher` on the layers `rids` for `duration` (frame sizes
+    /// [`SIMULCAST_FRAME_BYTES`]); a layer sends a keyframe on frame 0 and whenever the room
+    /// asked for one. Each payload's body starts with the layer index (payload offset 6).
+    pub fn send_simulcast(
+        &mut self,
+        publisher: ParticipantId,
+        mid: Mid,
+        frame: &mut u32,
+        duration: Duration,
+        rids: &[&str],
+    ) {
+        let end = self.elapsed() + duration;
+        while self.elapsed() < end {
+            let now = self.now;
+            let c = self.client(publisher);
+            let asked: Vec<Option<Rid>> = c.keyframe_requests.drain(..).map(|(_, r)| r.rid).collect();
+            for (layer, rid) in RIDS.iter().enumerate().filter(|(_, r)| rids.contains(r)) {
+                let rid = Rid::from(*rid);
+                let keyframe = *frame == 0 || asked.contains(&Some(rid));
+                let size = SIMULCAST_FRAME_BYTES[layer] * if keyframe { 3 } else { 1 };
+                c.send_vp8_frame(now, mid, Some(rid), Vp8Frame { number: *frame, keyframe, size, tag: layer as u8 });
+            }
+            *frame += 1;
+            self.advance(Duration::from_millis(33));
+        }
     }
 
     /// Moves everything until nobody has anything more to say at this instant.
