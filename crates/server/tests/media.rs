@@ -513,6 +513,69 @@ async fn ice_tcp_carries_media(backend: Backend) {
     app.stop().await;
 }
 
+/// Polls `/metrics` until `name{worker="0"}` is at least `value`.
+async fn wait_for_metric(app: &TestApp, name: &str, value: f64) {
+    let deadline = Instant::now() + MEDIA_WITHIN;
+    loop {
+        let text = String::from_utf8_lossy(&app.get("/metrics", None).await.bytes).into_owned();
+        let got = per_worker(&text, name).first().map(|(_, v)| *v);
+        if got.is_some_and(|v| v >= value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} stayed at {got:?}, wanted {value}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A media worker past its high-water mark refuses new joins with `server_busy` (503 on the
+/// HTTP join, an `error` frame on a socket opening with a ticket from before), sheds video
+/// step by step, and the people already in keep hearing each other. The delay mark is 0 ms,
+/// so any media packet overloads the worker: it is overloaded from the moment Ann and Bob
+/// send media, and not before (joining sends none).
+async fn an_overloaded_worker_refuses_joins_and_keeps_audio(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.media_workers = 1;
+        c.media_high_water = convene::media::HighWater { busy_pct: 100, delay_ms: 0 };
+    })
+    .await;
+    let (host, m) = meeting(&app, "hostbusy").await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let join_body = |name: &str| json!({"passcode": m["passcode"], "display_name": name});
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    let early = app.post(&format!("/api/v1/meetings/{id}/join"), None, join_body("Cleo")).await;
+    let early_ticket = early.expect(200)["ticket"].as_str().unwrap().to_owned();
+    a.publish().await;
+    b.publish().await;
+    wait_for_media_from(&a, &[b.tag()]).await;
+
+    // Within a measuring window or two of the media starting, joins are refused.
+    let deadline = Instant::now() + MEDIA_WITHIN;
+    let refused = loop {
+        let r = app.post(&format!("/api/v1/meetings/{id}/join"), None, join_body("Dan")).await;
+        if r.status.as_u16() != 200 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "joins were never refused");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    refused.expect_error(503, "server_busy");
+    assert!(refused.headers.get("retry-after").is_some(), "a refused join is told when to retry");
+    let (mut cleo, first) = common::ws::Client::connect_following(&app, id, &format!("ticket={early_ticket}")).await;
+    assert_eq!((first["type"].as_str(), first["code"].as_str()), (Some("error"), Some("server_busy")), "{first}");
+    assert_eq!(cleo.close_code().await, Some(1011));
+
+    // Overloaded window after window, the worker reaches the last step (only the active
+    // speaker's camera); Ann still hears Bob.
+    wait_for_metric(&app, "media_worker_shedding_level", 3.0).await;
+    let before = a.received();
+    let tag = b.tag();
+    let heard = before.audio_packets_from(tag);
+    a.wait_until("Bob's audio keeps flowing", move |s| s.audio_packets_from(tag) > heard + 50, MEDIA_WITHIN).await;
+    drop((a, b));
+    app.stop().await;
+}
+
 mod sqlite {
     use common::Backend;
 
@@ -566,6 +629,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn meetings_spread_over_worker_threads() {
         super::meetings_spread_over_worker_threads(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_overloaded_worker_refuses_joins_and_keeps_audio() {
+        super::an_overloaded_worker_refuses_joins_and_keeps_audio(Backend::Sqlite).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

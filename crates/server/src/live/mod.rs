@@ -75,6 +75,7 @@ impl Live {
         if state.store.is_banned(m.id, &ban_subjects(user_id, client_id)).await? {
             return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
         }
+        state.media.admit(m.id)?;
         let settings = Settings::from_stored(&m.settings, &state.config);
         let room = self.room(m.id);
         if role.is_moderator() {
@@ -103,6 +104,7 @@ impl Live {
     /// Seats (or holds in the waiting room) the bearer of a verified join ticket.
     pub(crate) async fn enter(&self, state: &AppState, claims: &TicketClaims) -> Result<Entered> {
         let meeting = joinable(state, claims.mid).await?;
+        state.media.admit(meeting.id)?;
         let role = Role::parse(&claims.role)
             .ok_or_else(|| Error::unauthorized("invalid_token", "ticket has no valid role"))?;
         let user_id = (!claims.sub.starts_with("guest:")).then(|| claims.sub.clone());
