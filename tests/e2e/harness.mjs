@@ -36,7 +36,14 @@ export async function startServer(extraArgs = [], opts = {}) {
   const base = `http://${host}:${port}`;
   const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `${host}:${port}`, "--media-listen", `${host}:${opts.mediaPort ?? 0}`, "--data-dir", dir, "--public-url", base, ...extraArgs], {
     stdio: ["ignore", process.env.E2E_SERVER_LOG ? "pipe" : "ignore", "pipe"],
-    env: { ...process.env, RUST_LOG: process.env.E2E_RUST_LOG ?? "warn" },
+    // A debug build on a shared test machine would count as overloaded (joins refused with
+    // server_busy, video shed): media overload marks off unless the environment sets them.
+    env: {
+      CONVENE_MEDIA_HIGH_WATER_BUSY_PCT: "100",
+      CONVENE_MEDIA_HIGH_WATER_DELAY_MS: "60000",
+      ...process.env,
+      RUST_LOG: process.env.E2E_RUST_LOG ?? "warn",
+    },
   });
   let log = "";
   proc.stderr.on("data", (d) => (log += d));

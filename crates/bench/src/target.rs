@@ -62,6 +62,9 @@ impl Target {
             .args(["--media-listen", &format!("127.0.0.1:{media}")])
             .args(["--max-participants", "1000", "--log-format", "text"])
             .args(["--audible-speakers", &audible.to_string()])
+            // The scenarios measure the forwarding path up to and past its limit, as Janus's
+            // (which has no admission control): overload admission and shedding off.
+            .args(["--media-high-water-busy-pct", "100", "--media-high-water-delay-ms", "60000"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

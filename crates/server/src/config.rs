@@ -156,6 +156,14 @@ pub struct ServeArgs {
     /// [default: 3].
     #[arg(long, env = "CONVENE_AUDIBLE_SPEAKERS", global = true)]
     pub audible_speakers: Option<usize>,
+    /// A media worker busy more than this percentage of a second is overloaded: joins are
+    /// refused with `server_busy` and its meetings shed video [default: 85].
+    #[arg(long, env = "CONVENE_MEDIA_HIGH_WATER_BUSY_PCT", global = true)]
+    pub media_high_water_busy_pct: Option<u32>,
+    /// A media worker whose media packets waited longer than this (ms) before it handled
+    /// them is overloaded, whatever its busy share [default: 20].
+    #[arg(long, env = "CONVENE_MEDIA_HIGH_WATER_DELAY_MS", global = true)]
+    pub media_high_water_delay_ms: Option<u64>,
     /// Largest file people may share in a meeting chat, in MB [default: 25].
     #[arg(long, env = "CONVENE_MAX_UPLOAD_MB", global = true)]
     pub max_upload_mb: Option<u64>,
@@ -309,6 +317,8 @@ pub struct Config {
     pub media_workers: usize,
     /// Loudest microphones forwarded in a crowded meeting (0: all).
     pub audible_speakers: usize,
+    /// When a media worker counts as overloaded.
+    pub media_high_water: crate::media::HighWater,
     pub nats_url: Option<String>,
     pub node_id: String,
     pub node_url: String,
@@ -450,6 +460,10 @@ impl ServeArgs {
                 .audible_speakers
                 .or(file.audible_speakers)
                 .unwrap_or(convene_sfu::DEFAULT_AUDIBLE_LIMIT),
+            media_high_water: crate::media::HighWater {
+                busy_pct: self.media_high_water_busy_pct.or(file.media_high_water_busy_pct).unwrap_or(85),
+                delay_ms: self.media_high_water_delay_ms.or(file.media_high_water_delay_ms).unwrap_or(20),
+            },
             nats_url: self.nats_url.or(file.nats_url),
             node_id: self.node_id.or(file.node_id).unwrap_or_else(default_node_id),
             node_url,
@@ -491,6 +505,12 @@ impl Config {
         anyhow::ensure!(name_ok(&self.cluster_name), "cluster_name may hold only letters, digits, - and _");
         anyhow::ensure!(self.media_workers <= 1024, "media_workers must be at most 1024 (0: one per core)");
         anyhow::ensure!(self.audible_speakers <= 100, "audible_speakers must be at most 100 (0: every microphone)");
+        let high_water = self.media_high_water;
+        anyhow::ensure!(
+            (1..=100).contains(&high_water.busy_pct),
+            "media_high_water_busy_pct must be 1-100 (100: never by busy share)"
+        );
+        anyhow::ensure!(high_water.delay_ms <= 60_000, "media_high_water_delay_ms must be at most 60000");
         anyhow::ensure!(self.webhook_retry_base_ms >= 1, "webhook_retry_base_ms must be at least 1");
         self.turn.validate()?;
         anyhow::ensure!(

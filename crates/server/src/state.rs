@@ -87,6 +87,7 @@ impl AppState {
                 config.media_public_ip,
                 config.media_workers,
                 config.audible_speakers,
+                config.media_high_water,
                 live.clone(),
                 recordings.recorder.sink(),
             )

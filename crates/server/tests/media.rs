@@ -353,15 +353,21 @@ async fn garbage_datagrams_do_not_disturb_a_meeting(backend: Backend) {
     app.stop().await;
 }
 
-async fn host_mute_stops_forwarding_audio(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (host, m) = meeting(&app, "hostmute").await;
-    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
-    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+/// Ann (the host) and Bob (a guest) publish, and Ann receives Bob's media.
+async fn host_and_guest_publishing(app: &TestApp, name: &str) -> (MediaClient, MediaClient) {
+    let (host, m) = meeting(app, name).await;
+    let mut a = MediaClient::join(app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(app, &m, None, "Bob").await;
     a.publish().await;
     b.publish().await;
     let got = wait_for_media_from(&a, &[b.tag()]).await;
     wait_for_more(&a, &got, b.tag(), 25).await;
+    (a, b)
+}
+
+async fn host_mute_stops_forwarding_audio(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut a, mut b) = host_and_guest_publishing(&app, "hostmute").await;
 
     // The host mutes Bob: his client keeps sending, but Ann stops hearing him (video goes on).
     let bid = b.participant_id.clone();
@@ -379,6 +385,37 @@ async fn host_mute_stops_forwarding_audio(backend: Backend) {
     b.signaling().send(json!({"type": "set_state", "muted": false}));
     let tag = b.tag();
     a.wait_until("audio grows after unmute", move |s| s.audio_packets_from(tag) > audio_now + 25, MEDIA_WITHIN).await;
+}
+
+async fn host_stop_video_stops_forwarding_the_camera(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut a, mut b) = host_and_guest_publishing(&app, "hoststopvideo").await;
+
+    // The host stops Bob's video: his client keeps sending, but Ann stops seeing him (audio
+    // goes on).
+    let bid = b.participant_id.clone();
+    a.signaling().send(json!({"type": "stop_video", "participant_id": bid}));
+    b.signaling().expect_where("host_action", |m| m["action"] == "video_stopped").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped_at = a.received();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = a.received();
+    let (video_then, video_now) = (stopped_at.video_packets_from(b.tag()), later.video_packets_from(b.tag()));
+    assert!(video_now <= video_then + 3, "no video from Bob while stopped ({video_then} → {video_now})");
+    assert!(later.audio_packets_from(b.tag()) > stopped_at.audio_packets_from(b.tag()) + 25, "audio unaffected");
+
+    // Bob turns his camera on again: Ann sees him again, from a keyframe.
+    b.signaling().send(json!({"type": "set_state", "camera_on": true}));
+    let (tag, keyframes) = (b.tag(), later.video_keyframes_from(b.tag()));
+    let after = a
+        .wait_until(
+            "video grows after the camera is on",
+            move |s| s.video_packets_from(tag) > video_now + 25 && s.video_keyframes_from(tag) > keyframes,
+            MEDIA_WITHIN,
+        )
+        .await;
+    let resumed = after.video_arrivals_from(tag);
+    assert!(resumed[video_now as usize].keyframe, "the camera comes back at a keyframe");
 }
 
 /// The id of `publisher`'s camera track, from `track_published` on `me`'s WebSocket.
@@ -518,6 +555,69 @@ async fn ice_tcp_carries_media(backend: Backend) {
     app.stop().await;
 }
 
+/// Polls `/metrics` until `name{worker="0"}` is at least `value`.
+async fn wait_for_metric(app: &TestApp, name: &str, value: f64) {
+    let deadline = Instant::now() + MEDIA_WITHIN;
+    loop {
+        let text = String::from_utf8_lossy(&app.get("/metrics", None).await.bytes).into_owned();
+        let got = per_worker(&text, name).first().map(|(_, v)| *v);
+        if got.is_some_and(|v| v >= value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} stayed at {got:?}, wanted {value}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A media worker past its high-water mark refuses new joins with `server_busy` (503 on the
+/// HTTP join, an `error` frame on a socket opening with a ticket from before), sheds video
+/// step by step, and the people already in keep hearing each other. The delay mark is 0 ms,
+/// so any media packet overloads the worker: it is overloaded from the moment Ann and Bob
+/// send media, and not before (joining sends none).
+async fn an_overloaded_worker_refuses_joins_and_keeps_audio(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.media_workers = 1;
+        c.media_high_water = convene::media::HighWater { busy_pct: 100, delay_ms: 0 };
+    })
+    .await;
+    let (host, m) = meeting(&app, "hostbusy").await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let join_body = |name: &str| json!({"passcode": m["passcode"], "display_name": name});
+    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    let early = app.post(&format!("/api/v1/meetings/{id}/join"), None, join_body("Cleo")).await;
+    let early_ticket = early.expect(200)["ticket"].as_str().unwrap().to_owned();
+    a.publish().await;
+    b.publish().await;
+    wait_for_media_from(&a, &[b.tag()]).await;
+
+    // Within a measuring window or two of the media starting, joins are refused.
+    let deadline = Instant::now() + MEDIA_WITHIN;
+    let refused = loop {
+        let r = app.post(&format!("/api/v1/meetings/{id}/join"), None, join_body("Dan")).await;
+        if r.status.as_u16() != 200 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "joins were never refused");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    refused.expect_error(503, "server_busy");
+    assert!(refused.headers.get("retry-after").is_some(), "a refused join is told when to retry");
+    let (mut cleo, first) = common::ws::Client::connect_following(&app, id, &format!("ticket={early_ticket}")).await;
+    assert_eq!((first["type"].as_str(), first["code"].as_str()), (Some("error"), Some("server_busy")), "{first}");
+    assert_eq!(cleo.close_code().await, Some(1011));
+
+    // Overloaded window after window, the worker reaches the last step (only the active
+    // speaker's camera); Ann still hears Bob.
+    wait_for_metric(&app, "media_worker_shedding_level", 3.0).await;
+    let before = a.received();
+    let tag = b.tag();
+    let heard = before.audio_packets_from(tag);
+    a.wait_until("Bob's audio keeps flowing", move |s| s.audio_packets_from(tag) > heard + 50, MEDIA_WITHIN).await;
+    drop((a, b));
+    app.stop().await;
+}
+
 mod sqlite {
     use common::Backend;
 
@@ -549,6 +649,11 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn host_stop_video_stops_forwarding_the_camera() {
+        super::host_stop_video_stops_forwarding_the_camera(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn garbage_datagrams_do_not_disturb_a_meeting() {
         super::garbage_datagrams_do_not_disturb_a_meeting(Backend::Sqlite).await
     }
@@ -566,6 +671,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn meetings_spread_over_worker_threads() {
         super::meetings_spread_over_worker_threads(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_overloaded_worker_refuses_joins_and_keeps_audio() {
+        super::an_overloaded_worker_refuses_joins_and_keeps_audio(Backend::Sqlite).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

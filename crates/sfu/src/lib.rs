@@ -68,6 +68,12 @@
 //!
 //! A panic inside str0m closes only the peer connection it happened in.
 //!
+//! # Overload
+//!
+//! A runtime that cannot keep up sets a [`Shedding`] level with [`Room::set_shedding`]: the
+//! room then caps the simulcast layers it forwards, and at the last level forwards only the
+//! active speaker's camera. Audio is never shed.
+//!
 //! # Recording
 //!
 //! While [`Room::set_recording`] is on, the room queues a copy of every packet it forwards
@@ -79,7 +85,7 @@
 
 mod audible;
 mod bitrate;
-mod codec;
+pub mod codec;
 mod demux;
 mod error;
 mod forwarder;
@@ -92,6 +98,7 @@ mod packet_cache;
 mod peer;
 mod recording;
 mod room;
+mod shedding;
 mod speaker;
 mod track;
 
@@ -104,6 +111,7 @@ pub use io::{Datagram, Input, Output, Proto, RoomEvent, Transmit};
 pub use peer::{PeerId, PeerRole};
 pub use recording::{RecordedCodec, RecordedPacket, LAYER_GONE};
 pub use room::{Room, RoomConfig};
+pub use shedding::Shedding;
 pub use track::{Source, TrackId, TrackKind};
 
 /// A participant, numbered by the runtime (unique within a room).

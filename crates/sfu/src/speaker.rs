@@ -88,6 +88,11 @@ impl<P: Hash + Eq + Copy> SpeakerDetector<P> {
         }
     }
 
+    /// The current speaker, if any.
+    pub(crate) fn current(&self) -> Option<P> {
+        self.current
+    }
+
     /// Forgets a participant who left; returns true if they were the current speaker.
     pub(crate) fn remove(&mut self, who: P) -> bool {
         self.levels.remove(&who);

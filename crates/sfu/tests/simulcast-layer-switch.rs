@@ -5,37 +5,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_vp8_keyframe, Got, Sim, Vp8Frame, SERVER};
+use common::{is_vp8_keyframe, Got, Sim, RIDS, SERVER};
 use convene_sfu::{ParticipantId, Proto, RoomConfig, RoomEvent};
-use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::media::Mid;
 
 const PUBLISHER: ParticipantId = ParticipantId(1);
 const VIEWER: ParticipantId = ParticipantId(2);
-const RIDS: [&str; 3] = ["q", "h", "f"];
-/// Frame sizes at 30 fps for about 150 kbit/s, 500 kbit/s and 1.5 Mbit/s.
-const FRAME_BYTES: [usize; 3] = [600, 2_000, 6_000];
-
-/// Sends 30 fps on every layer for `duration`; a layer sends a keyframe on its first frame
-/// and whenever the room asked for one. The payload's body starts with the layer index.
+/// Sends 30 fps on every layer for `duration` (see [`Sim::send_simulcast`]).
 fn send_simulcast(sim: &mut Sim, mid: Mid, frame: &mut u32, duration: Duration) {
-    send_layers(sim, mid, frame, duration, &RIDS);
+    sim.send_simulcast(PUBLISHER, mid, frame, duration, &RIDS);
 }
 
 fn send_layers(sim: &mut Sim, mid: Mid, frame: &mut u32, duration: Duration, rids: &[&str]) {
-    let end = sim.elapsed() + duration;
-    while sim.elapsed() < end {
-        let now = sim.now;
-        let c = sim.client(PUBLISHER);
-        let asked: Vec<Option<Rid>> = c.keyframe_requests.drain(..).map(|(_, r)| r.rid).collect();
-        for (layer, rid) in RIDS.iter().enumerate().filter(|(_, r)| rids.contains(r)) {
-            let rid = Rid::from(*rid);
-            let keyframe = *frame == 0 || asked.contains(&Some(rid));
-            let size = FRAME_BYTES[layer] * if keyframe { 3 } else { 1 };
-            c.send_vp8_frame(now, mid, Some(rid), Vp8Frame { number: *frame, keyframe, size, tag: layer as u8 });
-        }
-        *frame += 1;
-        sim.advance(Duration::from_millis(33));
-    }
+    sim.send_simulcast(PUBLISHER, mid, frame, duration, rids);
 }
 
 fn layer(p: &Got) -> u8 {
@@ -43,15 +25,7 @@ fn layer(p: &Got) -> u8 {
 }
 
 fn publish_simulcast(sim: &mut Sim) -> Mid {
-    let mid = sim.publish(PUBLISHER, |api| {
-        let mut simulcast = Simulcast::new();
-        for rid in RIDS {
-            simulcast.add_send_layer(SimulcastLayer::new(rid));
-        }
-        api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast))
-    });
-    sim.connect_all();
-    mid
+    sim.publish_simulcast(PUBLISHER)
 }
 
 #[test]

@@ -75,6 +75,7 @@ impl Live {
         if state.store.is_banned(m.id, &ban_subjects(user_id, client_id)).await? {
             return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
         }
+        state.media.admit(m.id)?;
         let settings = Settings::from_stored(&m.settings, &state.config);
         let room = self.room(m.id);
         if role.is_moderator() {
@@ -103,6 +104,7 @@ impl Live {
     /// Seats (or holds in the waiting room) the bearer of a verified join ticket.
     pub(crate) async fn enter(&self, state: &AppState, claims: &TicketClaims) -> Result<Entered> {
         let meeting = joinable(state, claims.mid).await?;
+        state.media.admit(meeting.id)?;
         let role = Role::parse(&claims.role)
             .ok_or_else(|| Error::unauthorized("invalid_token", "ticket has no valid role"))?;
         let user_id = (!claims.sub.starts_with("guest:")).then(|| claims.sub.clone());
@@ -384,6 +386,9 @@ impl Live {
                 if let Some(m) = muted {
                     state.media.set_muted(room.meeting_id, &me.participant_id, m);
                 }
+                if camera_on == Some(true) {
+                    state.media.set_video_stopped(room.meeting_id, &me.participant_id, false);
+                }
                 room.update(&me.participant_id, |p| {
                     p.muted = muted.unwrap_or(p.muted);
                     p.camera_on = camera_on.unwrap_or(p.camera_on);
@@ -456,6 +461,7 @@ impl Live {
                 moderator("stop_video")?;
                 target(&participant_id, "stop_video")?;
                 room.update(&participant_id, |p| p.camera_on = false);
+                state.media.set_video_stopped(room.meeting_id, &participant_id, true);
                 tell(HostAction::VideoStopped, Some(participant_id));
             }
             ClientMessage::LowerHand { participant_id } => {

@@ -8,7 +8,11 @@
 //! datagrams in batches, and hands what arrived for another worker's room over to it
 //! ([`router`]). Signaling talks to the workers through [`Media`] (commands over channels,
 //! with a doorbell; replies through oneshots).
+//!
+//! Each worker measures its own load ([`load`]); an overloaded node refuses new joins with
+//! `server_busy` ([`Media::admit`]) and sheds video in the meetings it has.
 
+mod load;
 mod peer_budget;
 mod relay;
 mod router;
@@ -23,8 +27,11 @@ use std::sync::{Arc, Mutex};
 use convene_protocol::PublishedTrack;
 use tokio::sync::oneshot;
 
+use crate::error::Error;
 use crate::live::Live;
 use crate::recording::recorder::PacketSink;
+use load::Board;
+pub use load::HighWater;
 use peer_budget::{PeerBudget, PEERS_PER_MINUTE};
 use router::{Inlet, Router};
 use worker::{Command, Worker};
@@ -55,6 +62,8 @@ struct Inner {
     placement: Mutex<Placement>,
     router: Arc<Router>,
     peers: Mutex<PeerBudget>,
+    /// Each worker's load, as it last published it.
+    board: Arc<Board>,
 }
 
 impl Drop for Inner {
@@ -70,6 +79,8 @@ struct Placement {
     rooms: HashMap<i64, Placed>,
     /// Per worker: rooms and participants placed on it.
     load: Vec<Load>,
+    /// Whether each worker is overloaded (placement avoids those).
+    board: Arc<Board>,
 }
 
 #[derive(Clone, Copy)]
@@ -85,13 +96,13 @@ struct Load {
 }
 
 impl Placement {
-    /// The worker of `meeting`, placing it on the least-loaded worker (fewest participants,
-    /// then fewest rooms, then lowest index) the first time.
+    /// The worker of `meeting`, placing it on the least-loaded worker (not overloaded, then
+    /// fewest participants, then fewest rooms, then lowest index) the first time.
     fn worker(&mut self, meeting: i64) -> usize {
         if let Some(p) = self.rooms.get(&meeting) {
             return p.worker;
         }
-        let worker = (0..self.load.len()).min_by_key(|w| (self.load[*w], *w)).unwrap_or(0);
+        let worker = (0..self.load.len()).min_by_key(|w| (self.board.overloaded(*w), self.load[*w], *w)).unwrap_or(0);
         self.rooms.insert(meeting, Placed { worker, participants: 0 });
         if let Some(l) = self.load.get_mut(worker) {
             l.rooms += 1;
@@ -146,12 +157,15 @@ impl Placement {
 impl Media {
     /// Binds the media sockets (UDP and ICE-TCP on one port) and starts `workers` worker
     /// threads (0: one per core), each with its own UDP socket on the port. A crowded room
-    /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all).
+    /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all); a worker
+    /// past `high_water` is overloaded.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         listen: SocketAddr,
         public_ip: Option<IpAddr>,
         workers: usize,
         audible_speakers: usize,
+        high_water: HighWater,
         live: Live,
         recorder: PacketSink,
     ) -> std::io::Result<Media> {
@@ -176,6 +190,7 @@ impl Media {
         }
         let router = Arc::new(Router::new(inlets));
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let board = Arc::new(Board::new(count));
         for (index, (socket, poll, outlet)) in parts.into_iter().enumerate() {
             let shared = worker::Shared {
                 live: live.clone(),
@@ -184,6 +199,8 @@ impl Media {
                 recorder: recorder.clone(),
                 sent: sent.clone(),
                 audible_speakers,
+                board: board.clone(),
+                high_water,
             };
             let worker = Worker::new(index, socket, candidate, shared);
             std::thread::Builder::new()
@@ -192,12 +209,12 @@ impl Media {
         }
         tcp::accept(tcp, router.clone(), tcp_writers)?;
 
-        let placement = Placement { rooms: HashMap::new(), load: vec![Load::default(); count] };
+        let placement = Placement { rooms: HashMap::new(), load: vec![Load::default(); count], board: board.clone() };
         for w in 0..count {
             placement.publish(w);
         }
         tracing::info!(%local, %candidate, workers = count, "media listening (UDP and ICE-TCP)");
-        let inner = Inner { sent, placement: Mutex::new(placement), router, peers: Mutex::default() };
+        let inner = Inner { sent, placement: Mutex::new(placement), router, peers: Mutex::default(), board };
         Ok(Media { inner: Arc::new(inner), candidate })
     }
 
@@ -210,6 +227,7 @@ impl Media {
                 placement: Mutex::new(Placement::default()),
                 router: Arc::new(Router::new(Vec::new())),
                 peers: Mutex::default(),
+                board: Arc::default(),
             }),
             candidate: SocketAddr::from(([0, 0, 0, 0], 0)),
         }
@@ -230,6 +248,26 @@ impl Media {
         } else {
             Err(MediaError("media engine stopped".into()))
         }
+    }
+
+    /// Whether someone may join `meeting`'s media now: not when the worker the meeting lives
+    /// on is overloaded, nor, for a meeting not placed yet, when every worker is.
+    /// `server_busy` (503) otherwise; the people already in keep their seats and audio.
+    pub fn admit(&self, meeting: i64) -> Result<(), Error> {
+        let busy = match self.placement().rooms.get(&meeting) {
+            Some(p) => self.inner.board.overloaded(p.worker),
+            None => self.inner.board.all_overloaded(),
+        };
+        if !busy {
+            return Ok(());
+        }
+        metrics::counter!("media_joins_refused_total").increment(1);
+        Err(Error::Client {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            code: "server_busy",
+            message: "this server is at capacity; try again in a minute".into(),
+            retry_after: Some(BUSY_RETRY_AFTER_SECS),
+        })
     }
 
     /// Sends to the worker of `meeting`, placing the meeting if it has none yet.
@@ -272,6 +310,13 @@ impl Media {
     /// Stops or resumes forwarding a participant's audio.
     pub fn set_muted(&self, meeting: i64, participant: &str, muted: bool) {
         let _ = self.to_room(meeting, Command::Muted { meeting, participant: participant.to_owned(), muted });
+    }
+
+    /// Stops forwarding a participant's camera (`true`: a host stopped their video) until it
+    /// is called again with `false` (the participant turned the camera back on); subscribers
+    /// then get it from its next keyframe. Their screen share and audio are not affected.
+    pub fn set_video_stopped(&self, meeting: i64, participant: &str, stopped: bool) {
+        let _ = self.to_room(meeting, Command::VideoStopped { meeting, participant: participant.to_owned(), stopped });
     }
 
     /// Starts or stops handing the meeting's forwarded packets to the recorder.
@@ -322,6 +367,10 @@ impl Media {
         self.inner.router.workers()
     }
 }
+
+/// What a refused join is told to wait (`Retry-After`): a few measuring windows, for
+/// shedding to take effect or a meeting to end.
+const BUSY_RETRY_AFTER_SECS: u64 = 30;
 
 /// The socket buffers the media port asks for. One UDP socket carries every participant,
 /// so the kernel's default (~208 KB, ~150 full-size datagrams) overflows as soon as the
@@ -384,7 +433,7 @@ mod tests {
     use super::*;
 
     fn placement(workers: usize) -> Placement {
-        Placement { rooms: HashMap::new(), load: vec![Load::default(); workers] }
+        Placement { rooms: HashMap::new(), load: vec![Load::default(); workers], board: Arc::new(Board::new(workers)) }
     }
 
     #[test]
@@ -402,5 +451,15 @@ mod tests {
         assert_eq!(p.ended(2), Some(1));
         assert_eq!(p.load[1], Load::default());
         assert_eq!(p.left(99), None, "a meeting never placed has no worker");
+    }
+
+    #[test]
+    fn new_meetings_avoid_an_overloaded_worker() {
+        let mut p = placement(2);
+        let busy = load::Sample { busy_permille: 990, queue_delay: std::time::Duration::ZERO };
+        p.board.publish(0, busy, true, convene_sfu::Shedding::LowerLayers);
+        assert_eq!(p.joined(1), 1, "worker 0 is emptier but overloaded");
+        assert_eq!(p.joined(2), 1);
+        assert_eq!(p.joined(2), 1, "a placed meeting stays");
     }
 }

@@ -167,7 +167,10 @@ impl Router {
         }
         match *cached {
             Some(w) => {
-                self.deliver(w, Packet { proto: Proto::Tcp, source: remote, contents: bytes });
+                self.deliver(
+                    w,
+                    Packet { proto: Proto::Tcp, source: remote, contents: bytes, at: std::time::Instant::now() },
+                );
             }
             None => metrics::counter!("media_datagrams_dropped_total", "reason" => "unknown_path").increment(1),
         }

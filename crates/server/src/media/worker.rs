@@ -14,6 +14,7 @@ use convene_protocol::PublishedTrack;
 use convene_sfu::{stun_local_ufrag, Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig};
 use tokio::sync::oneshot;
 
+use super::load::{thread_cpu_time, Board, Governor, HighWater, Meter};
 use super::relay::{self, Relay};
 use super::router::{Outlet, Paths, Router};
 use super::tcp::Writers;
@@ -35,6 +36,8 @@ pub(super) struct Packet {
     pub(super) proto: Proto,
     pub(super) source: SocketAddr,
     pub(super) contents: Vec<u8>,
+    /// When another worker handed it over (its wait counts towards this worker's load).
+    pub(super) at: Instant,
 }
 
 /// What signaling (through [`super::Media`]) and the router ask of a worker.
@@ -76,6 +79,13 @@ pub(super) enum Command {
         meeting: i64,
         participant: String,
         muted: bool,
+    },
+    /// Forward a participant's camera or not (a host stopped it; the participant turned it
+    /// back on).
+    VideoStopped {
+        meeting: i64,
+        participant: String,
+        stopped: bool,
     },
     /// Copy the room's forwarded packets to the recorder, or stop.
     Recording {
@@ -124,6 +134,13 @@ pub(super) struct Worker {
     audible_speakers: usize,
     sent_metric: metrics::Counter,
     handed_over: metrics::Counter,
+    /// This worker's load: measured per window, published for admission, acted on.
+    meter: Meter,
+    governor: Governor,
+    board: Arc<Board>,
+    /// When the worker was last ready to read its socket (a media packet read later waited
+    /// at most since then).
+    ready_at: Instant,
 }
 
 /// What every worker of a node shares.
@@ -136,11 +153,16 @@ pub(super) struct Shared {
     pub sent: Arc<AtomicU64>,
     /// Loudest microphones a crowded room forwards (0: all).
     pub audible_speakers: usize,
+    /// Where workers publish their load.
+    pub board: Arc<Board>,
+    /// When a worker is overloaded.
+    pub high_water: HighWater,
 }
 
 impl Worker {
     pub(super) fn new(index: usize, socket: UdpSocket, candidate: SocketAddr, shared: Shared) -> Worker {
-        let Shared { live, tcp, router, recorder, sent, audible_speakers } = shared;
+        let Shared { live, tcp, router, recorder, sent, audible_speakers, board, high_water } = shared;
+        let now = Instant::now();
         Worker {
             index,
             socket,
@@ -158,6 +180,10 @@ impl Worker {
             audible_speakers,
             sent_metric: metrics::counter!("media_sent_bytes_total"),
             handed_over: metrics::counter!("media_datagrams_handed_over_total"),
+            meter: Meter::new(now, Duration::ZERO),
+            governor: Governor::new(high_water),
+            board,
+            ready_at: now,
         }
     }
 
@@ -175,6 +201,8 @@ impl Worker {
         let mut events = mio::Events::with_capacity(8);
         let mut inbox = Inbox::new();
         let mut pruned = Instant::now();
+        // The window starts on this thread, with its CPU time.
+        self.meter = Meter::new(Instant::now(), thread_cpu_time());
         'run: loop {
             let now = Instant::now();
             self.drive_timeouts(now);
@@ -193,18 +221,31 @@ impl Worker {
                 let Ok(packet) = outlet.packets.try_recv() else { break };
                 busy = true;
                 let now = Instant::now();
+                if is_rtp(&packet.contents) {
+                    self.meter.waited(now.saturating_duration_since(packet.at));
+                }
                 self.datagram(now, packet.proto, packet.source, &packet.contents);
             }
+            let read_at = Instant::now();
             match inbox.receive(&self.socket) {
                 Ok(n) => {
                     busy |= n > 0;
                     for i in 0..n {
                         if let Some((source, contents)) = inbox.get(i) {
-                            self.inbound(Instant::now(), source, contents);
+                            let now = Instant::now();
+                            if is_rtp(contents) {
+                                self.meter.waited(now.saturating_duration_since(self.ready_at));
+                            }
+                            self.inbound(now, source, contents);
                         }
                     }
+                    // A full batch left datagrams behind: they have waited since before.
+                    if n < BATCH {
+                        self.ready_at = read_at;
+                    }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                // Nothing was waiting then: whatever comes next waits from there.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.ready_at = read_at,
                 Err(e) if e.kind() == ErrorKind::Interrupted => busy = true,
                 // ICMP errors of earlier sends (a peer's port closed) surface here; go on.
                 Err(e) => tracing::debug!(error = %e, "media socket read"),
@@ -214,6 +255,7 @@ impl Worker {
                 self.foreign.retain(|_, (_, ufrag)| router.is_registered(ufrag));
                 pruned = Instant::now();
             }
+            self.measure();
             if busy {
                 continue;
             }
@@ -234,11 +276,32 @@ impl Worker {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
+            // What arrived while it slept woke it: it waited from now on.
+            self.ready_at = self.ready_at.max(Instant::now());
             // Whatever woke it, the next round looks at everything.
             self.router.awake(self.index);
         }
         let ufrags: Vec<String> = self.ufrags.drain().map(|(u, _)| u).collect();
         self.router.unregister(ufrags);
+    }
+
+    /// Ends a measuring window when one is over: publishes the figures and sheds (or stops
+    /// shedding) in every room as the governor says.
+    fn measure(&mut self) {
+        let now = Instant::now();
+        let Some(sample) = self.meter.tick(now, thread_cpu_time) else { return };
+        let overloaded = sample.overloaded(self.governor.marks());
+        if let Some(level) = self.governor.observe(sample) {
+            tracing::warn!(worker = self.index, ?sample, ?level, "media worker load: shedding level changed");
+            let meetings: Vec<i64> = self.rooms.keys().copied().collect();
+            for m in meetings {
+                if let Some(slot) = self.rooms.get_mut(&m) {
+                    slot.room.set_shedding(now, level);
+                }
+                self.drain(m);
+            }
+        }
+        self.board.publish(self.index, sample, overloaded, self.governor.level());
     }
 
     /// A datagram read from this worker's socket: handled here if it is for one of this
@@ -270,7 +333,8 @@ impl Worker {
 
     fn hand_over(&self, worker: usize, source: SocketAddr, contents: &[u8]) {
         self.handed_over.increment(1);
-        self.router.deliver(worker, Packet { proto: Proto::Udp, source, contents: contents.to_vec() });
+        let packet = Packet { proto: Proto::Udp, source, contents: contents.to_vec(), at: Instant::now() };
+        self.router.deliver(worker, packet);
     }
 
     /// The meeting a datagram is for (see [`Paths::route`]). The room then checks the STUN
@@ -346,11 +410,15 @@ impl Worker {
     fn slot(&mut self, meeting: i64) -> &mut Slot {
         let candidate = self.candidate;
         let audible_limit = self.audible_speakers;
+        let shedding = self.governor.level();
         self.rooms.entry(meeting).or_insert_with(|| {
             let now = Instant::now();
             let mut config = RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)]);
             config.audible_limit = audible_limit;
-            Slot { room: Room::new(now, config), ids: HashMap::new(), names: HashMap::new(), next: 0, deadline: now }
+            let mut room = Room::new(now, config);
+            // A room opened on an overloaded worker sheds like the others there.
+            room.set_shedding(now, shedding);
+            Slot { room, ids: HashMap::new(), names: HashMap::new(), next: 0, deadline: now }
         })
     }
 
@@ -446,6 +514,14 @@ impl Worker {
                     }
                 }
             }
+            Command::VideoStopped { meeting, participant, stopped } => {
+                let id = self.participant(now, meeting, &participant);
+                if let Some(slot) = self.rooms.get_mut(&meeting) {
+                    if let Err(e) = slot.room.set_video_stopped(id, stopped) {
+                        tracing::debug!(error = %e, "stop video");
+                    }
+                }
+            }
             Command::Recording { meeting, on } => {
                 self.slot(meeting).room.set_recording(on);
             }
@@ -465,6 +541,12 @@ impl Worker {
     }
 }
 
+/// Whether a datagram is RTP (media; RFC 7983's first-byte range minus RTCP's packet types),
+/// the traffic whose queueing people notice.
+fn is_rtp(d: &[u8]) -> bool {
+    matches!(d, [128..=191, second, ..] if !(64..=95).contains(&(second & 0x7f)))
+}
+
 /// Sends what `outbox` holds, counting what the kernel refused.
 fn flush(outbox: &mut Outbox, socket: &UdpSocket) {
     if outbox.len() == 0 {
@@ -473,5 +555,21 @@ fn flush(outbox: &mut Outbox, socket: &UdpSocket) {
     let refused = outbox.flush(socket);
     if refused > 0 {
         metrics::counter!("media_datagrams_dropped_total", "reason" => "send_failed").increment(refused as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rtp;
+
+    #[test]
+    fn media_packets_are_told_from_rtcp_stun_and_dtls() {
+        assert!(is_rtp(&[0x80, 111, 0, 1]), "Opus");
+        assert!(is_rtp(&[0x90, 96 | 0x80, 0, 1]), "VP8 with the marker bit and an extension");
+        assert!(!is_rtp(&[0x80, 200, 0, 6]), "a sender report");
+        assert!(!is_rtp(&[0x81, 205, 0, 4]), "transport feedback");
+        assert!(!is_rtp(&[0x00, 0x01, 0, 0]), "STUN");
+        assert!(!is_rtp(&[22, 254, 253]), "DTLS");
+        assert!(!is_rtp(&[0x80]));
     }
 }

@@ -159,6 +159,10 @@ impl TestApp {
         }
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_data_dir(data_dir.path());
+        // Tests share a busy machine and a debug build, whose delays (a 12-person meeting's
+        // renegotiations hold a worker for a second or more) would count as media overload:
+        // refused joins, shed video. Only the overload test sets real marks.
+        config.media_high_water = convene::media::HighWater { busy_pct: 100, delay_ms: 60_000 };
         let db = match backend {
             Backend::Sqlite => None,
             Backend::Postgres(admin_url) => {
