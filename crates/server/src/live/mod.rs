@@ -103,8 +103,7 @@ impl Live {
     /// Seats (or holds in the waiting room) the bearer of a verified join ticket.
     pub(crate) async fn enter(&self, state: &AppState, claims: &TicketClaims) -> Result<Entered> {
         let meeting = joinable(state, claims.mid).await?;
-        let role = Role::parse(&claims.role)
-            .ok_or_else(|| Error::unauthorized("invalid_token", "ticket has no valid role"))?;
+        let role = claims.role;
         let user_id = (!claims.sub.starts_with("guest:")).then(|| claims.sub.clone());
         if state.store.is_banned(meeting.id, &ban_subjects(user_id.as_deref(), claims.cid.as_deref())).await? {
             return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
@@ -178,7 +177,7 @@ impl Live {
             meeting_id: room.meeting_id,
             user_id: p.user_id.clone(),
             display_name: p.display_name.clone(),
-            role: role_name(p.role).into(),
+            role: p.role.as_str().into(),
             joined_at: state.clock.now_ms(),
             left_at: None,
         };
@@ -730,7 +729,8 @@ impl Live {
     async fn end(&self, state: &AppState, room: &Arc<Room>, reason: EndReason) {
         let now = state.clock.now_ms();
         // Persist first, so anyone who hears "ended" and asks the API sees it ended.
-        if let Err(e) = state.store.set_meeting_status(room.meeting_id, "ended", now).await {
+        if let Err(e) = state.store.set_meeting_status(room.meeting_id, crate::meeting::MeetingStatus::Ended, now).await
+        {
             tracing::error!(error = %e, meeting_id = room.meeting_id, "could not mark meeting ended");
         }
         let vacated = room.close(&ServerMessage::MeetingEnded { reason });
@@ -827,7 +827,10 @@ impl Live {
             }
         };
         if created {
-            state.store.set_meeting_status(meeting.id, "live", state.clock.now_ms()).await?;
+            state
+                .store
+                .set_meeting_status(meeting.id, crate::meeting::MeetingStatus::Live, state.clock.now_ms())
+                .await?;
             state.events.emit(Event::new(
                 "meeting.started",
                 state.clock.now(),
@@ -900,7 +903,7 @@ impl Live {
         };
         let mut chat = Vec::with_capacity(rows.len());
         for row in &rows {
-            chat.push(chat_message(row, shared_file(state, row).await));
+            chat.push(chat_message(row, shared_file(&state.store, row).await));
         }
         Ok(ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -940,9 +943,9 @@ pub(crate) fn chat_message(row: &ChatRow, file: Option<SharedFile>) -> ChatMessa
 }
 
 /// The file a chat message announces, if any.
-pub(crate) async fn shared_file(state: &AppState, row: &ChatRow) -> Option<SharedFile> {
+pub(crate) async fn shared_file(store: &crate::store::Store, row: &ChatRow) -> Option<SharedFile> {
     let id = row.file_id.as_ref()?;
-    let f = state.store.file(row.meeting_id, id).await.ok()??;
+    let f = store.file(row.meeting_id, id).await.ok()??;
     Some(SharedFile {
         url: format!("/api/v1/meetings/{}/files/{}", f.meeting_id, f.id),
         file_id: f.id,
@@ -984,15 +987,6 @@ fn ban_subjects(user_id: Option<&str>, client_id: Option<&str>) -> Vec<String> {
     user_id.map(|u| format!("user:{u}")).into_iter().chain(client_id.map(|c| format!("client:{c}"))).collect()
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Host => "host",
-        Role::Cohost => "cohost",
-        Role::Participant => "participant",
-        Role::Guest => "guest",
-    }
-}
-
 fn not_started() -> Error {
     Error::conflict("meeting_not_started", "the host has not started this meeting yet; try again in a moment")
 }
@@ -1026,13 +1020,12 @@ async fn joinable(state: &AppState, meeting_id: i64) -> Result<MeetingRow> {
         .meeting(meeting_id)
         .await?
         .ok_or_else(|| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
-    match m.status.as_str() {
-        "cancelled" => Err(Error::gone("meeting_cancelled", "this meeting was cancelled")),
-        "ended" if m.recurrence.is_none() && m.kind != "personal" => {
-            Err(Error::gone("meeting_ended", "this meeting has ended"))
-        }
-        _ => Ok(m),
-    }
+    crate::meeting::authorize(
+        &crate::meeting::Actor::anonymous(),
+        &m.facts(&state.config),
+        crate::meeting::Action::Join,
+    )?;
+    Ok(m)
 }
 
 fn emit_participant(state: &AppState, room: &Room, kind: &'static str, p: &Participant) {
