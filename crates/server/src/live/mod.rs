@@ -1,6 +1,7 @@
 //! Live meetings: the registry of rooms on this node and the rules for entering, waiting,
 //! leaving, reconnecting, moderating, chatting and ending — everything around the media.
 
+mod admission;
 mod room;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use convene_protocol::{
 };
 use serde_json::json;
 
+use admission::{admission, Door};
 pub(crate) use room::{Attached, Newcomer, Refusal, Room};
 
 use crate::auth::{random_secret, token::TicketClaims, token_hash};
@@ -75,29 +77,14 @@ impl Live {
         if state.store.is_banned(m.id, &ban_subjects(user_id, client_id)).await? {
             return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
         }
-        let settings = Settings::from_stored(&m.settings, &state.config);
-        let room = self.room(m.id);
-        if role.is_moderator() {
-            return Ok(());
-        }
-        match room {
+        // An open room admits by the settings it opened with, exactly as it will on entry.
+        let (settings, door) = match self.room(m.id) {
+            Some(r) => (r.settings.clone(), r.door()),
             // Cluster mode: the room may live on another node, which checks on entry.
-            None if state.cluster.is_clustered() => Ok(()),
-            None if !settings.join_before_host => Err(not_started()),
-            None => Ok(()),
-            Some(r) => {
-                if r.is_locked() {
-                    return Err(locked());
-                }
-                if r.participant_count() >= settings.max_participants as usize {
-                    return Err(full());
-                }
-                if !settings.join_before_host && !r.participants().iter().any(|p| p.role.is_moderator()) {
-                    return Err(not_started());
-                }
-                Ok(())
-            }
-        }
+            None if state.cluster.is_clustered() => return Ok(()),
+            None => (Settings::from_stored(&m.settings, &state.config), Door::default()),
+        };
+        admission(role, &settings, door).map_err(refusal_error)
     }
 
     /// Seats (or holds in the waiting room) the bearer of a verified join ticket.
