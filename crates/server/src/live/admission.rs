@@ -2,12 +2,15 @@
 //! ticket is issued) and the room (when the ticket is presented), so the two cannot disagree.
 //!
 //! Moderators — the host and co-hosts — run the meeting, so a lock, a missing host or a full
-//! room never keeps them out; everyone else meets those three in that order.
+//! room never keeps them out; everyone else meets those three in that order. Someone a host
+//! removed is kept out whatever their role ([`not_removed`]).
 
 use convene_protocol::Role;
 
 use super::room::Refusal;
+use crate::error::{Error, Result};
 use crate::meeting::Settings;
+use crate::store::Store;
 
 /// The room as the door sees it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,7 +24,7 @@ pub(crate) struct Door {
 
 /// Whether someone with `role` may come into a room with `settings` as `door` finds it. A room
 /// not yet open is [`Door::default`]: unlocked, empty, no host.
-pub(crate) fn admission(role: Role, settings: &Settings, door: Door) -> Result<(), Refusal> {
+pub(crate) fn admission(role: Role, settings: &Settings, door: Door) -> std::result::Result<(), Refusal> {
     if role.is_moderator() {
         return Ok(());
     }
@@ -33,6 +36,31 @@ pub(crate) fn admission(role: Role, settings: &Settings, door: Door) -> Result<(
     }
     if !door.moderator_present && !settings.join_before_host {
         return Err(Refusal::HostAbsent);
+    }
+    Ok(())
+}
+
+/// A removal is remembered under the account (`user:…`) …
+pub(crate) fn user_subject(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// … and under the random id a guest's browser keeps (`client:…`).
+pub(crate) fn client_subject(client_id: &str) -> String {
+    format!("client:{client_id}")
+}
+
+/// Refuses someone a host removed from the meeting: the one ban check, for the HTTP join and
+/// the room's door alike.
+pub(crate) async fn not_removed(
+    store: &Store,
+    meeting_id: i64,
+    user_id: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<()> {
+    let subjects: Vec<String> = user_id.map(user_subject).into_iter().chain(client_id.map(client_subject)).collect();
+    if store.is_banned(meeting_id, &subjects).await? {
+        return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
     }
     Ok(())
 }

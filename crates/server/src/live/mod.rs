@@ -14,7 +14,7 @@ use convene_protocol::{
 };
 use serde_json::json;
 
-use admission::{admission, Door};
+use admission::{admission, client_subject, not_removed, user_subject, Door};
 pub(crate) use room::{Attached, Newcomer, Refusal, Room};
 
 use crate::auth::{random_secret, token::TicketClaims, token_hash};
@@ -74,9 +74,7 @@ impl Live {
         user_id: Option<&str>,
         client_id: Option<&str>,
     ) -> Result<()> {
-        if state.store.is_banned(m.id, &ban_subjects(user_id, client_id)).await? {
-            return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
-        }
+        not_removed(&state.store, m.id, user_id, client_id).await?;
         // An open room admits by the settings it opened with, exactly as it will on entry.
         let (settings, door) = match self.room(m.id) {
             Some(r) => (r.settings.clone(), r.door()),
@@ -92,9 +90,7 @@ impl Live {
         let meeting = joinable(state, claims.mid).await?;
         let role = claims.role;
         let user_id = (!claims.sub.starts_with("guest:")).then(|| claims.sub.clone());
-        if state.store.is_banned(meeting.id, &ban_subjects(user_id.as_deref(), claims.cid.as_deref())).await? {
-            return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
-        }
+        not_removed(&state.store, meeting.id, user_id.as_deref(), claims.cid.as_deref()).await?;
         let settings = Settings::from_stored(&meeting.settings, &state.config);
         let now = state.clock.now();
         let avatar_url = match &user_id {
@@ -122,7 +118,7 @@ impl Live {
             participant: participant.clone(),
             resume_token: resume_token.clone(),
             attendance_id: attendance_id.clone(),
-            client_key: claims.cid.as_ref().map(|c| format!("client:{c}")),
+            client_key: claims.cid.as_deref().map(client_subject),
         };
         // A room that is closing as we arrive is replaced by a fresh one (once).
         let mut retried = false;
@@ -652,7 +648,7 @@ impl Live {
         let farewell = ServerMessage::error("removed", "a host removed you from this meeting", None);
         let Some((v, client_key)) = room.remove(pid, LeaveReason::Removed, Some(farewell)) else { return };
         let now = state.clock.now_ms();
-        for subject in v.participant.user_id.iter().map(|u| format!("user:{u}")).chain(client_key) {
+        for subject in v.participant.user_id.as_deref().map(user_subject).into_iter().chain(client_key) {
             if let Err(e) = state.store.ban(room.meeting_id, &subject, now).await {
                 tracing::error!(error = %e, "could not record removal");
             }
@@ -968,10 +964,6 @@ fn tell_waiting(room: &Room, p: &Participant) {
     if p.role.is_moderator() && !waiting.is_empty() {
         room.send_to(&p.participant_id, ServerMessage::WaitingRoom { waiting });
     }
-}
-
-fn ban_subjects(user_id: Option<&str>, client_id: Option<&str>) -> Vec<String> {
-    user_id.map(|u| format!("user:{u}")).into_iter().chain(client_id.map(|c| format!("client:{c}"))).collect()
 }
 
 fn not_started() -> Error {
