@@ -984,7 +984,10 @@ fn refusal_error(r: Refusal) -> Error {
         Refusal::Locked => locked(),
         Refusal::Full => full(),
         Refusal::HostAbsent => not_started(),
-        Refusal::Closed | Refusal::UnknownResume => Error::gone("meeting_ended", "this meeting has ended"),
+        Refusal::Closed | Refusal::UnknownResume => {
+            let (code, message) = crate::meeting::Closed::Ended.code_and_message();
+            Error::gone(code, message)
+        }
     }
 }
 
