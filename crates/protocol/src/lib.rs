@@ -30,12 +30,16 @@ pub enum Role {
 
 impl Role {
     pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "host" => Some(Role::Host),
-            "cohost" => Some(Role::Cohost),
-            "participant" => Some(Role::Participant),
-            "guest" => Some(Role::Guest),
-            _ => None,
+        [Role::Host, Role::Cohost, Role::Participant, Role::Guest].into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The role's name on the wire (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Cohost => "cohost",
+            Role::Participant => "participant",
+            Role::Guest => "guest",
         }
     }
 

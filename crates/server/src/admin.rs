@@ -30,7 +30,15 @@ async fn act(state: &AppState, action: AdminAction) -> anyhow::Result<()> {
             let email = email.trim().to_lowercase();
             password::check_policy(&password, &username, &email).map_err(|e| anyhow::anyhow!("{e}"))?;
             let hash = password::hash(&password).await?;
-            let user = crate::http::create_account_for_cli(state, &username, &email, &hash).await?;
+            let new = crate::account::NewAccount {
+                username: &username,
+                email: &email,
+                password_hash: &hash,
+                display_name: &username,
+                role: Some("admin"),
+                now_ms: state.clock.now_ms(),
+            };
+            let user = crate::account::create(&state.store, new).await?;
             println!("created administrator {} <{}> (id {})", user.username, user.email, user.id);
         }
         AdminAction::Promote { account } => {

@@ -5,6 +5,7 @@
 //! ties them to a socket; `admin` is the command-line account administration.
 #![warn(unreachable_pub)]
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod avatar;

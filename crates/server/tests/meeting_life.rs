@@ -226,6 +226,34 @@ async fn capacity_and_join_before_host(backend: Backend) {
     app.stop().await;
 }
 
+/// A co-host of a full meeting gets in through the HTTP join and the room alike: the host and
+/// co-hosts run the meeting, so capacity never keeps them out. Others are refused at both doors.
+async fn cohost_enters_a_full_meeting(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("hana").await;
+    let co = app.account("colm").await;
+    let m = app
+        .meeting(&host, json!({"start_time": null, "co_hosts": [co.user_id], "settings": {"max_participants": 2}}))
+        .await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let join = |name: &str| json!({"passcode": m["passcode"], "display_name": name});
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "Hana").await;
+    // A ticket taken while there was room: the room refuses it once the meeting is full.
+    let late = app.post(&format!("/api/v1/meetings/{id}/join"), None, join("Late")).await;
+    let late = late.expect(200)["ticket"].as_str().unwrap().to_owned();
+    let (_g, _) = Client::join(&app, &m, None, "Gwen").await;
+    h.expect("participant_joined").await;
+    app.post(&format!("/api/v1/meetings/{id}/join"), None, join("Third")).await.expect_error(403, "meeting_full");
+    let (_l, first) = Client::connect_following(&app, id, &format!("ticket={late}")).await;
+    assert_eq!((first["type"].as_str(), first["code"].as_str()), (Some("error"), Some("meeting_full")), "{first}");
+
+    let (_c, cw) = Client::join(&app, &m, Some(&co), "Colm").await;
+    assert_eq!(cw["role"], "cohost");
+    assert_eq!(cw["participants"].as_array().unwrap().len(), 3, "host, guest and co-host");
+    assert_eq!(h.expect("participant_joined").await["participant"]["display_name"], "Colm");
+    app.stop().await;
+}
+
 async fn host_leaving_passes_the_meeting_on(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let host = app.account("hugo").await;
@@ -419,6 +447,7 @@ backend_tests!(
     host_controls_work_for_hosts_only,
     removed_people_cannot_rejoin,
     capacity_and_join_before_host,
+    cohost_enters_a_full_meeting,
     host_leaving_passes_the_meeting_on,
     chat_public_private_history_and_reactions,
 );

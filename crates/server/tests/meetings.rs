@@ -3,6 +3,7 @@
 mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::{in_hours, Account, Backend, Reply, TestApp};
+use convene::meeting::MeetingStatus;
 use convene::store::AttendanceRow;
 use serde_json::{json, Value};
 
@@ -710,7 +711,7 @@ async fn guest_joins_with_passcode(backend: Backend) {
     let now = Utc::now().timestamp();
     let claims = app.state.keys.verify_ticket(ticket, now).expect("a valid ticket");
     assert_eq!(claims.mid, id);
-    assert_eq!(claims.role, "guest");
+    assert_eq!(claims.role.as_str(), "guest");
     assert_eq!(claims.name, "Gus");
     assert!(claims.sub.starts_with("guest:"), "guest identity {}", claims.sub);
     assert!(app.state.keys.verify_ticket(ticket, now + 290).is_ok(), "valid for five minutes");
@@ -861,10 +862,10 @@ async fn join_ended_meeting_is_gone(backend: Backend) {
     let m = app.meeting(&alice, json!({"settings": {"join_before_host": true}})).await;
     let id = id_of(&m);
     let now = app.state.clock.now_ms();
-    app.state.store.set_meeting_status(id, "live", now).await.unwrap();
+    app.state.store.set_meeting_status(id, MeetingStatus::Live, now).await.unwrap();
     let r = join(&app, id, None, json!({"passcode": passcode_of(&m), "display_name": "Gus"})).await;
     assert_eq!(r.expect(200)["role"], "guest", "a live meeting is joinable");
-    app.state.store.set_meeting_status(id, "ended", now + 1000).await.unwrap();
+    app.state.store.set_meeting_status(id, MeetingStatus::Ended, now + 1000).await.unwrap();
     let r = join(&app, id, None, json!({"passcode": passcode_of(&m), "display_name": "Gus"})).await;
     r.expect_error(410, "meeting_ended");
     join(&app, id, Some(&alice.token), json!({})).await.expect_error(410, "meeting_ended");
@@ -940,7 +941,7 @@ async fn past_meetings_and_attendance(backend: Backend) {
     let now = app.state.clock.now_ms();
     let min = 60_000;
     let store = &app.state.store;
-    store.set_meeting_status(held_id, "live", now - 60 * min).await.unwrap();
+    store.set_meeting_status(held_id, MeetingStatus::Live, now - 60 * min).await.unwrap();
     store
         .record_join(&attendance(held_id, Some(&alice), "alice", "host", now - 60 * min, Some(now - 10 * min)))
         .await
@@ -950,7 +951,7 @@ async fn past_meetings_and_attendance(backend: Backend) {
     store.record_leave(&carol_row.id, now - 20 * min).await.unwrap();
     store.record_leave(&carol_row.id, now - 5 * min).await.unwrap(); // a second leave changes nothing
     store.record_join(&attendance(held_id, None, "Gus", "guest", now - 40 * min, Some(now - 39 * min))).await.unwrap();
-    store.set_meeting_status(held_id, "ended", now - 10 * min).await.unwrap();
+    store.set_meeting_status(held_id, MeetingStatus::Ended, now - 10 * min).await.unwrap();
 
     let past = list(&app, &alice, "scope=past").await;
     assert_eq!(ids_in(&past), vec![held_id], "only the held meeting is past");
@@ -1009,8 +1010,8 @@ async fn past_meetings_most_recent_first(backend: Backend) {
     for (i, ended_hours_ago) in [5, 1, 3].into_iter().enumerate() {
         let m = app.meeting(&alice, json!({"start_time": in_hours(i as i64 + 1)})).await;
         let id = id_of(&m);
-        app.state.store.set_meeting_status(id, "live", now - (ended_hours_ago + 1) * hour).await.unwrap();
-        app.state.store.set_meeting_status(id, "ended", now - ended_hours_ago * hour).await.unwrap();
+        app.state.store.set_meeting_status(id, MeetingStatus::Live, now - (ended_hours_ago + 1) * hour).await.unwrap();
+        app.state.store.set_meeting_status(id, MeetingStatus::Ended, now - ended_hours_ago * hour).await.unwrap();
         ids.push(id);
     }
     let past = list(&app, &alice, "scope=past").await;
@@ -1030,7 +1031,7 @@ async fn attendee_count_counts_people_not_visits(backend: Backend) {
     let now = app.state.clock.now_ms();
     let min = 60_000;
     let store = &app.state.store;
-    store.set_meeting_status(id, "live", now - 60 * min).await.unwrap();
+    store.set_meeting_status(id, MeetingStatus::Live, now - 60 * min).await.unwrap();
     store
         .record_join(&attendance(id, Some(&alice), "alice", "host", now - 60 * min, Some(now - 5 * min)))
         .await
@@ -1044,7 +1045,7 @@ async fn attendee_count_counts_people_not_visits(backend: Backend) {
         .record_join(&attendance(id, Some(&carol), "carol", "participant", now - 39 * min, Some(now - 5 * min)))
         .await
         .unwrap();
-    store.set_meeting_status(id, "ended", now - 5 * min).await.unwrap();
+    store.set_meeting_status(id, MeetingStatus::Ended, now - 5 * min).await.unwrap();
     let past = list(&app, &alice, "scope=past").await;
     assert_eq!(item(&past, id)["attendee_count"], 2, "alice and carol attended, whatever carol's reconnects");
     let rows = app.get(&format!("/api/v1/meetings/{id}/attendance"), Some(&alice.token)).await;
@@ -1059,7 +1060,7 @@ async fn live_scope(backend: Backend) {
     let live = app.meeting(&alice, json!({"start_time": in_hours(3), "invitees": [bob.email]})).await;
     let quiet = app.meeting(&alice, json!({"start_time": in_hours(1)})).await;
     let now = app.state.clock.now_ms();
-    app.state.store.set_meeting_status(id_of(&live), "live", now).await.unwrap();
+    app.state.store.set_meeting_status(id_of(&live), MeetingStatus::Live, now).await.unwrap();
     let page = list(&app, &alice, "scope=live").await;
     assert_eq!(ids_in(&page), vec![id_of(&live)]);
     assert_eq!(item(&page, id_of(&live))["status"], "live");
@@ -1084,9 +1085,9 @@ async fn held_recurring_meeting_stays_upcoming(backend: Backend) {
     // The first occurrence happens and ends.
     app.state.clock.advance(Duration::minutes(65));
     let now = app.state.clock.now_ms();
-    app.state.store.set_meeting_status(id, "live", now - 5 * 60_000).await.unwrap();
+    app.state.store.set_meeting_status(id, MeetingStatus::Live, now - 5 * 60_000).await.unwrap();
     app.state.clock.advance(Duration::minutes(30));
-    app.state.store.set_meeting_status(id, "ended", app.state.clock.now_ms()).await.unwrap();
+    app.state.store.set_meeting_status(id, MeetingStatus::Ended, app.state.clock.now_ms()).await.unwrap();
     let alice = app.login(&alice.email, common::PASSWORD).await; // the old token expired meanwhile
 
     let got = app.get(&format!("/api/v1/meetings/{id}"), Some(&alice.token)).await;
@@ -1113,10 +1114,35 @@ async fn held_recurring_meeting_stays_upcoming(backend: Backend) {
     app.stop().await;
 }
 
+/// Numbers and times from outside are range-checked: an i64 of minutes or a date a few
+/// thousand years out is a 422 in the JSON error shape, on create and edit alike (issue 16).
+async fn numbers_from_outside_are_range_checked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.account("alice").await;
+    let m = app.meeting(&alice, json!({"start_time": in_hours(2)})).await;
+    let path = format!("/api/v1/meetings/{}", id_of(&m));
+    for minutes in [i64::MAX, i64::MIN] {
+        let body = json!({"title": "x", "start_time": in_hours(1), "duration_minutes": minutes});
+        create(&app, &alice, body).await.expect_error(422, "invalid_duration");
+        let r = app.patch(&path, Some(&alice.token), json!({"duration_minutes": minutes})).await;
+        r.expect_error(422, "invalid_duration");
+    }
+    let far = "+200000-01-01T00:00:00Z";
+    create(&app, &alice, json!({"title": "x", "start_time": far})).await.expect_error(422, "invalid_start_time");
+    let r = app.patch(&path, Some(&alice.token), json!({"start_time": far})).await;
+    r.expect_error(422, "invalid_start_time");
+    let r = app.patch(&path, Some(&alice.token), json!({"end_time": far})).await;
+    r.expect_error(422, "invalid_duration");
+    let got = app.get(&path, Some(&alice.token)).await.expect(200).clone();
+    assert_eq!(got["duration_minutes"], m["duration_minutes"], "nothing changed");
+    app.stop().await;
+}
+
 backend_tests!(
     create_scheduled_meeting,
     duration_from_end_time,
     create_refuses_bad_input,
+    numbers_from_outside_are_range_checked,
     max_participants_cap_follows_server_config,
     instant_meeting_starts_now,
     meeting_ids_are_not_sequential,

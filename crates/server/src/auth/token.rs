@@ -40,7 +40,7 @@ pub struct TicketClaims {
     pub mid: i64,
     pub name: String,
     /// `host`, `cohost`, `participant` or `guest`.
-    pub role: String,
+    pub role: convene_protocol::Role,
     /// A guest's device id (`client_id` at join), to keep a removed guest out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,

@@ -12,7 +12,7 @@ use super::extract::{AuthUser, Json};
 use crate::auth::{random_secret, token_hash};
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
-use crate::meeting::Access;
+use crate::meeting::{Action, MeetingStatus};
 use crate::notify::ics;
 use crate::state::AppState;
 use crate::store::{MeetingRow, UserRow};
@@ -69,12 +69,7 @@ async fn event_parts(state: &AppState, m: &MeetingRow) -> Result<(Option<UserRow
     responses((status = 200, content_type = "text/calendar", description = "VCALENDAR with one VEVENT"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn meeting_ics(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> Result<Response> {
-    let not_found = || Error::not_found("meeting_not_found", "no meeting has that ID");
-    let id: i64 = id.parse().map_err(|_| not_found())?;
-    let m = state.store.meeting(id).await?.ok_or_else(not_found)?;
-    if !Access::of(&state.store, &m, &auth.user).await?.sees_invitation() {
-        return Err(Error::forbidden("not_invited", "you are not the host of or invited to this meeting"));
-    }
+    let m = super::meetings::authorized(&state, &auth.user, &id, Action::ReadInvitation).await?;
     let (host, invitees) = event_parts(&state, &m).await?;
     let ctx = ics::EventContext {
         host: host.as_ref(),
@@ -126,15 +121,10 @@ async fn feed(State(state): State<AppState>, Path(file): Path<String>) -> Result
     let now = state.clock.now();
     let meetings: Vec<MeetingRow> = state
         .store
-        .meetings_of_user(&user.id, &user.email, &["scheduled", "live"])
+        .meetings_of_user(&user.id, &user.email, &[MeetingStatus::Scheduled, MeetingStatus::Live])
         .await?
         .into_iter()
-        .filter(|m| {
-            crate::meeting::schedule_of(m)
-                .ok()
-                .and_then(|s| s.current_or_next(now - chrono::Duration::days(30)))
-                .is_some()
-        })
+        .filter(|m| m.schedule().ok().and_then(|s| s.current_or_next(now - chrono::Duration::days(30))).is_some())
         .collect();
     let mut parts = Vec::with_capacity(meetings.len());
     for m in &meetings {

@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{MaybeAuth, Query};
 use crate::error::{Error, ErrorBody, Result};
-use crate::meeting::Access;
+use crate::meeting::{authorize, Action, Actor, MeetingId};
 use crate::state::AppState;
 use crate::store::FileRow;
 
@@ -85,7 +85,7 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, axum::Json<Uploaded>)> {
-    let meeting_id: i64 = id.parse().map_err(|_| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
+    let meeting_id = MeetingId::parse(&id)?.get();
     let token = seat_token(&headers)
         .ok_or_else(|| Error::unauthorized("missing_seat", "send X-Convene-Seat with your resume token"))?;
     let room = state
@@ -186,7 +186,7 @@ async fn download(
     headers: HeaderMap,
 ) -> Result<Response> {
     let not_found = || Error::not_found("file_not_found", "no such file in this meeting");
-    let meeting_id: i64 = id.parse().map_err(|_| not_found())?;
+    let meeting_id = MeetingId::parse(&id).map_err(|_| not_found())?.get();
     // Who is asking: a live seat, or an account.
     let seat = seat_token(&headers).and_then(|t| state.live.room(meeting_id)?.participant_by_resume(t));
     let user_id = auth.as_ref().map(|a| a.user.id.clone()).or_else(|| seat.as_ref().and_then(|s| s.user_id.clone()));
@@ -195,12 +195,8 @@ async fn download(
     }
     if let (None, Some(auth)) = (&seat, &auth) {
         let meeting = state.store.meeting(meeting_id).await?.ok_or_else(not_found)?;
-        if !Access::of(&state.store, &meeting, &auth.user).await?.sees_records() {
-            return Err(Error::forbidden(
-                "not_attended",
-                "only people in or having attended this meeting can download its files",
-            ));
-        }
+        let actor = Actor::account(super::meetings::access(&state, &meeting, &auth.user).await?);
+        authorize(&actor, &meeting.facts(&state.config), Action::ReadRecords)?;
     }
     let file = state.store.file(meeting_id, &file_id).await?.ok_or_else(not_found)?;
     let viewer = crate::store::Viewer {

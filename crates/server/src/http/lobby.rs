@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ClientIp, Json, MaybeAuth};
-use super::meetings::load;
+use super::meetings::{access, load};
 use crate::error::{Error, ErrorBody, Result};
-use crate::meeting::{passcode_matches, Access, Relation, Settings};
+use crate::meeting::{authorize, passcode_matches, Action, Actor, Settings};
 use crate::state::AppState;
 
 /// At most this many names are listed; the count says how many more there are.
@@ -67,20 +67,15 @@ async fn preview(
         }
         other => other?,
     };
-    // Whoever may look is whoever could join: the same refusals, in the same order, as join.
-    match m.status.as_str() {
-        "cancelled" => return Err(Error::gone("meeting_cancelled", "this meeting was cancelled by its host")),
-        "ended" if m.recurrence.is_none() && m.kind != "personal" => {
-            return Err(Error::gone("meeting_ended", "this meeting has ended"));
-        }
-        _ => {}
-    }
-    let settings = Settings::from_stored(&m.settings, &state.config);
-    let rel = match &auth {
-        Some(a) => Access::of(&state.store, &m, &a.user).await?.relation,
-        None => Relation::None,
+    // Whoever may look is whoever could join: the same checks, in the same order, as join.
+    let facts = m.facts(&state.config);
+    let actor = match &auth {
+        Some(a) => Actor::account(access(&state, &m, &a.user).await?),
+        None => Actor::anonymous(),
     };
-    if rel < Relation::CoHost {
+    authorize(&actor, &facts, Action::Join)?;
+    let moderator = authorize(&actor, &facts, Action::SkipPasscode).is_ok();
+    if !moderator {
         let given = req.passcode.as_deref().unwrap_or("").trim();
         if !passcode_matches(&m.passcode, given) {
             state.limits.passcode_failures.record(&key, now_ms);
@@ -91,12 +86,10 @@ async fn preview(
             });
         }
     }
-    if auth.is_none() && !settings.allow_guests {
-        return Err(Error::unauthorized(
-            "guests_not_allowed",
-            "this meeting is for signed-in users only; sign in to join",
-        ));
+    if auth.is_none() {
+        authorize(&actor, &facts, Action::JoinAsGuest)?;
     }
+    let settings = Settings::from_stored(&m.settings, &state.config);
     let people = state.live.participants(m.id).unwrap_or_default();
     let host_name = state.store.user_by_id(&m.host_id).await?.map(|u| u.display_name);
     Ok(axum::Json(MeetingPreview {
@@ -105,7 +98,7 @@ async fn preview(
         host_name,
         live: !people.is_empty(),
         present_count: people.len(),
-        present: if settings.waiting_room && rel < Relation::CoHost {
+        present: if settings.waiting_room && !moderator {
             Vec::new()
         } else {
             people.into_iter().take(NAMES_SHOWN).map(|p| p.display_name).collect()

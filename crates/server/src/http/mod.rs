@@ -1,6 +1,7 @@
 //! The HTTP API: routes, the OpenAPI document and cross-cutting layers.
 
 mod admin;
+mod avatar;
 mod calendar;
 pub mod extract;
 mod files;
@@ -61,7 +62,7 @@ pub const UNDOCUMENTED_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics", "/
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::router())
-        .merge(users::avatar_router())
+        .merge(avatar::router())
         .merge(meetings::router())
         .merge(lobby::router())
         .merge(admin::router())
@@ -160,14 +161,4 @@ impl PageSpec {
     fn wrap<T: ToSchema>(&self, items: Vec<T>, total: i64) -> Page<T> {
         Page { items, page: self.number, page_size: self.size, total }
     }
-}
-
-/// Creates an administrator account from the command line (same checks as registration).
-pub async fn create_account_for_cli(
-    state: &AppState,
-    username: &str,
-    email: &str,
-    hash: &str,
-) -> Result<crate::store::UserRow> {
-    users::create_account(state, username, email, hash, username, Some("admin")).await
 }

@@ -17,9 +17,11 @@ use super::meetings::load;
 use super::recordings::{view, RecordingView};
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
+use crate::meeting::{authorize, Action, Actor};
 use crate::recording::uploads::{self, NewUpload};
 use crate::state::AppState;
 use crate::store::UploadRow;
+use convene_protocol::Participant;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create)).routes(routes!(status, append, abort)).routes(routes!(complete))
@@ -115,8 +117,19 @@ async fn create(
     Json(body): Json<CreateUpload>,
 ) -> Result<Response> {
     let m = load(&state, &id).await?;
+    let room = state
+        .live
+        .room(m.id)
+        .ok_or_else(|| Error::conflict("meeting_not_live", "recordings are made while the meeting runs"))?;
+    // Someone in the meeting twice (two windows) may record if either seat may.
+    let facts = m.facts(&state.config);
+    let seats: Vec<_> =
+        room.participants().into_iter().filter(|p| p.user_id.as_deref() == Some(&auth.user.id)).collect();
+    let may = |p: &&Participant| authorize(&Actor::seated(p), &facts, Action::RecordLocally).is_ok();
+    let seat = seats.iter().find(may).or(seats.first());
+    authorize(&Actor::anonymous().with_seat(seat), &facts, Action::RecordLocally)?;
     let new = NewUpload { content_type: &body.content_type, size: body.size };
-    let row = uploads::create(&state, &m, &auth.user.id, new).await?;
+    let row = uploads::create(&state, m.id, &auth.user.id, new).await?;
     let v = upload_view(&state, &row);
     let location = HeaderValue::try_from(v.url.clone()).map_err(anyhow::Error::from)?;
     let mut resp = (StatusCode::CREATED, axum::Json(v)).into_response();
@@ -195,7 +208,7 @@ async fn complete(
     };
     let duration = body.duration_seconds;
     let row = uploads::complete(&state, &id, &auth.user.id, duration).await?;
-    Ok((StatusCode::CREATED, axum::Json(view(&state, &row, &auth.user.id).await?)))
+    Ok((StatusCode::CREATED, axum::Json(view(&state, &row, &auth.user).await?)))
 }
 
 /// Abort an upload: its bytes are deleted.

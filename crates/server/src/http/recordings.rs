@@ -11,15 +11,17 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{AuthUser, Json, Query};
-use super::meetings::load;
+use super::meetings::{access, load};
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
-use crate::meeting::RecordingAccess;
-use crate::meeting::{Access, Relation};
+use crate::meeting::{
+    authorize, Action, Actor, Lifecycle, Meeting, MeetingId, MeetingKind, MeetingStatus, RecordingAccess,
+    RecordingFacts,
+};
 use crate::recording::links::LinkError;
 use crate::recording::storage::parse_range;
 use crate::state::AppState;
-use crate::store::{RecordingRow, Viewer};
+use crate::store::{RecordingRow, UserRow, Viewer};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -108,7 +110,28 @@ pub(crate) struct MediaQuery {
     download: Option<u8>,
 }
 
-pub(super) async fn view(state: &AppState, r: &RecordingRow, user_id: &str) -> Result<RecordingView> {
+/// A recording as permissions see it.
+fn facts(r: &RecordingRow) -> RecordingFacts<'_> {
+    RecordingFacts {
+        host_id: &r.host_id,
+        made_on_device_by: r.started_by.as_deref().filter(|_| r.kind == "client"),
+        access: RecordingAccess::parse(&r.access),
+    }
+}
+
+/// Whether `user` may do `action` with recording `r` (an action about that recording).
+async fn allowed(state: &AppState, r: &RecordingRow, user: &UserRow, action: Action<'_>) -> Result<()> {
+    let actor = Actor::account(state.store.access(r.meeting_id, &r.host_id, user).await?);
+    // A meeting whose record is gone is over.
+    let over = Lifecycle { status: MeetingStatus::Ended, kind: MeetingKind::Scheduled, recurring: false };
+    let meeting = match state.store.meeting(r.meeting_id).await? {
+        Some(m) => m.facts(&state.config),
+        None => Meeting { lifecycle: over, allow_guests: false },
+    };
+    authorize(&actor, &meeting, action)
+}
+
+pub(super) async fn view(state: &AppState, r: &RecordingRow, user: &UserRow) -> Result<RecordingView> {
     let title = state.store.meeting(r.meeting_id).await?.map(|m| m.title).unwrap_or_default();
     let recorded_by = match &r.started_by {
         Some(u) => state.store.user_by_id(u).await?.map(|u| u.display_name),
@@ -129,7 +152,7 @@ pub(super) async fn view(state: &AppState, r: &RecordingRow, user_id: &str) -> R
         size_bytes: r.size_bytes,
         content_type: r.content_type.clone(),
         expires_at: r.expires_at.map(from_ms),
-        can_manage: crate::recording::may_manage(r, user_id),
+        can_manage: allowed(state, r, user, Action::ManageRecording(facts(r))).await.is_ok(),
     })
 }
 
@@ -138,11 +161,9 @@ fn not_found() -> Error {
 }
 
 /// The recording, if it exists and `user` may watch it.
-async fn visible(state: &AppState, id: &str, user_id: &str) -> Result<RecordingRow> {
+async fn visible(state: &AppState, id: &str, user: &UserRow) -> Result<RecordingRow> {
     let row = state.store.recording(id).await?.ok_or_else(not_found)?;
-    if !crate::recording::may_watch(state, &row, user_id).await? {
-        return Err(Error::forbidden("not_allowed", "the host has not shared this recording with you"));
-    }
+    allowed(state, &row, user, Action::WatchRecording(facts(&row))).await?;
     Ok(row)
 }
 
@@ -162,11 +183,8 @@ async fn start(
     }
     let room = moderated_room(&state, &auth, &id).await?;
     let row = crate::recording::start(&state, &room, Some(&auth.user.id)).await?;
-    Ok(axum::Json(StartStop {
-        message: "Recording started".into(),
-        recording: view(&state, &row, &auth.user.id).await?,
-    })
-    .into_response())
+    Ok(axum::Json(StartStop { message: "Recording started".into(), recording: view(&state, &row, &auth.user).await? })
+        .into_response())
 }
 
 /// Stop recording a meeting (host or co-host); composition starts at once.
@@ -187,11 +205,8 @@ async fn stop(
     let row = crate::recording::stop(&state, &room)
         .await?
         .ok_or_else(|| Error::conflict("not_recording", "this meeting is not being recorded"))?;
-    Ok(axum::Json(StartStop {
-        message: "Recording stopped".into(),
-        recording: view(&state, &row, &auth.user.id).await?,
-    })
-    .into_response())
+    Ok(axum::Json(StartStop { message: "Recording stopped".into(), recording: view(&state, &row, &auth.user).await? })
+        .into_response())
 }
 
 /// Marks a request one node passed to another, so it is never passed on again.
@@ -201,7 +216,7 @@ const FORWARDED: &str = "x-convene-forwarded";
 /// that node as it came (same credentials; it checks them itself) and its answer comes
 /// back unchanged. `None`: handle it here.
 async fn on_owner(state: &AppState, headers: &HeaderMap, id: &str, action: &str) -> Result<Option<Response>> {
-    let Ok(meeting) = id.parse::<i64>() else { return Ok(None) };
+    let Ok(meeting) = MeetingId::parse(id).map(MeetingId::get) else { return Ok(None) };
     if headers.contains_key(FORWARDED) || state.live.room(meeting).is_some() {
         return Ok(None);
     }
@@ -230,12 +245,11 @@ async fn on_owner(state: &AppState, headers: &HeaderMap, id: &str, action: &str)
 async fn moderated_room(state: &AppState, auth: &AuthUser, id: &str) -> Result<std::sync::Arc<crate::live::Room>> {
     let m = load(state, id).await?;
     let room = state.live.room(m.id);
-    let seated_moderator = room.as_ref().is_some_and(|r| {
-        r.participants().iter().any(|p| p.user_id.as_deref() == Some(&auth.user.id) && p.role.is_moderator())
+    let seat = room.as_ref().and_then(|r| {
+        r.participants().into_iter().find(|p| p.user_id.as_deref() == Some(&auth.user.id) && p.role.is_moderator())
     });
-    if !seated_moderator && Access::of(&state.store, &m, &auth.user).await?.relation < Relation::CoHost {
-        return Err(Error::forbidden("not_host", "only the host or a co-host can record"));
-    }
+    let actor = Actor::account(access(state, &m, &auth.user).await?).with_seat(seat.as_ref());
+    authorize(&actor, &m.facts(&state.config), Action::Record)?;
     room.ok_or_else(|| Error::conflict("meeting_not_live", "the meeting is not running"))
 }
 
@@ -246,8 +260,8 @@ async fn moderated_room(state: &AppState, auth: &AuthUser, id: &str) -> Result<s
 async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<axum::Json<Vec<RecordingView>>> {
     let mut out = Vec::new();
     for r in state.store.recordings_for_user(&auth.user.id).await? {
-        if crate::recording::may_watch(&state, &r, &auth.user.id).await? {
-            out.push(view(&state, &r, &auth.user.id).await?);
+        if allowed(&state, &r, &auth.user, Action::WatchRecording(facts(&r))).await.is_ok() {
+            out.push(view(&state, &r, &auth.user).await?);
         }
     }
     Ok(axum::Json(out))
@@ -263,7 +277,7 @@ async fn get_one(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<RecordingDetail>> {
-    let r = visible(&state, &id, &auth.user.id).await?;
+    let r = visible(&state, &id, &auth.user).await?;
     let until = r.stopped_at.unwrap_or_else(|| state.clock.now_ms());
     let mut participants: Vec<String> = Vec::new();
     for a in state.store.attendance(r.meeting_id).await? {
@@ -293,7 +307,7 @@ async fn get_one(
         (None, None, None)
     };
     Ok(axum::Json(RecordingDetail {
-        recording: view(&state, &r, &auth.user.id).await?,
+        recording: view(&state, &r, &auth.user).await?,
         participants,
         chat,
         stream_url,
@@ -314,13 +328,11 @@ async fn update(
     Path(id): Path<String>,
     Json(body): Json<RecordingUpdate>,
 ) -> Result<axum::Json<RecordingView>> {
-    let r = visible(&state, &id, &auth.user.id).await?;
-    if !crate::recording::may_manage(&r, &auth.user.id) {
-        return Err(Error::forbidden("not_host", "only the meeting's host can share a recording"));
-    }
+    let r = visible(&state, &id, &auth.user).await?;
+    allowed(&state, &r, &auth.user, Action::ManageRecording(facts(&r))).await?;
     state.store.set_recording_access(&r.id, body.access.as_str(), state.clock.now_ms()).await?;
     let r = state.store.recording(&id).await?.ok_or_else(not_found)?;
-    Ok(axum::Json(view(&state, &r, &auth.user.id).await?))
+    Ok(axum::Json(view(&state, &r, &auth.user).await?))
 }
 
 /// Delete a recording for good (the meeting's host; for a recording made on a device, also
@@ -330,10 +342,8 @@ async fn update(
     responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn remove(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {
-    let r = visible(&state, &id, &auth.user.id).await?;
-    if !crate::recording::may_manage(&r, &auth.user.id) {
-        return Err(Error::forbidden("not_host", "only the meeting's host can delete a recording"));
-    }
+    let r = visible(&state, &id, &auth.user).await?;
+    allowed(&state, &r, &auth.user, Action::ManageRecording(facts(&r))).await?;
     if r.status == "recording" {
         return Err(Error::conflict("still_recording", "stop the recording first"));
     }

@@ -8,15 +8,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{AuthUser, ClientIp, Json, Upload};
+use super::extract::{AuthUser, ClientIp, Json};
 use super::meetings::{meeting_view, MeetingView};
+use crate::account::{self, normalize_display_name, normalize_email, normalize_username};
 use crate::auth::{password, random_secret, token, token_hash};
 use crate::avatar;
 use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
-use crate::meeting::new_personal_meeting_id;
+use crate::meeting::MeetingStatus;
 use crate::state::AppState;
-use crate::store::{NewUser, RefreshOutcome, UserRow};
+use crate::store::{RefreshOutcome, UserRow};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,15 +31,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_password_reset))
         .routes(routes!(export_me))
         .routes(routes!(public_profile))
-        .routes(routes!(user_avatar))
-}
-
-/// Avatar upload lives in its own router so only it accepts 5 MB bodies.
-pub(super) fn avatar_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(put_avatar, get_my_avatar, delete_avatar))
-        // A little headroom so the handler, not the transport, reports the size error.
-        .layer(axum::extract::DefaultBodyLimit::max(avatar::MAX_UPLOAD_BYTES + 1))
 }
 
 // ----- shapes -----
@@ -166,35 +158,6 @@ pub(crate) struct Message {
 
 // ----- validation -----
 
-fn normalize_username(raw: &str) -> Result<String> {
-    let u = raw.trim().to_lowercase();
-    let ok_chars = u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    let ok_start = u.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !(3..=32).contains(&u.len()) || !ok_chars || !ok_start {
-        return Err(Error::invalid(
-            "invalid_username",
-            "username must be 3-32 characters: letters, digits, '_', '.', '-', starting with a letter or digit",
-        ));
-    }
-    Ok(u)
-}
-
-pub(crate) fn normalize_email(raw: &str) -> Result<String> {
-    let e = raw.trim().to_lowercase();
-    if e.len() > 254 || e.parse::<lettre::Address>().is_err() || !e.contains('.') {
-        return Err(Error::invalid("invalid_email", format!("{:?} is not a valid e-mail address", raw.trim())));
-    }
-    Ok(e)
-}
-
-fn normalize_display_name(raw: &str) -> Result<String> {
-    let d = raw.trim();
-    if d.is_empty() || d.chars().count() > 64 || d.chars().any(char::is_control) {
-        return Err(Error::invalid("invalid_display_name", "display name must be 1-64 printable characters"));
-    }
-    Ok(d.to_owned())
-}
-
 fn limit_ip(state: &AppState, ip: &str) -> Result<()> {
     match state.limits.auth_per_ip.hit(ip, state.clock.now_ms()) {
         Some(wait) => Err(Error::too_many(wait, "too many attempts from your address; try again later")),
@@ -245,42 +208,18 @@ async fn register(
         ));
     }
     let hash = password::hash(&req.password).await?;
-    let user = create_account(&state, &username, &email, &hash, &display_name, None).await?;
+    let new = account::NewAccount {
+        username: &username,
+        email: &email,
+        password_hash: &hash,
+        display_name: &display_name,
+        role: None,
+        now_ms: state.clock.now_ms(),
+    };
+    let user = account::create(&state.store, new).await?;
     state.store.link_invitations(&user.email, &user.id).await?;
     tracing::info!(user_id = %user.id, role = %user.role, "account registered");
     Ok((StatusCode::CREATED, axum::Json(Me::from(&user))))
-}
-
-/// Inserts an account, drawing a fresh personal meeting ID if the random one collides.
-pub(crate) async fn create_account(
-    state: &AppState,
-    username: &str,
-    email: &str,
-    hash: &str,
-    display_name: &str,
-    role: Option<&str>,
-) -> Result<UserRow> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let mut attempts = 0;
-    loop {
-        let result = state
-            .store
-            .create_user(NewUser {
-                id: &id,
-                username,
-                email,
-                password_hash: hash,
-                display_name,
-                personal_meeting_id: new_personal_meeting_id(),
-                role,
-                now: state.clock.now_ms(),
-            })
-            .await;
-        match result {
-            Err(Error::Client { code: "retry", .. }) if attempts < 5 => attempts += 1,
-            other => return other,
-        }
-    }
 }
 
 /// Sign in with e-mail (or username) and password.
@@ -465,7 +404,14 @@ async fn export_me(State(state): State<AppState>, auth: AuthUser) -> Result<Resp
     let now = state.clock.now();
     let mut hosted: Vec<MeetingView> = Vec::new();
     let mut invited: Vec<MeetingView> = Vec::new();
-    let all = state.store.meetings_of_user(&u.id, &u.email, &["scheduled", "live", "ended", "cancelled"]).await?;
+    let all = state
+        .store
+        .meetings_of_user(
+            &u.id,
+            &u.email,
+            &[MeetingStatus::Scheduled, MeetingStatus::Live, MeetingStatus::Ended, MeetingStatus::Cancelled],
+        )
+        .await?;
     for m in &all {
         let view = meeting_view(&state, m, now).await?;
         if m.host_id == u.id {
@@ -545,60 +491,4 @@ async fn public_profile(
         avatar_url: avatar::url_of(&u),
         created_at: from_ms(u.created_at),
     }))
-}
-
-/// Someone's profile photo (PNG, 256×256). Public, so meeting tiles can show it to guests.
-#[utoipa::path(get, path = "/api/v1/users/{id}/avatar", tag = "accounts",
-    params(("id" = String, Path, description = "user id")),
-    responses((status = 200, content_type = "image/png", description = "the photo"), (status = 304), (status = 404, body = ErrorBody)))]
-async fn user_avatar(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response> {
-    serve_avatar(&state, &id, &headers).await
-}
-
-/// Upload my profile photo: PNG, JPEG or WebP up to 5 MB, stored as a 256×256 square.
-#[utoipa::path(put, path = "/api/v1/users/me/avatar", tag = "accounts", security(("bearer" = [])),
-    request_body(content = Vec<u8>, content_type = "image/png", description = "the image file (PNG, JPEG or WebP)"),
-    responses((status = 200, body = Me), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
-async fn put_avatar(State(state): State<AppState>, auth: AuthUser, Upload(body): Upload) -> Result<axum::Json<Me>> {
-    if body.len() > avatar::MAX_UPLOAD_BYTES {
-        return Err(avatar::too_large());
-    }
-    let processed = avatar::process(body.to_vec()).await?;
-    state.store.set_avatar(&auth.user.id, Some((&processed.png, &processed.etag)), state.clock.now_ms()).await?;
-    let user = state.store.user_by_id(&auth.user.id).await?.ok_or_else(|| anyhow::anyhow!("user vanished"))?;
-    Ok(axum::Json(Me::from(&user)))
-}
-
-/// My profile photo.
-#[utoipa::path(get, path = "/api/v1/users/me/avatar", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, content_type = "image/png", description = "the photo"), (status = 304), (status = 404, body = ErrorBody)))]
-async fn get_my_avatar(State(state): State<AppState>, auth: AuthUser, headers: HeaderMap) -> Result<Response> {
-    serve_avatar(&state, &auth.user.id, &headers).await
-}
-
-/// Remove my profile photo.
-#[utoipa::path(delete, path = "/api/v1/users/me/avatar", tag = "accounts", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ErrorBody)))]
-async fn delete_avatar(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode> {
-    state.store.set_avatar(&auth.user.id, None, state.clock.now_ms()).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn serve_avatar(state: &AppState, user_id: &str, headers: &HeaderMap) -> Result<Response> {
-    let (png, etag) = state
-        .store
-        .avatar(user_id)
-        .await?
-        .ok_or_else(|| Error::not_found("no_avatar", "this user has no profile photo"))?;
-    let quoted = format!("\"{etag}\"");
-    let cache =
-        [(header::ETAG, quoted.clone()), (header::CACHE_CONTROL, "public, max-age=300, must-revalidate".to_owned())];
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == quoted || t.trim() == "*"));
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
-    }
-    Ok((cache, [(header::CONTENT_TYPE, "image/png".to_owned())], png).into_response())
 }

@@ -21,6 +21,7 @@ use super::extract::Query;
 use crate::cluster::Owner;
 use crate::error::{error_response, Error};
 use crate::live::{Entered, Room};
+use crate::meeting::MeetingId;
 use crate::state::AppState;
 
 /// Application close codes (4000 + the closest HTTP status).
@@ -89,12 +90,16 @@ fn client_region(state: &AppState, headers: &axum::http::HeaderMap) -> Option<St
 }
 
 async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery, region: Option<String>) {
-    match owner(&state, &id, region.as_deref()).await {
+    let meeting_id = match MeetingId::parse(&id) {
+        Ok(id) => id.get(),
+        Err(e) => return refuse(socket, e).await,
+    };
+    match owner(&state, meeting_id, region.as_deref()).await {
         Ok(Owner::Here) => {}
-        Ok(Owner::Elsewhere { node_id, url }) => return moved(socket, &url, &id, node_id).await,
+        Ok(Owner::Elsewhere { node_id, url }) => return moved(socket, &url, meeting_id, node_id).await,
         Err(e) => return refuse(socket, e).await,
     }
-    let entered = match enter(&state, &id, &q).await {
+    let entered = match enter(&state, meeting_id, &q).await {
         Ok(e) => e,
         Err(e) => return refuse(socket, e).await,
     };
@@ -214,8 +219,7 @@ async fn handle(state: &AppState, room: &Arc<Room>, pid: &str, body: &str) -> Re
 }
 
 /// Which node hosts the meeting (cluster mode); a room live here is here without asking.
-async fn owner(state: &AppState, id: &str, region: Option<&str>) -> Result<Owner, Error> {
-    let meeting_id: i64 = id.parse().map_err(|_| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
+async fn owner(state: &AppState, meeting_id: i64, region: Option<&str>) -> Result<Owner, Error> {
     if !state.cluster.is_clustered() || state.live.room(meeting_id).is_some() {
         return Ok(Owner::Here);
     }
@@ -223,14 +227,13 @@ async fn owner(state: &AppState, id: &str, region: Option<&str>) -> Result<Owner
 }
 
 /// Sends the client to the node that hosts the meeting.
-async fn moved(mut socket: WebSocket, node_url: &str, id: &str, node_id: String) {
-    let ws_url = crate::cluster::ws_url(node_url, id.parse().unwrap_or_default());
+async fn moved(mut socket: WebSocket, node_url: &str, meeting_id: i64, node_id: String) {
+    let ws_url = crate::cluster::ws_url(node_url, meeting_id);
     let _ = send(&mut socket, &ServerMessage::Moved { ws_url, node_id }).await;
     let _ = socket.send(close_frame(close::MOVED, "moved")).await;
 }
 
-async fn enter(state: &AppState, id: &str, q: &WsQuery) -> Result<Entered, Error> {
-    let meeting_id: i64 = id.parse().map_err(|_| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
+async fn enter(state: &AppState, meeting_id: i64, q: &WsQuery) -> Result<Entered, Error> {
     match (&q.ticket, &q.resume) {
         (_, Some(resume)) => state.live.resume(state, meeting_id, resume).await,
         (Some(ticket), None) => {

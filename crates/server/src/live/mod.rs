@@ -1,6 +1,7 @@
 //! Live meetings: the registry of rooms on this node and the rules for entering, waiting,
 //! leaving, reconnecting, moderating, chatting and ending — everything around the media.
 
+mod admission;
 mod room;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use convene_protocol::{
 };
 use serde_json::json;
 
+use admission::{admission, client_subject, not_removed, user_subject, Door};
 pub(crate) use room::{Attached, Newcomer, Refusal, Room};
 
 use crate::auth::{random_secret, token::TicketClaims, token_hash};
@@ -72,45 +74,25 @@ impl Live {
         user_id: Option<&str>,
         client_id: Option<&str>,
     ) -> Result<()> {
-        if state.store.is_banned(m.id, &ban_subjects(user_id, client_id)).await? {
-            return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
-        }
+        not_removed(&state.store, m.id, user_id, client_id).await?;
         state.media.admit(m.id)?;
-        let settings = Settings::from_stored(&m.settings, &state.config);
-        let room = self.room(m.id);
-        if role.is_moderator() {
-            return Ok(());
-        }
-        match room {
+        // An open room admits by the settings it opened with, exactly as it will on entry.
+        let (settings, door) = match self.room(m.id) {
+            Some(r) => (r.settings.clone(), r.door()),
             // Cluster mode: the room may live on another node, which checks on entry.
-            None if state.cluster.is_clustered() => Ok(()),
-            None if !settings.join_before_host => Err(not_started()),
-            None => Ok(()),
-            Some(r) => {
-                if r.is_locked() {
-                    return Err(locked());
-                }
-                if r.participant_count() >= settings.max_participants as usize {
-                    return Err(full());
-                }
-                if !settings.join_before_host && !r.participants().iter().any(|p| p.role.is_moderator()) {
-                    return Err(not_started());
-                }
-                Ok(())
-            }
-        }
+            None if state.cluster.is_clustered() => return Ok(()),
+            None => (Settings::from_stored(&m.settings, &state.config), Door::default()),
+        };
+        admission(role, &settings, door).map_err(refusal_error)
     }
 
     /// Seats (or holds in the waiting room) the bearer of a verified join ticket.
     pub(crate) async fn enter(&self, state: &AppState, claims: &TicketClaims) -> Result<Entered> {
         let meeting = joinable(state, claims.mid).await?;
         state.media.admit(meeting.id)?;
-        let role = Role::parse(&claims.role)
-            .ok_or_else(|| Error::unauthorized("invalid_token", "ticket has no valid role"))?;
+        let role = claims.role;
         let user_id = (!claims.sub.starts_with("guest:")).then(|| claims.sub.clone());
-        if state.store.is_banned(meeting.id, &ban_subjects(user_id.as_deref(), claims.cid.as_deref())).await? {
-            return Err(Error::forbidden("removed", "a host removed you from this meeting; you cannot rejoin it"));
-        }
+        not_removed(&state.store, meeting.id, user_id.as_deref(), claims.cid.as_deref()).await?;
         let settings = Settings::from_stored(&meeting.settings, &state.config);
         let now = state.clock.now();
         let avatar_url = match &user_id {
@@ -138,7 +120,7 @@ impl Live {
             participant: participant.clone(),
             resume_token: resume_token.clone(),
             attendance_id: attendance_id.clone(),
-            client_key: claims.cid.as_ref().map(|c| format!("client:{c}")),
+            client_key: claims.cid.as_deref().map(client_subject),
         };
         // A room that is closing as we arrive is replaced by a fresh one (once).
         let mut retried = false;
@@ -180,7 +162,7 @@ impl Live {
             meeting_id: room.meeting_id,
             user_id: p.user_id.clone(),
             display_name: p.display_name.clone(),
-            role: role_name(p.role).into(),
+            role: p.role.as_str().into(),
             joined_at: state.clock.now_ms(),
             left_at: None,
         };
@@ -675,7 +657,7 @@ impl Live {
         let farewell = ServerMessage::error("removed", "a host removed you from this meeting", None);
         let Some((v, client_key)) = room.remove(pid, LeaveReason::Removed, Some(farewell)) else { return };
         let now = state.clock.now_ms();
-        for subject in v.participant.user_id.iter().map(|u| format!("user:{u}")).chain(client_key) {
+        for subject in v.participant.user_id.as_deref().map(user_subject).into_iter().chain(client_key) {
             if let Err(e) = state.store.ban(room.meeting_id, &subject, now).await {
                 tracing::error!(error = %e, "could not record removal");
             }
@@ -739,7 +721,8 @@ impl Live {
     async fn end(&self, state: &AppState, room: &Arc<Room>, reason: EndReason) {
         let now = state.clock.now_ms();
         // Persist first, so anyone who hears "ended" and asks the API sees it ended.
-        if let Err(e) = state.store.set_meeting_status(room.meeting_id, "ended", now).await {
+        if let Err(e) = state.store.set_meeting_status(room.meeting_id, crate::meeting::MeetingStatus::Ended, now).await
+        {
             tracing::error!(error = %e, meeting_id = room.meeting_id, "could not mark meeting ended");
         }
         let vacated = room.close(&ServerMessage::MeetingEnded { reason });
@@ -836,7 +819,10 @@ impl Live {
             }
         };
         if created {
-            state.store.set_meeting_status(meeting.id, "live", state.clock.now_ms()).await?;
+            state
+                .store
+                .set_meeting_status(meeting.id, crate::meeting::MeetingStatus::Live, state.clock.now_ms())
+                .await?;
             state.events.emit(Event::new(
                 "meeting.started",
                 state.clock.now(),
@@ -909,7 +895,7 @@ impl Live {
         };
         let mut chat = Vec::with_capacity(rows.len());
         for row in &rows {
-            chat.push(chat_message(row, shared_file(state, row).await));
+            chat.push(chat_message(row, shared_file(&state.store, row).await));
         }
         Ok(ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -949,9 +935,9 @@ pub(crate) fn chat_message(row: &ChatRow, file: Option<SharedFile>) -> ChatMessa
 }
 
 /// The file a chat message announces, if any.
-pub(crate) async fn shared_file(state: &AppState, row: &ChatRow) -> Option<SharedFile> {
+pub(crate) async fn shared_file(store: &crate::store::Store, row: &ChatRow) -> Option<SharedFile> {
     let id = row.file_id.as_ref()?;
-    let f = state.store.file(row.meeting_id, id).await.ok()??;
+    let f = store.file(row.meeting_id, id).await.ok()??;
     Some(SharedFile {
         url: format!("/api/v1/meetings/{}/files/{}", f.meeting_id, f.id),
         file_id: f.id,
@@ -989,19 +975,6 @@ fn tell_waiting(room: &Room, p: &Participant) {
     }
 }
 
-fn ban_subjects(user_id: Option<&str>, client_id: Option<&str>) -> Vec<String> {
-    user_id.map(|u| format!("user:{u}")).into_iter().chain(client_id.map(|c| format!("client:{c}"))).collect()
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Host => "host",
-        Role::Cohost => "cohost",
-        Role::Participant => "participant",
-        Role::Guest => "guest",
-    }
-}
-
 fn not_started() -> Error {
     Error::conflict("meeting_not_started", "the host has not started this meeting yet; try again in a moment")
 }
@@ -1020,7 +993,10 @@ fn refusal_error(r: Refusal) -> Error {
         Refusal::Locked => locked(),
         Refusal::Full => full(),
         Refusal::HostAbsent => not_started(),
-        Refusal::Closed | Refusal::UnknownResume => Error::gone("meeting_ended", "this meeting has ended"),
+        Refusal::Closed | Refusal::UnknownResume => {
+            let (code, message) = crate::meeting::Closed::Ended.code_and_message();
+            Error::gone(code, message)
+        }
     }
 }
 
@@ -1035,13 +1011,12 @@ async fn joinable(state: &AppState, meeting_id: i64) -> Result<MeetingRow> {
         .meeting(meeting_id)
         .await?
         .ok_or_else(|| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
-    match m.status.as_str() {
-        "cancelled" => Err(Error::gone("meeting_cancelled", "this meeting was cancelled")),
-        "ended" if m.recurrence.is_none() && m.kind != "personal" => {
-            Err(Error::gone("meeting_ended", "this meeting has ended"))
-        }
-        _ => Ok(m),
-    }
+    crate::meeting::authorize(
+        &crate::meeting::Actor::anonymous(),
+        &m.facts(&state.config),
+        crate::meeting::Action::Join,
+    )?;
+    Ok(m)
 }
 
 fn emit_participant(state: &AppState, room: &Room, kind: &'static str, p: &Participant) {

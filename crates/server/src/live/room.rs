@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use convene_protocol::{LeaveReason, Participant, Role, ServerMessage, Track, WaitingPerson};
+use convene_protocol::{LeaveReason, Participant, ServerMessage, Track, WaitingPerson};
 use tokio::sync::mpsc;
 
+use super::admission::{admission, Door};
 use crate::meeting::Settings;
 
 /// Messages queued per connection before it counts as too slow and is dropped.
@@ -124,17 +125,7 @@ impl Room {
             return Err(Refusal::Closed);
         }
         let moderator = new.participant.role.is_moderator();
-        if st.locked && !moderator {
-            return Err(Refusal::Locked);
-        }
-        let host_here = st.seats.iter().any(|s| s.info.role.is_moderator());
-        if !moderator && !host_here && !self.settings.join_before_host {
-            return Err(Refusal::HostAbsent);
-        }
-        // The host always fits: a meeting cannot be full for the person running it.
-        if new.participant.role != Role::Host && st.seats.len() >= self.settings.max_participants as usize {
-            return Err(Refusal::Full);
-        }
+        admission(new.participant.role, &self.settings, st.door())?;
         st.used_tickets.retain(|_, exp| *exp > now.timestamp());
         if st.used_tickets.insert(jti.to_owned(), ticket_exp).is_some() {
             return Err(Refusal::TicketUsed);
@@ -457,6 +448,11 @@ impl Room {
         self.lock().seats.is_empty()
     }
 
+    /// The room as admission sees it.
+    pub(crate) fn door(&self) -> Door {
+        self.lock().door()
+    }
+
     pub(crate) fn participant_count(&self) -> usize {
         self.lock().seats.len()
     }
@@ -495,6 +491,14 @@ impl Room {
 }
 
 impl RoomState {
+    fn door(&self) -> Door {
+        Door {
+            locked: self.locked,
+            seated: self.seats.len(),
+            moderator_present: self.seats.iter().any(|s| s.info.role.is_moderator()),
+        }
+    }
+
     fn participants(&self) -> Vec<Participant> {
         self.seats.iter().map(|s| s.info.clone()).collect()
     }
@@ -556,7 +560,7 @@ mod tests {
                 user_id: None,
                 display_name: id.to_owned(),
                 avatar_url: None,
-                role: Role::Host,
+                role: convene_protocol::Role::Host,
                 joined_at: String::new(),
                 muted: false,
                 camera_on: false,

@@ -1,13 +1,22 @@
-//! Meetings as a domain: identifiers, settings, schedules and who stands how to a meeting,
-//! free of HTTP and SQL.
+//! Meetings as a domain, free of HTTP and SQL: identifiers, status and kind, settings,
+//! schedules, roles, and [`authorize`] — the one place that says who may do what.
 
+mod access;
+mod authorize;
+mod details;
 mod ids;
-mod relation;
+mod lifecycle;
 mod schedule;
 mod settings;
 
-pub use ids::{new_meeting_id, new_passcode, new_personal_meeting_id, passcode_matches};
-pub use relation::{Access, Relation};
+pub use access::{Access, Relation, Ties};
+pub use authorize::{authorize, Action, Actor, Meeting, RecordingFacts};
+/// The one vocabulary for someone's part in a meeting, from the join ticket to the room
+/// (`host`, `cohost`, `participant`, `guest`): the signaling protocol's own.
+pub use convene_protocol::Role;
+pub use details::{duration_of, validate_description, validate_title};
+pub use ids::{new_passcode, passcode_matches, MeetingId};
+pub use lifecycle::{Closed, Lifecycle, MeetingKind, MeetingStatus};
 pub use schedule::parse_tz;
 pub use schedule::{Occurrence, Schedule};
 pub use settings::{RecordingAccess, Settings, SettingsPatch};
@@ -15,14 +24,4 @@ pub use settings::{RecordingAccess, Settings, SettingsPatch};
 /// The time zone of a stored meeting (validated on write; UTC if it somehow is not).
 pub fn schedule_tz(name: &str) -> chrono_tz::Tz {
     name.parse().unwrap_or(chrono_tz::UTC)
-}
-
-/// The schedule of a stored meeting.
-pub fn schedule_of(m: &crate::store::MeetingRow) -> crate::error::Result<Schedule> {
-    Schedule::new(
-        crate::clock::from_ms(m.start_at),
-        chrono::Duration::milliseconds(m.end_at - m.start_at),
-        schedule_tz(&m.timezone),
-        m.recurrence.as_deref(),
-    )
 }

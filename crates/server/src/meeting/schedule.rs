@@ -9,8 +9,6 @@ use rrule::{Frequency, RRuleSet};
 
 use crate::error::{Error, Result};
 
-/// The longest a single meeting may be scheduled for.
-const MAX_DURATION_MINUTES: i64 = 24 * 60;
 /// Expansion window and cap when comparing recurring meetings for conflicts.
 const CONFLICT_HORIZON_DAYS: i64 = 366;
 const MAX_EXPANSION: u16 = 500;
@@ -48,13 +46,8 @@ pub fn parse_tz(name: &str) -> Result<Tz> {
 
 impl Schedule {
     pub fn new(start: DateTime<Utc>, duration: Duration, tz: Tz, rrule: Option<&str>) -> Result<Schedule> {
-        let minutes = duration.num_minutes();
-        if !(1..=MAX_DURATION_MINUTES).contains(&minutes) {
-            return Err(Error::invalid(
-                "invalid_duration",
-                format!("a meeting lasts between 1 and {MAX_DURATION_MINUTES} minutes"),
-            ));
-        }
+        super::details::check_duration(duration)?;
+        super::details::check_start(start)?;
         let rrule = rrule.map(str::trim).filter(|r| !r.is_empty()).map(|r| r.trim_start_matches("RRULE:").to_owned());
         let set = rrule.as_deref().map(|r| parse_rrule(r, start, tz)).transpose()?;
         Ok(Schedule { start, duration, tz, rrule, set })

@@ -69,7 +69,7 @@ fn event(m: &MeetingRow, ctx: &EventContext<'_>) -> Event {
         attendee.add_parameter("RSVP", "TRUE");
         ev.append_multi_property(attendee);
     }
-    if ctx.cancelled || m.status == "cancelled" {
+    if ctx.cancelled || m.status == crate::meeting::MeetingStatus::Cancelled {
         ev.status(EventStatus::Cancelled);
     } else {
         ev.status(EventStatus::Confirmed);

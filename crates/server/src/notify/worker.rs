@@ -87,8 +87,8 @@ async fn send_reminder(state: &AppState, payload: &str) -> Result<()> {
     let Some(m) = state.store.meeting(r.meeting_id).await? else { return Ok(()) };
     let now = state.clock.now();
     // The meeting may have been cancelled or moved since the reminder was planned.
-    let still_planned = m.status == "scheduled"
-        && crate::meeting::schedule_of(&m)
+    let still_planned = m.status == crate::meeting::MeetingStatus::Scheduled
+        && m.schedule()
             .ok()
             .and_then(|s| s.occurrences_after(from_ms(r.occurrence_start), 1).into_iter().next())
             .is_some_and(|o| o.start.timestamp_millis() == r.occurrence_start);
@@ -137,7 +137,7 @@ pub(crate) async fn plan_reminders(state: &AppState) -> Result<()> {
     let now = state.clock.now_ms();
     let lookahead = 2 * i64::try_from(state.config.reminder_scan_ms).unwrap_or(i64::MAX / 4);
     for m in state.store.meetings_needing_reminders().await? {
-        let Ok(sched) = crate::meeting::schedule_of(&m) else { continue };
+        let Ok(sched) = m.schedule() else { continue };
         let upcoming: Vec<_> = sched
             .occurrences_after(from_ms(now), 3)
             .into_iter()

@@ -256,26 +256,6 @@ pub(crate) async fn announce(state: &AppState, row: &RecordingRow) {
     }
 }
 
-/// Whether `user_id` manages a recording (changes who may watch it, deletes it): the
-/// meeting's host, and for a recording made on someone's device also that person.
-pub fn may_manage(row: &RecordingRow, user_id: &str) -> bool {
-    row.host_id == user_id || (row.kind == "client" && row.started_by.as_deref() == Some(user_id))
-}
-
-/// Whether `user_id` may watch a recording.
-pub async fn may_watch(state: &AppState, row: &RecordingRow, user_id: &str) -> Result<bool> {
-    if may_manage(row, user_id) {
-        return Ok(true);
-    }
-    Ok(match RecordingAccess::parse(&row.access) {
-        Some(RecordingAccess::Organisation) => true,
-        Some(RecordingAccess::Participants) => {
-            state.store.attendance(row.meeting_id).await?.iter().any(|a| a.user_id.as_deref() == Some(user_id))
-        }
-        Some(RecordingAccess::Host) | None => false,
-    })
-}
-
 /// Deletes a recording: its stored file, any raw chunks, and the row.
 pub async fn delete(state: &AppState, row: &RecordingRow) -> Result<()> {
     if let Some(key) = &row.media_key {

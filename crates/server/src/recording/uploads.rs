@@ -21,9 +21,8 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::error::{Error, Result};
-use crate::meeting::Settings;
 use crate::state::AppState;
-use crate::store::{MeetingRow, RecordingRow, UploadRow};
+use crate::store::{RecordingRow, UploadRow};
 
 /// The first four bytes of every EBML document (WebM, Matroska).
 pub const EBML_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
@@ -107,23 +106,9 @@ pub fn accepted_type(declared: &str) -> Option<&'static str> {
     CONTENT_TYPES.iter().copied().find(|t| *t == essence)
 }
 
-/// Starts an upload for `user_id`, who must be in the live meeting and allowed to record it
-/// (host, co-host, or allowed by one).
-pub(crate) async fn create(state: &AppState, m: &MeetingRow, user_id: &str, new: NewUpload<'_>) -> Result<UploadRow> {
-    let room = state
-        .live
-        .room(m.id)
-        .ok_or_else(|| Error::conflict("meeting_not_live", "recordings are made while the meeting runs"))?;
-    let seats: Vec<_> = room.participants().into_iter().filter(|p| p.user_id.as_deref() == Some(user_id)).collect();
-    if seats.is_empty() {
-        return Err(Error::forbidden("not_in_meeting", "only people in the meeting can record it"));
-    }
-    if !seats.iter().any(|p| p.may_record_locally()) {
-        return Err(Error::forbidden(
-            "local_recording_not_allowed",
-            "the host has not allowed you to record this meeting",
-        ));
-    }
+/// Starts an upload for `user_id`, whom the caller checked may record the live meeting
+/// `meeting_id` on their device.
+pub(crate) async fn create(state: &AppState, meeting_id: i64, user_id: &str, new: NewUpload<'_>) -> Result<UploadRow> {
     let content_type = accepted_type(new.content_type).ok_or_else(|| {
         Error::client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_recording_type", "recordings are video/webm")
     })?;
@@ -140,7 +125,7 @@ pub(crate) async fn create(state: &AppState, m: &MeetingRow, user_id: &str, new:
     let now = state.clock.now_ms();
     let row = UploadRow {
         id: format!("up_{}", uuid::Uuid::now_v7().simple()),
-        meeting_id: m.id,
+        meeting_id,
         user_id: user_id.to_owned(),
         content_type: content_type.to_owned(),
         size_bytes: new.size.map(to_i64),
@@ -157,7 +142,7 @@ pub(crate) async fn create(state: &AppState, m: &MeetingRow, user_id: &str, new:
         let _ = tokio::fs::remove_file(uploads.part_path(&row.id)).await;
         return Err(e);
     }
-    tracing::info!(meeting_id = m.id, upload_id = %row.id, "local recording upload started");
+    tracing::info!(meeting_id, upload_id = %row.id, "local recording upload started");
     Ok(row)
 }
 
@@ -342,7 +327,7 @@ pub(crate) async fn complete(
     let duration_ms = duration.map(|d| (d * 1000.0).round() as i64);
 
     let meeting = state.store.meeting(row.meeting_id).await?.ok_or_else(not_found)?;
-    let settings = Settings::from_stored(&meeting.settings, &state.config);
+    let settings = meeting.settings(&state.config);
     let rec_id = format!("rec_{}", uuid::Uuid::now_v7().simple());
     let key = format!("{rec_id}.webm");
     let stored = state.recordings.storage.put_file(&key, &path).await?;

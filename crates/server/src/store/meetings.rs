@@ -3,7 +3,9 @@
 use sqlx::Row as _;
 
 use super::{is_unique_violation, Row, Store};
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::meeting::{Access, Lifecycle, Meeting, MeetingKind, MeetingStatus, Schedule, Settings, Ties};
 
 #[derive(Debug, Clone)]
 pub struct MeetingRow {
@@ -11,8 +13,7 @@ pub struct MeetingRow {
     pub host_id: String,
     pub title: String,
     pub description: String,
-    /// `scheduled`, `instant` or `personal`.
-    pub kind: String,
+    pub kind: MeetingKind,
     pub start_at: i64,
     pub end_at: i64,
     pub timezone: String,
@@ -20,8 +21,7 @@ pub struct MeetingRow {
     pub passcode: String,
     /// JSON of [`crate::meeting::Settings`].
     pub settings: String,
-    /// `scheduled`, `live`, `ended` or `cancelled`.
-    pub status: String,
+    pub status: MeetingStatus,
     /// Bumped on every change (iCalendar SEQUENCE).
     pub sequence: i64,
     pub started_at: Option<i64>,
@@ -30,20 +30,53 @@ pub struct MeetingRow {
     pub updated_at: i64,
 }
 
+impl MeetingRow {
+    /// Where the meeting is in its life.
+    pub fn lifecycle(&self) -> Lifecycle {
+        Lifecycle { status: self.status, kind: self.kind, recurring: self.recurrence.is_some() }
+    }
+
+    /// Its settings, with the server's defaults for anything stored before a setting existed.
+    pub fn settings(&self, cfg: &Config) -> Settings {
+        Settings::from_stored(&self.settings, cfg)
+    }
+
+    /// The meeting as permissions see it.
+    pub fn facts(&self, cfg: &Config) -> Meeting {
+        Meeting { lifecycle: self.lifecycle(), allow_guests: self.settings(cfg).allow_guests }
+    }
+
+    /// When it happens.
+    pub fn schedule(&self) -> Result<Schedule> {
+        Schedule::new(
+            crate::clock::from_ms(self.start_at),
+            chrono::Duration::milliseconds(self.end_at - self.start_at),
+            crate::meeting::schedule_tz(&self.timezone),
+            self.recurrence.as_deref(),
+        )
+    }
+}
+
+fn unknown(what: &str, value: &str) -> Error {
+    anyhow::anyhow!("stored meeting has an unknown {what} {value:?}").into()
+}
+
 fn meeting_from(row: &Row) -> Result<MeetingRow> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
     Ok(MeetingRow {
         id: row.try_get("id")?,
         host_id: row.try_get("host_id")?,
         title: row.try_get("title")?,
         description: row.try_get("description")?,
-        kind: row.try_get("kind")?,
+        kind: MeetingKind::parse(&kind).ok_or_else(|| unknown("kind", &kind))?,
         start_at: row.try_get("start_at")?,
         end_at: row.try_get("end_at")?,
         timezone: row.try_get("timezone")?,
         recurrence: row.try_get("recurrence")?,
         passcode: row.try_get("passcode")?,
         settings: row.try_get("settings")?,
-        status: row.try_get("status")?,
+        status: MeetingStatus::parse(&status).ok_or_else(|| unknown("status", &status))?,
         sequence: row.try_get("sequence")?,
         started_at: row.try_get("started_at")?,
         ended_at: row.try_get("ended_at")?,
@@ -107,14 +140,14 @@ impl Store {
         .bind(&m.host_id)
         .bind(&m.title)
         .bind(&m.description)
-        .bind(&m.kind)
+        .bind(m.kind.as_str())
         .bind(m.start_at)
         .bind(m.end_at)
         .bind(&m.timezone)
         .bind(&m.recurrence)
         .bind(&m.passcode)
         .bind(&m.settings)
-        .bind(&m.status)
+        .bind(m.status.as_str())
         .bind(m.sequence)
         .bind(m.started_at)
         .bind(m.ended_at)
@@ -160,15 +193,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn cancel_meeting(&self, id: i64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE meetings SET status = 'cancelled', sequence = sequence + 1, updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     pub async fn meeting(&self, id: i64) -> Result<Option<MeetingRow>> {
         let sql = format!("SELECT {MEETING_COLUMNS} FROM meetings m WHERE m.id = $1");
         let row = sqlx::query(&sql).bind(id).fetch_optional(self.pool()).await?;
@@ -192,8 +216,13 @@ impl Store {
 
     /// Every non-personal meeting the user hosts, co-hosts or is invited to, in the given
     /// statuses. Callers filter by time (recurrences make SQL filtering approximate).
-    pub async fn meetings_of_user(&self, user_id: &str, email: &str, statuses: &[&str]) -> Result<Vec<MeetingRow>> {
-        let status_list = statuses.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    pub async fn meetings_of_user(
+        &self,
+        user_id: &str,
+        email: &str,
+        statuses: &[MeetingStatus],
+    ) -> Result<Vec<MeetingRow>> {
+        let status_list = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT {MEETING_COLUMNS} FROM meetings m WHERE m.kind <> 'personal' AND m.status IN ({status_list}) AND ( \
                m.host_id = $1 \
@@ -220,6 +249,32 @@ impl Store {
         let sql = format!("SELECT {MEETING_COLUMNS} FROM meetings m WHERE m.host_id = $1 AND m.kind = 'personal'");
         let row = sqlx::query(&sql).bind(host_id).fetch_optional(self.pool()).await?;
         row.as_ref().map(meeting_from).transpose()
+    }
+
+    /// What ties account `user_id` (with address `email`) has to a meeting.
+    pub async fn ties(&self, meeting_id: i64, user_id: &str, email: &str) -> Result<Ties> {
+        let any = |sql: &'static str, key: &str| {
+            let key = key.to_owned();
+            async move {
+                let n: i64 = sqlx::query_scalar(sql).bind(meeting_id).bind(key).fetch_one(self.pool()).await?;
+                Ok::<bool, Error>(n > 0)
+            }
+        };
+        Ok(Ties {
+            co_host: any("SELECT COUNT(*) FROM meeting_cohosts WHERE meeting_id = $1 AND user_id = $2", user_id)
+                .await?,
+            invited_by_id: any("SELECT COUNT(*) FROM meeting_invitees WHERE meeting_id = $1 AND user_id = $2", user_id)
+                .await?,
+            invited_by_email: any("SELECT COUNT(*) FROM meeting_invitees WHERE meeting_id = $1 AND email = $2", email)
+                .await?,
+            attended: any("SELECT COUNT(*) FROM attendance WHERE meeting_id = $1 AND user_id = $2", user_id).await?,
+        })
+    }
+
+    /// How account `user` stands to the meeting `meeting_id` hosted by `host_id`.
+    pub async fn access(&self, meeting_id: i64, host_id: &str, user: &super::UserRow) -> Result<Access> {
+        let ties = self.ties(meeting_id, &user.id, &user.email).await?;
+        Ok(Access::of(host_id, &user.id, ties))
     }
 
     /// Links invitations addressed to an e-mail to the account that now owns it.
@@ -276,11 +331,16 @@ impl Store {
     }
 
     /// Marks a meeting live (first join) or ended; the live-meeting layer calls this.
-    pub async fn set_meeting_status(&self, id: i64, status: &str, now: i64) -> Result<()> {
+    pub async fn set_meeting_status(&self, id: i64, status: MeetingStatus, now: i64) -> Result<()> {
         let sql = match status {
-            "live" => "UPDATE meetings SET status = 'live', started_at = $1, ended_at = NULL WHERE id = $2",
-            "ended" => "UPDATE meetings SET status = 'ended', ended_at = $1 WHERE id = $2",
-            _ => "UPDATE meetings SET status = 'scheduled', updated_at = $1 WHERE id = $2",
+            MeetingStatus::Live => {
+                "UPDATE meetings SET status = 'live', started_at = $1, ended_at = NULL WHERE id = $2"
+            }
+            MeetingStatus::Ended => "UPDATE meetings SET status = 'ended', ended_at = $1 WHERE id = $2",
+            MeetingStatus::Cancelled => {
+                "UPDATE meetings SET status = 'cancelled', sequence = sequence + 1, updated_at = $1 WHERE id = $2"
+            }
+            MeetingStatus::Scheduled => "UPDATE meetings SET status = 'scheduled', updated_at = $1 WHERE id = $2",
         };
         sqlx::query(sql).bind(now).bind(id).execute(self.pool()).await?;
         Ok(())

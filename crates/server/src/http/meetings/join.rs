@@ -1,0 +1,131 @@
+//! Joining a meeting by ID and passcode: the join ticket for the meeting's WebSocket.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::super::extract::{ClientIp, Json, MaybeAuth};
+use super::{access, load};
+use crate::auth::token::{TicketClaims, TICKET_TTL_SECS};
+use crate::error::{Error, ErrorBody, Result};
+use crate::meeting::{authorize, passcode_matches, Action, Actor, Role};
+use crate::state::AppState;
+
+#[derive(Deserialize, ToSchema, Default)]
+pub(crate) struct JoinRequest {
+    /// Not needed by the host and co-hosts.
+    passcode: Option<String>,
+    /// Required for guests; defaults to the account's display name.
+    display_name: Option<String>,
+    /// A random id the client keeps (e.g. in local storage), so a guest a host removed
+    /// cannot simply join again.
+    client_id: Option<String>,
+}
+
+/// Permission to open the meeting's WebSocket.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct JoinTicket {
+    /// Short-lived signed ticket for `GET /api/v1/meetings/{id}/ws?ticket=…`.
+    ticket: String,
+    expires_in: i64,
+    meeting_id: i64,
+    title: String,
+    /// `host`, `cohost`, `participant` or `guest`.
+    #[schema(value_type = String)]
+    role: Role,
+    display_name: String,
+    ws_url: String,
+    /// STUN / TURN servers for the browser's `RTCPeerConnection` (empty when none are set up).
+    ice_servers: Vec<crate::turn::IceServer>,
+}
+
+/// Join by meeting ID and passcode, signed in or (when the meeting allows) as a guest.
+/// Returns a short-lived ticket for the meeting's WebSocket.
+#[utoipa::path(post, path = "/api/v1/meetings/{id}/join", tag = "meetings", request_body = JoinRequest,
+    params(("id" = i64, Path, description = "meeting ID")),
+    responses((status = 200, body = JoinTicket), (status = 401, description = "sign-in required (no guests)", body = ErrorBody),
+        (status = 403, description = "wrong passcode", body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 410, description = "cancelled or ended", body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(super) async fn join_meeting(
+    State(state): State<AppState>,
+    MaybeAuth(auth): MaybeAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Json(req): Json<JoinRequest>,
+) -> Result<axum::Json<JoinTicket>> {
+    let now = state.clock.now();
+    let now_ms = now.timestamp_millis();
+    let key = format!("passcode:{ip}");
+    if let Some(wait) = state.limits.passcode_failures.blocked(&key, now_ms) {
+        return Err(Error::too_many(wait, "too many wrong passcodes from your address; try again later"));
+    }
+    // Unknown IDs count as failures too, so IDs cannot be probed faster than passcodes.
+    let m = match load(&state, &id).await {
+        Err(e) if e.status() == StatusCode::NOT_FOUND => {
+            state.limits.passcode_failures.record(&key, now_ms);
+            return Err(e);
+        }
+        other => other?,
+    };
+    let facts = m.facts(&state.config);
+    let actor = match &auth {
+        Some(a) => Actor::account(access(&state, &m, &a.user).await?),
+        None => Actor::anonymous(),
+    };
+    authorize(&actor, &facts, Action::Join)?;
+    if authorize(&actor, &facts, Action::SkipPasscode).is_err() {
+        let given = req.passcode.as_deref().unwrap_or("").trim();
+        if !passcode_matches(&m.passcode, given) {
+            state.limits.passcode_failures.record(&key, now_ms);
+            return Err(if given.is_empty() {
+                Error::forbidden("passcode_required", "this meeting needs a passcode")
+            } else {
+                Error::forbidden("wrong_passcode", "the passcode is wrong")
+            });
+        }
+    }
+    let (sub, default_name) = match &auth {
+        Some(a) => (a.user.id.clone(), Some(a.user.display_name.clone())),
+        None => {
+            authorize(&actor, &facts, Action::JoinAsGuest)?;
+            (format!("guest:{}", uuid::Uuid::new_v4()), None)
+        }
+    };
+    let display_name = match req.display_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(name) if name.chars().count() <= 64 && !name.chars().any(char::is_control) => name.to_owned(),
+        Some(_) => {
+            return Err(Error::invalid("invalid_display_name", "display name must be 1-64 printable characters"))
+        }
+        None => {
+            default_name.ok_or_else(|| Error::invalid("display_name_required", "guests must give a display_name"))?
+        }
+    };
+    let role = actor.role_on_entry();
+    let client_id: Option<String> =
+        req.client_id.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(|c| c.chars().take(64).collect());
+    let user_id = auth.as_ref().map(|a| a.user.id.as_str());
+    state.live.admission_problem(&state, &m, role, user_id, client_id.as_deref()).await?;
+    let claims = TicketClaims {
+        sub,
+        mid: m.id,
+        name: display_name.clone(),
+        role,
+        cid: client_id,
+        jti: uuid::Uuid::new_v4().to_string(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + TICKET_TTL_SECS,
+        aud: "join".into(),
+        iss: "convene".into(),
+    };
+    Ok(axum::Json(JoinTicket {
+        ticket: state.keys.ticket(&claims)?,
+        expires_in: TICKET_TTL_SECS,
+        meeting_id: m.id,
+        title: m.title.clone(),
+        role,
+        display_name,
+        ws_url: format!("/api/v1/meetings/{}/ws", m.id),
+        ice_servers: state.turn.ice_servers(&claims.sub, now),
+    }))
+}
