@@ -53,7 +53,9 @@ pub(crate) struct WsQuery {
 /// Open the meeting's signaling WebSocket (see docs/protocol.md).
 #[utoipa::path(get, path = "/api/v1/meetings/{id}/ws", tag = "meetings",
     params(("id" = i64, Path, description = "meeting ID"), WsQuery),
-    responses((status = 101, description = "WebSocket upgrade; the first frame is `welcome` or an `error`"),
+    responses((status = 101, description = "WebSocket upgrade. The first frame is `welcome` (in the meeting), `waiting` \
+            (in the waiting room), `moved` (cluster mode: connect to its `ws_url` with the same query; close 4302) or `error` \
+            (refused; a close with a 4xxx or 1011 code follows). docs/protocol.md §1 and §5."),
         (status = 426, description = "not a WebSocket upgrade request", body = crate::error::ErrorBody)))]
 pub(crate) async fn meeting_ws(
     State(state): State<AppState>,
