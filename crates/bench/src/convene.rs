@@ -8,14 +8,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use convene_protocol::{ClientMessage, ServerMessage, Track};
+use convene_testkit::peer::offer_microphone_and_camera;
+use convene_testkit::signaling;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction, MediaKind, Simulcast, SimulcastLayer};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::peer::{Peer, Sink, Source, RIDS};
+use crate::peer::{Peer, Sink, Source};
 use crate::run::{Ctx, Record, Spec};
 use crate::synth::LAYER_SIZES;
 use crate::{Error, Result};
@@ -75,13 +76,13 @@ impl Meetings {
         let ticket = expect(r, 200, "join").await?["ticket"].as_str().unwrap_or_default().to_owned();
         let url = format!("{}/api/v1/meetings/{}/ws?ticket={ticket}", self.base.replacen("http", "ws", 1), m.id);
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
-        let welcome = next_json(&mut ws).await?.ok_or_else(|| Error::signaling("socket closed before welcome"))?;
-        if welcome["type"] != "welcome" {
-            return Err(Error::signaling(format!("{}: first frame {welcome}", spec.name)));
-        }
+        let welcome = next_message(&mut ws).await?.ok_or_else(|| Error::signaling("socket closed before welcome"))?;
+        let ServerMessage::Welcome { tracks, .. } = welcome else {
+            return Err(Error::signaling(format!("{}: first frame {}", spec.name, welcome.kind())));
+        };
         // Track kinds by id: what `subscribe_offer` names needs a tile size if it is video.
         let mut kinds: HashMap<String, String> = HashMap::new();
-        for t in welcome["tracks"].as_array().into_iter().flatten() {
+        for t in &tracks {
             learn(&mut kinds, t);
         }
         let now = Instant::now();
@@ -93,26 +94,14 @@ impl Meetings {
             let mut p = Peer::new(now, ctx.client_ip, ctx.scenario.twcc)?;
             let mut source = Source::new(ctx.tag(), ctx.scenario.profile, now);
             source.talking = spec.talks;
-            let mut api = p.rtc.sdp_api();
-            let mut tracks = vec![];
-            if spec.audio {
-                let mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-                tracks.push(json!({"mid": mid.to_string(), "source": "microphone"}));
-                source.audio = Some(mid);
-            }
-            if spec.video {
-                let mut simulcast = Simulcast::new();
-                for rid in RIDS {
-                    simulcast.add_send_layer(SimulcastLayer::new(rid));
-                }
-                let mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
-                tracks.push(json!({"mid": mid.to_string(), "source": "camera"}));
-                source.video = Some(mid);
-            }
+            let mut api = p.conn.rtc.sdp_api();
+            let offered = offer_microphone_and_camera(&mut api, spec.audio, spec.video);
+            source.audio = offered.audio;
+            source.video = offered.video;
             let (offer, pend) = api.apply().ok_or_else(|| Error::Rtc("no offer".into()))?;
             pending = Some(pend);
             p.source = Some(source);
-            send(&mut ws, json!({"type": "publish_offer", "sdp": offer.to_sdp_string(), "tracks": tracks})).await?;
+            send(&mut ws, &signaling::publish_offer(offer.to_sdp_string(), offered.tracks, false)).await?;
             Some(ctx.engine.add(p)?)
         } else {
             None
@@ -130,60 +119,50 @@ impl Meetings {
         let mut sized: HashSet<String> = HashSet::new();
         loop {
             let msg = tokio::select! {
-                m = next_json(&mut ws) => m?,
+                m = next_message(&mut ws) => m?,
                 _ = stop.changed() => None,
             };
             let Some(msg) = msg else { break };
-            match msg["type"].as_str().unwrap_or_default() {
-                "publish_answer" => {
-                    let answer = SdpAnswer::from_sdp_string(msg["sdp"].as_str().unwrap_or_default())
-                        .map_err(|e| Error::Rtc(format!("publish answer: {e}")))?;
+            match msg {
+                ServerMessage::PublishAnswer { sdp } => {
                     let (Some(publ), Some(pend)) = (&publ, pending.take()) else {
                         return Err(Error::signaling("publish_answer without an offer"));
                     };
                     publ.with(|p| {
-                        p.rtc.sdp_api().accept_answer(pend, answer)?;
+                        signaling::accept_publish_answer(&mut p.conn.rtc, pend, &sdp)?;
                         if let Some(s) = p.source.as_mut() {
                             s.sending = true;
                         }
-                        Ok::<_, str0m::RtcError>(())
+                        Ok::<_, String>(())
                     })
-                    .map_err(|e| Error::Rtc(format!("accept publish answer: {e}")))?;
+                    .map_err(Error::Rtc)?;
                 }
-                "subscribe_offer" => {
-                    let offer = SdpOffer::from_sdp_string(msg["sdp"].as_str().unwrap_or_default())
-                        .map_err(|e| Error::Rtc(format!("subscribe offer: {e}")))?;
+                ServerMessage::SubscribeOffer { sdp, tracks, offer_id } => {
                     let answer = sub
-                        .with(|p| p.rtc.sdp_api().accept_offer(offer))
-                        .map_err(|e| Error::Rtc(format!("accept subscribe offer: {e}")))?;
-                    send(
-                        &mut ws,
-                        json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string(), "offer_id": msg["offer_id"]}),
-                    )
-                    .await?;
-                    for t in msg["tracks"].as_array().into_iter().flatten() {
-                        let id = t["track_id"].as_str().unwrap_or_default();
-                        if kinds.get(id).is_some_and(|k| k == "video") && sized.insert(id.to_owned()) {
-                            let size = json!({"type": "set_video_size", "track_id": id, "width": w, "height": h});
-                            send(&mut ws, size).await?;
+                        .with(|p| signaling::answer_subscribe_offer(&mut p.conn.rtc, &sdp, offer_id))
+                        .map_err(Error::Rtc)?;
+                    send(&mut ws, &answer).await?;
+                    for t in tracks {
+                        if kinds.get(&t.track_id).is_some_and(|k| k == "video") && sized.insert(t.track_id.clone()) {
+                            send(&mut ws, &signaling::set_video_size(&t.track_id, (w.into(), h.into()))).await?;
                         }
                     }
                 }
-                "track_published" => learn(&mut kinds, &msg["track"]),
-                "error" => return Err(Error::signaling(format!("{}: server error {msg}", spec.name))),
+                ServerMessage::TrackPublished { track } => learn(&mut kinds, &track),
+                ServerMessage::Error { .. } => {
+                    return Err(Error::signaling(format!("{}: server error {msg:?}", spec.name)))
+                }
                 _ => {}
             }
         }
-        let _ = send(&mut ws, json!({"type": "leave"})).await;
+        let _ = send(&mut ws, &ClientMessage::Leave).await;
         let _ = ws.close(None).await;
         Ok(())
     }
 }
 
-fn learn(kinds: &mut HashMap<String, String>, track: &Value) {
-    if let (Some(id), Some(kind)) = (track["track_id"].as_str(), track["kind"].as_str()) {
-        kinds.insert(id.to_owned(), kind.to_owned());
-    }
+fn learn(kinds: &mut HashMap<String, String>, track: &Track) {
+    kinds.insert(track.track_id.clone(), track.kind.clone());
 }
 
 /// The JSON body of an answer with the expected status, else an error naming `what`.
@@ -196,18 +175,16 @@ async fn expect(r: reqwest::Response, status: u16, what: &str) -> Result<Value> 
     Ok(body)
 }
 
-async fn send(ws: &mut Socket, v: Value) -> Result<()> {
-    ws.send(Message::Text(v.to_string().into())).await?;
+async fn send(ws: &mut Socket, message: &ClientMessage) -> Result<()> {
+    ws.send(Message::Text(signaling::encode(message).into())).await?;
     Ok(())
 }
 
-/// The next text frame as JSON; `None` when the socket closes.
-async fn next_json(ws: &mut Socket) -> Result<Option<Value>> {
+/// The next server message; `None` when the socket closes.
+async fn next_message(ws: &mut Socket) -> Result<Option<ServerMessage>> {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                return serde_json::from_str(&t).map(Some).map_err(|e| Error::signaling(format!("bad frame: {e}")))
-            }
+            Some(Ok(Message::Text(t))) => return signaling::parse(&t).map(Some).map_err(Error::signaling),
             Some(Ok(Message::Close(_))) | None => return Ok(None),
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(e.into()),

@@ -147,7 +147,7 @@ fn run(mut poll: Poll, rx: &mpsc::Receiver<Command>, stop: &AtomicBool) {
                                 let mut p = lock(&peer);
                                 let registered = poll.registry().register(&mut p.socket, Token(i), Interest::READABLE);
                                 if let Err(e) = registered {
-                                    p.dead = Some(format!("epoll: {e}"));
+                                    p.conn.dead = Some(format!("epoll: {e}"));
                                 }
                                 schedule(&mut heap, &mut p, i);
                             }

@@ -14,15 +14,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, TrackId, TrackKind};
-use str0m::change::{SdpAnswer, SdpOffer};
+use convene_testkit::peer::{offer_microphone_and_camera, ClientPeer, PeerOptions, Polled};
+use convene_testkit::signaling;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Pt, Simulcast, SimulcastLayer};
-use str0m::net::{Protocol, Receive};
+use str0m::media::Pt;
+use str0m::net::Protocol;
 use str0m::rtp::RtpWrite;
-use str0m::{Candidate, Event, Rtc};
+use str0m::Event;
 
 use crate::error::{Error, Result};
-use crate::peer::{Source, RIDS};
+use crate::peer::Source;
 use crate::probe::{Probe, Stream};
 use crate::scenario::Scenario;
 use crate::synth::LAYER_SIZES;
@@ -65,12 +66,10 @@ pub struct CoreReport {
 /// A simulated participant: a publisher and a subscriber connection.
 struct Member {
     id: ParticipantId,
-    publisher: Rtc,
-    subscriber: Rtc,
+    publisher: ClientPeer,
+    subscriber: ClientPeer,
     pub_addr: SocketAddr,
     sub_addr: SocketAddr,
-    pub_timeout: Instant,
-    sub_timeout: Instant,
     media: Option<Media>,
     /// Whether the room offered the subscriber connection anything (else it never connects).
     offered: bool,
@@ -195,38 +194,26 @@ impl Sim {
         let pub_addr = SocketAddr::from((host, 1000));
         let sub_addr = SocketAddr::from((host, 2000));
         let now = self.now;
-        let mut publisher = Rtc::builder().set_rtp_mode(true).build(now);
-        let mut subscriber = Rtc::builder().set_rtp_mode(true).build(now);
-        let candidate = |a| Candidate::host(a, "udp").map_err(|e| Error::Rtc(e.to_string()));
-        publisher.add_local_candidate(candidate(pub_addr)?);
-        subscriber.add_local_candidate(candidate(sub_addr)?);
+        let mut publisher = ClientPeer::udp(now, PeerOptions::default(), pub_addr).map_err(Error::Rtc)?;
+        let subscriber = ClientPeer::udp(now, PeerOptions::default(), sub_addr).map_err(Error::Rtc)?;
         self.meter.time(|| self.room.add_participant(now, id)).map_err(|e| Error::Rtc(e.to_string()))?;
 
         let (audio, video) = s.publishes(i);
         let mut media = None;
         if audio || video {
-            let mut api = publisher.sdp_api();
-            let audio_mid = audio.then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-            let video_mid = video.then(|| {
-                let mut simulcast = Simulcast::new();
-                for rid in RIDS {
-                    simulcast.add_send_layer(SimulcastLayer::new(rid));
-                }
-                api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast))
-            });
+            let mut api = publisher.rtc.sdp_api();
+            let offered = offer_microphone_and_camera(&mut api, audio, video);
             let (offer, pending) = api.apply().ok_or_else(|| Error::Rtc("no offer".into()))?;
             let answer = self
                 .meter
                 .time(|| self.room.publish_offer(now, id, &offer.to_sdp_string()))
                 .map_err(|e| Error::Rtc(e.to_string()))?;
-            let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| Error::Rtc(e.to_string()))?;
-            publisher.sdp_api().accept_answer(pending, answer).map_err(|e| Error::Rtc(e.to_string()))?;
-            let pt = |codec| publisher.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt());
+            signaling::accept_publish_answer(&mut publisher.rtc, pending, &answer).map_err(Error::Rtc)?;
             let mut source = Source::new(i as u32 + 1, s.profile, now);
-            source.audio = audio_mid;
-            source.video = video_mid;
+            source.audio = offered.audio;
+            source.video = offered.video;
             source.talking = s.talks(i);
-            media = Some(Media { source, opus: pt(Codec::Opus), vp8: pt(Codec::Vp8) });
+            media = Some(Media { source, opus: publisher.pt(Codec::Opus), vp8: publisher.pt(Codec::Vp8) });
         }
         self.members.push(Member {
             id,
@@ -234,8 +221,6 @@ impl Sim {
             subscriber,
             pub_addr,
             sub_addr,
-            pub_timeout: now,
-            sub_timeout: now,
             media,
             offered: false,
             received: 0,
@@ -250,7 +235,7 @@ impl Sim {
         let deadline = self.now + CONNECT_WITHIN;
         while self.now < deadline {
             let up = self.members.iter().all(|m| {
-                (m.media.is_none() || m.publisher.is_connected()) && (!m.offered || m.subscriber.is_connected())
+                (m.media.is_none() || m.publisher.rtc.is_connected()) && (!m.offered || m.subscriber.rtc.is_connected())
             });
             if up {
                 return Ok(());
@@ -265,7 +250,7 @@ impl Sim {
         let end = self.now + d;
         loop {
             let media = self.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.source.next_due());
-            let peers = self.members.iter().flat_map(|m| [m.pub_timeout, m.sub_timeout]);
+            let peers = self.members.iter().flat_map(|m| [m.publisher.timeout, m.subscriber.timeout]);
             let arrival = self.wire.keys().next().map(|(at, _)| *at);
             let next = peers.chain(media).chain([self.room_timeout]).chain(arrival).min().unwrap_or(end).max(self.now);
             if next > end {
@@ -283,17 +268,17 @@ impl Sim {
         }
         for i in 0..self.members.len() {
             let m = &mut self.members[i];
-            if m.pub_timeout <= now {
-                let _ = m.publisher.handle_input(str0m::Input::Timeout(now));
+            if m.publisher.timeout <= now {
+                m.publisher.handle_timeout(now);
                 self.drain_member(i, false);
             }
             let m = &mut self.members[i];
-            if m.sub_timeout <= now {
-                let _ = m.subscriber.handle_input(str0m::Input::Timeout(now));
+            if m.subscriber.timeout <= now {
+                m.subscriber.handle_timeout(now);
                 self.drain_member(i, true);
             }
             let m = &mut self.members[i];
-            if m.publisher.is_connected() {
+            if m.publisher.rtc.is_connected() {
                 self.send_media(i);
             } else if let Some(media) = m.media.as_mut() {
                 // Nothing flows before the connection is up: the media clock just runs on.
@@ -314,7 +299,7 @@ impl Sim {
             let m = &mut self.members[i];
             let Some(media) = m.media.as_mut() else { return };
             let (seq, ext, rid) = media.source.rtp_of(layer);
-            let mut api = m.publisher.direct_api();
+            let mut api = m.publisher.rtc.direct_api();
             let Some(stream) = api.stream_tx_by_mid(mid, rid) else { continue };
             stream.write_rtp(
                 RtpWrite::new(pt, seq, ts, now, payload).marker(marker).ext_vals(ext).nackable(layer.is_some()),
@@ -363,9 +348,9 @@ impl Sim {
             RoomEvent::SubscribeOffer { participant, sdp, offer_id, .. } => {
                 let Some(m) = self.members.iter_mut().find(|m| m.id == participant) else { return Ok(()) };
                 m.offered = true;
-                let offer = SdpOffer::from_sdp_string(&sdp).map_err(|e| Error::Rtc(e.to_string()))?;
-                let answer = m.subscriber.sdp_api().accept_offer(offer).map_err(|e| Error::Rtc(e.to_string()))?;
-                let sdp = answer.to_sdp_string();
+                let answer =
+                    signaling::answer_subscribe_offer(&mut m.subscriber.rtc, &sdp, offer_id).map_err(Error::Rtc)?;
+                let convene_protocol::ClientMessage::SubscribeAnswer { sdp, .. } = answer else { return Ok(()) };
                 self.meter
                     .time(|| self.room.subscribe_answer(now, participant, &sdp, Some(offer_id)))
                     .map_err(|e| Error::Rtc(e.to_string()))?;
@@ -396,56 +381,45 @@ impl Sim {
         };
         let subscriber = self.members[i].sub_addr == destination;
         let m = &mut self.members[i];
-        let rtc = if subscriber { &mut m.subscriber } else { &mut m.publisher };
-        let Ok(contents) = contents.try_into() else { return };
-        let receive = Receive { proto: Protocol::Udp, source, destination, contents };
+        let peer = if subscriber { &mut m.subscriber } else { &mut m.publisher };
         // str0m wants a full drain after every input.
-        let _ = rtc.handle_input(str0m::Input::Receive(now, receive));
-        self.drain_member(i, subscriber);
+        if peer.receive(now, Protocol::Udp, source, destination, contents) {
+            self.drain_member(i, subscriber);
+        }
     }
 
     /// Polls one member connection until it wants a timeout.
     fn drain_member(&mut self, i: usize, subscriber: bool) {
-        let measuring = self.measuring;
-        let m = &mut self.members[i];
-        loop {
-            let rtc = if subscriber { &mut m.subscriber } else { &mut m.publisher };
-            let out = match rtc.poll_output() {
-                Ok(o) => o,
-                Err(_) => return,
-            };
-            match out {
-                str0m::Output::Timeout(t) => {
-                    *(if subscriber { &mut m.sub_timeout } else { &mut m.pub_timeout }) = t;
+        let (measuring, now) = (self.measuring, self.now);
+        let (wire, sent_datagrams) = (&mut self.wire, &mut self.sent_datagrams);
+        let Member { publisher, subscriber: sub, media, received, last_seq, layers, .. } = &mut self.members[i];
+        let peer = if subscriber { sub } else { publisher };
+        peer.drain(|_, polled| match polled {
+            Polled::Transmit(t) => {
+                *sent_datagrams += 1;
+                wire.insert((now + WIRE_DELAY, *sent_datagrams), (t.destination, t.source, t.contents.into()));
+            }
+            Polled::Event(Event::RtpPacket(p)) if subscriber => {
+                let Some(probe) = Probe::find(&p.payload) else { return };
+                let last = last_seq.entry((probe.tag, probe.stream)).or_insert(0);
+                if probe.seq < *last {
                     return;
                 }
-                str0m::Output::Transmit(t) => {
-                    self.sent_datagrams += 1;
-                    let at = self.now + WIRE_DELAY;
-                    self.wire.insert((at, self.sent_datagrams), (t.destination, t.source, t.contents.into()));
-                }
-                str0m::Output::Event(Event::RtpPacket(p)) if subscriber => {
-                    let Some(probe) = Probe::find(&p.payload) else { continue };
-                    let last = m.last_seq.entry((probe.tag, probe.stream)).or_insert(0);
-                    if probe.seq < *last {
-                        continue;
-                    }
-                    *last = probe.seq + 1;
-                    if measuring {
-                        m.received += 1;
-                        if let Stream::Video(l) = probe.stream {
-                            m.layers[usize::from(l)] += 1;
-                        }
+                *last = probe.seq + 1;
+                if measuring {
+                    *received += 1;
+                    if let Stream::Video(l) = probe.stream {
+                        layers[usize::from(l)] += 1;
                     }
                 }
-                str0m::Output::Event(Event::KeyframeRequest(r)) if !subscriber => {
-                    if let Some(media) = m.media.as_mut() {
-                        media.source.want_keyframe(r.rid);
-                    }
-                }
-                str0m::Output::Event(_) => {}
             }
-        }
+            Polled::Event(Event::KeyframeRequest(r)) if !subscriber => {
+                if let Some(media) = media.as_mut() {
+                    media.source.want_keyframe(r.rid);
+                }
+            }
+            Polled::Event(_) => {}
+        });
     }
 }
 

@@ -162,7 +162,7 @@ impl Meetings {
             let mut p = Peer::new(now, ctx.client_ip, ctx.scenario.twcc)?;
             let mut source = Source::new(ctx.tag(), ctx.scenario.profile, now);
             source.talking = spec.talks;
-            let mut api = p.rtc.sdp_api();
+            let mut api = p.conn.rtc.sdp_api();
             if spec.audio {
                 source.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
             }
@@ -238,7 +238,7 @@ impl Meetings {
                                 return Err(Error::signaling("janus answer without an offer"));
                             };
                             publ.with(|p| {
-                                p.rtc.sdp_api().accept_answer(pend, answer)?;
+                                p.conn.rtc.sdp_api().accept_answer(pend, answer)?;
                                 if let Some(s) = p.source.as_mut() {
                                     s.sending = true;
                                 }
@@ -252,7 +252,7 @@ impl Meetings {
                         let offer = SdpOffer::from_sdp_string(msg["jsep"]["sdp"].as_str().unwrap_or_default())
                             .map_err(|e| Error::Rtc(format!("janus subscribe offer: {e}")))?;
                         let answer = sub
-                            .with(|p| p.rtc.sdp_api().accept_offer(offer))
+                            .with(|p| p.conn.rtc.sdp_api().accept_offer(offer))
                             .map_err(|e| Error::Rtc(format!("accept janus offer: {e}")))?;
                         let jsep = json!({"type": "answer", "sdp": answer.to_sdp_string()});
                         j.send_async(h, json!({"request": "start"}), Some(jsep)).await?;
@@ -285,7 +285,7 @@ impl Meetings {
                     };
                     if let (Some(t), Some(c)) = (target, msg["candidate"]["candidate"].as_str()) {
                         if let Ok(c) = Candidate::from_sdp_string(c) {
-                            t.with(|p| p.rtc.add_remote_candidate(c));
+                            t.with(|p| p.conn.rtc.add_remote_candidate(c));
                         }
                     }
                 }

@@ -8,19 +8,20 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use convene_testkit::peer::{ClientPeer, PeerOptions, Polled};
 use rand::Rng;
 use str0m::format::Codec;
 use str0m::media::{Mid, Pt, Rid};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionMap, ExtensionValues, RtpWrite, SeqNo};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::net::Protocol;
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Event, IceConnectionState, Rtc};
 
 use crate::probe::{wall_ns, Probe, Stream};
 use crate::stats::StreamTracker;
 use crate::synth::{self, Profile};
 
 /// The simulcast rids, lowest first.
-pub(crate) const RIDS: [&str; 3] = ["q", "h", "f"];
+pub(crate) use convene_testkit::synth::RIDS;
 const AUDIO_INTERVAL: Duration = Duration::from_millis(synth::AUDIO_INTERVAL_MS);
 const VIDEO_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / synth::FPS);
 /// A generator further behind than this skips ahead instead of bursting (and counts it).
@@ -256,14 +257,11 @@ pub(crate) struct Plain {
 /// marker bit, payload.
 pub(crate) type Write = (Mid, Option<usize>, Pt, u32, bool, Vec<u8>);
 
-/// One peer connection and its socket.
+/// One peer connection (the test kit's client peer) and its socket.
 pub(crate) struct Peer {
-    pub(crate) rtc: Rtc,
+    pub(crate) conn: ClientPeer,
     pub(crate) socket: mio::net::UdpSocket,
     local: SocketAddr,
-    timeout: Instant,
-    /// Why str0m gave up on this connection, if it did.
-    pub(crate) dead: Option<String>,
     pub(crate) connected: bool,
     pub(crate) source: Option<Source>,
     pub(crate) sink: Option<Sink>,
@@ -272,8 +270,6 @@ pub(crate) struct Peer {
     pub(crate) send_errors: u64,
     /// Set for the ceiling's plain-UDP peers.
     pub(crate) plain: Option<Plain>,
-    /// The latest time str0m was given (it must never go back).
-    fed: Instant,
 }
 
 impl Peer {
@@ -284,43 +280,28 @@ impl Peer {
         std_socket.set_nonblocking(true)?;
         crate::net::tune(&std_socket)?;
         let local = std_socket.local_addr()?;
-        let mut builder = Rtc::builder().set_rtp_mode(true);
-        if !twcc {
-            let mut exts = ExtensionMap::empty();
-            for (id, ext) in ExtensionMap::standard().iter() {
-                if *ext != Extension::TransportSequenceNumber {
-                    exts.set(id, ext.clone());
-                }
-            }
-            builder = builder.set_extension_map(exts);
-        }
-        let mut rtc = builder.build(now);
-        let candidate = Candidate::host(local, "udp").map_err(|e| crate::Error::Rtc(e.to_string()))?;
-        rtc.add_local_candidate(candidate).ok_or_else(|| crate::Error::Rtc("host candidate refused".into()))?;
+        let conn = ClientPeer::udp(now, PeerOptions { twcc }, local).map_err(crate::Error::Rtc)?;
         Ok(Peer {
-            rtc,
+            conn,
             socket: mio::net::UdpSocket::from_std(std_socket),
             local,
-            timeout: now,
-            dead: None,
             connected: false,
             source: None,
             sink: None,
             scheduled: None,
             send_errors: 0,
             plain: None,
-            fed: now,
         })
     }
 
     /// When the engine should next call [`Peer::tick`].
     pub(crate) fn next_wake(&self) -> Instant {
-        if self.dead.is_some() {
+        if !self.conn.is_alive() {
             return Instant::now() + Duration::from_secs(3600);
         }
         match &self.source {
-            Some(s) if s.sending && self.connected => self.timeout.min(s.next_due()),
-            _ => self.timeout,
+            Some(s) if s.sending && self.connected => self.conn.timeout.min(s.next_due()),
+            _ => self.conn.timeout,
         }
     }
 
@@ -329,7 +310,7 @@ impl Peer {
         let mut p = Peer::new(now, ip, false)?;
         p.plain = Some(plain);
         p.connected = true;
-        p.timeout = now + Duration::from_secs(3600);
+        p.conn.timeout = now + Duration::from_secs(3600);
         Ok(p)
     }
 
@@ -351,7 +332,7 @@ impl Peer {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return,
             };
-            if self.dead.is_some() {
+            if !self.conn.is_alive() {
                 continue;
             }
             let now = Instant::now();
@@ -364,35 +345,24 @@ impl Peer {
                 }
                 continue;
             }
-            let Ok(contents) = buf[..n].try_into() else { continue };
             // str0m's arrival time is the kernel's, as a browser's network thread stamps a
             // packet when it reads it: the time this one-core generator was busy elsewhere
             // must not look like network delay to the SFU's bandwidth estimator (TWCC).
             let waited = Duration::from_nanos(wall_ns().saturating_sub(recv_ns));
-            let arrived = now.checked_sub(waited).unwrap_or(now).max(self.fed);
-            self.fed = arrived;
-            let input =
-                Input::Receive(arrived, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
-            if !self.rtc.accepts(&input) {
-                continue;
+            let arrived = now.checked_sub(waited).unwrap_or(now);
+            if self.conn.receive(arrived, Protocol::Udp, source, self.local, &buf[..n]) {
+                self.drain(now, recv_ns);
             }
-            if let Err(e) = self.rtc.handle_input(input) {
-                self.dead = Some(e.to_string());
-            }
-            self.drain(now, recv_ns);
         }
     }
 
     /// Time passed: str0m's timers, then the media that is due.
     pub(crate) fn tick(&mut self, now: Instant) {
-        if self.dead.is_some() {
+        if !self.conn.is_alive() {
             return;
         }
-        self.fed = self.fed.max(now);
-        if self.timeout <= now && self.plain.is_none() {
-            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
-                self.dead = Some(e.to_string());
-            }
+        if self.conn.timeout <= now && self.plain.is_none() {
+            self.conn.handle_timeout(now);
             self.drain(now, 0);
         }
         if self.connected && self.source.as_ref().is_some_and(|s| s.sending) {
@@ -403,60 +373,22 @@ impl Peer {
 
     /// Polls str0m until it wants a timeout; it needs a full drain after every input.
     pub(crate) fn drain(&mut self, now: Instant, recv_ns: u64) {
-        while self.dead.is_none() {
-            let out = match self.rtc.poll_output() {
-                Ok(o) => o,
-                Err(e) => {
-                    self.dead = Some(e.to_string());
-                    break;
-                }
-            };
-            match out {
-                Output::Timeout(t) => {
-                    self.timeout = t;
-                    return;
-                }
-                Output::Transmit(t) => {
-                    if self.socket.send_to(&t.contents, t.destination).is_err() {
-                        self.send_errors += 1;
-                    }
-                }
-                Output::Event(e) => self.event(now, recv_ns, e),
-            }
-        }
-        self.timeout = now + Duration::from_secs(3600);
-    }
-
-    fn event(&mut self, now: Instant, recv_ns: u64, e: Event) {
-        match e {
-            Event::Connected => self.connected = true,
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.connected = false,
-            Event::KeyframeRequest(r) => {
-                if let Some(s) = self.source.as_mut() {
-                    s.want_keyframe(r.rid);
+        let Peer { conn, socket, send_errors, connected, source, sink, .. } = self;
+        conn.drain(|rtc, polled| match polled {
+            Polled::Transmit(t) => {
+                if socket.send_to(&t.contents, t.destination).is_err() {
+                    *send_errors += 1;
                 }
             }
-            Event::RtpPacket(p) => {
-                if let Some(sink) = self.sink.as_mut() {
-                    let video = self
-                        .rtc
-                        .codec_config()
-                        .find(|c| c.pt() == p.header.payload_type)
-                        .is_some_and(|c| !c.spec().codec.is_audio());
-                    let recv_ns = if recv_ns == 0 { wall_ns() } else { recv_ns };
-                    sink.record(now, recv_ns, &p.payload, video);
-                }
-            }
-            _ => {}
-        }
+            Polled::Event(e) => event(rtc, connected, source, sink, now, recv_ns, e),
+        });
     }
 
     /// Writes the audio packets and video frames that are due.
     fn send_media(&mut self, now: Instant) {
         let Some(s) = self.source.as_mut() else { return };
         if s.pts.is_none() {
-            let pt = |codec| self.rtc.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt());
-            s.pts = Some((pt(Codec::Opus), pt(Codec::Vp8)));
+            s.pts = Some((self.conn.pt(Codec::Opus), self.conn.pt(Codec::Vp8)));
         }
         let (opus, vp8) =
             if self.plain.is_some() { (Some(Pt::from(111)), Some(Pt::from(96))) } else { s.pts.unwrap_or_default() };
@@ -488,12 +420,45 @@ impl Peer {
                 continue;
             }
             let (seq, ext, rid) = s.rtp_of(layer);
-            let mut api = self.rtc.direct_api();
+            let mut api = self.conn.rtc.direct_api();
             let Some(stream) = api.stream_tx_by_mid(mid, rid) else { continue };
             let write = RtpWrite::new(pt, seq, ts, now, payload).marker(marker).ext_vals(ext).nackable(layer.is_some());
             stream.write_rtp(write);
             // Encrypt and send each packet right away, so its probe time is its send time.
             self.drain(now, 0);
         }
+    }
+}
+
+/// What a peer's connection reported: connection state, a keyframe request for its source,
+/// an RTP packet for its sink.
+fn event(
+    rtc: &mut Rtc,
+    connected: &mut bool,
+    source: &mut Option<Source>,
+    sink: &mut Option<Sink>,
+    now: Instant,
+    recv_ns: u64,
+    e: Event,
+) {
+    match e {
+        Event::Connected => *connected = true,
+        Event::IceConnectionStateChange(IceConnectionState::Disconnected) => *connected = false,
+        Event::KeyframeRequest(r) => {
+            if let Some(s) = source.as_mut() {
+                s.want_keyframe(r.rid);
+            }
+        }
+        Event::RtpPacket(p) => {
+            if let Some(sink) = sink.as_mut() {
+                let video = rtc
+                    .codec_config()
+                    .find(|c| c.pt() == p.header.payload_type)
+                    .is_some_and(|c| !c.spec().codec.is_audio());
+                let recv_ns = if recv_ns == 0 { wall_ns() } else { recv_ns };
+                sink.record(now, recv_ns, &p.payload, video);
+            }
+        }
+        _ => {}
     }
 }

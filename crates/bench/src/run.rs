@@ -269,8 +269,8 @@ async fn settle(ctx: &Ctx, tasks: &mut tokio::task::JoinSet<Result<()>>, errors:
             };
             records.len() >= want.saturating_sub(errors.len())
                 && records.iter().enumerate().all(|(i, r)| {
-                    (!has_others(i, r.meeting) || r.sub.read(|p| p.connected || p.dead.is_some()))
-                        && r.publ.as_ref().is_none_or(|p| p.read(|p| p.connected || p.dead.is_some()))
+                    (!has_others(i, r.meeting) || r.sub.read(|p| p.connected || p.conn.dead.is_some()))
+                        && r.publ.as_ref().is_none_or(|p| p.read(|p| p.connected || p.conn.dead.is_some()))
                 })
         };
         if up || Instant::now() > deadline {
@@ -313,7 +313,7 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
             if p.connected {
                 report.subscribers_connected += 1;
             }
-            if let Some(dead) = &p.dead {
+            if let Some(dead) = &p.conn.dead {
                 report.dead_connections += 1;
                 report.sample_failure.get_or_insert_with(|| dead.clone());
             }
@@ -359,7 +359,7 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
                     report.keyframe_requests += s.keyframe_requests;
                     report.generator_lag += s.lagged;
                 }
-                if p.dead.is_some() {
+                if p.conn.dead.is_some() {
                     report.dead_connections += 1;
                 }
             });

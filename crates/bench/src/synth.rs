@@ -2,20 +2,14 @@
 //! layers, with valid RFC 7741 payload descriptors (picture id, start bit) and VP8 frame
 //! headers (keyframe start code and size), so an SFU that parses VP8 sees real frames.
 
-use crate::probe::Probe;
+use convene_testkit::synth;
+pub use convene_testkit::synth::{AUDIO_INTERVAL_MS, FPS, LAYER_SIZES, MAX_PAYLOAD};
 
-/// Largest RTP payload the bench writes (what browsers stay under, about 1,200 bytes).
-pub const MAX_PAYLOAD: usize = 1_100;
-/// Opus packet interval.
-pub const AUDIO_INTERVAL_MS: u64 = 20;
-/// Video frame rate.
-pub const FPS: u64 = 30;
+use crate::probe::Probe;
 /// Bytes of one synthetic Opus packet (about 32 kbit/s).
 pub const OPUS_BYTES: usize = 80;
 /// How much larger a keyframe is than a delta frame.
 pub const KEYFRAME_FACTOR: usize = 3;
-/// Frame sizes of the simulcast layers, lowest first.
-pub const LAYER_SIZES: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
 
 /// Video bitrates of the three simulcast layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -56,83 +50,26 @@ impl Profile {
 
 /// One Opus packet: a TOC byte (CELT fullband, 20 ms, mono, one frame), the probe, filler.
 pub fn opus_payload(probe: &Probe) -> Vec<u8> {
-    let mut p = Vec::with_capacity(OPUS_BYTES);
-    p.push(0xF8);
-    probe.write(&mut p);
-    p.resize(OPUS_BYTES, 0xA5);
-    p
+    let mut marker = Vec::with_capacity(crate::probe::LEN);
+    probe.write(&mut marker);
+    synth::opus_payload(&marker, OPUS_BYTES, 0xA5)
 }
 
-/// One VP8 frame as RTP payloads (RFC 7741). Each packet gets a descriptor with the start
-/// bit on the first and a 15-bit picture id; the first also carries the VP8 frame tag (and,
-/// for a keyframe, the start code and frame size). Each packet carries its own probe with
-/// consecutive sequence numbers starting at `probe.seq`.
+/// One VP8 frame as RTP payloads (RFC 7741, the test kit's synthetic frames): the start bit
+/// on the first, a 15-bit picture id on all, the frame tag (and a keyframe's start code and
+/// size) on the first; each packet carries its own probe with consecutive sequence numbers
+/// starting at `probe.seq`.
 pub fn vp8_frame(picture_id: u16, keyframe: bool, layer: usize, bytes: usize, probe: Probe) -> Vec<Vec<u8>> {
-    let count = bytes.div_ceil(MAX_PAYLOAD).max(1);
-    let per_packet = bytes / count;
-    let (width, height) = LAYER_SIZES[layer];
-    let pid = picture_id & 0x7fff;
-    (0..count)
-        .map(|i| {
-            let start = if i == 0 { 0x10 } else { 0x00 };
-            let mut p = Vec::with_capacity(per_packet.max(48));
-            // X=1, S, PID 0; I=1; M=1 and the 15-bit picture id.
-            p.extend_from_slice(&[0x80 | start, 0x80, 0x80 | (pid >> 8) as u8, pid as u8]);
-            if i == 0 {
-                // Frame tag: frame type (0 = key), version 0, show_frame, first partition size.
-                let partition = (per_packet as u32).min(0x7_ffff);
-                let tag = u32::from(!keyframe) | (1 << 4) | (partition << 5);
-                p.extend_from_slice(&tag.to_le_bytes()[..3]);
-                if keyframe {
-                    p.extend_from_slice(&[0x9d, 0x01, 0x2a]);
-                    p.extend_from_slice(&width.to_le_bytes());
-                    p.extend_from_slice(&height.to_le_bytes());
-                }
-            }
-            Probe { seq: probe.seq.wrapping_add(i as u32), ..probe }.write(&mut p);
-            p.resize(per_packet.max(p.len()), 0x5A);
-            p
-        })
-        .collect()
+    let marker = |i: usize| {
+        let mut m = Vec::with_capacity(crate::probe::LEN);
+        Probe { seq: probe.seq.wrapping_add(i as u32), ..probe }.write(&mut m);
+        m
+    };
+    synth::vp8_frame(picture_id, keyframe, layer, bytes, marker, 0x5A)
 }
 
-/// Whether a VP8 RTP payload starts a keyframe (RFC 7741 descriptor, then the frame tag).
-pub fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&first) = p.first() else { return false };
-    if first & 0x10 == 0 || first & 0x07 != 0 {
-        return false;
-    }
-    let mut i = 1;
-    if first & 0x80 != 0 {
-        let Some(&x) = p.get(i) else { return false };
-        i += 1;
-        if x & 0x80 != 0 {
-            let Some(&pid) = p.get(i) else { return false };
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            i += 1;
-        }
-        if x & 0x30 != 0 {
-            i += 1;
-        }
-    }
-    p.get(i).is_some_and(|h| h & 0x01 == 0)
-}
-
-/// The 15-bit (or 7-bit) picture id of a VP8 payload descriptor, if present.
-pub fn vp8_picture_id(p: &[u8]) -> Option<u16> {
-    let first = *p.first()?;
-    if first & 0x80 == 0 || p.get(1)? & 0x80 == 0 {
-        return None;
-    }
-    let b = *p.get(2)?;
-    if b & 0x80 != 0 {
-        Some(u16::from(b & 0x7f) << 8 | u16::from(*p.get(3)?))
-    } else {
-        Some(u16::from(b))
-    }
-}
+/// The VP8 payload checks, from the SFU's one parser.
+pub use convene_sfu::codec::{vp8_keyframe_start, vp8_picture_id};
 
 #[cfg(test)]
 mod tests {

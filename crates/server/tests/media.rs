@@ -311,15 +311,21 @@ async fn garbage_datagrams_do_not_disturb_a_meeting(backend: Backend) {
     app.stop().await;
 }
 
-async fn host_mute_stops_forwarding_audio(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (host, m) = meeting(&app, "hostmute").await;
-    let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
-    let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+/// Ann (the host) and Bob (a guest) publish, and Ann receives Bob's media.
+async fn host_and_guest_publishing(app: &TestApp, name: &str) -> (MediaClient, MediaClient) {
+    let (host, m) = meeting(app, name).await;
+    let mut a = MediaClient::join(app, &m, Some(&host), "Ann").await;
+    let mut b = MediaClient::join(app, &m, None, "Bob").await;
     a.publish().await;
     b.publish().await;
     let got = wait_for_media_from(&a, &[b.tag()]).await;
     wait_for_more(&a, &got, b.tag(), 25).await;
+    (a, b)
+}
+
+async fn host_mute_stops_forwarding_audio(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut a, mut b) = host_and_guest_publishing(&app, "hostmute").await;
 
     // The host mutes Bob: his client keeps sending, but Ann stops hearing him (video goes on).
     let bid = b.participant_id.clone();
@@ -337,6 +343,37 @@ async fn host_mute_stops_forwarding_audio(backend: Backend) {
     b.signaling().send(json!({"type": "set_state", "muted": false}));
     let tag = b.tag();
     a.wait_until("audio grows after unmute", move |s| s.audio_packets_from(tag) > audio_now + 25, MEDIA_WITHIN).await;
+}
+
+async fn host_stop_video_stops_forwarding_the_camera(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut a, mut b) = host_and_guest_publishing(&app, "hoststopvideo").await;
+
+    // The host stops Bob's video: his client keeps sending, but Ann stops seeing him (audio
+    // goes on).
+    let bid = b.participant_id.clone();
+    a.signaling().send(json!({"type": "stop_video", "participant_id": bid}));
+    b.signaling().expect_where("host_action", |m| m["action"] == "video_stopped").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped_at = a.received();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = a.received();
+    let (video_then, video_now) = (stopped_at.video_packets_from(b.tag()), later.video_packets_from(b.tag()));
+    assert!(video_now <= video_then + 3, "no video from Bob while stopped ({video_then} → {video_now})");
+    assert!(later.audio_packets_from(b.tag()) > stopped_at.audio_packets_from(b.tag()) + 25, "audio unaffected");
+
+    // Bob turns his camera on again: Ann sees him again, from a keyframe.
+    b.signaling().send(json!({"type": "set_state", "camera_on": true}));
+    let (tag, keyframes) = (b.tag(), later.video_keyframes_from(b.tag()));
+    let after = a
+        .wait_until(
+            "video grows after the camera is on",
+            move |s| s.video_packets_from(tag) > video_now + 25 && s.video_keyframes_from(tag) > keyframes,
+            MEDIA_WITHIN,
+        )
+        .await;
+    let resumed = after.video_arrivals_from(tag);
+    assert!(resumed[video_now as usize].keyframe, "the camera comes back at a keyframe");
 }
 
 /// The id of `publisher`'s camera track, from `track_published` on `me`'s WebSocket.
@@ -504,6 +541,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn host_mute_stops_forwarding_audio() {
         super::host_mute_stops_forwarding_audio(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn host_stop_video_stops_forwarding_the_camera() {
+        super::host_stop_video_stops_forwarding_the_camera(Backend::Sqlite).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,5 @@
-//! Codec payload inspection: does this RTP packet start a keyframe?
+//! Codec payload inspection — Convene's one parser of VP8 and H.264 RTP payloads: does a
+//! packet start a keyframe, which picture is it, where do the codec's bytes begin.
 
 use str0m::format::Codec;
 
@@ -16,33 +17,77 @@ pub(crate) fn is_keyframe_start(codec: Codec, payload: &[u8]) -> bool {
     }
 }
 
-/// RFC 7741: payload descriptor, then the VP8 payload header whose low bit is the inverse
-/// keyframe flag. Only meaningful at the start (S=1) of partition 0.
-fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&first) = p.first() else { return false };
-    let extended = first & 0x80 != 0;
-    let start = first & 0x10 != 0;
-    let partition = first & 0x07;
-    if !start || partition != 0 {
-        return false;
+/// A VP8 RTP payload (RFC 7741 §4.2): its payload descriptor, and the VP8 bytes after it.
+///
+/// The one VP8 parser of Convene: the room reads keyframes and picture numbers with it, the
+/// recorder reassembles frames with it, the tests and the bench check what arrived with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vp8Payload<'a> {
+    /// S: the packet starts a VP8 partition.
+    pub start: bool,
+    /// PID: the partition index.
+    pub partition: u8,
+    /// PictureID and whether it is the 15-bit form (else 7-bit).
+    pub picture_id: Option<(u16, bool)>,
+    /// TL0PICIDX: the index of the last temporal-base-layer picture.
+    pub tl0: Option<u8>,
+    /// What follows the descriptor: the VP8 frame's bytes.
+    pub frame: &'a [u8],
+}
+
+impl<'a> Vp8Payload<'a> {
+    /// Parses the descriptor; `None` when it is empty or shorter than it says.
+    pub fn parse(p: &'a [u8]) -> Option<Vp8Payload<'a>> {
+        let first = *p.first()?;
+        let mut parsed =
+            Vp8Payload { start: first & 0x10 != 0, partition: first & 0x07, picture_id: None, tl0: None, frame: &[] };
+        let mut i = 1;
+        if first & 0x80 != 0 {
+            let x = *p.get(i)?;
+            i += 1;
+            if x & 0x80 != 0 {
+                let hi = *p.get(i)?;
+                if hi & 0x80 != 0 {
+                    let lo = *p.get(i + 1)?;
+                    parsed.picture_id = Some((u16::from(hi & 0x7f) << 8 | u16::from(lo), true));
+                    i += 2;
+                } else {
+                    parsed.picture_id = Some((u16::from(hi), false));
+                    i += 1;
+                }
+            }
+            if x & 0x40 != 0 {
+                parsed.tl0 = Some(*p.get(i)?);
+                i += 1;
+            }
+            if x & 0x30 != 0 {
+                i += 1; // TID / Y / KEYIDX
+            }
+        }
+        parsed.frame = p.get(i..)?;
+        Some(parsed)
     }
-    let mut i = 1;
-    if extended {
-        let Some(&x) = p.get(i) else { return false };
-        i += 1;
-        if x & 0x80 != 0 {
-            // PictureID, 15 bits when its M bit is set.
-            let Some(&pid) = p.get(i) else { return false };
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            i += 1; // TL0PICIDX
-        }
-        if x & 0x30 != 0 {
-            i += 1; // TID / Y / KEYIDX
-        }
+
+    /// Whether the packet starts a frame (S set on partition 0).
+    pub fn starts_frame(&self) -> bool {
+        self.start && self.partition == 0
     }
-    p.get(i).is_some_and(|header| header & 0x01 == 0)
+
+    /// Whether the packet starts a keyframe: the start of a frame whose VP8 header has the
+    /// (inverse) keyframe bit clear.
+    pub fn starts_keyframe(&self) -> bool {
+        self.starts_frame() && self.frame.first().is_some_and(|header| header & 0x01 == 0)
+    }
+}
+
+/// Whether a VP8 RTP payload starts a keyframe (see [`Vp8Payload::starts_keyframe`]).
+pub fn vp8_keyframe_start(p: &[u8]) -> bool {
+    Vp8Payload::parse(p).is_some_and(|v| v.starts_keyframe())
+}
+
+/// The PictureID of a VP8 RTP payload (7 or 15 bits), if its descriptor carries one.
+pub fn vp8_picture_id(p: &[u8]) -> Option<u16> {
+    Vp8Payload::parse(p)?.picture_id.map(|(pid, _)| pid)
 }
 
 /// The VP8 picture numbering a payload descriptor carries (RFC 7741 §4.2).
@@ -56,27 +101,8 @@ pub(crate) struct Vp8Ids {
 
 /// Reads the picture numbering of a VP8 payload; `None` if it carries none or is truncated.
 pub(crate) fn vp8_ids(p: &[u8]) -> Option<Vp8Ids> {
-    let first = *p.first()?;
-    if first & 0x80 == 0 {
-        return None; // no extension: no numbering
-    }
-    let x = *p.get(1)?;
-    let mut i = 2;
-    let mut ids = Vp8Ids::default();
-    if x & 0x80 != 0 {
-        let hi = *p.get(i)?;
-        if hi & 0x80 != 0 {
-            let lo = *p.get(i + 1)?;
-            ids.picture_id = Some((u16::from(hi & 0x7f) << 8 | u16::from(lo), true));
-            i += 2;
-        } else {
-            ids.picture_id = Some((u16::from(hi), false));
-            i += 1;
-        }
-    }
-    if x & 0x40 != 0 {
-        ids.tl0 = Some(*p.get(i)?);
-    }
+    let v = Vp8Payload::parse(p)?;
+    let ids = Vp8Ids { picture_id: v.picture_id, tl0: v.tl0 };
     (ids != Vp8Ids::default()).then_some(ids)
 }
 
@@ -85,9 +111,9 @@ fn vp9_keyframe_start(p: &[u8]) -> bool {
     p.first().is_some_and(|b| b & 0x08 != 0 && b & 0x40 == 0)
 }
 
-/// RFC 6184: an IDR slice (5) or a sequence parameter set (7), single, aggregated (STAP-A)
-/// or the first fragment (FU-A).
-fn h264_keyframe_start(p: &[u8]) -> bool {
+/// Whether an H.264 RTP payload (RFC 6184) starts a keyframe: an IDR slice (5) or a sequence
+/// parameter set (7), single, aggregated (STAP-A) or the first fragment (FU-A).
+pub fn h264_keyframe_start(p: &[u8]) -> bool {
     let is_key = |nal_type: u8| nal_type == 5 || nal_type == 7;
     let Some(&first) = p.first() else { return false };
     match first & 0x1f {
@@ -147,6 +173,19 @@ mod tests {
     #[test]
     fn audio_is_always_a_keyframe() {
         assert!(is_keyframe_start(Codec::Opus, &[1, 2, 3]));
+    }
+
+    #[test]
+    fn vp8_descriptor_gives_the_frame_bytes_after_it() {
+        let v = Vp8Payload::parse(&[0x90, 0xC0, 0x81, 0x02, 0x05, 0x10, 0x02]).unwrap();
+        assert!(v.starts_frame() && v.starts_keyframe());
+        assert_eq!((v.picture_id, v.tl0, v.frame), (Some((0x0102, true)), Some(5), &[0x10, 0x02][..]));
+        let middle = Vp8Payload::parse(&[0x01, 0xaa]).unwrap();
+        assert!(!middle.starts_frame(), "partition 1");
+        assert_eq!(middle.frame, &[0xaa]);
+        assert_eq!(Vp8Payload::parse(&[]), None);
+        assert_eq!(Vp8Payload::parse(&[0x90, 0x40]), None, "TL0PICIDX announced but missing");
+        assert_eq!(vp8_picture_id(&[0x90, 0x80, 0x11, 0x10]), Some(0x11));
     }
 
     #[test]

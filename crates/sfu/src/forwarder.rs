@@ -67,6 +67,13 @@ impl Forwarder {
         self.munger.switch_source();
     }
 
+    /// Starts over at the next keyframe of the target layer, the numbering continuing without a
+    /// gap: the track was held back (a camera a host stopped) and what the subscriber's decoder
+    /// last had is no reference for what comes now.
+    pub(crate) fn restart(&mut self) {
+        self.current = None;
+    }
+
     /// Decides about one packet; `Some` carries the rewritten header fields to send.
     pub(crate) fn on_packet(&mut self, p: PacketIn) -> Option<Munged> {
         let target = self.target?;

@@ -79,7 +79,7 @@
 
 mod audible;
 mod bitrate;
-mod codec;
+pub mod codec;
 mod demux;
 mod error;
 mod forwarder;

@@ -11,7 +11,7 @@
 //! decodes. Each packet carries its layer, because simulcast layers have their own RTP
 //! timestamp and sequence spaces.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use str0m::format::Codec;
@@ -39,7 +39,7 @@ pub enum RecordedCodec {
 }
 
 impl RecordedCodec {
-    fn of(codec: Codec) -> RecordedCodec {
+    pub(crate) fn of(codec: Codec) -> RecordedCodec {
         match codec {
             Codec::Opus => RecordedCodec::Opus,
             Codec::Vp8 => RecordedCodec::Vp8,
@@ -84,7 +84,7 @@ pub struct RecordedPacket {
 
 /// Which layer of each video track is recorded.
 #[derive(Debug, Default)]
-pub(crate) struct LayerChoice {
+struct LayerChoice {
     tracks: HashMap<TrackId, Chosen>,
 }
 
@@ -108,7 +108,7 @@ pub(crate) enum Admit {
 impl LayerChoice {
     /// Whether a packet of `layer` is recorded, switching layers at keyframes as described
     /// in the module documentation.
-    pub(crate) fn admit(&mut self, track: TrackId, layer: u8, keyframe_start: bool, now: Instant) -> Admit {
+    fn admit(&mut self, track: TrackId, layer: u8, keyframe_start: bool, now: Instant) -> Admit {
         let c = self.tracks.entry(track).or_default();
         let slot = usize::from(layer.min(2));
         c.last_seen[slot] = Some(now);
@@ -132,7 +132,7 @@ impl LayerChoice {
     }
 
     /// Forgets a track (unpublished) or every track (recording stopped).
-    pub(crate) fn forget(&mut self, track: Option<TrackId>) {
+    fn forget(&mut self, track: Option<TrackId>) {
         match track {
             Some(t) => {
                 self.tracks.remove(&t);
@@ -142,37 +142,75 @@ impl LayerChoice {
     }
 }
 
-/// Builds the recorded copy of a forwarded packet.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn recorded(
-    participant: ParticipantId,
-    track_id: TrackId,
-    kind: TrackKind,
-    source: Source,
-    codec: Codec,
-    clock_rate: u32,
-    layer: u8,
-    timestamp: u32,
-    seq: u64,
-    marker: bool,
-    keyframe_start: bool,
-    payload: &[u8],
-    arrived: Instant,
-) -> RecordedPacket {
-    RecordedPacket {
-        participant,
-        track_id,
-        kind,
-        source,
-        codec: RecordedCodec::of(codec),
-        clock_rate,
-        layer,
-        timestamp,
-        seq,
-        marker,
-        keyframe_start,
-        payload: payload.to_vec(),
-        arrived,
+/// Recorded packets the runtime has not drained yet are dropped beyond this many (it drains
+/// after every input, so only a runtime that forgot to would ever reach it).
+const RECORDED_QUEUE: usize = 4_096;
+
+/// The room's recording tap: whether it is on, the copies the runtime has not drained, and
+/// which layer of each video track it records.
+#[derive(Debug, Default)]
+pub(crate) struct Tap {
+    on: bool,
+    queue: VecDeque<RecordedPacket>,
+    overflow: u64,
+    layers: LayerChoice,
+}
+
+impl Tap {
+    /// Turns copying on or off; a new recording chooses its layers afresh.
+    pub(crate) fn set(&mut self, on: bool) {
+        if self.on != on {
+            self.on = on;
+            self.layers.forget(None);
+            if !on {
+                self.queue.clear();
+            }
+        }
+    }
+
+    pub(crate) fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// Whether a packet of `track` is recorded: none while off, all audio, and of a video
+    /// track the layer [`LayerChoice`] picks.
+    pub(crate) fn admit(
+        &mut self,
+        kind: TrackKind,
+        track: TrackId,
+        layer: u8,
+        keyframe_start: bool,
+        now: Instant,
+    ) -> Admit {
+        match (self.on, kind) {
+            (false, _) => Admit::Skip,
+            (true, TrackKind::Audio) => Admit::Record,
+            (true, TrackKind::Video) => self.layers.admit(track, layer, keyframe_start, now),
+        }
+    }
+
+    /// Queues a copy for the runtime, dropping the oldest (counted) beyond the bound.
+    pub(crate) fn push(&mut self, packet: RecordedPacket) {
+        if self.queue.len() >= RECORDED_QUEUE {
+            self.queue.pop_front();
+            self.overflow += 1;
+        }
+        self.queue.push_back(packet);
+    }
+
+    /// The next copy for the recorder.
+    pub(crate) fn poll(&mut self) -> Option<RecordedPacket> {
+        self.queue.pop_front()
+    }
+
+    /// Copies dropped because the runtime did not drain them.
+    pub(crate) fn overflow(&self) -> u64 {
+        self.overflow
+    }
+
+    /// Forgets the layer choice of an unpublished track.
+    pub(crate) fn forget(&mut self, track: TrackId) {
+        self.layers.forget(Some(track));
     }
 }
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 use common::{opus, vp8, Sim};
 use convene_sfu::ParticipantId;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind};
 
 const A: ParticipantId = ParticipantId(1);
 const B: ParticipantId = ParticipantId(2);
@@ -18,11 +17,7 @@ fn muted_audio_is_not_forwarded_until_unmuted() {
     let mut sim = Sim::new();
     sim.join(A);
     sim.join(B);
-    let (audio, video) = sim.publish(A, |api| {
-        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        (audio, video)
-    });
+    let (audio, video) = sim.publish_audio_video(A);
     sim.connect_all();
     let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
 

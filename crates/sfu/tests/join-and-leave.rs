@@ -117,11 +117,7 @@ fn stopping_a_track_in_a_renegotiation_unpublishes_it() {
     let mut sim = Sim::new();
     sim.join(A);
     sim.join(B);
-    let (mic, camera) = sim.publish(A, |api| {
-        let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let camera = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        (mic, camera)
-    });
+    let (mic, camera) = sim.publish_audio_video(A);
     sim.connect_all();
     let camera_track = sim.track_of(A, camera);
 
@@ -144,7 +140,7 @@ fn signaling_declares_a_screen_share_before_the_offer() {
     sim.join(B);
     // The client knows its mids once it has created the offer; it sends them along.
     let client = sim.client(A);
-    let mut api = client.publisher.sdp_api();
+    let mut api = client.publisher.rtc.sdp_api();
     let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
     let screen = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
     let (offer, pending) = api.apply().unwrap();
@@ -153,10 +149,10 @@ fn signaling_declares_a_screen_share_before_the_offer() {
     let answer = sim.room.publish_offer(now, A, &offer.to_sdp_string()).unwrap();
     let answer = str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap();
     let client = sim.client(A);
-    client.publisher.sdp_api().accept_answer(pending, answer).unwrap();
+    client.publisher.rtc.sdp_api().accept_answer(pending, answer).unwrap();
     client.published += 1;
     sim.pump();
-    assert!(!sim.client(A).publisher.is_connected(), "announced before ICE completes");
+    assert!(!sim.client(A).publisher.rtc.is_connected(), "announced before ICE completes");
 
     let sources: Vec<(String, convene_sfu::Source)> = sim
         .events

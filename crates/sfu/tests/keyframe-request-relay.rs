@@ -49,7 +49,7 @@ fn a_burst_of_subscriber_plis_becomes_one_request_now_and_one_coalesced() {
     // Ten picture-loss indications within 100 ms.
     for _ in 0..10 {
         let c = sim.client(VIEWER);
-        let mut api = c.subscriber.direct_api();
+        let mut api = c.subscriber.rtc.direct_api();
         api.stream_rx_by_mid(viewer_mid, None).expect("receiving stream").request_keyframe(KeyframeRequestKind::Pli);
         send_video(&mut sim, mid, &mut frame, Duration::from_millis(10));
     }

@@ -21,7 +21,7 @@ fn publish_mic(sim: &mut Sim, who: ParticipantId) -> Mid {
 /// B's client answers `sdp` (an offer from the room).
 fn answer(sim: &mut Sim, sdp: &str) -> String {
     let offer = SdpOffer::from_sdp_string(sdp).unwrap();
-    sim.client(B).subscriber.sdp_api().accept_offer(offer).unwrap().to_sdp_string()
+    sim.client(B).subscriber.rtc.sdp_api().accept_offer(offer).unwrap().to_sdp_string()
 }
 
 fn held(sim: &mut Sim) -> Vec<(ParticipantId, String, u64)> {

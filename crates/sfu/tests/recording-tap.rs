@@ -26,11 +26,7 @@ fn audio_and_video_are_copied_only_while_recording() {
     let mut sim = Sim::new();
     sim.join(A);
     sim.join(B);
-    let (audio, video) = sim.publish(A, |api| {
-        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        (audio, video)
-    });
+    let (audio, video) = sim.publish_audio_video(A);
     sim.connect_all();
     let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
 

@@ -7,26 +7,18 @@ use std::time::Duration;
 use common::{is_vp8_keyframe, opus, vp8, Sim};
 use convene_sfu::{ParticipantId, RoomEvent, Source, TrackKind};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, Mid};
+use str0m::media::Frequency;
 
 const A: ParticipantId = ParticipantId(1);
 const B: ParticipantId = ParticipantId(2);
-
-fn publish_audio_video(sim: &mut Sim, who: ParticipantId) -> (Mid, Mid) {
-    sim.publish(who, |api| {
-        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        (audio, video)
-    })
-}
 
 #[test]
 fn two_participants_receive_each_others_audio_and_video() {
     let mut sim = Sim::new();
     sim.join(A);
     sim.join(B);
-    let (a_audio, a_video) = publish_audio_video(&mut sim, A);
-    let (b_audio, b_video) = publish_audio_video(&mut sim, B);
+    let (a_audio, a_video) = sim.publish_audio_video(A);
+    let (b_audio, b_video) = sim.publish_audio_video(B);
     sim.connect_all();
 
     let published = sim.events_matching(|e| matches!(e, RoomEvent::TrackPublished { .. }));
@@ -100,7 +92,7 @@ fn payload_types_are_mapped_between_publisher_and_subscriber() {
         config
     });
     sim.join(B);
-    let (audio, video) = publish_audio_video(&mut sim, A);
+    let (audio, video) = sim.publish_audio_video(A);
     sim.connect_all();
     assert_eq!(sim.client(A).pt(Codec::Vp8), 120.into());
 
@@ -114,7 +106,7 @@ fn payload_types_are_mapped_between_publisher_and_subscriber() {
     }
     let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
     let b = sim.client(B);
-    let b_vp8 = b.subscriber.codec_config().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
+    let b_vp8 = b.subscriber.rtc.codec_config().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
     let got_video = b.received_for(video_track);
     assert!(got_video.len() > 90 && b.received_for(audio_track).len() > 90);
     assert!(got_video.iter().all(|p| p.pt == b_vp8), "B sees its own VP8 payload type {b_vp8}");

@@ -384,6 +384,9 @@ impl Live {
                 if let Some(m) = muted {
                     state.media.set_muted(room.meeting_id, &me.participant_id, m);
                 }
+                if camera_on == Some(true) {
+                    state.media.set_video_stopped(room.meeting_id, &me.participant_id, false);
+                }
                 room.update(&me.participant_id, |p| {
                     p.muted = muted.unwrap_or(p.muted);
                     p.camera_on = camera_on.unwrap_or(p.camera_on);
@@ -456,6 +459,7 @@ impl Live {
                 moderator("stop_video")?;
                 target(&participant_id, "stop_video")?;
                 room.update(&participant_id, |p| p.camera_on = false);
+                state.media.set_video_stopped(room.meeting_id, &participant_id, true);
                 tell(HostAction::VideoStopped, Some(participant_id));
             }
             ClientMessage::LowerHand { participant_id } => {

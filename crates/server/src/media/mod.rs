@@ -249,6 +249,13 @@ impl Media {
         let _ = self.to_room(meeting, Command::Muted { meeting, participant: participant.to_owned(), muted });
     }
 
+    /// Stops forwarding a participant's camera (`true`: a host stopped their video) until it
+    /// is called again with `false` (the participant turned the camera back on); subscribers
+    /// then get it from its next keyframe. Their screen share and audio are not affected.
+    pub fn set_video_stopped(&self, meeting: i64, participant: &str, stopped: bool) {
+        let _ = self.to_room(meeting, Command::VideoStopped { meeting, participant: participant.to_owned(), stopped });
+    }
+
     /// Starts or stops handing the meeting's forwarded packets to the recorder.
     pub fn set_recording(&self, meeting: i64, on: bool) {
         let _ = self.to_room(meeting, Command::Recording { meeting, on });

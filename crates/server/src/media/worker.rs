@@ -77,6 +77,13 @@ pub(super) enum Command {
         participant: String,
         muted: bool,
     },
+    /// Forward a participant's camera or not (a host stopped it; the participant turned it
+    /// back on).
+    VideoStopped {
+        meeting: i64,
+        participant: String,
+        stopped: bool,
+    },
     /// Copy the room's forwarded packets to the recorder, or stop.
     Recording {
         meeting: i64,
@@ -443,6 +450,14 @@ impl Worker {
                 if let Some(slot) = self.rooms.get_mut(&meeting) {
                     if let Err(e) = slot.room.set_audio_muted(id, muted) {
                         tracing::debug!(error = %e, "mute");
+                    }
+                }
+            }
+            Command::VideoStopped { meeting, participant, stopped } => {
+                let id = self.participant(now, meeting, &participant);
+                if let Some(slot) = self.rooms.get_mut(&meeting) {
+                    if let Err(e) = slot.room.set_video_stopped(id, stopped) {
+                        tracing::debug!(error = %e, "stop video");
                     }
                 }
             }

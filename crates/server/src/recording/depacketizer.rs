@@ -4,6 +4,7 @@
 //! A VP8 frame with a missing packet is dropped, and so is everything after it until the
 //! next keyframe: a decoder cannot use a picture whose reference is gone.
 
+use convene_sfu::codec::Vp8Payload;
 use convene_sfu::{RecordedCodec, RecordedPacket};
 
 /// One whole frame of a track.
@@ -102,23 +103,8 @@ impl Vp8Assembler {
 
 /// Parses the RFC 7741 payload descriptor: (starts partition 0 of a frame, the VP8 bytes).
 fn vp8_descriptor(p: &[u8]) -> Option<(bool, &[u8])> {
-    let first = *p.first()?;
-    let mut i = 1;
-    if first & 0x80 != 0 {
-        let x = *p.get(i)?;
-        i += 1;
-        if x & 0x80 != 0 {
-            i += if *p.get(i)? & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            i += 1;
-        }
-        if x & 0x30 != 0 {
-            i += 1;
-        }
-    }
-    let body = p.get(i..)?;
-    Some((first & 0x10 != 0 && first & 0x07 == 0, body))
+    let v = Vp8Payload::parse(p)?;
+    Some((v.starts_frame(), v.frame))
 }
 
 /// The picture size in a VP8 keyframe's header (RFC 6386 §9.1), if it is one.

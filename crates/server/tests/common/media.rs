@@ -33,14 +33,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use convene_protocol::ServerMessage;
+use convene_testkit::peer::{offer_microphone_and_camera, ClientPeer, PeerOptions, Polled};
+use convene_testkit::{signaling, synth};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::change::SdpPendingOffer;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
-use str0m::net::{Protocol, Receive, TcpType};
-use str0m::rtp::{Extension, ExtensionMap, ExtensionValues, RtpWrite, SeqNo};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::media::{Mid, Rid};
+use str0m::net::{Protocol, TcpType};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -48,11 +51,9 @@ use super::ws::{Client, Socket};
 use super::{Account, TestApp};
 
 /// The simulcast layers, lowest first.
-pub const RIDS: [&str; 3] = ["q", "h", "f"];
+pub use convene_testkit::synth::RIDS;
 /// Bytes per VP8 delta frame on each layer (keyframes are three times larger).
 const FRAME_BYTES: [usize; 3] = [400, 1_200, 3_000];
-/// Largest RTP payload written.
-const MAX_PAYLOAD: usize = 1_100;
 /// Marker in every payload, followed by the sender's tag (4 bytes, big endian) and the layer.
 const MAGIC: &[u8; 4] = b"CVNE";
 const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
@@ -173,14 +174,11 @@ impl Stats {
     }
 }
 
-/// One str0m peer connection and its own socket.
+/// One str0m peer connection (the test kit's client peer) and its own socket.
 struct Peer {
-    rtc: Rtc,
+    conn: ClientPeer,
     socket: UdpSocket,
     local: SocketAddr,
-    timeout: Instant,
-    /// str0m returned an error: the peer is closed.
-    dead: bool,
     /// ICE-TCP instead of UDP: no UDP candidate; the connection opens once the server's
     /// SDP names its TCP candidate.
     use_tcp: bool,
@@ -206,22 +204,18 @@ impl Peer {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
         socket.set_nonblocking(true).unwrap();
         let local = socket.local_addr().unwrap();
-        let mut builder = Rtc::builder().set_rtp_mode(true);
-        if options.no_twcc {
-            let mut exts = ExtensionMap::empty();
-            for (id, ext) in ExtensionMap::standard().iter() {
-                if *ext != Extension::TransportSequenceNumber {
-                    exts.set(id, ext.clone());
-                }
-            }
-            builder = builder.set_extension_map(exts);
-        }
         let use_tcp = options.tcp;
-        let mut rtc = builder.build(now);
-        if !use_tcp {
-            rtc.add_local_candidate(Candidate::host(local, "udp").unwrap()).expect("a host candidate");
-        }
-        Peer { rtc, socket, local, timeout: now, dead: false, use_tcp, options, tcp: None }
+        let peer_options = PeerOptions { twcc: !options.no_twcc };
+        let conn = if use_tcp {
+            ClientPeer::new(now, convene_testkit::peer::config(peer_options))
+        } else {
+            ClientPeer::udp(now, peer_options, local).expect("a host candidate")
+        };
+        Peer { conn, socket, local, use_tcp, options, tcp: None }
+    }
+
+    fn dead(&self) -> bool {
+        !self.conn.is_alive()
     }
 
     /// For an ICE-TCP peer: connects to the server's TCP candidate in `sdp` (once) and adds
@@ -230,7 +224,7 @@ impl Peer {
         if !self.use_tcp || self.tcp.is_some() {
             return Ok(());
         }
-        let server = *tcp_candidates(sdp).first().ok_or("no TCP candidate in the server's SDP")?;
+        let server = *signaling::candidates(sdp, "tcp").first().ok_or("no TCP candidate in the server's SDP")?;
         let stream =
             TcpStream::connect_timeout(&server, Duration::from_secs(5)).map_err(|e| format!("{server}: {e}"))?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -238,7 +232,7 @@ impl Peer {
         let local = stream.local_addr().map_err(|e| e.to_string())?;
         let candidate =
             Candidate::builder().tcp().host(local).tcptype(TcpType::Active).build().map_err(|e| e.to_string())?;
-        self.rtc.add_local_candidate(candidate).ok_or("str0m refused the TCP candidate")?;
+        self.conn.rtc.add_local_candidate(candidate).ok_or("str0m refused the TCP candidate")?;
         self.tcp = Some(TcpLink { stream, server, local, rx: vec![], tx: vec![], closed: false });
         Ok(())
     }
@@ -370,7 +364,7 @@ impl Inner {
                     Ok(r) => r,
                     Err(_) => break,
                 };
-                if self.network_down || peer.dead {
+                if self.network_down || peer.dead() {
                     continue;
                 }
                 self.stats.datagrams_in += 1;
@@ -382,7 +376,7 @@ impl Inner {
             let frames = link.read_frames();
             link.flush();
             let server = link.server;
-            if self.network_down || peer.dead {
+            if self.network_down || peer.dead() {
                 continue;
             }
             for frame in frames {
@@ -402,18 +396,16 @@ impl Inner {
         }
         for sub in [false, true] {
             let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
-            if !peer.dead && peer.timeout <= now {
-                if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
-                    peer.dead = true;
-                }
+            if !peer.dead() && peer.conn.timeout <= now {
+                peer.conn.handle_timeout(now);
                 self.drain(sub, now);
             }
         }
-        if self.sending && self.publisher.rtc.is_connected() && !self.publisher.dead {
+        if self.sending && self.publisher.conn.rtc.is_connected() && !self.publisher.dead() {
             self.send_media(now);
             self.drain(false, now);
         }
-        let mut next = self.publisher.timeout.min(self.subscriber.timeout);
+        let mut next = self.publisher.conn.timeout.min(self.subscriber.conn.timeout);
         if self.sending {
             next = next.min(self.next_audio).min(self.next_video);
         }
@@ -440,61 +432,37 @@ impl Inner {
 
     fn handle(&mut self, sub: bool, now: Instant, proto: Protocol, source: SocketAddr, bytes: &[u8]) {
         let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
-        if peer.dead {
-            return;
-        }
         let destination = match (&peer.tcp, proto) {
             (Some(link), Protocol::Tcp) => link.local,
             _ => peer.local,
         };
-        let Ok(contents) = bytes.try_into() else { return };
-        let input = Input::Receive(now, Receive { proto, source, destination, contents });
-        if peer.rtc.accepts(&input) {
-            if peer.rtc.handle_input(input).is_err() {
-                peer.dead = true;
-            }
+        if peer.conn.receive(now, proto, source, destination, bytes) {
             self.drain(sub, now);
         }
     }
 
     /// Polls a peer until it wants a timeout; str0m wants a full drain after every input.
     fn drain(&mut self, sub: bool, now: Instant) {
-        loop {
-            let peer = if sub { &mut self.subscriber } else { &mut self.publisher };
-            if peer.dead {
-                peer.timeout = now + Duration::from_secs(3600);
-                return;
-            }
-            let out = match peer.rtc.poll_output() {
-                Ok(o) => o,
-                Err(_) => {
-                    peer.dead = true;
-                    continue;
+        let mut events = Vec::new();
+        let Inner { publisher, subscriber, stats, network_down, .. } = self;
+        let Peer { conn, socket, tcp, .. } = if sub { subscriber } else { publisher };
+        conn.drain(|_, polled| match polled {
+            Polled::Transmit(_) if *network_down => {}
+            Polled::Transmit(t) => match (t.proto, tcp.as_mut()) {
+                (Protocol::Udp, _) => {
+                    stats.datagrams_out += 1;
+                    let _ = socket.send_to(&t.contents, t.destination);
                 }
-            };
-            match out {
-                Output::Timeout(t) => {
-                    peer.timeout = t;
-                    return;
+                (_, Some(link)) if link.server == t.destination => {
+                    stats.tcp_frames_out += 1;
+                    link.queue(&t.contents);
                 }
-                Output::Transmit(t) => {
-                    if self.network_down {
-                        continue;
-                    }
-                    match (t.proto, peer.tcp.as_mut()) {
-                        (Protocol::Udp, _) => {
-                            self.stats.datagrams_out += 1;
-                            let _ = peer.socket.send_to(&t.contents, t.destination);
-                        }
-                        (_, Some(link)) if link.server == t.destination => {
-                            self.stats.tcp_frames_out += 1;
-                            link.queue(&t.contents);
-                        }
-                        _ => {}
-                    }
-                }
-                Output::Event(e) => self.event(sub, now, e),
-            }
+                _ => {}
+            },
+            Polled::Event(e) => events.push(e),
+        });
+        for e in events {
+            self.event(sub, now, e);
         }
     }
 
@@ -514,7 +482,7 @@ impl Inner {
                 }
             }
             Event::RtpPacket(p) if sub => {
-                let rtc = &mut self.subscriber.rtc;
+                let rtc = &mut self.subscriber.conn.rtc;
                 let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
                 let codec = rtc.codec_config().find(|c| c.pt() == p.header.payload_type).map(|c| c.spec().codec);
                 let kind = match codec {
@@ -572,8 +540,8 @@ impl Inner {
         if now > self.next_video + Duration::from_millis(100) {
             self.next_video = now;
         }
-        let opus = pt(&self.publisher.rtc, Codec::Opus);
-        let vp8 = pt(&self.publisher.rtc, Codec::Vp8);
+        let opus = self.publisher.conn.pt(Codec::Opus);
+        let vp8 = self.publisher.conn.pt(Codec::Vp8);
         while self.next_audio <= now {
             let n = self.audio_n;
             self.audio_n += 1;
@@ -585,10 +553,8 @@ impl Inner {
                 self.write(now, audio, None, pt, n.wrapping_mul(960), n == 0, payload, ext, false);
                 continue;
             }
-            // TOC: CELT fullband 20 ms, mono, one frame; then the marker.
-            let mut payload = vec![0xF8];
-            payload.extend(marker(self.tag, 0));
-            payload.extend([n as u8; 40]);
+            // TOC (CELT fullband 20 ms, mono, one frame), the marker, 40 bytes of filler.
+            let payload = synth::opus_payload(&marker(self.tag, 0), 1 + 9 + 40, n as u8);
             let ext = self.audio_ext();
             self.write(now, audio, None, pt, n.wrapping_mul(960), n == 0, payload, ext, false);
         }
@@ -602,7 +568,7 @@ impl Inner {
                 // cannot be honoured by a recording.
                 let (frame, _) = &real.vp8[n as usize % real.vp8.len()];
                 for rid in RIDS {
-                    let packets = packetize_vp8(n, frame);
+                    let packets = synth::packetize_vp8(n as u16, frame);
                     let count = packets.len();
                     for (i, payload) in packets.into_iter().enumerate() {
                         let ts = n.wrapping_mul(3_000);
@@ -628,7 +594,8 @@ impl Inner {
             for (layer, rid) in RIDS.iter().enumerate() {
                 let keyframe = periodic || std::mem::take(&mut self.keyframe_wanted[layer]);
                 let size = FRAME_BYTES[layer] * if keyframe { 3 } else { 1 };
-                let packets = vp8_packets(n, keyframe, size, layer, self.tag);
+                let (tag, fill) = (self.tag, (n as u8) | 1);
+                let packets = synth::vp8_frame(n as u16, keyframe, layer, size, |_| marker(tag, layer as u8), fill);
                 let count = packets.len();
                 for (i, payload) in packets.into_iter().enumerate() {
                     let last = i + 1 == count;
@@ -655,15 +622,11 @@ impl Inner {
         let seq = self.seq.entry((mid, rid)).or_insert(u64::from(self.tag & 0x3fff) + 1_000);
         *seq += 1;
         let seq_no: SeqNo = (*seq).into();
-        let mut api = self.publisher.rtc.direct_api();
+        let mut api = self.publisher.conn.rtc.direct_api();
         let Some(stream) = api.stream_tx_by_mid(mid, rid) else { return };
         let write = RtpWrite::new(pt, seq_no, ts, now, payload).marker(marker).ext_vals(ext).nackable(nackable);
         stream.write_rtp(write);
     }
-}
-
-fn pt(rtc: &Rtc, codec: Codec) -> Option<str0m::media::Pt> {
-    rtc.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt())
 }
 
 fn marker(tag: u32, layer: u8) -> Vec<u8> {
@@ -678,51 +641,6 @@ fn find_marker(payload: &[u8]) -> Option<(u32, u8)> {
     let at = payload.windows(MAGIC.len()).position(|w| w == MAGIC)?;
     let rest = payload.get(at + 4..at + 9)?;
     Some((u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]), rest[4]))
-}
-
-/// One VP8 frame as RTP payloads (RFC 7741): a payload descriptor with a 15-bit picture id,
-/// and in the first packet a VP8 frame header (with the keyframe start code and size for
-/// keyframes), then the marker and filler.
-fn vp8_packets(n: u32, keyframe: bool, size: usize, layer: usize, tag: u32) -> Vec<Vec<u8>> {
-    let picture_id = (n & 0x7fff) as u16;
-    let (width, height): (u16, u16) = [(320, 180), (640, 360), (1280, 720)][layer];
-    let count = size.div_ceil(MAX_PAYLOAD).max(1);
-    let first_partition = (size / count).min(0x7_ffff) as u32;
-    (0..count)
-        .map(|i| {
-            let start = if i == 0 { 0x10 } else { 0x00 };
-            let mut p = vec![0x80 | start, 0x80, 0x80 | (picture_id >> 8) as u8, picture_id as u8];
-            if i == 0 {
-                // Frame tag: keyframe bit (0 = key), version 0, show_frame, partition size.
-                let tag_bits = u32::from(!keyframe) | (1 << 4) | (first_partition << 5);
-                p.extend(&tag_bits.to_le_bytes()[..3]);
-                if keyframe {
-                    p.extend([0x9d, 0x01, 0x2a]);
-                    p.extend(width.to_le_bytes());
-                    p.extend(height.to_le_bytes());
-                }
-            }
-            p.extend(marker(tag, layer as u8));
-            p.resize((size / count).max(p.len()), (n as u8) | 1);
-            p
-        })
-        .collect()
-}
-
-/// An encoded VP8 frame as RTP payloads (RFC 7741): a descriptor with a 15-bit picture id,
-/// S set on the first packet.
-fn packetize_vp8(n: u32, frame: &[u8]) -> Vec<Vec<u8>> {
-    let picture_id = (n & 0x7fff) as u16;
-    frame
-        .chunks(MAX_PAYLOAD)
-        .enumerate()
-        .map(|(i, part)| {
-            let start = if i == 0 { 0x10 } else { 0x00 };
-            let mut p = vec![0x80 | start, 0x80, 0x80 | (picture_id >> 8) as u8, picture_id as u8];
-            p.extend_from_slice(part);
-            p
-        })
-        .collect()
 }
 
 /// Real encoded media made with ffmpeg: a moving test pattern (VP8, 320×240, 30 fps, a
@@ -820,61 +738,12 @@ fn ogg_packets(data: &[u8]) -> Vec<Vec<u8>> {
     packets
 }
 
-/// Whether a VP8 RTP payload starts a keyframe.
-pub fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&first) = p.first() else { return false };
-    if first & 0x10 == 0 || first & 0x07 != 0 {
-        return false;
-    }
-    let mut i = 1;
-    if first & 0x80 != 0 {
-        let Some(&x) = p.get(i) else { return false };
-        i += 1;
-        if x & 0x80 != 0 {
-            let Some(&pid) = p.get(i) else { return false };
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            i += 1;
-        }
-        if x & 0x30 != 0 {
-            i += 1;
-        }
-    }
-    p.get(i).is_some_and(|h| h & 0x01 == 0)
-}
+/// Whether a VP8 RTP payload starts a keyframe (the SFU's parser).
+pub use convene_sfu::codec::vp8_keyframe_start;
 
 /// The `a=fingerprint` of an SDP.
 fn fingerprint(sdp: &str) -> Option<String> {
     sdp.lines().find_map(|l| l.trim().strip_prefix("a=fingerprint:").map(str::to_owned))
-}
-
-/// The host candidates of an SDP.
-fn candidates(sdp: &str) -> Vec<SocketAddr> {
-    sdp.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.trim().strip_prefix("a=candidate:")?.split_whitespace().collect();
-            if f.get(2)?.eq_ignore_ascii_case("udp") {
-                format!("{}:{}", f.get(4)?, f.get(5)?).parse().ok()
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
-/// The TCP host candidates of an SDP.
-fn tcp_candidates(sdp: &str) -> Vec<SocketAddr> {
-    sdp.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.trim().strip_prefix("a=candidate:")?.split_whitespace().collect();
-            if f.get(2)?.eq_ignore_ascii_case("tcp") {
-                format!("{}:{}", f.get(4)?, f.get(5)?).parse().ok()
-            } else {
-                None
-            }
-        })
-        .collect()
 }
 
 /// Whether a datagram is (S)RTP, not RTCP, STUN or DTLS (RFC 7983, RFC 5761).
@@ -1040,26 +909,16 @@ impl MediaClient {
     async fn publish_with(&mut self, restart: bool) {
         let (sdp, tracks, answers) = {
             let mut g = lock(&self.inner);
-            let mut api = g.publisher.rtc.sdp_api();
-            let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-            let mut simulcast = Simulcast::new();
-            for rid in RIDS {
-                simulcast.add_send_layer(SimulcastLayer::new(rid));
-            }
-            let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
+            let mut api = g.publisher.conn.rtc.sdp_api();
+            let offered = offer_microphone_and_camera(&mut api, true, true);
             let (offer, pending) = api.apply().expect("an offer");
             g.pending = Some(pending);
-            g.mids = Some((audio, video));
-            let tracks = json!([{"mid": audio.to_string(), "source": "microphone"},
-                                {"mid": video.to_string(), "source": "camera"}]);
-            (offer.to_sdp_string(), tracks, g.answers)
+            g.mids = offered.audio.zip(offered.video);
+            (offer.to_sdp_string(), offered.tracks, g.answers)
         };
         let errors = lock(&self.inner).errors.len();
-        let mut offer = json!({"type": "publish_offer", "sdp": sdp, "tracks": tracks});
-        if restart {
-            offer["restart"] = json!(true);
-        }
-        self.signaling.send(offer);
+        let offer = signaling::publish_offer(sdp, tracks, restart);
+        self.signaling.send(serde_json::to_value(offer).expect("a client message"));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             {
@@ -1325,40 +1184,33 @@ async fn signaling_task(
 }
 
 fn handle_server_message(inner: &Mutex<Inner>, v: &Value) -> Option<Value> {
+    let message: ServerMessage = serde_json::from_value(v.clone()).ok()?;
     let mut g = lock(inner);
-    match v["type"].as_str()? {
-        "publish_answer" => {
-            let sdp = v["sdp"].as_str()?;
-            g.server_addrs.extend(candidates(sdp));
-            let answer = match SdpAnswer::from_sdp_string(sdp) {
-                Ok(a) => a,
-                Err(e) => {
-                    g.errors.push(json!({"request": "publish_offer", "code": "client", "message": format!("{e}")}));
-                    return None;
-                }
-            };
-            if let Err(e) = g.publisher.connect_tcp(sdp) {
-                g.errors.push(json!({"request": "publish_offer", "code": "client", "message": e}));
+    let error = |request: &str, message: String| json!({"request": request, "code": "client", "message": message});
+    match message {
+        ServerMessage::PublishAnswer { sdp } => {
+            g.server_addrs.extend(signaling::candidates(&sdp, "udp"));
+            if let Err(e) = g.publisher.connect_tcp(&sdp) {
+                g.errors.push(error("publish_offer", e));
                 return None;
             }
             let Some(pending) = g.pending.take() else {
-                g.errors.push(json!({"request": "publish_offer", "code": "client", "message": "unexpected answer"}));
+                g.errors.push(error("publish_offer", "unexpected answer".into()));
                 return None;
             };
-            if let Err(e) = g.publisher.rtc.sdp_api().accept_answer(pending, answer) {
-                g.errors.push(json!({"request": "publish_offer", "code": "client", "message": format!("{e}")}));
+            if let Err(e) = signaling::accept_publish_answer(&mut g.publisher.conn.rtc, pending, &sdp) {
+                g.errors.push(error("publish_offer", e));
                 return None;
             }
             // str0m has checks to start now; the media loop only drives a peer when its
             // timeout is due, and the one it noted before the answer may be seconds away.
-            g.publisher.timeout = Instant::now();
+            g.publisher.conn.timeout = Instant::now();
             g.answers += 1;
             None
         }
-        "subscribe_offer" => {
-            let sdp = v["sdp"].as_str()?;
-            g.server_addrs.extend(candidates(sdp));
-            let fp = fingerprint(sdp);
+        ServerMessage::SubscribeOffer { sdp, offer_id, .. } => {
+            g.server_addrs.extend(signaling::candidates(&sdp, "udp"));
+            let fp = fingerprint(&sdp);
             if g.sub_fingerprint.is_some() && fp != g.sub_fingerprint {
                 // A new peer connection on the server: start over with a new one here too.
                 let options = g.subscriber.options;
@@ -1366,24 +1218,23 @@ fn handle_server_message(inner: &Mutex<Inner>, v: &Value) -> Option<Value> {
                 g.stats.subscriber_connected = false;
             }
             g.sub_fingerprint = fp;
-            if let Err(e) = g.subscriber.connect_tcp(sdp) {
-                g.errors.push(json!({"request": "subscribe_offer", "code": "client", "message": e}));
+            if let Err(e) = g.subscriber.connect_tcp(&sdp) {
+                g.errors.push(error("subscribe_offer", e));
                 return None;
             }
-            let offer = SdpOffer::from_sdp_string(sdp).ok()?;
-            match g.subscriber.rtc.sdp_api().accept_offer(offer) {
+            match signaling::answer_subscribe_offer(&mut g.subscriber.conn.rtc, &sdp, offer_id) {
                 Ok(answer) => {
-                    g.subscriber.timeout = Instant::now(); // as for the publisher's answer
+                    g.subscriber.conn.timeout = Instant::now(); // as for the publisher's answer
                     g.offers += 1;
-                    Some(json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string(), "offer_id": v["offer_id"]}))
+                    serde_json::to_value(answer).ok()
                 }
                 Err(e) => {
-                    g.errors.push(json!({"request": "subscribe_offer", "code": "client", "message": format!("{e}")}));
+                    g.errors.push(error("subscribe_offer", e));
                     None
                 }
             }
         }
-        "error" => {
+        ServerMessage::Error { .. } => {
             g.errors.push(v.clone());
             None
         }

@@ -8,12 +8,13 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, TrackId};
+use convene_testkit::peer::{ClientPeer, PeerOptions, Polled};
 use str0m::change::{SdpAnswer, SdpApi, SdpOffer};
 use str0m::format::Codec;
-use str0m::media::{KeyframeRequest, Mid, Pt, Rid};
-use str0m::net::{Protocol, Receive};
+use str0m::media::{Direction, KeyframeRequest, MediaKind, Mid, Pt, Rid};
+use str0m::net::Protocol;
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
-use str0m::{Candidate, Event, Rtc, RtcConfig};
+use str0m::{Event, RtcConfig};
 
 /// The room's one UDP address.
 pub const SERVER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3478);
@@ -35,11 +36,11 @@ pub struct Packet {
     pub contents: Vec<u8>,
 }
 
-/// A browser stand-in: two str0m peer connections in RTP mode.
+/// A browser stand-in: two str0m peer connections in RTP mode (the test kit's client peer).
 pub struct Client {
     pub id: ParticipantId,
-    pub publisher: Rtc,
-    pub subscriber: Rtc,
+    pub publisher: ClientPeer,
+    pub subscriber: ClientPeer,
     pub pub_addr: SocketAddr,
     pub sub_addr: SocketAddr,
     /// RTP packets that arrived on the subscriber connection.
@@ -61,10 +62,12 @@ impl Client {
         let host = 10 + id.0 as u8;
         let pub_addr = SocketAddr::from((Ipv4Addr::new(10, 0, 1, host), 1000));
         let sub_addr = SocketAddr::from((Ipv4Addr::new(10, 0, 1, host), 2000));
-        let mut publisher = config(Rtc::builder().set_rtp_mode(true)).build(now);
-        let mut subscriber = config(Rtc::builder().set_rtp_mode(true)).build(now);
-        publisher.add_local_candidate(Candidate::host(pub_addr, "udp").unwrap());
-        subscriber.add_local_candidate(Candidate::host(sub_addr, "udp").unwrap());
+        let peer = |addr| {
+            let mut peer = ClientPeer::new(now, config(convene_testkit::peer::config(PeerOptions::default())));
+            peer.rtc.add_local_candidate(str0m::Candidate::host(addr, "udp").unwrap()).unwrap();
+            peer
+        };
+        let (publisher, subscriber) = (peer(pub_addr), peer(sub_addr));
         Client {
             id,
             publisher,
@@ -84,14 +87,12 @@ impl Client {
     /// Replaces the subscriber connection with a new one (default configuration), as a
     /// client starting its receiving side over.
     pub fn renew_subscriber(&mut self, now: Instant) {
-        let mut subscriber = Rtc::builder().set_rtp_mode(true).build(now);
-        subscriber.add_local_candidate(Candidate::host(self.sub_addr, "udp").unwrap());
-        self.subscriber = subscriber;
+        self.subscriber = ClientPeer::udp(now, PeerOptions::default(), self.sub_addr).unwrap();
     }
 
     /// The payload type the publisher negotiated for `codec`.
     pub fn pt(&self, codec: Codec) -> Pt {
-        self.publisher.codec_config().find(|p| p.spec().codec == codec).unwrap().pt()
+        self.publisher.pt(codec).unwrap()
     }
 
     /// Writes one RTP packet on the publisher connection; sequence numbers count per stream.
@@ -99,7 +100,7 @@ impl Client {
         let seq = self.seq.entry((mid, rid)).or_insert(1_000);
         *seq += 1;
         let seq_no: SeqNo = (*seq).into();
-        let mut api = self.publisher.direct_api();
+        let mut api = self.publisher.rtc.direct_api();
         let stream = api.stream_tx_by_mid(mid, rid).expect("a send stream for the mid/rid");
         let write = RtpWrite::new(packet.pt, seq_no, packet.ts, now, packet.payload)
             .marker(packet.marker)
@@ -181,8 +182,9 @@ pub fn vp8_frame(picture_id: u8, keyframe: bool, body: &[u8]) -> Vec<u8> {
     p
 }
 
+/// Whether a payload starts a VP8 keyframe (the SFU's own parser).
 pub fn is_vp8_keyframe(payload: &[u8]) -> bool {
-    payload.len() > 3 && payload[0] & 0x10 != 0 && payload[3] & 0x01 == 0
+    convene_sfu::codec::vp8_keyframe_start(payload)
 }
 
 /// The room, its clients and the wire between them.
@@ -254,17 +256,26 @@ impl Sim {
     /// Negotiates the client's publisher connection; `change` adds its media.
     pub fn publish<R>(&mut self, id: ParticipantId, change: impl FnOnce(&mut SdpApi) -> R) -> R {
         let client = self.client(id);
-        let mut api = client.publisher.sdp_api();
+        let mut api = client.publisher.rtc.sdp_api();
         let result = change(&mut api);
         let (offer, pending) = api.apply().expect("changes to offer");
         let now = self.now;
         let answer = self.room.publish_offer(now, id, &offer.to_sdp_string()).unwrap();
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
         let client = self.client(id);
-        client.publisher.sdp_api().accept_answer(pending, answer).unwrap();
+        client.publisher.rtc.sdp_api().accept_answer(pending, answer).unwrap();
         client.published += 1;
         self.pump();
         result
+    }
+
+    /// Publishes a microphone and a camera without simulcast: their mids.
+    pub fn publish_audio_video(&mut self, id: ParticipantId) -> (Mid, Mid) {
+        self.publish(id, |api| {
+            let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+            let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+            (audio, video)
+        })
     }
 
     /// Moves everything until nobody has anything more to say at this instant.
@@ -334,7 +345,7 @@ impl Sim {
             let client = self.client(*participant);
             client.sub_tracks.extend(tracks.iter().cloned());
             let offer = SdpOffer::from_sdp_string(sdp).unwrap();
-            let answer = client.subscriber.sdp_api().accept_offer(offer).unwrap();
+            let answer = client.subscriber.rtc.sdp_api().accept_offer(offer).unwrap();
             self.room.subscribe_answer(now, *participant, &answer.to_sdp_string(), Some(*offer_id)).unwrap();
         }
         self.events.push((self.now, e));
@@ -378,14 +389,9 @@ impl Sim {
         else {
             return;
         };
-        let rtc = if c.pub_addr == p.destination { &mut c.publisher } else { &mut c.subscriber };
-        let receive = Receive {
-            proto: Protocol::Udp,
-            source: p.source,
-            destination: p.destination,
-            contents: p.contents.as_slice().try_into().unwrap(),
-        };
-        rtc.handle_input(str0m::Input::Receive(now, receive)).unwrap();
+        let peer = if c.pub_addr == p.destination { &mut c.publisher } else { &mut c.subscriber };
+        assert!(peer.receive(now, Protocol::Udp, p.source, p.destination, &p.contents), "the client takes its packet");
+        assert!(peer.is_alive(), "{:?}", peer.dead);
         // str0m wants a full drain after every input, or it drops events.
         drain_client(c, now, &mut self.wire);
     }
@@ -411,9 +417,9 @@ impl Sim {
         self.now = now;
         self.room.handle_input(now, Input::Timeout);
         for c in &mut self.clients {
-            c.publisher.handle_input(str0m::Input::Timeout(now)).unwrap();
+            c.publisher.handle_timeout(now);
             drain_client(c, now, &mut self.wire);
-            c.subscriber.handle_input(str0m::Input::Timeout(now)).unwrap();
+            c.subscriber.handle_timeout(now);
             drain_client(c, now, &mut self.wire);
         }
         self.pump();
@@ -423,8 +429,8 @@ impl Sim {
     pub fn connect_all(&mut self) {
         for _ in 0..2_000 {
             let ready = |c: &Client| {
-                (c.published == 0 || c.publisher.is_connected())
-                    && (c.sub_tracks.is_empty() || c.subscriber.is_connected())
+                (c.published == 0 || c.publisher.rtc.is_connected())
+                    && (c.sub_tracks.is_empty() || c.subscriber.rtc.is_connected())
             };
             if self.clients.iter().all(ready) {
                 return;
@@ -460,46 +466,34 @@ impl Sim {
 
 fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bool {
     let mut progressed = false;
-    let mut timeout = now + Duration::from_secs(1);
-    for (role, rtc) in [(0, &mut c.publisher), (1, &mut c.subscriber)] {
-        loop {
-            match rtc.poll_output().unwrap() {
-                str0m::Output::Timeout(t) => {
-                    timeout = timeout.min(t);
-                    break;
+    let (received, keyframe_requests, connected) = (&mut c.received, &mut c.keyframe_requests, &mut c.connected);
+    for (role, peer) in [(0, &mut c.publisher), (1, &mut c.subscriber)] {
+        peer.drain(|rtc, polled| {
+            progressed = true;
+            match polled {
+                Polled::Transmit(t) => {
+                    wire.push_back(Packet { source: t.source, destination: t.destination, contents: t.contents.into() })
                 }
-                str0m::Output::Transmit(t) => {
-                    progressed = true;
-                    wire.push_back(Packet {
-                        source: t.source,
-                        destination: t.destination,
-                        contents: t.contents.into(),
+                Polled::Event(Event::RtpPacket(p)) if role == 1 => {
+                    let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
+                    received.push(Got {
+                        at: now,
+                        mid,
+                        seq: *p.seq_no,
+                        ts: p.header.timestamp,
+                        pt: p.header.payload_type,
+                        marker: p.header.marker,
+                        payload: p.payload.to_vec(),
                     });
                 }
-                str0m::Output::Event(e) => {
-                    progressed = true;
-                    match e {
-                        Event::RtpPacket(p) if role == 1 => {
-                            let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
-                            c.received.push(Got {
-                                at: now,
-                                mid,
-                                seq: *p.seq_no,
-                                ts: p.header.timestamp,
-                                pt: p.header.payload_type,
-                                marker: p.header.marker,
-                                payload: p.payload.to_vec(),
-                            });
-                        }
-                        Event::KeyframeRequest(r) if role == 0 => c.keyframe_requests.push((now, r)),
-                        Event::Connected => c.connected += 1,
-                        _ => {}
-                    }
-                }
+                Polled::Event(Event::KeyframeRequest(r)) if role == 0 => keyframe_requests.push((now, r)),
+                Polled::Event(Event::Connected) => *connected += 1,
+                Polled::Event(_) => {}
             }
-        }
+        });
+        assert!(peer.is_alive(), "client peer failed: {:?}", peer.dead);
     }
-    c.timeout = timeout;
+    c.timeout = (now + Duration::from_secs(1)).min(c.publisher.timeout).min(c.subscriber.timeout);
     progressed
 }
 

@@ -1,0 +1,530 @@
+//! The room: every participant's peer connections, their tracks, and the forwarding
+//! between them.
+
+mod forward;
+mod keyframes;
+mod layers;
+mod negotiation;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::BweKind;
+use str0m::change::SdpPendingOffer;
+use str0m::media::{Direction, MediaKind, Mid, Rid};
+use str0m::Event;
+
+use crate::audible::{Audible, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
+use crate::bitrate::LayerBitrates;
+use crate::demux::Demux;
+use crate::error::SfuError;
+use crate::io::{Datagram, Input, Output, Proto, RoomEvent};
+use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL, START_INTERVAL};
+use crate::packet_cache::PacketCache;
+use crate::peer::{Drained, Peer, PeerId, PeerRole};
+use crate::recording::{RecordedPacket, Tap};
+use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
+use crate::track::{order_rids, DownTrack, Source, TrackId, TrackKind, UpTrack};
+use crate::ParticipantId;
+
+/// How long an empty room may sleep before it wants a timeout anyway.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How a room reaches the network.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// The local addresses the runtime listens on; each becomes a host candidate.
+    pub local_addrs: Vec<(Proto, SocketAddr)>,
+    /// The bandwidth assumed towards a subscriber before the estimator knows better.
+    pub initial_bitrate_bps: u64,
+    /// In a crowded room, only this many of the loudest microphones are forwarded (0: every
+    /// microphone, always). Screen-share audio is never held back.
+    pub audible_limit: usize,
+    /// A room with more microphones than this (and than `audible_limit`) is crowded.
+    pub crowd: usize,
+    /// Measure the time spent inside str0m ([`Room::str0m_time`]). For benchmarks: it reads
+    /// the clock around every str0m call, the only place the room does.
+    pub meter_str0m: bool,
+}
+
+impl RoomConfig {
+    /// A configuration with these local addresses and a 1 Mbit/s starting estimate.
+    pub fn new(local_addrs: Vec<(Proto, SocketAddr)>) -> RoomConfig {
+        RoomConfig {
+            local_addrs,
+            initial_bitrate_bps: 1_000_000,
+            audible_limit: DEFAULT_AUDIBLE_LIMIT,
+            crowd: DEFAULT_CROWD,
+            meter_str0m: false,
+        }
+    }
+}
+
+/// One person in the room: two peer connections and what they receive.
+struct Participant {
+    publisher: Peer,
+    subscriber: Peer,
+    /// Sources declared by signaling, by the publisher's mid.
+    sources: HashMap<Mid, Source>,
+    down: BTreeMap<TrackId, DownTrack>,
+    /// Subscriber m-lines to stop in the next offer.
+    to_stop: Vec<Mid>,
+    /// The subscriber's first m-line, which tags its BUNDLE group. It is never stopped (a
+    /// stopped m-line leaves the group, and Chrome answers a moved tag by tearing down the
+    /// whole transport); it goes inactive instead.
+    bundle_tag: Option<Mid>,
+    /// The offer awaiting the subscriber's answer, and its id.
+    pending_offer: Option<(u64, SdpPendingOffer)>,
+    bandwidth_bps: Option<u64>,
+}
+
+impl Participant {
+    fn peer(&mut self, role: PeerRole) -> &mut Peer {
+        match role {
+            PeerRole::Publisher => &mut self.publisher,
+            PeerRole::Subscriber => &mut self.subscriber,
+        }
+    }
+}
+
+/// A meeting's media: the selective forwarding unit for one room.
+///
+/// Sans-IO: it never reads the clock or touches a socket. The runtime feeds it datagrams
+/// and timeouts with [`Room::handle_input`], then drains [`Room::poll_output`] until it
+/// returns [`Output::Timeout`].
+pub struct Room {
+    config: RoomConfig,
+    participants: HashMap<ParticipantId, Participant>,
+    tracks: BTreeMap<TrackId, UpTrack>,
+    track_by_mid: HashMap<(ParticipantId, Mid), TrackId>,
+    demux: Demux,
+    throttle: KeyframeThrottle<(TrackId, Option<Rid>)>,
+    speaker: SpeakerDetector<ParticipantId>,
+    /// Which microphones a crowded room forwards.
+    audible: Audible<TrackId>,
+    out: VecDeque<Output>,
+    /// Peers to drain, in order, and the same as a set for O(1) membership.
+    dirty: VecDeque<PeerId>,
+    dirty_set: HashSet<PeerId>,
+    next_track: u64,
+    /// Offer ids are room-wide, so a participant's offers before and after a media
+    /// restart (leave + join) never share one.
+    next_offer: u64,
+    last_now: Instant,
+    rejected: u64,
+    /// Participants a host muted: their audio is not forwarded.
+    muted: HashSet<ParticipantId>,
+    /// Participants whose camera a host stopped: it is not forwarded until they turn it on.
+    video_stopped: HashSet<ParticipantId>,
+    /// Copies of forwarded packets for a recorder.
+    tap: Tap,
+}
+
+impl Room {
+    /// An empty room, created at `now`.
+    pub fn new(now: Instant, config: RoomConfig) -> Room {
+        let audible = Audible::new(config.audible_limit, config.crowd);
+        Room {
+            config,
+            participants: HashMap::new(),
+            tracks: BTreeMap::new(),
+            track_by_mid: HashMap::new(),
+            demux: Demux::default(),
+            throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL, START_INTERVAL),
+            speaker: SpeakerDetector::new(SPEAKER_HOLD),
+            audible,
+            out: VecDeque::new(),
+            dirty: VecDeque::new(),
+            dirty_set: HashSet::new(),
+            next_track: 1,
+            next_offer: 1,
+            last_now: now,
+            rejected: 0,
+            muted: HashSet::new(),
+            video_stopped: HashSet::new(),
+            tap: Tap::default(),
+        }
+    }
+
+    /// Starts or stops copying every forwarded packet for a recorder (see
+    /// [`Room::poll_recorded`]). Muted audio is not forwarded, so it is not recorded either.
+    pub fn set_recording(&mut self, on: bool) {
+        self.tap.set(on);
+    }
+
+    /// Whether forwarded packets are being copied for a recorder.
+    pub fn is_recording(&self) -> bool {
+        self.tap.is_on()
+    }
+
+    /// The next packet for the recorder, while recording is on. Drain it after each drain
+    /// of [`Room::poll_output`]; packets left undrained beyond a bound are dropped and counted
+    /// in [`Room::recorded_overflow`].
+    pub fn poll_recorded(&mut self) -> Option<RecordedPacket> {
+        self.tap.poll()
+    }
+
+    /// Recorded packets dropped because the runtime did not drain them.
+    pub fn recorded_overflow(&self) -> u64 {
+        self.tap.overflow()
+    }
+
+    /// Adds a participant with a publisher and a subscriber peer connection.
+    ///
+    /// Call when a client joins. If others already publish, a
+    /// [`RoomEvent::SubscribeOffer`] follows from [`Room::poll_output`].
+    pub fn add_participant(&mut self, now: Instant, id: ParticipantId) -> Result<(), SfuError> {
+        self.last_now = now;
+        if self.participants.contains_key(&id) {
+            return Err(SfuError::DuplicateParticipant(id));
+        }
+        let mut publisher = Peer::new(PeerId { participant: id, role: PeerRole::Publisher }, &self.config, now)?;
+        let mut subscriber = Peer::new(PeerId { participant: id, role: PeerRole::Subscriber }, &self.config, now)?;
+        for peer in [&mut publisher, &mut subscriber] {
+            let (ufrag, password) = peer.ice_credentials();
+            self.demux.register(ufrag, password, peer.id);
+        }
+        let down = self.tracks.values().filter(|t| t.publisher != id).map(|t| (t.id, DownTrack::new(t.id))).collect();
+        self.participants.insert(
+            id,
+            Participant {
+                publisher,
+                subscriber,
+                sources: HashMap::new(),
+                down,
+                to_stop: Vec::new(),
+                bundle_tag: None,
+                pending_offer: None,
+                bandwidth_bps: None,
+            },
+        );
+        self.negotiate(id);
+        self.process(now);
+        Ok(())
+    }
+
+    /// Removes a participant: closes both peer connections and unpublishes their tracks.
+    ///
+    /// Call when a client leaves or its signaling connection is gone for good.
+    pub fn remove_participant(&mut self, now: Instant, id: ParticipantId) {
+        self.last_now = now;
+        let Some(mut p) = self.participants.remove(&id) else { return };
+        self.muted.remove(&id);
+        self.video_stopped.remove(&id);
+        p.publisher.close(&mut self.out);
+        p.subscriber.close(&mut self.out);
+        self.demux.forget(p.publisher.id);
+        self.demux.forget(p.subscriber.id);
+        let gone: Vec<TrackId> = self.tracks.values().filter(|t| t.publisher == id).map(|t| t.id).collect();
+        for track in gone {
+            self.unpublish(track);
+        }
+        if self.speaker.remove(id) {
+            self.emit(RoomEvent::ActiveSpeaker { participant: None });
+        }
+        let watched: Vec<TrackId> = p.down.keys().copied().collect();
+        for track in watched {
+            self.update_wanted_layers(track);
+        }
+        self.process(now);
+    }
+
+    /// Stops (or resumes) forwarding a participant's audio, whatever their client sends: a host
+    /// muted them, and nobody hears them until they unmute. A muted participant is never the
+    /// active speaker.
+    ///
+    /// Call when signaling applies a mute or an unmute.
+    pub fn set_audio_muted(&mut self, participant: ParticipantId, muted: bool) -> Result<(), SfuError> {
+        if !self.participants.contains_key(&participant) {
+            return Err(SfuError::UnknownParticipant(participant));
+        }
+        if muted {
+            self.muted.insert(participant);
+        } else {
+            self.muted.remove(&participant);
+        }
+        Ok(())
+    }
+
+    /// Stops (or resumes) forwarding a participant's camera, whatever their client sends: a host
+    /// stopped their video, and nobody sees it (nor does a recording) until the participant
+    /// turns the camera on again. Subscribers pick it up again at its next keyframe, asked for
+    /// at once. A shared screen is not affected.
+    ///
+    /// Call when signaling applies a host's "stop video" (`true`) and when the participant
+    /// turns the camera back on (`false`).
+    pub fn set_video_stopped(&mut self, participant: ParticipantId, stopped: bool) -> Result<(), SfuError> {
+        if !self.participants.contains_key(&participant) {
+            return Err(SfuError::UnknownParticipant(participant));
+        }
+        if stopped {
+            self.video_stopped.insert(participant);
+        } else {
+            self.video_stopped.remove(&participant);
+        }
+        Ok(())
+    }
+
+    /// Declares what a publisher's m-line carries (camera, screen share…).
+    ///
+    /// Call before [`Room::publish_offer`] with the mids the client's offer uses; without
+    /// it audio counts as microphone and video as camera.
+    pub fn set_track_source(&mut self, participant: ParticipantId, mid: &str, source: Source) -> Result<(), SfuError> {
+        let mid = Mid::from(mid);
+        let p = self.participants.get_mut(&participant).ok_or(SfuError::UnknownParticipant(participant))?;
+        p.sources.insert(mid, source);
+        if let Some(track) = self.track_by_mid.get(&(participant, mid)).and_then(|t| self.tracks.get_mut(t)) {
+            track.source = source;
+            self.count_microphones();
+        }
+        Ok(())
+    }
+
+    /// Records the size at which a subscriber shows a video track; picks the layer from it.
+    ///
+    /// Call when the client's layout changes a tile's size; 0×0 means hidden, and nothing
+    /// is forwarded until the tile has a size again.
+    pub fn set_preferred_size(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        track: TrackId,
+        width: u32,
+        height: u32,
+    ) -> Result<(), SfuError> {
+        self.last_now = now;
+        let p = self.participants.get_mut(&subscriber).ok_or(SfuError::UnknownParticipant(subscriber))?;
+        if let Some(down) = p.down.get_mut(&track) {
+            down.preferred_size = Some((width, height));
+        }
+        self.reselect_layers(now, subscriber);
+        self.process(now);
+        Ok(())
+    }
+
+    /// The peer connection a datagram belongs to, or `None` when nobody claims it.
+    ///
+    /// [`Room::handle_input`] calls this itself; a runtime may call it to shard rooms.
+    /// It learns new paths from STUN binding requests.
+    pub fn route(&mut self, datagram: &Datagram<'_>) -> Option<PeerId> {
+        self.demux.route(datagram)
+    }
+
+    /// The local ICE ufrags of a participant's peer connections (empty for a stranger).
+    ///
+    /// A runtime that spreads rooms over threads maps these to the room's thread so a new
+    /// path's first STUN request ([`stun_local_ufrag`](crate::stun_local_ufrag)) finds it in O(1).
+    pub fn ice_ufrags(&self, participant: ParticipantId) -> Vec<String> {
+        self.demux.ufrags_of(participant)
+    }
+
+    /// Whether nobody is left in the room (the runtime may drop it).
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+
+    /// Time spent inside str0m by the peer connections of the participants present, when
+    /// [`RoomConfig::meter_str0m`] is on (zero otherwise).
+    pub fn str0m_time(&self) -> Duration {
+        self.participants.values().map(|p| p.publisher.str0m_time() + p.subscriber.str0m_time()).sum()
+    }
+
+    /// Datagrams dropped because no peer claimed them or the peer rejected them.
+    pub fn dropped_datagrams(&self) -> u64 {
+        self.demux.dropped() + self.rejected
+    }
+
+    /// Feeds a received datagram or a timeout.
+    ///
+    /// Call for every datagram read on a room socket, and when the time of the last
+    /// [`Output::Timeout`] has come; then drain [`Room::poll_output`].
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        self.last_now = now;
+        match input {
+            Input::Receive(d) => {
+                let Some(peer) = self.demux.route(&d) else { return };
+                let Some(p) = self.participants.get_mut(&peer.participant) else { return };
+                if !p.peer(peer.role).handle_receive(now, &d) {
+                    self.rejected += 1;
+                }
+                self.mark_dirty(peer);
+            }
+            Input::Timeout => {
+                let due: Vec<PeerId> = self
+                    .participants
+                    .values()
+                    .flat_map(|p| [&p.publisher, &p.subscriber])
+                    .filter(|peer| peer.timeout().is_some_and(|t| t <= now))
+                    .map(|peer| peer.id)
+                    .collect();
+                for id in due {
+                    if let Some(p) = self.participants.get_mut(&id.participant) {
+                        p.peer(id.role).handle_timeout(now);
+                    }
+                    self.mark_dirty(id);
+                }
+                for (track, rid) in self.throttle.poll_due(now) {
+                    self.send_keyframe_request(track, rid);
+                }
+            }
+        }
+        self.process(now);
+    }
+
+    /// The next thing the runtime must do.
+    ///
+    /// Call after every `handle_*`/`publish_*`/`subscribe_*`/`set_*` call until it returns
+    /// [`Output::Timeout`]: send each [`Output::Transmit`], pass each [`Output::Event`] to
+    /// signaling.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.out.pop_front() {
+            return o;
+        }
+        let peers = self.participants.values().flat_map(|p| [p.publisher.timeout(), p.subscriber.timeout()]);
+        let next = peers.chain([self.throttle.next_due()]).flatten().min();
+        Output::Timeout(next.unwrap_or(self.last_now + IDLE_TIMEOUT))
+    }
+
+    fn emit(&mut self, e: RoomEvent) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn mark_dirty(&mut self, peer: PeerId) {
+        if self.dirty_set.insert(peer) {
+            self.dirty.push_back(peer);
+        }
+    }
+
+    /// Drains every peer touched since the last call, handling what they report.
+    fn process(&mut self, now: Instant) {
+        while let Some(id) = self.dirty.pop_front() {
+            self.dirty_set.remove(&id);
+            let Some(p) = self.participants.get_mut(&id.participant) else { continue };
+            let Drained { events, connected, died } = p.peer(id.role).drain(&mut self.out);
+            if connected {
+                self.emit(RoomEvent::PeerConnected { peer: id });
+            }
+            for event in events {
+                self.handle_event(now, id, event);
+            }
+            if died {
+                self.peer_died(id);
+            }
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, id: PeerId, event: Event) {
+        match (id.role, event) {
+            (PeerRole::Publisher, Event::MediaAdded(added)) => {
+                let rids = added.simulcast.map(|s| if s.recv.is_empty() { s.send } else { s.recv }).unwrap_or_default();
+                let rids = rids.into_iter().map(|l| l.rid).collect();
+                self.publish(id.participant, added.mid, added.kind, added.direction, rids)
+            }
+            (PeerRole::Publisher, Event::RtpPacket(packet)) => self.forward(now, id.participant, packet),
+            (PeerRole::Publisher, Event::StreamPaused(paused)) => self.layer_paused(now, id.participant, paused),
+            (PeerRole::Publisher, Event::MediaChanged(changed)) => {
+                let receiving = matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv);
+                if let (false, Some(&track)) = (receiving, self.track_by_mid.get(&(id.participant, changed.mid))) {
+                    self.unpublish(track);
+                }
+            }
+            (PeerRole::Subscriber, Event::KeyframeRequest(req)) => {
+                self.relay_keyframe_request(now, id.participant, req)
+            }
+            (PeerRole::Subscriber, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, can_probe })) => {
+                tracing::debug!(peer = %id, %estimate, can_probe, "bandwidth estimate");
+                if let Some(p) = self.participants.get_mut(&id.participant) {
+                    p.bandwidth_bps = Some(estimate.as_u64());
+                }
+                self.reselect_layers(now, id.participant);
+            }
+            _ => {}
+        }
+    }
+
+    /// A publisher's offer added an m-line: it becomes an up track every other participant
+    /// gets a down track of. Known mids are ignored.
+    fn publish(&mut self, publisher: ParticipantId, mid: Mid, kind: MediaKind, direction: Direction, rids: Vec<Rid>) {
+        let receiving = matches!(direction, Direction::RecvOnly | Direction::SendRecv);
+        if !receiving || self.track_by_mid.contains_key(&(publisher, mid)) {
+            return;
+        }
+        let kind = match kind {
+            MediaKind::Audio => TrackKind::Audio,
+            MediaKind::Video => TrackKind::Video,
+        };
+        let Some(p) = self.participants.get(&publisher) else { return };
+        let source = p.sources.get(&mid).copied().unwrap_or(Source::default_for(kind));
+        let id = TrackId(self.next_track);
+        self.next_track += 1;
+        let track = UpTrack {
+            id,
+            publisher,
+            mid,
+            kind,
+            source,
+            rids: order_rids(&rids),
+            paused: [false; 3],
+            wanted: Vec::new(),
+            cache: PacketCache::default(),
+            held: false,
+            heard: false,
+            bitrates: LayerBitrates::default(),
+        };
+        self.emit(RoomEvent::TrackPublished {
+            participant: publisher,
+            track_id: id,
+            mid: mid.to_string(),
+            kind,
+            source,
+            rids: track.rids.iter().map(|r| r.to_string()).collect(),
+        });
+        self.tracks.insert(id, track);
+        self.count_microphones();
+        self.track_by_mid.insert((publisher, mid), id);
+        let others: Vec<ParticipantId> = self.participants.keys().copied().filter(|q| *q != publisher).collect();
+        for q in others {
+            if let Some(p) = self.participants.get_mut(&q) {
+                p.down.insert(id, DownTrack::new(id));
+            }
+            self.negotiate(q);
+        }
+    }
+
+    /// Keeps the audible set's idea of the room's size in step with its microphone tracks.
+    fn count_microphones(&mut self) {
+        let n = self.tracks.values().filter(|t| t.source == Source::Microphone).count();
+        self.audible.set_microphones(n);
+    }
+
+    fn unpublish(&mut self, track: TrackId) {
+        let Some(up) = self.tracks.remove(&track) else { return };
+        self.count_microphones();
+        self.track_by_mid.remove(&(up.publisher, up.mid));
+        self.audible.remove(track);
+        self.throttle.retain(|(t, _)| *t != track);
+        self.tap.forget(track);
+        self.emit(RoomEvent::TrackUnpublished { participant: up.publisher, track_id: track });
+        let subscribers: Vec<ParticipantId> = self.participants.keys().copied().collect();
+        for q in subscribers {
+            let Some(p) = self.participants.get_mut(&q) else { continue };
+            if let Some(mid) = p.down.remove(&track).and_then(|d| d.negotiation.mid()) {
+                p.to_stop.push(mid);
+            }
+            self.negotiate(q);
+        }
+    }
+
+    fn peer_died(&mut self, id: PeerId) {
+        self.emit(RoomEvent::PeerDisconnected { peer: id });
+        self.demux.forget(id);
+        if id.role == PeerRole::Publisher {
+            let gone: Vec<TrackId> =
+                self.tracks.values().filter(|t| t.publisher == id.participant).map(|t| t.id).collect();
+            for track in gone {
+                self.unpublish(track);
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! A participant whose video a host stopped is not seen, whatever their client keeps
+//! sending; once they turn the camera on again their video comes back at a keyframe (asked
+//! of the publisher at once), with no gap in the subscriber's sequence numbers. Their audio
+//! is unaffected.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{is_vp8_keyframe, opus, vp8, Sim};
+use convene_sfu::ParticipantId;
+use str0m::format::Codec;
+
+const A: ParticipantId = ParticipantId(1);
+const B: ParticipantId = ParticipantId(2);
+
+#[test]
+fn stopped_video_is_not_forwarded_until_the_camera_is_on_again() {
+    let mut sim = Sim::new();
+    sim.join(A);
+    sim.join(B);
+    let (audio, video) = sim.publish_audio_video(A);
+    sim.connect_all();
+    let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
+
+    // A's camera sends a keyframe first and then only when asked (as browsers do between
+    // their rare periodic ones), so a keyframe after the resume can only come from a request.
+    let mut n = 0u32;
+    let mut answered = 0usize;
+    let mut run = |sim: &mut Sim, secs: u64| {
+        let until = sim.elapsed() + Duration::from_secs(secs);
+        while sim.elapsed() < until {
+            let now = sim.now;
+            let c = sim.client(A);
+            let (opus_pt, vp8_pt) = (c.pt(Codec::Opus), c.pt(Codec::Vp8));
+            c.send(now, audio, None, opus(opus_pt, n, Some(-20)));
+            if n.is_multiple_of(2) {
+                let asked = c.keyframe_requests.len() > answered;
+                answered = c.keyframe_requests.len();
+                c.send(now, video, None, vp8(vp8_pt, n / 2, n == 0 || asked, 0xA));
+            }
+            n += 1;
+            sim.advance(Duration::from_millis(20));
+        }
+    };
+
+    run(&mut sim, 2);
+    let seen = sim.client(B).received_for(video_track).len();
+    assert!(seen > 40, "B sees A before the stop ({seen})");
+
+    sim.room.set_video_stopped(A, true).unwrap();
+    let heard_before = sim.client(B).received_for(audio_track).len();
+    run(&mut sim, 2);
+    let during = sim.client(B).received_for(video_track).len();
+    assert!(during <= seen + 2, "nothing more is seen while stopped ({seen} → {during})");
+    let heard = sim.client(B).received_for(audio_track).len();
+    assert!(heard > heard_before + 80, "audio keeps flowing ({heard_before} → {heard})");
+
+    let requests_before = sim.client(A).keyframe_requests.len();
+    sim.room.set_video_stopped(A, false).unwrap();
+    run(&mut sim, 2);
+    let got = sim.client(B).received_for(video_track);
+    assert!(got.len() > during + 40, "video flows again once the camera is on ({during} → {})", got.len());
+    assert!(sim.client(A).keyframe_requests.len() > requests_before, "the publisher is asked for a keyframe");
+    assert!(is_vp8_keyframe(&got[during].payload), "it comes back at a keyframe");
+    for pair in got.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "the stop leaves no gap that would read as loss");
+    }
+    assert!(sim.room.set_video_stopped(ParticipantId(9), true).is_err(), "unknown participants are refused");
+}
