@@ -231,17 +231,13 @@ fn every_server_message_validates() {
     assert!(!v.is_valid(&bad), "an unknown leave reason validates");
 }
 
-/// The signaling fuzz target's corpus (seeds and crash regressions) through its entry point.
+/// The signaling fuzz target's corpus (seeds and crash regressions) and seeded mutations of
+/// it through its entry point.
 #[test]
 fn the_signaling_fuzz_corpus_replays() {
     let v = validator("ClientMessage");
-    let dir = repo().join("fuzz/corpus/signaling");
-    let mut replayed = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        convene_protocol::fuzzing::client_frame(&data, |value| v.is_valid(value));
-        replayed += 1;
-    }
-    assert!(replayed >= 10, "the corpus has {replayed} inputs");
+    let run = convene_testkit::fuzz::replay("signaling", 4_000, |data| {
+        convene_protocol::fuzzing::client_frame(data, |value| v.is_valid(value));
+    });
+    assert!(run.corpus >= 10, "{run:?}");
 }
