@@ -51,6 +51,8 @@ export class Signaling extends EventTarget {
     this.lostAt = 0;
     this.attempt = 0;
     this.done = false;
+    /** a `meeting_ended` frame arrived */
+    this.ended = false;
     this.lastHeard = 0;
     this.pingId = 0;
     /** @type {ReturnType<typeof setInterval> | undefined} */
@@ -131,6 +133,7 @@ export class Signaling extends EventTarget {
       this.lastError = { code: msg.code, message: msg.message };
     } else if (msg.type === "meeting_ended") {
       this.done = true;
+      this.ended = true;
     }
     this.dispatchEvent(new CustomEvent("message", { detail: msg }));
     this.dispatchEvent(new CustomEvent(msg.type, { detail: msg }));
@@ -163,11 +166,16 @@ export class Signaling extends EventTarget {
     const error = this.lastError;
     const resumeRefused = error?.code === "resume_expired" || error?.code === "invalid_token";
     if (this.done || FINAL_CLOSES.has(code) || !this.resumeToken || resumeRefused) {
+      // The close code says why (the server completes the closing handshake, so it arrives);
+      // the frames before it only speak for a close that lost its code (1006).
       /** @type {Closed["why"]} */
       let why = "refused";
-      if (code === 1000 || (this.done && code !== 4000)) why = "left";
       if (code === 4000) why = "ended";
-      if (code === 4001) why = "replaced";
+      else if (code === 1000) why = "left";
+      else if (code === 4001) why = "replaced";
+      else if (FINAL_CLOSES.has(code)) why = "refused";
+      else if (this.ended) why = "ended";
+      else if (this.done) why = "left";
       if (resumeRefused && this.lostAt) why = "lost";
       this.finish({ why, code, error });
       return;

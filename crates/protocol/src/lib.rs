@@ -7,7 +7,13 @@
 //! authoritative shape. No I/O here: the server and test clients share these types.
 #![warn(unreachable_pub)]
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+#[doc(hidden)]
+pub mod fuzzing;
+mod schema;
+pub use schema::{schema, schema_json};
 
 /// Bumped on incompatible changes. Version 1 is the first.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -19,7 +25,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// A participant's role in a meeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Host,
@@ -50,7 +56,7 @@ impl Role {
 }
 
 /// What others see of a participant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Participant {
     /// Stable for the whole stay, including reconnects (`p_…`).
     pub participant_id: String,
@@ -63,6 +69,7 @@ pub struct Participant {
     pub avatar_url: Option<String>,
     pub role: Role,
     /// RFC 3339 time the participant entered.
+    #[schemars(schema_with = "schema::time")]
     pub joined_at: String,
     pub muted: bool,
     pub camera_on: bool,
@@ -72,7 +79,7 @@ pub struct Participant {
     /// reconnect grace period).
     pub reconnecting: bool,
     /// A moderator allowed this participant to record the meeting on their own device
-    /// (hosts and co-hosts may always; see [`Participant::may_record_locally`]).
+    /// (hosts and co-hosts may always, guests never).
     #[serde(default)]
     pub local_recording_allowed: bool,
     /// `true` while this participant records the meeting on their device (everyone sees it).
@@ -89,7 +96,7 @@ impl Participant {
 }
 
 /// Where a published track comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackSource {
     Microphone,
@@ -99,11 +106,12 @@ pub enum TrackSource {
 }
 
 /// A published media track others can receive.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Track {
     pub track_id: String,
     pub participant_id: String,
     /// `audio` or `video`.
+    #[schemars(schema_with = "schema::track_kind")]
     pub kind: String,
     pub source: TrackSource,
     /// Video published in several qualities (simulcast).
@@ -112,22 +120,24 @@ pub struct Track {
 }
 
 /// Meeting facts a client needs to render the room.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MeetingInfo {
     pub meeting_id: i64,
     pub title: String,
     pub host_id: String,
     /// RFC 3339 time the meeting went live.
+    #[schemars(schema_with = "schema::time")]
     pub started_at: String,
     /// Seconds until the duration limit ends the meeting.
     pub time_left_seconds: i64,
+    #[schemars(schema_with = "schema::meeting_settings")]
     pub settings: serde_json::Value,
     pub locked: bool,
     pub recording: bool,
 }
 
 /// A chat message (see the meeting-life protocol additions).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChatMessage {
     pub message_id: String,
     pub from: String,
@@ -135,6 +145,8 @@ pub struct ChatMessage {
     /// `null` for everyone; a participant id for a private message.
     pub to: Option<String>,
     pub text: String,
+    /// RFC 3339 time the message was sent.
+    #[schemars(schema_with = "schema::time")]
     pub sent_at: String,
     /// A shared file this message announces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,7 +154,7 @@ pub struct ChatMessage {
 }
 
 /// A file shared in the meeting chat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SharedFile {
     pub file_id: String,
     pub name: String,
@@ -153,16 +165,18 @@ pub struct SharedFile {
 }
 
 /// Someone in the waiting room.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WaitingPerson {
     pub participant_id: String,
     pub display_name: String,
     pub user_id: Option<String>,
+    /// RFC 3339 time they started waiting.
+    #[schemars(schema_with = "schema::time")]
     pub since: String,
 }
 
 /// What a moderator did, as the affected people are told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HostAction {
     Muted,
@@ -183,7 +197,7 @@ pub enum HostAction {
 }
 
 /// What the client sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// Keep-alive / latency probe; answered with `pong` carrying the same `id`.
@@ -200,7 +214,7 @@ pub enum ClientMessage {
         #[serde(default)]
         hand_raised: Option<bool>,
         /// Recording on my device started (`true`) or stopped (`false`); `true` only for a
-        /// participant who [may](Participant::may_record_locally).
+        /// participant who may record locally (a moderator, or allowed by one).
         #[serde(default)]
         recording_locally: Option<bool>,
     },
@@ -228,12 +242,18 @@ pub enum ClientMessage {
     Leave,
     /// Send a chat message to everyone, or privately to one participant.
     ChatSend {
+        /// 1 to 4000 characters (surrounding white space is trimmed).
+        #[schemars(length(min = 1, max = 4000))]
         text: String,
+        /// A participant id: a private message to them.
         #[serde(default)]
         to: Option<String>,
     },
-    /// A floating emoji reaction (one of [`REACTIONS`]).
-    React { emoji: String },
+    /// A floating emoji reaction.
+    React {
+        #[schemars(schema_with = "schema::reaction")]
+        emoji: String,
+    },
     // --- moderator controls (host and co-hosts; `end_meeting` and `transfer_host`: host) ---
     /// Mute one participant.
     Mute { participant_id: String },
@@ -262,7 +282,11 @@ pub enum ClientMessage {
     /// Refuse someone in the waiting room.
     Deny { participant_id: String },
     /// Make a participant co-host (`cohost`) or a plain participant again (`participant`).
-    SetRole { participant_id: String, role: Role },
+    SetRole {
+        participant_id: String,
+        #[schemars(schema_with = "schema::assignable_role")]
+        role: Role,
+    },
     /// Hand the host role to someone else (host only).
     TransferHost { participant_id: String },
     /// End the meeting for everyone (host only).
@@ -282,14 +306,14 @@ pub const REACTIONS: &[&str] = &["👍", "👏", "❤️", "😂", "😮", "🎉
 pub const MAX_CHAT_CHARS: usize = 4000;
 
 /// One m-line of a subscribe offer: the remote track it carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OfferedTrack {
     pub mid: String,
     pub track_id: String,
 }
 
 /// One m-line of a publish offer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PublishedTrack {
     pub mid: String,
     pub source: TrackSource,
@@ -298,7 +322,7 @@ pub struct PublishedTrack {
 }
 
 /// Why a participant left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaveReason {
     /// They left.
@@ -312,7 +336,7 @@ pub enum LeaveReason {
 }
 
 /// Why a meeting ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// The host ended it for everyone.
@@ -326,7 +350,7 @@ pub enum EndReason {
 }
 
 /// What the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// First message on every connection.
@@ -347,19 +371,24 @@ pub enum ServerMessage {
         tracks: Vec<Track>,
         chat: Vec<ChatMessage>,
     },
+    /// Someone entered (not sent for reconnects).
     ParticipantJoined {
         participant: Participant,
     },
+    /// Someone's state changed, or their `reconnecting` flipped.
     ParticipantUpdated {
         participant: Participant,
     },
+    /// Someone is gone for good.
     ParticipantLeft {
         participant_id: String,
         reason: LeaveReason,
     },
+    /// Media: a track others can receive appeared.
     TrackPublished {
         track: Track,
     },
+    /// Media: a track went away.
     TrackUnpublished {
         track_id: String,
     },
@@ -376,18 +405,22 @@ pub enum ServerMessage {
         /// Names the offer; echo it in `subscribe_answer`.
         offer_id: u64,
     },
+    /// Media: the loudest speaker changed (`null`: nobody speaks).
     ActiveSpeaker {
         participant_id: Option<String>,
     },
-    /// Something to tell the user, e.g. `ending_soon`.
+    /// Something to tell the user, e.g. `ending_soon` (the duration limit is near).
     Warning {
         code: String,
+        /// Text to show.
         message: String,
         seconds_left: Option<i64>,
     },
+    /// The meeting is over for everyone; the server closes with 4000.
     MeetingEnded {
         reason: EndReason,
     },
+    /// The answer to `ping`, with its `id`.
     Pong {
         id: Option<u64>,
     },
@@ -427,7 +460,9 @@ pub enum ServerMessage {
         node_id: String,
     },
     /// A message was refused; nothing changed. `request` names the offending message type.
+    /// Also the only frame before the close of a refused connection (see docs/protocol.md).
     Error {
+        /// What went wrong, e.g. `not_allowed`, `invalid_message`, `removed`.
         code: String,
         message: String,
         request: Option<String>,

@@ -47,7 +47,7 @@ fn unsupported() -> Error {
     )
 }
 
-fn process_blocking(bytes: &[u8]) -> Result<Avatar> {
+pub(crate) fn process_blocking(bytes: &[u8]) -> Result<Avatar> {
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| unsupported())?;
     match reader.format() {
         Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP) => {}

@@ -14,6 +14,8 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod live;
 pub mod mail;

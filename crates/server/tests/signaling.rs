@@ -1,14 +1,16 @@
 //! The meeting WebSocket as a client sees it: entering with a join ticket, presence,
-//! reconnecting within the grace period, leaving, the duration limit, and every bad input.
+//! reconnecting within the grace period, leaving, the duration limit, every bad input, and
+//! the closing handshake.
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::ws::{meeting_with, Client};
 use common::{Backend, TestApp};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::MaybeTlsStream;
 
 async fn welcome_presence_and_state_changes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -267,6 +269,59 @@ async fn bad_frames_get_errors_and_the_meeting_carries_on(backend: Backend) {
     app.stop().await;
 }
 
+/// Reads up to the server's Close and returns its code, without answering it yet (a
+/// tungstenite client sends its answer on its next read or write).
+async fn unanswered_close(c: &mut Client) -> u16 {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), c.ws.next()).await.expect("a close within 10 s");
+        match frame {
+            Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
+            Some(Ok(_)) => continue,
+            other => panic!("the connection ended without a Close frame: {other:?}"),
+        }
+    }
+}
+
+/// Whether the server keeps the TCP connection open for `d` (neither a FIN nor a reset).
+async fn tcp_open_for(c: &Client, d: Duration) -> bool {
+    let MaybeTlsStream::Plain(tcp) = c.ws.get_ref() else { panic!("plain TCP") };
+    tokio::time::timeout(d, tcp.peek(&mut [0u8; 1])).await.is_err()
+}
+
+/// RFC 6455 §7.1.1: after its Close the server waits for the client's before it drops TCP,
+/// so a browser reads the code (4403 removed, 4000 ended) rather than 1006, "lost: resume".
+async fn server_closes_complete_the_handshake(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("hosth").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "H").await;
+    let (mut g, gw) = Client::join(&app, &m, None, "G").await;
+    h.expect("participant_joined").await;
+
+    h.send(json!({"type": "remove", "participant_id": gw["participant_id"]})).await;
+    assert_eq!(g.expect("error").await["code"], "removed");
+    assert_eq!(unanswered_close(&mut g).await, 4403);
+    let closed = Instant::now();
+    assert!(tcp_open_for(&g, Duration::from_millis(500)).await, "the server waits for the client's Close");
+    assert!(!tcp_open_for(&g, Duration::from_secs(4)).await, "…but not for ever");
+    assert!(closed.elapsed() >= Duration::from_millis(1500), "gave up after {:?}", closed.elapsed());
+
+    let (mut g2, _) = Client::join(&app, &m, None, "G2").await;
+    h.expect("participant_joined").await;
+    h.send(json!({"type": "end_meeting"})).await;
+    assert_eq!(g2.expect("meeting_ended").await["reason"], "ended_by_host");
+    assert_eq!(unanswered_close(&mut g2).await, 4000);
+    assert!(tcp_open_for(&g2, Duration::from_millis(500)).await, "the server waits for the client's Close");
+    // The answer tungstenite queued when it read the server's Close (a browser sends it at once).
+    g2.ws.flush().await.expect("the client's Close goes out");
+    let answered = Instant::now();
+    assert!(!tcp_open_for(&g2, Duration::from_secs(1)).await, "answered, the connection ends at once");
+    assert!(answered.elapsed() < Duration::from_millis(900));
+    assert_eq!(h.expect("meeting_ended").await["reason"], "ended_by_host");
+    assert_eq!(h.close_code().await, Some(4000));
+    app.stop().await;
+}
+
 backend_tests!(
     participants_carry_the_account_photo,
     welcome_presence_and_state_changes,
@@ -276,4 +331,5 @@ backend_tests!(
     cancelling_a_live_meeting_ends_it,
     refused_connections_say_why,
     bad_frames_get_errors_and_the_meeting_carries_on,
+    server_closes_complete_the_handshake,
 );

@@ -89,6 +89,8 @@ pub mod codec;
 mod demux;
 mod error;
 mod forwarder;
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 mod keyframe;
 mod layer_selector;

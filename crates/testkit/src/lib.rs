@@ -8,6 +8,8 @@
 //! * [`synth`]: synthetic media: Opus packets and VP8 simulcast frames with valid RFC 7741
 //!   payload descriptors and VP8 frame headers, each carrying a marker the caller chooses
 //!   (who sent it, a probe with its send time…) so the receiving side can tell what arrived.
+//! * [`fuzz`]: the fuzz targets' corpora and seeded mutations of them, replayed through the
+//!   targets' entry points on stable Rust.
 //! * [`signaling`]: the media messages of the meeting WebSocket, typed with
 //!   `convene_protocol` rather than read as untyped JSON.
 //!
@@ -15,6 +17,7 @@
 //! `convene_sfu::codec`.
 #![warn(unreachable_pub, missing_docs)]
 
+pub mod fuzz;
 pub mod peer;
 pub mod signaling;
 pub mod synth;

@@ -67,6 +67,24 @@ fn clean_name(raw: &str) -> Result<String> {
     Ok(name)
 }
 
+/// The type a shared file is stored with: what its bytes say, else the declared type —
+/// `application/octet-stream` when that is active content a browser would run (HTML, SVG,
+/// scripts), whoever named it. Programs are refused.
+pub(crate) fn file_type(bytes: &[u8], declared: &str) -> Result<String> {
+    let sniffed = infer::get(bytes).map(|t| t.mime_type());
+    if sniffed.is_some_and(|m| EXECUTABLE_TYPES.contains(&m)) {
+        return Err(Error::client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "file_type_refused",
+            "programs cannot be shared in a meeting",
+        ));
+    }
+    // The sniffed type goes through the same filter as a declared one: content that looks
+    // like HTML is no safer for having been recognised.
+    let chosen = sniffed.unwrap_or(declared);
+    Ok(chosen.parse::<mime_guess_lite::Mime>().map_or_else(|()| "application/octet-stream".into(), |m| m.0))
+}
+
 fn file_path(state: &AppState, meeting_id: i64, file_id: &str) -> std::path::PathBuf {
     state.config.data_dir.join("files").join(meeting_id.to_string()).join(file_id)
 }
@@ -121,19 +139,8 @@ async fn upload(
     if bytes.is_empty() {
         return Err(Error::invalid("empty_file", "the file is empty"));
     }
-    let sniffed = infer::get(&bytes).map(|t| t.mime_type());
-    if sniffed.is_some_and(|m| EXECUTABLE_TYPES.contains(&m)) {
-        return Err(Error::client(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "file_type_refused",
-            "programs cannot be shared in a meeting",
-        ));
-    }
     let declared_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let content_type = sniffed
-        .map(str::to_owned)
-        .or_else(|| declared_type.parse::<mime_guess_lite::Mime>().ok().map(|m| m.0))
-        .unwrap_or_else(|| "application/octet-stream".into());
+    let content_type = file_type(&bytes, declared_type)?;
     let file_id = format!("f_{}", uuid::Uuid::new_v4().simple());
     let path = file_path(&state, meeting_id, &file_id);
     if let Some(dir) = path.parent() {

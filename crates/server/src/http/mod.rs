@@ -4,7 +4,7 @@ mod admin;
 mod avatar;
 mod calendar;
 pub mod extract;
-mod files;
+pub(crate) mod files;
 mod hardening;
 mod lobby;
 mod meetings;
@@ -17,7 +17,7 @@ mod web;
 mod webhooks;
 mod ws;
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -57,7 +57,8 @@ impl Modify for BearerAuth {
 }
 
 /// Routes that are deliberately outside the OpenAPI document (operations, not the API).
-pub const UNDOCUMENTED_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"];
+pub const UNDOCUMENTED_ROUTES: &[&str] =
+    &["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/protocol/schema.json"];
 
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -86,9 +87,16 @@ pub fn app(state: AppState) -> Router {
     let (api_routes, doc) = api();
     let doc_json = doc.to_pretty_json().unwrap_or_default();
     let policy = hardening::Policy::from_config(&state.config);
+    // The signaling protocol's JSON Schema (docs/protocol.md): public, and the same until the
+    // server is upgraded.
+    let protocol_schema = (
+        [(header::CONTENT_TYPE, "application/schema+json"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        convene_protocol::schema_json(),
+    );
     let routes = Router::new()
         .merge(api_routes)
         .route("/api/v1/openapi.json", get(move || async move { ([("content-type", "application/json")], doc_json) }))
+        .route("/api/v1/protocol/schema.json", get(move || async move { protocol_schema }))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_on_api_port))

@@ -3,6 +3,11 @@
 //!
 //! Refusals happen after the upgrade, as an `error` frame followed by a close with a 4xxx
 //! code, because browsers cannot read the body of a refused upgrade.
+//!
+//! Every close the server starts completes the closing handshake (RFC 6455 §7.1.1): the
+//! server waits briefly for the client's Close before it drops TCP. Dropped at once, the
+//! client's answer meets a closed socket, the reset can discard the Close still unread in
+//! the browser, and the page sees 1006 ("connection lost": it resumes) instead of the code.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use convene_protocol::{parse_client, ClientMessage, ServerMessage, MAX_MESSAGE_BYTES};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -42,6 +48,9 @@ mod close {
 /// How often the server pings an idle socket, so dead connections are noticed.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
+/// How long the server waits for the client's Close after its own before dropping TCP.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct WsQuery {
@@ -54,7 +63,9 @@ pub(crate) struct WsQuery {
 /// Open the meeting's signaling WebSocket (see docs/protocol.md).
 #[utoipa::path(get, path = "/api/v1/meetings/{id}/ws", tag = "meetings",
     params(("id" = i64, Path, description = "meeting ID"), WsQuery),
-    responses((status = 101, description = "WebSocket upgrade; the first frame is `welcome` or an `error`"),
+    responses((status = 101, description = "WebSocket upgrade. The first frame is `welcome` (in the meeting), `waiting` \
+            (in the waiting room), `moved` (cluster mode: connect to its `ws_url` with the same query; close 4302) or `error` \
+            (refused; a close with a 4xxx or 1011 code follows). docs/protocol.md §1 and §5."),
         (status = 426, description = "not a WebSocket upgrade request", body = crate::error::ErrorBody)))]
 pub(crate) async fn meeting_ws(
     State(state): State<AppState>,
@@ -116,6 +127,8 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
     heartbeat.tick().await;
     // Set when the room says this person is out (removed, denied): the close that follows.
     let mut dismissed = false;
+    // The close the server sends once the connection is given up (the seat is kept).
+    let mut closing = None;
     loop {
         tokio::select! {
             out = rx.recv() => match out {
@@ -129,29 +142,26 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
                         break;
                     }
                     if ended {
-                        let _ = sink.send(close_frame(close::ENDED, "meeting ended")).await;
-                        return;
+                        return close_split(sink, stream, close::ENDED, "meeting ended").await;
                     }
                     if moved {
                         // The node is draining: the meeting goes on elsewhere.
-                        let _ = sink.send(close_frame(close::MOVED, "moved")).await;
-                        return;
+                        return close_split(sink, stream, close::MOVED, "moved").await;
                     }
                 }
                 None if dismissed => {
-                    let _ = sink.send(close_frame(close::FORBIDDEN, "dismissed")).await;
-                    return;
+                    return close_split(sink, stream, close::FORBIDDEN, "dismissed").await;
                 }
                 None if room.is_current(&pid, generation) => {
                     // The room let go of this connection because it fell behind; the seat is
                     // kept, and the client resumes it (a fresh welcome has the current state).
-                    let _ = sink.send(close_frame(close::TOO_SLOW, "too slow")).await;
+                    closing = Some((close::TOO_SLOW, "too slow"));
                     break;
                 }
                 None => {
                     // A resume took this seat over (another window, or a reconnect that
                     // beat the old socket's end): this connection must not resume again.
-                    let _ = sink.send(close_frame(close::REPLACED, "connection replaced")).await;
+                    closing = Some((close::REPLACED, "connection replaced"));
                     break;
                 }
             },
@@ -165,8 +175,7 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
                     }
                     Reply::Leave => {
                         state.live.leave(&state, &room, &pid).await;
-                        let _ = sink.send(close_frame(1000, "left")).await;
-                        return;
+                        return close_split(sink, stream, 1000, "left").await;
                     }
                 },
                 Some(Ok(Message::Binary(_))) => {
@@ -176,7 +185,12 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
                     }
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(Message::Close(_))) => {
+                    // The client closes: send the Close tungstenite queued as the answer.
+                    let _ = sink.flush().await;
+                    break;
+                }
+                None => break,
                 Some(Err(e)) => {
                     tracing::debug!(participant = %pid, error = %e, "websocket error");
                     break;
@@ -190,6 +204,9 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
         }
     }
     state.live.connection_lost(&state, &room, &pid, generation);
+    if let Some((code, reason)) = closing {
+        close_split(sink, stream, code, reason).await;
+    }
 }
 
 enum Reply {
@@ -230,7 +247,7 @@ async fn owner(state: &AppState, meeting_id: i64, region: Option<&str>) -> Resul
 async fn moved(mut socket: WebSocket, node_url: &str, meeting_id: i64, node_id: String) {
     let ws_url = crate::cluster::ws_url(node_url, meeting_id);
     let _ = send(&mut socket, &ServerMessage::Moved { ws_url, node_id }).await;
-    let _ = socket.send(close_frame(close::MOVED, "moved")).await;
+    close_with(socket, close::MOVED, "moved").await;
 }
 
 async fn enter(state: &AppState, meeting_id: i64, q: &WsQuery) -> Result<Entered, Error> {
@@ -267,7 +284,31 @@ async fn refuse(mut socket: WebSocket, e: Error) {
         _ => 1011,
     };
     let _ = send(&mut socket, &ServerMessage::error(code, message, None)).await;
-    let _ = socket.send(close_frame(close_code, code)).await;
+    close_with(socket, close_code, code).await;
+}
+
+/// [`close_with`] for a socket split into its halves.
+async fn close_split(sink: SplitSink<WebSocket, Message>, stream: SplitStream<WebSocket>, code: u16, reason: &str) {
+    // The halves of one socket always reunite.
+    if let Ok(socket) = stream.reunite(sink) {
+        close_with(socket, code, reason).await;
+    }
+}
+
+/// Sends a Close with `code`, then reads (and drops) what the client still sends until its
+/// Close arrives, for at most [`CLOSE_WAIT`]; the socket, and TCP, end after that.
+async fn close_with(mut socket: WebSocket, code: u16, reason: &str) {
+    if socket.send(close_frame(code, reason)).await.is_err() {
+        return;
+    }
+    let answered = async {
+        while let Some(Ok(frame)) = socket.recv().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
 }
 
 async fn send(socket: &mut WebSocket, msg: &ServerMessage) -> Result<(), axum::Error> {

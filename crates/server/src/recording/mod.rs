@@ -12,7 +12,7 @@
 //! `ready` recordings of kind `client` in the same storage, under the same rules.
 
 mod compose;
-mod depacketizer;
+pub(crate) mod depacketizer;
 pub mod links;
 pub mod recorder;
 pub mod storage;

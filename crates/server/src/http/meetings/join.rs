@@ -44,9 +44,15 @@ pub(crate) struct JoinTicket {
 /// Returns a short-lived ticket for the meeting's WebSocket.
 #[utoipa::path(post, path = "/api/v1/meetings/{id}/join", tag = "meetings", request_body = JoinRequest,
     params(("id" = i64, Path, description = "meeting ID")),
-    responses((status = 200, body = JoinTicket), (status = 401, description = "sign-in required (no guests)", body = ErrorBody),
-        (status = 403, description = "wrong passcode", body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 410, description = "cancelled or ended", body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = JoinTicket),
+        (status = 401, description = "`guests_not_allowed`: sign in to join", body = ErrorBody),
+        (status = 403, description = "`wrong_passcode`, `passcode_required`, `meeting_locked`, `meeting_full`, `removed`", body = ErrorBody),
+        (status = 404, description = "`meeting_not_found`", body = ErrorBody),
+        (status = 409, description = "`meeting_not_started`: the host has not arrived and the meeting does not allow joining before the host; try again", body = ErrorBody),
+        (status = 410, description = "`meeting_cancelled`, `meeting_ended`", body = ErrorBody),
+        (status = 422, description = "`display_name_required` (guests), `invalid_display_name`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many wrong passcodes from this address (see `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "`server_busy`: the media server is overloaded (see `Retry-After`)", body = ErrorBody)))]
 pub(super) async fn join_meeting(
     State(state): State<AppState>,
     MaybeAuth(auth): MaybeAuth,
