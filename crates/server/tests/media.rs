@@ -559,7 +559,7 @@ async fn ice_tcp_carries_media(backend: Backend) {
 async fn wait_for_metric(app: &TestApp, name: &str, value: f64) {
     let deadline = Instant::now() + MEDIA_WITHIN;
     loop {
-        let text = String::from_utf8_lossy(&app.get("/metrics", None).await.bytes).into_owned();
+        let text = String::from_utf8_lossy(&app.get("/metrics", Some(common::METRICS_TOKEN)).await.bytes).into_owned();
         let got = per_worker(&text, name).first().map(|(_, v)| *v);
         if got.is_some_and(|v| v >= value) {
             return;
