@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ClientIp, Json, MaybeAuth};
-use super::meetings::{access, load};
-use crate::error::{Error, ErrorBody, Result};
-use crate::meeting::{authorize, passcode_matches, Action, Actor, Settings};
+use super::meetings::{pass_the_door, Door};
+use crate::error::{ErrorBody, Result};
+use crate::meeting::Settings;
 use crate::state::AppState;
 
 /// At most this many names are listed; the count says how many more there are.
@@ -55,40 +55,9 @@ async fn preview(
     Path(id): Path<String>,
     Json(req): Json<PreviewRequest>,
 ) -> Result<axum::Json<MeetingPreview>> {
-    let now_ms = state.clock.now_ms();
-    let key = format!("passcode:{ip}");
-    if let Some(wait) = state.limits.passcode_failures.blocked(&key, now_ms) {
-        return Err(Error::too_many(wait, "too many wrong passcodes from your address; try again later"));
-    }
-    let m = match load(&state, &id).await {
-        Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => {
-            state.limits.passcode_failures.record(&key, now_ms);
-            return Err(e);
-        }
-        other => other?,
-    };
-    // Whoever may look is whoever could join: the same checks, in the same order, as join.
-    let facts = m.facts(&state.config);
-    let actor = match &auth {
-        Some(a) => Actor::account(access(&state, &m, &a.user).await?),
-        None => Actor::anonymous(),
-    };
-    authorize(&actor, &facts, Action::Join)?;
-    let moderator = authorize(&actor, &facts, Action::SkipPasscode).is_ok();
-    if !moderator {
-        let given = req.passcode.as_deref().unwrap_or("").trim();
-        if !passcode_matches(&m.passcode, given) {
-            state.limits.passcode_failures.record(&key, now_ms);
-            return Err(if given.is_empty() {
-                Error::forbidden("passcode_required", "this meeting needs a passcode")
-            } else {
-                Error::forbidden("wrong_passcode", "the passcode is wrong")
-            });
-        }
-    }
-    if auth.is_none() {
-        authorize(&actor, &facts, Action::JoinAsGuest)?;
-    }
+    // Whoever may look is whoever could join: the same door.
+    let Door { meeting: m, moderator, .. } =
+        pass_the_door(&state, auth.as_ref(), &ip, &id, req.passcode.as_deref()).await?;
     let settings = Settings::from_stored(&m.settings, &state.config);
     let people = state.live.participants(m.id).unwrap_or_default();
     let host_name = state.store.user_by_id(&m.host_id).await?.map(|u| u.display_name);

@@ -209,7 +209,8 @@ export function createStage(ctx) {
   /**
    * The size a newly announced video will be shown at, from the layout as it stands (the
    * gallery with everyone, the stage for a screen share, the large tile in speaker view),
-   * in device pixels; null when the stage is not laid out yet.
+   * in device pixels (0×0 for a tile on another gallery page); null when the stage is not laid
+   * out yet.
    * @param {import("../../types.js").Track} track
    */
   const expectedSize = (track) => {
@@ -221,9 +222,14 @@ export function createStage(ctx) {
     if (track.source === "screen") return scaled(width, height);
     if (el.classList.contains("presenting")) return scaled(MIN_TILE.width, (MIN_TILE.width * 9) / 16);
     if (state.view === "speaker") return state.focusPid === track.participant_id ? scaled(width, height) : scaled(MIN_TILE.width, (MIN_TILE.width * 9) / 16);
-    const count = meeting.participants.size;
-    const perPage = tilesThatFit(width, height);
-    const size = tileSize(Math.min(count, perPage), width, height - (count > perPage ? PAGER_HEIGHT : 0), width < height ? 4 / 3 : 16 / 9);
+    // The gallery as `layout` pages it: a tile on another page is not shown (0×0).
+    const people = [...meeting.participants.values()];
+    let perPage = tilesThatFit(width, height);
+    if (people.length > perPage) perPage = tilesThatFit(width, height - PAGER_HEIGHT);
+    const at = paginate(people.length, perPage, state.galleryPage);
+    const index = people.findIndex((p) => p.participant_id === track.participant_id);
+    if (index >= 0 && (index < at.start || index >= at.end)) return { width: 0, height: 0 };
+    const size = tileSize(at.end - at.start, width, height - (at.pages > 1 ? PAGER_HEIGHT : 0), width < height ? 4 / 3 : 16 / 9);
     return scaled(size.width, size.height);
   };
   meeting.media.sizeHint = expectedSize;

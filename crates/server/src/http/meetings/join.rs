@@ -5,12 +5,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::super::extract::{ClientIp, Json, MaybeAuth};
+use super::super::extract::{AuthUser, ClientIp, Json, MaybeAuth};
 use super::{access, load};
 use crate::auth::token::{TicketClaims, TICKET_TTL_SECS};
 use crate::error::{Error, ErrorBody, Result};
 use crate::meeting::{authorize, passcode_matches, Action, Actor, Role};
 use crate::state::AppState;
+use crate::store::MeetingRow;
 
 #[derive(Deserialize, ToSchema, Default)]
 pub(crate) struct JoinRequest {
@@ -61,42 +62,11 @@ pub(super) async fn join_meeting(
     Json(req): Json<JoinRequest>,
 ) -> Result<axum::Json<JoinTicket>> {
     let now = state.clock.now();
-    let now_ms = now.timestamp_millis();
-    let key = format!("passcode:{ip}");
-    if let Some(wait) = state.limits.passcode_failures.blocked(&key, now_ms) {
-        return Err(Error::too_many(wait, "too many wrong passcodes from your address; try again later"));
-    }
-    // Unknown IDs count as failures too, so IDs cannot be probed faster than passcodes.
-    let m = match load(&state, &id).await {
-        Err(e) if e.status() == StatusCode::NOT_FOUND => {
-            state.limits.passcode_failures.record(&key, now_ms);
-            return Err(e);
-        }
-        other => other?,
-    };
-    let facts = m.facts(&state.config);
-    let actor = match &auth {
-        Some(a) => Actor::account(access(&state, &m, &a.user).await?),
-        None => Actor::anonymous(),
-    };
-    authorize(&actor, &facts, Action::Join)?;
-    if authorize(&actor, &facts, Action::SkipPasscode).is_err() {
-        let given = req.passcode.as_deref().unwrap_or("").trim();
-        if !passcode_matches(&m.passcode, given) {
-            state.limits.passcode_failures.record(&key, now_ms);
-            return Err(if given.is_empty() {
-                Error::forbidden("passcode_required", "this meeting needs a passcode")
-            } else {
-                Error::forbidden("wrong_passcode", "the passcode is wrong")
-            });
-        }
-    }
+    let Door { meeting: m, actor, .. } =
+        pass_the_door(&state, auth.as_ref(), &ip, &id, req.passcode.as_deref()).await?;
     let (sub, default_name) = match &auth {
         Some(a) => (a.user.id.clone(), Some(a.user.display_name.clone())),
-        None => {
-            authorize(&actor, &facts, Action::JoinAsGuest)?;
-            (format!("guest:{}", uuid::Uuid::new_v4()), None)
-        }
+        None => (format!("guest:{}", uuid::Uuid::new_v4()), None),
     };
     let display_name = match req.display_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(name) if name.chars().count() <= 64 && !name.chars().any(char::is_control) => name.to_owned(),
@@ -134,4 +104,59 @@ pub(super) async fn join_meeting(
         ws_url: format!("/api/v1/meetings/{}/ws", m.id),
         ice_servers: state.turn.ice_servers(&claims.sub, now),
     }))
+}
+
+/// Who got past a meeting's door: the meeting, who they are to it, and whether they run it.
+pub(in crate::http) struct Door {
+    pub meeting: MeetingRow,
+    pub actor: Actor,
+    /// Host or co-host: no passcode asked, and they see who waits.
+    pub moderator: bool,
+}
+
+/// The one door into a meeting, for the join and the pre-join preview alike: the limit on
+/// wrong passcodes per address (unknown IDs count too, so IDs cannot be probed faster than
+/// passcodes), the meeting's own refusals (cancelled, ended), the passcode unless the caller
+/// runs the meeting, and guests only where the meeting allows them.
+pub(in crate::http) async fn pass_the_door(
+    state: &AppState,
+    auth: Option<&AuthUser>,
+    ip: &str,
+    raw_id: &str,
+    passcode: Option<&str>,
+) -> Result<Door> {
+    let now_ms = state.clock.now_ms();
+    let key = format!("passcode:{ip}");
+    if let Some(wait) = state.limits.passcode_failures.blocked(&key, now_ms) {
+        return Err(Error::too_many(wait, "too many wrong passcodes from your address; try again later"));
+    }
+    let m = match load(state, raw_id).await {
+        Err(e) if e.status() == StatusCode::NOT_FOUND => {
+            state.limits.passcode_failures.record(&key, now_ms);
+            return Err(e);
+        }
+        other => other?,
+    };
+    let facts = m.facts(&state.config);
+    let actor = match auth {
+        Some(a) => Actor::account(access(state, &m, &a.user).await?),
+        None => Actor::anonymous(),
+    };
+    authorize(&actor, &facts, Action::Join)?;
+    let moderator = authorize(&actor, &facts, Action::SkipPasscode).is_ok();
+    if !moderator {
+        let given = passcode.unwrap_or("").trim();
+        if !passcode_matches(&m.passcode, given) {
+            state.limits.passcode_failures.record(&key, now_ms);
+            return Err(if given.is_empty() {
+                Error::forbidden("passcode_required", "this meeting needs a passcode")
+            } else {
+                Error::forbidden("wrong_passcode", "the passcode is wrong")
+            });
+        }
+    }
+    if auth.is_none() {
+        authorize(&actor, &facts, Action::JoinAsGuest)?;
+    }
+    Ok(Door { meeting: m, actor, moderator })
 }

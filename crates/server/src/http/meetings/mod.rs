@@ -8,6 +8,7 @@ mod view;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+pub(super) use join::{pass_the_door, Door};
 pub(crate) use view::{meeting_view, MeetingView};
 
 use crate::clock::from_ms;
