@@ -25,6 +25,21 @@ export async function freePort(host = "127.0.0.1") {
 }
 
 /**
+ * The environment every test server runs with. A debug build on a shared test machine would
+ * count as overloaded (joins refused with server_busy, video shed): the media overload marks
+ * are off unless the environment sets them.
+ * @param {string} logLevel RUST_LOG unless E2E_RUST_LOG says otherwise
+ */
+export function serverEnv(logLevel) {
+  return {
+    CONVENE_MEDIA_HIGH_WATER_BUSY_PCT: "100",
+    CONVENE_MEDIA_HIGH_WATER_DELAY_MS: "60000",
+    ...process.env,
+    RUST_LOG: process.env.E2E_RUST_LOG ?? logLevel,
+  };
+}
+
+/**
  * @param {string[]} [extraArgs] more server flags (e.g. cluster mode)
  * @param {{host?: string, mediaPort?: number}} [opts] the address to listen on (HTTP and media;
  *   default 127.0.0.1) and the media port (default: any free one)
@@ -36,14 +51,7 @@ export async function startServer(extraArgs = [], opts = {}) {
   const base = `http://${host}:${port}`;
   const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `${host}:${port}`, "--media-listen", `${host}:${opts.mediaPort ?? 0}`, "--data-dir", dir, "--public-url", base, ...extraArgs], {
     stdio: ["ignore", process.env.E2E_SERVER_LOG ? "pipe" : "ignore", "pipe"],
-    // A debug build on a shared test machine would count as overloaded (joins refused with
-    // server_busy, video shed): media overload marks off unless the environment sets them.
-    env: {
-      CONVENE_MEDIA_HIGH_WATER_BUSY_PCT: "100",
-      CONVENE_MEDIA_HIGH_WATER_DELAY_MS: "60000",
-      ...process.env,
-      RUST_LOG: process.env.E2E_RUST_LOG ?? "warn",
-    },
+    env: serverEnv("warn"),
   });
   let log = "";
   proc.stderr.on("data", (d) => (log += d));

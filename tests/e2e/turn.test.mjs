@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { launch, newPage, shot, account, signInPage, toneWav } from "./harness.mjs";
+import { launch, newPage, shot, account, signInPage, toneWav, serverEnv } from "./harness.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 // The test's own self-signed server certificate, for Node's fetch of the API.
@@ -95,7 +95,7 @@ async function startServer(host) {
   const port = await freePort(host);
   const dir = mkdtempSync(join(tmpdir(), "convene-e2e-turn-"));
   const args = ["--listen", `${host}:${port}`, "--tls", "self-signed", "--media-listen", `${host}:0`, "--turn", "--turn-listen", `${host}:0`, "--data-dir", dir];
-  const proc = spawn(join(ROOT, "target", "debug", "convene"), args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.E2E_RUST_LOG ?? "info", NO_COLOR: "1" } });
+  const proc = spawn(join(ROOT, "target", "debug", "convene"), args, { stdio: ["ignore", "pipe", "pipe"], env: { ...serverEnv("info"), NO_COLOR: "1" } });
   let log = "";
   // Logs go to stdout, errors to stderr.
   proc.stdout.on("data", (d) => (log += d));
