@@ -8,12 +8,11 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { launch, newPage, shot, account, signInPage, toneWav, serverEnv } from "./harness.mjs";
+import { launch, newPage, shot, account, signInPage, toneWav, serverEnv, freePort } from "./harness.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 // The test's own self-signed server certificate, for Node's fetch of the API.
@@ -77,17 +76,6 @@ function firewalledNamespace() {
       } catch {}
     },
   };
-}
-
-async function freePort(host) {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, host, () => {
-      const { port } = /** @type {import("node:net").AddressInfo} */ (srv.address());
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
 }
 
 /** Convene with HTTPS (self-signed) and the embedded TURN server, all on `host`. */
