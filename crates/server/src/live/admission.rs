@@ -40,6 +40,24 @@ pub(crate) fn admission(role: Role, settings: &Settings, door: Door) -> std::res
     Ok(())
 }
 
+/// What a refusal at the door tells the client (HTTP join and socket alike).
+pub(crate) fn refusal_error(r: Refusal) -> Error {
+    match r {
+        Refusal::TicketUsed => {
+            Error::conflict("ticket_used", "this join ticket was already used; join again for a new one")
+        }
+        Refusal::Locked => Error::forbidden("meeting_locked", "the host has locked this meeting"),
+        Refusal::Full => Error::forbidden("meeting_full", "this meeting is full"),
+        Refusal::HostAbsent => {
+            Error::conflict("meeting_not_started", "the host has not started this meeting yet; try again in a moment")
+        }
+        Refusal::Closed | Refusal::UnknownResume => {
+            let (code, message) = crate::meeting::Closed::Ended.code_and_message();
+            Error::gone(code, message)
+        }
+    }
+}
+
 /// A removal is remembered under the account (`user:…`) …
 pub(crate) fn user_subject(user_id: &str) -> String {
     format!("user:{user_id}")
