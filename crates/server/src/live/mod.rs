@@ -2,6 +2,8 @@
 //! leaving, reconnecting, moderating, chatting and ending — everything around the media.
 
 mod admission;
+pub(crate) mod limits;
+pub(crate) mod revocation;
 mod room;
 
 use std::collections::HashMap;
@@ -34,6 +36,8 @@ const WELCOME_CHAT: i64 = 200;
 #[derive(Clone, Default)]
 pub struct Live {
     rooms: Arc<Mutex<HashMap<i64, Arc<Room>>>>,
+    /// Message rates and sockets per address (issue 16).
+    pub(crate) floodgates: Arc<limits::Floodgates>,
 }
 
 /// A connection that made it into a room (seated, or waiting to be admitted).
