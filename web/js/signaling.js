@@ -8,11 +8,12 @@
 /**
  * Close codes after which resuming is pointless or wrong (docs/protocol.md §5): 1000 left,
  * 4000 ended, 4001 replaced by a newer connection (resuming would take the seat back from it),
- * 4403 removed / denied (after an `error` frame saying which), the other 44xx refusals. Every
+ * 4003 the account's access was revoked (disabled, deleted, password changed), 4429 disconnected
+ * for flooding, 4403 removed / denied (after an `error` frame saying which), the other 44xx refusals. Every
  * other close resumes: 4002 (this connection fell behind), 1006 (the network), a restart.
  * 4302 follows a `moved` frame (cluster mode): connect to the node it names, same query.
  */
-const FINAL_CLOSES = new Set([1000, 4000, 4001, 4400, 4401, 4403, 4404, 4409, 4410]);
+const FINAL_CLOSES = new Set([1000, 4000, 4001, 4003, 4400, 4401, 4403, 4404, 4409, 4410, 4429]);
 const PING_EVERY_MS = 10_000;
 /** The protocol's "30 s of silence is a lost connection". */
 const SILENCE_MS = 30_000;
@@ -21,9 +22,10 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 /**
  * Why the connection ended for good: `left` (we left), `ended` (meeting_ended), `refused`
  * (an error frame then a close: see `error`), `replaced` (another window took the seat),
- * `lost` (could not resume within the grace period).
+ * `lost` (could not resume within the grace period), `revoked` (4003: the account was disabled or
+ * deleted, or its password changed), `flooding` (4429: too many messages, disconnected).
  * @typedef {object} Closed
- * @property {"left" | "ended" | "refused" | "replaced" | "lost"} why
+ * @property {"left" | "ended" | "refused" | "replaced" | "lost" | "revoked" | "flooding"} why
  * @property {number} code the WebSocket close code
  * @property {{code: string, message: string} | null} error the last error frame, if any
  */
@@ -173,10 +175,12 @@ export class Signaling extends EventTarget {
       if (code === 4000) why = "ended";
       else if (code === 1000) why = "left";
       else if (code === 4001) why = "replaced";
+      else if (code === 4003) why = "revoked";
+      else if (code === 4429) why = "flooding";
       else if (FINAL_CLOSES.has(code)) why = "refused";
       else if (this.ended) why = "ended";
       else if (this.done) why = "left";
-      if (resumeRefused && this.lostAt) why = "lost";
+      if (resumeRefused && this.lostAt && code !== 4003) why = "lost";
       this.finish({ why, code, error });
       return;
     }

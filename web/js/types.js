@@ -91,7 +91,7 @@
 /**
  * @typedef {{type: "welcome", protocol: number, participant_id: string, role: Role, resume_token: string, resumed: boolean, reconnect_grace_seconds: number, meeting: MeetingInfo, participants: Participant[], tracks: Track[], chat: ChatMessage[]}} WelcomeMessage
  * @typedef {{type: "waiting", participant_id: string, meeting_title: string, resume_token: string}} WaitingMessage
- * @typedef {{type: "error", code: string, message: string, request: string | null}} ErrorMessage
+ * @typedef {{type: "error", code: string, message: string, request: string | null, retry_after_ms?: number}} ErrorMessage
  */
 
 /**

@@ -466,12 +466,30 @@ pub enum ServerMessage {
         code: String,
         message: String,
         request: Option<String>,
+        /// `rate_limited`: how long until a message of this kind is accepted again, in ms.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
 impl ServerMessage {
     pub fn error(code: &str, message: impl Into<String>, request: Option<&str>) -> ServerMessage {
-        ServerMessage::Error { code: code.into(), message: message.into(), request: request.map(str::to_owned) }
+        ServerMessage::Error {
+            code: code.into(),
+            message: message.into(),
+            request: request.map(str::to_owned),
+            retry_after_ms: None,
+        }
+    }
+
+    /// The answer to a message over its sender's rate (docs/protocol.md §5).
+    pub fn rate_limited(request: &str, retry_after_ms: u64) -> ServerMessage {
+        ServerMessage::Error {
+            code: "rate_limited".into(),
+            message: format!("too many {request} messages; wait a moment before sending more"),
+            request: Some(request.to_owned()),
+            retry_after_ms: Some(retry_after_ms.max(1)),
+        }
     }
 
     /// The `type` tag, for logs.

@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// Take the client IP from X-Forwarded-For (only behind a trusted proxy) [default: false].
     #[arg(long, env = "CONVENE_TRUST_PROXY", global = true)]
     pub trust_proxy: Option<bool>,
+    /// Meeting WebSockets one client IP may hold open at once; NAT'd offices share an
+    /// address, so keep it above the largest office [default: 200].
+    #[arg(long, env = "CONVENE_MAX_SOCKETS_PER_IP", global = true)]
+    pub max_sockets_per_ip: Option<u32>,
     /// Wait before the first webhook retry, in ms; it doubles per attempt up to an hour
     /// [default: 10000].
     #[arg(long, env = "CONVENE_WEBHOOK_RETRY_BASE_MS", global = true)]
@@ -305,6 +309,7 @@ pub struct Config {
     pub login_failures_per_account: u32,
     pub passcode_failures_per_ip: u32,
     pub trust_proxy: bool,
+    pub max_sockets_per_ip: u32,
     pub webhook_retry_base_ms: u64,
     pub webhook_max_attempts: u32,
     pub smtp_url: Option<String>,
@@ -447,6 +452,7 @@ impl ServeArgs {
                 .unwrap_or(10),
             passcode_failures_per_ip: self.passcode_failures_per_ip.or(file.passcode_failures_per_ip).unwrap_or(10),
             trust_proxy: self.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+            max_sockets_per_ip: self.max_sockets_per_ip.or(file.max_sockets_per_ip).unwrap_or(200),
             webhook_retry_base_ms: self.webhook_retry_base_ms.or(file.webhook_retry_base_ms).unwrap_or(10_000),
             webhook_max_attempts: self.webhook_max_attempts.or(file.webhook_max_attempts).unwrap_or(10),
             smtp_url: self.smtp_url.or(file.smtp_url),
@@ -495,6 +501,7 @@ impl Config {
             "default_duration_limit must be between 1 and max_duration_limit"
         );
         anyhow::ensure!(self.login_rate_per_ip >= 1, "login_rate_per_ip must be at least 1");
+        anyhow::ensure!(self.max_sockets_per_ip >= 1, "max_sockets_per_ip must be at least 1");
         anyhow::ensure!(
             self.login_failures_per_account >= 1 && self.passcode_failures_per_ip >= 1,
             "failure limits must be at least 1"

@@ -89,6 +89,7 @@ where
         })
     });
     let backlog = state.backlog.spawn(state.store.clone());
+    let revocations = crate::live::revocation::spawn_listener(&state).await;
     let webhooks = crate::webhooks::start(&state);
     let notifier = crate::notify::spawn(&state);
     let recordings = crate::recording::spawn_upkeep(&state);
@@ -102,7 +103,7 @@ where
         .await;
     housekeeping.abort();
     backlog.abort();
-    for h in heartbeat.iter().chain(&reconcile) {
+    for h in heartbeat.iter().chain(&reconcile).chain(&revocations) {
         h.abort();
     }
     recordings.abort();
@@ -131,6 +132,7 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         state.limits.prune(state.clock.now_ms());
+        state.live.floodgates.prune();
     }
 }
 

@@ -47,6 +47,10 @@ pub struct TicketClaims {
     /// Unique ticket id, so the socket layer can refuse a second use.
     pub jti: String,
     pub iat: i64,
+    /// When it was issued, in Unix ms: a ticket from before the account's live access was
+    /// revoked (disabled, password changed) is refused (`live::revocation`).
+    #[serde(default)]
+    pub iat_ms: i64,
     pub exp: i64,
     pub aud: String,
     pub iss: String,

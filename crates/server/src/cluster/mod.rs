@@ -49,6 +49,8 @@ pub struct Cluster {
 
 struct Nats {
     client: async_nats::Client,
+    /// The cluster's name, prefixing the subjects nodes tell each other things on.
+    prefix: String,
     nodes: Store,
     placements: Store,
     /// This node's latest view of the registry, refreshed every heartbeat.
@@ -116,6 +118,7 @@ impl Cluster {
         };
         let nats = Arc::new(Nats {
             client,
+            prefix: config.cluster_name.clone(),
             nodes,
             placements,
             view: Mutex::new(Vec::new()),
@@ -296,6 +299,33 @@ impl Cluster {
     /// Whether this node takes no new meetings.
     pub fn is_draining(&self) -> bool {
         self.nats.as_ref().is_some_and(|n| n.me.lock().unwrap_or_else(|e| e.into_inner()).draining)
+    }
+
+    /// Tells every node (this one too) `payload` on `topic`; best effort, logged on failure.
+    pub async fn publish(&self, topic: &str, payload: Vec<u8>) {
+        let Some(nats) = &self.nats else { return };
+        let subject = format!("{}.{topic}", nats.prefix);
+        let sent = async {
+            nats.client.publish(subject, payload.into()).await.map_err(|e| e.to_string())?;
+            nats.client.flush().await.map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(KV_TIMEOUT, sent).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(topic, error = %e, "could not tell the other nodes"),
+            Err(_) => tracing::warn!(topic, "could not tell the other nodes: NATS did not answer in time"),
+        }
+    }
+
+    /// What nodes publish on `topic` (see [`Cluster::publish`]); `None` without NATS.
+    pub async fn subscribe(&self, topic: &str) -> Option<futures_util::stream::BoxStream<'static, Vec<u8>>> {
+        let nats = self.nats.as_ref()?;
+        match nats.client.subscribe(format!("{}.{topic}", nats.prefix)).await {
+            Ok(sub) => Some(sub.map(|m| m.payload.to_vec()).boxed()),
+            Err(e) => {
+                tracing::error!(topic, error = %e, "cannot listen to the other nodes");
+                None
+            }
+        }
     }
 
     /// Forgets the placement of a meeting that ended here, so its next start is placed anew.

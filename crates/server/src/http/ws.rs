@@ -4,6 +4,10 @@
 //! Refusals happen after the upgrade, as an `error` frame followed by a close with a 4xxx
 //! code, because browsers cannot read the body of a refused upgrade.
 //!
+//! Flood limits (`live::limits`): each message is charged to its sender's token buckets;
+//! over them it is refused with `rate_limited`, and a sender who keeps on is disconnected
+//! (4429). A client address holds at most `max_sockets_per_ip` sockets at once.
+//!
 //! Every close the server starts completes the closing handshake (RFC 6455 §7.1.1): the
 //! server waits briefly for the client's Close before it drops TCP. Dropped at once, the
 //! client's answer meets a closed socket, the reset can discard the Close still unread in
@@ -23,9 +27,11 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::extract::Query;
+use super::extract::{ClientIp, Query};
 use crate::cluster::Owner;
 use crate::error::{error_response, Error};
+use crate::live::limits::{SocketSlot, Verdict};
+use crate::live::revocation;
 use crate::live::{Entered, Room};
 use crate::meeting::MeetingId;
 use crate::state::AppState;
@@ -43,6 +49,12 @@ mod close {
     /// Cluster mode: the meeting is on another node (a `moved` frame says where).
     pub(super) const MOVED: u16 = 4302;
     pub(super) const TOO_SLOW: u16 = 4002;
+    /// The account's live access was revoked (disabled, deleted, password changed).
+    pub(super) const REVOKED: u16 = 4003;
+    /// The participant kept sending past the rate limits.
+    pub(super) const FLOODING: u16 = 4429;
+    /// RFC 6455 "try again later": this address has too many sockets open.
+    pub(super) const TRY_LATER: u16 = 1013;
 }
 
 /// How often the server pings an idle socket, so dead connections are noticed.
@@ -70,6 +82,7 @@ pub(crate) struct WsQuery {
 pub(crate) async fn meeting_ws(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     Query(q): Query<WsQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -84,11 +97,13 @@ pub(crate) async fn meeting_ws(
     // A little headroom above the protocol limit, so an oversized frame gets a clear error
     // instead of a torn-down socket.
     let region = client_region(&state, &headers);
+    // Counted before the upgrade, so a burst of connections cannot overshoot the cap.
+    let slot = state.live.floodgates.open_socket(&ip, state.config.max_sockets_per_ip);
     // Signaling messages are small: a 16 KiB read buffer instead of tungstenite's 128 KiB
     // saves ~110 KiB per connected participant (larger messages still arrive whole).
     ws.max_message_size(MAX_MESSAGE_BYTES * 4)
         .read_buffer_size(16 << 10)
-        .on_upgrade(move |socket| session(socket, state, id, q, region))
+        .on_upgrade(move |socket| session(socket, state, id, q, region, slot))
 }
 
 /// The client's region as the load balancer named it (a short tag such as `eu-west`).
@@ -100,7 +115,27 @@ fn client_region(state: &AppState, headers: &axum::http::HeaderMap) -> Option<St
     valid.then(|| value.to_owned())
 }
 
-async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery, region: Option<String>) {
+async fn session(
+    mut socket: WebSocket,
+    state: AppState,
+    id: String,
+    q: WsQuery,
+    region: Option<String>,
+    slot: Option<SocketSlot>,
+) {
+    // Held until the socket ends.
+    let Some(_slot) = slot else {
+        let _ = send(
+            &mut socket,
+            &ServerMessage::error(
+                "too_many_connections",
+                "too many meeting connections from your address; close some and try again",
+                None,
+            ),
+        )
+        .await;
+        return close_with(socket, close::TRY_LATER, "too many connections").await;
+    };
     let meeting_id = match MeetingId::parse(&id) {
         Ok(id) => id.get(),
         Err(e) => return refuse(socket, e).await,
@@ -125,8 +160,9 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
     let (mut sink, mut stream) = socket.split();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
-    // Set when the room says this person is out (removed, denied): the close that follows.
-    let mut dismissed = false;
+    // Set when the room says this person is out (removed, denied, access revoked): the close
+    // that follows.
+    let mut dismissed = None;
     // The close the server sends once the connection is given up (the seat is kept).
     let mut closing = None;
     loop {
@@ -136,7 +172,11 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
                     let ended = matches!(msg, ServerMessage::MeetingEnded { .. });
                     let moved = matches!(msg, ServerMessage::Moved { .. });
                     if let ServerMessage::Error { code, .. } = &msg {
-                        dismissed |= code == "removed" || code == "denied";
+                        if code == "removed" || code == "denied" {
+                            dismissed = Some((close::FORBIDDEN, "dismissed"));
+                        } else if revocation::is_revocation(code) {
+                            dismissed = Some((close::REVOKED, "access revoked"));
+                        }
                     }
                     if sink.send(text(&msg)).await.is_err() {
                         break;
@@ -149,8 +189,9 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
                         return close_split(sink, stream, close::MOVED, "moved").await;
                     }
                 }
-                None if dismissed => {
-                    return close_split(sink, stream, close::FORBIDDEN, "dismissed").await;
+                None if dismissed.is_some() => {
+                    let (code, reason) = dismissed.unwrap_or((close::FORBIDDEN, "dismissed"));
+                    return close_split(sink, stream, code, reason).await;
                 }
                 None if room.is_current(&pid, generation) => {
                     // The room let go of this connection because it fell behind; the seat is
@@ -165,8 +206,23 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
                     break;
                 }
             },
-            frame = stream.next() => match frame {
-                Some(Ok(Message::Text(body))) => match handle(&state, &room, &pid, body.as_str()).await {
+            frame = stream.next() => {
+                let reply = match frame {
+                    Some(Ok(Message::Text(body))) => handle(&state, &room, &pid, Some(body.as_str())).await,
+                    Some(Ok(Message::Binary(_))) => handle(&state, &room, &pid, None).await,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Reply::Nothing,
+                    Some(Ok(Message::Close(_))) => {
+                        // The client closes: send the Close tungstenite queued as the answer.
+                        let _ = sink.flush().await;
+                        break;
+                    }
+                    None => break,
+                    Some(Err(e)) => {
+                        tracing::debug!(participant = %pid, error = %e, "websocket error");
+                        break;
+                    }
+                };
+                match reply {
                     Reply::Nothing => {}
                     Reply::Send(msg) => {
                         if sink.send(text(&msg)).await.is_err() {
@@ -177,25 +233,21 @@ async fn session(mut socket: WebSocket, state: AppState, id: String, q: WsQuery,
                         state.live.leave(&state, &room, &pid).await;
                         return close_split(sink, stream, 1000, "left").await;
                     }
-                },
-                Some(Ok(Message::Binary(_))) => {
-                    let msg = ServerMessage::error("malformed_message", "frames are JSON text, not binary", None);
-                    if sink.send(text(&msg)).await.is_err() {
-                        break;
+                    Reply::Flooding => {
+                        // The seat goes too (its resume token with it): joining again is the
+                        // way back, through the HTTP join and its limits.
+                        tracing::warn!(participant = %pid, meeting_id, "disconnected for flooding");
+                        let msg = ServerMessage::error(
+                            "flooding",
+                            "you sent too many messages too quickly and were disconnected",
+                            None,
+                        );
+                        let _ = sink.send(text(&msg)).await;
+                        state.live.leave(&state, &room, &pid).await;
+                        return close_split(sink, stream, close::FLOODING, "flooding").await;
                     }
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) => {
-                    // The client closes: send the Close tungstenite queued as the answer.
-                    let _ = sink.flush().await;
-                    break;
-                }
-                None => break,
-                Some(Err(e)) => {
-                    tracing::debug!(participant = %pid, error = %e, "websocket error");
-                    break;
-                }
-            },
+            }
             _ = heartbeat.tick() => {
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
                     break;
@@ -213,18 +265,40 @@ enum Reply {
     Nothing,
     Send(Box<ServerMessage>),
     Leave,
+    /// Over the rate limits again and again: disconnect.
+    Flooding,
 }
 
-/// Handles one client frame; what to answer, if anything.
-async fn handle(state: &AppState, room: &Arc<Room>, pid: &str, body: &str) -> Reply {
-    if body.len() > MAX_MESSAGE_BYTES {
-        return Reply::Send(Box::new(ServerMessage::error(
+/// Handles one client frame (`None`: a binary one); what to answer, if anything.
+async fn handle(state: &AppState, room: &Arc<Room>, pid: &str, body: Option<&str>) -> Reply {
+    // Frames refused unread still count against the sender.
+    let unread = match body {
+        None => Some(ServerMessage::error("malformed_message", "frames are JSON text, not binary", None)),
+        Some(b) if b.len() > MAX_MESSAGE_BYTES => Some(ServerMessage::error(
             "message_too_large",
             format!("messages are limited to {MAX_MESSAGE_BYTES} bytes"),
             None,
-        )));
+        )),
+        Some(_) => None,
+    };
+    if let Some(refusal) = unread {
+        return match state.live.floodgates.check(pid, None) {
+            Verdict::Flooding => Reply::Flooding,
+            _ => Reply::Send(Box::new(refusal)),
+        };
     }
-    match parse_client(body) {
+    let body = body.unwrap_or_default();
+    let parsed = parse_client(body);
+    match state.live.floodgates.check(pid, parsed.as_ref().ok()) {
+        Verdict::Pass => {}
+        Verdict::Limited(wait) => {
+            let request = parsed.as_ref().ok().and_then(message_type).unwrap_or_else(|| "malformed".to_owned());
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            return Reply::Send(Box::new(ServerMessage::rate_limited(&request, ms)));
+        }
+        Verdict::Flooding => return Reply::Flooding,
+    }
+    match parsed {
         Err(e) => Reply::Send(Box::new(e.to_message())),
         Ok(ClientMessage::Ping { id }) => Reply::Send(Box::new(ServerMessage::Pong { id })),
         Ok(ClientMessage::Leave) => Reply::Leave,
@@ -233,6 +307,12 @@ async fn handle(state: &AppState, room: &Arc<Room>, pid: &str, body: &str) -> Re
             None => Reply::Nothing,
         },
     }
+}
+
+/// The `type` of a client message, as it was sent.
+fn message_type(msg: &ClientMessage) -> Option<String> {
+    let value = serde_json::to_value(msg).ok()?;
+    value.get("type")?.as_str().map(str::to_owned)
 }
 
 /// Which node hosts the meeting (cluster mode); a room live here is here without asking.
@@ -251,19 +331,31 @@ async fn moved(mut socket: WebSocket, node_url: &str, meeting_id: i64, node_id: 
 }
 
 async fn enter(state: &AppState, meeting_id: i64, q: &WsQuery) -> Result<Entered, Error> {
-    match (&q.ticket, &q.resume) {
-        (_, Some(resume)) => state.live.resume(state, meeting_id, resume).await,
+    // What the account's standing is checked against: when the ticket was issued, or when the
+    // seat being resumed was taken.
+    let (entered, since_ms) = match (&q.ticket, &q.resume) {
+        (_, Some(resume)) => {
+            let entered = state.live.resume(state, meeting_id, resume).await?;
+            let since = revocation::seated_ms(&entered.attached.participant);
+            (entered, since)
+        }
         (Some(ticket), None) => {
             let claims = state.keys.verify_ticket(ticket, state.clock.now().timestamp())?;
             if claims.mid != meeting_id {
                 return Err(Error::forbidden("wrong_meeting", "this ticket is for another meeting"));
             }
-            state.live.enter(state, &claims).await
+            if !claims.sub.starts_with("guest:") {
+                // Before the seat, so a void ticket never shows as a join.
+                revocation::standing(state, &claims.sub, claims.iat_ms).await?;
+            }
+            (state.live.enter(state, &claims).await?, claims.iat_ms)
         }
         (None, None) => {
-            Err(Error::unauthorized("missing_ticket", "connect with ?ticket=<join ticket> or ?resume=<token>"))
+            return Err(Error::unauthorized("missing_ticket", "connect with ?ticket=<join ticket> or ?resume=<token>"))
         }
-    }
+    };
+    revocation::hold(state, &entered, since_ms).await?;
+    Ok(entered)
 }
 
 async fn refuse(mut socket: WebSocket, e: Error) {
@@ -275,6 +367,7 @@ async fn refuse(mut socket: WebSocket, e: Error) {
         }
     };
     let close_code = match status {
+        _ if revocation::is_revocation(code) => close::REVOKED,
         400 | 422 => close::BAD_REQUEST,
         401 => close::UNAUTHORIZED,
         403 => close::FORBIDDEN,

@@ -14,6 +14,8 @@ mod entry;
 mod failover;
 mod lifecycle;
 mod moderation;
+pub(crate) mod limits;
+pub(crate) mod revocation;
 mod room;
 mod signaling;
 mod welcome;
@@ -34,6 +36,8 @@ use crate::state::AppState;
 #[derive(Clone, Default)]
 pub struct Live {
     rooms: Arc<Mutex<HashMap<i64, Arc<Room>>>>,
+    /// Message rates and sockets per address (issue 16).
+    pub(crate) floodgates: Arc<limits::Floodgates>,
 }
 
 /// A connection that made it into a room (seated, or waiting to be admitted).

@@ -4,6 +4,7 @@
 //! both); only the migrations differ per dialect. Columns stick to the types both share:
 //! BIGINT/INTEGER (timestamps in Unix ms, booleans 0/1), TEXT and BLOB/BYTEA.
 
+mod access;
 pub mod backlog;
 mod chat;
 mod jobs;
@@ -14,6 +15,7 @@ mod sessions;
 mod users;
 pub mod webhooks;
 
+pub use access::AccountStanding;
 pub use backlog::{Backlog, Pending};
 pub use chat::{ChatRow, FileRow, Viewer};
 pub use jobs::JobRow;

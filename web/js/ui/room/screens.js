@@ -10,6 +10,12 @@ const END_REASONS = /** @type {Record<string, string>} */ ({
   cancelled: "The host cancelled the meeting.",
 });
 
+/** Why the account's access ended (close 4003, after an `error` frame with one of these codes). */
+const REVOKED = /** @type {Record<string, string>} */ ({
+  account_disabled: "An administrator disabled your account.",
+  access_revoked: "Your password was changed or your account was deleted. Sign in again to rejoin.",
+});
+
 export function showJoining() {
   mount(h("main", { class: "page center", id: "main" }, h("section", { class: "card waiting" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("h1", { text: "Joining…" }))));
 }
@@ -32,6 +38,12 @@ export function showEnded(d) {
   } else if (d.why === "refused" && d.error) {
     heading = d.error.code === "removed" ? "You were removed from the meeting" : "You could not join";
     text = REFUSALS[d.error.code] ?? d.error.message;
+  } else if (d.why === "revoked") {
+    heading = "You were signed out of the meeting";
+    text = REVOKED[d.error?.code ?? ""] ?? "Your account's access ended. Sign in again to rejoin.";
+  } else if (d.why === "flooding") {
+    heading = "You were disconnected";
+    text = "You sent too many messages too quickly. You can join again in a moment.";
   } else if (d.why === "replaced") {
     heading = "You joined from another window";
     text = "This window has been disconnected.";
@@ -39,7 +51,7 @@ export function showEnded(d) {
     heading = "Connection lost";
     text = "We could not reconnect you in time.";
   }
-  const rejoin = d.why === "left" || d.why === "lost" ? h("a", { class: "btn", href: location.pathname + location.search, text: "Rejoin" }) : null;
+  const rejoin = d.why === "left" || d.why === "lost" || d.why === "flooding" ? h("a", { class: "btn", href: location.pathname + location.search, text: "Rejoin" }) : null;
   mount(
     h("header", { class: "topbar topbar-plain" }, brand()),
     h("main", { class: "page center", id: "main" }, h("section", { class: "card ended", id: "ended", "data-why": d.why }, h("h1", { text: heading }), text ? h("p", { class: "ended-reason muted", text }) : null, h("div", { class: "row center" }, rejoin, h("a", { class: "btn btn-primary", href: "/#/", text: "Back to home" })))),

@@ -90,6 +90,7 @@ pub(super) async fn join_meeting(
         cid: client_id,
         jti: uuid::Uuid::new_v4().to_string(),
         iat: now.timestamp(),
+        iat_ms: now.timestamp_millis(),
         exp: now.timestamp() + TICKET_TTL_SECS,
         aud: "join".into(),
         iss: "convene".into(),
