@@ -9,13 +9,13 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launch, newPage, account, signInPage } from "./harness.mjs";
+import { startServer, launch, newPage, account, signInPage, shot } from "./harness.mjs";
 
 let server, browser, host, dir;
 before(async () => {
   server = await startServer();
   browser = await launch(["--use-fake-device-for-media-stream=fps=15"]);
-  host = await account(server.base, "bo");
+  host = await account(server.base, "boris");
   dir = mkdtempSync(join(tmpdir(), "convene-tap-"));
 });
 after(async () => {
@@ -137,7 +137,12 @@ async function capture(settings, e2ee) {
   const cam = await newPage(browser, { width: 640, height: 400 });
   await signInPage(cam.page, server.base, host);
   await cam.page.goto(`${server.base}/j/${meeting.meeting_id}?pwd=${encodeURIComponent(meeting.passcode)}`);
-  await cam.page.click("text=Join now");
+  try {
+    await cam.page.click("text=Join now", { timeout: 15_000 });
+  } catch (e) {
+    await shot(cam.page, "e2ee-blind-prejoin");
+    throw e;
+  }
   await cam.page.waitForSelector("#room");
   const t = await newPage(browser, { width: 640, height: 400 });
   await t.page.goto(`${server.base}/#/`);
@@ -151,7 +156,7 @@ async function capture(settings, e2ee) {
   return frames;
 }
 
-test("the SFU forwards VP8 that decodes in an ordinary meeting and does not in an end-to-end encrypted one", async () => {
+test("the SFU forwards VP8 that decodes in an ordinary meeting and does not in an end-to-end encrypted one", async (t) => {
   const plain = await capture({}, false);
   const sealed = await capture({ e2ee: true }, true);
 
@@ -167,6 +172,7 @@ test("the SFU forwards VP8 that decodes in an ordinary meeting and does not in a
   const dims = ivf(sealedFile, sealed);
   assert.deepEqual(dims, { width, height });
   const blind = decode(sealedFile);
+  t.diagnostic(`plain: ${clear.pictures} pictures of ${plain.length}; E2EE: ${blind.pictures} pictures, ffmpeg said: ${blind.errors.split("\n").slice(0, 3).join(" | ")}`);
   assert.ok(blind.pictures === 0 || blind.errors.length > 0, `ffmpeg must not decode the E2EE frames cleanly: ${blind.pictures} pictures`);
   assert.ok(blind.pictures < clear.pictures / 2, `ffmpeg decoded ${blind.pictures} E2EE pictures (errors: ${blind.errors.slice(0, 300)})`);
   // And the SFrame layout is there: every frame is 17+ bytes longer than its clear prefix says possible.
