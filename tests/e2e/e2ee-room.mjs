@@ -58,15 +58,16 @@ export function e2ee(page) {
 /** Waits until `page` decodes `videos` remote videos and hears `audios` remote microphones, all growing. */
 export async function flowing(page, videos, audios, label) {
   let last;
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 30; i++) {
     const a = await inbound(page);
-    await page.waitForTimeout(700);
+    await page.waitForTimeout(1000);
     const b = await inbound(page);
     last = b;
     const grew = (list, before, key) => list.filter((s) => s[key] > (before.find((t) => t.mid === s.mid)?.[key] ?? 0)).length;
     if (grew(b.video, a.video, "frames") >= videos && grew(b.audio, a.audio, "energy") >= audios) return b;
   }
-  assert.fail(`${label}: not decoding ${videos} videos and ${audios} audios: ${JSON.stringify(last)}`);
+  const state = await e2ee(page);
+  assert.fail(`${label}: not decoding ${videos} videos and ${audios} audios: ${JSON.stringify(last)}; E2EE: ${JSON.stringify(state)}`);
 }
 
 /** Waits until every page shows the same code covering `n` people; returns it. */
