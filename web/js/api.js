@@ -199,7 +199,7 @@ export class Api {
     return this.request("GET", "/users/me");
   }
 
-  /** @param {{display_name?: string, default_background?: string}} patch @returns {Promise<Me>} */
+  /** @param {{display_name?: string, default_background?: string, e2ee_default?: boolean}} patch @returns {Promise<Me>} */
   updateMe(patch) {
     return this.request("PATCH", "/users/me", { json: patch });
   }
@@ -283,7 +283,7 @@ export class Api {
 
   /**
    * @param {number | string} id meeting ID
-   * @param {{passcode?: string, display_name?: string}} form
+   * @param {{passcode?: string, display_name?: string, e2ee?: {version: number, identity_key: string}}} form
    * @returns {Promise<JoinTicket>}
    */
   join(id, form) {

@@ -68,7 +68,8 @@ async function joinScreen(id, passcode) {
   const seat = savedSeat();
   if (seat && String(seat.meeting_id) === id) {
     inMeeting = true;
-    const meeting = new Meeting(seat.ws_url, Number(id), seat.ice_servers);
+    // An end-to-end encrypted meeting: this page's identity is new (the others re-key).
+    const meeting = new Meeting(seat.ws_url, Number(id), seat.ice_servers, seat.e2ee ? await newIdentity() : null);
     expose(meeting);
     const { openDevices } = await import("./peer.js");
     const stream = await openDevices({});
@@ -86,15 +87,27 @@ async function joinScreen(id, passcode) {
   await loadMe();
   clearToasts(); // what the last screen said is not about this meeting
   await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me, preview: (code) => api.preview(id, code) }, async (choice) => {
-    const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName });
+    // A browser that can do end-to-end encryption says so (with a fresh identity key); the
+    // server refuses one that cannot from an E2EE meeting, with a message the form shows.
+    const identity = await newIdentity();
+    const e2ee = identity ? { version: 1, identity_key: identity.publicKeyText } : undefined;
+    const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName, e2ee });
     inMeeting = true;
-    const meeting = new Meeting(ticket.ws_url, ticket.meeting_id, ticket.ice_servers);
+    const meeting = new Meeting(ticket.ws_url, ticket.meeting_id, ticket.ice_servers, ticket.e2ee ? identity : null);
     expose(meeting);
     meeting.title = ticket.title;
     const code = choice.passcode || passcode || (me ? await api.meeting(ticket.meeting_id).then((m) => m.passcode, () => "") : "");
     showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api, passcode: code });
     meeting.join(ticket.ticket);
   });
+}
+
+/** An identity key pair for an end-to-end encrypted meeting, if this browser can take part in one. */
+async function newIdentity() {
+  const { e2eeSupported } = await import("./e2ee/media.js");
+  if (!e2eeSupported()) return null;
+  const { Identity } = await import("./e2ee/identity.js");
+  return Identity.generate();
 }
 
 /**

@@ -4,6 +4,7 @@
 
 import { Signaling } from "./signaling.js";
 import { MediaSession } from "./peer.js";
+import { MeetingE2ee } from "./e2ee/room.js";
 
 /** @typedef {import("./types.js").Participant} Participant */
 /** @typedef {import("./types.js").ChatMessage} ChatMessage */
@@ -24,6 +25,7 @@ const SEAT_KEY = "convene.seat";
  * @property {number} grace_seconds
  * @property {number} saved_at epoch ms
  * @property {import("./types.js").IceServer[]} [ice_servers]
+ * @property {boolean} [e2ee] the meeting is end-to-end encrypted: a reloaded page makes a new identity
  */
 
 /** @returns {Seat | null} */
@@ -53,14 +55,26 @@ export function forgetSeat() {
  * media connects again.
  */
 export class Meeting extends EventTarget {
-  /** @param {string} wsUrl @param {number} meetingId @param {import("./types.js").IceServer[]} [iceServers] */
-  constructor(wsUrl, meetingId, iceServers = []) {
+  /**
+   * @param {string} wsUrl @param {number} meetingId @param {import("./types.js").IceServer[]} [iceServers]
+   * @param {import("./e2ee/identity.js").Identity | null} [e2eeIdentity] an end-to-end encrypted meeting: my identity
+   */
+  constructor(wsUrl, meetingId, iceServers = [], e2eeIdentity = null) {
     super();
     this.meetingId = meetingId;
     this.wsUrl = wsUrl;
     this.iceServers = iceServers;
     this.signaling = new Signaling(wsUrl);
     this.media = new MediaSession(this.signaling, iceServers);
+    /** End-to-end encryption (docs/e2ee.md), null in other meetings. @type {MeetingE2ee | null} */
+    this.e2ee = null;
+    if (e2eeIdentity) {
+      this.e2ee = new MeetingE2ee(this.signaling, meetingId, e2eeIdentity);
+      this.media.e2ee = this.e2ee.media;
+      this.signaling.resumeExtra = `&e2ee_identity=${encodeURIComponent(e2eeIdentity.publicKeyText)}`;
+      this.e2ee.addEventListener("change", () => this.emit("change"));
+      this.e2ee.addEventListener("error", (e) => this.notice(`End-to-end encryption: ${/** @type {CustomEvent} */ (e).detail}`, "error"));
+    }
     /** @type {Map<string, Participant>} */
     this.participants = new Map();
     /** @type {ChatMessage[]} */
@@ -176,6 +190,7 @@ export class Meeting extends EventTarget {
       grace_seconds: this.graceSeconds,
       saved_at: Date.now(),
       ice_servers: this.iceServers,
+      e2ee: !!this.e2ee,
     };
     sessionStorage.setItem(SEAT_KEY, JSON.stringify(seat));
   }
@@ -302,6 +317,7 @@ export class Meeting extends EventTarget {
   closed(closed) {
     this.phase = "ended";
     this.media.close();
+    this.e2ee?.close();
     if (closed.why !== "replaced") forgetSeat();
     this.emit("ended", { ...closed, reason: this.endReason });
   }

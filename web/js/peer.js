@@ -15,6 +15,7 @@
 // (`media_restart_limited`); the session then waits longer.
 
 import { isSideCamera, sortCameras } from "./devices.js";
+import { peerConnectionOptions } from "./e2ee/media.js";
 
 /** @typedef {import("./types.js").PublishedTrack} PublishedTrack */
 /** @typedef {import("./types.js").TrackSource} TrackSource */
@@ -143,6 +144,13 @@ export class MediaSession extends EventTarget {
     /** A publish offer got no answer (see renegotiate): start over when the signaling is back. */
     this.unanswered = false;
     this.closed = false;
+    /**
+     * End-to-end encrypted meetings: the transforms every sender and receiver is attached to
+     * (docs/e2ee.md), set before the first connection is made. @type {import("./e2ee/media.js").E2eeMedia | null}
+     */
+    this.e2ee = null;
+    /** Which participant's keys each receiver decrypts with, as last told to the worker. @type {WeakMap<RTCRtpReceiver, string | null>} */
+    this.receiverOwners = new WeakMap();
     this.onMessage = /** @param {Event} e */ (e) => this.handle(/** @type {CustomEvent} */ (e).detail);
     signaling.addEventListener("message", this.onMessage);
   }
@@ -165,11 +173,16 @@ export class MediaSession extends EventTarget {
 
   /** Creates the publishing connection (again, after a restart) with every local track. */
   newPublisher() {
-    const pc = new RTCPeerConnection(this.rtcConfig);
+    const pc = this.newConnection();
     this.publisher = pc;
     this.watch(pc);
     for (const [source, entry] of this.local) entry.transceiver = this.addLocal(pc, source, entry.track);
     return pc;
+  }
+
+  /** An RTCPeerConnection as this meeting needs it (E2EE: with the transforms' option). */
+  newConnection() {
+    return new RTCPeerConnection(this.e2ee ? { ...this.rtcConfig, ...peerConnectionOptions(this.e2ee.mode) } : this.rtcConfig);
   }
 
   /** @param {RTCPeerConnection} pc @param {TrackSource} source @param {MediaStreamTrack} track */
@@ -180,7 +193,9 @@ export class MediaSession extends EventTarget {
       streams: [new MediaStream([track])],
       sendEncodings: camera ? CAMERA_LAYERS.map((l) => ({ ...l })) : undefined,
     });
-    if (track.kind === "video") preferVp8(transceiver);
+    if (track.kind === "video") preferVp8(transceiver, !!this.e2ee);
+    // Before negotiating: no frame of an E2EE meeting leaves unencrypted (every simulcast layer).
+    this.e2ee?.attachSender(transceiver.sender, track.kind === "audio" ? "audio" : "video");
     return transceiver;
   }
 
@@ -390,13 +405,14 @@ export class MediaSession extends EventTarget {
       this.sync();
     }
     if (!pc) {
-      pc = new RTCPeerConnection(this.rtcConfig);
+      pc = this.newConnection();
       this.subscriber = pc;
       this.watch(pc);
     }
     this.lines = new Map(tracks.map((t) => [t.mid, t.track_id]));
     this.serverAddress = mediaAddress(sdp) || this.serverAddress;
     await pc.setRemoteDescription({ type: "offer", sdp });
+    this.bindReceivers(); // before any frame of a new m-line reaches its decoder
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     this.signaling.send({ type: "subscribe_answer", sdp: answer.sdp ?? "", ...(offerId !== undefined ? { offer_id: offerId } : {}) });
@@ -406,6 +422,7 @@ export class MediaSession extends EventTarget {
   /** Hands out remote tracks that are fully known and takes back those that are gone. */
   sync() {
     const pc = this.subscriber;
+    this.bindReceivers();
     /** @type {Map<string, MediaStreamTrack>} */
     const live = new Map();
     for (const t of pc?.getTransceivers() ?? []) {
@@ -426,6 +443,22 @@ export class MediaSession extends EventTarget {
       const r = { track_id: trackId, participant_id: info.participant_id, kind: info.kind, source: info.source, track };
       this.remote.set(trackId, r);
       this.dispatchEvent(new CustomEvent("remote-track", { detail: r }));
+    }
+  }
+
+  /**
+   * E2EE: every receiving m-line decrypts with the keys of the participant whose track it
+   * carries now (the SFU moves m-lines between tracks); one not carrying a track yet is
+   * attached unbound (its frames are dropped, never passed on undecrypted).
+   */
+  bindReceivers() {
+    if (!this.e2ee || !this.subscriber) return;
+    for (const t of this.subscriber.getTransceivers()) {
+      const trackId = t.mid ? this.lines.get(t.mid) : undefined;
+      const owner = (trackId && this.published.get(trackId)?.participant_id) || null;
+      if (this.receiverOwners.has(t.receiver) && this.receiverOwners.get(t.receiver) === owner) continue;
+      this.receiverOwners.set(t.receiver, owner);
+      this.e2ee.attachReceiver(t.receiver, owner);
     }
   }
 
@@ -565,13 +598,19 @@ export class MediaSession extends EventTarget {
   }
 }
 
-/** Puts VP8 first among a video transceiver's codecs (H.264 and the rest stay acceptable). @param {RTCRtpTransceiver} transceiver */
-function preferVp8(transceiver) {
+/**
+ * Puts VP8 first among a video transceiver's codecs (H.264 and the rest stay acceptable) or,
+ * in an E2EE meeting, leaves only VP8 (and its retransmissions): the encrypting transform
+ * keeps only VP8's header in clear (docs/e2ee.md "Only VP8 and Opus").
+ * @param {RTCRtpTransceiver} transceiver @param {boolean} [only]
+ */
+function preferVp8(transceiver, only = false) {
   const codecs = RTCRtpReceiver.getCapabilities?.("video")?.codecs;
   if (!codecs || !transceiver.setCodecPreferences) return;
   const rank = (/** @type {RTCRtpCodec} */ c) => (/vp8/i.test(c.mimeType) ? 0 : /h264/i.test(c.mimeType) ? 1 : 2);
+  const kept = only ? codecs.filter((c) => /vp8|rtx|red|ulpfec/i.test(c.mimeType)) : codecs;
   try {
-    transceiver.setCodecPreferences([...codecs].sort((a, b) => rank(a) - rank(b)));
+    transceiver.setCodecPreferences([...kept].sort((a, b) => rank(a) - rank(b)));
   } catch {
     // keep the browser's order
   }

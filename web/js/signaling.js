@@ -48,6 +48,8 @@ export class Signaling extends EventTarget {
     /** @type {WebSocket | null} */
     this.ws = null;
     this.resumeToken = "";
+    /** Appended to every resume query (an E2EE meeting's `&e2ee_identity=`). */
+    this.resumeExtra = "";
     this.graceMs = 30_000;
     /** @type {number} when the current loss started (0: not lost) */
     this.lostAt = 0;
@@ -86,7 +88,7 @@ export class Signaling extends EventTarget {
   }
 
   resumeQuery() {
-    return `resume=${encodeURIComponent(this.resumeToken)}`;
+    return `resume=${encodeURIComponent(this.resumeToken)}${this.resumeExtra}`;
   }
 
   /**

@@ -20,6 +20,7 @@
  * @property {boolean} reconnecting
  * @property {boolean} [local_recording_allowed] a moderator allowed them to record on their device
  * @property {boolean} [recording_locally] recording the meeting on their device right now
+ * @property {string | null} [e2ee_identity] end-to-end encrypted meetings: their public identity key (base64url)
  */
 
 /**
@@ -42,6 +43,7 @@
  * @property {number} duration_limit_minutes
  * @property {boolean} [auto_record]
  * @property {"host" | "participants" | "organisation"} [recording_access]
+ * @property {boolean} [e2ee] end-to-end encrypted (docs/e2ee.md)
  */
 
 /**
@@ -115,7 +117,8 @@
  *   | {type: "reaction", participant_id: string, emoji: string}
  *   | {type: "host_action", action: HostAction, by: string, target: string | null}
  *   | {type: "meeting_updated", locked: boolean, recording: boolean}
- *   | {type: "moved", ws_url: string, node_id: string}} ServerMessage
+ *   | {type: "moved", ws_url: string, node_id: string}
+ *   | {type: "e2ee_key", from: string, blob: string}} ServerMessage
  */
 
 /**
@@ -156,7 +159,8 @@
  *   | {type: "deny", participant_id: string}
  *   | {type: "set_role", participant_id: string, role: Role}
  *   | {type: "transfer_host", participant_id: string}
- *   | {type: "end_meeting"}} ClientMessage
+ *   | {type: "end_meeting"}
+ *   | {type: "e2ee_key", to: string, blob: string}} ClientMessage
  */
 
 /** Emoji the server accepts in `react` (`REACTIONS` in crates/protocol). */
@@ -181,6 +185,7 @@ export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "�
  * @property {string | null} [avatar_url]
  * @property {string} role
  * @property {string} default_background
+ * @property {boolean} [e2ee_default] my meetings are end-to-end encrypted unless I say otherwise
  * @property {number} personal_meeting_id
  */
 
@@ -247,6 +252,7 @@ export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "�
  * @property {string} display_name
  * @property {string} ws_url
  * @property {IceServer[]} [ice_servers] STUN / TURN servers for RTCPeerConnection
+ * @property {boolean} [e2ee] the meeting is end-to-end encrypted
  */
 
 /**

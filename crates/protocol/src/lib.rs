@@ -24,6 +24,25 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// so a full 100-person meeting (100 microphones, a few cameras) needs well over 64 KB.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// Longest `e2ee_key` blob, in base64url characters (a sealed key is about 115).
+pub const MAX_E2EE_BLOB_CHARS: usize = 1024;
+
+/// Whether `key` has the form of an E2EE identity key: a P-256 public key in uncompressed
+/// form (65 bytes) as base64url without padding, 87 characters. The server checks the form
+/// only; the browsers check that it is a point on the curve.
+pub fn is_e2ee_identity(key: &str) -> bool {
+    key.len() == 87 && key.bytes().all(is_base64url)
+}
+
+/// Whether `blob` is non-empty base64url text (the length limit is checked apart).
+pub fn is_base64url_text(blob: &str) -> bool {
+    !blob.is_empty() && blob.bytes().all(is_base64url)
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
 /// A participant's role in a meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -85,6 +104,11 @@ pub struct Participant {
     /// `true` while this participant records the meeting on their device (everyone sees it).
     #[serde(default)]
     pub recording_locally: bool,
+    /// End-to-end encrypted meetings: the participant's public identity key for this stay
+    /// (P-256, uncompressed, base64url; see docs/e2ee.md). `null` in other meetings.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::e2ee_identity")]
+    pub e2ee_identity: Option<String>,
 }
 
 impl Participant {
@@ -297,6 +321,15 @@ pub enum ClientMessage {
     /// Allow (or no longer allow) a signed-in participant to record the meeting on their
     /// device (host or co-host). Disallowing stops a recording in progress.
     AllowLocalRecording { participant_id: String, allowed: bool },
+    /// End-to-end encrypted meetings: a sealed key blob for one other participant. The
+    /// server relays it as `e2ee_key` to `to` only and never reads it (docs/e2ee.md).
+    E2eeKey {
+        /// The participant the blob is sealed for.
+        to: String,
+        /// base64url, at most [`MAX_E2EE_BLOB_CHARS`] characters.
+        #[schemars(schema_with = "schema::e2ee_blob")]
+        blob: String,
+    },
 }
 
 /// Emoji accepted by `react`.
@@ -459,6 +492,13 @@ pub enum ServerMessage {
         ws_url: String,
         node_id: String,
     },
+    /// End-to-end encrypted meetings: a sealed key blob another participant sent me.
+    E2eeKey {
+        /// The participant who sealed it.
+        from: String,
+        #[schemars(schema_with = "schema::e2ee_blob")]
+        blob: String,
+    },
     /// A message was refused; nothing changed. `request` names the offending message type.
     /// Also the only frame before the close of a refused connection (see docs/protocol.md).
     Error {
@@ -515,6 +555,7 @@ impl ServerMessage {
             ServerMessage::HostAction { .. } => "host_action",
             ServerMessage::MeetingUpdated { .. } => "meeting_updated",
             ServerMessage::Moved { .. } => "moved",
+            ServerMessage::E2eeKey { .. } => "e2ee_key",
         }
     }
 }
@@ -599,6 +640,19 @@ mod tests {
         assert!(p.may_record_locally(), "moderators may always");
         p.user_id = None;
         assert!(!p.may_record_locally(), "guests never: the upload needs an account");
+    }
+
+    #[test]
+    fn e2ee_forms() {
+        assert_eq!(
+            parse_client(r#"{"type":"e2ee_key","to":"p_1","blob":"AAA"}"#),
+            Ok(ClientMessage::E2eeKey { to: "p_1".into(), blob: "AAA".into() })
+        );
+        assert!(is_e2ee_identity(&"B".repeat(87)));
+        assert!(!is_e2ee_identity(&"B".repeat(86)));
+        assert!(!is_e2ee_identity(&format!("{}=", "B".repeat(86))));
+        assert!(is_base64url_text("a-_Z09"));
+        assert!(!is_base64url_text("") && !is_base64url_text("a+b") && !is_base64url_text("a b"));
     }
 
     #[test]

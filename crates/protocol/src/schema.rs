@@ -66,7 +66,8 @@ pub(crate) fn meeting_settings(_: &mut SchemaGenerator) -> Schema {
             "max_participants": {"type": "integer", "minimum": 1},
             "duration_limit_minutes": {"type": "integer", "minimum": 1},
             "auto_record": {"type": "boolean", "description": "Recording starts when the meeting goes live."},
-            "recording_access": {"enum": ["host", "participants", "organisation"]}
+            "recording_access": {"enum": ["host", "participants", "organisation"]},
+            "e2ee": {"type": "boolean", "description": "End-to-end encrypted: media is encrypted in the browsers (docs/e2ee.md)."}
         },
         "required": ["waiting_room", "join_before_host", "mute_on_entry", "allow_guests",
             "max_participants", "duration_limit_minutes", "auto_record", "recording_access"]
@@ -91,4 +92,14 @@ pub(crate) fn assignable_role(_: &mut SchemaGenerator) -> Schema {
 /// A time: an RFC 3339 string.
 pub(crate) fn time(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "string", "format": "date-time"})
+}
+
+/// `e2ee_key.blob`: a sealed key blob, base64url without padding.
+pub(crate) fn e2ee_blob(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "minLength": 1, "maxLength": crate::MAX_E2EE_BLOB_CHARS})
+}
+
+/// `Participant.e2ee_identity`: a P-256 public key (65 bytes uncompressed), base64url.
+pub(crate) fn e2ee_identity(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["string", "null"], "pattern": "^[A-Za-z0-9_-]{87}$"})
 }

@@ -78,6 +78,7 @@ fn client_examples() -> Vec<Value> {
         json!({"type": "end_meeting"}),
         json!({"type": "record", "recording": true}),
         json!({"type": "allow_local_recording", "participant_id": "p_1", "allowed": true}),
+        json!({"type": "e2ee_key", "to": "p_2", "blob": "AbC-_9"}),
     ]
 }
 
@@ -106,6 +107,9 @@ fn the_schema_refuses_what_the_docs_refuse() {
         json!({"type": "mute"}),
         json!({"type": "set_role", "participant_id": "p_1", "role": "host"}),
         json!({"type": "react", "emoji": "🦀"}),
+        json!({"type": "e2ee_key", "to": "p_2", "blob": "not base64url!"}),
+        json!({"type": "e2ee_key", "to": "p_2", "blob": "A".repeat(1025)}),
+        json!({"type": "e2ee_key", "to": "p_2"}),
         json!({"type": "chat_send", "text": ""}),
         json!({"type": "chat_send", "text": "x".repeat(4001)}),
         json!({"type": "set_video_size", "track_id": "t1", "width": -1, "height": 0}),
@@ -133,6 +137,7 @@ fn server_examples() -> Vec<ServerMessage> {
         reconnecting: false,
         local_recording_allowed: false,
         recording_locally: false,
+        e2ee_identity: Some("B".repeat(87)),
     };
     let track = Track {
         track_id: "t1".into(),
@@ -159,7 +164,7 @@ fn server_examples() -> Vec<ServerMessage> {
     };
     let settings = json!({"waiting_room": false, "join_before_host": true, "mute_on_entry": false,
         "allow_guests": true, "max_participants": 100, "duration_limit_minutes": 60, "auto_record": false,
-        "recording_access": "participants"});
+        "recording_access": "participants", "e2ee": true});
     vec![
         ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -211,6 +216,7 @@ fn server_examples() -> Vec<ServerMessage> {
         ServerMessage::HostAction { action: HostAction::Muted, by: "p_0".into(), target: Some("p_1".into()) },
         ServerMessage::MeetingUpdated { locked: true, recording: false },
         ServerMessage::Moved { ws_url: "wss://b/api/v1/meetings/1/ws".into(), node_id: "b".into() },
+        ServerMessage::E2eeKey { from: "p_2".into(), blob: "AbC-_9".into() },
         ServerMessage::error("not_allowed", "no", Some("mute")),
     ]
 }

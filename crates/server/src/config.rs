@@ -283,6 +283,23 @@ pub struct ServeArgs {
     /// (`Authorization: Bearer …`). Without it and without --metrics-listen, /metrics is off.
     #[arg(long, env = "CONVENE_METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// End-to-end encrypted meetings: `allow` (each host chooses), `require` (every meeting
+    /// is end-to-end encrypted) or `forbid` (none is) [default: allow].
+    #[arg(long, env = "CONVENE_E2EE_POLICY", global = true)]
+    pub e2ee_policy: Option<E2eePolicy>,
+}
+
+/// The server-wide rule for end-to-end encrypted meetings (docs/e2ee.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum E2eePolicy {
+    /// Each host chooses per meeting (with a per-user default).
+    #[default]
+    Allow,
+    /// Every meeting is end-to-end encrypted.
+    Require,
+    /// No meeting is end-to-end encrypted.
+    Forbid,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -357,6 +374,7 @@ pub struct Config {
     pub outbound_allow: Vec<ipnet::IpNet>,
     pub metrics_listen: Option<SocketAddr>,
     pub metrics_token: Option<String>,
+    pub e2ee_policy: E2eePolicy,
 }
 
 impl ServeArgs {
@@ -407,6 +425,7 @@ impl ServeArgs {
             outbound_allow,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             metrics_token: self.metrics_token.or(file.metrics_token).filter(|t| !t.is_empty()),
+            e2ee_policy: self.e2ee_policy.or(file.e2ee_policy).unwrap_or_default(),
             recordings_dir,
             recording_retention_days: self.recording_retention_days.or(file.recording_retention_days).unwrap_or(0),
             recording_link_ttl_secs: self

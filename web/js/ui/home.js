@@ -143,7 +143,7 @@ export async function showHome(api, me) {
     refresh();
   };
   const schedule = async () => {
-    const saved = await scheduleDialog(api, null);
+    const saved = await scheduleDialog(api, null, !!me.e2ee_default);
     if (saved) {
       toast(`Scheduled “${saved.title}”`, "success");
       announce(saved);

@@ -20,6 +20,7 @@ const SETTINGS = /** @type {const} */ ([
   ["mute_on_entry", "Mute participants when they join"],
   ["allow_guests", "Allow guests without an account"],
   ["auto_record", "Record automatically when the meeting starts"],
+  ["e2ee", "End-to-end encryption: media encrypted on each device (no server recording)"],
 ]);
 
 const RECORDING_ACCESS = [
@@ -57,9 +58,10 @@ function utcToZoned(iso, tz) {
 /**
  * Opens the dialog; resolves with the saved meeting (with `conflicts`), or null if closed.
  * @param {Api} api @param {Meeting | null} existing
+ * @param {boolean} [e2eeDefault] a new meeting: my default for end-to-end encryption
  * @returns {Promise<Meeting | null>}
  */
-export function scheduleDialog(api, existing) {
+export function scheduleDialog(api, existing, e2eeDefault = false) {
   const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const tz = existing?.timezone ?? here;
   const start = existing ? utcToZoned(existing.start_time, tz) : nextHalfHour(tz);
@@ -73,7 +75,7 @@ export function scheduleDialog(api, existing) {
   /** @type {HTMLTextAreaElement} */ (invitees).value = (existing?.invitees ?? []).map((i) => i.email).join(", ");
   const repeat = h("select", { id: "m-recurrence" }, ...RECURRENCES.map(([v, t]) => h("option", { value: v, text: t, selected: (existing?.recurrence ?? "") === v })));
   const boxes = SETTINGS.map(([key, label]) => {
-    const checked = existing ? !!existing.settings[key] : key === "allow_guests";
+    const checked = existing ? !!existing.settings[key] : key === "allow_guests" || (key === "e2ee" && e2eeDefault);
     return h("label", { class: "check" }, h("input", { type: "checkbox", name: key, checked }), label);
   });
   const access = h(

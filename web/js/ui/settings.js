@@ -28,11 +28,13 @@ async function squarePng(file) {
 export async function showSettings(api, me, changed) {
   const name = h("input", { id: "s-name", type: "text", value: me.display_name, required: true, maxlength: 100 });
   const bg = h("select", { id: "s-background" }, ...[["none", "None"], ["blur", "Blur"], ["image", "Image"]].map(([v, t]) => h("option", { value: v, text: t, selected: me.default_background === v })));
-  const profile = h("form", { class: "stack" }, field("Display name", name), field("Default background", bg, "Used when your camera is on in a meeting."), h("button", { class: "btn btn-primary", type: "submit", text: "Save profile" }));
+  const e2ee = /** @type {HTMLInputElement} */ (h("input", { id: "s-e2ee", type: "checkbox", checked: !!me.e2ee_default }));
+  const e2eeBox = h("label", { class: "check" }, e2ee, "Schedule my meetings end-to-end encrypted (no server recording; people join from a browser that supports it)");
+  const profile = h("form", { class: "stack" }, field("Display name", name), field("Default background", bg, "Used when your camera is on in a meeting."), e2eeBox, h("button", { class: "btn btn-primary", type: "submit", text: "Save profile" }));
   profile.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      await api.updateMe({ display_name: /** @type {HTMLInputElement} */ (name).value.trim(), default_background: /** @type {HTMLSelectElement} */ (bg).value });
+      await api.updateMe({ display_name: /** @type {HTMLInputElement} */ (name).value.trim(), default_background: /** @type {HTMLSelectElement} */ (bg).value, e2ee_default: e2ee.checked });
       toast("Profile saved", "success");
       changed();
     } catch (err) {

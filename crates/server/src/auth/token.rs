@@ -44,6 +44,12 @@ pub struct TicketClaims {
     /// A guest's device id (`client_id` at join), to keep a removed guest out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
+    /// End-to-end encrypted meetings: the E2EE version the client announced at join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2v: Option<u32>,
+    /// End-to-end encrypted meetings: the client's public identity key (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2k: Option<String>,
     /// Unique ticket id, so the socket layer can refuse a second use.
     pub jti: String,
     pub iat: i64,

@@ -62,6 +62,9 @@ pub(crate) struct Me {
     personal_meeting_id: i64,
     avatar_url: Option<String>,
     disabled: bool,
+    /// Meetings I schedule are end-to-end encrypted unless I say otherwise (the server's
+    /// `e2ee_policy` may force or forbid it).
+    e2ee_default: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -78,6 +81,7 @@ impl From<&UserRow> for Me {
             personal_meeting_id: u.personal_meeting_id,
             avatar_url: avatar::url_of(u),
             disabled: u.disabled,
+            e2ee_default: u.e2ee_default,
             created_at: from_ms(u.created_at),
             updated_at: from_ms(u.updated_at),
         }
@@ -126,6 +130,8 @@ pub(crate) struct UpdateMeRequest {
     display_name: Option<String>,
     /// `none`, `blur` or `image`.
     default_background: Option<String>,
+    /// Schedule my meetings end-to-end encrypted by default.
+    e2ee_default: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -304,7 +310,7 @@ async fn get_me(auth: AuthUser) -> axum::Json<Me> {
     axum::Json(Me::from(&auth.user))
 }
 
-/// Change my display name or default background.
+/// Change my display name, default background or end-to-end encryption default.
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
     responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_me(
@@ -321,6 +327,9 @@ async fn update_me(
         return Err(Error::invalid("invalid_background", "default_background must be none, blur or image"));
     }
     state.store.update_profile(&auth.user.id, &display_name, &background, state.clock.now_ms()).await?;
+    if let Some(on) = req.e2ee_default {
+        state.store.set_e2ee_default(&auth.user.id, on, state.clock.now_ms()).await?;
+    }
     let user = state.store.user_by_id(&auth.user.id).await?.ok_or_else(|| anyhow::anyhow!("user vanished"))?;
     Ok(axum::Json(Me::from(&user)))
 }

@@ -70,6 +70,9 @@ pub(crate) struct WsQuery {
     ticket: Option<String>,
     /// Resume token from an earlier `welcome`, to get the same seat back.
     resume: Option<String>,
+    /// End-to-end encrypted meetings, with `resume`: the new public identity key of a
+    /// reloaded page (others learn it from `participant_updated`).
+    e2ee_identity: Option<String>,
 }
 
 /// Open the meeting's signaling WebSocket (see docs/protocol.md).
@@ -335,7 +338,13 @@ async fn enter(state: &AppState, meeting_id: i64, q: &WsQuery) -> Result<Entered
     // seat being resumed was taken.
     let (entered, since_ms) = match (&q.ticket, &q.resume) {
         (_, Some(resume)) => {
+            if let Some(key) = &q.e2ee_identity {
+                crate::live::e2ee::check_identity(key)?;
+            }
             let entered = state.live.resume(state, meeting_id, resume).await?;
+            if let Some(key) = &q.e2ee_identity {
+                crate::live::e2ee::replace_identity(&entered.room, &entered.attached.participant.participant_id, key);
+            }
             let since = revocation::seated_ms(&entered.attached.participant);
             (entered, since)
         }

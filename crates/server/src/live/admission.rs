@@ -96,6 +96,7 @@ mod tests {
             max_participants,
             duration_limit_minutes: 60,
             auto_record: false,
+            e2ee: false,
             recording_access: crate::meeting::RecordingAccess::Host,
         }
     }

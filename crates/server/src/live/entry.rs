@@ -47,6 +47,11 @@ impl Live {
         let user_id = (!claims.sub.starts_with("guest:")).then(|| claims.sub.clone());
         not_removed(&state.store, meeting.id, user_id.as_deref(), claims.cid.as_deref()).await?;
         let settings = Settings::from_stored(&meeting.settings, &state.config);
+        let e2ee_identity = super::e2ee::identity_on_entry(
+            self.room(meeting.id).map_or(settings.e2ee, |r| r.settings.e2ee),
+            claims.e2v,
+            claims.e2k.as_deref(),
+        )?;
         let now = state.clock.now();
         let avatar_url = match &user_id {
             Some(uid) => state.store.user_by_id(uid).await?.as_ref().and_then(crate::avatar::url_of),
@@ -66,6 +71,7 @@ impl Live {
             reconnecting: false,
             local_recording_allowed: false,
             recording_locally: false,
+            e2ee_identity,
         };
         let resume_token = random_secret();
         let attendance_id = uuid::Uuid::new_v4().to_string();

@@ -14,6 +14,7 @@ mod entry;
 mod failover;
 mod lifecycle;
 mod moderation;
+pub(crate) mod e2ee;
 pub(crate) mod limits;
 pub(crate) mod revocation;
 mod room;
@@ -125,6 +126,7 @@ impl Live {
                 moderation::allow_local_recording(state, room, me, participant_id, allowed)
             }
             M::Record { recording } => moderation::record(state, room, me, recording).await,
+            M::E2eeKey { to, blob } => e2ee::relay(state, room, me, &to, &blob),
             M::EndMeeting => self.end_by(state, room, me).await,
             M::Ping { .. } | M::Leave => Ok(()),
             M::PublishOffer { sdp, tracks, restart } => {

@@ -43,6 +43,8 @@ pub(crate) struct Room {
     pub(crate) host_user_id: String,
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) settings: Settings,
+    /// Key blobs each participant may still relay this window (live/e2ee.rs).
+    pub(crate) e2ee_blobs: super::e2ee::BlobBudget,
     state: Mutex<RoomState>,
 }
 
@@ -105,7 +107,15 @@ impl Room {
         started_at: DateTime<Utc>,
         settings: Settings,
     ) -> Room {
-        Room { meeting_id, title, host_user_id, started_at, settings, state: Mutex::new(RoomState::default()) }
+        Room {
+            meeting_id,
+            title,
+            host_user_id,
+            started_at,
+            settings,
+            e2ee_blobs: Default::default(),
+            state: Mutex::new(RoomState::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RoomState> {
@@ -569,6 +579,7 @@ mod tests {
                 reconnecting: false,
                 local_recording_allowed: false,
                 recording_locally: false,
+                e2ee_identity: None,
             },
             resume_token: format!("resume-{id}"),
             attendance_id: format!("attendance-{id}"),
@@ -589,6 +600,7 @@ mod tests {
             max_participants: 10,
             duration_limit_minutes: 60,
             auto_record: false,
+            e2ee: false,
             recording_access: crate::meeting::RecordingAccess::Participants,
         };
         let room = Room::new(1, "t".into(), "u".into(), Utc::now(), settings);

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::Config;
+use crate::config::{Config, E2eePolicy};
 use crate::error::{Error, Result};
 
 /// How a meeting behaves when people join it.
@@ -25,6 +25,11 @@ pub struct Settings {
     pub auto_record: bool,
     /// Who may watch this meeting's recordings besides the host.
     pub recording_access: RecordingAccess,
+    /// End-to-end encrypted: media is encrypted in the browsers with keys the server never
+    /// holds; server recording is off and only clients that can do it may join
+    /// (docs/e2ee.md). The server's `e2ee_policy` may force or forbid it.
+    #[serde(default)]
+    pub e2ee: bool,
 }
 
 /// Who may watch a meeting's recordings (the host always may).
@@ -70,6 +75,7 @@ pub struct SettingsPatch {
     pub duration_limit_minutes: Option<u32>,
     pub auto_record: Option<bool>,
     pub recording_access: Option<RecordingAccess>,
+    pub e2ee: Option<bool>,
 }
 
 impl Settings {
@@ -83,7 +89,20 @@ impl Settings {
             duration_limit_minutes: cfg.default_duration_limit,
             auto_record: false,
             recording_access: RecordingAccess::Participants,
+            e2ee: cfg.e2ee_policy == E2eePolicy::Require,
         }
+    }
+
+    /// The defaults for a meeting `host` schedules: the server's, with the host's own choice
+    /// of end-to-end encryption where the server policy leaves it to them.
+    pub fn defaults_for(cfg: &Config, host_e2ee_default: bool) -> Settings {
+        let mut s = Settings::defaults(cfg);
+        s.e2ee = match cfg.e2ee_policy {
+            E2eePolicy::Allow => host_e2ee_default,
+            E2eePolicy::Require => true,
+            E2eePolicy::Forbid => false,
+        };
+        s
     }
 
     /// Applies a patch and checks the result against the server's limits.
@@ -97,7 +116,30 @@ impl Settings {
             duration_limit_minutes: patch.duration_limit_minutes.unwrap_or(self.duration_limit_minutes),
             auto_record: patch.auto_record.unwrap_or(self.auto_record),
             recording_access: patch.recording_access.unwrap_or(self.recording_access),
+            e2ee: patch.e2ee.unwrap_or(self.e2ee),
         };
+        match (cfg.e2ee_policy, s.e2ee) {
+            (E2eePolicy::Require, false) => {
+                return Err(Error::invalid(
+                    "e2ee_required",
+                    "this server requires every meeting to be end-to-end encrypted",
+                ))
+            }
+            (E2eePolicy::Forbid, true) => {
+                return Err(Error::invalid(
+                    "e2ee_forbidden",
+                    "this server does not allow end-to-end encrypted meetings",
+                ))
+            }
+            _ => {}
+        }
+        if s.e2ee && s.auto_record {
+            return Err(Error::invalid(
+                "e2ee_no_server_recording",
+                "an end-to-end encrypted meeting cannot be recorded on the server: turn auto_record off \
+                 (participants may still record on their devices)",
+            ));
+        }
         if !(2..=cfg.max_participants).contains(&s.max_participants) {
             return Err(Error::invalid(
                 "invalid_max_participants",
@@ -113,9 +155,19 @@ impl Settings {
         Ok(s)
     }
 
-    /// Reads stored settings, falling back to defaults for fields added later.
+    /// Reads stored settings, falling back to defaults for fields added later. A server
+    /// policy set after the meeting was scheduled wins over its stored `e2ee` (and a forced
+    /// E2EE turns its `auto_record` off).
     pub fn from_stored(json: &str, cfg: &Config) -> Settings {
-        let patch: SettingsPatch = serde_json::from_str(json).unwrap_or_default();
+        let mut patch: SettingsPatch = serde_json::from_str(json).unwrap_or_default();
+        match cfg.e2ee_policy {
+            E2eePolicy::Allow => {}
+            E2eePolicy::Require => patch.e2ee = Some(true),
+            E2eePolicy::Forbid => patch.e2ee = Some(false),
+        }
+        if patch.e2ee == Some(true) {
+            patch.auto_record = Some(false);
+        }
         let defaults = Settings::defaults(cfg);
         defaults.patched(&patch, cfg).unwrap_or(defaults)
     }

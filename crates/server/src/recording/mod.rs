@@ -82,6 +82,13 @@ struct ComposePayload {
 
 /// Starts recording a live meeting; `by` is the account that asked.
 pub(crate) async fn start(state: &AppState, room: &Arc<Room>, by: Option<&str>) -> Result<RecordingRow> {
+    // The server holds only ciphertext of an end-to-end encrypted meeting (docs/e2ee.md).
+    if room.settings.e2ee {
+        return Err(Error::conflict(
+            "e2ee_no_server_recording",
+            "this meeting is end-to-end encrypted: the server cannot record it (record on your device instead)",
+        ));
+    }
     if !room.claim_recording() {
         return Err(Error::conflict("already_recording", "this meeting is already being recorded"));
     }

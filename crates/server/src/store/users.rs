@@ -18,6 +18,8 @@ pub struct UserRow {
     pub default_background: String,
     pub personal_meeting_id: i64,
     pub avatar_etag: Option<String>,
+    /// Meetings this account schedules are end-to-end encrypted unless it says otherwise.
+    pub e2ee_default: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -29,7 +31,7 @@ impl UserRow {
 }
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, role, disabled, \
-     default_background, personal_meeting_id, avatar_etag, created_at, updated_at";
+     default_background, personal_meeting_id, avatar_etag, e2ee_default, created_at, updated_at";
 
 fn user_from(row: &Row) -> Result<UserRow> {
     Ok(UserRow {
@@ -43,6 +45,7 @@ fn user_from(row: &Row) -> Result<UserRow> {
         default_background: row.try_get("default_background")?,
         personal_meeting_id: row.try_get("personal_meeting_id")?,
         avatar_etag: row.try_get("avatar_etag")?,
+        e2ee_default: row.try_get::<i64, _>("e2ee_default")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -173,6 +176,17 @@ impl Store {
         sqlx::query("UPDATE users SET display_name = $1, default_background = $2, updated_at = $3 WHERE id = $4")
             .bind(display_name)
             .bind(background)
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether meetings this account schedules are end-to-end encrypted by default.
+    pub async fn set_e2ee_default(&self, id: &str, on: bool, now: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET e2ee_default = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(on))
             .bind(now)
             .bind(id)
             .execute(self.pool())

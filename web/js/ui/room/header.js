@@ -3,6 +3,7 @@
 
 import { h, icon, formatMeetingId } from "../dom.js";
 import { formatCountdown } from "../../roomstate.js";
+import { e2eeBadge } from "./e2ee.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 
@@ -18,7 +19,8 @@ export function createHeader(ctx, localRecPill, openDetails) {
   const lock = h("span", { class: "pill", hidden: true }, icon("lock"), "Locked");
   const rec = h("span", { class: "pill pill-rec", hidden: true, role: "status", "aria-label": "This meeting is being recorded" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), "REC");
   const banner = h("div", { class: "room-banner", role: "status", hidden: true });
-  const el = h("header", { class: "room-top" }, h("div", { class: "row" }, title, lock, rec, localRecPill), h("span", { class: "muted small room-id", text: `ID ${formatMeetingId(meeting.meetingId)}` }), clock);
+  const e2ee = e2eeBadge(ctx, openDetails);
+  const el = h("header", { class: "room-top" }, h("div", { class: "row" }, title, e2ee.el, lock, rec, localRecPill), h("span", { class: "muted small room-id", text: `ID ${formatMeetingId(meeting.meetingId)}` }), clock);
 
   const tick = setInterval(() => {
     if (!meeting.info) return;
@@ -39,6 +41,7 @@ export function createHeader(ctx, localRecPill, openDetails) {
       title.textContent = meeting.title;
       lock.hidden = !meeting.info?.locked;
       rec.hidden = !meeting.info?.recording;
+      e2ee.render();
     },
     /** @param {string} text @param {"warning" | "error"} kind */
     showBanner(text, kind) {

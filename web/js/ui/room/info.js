@@ -2,6 +2,7 @@
 // and the whole invitation to paste into a mail or a chat.
 
 import { h, icon, copyText, formatMeetingId } from "../dom.js";
+import { e2eeDetails } from "./e2ee.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 
@@ -31,6 +32,7 @@ export function infoPanel(ctx, closeBtn) {
       h("h3", { class: "info-title", text: meeting.title }),
       h("dl", { class: "info-list" }, row("Link", link, "info-link"), row("Meeting ID", formatMeetingId(meeting.meetingId), "info-id"), passcode ? row("Passcode", passcode, "info-passcode") : null),
       limit ? h("p", { class: "muted small", text: `The meeting ends automatically after ${limit} minutes (its time limit).` }) : null,
+      e2eeDetails(ctx),
       h("button", { type: "button", class: "btn btn-primary", id: "copy-invitation", onclick: () => copyText(invitation(meeting.title, link, meeting.meetingId, passcode)) }, icon("copy"), "Copy invitation"),
     ),
   ];

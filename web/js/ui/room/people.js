@@ -30,7 +30,7 @@ export function peoplePanel(ctx, closeBtn, avatarOf) {
   return [
     h("div", { class: "side-head" }, h("h2", { text: `Participants (${meeting.participants.size})` }), closeBtn()),
     waiting,
-    mod ? h("div", { class: "row host-tools" }, h("button", { class: "btn btn-small", text: "Mute all", onclick: () => meeting.send({ type: "mute_all" }) }), h("button", { class: "btn btn-small", text: locked ? "Unlock meeting" : "Lock meeting", onclick: () => meeting.send({ type: "lock", locked: !locked }) }), h("button", { class: "btn btn-small", text: recording ? "Stop recording" : "Record", onclick: () => meeting.send({ type: "record", recording: !recording }) })) : null,
+    mod ? h("div", { class: "row host-tools" }, h("button", { class: "btn btn-small", text: "Mute all", onclick: () => meeting.send({ type: "mute_all" }) }), h("button", { class: "btn btn-small", text: locked ? "Unlock meeting" : "Lock meeting", onclick: () => meeting.send({ type: "lock", locked: !locked }) }), h("button", { class: "btn btn-small", text: recording ? "Stop recording" : "Record", disabled: !!meeting.e2ee && !recording, title: meeting.e2ee ? "End-to-end encrypted: the server cannot record this meeting. Record on your device instead." : undefined, onclick: () => meeting.send({ type: "record", recording: !recording }) })) : null,
     h("ul", { class: "people" }, ...items.map((p) => h("li", {}, person(ctx, p, mod, avatarOf)))),
   ];
 }

@@ -96,7 +96,8 @@ pub(super) async fn create_meeting(
     };
     let duration = duration_of(start, req.duration_minutes, req.end_time, Duration::minutes(60))?;
     let sched = Schedule::new(start, duration, tz, req.recurrence.as_deref())?;
-    let settings = Settings::defaults(&state.config).patched(&req.settings.unwrap_or_default(), &state.config)?;
+    let settings = Settings::defaults_for(&state.config, host.e2ee_default)
+        .patched(&req.settings.unwrap_or_default(), &state.config)?;
     let invitees = resolve_invitees(&state, req.invitees.as_deref().unwrap_or(&[]), host).await?;
     let co_hosts = resolve_co_hosts(&state, req.co_hosts.as_deref().unwrap_or(&[]), host).await?;
     let conflicts = conflicts_for(&state, &host.id, None, &sched).await?;
@@ -233,7 +234,7 @@ pub(super) async fn personal_room(State(state): State<AppState>, auth: AuthUser)
     if let Some(m) = state.store.personal_meeting(&u.id).await? {
         return Ok(axum::Json(meeting_view(&state, &m, now).await?));
     }
-    let settings = Settings::defaults(&state.config);
+    let settings = Settings::defaults_for(&state.config, u.e2ee_default);
     let row = MeetingRow {
         id: u.personal_meeting_id,
         host_id: u.id.clone(),

@@ -22,6 +22,20 @@ pub(crate) struct JoinRequest {
     /// A random id the client keeps (e.g. in local storage), so a guest a host removed
     /// cannot simply join again.
     client_id: Option<String>,
+    /// The client can take part in end-to-end encrypted meetings (docs/e2ee.md). Required
+    /// to join one; ignored elsewhere.
+    e2ee: Option<E2eeHello>,
+}
+
+/// A client's announcement that it can do end-to-end encryption.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct E2eeHello {
+    /// The E2EE protocol version: 1.
+    version: u32,
+    /// The client's public identity key for this stay: a P-256 public key, uncompressed
+    /// (65 bytes), base64url without padding (87 characters).
+    identity_key: String,
 }
 
 /// Permission to open the meeting's WebSocket.
@@ -39,6 +53,9 @@ pub(crate) struct JoinTicket {
     ws_url: String,
     /// STUN / TURN servers for the browser's `RTCPeerConnection` (empty when none are set up).
     ice_servers: Vec<crate::turn::IceServer>,
+    /// The meeting is end-to-end encrypted: encrypt media with the identity announced in
+    /// the request (docs/e2ee.md).
+    e2ee: bool,
 }
 
 /// Join by meeting ID and passcode, signed in or (when the meeting allows) as a guest.
@@ -47,11 +64,12 @@ pub(crate) struct JoinTicket {
     params(("id" = i64, Path, description = "meeting ID")),
     responses((status = 200, body = JoinTicket),
         (status = 401, description = "`guests_not_allowed`: sign in to join", body = ErrorBody),
-        (status = 403, description = "`wrong_passcode`, `passcode_required`, `meeting_locked`, `meeting_full`, `removed`", body = ErrorBody),
+        (status = 403, description = "`wrong_passcode`, `passcode_required`, `meeting_locked`, `meeting_full`, `removed`, \
+            `e2ee_unsupported` (the meeting is end-to-end encrypted and the request did not announce `e2ee`)", body = ErrorBody),
         (status = 404, description = "`meeting_not_found`", body = ErrorBody),
         (status = 409, description = "`meeting_not_started`: the host has not arrived and the meeting does not allow joining before the host; try again", body = ErrorBody),
         (status = 410, description = "`meeting_cancelled`, `meeting_ended`", body = ErrorBody),
-        (status = 422, description = "`display_name_required` (guests), `invalid_display_name`", body = ErrorBody),
+        (status = 422, description = "`display_name_required` (guests), `invalid_display_name`, `invalid_e2ee_identity`", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many wrong passcodes from this address (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "`server_busy`: the media server is overloaded (see `Retry-After`)", body = ErrorBody)))]
 pub(super) async fn join_meeting(
@@ -64,6 +82,13 @@ pub(super) async fn join_meeting(
     let now = state.clock.now();
     let Door { meeting: m, actor, .. } =
         pass_the_door(&state, auth.as_ref(), &ip, &id, req.passcode.as_deref()).await?;
+    // Before the waiting room and the ticket: a client that cannot decrypt never gets in.
+    let e2ee_on = state.live.room(m.id).map_or_else(|| m.settings(&state.config).e2ee, |r| r.settings.e2ee);
+    let e2ee_identity = crate::live::e2ee::identity_on_entry(
+        e2ee_on,
+        req.e2ee.as_ref().map(|h| h.version),
+        req.e2ee.as_ref().map(|h| h.identity_key.as_str()),
+    )?;
     let (sub, default_name) = match &auth {
         Some(a) => (a.user.id.clone(), Some(a.user.display_name.clone())),
         None => (format!("guest:{}", uuid::Uuid::new_v4()), None),
@@ -88,6 +113,8 @@ pub(super) async fn join_meeting(
         name: display_name.clone(),
         role,
         cid: client_id,
+        e2v: e2ee_identity.is_some().then_some(crate::live::e2ee::VERSION),
+        e2k: e2ee_identity.clone(),
         jti: uuid::Uuid::new_v4().to_string(),
         iat: now.timestamp(),
         iat_ms: now.timestamp_millis(),
@@ -104,6 +131,7 @@ pub(super) async fn join_meeting(
         display_name,
         ws_url: format!("/api/v1/meetings/{}/ws", m.id),
         ice_servers: state.turn.ice_servers(&claims.sub, now),
+        e2ee: e2ee_identity.is_some(),
     }))
 }
 

@@ -1,0 +1,94 @@
+// An end-to-end encrypted meeting in real Chromiums through Convene's SFU (docs/e2ee.md): three
+// browsers decode each other's video and hear each other's audio through the SFrame
+// transforms, everyone sees the same security code next to the lock, and simulcast layers
+// still switch on ciphertext. (Joins and leaves re-keying: e2ee-rekey.test.mjs.)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, launch, shot, account, toneWav } from "./harness.mjs";
+import { join, e2eeMeeting, inbound, e2ee, flowing, sameCode } from "./e2ee-room.mjs";
+
+let server, browser, host, meeting;
+before(async () => {
+  server = await startServer();
+  // Three Chromiums on a loaded machine: a slow fake camera, a steady tone for the microphone.
+  browser = await launch([`--use-file-for-fake-audio-capture=${toneWav()}`, "--use-fake-device-for-media-stream=fps=10"]);
+  host = await account(server.base, "erin");
+  meeting = await e2eeMeeting(server, host);
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** What a page's publishing connection sends per simulcast layer (rid): frames encoded, width. */
+function outbound(page) {
+  return page.evaluate(async () => {
+    const layers = {};
+    (await /** @type {any} */ (window).__convene.meeting.media.publisher.getStats()).forEach((s) => {
+      if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) layers[s.rid] = { frames: s.framesEncoded ?? 0, width: s.frameWidth ?? 0 };
+    });
+    return layers;
+  });
+}
+
+test("three browsers in an end-to-end encrypted meeting decode each other, see one code, and the SFU still switches layers", async () => {
+  const erin = await join(browser, server, meeting, host, null);
+  const gus = await join(browser, server, meeting, host, "Gus");
+  const gia = await join(browser, server, meeting, host, "Gia");
+  const three = [erin, gus, gia];
+
+  // Everyone decodes the two other cameras and hears the two other microphones, through the
+  // transforms: frames were encrypted and decrypted, none failed.
+  for (const [i, x] of three.entries()) await flowing(x.page, 2, 2, `browser ${i}`);
+  for (const x of three) {
+    const s = await e2ee(x.page);
+    assert.ok(s.frames.encrypted > 0 && s.frames.decrypted > 0, JSON.stringify(s.frames));
+    assert.equal(s.frames.errors, 0);
+  }
+
+  // The same security code everywhere, in the header next to the lock.
+  const code = await sameCode(three.map((x) => x.page), 3);
+  assert.match(code, /^(\d{5} ){7}\d{5}$/);
+  for (const x of three) {
+    const badge = await x.page.textContent("#e2ee-badge");
+    assert.match(badge, /End-to-end encrypted/);
+    assert.ok(badge.includes(code), badge);
+  }
+  // The details say what the code is for and what is off.
+  await erin.page.click("#e2ee-badge");
+  await erin.page.waitForSelector("#e2ee-details");
+  assert.equal((await erin.page.textContent("#e2ee-code-details")).trim(), code);
+  const details = await erin.page.textContent("#e2ee-details");
+  assert.match(details, /Compare it aloud/);
+  assert.match(details, /Recording on the server is off/);
+  assert.match(details, /Chat, reactions and shared files are not end-to-end encrypted/);
+  await shot(erin.page, "e2ee-room");
+
+  // Simulcast on ciphertext: Gia's tile for Gus shrinks to a thumbnail, the SFU forwards his
+  // quarter layer; it grows again, a larger layer. Which layer arrives is told by its width
+  // against the widths Gus's browser encodes right now (a busy machine scales layers down).
+  const gusCamera = await gia.page.evaluate(() => {
+    const m = /** @type {any} */ (window).__convene.meeting;
+    const gus = [...m.participants.values()].find((p) => p.display_name === "Gus");
+    const track = [...m.media.published.values()].find((t) => t.participant_id === gus.participant_id && t.source === "camera");
+    return [...m.media.lines].find(([, t]) => t === track.track_id)?.[0];
+  });
+  const gusWidth = async () => (await inbound(gia.page)).video.find((v) => v.mid === gusCamera)?.width ?? 0;
+  const layerBecomes = async (ok, what) => {
+    let w = 0;
+    let layers = {};
+    for (let i = 0; i < 50; i++) {
+      w = await gusWidth();
+      layers = await outbound(gus.page);
+      if (w > 0 && layers.q && ok(w, layers.q.width)) return;
+      await gia.page.waitForTimeout(500);
+    }
+    assert.fail(`${what}: Gus's camera arrives ${w} px wide; he sends ${JSON.stringify(layers)}`);
+  };
+  await gia.page.setViewportSize({ width: 360, height: 420 });
+  await layerBecomes((w, q) => w <= q, "a thumbnail gets the quarter layer");
+  await gia.page.setViewportSize({ width: 1280, height: 800 });
+  await layerBecomes((w, q) => w > q, "a large tile gets a larger layer");
+  await flowing(gia.page, 2, 2, "Gia after the switches");
+  for (const x of three) assert.deepEqual(x.errors, []);
+});
