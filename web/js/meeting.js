@@ -4,6 +4,7 @@
 
 import { Signaling } from "./signaling.js";
 import { MediaSession } from "./peer.js";
+import { PeerLink } from "./p2p.js";
 
 /** @typedef {import("./types.js").Participant} Participant */
 /** @typedef {import("./types.js").ChatMessage} ChatMessage */
@@ -61,6 +62,8 @@ export class Meeting extends EventTarget {
     this.iceServers = iceServers;
     this.signaling = new Signaling(wsUrl);
     this.media = new MediaSession(this.signaling, iceServers);
+    /** The direct connection while two talk peer-to-peer (the media session stays warm). */
+    this.p2p = new PeerLink(this.signaling, this.media, this.media.rtcConfig);
     /** @type {Map<string, Participant>} */
     this.participants = new Map();
     /** @type {ChatMessage[]} */
@@ -301,6 +304,7 @@ export class Meeting extends EventTarget {
   /** @param {Closed} closed */
   closed(closed) {
     this.phase = "ended";
+    this.p2p.close();
     this.media.close();
     if (closed.why !== "replaced") forgetSeat();
     this.emit("ended", { ...closed, reason: this.endReason });

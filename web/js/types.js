@@ -42,6 +42,7 @@
  * @property {number} duration_limit_minutes
  * @property {boolean} [auto_record]
  * @property {"host" | "participants" | "organisation"} [recording_access]
+ * @property {boolean} [peer_to_peer] two participants connect directly (docs/protocol.md §2b)
  */
 
 /**
@@ -115,7 +116,11 @@
  *   | {type: "reaction", participant_id: string, emoji: string}
  *   | {type: "host_action", action: HostAction, by: string, target: string | null}
  *   | {type: "meeting_updated", locked: boolean, recording: boolean}
- *   | {type: "moved", ws_url: string, node_id: string}} ServerMessage
+ *   | {type: "moved", ws_url: string, node_id: string}
+ *   | {type: "p2p_mode", mode: "p2p" | "sfu", peer?: string | null, session: number, offerer?: boolean, reason?: string | null}
+ *   | {type: "p2p_offer", from: string, session: number, sdp: string}
+ *   | {type: "p2p_answer", from: string, session: number, sdp: string}
+ *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}} ServerMessage
  */
 
 /**
@@ -156,7 +161,12 @@
  *   | {type: "deny", participant_id: string}
  *   | {type: "set_role", participant_id: string, role: Role}
  *   | {type: "transfer_host", participant_id: string}
- *   | {type: "end_meeting"}} ClientMessage
+ *   | {type: "end_meeting"}
+ *   | {type: "p2p_capable"}
+ *   | {type: "p2p_offer", to: string, session: number, sdp: string}
+ *   | {type: "p2p_answer", to: string, session: number, sdp: string}
+ *   | {type: "p2p_candidate", to: string, session: number, candidate: RTCIceCandidateInit | null}
+ *   | {type: "p2p_status", session: number, connected: boolean}} ClientMessage
  */
 
 /** Emoji the server accepts in `react` (`REACTIONS` in crates/protocol). */

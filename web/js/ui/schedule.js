@@ -20,6 +20,7 @@ const SETTINGS = /** @type {const} */ ([
   ["mute_on_entry", "Mute participants when they join"],
   ["allow_guests", "Allow guests without an account"],
   ["auto_record", "Record automatically when the meeting starts"],
+  ["peer_to_peer", "Connect two people directly (peer-to-peer)"],
 ]);
 
 const RECORDING_ACCESS = [
@@ -73,7 +74,8 @@ export function scheduleDialog(api, existing) {
   /** @type {HTMLTextAreaElement} */ (invitees).value = (existing?.invitees ?? []).map((i) => i.email).join(", ");
   const repeat = h("select", { id: "m-recurrence" }, ...RECURRENCES.map(([v, t]) => h("option", { value: v, text: t, selected: (existing?.recurrence ?? "") === v })));
   const boxes = SETTINGS.map(([key, label]) => {
-    const checked = existing ? !!existing.settings[key] : key === "allow_guests";
+    // New meetings: guests allowed and peer-to-peer on, as the server's defaults.
+    const checked = existing ? !!existing.settings[key] : key === "allow_guests" || key === "peer_to_peer";
     return h("label", { class: "check" }, h("input", { type: "checkbox", name: key, checked }), label);
   });
   const access = h(

@@ -79,6 +79,7 @@ mod tests {
             duration_limit_minutes: 60,
             auto_record: false,
             recording_access: crate::meeting::RecordingAccess::Host,
+            peer_to_peer: true,
         }
     }
 

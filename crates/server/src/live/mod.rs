@@ -2,6 +2,7 @@
 //! leaving, reconnecting, moderating, chatting and ending — everything around the media.
 
 mod admission;
+mod p2p;
 mod room;
 
 use std::collections::HashMap;
@@ -321,8 +322,12 @@ impl Live {
         let Some(me) = room.participant(actor) else {
             return Some(ServerMessage::error("not_admitted", "wait until a host lets you in", None));
         };
+        let seen = p2p::Seen::of(&msg);
         match self.act_seated(state, room, &me, msg).await {
-            Ok(()) => None,
+            Ok(()) => {
+                p2p::after(state, room, &me, seen);
+                None
+            }
             Err((code, message, request)) => Some(ServerMessage::error(code, message, Some(request))),
         }
     }
@@ -594,6 +599,11 @@ impl Live {
                 self.end(state, room, EndReason::EndedByHost).await;
             }
             ClientMessage::Ping { .. } | ClientMessage::Leave => {}
+            m @ (ClientMessage::P2pCapable
+            | ClientMessage::P2pOffer { .. }
+            | ClientMessage::P2pAnswer { .. }
+            | ClientMessage::P2pCandidate { .. }
+            | ClientMessage::P2pStatus { .. }) => p2p::act(state, room, me, m)?,
             ClientMessage::PublishOffer { sdp, tracks, restart } => {
                 if restart {
                     // Within the participant's budget of new peer connections (media/peer_budget.rs).

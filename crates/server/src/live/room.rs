@@ -43,6 +43,8 @@ pub(crate) struct Room {
     pub(crate) host_user_id: String,
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) settings: Settings,
+    /// Peer-to-peer for two (live/p2p.rs).
+    pub(crate) p2p: super::p2p::Pairing,
     state: Mutex<RoomState>,
 }
 
@@ -105,7 +107,15 @@ impl Room {
         started_at: DateTime<Utc>,
         settings: Settings,
     ) -> Room {
-        Room { meeting_id, title, host_user_id, started_at, settings, state: Mutex::new(RoomState::default()) }
+        Room {
+            meeting_id,
+            title,
+            host_user_id,
+            started_at,
+            settings,
+            p2p: Default::default(),
+            state: Mutex::new(RoomState::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RoomState> {
@@ -590,6 +600,7 @@ mod tests {
             duration_limit_minutes: 60,
             auto_record: false,
             recording_access: crate::meeting::RecordingAccess::Participants,
+            peer_to_peer: true,
         };
         let room = Room::new(1, "t".into(), "u".into(), Utc::now(), settings);
         let now = Utc::now();

@@ -25,6 +25,9 @@ pub struct Settings {
     pub auto_record: bool,
     /// Who may watch this meeting's recordings besides the host.
     pub recording_access: RecordingAccess,
+    /// Two participants connect directly (peer-to-peer) instead of through the SFU while
+    /// nothing needs the server's media (docs/architecture.md "Peer-to-peer for two").
+    pub peer_to_peer: bool,
 }
 
 /// Who may watch a meeting's recordings (the host always may).
@@ -70,6 +73,7 @@ pub struct SettingsPatch {
     pub duration_limit_minutes: Option<u32>,
     pub auto_record: Option<bool>,
     pub recording_access: Option<RecordingAccess>,
+    pub peer_to_peer: Option<bool>,
 }
 
 impl Settings {
@@ -83,6 +87,7 @@ impl Settings {
             duration_limit_minutes: cfg.default_duration_limit,
             auto_record: false,
             recording_access: RecordingAccess::Participants,
+            peer_to_peer: cfg.peer_to_peer,
         }
     }
 
@@ -97,6 +102,7 @@ impl Settings {
             duration_limit_minutes: patch.duration_limit_minutes.unwrap_or(self.duration_limit_minutes),
             auto_record: patch.auto_record.unwrap_or(self.auto_record),
             recording_access: patch.recording_access.unwrap_or(self.recording_access),
+            peer_to_peer: patch.peer_to_peer.unwrap_or(self.peer_to_peer),
         };
         if !(2..=cfg.max_participants).contains(&s.max_participants) {
             return Err(Error::invalid(
