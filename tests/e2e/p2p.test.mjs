@@ -144,6 +144,7 @@ test("two talk directly, a third moves them to the SFU without a gap, and they g
   // no media — against ~100 KB/s for two cameras through it.
   await new Promise((r) => setTimeout(r, 1500)); // both stopped feeding the SFU
   const direct = await sfuRate();
+  console.log(`the SFU sends ${Math.round(direct)} B/s while the two talk directly`);
   assert.ok(direct < 3000, `the SFU sends ${Math.round(direct)} B/s while the two talk directly`);
   assert.equal((await metrics()).pairs, 1, "the server counts one live pair");
   const fromA = await a.page.evaluate(async () => {
@@ -216,7 +217,7 @@ test("a pair that cannot connect directly falls back to the SFU within seconds",
   await a.page.waitForFunction(() => /** @type {any} */ (window).__modes.some((/** @type {any} */ x) => x.reason === "failed"), null, { timeout: 15_000 });
   const took = Date.now() - paired;
   console.log(`fallback to the SFU after ${took} ms`);
-  assert.ok(took < 8000, `fell back after ${took} ms`);
+  assert.ok(took < 10_000, `fell back after ${took} ms`);
   assert.equal((await metrics()).failed, before + 1, "the server counted a failed pair");
   // They see each other through the SFU (they never stopped: the switch waits for direct media).
   await showsCamera(a.page, pb, "sfu");

@@ -10,8 +10,8 @@
 //   again at once and keep showing the direct media until the other's media arrives through
 //   the SFU, then close the direct connection.
 //
-// A direct connection that is not carrying media within a few seconds is reported failed
-// (`p2p_status`), and the server keeps the pair on the SFU.
+// A direct connection that is not up within 5 s (or carries no media within 10 s) is reported
+// failed (`p2p_status`), and the server keeps the pair on the SFU.
 //
 // The connection has three fixed m-lines (microphone, camera, screen), each sending what
 // the SFU session publishes for that source (replaceTrack follows device switches and screen
@@ -30,8 +30,10 @@ const LINES = [
   { source: "camera", kind: "video" },
   { source: "screen", kind: "video" },
 ];
-/** A direct connection not carrying media after this long has failed. */
+/** A direct connection not up (ICE and DTLS) after this long has failed. */
 export const CONNECT_TIMEOUT_MS = 5_000;
+/** One that is up but has carried no media after this long has failed too. */
+const MEDIA_TIMEOUT_MS = 10_000;
 /** Going to the SFU: the longest wait for the other's media to arrive through it. */
 const SFU_WAIT_MS = 3_000;
 /** After showing the direct media: how long I keep sending to the SFU (the other switches too). */
@@ -43,7 +45,7 @@ const DISCONNECTED_MS = 3_000;
 
 /**
  * Events: `remote-track` / `remote-track-removed` (detail: RemoteTrack with `via: "p2p"`),
- * `switch` (`rendering` changed: show the direct media, or the SFU's again).
+ * `switch` (`rendering` or `sfuIdle` changed: show the direct media, or the SFU's again).
  */
 export class PeerLink extends EventTarget {
   /** @param {Signaling} signaling @param {MediaSession} media @param {RTCConfiguration} rtcConfig */
@@ -60,6 +62,11 @@ export class PeerLink extends EventTarget {
     this.pc = null;
     /** Whether the UI shows the direct media (else the SFU's). */
     this.rendering = false;
+    /**
+     * The SFU is idle for the pair: I stopped sending to it, and the other's videos there are
+     * reported hidden (0×0), so it sends not even bandwidth probes for them.
+     */
+    this.sfuIdle = false;
     /** Remote tracks handed out, by source. @type {Map<TrackSource, RemoteTrack>} */
     this.remote = new Map();
     /** Candidates that arrived before the remote description. @type {RTCIceCandidateInit[]} */
@@ -121,7 +128,7 @@ export class PeerLink extends EventTarget {
     this.epoch++;
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     this.pauseTimer = null;
-    this.media.setPaused(false);
+    this.setSfuIdle(false);
     this.setRendering(false);
     this.closeLink();
     this.session = session;
@@ -235,7 +242,9 @@ export class PeerLink extends EventTarget {
       if (pc !== this.pc || epoch !== this.epoch) return clearInterval(timer);
       if (checking) return;
       const state = pc.connectionState;
-      if (state === "failed" || (!this.rendering && Date.now() - started > CONNECT_TIMEOUT_MS)) {
+      const waited = Date.now() - started;
+      const late = waited > (state === "connected" ? MEDIA_TIMEOUT_MS : CONNECT_TIMEOUT_MS);
+      if (state === "failed" || (!this.rendering && late)) {
         clearInterval(timer);
         this.report(session, false);
         this.toSfu(true);
@@ -262,7 +271,7 @@ export class PeerLink extends EventTarget {
       // The other switches at about the same time: keep feeding the SFU a moment longer.
       this.pauseTimer = setTimeout(() => {
         this.pauseTimer = null;
-        if (this.rendering && pc === this.pc) this.media.setPaused(true);
+        if (this.rendering && pc === this.pc) this.setSfuIdle(true);
       }, PAUSE_DELAY_MS);
     }, POLL_MS);
   }
@@ -302,7 +311,7 @@ export class PeerLink extends EventTarget {
     const epoch = ++this.epoch;
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     this.pauseTimer = null;
-    this.media.setPaused(false);
+    this.setSfuIdle(false);
     if (!this.rendering || !wait) {
       this.finishSfu();
       return;
@@ -333,6 +342,14 @@ export class PeerLink extends EventTarget {
     if (this.rendering === on) return;
     this.rendering = on;
     this.dispatchEvent(new Event("switch"));
+  }
+
+  /** @param {boolean} idle */
+  setSfuIdle(idle) {
+    this.media.setPaused(idle);
+    if (this.sfuIdle === idle) return;
+    this.sfuIdle = idle;
+    this.dispatchEvent(new Event("switch")); // the stage reports the sizes anew
   }
 
   /** @param {unknown} err */
