@@ -5,6 +5,7 @@
 import { Signaling } from "./signaling.js";
 import { MediaSession } from "./peer.js";
 import { MeetingE2ee } from "./e2ee/room.js";
+import { PeerLink } from "./p2p.js";
 
 /** @typedef {import("./types.js").Participant} Participant */
 /** @typedef {import("./types.js").ChatMessage} ChatMessage */
@@ -75,6 +76,8 @@ export class Meeting extends EventTarget {
       this.e2ee.addEventListener("change", () => this.emit("change"));
       this.e2ee.addEventListener("error", (e) => this.notice(`End-to-end encryption: ${/** @type {CustomEvent} */ (e).detail}`, "error"));
     }
+    /** The direct connection while two talk peer-to-peer (the media session stays warm). */
+    this.p2p = new PeerLink(this.signaling, this.media, this.media.rtcConfig);
     /** @type {Map<string, Participant>} */
     this.participants = new Map();
     /** @type {ChatMessage[]} */
@@ -316,6 +319,7 @@ export class Meeting extends EventTarget {
   /** @param {Closed} closed */
   closed(closed) {
     this.phase = "ended";
+    this.p2p.close();
     this.media.close();
     this.e2ee?.close();
     if (closed.why !== "replaced") forgetSeat();

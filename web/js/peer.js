@@ -80,6 +80,7 @@ export function restartDelay(failures, random = Math.random) {
  * @property {"audio" | "video"} kind
  * @property {TrackSource} source
  * @property {MediaStreamTrack} track
+ * @property {"p2p"} [via] from the direct connection to the other of two (p2p.js), not the SFU
  */
 
 /**
@@ -87,7 +88,11 @@ export function restartDelay(failures, random = Math.random) {
  * `screen-ended` (my screen share stopped, e.g. from the browser's own "Stop sharing"),
  * `unavailable` (the server has no media engine), `failed` (detail: Error), `trouble`
  * (detail: MediaTrouble while media keeps failing, null once it connects again),
- * `video-codec` (`videoCodec` changed).
+ * `video-codec` (`videoCodec` changed), `local-changed` (what I send changed: a device switch,
+ * a screen share).
+ *
+ * While two participants talk directly (p2p.js), the session is `paused`: its connections
+ * stay up, but its senders send nothing, so the SFU has nothing to forward.
  */
 export class MediaSession extends EventTarget {
   /** @param {Signaling} signaling @param {import("./types.js").IceServer[]} [iceServers] from the join answer (TURN) */
@@ -151,6 +156,8 @@ export class MediaSession extends EventTarget {
     this.e2ee = null;
     /** Which participant's keys each receiver decrypts with, as last told to the worker. @type {WeakMap<RTCRtpReceiver, string | null>} */
     this.receiverOwners = new WeakMap();
+    /** Send nothing to the SFU (peer-to-peer carries my media). */
+    this.paused = false;
     this.onMessage = /** @param {Event} e */ (e) => this.handle(/** @type {CustomEvent} */ (e).detail);
     signaling.addEventListener("message", this.onMessage);
   }
@@ -168,6 +175,7 @@ export class MediaSession extends EventTarget {
       const source = track.kind === "video" ? "camera" : "microphone";
       if (!this.local.has(source)) this.local.set(source, { track, transceiver: null });
     }
+    this.dispatchEvent(new Event("local-changed"));
     await this.renegotiate(restart);
   }
 
@@ -196,7 +204,43 @@ export class MediaSession extends EventTarget {
     if (track.kind === "video") preferVp8(transceiver, !!this.e2ee);
     // Before negotiating: no frame of an E2EE meeting leaves unencrypted (every simulcast layer).
     this.e2ee?.attachSender(transceiver.sender, track.kind === "audio" ? "audio" : "video");
+    if (this.paused) transceiver.sender.replaceTrack(null).catch(() => {});
     return transceiver;
+  }
+
+  /**
+   * Stops (or resumes) sending to the SFU, keeping the connections up: a resumed sender
+   * starts with a key frame, so the SFU forwards again within a frame or two.
+   * @param {boolean} paused
+   */
+  setPaused(paused) {
+    if (this.paused === paused) return;
+    this.paused = paused;
+    for (const entry of this.local.values()) entry.transceiver?.sender.replaceTrack(paused ? null : entry.track).catch(() => {});
+  }
+
+  /**
+   * How much of `participantId`'s media has arrived through the SFU so far: decoded video
+   * frames if any of their video comes, else audio packets (to tell when it flows again).
+   * @param {string} participantId
+   */
+  async receivedFrom(participantId) {
+    let frames = 0;
+    let packets = 0;
+    let video = false;
+    for (const t of this.subscriber?.getTransceivers() ?? []) {
+      const trackId = t.mid ? this.lines.get(t.mid) : undefined;
+      if (!trackId || this.published.get(trackId)?.participant_id !== participantId) continue;
+      const stats = await t.receiver.getStats();
+      stats.forEach((s) => {
+        if (s.type !== "inbound-rtp") return;
+        if (s.kind === "video") {
+          video = true;
+          frames += s.framesDecoded ?? 0;
+        } else packets += s.packetsReceived ?? 0;
+      });
+    }
+    return video ? frames : packets;
   }
 
   /**
@@ -256,11 +300,13 @@ export class MediaSession extends EventTarget {
     const entry = this.local.get(source);
     if (!entry) {
       this.local.set(source, { track, transceiver: null });
+      this.dispatchEvent(new Event("local-changed"));
       await this.renegotiate(false);
       return;
     }
     entry.track = track;
-    await entry.transceiver?.sender.replaceTrack(track);
+    this.dispatchEvent(new Event("local-changed"));
+    await entry.transceiver?.sender.replaceTrack(this.paused ? null : track);
   }
 
   /** Microphone on/off (sends silence while muted). @param {boolean} muted */
@@ -288,6 +334,7 @@ export class MediaSession extends EventTarget {
     track.contentHint = "detail";
     track.addEventListener("ended", () => this.stopScreen());
     this.local.set("screen", { track, transceiver: null });
+    this.dispatchEvent(new Event("local-changed"));
     await this.renegotiate(false);
   }
 
@@ -297,6 +344,7 @@ export class MediaSession extends EventTarget {
     if (!entry) return;
     this.local.delete("screen");
     entry.track.stop();
+    this.dispatchEvent(new Event("local-changed"));
     if (entry.transceiver && this.publisher) {
       this.publisher.removeTrack(entry.transceiver.sender);
       await this.renegotiate(false);

@@ -44,6 +44,7 @@
  * @property {boolean} [auto_record]
  * @property {"host" | "participants" | "organisation"} [recording_access]
  * @property {boolean} [e2ee] end-to-end encrypted (docs/e2ee.md)
+ * @property {boolean} [peer_to_peer] two participants connect directly (docs/protocol.md §2b)
  */
 
 /**
@@ -118,7 +119,11 @@
  *   | {type: "host_action", action: HostAction, by: string, target: string | null}
  *   | {type: "meeting_updated", locked: boolean, recording: boolean}
  *   | {type: "moved", ws_url: string, node_id: string}
- *   | {type: "e2ee_key", from: string, blob: string}} ServerMessage
+ *   | {type: "e2ee_key", from: string, blob: string}
+ *   | {type: "p2p_mode", mode: "p2p" | "sfu", peer?: string | null, session: number, offerer?: boolean, reason?: string | null}
+ *   | {type: "p2p_offer", from: string, session: number, sdp: string}
+ *   | {type: "p2p_answer", from: string, session: number, sdp: string}
+ *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}} ServerMessage
  */
 
 /**
@@ -160,7 +165,12 @@
  *   | {type: "set_role", participant_id: string, role: Role}
  *   | {type: "transfer_host", participant_id: string}
  *   | {type: "end_meeting"}
- *   | {type: "e2ee_key", to: string, blob: string}} ClientMessage
+ *   | {type: "e2ee_key", to: string, blob: string}
+ *   | {type: "p2p_capable"}
+ *   | {type: "p2p_offer", to: string, session: number, sdp: string}
+ *   | {type: "p2p_answer", to: string, session: number, sdp: string}
+ *   | {type: "p2p_candidate", to: string, session: number, candidate: RTCIceCandidateInit | null}
+ *   | {type: "p2p_status", session: number, connected: boolean}} ClientMessage
  */
 
 /** Emoji the server accepts in `react` (`REACTIONS` in crates/protocol). */

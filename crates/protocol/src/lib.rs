@@ -330,6 +330,54 @@ pub enum ClientMessage {
         #[schemars(schema_with = "schema::e2ee_blob")]
         blob: String,
     },
+    // --- peer-to-peer for two (docs/protocol.md §2b) ---
+    /// This client can connect to one other participant directly (sent after `welcome`);
+    /// without it the meeting never leaves the SFU for this participant.
+    P2pCapable,
+    /// The offer of the direct connection, to the other member of the current pair.
+    P2pOffer {
+        /// The other participant of the pair.
+        to: String,
+        /// The `session` of the `p2p_mode` this belongs to.
+        session: u64,
+        sdp: String,
+    },
+    /// The answer to a `p2p_offer`, to the other member of the current pair.
+    P2pAnswer { to: String, session: u64, sdp: String },
+    /// A trickled ICE candidate of the direct connection (`null`: gathering is complete).
+    P2pCandidate {
+        to: String,
+        session: u64,
+        #[serde(default)]
+        candidate: Option<IceCandidate>,
+    },
+    /// The direct connection carries media (`connected: true`), or could not be made
+    /// (`connected: false`): the server moves the pair to the SFU.
+    P2pStatus { session: u64, connected: bool },
+}
+
+/// An ICE candidate as the browser's `RTCIceCandidate.toJSON()` gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IceCandidate {
+    /// The `candidate:` attribute (at most 512 characters; empty: end of candidates).
+    #[schemars(length(max = 512))]
+    pub candidate: String,
+    #[serde(default, rename = "sdpMid")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, rename = "sdpMLineIndex")]
+    pub sdp_m_line_index: Option<u32>,
+    #[serde(default, rename = "usernameFragment")]
+    pub username_fragment: Option<String>,
+}
+
+/// How media flows for a participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaMode {
+    /// Through the SFU (the default).
+    Sfu,
+    /// Directly to the one other participant (`peer`).
+    P2p,
 }
 
 /// Emoji accepted by `react`.
@@ -510,6 +558,42 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+    /// Media: connect directly to `peer` (`mode: p2p`; the side with `offerer: true` sends
+    /// `p2p_offer`), or use the SFU (`mode: sfu`, with the `reason`). Sent to each member of
+    /// a pair when the meeting's media mode changes for them.
+    P2pMode {
+        mode: MediaMode,
+        /// The other participant (`p2p` only).
+        #[serde(default)]
+        peer: Option<String>,
+        /// Names this pairing; echoed in every `p2p_*` message of it.
+        session: u64,
+        /// Whether this side makes the offer (`p2p` only).
+        #[serde(default)]
+        offerer: bool,
+        /// Why the SFU (`sfu` only): `participants`, `recording`, `host_enforcement`,
+        /// `failed`, `off`, `reconnecting`.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// The other member's `p2p_offer`, relayed.
+    P2pOffer {
+        from: String,
+        session: u64,
+        sdp: String,
+    },
+    /// The other member's `p2p_answer`, relayed.
+    P2pAnswer {
+        from: String,
+        session: u64,
+        sdp: String,
+    },
+    /// The other member's `p2p_candidate`, relayed.
+    P2pCandidate {
+        from: String,
+        session: u64,
+        candidate: Option<IceCandidate>,
+    },
 }
 
 impl ServerMessage {
@@ -556,6 +640,10 @@ impl ServerMessage {
             ServerMessage::MeetingUpdated { .. } => "meeting_updated",
             ServerMessage::Moved { .. } => "moved",
             ServerMessage::E2eeKey { .. } => "e2ee_key",
+            ServerMessage::P2pMode { .. } => "p2p_mode",
+            ServerMessage::P2pOffer { .. } => "p2p_offer",
+            ServerMessage::P2pAnswer { .. } => "p2p_answer",
+            ServerMessage::P2pCandidate { .. } => "p2p_candidate",
         }
     }
 }

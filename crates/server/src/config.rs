@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// Duration limit given to new meetings, in minutes [default: 60].
     #[arg(long, env = "CONVENE_DEFAULT_DURATION_LIMIT", global = true)]
     pub default_duration_limit: Option<u32>,
+    /// Whether new meetings connect two participants directly (peer-to-peer), each meeting's
+    /// `peer_to_peer` setting can say otherwise [default: true].
+    #[arg(long, env = "CONVENE_PEER_TO_PEER", global = true)]
+    pub peer_to_peer: Option<bool>,
     /// Longest duration limit a host may choose, in minutes [default: 1440].
     #[arg(long, env = "CONVENE_MAX_DURATION_LIMIT", global = true)]
     pub max_duration_limit: Option<u32>,
@@ -321,6 +325,8 @@ pub struct Config {
     pub allow_registration: bool,
     pub max_participants: u32,
     pub default_duration_limit: u32,
+    /// The default of the meetings' `peer_to_peer` setting.
+    pub peer_to_peer: bool,
     pub max_duration_limit: u32,
     pub login_rate_per_ip: u32,
     pub login_failures_per_account: u32,
@@ -463,6 +469,7 @@ impl ServeArgs {
             allow_registration: self.allow_registration.or(file.allow_registration).unwrap_or(true),
             max_participants: self.max_participants.or(file.max_participants).unwrap_or(100),
             default_duration_limit: self.default_duration_limit.or(file.default_duration_limit).unwrap_or(60),
+            peer_to_peer: self.peer_to_peer.or(file.peer_to_peer).unwrap_or(true),
             max_duration_limit: self.max_duration_limit.or(file.max_duration_limit).unwrap_or(1440),
             login_rate_per_ip: self.login_rate_per_ip.or(file.login_rate_per_ip).unwrap_or(20),
             login_failures_per_account: self

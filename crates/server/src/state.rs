@@ -82,6 +82,9 @@ impl AppState {
         let recordings = crate::recording::Recordings::new(&config, link_secret.as_bytes())
             .map_err(|e| anyhow::anyhow!("recording storage: {e}"))?;
         let media = if with_media {
+            // Before the workers take their counters (media_sent_bytes_total…): a counter taken
+            // before the recorder exists counts into nothing.
+            crate::http::ops::prometheus();
             crate::media::Media::start(
                 config.media_listen,
                 config.media_public_ip,

@@ -118,6 +118,16 @@ export function showRoom(meeting, local) {
     render();
   });
   meeting.media.addEventListener("screen-ended", () => render());
+  // Peer-to-peer for two: the direct tracks join the SFU's; the stage shows one or the other.
+  meeting.p2p.addEventListener("remote-track", (e) => {
+    stage.addRemote(/** @type {CustomEvent<RemoteTrack>} */ (e).detail);
+    render();
+  });
+  meeting.p2p.addEventListener("remote-track-removed", (e) => {
+    stage.removeRemote(/** @type {CustomEvent<RemoteTrack>} */ (e).detail);
+    render();
+  });
+  meeting.p2p.addEventListener("switch", () => render());
   meeting.addEventListener("chat", (e) => {
     const m = /** @type {CustomEvent<import("../types.js").ChatMessage>} */ (e).detail;
     if (state.chatArrived(m.from === meeting.me)) toast(`${m.from_name}${m.to ? " (private)" : ""}: ${m.text.slice(0, 80)}`, "chat", { ms: 3500 });

@@ -21,6 +21,7 @@ const SETTINGS = /** @type {const} */ ([
   ["allow_guests", "Allow guests without an account"],
   ["auto_record", "Record automatically when the meeting starts"],
   ["e2ee", "End-to-end encryption: media encrypted on each device (no server recording)"],
+  ["peer_to_peer", "Connect two people directly (peer-to-peer)"],
 ]);
 
 const RECORDING_ACCESS = [
@@ -75,7 +76,8 @@ export function scheduleDialog(api, existing, e2eeDefault = false) {
   /** @type {HTMLTextAreaElement} */ (invitees).value = (existing?.invitees ?? []).map((i) => i.email).join(", ");
   const repeat = h("select", { id: "m-recurrence" }, ...RECURRENCES.map(([v, t]) => h("option", { value: v, text: t, selected: (existing?.recurrence ?? "") === v })));
   const boxes = SETTINGS.map(([key, label]) => {
-    const checked = existing ? !!existing.settings[key] : key === "allow_guests" || (key === "e2ee" && e2eeDefault);
+    // New meetings: guests allowed and peer-to-peer on, as the server's defaults.
+    const checked = existing ? !!existing.settings[key] : key === "allow_guests" || key === "peer_to_peer" || (key === "e2ee" && e2eeDefault);
     return h("label", { class: "check" }, h("input", { type: "checkbox", name: key, checked }), label);
   });
   const access = h(

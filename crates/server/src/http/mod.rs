@@ -8,7 +8,7 @@ pub(crate) mod files;
 mod hardening;
 mod lobby;
 mod meetings;
-mod ops;
+pub(crate) mod ops;
 mod push;
 mod recording_uploads;
 mod recordings;

@@ -98,6 +98,7 @@ mod tests {
             auto_record: false,
             e2ee: false,
             recording_access: crate::meeting::RecordingAccess::Host,
+            peer_to_peer: true,
         }
     }
 

@@ -16,6 +16,7 @@ mod lifecycle;
 mod moderation;
 pub(crate) mod e2ee;
 pub(crate) mod limits;
+mod p2p;
 pub(crate) mod revocation;
 mod room;
 mod signaling;
@@ -95,8 +96,12 @@ impl Live {
         let Some(me) = room.participant(actor) else {
             return Some(ServerMessage::error("not_admitted", "wait until a host lets you in", None));
         };
+        let seen = p2p::Seen::of(&msg);
         match self.act_seated(state, room, &me, msg).await {
-            Ok(()) => None,
+            Ok(()) => {
+                p2p::after(state, room, &me, seen);
+                None
+            }
             Err((code, message, request)) => Some(ServerMessage::error(code, message, Some(request))),
         }
     }
@@ -129,6 +134,9 @@ impl Live {
             M::E2eeKey { to, blob } => e2ee::relay(state, room, me, &to, &blob),
             M::EndMeeting => self.end_by(state, room, me).await,
             M::Ping { .. } | M::Leave => Ok(()),
+            m @ (M::P2pCapable | M::P2pOffer { .. } | M::P2pAnswer { .. } | M::P2pCandidate { .. } | M::P2pStatus { .. }) => {
+                p2p::act(state, room, me, m)
+            }
             M::PublishOffer { sdp, tracks, restart } => {
                 signaling::publish_offer(state, room, me, sdp, tracks, restart).await
             }

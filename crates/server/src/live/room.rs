@@ -45,6 +45,8 @@ pub(crate) struct Room {
     pub(crate) settings: Settings,
     /// Key blobs each participant may still relay this window (live/e2ee.rs).
     pub(crate) e2ee_blobs: super::e2ee::BlobBudget,
+    /// Peer-to-peer for two (live/p2p.rs).
+    pub(crate) p2p: super::p2p::Pairing,
     state: Mutex<RoomState>,
 }
 
@@ -114,6 +116,7 @@ impl Room {
             started_at,
             settings,
             e2ee_blobs: Default::default(),
+            p2p: Default::default(),
             state: Mutex::new(RoomState::default()),
         }
     }
@@ -602,6 +605,7 @@ mod tests {
             auto_record: false,
             e2ee: false,
             recording_access: crate::meeting::RecordingAccess::Participants,
+            peer_to_peer: true,
         };
         let room = Room::new(1, "t".into(), "u".into(), Utc::now(), settings);
         let now = Utc::now();

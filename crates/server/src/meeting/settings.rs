@@ -30,6 +30,9 @@ pub struct Settings {
     /// (docs/e2ee.md). The server's `e2ee_policy` may force or forbid it.
     #[serde(default)]
     pub e2ee: bool,
+    /// Two participants connect directly (peer-to-peer) instead of through the SFU while
+    /// nothing needs the server's media (docs/architecture.md "Peer-to-peer for two").
+    pub peer_to_peer: bool,
 }
 
 /// Who may watch a meeting's recordings (the host always may).
@@ -76,6 +79,7 @@ pub struct SettingsPatch {
     pub auto_record: Option<bool>,
     pub recording_access: Option<RecordingAccess>,
     pub e2ee: Option<bool>,
+    pub peer_to_peer: Option<bool>,
 }
 
 impl Settings {
@@ -90,6 +94,7 @@ impl Settings {
             auto_record: false,
             recording_access: RecordingAccess::Participants,
             e2ee: cfg.e2ee_policy == E2eePolicy::Require,
+            peer_to_peer: cfg.peer_to_peer,
         }
     }
 
@@ -117,6 +122,7 @@ impl Settings {
             auto_record: patch.auto_record.unwrap_or(self.auto_record),
             recording_access: patch.recording_access.unwrap_or(self.recording_access),
             e2ee: patch.e2ee.unwrap_or(self.e2ee),
+            peer_to_peer: patch.peer_to_peer.unwrap_or(self.peer_to_peer),
         };
         match (cfg.e2ee_policy, s.e2ee) {
             (E2eePolicy::Require, false) => {

@@ -4,7 +4,8 @@
 //!
 //! - a request signed with a malformed, expired or forged TURN REST username gets 401
 //!   Unauthorized (RFC 8489 §9.2.4; the crate answers 400);
-//! - a CreatePermission or ChannelBind toward anything but the SFU's media address gets 403
+//! - a CreatePermission or ChannelBind toward anything but the SFU's media address (or, while
+//!   two participants talk peer-to-peer, the addresses of their candidates) gets 403
 //!   Forbidden (RFC 8656 §9.1: the server's policy), so the server is not an open relay;
 //! - a Send indication toward anything else is dropped.
 

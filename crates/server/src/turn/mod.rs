@@ -79,6 +79,8 @@ struct Running {
     listen: SocketAddr,
     server: Arc<turn::server::Server>,
     tls: Option<Arc<Streams>>,
+    /// Where relaying may go (the SFU, and peer-to-peer pairs while they last).
+    peers: Arc<Peers>,
     accepting: tokio::task::JoinHandle<()>,
 }
 
@@ -168,6 +170,21 @@ impl Turn {
         self.running.as_ref().map(|r| r.listen)
     }
 
+    /// Lets the embedded server relay to a peer-to-peer pair's addresses (live/p2p.rs) until
+    /// [`Turn::forbid_peers`] takes them back. No-op without the embedded server.
+    pub fn allow_peers(&self, ips: &[IpAddr]) {
+        if let Some(r) = &self.running {
+            r.peers.allow(ips);
+        }
+    }
+
+    /// Takes back what [`Turn::allow_peers`] gave.
+    pub fn forbid_peers(&self, ips: &[IpAddr]) {
+        if let Some(r) = &self.running {
+            r.peers.forbid(ips);
+        }
+    }
+
     /// Where TURN-over-TLS connections accepted on the HTTPS port go (embedded server on).
     pub fn tls_streams(&self) -> Option<Arc<Streams>> {
         self.running.as_ref().and_then(|r| r.tls.clone())
@@ -219,7 +236,7 @@ async fn run(cfg: &TurnConfig, minter: &Minter, public_ip: IpAddr, site: &Site) 
         relays_to = %site.sfu_public,
         "TURN server listening (UDP and TCP)"
     );
-    Ok(Running { listen, server: Arc::new(server), tls, accepting })
+    Ok(Running { listen, server: Arc::new(server), tls, peers, accepting })
 }
 
 /// A UDP socket and a TCP listener on one port (drawn when `addr` has port 0).

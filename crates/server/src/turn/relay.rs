@@ -6,9 +6,14 @@
 //! interface), so relaying works behind a 1:1 NAT where the public address is not on this host.
 //! What arrives from the SFU is reported to the TURN server as coming from the advertised
 //! address, the one the client created its permission for. Anything else is dropped.
+//!
+//! The one exception: while two participants talk peer-to-peer (live/p2p.rs), the addresses
+//! in their ICE candidates are allowed too, so a pair that needs a relay can use this one;
+//! they are taken back when the pair ends.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokio::net::UdpSocket;
@@ -19,6 +24,8 @@ use webrtc_util::Conn;
 #[derive(Debug)]
 pub struct Peers {
     routes: Vec<(SocketAddr, SocketAddr)>,
+    /// Addresses of participants in peer-to-peer mode, counted (two pairs may name one NAT).
+    p2p: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl Peers {
@@ -29,25 +36,57 @@ impl Peers {
             IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port()),
             _ => local,
         };
-        Peers { routes: vec![(public, local)] }
+        Peers { routes: vec![(public, local)], p2p: Mutex::default() }
+    }
+
+    fn p2p(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.p2p.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets clients relay to `ips` too (a peer-to-peer pair's candidates), until as many
+    /// [`Peers::forbid`] calls take them back.
+    pub fn allow(&self, ips: &[IpAddr]) {
+        let mut p2p = self.p2p();
+        for ip in ips {
+            *p2p.entry(*ip).or_default() += 1;
+        }
+    }
+
+    /// Takes back what [`Peers::allow`] gave.
+    pub fn forbid(&self, ips: &[IpAddr]) {
+        let mut p2p = self.p2p();
+        for ip in ips {
+            if let Some(n) = p2p.get_mut(ip) {
+                *n -= 1;
+                if *n == 0 {
+                    p2p.remove(ip);
+                }
+            }
+        }
+    }
+
+    fn is_p2p(&self, ip: IpAddr) -> bool {
+        self.p2p().contains_key(&ip)
     }
 
     /// Whether a client may relay to exactly `addr`.
     pub fn allows(&self, addr: SocketAddr) -> bool {
-        self.routes.iter().any(|(public, _)| *public == addr)
+        self.routes.iter().any(|(public, _)| *public == addr) || self.is_p2p(addr.ip())
     }
 
     /// Whether a client may hold a permission for `ip` (permissions name no port).
     pub fn allows_ip(&self, ip: IpAddr) -> bool {
-        self.routes.iter().any(|(public, _)| public.ip() == ip)
+        self.routes.iter().any(|(public, _)| public.ip() == ip) || self.is_p2p(ip)
     }
 
     fn local_of(&self, public: SocketAddr) -> Option<SocketAddr> {
-        self.routes.iter().find(|(p, _)| *p == public).map(|(_, l)| *l)
+        let sfu = self.routes.iter().find(|(p, _)| *p == public).map(|(_, l)| *l);
+        sfu.or_else(|| self.is_p2p(public.ip()).then_some(public))
     }
 
     fn public_of(&self, local: SocketAddr) -> Option<SocketAddr> {
-        self.routes.iter().find(|(_, l)| *l == local).map(|(p, _)| *p)
+        let sfu = self.routes.iter().find(|(_, l)| *l == local).map(|(p, _)| *p);
+        sfu.or_else(|| self.is_p2p(local.ip()).then_some(local))
     }
 
     /// Where relay sockets bind: the loopback when the SFU is reached there (the relayed ports
@@ -91,7 +130,7 @@ impl turn::relay::RelayAddressGenerator for SfuRelays {
     }
 }
 
-/// One allocation's relay socket: to and from the SFU only.
+/// One allocation's relay socket: to and from the SFU only (and peer-to-peer pairs).
 struct RelayConn {
     socket: UdpSocket,
     peers: Arc<Peers>,
@@ -160,5 +199,22 @@ mod tests {
         assert!(!peers.allows("198.51.100.7:50001".parse().unwrap()));
         assert_eq!(peers.local_of("203.0.113.1:50000".parse().unwrap()), None);
         assert_eq!(peers.bind_ip(true), IpAddr::from(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn a_pairs_addresses_are_allowed_while_it_lasts() {
+        let peers = Peers::sfu("198.51.100.7:50000".parse().unwrap(), "0.0.0.0:50000".parse().unwrap());
+        let peer: SocketAddr = "203.0.113.9:40000".parse().unwrap();
+        assert!(!peers.allows_ip(peer.ip()) && !peers.allows(peer));
+        peers.allow(&[peer.ip()]);
+        peers.allow(&[peer.ip()]);
+        assert!(peers.allows_ip(peer.ip()) && peers.allows(peer));
+        assert_eq!(peers.local_of(peer), Some(peer), "sent straight to the peer");
+        assert_eq!(peers.public_of(peer), Some(peer));
+        peers.forbid(&[peer.ip()]);
+        assert!(peers.allows(peer), "another pair still names it");
+        peers.forbid(&[peer.ip()]);
+        assert!(!peers.allows_ip(peer.ip()) && peers.local_of(peer).is_none());
+        assert!(peers.allows("198.51.100.7:50000".parse().unwrap()), "the SFU stays allowed");
     }
 }

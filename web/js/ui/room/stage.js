@@ -54,10 +54,29 @@ export function createStage(ctx) {
     return img; // moves from the old tile into the new one (a participant has one tile)
   };
 
-  /** @param {string} pid @param {"camera" | "screen"} source */
+  /**
+   * The video shown for a participant's source: while two talk peer-to-peer the direct
+   * connection's (p2p.js `rendering`), else the SFU's.
+   * @param {string} pid @param {"camera" | "screen"} source
+   */
   const videoOf = (pid, source) => {
-    for (const v of remoteVideos.values()) if (v.info.participant_id === pid && v.info.source === source) return v.el;
-    return null;
+    const direct = meeting.p2p.rendering;
+    /** @type {HTMLVideoElement | null} */
+    let other = null;
+    for (const v of remoteVideos.values()) {
+      if (v.info.participant_id !== pid || v.info.source !== source) continue;
+      if ((v.info.via === "p2p") === direct) return v.el;
+      other = v.el;
+    }
+    return other;
+  };
+
+  /** Plays the audio of the path shown (both carry it for a moment while switching). */
+  const muteHiddenPath = () => {
+    const direct = meeting.p2p.rendering;
+    for (const a of /** @type {NodeListOf<HTMLAudioElement>} */ (audios.querySelectorAll("audio"))) {
+      a.muted = a.dataset.via === "p2p" ? !direct : direct && a.dataset.pid === meeting.p2p.peer;
+    }
   };
 
   const tile = (/** @type {Participant} */ p) => {
@@ -83,13 +102,14 @@ export function createStage(ctx) {
   /** @param {RemoteTrack} info */
   const addRemote = (info) => {
     if (info.kind === "audio") {
-      const audio = /** @type {HTMLAudioElement} */ (h("audio", { autoplay: true, "data-track": info.track_id, "data-pid": info.participant_id }));
+      const audio = /** @type {HTMLAudioElement} */ (h("audio", { autoplay: true, "data-track": info.track_id, "data-pid": info.participant_id, "data-via": info.via ?? "sfu" }));
       audio.srcObject = new MediaStream([info.track]);
       audios.append(audio);
+      muteHiddenPath();
       playRemoteAudio(audio);
       return;
     }
-    const video = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: info.source === "screen" ? "screen-video" : "tile-video", "data-track": info.track_id, "data-pid": info.participant_id, "data-source": info.source }));
+    const video = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: info.source === "screen" ? "screen-video" : "tile-video", "data-track": info.track_id, "data-pid": info.participant_id, "data-source": info.source, "data-via": info.via ?? "sfu" }));
     video.muted = true;
     video.srcObject = new MediaStream([info.track]);
     remoteVideos.set(info.track_id, { el: video, info });
@@ -116,12 +136,23 @@ export function createStage(ctx) {
     return a.right > b.left && a.left < b.right;
   };
 
-  /** Tells the SFU how large each remote video is shown (0×0 when hidden or on another page). */
+  /**
+   * Tells the SFU how large each remote video is shown (0×0 when hidden or on another page).
+   * An SFU video stood in for by the direct one (peer-to-peer) reports the size of the one on
+   * screen, so the SFU has the right layer ready when it takes over again — except while the
+   * SFU is idle for the pair (p2p.js `sfuIdle`): then 0×0, so it sends nothing at all.
+   */
   const reportSizes = () => {
     if (localVideo.isConnected && localVideo.paused) localVideo.play().catch(() => {});
-    for (const [trackId, { el: video }] of remoteVideos) {
+    for (const [trackId, { el, info }] of remoteVideos) {
+      const video = info.source === "camera" || info.source === "screen" ? (videoOf(info.participant_id, info.source) ?? el) : el;
       const shown = onScreen(video);
       if (shown && video.paused) video.play().catch(() => {});
+      if (info.via === "p2p") continue; // not the SFU's
+      if (meeting.p2p.sfuIdle && info.participant_id === meeting.p2p.peer) {
+        meeting.media.setVideoSize(trackId, 0, 0);
+        continue;
+      }
       const dpr = Math.min(window.devicePixelRatio || 1, 2);
       meeting.media.setVideoSize(trackId, shown ? video.clientWidth * dpr : 0, shown ? video.clientHeight * dpr : 0);
     }
@@ -134,7 +165,7 @@ export function createStage(ctx) {
     let who = "";
     for (const v of remoteVideos.values()) {
       if (v.info.source === "screen" && meeting.participants.has(v.info.participant_id)) {
-        screen = v.el;
+        screen = videoOf(v.info.participant_id, "screen");
         who = meeting.nameOf(v.info.participant_id);
       }
     }
@@ -254,6 +285,7 @@ export function createStage(ctx) {
     removeRemote,
     react,
     render() {
+      muteHiddenPath();
       renderScreen();
       layout();
       requestAnimationFrame(reportSizes);

@@ -1,0 +1,229 @@
+// Peer-to-peer for two in Chromium: two people talk over a direct connection while the SFU
+// forwards nothing for them (its own byte counter in /metrics says so); a third joiner moves
+// everyone to the SFU with no visible gap in the pair's video (measured: the longest time
+// between two frames shown in a tile, < 1 s), and when the third leaves the pair goes direct
+// again. A pair whose direct connection cannot be made (ICE never finds a path: the pages drop
+// every remote candidate) falls back to the SFU within a few seconds and keeps seeing each other.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, launch, newPage, shot, account, signInPage } from "./harness.mjs";
+
+const METRICS_TOKEN = "e2e-metrics-token-0123456789";
+
+let server, browser, host;
+before(async () => {
+  server = await startServer(["--metrics-token", METRICS_TOKEN]);
+  browser = await launch();
+  host = await account(server.base, "petra");
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function newMeeting(title) {
+  const r = await fetch(`${server.base}/api/v1/meetings`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
+    body: JSON.stringify({ title, settings: { allow_guests: true } }),
+  });
+  const m = await r.json();
+  assert.equal(m.settings.peer_to_peer, true, "peer-to-peer is on by default");
+  return m;
+}
+
+const link = (m) => `${server.base}/j/${m.meeting_id}?pwd=${encodeURIComponent(m.passcode)}`;
+
+async function join(m, name, { signedIn = false, initScript = null } = {}) {
+  const x = await newPage(browser);
+  if (initScript) await x.context.addInitScript(initScript);
+  if (signedIn) await signInPage(x.page, server.base, host);
+  await x.page.goto(link(m));
+  if (!signedIn) await x.page.fill("#pj-name", name);
+  await x.page.click("text=Join now");
+  await x.page.waitForSelector("#room");
+  // Every p2p_mode the page receives, for the assertions.
+  await x.page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.__modes = [];
+    w.__convene.meeting.signaling.addEventListener("p2p_mode", (/** @type {any} */ e) => w.__modes.push(e.detail));
+  });
+  return x;
+}
+
+/** The SFU's sent bytes (all media, RTCP and ICE it sent) and the live pairs, from /metrics. */
+async function metrics() {
+  const text = await (await fetch(`${server.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+  const value = (re) => Number(re.exec(text)?.[1] ?? 0);
+  return { sent: value(/^media_sent_bytes_total (\S+)$/m), pairs: value(/^p2p_pairs (\S+)$/m), failed: value(/^p2p_pairs_total\{outcome="failed"\} (\S+)$/m) };
+}
+
+/** Bytes per second the SFU sends over `ms`. */
+async function sfuRate(ms = 3000) {
+  const a = await metrics();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = await metrics();
+  return ((b.sent - a.sent) * 1000) / ms;
+}
+
+/** Whether the page shows the other's camera over the path `via` ("p2p" or "sfu"), playing. */
+function showsCamera(page, pid, via) {
+  return page.waitForFunction(
+    async ([pid, via]) => {
+      const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(`.tile[data-pid="${pid}"] video[data-source="camera"]`));
+      if (!v || v.dataset.via !== via || v.videoWidth === 0) return false;
+      const t = v.currentTime;
+      await new Promise((r) => setTimeout(r, 300));
+      return v.currentTime > t;
+    },
+    [pid, via],
+    { timeout: 30_000, polling: 200 },
+  );
+}
+
+const rendering = (page, on) =>
+  page.waitForFunction((on) => /** @type {any} */ (window).__convene.meeting.p2p.rendering === on, on, { timeout: 30_000, polling: 100 });
+
+/**
+ * Starts measuring, in the page, the longest time between two frames presented in `pid`'s
+ * tile, whichever video element (direct or SFU) the tile holds.
+ */
+function startGapMeter(page, pid) {
+  return page.evaluate((pid) => {
+    const w = /** @type {any} */ (window);
+    const meter = { last: performance.now(), max: 0, elements: 0, stop: false };
+    w.__gap = meter;
+    /** @type {HTMLVideoElement | null} */
+    let current = null;
+    const onFrame = (/** @type {HTMLVideoElement} */ v) => {
+      if (meter.stop || v !== current) return;
+      const now = performance.now();
+      meter.max = Math.max(meter.max, now - meter.last);
+      meter.last = now;
+      v.requestVideoFrameCallback(() => onFrame(v));
+    };
+    const check = () => {
+      if (meter.stop) return;
+      const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(`.tile[data-pid="${pid}"] video[data-source="camera"]`));
+      if (v && v !== current) {
+        current = v;
+        meter.elements++;
+        v.requestVideoFrameCallback(() => onFrame(v));
+      }
+      meter.max = Math.max(meter.max, performance.now() - meter.last);
+      setTimeout(check, 20);
+    };
+    check();
+  }, pid);
+}
+
+function stopGapMeter(page) {
+  return page.evaluate(() => {
+    const m = /** @type {any} */ (window).__gap;
+    m.stop = true;
+    return { max: Math.round(m.max), elements: m.elements };
+  });
+}
+
+const pidOf = (page) => page.evaluate(() => /** @type {any} */ (window).__convene.meeting.me);
+
+test("two talk directly, a third moves them to the SFU without a gap, and they go direct again", async () => {
+  const m = await newMeeting("One to one");
+  const a = await join(m, "Petra", { signedIn: true });
+  const b = await join(m, "Bram");
+  const [pa, pb] = [await pidOf(a.page), await pidOf(b.page)];
+
+  // Direct: each shows the other's camera from the direct connection.
+  await Promise.all([rendering(a.page, true), rendering(b.page, true)]);
+  await showsCamera(a.page, pb, "p2p");
+  await showsCamera(b.page, pa, "p2p");
+  const modes = await a.page.evaluate(() => /** @type {any} */ (window).__modes);
+  assert.equal(modes.at(-1).mode, "p2p");
+  assert.equal(modes.at(-1).peer, pb);
+  // The SFU forwards nothing for them: its connections stay up (ICE consent, RTCP) but carry
+  // no media — against ~100 KB/s for two cameras through it.
+  await new Promise((r) => setTimeout(r, 1500)); // both stopped feeding the SFU
+  const direct = await sfuRate();
+  console.log(`the SFU sends ${Math.round(direct)} B/s while the two talk directly`);
+  assert.ok(direct < 3000, `the SFU sends ${Math.round(direct)} B/s while the two talk directly`);
+  assert.equal((await metrics()).pairs, 1, "the server counts one live pair");
+  const fromA = await a.page.evaluate(async () => {
+    const pc = /** @type {any} */ (window).__convene.meeting.p2p.pc;
+    const stats = await pc.getStats();
+    let frames = 0;
+    let dtls = "";
+    stats.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded;
+      if (s.type === "transport") dtls = s.dtlsState;
+    });
+    return { frames, dtls };
+  });
+  assert.ok(fromA.frames > 0, "video decoded from the direct connection");
+  assert.equal(fromA.dtls, "connected", "DTLS-SRTP end to end");
+  await shot(b.page, "p2p-direct");
+
+  // A third joins: both move to the SFU, the video in the tiles never stalls.
+  await startGapMeter(b.page, pa);
+  const c = await join(m, "Cleo");
+  await Promise.all([rendering(a.page, false), rendering(b.page, false)]);
+  await showsCamera(b.page, pa, "sfu");
+  await showsCamera(a.page, pb, "sfu");
+  await new Promise((r) => setTimeout(r, 1000));
+  const gap = await stopGapMeter(b.page);
+  console.log(`media gap when the third joined (P2P → SFU): ${gap.max} ms`);
+  assert.ok(gap.elements >= 2, "the tile went from the direct video to the SFU's");
+  assert.ok(gap.max < 1000, `the longest gap between frames was ${gap.max} ms`);
+  await showsCamera(c.page, pa, "sfu");
+  await showsCamera(c.page, pb, "sfu");
+  assert.equal(await a.page.evaluate(() => /** @type {any} */ (window).__convene.meeting.p2p.pc), null, "the direct connection is closed");
+  const three = await sfuRate(2000);
+  assert.ok(three > 20_000, `the SFU forwards for three (${Math.round(three)} B/s)`);
+  assert.equal((await metrics()).pairs, 0);
+  await shot(c.page, "p2p-third-joined");
+
+  // The third leaves: after the settle time the two go direct again, again without a gap.
+  await startGapMeter(a.page, pb);
+  await c.page.click("#ctl-leave");
+  await Promise.all([rendering(a.page, true), rendering(b.page, true)]);
+  await showsCamera(a.page, pb, "p2p");
+  await new Promise((r) => setTimeout(r, 500));
+  const back = await stopGapMeter(a.page);
+  console.log(`media gap when the third left (SFU → P2P): ${back.max} ms`);
+  assert.ok(back.max < 1000, `the longest gap between frames was ${back.max} ms`);
+  const modesB = await b.page.evaluate(() => /** @type {any} */ (window).__modes.map((/** @type {any} */ x) => `${x.mode}:${x.reason ?? ""}`));
+  assert.deepEqual(modesB, ["p2p:", "sfu:participants", "p2p:"]);
+  await shot(a.page, "p2p-direct-again");
+
+  for (const x of [a, b, c]) assert.deepEqual(x.errors, []);
+  await Promise.all([a, b, c].map((x) => x.context.close().catch(() => {})));
+});
+
+test("a pair that cannot connect directly falls back to the SFU within seconds", async () => {
+  const m = await newMeeting("Blocked pair");
+  const before = (await metrics()).failed;
+  // No path between the two: every remote candidate is dropped, so ICE has nothing to try.
+  const block = () => {
+    RTCPeerConnection.prototype.addIceCandidate = function () {
+      return Promise.resolve();
+    };
+  };
+  const a = await join(m, "Petra", { signedIn: true, initScript: block });
+  const b = await join(m, "Bram", { initScript: block });
+  const [pa, pb] = [await pidOf(a.page), await pidOf(b.page)];
+  // Paired first (the server tried)…
+  await a.page.waitForFunction(() => /** @type {any} */ (window).__modes.some((/** @type {any} */ x) => x.mode === "p2p"), null, { timeout: 20_000 });
+  const paired = Date.now();
+  // …then back on the SFU within a few seconds, for good.
+  await a.page.waitForFunction(() => /** @type {any} */ (window).__modes.some((/** @type {any} */ x) => x.reason === "failed"), null, { timeout: 15_000 });
+  const took = Date.now() - paired;
+  console.log(`fallback to the SFU after ${took} ms`);
+  assert.ok(took < 10_000, `fell back after ${took} ms`);
+  assert.equal((await metrics()).failed, before + 1, "the server counted a failed pair");
+  // They see each other through the SFU (they never stopped: the switch waits for direct media).
+  await showsCamera(a.page, pb, "sfu");
+  await showsCamera(b.page, pa, "sfu");
+  assert.equal(await b.page.evaluate(() => /** @type {any} */ (window).__convene.meeting.p2p.rendering), false);
+  await shot(b.page, "p2p-fallback");
+  for (const x of [a, b]) assert.deepEqual(x.errors, []);
+  await Promise.all([a, b].map((x) => x.context.close()));
+});
