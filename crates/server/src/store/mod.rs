@@ -4,6 +4,7 @@
 //! both); only the migrations differ per dialect. Columns stick to the types both share:
 //! BIGINT/INTEGER (timestamps in Unix ms, booleans 0/1), TEXT and BLOB/BYTEA.
 
+mod backgrounds;
 pub mod backlog;
 mod chat;
 mod jobs;
