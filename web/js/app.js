@@ -9,6 +9,7 @@ import { showSettings } from "./ui/settings.js";
 import { refreshPush } from "./push.js";
 import { showPrejoin } from "./ui/prejoin.js";
 import { showRoom } from "./ui/room.js";
+import { Effects, startingEffect } from "./effects/index.js";
 import { showRecordings, showRecording } from "./ui/recordings.js";
 
 const api = new Api(localStorage);
@@ -71,8 +72,10 @@ async function joinScreen(id, passcode) {
     const meeting = new Meeting(seat.ws_url, Number(id), seat.ice_servers);
     expose(meeting);
     const { openDevices } = await import("./peer.js");
-    const stream = await openDevices({});
-    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit, api, passcode });
+    const effects = new Effects(api);
+    const stream = await effects.wrap(await openDevices({}));
+    startingEffect(api).then((e) => effects.camera.setEffect(e)).catch(() => {});
+    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit, api, passcode, effects });
     meeting.addEventListener("ended", (e) => {
       const d = /** @type {CustomEvent} */ (e).detail;
       if (d.why === "lost" || d.error?.code === "resume_expired") {
@@ -85,14 +88,17 @@ async function joinScreen(id, passcode) {
   }
   await loadMe();
   clearToasts(); // what the last screen said is not about this meeting
-  await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me, preview: (code) => api.preview(id, code) }, async (choice) => {
+  const effects = new Effects(api);
+  const effect = await startingEffect(api);
+  effects.camera.setEffect(effect).catch(() => {});
+  await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me, preview: (code) => api.preview(id, code), effects, effect }, async (choice) => {
     const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName });
     inMeeting = true;
     const meeting = new Meeting(ticket.ws_url, ticket.meeting_id, ticket.ice_servers);
     expose(meeting);
     meeting.title = ticket.title;
     const code = choice.passcode || passcode || (me ? await api.meeting(ticket.meeting_id).then((m) => m.passcode, () => "") : "");
-    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api, passcode: code });
+    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api, passcode: code, effects: choice.effects });
     meeting.join(ticket.ticket);
   });
 }

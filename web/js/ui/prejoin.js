@@ -4,6 +4,7 @@
 import { h, mount, brand, field, icon, showError, formatMeetingId } from "./dom.js";
 import { openDevices, listDevices, levelMeter } from "../peer.js";
 import { loadPrefs, savePrefs, pick } from "../prefs.js";
+import { backgroundPicker } from "../effects/picker.js";
 
 /** Human words for every refusal a join can meet (POST /join and the socket). */
 export const REFUSALS = /** @type {Record<string, string>} */ ({
@@ -31,6 +32,7 @@ export const REFUSALS = /** @type {Record<string, string>} */ ({
  * @property {boolean} muted
  * @property {boolean} cameraOff
  * @property {MediaStream | null} stream
+ * @property {import("../effects/index.js").Effects} [effects] what the stream goes through
  */
 
 /**
@@ -47,7 +49,7 @@ export function whoIsHere(p) {
 }
 
 /**
- * @param {{meetingId: string, passcode: string, name: string, signedIn: boolean, error?: string, preview?: (passcode: string) => Promise<import("../types.js").MeetingPreview>}} ctx
+ * @param {{meetingId: string, passcode: string, name: string, signedIn: boolean, error?: string, preview?: (passcode: string) => Promise<import("../types.js").MeetingPreview>, effects?: import("../effects/index.js").Effects, effect?: import("../effects/camera.js").Effect}} ctx
  * @param {(choice: JoinChoice) => Promise<void>} join rejects with an Error carrying `code`
  */
 export async function showPrejoin(ctx, join) {
@@ -82,7 +84,8 @@ export async function showPrejoin(ctx, join) {
   };
   const open = async () => {
     meter.stop();
-    for (const t of stream?.getTracks() ?? []) t.stop();
+    // With effects the tracks sent stay for the session; the effects stop the old devices.
+    if (!ctx.effects) for (const t of stream?.getTracks() ?? []) t.stop();
     let audioDevice = micSel.value || undefined;
     let videoDevice = camSel.value || undefined;
     if (first) {
@@ -91,7 +94,8 @@ export async function showPrejoin(ctx, join) {
       audioDevice = pick(prefs.mic, known.audio);
       videoDevice = pick(prefs.camera, known.video);
     }
-    stream = await openDevices({ audioDevice, videoDevice });
+    const captured = await openDevices({ audioDevice, videoDevice });
+    stream = ctx.effects ? await ctx.effects.wrap(captured) : captured;
     video.srcObject = stream;
     if (stream) {
       meter = levelMeter(stream, (v) => {
@@ -102,8 +106,8 @@ export async function showPrejoin(ctx, join) {
       noCam.textContent = "No camera or microphone available";
     }
     const devices = await listDevices();
-    fill(micSel, devices.audio, stream?.getAudioTracks()[0]?.getSettings().deviceId);
-    fill(camSel, devices.video, stream?.getVideoTracks()[0]?.getSettings().deviceId);
+    fill(micSel, devices.audio, captured?.getAudioTracks()[0]?.getSettings().deviceId);
+    fill(camSel, devices.video, captured?.getVideoTracks()[0]?.getSettings().deviceId);
     paint();
   };
   micBtn.addEventListener("click", () => ((muted = !muted), paint()));
@@ -157,7 +161,7 @@ export async function showPrejoin(ctx, join) {
     try {
       await opening;
       meter.stop();
-      await join({ passcode: pwd.value.trim(), displayName: name.value.trim(), muted, cameraOff, stream });
+      await join({ passcode: pwd.value.trim(), displayName: name.value.trim(), muted, cameraOff, stream, effects: ctx.effects });
     } catch (err) {
       const code = /** @type {any} */ (err)?.code;
       showError(error, REFUSALS[code] ?? (err instanceof Error ? err.message : String(err)));
@@ -176,6 +180,7 @@ export async function showPrejoin(ctx, join) {
         { class: "preview", "aria-label": "Camera preview" },
         h("div", { class: "preview-frame" }, video, noCam, h("div", { class: "preview-controls" }, micBtn, camBtn)),
         h("div", { class: "row-2 devices" }, field("Microphone", micSel), field("Camera", camSel)),
+        ctx.effects ? backgroundPicker(ctx.effects.camera, ctx.effect ?? { kind: "none" }, "pj-background") : null,
         level,
       ),
       h("section", { class: "card" }, form),
