@@ -75,6 +75,7 @@ async function joinScreen(id, passcode) {
     const effects = new Effects(api);
     const stream = await effects.wrap(await openDevices({}));
     startingEffect(api).then((e) => effects.camera.setEffect(e)).catch(() => {});
+    expose(meeting, effects);
     showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit, api, passcode, effects });
     meeting.addEventListener("ended", (e) => {
       const d = /** @type {CustomEvent} */ (e).detail;
@@ -98,6 +99,7 @@ async function joinScreen(id, passcode) {
     expose(meeting);
     meeting.title = ticket.title;
     const code = choice.passcode || passcode || (me ? await api.meeting(ticket.meeting_id).then((m) => m.passcode, () => "") : "");
+    expose(meeting, choice.effects);
     showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api, passcode: code, effects: choice.effects });
     meeting.join(ticket.ticket);
   });
@@ -106,10 +108,10 @@ async function joinScreen(id, passcode) {
 /**
  * The current meeting, for debugging from the console and for the end-to-end tests (which
  * read the peer connections' getStats()).
- * @param {Meeting} meeting
+ * @param {Meeting} meeting @param {Effects} [effects]
  */
-function expose(meeting) {
-  /** @type {any} */ (window).__convene = { meeting };
+function expose(meeting, effects) {
+  /** @type {any} */ (window).__convene = { meeting, effects };
 }
 
 function exit() {
