@@ -29,6 +29,10 @@ export function backgroundPicker(camera, current, id, uploaded = current.image =
   if (!camera.supported) {
     select.disabled = true;
     status.textContent = UNSUPPORTED;
+  } else if (current.kind !== "none" && camera.cost.frames === 0) {
+    // The stored background is on its way: the model loads with the page.
+    status.textContent = "Loading the background…";
+    camera.addEventListener("cost", () => (status.textContent = ""), { once: true });
   }
   select.addEventListener("change", async () => {
     const effect = all.find((e) => keyOf(e) === select.value) ?? { kind: "none" };
