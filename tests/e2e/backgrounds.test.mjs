@@ -59,9 +59,9 @@ const link = () => `${server.base}/j/${meeting.meeting_id}?pwd=${encodeURICompon
  * absolute difference of neighbouring pixels, left fifth of the picture), its mean colour
  * there, and the colour at the head's centre.
  */
-function received(page) {
-  return page.evaluate(() => {
-    const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(".tile video[data-source='camera']"));
+function received(page, selector = ".tile video[data-source='camera']") {
+  return page.evaluate((selector) => {
+    const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(selector));
     if (!v || !v.videoWidth) return null;
     const w = v.videoWidth;
     const h = v.videoHeight;
@@ -89,7 +89,7 @@ function received(page) {
       }
     const hi = (Math.round(h * 0.35) * w + Math.round(w / 2)) * 4;
     return { w, h, hf: hf / n, bg: rgb.map((x) => x / n), head: [d[hi], d[hi + 1], d[hi + 2]] };
-  });
+  }, selector);
 }
 
 /** The same region of a built-in image, as it covers a w×h frame. */
@@ -113,11 +113,11 @@ function imageRegion(page, url, w, h) {
 }
 
 /** Polls `received` until `ok` holds (frames are slow under software WebGL), or fails. */
-async function until(page, what, ok, ms = 40_000) {
+async function until(page, what, ok, ms = 40_000, selector = undefined) {
   const end = Date.now() + ms;
   let last = null;
   while (Date.now() < end) {
-    last = await received(page);
+    last = await received(page, selector);
     if (last && ok(last)) return last;
     await page.waitForTimeout(500);
   }
@@ -146,11 +146,7 @@ test("the stored background applies from pre-join on, and the camera menu switch
   // Pre-join shows the stored default (Blur) on the preview.
   await h.page.waitForSelector("#pj-background");
   assert.equal(await h.page.inputValue("#pj-background"), "blur");
-  await h.page.waitForFunction(() => {
-    const v = /** @type {HTMLVideoElement} */ (document.querySelector(".preview-video"));
-    return v && v.videoWidth > 0;
-  });
-  await h.page.waitForTimeout(3000);
+  await until(h.page, "a blurred pre-join preview", (r) => r.hf < 20, 40_000, ".preview-video");
   await shot(h.page, "backgrounds-prejoin-blur");
   await h.page.click("text=Join now");
   await h.page.waitForSelector("#room");
@@ -198,6 +194,25 @@ test("the stored background applies from pre-join on, and the camera menu switch
   await g.context.close();
 });
 
+test("Settings → Background: upload my image, pick it, preview it on my camera with its cost", async () => {
+  const s = await newPage(browser);
+  await signInPage(s.page, server.base, host);
+  await s.page.goto(`${server.base}/#/settings`);
+  await s.page.waitForSelector("#set-bg");
+  await s.page.setInputFiles("#s-bg-file", join(ROOT, "web", "img", "backgrounds", "studio.jpg"));
+  await s.page.waitForSelector("input[name='backdrop'][value='uploaded']:checked");
+  await s.page.selectOption("#s-background", "image");
+  await s.page.click("#s-bg-try");
+  await s.page.waitForFunction(() => /Processing: [\d.]+ ms a frame/.test(document.querySelector("#s-bg-cost")?.textContent ?? ""), null, { timeout: 40_000 });
+  // The studio image (smooth, its colours) shows behind the head in the preview.
+  const want = await imageRegion(s.page, "/img/backgrounds/studio.jpg", 640, 360);
+  await until(s.page, "my uploaded image in the preview", (r) => r.hf < 5 && r.bg.every((x, i) => Math.abs(x - want[i]) < 30), 40_000, "#s-bg-preview");
+  await s.page.locator("#set-bg").scrollIntoViewIfNeeded();
+  await shot(s.page, "backgrounds-settings");
+  assert.deepEqual(s.errors, []);
+  await s.context.close();
+});
+
 test("background images: the upload is checked like a profile photo, and a good one comes back as JPEG", async () => {
   const put = (body, type, token = host.token) => fetch(`${server.base}/api/v1/users/me/background`, { method: "PUT", headers: { "content-type": type, ...(token ? { authorization: `Bearer ${token}` } : {}) }, body });
   // Not an image (an SVG calls itself one), too big, not signed in.
@@ -208,7 +223,6 @@ test("background images: the upload is checked like a profile photo, and a good 
   assert.equal(big.status, 413);
   assert.equal((await big.json()).error.code, "payload_too_large");
   assert.equal((await put(new Uint8Array(10), "image/png", "")).status, 401);
-  assert.equal((await fetch(`${server.base}/api/v1/users/me/background`, { headers: { authorization: `Bearer ${host.token}` } })).status, 404);
   // A real image: stored, served back as JPEG to its owner only.
   const jpg = await (await fetch(`${server.base}/img/backgrounds/dusk.jpg`)).arrayBuffer();
   const ok = await put(jpg, "image/jpeg");
@@ -218,4 +232,7 @@ test("background images: the upload is checked like a profile photo, and a good 
   assert.equal(got.headers.get("content-type"), "image/jpeg");
   assert.equal((await fetch(`${server.base}/api/v1/users/me/background`)).status, 401);
   assert.equal((await fetch(`${server.base}/api/v1/users/me/background`, { method: "DELETE", headers: { authorization: `Bearer ${host.token}` } })).status, 204);
+  const gone = await fetch(`${server.base}/api/v1/users/me/background`, { headers: { authorization: `Bearer ${host.token}` } });
+  assert.equal(gone.status, 404);
+  assert.equal((await gone.json()).error.code, "no_background");
 });

@@ -20,9 +20,10 @@ export const keyOf = (e) => (e.kind === "image" ? `image:${e.image}` : e.kind);
  * @param {import("./camera.js").CameraEffects} camera
  * @param {Effect} current
  * @param {string} id the select's id
+ * @param {(effect: Effect) => void} [onPick] told of every choice made here
  * @param {boolean} [uploaded] whether "Your image" is there
  */
-export function backgroundPicker(camera, current, id, uploaded = current.image === UPLOADED) {
+export function backgroundPicker(camera, current, id, onPick = () => {}, uploaded = current.image === UPLOADED) {
   const all = choices(uploaded);
   const select = /** @type {HTMLSelectElement} */ (h("select", { id }, ...all.map((e) => h("option", { value: keyOf(e), text: labelOf(e), selected: keyOf(e) === keyOf(current) }))));
   const status = h("p", { class: "muted small", role: "status", id: `${id}-status` });
@@ -36,6 +37,7 @@ export function backgroundPicker(camera, current, id, uploaded = current.image =
   }
   select.addEventListener("change", async () => {
     const effect = all.find((e) => keyOf(e) === select.value) ?? { kind: "none" };
+    onPick(effect);
     status.textContent = effect.kind === "none" ? "" : "Loading the background…";
     try {
       await camera.setEffect(effect);

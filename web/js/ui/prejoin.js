@@ -5,6 +5,7 @@ import { h, mount, brand, field, icon, showError, formatMeetingId } from "./dom.
 import { openDevices, listDevices, levelMeter } from "../peer.js";
 import { loadPrefs, savePrefs, pick } from "../prefs.js";
 import { backgroundPicker } from "../effects/picker.js";
+import { chooseImage, saveGuestDefault } from "../effects/backdrops.js";
 
 /** Human words for every refusal a join can meet (POST /join and the socket). */
 export const REFUSALS = /** @type {Record<string, string>} */ ({
@@ -81,6 +82,11 @@ export async function showPrejoin(ctx, join) {
     video.hidden = !hasVideo;
     for (const t of stream?.getAudioTracks() ?? []) t.enabled = !muted;
     for (const t of stream?.getVideoTracks() ?? []) t.enabled = !cameraOff;
+  };
+  /** An image picked here is the image next time; a guest's pick is their default (no account). @param {import("../effects/camera.js").Effect} e */
+  const rememberBackground = (e) => {
+    if (e.kind === "image" && e.image) chooseImage(localStorage, e.image);
+    if (!ctx.signedIn) saveGuestDefault(localStorage, e.kind);
   };
   const open = async () => {
     meter.stop();
@@ -180,7 +186,7 @@ export async function showPrejoin(ctx, join) {
         { class: "preview", "aria-label": "Camera preview" },
         h("div", { class: "preview-frame" }, video, noCam, h("div", { class: "preview-controls" }, micBtn, camBtn)),
         h("div", { class: "row-2 devices" }, field("Microphone", micSel), field("Camera", camSel)),
-        ctx.effects ? backgroundPicker(ctx.effects.camera, ctx.effect ?? { kind: "none" }, "pj-background") : null,
+        ctx.effects ? backgroundPicker(ctx.effects.camera, ctx.effect ?? { kind: "none" }, "pj-background", rememberBackground) : null,
         level,
       ),
       h("section", { class: "card" }, form),
