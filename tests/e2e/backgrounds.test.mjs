@@ -178,7 +178,10 @@ test("the stored background applies from pre-join on, and the camera menu switch
   const withImage = await until(g.page, "the image's pixels in the background", (r) => r.bg.every((x, i) => Math.abs(x - want[i]) < 30));
   await shot(g.page, "backgrounds-received-image");
   assert.ok(withImage.head[0] - withImage.head[2] > 40, `the head is still there: ${withImage.head}`);
-  await shot(h.page, "backgrounds-host-room");
+  await h.page.click("#ctl-camera-devices");
+  assert.equal(await h.page.getAttribute("[data-background='image:builtin:aurora']", "aria-checked"), "true");
+  await shot(h.page, "backgrounds-camera-menu");
+  await h.page.keyboard.press("Escape");
 
   // One track for the whole session, simulcast kept: nothing was renegotiated.
   const afterAll = await sender(h.page);

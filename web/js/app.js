@@ -90,6 +90,8 @@ async function joinScreen(id, passcode) {
   await loadMe();
   clearToasts(); // what the last screen said is not about this meeting
   const effects = new Effects(api);
+  // Leaving pre-join for another screen ends the camera, microphone and effects.
+  addEventListener("hashchange", () => inMeeting || effects.stop(), { once: true });
   const effect = await startingEffect(api);
   effects.camera.setEffect(effect).catch(() => {});
   await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me, preview: (code) => api.preview(id, code), effects, effect }, async (choice) => {
