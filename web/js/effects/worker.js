@@ -97,6 +97,8 @@ function load(base) {
     inner.K ??= inner.m.getContext("webgl2") ?? inner.m.getContext("webgl");
     segmenter = s;
   })();
+  // A failed load may be tried again (the page asks on the next pick).
+  loading.catch(() => (loading = null));
   return loading;
 }
 
