@@ -209,6 +209,24 @@ export class Api {
     return this.request("PUT", "/users/me/avatar", { blob: png });
   }
 
+  /** My background image (PNG, JPEG or WebP up to 5 MB). @param {Blob} image */
+  putBackground(image) {
+    return this.request("PUT", "/users/me/background", { blob: image });
+  }
+
+  deleteBackground() {
+    return this.request("DELETE", "/users/me/background");
+  }
+
+  /** My uploaded background image, or null without one. @returns {Promise<Blob | null>} */
+  async backgroundImage() {
+    await this.freshToken();
+    const res = await this.send("GET", "/users/me/background", {}, true);
+    if (res.status === 404) return null;
+    if (!res.ok) return this.parse(res);
+    return res.blob();
+  }
+
   /** @param {string} email */
   requestReset(email) {
     return this.request("POST", "/users/password-reset", { json: { email }, auth: false });

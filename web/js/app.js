@@ -9,6 +9,7 @@ import { showSettings } from "./ui/settings.js";
 import { refreshPush } from "./push.js";
 import { showPrejoin } from "./ui/prejoin.js";
 import { showRoom } from "./ui/room.js";
+import { Effects, startingEffect } from "./effects/index.js";
 import { showRecordings, showRecording } from "./ui/recordings.js";
 
 const api = new Api(localStorage);
@@ -70,10 +71,12 @@ async function joinScreen(id, passcode) {
     inMeeting = true;
     // An end-to-end encrypted meeting: this page's identity is new (the others re-key).
     const meeting = new Meeting(seat.ws_url, Number(id), seat.ice_servers, seat.e2ee ? await newIdentity() : null);
-    expose(meeting);
     const { openDevices } = await import("./peer.js");
-    const stream = await openDevices({});
-    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit, api, passcode });
+    const effects = new Effects(api);
+    const stream = await effects.wrap(await openDevices({}));
+    startingEffect(api).then((e) => effects.camera.setEffect(e)).catch(() => {});
+    expose(meeting, effects);
+    showRoom(meeting, { stream, muted: true, cameraOff: false, onExit: exit, api, passcode, effects });
     meeting.addEventListener("ended", (e) => {
       const d = /** @type {CustomEvent} */ (e).detail;
       if (d.why === "lost" || d.error?.code === "resume_expired") {
@@ -86,7 +89,12 @@ async function joinScreen(id, passcode) {
   }
   await loadMe();
   clearToasts(); // what the last screen said is not about this meeting
-  await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me, preview: (code) => api.preview(id, code) }, async (choice) => {
+  const effects = new Effects(api);
+  // Leaving pre-join for another screen ends the camera, microphone and effects.
+  addEventListener("hashchange", () => inMeeting || effects.stop(), { once: true });
+  const effect = await startingEffect(api);
+  effects.camera.setEffect(effect).catch(() => {});
+  await showPrejoin({ meetingId: id, passcode, name: me?.display_name ?? "", signedIn: !!me, preview: (code) => api.preview(id, code), effects, effect }, async (choice) => {
     // A browser that can do end-to-end encryption says so (with a fresh identity key); the
     // server refuses one that cannot from an E2EE meeting, with a message the form shows.
     const identity = await newIdentity();
@@ -97,7 +105,8 @@ async function joinScreen(id, passcode) {
     expose(meeting);
     meeting.title = ticket.title;
     const code = choice.passcode || passcode || (me ? await api.meeting(ticket.meeting_id).then((m) => m.passcode, () => "") : "");
-    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api, passcode: code });
+    expose(meeting, choice.effects);
+    showRoom(meeting, { stream: choice.stream, muted: choice.muted, cameraOff: choice.cameraOff, onExit: exit, api, passcode: code, effects: choice.effects });
     meeting.join(ticket.ticket);
   });
 }
@@ -113,10 +122,10 @@ async function newIdentity() {
 /**
  * The current meeting, for debugging from the console and for the end-to-end tests (which
  * read the peer connections' getStats()).
- * @param {Meeting} meeting
+ * @param {Meeting} meeting @param {Effects} [effects]
  */
-function expose(meeting) {
-  /** @type {any} */ (window).__convene = { meeting };
+function expose(meeting, effects) {
+  /** @type {any} */ (window).__convene = { meeting, effects };
 }
 
 function exit() {

@@ -39,19 +39,21 @@ pub fn too_large() -> Error {
     Error::client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "profile photos are limited to 5 MB")
 }
 
-fn unsupported() -> Error {
+fn unsupported(what: &str) -> Error {
     Error::client(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_image",
-        "profile photo must be a PNG, JPEG or WebP image",
+        format!("{what} must be a PNG, JPEG or WebP image"),
     )
 }
 
-pub(crate) fn process_blocking(bytes: &[u8]) -> Result<Avatar> {
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| unsupported())?;
+/// Decodes an uploaded PNG, JPEG or WebP (judged by its content, whatever the declared type
+/// says) within size limits; anything else is a 415 naming `what` was uploaded.
+pub(crate) fn decode(bytes: &[u8], what: &str) -> Result<image::DynamicImage> {
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| unsupported(what))?;
     match reader.format() {
         Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP) => {}
-        _ => return Err(unsupported()),
+        _ => return Err(unsupported(what)),
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
@@ -65,10 +67,15 @@ pub(crate) fn process_blocking(bytes: &[u8]) -> Result<Avatar> {
             format!("image could not be decoded: {e}"),
         )
     })?;
-    let side = img.width().min(img.height());
-    if side == 0 {
-        return Err(unsupported());
+    if img.width() == 0 || img.height() == 0 {
+        return Err(unsupported(what));
     }
+    Ok(img)
+}
+
+pub(crate) fn process_blocking(bytes: &[u8]) -> Result<Avatar> {
+    let img = decode(bytes, "profile photo")?;
+    let side = img.width().min(img.height());
     let square = img.crop_imm((img.width() - side) / 2, (img.height() - side) / 2, side, side);
     let scaled = square.resize_exact(SIZE, SIZE, FilterType::Lanczos3);
     let mut png = Vec::new();

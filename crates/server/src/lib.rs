@@ -9,6 +9,7 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod avatar;
+pub mod background;
 pub mod clock;
 pub mod cluster;
 pub mod config;

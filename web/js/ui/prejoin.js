@@ -4,6 +4,8 @@
 import { h, mount, brand, field, icon, showError, formatMeetingId } from "./dom.js";
 import { openDevices, listDevices, levelMeter } from "../peer.js";
 import { loadPrefs, savePrefs, pick } from "../prefs.js";
+import { backgroundPicker } from "../effects/picker.js";
+import { chooseImage, saveGuestDefault } from "../effects/backdrops.js";
 
 /** Human words for every refusal a join can meet (POST /join and the socket). */
 export const REFUSALS = /** @type {Record<string, string>} */ ({
@@ -31,6 +33,7 @@ export const REFUSALS = /** @type {Record<string, string>} */ ({
  * @property {boolean} muted
  * @property {boolean} cameraOff
  * @property {MediaStream | null} stream
+ * @property {import("../effects/index.js").Effects} [effects] what the stream goes through
  */
 
 /**
@@ -47,7 +50,7 @@ export function whoIsHere(p) {
 }
 
 /**
- * @param {{meetingId: string, passcode: string, name: string, signedIn: boolean, error?: string, preview?: (passcode: string) => Promise<import("../types.js").MeetingPreview>}} ctx
+ * @param {{meetingId: string, passcode: string, name: string, signedIn: boolean, error?: string, preview?: (passcode: string) => Promise<import("../types.js").MeetingPreview>, effects?: import("../effects/index.js").Effects, effect?: import("../effects/camera.js").Effect}} ctx
  * @param {(choice: JoinChoice) => Promise<void>} join rejects with an Error carrying `code`
  */
 export async function showPrejoin(ctx, join) {
@@ -80,9 +83,15 @@ export async function showPrejoin(ctx, join) {
     for (const t of stream?.getAudioTracks() ?? []) t.enabled = !muted;
     for (const t of stream?.getVideoTracks() ?? []) t.enabled = !cameraOff;
   };
+  /** An image picked here is the image next time; a guest's pick is their default (no account). @param {import("../effects/camera.js").Effect} e */
+  const rememberBackground = (e) => {
+    if (e.kind === "image" && e.image) chooseImage(localStorage, e.image);
+    if (!ctx.signedIn) saveGuestDefault(localStorage, e.kind);
+  };
   const open = async () => {
     meter.stop();
-    for (const t of stream?.getTracks() ?? []) t.stop();
+    // With effects the tracks sent stay for the session; the effects stop the old devices.
+    if (!ctx.effects) for (const t of stream?.getTracks() ?? []) t.stop();
     let audioDevice = micSel.value || undefined;
     let videoDevice = camSel.value || undefined;
     if (first) {
@@ -91,7 +100,8 @@ export async function showPrejoin(ctx, join) {
       audioDevice = pick(prefs.mic, known.audio);
       videoDevice = pick(prefs.camera, known.video);
     }
-    stream = await openDevices({ audioDevice, videoDevice });
+    const captured = await openDevices({ audioDevice, videoDevice });
+    stream = ctx.effects ? await ctx.effects.wrap(captured) : captured;
     video.srcObject = stream;
     if (stream) {
       meter = levelMeter(stream, (v) => {
@@ -102,8 +112,8 @@ export async function showPrejoin(ctx, join) {
       noCam.textContent = "No camera or microphone available";
     }
     const devices = await listDevices();
-    fill(micSel, devices.audio, stream?.getAudioTracks()[0]?.getSettings().deviceId);
-    fill(camSel, devices.video, stream?.getVideoTracks()[0]?.getSettings().deviceId);
+    fill(micSel, devices.audio, captured?.getAudioTracks()[0]?.getSettings().deviceId);
+    fill(camSel, devices.video, captured?.getVideoTracks()[0]?.getSettings().deviceId);
     paint();
   };
   micBtn.addEventListener("click", () => ((muted = !muted), paint()));
@@ -157,7 +167,7 @@ export async function showPrejoin(ctx, join) {
     try {
       await opening;
       meter.stop();
-      await join({ passcode: pwd.value.trim(), displayName: name.value.trim(), muted, cameraOff, stream });
+      await join({ passcode: pwd.value.trim(), displayName: name.value.trim(), muted, cameraOff, stream, effects: ctx.effects });
     } catch (err) {
       const code = /** @type {any} */ (err)?.code;
       showError(error, REFUSALS[code] ?? (err instanceof Error ? err.message : String(err)));
@@ -176,6 +186,7 @@ export async function showPrejoin(ctx, join) {
         { class: "preview", "aria-label": "Camera preview" },
         h("div", { class: "preview-frame" }, video, noCam, h("div", { class: "preview-controls" }, micBtn, camBtn)),
         h("div", { class: "row-2 devices" }, field("Microphone", micSel), field("Camera", camSel)),
+        ctx.effects ? backgroundPicker(ctx.effects.camera, ctx.effect ?? { kind: "none" }, "pj-background", rememberBackground) : null,
         level,
       ),
       h("section", { class: "card" }, form),

@@ -58,6 +58,7 @@ export function showRoom(meeting, local) {
     if (me) {
       for (const t of local.stream?.getAudioTracks() ?? []) t.enabled = !me.muted;
       for (const t of local.stream?.getVideoTracks() ?? []) t.enabled = me.camera_on;
+      local.effects?.camera.setPaused(!me.camera_on);
     }
     controls.render();
     renderSide();
@@ -164,6 +165,7 @@ export function showRoom(meeting, local) {
     controls.devices.dispose();
     removeEventListener("resize", onResize);
     for (const t of local.stream?.getTracks() ?? []) t.stop();
+    local.effects?.stop();
     showEnded(d);
   };
 

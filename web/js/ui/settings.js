@@ -6,6 +6,7 @@ import { header } from "./home.js";
 import { pushState, enablePush, disablePush } from "../push.js";
 import { openDevices, listDevices, levelMeter } from "../peer.js";
 import { loadPrefs, savePrefs, pick } from "../prefs.js";
+import { backgroundCard } from "./backgrounds.js";
 
 /** @typedef {import("../api.js").Api} Api */
 /** @typedef {import("../types.js").Me} Me */
@@ -131,6 +132,7 @@ export async function showSettings(api, me, changed) {
       h("h1", { class: "page-title", text: "Settings" }),
       h("section", { class: "card", "aria-labelledby": "set-profile" }, h("h2", { id: "set-profile", text: "Profile" }), h("p", { class: "muted", text: `${me.username} · ${me.email}` }), profile),
       h("section", { class: "card", "aria-labelledby": "set-photo" }, h("h2", { id: "set-photo", text: "Profile photo" }), photoBox),
+      backgroundCard(api, /** @type {HTMLSelectElement} */ (bg)),
       media,
       h("section", { class: "card", "aria-labelledby": "set-notify" }, h("h2", { id: "set-notify", text: "Reminders and notifications" }), field("Remind me before meetings", reminder), h("p", { class: "muted", text: "Browser notifications: reminders, meetings starting, being let in." }), pushBox),
       h("section", { class: "card", "aria-labelledby": "set-cal" }, h("h2", { id: "set-cal", text: "Calendar" }), h("p", { class: "muted", text: "A private link that lists your meetings in any calendar app." }), feedBtn, feedOut),

@@ -2,6 +2,7 @@
 
 mod admin;
 mod avatar;
+mod background;
 mod calendar;
 pub mod extract;
 pub(crate) mod files;
@@ -64,6 +65,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::router())
         .merge(avatar::router())
+        .merge(background::router())
         .merge(meetings::router())
         .merge(lobby::router())
         .merge(admin::router())

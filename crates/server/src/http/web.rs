@@ -4,6 +4,8 @@
 //! routes (`/j/{id}` join links, `/#/…` screens) load the app. Paths under `/api` never do: an
 //! unknown API route keeps its JSON `route_not_found`. Release builds carry the files inside
 //! the binary; debug builds read them from `web/` on each request, so edits show on reload.
+//! The npm packages the client runs (the person-segmentation model, RNNoise) are served under
+//! `/vendor/<package>/` from `node_modules/` (installed by `npm ci` before the build).
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +17,27 @@ use crate::error::error_response;
 #[folder = "../../web"]
 struct Assets;
 
+/// MediaPipe's selfie segmentation: its loader, WebAssembly and model, for backgrounds.
+#[derive(RustEmbed)]
+#[folder = "../../node_modules/@mediapipe/selfie_segmentation"]
+#[prefix = "vendor/selfie_segmentation/"]
+#[allow_missing = true]
+struct SelfieSegmentation;
+
+/// RNNoise compiled to WebAssembly with its AudioWorklet processor, for noise suppression.
+#[derive(RustEmbed)]
+#[folder = "../../node_modules/@sapphi-red/web-noise-suppressor/dist"]
+#[prefix = "vendor/web-noise-suppressor/"]
+#[allow_missing = true]
+struct NoiseSuppressor;
+
+fn asset(name: &str) -> Option<rust_embed::EmbeddedFile> {
+    if name.starts_with("vendor/") {
+        return SelfieSegmentation::get(name).or_else(|| NoiseSuppressor::get(name));
+    }
+    Assets::get(name)
+}
+
 /// The router's fallback: web files and the app shell for the browser, JSON 404 for the API.
 pub(super) async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
@@ -22,7 +45,7 @@ pub(super) async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Re
         return not_found();
     }
     let name = path.trim_start_matches('/');
-    if let Some(file) = (!name.is_empty()).then(|| Assets::get(name)).flatten() {
+    if let Some(file) = (!name.is_empty()).then(|| asset(name)).flatten() {
         return serve(name, file, &headers);
     }
     // A missing file (it has an extension) is a 404; anything else is a client-side route.
@@ -73,6 +96,8 @@ fn content_type(name: &str) -> &'static str {
         "webp" => "image/webp",
         "ico" => "image/x-icon",
         "woff2" => "font/woff2",
+        // WebAssembly.instantiateStreaming insists on this type.
+        "wasm" => "application/wasm",
         "txt" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }

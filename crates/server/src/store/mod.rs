@@ -5,6 +5,7 @@
 //! BIGINT/INTEGER (timestamps in Unix ms, booleans 0/1), TEXT and BLOB/BYTEA.
 
 mod access;
+mod backgrounds;
 pub mod backlog;
 mod chat;
 mod jobs;

@@ -9,6 +9,7 @@
  * @property {() => void} onExit
  * @property {import("../../api.js").Api} api
  * @property {string} [passcode] the meeting's passcode, when this page knows it
+ * @property {import("../../effects/index.js").Effects} [effects] backgrounds and noise suppression
  */
 
 /**

@@ -3,6 +3,7 @@
 
 import { h, icon, toast } from "../dom.js";
 import { listDevices } from "../../peer.js";
+import { effectItems } from "../../effects/menu.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 
@@ -23,8 +24,9 @@ export function createDeviceMenus(ctx, hooks) {
   const { meeting, local } = ctx;
   /** @type {{wrap: HTMLElement, menu: HTMLElement, close: (focusCaret?: boolean) => void}[]} */
   const menus = [];
-  /** The track I capture for a source now. @param {"microphone" | "camera"} source */
-  const currentTrack = (source) => local.stream?.getTracks().find((t) => t.kind === (source === "camera" ? "video" : "audio")) ?? null;
+  /** The track I capture for a source now (before any effect). @param {"microphone" | "camera"} source */
+  const currentTrack = (source) =>
+    (source === "camera" ? local.effects?.camera.source : local.effects?.noise.source) ?? local.stream?.getTracks().find((t) => t.kind === (source === "camera" ? "video" : "audio")) ?? null;
 
   /**
    * Captures from another microphone or camera and sends that instead (no renegotiation);
@@ -41,6 +43,13 @@ export function createDeviceMenus(ctx, hooks) {
       if (!track) throw new Error("no track");
       const me = meeting.self;
       track.enabled = camera ? (me?.camera_on ?? false) : !(me?.muted ?? true);
+      if (local.effects) {
+        // The effects take the new device in; the track sent stays the same.
+        if (camera) local.effects.camera.attach(track);
+        else await local.effects.noise.attach(track);
+        ctx.render();
+        return;
+      }
       local.stream = new MediaStream([...(local.stream?.getTracks() ?? []).filter((t) => t.kind !== track.kind), track]);
       if (camera) hooks.localVideo.srcObject = local.stream;
       await meeting.media.replace(source, track);
@@ -58,7 +67,7 @@ export function createDeviceMenus(ctx, hooks) {
     const caret = h("button", { id: `ctl-${source}-devices`, class: "ctl-caret", type: "button", "aria-label": `Choose ${noun}`, title: `Choose ${noun}`, "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": id }, icon("chevronUp"));
     const list = h("div", { id, class: "menu device-menu", role: "menu", tabindex: "-1", "aria-label": source === "camera" ? "Cameras" : "Microphones", hidden: true });
     const wrap = h("div", { class: "ctl-split" }, main, caret, list);
-    const items = () => /** @type {HTMLElement[]} */ ([...list.querySelectorAll("[role='menuitemradio']")]);
+    const items = () => /** @type {HTMLElement[]} */ ([...list.querySelectorAll("[role='menuitemradio'], [role='menuitemcheckbox']")]);
     /** @param {boolean} [focusCaret] */
     const close = (focusCaret = false) => {
       if (list.hidden) return;
@@ -80,6 +89,7 @@ export function createDeviceMenus(ctx, hooks) {
               h("button", { type: "button", role: "menuitemradio", tabindex: "-1", "aria-checked": String(d.deviceId === current), "data-device": d.deviceId, onclick: () => (close(true), switchDevice(source, d.deviceId)) }, icon("check"), h("span", { class: "menu-text", text: d.label || `${noun[0].toUpperCase()}${noun.slice(1)} ${i + 1}` })),
             )
           : [h("p", { class: "menu-empty", role: "presentation", text: `No ${noun} found` })]),
+        ...(local.effects ? effectItems(source, local.effects, () => close(true)) : []),
       );
       list.hidden = false;
       caret.setAttribute("aria-expanded", "true");
