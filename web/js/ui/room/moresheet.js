@@ -8,6 +8,9 @@ import { REACTIONS } from "../../types.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 
+/** The device carets have no icon or name of their own to show here. */
+const OWN = /** @type {Record<string, [Parameters<typeof icon>[0], string]>} */ ({ "ctl-microphone-devices": ["mic", "Microphone…"], "ctl-camera-devices": ["video", "Camera…"] });
+
 /**
  * @param {RoomContext} ctx
  * @param {{controls: () => HTMLElement[], beforeOpen: () => void}} parts the real controls to
@@ -34,8 +37,9 @@ export function createMoreSheet(ctx, parts) {
 
   /** An entry for a real control: its icon and its name without the shortcut letter. @param {HTMLElement} real */
   const entry = (real) => {
-    const name = (real.getAttribute("aria-label") || real.textContent || "").replace(/ \(.\)$/, "").trim();
-    const ic = /** @type {HTMLElement | null} */ (real.querySelector(".icon"))?.cloneNode(true) ?? icon("more");
+    const own = OWN[real.id];
+    const name = own ? own[1] : (real.getAttribute("aria-label") || real.textContent || "").replace(/ \(.\)$/, "").trim();
+    const ic = own ? icon(own[0]) : (/** @type {HTMLElement | null} */ (real.querySelector(".icon"))?.cloneNode(true) ?? icon("more"));
     const on = real.classList.contains("on") || real.classList.contains("rec-on") || real.getAttribute("aria-pressed") === "true";
     const danger = real.classList.contains("btn-danger-ghost") || real.classList.contains("rec-on");
     return h(
