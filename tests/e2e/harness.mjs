@@ -126,9 +126,10 @@ export function toneWav(seconds = 3, hz = 440) {
  * A new browser context + page that records page errors and console errors. Failed API calls
  * (4xx answers the app handles and shows) are expected in some scenarios and not errors.
  * @param {import("playwright-core").Browser} browser
+ * @param {import("playwright-core").BrowserContextOptions} [options] more context options (a phone: isMobile, hasTouch…)
  */
-export async function newPage(browser, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport, permissions: ["camera", "microphone", "clipboard-read", "clipboard-write"] });
+export async function newPage(browser, viewport = { width: 1280, height: 800 }, options = {}) {
+  const context = await browser.newContext({ viewport, permissions: ["camera", "microphone", "clipboard-read", "clipboard-write"], ...options });
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));

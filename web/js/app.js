@@ -7,6 +7,7 @@ import { showSignIn, showSignUp, showForgot, showReset } from "./ui/auth.js";
 import { showHome } from "./ui/home.js";
 import { showSettings } from "./ui/settings.js";
 import { refreshPush } from "./push.js";
+import { startShell } from "./shell.js";
 import { showPrejoin } from "./ui/prejoin.js";
 import { showRoom } from "./ui/room.js";
 import { Effects, startingEffect } from "./effects/index.js";
@@ -143,3 +144,4 @@ addEventListener("unhandledrejection", (e) => {
   e.preventDefault();
 });
 route();
+startShell();

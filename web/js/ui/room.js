@@ -33,6 +33,7 @@ export function showRoom(meeting, local) {
   };
   const controls = createControls(ctx, { stage, leave });
   const header = createHeader(ctx, controls.recording.pill, () => controls.actions.togglePanel("info"));
+  header.el.append(controls.flip.el);
   const side = h("aside", { class: "side", hidden: true });
   const closeBtn = () => h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": "Close panel", onclick: () => (state.closePanel(), render()) }, icon("x"));
 
@@ -163,6 +164,8 @@ export function showRoom(meeting, local) {
     header.dispose();
     stopShortcuts();
     controls.devices.dispose();
+    controls.more.dispose();
+    controls.flip.dispose();
     removeEventListener("resize", onResize);
     for (const t of local.stream?.getTracks() ?? []) t.stop();
     local.effects?.stop();

@@ -1,11 +1,14 @@
 // The control bar: microphone, camera (with their device menus), screen share, view,
 // reactions, hand, record, chat and participants toggles, Leave and End for all — and what
-// each button says as its state changes.
+// each button says as its state changes. On a phone the bar keeps the main ones and "More"
+// (moresheet.js) offers the rest; "Switch camera" (camswitch.js) goes in the top bar.
 
 import { h, icon, toast, choose } from "../dom.js";
 import { REACTIONS } from "../../types.js";
 import { createDeviceMenus } from "./devicemenu.js";
 import { createRecording } from "./recording.js";
+import { createMoreSheet } from "./moresheet.js";
+import { createCameraSwitch } from "./camswitch.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 /** @typedef {import("../../roomstate.js").Panel} Panel */
@@ -84,7 +87,7 @@ export function createControls(ctx, parts) {
   const peopleBtn = button("ctl-people", "Participants (P)", icon("users"), () => togglePanel("people"));
   const peopleCount = h("span", { class: "count" });
   peopleBtn.append(peopleCount);
-  const leaveBtn = h("button", { id: "ctl-leave", class: "btn btn-danger", type: "button", text: "Leave", onclick: () => parts.leave() });
+  const leaveBtn = h("button", { id: "ctl-leave", class: "btn btn-danger", type: "button", "aria-label": "Leave", onclick: () => parts.leave() }, icon("phone"), h("span", { class: "leave-label", text: "Leave" }));
   const endForAll = async () => {
     const choice = await choose({
       title: "End the meeting for everyone?",
@@ -102,13 +105,21 @@ export function createControls(ctx, parts) {
 
   const devices = createDeviceMenus(ctx, { localVideo: parts.stage.localVideo, beforeOpen: () => (reactMenu.hidden = true) });
   const recording = createRecording(ctx, { stage: () => parts.stage.el, button });
+  const flip = createCameraSwitch(ctx, { localVideo: parts.stage.localVideo });
+  // Recording on the device is not offered on a phone (see app.css), unless it is running.
+  const recordHere = () => recording.button.classList.contains("rec-on") || !matchMedia("(max-width: 480px)").matches;
+  const more = createMoreSheet(ctx, {
+    controls: () => [viewBtn, handBtn, shareBtn, ...(recordHere() ? [recording.button] : []), infoBtn, ...el.querySelectorAll(".ctl-caret"), endBtn].map((c) => /** @type {HTMLElement} */ (c)),
+    beforeOpen: () => (devices.closeAll(), (reactMenu.hidden = true)),
+  });
 
   const el = h(
     "footer",
     { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },
     h("div", { class: "controls-group" }, devices.menu("microphone", micBtn), devices.menu("camera", camBtn), shareBtn),
-    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, infoBtn, chatBtn, peopleBtn),
+    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, infoBtn, chatBtn, peopleBtn, more.button),
     h("div", { class: "controls-group" }, endBtn, leaveBtn),
+    more.sheet,
   );
 
   const render = () => {
@@ -144,6 +155,8 @@ export function createControls(ctx, parts) {
     reactMenu,
     devices,
     recording,
+    more,
+    flip,
     render,
     actions: { toggleMic, toggleCam, toggleView, toggleHand, togglePanel },
   };
