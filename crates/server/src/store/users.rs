@@ -18,6 +18,8 @@ pub struct UserRow {
     pub default_background: String,
     pub personal_meeting_id: i64,
     pub avatar_etag: Option<String>,
+    /// When the owner proved the address by opening the link mailed to it; `None` until then.
+    pub email_verified_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -26,10 +28,15 @@ impl UserRow {
     pub fn is_admin(&self) -> bool {
         self.role == "admin"
     }
+
+    /// Whether the account's address is proven: only then do invitations to it count.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
 }
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, role, disabled, \
-     default_background, personal_meeting_id, avatar_etag, created_at, updated_at";
+     default_background, personal_meeting_id, avatar_etag, email_verified_at, created_at, updated_at";
 
 fn user_from(row: &Row) -> Result<UserRow> {
     Ok(UserRow {
@@ -43,6 +50,7 @@ fn user_from(row: &Row) -> Result<UserRow> {
         default_background: row.try_get("default_background")?,
         personal_meeting_id: row.try_get("personal_meeting_id")?,
         avatar_etag: row.try_get("avatar_etag")?,
+        email_verified_at: row.try_get("email_verified_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -58,6 +66,9 @@ pub struct NewUser<'a> {
     pub personal_meeting_id: i64,
     /// Force this role; `None` makes the very first account admin and the rest users.
     pub role: Option<&'a str>,
+    /// The address is vouched for (an administrator created the account); the first
+    /// account of a server is verified too.
+    pub email_verified: bool,
     pub now: i64,
 }
 
@@ -83,10 +94,14 @@ impl Store {
             Some(role) => role.to_owned(),
             None => if claimed { "admin" } else { "user" }.to_owned(),
         };
+        // Whoever sets up the server proves nothing by clicking a link mailed to themselves
+        // (mail may not even be configured yet): the first account and forced admins are
+        // verified.
+        let verified_at = (new.email_verified || claimed || role == "admin").then_some(new.now);
         let result = sqlx::query(
             "INSERT INTO users (id, username, email, password_hash, display_name, role, disabled, \
-             default_background, personal_meeting_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, 'none', $7, $8, $8)",
+             default_background, personal_meeting_id, created_at, updated_at, email_verified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, 'none', $7, $8, $8, $9)",
         )
         .bind(new.id)
         .bind(new.username)
@@ -96,6 +111,7 @@ impl Store {
         .bind(&role)
         .bind(new.personal_meeting_id)
         .bind(new.now)
+        .bind(verified_at)
         .execute(self.pool())
         .await;
         match result {
