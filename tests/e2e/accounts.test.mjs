@@ -61,7 +61,9 @@ test("a scheduled meeting shows in the upcoming list, an overlapping one warns",
   }
   // The recording choices are the meeting's settings.
   const saved = await page.evaluate(async () => {
-    const s = JSON.parse(localStorage.getItem("convene.session") ?? "{}");
+    // The page keeps its access token in memory only: sign in afresh for this look.
+    const login = await fetch("/api/v1/users/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "hana", password: "correct horse battery" }) });
+    const s = await login.json();
     const r = await fetch("/api/v1/meetings?scope=upcoming", { headers: { authorization: `Bearer ${s.token}` } });
     return (await r.json()).items.map((/** @type {any} */ m) => [m.title, m.settings.auto_record, m.settings.recording_access]);
   });

@@ -12,6 +12,9 @@ import { chromium } from "playwright-core";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const SCREENSHOTS = join(ROOT, "target", "screenshots");
 
+/** Each running test server's data directory by its base URL, so `account()` finds its mail. */
+const SERVER_DIRS = new Map();
+
 /** A TCP port nobody listens on at `host`. */
 export async function freePort(host = "127.0.0.1") {
   return new Promise((resolve, reject) => {
@@ -69,6 +72,7 @@ export async function startServer(extraArgs = [], opts = {}) {
     }
     if (proc.exitCode !== null) throw new Error(`server exited: ${log}`);
   }
+  SERVER_DIRS.set(base, dir);
   return {
     base,
     /** The data directory: mail without SMTP lands in `outbox/*.eml`. */
@@ -173,19 +177,47 @@ export function shot(page, name) {
   return page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
 }
 
-/** Registers an account through the API and returns its tokens. */
-export async function account(base, name) {
+/**
+ * Registers an account through the API, confirms its address with the link mailed to it (as
+ * its owner would; the first account of a server needs none) and returns its tokens.
+ * `{verify: false}` leaves the address unconfirmed.
+ */
+export async function account(base, name, { verify = true } = {}) {
   const email = `${name}@example.com`;
   const password = "correct horse battery";
-  await fetch(`${base}/api/v1/users/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: name, email, password, display_name: name[0].toUpperCase() + name.slice(1) }) });
-  const r = await fetch(`${base}/api/v1/users/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
-  return { email, password, ...(await r.json()) };
+  const json = { "content-type": "application/json" };
+  await fetch(`${base}/api/v1/users/register`, { method: "POST", headers: json, body: JSON.stringify({ username: name, email, password, display_name: name[0].toUpperCase() + name.slice(1) }) });
+  const r = await fetch(`${base}/api/v1/users/login`, { method: "POST", headers: json, body: JSON.stringify({ email, password }) });
+  const acct = { email, password, ...(await r.json()) };
+  const me = await (await fetch(`${base}/api/v1/users/me`, { headers: { authorization: `Bearer ${acct.token}` } })).json();
+  if (verify && !me.email_verified) {
+    const dir = SERVER_DIRS.get(base);
+    if (!dir) throw new Error(`account(): ${base} was not started by startServer; its mail cannot be read`);
+    const token = verificationToken(await mailTo({ dir }, email, /verify-email\?token=/));
+    const v = await fetch(`${base}/api/v1/users/verify-email`, { method: "POST", headers: json, body: JSON.stringify({ token }) });
+    if (!v.ok) throw new Error(`verifying ${email}: ${v.status} ${await v.text()}`);
+  }
+  return acct;
 }
 
-/** Puts an account's session into a page's localStorage, as signing in would. */
+/** The token of the verification link in a mail's text. @param {string} text */
+export function verificationToken(text) {
+  const m = text.match(/verify-email\?token=([A-Za-z0-9_-]+)/);
+  if (!m) throw new Error(`no verification link in:\n${text}`);
+  return m[1];
+}
+
+/**
+ * Signs a page in as `acct`, as the sign-in form does: the browser gets the refresh cookie
+ * (HttpOnly, so the page cannot read it) and the app trades it for an access token on load.
+ */
 export async function signInPage(page, base, acct) {
   await page.goto(`${base}/#/signin`);
-  await page.evaluate((s) => localStorage.setItem("convene.session", JSON.stringify(s)), { token: acct.token, refresh_token: acct.refresh_token, user_id: acct.user_id, expires_at: Date.now() + acct.expires_in * 1000 });
+  await page.evaluate(async ({ email, password }) => {
+    const r = await fetch("/api/v1/users/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password, refresh_token_in: "cookie" }) });
+    if (!r.ok) throw new Error(`sign-in failed: ${r.status}`);
+    localStorage.setItem("convene.signed_in", (await r.json()).user_id);
+  }, { email: acct.email, password: acct.password });
 }
 
 /**

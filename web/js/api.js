@@ -1,5 +1,7 @@
-// The REST client: every call to /api/v1, the signed-in session in localStorage, and the
-// automatic refresh of the access token with the rotating refresh token.
+// The REST client: every call to /api/v1, the signed-in session, and the automatic refresh
+// of the access token. The access token lives in memory only; the refresh token is an
+// HttpOnly cookie the page cannot read, sent only to /users/refresh. After a reload the
+// client trades that cookie for a new access token.
 
 /** @typedef {import("./types.js").Session} Session */
 /** @typedef {import("./types.js").Me} Me */
@@ -7,7 +9,10 @@
 /** @typedef {import("./types.js").JoinTicket} JoinTicket */
 /** @typedef {import("./types.js").Attendance} Attendance */
 
-const SESSION_KEY = "convene.session";
+/** Not a secret: whether this browser signed in, so a reload knows to try its cookie. */
+const SIGNED_IN_KEY = "convene.signed_in";
+/** Sessions kept before this change: their tokens must not stay in storage. */
+const OLD_SESSION_KEY = "convene.session";
 const CLIENT_KEY = "convene.client_id";
 /** Refresh this long before the access token expires, so a request never races the expiry. */
 const EARLY_REFRESH_MS = 60_000;
@@ -35,9 +40,12 @@ export class ApiError extends Error {
  */
 
 export class Api {
-  /** @param {Storage} storage where the session lives (localStorage) */
+  /** @param {Storage} storage where the "signed in" mark and the client id live (localStorage) */
   constructor(storage) {
     this.storage = storage;
+    storage.removeItem(OLD_SESSION_KEY);
+    /** @type {Session | null} the access token: in memory only */
+    this.current = null;
     /** @type {Promise<void> | null} one refresh at a time: the refresh token rotates */
     this.refreshing = null;
     /** @type {((signedIn: boolean) => void) | null} */
@@ -46,23 +54,20 @@ export class Api {
 
   /** @returns {Session | null} */
   get session() {
-    try {
-      const raw = this.storage.getItem(SESSION_KEY);
-      return raw ? JSON.parse(raw) : null;
-    } catch {
-      return null;
-    }
+    return this.current;
   }
 
   /** @param {Session | null} s */
   set session(s) {
-    if (s) this.storage.setItem(SESSION_KEY, JSON.stringify(s));
-    else this.storage.removeItem(SESSION_KEY);
+    this.current = s;
+    if (s) this.storage.setItem(SIGNED_IN_KEY, s.user_id);
+    else this.storage.removeItem(SIGNED_IN_KEY);
     this.onSessionChange?.(s !== null);
   }
 
+  /** Signed in here, or (after a reload) likely to be: the refresh cookie decides. */
   get signedIn() {
-    return this.session !== null;
+    return this.current !== null || this.storage.getItem(SIGNED_IN_KEY) !== null;
   }
 
   /** A random id for this browser, so a host's removal also holds for guests. */
@@ -85,7 +90,7 @@ export class Api {
     const wantAuth = opts.auth ?? this.signedIn;
     if (wantAuth) await this.freshToken();
     let res = await this.send(method, path, opts, wantAuth);
-    if (res.status === 401 && wantAuth && this.session) {
+    if (res.status === 401 && wantAuth && this.current) {
       await this.refresh();
       res = await this.send(method, path, opts, wantAuth);
     }
@@ -110,7 +115,7 @@ export class Api {
       headers["content-type"] = opts.blob.type || "application/octet-stream";
       body = opts.blob;
     }
-    const s = this.session;
+    const s = this.current;
     if (wantAuth && s) headers.authorization = `Bearer ${s.token}`;
     try {
       return await fetch(`/api/v1${path}`, { method, headers, body });
@@ -139,59 +144,81 @@ export class Api {
   }
 
   async freshToken() {
-    const s = this.session;
-    if (s && Date.now() > s.expires_at - EARLY_REFRESH_MS) await this.refresh();
+    const s = this.current;
+    if (!s || Date.now() > s.expires_at - EARLY_REFRESH_MS) await this.refresh();
   }
 
-  /** Trades the refresh token for a new pair; signs out when it is refused. */
+  /**
+   * Trades the refresh cookie for a new access token (and the cookie for the next one); signs
+   * out when it is refused. Tabs take turns (Web Locks): the cookie rotates, and a tab that
+   * sent one already used by another would end the session.
+   */
   refresh() {
     if (!this.refreshing) {
-      this.refreshing = (async () => {
-        const s = this.session;
-        if (!s) return;
-        const res = await this.send("POST", "/users/refresh", { json: { refresh_token: s.refresh_token } }, false);
+      const run = async () => {
+        const res = await this.send("POST", "/users/refresh", { json: {} }, false);
         if (res.status >= 400 && res.status < 500) {
-          this.session = null;
+          const wasSignedIn = this.signedIn;
+          this.current = null;
+          this.storage.removeItem(SIGNED_IN_KEY);
+          if (wasSignedIn) this.onSessionChange?.(false);
           throw new ApiError(401, "session_expired", "Your session has expired. Please sign in again.");
         }
         this.store(await this.parse(res));
-      })().finally(() => {
+      };
+      /** @type {Promise<void>} */
+      const turn = navigator.locks ? navigator.locks.request("convene-refresh", run).then(() => {}) : run();
+      this.refreshing = turn.finally(() => {
         this.refreshing = null;
       });
     }
     return this.refreshing;
   }
 
-  /** @param {{token: string, refresh_token: string, user_id: string, expires_in: number}} r */
+  /** @param {{token: string, user_id: string, expires_in: number}} r */
   store(r) {
-    this.session = {
-      token: r.token,
-      refresh_token: r.refresh_token,
-      user_id: r.user_id,
-      expires_at: Date.now() + r.expires_in * 1000,
-    };
+    this.session = { token: r.token, user_id: r.user_id, expires_at: Date.now() + r.expires_in * 1000 };
   }
 
   // --- accounts ---
 
-  /** @param {{username: string, email: string, password: string, display_name?: string}} form */
+  /**
+   * Creates the account (the server mails a link to confirm the address) and signs in with it.
+   * @param {{username: string, email: string, password: string, display_name?: string}} form
+   * @returns {Promise<boolean>} whether signing in worked
+   */
   async register(form) {
     await this.request("POST", "/users/register", { json: form, auth: false });
-    await this.login(form.email, form.password);
+    // The server answers alike whether or not the address had an account already; only
+    // signing in tells, as it would anyway.
+    return this.login(form.username, form.password).then(() => true, () => false);
   }
 
   /** @param {string} login e-mail or username @param {string} password */
   async login(login, password) {
-    const body = login.includes("@") ? { email: login, password } : { username: login, password };
-    this.store(await this.request("POST", "/users/login", { json: body, auth: false }));
+    const who = login.includes("@") ? { email: login } : { username: login };
+    this.store(await this.request("POST", "/users/login", { json: { ...who, password, refresh_token_in: "cookie" }, auth: false }));
   }
 
+  /** Ends the session on the server, which also removes the refresh cookie. */
   async logout() {
-    const s = this.session;
-    if (s) {
-      await this.request("POST", "/users/logout", { json: { refresh_token: s.refresh_token } }).catch(() => {});
-    }
+    if (this.signedIn) await this.request("POST", "/users/logout").catch(() => {});
     this.session = null;
+  }
+
+  /** @param {string} token from the link in the verification mail */
+  verifyEmail(token) {
+    return this.request("POST", "/users/verify-email", { json: { token }, auth: false });
+  }
+
+  /** Mails the verification link again. @returns {Promise<{message: string}>} */
+  resendVerification() {
+    return this.request("POST", "/users/me/verification");
+  }
+
+  /** @param {string} email @param {string} password @returns {Promise<{message: string}>} */
+  changeEmail(email, password) {
+    return this.request("PUT", "/users/me/email", { json: { email, password } });
   }
 
   /** @returns {Promise<Me>} */

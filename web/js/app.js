@@ -3,7 +3,7 @@
 import { Api } from "./api.js";
 import { Meeting, savedSeat } from "./meeting.js";
 import { toast, clearToasts } from "./ui/dom.js";
-import { showSignIn, showSignUp, showForgot, showReset } from "./ui/auth.js";
+import { showSignIn, showSignUp, showForgot, showReset, showVerify } from "./ui/auth.js";
 import { showHome } from "./ui/home.js";
 import { showSettings } from "./ui/settings.js";
 import { refreshPush } from "./push.js";
@@ -52,6 +52,8 @@ async function route() {
       return showForgot(api);
     case "/reset-password":
       return showReset(api, params.get("token") ?? "");
+    case "/verify-email":
+      return showVerify(api, params.get("token") ?? "");
   }
   if (!(await loadMe()) || !me) {
     location.hash = "#/signin";

@@ -180,8 +180,7 @@ export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "�
 
 /**
  * @typedef {object} Session
- * @property {string} token
- * @property {string} refresh_token
+ * @property {string} token the access token (memory only; the refresh token is an HttpOnly cookie)
  * @property {string} user_id
  * @property {number} expires_at epoch milliseconds when `token` expires
  */
@@ -191,6 +190,7 @@ export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "�
  * @property {string} user_id
  * @property {string} username
  * @property {string} email
+ * @property {boolean} email_verified whether the owner opened the link mailed to `email`
  * @property {string} display_name
  * @property {string | null} [avatar_url]
  * @property {string} role

@@ -46,6 +46,8 @@ pub struct NewAccount<'a> {
     pub display_name: &'a str,
     /// `Some("admin")` for an administrator; the first account becomes one anyway.
     pub role: Option<&'a str>,
+    /// Created by an administrator, who vouches for the address.
+    pub email_verified: bool,
     pub now_ms: i64,
 }
 
@@ -63,6 +65,7 @@ pub async fn create(store: &Store, new: NewAccount<'_>) -> Result<UserRow> {
                 display_name: new.display_name,
                 personal_meeting_id: MeetingId::new_personal().get(),
                 role: new.role,
+                email_verified: new.email_verified,
                 now: new.now_ms,
             })
             .await;

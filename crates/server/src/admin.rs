@@ -36,29 +36,41 @@ async fn act(state: &AppState, action: AdminAction) -> anyhow::Result<()> {
                 password_hash: &hash,
                 display_name: &username,
                 role: Some("admin"),
+                email_verified: true,
                 now_ms: state.clock.now_ms(),
             };
             let user = crate::account::create(&state.store, new).await?;
             println!("created administrator {} <{}> (id {})", user.username, user.email, user.id);
         }
         AdminAction::Promote { account } => {
-            let user = if account.contains('@') {
-                state.store.user_by_email(&account).await?
-            } else {
-                state.store.user_by_username(&account).await?
-            };
-            let user = user.ok_or_else(|| anyhow::anyhow!("no account {account:?}"))?;
+            let user = find(state, &account).await?;
             state.store.set_role(&user.id, "admin", state.clock.now_ms()).await?;
             println!("{} <{}> is now an administrator", user.username, user.email);
+        }
+        AdminAction::Verify { account } => {
+            let user = find(state, &account).await?;
+            state.store.mark_email_verified(&user.id, &user.email, state.clock.now_ms()).await?;
+            println!("{} <{}> has a verified address", user.username, user.email);
         }
         AdminAction::List => {
             let (users, total) = state.store.list_users(None, 10_000, 0).await?;
             println!("{total} account(s)");
             for u in users {
                 let state = if u.disabled { "disabled" } else { "active" };
-                println!("{}\t{}\t{}\t{}\t{state}", u.id, u.username, u.email, u.role);
+                let verified = if u.email_verified() { "verified" } else { "unverified" };
+                println!("{}\t{}\t{}\t{}\t{state}\t{verified}", u.id, u.username, u.email, u.role);
             }
         }
     }
     Ok(())
+}
+
+/// An account by username or e-mail address.
+async fn find(state: &AppState, account: &str) -> anyhow::Result<crate::store::UserRow> {
+    let user = if account.contains('@') {
+        state.store.user_by_email(account).await?
+    } else {
+        state.store.user_by_username(account).await?
+    };
+    user.ok_or_else(|| anyhow::anyhow!("no account {account:?}"))
 }

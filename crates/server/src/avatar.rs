@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
 pub const SIZE: u32 = 256;
 const MAX_DIMENSION: u32 = 12_000;
+/// The most pixels a photo may have (a 40-megapixel camera's). Checked from the header before
+/// decoding: a few kilobytes of PNG can claim 12000×12000 and decode to half a gigabyte.
+pub const MAX_PIXELS: u64 = 40_000_000;
 
 /// Where someone's photo is served, with its ETag so a new photo gets a new URL; `None`
 /// without one.
@@ -55,10 +58,23 @@ pub(crate) fn decode(bytes: &[u8], what: &str) -> Result<image::DynamicImage> {
         Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP) => {}
         _ => return Err(unsupported(what)),
     }
+    // The header alone says how big the bitmap would be; refuse before allocating it.
+    let mut peek = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| unsupported())?;
+    // Reading the header allocates nothing; the limits that follow are this code's own.
+    peek.no_limits();
+    let (width, height) = peek.into_dimensions().map_err(|_| unsupported())?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS || width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(Error::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "image_too_large",
+            format!("the photo is {width}×{height} pixels; at most {} megapixels are accepted", MAX_PIXELS / 1_000_000),
+        ));
+    }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
     limits.max_image_height = Some(MAX_DIMENSION);
-    limits.max_alloc = Some(512 * 1024 * 1024);
+    // Room for the largest accepted photo as 8-bit RGBA, and a little for the decoder.
+    limits.max_alloc = Some(MAX_PIXELS * 4 + 16 * 1024 * 1024);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| {
         Error::client(

@@ -49,6 +49,8 @@ pub enum AdminAction {
     },
     /// Make an existing account (by username or e-mail) an administrator.
     Promote { account: String },
+    /// Mark an account's (by username or e-mail) address as verified, vouching for it.
+    Verify { account: String },
     /// List accounts.
     List,
 }
@@ -101,6 +103,13 @@ pub struct ServeArgs {
     /// Wrong meeting passcodes allowed per client IP per 10 minutes [default: 10].
     #[arg(long, env = "CONVENE_PASSCODE_FAILURES_PER_IP", global = true)]
     pub passcode_failures_per_ip: Option<u32>,
+    /// Most invitees one meeting may have [default: 100].
+    #[arg(long, env = "CONVENE_MAX_INVITEES", global = true)]
+    pub max_invitees: Option<u32>,
+    /// Most mails one account may cause per hour (invitations, updates, verification links)
+    /// [default: 200].
+    #[arg(long, env = "CONVENE_MAILS_PER_HOUR", global = true)]
+    pub mails_per_hour: Option<u32>,
     /// Take the client IP from X-Forwarded-For (only behind a trusted proxy) [default: false].
     #[arg(long, env = "CONVENE_TRUST_PROXY", global = true)]
     pub trust_proxy: Option<bool>,
@@ -331,6 +340,8 @@ pub struct Config {
     pub login_rate_per_ip: u32,
     pub login_failures_per_account: u32,
     pub passcode_failures_per_ip: u32,
+    pub max_invitees: u32,
+    pub mails_per_hour: u32,
     pub trust_proxy: bool,
     pub max_sockets_per_ip: u32,
     pub webhook_retry_base_ms: u64,
@@ -477,6 +488,8 @@ impl ServeArgs {
                 .or(file.login_failures_per_account)
                 .unwrap_or(10),
             passcode_failures_per_ip: self.passcode_failures_per_ip.or(file.passcode_failures_per_ip).unwrap_or(10),
+            max_invitees: self.max_invitees.or(file.max_invitees).unwrap_or(100),
+            mails_per_hour: self.mails_per_hour.or(file.mails_per_hour).unwrap_or(200),
             trust_proxy: self.trust_proxy.or(file.trust_proxy).unwrap_or(false),
             max_sockets_per_ip: self.max_sockets_per_ip.or(file.max_sockets_per_ip).unwrap_or(200),
             webhook_retry_base_ms: self.webhook_retry_base_ms.or(file.webhook_retry_base_ms).unwrap_or(10_000),
@@ -528,6 +541,8 @@ impl Config {
         );
         anyhow::ensure!(self.login_rate_per_ip >= 1, "login_rate_per_ip must be at least 1");
         anyhow::ensure!(self.max_sockets_per_ip >= 1, "max_sockets_per_ip must be at least 1");
+        anyhow::ensure!((1..=10_000).contains(&self.max_invitees), "max_invitees must be between 1 and 10000");
+        anyhow::ensure!(self.mails_per_hour >= 1, "mails_per_hour must be at least 1");
         anyhow::ensure!(
             self.login_failures_per_account >= 1 && self.passcode_failures_per_ip >= 1,
             "failure limits must be at least 1"

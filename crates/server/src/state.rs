@@ -42,6 +42,11 @@ pub struct Limits {
     pub login_failures: Limiter,
     /// Wrong passcodes per client IP per 10 minutes.
     pub passcode_failures: Limiter,
+    /// Mails each account causes per hour (`--mails-per-hour`).
+    pub mails: Limiter,
+    /// Account mails (verification links, "you already have an account") per address per
+    /// hour, so registration cannot be used to flood someone's inbox.
+    pub account_mails: Limiter,
 }
 
 impl Limits {
@@ -50,6 +55,8 @@ impl Limits {
             auth_per_ip: Limiter::new(cfg.login_rate_per_ip, 60_000),
             login_failures: Limiter::new(cfg.login_failures_per_account, 15 * 60_000),
             passcode_failures: Limiter::new(cfg.passcode_failures_per_ip, 10 * 60_000),
+            mails: Limiter::new(cfg.mails_per_hour, 60 * 60_000),
+            account_mails: Limiter::new(5, 60 * 60_000),
         }
     }
 
@@ -57,6 +64,8 @@ impl Limits {
         self.auth_per_ip.prune(now_ms);
         self.login_failures.prune(now_ms);
         self.passcode_failures.prune(now_ms);
+        self.mails.prune(now_ms);
+        self.account_mails.prune(now_ms);
     }
 }
 

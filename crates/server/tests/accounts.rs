@@ -176,7 +176,10 @@ async fn register_returns_account_and_first_is_admin(backend: Backend) {
             json!({"username": "  Alice ", "email": "Alice@Example.COM", "password": PASSWORD, "display_name": "Alice L."}),
         )
         .await;
-    let me = r.expect(201);
+    assert!(r.expect(202)["message"].as_str().unwrap().contains("check your mail"), "{}", r.body);
+    let alice = app.login("alice@example.com", PASSWORD).await;
+    let me = app.get("/api/v1/users/me", Some(&alice.token)).await.expect(200).clone();
+    assert_eq!(me["email_verified"], true, "the first account needs no link: nobody to prove it to yet");
     assert_eq!(me["username"], "alice", "usernames are trimmed and lower-cased");
     assert_eq!(me["email"], "alice@example.com", "e-mails are lower-cased");
     assert_eq!(me["display_name"], "Alice L.");
@@ -191,8 +194,11 @@ async fn register_returns_account_and_first_is_admin(backend: Backend) {
     assert!(me.get("password").is_none() && me.get("password_hash").is_none());
     assert!(!String::from_utf8_lossy(&r.bytes).contains("argon2"));
 
-    let bob = register(&app, "bob", "bob@example.com", PASSWORD).await;
-    assert_eq!(bob.expect(201)["role"], "user", "later accounts are plain users");
+    register(&app, "bob", "bob@example.com", PASSWORD).await.expect(202);
+    let bob = app.login("bob", PASSWORD).await;
+    let bob = app.get("/api/v1/users/me", Some(&bob.token)).await;
+    assert_eq!(bob.expect(200)["role"], "user", "later accounts are plain users");
+    assert_eq!(bob.body["email_verified"], false, "until the link mailed to bob@example.com is opened");
     assert_eq!(bob.body["display_name"], "bob", "display name defaults to the username");
     assert_ne!(bob.body["user_id"], me["user_id"]);
     assert_ne!(bob.body["personal_meeting_id"], me["personal_meeting_id"]);
@@ -201,14 +207,27 @@ async fn register_returns_account_and_first_is_admin(backend: Backend) {
 
 async fn register_rejects_duplicates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    register(&app, "alice", "alice@example.com", PASSWORD).await.expect(201);
+    let first = register(&app, "alice", "alice@example.com", PASSWORD).await;
+    first.expect(202);
     register(&app, "alice", "other@example.com", PASSWORD).await.expect_error(409, "username_taken");
     register(&app, "ALICE", "other@example.com", PASSWORD).await.expect_error(409, "username_taken");
-    register(&app, "alice2", "alice@example.com", PASSWORD).await.expect_error(409, "email_taken");
-    register(&app, "alice3", "ALICE@Example.com", PASSWORD).await.expect_error(409, "email_taken");
+    // A taken address is not revealed: the answer is the one a new address gets (the address
+    // is in the message either way), and no account was made.
+    for (name, email) in [("alice2", "alice@example.com"), ("alice3", "ALICE@Example.com")] {
+        let again = register(&app, name, email, PASSWORD).await;
+        assert_eq!(again.status, first.status);
+        assert_eq!(again.body, first.body, "no email_taken oracle");
+        login_reply(&app, json!({"username": name, "password": PASSWORD}))
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    // The owner of the address hears about it, with a way back in.
+    let told = app.mail_to("alice@example.com", "already has one").await;
+    assert!(told.contains("/#/forgot"), "{told}");
     // The failed attempts did not take the admin role or leave accounts behind.
-    let bob = register(&app, "bob", "bob@example.com", PASSWORD).await;
-    assert_eq!(bob.expect(201)["role"], "user");
+    register(&app, "bob", "bob@example.com", PASSWORD).await.expect(202);
+    let bob = app.login("bob@example.com", PASSWORD).await;
+    assert_eq!(app.get("/api/v1/users/me", Some(&bob.token)).await.expect(200)["role"], "user");
     app.stop().await;
 }
 
@@ -240,8 +259,10 @@ async fn register_validates_fields(backend: Backend) {
     .await
     .expect_error(422, "invalid_display_name");
     // None of the refused attempts created an account: the name and address are still free.
-    let ok = register(&app, "alice", "alice@example.com", "12345678").await;
-    assert_eq!(ok.expect(201)["role"], "admin", "boundary: 8 characters is enough");
+    register(&app, "alice", "alice@example.com", "12345678").await.expect(202);
+    let alice = app.login("alice", "12345678").await;
+    let me = app.get("/api/v1/users/me", Some(&alice.token)).await;
+    assert_eq!(me.expect(200)["role"], "admin", "boundary: 8 characters is enough");
     app.stop().await;
 }
 
@@ -273,7 +294,8 @@ async fn register_rejects_malformed_requests(backend: Backend) {
 
 async fn login_by_email_and_username(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let created = register(&app, "alice", "alice@example.com", PASSWORD).await.expect(201).clone();
+    register(&app, "alice", "alice@example.com", PASSWORD).await.expect(202);
+    let created = json!({"user_id": app.login("alice", PASSWORD).await.user_id});
     let by_email = login_reply(&app, json!({"email": "alice@example.com", "password": PASSWORD})).await;
     let body = by_email.expect(200);
     assert_eq!(body["token_type"], "Bearer");
@@ -300,7 +322,7 @@ async fn login_by_email_and_username(backend: Backend) {
 
 async fn login_failures_do_not_reveal_accounts(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    register(&app, "alice", "alice@example.com", PASSWORD).await.expect(201);
+    register(&app, "alice", "alice@example.com", PASSWORD).await.expect(202);
     let wrong = login_reply(&app, json!({"email": "alice@example.com", "password": "not the password"})).await;
     wrong.expect_error(401, "invalid_credentials");
     let unknown = login_reply(&app, json!({"email": "nobody@example.com", "password": PASSWORD})).await;
@@ -317,8 +339,8 @@ async fn login_failures_do_not_reveal_accounts(backend: Backend) {
 
 async fn login_locks_account_after_repeated_failures(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.login_failures_per_account = 3).await;
-    register(&app, "alice", "alice@example.com", PASSWORD).await.expect(201);
-    register(&app, "bob", "bob@example.com", PASSWORD).await.expect(201);
+    register(&app, "alice", "alice@example.com", PASSWORD).await.expect(202);
+    register(&app, "bob", "bob@example.com", PASSWORD).await.expect(202);
     for _ in 0..3 {
         login_reply(&app, json!({"email": "alice@example.com", "password": "wrong password"}))
             .await
@@ -349,7 +371,7 @@ async fn login_locks_account_after_repeated_failures(backend: Backend) {
 
 async fn login_rate_limited_per_ip(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.login_rate_per_ip = 4).await;
-    register(&app, "alice", "alice@example.com", PASSWORD).await.expect(201); // attempt 1
+    register(&app, "alice", "alice@example.com", PASSWORD).await.expect(202); // attempt 1
     for _ in 0..3 {
         login_reply(&app, json!({"email": "alice@example.com", "password": PASSWORD})).await.expect(200);
     }
@@ -363,7 +385,7 @@ async fn login_rate_limited_per_ip(backend: Backend) {
 
     app.state.clock.advance(Duration::seconds(61));
     login_reply(&app, json!({"email": "alice@example.com", "password": PASSWORD})).await.expect(200);
-    register(&app, "bob", "bob@example.com", PASSWORD).await.expect(201);
+    register(&app, "bob", "bob@example.com", PASSWORD).await.expect(202);
     app.stop().await;
 }
 
@@ -970,9 +992,10 @@ async fn delete_account_erases_it_and_cancels_hosted_meetings(backend: Backend) 
     let seen = app.get(&path, Some(&carol.token)).await;
     assert_eq!(seen.expect(200)["status"], "cancelled", "the invitee sees the meeting was cancelled");
     // The name and address are free again.
-    let again = register(&app, "bob", "bob@example.com", PASSWORD).await;
-    assert_eq!(again.expect(201)["role"], "user");
-    assert_ne!(again.body["user_id"], bob.user_id.as_str());
+    register(&app, "bob", "bob@example.com", PASSWORD).await.expect(202);
+    let again = app.login("bob", PASSWORD).await;
+    assert_eq!(app.get("/api/v1/users/me", Some(&again.token)).await.expect(200)["role"], "user");
+    assert_ne!(again.user_id, bob.user_id);
     app.stop().await;
 }
 

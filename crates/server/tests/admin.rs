@@ -337,10 +337,15 @@ async fn cli_created_admin_makes_registrations_plain_users() {
             json!({"username": "stranger", "email": "stranger@example.com", "password": PASSWORD}),
         )
         .await;
-    assert_eq!(r.expect(201)["role"], "user", "the server already has an administrator");
+    r.expect(202);
+    let stranger = app.login("stranger", PASSWORD).await;
+    let stranger = app.get("/api/v1/users/me", Some(&stranger.token)).await;
+    assert_eq!(stranger.expect(200)["role"], "user", "the server already has an administrator");
+    assert_eq!(stranger.body["email_verified"], false, "a registered address still needs its link");
     let root = app.login("root@example.com", "a strong root password").await;
     let me = app.get("/api/v1/users/me", Some(&root.token)).await;
     assert_eq!(me.expect(200)["role"], "admin");
+    assert_eq!(me.body["email_verified"], true, "an administrator created by the operator is verified");
     app.stop().await;
 }
 

@@ -35,6 +35,9 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/users/me/password"),
     ("post", "/api/v1/users/password-reset"),
     ("post", "/api/v1/users/password-reset/confirm"),
+    ("post", "/api/v1/users/verify-email"),
+    ("post", "/api/v1/users/me/verification"),
+    ("put", "/api/v1/users/me/email"),
     ("get", "/api/v1/users/me/export"),
     ("get", "/api/v1/users/{id}"),
     ("get", "/api/v1/users/{id}/avatar"),
@@ -387,7 +390,7 @@ async fn health_readiness_and_metrics(backend: Backend) {
         .unwrap_or_else(|| panic!("no templated meeting route in:\n{}", requests.join("\n")));
     let count: f64 = meeting_line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(count >= 2.0, "both lookups counted under one label: {meeting_line}");
-    assert!(requests.iter().any(|l| l.contains("route=\"/api/v1/users/register\"") && l.contains("status=\"201\"")));
+    assert!(requests.iter().any(|l| l.contains("route=\"/api/v1/users/register\"") && l.contains("status=\"202\"")));
     assert!(requests.iter().any(|l| l.contains("route=\"/healthz\"")));
     // Labels use route templates, never raw paths (which would make label values unbounded).
     assert!(!text.contains("1234567890") && !text.contains("route-xyz"), "raw paths in metrics:\n{text}");

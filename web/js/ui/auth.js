@@ -89,10 +89,51 @@ export function showSignUp(api, done) {
   );
   const v = (/** @type {HTMLElement} */ el) => /** @type {HTMLInputElement} */ (el).value.trim();
   submitting(form, async () => {
-    await api.register({ display_name: v(name), username: v(username), email: v(email), password: /** @type {HTMLInputElement} */ (password).value });
-    done();
+    const signedIn = await api.register({ display_name: v(name), username: v(username), email: v(email), password: /** @type {HTMLInputElement} */ (password).value });
+    // A server's first account is verified at once: no mail to wait for.
+    if (signedIn && (await api.me()).email_verified) return done();
+    checkYourMail(v(email), signedIn, done);
   });
   mount(card("Create your account", "Host meetings, schedule with invites and get a personal room.", form));
+}
+
+/**
+ * After registering: the address gets a link to confirm it. The account works already, but
+ * invitations to the address show up only once it is confirmed.
+ * @param {string} email @param {boolean} signedIn @param {() => void} done
+ */
+function checkYourMail(email, signedIn, done) {
+  const next = signedIn
+    ? h("button", { class: "btn btn-primary btn-block", type: "button", text: "Continue to Convene", autofocus: true, onclick: done })
+    : h("a", { class: "btn btn-primary btn-block", href: "#/signin", text: "Sign in" });
+  mount(
+    card(
+      "Check your mail",
+      `We sent a link to ${email}. Open it to confirm your address.`,
+      h("p", { class: "notice", role: "status", text: "Until you confirm it, invitations sent to this address do not show up in your account and you cannot invite others." }),
+      next,
+    ),
+  );
+}
+
+/**
+ * The page the link in the verification mail opens.
+ * @param {Api} api @param {string} token
+ */
+export async function showVerify(api, token) {
+  const status = h("p", { class: "notice", role: "status", text: "Confirming your address…" });
+  const next = h("a", { class: "btn btn-primary btn-block", href: api.signedIn ? "#/" : "#/signin", text: api.signedIn ? "Go to your meetings" : "Sign in", hidden: true });
+  mount(card("Confirm your e-mail address", "One moment.", status, next));
+  try {
+    await api.verifyEmail(token);
+    status.textContent = "Your e-mail address is confirmed. Invitations sent to it now show up in your account.";
+    status.className = "notice notice-success";
+  } catch (err) {
+    status.textContent = err instanceof Error ? err.message : String(err);
+    status.className = "form-error";
+    status.setAttribute("role", "alert");
+  }
+  next.hidden = false;
 }
 
 /** @param {Api} api */

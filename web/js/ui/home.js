@@ -32,6 +32,32 @@ export function header(me, api, current) {
   );
 }
 
+/**
+ * Shown while my address is unconfirmed: why it matters, and a way to get the link again.
+ * @param {Api} api @param {Me} me
+ */
+export function verifyBanner(api, me) {
+  if (me.email_verified !== false) return null;
+  const status = h("span", { role: "status" });
+  const resend = /** @type {HTMLButtonElement} */ (h("button", { class: "btn btn-small", type: "button", text: "Resend the link" }));
+  resend.addEventListener("click", async () => {
+    resend.disabled = true;
+    try {
+      status.textContent = (await api.resendVerification()).message;
+    } catch (err) {
+      status.textContent = err instanceof Error ? err.message : String(err);
+      resend.disabled = false;
+    }
+  });
+  return h(
+    "section",
+    { class: "banner banner-warning verify-banner", "aria-labelledby": "verify-title" },
+    h("strong", { id: "verify-title", text: "Confirm your e-mail address" }),
+    h("p", { text: `We sent a link to ${me.email}. Until you open it, invitations sent to this address do not show up here and you cannot invite others.` }),
+    h("div", { class: "row" }, resend, status),
+  );
+}
+
 /** The path of a join_url, so links work whatever public_url says. @param {string} url */
 function localJoin(url) {
   const u = new URL(url, location.origin);
@@ -201,6 +227,7 @@ export async function showHome(api, me) {
       "main",
       { class: "page home", id: "main" },
       h("h1", { class: "page-title", text: `${hello}, ${me.display_name.split(" ")[0]}` }),
+      verifyBanner(api, me),
       banners,
       h(
         "div",

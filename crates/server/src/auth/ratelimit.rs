@@ -49,6 +49,21 @@ impl Limiter {
         blocked
     }
 
+    /// Counts `n` events at once if they fit in the key's window; if they do not, counts
+    /// nothing and gives the seconds until the window ends (an allowance, e.g. mails per hour).
+    pub fn take(&self, key: &str, n: u32, now_ms: i64) -> Option<u64> {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = windows.entry(key.to_owned()).or_insert((now_ms, 0));
+        if now_ms >= entry.0 + self.window_ms {
+            *entry = (now_ms, 0);
+        }
+        if entry.1.saturating_add(n) > self.limit {
+            return Some(((entry.0 + self.window_ms - now_ms) as u64).div_ceil(1000).max(1));
+        }
+        entry.1 += n;
+        None
+    }
+
     /// Forgets a key (e.g. after a successful login).
     pub fn clear(&self, key: &str) {
         self.windows.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
@@ -75,6 +90,10 @@ mod tests {
         assert_eq!(l.hit("other", 1_000), None, "keys are independent");
         assert_eq!(l.hit("ip", 60_000), None, "new window");
         l.prune(200_000);
+        assert_eq!(l.take("mail", 2, 0), None);
+        assert_eq!(l.take("mail", 2, 1_000), Some(59), "2 + 2 > 3: nothing counted");
+        assert_eq!(l.take("mail", 1, 1_000), None, "the one that fits is");
+        assert_eq!(l.take("mail", 3, 60_000), None, "new window");
         assert!(l.windows.lock().unwrap().is_empty());
     }
 }

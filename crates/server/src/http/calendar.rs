@@ -121,7 +121,7 @@ async fn feed(State(state): State<AppState>, Path(file): Path<String>) -> Result
     let now = state.clock.now();
     let meetings: Vec<MeetingRow> = state
         .store
-        .meetings_of_user(&user.id, &user.email, &[MeetingStatus::Scheduled, MeetingStatus::Live])
+        .meetings_of_user(&user, &[MeetingStatus::Scheduled, MeetingStatus::Live])
         .await?
         .into_iter()
         .filter(|m| m.schedule().ok().and_then(|s| s.current_or_next(now - chrono::Duration::days(30))).is_some())

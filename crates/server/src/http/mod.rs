@@ -13,7 +13,9 @@ pub(crate) mod ops;
 mod push;
 mod recording_uploads;
 mod recordings;
+mod refresh_cookie;
 mod users;
+mod verification;
 mod web;
 mod webhooks;
 mod ws;
@@ -64,6 +66,7 @@ pub const UNDOCUMENTED_ROUTES: &[&str] =
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::router())
+        .merge(verification::router())
         .merge(avatar::router())
         .merge(background::router())
         .merge(meetings::router())

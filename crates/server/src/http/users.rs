@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{AuthUser, ClientIp, Json};
 use super::meetings::{meeting_view, MeetingView};
+use super::{refresh_cookie, verification};
 use crate::account::{self, normalize_display_name, normalize_email, normalize_username};
 use crate::auth::{password, random_secret, token, token_hash};
 use crate::avatar;
@@ -61,6 +62,9 @@ pub(crate) struct Me {
     /// The fixed ID of this user's personal meeting room.
     personal_meeting_id: i64,
     avatar_url: Option<String>,
+    /// Whether the owner opened the link mailed to `email`. Until then invitations to the
+    /// address do not show up and the account cannot send any.
+    email_verified: bool,
     disabled: bool,
     /// Meetings I schedule are end-to-end encrypted unless I say otherwise (the server's
     /// `e2ee_policy` may force or forbid it).
@@ -80,6 +84,7 @@ impl From<&UserRow> for Me {
             default_background: u.default_background.clone(),
             personal_meeting_id: u.personal_meeting_id,
             avatar_url: avatar::url_of(u),
+            email_verified: u.email_verified(),
             disabled: u.disabled,
             e2ee_default: u.e2ee_default,
             created_at: from_ms(u.created_at),
@@ -104,6 +109,18 @@ pub(crate) struct LoginRequest {
     email: Option<String>,
     username: Option<String>,
     password: String,
+    /// Where the refresh token goes: `body` (default; non-browser clients keep it themselves)
+    /// or `cookie` (browsers: an HttpOnly cookie the page's script cannot read, left out of
+    /// the body).
+    refresh_token_in: Option<RefreshTransport>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RefreshTransport {
+    #[default]
+    Body,
+    Cookie,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -114,14 +131,17 @@ pub(crate) struct LoginResponse {
     user_id: String,
     /// Seconds until `token` expires (3600).
     expires_in: i64,
-    /// Single-use token for `POST /users/refresh`; each use returns a new one.
-    refresh_token: String,
+    /// Single-use token for `POST /users/refresh`; each use returns a new one. Absent when it
+    /// travels in the `convene_refresh` cookie instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     refresh_expires_in: i64,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct RefreshRequest {
-    refresh_token: String,
+    /// The refresh token; browsers send `{}` and the `convene_refresh` cookie instead.
+    refresh_token: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -162,6 +182,12 @@ pub(crate) struct Message {
     message: String,
 }
 
+impl Message {
+    pub(crate) fn new(message: impl Into<String>) -> Message {
+        Message { message: message.into() }
+    }
+}
+
 // ----- validation -----
 
 fn limit_ip(state: &AppState, ip: &str) -> Result<()> {
@@ -175,6 +201,18 @@ fn user_agent(headers: &HeaderMap) -> String {
     headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(200).collect()
 }
 
+/// The answer carrying a new token pair: the refresh token in the body, or in the cookie.
+fn with_tokens(tokens: LoginResponse, transport: RefreshTransport) -> Response {
+    match transport {
+        RefreshTransport::Body => axum::Json(tokens).into_response(),
+        RefreshTransport::Cookie => {
+            let cookie = refresh_cookie::set(tokens.refresh_token.as_deref().unwrap_or(""));
+            let tokens = LoginResponse { refresh_token: None, ..tokens };
+            ([(header::SET_COOKIE, cookie)], axum::Json(tokens)).into_response()
+        }
+    }
+}
+
 async fn issue_tokens(state: &AppState, user_id: &str, session_id: &str) -> Result<LoginResponse> {
     let now = state.clock.now();
     let token = state.keys.access_token(user_id, session_id, now.timestamp())?;
@@ -186,22 +224,26 @@ async fn issue_tokens(state: &AppState, user_id: &str, session_id: &str) -> Resu
         token_type: "Bearer",
         user_id: user_id.to_owned(),
         expires_in: token::ACCESS_TTL_SECS,
-        refresh_token,
+        refresh_token: Some(refresh_token),
         refresh_expires_in: token::REFRESH_TTL_SECS,
     })
 }
 
 // ----- handlers -----
 
-/// Create an account. The first account on a server becomes its administrator.
+/// Create an account and mail a link verifying its address; sign in right away. The first
+/// account on a server becomes its administrator (its address counts as verified). The answer
+/// is the same whether or not the address already has an account (its owner gets a mail
+/// instead): registration does not tell who has an account here.
 #[utoipa::path(post, path = "/api/v1/users/register", tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = Me), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    responses((status = 202, body = Message, description = "check your mail"),
+        (status = 409, description = "username taken", body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 403, description = "registration closed", body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     Json(req): Json<RegisterRequest>,
-) -> Result<(StatusCode, axum::Json<Me>)> {
+) -> Result<(StatusCode, axum::Json<Message>)> {
     limit_ip(&state, &ip)?;
     let username = normalize_username(&req.username)?;
     let email = normalize_email(&req.email)?;
@@ -220,12 +262,32 @@ async fn register(
         password_hash: &hash,
         display_name: &display_name,
         role: None,
+        email_verified: false,
         now_ms: state.clock.now_ms(),
     };
-    let user = account::create(&state.store, new).await?;
-    state.store.link_invitations(&user.email, &user.id).await?;
-    tracing::info!(user_id = %user.id, role = %user.role, "account registered");
-    Ok((StatusCode::CREATED, axum::Json(Me::from(&user))))
+    match account::create(&state.store, new).await {
+        Ok(user) if user.email_verified() => {
+            // The first account: nobody to prove the address to yet.
+            state.store.link_invitations(&user.email, &user.id).await?;
+            tracing::info!(user_id = %user.id, role = %user.role, "account registered");
+        }
+        Ok(user) => {
+            verification::send_link(&state, &user, &user.email).await?;
+            tracing::info!(user_id = %user.id, role = %user.role, "account registered; verification mailed");
+        }
+        Err(Error::Client { code: "email_taken", .. }) => {
+            if let Some(existing) = state.store.user_by_email(&email).await? {
+                verification::tell_owner(&state, &existing).await?;
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Message::new(format!(
+            "check your mail: we sent a link to {email} to confirm your address. You can sign in now."
+        ))),
+    ))
 }
 
 /// Sign in with e-mail (or username) and password.
@@ -237,7 +299,7 @@ async fn login(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
-) -> Result<axum::Json<LoginResponse>> {
+) -> Result<Response> {
     limit_ip(&state, &ip)?;
     let login = req.email.as_deref().or(req.username.as_deref()).map(str::trim).unwrap_or("").to_lowercase();
     if login.is_empty() {
@@ -266,21 +328,48 @@ async fn login(
     let session_id = uuid::Uuid::new_v4().to_string();
     state.store.create_session(&session_id, &user.id, &user_agent(&headers), &ip, now_ms).await?;
     tracing::info!(user_id = %user.id, "signed in");
-    Ok(axum::Json(issue_tokens(&state, &user.id, &session_id).await?))
+    let tokens = issue_tokens(&state, &user.id, &session_id).await?;
+    Ok(with_tokens(tokens, req.refresh_token_in.unwrap_or_default()))
 }
 
 /// Trade a refresh token for a new access token and a new refresh token. A refresh token
-/// works once; presenting it again ends the whole session (it must have leaked).
+/// works once; presenting it again ends the whole session (it must have leaked). Browsers
+/// send `{}` with the `convene_refresh` cookie and get the next one as a cookie again.
 #[utoipa::path(post, path = "/api/v1/users/refresh", tag = "accounts", request_body = RefreshRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody)))]
-async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> Result<axum::Json<LoginResponse>> {
-    match state.store.consume_refresh_token(&token_hash(&req.refresh_token), state.clock.now_ms()).await? {
+async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<RefreshRequest>,
+) -> Result<Response> {
+    let (presented, transport) = match req.refresh_token {
+        Some(t) => (t, RefreshTransport::Body),
+        None => match refresh_cookie::read(&headers) {
+            Some(t) => (t, RefreshTransport::Cookie),
+            None => return Err(Error::unauthorized("missing_refresh_token", "send refresh_token (or its cookie)")),
+        },
+    };
+    let result = rotate(&state, &presented).await;
+    match (result, transport) {
+        (Ok(tokens), transport) => Ok(with_tokens(tokens, transport)),
+        // A refused cookie is of no more use: drop it so the browser stops sending it.
+        (Err(e), RefreshTransport::Cookie) => {
+            let mut resp = e.into_response();
+            resp.headers_mut().insert(header::SET_COOKIE, refresh_cookie::clear());
+            Ok(resp)
+        }
+        (Err(e), RefreshTransport::Body) => Err(e),
+    }
+}
+
+async fn rotate(state: &AppState, presented: &str) -> Result<LoginResponse> {
+    match state.store.consume_refresh_token(&token_hash(presented), state.clock.now_ms()).await? {
         RefreshOutcome::Rotated { session_id, user_id } => {
             let user = state.store.user_by_id(&user_id).await?;
             if user.is_none_or(|u| u.disabled) {
                 return Err(Error::unauthorized("account_disabled", "this account is disabled"));
             }
-            Ok(axum::Json(issue_tokens(&state, &user_id, &session_id).await?))
+            issue_tokens(state, &user_id, &session_id).await
         }
         RefreshOutcome::Reused => {
             tracing::warn!("refresh token reused; session revoked");
@@ -295,12 +384,13 @@ async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>)
     }
 }
 
-/// Sign out: ends this session; its access and refresh tokens stop working.
+/// Sign out: ends this session; its access and refresh tokens stop working, and the
+/// browser's refresh cookie is removed.
 #[utoipa::path(post, path = "/api/v1/users/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
-async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode> {
+async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response> {
     state.store.revoke_session(&auth.session_id, state.clock.now_ms()).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, refresh_cookie::clear())]).into_response())
 }
 
 /// My account.
@@ -391,6 +481,11 @@ async fn confirm_password_reset(State(state): State<AppState>, Json(req): Json<R
     state.store.set_password_hash(&user_id, &hash, now).await?;
     state.store.revoke_sessions_of(&user_id, None, now).await?;
     crate::live::revocation::revoke(&state, &user_id, crate::live::revocation::Revoked::PasswordChanged).await?;
+    // The link came to the account's address: that proves the address. It is also how the
+    // owner of an address takes back an account someone else registered with it.
+    if let Some(user) = state.store.user_by_id(&user_id).await? {
+        state.store.mark_email_verified(&user.id, &user.email, now).await?;
+    }
     state.limits.login_failures.clear(&user_id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -418,8 +513,7 @@ async fn export_me(State(state): State<AppState>, auth: AuthUser) -> Result<Resp
     let all = state
         .store
         .meetings_of_user(
-            &u.id,
-            &u.email,
+            u,
             &[MeetingStatus::Scheduled, MeetingStatus::Live, MeetingStatus::Ended, MeetingStatus::Cancelled],
         )
         .await?;

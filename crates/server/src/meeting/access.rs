@@ -35,6 +35,9 @@ pub struct Ties {
     pub invited_by_email: bool,
     /// The account was in the meeting at some point.
     pub attended: bool,
+    /// The account's address is verified; until it is, invitations do not count for it
+    /// (anyone can register any address).
+    pub email_verified: bool,
 }
 
 /// A user's relation to a meeting, plus whether they attended it: an invitee who came ranks
@@ -48,13 +51,14 @@ pub struct Access {
 
 impl Access {
     /// The standing of account `user_id` to a meeting hosted by `host_id`, given its ties to
-    /// it. An invitation by e-mail counts for the account that has that address.
+    /// it. An invitation counts for the account that has the address it was sent to, once
+    /// that account has verified it.
     pub fn of(host_id: &str, user_id: &str, ties: Ties) -> Access {
         let relation = if host_id == user_id {
             Relation::Host
         } else if ties.co_host {
             Relation::CoHost
-        } else if ties.invited_by_id || ties.invited_by_email {
+        } else if (ties.invited_by_id || ties.invited_by_email) && ties.email_verified {
             Relation::Invitee
         } else if ties.attended {
             Relation::Attendee

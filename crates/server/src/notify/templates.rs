@@ -11,7 +11,7 @@ use crate::error::Result;
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
-    let templates: [(&str, &str); 8] = [
+    let templates: [(&str, &str); 12] = [
         ("meeting.txt", include_str!("../../templates/mail/meeting.txt")),
         ("meeting.html", include_str!("../../templates/mail/meeting.html")),
         ("reminder.txt", include_str!("../../templates/mail/reminder.txt")),
@@ -20,6 +20,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("password_reset.html", include_str!("../../templates/mail/password_reset.html")),
         ("recording_ready.txt", include_str!("../../templates/mail/recording_ready.txt")),
         ("recording_ready.html", include_str!("../../templates/mail/recording_ready.html")),
+        ("verify_email.txt", include_str!("../../templates/mail/verify_email.txt")),
+        ("verify_email.html", include_str!("../../templates/mail/verify_email.html")),
+        ("already_registered.txt", include_str!("../../templates/mail/already_registered.txt")),
+        ("already_registered.html", include_str!("../../templates/mail/already_registered.html")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).expect("built-in mail templates parse");

@@ -216,21 +216,27 @@ impl Store {
 
     /// Every non-personal meeting the user hosts, co-hosts or is invited to, in the given
     /// statuses. Callers filter by time (recurrences make SQL filtering approximate).
-    pub async fn meetings_of_user(
-        &self,
-        user_id: &str,
-        email: &str,
-        statuses: &[MeetingStatus],
-    ) -> Result<Vec<MeetingRow>> {
+    /// Invitations count only for an account whose address is verified (see
+    /// [`Access::of`](crate::meeting::Access::of)): an unverified account sees none.
+    pub async fn meetings_of_user(&self, user: &super::UserRow, statuses: &[MeetingStatus]) -> Result<Vec<MeetingRow>> {
         let status_list = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+        let invited = if user.email_verified() {
+            "OR EXISTS (SELECT 1 FROM meeting_invitees i WHERE i.meeting_id = m.id AND (i.user_id = $1 OR i.email = $2))"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {MEETING_COLUMNS} FROM meetings m WHERE m.kind <> 'personal' AND m.status IN ({status_list}) AND ( \
                m.host_id = $1 \
                OR EXISTS (SELECT 1 FROM meeting_cohosts c WHERE c.meeting_id = m.id AND c.user_id = $1) \
-               OR EXISTS (SELECT 1 FROM meeting_invitees i WHERE i.meeting_id = m.id AND (i.user_id = $1 OR i.email = $2)) \
+               {invited} \
                OR EXISTS (SELECT 1 FROM attendance a WHERE a.meeting_id = m.id AND a.user_id = $1))"
         );
-        let rows = sqlx::query(&sql).bind(user_id).bind(email).fetch_all(self.pool()).await?;
+        let mut query = sqlx::query(&sql).bind(&user.id);
+        if user.email_verified() {
+            query = query.bind(&user.email);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter().map(meeting_from).collect()
     }
 
@@ -251,8 +257,9 @@ impl Store {
         row.as_ref().map(meeting_from).transpose()
     }
 
-    /// What ties account `user_id` (with address `email`) has to a meeting.
-    pub async fn ties(&self, meeting_id: i64, user_id: &str, email: &str) -> Result<Ties> {
+    /// What ties an account has to a meeting.
+    pub async fn ties(&self, meeting_id: i64, user: &super::UserRow) -> Result<Ties> {
+        let (user_id, email) = (user.id.as_str(), user.email.as_str());
         let any = |sql: &'static str, key: &str| {
             let key = key.to_owned();
             async move {
@@ -268,12 +275,13 @@ impl Store {
             invited_by_email: any("SELECT COUNT(*) FROM meeting_invitees WHERE meeting_id = $1 AND email = $2", email)
                 .await?,
             attended: any("SELECT COUNT(*) FROM attendance WHERE meeting_id = $1 AND user_id = $2", user_id).await?,
+            email_verified: user.email_verified(),
         })
     }
 
     /// How account `user` stands to the meeting `meeting_id` hosted by `host_id`.
     pub async fn access(&self, meeting_id: i64, host_id: &str, user: &super::UserRow) -> Result<Access> {
-        let ties = self.ties(meeting_id, &user.id, &user.email).await?;
+        let ties = self.ties(meeting_id, user).await?;
         Ok(Access::of(host_id, &user.id, ties))
     }
 

@@ -14,6 +14,7 @@ mod recordings;
 mod seats;
 mod sessions;
 mod users;
+mod verification;
 pub mod webhooks;
 
 pub use access::AccountStanding;
@@ -25,6 +26,7 @@ pub use recordings::{RecordingRow, UploadRow};
 pub use seats::SeatRow;
 pub use sessions::{RefreshOutcome, SessionRow};
 pub use users::{NewUser, UserRow};
+pub use verification::Verification;
 
 use std::time::Duration;
 

@@ -20,6 +20,8 @@ pub struct UserRow {
     pub avatar_etag: Option<String>,
     /// Meetings this account schedules are end-to-end encrypted unless it says otherwise.
     pub e2ee_default: bool,
+    /// When the owner proved the address by opening the link mailed to it; `None` until then.
+    pub email_verified_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -28,10 +30,15 @@ impl UserRow {
     pub fn is_admin(&self) -> bool {
         self.role == "admin"
     }
+
+    /// Whether the account's address is proven: only then do invitations to it count.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
 }
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, role, disabled, \
-     default_background, personal_meeting_id, avatar_etag, e2ee_default, created_at, updated_at";
+     default_background, personal_meeting_id, avatar_etag, e2ee_default, email_verified_at, created_at, updated_at";
 
 fn user_from(row: &Row) -> Result<UserRow> {
     Ok(UserRow {
@@ -46,6 +53,7 @@ fn user_from(row: &Row) -> Result<UserRow> {
         personal_meeting_id: row.try_get("personal_meeting_id")?,
         avatar_etag: row.try_get("avatar_etag")?,
         e2ee_default: row.try_get::<i64, _>("e2ee_default")? != 0,
+        email_verified_at: row.try_get("email_verified_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -61,6 +69,9 @@ pub struct NewUser<'a> {
     pub personal_meeting_id: i64,
     /// Force this role; `None` makes the very first account admin and the rest users.
     pub role: Option<&'a str>,
+    /// The address is vouched for (an administrator created the account); the first
+    /// account of a server is verified too.
+    pub email_verified: bool,
     pub now: i64,
 }
 
@@ -86,10 +97,14 @@ impl Store {
             Some(role) => role.to_owned(),
             None => if claimed { "admin" } else { "user" }.to_owned(),
         };
+        // Whoever sets up the server proves nothing by clicking a link mailed to themselves
+        // (mail may not even be configured yet): the first account and forced admins are
+        // verified.
+        let verified_at = (new.email_verified || claimed || role == "admin").then_some(new.now);
         let result = sqlx::query(
             "INSERT INTO users (id, username, email, password_hash, display_name, role, disabled, \
-             default_background, personal_meeting_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, 'none', $7, $8, $8)",
+             default_background, personal_meeting_id, created_at, updated_at, email_verified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, 'none', $7, $8, $8, $9)",
         )
         .bind(new.id)
         .bind(new.username)
@@ -99,6 +114,7 @@ impl Store {
         .bind(&role)
         .bind(new.personal_meeting_id)
         .bind(new.now)
+        .bind(verified_at)
         .execute(self.pool())
         .await;
         match result {

@@ -264,13 +264,57 @@ impl TestApp {
         self.request(Method::DELETE, path, token, body).await
     }
 
-    /// Registers `username` (e-mail `<username>@example.com`) and signs in.
+    /// Registers `username` (e-mail `<username>@example.com`), confirms the address with the
+    /// link mailed to it, as its owner would, and signs in.
     pub async fn account(&self, username: &str) -> Account {
+        let account = self.unverified_account(username).await;
+        let me = self.get("/api/v1/users/me", Some(&account.token)).await;
+        if me.body["email_verified"] != true {
+            self.verify_email(&account.email).await;
+        }
+        account
+    }
+
+    /// Registers `username` and signs in without opening the verification link.
+    pub async fn unverified_account(&self, username: &str) -> Account {
         let email = format!("{username}@example.com");
         self.post("/api/v1/users/register", None, json!({"username": username, "email": email, "password": PASSWORD}))
             .await
-            .expect(201);
+            .expect(202);
         self.login(&email, PASSWORD).await
+    }
+
+    /// The token of the newest verification link mailed to `email` (waits for the mail).
+    pub async fn verification_token(&self, email: &str) -> String {
+        let text = self.mail_to(email, "verify-email?token=").await;
+        let start = text.find("verify-email?token=").unwrap() + "verify-email?token=".len();
+        text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    }
+
+    /// The newest mail to `to` containing `needle` (quoted-printable soft breaks undone),
+    /// waiting for the mail job to write it.
+    pub async fn mail_to(&self, to: &str, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let header = format!("To: {to}");
+        loop {
+            let found = self
+                .outbox()
+                .iter()
+                .rev()
+                .map(|raw| raw.replace("=\r\n", "").replace("=3D", "="))
+                .find(|text| text.lines().any(|l| l.trim_end() == header) && text.contains(needle));
+            if let Some(text) = found {
+                return text;
+            }
+            assert!(std::time::Instant::now() < deadline, "no mail to {to} containing {needle:?} in the outbox");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Opens the newest verification link mailed to `email`, as its owner would.
+    pub async fn verify_email(&self, email: &str) {
+        let token = self.verification_token(email).await;
+        self.post("/api/v1/users/verify-email", None, json!({"token": token})).await.expect(200);
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Account {

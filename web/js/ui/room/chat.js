@@ -1,7 +1,7 @@
 // The chat panel: the messages (links made clickable, shared files, private ones marked) and
 // the composer with its recipient (everyone, or one person privately).
 
-import { h, icon } from "../dom.js";
+import { h, icon, toast } from "../dom.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 /** @typedef {import("../../types.js").ChatMessage} ChatMessage */
@@ -61,11 +61,46 @@ function chatLine(ctx, m) {
   for (const part of m.text.split(/(https?:\/\/[^\s<]+)/g)) {
     body.append(/^https?:\/\//.test(part) ? h("a", { href: part, target: "_blank", rel: "noopener noreferrer", text: part }) : part);
   }
-  if (m.file) body.append(h("a", { href: m.file.url, download: m.file.name, text: `📎 ${m.file.name}` }));
+  if (m.file) body.append(fileLink(meeting, m.file));
   return h(
     "li",
     { class: `chat-msg${mine ? " mine" : ""}${m.to ? " private" : ""}` },
     h("div", { class: "chat-meta" }, h("strong", { text: mine ? "You" : m.from_name }), privateTo ? h("span", { class: "pill pill-private", text: `Private ${privateTo}` }) : null, h("time", { text: new Date(m.sent_at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) })),
     body,
   );
+}
+
+/**
+ * A shared file: the server wants this seat's resume token in a header (a plain link could
+ * not send it, and a token in the URL would end up in logs and history), so a click fetches
+ * the file and hands the browser the bytes to save under the file's name.
+ * @param {import("../../meeting.js").Meeting} meeting
+ * @param {{url: string, name: string}} file
+ */
+function fileLink(meeting, file) {
+  const link = /** @type {HTMLAnchorElement} */ (h("a", { href: file.url, class: "chat-file", text: `📎 ${file.name}` }));
+  link.addEventListener("click", async (e) => {
+    e.preventDefault();
+    if (link.getAttribute("aria-busy") === "true") return;
+    link.setAttribute("aria-busy", "true");
+    try {
+      const res = await fetch(file.url, { headers: { "x-convene-seat": meeting.signaling.resumeToken } });
+      if (!res.ok) {
+        const err = await res.json().catch(() => null);
+        throw new Error(err?.error?.message ?? `Could not download ${file.name}`);
+      }
+      const url = URL.createObjectURL(await res.blob());
+      const save = h("a", { href: url, download: file.name, hidden: true });
+      document.body.append(save);
+      /** @type {HTMLAnchorElement} */ (save).click();
+      save.remove();
+      // The download has its own copy once started; free ours after it surely has.
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), "error");
+    } finally {
+      link.removeAttribute("aria-busy");
+    }
+  });
+  return link;
 }

@@ -17,11 +17,10 @@ use crate::meeting::{
     duration_of, new_passcode, parse_tz, validate_description, validate_title, Action, MeetingId, MeetingKind,
     MeetingStatus, Schedule, Settings, SettingsPatch,
 };
-use crate::notify::MeetingChange;
+use crate::notify::{self, MeetingChange};
 use crate::state::AppState;
 use crate::store::{InviteeRow, MeetingRow, NewMeeting, UserRow};
 
-const MAX_INVITEES: usize = 500;
 /// A scheduled start this far in the past is still accepted (clock skew, slow forms).
 const START_GRACE_MINUTES: i64 = 5;
 
@@ -101,6 +100,7 @@ pub(super) async fn create_meeting(
     let invitees = resolve_invitees(&state, req.invitees.as_deref().unwrap_or(&[]), host).await?;
     let co_hosts = resolve_co_hosts(&state, req.co_hosts.as_deref().unwrap_or(&[]), host).await?;
     let conflicts = conflicts_for(&state, &host.id, None, &sched).await?;
+    notify::reserve_mails(&state, host, invitees.len())?;
 
     let mut row = MeetingRow {
         id: 0,
@@ -194,6 +194,8 @@ pub(super) async fn update_meeting(
     m.settings = settings.to_stored();
     m.updated_at = now.timestamp_millis();
     let previous_invitees = state.store.invitees(m.id).await?;
+    // The mails go out in the name of whoever edits (a co-host too): it is their allowance.
+    notify::reserve_mails(&state, &auth.user, notify::mails_for_update(&previous_invitees, &invitees))?;
     state.store.update_meeting(NewMeeting { row: &m, co_hosts: &co_hosts, invitees: &invitees }).await?;
     let conflicts = match m.kind {
         MeetingKind::Personal => vec![],
@@ -263,22 +265,27 @@ pub(super) async fn personal_room(State(state): State<AppState>, auth: AuthUser)
     Ok(axum::Json(meeting_view(&state, &m, now).await?))
 }
 
-/// Resolves invitees given as e-mails or user ids; unknown user ids are an error.
+/// Resolves invitees given as e-mails or user ids; unknown user ids are an error. An
+/// invitation is linked to an account only if that account has verified the address (else
+/// it links when the owner verifies it).
 async fn resolve_invitees(state: &AppState, raw: &[String], host: &UserRow) -> Result<Vec<InviteeRow>> {
-    if raw.len() > MAX_INVITEES {
-        return Err(Error::invalid("too_many_invitees", format!("at most {MAX_INVITEES} invitees")));
+    let max = state.config.max_invitees as usize;
+    if raw.len() > max {
+        // Not a 429: the same request will never fit, however long one waits.
+        return Err(Error::invalid("too_many_invitees", format!("a meeting may have at most {max} invitees")));
     }
     let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
     for entry in raw {
         let (email, user_id) = if entry.contains('@') {
             let email = normalize_email(entry)?;
-            let user_id = state.store.user_by_email(&email).await?.map(|u| u.id);
+            let user_id = state.store.user_by_email(&email).await?.filter(UserRow::email_verified).map(|u| u.id);
             (email, user_id)
         } else {
             let user = state.store.user_by_id(entry.trim()).await?.ok_or_else(|| {
                 Error::invalid("unknown_user", format!("invitee {entry:?} is neither an e-mail address nor a user id"))
             })?;
-            (user.email, Some(user.id))
+            let verified = user.email_verified();
+            (user.email, verified.then_some(user.id))
         };
         if email != host.email {
             out.insert(email, user_id);

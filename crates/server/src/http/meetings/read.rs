@@ -47,7 +47,7 @@ pub(super) async fn list_meetings(
         "upcoming" => state
             .store
             // A recurring meeting is `ended` between occurrences; its series goes on.
-            .meetings_of_user(&u.id, &u.email, &[Scheduled, Live, Ended])
+            .meetings_of_user(u, &[Scheduled, Live, Ended])
             .await?
             .into_iter()
             .filter(|m| m.lifecycle().closed().is_none())
@@ -62,14 +62,14 @@ pub(super) async fn list_meetings(
             .collect(),
         "live" => state
             .store
-            .meetings_of_user(&u.id, &u.email, &[Live])
+            .meetings_of_user(u, &[Live])
             .await?
             .into_iter()
             .map(|m| (m.started_at.unwrap_or(m.start_at), m))
             .collect(),
         "past" => state
             .store
-            .meetings_of_user(&u.id, &u.email, &[Scheduled, Ended, Cancelled])
+            .meetings_of_user(u, &[Scheduled, Ended, Cancelled])
             .await?
             .into_iter()
             .filter(|m| m.started_at.is_some())
