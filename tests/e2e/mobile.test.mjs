@@ -301,12 +301,12 @@ function framesFrom(name) {
   return h.page.evaluate((n) => /** @type {HTMLVideoElement | null} */ (document.querySelector(`.tile[data-name="${n}"] video`))?.getVideoPlaybackQuality().totalVideoFrames ?? 0, name);
 }
 
-// Known problem, not in this client's code: after replaceTrack (Switch camera here, and the
-// device menu's camera choice, which does the same) Chromium's encoder often stops sending
-// for good: every simulcast layer's framesSent stops, qualityLimitationReason "bandwidth",
-// while the new track is live and the local preview plays. Seen in about half the runs on
-// the loaded test machine; left to the SFU's bandwidth estimation work.
-test("after Switch camera the others keep receiving the new camera", { todo: "Chromium's encoder stalls after replaceTrack in about half the runs (see above)" }, async () => {
+// Known problem, older than Switch camera: after the camera track is replaced (here, and with
+// the desktop's camera menu on main, which does the same: seen there too, on 5 Dec 2026)
+// every simulcast layer's framesSent stops for good, while the new track is live, enabled and
+// plays in the local preview, and no renegotiation happened. Most runs on the loaded test
+// machine. tests/e2e/media.test.mjs does not see it: it only waits for one more frame.
+test("after Switch camera the others keep receiving the new camera", { todo: "the publisher stops sending video after replaceTrack (see above)" }, async () => {
   const p = await phoneJoins("Flo", PORTRAIT);
   await h.page.waitForFunction(() => (document.querySelector('.tile[data-name="Flo"] video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > 20, null, { timeout: 20_000 });
   await p.page.tap("#ctl-flip");
