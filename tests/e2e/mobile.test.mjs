@@ -15,8 +15,9 @@ const PHONE = { isMobile: true, hasTouch: true, deviceScaleFactor: 3 };
 let server, browser, host, meeting, link, h;
 before(async () => {
   server = await startServer();
-  // Two fake cameras, as a phone has (front and back).
-  browser = await launch(["--use-fake-device-for-media-stream=device-count=2"]);
+  // Three fake cameras, of which the phones below list two (front and back): Chromium's second
+  // fake camera delivers 16-bit depth frames (PIXEL_FORMAT_Y16) that WebRTC cannot send.
+  browser = await launch(["--use-fake-device-for-media-stream=device-count=3"]);
   host = await account(server.base, "hana");
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
@@ -43,6 +44,14 @@ function countOffers() {
   RTCPeerConnection.prototype.setLocalDescription = function (...args) {
     /** @type {any} */ (window).__offers++;
     return native.apply(this, /** @type {any} */ (args));
+  };
+}
+
+/** Hides Chromium's depth-format fake camera (fake_device_1): the phone has the other two. */
+function twoCameras() {
+  const native = MediaDevices.prototype.enumerateDevices;
+  MediaDevices.prototype.enumerateDevices = async function () {
+    return (await native.call(this)).filter((d) => d.label !== "fake_device_1");
   };
 }
 
@@ -77,6 +86,7 @@ function facingCameras() {
 async function phoneJoins(name, viewport, init = []) {
   const p = await newPage(browser, viewport, PHONE);
   await p.context.addInitScript(countOffers);
+  await p.context.addInitScript(twoCameras);
   for (const script of init) await p.context.addInitScript(script);
   await p.page.goto(link);
   await p.page.fill("#pj-name", name);
@@ -194,8 +204,8 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
   await page.waitForSelector("#more-sheet", { state: "hidden" });
   assert.equal(await page.evaluate(() => document.activeElement?.id), "ctl-more");
 
-  // Switch camera: the other camera goes out on the same sender, without a new offer (whether
-  // the others keep receiving it is the todo test at the end).
+  // Switch camera: the other camera goes out on the same sender, without a new offer, and the
+  // host keeps receiving video.
   const before = await sentCamera(page);
   const offers = await page.evaluate(() => /** @type {any} */ (window).__offers);
   await page.tap("#ctl-flip");
@@ -205,6 +215,10 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
     return s?.track && s.track.getSettings().deviceId !== b && s.track.readyState === "live";
   }, before);
   assert.notEqual(await sentCamera(page), before);
+  const framesAt = () => h.page.evaluate(() => /** @type {HTMLVideoElement | null} */ (document.querySelector('.tile[data-name="Pia"] video'))?.getVideoPlaybackQuality().totalVideoFrames ?? 0);
+  await page.waitForTimeout(1500);
+  const framesAfter = await framesAt();
+  await h.page.waitForFunction((f) => (/** @type {HTMLVideoElement | null} */ (document.querySelector('.tile[data-name="Pia"] video'))?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 20, framesAfter, { timeout: 15_000 });
   assert.equal(await page.evaluate(() => /** @type {any} */ (window).__offers), offers, "no renegotiation");
   // The local preview shows the new camera.
   assert.equal(await page.evaluate(() => /** @type {any} */ (document.querySelector(".tile video.tile-video:not([data-track])"))?.srcObject?.getVideoTracks()[0]?.getSettings().deviceId), await sentCamera(page));
@@ -296,24 +310,3 @@ test("a phone with one camera has no Switch camera button", async () => {
   await p.context.close();
 });
 
-/** Video frames the host has shown of `name`'s camera so far. */
-function framesFrom(name) {
-  return h.page.evaluate((n) => /** @type {HTMLVideoElement | null} */ (document.querySelector(`.tile[data-name="${n}"] video`))?.getVideoPlaybackQuality().totalVideoFrames ?? 0, name);
-}
-
-// Known problem, older than Switch camera: after the camera track is replaced (here, and with
-// the desktop's camera menu on main, which does the same: seen there too, on 5 Dec 2026)
-// every simulcast layer's framesSent stops for good, while the new track is live, enabled and
-// plays in the local preview, and no renegotiation happened. Most runs on the loaded test
-// machine. tests/e2e/media.test.mjs does not see it: it only waits for one more frame.
-test("after Switch camera the others keep receiving the new camera", { todo: "the publisher stops sending video after replaceTrack (see above)" }, async () => {
-  const p = await phoneJoins("Flo", PORTRAIT);
-  await h.page.waitForFunction(() => (document.querySelector('.tile[data-name="Flo"] video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > 20, null, { timeout: 20_000 });
-  await p.page.tap("#ctl-flip");
-  await p.page.waitForTimeout(3000);
-  const a = await framesFrom("Flo");
-  await p.page.waitForTimeout(3000);
-  const b = await framesFrom("Flo");
-  await p.context.close();
-  assert.ok(b - a >= 20, `frames shown in 3 s after the switch: ${b - a}`);
-});
