@@ -204,6 +204,18 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
   await page.waitForSelector("#more-sheet", { state: "hidden" });
   assert.equal(await page.evaluate(() => document.activeElement?.id), "ctl-more");
 
+  // "Camera…" in More opens the camera menu, inside the screen, with targets to tap.
+  await page.tap("#ctl-more");
+  await page.tap("#more-sheet >> text=Camera…");
+  await page.waitForSelector("#camera-menu:not([hidden]) [role='menuitemradio']");
+  const menu = await page.locator("#camera-menu").boundingBox();
+  assert.ok(menu && menu.x >= 0 && menu.y >= 0 && menu.x + menu.width <= PORTRAIT.width && menu.y + menu.height <= PORTRAIT.height, JSON.stringify(menu));
+  assert.deepEqual(await page.$$eval("#camera-menu [role='menuitemradio']", (els) => els.map((e) => e.textContent)), ["fake_device_0", "fake_device_2"]);
+  assert.deepEqual(await smallTargets(page, "#camera-menu"), { small: [], unnamed: [] });
+  await shot(page, "mobile-camera-menu");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#camera-menu", { state: "hidden" });
+
   // Switch camera: the other camera goes out on the same sender, without a new offer, and the
   // host keeps receiving video.
   const before = await sentCamera(page);
