@@ -15,8 +15,9 @@ const PHONE = { isMobile: true, hasTouch: true, deviceScaleFactor: 3 };
 let server, browser, host, meeting, link, h;
 before(async () => {
   server = await startServer();
-  // Two fake cameras, as a phone has (front and back).
-  browser = await launch(["--use-fake-device-for-media-stream=device-count=2"]);
+  // Three fake cameras, of which the phones below list two (front and back): Chromium's second
+  // fake camera delivers 16-bit depth frames (PIXEL_FORMAT_Y16) that WebRTC cannot send.
+  browser = await launch(["--use-fake-device-for-media-stream=device-count=3"]);
   host = await account(server.base, "hana");
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
@@ -46,10 +47,47 @@ function countOffers() {
   };
 }
 
+/** Hides Chromium's depth-format fake camera (fake_device_1): the phone has the other two. */
+function twoCameras() {
+  const native = MediaDevices.prototype.enumerateDevices;
+  MediaDevices.prototype.enumerateDevices = async function () {
+    return (await native.call(this)).filter((d) => d.label !== "fake_device_1");
+  };
+}
+
+/**
+ * Makes the two fake cameras a phone's: the first faces the user, the second the world, as
+ * their tracks' settings say and as `facingMode` constraints choose.
+ */
+function facingCameras() {
+  const md = MediaDevices.prototype;
+  /** @type {string[]} */
+  let ids = [];
+  const listed = md.enumerateDevices.call(navigator.mediaDevices).then((all) => (ids = all.filter((d) => d.kind === "videoinput").map((d) => d.deviceId)));
+  const gum = md.getUserMedia;
+  md.getUserMedia = async function (c) {
+    const v = /** @type {any} */ (c?.video);
+    if (v && typeof v === "object" && v.facingMode) {
+      await listed;
+      const { facingMode, ...rest } = v;
+      c = { ...c, video: { ...rest, deviceId: { exact: ids[(facingMode.exact ?? facingMode) === "environment" ? 1 : 0] } } };
+    }
+    return gum.call(this, c);
+  };
+  const settings = MediaStreamTrack.prototype.getSettings;
+  MediaStreamTrack.prototype.getSettings = function () {
+    const s = settings.call(this);
+    if (this.kind === "video" && ids.length > 1 && ids.includes(s.deviceId ?? "")) s.facingMode = s.deviceId === ids[1] ? "environment" : "user";
+    return s;
+  };
+}
+
 /** A phone page in the meeting, joined as `name` by tapping. */
-async function phoneJoins(name, viewport) {
+async function phoneJoins(name, viewport, init = []) {
   const p = await newPage(browser, viewport, PHONE);
   await p.context.addInitScript(countOffers);
+  await p.context.addInitScript(twoCameras);
+  for (const script of init) await p.context.addInitScript(script);
   await p.page.goto(link);
   await p.page.fill("#pj-name", name);
   await p.page.tap("text=Join now");
@@ -90,14 +128,6 @@ function barBoxes(page) {
         }),
     ),
   );
-}
-
-/** Video frames the host has decoded from the participant named `name`. */
-function framesFrom(name) {
-  return h.page.evaluate(async (n) => {
-    const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(`.tile[data-name="${n}"] video`));
-    return v?.getVideoPlaybackQuality().totalVideoFrames ?? 0;
-  }, name);
 }
 
 /** The deviceId of the camera track the phone's publisher sends. */
@@ -174,11 +204,22 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
   await page.waitForSelector("#more-sheet", { state: "hidden" });
   assert.equal(await page.evaluate(() => document.activeElement?.id), "ctl-more");
 
+  // "Camera…" in More opens the camera menu, inside the screen, with targets to tap.
+  await page.tap("#ctl-more");
+  await page.tap("#more-sheet >> text=Camera…");
+  await page.waitForSelector("#camera-menu:not([hidden]) [role='menuitemradio']");
+  const menu = await page.locator("#camera-menu").boundingBox();
+  assert.ok(menu && menu.x >= 0 && menu.y >= 0 && menu.x + menu.width <= PORTRAIT.width && menu.y + menu.height <= PORTRAIT.height, JSON.stringify(menu));
+  assert.deepEqual(await page.$$eval("#camera-menu [role='menuitemradio']", (els) => els.map((e) => e.textContent)), ["fake_device_0", "fake_device_2"]);
+  assert.deepEqual(await smallTargets(page, "#camera-menu"), { small: [], unnamed: [] });
+  await shot(page, "mobile-camera-menu");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#camera-menu", { state: "hidden" });
+
   // Switch camera: the other camera goes out on the same sender, without a new offer, and the
   // host keeps receiving video.
   const before = await sentCamera(page);
   const offers = await page.evaluate(() => /** @type {any} */ (window).__offers);
-  const framesBefore = await framesFrom("Pia");
   await page.tap("#ctl-flip");
   await page.waitForFunction((b) => {
     const media = /** @type {any} */ (window).__convene.meeting.media;
@@ -186,11 +227,11 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
     return s?.track && s.track.getSettings().deviceId !== b && s.track.readyState === "live";
   }, before);
   assert.notEqual(await sentCamera(page), before);
+  const framesAt = () => h.page.evaluate(() => /** @type {HTMLVideoElement | null} */ (document.querySelector('.tile[data-name="Pia"] video'))?.getVideoPlaybackQuality().totalVideoFrames ?? 0);
+  await page.waitForTimeout(1500);
+  const framesAfter = await framesAt();
+  await h.page.waitForFunction((f) => (/** @type {HTMLVideoElement | null} */ (document.querySelector('.tile[data-name="Pia"] video'))?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 20, framesAfter, { timeout: 15_000 });
   assert.equal(await page.evaluate(() => /** @type {any} */ (window).__offers), offers, "no renegotiation");
-  await h.page.waitForFunction(({ n, f }) => {
-    const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(`.tile[data-name="${n}"] video`));
-    return (v?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 10;
-  }, { n: "Pia", f: framesBefore }, { timeout: 20_000 });
   // The local preview shows the new camera.
   assert.equal(await page.evaluate(() => /** @type {any} */ (document.querySelector(".tile video.tile-video:not([data-track])"))?.srcObject?.getVideoTracks()[0]?.getSettings().deviceId), await sentCamera(page));
 
@@ -204,7 +245,7 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
 });
 
 test("a phone on its side (844×390): the bar is a rail on the right, the stage has the height; chat and leave", async () => {
-  const p = await phoneJoins("Lars", LANDSCAPE);
+  const p = await phoneJoins("Lars", LANDSCAPE, [facingCameras]);
   const { page } = p;
   const bar = await barBoxes(page);
   assert.deepEqual(Object.keys(bar).sort(), ["ctl-cam", "ctl-chat", "ctl-leave", "ctl-mic", "ctl-more", "ctl-people"], JSON.stringify(bar));
@@ -216,6 +257,24 @@ test("a phone on its side (844×390): the bar is a rail on the right, the stage 
   const stage = await page.locator(".stage").boundingBox();
   assert.ok(stage && stage.height > LANDSCAPE.height - 90 && stage.width > LANDSCAPE.width - 180, JSON.stringify(stage));
   await shot(page, "mobile-landscape");
+
+  // Cameras that say which way they face: Switch camera asks for the other facing; the back
+  // camera is not mirrored in my own view, the front one is; no new offer either way.
+  const facing = () => page.evaluate(() => {
+    const media = /** @type {any} */ (window).__convene.meeting.media;
+    const sent = media.publisher?.getSenders().find((/** @type {RTCRtpSender} */ s) => s.track?.kind === "video")?.track;
+    const preview = /** @type {HTMLVideoElement | null} */ (document.querySelector(".tile video.tile-video:not([data-track])"));
+    return { sent: sent?.readyState === "live" ? sent.getSettings().facingMode : null, mirrored: preview?.classList.contains("mirror") ?? null };
+  });
+  assert.deepEqual(await facing(), { sent: "user", mirrored: true });
+  const offers = await page.evaluate(() => /** @type {any} */ (window).__offers);
+  await page.tap("#ctl-flip");
+  await page.waitForFunction(() => document.querySelector(".tile video.tile-video:not([data-track])")?.classList.contains("mirror") === false);
+  assert.deepEqual(await facing(), { sent: "environment", mirrored: false });
+  await page.tap("#ctl-flip");
+  await page.waitForFunction(() => document.querySelector(".tile video.tile-video:not([data-track])")?.classList.contains("mirror") === true);
+  assert.deepEqual(await facing(), { sent: "user", mirrored: true });
+  assert.equal(await page.evaluate(() => /** @type {any} */ (window).__offers), offers, "no renegotiation");
 
   await page.tap("#ctl-more");
   await page.waitForSelector("#more-sheet:not([hidden])");
@@ -262,3 +321,4 @@ test("a phone with one camera has no Switch camera button", async () => {
   assert.deepEqual(p.errors, []);
   await p.context.close();
 });
+

@@ -46,7 +46,9 @@ export function createCameraSwitch(ctx, parts) {
   const flip = async () => {
     if (busy || cameras.length < 2) return;
     busy = true;
-    const old = local.stream?.getVideoTracks()[0] ?? null;
+    // With a background effect, the camera feeds the effect and the sender keeps its track.
+    const effects = local.effects?.camera.supported ? local.effects.camera : null;
+    const old = effects?.source ?? local.stream?.getVideoTracks()[0] ?? null;
     const { constraints, stopFirst } = next(old);
     const previous = old?.getSettings().deviceId;
     if (stopFirst) old?.stop();
@@ -63,6 +65,12 @@ export function createCameraSwitch(ctx, parts) {
       }
       if (!track) throw new Error("no camera track");
       track.enabled = meeting.self?.camera_on ?? false;
+      if (effects) {
+        effects.attach(track);
+        parts.localVideo.classList.toggle("mirror", track.getSettings().facingMode !== "environment");
+        ctx.render();
+        return;
+      }
       local.stream = new MediaStream([...(local.stream?.getTracks() ?? []).filter((t) => t.kind !== "video"), track]);
       parts.localVideo.srcObject = local.stream;
       await meeting.media.replace("camera", track);
