@@ -44,24 +44,29 @@ export function serverEnv(logLevel) {
 
 /**
  * @param {string[]} [extraArgs] more server flags (e.g. cluster mode)
- * @param {{host?: string, mediaPort?: number}} [opts] the address to listen on (HTTP and media;
- *   default 127.0.0.1) and the media port (default: any free one)
+ * @param {{host?: string, mediaPort?: number, tls?: boolean, logLevel?: string}} [opts] the address to
+ *   listen on (HTTP and media; default 127.0.0.1), the media port (default: any free one), whether
+ *   it serves HTTPS (a self-signed certificate) and its log level (default warn; the log holds
+ *   stdout and stderr)
  */
 export async function startServer(extraArgs = [], opts = {}) {
   const host = opts.host ?? "127.0.0.1";
   const port = await freePort(host);
   const dir = mkdtempSync(join(tmpdir(), "convene-e2e-"));
-  const base = `http://${host}:${port}`;
-  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `${host}:${port}`, "--media-listen", `${host}:${opts.mediaPort ?? 0}`, "--data-dir", dir, "--public-url", base, ...extraArgs], {
-    stdio: ["ignore", process.env.E2E_SERVER_LOG ? "pipe" : "ignore", "pipe"],
-    env: serverEnv("warn"),
+  const base = `${opts.tls ? "https" : "http"}://${host}:${port}`;
+  const tls = opts.tls ? ["--tls", "self-signed"] : [];
+  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `${host}:${port}`, "--media-listen", `${host}:${opts.mediaPort ?? 0}`, "--data-dir", dir, "--public-url", base, ...tls, ...extraArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...serverEnv(opts.logLevel ?? "warn"), NO_COLOR: "1" },
   });
   let log = "";
+  // Logs go to stdout, errors to stderr.
+  proc.stdout.on("data", (d) => (log += d));
   proc.stderr.on("data", (d) => (log += d));
   // E2E_SERVER_LOG=path keeps the server's log (with E2E_RUST_LOG=convene=debug,… for details).
   if (process.env.E2E_SERVER_LOG) {
     const out = createWriteStream(process.env.E2E_SERVER_LOG, { flags: "a" });
-    proc.stdout?.pipe(out);
+    proc.stdout.pipe(out);
     proc.stderr.pipe(out);
   }
   for (let i = 0; i < 200; i++) {
@@ -75,10 +80,12 @@ export async function startServer(extraArgs = [], opts = {}) {
   SERVER_DIRS.set(base, dir);
   return {
     base,
+    port,
     /** The data directory: mail without SMTP lands in `outbox/*.eml`. */
     dir,
-    /** The server's log so far (warnings and errors unless E2E_RUST_LOG says more), for failures. */
-    log: () => log.slice(-4000),
+    /** The last `chars` of the server's log so far (warnings and errors unless the log level or
+     * E2E_RUST_LOG says more), for failures. */
+    log: (chars = 4000) => log.slice(-chars),
     async stop() {
       proc.kill("SIGTERM");
       await new Promise((r) => proc.once("exit", r));

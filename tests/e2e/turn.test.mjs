@@ -6,15 +6,13 @@
 // without, failed under CI=true.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { launch, newPage, shot, account, signInPage, toneWav, serverEnv, freePort } from "./harness.mjs";
+import { launch, newPage, shot, account, signInPage, toneWav, startServer } from "./harness.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 // The test's own self-signed server certificate, for Node's fetch of the API.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
 
@@ -79,31 +77,7 @@ function firewalledNamespace() {
 }
 
 /** Convene with HTTPS (self-signed) and the embedded TURN server, all on `host`. */
-async function startServer(host) {
-  const port = await freePort(host);
-  const dir = mkdtempSync(join(tmpdir(), "convene-e2e-turn-"));
-  const args = ["--listen", `${host}:${port}`, "--tls", "self-signed", "--media-listen", `${host}:0`, "--turn", "--turn-listen", `${host}:0`, "--data-dir", dir];
-  const proc = spawn(join(ROOT, "target", "debug", "convene"), args, { stdio: ["ignore", "pipe", "pipe"], env: { ...serverEnv("info"), NO_COLOR: "1" } });
-  let log = "";
-  // Logs go to stdout, errors to stderr.
-  proc.stdout.on("data", (d) => (log += d));
-  proc.stderr.on("data", (d) => (log += d));
-  const base = `https://${host}:${port}`;
-  for (let i = 0; i < 300 && !log.includes("Convene is running"); i++) {
-    if (proc.exitCode !== null) throw new Error(`server exited: ${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    base,
-    port,
-    log: () => log,
-    async stop() {
-      proc.kill("SIGTERM");
-      await new Promise((r) => proc.once("exit", r));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+const startTurnServer = (host) => startServer(["--turn", "--turn-listen", `${host}:0`], { host, tls: true, logLevel: "info" });
 
 /** Forces every peer connection of a page to relay candidates only. */
 function relayOnly() {
@@ -157,7 +131,7 @@ let net, server, openBrowser, walledBrowser, host, meeting, wrapperDir;
 before(async () => {
   if (missing) return;
   net = firewalledNamespace();
-  server = await startServer(net.hostIp);
+  server = await startTurnServer(net.hostIp);
   net.allowOnly(server.port);
   // Chromium runs inside the namespace; playwright drives it over a pipe, not the network.
   wrapperDir = mkdtempSync(join(tmpdir(), "convene-netns-"));
@@ -188,7 +162,7 @@ after(async () => {
 
 test("behind a firewall open only to TCP on the HTTPS port, a participant joins through TURN over TLS and exchanges audio and video", { skip: missing ? `needs ${missing}` : false }, async () => {
   // The firewall is real: from inside, only the HTTPS port answers.
-  const turnPort = Number(/TURN server listening.*listen=[\d.]+:(\d+)/.exec(server.log())?.[1]);
+  const turnPort = Number(/TURN server listening.*listen=[\d.]+:(\d+)/.exec(server.log(Infinity))?.[1]);
   assert.ok(turnPort > 0, server.log());
   assert.equal(net.canConnect(net.hostIp, server.port), true, "the HTTPS port is open");
   assert.equal(net.canConnect(net.hostIp, turnPort), false, "TURN/TCP is blocked");

@@ -27,6 +27,7 @@ pub mod outbound;
 pub mod push;
 pub mod recording;
 pub mod server;
+pub mod services;
 pub mod state;
 pub mod store;
 pub mod tls;

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -38,7 +39,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         drain_state.live.drain(&drain_state, deadline).await;
     };
     if let Some(tls) = tls {
-        crate::tls::serve(state.clone(), tls, shutdown).await?;
+        let (config, database, turn) = (state.config.clone(), state.store.backend(), state.turn.tls_streams());
+        let app = state.clone();
+        let main = |https: crate::tls::HttpsListener, stop| serve_on(app, https.tap_io(|_| ()), stop);
+        crate::tls::serve(config, database, turn, tls, shutdown, main).await?;
     } else {
         let listener =
             TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -77,7 +81,8 @@ where
     SocketAddr: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let heartbeat = state.cluster.spawn_heartbeat(state.live.clone(), state.media.clone());
+    let live = state.live.clone();
+    let heartbeat = state.cluster.spawn_heartbeat(move || live.load(), state.media.clone());
     let reconcile = state.cluster.is_clustered().then(|| {
         let state = state.clone();
         tokio::spawn(async move {
@@ -92,7 +97,8 @@ where
     let revocations = crate::live::revocation::spawn_listener(&state).await;
     let webhooks = crate::webhooks::start(&state);
     let notifier = crate::notify::spawn(&state);
-    let recordings = crate::recording::spawn_upkeep(&state);
+    let live = state.live.clone();
+    let recordings = crate::recording::spawn_upkeep(&state, move |m| live.is_recording(m));
     let metrics = match state.config.metrics_listen {
         Some(addr) => Some(spawn_metrics(addr).await?),
         None => None,

@@ -1,5 +1,6 @@
-//! What every request handler can reach: config, store, clock, keys, mailer, limits, media
-//! and recordings.
+//! What every request handler can reach: the shared services (services.rs, reached through
+//! `Deref`: `state.store`), and above them the live meetings, token keys, attempt limits and
+//! TURN.
 
 use std::sync::Arc;
 
@@ -9,29 +10,27 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::mail::Mailer;
+use crate::services::Services;
 use crate::store::Store;
 
 /// Shared server state; cloning is cheap.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub clock: Clock,
+    services: Services,
     pub keys: Keys,
-    pub mailer: Mailer,
     pub limits: Arc<Limits>,
-    pub events: EventBus,
+    /// The live meetings on this node (they take the services, not this state).
     pub live: crate::live::Live,
-    pub media: crate::media::Media,
-    /// Chat and attendance writes waiting for the database to come back.
-    pub backlog: crate::store::Backlog,
-    /// This node's place in the cluster (a cluster of one without NATS).
-    pub cluster: crate::cluster::Cluster,
-    pub recordings: crate::recording::Recordings,
     /// The STUN / TURN servers handed to clients (and the embedded TURN server, when on).
     pub turn: crate::turn::Turn,
-    /// The rule and client for requests to user-chosen URLs (webhooks, Web Push).
-    pub outbound: crate::outbound::Outbound,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// Attempt limits, kept in memory (per node).
@@ -87,6 +86,8 @@ impl AppState {
         // Web Push keys exist from the first start on (every node reads the same ones).
         crate::push::VapidKeys::load(&store).await?;
         let live = crate::live::Live::default();
+        // Media events reach the live meetings on a channel: the media runtime knows no meeting.
+        let (media_events, media_rx) = crate::media::channel();
         let link_secret = store.secret("recording_links", crate::auth::random_secret).await?;
         let recordings = crate::recording::Recordings::new(&config, link_secret.as_bytes())
             .map_err(|e| anyhow::anyhow!("recording storage: {e}"))?;
@@ -100,7 +101,7 @@ impl AppState {
                 config.media_workers,
                 config.audible_speakers,
                 config.media_high_water,
-                live.clone(),
+                media_events,
                 recordings.recorder.sink(),
             )
             .map_err(|e| anyhow::anyhow!("cannot open the media port {}: {e}", config.media_listen))?
@@ -127,21 +128,22 @@ impl AppState {
         } else {
             crate::store::Backlog::default()
         };
-        Ok(AppState {
+        if with_media {
+            live.relay(media_rx);
+        }
+        let limits = Arc::new(Limits::new(&config));
+        let services = Services {
             backlog,
             cluster,
-            keys: Keys::new(secret.as_bytes()),
             mailer: Mailer::from_config(&config)?,
-            limits: Arc::new(Limits::new(&config)),
             outbound: crate::outbound::Outbound::new(&config.outbound_allow),
             config: Arc::new(config),
             store,
             clock: Clock::default(),
             events: EventBus::default(),
             media,
-            live,
             recordings,
-            turn,
-        })
+        };
+        Ok(AppState { services, keys: Keys::new(secret.as_bytes()), limits, live, turn })
     }
 }

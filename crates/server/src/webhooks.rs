@@ -28,7 +28,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::Result;
 use crate::events::Event;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::webhooks::{AttemptOutcome, ClaimedDelivery, WebhookRow};
 
 /// Header naming the event type.
@@ -136,7 +136,7 @@ static WAKE: Notify = Notify::const_new();
 /// Starts the dispatcher and the delivery worker. Subscribes before returning, so no event
 /// emitted after this call is missed. Abort the handle to stop both (in-flight attempts are
 /// dropped; their leases expire and they are retried).
-pub fn start(state: &AppState) -> JoinHandle<()> {
+pub fn start(state: &Services) -> JoinHandle<()> {
     let events = state.events.subscribe();
     let state = state.clone();
     tokio::spawn(async move {
@@ -146,7 +146,7 @@ pub fn start(state: &AppState) -> JoinHandle<()> {
 
 /// Queues `event` for one webhook (used by the dispatcher and by ping). Returns the new
 /// delivery id, or `None` if this event was already queued for this webhook.
-pub async fn enqueue(state: &AppState, webhook: &WebhookRow, event: &Event) -> Result<Option<String>> {
+pub async fn enqueue(state: &Services, webhook: &WebhookRow, event: &Event) -> Result<Option<String>> {
     let payload = serde_json::to_string(event).map_err(anyhow::Error::from)?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = state.clock.now_ms();
@@ -154,7 +154,7 @@ pub async fn enqueue(state: &AppState, webhook: &WebhookRow, event: &Event) -> R
     Ok(queued.then_some(id))
 }
 
-async fn dispatch_loop(state: AppState, mut events: broadcast::Receiver<Event>) {
+async fn dispatch_loop(state: Services, mut events: broadcast::Receiver<Event>) {
     loop {
         match events.recv().await {
             Ok(event) => {
@@ -186,7 +186,7 @@ async fn dispatch_loop(state: AppState, mut events: broadcast::Receiver<Event>) 
 }
 
 /// Queues `event` for every webhook that wants it; returns how many deliveries were queued.
-async fn dispatch(state: &AppState, event: &Event) -> Result<usize> {
+async fn dispatch(state: &Services, event: &Event) -> Result<usize> {
     let hooks = state.store.webhooks_for_event(event.owner_id.as_deref()).await?;
     let mut queued = 0;
     for webhook in hooks.iter().filter(|w| subscribes(w, event)) {
@@ -197,7 +197,7 @@ async fn dispatch(state: &AppState, event: &Event) -> Result<usize> {
     Ok(queued)
 }
 
-async fn deliver_loop(state: AppState) {
+async fn deliver_loop(state: Services) {
     // The outbound rule's client: internal addresses refused, no redirects, no proxy.
     let client = state.outbound.client().clone();
     let poll = Duration::from_millis((state.config.webhook_retry_base_ms / 2).clamp(50, 1000));
@@ -238,7 +238,7 @@ async fn deliver_loop(state: AppState) {
 }
 
 /// Sends one claimed attempt and records the outcome.
-async fn attempt(state: &AppState, client: &reqwest::Client, claimed: ClaimedDelivery) {
+async fn attempt(state: &Services, client: &reqwest::Client, claimed: ClaimedDelivery) {
     let d = &claimed.delivery;
     let started_at = state.clock.now_ms();
     let (status, error, success, give_up) = if claimed.webhook_active {
@@ -271,7 +271,7 @@ async fn attempt(state: &AppState, client: &reqwest::Client, claimed: ClaimedDel
 
 /// POSTs the stored payload; returns (HTTP status, error, delivered).
 async fn post(
-    state: &AppState,
+    state: &Services,
     client: &reqwest::Client,
     claimed: &ClaimedDelivery,
 ) -> (Option<i64>, Option<String>, bool) {

@@ -5,37 +5,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{opus, vp8, Sim};
+use common::{OnCamera, Sim};
 use convene_sfu::ParticipantId;
-use str0m::format::Codec;
 
 const A: ParticipantId = ParticipantId(1);
 const B: ParticipantId = ParticipantId(2);
 
 #[test]
 fn muted_audio_is_not_forwarded_until_unmuted() {
-    let mut sim = Sim::new();
-    sim.join(A);
-    sim.join(B);
-    let (audio, video) = sim.publish_audio_video(A);
-    sim.connect_all();
-    let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
-
-    let mut n = 0u32;
-    let mut run = |sim: &mut Sim, secs: u64| {
-        let until = sim.elapsed() + Duration::from_secs(secs);
-        while sim.elapsed() < until {
-            let now = sim.now;
-            let c = sim.client(A);
-            let (opus_pt, vp8_pt) = (c.pt(Codec::Opus), c.pt(Codec::Vp8));
-            c.send(now, audio, None, opus(opus_pt, n, Some(-20)));
-            if n.is_multiple_of(2) {
-                c.send(now, video, None, vp8(vp8_pt, n / 2, (n / 2).is_multiple_of(30), 0xA));
-            }
-            n += 1;
-            sim.advance(Duration::from_millis(20));
-        }
-    };
+    let (mut sim, mut a) = OnCamera::start(A, B);
+    let (audio_track, video_track) = (a.audio_track, a.video_track);
+    let mut run = |sim: &mut Sim, secs: u64| a.run(sim, secs, |frame, _| frame.is_multiple_of(30), |_| {});
 
     run(&mut sim, 2);
     let heard = sim.client(B).received_for(audio_track).len();

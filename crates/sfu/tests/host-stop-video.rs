@@ -7,41 +7,27 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_vp8_keyframe, opus, vp8, Sim};
+use common::{is_vp8_keyframe, OnCamera, Sim};
 use convene_sfu::ParticipantId;
-use str0m::format::Codec;
 
 const A: ParticipantId = ParticipantId(1);
 const B: ParticipantId = ParticipantId(2);
 
 #[test]
 fn stopped_video_is_not_forwarded_until_the_camera_is_on_again() {
-    let mut sim = Sim::new();
-    sim.join(A);
-    sim.join(B);
-    let (audio, video) = sim.publish_audio_video(A);
-    sim.connect_all();
-    let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
+    let (mut sim, mut a) = OnCamera::start(A, B);
+    let (audio_track, video_track) = (a.audio_track, a.video_track);
 
     // A's camera sends a keyframe first and then only when asked (as browsers do between
     // their rare periodic ones), so a keyframe after the resume can only come from a request.
-    let mut n = 0u32;
     let mut answered = 0usize;
     let mut run = |sim: &mut Sim, secs: u64| {
-        let until = sim.elapsed() + Duration::from_secs(secs);
-        while sim.elapsed() < until {
-            let now = sim.now;
-            let c = sim.client(A);
-            let (opus_pt, vp8_pt) = (c.pt(Codec::Opus), c.pt(Codec::Vp8));
-            c.send(now, audio, None, opus(opus_pt, n, Some(-20)));
-            if n.is_multiple_of(2) {
-                let asked = c.keyframe_requests.len() > answered;
-                answered = c.keyframe_requests.len();
-                c.send(now, video, None, vp8(vp8_pt, n / 2, n == 0 || asked, 0xA));
-            }
-            n += 1;
-            sim.advance(Duration::from_millis(20));
-        }
+        let keyframe = |frame: u32, c: &common::Client| {
+            let asked = c.keyframe_requests.len() > answered;
+            answered = c.keyframe_requests.len();
+            frame == 0 || asked
+        };
+        a.run(sim, secs, keyframe, |_| {});
     };
 
     run(&mut sim, 2);

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{opus, vp8, Sim, Vp8Frame};
+use common::{opus, OnCamera, Sim, Vp8Frame};
 use convene_sfu::{ParticipantId, RecordedCodec, RecordedPacket, Source, TrackKind};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Rid, Simulcast, SimulcastLayer};
@@ -23,29 +23,11 @@ fn drain(sim: &mut Sim, into: &mut Vec<RecordedPacket>) {
 
 #[test]
 fn audio_and_video_are_copied_only_while_recording() {
-    let mut sim = Sim::new();
-    sim.join(A);
-    sim.join(B);
-    let (audio, video) = sim.publish_audio_video(A);
-    sim.connect_all();
-    let (audio_track, video_track) = (sim.track_of(A, audio), sim.track_of(A, video));
-
-    let mut n = 0u32;
+    let (mut sim, mut a) = OnCamera::start(A, B);
+    let (audio_track, video_track) = (a.audio_track, a.video_track);
     let mut got = Vec::new();
     let mut run = |sim: &mut Sim, got: &mut Vec<RecordedPacket>, secs: u64| {
-        let until = sim.elapsed() + Duration::from_secs(secs);
-        while sim.elapsed() < until {
-            let now = sim.now;
-            let c = sim.client(A);
-            let (opus_pt, vp8_pt) = (c.pt(Codec::Opus), c.pt(Codec::Vp8));
-            c.send(now, audio, None, opus(opus_pt, n, Some(-20)));
-            if n.is_multiple_of(2) {
-                c.send(now, video, None, vp8(vp8_pt, n / 2, (n / 2).is_multiple_of(15), 0xA));
-            }
-            n += 1;
-            sim.advance(Duration::from_millis(20));
-            drain(sim, got);
-        }
+        a.run(sim, secs, |frame, _| frame.is_multiple_of(15), |sim| drain(sim, got));
     };
 
     run(&mut sim, &mut got, 1);

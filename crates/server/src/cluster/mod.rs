@@ -17,7 +17,6 @@ use futures_util::StreamExt;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::live::Live;
 use placement::NodeInfo;
 
 /// How often a node writes its registry entry (and refreshes its view of the others).
@@ -140,7 +139,11 @@ impl Cluster {
     }
 
     /// Keeps this node's registry entry fresh (with its load) until the process ends.
-    pub fn spawn_heartbeat(&self, live: Live, media: crate::media::Media) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn spawn_heartbeat(
+        &self,
+        load: impl Fn() -> (usize, usize) + Send + 'static,
+        media: crate::media::Media,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let nats = self.nats.clone()?;
         Some(tokio::spawn(async move {
             let mut cpu = CpuMeter::default();
@@ -148,7 +151,7 @@ impl Cluster {
             let mut tick = tokio::time::interval(HEARTBEAT);
             loop {
                 tick.tick().await;
-                let (rooms, participants) = live.load();
+                let (rooms, participants) = load();
                 {
                     let mut me = nats.me.lock().unwrap_or_else(|e| e.into_inner());
                     me.rooms = rooms;

@@ -118,18 +118,17 @@ async fn subscribe(
     let (p256dh, auth_secret) = push::validate_keys(&req.keys.p256dh, &req.keys.auth)?;
     let user_agent: String =
         headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().chars().take(255).collect();
-    let (sub, created) = push::upsert_subscription(
-        &state.store,
-        push::NewSubscription {
+    let (sub, created) = state
+        .store
+        .upsert_push_subscription(push::NewSubscription {
             user_id: &auth.user.id,
             endpoint: endpoint.as_str(),
             p256dh: &p256dh,
             auth: &auth_secret,
             user_agent: &user_agent,
             now: state.clock.now_ms(),
-        },
-    )
-    .await?;
+        })
+        .await?;
     if created {
         tracing::info!(user_id = %auth.user.id, subscription = %sub.id, "push subscription added");
     }
@@ -141,7 +140,7 @@ async fn subscribe(
 #[utoipa::path(get, path = "/api/v1/push/subscriptions", tag = "push", security(("bearer" = [])),
     responses((status = 200, body = SubscriptionList), (status = 401, body = ErrorBody)))]
 async fn list_subscriptions(State(state): State<AppState>, auth: AuthUser) -> Result<axum::Json<SubscriptionList>> {
-    let subs = push::subscriptions_of(&state.store, &auth.user.id).await?;
+    let subs = state.store.push_subscriptions_of(&auth.user.id).await?;
     Ok(axum::Json(SubscriptionList { items: subs.iter().map(SubscriptionView::from).collect() }))
 }
 
@@ -156,7 +155,7 @@ async fn unsubscribe(
     Json(req): Json<UnsubscribeRequest>,
 ) -> Result<StatusCode> {
     let endpoint = url::Url::parse(req.endpoint.trim()).map(String::from).unwrap_or(req.endpoint);
-    if !push::unsubscribe(&state.store, &auth.user.id, &endpoint).await? {
+    if !state.store.delete_push_subscription_of(&auth.user.id, &endpoint).await? {
         return Err(Error::not_found("subscription_not_found", "no such push subscription on your account"));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -182,7 +182,7 @@ async fn start(
         return Ok(answer);
     }
     let room = moderated_room(&state, &auth, &id).await?;
-    let row = crate::recording::start(&state, &room, Some(&auth.user.id)).await?;
+    let row = crate::live::recording::start(&state, &room, Some(&auth.user.id)).await?;
     Ok(axum::Json(StartStop { message: "Recording started".into(), recording: view(&state, &row, &auth.user).await? })
         .into_response())
 }
@@ -202,7 +202,7 @@ async fn stop(
         return Ok(answer);
     }
     let room = moderated_room(&state, &auth, &id).await?;
-    let row = crate::recording::stop(&state, &room)
+    let row = crate::live::recording::stop(&state, &room)
         .await?
         .ok_or_else(|| Error::conflict("not_recording", "this meeting is not being recorded"))?;
     Ok(axum::Json(StartStop { message: "Recording stopped".into(), recording: view(&state, &row, &auth.user).await? })

@@ -7,10 +7,21 @@
 
 use convene_protocol::Role;
 
-use super::room::Refusal;
 use crate::error::{Error, Result};
 use crate::meeting::Settings;
-use crate::store::Store;
+use crate::services::Services;
+use crate::store::{MeetingRow, Store};
+
+/// Why a room refused a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    TicketUsed,
+    UnknownResume,
+    Closed,
+    Locked,
+    Full,
+    HostAbsent,
+}
 
 /// The room as the door sees it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,6 +67,26 @@ pub(crate) fn refusal_error(r: Refusal) -> Error {
             Error::gone(code, message)
         }
     }
+}
+
+/// A resume token that no longer names a seat.
+pub(crate) fn seat_gone() -> Error {
+    Error::unauthorized("resume_expired", "that seat is gone; join the meeting again")
+}
+
+/// The meeting, if people may be in it now.
+pub(crate) async fn joinable(state: &Services, meeting_id: i64) -> Result<MeetingRow> {
+    let m = state
+        .store
+        .meeting(meeting_id)
+        .await?
+        .ok_or_else(|| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
+    crate::meeting::authorize(
+        &crate::meeting::Actor::anonymous(),
+        &m.facts(&state.config),
+        crate::meeting::Action::Join,
+    )?;
+    Ok(m)
 }
 
 /// A removal is remembered under the account (`user:…`) …

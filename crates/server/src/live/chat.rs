@@ -10,14 +10,14 @@ use super::{target, Acted, Live};
 use crate::clock::from_ms;
 use crate::error::Result;
 use crate::events::Event;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::{ChatRow, Pending};
 
 impl Live {
     /// `chat_send`: 1 to [`MAX_CHAT_CHARS`] characters, to everyone or to someone else.
     pub(super) async fn chat_send(
         &self,
-        state: &AppState,
+        state: &Services,
         room: &Room,
         me: &Participant,
         text: String,
@@ -47,7 +47,7 @@ impl Live {
     /// Saves and delivers a chat message (to everyone, or to sender and recipient).
     pub(crate) async fn post_chat(
         &self,
-        state: &AppState,
+        state: &Services,
         room: &Room,
         from: &Participant,
         text: String,

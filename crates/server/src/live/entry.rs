@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use convene_protocol::{EndReason, LeaveReason, Participant, Role, ServerMessage};
 
-use super::admission::{admission, client_subject, not_removed, refusal_error, Door};
-use super::room::{Newcomer, Refusal, Room};
+use super::admission::{admission, client_subject, joinable, not_removed, refusal_error, seat_gone, Door, Refusal};
+use super::room::{Newcomer, Room};
 use super::{emit_participant, Entered, Live};
 use crate::auth::{random_secret, token::TicketClaims};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::meeting::Settings;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::{AttendanceRow, MeetingRow, Pending};
 
 impl Live {
@@ -21,7 +21,7 @@ impl Live {
     /// ticket so the pre-join screen can say so. The socket checks again on entry.
     pub(crate) async fn admission_problem(
         &self,
-        state: &AppState,
+        state: &Services,
         m: &MeetingRow,
         role: Role,
         user_id: Option<&str>,
@@ -40,7 +40,7 @@ impl Live {
     }
 
     /// Seats (or holds in the waiting room) the bearer of a verified join ticket.
-    pub(crate) async fn enter(&self, state: &AppState, claims: &TicketClaims) -> Result<Entered> {
+    pub(crate) async fn enter(&self, state: &Services, claims: &TicketClaims) -> Result<Entered> {
         let meeting = joinable(state, claims.mid).await?;
         state.media.admit(meeting.id)?;
         let role = claims.role;
@@ -125,7 +125,7 @@ impl Live {
     /// Attendance and events for someone who just got a seat.
     pub(super) async fn seated(
         &self,
-        state: &AppState,
+        state: &Services,
         room: &Room,
         p: &Participant,
         attendance_id: &str,
@@ -148,7 +148,7 @@ impl Live {
     }
 
     /// Gives a seat back to the holder of its resume token.
-    pub(crate) async fn resume(&self, state: &AppState, meeting_id: i64, resume_token: &str) -> Result<Entered> {
+    pub(crate) async fn resume(&self, state: &Services, meeting_id: i64, resume_token: &str) -> Result<Entered> {
         let local = self.room(meeting_id).and_then(|room| room.resume(resume_token).ok().map(|a| (room, a)));
         let (room, attached) = match local {
             Some(found) => found,
@@ -170,7 +170,7 @@ impl Live {
     }
 
     /// A connection dropped without `leave`: keep the seat for the grace period.
-    pub(crate) fn connection_lost(&self, state: &AppState, room: &Arc<Room>, participant_id: &str, generation: u64) {
+    pub(crate) fn connection_lost(&self, state: &Services, room: &Arc<Room>, participant_id: &str, generation: u64) {
         if !room.connection_lost(participant_id, generation) {
             return;
         }
@@ -185,16 +185,11 @@ impl Live {
     }
 
     /// The participant left for good.
-    pub(crate) async fn leave(&self, state: &AppState, room: &Arc<Room>, participant_id: &str) {
+    pub(crate) async fn leave(&self, state: &Services, room: &Arc<Room>, participant_id: &str) {
         if let Some((v, _)) = room.remove(participant_id, LeaveReason::Left, None) {
             self.vacated(state, room, v).await;
         }
     }
-}
-
-/// A resume token that no longer names a seat.
-pub(super) fn seat_gone() -> Error {
-    Error::unauthorized("resume_expired", "that seat is gone; join the meeting again")
 }
 
 /// A moderator arriving learns who is waiting (after their welcome).
@@ -203,19 +198,4 @@ pub(super) fn tell_waiting(room: &Room, p: &Participant) {
     if p.role.is_moderator() && !waiting.is_empty() {
         room.send_to(&p.participant_id, ServerMessage::WaitingRoom { waiting });
     }
-}
-
-/// The meeting, if people may be in it now.
-pub(super) async fn joinable(state: &AppState, meeting_id: i64) -> Result<MeetingRow> {
-    let m = state
-        .store
-        .meeting(meeting_id)
-        .await?
-        .ok_or_else(|| Error::not_found("meeting_not_found", "no meeting has that ID"))?;
-    crate::meeting::authorize(
-        &crate::meeting::Actor::anonymous(),
-        &m.facts(&state.config),
-        crate::meeting::Action::Join,
-    )?;
-    Ok(m)
 }

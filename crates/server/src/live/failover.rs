@@ -7,20 +7,19 @@ use std::time::Duration;
 
 use convene_protocol::{Participant, ServerMessage};
 
-use super::admission::refusal_error;
-use super::entry::{joinable, seat_gone};
+use super::admission::{joinable, refusal_error, seat_gone};
 use super::room::{Attached, Newcomer, Room};
 use super::Live;
 use crate::auth::token_hash;
 use crate::error::Result;
-use crate::state::AppState;
+use crate::services::Services;
 
 impl Live {
     /// Rebuilds a seat from the shared database on this node (its meeting's node died and
     /// the placement moved here), opening the room if need be.
     pub(super) async fn restore(
         &self,
-        state: &AppState,
+        state: &Services,
         meeting_id: i64,
         resume_token: &str,
     ) -> Result<(Arc<Room>, Attached)> {
@@ -44,7 +43,7 @@ impl Live {
     /// Stops taking new meetings, lets the live ones run until `deadline`, then moves each
     /// to another node — its people get `moved` and resume there with the same seats (kept
     /// in the database), nobody is dropped.
-    pub async fn drain(&self, state: &AppState, deadline: Duration) {
+    pub async fn drain(&self, state: &Services, deadline: Duration) {
         if !state.cluster.is_clustered() {
             return;
         }
@@ -72,7 +71,7 @@ impl Live {
     /// After a partition: meetings placed on another node while this one was cut off from
     /// NATS move there (their people follow, as in a drain), so a meeting never stays split
     /// over two nodes; meetings live here without a placement are claimed back.
-    pub async fn reconcile(&self, state: &AppState) {
+    pub async fn reconcile(&self, state: &Services) {
         if !state.cluster.is_clustered() || state.cluster.is_draining() {
             return;
         }
@@ -96,7 +95,7 @@ impl Live {
     /// Sends everyone in `room` to the node that hosts the meeting now (`moved`: they resume
     /// there with their seats) and lets the room here go. Seats leave this node without
     /// leaving the meeting: no attendance, no events.
-    fn move_room(&self, state: &AppState, room: &Arc<Room>, node_id: &str, url: &str) {
+    fn move_room(&self, state: &Services, room: &Arc<Room>, node_id: &str, url: &str) {
         let ws_url = crate::cluster::ws_url(url, room.meeting_id);
         room.close(&ServerMessage::Moved { ws_url, node_id: node_id.to_owned() });
         self.forget(room);
@@ -107,7 +106,7 @@ impl Live {
 /// Keeps a seat in the shared database, so another node can rebuild the meeting if this one
 /// dies. Best effort: a failure costs only that failover.
 pub(super) async fn persist_seat(
-    state: &AppState,
+    state: &Services,
     meeting_id: i64,
     p: &Participant,
     resume_token: &str,
@@ -132,7 +131,7 @@ pub(super) async fn persist_seat(
 }
 
 /// A role or permission changed; the stored seat follows, so a rebuilt meeting has it.
-pub(super) fn keep_role(state: &AppState, room: &Room, participant_id: &str) {
+pub(super) fn keep_role(state: &Services, room: &Room, participant_id: &str) {
     if !state.cluster.is_clustered() {
         return;
     }
@@ -148,7 +147,7 @@ pub(super) fn keep_role(state: &AppState, room: &Room, participant_id: &str) {
 
 /// Forgets the seats of a meeting that ended and releases its placement, so its next start
 /// is placed afresh with no seats to restore.
-pub(super) fn release(state: &AppState, meeting_id: i64) {
+pub(super) fn release(state: &Services, meeting_id: i64) {
     if !state.cluster.is_clustered() {
         return;
     }
@@ -160,7 +159,7 @@ pub(super) fn release(state: &AppState, meeting_id: i64) {
 }
 
 /// Forgets the seat of someone gone for good.
-pub(super) async fn forget_seat(state: &AppState, meeting_id: i64, participant_id: &str) {
+pub(super) async fn forget_seat(state: &Services, meeting_id: i64, participant_id: &str) {
     if !state.cluster.is_clustered() {
         return;
     }

@@ -13,7 +13,7 @@ use super::room::{Room, Vacated};
 use super::{emit_participant, Acted, Live};
 use crate::events::Event;
 use crate::meeting::Settings;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::{MeetingRow, Pending};
 
 /// Warn this long before the duration limit ends a meeting.
@@ -21,20 +21,20 @@ const WARNING_SECONDS: i64 = 300;
 
 impl Live {
     /// Ends a live meeting for everyone (host action, duration limit, cancellation).
-    pub async fn end_meeting(&self, state: &AppState, meeting_id: i64, reason: EndReason) {
+    pub async fn end_meeting(&self, state: &Services, meeting_id: i64, reason: EndReason) {
         if let Some(room) = self.room(meeting_id) {
             self.end(state, &room, reason).await;
         }
     }
 
     /// `end_meeting` from the host.
-    pub(super) async fn end_by(&self, state: &AppState, room: &Arc<Room>, me: &Participant) -> Acted {
+    pub(super) async fn end_by(&self, state: &Services, room: &Arc<Room>, me: &Participant) -> Acted {
         super::moderation::host_only(me, "end_meeting")?;
         self.end(state, room, EndReason::EndedByHost).await;
         Ok(())
     }
 
-    pub(super) async fn end(&self, state: &AppState, room: &Arc<Room>, reason: EndReason) {
+    pub(super) async fn end(&self, state: &Services, room: &Arc<Room>, reason: EndReason) {
         let now = state.clock.now_ms();
         // Persist first, so anyone who hears "ended" and asks the API sees it ended.
         if let Err(e) = state.store.set_meeting_status(room.meeting_id, crate::meeting::MeetingStatus::Ended, now).await
@@ -44,7 +44,7 @@ impl Live {
         let vacated = room.close(&ServerMessage::MeetingEnded { reason });
         self.forget(room);
         // Before the media room goes: the recording keeps everything up to the end.
-        if let Err(e) = crate::recording::stop(state, room).await {
+        if let Err(e) = super::recording::stop(state, room).await {
             tracing::error!(error = %e, meeting_id = room.meeting_id, "could not stop the recording");
         }
         state.media.end_room(room.meeting_id);
@@ -65,7 +65,7 @@ impl Live {
 
     /// Someone is gone for good: attendance, events, a new host if the host left, and the
     /// end of the meeting when nobody is left.
-    pub(super) async fn vacated(&self, state: &AppState, room: &Arc<Room>, v: Vacated) {
+    pub(super) async fn vacated(&self, state: &Services, room: &Arc<Room>, v: Vacated) {
         if !v.was_seated {
             return;
         }
@@ -99,7 +99,7 @@ impl Live {
     /// The meeting's room, opened (and the meeting marked live) on first entry.
     pub(super) async fn room_for(
         &self,
-        state: &AppState,
+        state: &Services,
         meeting: &MeetingRow,
         entrant: Option<&str>,
     ) -> crate::error::Result<Arc<Room>> {
@@ -135,7 +135,7 @@ impl Live {
             ));
             tokio::spawn(self.clone().watch_duration(state.clone(), room.clone()));
             if room.settings.auto_record {
-                match crate::recording::start(state, &room, Some(&meeting.host_id)).await {
+                match super::recording::start(state, &room, Some(&meeting.host_id)).await {
                     Ok(r) => tracing::info!(meeting_id = meeting.id, recording_id = %r.id, "auto-record started"),
                     Err(e) => tracing::error!(meeting_id = meeting.id, error = %e, "auto-record could not start"),
                 }
@@ -148,7 +148,7 @@ impl Live {
 
     /// Warns before the duration limit and ends the meeting when it passes. Checks the
     /// server clock each tick (so tests can move time).
-    async fn watch_duration(self, state: AppState, room: Arc<Room>) {
+    async fn watch_duration(self, state: Services, room: Arc<Room>) {
         let limit = i64::from(room.settings.duration_limit_minutes) * 60;
         let mut tick = tokio::time::interval(Duration::from_millis(state.config.room_tick_ms));
         loop {
@@ -176,12 +176,12 @@ impl Live {
 }
 
 /// Seconds until the duration limit ends the meeting (negative once it passed).
-pub(super) fn time_left(state: &AppState, room: &Room) -> i64 {
+pub(super) fn time_left(state: &Services, room: &Room) -> i64 {
     i64::from(room.settings.duration_limit_minutes) * 60 - (state.clock.now() - room.started_at).num_seconds()
 }
 
 /// Pushes "meeting started" to the host, co-hosts and invitees with accounts.
-async fn tell_invitees_started(state: &AppState, m: &MeetingRow, entrant: Option<&str>) {
+async fn tell_invitees_started(state: &Services, m: &MeetingRow, entrant: Option<&str>) {
     let mut people: Vec<String> = vec![m.host_id.clone()];
     people.extend(state.store.co_hosts(m.id).await.unwrap_or_default());
     people.extend(state.store.invitees(m.id).await.unwrap_or_default().into_iter().filter_map(|i| i.user_id));

@@ -5,8 +5,12 @@
 //! the rules around it, one responsibility each: [`entry`] (entering, waiting, resuming,
 //! leaving), [`welcome`] (a newcomer's first frame), [`moderation`] (host actions),
 //! [`chat`] (messages and reactions), [`signaling`] (a participant's own state and SDP),
-//! [`failover`] (cluster seats, drain, reconcile, moving a room) and [`lifecycle`] (opening,
-//! the duration limit, someone gone for good, the end).
+//! [`failover`] (cluster seats, drain, reconcile, moving a room), [`lifecycle`] (opening,
+//! the duration limit, someone gone for good, the end), [`recording`] (the server recording
+//! of a room) and [`relay`] (the media runtime's events, from their channel, into the rooms).
+//!
+//! Everything here takes the shared services (services.rs), never the HTTP state that holds
+//! `Live` itself.
 
 mod admission;
 mod chat;
@@ -18,6 +22,8 @@ pub(crate) mod e2ee;
 pub(crate) mod limits;
 mod p2p;
 pub(crate) mod revocation;
+pub(crate) mod recording;
+mod relay;
 mod room;
 mod signaling;
 mod welcome;
@@ -32,7 +38,7 @@ pub(crate) use chat::shared_file;
 pub(crate) use room::{Attached, Room};
 
 use crate::events::Event;
-use crate::state::AppState;
+use crate::services::Services;
 
 /// The rooms live on this node.
 #[derive(Clone, Default)]
@@ -77,6 +83,11 @@ impl Live {
         (rooms.len(), rooms.values().map(|r| r.participant_count()).sum())
     }
 
+    /// Whether `meeting_id` is live on this node and being recorded.
+    pub(crate) fn is_recording(&self, meeting_id: i64) -> bool {
+        self.room(meeting_id).is_some_and(|r| r.is_recording())
+    }
+
     fn forget(&self, room: &Arc<Room>) {
         let mut rooms = self.rooms();
         if rooms.get(&room.meeting_id).is_some_and(|r| Arc::ptr_eq(r, room)) {
@@ -88,7 +99,7 @@ impl Live {
     /// sender if it was refused (and then nothing changed).
     pub(crate) async fn act(
         &self,
-        state: &AppState,
+        state: &Services,
         room: &Arc<Room>,
         actor: &str,
         msg: ClientMessage,
@@ -107,7 +118,7 @@ impl Live {
     }
 
     /// One arm per message kind, each handled in the file of its responsibility.
-    async fn act_seated(&self, state: &AppState, room: &Arc<Room>, me: &Participant, msg: ClientMessage) -> Acted {
+    async fn act_seated(&self, state: &Services, room: &Arc<Room>, me: &Participant, msg: ClientMessage) -> Acted {
         use ClientMessage as M;
         match msg {
             M::SetState { muted, camera_on, hand_raised, recording_locally } => {
@@ -153,7 +164,7 @@ fn target(room: &Room, pid: &str, req: &'static str) -> std::result::Result<Part
     room.participant(pid).ok_or(("unknown_participant", format!("no participant {pid:?} in this meeting"), req))
 }
 
-fn emit_participant(state: &AppState, room: &Room, kind: &'static str, p: &Participant) {
+fn emit_participant(state: &Services, room: &Room, kind: &'static str, p: &Participant) {
     state.events.emit(Event::new(
         kind,
         state.clock.now(),

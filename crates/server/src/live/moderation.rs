@@ -10,7 +10,7 @@ use super::admission::user_subject;
 use super::failover::keep_role;
 use super::room::Room;
 use super::{target, Acted, Live, Refused};
-use crate::state::AppState;
+use crate::services::Services;
 
 /// Refuses `req` unless `me` is the host or a co-host.
 pub(super) fn moderator(me: &Participant, req: &'static str) -> Acted {
@@ -44,7 +44,7 @@ fn waiting(room: &Room, pid: &str, req: &'static str) -> Acted {
     }
 }
 
-pub(super) fn mute(state: &AppState, room: &Room, me: &Participant, pid: String) -> Acted {
+pub(super) fn mute(state: &Services, room: &Room, me: &Participant, pid: String) -> Acted {
     moderator(me, "mute")?;
     target(room, &pid, "mute")?;
     room.update(&pid, |p| p.muted = true);
@@ -53,7 +53,7 @@ pub(super) fn mute(state: &AppState, room: &Room, me: &Participant, pid: String)
     Ok(())
 }
 
-pub(super) fn mute_all(state: &AppState, room: &Room, me: &Participant) -> Acted {
+pub(super) fn mute_all(state: &Services, room: &Room, me: &Participant) -> Acted {
     moderator(me, "mute_all")?;
     for p in room.update_all(|p| !p.role.is_moderator(), |p| p.muted = true) {
         state.media.set_muted(room.meeting_id, &p.participant_id, true);
@@ -82,7 +82,7 @@ pub(super) fn ask_unmute(room: &Room, me: &Participant, pid: Option<String>) -> 
     Ok(())
 }
 
-pub(super) fn stop_video(state: &AppState, room: &Room, me: &Participant, pid: String) -> Acted {
+pub(super) fn stop_video(state: &Services, room: &Room, me: &Participant, pid: String) -> Acted {
     moderator(me, "stop_video")?;
     target(room, &pid, "stop_video")?;
     room.update(&pid, |p| p.camera_on = false);
@@ -124,7 +124,7 @@ pub(super) fn deny(room: &Room, me: &Participant, pid: String) -> Acted {
     Ok(())
 }
 
-pub(super) fn set_role(state: &AppState, room: &Room, me: &Participant, pid: String, role: Role) -> Acted {
+pub(super) fn set_role(state: &Services, room: &Room, me: &Participant, pid: String, role: Role) -> Acted {
     host_only(me, "set_role")?;
     let t = target(room, &pid, "set_role")?;
     if !matches!(role, Role::Cohost | Role::Participant)
@@ -147,7 +147,7 @@ pub(super) fn set_role(state: &AppState, room: &Room, me: &Participant, pid: Str
     Ok(())
 }
 
-pub(super) fn transfer_host(state: &AppState, room: &Room, me: &Participant, pid: String) -> Acted {
+pub(super) fn transfer_host(state: &Services, room: &Room, me: &Participant, pid: String) -> Acted {
     host_only(me, "transfer_host")?;
     let t = target(room, &pid, "transfer_host")?;
     if t.participant_id == me.participant_id {
@@ -167,7 +167,7 @@ pub(super) fn transfer_host(state: &AppState, room: &Room, me: &Participant, pid
 }
 
 pub(super) fn allow_local_recording(
-    state: &AppState,
+    state: &Services,
     room: &Room,
     me: &Participant,
     pid: String,
@@ -197,12 +197,12 @@ pub(super) fn allow_local_recording(
 }
 
 /// Starts or stops the server recording.
-pub(super) async fn record(state: &AppState, room: &Arc<Room>, me: &Participant, recording: bool) -> Acted {
+pub(super) async fn record(state: &Services, room: &Arc<Room>, me: &Participant, recording: bool) -> Acted {
     moderator(me, "record")?;
     let result = if recording {
-        crate::recording::start(state, room, me.user_id.as_deref()).await.map(|_| ())
+        super::recording::start(state, room, me.user_id.as_deref()).await.map(|_| ())
     } else {
-        match crate::recording::stop(state, room).await {
+        match super::recording::stop(state, room).await {
             Ok(None) => Err(crate::error::Error::conflict("not_recording", "this meeting is not being recorded")),
             other => other.map(|_| ()),
         }
@@ -220,7 +220,7 @@ pub(super) async fn record(state: &AppState, room: &Arc<Room>, me: &Participant,
 
 impl Live {
     /// `remove`: out of the meeting, and kept out (by account and by device).
-    pub(super) async fn remove_by(&self, state: &AppState, room: &Arc<Room>, me: &Participant, pid: String) -> Acted {
+    pub(super) async fn remove_by(&self, state: &Services, room: &Arc<Room>, me: &Participant, pid: String) -> Acted {
         moderator(me, "remove")?;
         let t = target(room, &pid, "remove")?;
         if t.role == Role::Host || pid == me.participant_id {
@@ -239,14 +239,14 @@ impl Live {
         Ok(())
     }
 
-    pub(super) async fn admit_one(&self, state: &AppState, room: &Arc<Room>, me: &Participant, pid: String) -> Acted {
+    pub(super) async fn admit_one(&self, state: &Services, room: &Arc<Room>, me: &Participant, pid: String) -> Acted {
         moderator(me, "admit")?;
         waiting(room, &pid, "admit")?;
         self.admit(state, room, &pid).await;
         Ok(())
     }
 
-    pub(super) async fn admit_all(&self, state: &AppState, room: &Arc<Room>, me: &Participant) -> Acted {
+    pub(super) async fn admit_all(&self, state: &Services, room: &Arc<Room>, me: &Participant) -> Acted {
         moderator(me, "admit_all")?;
         for pid in room.waiting_ids() {
             self.admit(state, room, &pid).await;
@@ -256,7 +256,7 @@ impl Live {
 
     /// Seats someone from the waiting room: they get their welcome (and a push, if they
     /// have an account and the page is in the background).
-    async fn admit(&self, state: &AppState, room: &Arc<Room>, pid: &str) {
+    async fn admit(&self, state: &Services, room: &Arc<Room>, pid: &str) {
         let Some(p) = room.admit_waiting(pid) else { return };
         if let Some(user_id) = &p.user_id {
             let push = crate::push::PushMessage::new(

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use convene_protocol::{LeaveReason, Participant, ServerMessage, Track, WaitingPerson};
 use tokio::sync::mpsc;
 
-use super::admission::{admission, Door};
+use super::admission::{admission, Door, Refusal};
 use crate::meeting::Settings;
 
 /// Messages queued per connection before it counts as too slow and is dropped.
@@ -80,17 +80,6 @@ pub(crate) struct Vacated {
     pub(crate) participant: Participant,
     /// Whether the seat had been admitted (attendance recorded) or was only waiting.
     pub(crate) was_seated: bool,
-}
-
-/// Why a room refused a connection.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    TicketUsed,
-    UnknownResume,
-    Closed,
-    Locked,
-    Full,
-    HostAbsent,
 }
 
 /// A newcomer, as `admit` needs it.

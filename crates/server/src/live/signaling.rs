@@ -6,11 +6,11 @@ use convene_protocol::{Participant, PublishedTrack};
 
 use super::room::Room;
 use super::{Acted, Refused};
-use crate::state::AppState;
+use crate::services::Services;
 
 /// `set_state`: what the participant says about themselves.
 pub(super) fn set_state(
-    state: &AppState,
+    state: &Services,
     room: &Room,
     me: &Participant,
     muted: Option<bool>,
@@ -44,7 +44,7 @@ pub(super) fn set_state(
 
 /// `publish_offer`: the SFU's answer goes back to the sender.
 pub(super) async fn publish_offer(
-    state: &AppState,
+    state: &Services,
     room: &Room,
     me: &Participant,
     sdp: String,
@@ -69,7 +69,7 @@ pub(super) async fn publish_offer(
 
 /// `subscribe_answer`: one that answers a replaced offer is `stale_answer`, harmless.
 pub(super) async fn subscribe_answer(
-    state: &AppState,
+    state: &Services,
     room: &Room,
     me: &Participant,
     sdp: String,
@@ -88,14 +88,14 @@ pub(super) async fn subscribe_answer(
 
 /// `set_video_size`: the SFU picks the simulcast layer that fits.
 pub(super) fn set_video_size(
-    state: &AppState,
+    state: &Services,
     room: &Room,
     me: &Participant,
     track_id: &str,
     width: u32,
     height: u32,
 ) -> Acted {
-    let n = track_id.strip_prefix('t').and_then(|n| n.parse::<u64>().ok()).ok_or((
+    let n = crate::media::track_number(track_id).ok_or((
         "unknown_track",
         format!("no track {track_id:?}"),
         "set_video_size",

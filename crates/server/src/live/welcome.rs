@@ -8,7 +8,7 @@ use super::lifecycle::time_left;
 use super::room::Room;
 use super::Live;
 use crate::error::Result;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::Viewer;
 
 /// Chat history a newcomer receives in `welcome`.
@@ -17,7 +17,7 @@ const WELCOME_CHAT: i64 = 200;
 impl Live {
     pub(super) async fn welcome(
         &self,
-        state: &AppState,
+        state: &Services,
         room: &Room,
         me: &Participant,
         resume_token: String,

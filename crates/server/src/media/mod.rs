@@ -1,6 +1,6 @@
 //! The media runtime: owns the media sockets and the worker threads that drive every
-//! meeting's SFU room (`convene_sfu`, sans-IO) with real time, and relays the rooms' events
-//! to signaling.
+//! meeting's SFU room (`convene_sfu`, sans-IO) with real time, and sends the rooms' events,
+//! in protocol names, on a channel the live meetings read ([`events`]).
 //!
 //! Rooms are spread over worker threads (one per core by default): a meeting lives on one
 //! worker for its whole life, placed on the least-loaded one when it first needs media.
@@ -12,9 +12,9 @@
 //! Each worker measures its own load ([`load`]); an overloaded node refuses new joins with
 //! `server_busy` ([`Media::admit`]) and sheds video in the meetings it has.
 
+mod events;
 mod load;
 mod peer_budget;
-mod relay;
 mod router;
 mod tcp;
 mod udp;
@@ -27,11 +27,12 @@ use std::sync::{Arc, Mutex};
 use convene_protocol::PublishedTrack;
 use tokio::sync::oneshot;
 
+pub use crate::config::HighWater;
 use crate::error::Error;
-use crate::live::Live;
 use crate::recording::recorder::PacketSink;
+pub(crate) use events::track_number;
+pub use events::{channel, EventReceiver, EventSender, MediaEvent, MeetingEvent};
 use load::Board;
-pub use load::HighWater;
 use peer_budget::{PeerBudget, PEERS_PER_MINUTE};
 use router::{Inlet, Router};
 use worker::{Command, Worker};
@@ -166,7 +167,7 @@ impl Media {
         workers: usize,
         audible_speakers: usize,
         high_water: HighWater,
-        live: Live,
+        events: EventSender,
         recorder: PacketSink,
     ) -> std::io::Result<Media> {
         let count = if workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { workers };
@@ -193,7 +194,7 @@ impl Media {
         let board = Arc::new(Board::new(count));
         for (index, (socket, poll, outlet)) in parts.into_iter().enumerate() {
             let shared = worker::Shared {
-                live: live.clone(),
+                events: events.clone(),
                 tcp: tcp_writers.clone(),
                 router: router.clone(),
                 recorder: recorder.clone(),

@@ -14,13 +14,13 @@ use convene_protocol::PublishedTrack;
 use convene_sfu::{stun_local_ufrag, Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig};
 use tokio::sync::oneshot;
 
-use super::load::{thread_cpu_time, Board, Governor, HighWater, Meter};
-use super::relay::{self, Relay};
+use super::events::{self, EventSender, MeetingEvent};
+use super::load::{thread_cpu_time, Board, Governor, Meter};
 use super::router::{Outlet, Paths, Router};
 use super::tcp::Writers;
 use super::udp::{Inbox, Outbox, BATCH};
 use super::{AnswerRefused, MediaError};
-use crate::live::Live;
+use crate::config::HighWater;
 use crate::recording::recorder::PacketSink;
 
 /// The longest a worker sleeps with nothing due (it wakes for every command and packet).
@@ -114,7 +114,8 @@ pub(super) struct Worker {
     socket: UdpSocket,
     candidate: SocketAddr,
     rooms: HashMap<i64, Slot>,
-    relay: Relay,
+    /// Where the rooms' events go (the live meetings read them).
+    events: EventSender,
     tcp: Writers,
     router: Arc<Router>,
     /// The local ICE ufrags of this worker's peers → their meeting.
@@ -146,7 +147,7 @@ pub(super) struct Worker {
 /// What every worker of a node shares.
 #[derive(Clone)]
 pub(super) struct Shared {
-    pub live: Live,
+    pub events: EventSender,
     pub tcp: Writers,
     pub router: Arc<Router>,
     pub recorder: PacketSink,
@@ -161,14 +162,14 @@ pub(super) struct Shared {
 
 impl Worker {
     pub(super) fn new(index: usize, socket: UdpSocket, candidate: SocketAddr, shared: Shared) -> Worker {
-        let Shared { live, tcp, router, recorder, sent, audible_speakers, board, high_water } = shared;
+        let Shared { events, tcp, router, recorder, sent, audible_speakers, board, high_water } = shared;
         let now = Instant::now();
         Worker {
             index,
             socket,
             candidate,
             rooms: HashMap::new(),
-            relay: Relay::new(live),
+            events,
             tcp,
             router,
             ufrags: HashMap::new(),
@@ -384,7 +385,12 @@ impl Worker {
                         Proto::Tcp => self.tcp.send(t.destination, t.contents),
                     }
                 }
-                Output::Event(e) => self.relay.event(meeting, &slot.names, e),
+                Output::Event(e) => {
+                    if let Some(event) = events::translate(meeting, &slot.names, e) {
+                        // The live meetings are gone only when the server stops.
+                        let _ = self.events.send(MeetingEvent { meeting_id: meeting, event });
+                    }
+                }
                 Output::Timeout(at) => {
                     slot.deadline = at;
                     break;
@@ -484,7 +490,7 @@ impl Worker {
                 let id = self.participant(now, meeting, &participant);
                 let slot = self.slot(meeting);
                 for t in &tracks {
-                    if let Err(e) = slot.room.set_track_source(id, &t.mid, relay::source_to_sfu(t.source)) {
+                    if let Err(e) = slot.room.set_track_source(id, &t.mid, events::source_to_sfu(t.source)) {
                         tracing::debug!(error = %e, "track source");
                     }
                 }

@@ -15,11 +15,11 @@ use crate::clock::from_ms;
 use crate::error::Result;
 use crate::mail::{CalendarPart, Mail};
 use crate::meeting::schedule_tz;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::{InviteeRow, MeetingRow, UserRow};
 
 /// The `From:` of every mail.
-pub fn sender(state: &AppState) -> String {
+pub fn sender(state: &Services) -> String {
     if let Some(from) = &state.config.smtp_from {
         return from.clone();
     }
@@ -41,7 +41,7 @@ pub fn wake_jobs() {
 }
 
 /// Queues a mail for delivery (retried with backoff if the transport fails).
-pub async fn queue_mail(state: &AppState, mail: &Mail) -> Result<()> {
+pub async fn queue_mail(state: &Services, mail: &Mail) -> Result<()> {
     let payload = serde_json::to_string(mail).map_err(anyhow::Error::from)?;
     let now = state.clock.now_ms();
     state.store.enqueue_job("mail", &payload, now, None, now).await?;
@@ -50,7 +50,7 @@ pub async fn queue_mail(state: &AppState, mail: &Mail) -> Result<()> {
 }
 
 /// The password-reset mail.
-pub async fn password_reset(state: &AppState, user: &UserRow, link: &str) -> Result<()> {
+pub async fn password_reset(state: &Services, user: &UserRow, link: &str) -> Result<()> {
     let (text, html) =
         templates::render("password_reset", serde_json::json!({"name": user.display_name, "link": link}))?;
     let mail =
@@ -110,7 +110,7 @@ pub fn reserve_mails(state: &AppState, sender: &UserRow, count: usize) -> Result
 }
 
 /// The "recording ready" mail, to each address allowed to watch the recording at `link`.
-pub async fn recording_ready(state: &AppState, m: &MeetingRow, recipients: &[String], link: &str) -> Result<()> {
+pub async fn recording_ready(state: &Services, m: &MeetingRow, recipients: &[String], link: &str) -> Result<()> {
     let ctx = serde_json::json!({"title": m.title, "when": when(m, from_ms(m.started_at.unwrap_or(m.start_at))), "link": link});
     let (text, html) = templates::render("recording_ready", ctx)?;
     for to in recipients {
@@ -138,7 +138,7 @@ pub enum MeetingChange<'a> {
 }
 
 /// Sends invitees the mails a scheduled / edited / cancelled meeting calls for.
-pub async fn meeting_changed(state: &AppState, m: &MeetingRow, change: MeetingChange<'_>) -> Result<()> {
+pub async fn meeting_changed(state: &Services, m: &MeetingRow, change: MeetingChange<'_>) -> Result<()> {
     let invitees = state.store.invitees(m.id).await?;
     let host = state.store.user_by_id(&m.host_id).await?;
     let now = state.clock.now();
@@ -169,7 +169,7 @@ pub async fn meeting_changed(state: &AppState, m: &MeetingRow, change: MeetingCh
 }
 
 fn meeting_mail(
-    state: &AppState,
+    state: &Services,
     m: &MeetingRow,
     host: Option<&UserRow>,
     attendees: &[InviteeRow],
@@ -204,7 +204,7 @@ struct MailContext {
     description: String,
 }
 
-fn mail_context(state: &AppState, m: &MeetingRow, host_name: &str, action: &str) -> MailContext {
+fn mail_context(state: &Services, m: &MeetingRow, host_name: &str, action: &str) -> MailContext {
     MailContext {
         action: action.into(),
         host_name: host_name.into(),

@@ -10,7 +10,7 @@ use super::{queue_mail, templates, when, Reminder};
 use crate::clock::from_ms;
 use crate::error::Result;
 use crate::mail::Mail;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::JobRow;
 
 /// A running job holds its lease this long; after that another worker may retry it.
@@ -28,11 +28,11 @@ pub(super) fn wake() {
 }
 
 /// Starts the job runner and the reminder scanner; abort the handles to stop them.
-pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
+pub fn spawn(state: &Services) -> Vec<JoinHandle<()>> {
     vec![tokio::spawn(run_jobs(state.clone())), tokio::spawn(scan_reminders(state.clone()))]
 }
 
-async fn run_jobs(state: AppState) {
+async fn run_jobs(state: Services) {
     let poll = Duration::from_millis(state.config.job_poll_ms);
     loop {
         match state.store.claim_job(state.clock.now_ms(), LEASE_MS).await {
@@ -48,7 +48,7 @@ async fn run_jobs(state: AppState) {
     }
 }
 
-async fn run_one(state: &AppState, job: JobRow) {
+async fn run_one(state: &Services, job: JobRow) {
     let result = match job.kind.as_str() {
         "mail" => send_mail(state, &job.payload).await,
         "reminder" => send_reminder(state, &job.payload).await,
@@ -77,12 +77,12 @@ async fn run_one(state: &AppState, job: JobRow) {
     }
 }
 
-async fn send_mail(state: &AppState, payload: &str) -> Result<()> {
+async fn send_mail(state: &Services, payload: &str) -> Result<()> {
     let mail: Mail = serde_json::from_str(payload).map_err(anyhow::Error::from)?;
     state.mailer.send(&super::sender(state), &mail).await
 }
 
-async fn send_reminder(state: &AppState, payload: &str) -> Result<()> {
+async fn send_reminder(state: &Services, payload: &str) -> Result<()> {
     let r: Reminder = serde_json::from_str(payload).map_err(anyhow::Error::from)?;
     let Some(m) = state.store.meeting(r.meeting_id).await? else { return Ok(()) };
     let now = state.clock.now();
@@ -121,7 +121,7 @@ async fn send_reminder(state: &AppState, payload: &str) -> Result<()> {
     queue_mail(state, &mail).await
 }
 
-async fn scan_reminders(state: AppState) {
+async fn scan_reminders(state: Services) {
     let every = Duration::from_millis(state.config.reminder_scan_ms);
     loop {
         if let Err(e) = plan_reminders(&state).await {
@@ -133,7 +133,7 @@ async fn scan_reminders(state: AppState) {
 
 /// Queues a reminder job for every person and occurrence whose reminder time is near. The
 /// dedupe key makes this idempotent: rescans and restarts never queue one twice.
-pub(crate) async fn plan_reminders(state: &AppState) -> Result<()> {
+pub(crate) async fn plan_reminders(state: &Services) -> Result<()> {
     let now = state.clock.now_ms();
     let lookahead = 2 * i64::try_from(state.config.reminder_scan_ms).unwrap_or(i64::MAX / 4);
     for m in state.store.meetings_needing_reminders().await? {

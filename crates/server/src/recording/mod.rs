@@ -20,16 +20,13 @@ mod track_writer;
 pub mod uploads;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use convene_protocol::ServerMessage;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::live::Room;
+use crate::error::Result;
 use crate::meeting::RecordingAccess;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::{JobRow, RecordingRow};
 use links::LinkSigner;
 use recorder::Recorder;
@@ -80,92 +77,7 @@ struct ComposePayload {
     recording_id: String,
 }
 
-/// Starts recording a live meeting; `by` is the account that asked.
-pub(crate) async fn start(state: &AppState, room: &Arc<Room>, by: Option<&str>) -> Result<RecordingRow> {
-    // The server holds only ciphertext of an end-to-end encrypted meeting (docs/e2ee.md).
-    if room.settings.e2ee {
-        return Err(Error::conflict(
-            "e2ee_no_server_recording",
-            "this meeting is end-to-end encrypted: the server cannot record it (record on your device instead)",
-        ));
-    }
-    if !room.claim_recording() {
-        return Err(Error::conflict("already_recording", "this meeting is already being recorded"));
-    }
-    match begin(state, room, by).await {
-        Ok(row) => Ok(row),
-        Err(e) => {
-            room.set_recording(None);
-            Err(e)
-        }
-    }
-}
-
-async fn begin(state: &AppState, room: &Arc<Room>, by: Option<&str>) -> Result<RecordingRow> {
-    let now = state.clock.now_ms();
-    let row = RecordingRow {
-        id: format!("rec_{}", uuid::Uuid::now_v7().simple()),
-        meeting_id: room.meeting_id,
-        host_id: room.host_user_id.clone(),
-        started_by: by.map(str::to_owned),
-        kind: "server".into(),
-        status: "recording".into(),
-        failure: None,
-        access: room.settings.recording_access.as_str().into(),
-        started_at: now,
-        stopped_at: None,
-        duration_ms: None,
-        size_bytes: None,
-        media_key: None,
-        content_type: "video/webm".into(),
-        ready_at: None,
-        expires_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.insert_recording(&row).await?;
-    let dir = state.recordings.raw_dir(&row.id);
-    if let Err(why) = state.recordings.recorder.open(room.meeting_id, dir).await {
-        tracing::error!(meeting_id = room.meeting_id, error = %why, "cannot start recording");
-        state.store.recording_stopped(&row.id, "failed", Some(&why), 0, now).await?;
-        return Err(Error::client(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "recording_unavailable",
-            "the server cannot record right now",
-        ));
-    }
-    state.media.set_recording(room.meeting_id, true);
-    room.set_recording(Some(row.id.clone()));
-    room.broadcast(&ServerMessage::MeetingUpdated { locked: room.is_locked(), recording: true }, None);
-    metrics::counter!("recordings_started_total").increment(1);
-    tracing::info!(meeting_id = room.meeting_id, recording_id = %row.id, "recording started");
-    Ok(row)
-}
-
-/// Stops the meeting's recording (if one runs) and queues its composition.
-pub(crate) async fn stop(state: &AppState, room: &Arc<Room>) -> Result<Option<RecordingRow>> {
-    let Some(id) = room.take_recording() else { return Ok(None) };
-    state.media.set_recording(room.meeting_id, false);
-    if !room.is_closed() {
-        room.broadcast(&ServerMessage::MeetingUpdated { locked: room.is_locked(), recording: false }, None);
-    }
-    let summary = state.recordings.recorder.close(room.meeting_id).await;
-    let now = state.clock.now_ms();
-    let (duration, failure) = match &summary {
-        Some(s) => (i64::try_from(s.duration_ms).unwrap_or(i64::MAX), s.failure.clone()),
-        None => (0, Some("the recorder lost this recording".to_owned())),
-    };
-    if let Some(why) = failure {
-        state.store.recording_stopped(&id, "failed", Some(&why), duration, now).await?;
-    } else {
-        state.store.recording_stopped(&id, "processing", None, duration, now).await?;
-        queue_compose(state, &id).await?;
-    }
-    tracing::info!(meeting_id = room.meeting_id, recording_id = %id, duration_ms = duration, "recording stopped");
-    state.store.recording(&id).await
-}
-
-async fn queue_compose(state: &AppState, id: &str) -> Result<()> {
+pub(crate) async fn queue_compose(state: &Services, id: &str) -> Result<()> {
     let payload =
         serde_json::to_string(&ComposePayload { recording_id: id.to_owned() }).map_err(anyhow::Error::from)?;
     let now = state.clock.now_ms();
@@ -176,7 +88,7 @@ async fn queue_compose(state: &AppState, id: &str) -> Result<()> {
 
 /// The composition job: ffmpeg, then storage, then the raw chunks go and people are told.
 /// On failure the recording shows the reason; the last attempt marks it `failed`.
-pub async fn compose_job(state: &AppState, job: &JobRow) -> Result<()> {
+pub async fn compose_job(state: &Services, job: &JobRow) -> Result<()> {
     let p: ComposePayload = serde_json::from_str(&job.payload).map_err(anyhow::Error::from)?;
     let Some(row) = state.store.recording(&p.recording_id).await? else { return Ok(()) };
     if row.status == "ready" {
@@ -193,7 +105,7 @@ pub async fn compose_job(state: &AppState, job: &JobRow) -> Result<()> {
     }
 }
 
-async fn compose_and_store(state: &AppState, row: &RecordingRow) -> std::result::Result<(), String> {
+async fn compose_and_store(state: &Services, row: &RecordingRow) -> std::result::Result<(), String> {
     let dir = state.recordings.raw_dir(&row.id);
     let duration = row.duration_ms.and_then(|d| u64::try_from(d).ok()).unwrap_or(0);
     compose::compose(&state.config.ffmpeg, &dir, duration, "composed.webm").await?;
@@ -223,7 +135,7 @@ async fn compose_and_store(state: &AppState, row: &RecordingRow) -> std::result:
 }
 
 /// "Recording ready": webhook event, mail and push to the people allowed to watch.
-pub(crate) async fn announce(state: &AppState, row: &RecordingRow) {
+pub(crate) async fn announce(state: &Services, row: &RecordingRow) {
     let link = format!("{}/recordings/{}", state.config.public_url, row.id);
     state.events.emit(crate::events::Event::new(
         "recording.ready",
@@ -264,7 +176,7 @@ pub(crate) async fn announce(state: &AppState, row: &RecordingRow) {
 }
 
 /// Deletes a recording: its stored file, any raw chunks, and the row.
-pub async fn delete(state: &AppState, row: &RecordingRow) -> Result<()> {
+pub async fn delete(state: &Services, row: &RecordingRow) -> Result<()> {
     if let Some(key) = &row.media_key {
         state.recordings.storage.delete(key).await?;
     }
@@ -278,10 +190,13 @@ pub async fn delete(state: &AppState, row: &RecordingRow) -> Result<()> {
 
 /// Background upkeep: recordings a stopped server left `recording` are composed from what
 /// reached the disk; recordings past their retention are deleted.
-pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn_upkeep(
+    state: &Services,
+    recording_here: impl Fn(i64) -> bool + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = recover(&state).await {
+        if let Err(e) = recover(&state, recording_here).await {
             tracing::warn!(error = %e, "could not recover interrupted recordings");
         }
         loop {
@@ -293,10 +208,10 @@ pub fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn recover(state: &AppState) -> Result<()> {
+async fn recover(state: &Services, recording_here: impl Fn(i64) -> bool) -> Result<()> {
     for row in state.store.recordings_in_progress().await? {
         // Still live on this node? Then it is not interrupted.
-        if state.live.room(row.meeting_id).is_some_and(|r| r.is_recording()) {
+        if recording_here(row.meeting_id) {
             continue;
         }
         let dir = state.recordings.raw_dir(&row.id);
@@ -315,7 +230,7 @@ async fn recover(state: &AppState) -> Result<()> {
 }
 
 /// Deletes recordings whose retention ran out, and abandoned uploads.
-pub async fn clean_up(state: &AppState) -> Result<usize> {
+pub async fn clean_up(state: &Services) -> Result<usize> {
     let expired = state.store.expired_recordings(state.clock.now_ms()).await?;
     for row in &expired {
         delete(state, row).await?;

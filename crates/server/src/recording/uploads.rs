@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::{RecordingRow, UploadRow};
 
 /// The first four bytes of every EBML document (WebM, Matroska).
@@ -108,7 +108,7 @@ pub fn accepted_type(declared: &str) -> Option<&'static str> {
 
 /// Starts an upload for `user_id`, whom the caller checked may record the live meeting
 /// `meeting_id` on their device.
-pub(crate) async fn create(state: &AppState, meeting_id: i64, user_id: &str, new: NewUpload<'_>) -> Result<UploadRow> {
+pub(crate) async fn create(state: &Services, meeting_id: i64, user_id: &str, new: NewUpload<'_>) -> Result<UploadRow> {
     let content_type = accepted_type(new.content_type).ok_or_else(|| {
         Error::client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_recording_type", "recordings are video/webm")
     })?;
@@ -146,12 +146,12 @@ pub(crate) async fn create(state: &AppState, meeting_id: i64, user_id: &str, new
     Ok(row)
 }
 
-fn expiry(state: &AppState, now: i64) -> i64 {
+fn expiry(state: &Services, now: i64) -> i64 {
     now + to_i64(state.config.recording_upload_ttl_secs) * 1000
 }
 
 /// The upload, if it exists and belongs to `user_id` (others' uploads do not exist for them).
-pub(crate) async fn find(state: &AppState, id: &str, user_id: &str) -> Result<UploadRow> {
+pub(crate) async fn find(state: &Services, id: &str, user_id: &str) -> Result<UploadRow> {
     let row = state.store.upload(id).await?.ok_or_else(not_found)?;
     if row.user_id != user_id || row.expires_at <= state.clock.now_ms() {
         return Err(not_found());
@@ -163,7 +163,7 @@ pub(crate) async fn find(state: &AppState, id: &str, user_id: &str) -> Result<Up
 /// total size if it was not declared yet. Bytes that arrived before a broken connection are
 /// kept, so the client resumes from the offset the server reports. Returns the new offset.
 pub(crate) async fn append(
-    state: &AppState,
+    state: &Services,
     id: &str,
     user_id: &str,
     offset: u64,
@@ -192,7 +192,7 @@ async fn drain(stream: &mut BodyDataStream) {
 }
 
 async fn append_from(
-    state: &AppState,
+    state: &Services,
     id: &str,
     user_id: &str,
     offset: u64,
@@ -273,7 +273,7 @@ async fn append_from(
 /// Turns a fully received upload into a ready recording of the meeting. `client_duration`
 /// is what the browser measured, used when ffprobe cannot tell.
 pub(crate) async fn complete(
-    state: &AppState,
+    state: &Services,
     id: &str,
     user_id: &str,
     client_duration: Option<f64>,
@@ -374,7 +374,7 @@ pub(crate) async fn complete(
 }
 
 /// Aborts an upload: its row and bytes go.
-pub(crate) async fn abort(state: &AppState, id: &str, user_id: &str) -> Result<()> {
+pub(crate) async fn abort(state: &Services, id: &str, user_id: &str) -> Result<()> {
     let _claim = state.recordings.uploads.claim(id)?;
     let row = find(state, id, user_id).await?;
     discard(state, &row).await;
@@ -382,7 +382,7 @@ pub(crate) async fn abort(state: &AppState, id: &str, user_id: &str) -> Result<(
     Ok(())
 }
 
-async fn discard(state: &AppState, row: &UploadRow) {
+async fn discard(state: &Services, row: &UploadRow) {
     if let Err(e) = state.store.delete_upload(&row.id).await {
         tracing::warn!(upload_id = %row.id, error = %e, "could not delete an upload");
     }
@@ -397,7 +397,7 @@ async fn discard(state: &AppState, row: &UploadRow) {
 /// Deletes uploads past their expiry, and `.part` files no upload owns (left by a meeting
 /// that was deleted, or a crash between writing the file and the row) once they are as old
 /// as an expired upload would be.
-pub(crate) async fn clean_up(state: &AppState) -> Result<usize> {
+pub(crate) async fn clean_up(state: &Services) -> Result<usize> {
     let now = state.clock.now_ms();
     let expired = state.store.expired_uploads(now).await?;
     for row in &expired {

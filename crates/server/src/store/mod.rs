@@ -10,6 +10,7 @@ pub mod backlog;
 mod chat;
 mod jobs;
 mod meetings;
+mod push;
 mod recordings;
 mod seats;
 mod sessions;
@@ -22,6 +23,7 @@ pub use backlog::{Backlog, Pending};
 pub use chat::{ChatRow, FileRow, Viewer};
 pub use jobs::JobRow;
 pub use meetings::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting};
+pub use push::{NewSubscription, Subscription, MAX_SUBSCRIPTIONS_PER_USER};
 pub use recordings::{RecordingRow, UploadRow};
 pub use seats::SeatRow;
 pub use sessions::{RefreshOutcome, SessionRow};
@@ -110,6 +112,14 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(value)
+    }
+
+    /// A server secret, if it was made.
+    pub async fn find_secret(&self, name: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn close(&self) {

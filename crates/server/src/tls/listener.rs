@@ -40,7 +40,7 @@ pub(super) struct Handshakes {
 pub type Connection = Rewound<TlsStream<TcpStream>>;
 
 /// The listener `axum::serve` takes.
-pub(super) struct HttpsListener {
+pub struct HttpsListener {
     ready: mpsc::Receiver<(Connection, SocketAddr)>,
     local: SocketAddr,
     accepting: tokio::task::JoinHandle<()>,

@@ -542,6 +542,58 @@ fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bo
     progressed
 }
 
+/// Someone talking on camera to one other participant: the setup of the tests about what
+/// a host does to a publisher's media, or what the room does with it.
+pub struct OnCamera {
+    pub who: ParticipantId,
+    pub audio: Mid,
+    pub video: Mid,
+    /// The room's tracks for `audio` and `video`.
+    pub audio_track: TrackId,
+    pub video_track: TrackId,
+    /// 20 ms steps taken so far.
+    n: u32,
+}
+
+impl OnCamera {
+    /// `who` and `listener` join, `who` publishes a microphone and a camera, both connect.
+    pub fn start(who: ParticipantId, listener: ParticipantId) -> (Sim, OnCamera) {
+        let mut sim = Sim::new();
+        sim.join(who);
+        sim.join(listener);
+        let (audio, video) = sim.publish_audio_video(who);
+        sim.connect_all();
+        let (audio_track, video_track) = (sim.track_of(who, audio), sim.track_of(who, video));
+        (sim, OnCamera { who, audio, video, audio_track, video_track, n: 0 })
+    }
+
+    /// `secs` of talking: an Opus packet (at -20 dBov) every 20 ms and a VP8 frame every
+    /// 40 ms, a keyframe when `keyframe(frame, client)` says so; `tick` sees the room after
+    /// every step.
+    pub fn run(
+        &mut self,
+        sim: &mut Sim,
+        secs: u64,
+        mut keyframe: impl FnMut(u32, &Client) -> bool,
+        mut tick: impl FnMut(&mut Sim),
+    ) {
+        let until = sim.elapsed() + Duration::from_secs(secs);
+        while sim.elapsed() < until {
+            let (now, n) = (sim.now, self.n);
+            let c = sim.client(self.who);
+            let (opus_pt, vp8_pt) = (c.pt(Codec::Opus), c.pt(Codec::Vp8));
+            c.send(now, self.audio, None, opus(opus_pt, n, Some(-20)));
+            if n.is_multiple_of(2) {
+                let key = keyframe(n / 2, c);
+                c.send(now, self.video, None, vp8(vp8_pt, n / 2, key, 0xA));
+            }
+            self.n += 1;
+            sim.advance(Duration::from_millis(20));
+            tick(sim);
+        }
+    }
+}
+
 /// Opus packet with an audio level extension.
 pub fn opus(pt: Pt, n: u32, level: Option<i8>) -> Sent {
     Sent {

@@ -3,6 +3,11 @@
 //! Precedence: flags, then `CONVENE_*` environment variables (clap reads both), then the TOML
 //! file named by `--config`, then built-in defaults.
 
+mod media;
+pub mod tls;
+
+pub use media::HighWater;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -237,7 +242,7 @@ pub struct ServeArgs {
     /// Serve HTTPS: self-signed (a certificate made once in the data dir) or acme (certificates
     /// for --acme-domain); --tls-cert/--tls-key serve certificate files instead [default: off].
     #[arg(long, env = "CONVENE_TLS", global = true)]
-    pub tls: Option<crate::tls::TlsChoice>,
+    pub tls: Option<tls::TlsChoice>,
     /// PEM certificate chain to serve HTTPS with (reloaded on SIGHUP or when it changes).
     #[arg(long, env = "CONVENE_TLS_CERT", global = true)]
     pub tls_cert: Option<PathBuf>,
@@ -261,7 +266,7 @@ pub struct ServeArgs {
     pub acme_ca_root: Option<PathBuf>,
     /// ACME validation: tls-alpn-01 (on the HTTPS port) or http-01 (on --listen) [default: tls-alpn-01].
     #[arg(long, env = "CONVENE_ACME_CHALLENGE", global = true)]
-    pub acme_challenge: Option<crate::tls::AcmeChallenge>,
+    pub acme_challenge: Option<tls::AcmeChallenge>,
     /// Run the embedded TURN server: UDP and TCP on --turn-listen, TLS on the HTTPS port
     /// [default: false].
     #[arg(long, env = "CONVENE_TURN", global = true, num_args = 0..=1, default_missing_value = "true")]
@@ -357,7 +362,7 @@ pub struct Config {
     /// Loudest microphones forwarded in a crowded meeting (0: all).
     pub audible_speakers: usize,
     /// When a media worker counts as overloaded.
-    pub media_high_water: crate::media::HighWater,
+    pub media_high_water: HighWater,
     pub nats_url: Option<String>,
     pub node_id: String,
     pub node_url: String,
@@ -384,7 +389,7 @@ pub struct Config {
     pub recordings_s3_endpoint: Option<String>,
     pub recordings_s3_region: String,
     /// HTTPS (off by default).
-    pub tls: crate::tls::TlsConfig,
+    pub tls: tls::TlsConfig,
     /// TURN servers handed to clients, the embedded one included.
     pub turn: crate::turn::TurnConfig,
     /// Internal networks outbound requests to user-chosen URLs may reach anyway.
@@ -407,7 +412,7 @@ impl ServeArgs {
             self.database_url.or(file.database_url).unwrap_or_else(|| sqlite_url(&data_dir.join("convene.db")));
         let media_listen = self.media_listen.or(file.media_listen).unwrap_or_else(|| ([127, 0, 0, 1], 50000).into());
         let media_public_ip = self.media_public_ip.or(file.media_public_ip);
-        let tls = crate::tls::TlsFlags {
+        let tls = tls::TlsFlags {
             tls: self.tls.or(file.tls),
             cert: self.tls_cert.or(file.tls_cert),
             key: self.tls_key.or(file.tls_key),
@@ -505,7 +510,7 @@ impl ServeArgs {
                 .audible_speakers
                 .or(file.audible_speakers)
                 .unwrap_or(convene_sfu::DEFAULT_AUDIBLE_LIMIT),
-            media_high_water: crate::media::HighWater {
+            media_high_water: HighWater {
                 busy_pct: self.media_high_water_busy_pct.or(file.media_high_water_busy_pct).unwrap_or(85),
                 delay_ms: self.media_high_water_delay_ms.or(file.media_high_water_delay_ms).unwrap_or(20),
             },

@@ -1,0 +1,35 @@
+//! The media runtime's events (media/events.rs, on a channel) applied to the live rooms:
+//! subscribe offers to their participant, published and unpublished tracks and the active
+//! speaker to everyone.
+
+use convene_protocol::ServerMessage;
+use tokio::task::JoinHandle;
+
+use super::Live;
+use crate::media::{EventReceiver, MediaEvent, MeetingEvent};
+
+impl Live {
+    /// Applies media events until the media runtime is gone.
+    pub fn relay(&self, mut events: EventReceiver) -> JoinHandle<()> {
+        let live = self.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                live.apply(e);
+            }
+        })
+    }
+
+    fn apply(&self, MeetingEvent { meeting_id, event }: MeetingEvent) {
+        let Some(room) = self.room(meeting_id) else { return };
+        match event {
+            MediaEvent::SubscribeOffer { participant_id, sdp, tracks, offer_id } => {
+                room.send_to(&participant_id, ServerMessage::SubscribeOffer { sdp, tracks, offer_id });
+            }
+            MediaEvent::TrackPublished(track) => room.add_track(track),
+            MediaEvent::TrackUnpublished { track_id } => room.remove_track(&track_id),
+            MediaEvent::ActiveSpeaker { participant_id } => {
+                room.broadcast(&ServerMessage::ActiveSpeaker { participant_id }, None);
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! What the media runtime tells the live meetings, on a channel: the SFU rooms' events with
+//! participants and tracks under their protocol names. This is the one place where the
+//! SFU's numbers (`ParticipantId`, `TrackId`, `Source`) and the protocol's names meet.
+
+use std::collections::HashMap;
+
+use convene_protocol::{OfferedTrack, Track, TrackSource};
+use convene_sfu::{ParticipantId, RoomEvent, Source, TrackId, TrackKind};
+use tokio::sync::mpsc;
+
+/// A media event of one meeting, for its live room.
+#[derive(Debug)]
+pub struct MeetingEvent {
+    pub meeting_id: i64,
+    pub event: MediaEvent,
+}
+
+/// What a meeting's media did that its participants hear about.
+#[derive(Debug)]
+pub enum MediaEvent {
+    /// A subscriber connection has a new offer for `participant_id`.
+    SubscribeOffer {
+        participant_id: String,
+        sdp: String,
+        tracks: Vec<OfferedTrack>,
+        offer_id: u64,
+    },
+    TrackPublished(Track),
+    TrackUnpublished {
+        track_id: String,
+    },
+    /// The loudest speaker now, if anyone speaks.
+    ActiveSpeaker {
+        participant_id: Option<String>,
+    },
+}
+
+/// Where the media workers send their events (never blocks a worker).
+pub type EventSender = mpsc::UnboundedSender<MeetingEvent>;
+/// Where the live meetings read them.
+pub type EventReceiver = mpsc::UnboundedReceiver<MeetingEvent>;
+
+/// The channel between the media runtime and the live meetings.
+pub fn channel() -> (EventSender, EventReceiver) {
+    mpsc::unbounded_channel()
+}
+
+/// The protocol's name for a track.
+pub(crate) fn track_name(id: TrackId) -> String {
+    format!("t{}", id.0)
+}
+
+/// The SFU's number of a track the protocol names, if it is one.
+pub(crate) fn track_number(name: &str) -> Option<u64> {
+    name.strip_prefix('t').and_then(|n| n.parse::<u64>().ok())
+}
+
+pub(super) fn source_to_sfu(s: TrackSource) -> Source {
+    match s {
+        TrackSource::Microphone => Source::Microphone,
+        TrackSource::Camera => Source::Camera,
+        TrackSource::Screen => Source::ScreenShare,
+        TrackSource::ScreenAudio => Source::ScreenShareAudio,
+    }
+}
+
+fn source_from_sfu(s: Source) -> TrackSource {
+    match s {
+        Source::Microphone => TrackSource::Microphone,
+        Source::Camera => TrackSource::Camera,
+        Source::ScreenShare => TrackSource::Screen,
+        Source::ScreenShareAudio => TrackSource::ScreenAudio,
+    }
+}
+
+/// An SFU room event in protocol names (`names`: the room's participants), if signaling
+/// hears of it; connection changes are logged here.
+pub(super) fn translate(meeting: i64, names: &HashMap<ParticipantId, String>, event: RoomEvent) -> Option<MediaEvent> {
+    let name = |p: &ParticipantId| names.get(p).cloned();
+    Some(match event {
+        RoomEvent::SubscribeOffer { participant, sdp, tracks, offer_id } => MediaEvent::SubscribeOffer {
+            participant_id: name(&participant)?,
+            sdp,
+            tracks: tracks.into_iter().map(|(mid, t)| OfferedTrack { mid, track_id: track_name(t) }).collect(),
+            offer_id,
+        },
+        RoomEvent::TrackPublished { participant, track_id, kind, source, rids, .. } => {
+            MediaEvent::TrackPublished(Track {
+                track_id: track_name(track_id),
+                participant_id: name(&participant)?,
+                kind: match kind {
+                    TrackKind::Audio => "audio".into(),
+                    TrackKind::Video => "video".into(),
+                },
+                source: source_from_sfu(source),
+                simulcast: !rids.is_empty(),
+                muted: false,
+            })
+        }
+        RoomEvent::TrackUnpublished { track_id, .. } => MediaEvent::TrackUnpublished { track_id: track_name(track_id) },
+        RoomEvent::ActiveSpeaker { participant } => {
+            MediaEvent::ActiveSpeaker { participant_id: participant.as_ref().and_then(name) }
+        }
+        RoomEvent::PeerConnected { peer } => {
+            tracing::debug!(meeting, ?peer, "media connected");
+            return None;
+        }
+        RoomEvent::PeerDisconnected { peer } => {
+            tracing::info!(meeting, ?peer, "media connection closed");
+            return None;
+        }
+        RoomEvent::LayersWanted { .. } | RoomEvent::KeyframeRequested { .. } => return None,
+    })
+}
