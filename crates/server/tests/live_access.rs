@@ -216,7 +216,7 @@ async fn one_address_holds_a_limited_number_of_sockets(backend: Backend) {
     app.stop().await;
 }
 
-common::backend_tests!(
+backend_tests!(
     disabling_an_account_closes_its_sockets_and_voids_its_tickets_and_seats,
     a_password_change_closes_sockets_and_voids_earlier_tickets_not_later_ones,
     deleting_an_account_closes_its_sockets,

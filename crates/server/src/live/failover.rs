@@ -25,6 +25,17 @@ impl Live {
     ) -> Result<(Arc<Room>, Attached)> {
         let seat = state.store.seat_by_resume(meeting_id, &token_hash(resume_token)).await?.ok_or_else(seat_gone)?;
         let participant: Participant = serde_json::from_str(&seat.participant).map_err(|_| seat_gone())?;
+        // A seat whose holder a host removed is not rebuilt, even if its row outlived the removal.
+        let subjects: Vec<String> = participant
+            .user_id
+            .as_deref()
+            .map(super::admission::user_subject)
+            .into_iter()
+            .chain(seat.client_key.clone())
+            .collect();
+        if state.store.is_banned(meeting_id, &subjects).await? {
+            return Err(seat_gone());
+        }
         let meeting = joinable(state, meeting_id).await?;
         let room = self.room_for(state, &meeting, participant.user_id.as_deref()).await?;
         let newcomer = Newcomer {
