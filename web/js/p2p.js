@@ -35,9 +35,11 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 /** One that is up but has carried no media after this long has failed too. */
 const MEDIA_TIMEOUT_MS = 10_000;
 /** Going to the SFU: the longest wait for the other's media to arrive through it. */
-const SFU_WAIT_MS = 3_000;
+const SFU_WAIT_MS = 4_000;
+/** How long the direct connection outlives my switch to the SFU (the other may still need it). */
+const LINGER_MS = 2_000;
 /** After showing the direct media: how long I keep sending to the SFU (the other switches too). */
-const PAUSE_DELAY_MS = 1_000;
+const PAUSE_DELAY_MS = 3_000;
 /** How often media arrival is checked. */
 const POLL_MS = 100;
 /** A direct connection that stays disconnected this long has failed. */
@@ -45,7 +47,7 @@ const DISCONNECTED_MS = 3_000;
 
 /**
  * Events: `remote-track` / `remote-track-removed` (detail: RemoteTrack with `via: "p2p"`),
- * `switch` (`rendering` or `sfuIdle` changed: show the direct media, or the SFU's again).
+ * `switch` (`rendering` changed: show the direct media, or the SFU's again).
  */
 export class PeerLink extends EventTarget {
   /** @param {Signaling} signaling @param {MediaSession} media @param {RTCConfiguration} rtcConfig */
@@ -62,10 +64,7 @@ export class PeerLink extends EventTarget {
     this.pc = null;
     /** Whether the UI shows the direct media (else the SFU's). */
     this.rendering = false;
-    /**
-     * The SFU is idle for the pair: I stopped sending to it, and the other's videos there are
-     * reported hidden (0×0), so it sends not even bandwidth probes for them.
-     */
+    /** I stopped sending to the SFU (the direct connection carries my media). */
     this.sfuIdle = false;
     /** Remote tracks handed out, by source. @type {Map<TrackSource, RemoteTrack>} */
     this.remote = new Map();
@@ -332,9 +331,15 @@ export class PeerLink extends EventTarget {
     poll();
   }
 
+  /** Shows the SFU's media; the direct connection lingers a moment for the other's switch. */
   finishSfu() {
     this.setRendering(false);
-    this.closeLink();
+    const pc = this.pc;
+    this.session = 0; // its signaling is over
+    if (!pc) return;
+    setTimeout(() => {
+      if (this.pc === pc) this.closeLink();
+    }, LINGER_MS);
   }
 
   /** @param {boolean} on */
@@ -349,7 +354,6 @@ export class PeerLink extends EventTarget {
     this.media.setPaused(idle);
     if (this.sfuIdle === idle) return;
     this.sfuIdle = idle;
-    this.dispatchEvent(new Event("switch")); // the stage reports the sizes anew
   }
 
   /** @param {unknown} err */

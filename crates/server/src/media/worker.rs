@@ -107,6 +107,8 @@ struct Slot {
     names: HashMap<ParticipantId, String>,
     next: u64,
     deadline: Instant,
+    /// The room's forwarded packets already counted in `media_forwarded_packets_total`.
+    forwarded: u64,
 }
 
 pub(super) struct Worker {
@@ -134,6 +136,8 @@ pub(super) struct Worker {
     /// Loudest microphones a crowded room forwards (0: all).
     audible_speakers: usize,
     sent_metric: metrics::Counter,
+    /// Media packets forwarded (the SFU's work; a peer-to-peer pair adds none).
+    forwarded_metric: metrics::Counter,
     handed_over: metrics::Counter,
     /// This worker's load: measured per window, published for admission, acted on.
     meter: Meter,
@@ -180,6 +184,7 @@ impl Worker {
             sent,
             audible_speakers,
             sent_metric: metrics::counter!("media_sent_bytes_total"),
+            forwarded_metric: metrics::counter!("media_forwarded_packets_total"),
             handed_over: metrics::counter!("media_datagrams_handed_over_total"),
             meter: Meter::new(now, Duration::ZERO),
             governor: Governor::new(high_water),
@@ -402,6 +407,11 @@ impl Worker {
         // send times, which the subscribers' bandwidth estimates rest on, wrong by as much
         // as the round took.
         flush(&mut self.outbox, &self.socket);
+        let forwarded = slot.room.forwarded_packets();
+        if forwarded > slot.forwarded {
+            self.forwarded_metric.increment(forwarded - slot.forwarded);
+            slot.forwarded = forwarded;
+        }
         if sent > 0 {
             self.sent.fetch_add(sent, Ordering::Relaxed);
             self.sent_metric.increment(sent);
@@ -424,7 +434,7 @@ impl Worker {
             let mut room = Room::new(now, config);
             // A room opened on an overloaded worker sheds like the others there.
             room.set_shedding(now, shedding);
-            Slot { room, ids: HashMap::new(), names: HashMap::new(), next: 0, deadline: now }
+            Slot { room, ids: HashMap::new(), names: HashMap::new(), next: 0, deadline: now, forwarded: 0 }
         })
     }
 

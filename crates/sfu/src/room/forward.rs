@@ -98,6 +98,8 @@ pub(super) struct FannedOut {
     switched: bool,
     /// Layers whose keyframe some subscriber waits for, and whether it has no picture yet.
     keyframes: Vec<(u8, bool)>,
+    /// Packets written to subscribers.
+    forwarded: u64,
 }
 
 impl Room {
@@ -246,6 +248,7 @@ impl Room {
                 }
             }
             let peer = PeerId { participant: *q, role: PeerRole::Subscriber };
+            fanned.forwarded += u64::from(sent);
             if sent && dirty_set.insert(peer) {
                 dirty.push_back(peer);
             }
@@ -256,6 +259,7 @@ impl Room {
     /// What the fan-out found needed: offers of a newly heard microphone, the publisher told
     /// which layers are still wanted, keyframes asked for (throttled).
     fn after_fan_out(&mut self, now: Instant, p: &Ingested, mut fanned: FannedOut) {
+        self.forwarded += fanned.forwarded;
         if fanned.first_heard {
             // A microphone held back since it was published speaks: offer it to those who
             // lack it (its first words are lost for the time the offer takes).

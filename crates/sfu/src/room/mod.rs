@@ -116,6 +116,8 @@ pub struct Room {
     next_offer: u64,
     last_now: Instant,
     rejected: u64,
+    /// Media packets sent to subscribers (not counting resends, padding or RTCP).
+    forwarded: u64,
     /// Participants a host muted: their audio is not forwarded.
     muted: HashSet<ParticipantId>,
     /// Participants whose camera a host stopped: it is not forwarded until they turn it on.
@@ -146,6 +148,7 @@ impl Room {
             next_offer: 1,
             last_now: now,
             rejected: 0,
+            forwarded: 0,
             muted: HashSet::new(),
             video_stopped: HashSet::new(),
             tap: Tap::default(),
@@ -335,6 +338,11 @@ impl Room {
     /// [`RoomConfig::meter_str0m`] is on (zero otherwise).
     pub fn str0m_time(&self) -> Duration {
         self.participants.values().map(|p| p.publisher.str0m_time() + p.subscriber.str0m_time()).sum()
+    }
+
+    /// Media packets forwarded to subscribers so far (one per subscriber a packet went to).
+    pub fn forwarded_packets(&self) -> u64 {
+        self.forwarded
     }
 
     /// Datagrams dropped because no peer claimed them or the peer rejected them.

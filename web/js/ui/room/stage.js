@@ -139,8 +139,9 @@ export function createStage(ctx) {
   /**
    * Tells the SFU how large each remote video is shown (0×0 when hidden or on another page).
    * An SFU video stood in for by the direct one (peer-to-peer) reports the size of the one on
-   * screen, so the SFU has the right layer ready when it takes over again — except while the
-   * SFU is idle for the pair (p2p.js `sfuIdle`): then 0×0, so it sends nothing at all.
+   * screen, so the SFU has the right layer ready when it takes over again (reporting 0×0
+   * instead would spare its bandwidth probes, but then the switch back waits for a size
+   * update and a second key frame: a gap of seconds, measured).
    */
   const reportSizes = () => {
     if (localVideo.isConnected && localVideo.paused) localVideo.play().catch(() => {});
@@ -149,10 +150,6 @@ export function createStage(ctx) {
       const shown = onScreen(video);
       if (shown && video.paused) video.play().catch(() => {});
       if (info.via === "p2p") continue; // not the SFU's
-      if (meeting.p2p.sfuIdle && info.participant_id === meeting.p2p.peer) {
-        meeting.media.setVideoSize(trackId, 0, 0);
-        continue;
-      }
       const dpr = Math.min(window.devicePixelRatio || 1, 2);
       meeting.media.setVideoSize(trackId, shown ? video.clientWidth * dpr : 0, shown ? video.clientHeight * dpr : 0);
     }
