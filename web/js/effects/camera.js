@@ -3,10 +3,10 @@
 // off, or switching cameras, changes what the worker paints, never the track, so nothing is
 // renegotiated and the simulcast encodings stay as they were.
 //
-// Chromium: MediaStreamTrackProcessor → worker → MediaStreamTrackGenerator, the frames never
-// touch the main thread. Elsewhere (Firefox, Safari): the page posts ImageBitmaps of a hidden
-// <video> to the worker, which paints on an OffscreenCanvas the page captures. Without Worker
-// and OffscreenCanvas there are no effects, and the settings say so.
+// Chromium (and Edge): MediaStreamTrackProcessor → worker → MediaStreamTrackGenerator, the
+// frames never touch the main thread. Browsers without those (Firefox, Safari) send the camera
+// as it is, and the settings, the pre-join picker and the camera menu say so. (A fallback
+// through canvas.captureStream was tried: Firefox then published no frames; not shipped.)
 
 /** @typedef {"none" | "blur" | "image"} EffectKind */
 /** @typedef {{kind: EffectKind, image?: string}} Effect `image`: a backdrop id (see backdrops.js) */
@@ -14,17 +14,16 @@
 const MODEL_BASE = "/vendor/selfie_segmentation/";
 const WORKER_URL = "/js/effects/worker.js";
 
-/** How this browser can run effects: "stream" (Chromium), "canvas", or "" (it cannot). */
+/** How this browser can run effects: "stream" (Chromium), or "" (it cannot). */
 export function effectsSupport() {
   const w = /** @type {any} */ (globalThis);
   if (typeof Worker === "undefined" || typeof OffscreenCanvas === "undefined") return "";
   if (typeof w.MediaStreamTrackProcessor === "function" && typeof w.MediaStreamTrackGenerator === "function") return "stream";
-  if (typeof HTMLCanvasElement !== "undefined" && "transferControlToOffscreen" in HTMLCanvasElement.prototype && "captureStream" in HTMLCanvasElement.prototype) return "canvas";
   return "";
 }
 
 /** What the settings say when effects cannot run here. */
-export const UNSUPPORTED = "Backgrounds need a browser with Web Workers and OffscreenCanvas; this one sends your camera as it is.";
+export const UNSUPPORTED = "Backgrounds need a Chromium-based browser (Chrome, Edge) for now; this one sends your camera as it is.";
 
 export class CameraEffects extends EventTarget {
   /** @param {(id: string) => Promise<Blob | null>} fetchBackdrop the image for a backdrop id */
@@ -47,10 +46,6 @@ export class CameraEffects extends EventTarget {
     this.worker = null;
     /** @type {Promise<void> | null} */
     this.modelReady = null;
-    /** Canvas path: the hidden video read from, the captured canvas, the frame loop. */
-    /** @type {HTMLVideoElement | null} */
-    this.video = null;
-    this.painting = false;
     this.stopped = false;
   }
 
@@ -70,30 +65,12 @@ export class CameraEffects extends EventTarget {
     if (!this.supported) return (this.output = camera);
     const w = /** @type {any} */ (globalThis);
     const worker = this.ensureWorker();
-    if (this.mode === "stream") {
-      const readable = new w.MediaStreamTrackProcessor({ track: camera }).readable;
-      if (!this.output) {
-        const generator = new w.MediaStreamTrackGenerator({ kind: "video" });
-        this.output = /** @type {MediaStreamTrack} */ (generator);
-        worker.postMessage({ type: "streams", readable, writable: generator.writable }, [readable, generator.writable]);
-      } else worker.postMessage({ type: "streams", readable }, [readable]);
-    } else {
-      if (!this.video) {
-        this.video = document.createElement("video");
-        this.video.muted = true;
-        this.video.playsInline = true;
-        const canvas = document.createElement("canvas");
-        const settings = camera.getSettings();
-        canvas.width = settings.width ?? 640;
-        canvas.height = settings.height ?? 360;
-        const offscreen = canvas.transferControlToOffscreen();
-        worker.postMessage({ type: "canvas", canvas: offscreen }, [offscreen]);
-        this.output = canvas.captureStream(30).getVideoTracks()[0];
-        this.loop();
-      }
-      this.video.srcObject = new MediaStream([camera]);
-      this.video.play().catch(() => {});
-    }
+    const readable = new w.MediaStreamTrackProcessor({ track: camera }).readable;
+    if (!this.output) {
+      const generator = new w.MediaStreamTrackGenerator({ kind: "video" });
+      this.output = /** @type {MediaStreamTrack} */ (generator);
+      worker.postMessage({ type: "streams", readable, writable: generator.writable }, [readable, generator.writable]);
+    } else worker.postMessage({ type: "streams", readable }, [readable]);
     if (previous && previous !== camera) previous.stop();
     return /** @type {MediaStreamTrack} */ (this.output);
   }
@@ -106,34 +83,10 @@ export class CameraEffects extends EventTarget {
       if (m.type === "stats") {
         this.cost = { avgMs: m.avgMs, maxMs: m.maxMs, frames: m.frames, segmentMs: m.segmentMs, person: m.person };
         this.dispatchEvent(new Event("cost"));
-      } else if (m.type === "painted") this.painting = false;
-      else if (m.type === "error") console.warn("background effect:", m.message);
+      } else if (m.type === "error") console.warn("background effect:", m.message);
     };
     this.worker = worker;
     return worker;
-  }
-
-  /** Canvas path: one frame in flight at a time, at the camera's pace. */
-  loop() {
-    const video = /** @type {HTMLVideoElement} */ (this.video);
-    const next = () => {
-      if (this.stopped) return;
-      if ("requestVideoFrameCallback" in video) video.requestVideoFrameCallback(tick);
-      else setTimeout(tick, 33);
-    };
-    const tick = async () => {
-      if (!this.painting && video.readyState >= 2 && video.videoWidth) {
-        this.painting = true;
-        try {
-          const bitmap = await createImageBitmap(video);
-          this.worker?.postMessage({ type: "frame", bitmap }, [bitmap]);
-        } catch {
-          this.painting = false;
-        }
-      }
-      next();
-    };
-    next();
   }
 
   /** Loads the segmentation model in the worker, once. */
@@ -193,6 +146,5 @@ export class CameraEffects extends EventTarget {
     this.output?.stop();
     this.worker?.terminate();
     this.worker = null;
-    if (this.video) this.video.srcObject = null;
   }
 }

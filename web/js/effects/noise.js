@@ -49,7 +49,14 @@ export class NoiseSuppression {
     }
     const ctx = /** @type {AudioContext} */ (this.ctx);
     this.input?.disconnect();
-    this.input = ctx.createMediaStreamSource(new MediaStream([mic]));
+    try {
+      this.input = ctx.createMediaStreamSource(new MediaStream([mic]));
+    } catch (err) {
+      // Firefox refuses a microphone whose rate differs from the context's (48 kHz).
+      this.unavailable = `Noise suppression cannot take this microphone (${/** @type {Error} */ (err).message}).`;
+      this.stop(false);
+      return (this.output = mic);
+    }
     this.input.connect(/** @type {AudioNode} */ (this.denoiser));
     this.input.connect(/** @type {GainNode} */ (this.dry));
     if (previous && previous !== mic) previous.stop();
@@ -96,13 +103,17 @@ export class NoiseSuppression {
     return this.ctx !== null;
   }
 
-  stop() {
+  /** Ends the processing, and with `devices` the microphone and the sent track. */
+  stop(devices = true) {
     removeEventListener("pointerdown", this.onGesture);
     removeEventListener("keydown", this.onGesture);
-    this.source?.stop();
-    this.output?.stop();
+    if (devices) {
+      this.source?.stop();
+      this.output?.stop();
+    }
     /** @type {any} */ (this.denoiser)?.destroy?.();
     this.ctx?.close().catch(() => {});
     this.ctx = null;
+    this.denoiser = null;
   }
 }

@@ -3,9 +3,8 @@
 // replaced, off the main thread so a busy page never stalls the video.
 //
 // A classic worker, since the segmentation loader is a classic script (importScripts). Frames
-// come in one of two ways: a ReadableStream of VideoFrames (Chromium's MediaStreamTrackProcessor,
-// written back to a MediaStreamTrackGenerator's WritableStream), or ImageBitmaps posted by the
-// page that are painted on an OffscreenCanvas whose element the page captures (elsewhere).
+// come in as a ReadableStream of VideoFrames (Chromium's MediaStreamTrackProcessor) and go out
+// to a MediaStreamTrackGenerator's WritableStream.
 // The effect changes per frame; the stream in and out stays, so the sender never changes tracks.
 
 /** @type {any} */
@@ -31,8 +30,6 @@ let loading = null;
 let reader = null;
 /** @type {WritableStreamDefaultWriter<VideoFrame> | null} */
 let writer = null;
-/** The page's canvas (fallback path). @type {OffscreenCanvas | null} */
-let target = null;
 let pumping = false;
 
 const small = new OffscreenCanvas(MODEL_W, MODEL_H);
@@ -185,27 +182,6 @@ async function pumpFrames() {
   }
 }
 
-/** The fallback path: one posted frame, painted on the page's canvas. @param {ImageBitmap} bitmap */
-async function paintBitmap(bitmap) {
-  if (!target) return bitmap.close();
-  const ctx = /** @type {OffscreenCanvasRenderingContext2D} */ (target.getContext("2d"));
-  if (target.width !== bitmap.width || target.height !== bitmap.height) {
-    target.width = bitmap.width;
-    target.height = bitmap.height;
-  }
-  try {
-    if (active()) {
-      await paint(bitmap, bitmap.width, bitmap.height);
-      ctx.drawImage(out, 0, 0);
-    } else ctx.drawImage(bitmap, 0, 0);
-  } catch (err) {
-    report(err);
-  } finally {
-    bitmap.close();
-    scope.postMessage({ type: "painted" });
-  }
-}
-
 /** @param {unknown} err */
 function report(err) {
   scope.postMessage({ type: "error", message: String(/** @type {Error} */ (err)?.message ?? err) });
@@ -244,6 +220,5 @@ scope.onmessage = async (/** @type {MessageEvent} */ e) => {
     old?.cancel().catch(() => {});
     if (m.writable) writer = m.writable.getWriter();
     if (!pumping) pump();
-  } else if (m.type === "canvas") target = m.canvas;
-  else if (m.type === "frame") paintBitmap(m.bitmap);
+  }
 };

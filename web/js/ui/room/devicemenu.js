@@ -44,11 +44,13 @@ export function createDeviceMenus(ctx, hooks) {
       const me = meeting.self;
       track.enabled = camera ? (me?.camera_on ?? false) : !(me?.muted ?? true);
       if (local.effects) {
-        // The effects take the new device in; the track sent stays the same.
-        if (camera) local.effects.camera.attach(track);
-        else await local.effects.noise.attach(track);
-        ctx.render();
-        return;
+        // The effects take the new device in; the track sent stays the same (unless they
+        // cannot take it, and hand it back to be sent as it is).
+        const sent = camera ? local.effects.camera.attach(track) : await local.effects.noise.attach(track);
+        if (local.stream?.getTracks().includes(sent)) {
+          ctx.render();
+          return;
+        }
       }
       local.stream = new MediaStream([...(local.stream?.getTracks() ?? []).filter((t) => t.kind !== track.kind), track]);
       if (camera) hooks.localVideo.srcObject = local.stream;
