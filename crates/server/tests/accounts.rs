@@ -440,7 +440,9 @@ async fn refresh_rotates_tokens(backend: Backend) {
     refresh(&app, &alice.refresh_token).await.expect_error(401, "refresh_token_reused");
 
     refresh(&app, "no-such-refresh-token").await.expect_error(401, "invalid_refresh_token");
-    app.post("/api/v1/users/refresh", None, json!({})).await.expect_error(422, "invalid_body");
+    // Without a token (nor the browser's cookie) there is nothing to refresh.
+    app.post("/api/v1/users/refresh", None, json!({})).await.expect_error(401, "missing_refresh_token");
+    app.post("/api/v1/users/refresh", None, json!({"refresh_token": 5})).await.expect_error(422, "invalid_body");
     app.stop().await;
 }
 

@@ -51,7 +51,7 @@ fn listed(out: &Output, username: &str) -> Option<Vec<String>> {
     stdout(out)
         .lines()
         .map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>())
-        .find(|cols| cols.len() == 5 && cols[1] == username)
+        .find(|cols| cols.len() == 6 && cols[1] == username)
 }
 
 /// A server using the SQLite database in `dir` (which outlives the server).
@@ -189,11 +189,11 @@ async fn disable_and_enable_a_user(backend: Backend) {
     app.post("/api/v1/users/password-reset", None, json!({"email": "bob@example.com"})).await.expect(202);
     app.post("/api/v1/users/password-reset", None, json!({"email": "alice@example.com"})).await.expect(202);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while app.outbox().is_empty() {
+    while !app.outbox().iter().any(|m| m.contains("reset-password")) {
         assert!(std::time::Instant::now() < deadline, "alice's reset mail never arrived");
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    let outbox = app.outbox();
+    let outbox: Vec<String> = app.outbox().into_iter().filter(|m| m.contains("reset-password")).collect();
     assert_eq!(outbox.len(), 1, "no reset mail for a disabled account");
     assert!(outbox[0].contains("alice@example.com") && !outbox[0].contains("bob@example.com"));
 
@@ -263,6 +263,7 @@ fn cli_create_admin_and_list() {
     assert_eq!(root[2], "root@example.com");
     assert_eq!(root[3], "admin");
     assert_eq!(root[4], "active");
+    assert_eq!(root[5], "verified", "an administrator the operator created needs no link");
 
     // The same name again is refused.
     let dup = convene(
@@ -295,12 +296,17 @@ async fn cli_promote_registered_account() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_on_dir(dir.path()).await;
     app.account("alice").await;
-    let bob = app.account("bob").await;
+    let bob = app.unverified_account("bob").await;
     app.get("/api/v1/admin/users", Some(&bob.token)).await.expect_error(403, "admin_only");
     app.stop().await;
 
     let before = convene(dir.path(), &["admin", "list"], None);
-    assert_eq!(listed(&before, "bob").unwrap_or_else(|| panic!("{}", describe(&before)))[3], "user");
+    let listed_bob = listed(&before, "bob").unwrap_or_else(|| panic!("{}", describe(&before)));
+    assert_eq!((listed_bob[3].as_str(), listed_bob[5].as_str()), ("user", "unverified"));
+    // The operator vouches for bob's address.
+    let out = convene(dir.path(), &["admin", "verify", "bob@example.com"], None);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(listed(&convene(dir.path(), &["admin", "list"], None), "bob").unwrap()[5], "verified");
     let out = convene(dir.path(), &["admin", "promote", "bob"], None);
     assert!(out.status.success(), "{}", describe(&out));
     let after = convene(dir.path(), &["admin", "list"], None);

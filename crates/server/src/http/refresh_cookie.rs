@@ -8,12 +8,12 @@ use axum::http::{header, HeaderMap, HeaderValue};
 
 use crate::auth::token;
 
-pub const NAME: &str = "convene_refresh";
+pub(super) const NAME: &str = "convene_refresh";
 /// The only path the cookie is sent to.
-pub const PATH: &str = "/api/v1/users/refresh";
+pub(super) const PATH: &str = "/api/v1/users/refresh";
 
 /// `Set-Cookie` holding a new refresh token.
-pub fn set(refresh_token: &str) -> HeaderValue {
+pub(super) fn set(refresh_token: &str) -> HeaderValue {
     let value = format!(
         "{NAME}={refresh_token}; Path={PATH}; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
         token::REFRESH_TTL_SECS
@@ -23,14 +23,14 @@ pub fn set(refresh_token: &str) -> HeaderValue {
 }
 
 /// `Set-Cookie` that removes the cookie (sign-out, a refused refresh).
-pub fn clear() -> HeaderValue {
+pub(super) fn clear() -> HeaderValue {
     HeaderValue::from_static(
         "convene_refresh=; Path=/api/v1/users/refresh; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
     )
 }
 
 /// The refresh token from the request's cookie, if any.
-pub fn read(headers: &HeaderMap) -> Option<String> {
+pub(super) fn read(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

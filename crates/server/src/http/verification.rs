@@ -17,7 +17,7 @@ use crate::state::AppState;
 use crate::store::{UserRow, Verification};
 
 /// Verification links are valid for a day.
-pub const VERIFY_TTL_SECS: i64 = 24 * 3600;
+const VERIFY_TTL_SECS: i64 = 24 * 3600;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -344,7 +344,7 @@ impl TestApp {
 
     /// The messages written to the mail outbox so far, as text.
     pub fn outbox(&self) -> Vec<String> {
-        let dir = self.data_dir.path().join("outbox");
+        let dir = self.state.config.data_dir.join("outbox");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .map(|d| {
                 d.filter_map(|e| e.ok())
