@@ -59,15 +59,18 @@ pub(crate) fn decode(bytes: &[u8], what: &str) -> Result<image::DynamicImage> {
         _ => return Err(unsupported(what)),
     }
     // The header alone says how big the bitmap would be; refuse before allocating it.
-    let mut peek = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| unsupported())?;
+    let mut peek = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| unsupported(what))?;
     // Reading the header allocates nothing; the limits that follow are this code's own.
     peek.no_limits();
-    let (width, height) = peek.into_dimensions().map_err(|_| unsupported())?;
+    let (width, height) = peek.into_dimensions().map_err(|_| unsupported(what))?;
     if u64::from(width) * u64::from(height) > MAX_PIXELS || width > MAX_DIMENSION || height > MAX_DIMENSION {
         return Err(Error::client(
             StatusCode::UNPROCESSABLE_ENTITY,
             "image_too_large",
-            format!("the photo is {width}×{height} pixels; at most {} megapixels are accepted", MAX_PIXELS / 1_000_000),
+            format!(
+                "the {what} is {width}×{height} pixels; at most {} megapixels are accepted",
+                MAX_PIXELS / 1_000_000
+            ),
         ));
     }
     let mut limits = Limits::default();

@@ -1,6 +1,6 @@
 //! What every request handler can reach: the shared services (services.rs, reached through
-//! `Deref`: `state.store`), and above them the live meetings, token keys, attempt limits and
-//! TURN.
+//! `Deref`: `state.store`), and above them the live meetings, token keys and attempt
+//! limits.
 
 use std::sync::Arc;
 
@@ -21,8 +21,6 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The live meetings on this node (they take the services, not this state).
     pub live: crate::live::Live,
-    /// The STUN / TURN servers handed to clients (and the embedded TURN server, when on).
-    pub turn: crate::turn::Turn,
 }
 
 impl std::ops::Deref for AppState {
@@ -143,7 +141,8 @@ impl AppState {
             events: EventBus::default(),
             media,
             recordings,
+            turn,
         };
-        Ok(AppState { services, keys: Keys::new(secret.as_bytes()), limits, live, turn })
+        Ok(AppState { services, keys: Keys::new(secret.as_bytes()), limits, live })
     }
 }

@@ -10,7 +10,7 @@ use convene_protocol::{is_base64url_text, is_e2ee_identity, Participant, ServerM
 
 use super::Room;
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::services::Services;
 
 /// The E2EE protocol version this server speaks (`e2ee.version` in the join request).
 pub(crate) const VERSION: u32 = 1;
@@ -72,7 +72,7 @@ pub(crate) fn check_identity(key: &str) -> Result<()> {
 
 /// Relays a sealed key blob from `me` to one other participant of the same meeting.
 pub(crate) fn relay(
-    state: &AppState,
+    state: &Services,
     room: &Room,
     me: &Participant,
     to: &str,

@@ -14,16 +14,16 @@
 
 mod admission;
 mod chat;
+pub(crate) mod e2ee;
 mod entry;
 mod failover;
 mod lifecycle;
-mod moderation;
-pub(crate) mod e2ee;
 pub(crate) mod limits;
+mod moderation;
 mod p2p;
-pub(crate) mod revocation;
 pub(crate) mod recording;
 mod relay;
+pub(crate) mod revocation;
 mod room;
 mod signaling;
 mod welcome;
@@ -145,9 +145,11 @@ impl Live {
             M::E2eeKey { to, blob } => e2ee::relay(state, room, me, &to, &blob),
             M::EndMeeting => self.end_by(state, room, me).await,
             M::Ping { .. } | M::Leave => Ok(()),
-            m @ (M::P2pCapable | M::P2pOffer { .. } | M::P2pAnswer { .. } | M::P2pCandidate { .. } | M::P2pStatus { .. }) => {
-                p2p::act(state, room, me, m)
-            }
+            m @ (M::P2pCapable
+            | M::P2pOffer { .. }
+            | M::P2pAnswer { .. }
+            | M::P2pCandidate { .. }
+            | M::P2pStatus { .. }) => p2p::act(state, room, me, m),
             M::PublishOffer { sdp, tracks, restart } => {
                 signaling::publish_offer(state, room, me, sdp, tracks, restart).await
             }

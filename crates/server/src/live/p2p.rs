@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use convene_protocol::{ClientMessage, IceCandidate, MediaMode, Participant, ServerMessage};
 
 use super::room::Room;
-use crate::state::AppState;
+use crate::services::Services;
 
 /// How long the conditions for peer-to-peer must hold before a pair is formed.
 pub(crate) const SETTLE: Duration = Duration::from_secs(2);
@@ -123,7 +123,7 @@ impl Seen {
 
 /// After a client message was handled (accepted): host enforcement starts or ends, a
 /// recording may have started; the mode follows at once.
-pub(crate) fn after(state: &AppState, room: &Arc<Room>, me: &Participant, seen: Seen) {
+pub(crate) fn after(state: &Services, room: &Arc<Room>, me: &Participant, seen: Seen) {
     {
         let mut st = room.p2p.lock();
         match seen.kind {
@@ -154,7 +154,7 @@ pub(crate) fn after(state: &AppState, room: &Arc<Room>, me: &Participant, seen: 
 }
 
 /// Handles the peer-to-peer client messages; an error is answered with an error frame.
-pub(crate) fn act(state: &AppState, room: &Arc<Room>, me: &Participant, msg: ClientMessage) -> Result<(), Refused> {
+pub(crate) fn act(state: &Services, room: &Arc<Room>, me: &Participant, msg: ClientMessage) -> Result<(), Refused> {
     let me = me.participant_id.as_str();
     match msg {
         ClientMessage::P2pCapable => {
@@ -253,7 +253,7 @@ fn address_of(c: &IceCandidate) -> Option<IpAddr> {
 }
 
 /// Re-checks the room's mode on a short tick until it closes.
-async fn watch(state: AppState, room: Arc<Room>) {
+async fn watch(state: Services, room: Arc<Room>) {
     let mut tick = tokio::time::interval(TICK);
     loop {
         tick.tick().await;
@@ -304,7 +304,7 @@ fn obstacle(room: &Room, st: &PairState, people: &[Participant]) -> Option<&'sta
 }
 
 /// Forms or ends the pair as the room stands now.
-fn evaluate(state: &AppState, room: &Arc<Room>) {
+fn evaluate(state: &Services, room: &Arc<Room>) {
     let people = room.participants();
     let (ended, formed) = {
         let mut st = room.p2p.lock();
@@ -368,7 +368,7 @@ fn evaluate(state: &AppState, room: &Arc<Room>) {
 }
 
 /// Tells both members (those still here) to use the SFU, and takes back their TURN permissions.
-fn end_pair(state: &AppState, room: &Room, pair: Pair, why: &str) {
+fn end_pair(state: &Services, room: &Room, pair: Pair, why: &str) {
     state.turn.forbid_peers(&pair.addresses);
     metrics::gauge!("p2p_pairs").decrement(1.0);
     tracing::info!(meeting_id = room.meeting_id, session = pair.session, reason = why, "peer-to-peer ends: the SFU");

@@ -59,7 +59,7 @@ pub async fn password_reset(state: &Services, user: &UserRow, link: &str) -> Res
 }
 
 /// The mail with the one-time link that verifies `email` for `user`.
-pub async fn verify_email(state: &AppState, user: &UserRow, email: &str, link: &str) -> Result<()> {
+pub async fn verify_email(state: &Services, user: &UserRow, email: &str, link: &str) -> Result<()> {
     let ctx = serde_json::json!({"name": user.display_name, "email": email, "link": link});
     let (text, html) = templates::render("verify_email", ctx)?;
     let mail = Mail { to: email.to_owned(), subject: "Confirm your e-mail address".into(), text, html, calendar: None };
@@ -68,7 +68,7 @@ pub async fn verify_email(state: &AppState, user: &UserRow, email: &str, link: &
 
 /// What someone registering with an address that already has an account gets told, at that
 /// address (the registration itself answers as if it worked, so it reveals nothing).
-pub async fn already_registered(state: &AppState, user: &UserRow) -> Result<()> {
+pub async fn already_registered(state: &Services, user: &UserRow) -> Result<()> {
     let reset_url = format!("{}/#/forgot", state.config.public_url);
     let ctx = serde_json::json!({"name": user.display_name, "email": user.email, "reset_url": reset_url});
     let (text, html) = templates::render("already_registered", ctx)?;
@@ -81,32 +81,6 @@ pub async fn already_registered(state: &AppState, user: &UserRow) -> Result<()> 
 /// meeting is not counted: telling people is the point.
 pub fn mails_for_update(previous: &[InviteeRow], current: &[InviteeRow]) -> usize {
     current.len() + previous.iter().filter(|p| !current.iter().any(|i| i.email == p.email)).count()
-}
-
-/// Reserves `count` outgoing mails for `sender` before a request queues them: an account
-/// whose address is unverified sends none (403), and each account has an hourly allowance
-/// (`--mails-per-hour`, 429 with `Retry-After` past it).
-pub fn reserve_mails(state: &AppState, sender: &UserRow, count: usize) -> Result<()> {
-    if count == 0 {
-        return Ok(());
-    }
-    if !sender.email_verified() {
-        return Err(crate::error::Error::forbidden(
-            "email_unverified",
-            "confirm your e-mail address first (use the link we sent you) to send invitations",
-        ));
-    }
-    let count = u32::try_from(count).unwrap_or(u32::MAX);
-    match state.limits.mails.take(&sender.id, count, state.clock.now_ms()) {
-        Some(wait) => Err(crate::error::Error::too_many(
-            wait,
-            format!(
-                "this would send {count} mails; accounts may send {} per hour. Try again later",
-                state.config.mails_per_hour
-            ),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// The "recording ready" mail, to each address allowed to watch the recording at `link`.

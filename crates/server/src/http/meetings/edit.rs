@@ -100,7 +100,7 @@ pub(super) async fn create_meeting(
     let invitees = resolve_invitees(&state, req.invitees.as_deref().unwrap_or(&[]), host).await?;
     let co_hosts = resolve_co_hosts(&state, req.co_hosts.as_deref().unwrap_or(&[]), host).await?;
     let conflicts = conflicts_for(&state, &host.id, None, &sched).await?;
-    notify::reserve_mails(&state, host, invitees.len())?;
+    reserve_mails(&state, host, invitees.len())?;
 
     let mut row = MeetingRow {
         id: 0,
@@ -195,7 +195,7 @@ pub(super) async fn update_meeting(
     m.updated_at = now.timestamp_millis();
     let previous_invitees = state.store.invitees(m.id).await?;
     // The mails go out in the name of whoever edits (a co-host too): it is their allowance.
-    notify::reserve_mails(&state, &auth.user, notify::mails_for_update(&previous_invitees, &invitees))?;
+    reserve_mails(&state, &auth.user, notify::mails_for_update(&previous_invitees, &invitees))?;
     state.store.update_meeting(NewMeeting { row: &m, co_hosts: &co_hosts, invitees: &invitees }).await?;
     let conflicts = match m.kind {
         MeetingKind::Personal => vec![],
@@ -338,4 +338,30 @@ async fn insert_with_fresh_id(
         }
     }
     Err(anyhow::anyhow!("could not draw a free meeting id").into())
+}
+
+/// Reserves `count` outgoing mails for `sender` before a request queues them: an account
+/// whose address is unverified sends none (403), and each account has an hourly allowance
+/// (`--mails-per-hour`, 429 with `Retry-After` past it).
+fn reserve_mails(state: &AppState, sender: &UserRow, count: usize) -> Result<()> {
+    if count == 0 {
+        return Ok(());
+    }
+    if !sender.email_verified() {
+        return Err(crate::error::Error::forbidden(
+            "email_unverified",
+            "confirm your e-mail address first (use the link we sent you) to send invitations",
+        ));
+    }
+    let count = u32::try_from(count).unwrap_or(u32::MAX);
+    match state.limits.mails.take(&sender.id, count, state.clock.now_ms()) {
+        Some(wait) => Err(crate::error::Error::too_many(
+            wait,
+            format!(
+                "this would send {count} mails; accounts may send {} per hour. Try again later",
+                state.config.mails_per_hour
+            ),
+        )),
+        None => Ok(()),
+    }
 }
