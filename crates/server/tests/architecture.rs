@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The one circle left (docs/architecture.md, "Module dependencies"): `Services` holds the
-/// recordings handle while the recording workflow, the job runner and Web Push take
+/// media runtime, the cluster and the recordings handle (media reaches recording through the
+/// recorder's packet sink), while the recording workflow, the job runner and Web Push take
 /// `Services`. Splitting the recording machinery from its workflow opens it.
-const KNOWN_CIRCLE: [&str; 4] = ["notify", "push", "recording", "services"];
+const KNOWN_CIRCLE: [&str; 6] = ["cluster", "media", "notify", "push", "recording", "services"];
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
