@@ -192,22 +192,22 @@ async fn session(
                         return close_split(sink, stream, close::MOVED, "moved").await;
                     }
                 }
-                None if dismissed.is_some() => {
-                    let (code, reason) = dismissed.unwrap_or((close::FORBIDDEN, "dismissed"));
-                    return close_split(sink, stream, code, reason).await;
-                }
-                None if room.is_current(&pid, generation) => {
-                    // The room let go of this connection because it fell behind; the seat is
-                    // kept, and the client resumes it (a fresh welcome has the current state).
-                    closing = Some((close::TOO_SLOW, "too slow"));
-                    break;
-                }
-                None => {
-                    // A resume took this seat over (another window, or a reconnect that
-                    // beat the old socket's end): this connection must not resume again.
-                    closing = Some((close::REPLACED, "connection replaced"));
-                    break;
-                }
+                None => match dismissed {
+                    Some((code, reason)) => return close_split(sink, stream, code, reason).await,
+                    None if room.is_current(&pid, generation) => {
+                        // The room let go of this connection because it fell behind; the seat
+                        // is kept, and the client resumes it (a fresh welcome has the current
+                        // state).
+                        closing = Some((close::TOO_SLOW, "too slow"));
+                        break;
+                    }
+                    None => {
+                        // A resume took this seat over (another window, or a reconnect that
+                        // beat the old socket's end): this connection must not resume again.
+                        closing = Some((close::REPLACED, "connection replaced"));
+                        break;
+                    }
+                },
             },
             frame = stream.next() => {
                 let reply = match frame {
