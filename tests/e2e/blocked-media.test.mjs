@@ -25,7 +25,7 @@ before(async () => {
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
-    body: JSON.stringify({ title: "Hotel wifi" }),
+    body: JSON.stringify({ title: "Hotel wifi", settings: { peer_to_peer: false } }), // reaching the SFU is the subject: no peer-to-peer
   });
   meeting = await r.json();
 });

@@ -21,7 +21,7 @@ before(async () => {
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
-    body: JSON.stringify({ title: "Browser check", settings: { allow_guests: true } }),
+    body: JSON.stringify({ title: "Browser check", settings: { allow_guests: true, peer_to_peer: false } }), // SFU interop is the subject: no peer-to-peer
   });
   meeting = await r.json();
 });

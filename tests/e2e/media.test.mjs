@@ -17,7 +17,7 @@ before(async () => {
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
-    body: JSON.stringify({ title: "Design review", settings: { allow_guests: true } }),
+    body: JSON.stringify({ title: "Design review", settings: { allow_guests: true, peer_to_peer: false } }), // the SFU path is the subject: no peer-to-peer while two are alone
   });
   meeting = await r.json();
 });

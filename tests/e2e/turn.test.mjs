@@ -148,7 +148,7 @@ before(async () => {
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
-    body: JSON.stringify({ title: "Behind the firewall", settings: { allow_guests: true } }),
+    body: JSON.stringify({ title: "Behind the firewall", settings: { allow_guests: true, peer_to_peer: false } }), // TURN toward the SFU is the subject: no peer-to-peer
   });
   meeting = await r.json();
 });
