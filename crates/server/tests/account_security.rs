@@ -97,7 +97,7 @@ async fn the_mailed_link_verifies_once_and_links_invitations(backend: Backend) {
 async fn links_expire_and_resending_is_limited(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.account("alice").await;
-    let bob = app.unverified_account("bob").await;
+    app.unverified_account("bob").await;
     let first = app.verification_token("bob@example.com").await;
     app.state.clock.advance(Duration::hours(25));
     app.post("/api/v1/users/verify-email", None, json!({"token": first}))
