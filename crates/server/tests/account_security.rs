@@ -103,8 +103,9 @@ async fn links_expire_and_resending_is_limited(backend: Backend) {
     app.post("/api/v1/users/verify-email", None, json!({"token": first}))
         .await
         .expect_error(400, "invalid_verification_token");
-    let bob = app.login("bob@example.com", PASSWORD).await; // the old access token expired too
-                                                            // An address gets at most five account mails an hour (the registration mail was a day ago).
+    // The old access token expired too.
+    let bob = app.login("bob@example.com", PASSWORD).await;
+    // An address gets at most five account mails an hour (the registration mail was a day ago).
     for _ in 0..5 {
         let r = app.post("/api/v1/users/me/verification", Some(&bob.token), json!({})).await;
         assert!(r.expect(202)["message"].as_str().unwrap().contains("bob@example.com"));

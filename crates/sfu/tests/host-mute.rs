@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{OnCamera, Sim};
 use convene_sfu::ParticipantId;
 

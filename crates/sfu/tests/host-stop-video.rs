@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{is_vp8_keyframe, OnCamera, Sim};
 use convene_sfu::ParticipantId;
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{opus, OnCamera, Sim, Vp8Frame};
+use common::{opus, vp8, OnCamera, Sim, Vp8Frame};
 use convene_sfu::{ParticipantId, RecordedCodec, RecordedPacket, Source, TrackKind};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Rid, Simulcast, SimulcastLayer};
