@@ -79,6 +79,13 @@ fn client_examples() -> Vec<Value> {
         json!({"type": "record", "recording": true}),
         json!({"type": "allow_local_recording", "participant_id": "p_1", "allowed": true}),
         json!({"type": "e2ee_key", "to": "p_2", "blob": "AbC-_9"}),
+        json!({"type": "p2p_capable"}),
+        json!({"type": "p2p_offer", "to": "p_2", "session": 1, "sdp": "v=0\r\n"}),
+        json!({"type": "p2p_answer", "to": "p_1", "session": 1, "sdp": "v=0\r\n"}),
+        json!({"type": "p2p_candidate", "to": "p_2", "session": 1, "candidate": {"candidate":
+            "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host", "sdpMid": "0", "sdpMLineIndex": 0}}),
+        json!({"type": "p2p_candidate", "to": "p_2", "session": 1, "candidate": null}),
+        json!({"type": "p2p_status", "session": 1, "connected": true}),
     ]
 }
 
@@ -164,7 +171,7 @@ fn server_examples() -> Vec<ServerMessage> {
     };
     let settings = json!({"waiting_room": false, "join_before_host": true, "mute_on_entry": false,
         "allow_guests": true, "max_participants": 100, "duration_limit_minutes": 60, "auto_record": false,
-        "recording_access": "participants", "e2ee": true});
+        "recording_access": "participants", "e2ee": true, "peer_to_peer": false});
     vec![
         ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -217,6 +224,32 @@ fn server_examples() -> Vec<ServerMessage> {
         ServerMessage::MeetingUpdated { locked: true, recording: false },
         ServerMessage::Moved { ws_url: "wss://b/api/v1/meetings/1/ws".into(), node_id: "b".into() },
         ServerMessage::E2eeKey { from: "p_2".into(), blob: "AbC-_9".into() },
+        ServerMessage::P2pMode {
+            mode: MediaMode::P2p,
+            peer: Some("p_2".into()),
+            session: 1,
+            offerer: true,
+            reason: None,
+        },
+        ServerMessage::P2pMode {
+            mode: MediaMode::Sfu,
+            peer: None,
+            session: 2,
+            offerer: false,
+            reason: Some("participants".into()),
+        },
+        ServerMessage::P2pOffer { from: "p_1".into(), session: 1, sdp: "v=0\r\n".into() },
+        ServerMessage::P2pAnswer { from: "p_2".into(), session: 1, sdp: "v=0\r\n".into() },
+        ServerMessage::P2pCandidate {
+            from: "p_1".into(),
+            session: 1,
+            candidate: Some(IceCandidate {
+                candidate: "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+                username_fragment: None,
+            }),
+        },
         ServerMessage::error("not_allowed", "no", Some("mute")),
     ]
 }

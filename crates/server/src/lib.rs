@@ -22,6 +22,7 @@ pub mod live;
 pub mod mail;
 pub mod media;
 pub mod meeting;
+pub mod metrics_recorder;
 pub mod notify;
 pub mod outbound;
 pub mod push;

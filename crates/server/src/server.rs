@@ -94,7 +94,7 @@ where
         })
     });
     let backlog = state.backlog.spawn(state.store.clone());
-    let revocations = crate::live::revocation::spawn_listener(&state).await;
+    let revocations = crate::live::revocation::spawn_listener(&state, &state.live).await;
     let webhooks = crate::webhooks::start(&state);
     let notifier = crate::notify::spawn(&state);
     let live = state.live.clone();

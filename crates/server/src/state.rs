@@ -92,7 +92,7 @@ impl AppState {
         let media = if with_media {
             // Before the workers take their counters (media_sent_bytes_total…): a counter taken
             // before the recorder exists counts into nothing.
-            crate::http::ops::prometheus();
+            crate::metrics_recorder::prometheus();
             crate::media::Media::start(
                 config.media_listen,
                 config.media_public_ip,

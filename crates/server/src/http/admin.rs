@@ -141,7 +141,7 @@ async fn set_disabled(state: &AppState, id: &str, disabled: bool) -> Result<axum
     state.store.set_disabled(id, disabled, now).await?;
     if disabled {
         state.store.revoke_sessions_of(id, None, now).await?;
-        crate::live::revocation::revoke(state, id, crate::live::revocation::Revoked::Disabled).await?;
+        crate::live::revocation::revoke(state, &state.live, id, crate::live::revocation::Revoked::Disabled).await?;
     }
     tracing::info!(user_id = %id, disabled, "account state changed by admin");
     let user = state.store.user_by_id(id).await?.ok_or_else(|| anyhow::anyhow!("user vanished"))?;

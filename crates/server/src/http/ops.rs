@@ -1,13 +1,11 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::error::error_response;
 use crate::state::AppState;
@@ -28,23 +26,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The process-wide Prometheus recorder (installed once, however many apps a test builds).
-pub(crate) fn prometheus() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("http_request_duration_seconds".into()),
-                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
-            )
-            .expect("static buckets are valid")
-            .build_recorder();
-        let handle = recorder.handle();
-        // Fails only if something else installed a recorder first; then we still render ours.
-        let _ = metrics::set_global_recorder(recorder);
-        handle
-    })
-}
+pub(crate) use crate::metrics_recorder::prometheus;
 
 /// `/metrics` on the API port: only for a request bearing the configured metrics token; without
 /// a token it is not there at all (use `--metrics-listen` for a separate, private address).

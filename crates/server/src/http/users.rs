@@ -440,7 +440,13 @@ async fn change_password(
     let now = state.clock.now_ms();
     state.store.set_password_hash(&auth.user.id, &hash, now).await?;
     state.store.revoke_sessions_of(&auth.user.id, Some(&auth.session_id), now).await?;
-    crate::live::revocation::revoke(&state, &auth.user.id, crate::live::revocation::Revoked::PasswordChanged).await?;
+    crate::live::revocation::revoke(
+        &state,
+        &state.live,
+        &auth.user.id,
+        crate::live::revocation::Revoked::PasswordChanged,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -480,7 +486,8 @@ async fn confirm_password_reset(State(state): State<AppState>, Json(req): Json<R
     let hash = password::hash(&req.new_password).await?;
     state.store.set_password_hash(&user_id, &hash, now).await?;
     state.store.revoke_sessions_of(&user_id, None, now).await?;
-    crate::live::revocation::revoke(&state, &user_id, crate::live::revocation::Revoked::PasswordChanged).await?;
+    crate::live::revocation::revoke(&state, &state.live, &user_id, crate::live::revocation::Revoked::PasswordChanged)
+        .await?;
     // The link came to the account's address: that proves the address. It is also how the
     // owner of an address takes back an account someone else registered with it.
     if let Some(user) = state.store.user_by_id(&user_id).await? {
@@ -575,7 +582,8 @@ async fn delete_me(
         ));
     }
     state.store.delete_user(&auth.user, state.clock.now_ms()).await?;
-    crate::live::revocation::revoke(&state, &auth.user.id, crate::live::revocation::Revoked::Deleted).await?;
+    crate::live::revocation::revoke(&state, &state.live, &auth.user.id, crate::live::revocation::Revoked::Deleted)
+        .await?;
     tracing::info!(user_id = %auth.user.id, "account deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -363,7 +363,7 @@ async fn enter(state: &AppState, meeting_id: i64, q: &WsQuery) -> Result<Entered
             return Err(Error::unauthorized("missing_ticket", "connect with ?ticket=<join ticket> or ?resume=<token>"))
         }
     };
-    revocation::hold(state, &entered, since_ms).await?;
+    revocation::hold(state, &state.live, &entered, since_ms).await?;
     Ok(entered)
 }
 

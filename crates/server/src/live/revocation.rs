@@ -14,9 +14,10 @@ use convene_protocol::{LeaveReason, Participant, ServerMessage};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::Live;
 use super::{Entered, Room};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::services::Services;
 
 /// The NATS subject (after the cluster name) on which nodes tell each other about revocations.
 const TOPIC: &str = "revoked";
@@ -53,7 +54,7 @@ pub(crate) fn is_revocation(code: &str) -> bool {
 ///
 /// Without the database (a partition) the answer is yes: a revocation is written there first,
 /// so none can have happened meanwhile, and a live meeting does not stop for the database.
-pub(crate) async fn standing(state: &AppState, user_id: &str, since_ms: i64) -> Result<()> {
+pub(crate) async fn standing(state: &Services, user_id: &str, since_ms: i64) -> Result<()> {
     let found = match state.store.account_standing(user_id).await {
         Ok(found) => found,
         Err(e) => {
@@ -75,11 +76,11 @@ pub(crate) async fn standing(state: &AppState, user_id: &str, since_ms: i64) -> 
 /// Checks the account of someone who just took (or took back) a seat, against the time
 /// `since_ms` their ticket was issued or their seat was taken. A refused seat is given up at
 /// once, without waiting for a reconnect.
-pub(crate) async fn hold(state: &AppState, entered: &Entered, since_ms: i64) -> Result<()> {
+pub(crate) async fn hold(state: &Services, live: &Live, entered: &Entered, since_ms: i64) -> Result<()> {
     let p = &entered.attached.participant;
     let Some(user_id) = &p.user_id else { return Ok(()) };
     if let Err(e) = standing(state, user_id, since_ms).await {
-        give_up(state, &entered.room, &p.participant_id, None).await;
+        give_up(state, live, &entered.room, &p.participant_id, None).await;
         return Err(e);
     }
     Ok(())
@@ -92,11 +93,11 @@ pub(crate) fn seated_ms(p: &Participant) -> i64 {
 
 /// Ends the account's live access everywhere: voids its tickets and seats from before now,
 /// and closes its sockets on this node and (cluster mode) on every other.
-pub(crate) async fn revoke(state: &AppState, user_id: &str, why: Revoked) -> Result<()> {
+pub(crate) async fn revoke(state: &Services, live: &Live, user_id: &str, why: Revoked) -> Result<()> {
     // First the rule, then the sockets: an entry racing this either sees the new rule in
     // `hold` or has its seat already, for `close_sockets` to find.
     state.store.void_live_access(user_id, state.clock.now_ms()).await?;
-    close_sockets(state, user_id, why).await;
+    close_sockets(state, live, user_id, why).await;
     let notice = serde_json::to_vec(&Notice { user_id: user_id.to_owned(), why }).unwrap_or_default();
     state.cluster.publish(TOPIC, notice).await;
     tracing::info!(user_id, ?why, "live access revoked");
@@ -111,36 +112,42 @@ struct Notice {
 }
 
 /// Closes every seat and waiting place the account holds in the rooms of this node.
-async fn close_sockets(state: &AppState, user_id: &str, why: Revoked) {
+async fn close_sockets(state: &Services, live: &Live, user_id: &str, why: Revoked) {
     let (code, message) = why.farewell();
-    let rooms: Vec<_> = state.live.rooms().values().cloned().collect();
+    let rooms: Vec<_> = live.rooms().values().cloned().collect();
     for room in rooms {
         let seated = room.participants().into_iter().filter(|p| p.user_id.as_deref() == Some(user_id));
         let mut ids: Vec<String> = seated.map(|p| p.participant_id).collect();
         let waiting = room.waiting_list().into_iter().filter(|w| w.user_id.as_deref() == Some(user_id));
         ids.extend(waiting.map(|w| w.participant_id));
         for pid in ids {
-            give_up(state, &room, &pid, Some(ServerMessage::error(code, message, None))).await;
+            give_up(state, live, &room, &pid, Some(ServerMessage::error(code, message, None))).await;
         }
     }
 }
 
 /// Vacates a seat for good; its socket gets `farewell` (if any) and then closes.
-async fn give_up(state: &AppState, room: &std::sync::Arc<Room>, pid: &str, farewell: Option<ServerMessage>) {
+async fn give_up(
+    state: &Services,
+    live: &Live,
+    room: &std::sync::Arc<Room>,
+    pid: &str,
+    farewell: Option<ServerMessage>,
+) {
     if let Some((v, _)) = room.remove(pid, LeaveReason::Disconnected, farewell) {
-        state.live.vacated(state, room, v).await;
+        live.vacated(state, room, v).await;
     }
 }
 
 /// Cluster mode: listens for revocations made through other nodes, and closes the sockets
 /// they concern here. Subscribed before this returns, so nothing said after is missed.
-pub(crate) async fn spawn_listener(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+pub(crate) async fn spawn_listener(state: &Services, live: &Live) -> Option<tokio::task::JoinHandle<()>> {
     let mut notices = state.cluster.subscribe(TOPIC).await?;
-    let state = state.clone();
+    let (state, live) = (state.clone(), live.clone());
     Some(tokio::spawn(async move {
         while let Some(bytes) = notices.next().await {
             match serde_json::from_slice::<Notice>(&bytes) {
-                Ok(n) => close_sockets(&state, &n.user_id, n.why).await,
+                Ok(n) => close_sockets(&state, &live, &n.user_id, n.why).await,
                 Err(e) => tracing::warn!(error = %e, "unreadable revocation notice"),
             }
         }

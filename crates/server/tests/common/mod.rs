@@ -192,6 +192,7 @@ impl TestApp {
         config.listen = addr;
         config.public_url = format!("http://{addr}");
         config.node_url = format!("http://{addr}");
+        OUTBOXES.lock().unwrap().push(config.data_dir.join("outbox"));
         let state = AppState::new(config).await.expect("server state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server_state = state.clone();
@@ -297,8 +298,8 @@ impl TestApp {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let header = format!("To: {to}");
         loop {
-            let found = self
-                .outbox()
+            // A cluster's nodes share the mail queue: any node's worker may have written it.
+            let found = every_outbox()
                 .iter()
                 .rev()
                 .map(|raw| raw.replace("=\r\n", "").replace("=3D", "="))
@@ -356,6 +357,24 @@ impl TestApp {
         files.sort();
         files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
     }
+}
+
+/// The outbox folders of every server this test process started (nextest runs each test in a
+/// process of its own): a cluster's nodes share the mail queue, so a mail may land in any.
+static OUTBOXES: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn every_outbox() -> Vec<String> {
+    let dirs = OUTBOXES.lock().unwrap().clone();
+    let mut files: Vec<_> = dirs
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    // Outbox files are named by time, so the newest sorts last whichever node wrote it.
+    files.sort_by_key(|p| p.file_name().map(|n| n.to_owned()));
+    files.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect()
 }
 
 /// RFC 3339 time `hours` from now (negative for the past).
