@@ -179,7 +179,9 @@ test("the stored background applies from pre-join on, and the camera menu switch
   await shot(g.page, "backgrounds-received-image");
   assert.ok(withImage.head[0] - withImage.head[2] > 40, `the head is still there: ${withImage.head}`);
   await h.page.click("#ctl-camera-devices");
-  assert.equal(await h.page.getAttribute("[data-background='image:builtin:aurora']", "aria-checked"), "true");
+  // The menu fills itself after listing the devices: read it once it shows.
+  await h.page.waitForSelector("#camera-menu:not([hidden]) [data-background='image:builtin:aurora']");
+  assert.equal(await h.page.getAttribute("#camera-menu [data-background='image:builtin:aurora']", "aria-checked"), "true");
   await shot(h.page, "backgrounds-camera-menu");
   await h.page.keyboard.press("Escape");
 
