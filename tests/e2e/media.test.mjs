@@ -142,13 +142,23 @@ test("three browsers see and hear each other through the SFU; a screen share tak
   // closes it. Then, by keyboard only, she switches to the other camera: her preview plays the
   // new track and Mona keeps decoding her camera on the same track (no renegotiation).
   const gp = gita.page;
-  const preview = () =>
-    gp.evaluate(async () => {
+  // The camera that feeds her video: through the background effects (web/js/effects), whose
+  // output track stays the same for the session, or straight into the preview.
+  const cameraLabel = () =>
+    gp.evaluate(() => {
+      const source = /** @type {any} */ (window).__convene.effects?.camera?.source;
+      const v = /** @type {HTMLVideoElement} */ (document.querySelector(".tile video.mirror"));
+      return source?.label ?? /** @type {MediaStream} */ (v.srcObject).getVideoTracks()[0]?.label;
+    });
+  const preview = async () => {
+    const playing = await gp.evaluate(async () => {
       const v = /** @type {HTMLVideoElement} */ (document.querySelector(".tile video.mirror"));
       const t0 = v.currentTime;
       await new Promise((r) => setTimeout(r, 400));
-      return { label: /** @type {MediaStream} */ (v.srcObject).getVideoTracks()[0]?.label, playing: v.videoWidth > 0 && !v.paused && v.currentTime > t0 };
+      return v.videoWidth > 0 && !v.paused && v.currentTime > t0;
     });
+    return { label: await cameraLabel(), playing };
+  };
   assert.deepEqual(await preview(), { label: "fake_device_0", playing: true });
   await gp.click("#ctl-camera-devices");
   const items = gp.locator("#camera-menu [role='menuitemradio']");
@@ -170,9 +180,11 @@ test("three browsers see and hear each other through the SFU; a screen share tak
   assert.equal(await gp.evaluate(() => document.activeElement?.textContent), "fake_device_2");
   await gp.keyboard.press("Enter");
   await gp.waitForSelector("#camera-menu", { state: "hidden" });
-  await gp.waitForFunction(() => /** @type {MediaStream} */ (document.querySelector(".tile video.mirror")?.srcObject)?.getVideoTracks()[0]?.label === "fake_device_2");
+  await gp.waitForFunction(() => {
+    const source = /** @type {any} */ (window).__convene.effects?.camera?.source;
+    return (source?.label ?? /** @type {MediaStream} */ (document.querySelector(".tile video.mirror")?.srcObject)?.getVideoTracks()[0]?.label) === "fake_device_2";
+  });
   assert.deepEqual(await preview(), { label: "fake_device_2", playing: true });
-  assert.equal(await gp.evaluate(() => /** @type {any} */ (window).__convene.meeting.media.local.get("camera").track.label), "fake_device_2");
   await h.page.evaluate(() => delete /** @type {any} */ (window).__gitaFrames);
   await h.page.waitForFunction((sel) => {
     const v = document.querySelector(sel);

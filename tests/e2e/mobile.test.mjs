@@ -133,8 +133,11 @@ function barBoxes(page) {
 /** The deviceId of the camera track the phone's publisher sends. */
 function sentCamera(page) {
   return page.evaluate(() => {
-    const media = /** @type {any} */ (window).__convene.meeting.media;
-    const sender = media.publisher?.getSenders().find((/** @type {RTCRtpSender} */ s) => s.track?.kind === "video");
+    const w = /** @type {any} */ (window);
+    // With the background effects, the camera feeds the effect and the sender keeps its track.
+    const effects = w.__convene.effects?.camera;
+    if (effects?.supported) return effects.source?.readyState === "live" ? effects.source.getSettings().deviceId : null;
+    const sender = w.__convene.meeting.media.publisher?.getSenders().find((/** @type {RTCRtpSender} */ s) => s.track?.kind === "video");
     return sender?.track?.getSettings().deviceId ?? null;
   });
 }
@@ -210,7 +213,7 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
   await page.waitForSelector("#camera-menu:not([hidden]) [role='menuitemradio']");
   const menu = await page.locator("#camera-menu").boundingBox();
   assert.ok(menu && menu.x >= 0 && menu.y >= 0 && menu.x + menu.width <= PORTRAIT.width && menu.y + menu.height <= PORTRAIT.height, JSON.stringify(menu));
-  assert.deepEqual(await page.$$eval("#camera-menu [role='menuitemradio']", (els) => els.map((e) => e.textContent)), ["fake_device_0", "fake_device_2"]);
+  assert.deepEqual(await page.$$eval("#camera-menu [role='menuitemradio'][data-device]", (els) => els.map((e) => e.textContent)), ["fake_device_0", "fake_device_2"]);
   assert.deepEqual(await smallTargets(page, "#camera-menu"), { small: [], unnamed: [] });
   await shot(page, "mobile-camera-menu");
   await page.keyboard.press("Escape");
@@ -221,11 +224,7 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
   const before = await sentCamera(page);
   const offers = await page.evaluate(() => /** @type {any} */ (window).__offers);
   await page.tap("#ctl-flip");
-  await page.waitForFunction((b) => {
-    const media = /** @type {any} */ (window).__convene.meeting.media;
-    const s = media.publisher?.getSenders().find((/** @type {RTCRtpSender} */ x) => x.track?.kind === "video");
-    return s?.track && s.track.getSettings().deviceId !== b && s.track.readyState === "live";
-  }, before);
+  for (let i = 0; i < 50 && (await sentCamera(page)) === before; i++) await page.waitForTimeout(200);
   assert.notEqual(await sentCamera(page), before);
   const framesAt = () => h.page.evaluate(() => /** @type {HTMLVideoElement | null} */ (document.querySelector('.tile[data-name="Pia"] video'))?.getVideoPlaybackQuality().totalVideoFrames ?? 0);
   await page.waitForTimeout(1500);
@@ -233,7 +232,14 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
   await h.page.waitForFunction((f) => (/** @type {HTMLVideoElement | null} */ (document.querySelector('.tile[data-name="Pia"] video'))?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 20, framesAfter, { timeout: 15_000 });
   assert.equal(await page.evaluate(() => /** @type {any} */ (window).__offers), offers, "no renegotiation");
   // The local preview shows the new camera.
-  assert.equal(await page.evaluate(() => /** @type {any} */ (document.querySelector(".tile video.tile-video:not([data-track])"))?.srcObject?.getVideoTracks()[0]?.getSettings().deviceId), await sentCamera(page));
+  assert.equal(
+    await page.evaluate(() => {
+      const effects = /** @type {any} */ (window).__convene.effects?.camera;
+      if (effects?.supported) return effects.source?.getSettings().deviceId;
+      return /** @type {any} */ (document.querySelector(".tile video.tile-video:not([data-track])"))?.srcObject?.getVideoTracks()[0]?.getSettings().deviceId;
+    }),
+    await sentCamera(page),
+  );
 
   // Leave.
   await page.tap("#ctl-leave");
@@ -261,8 +267,9 @@ test("a phone on its side (844×390): the bar is a rail on the right, the stage 
   // Cameras that say which way they face: Switch camera asks for the other facing; the back
   // camera is not mirrored in my own view, the front one is; no new offer either way.
   const facing = () => page.evaluate(() => {
-    const media = /** @type {any} */ (window).__convene.meeting.media;
-    const sent = media.publisher?.getSenders().find((/** @type {RTCRtpSender} */ s) => s.track?.kind === "video")?.track;
+    const w = /** @type {any} */ (window);
+    const effects = w.__convene.effects?.camera;
+    const sent = effects?.supported ? effects.source : w.__convene.meeting.media.publisher?.getSenders().find((/** @type {RTCRtpSender} */ s) => s.track?.kind === "video")?.track;
     const preview = /** @type {HTMLVideoElement | null} */ (document.querySelector(".tile video.tile-video:not([data-track])"));
     return { sent: sent?.readyState === "live" ? sent.getSettings().facingMode : null, mirrored: preview?.classList.contains("mirror") ?? null };
   });

@@ -41,7 +41,7 @@ before(async () => {
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
-    body: JSON.stringify({ title: "Noisy room", settings: { allow_guests: true } }),
+    body: JSON.stringify({ title: "Noisy room", settings: { allow_guests: true, peer_to_peer: false } }), // measured on the SFU path's audio element
   });
   meeting = await r.json();
 });
