@@ -161,10 +161,10 @@ test("three browsers see and hear each other through the SFU; a screen share tak
   };
   assert.deepEqual(await preview(), { label: "fake_device_0", playing: true });
   await gp.click("#ctl-camera-devices");
-  const items = gp.locator("#camera-menu [role='menuitemradio']");
+  const items = gp.locator("#camera-menu [role='menuitemradio'][data-device]");
   await items.first().waitFor();
   assert.deepEqual(await items.allTextContents(), ["fake_device_0", "fake_device_1", "fake_device_2"]);
-  assert.equal(await gp.textContent("#camera-menu [aria-checked='true']"), "fake_device_0");
+  assert.equal(await gp.textContent("#camera-menu [data-device][aria-checked='true']"), "fake_device_0");
   assert.equal(await gp.getAttribute("#ctl-camera-devices", "aria-expanded"), "true");
   await gp.waitForTimeout(200);
   await shot(gp, "room-device-menu");
@@ -176,7 +176,11 @@ test("three browsers see and hear each other through the SFU; a screen share tak
   await gp.keyboard.press("ArrowDown"); // opens, first device focused
   await gp.waitForSelector("#camera-menu [role='menuitemradio']:focus");
   assert.equal(await gp.evaluate(() => document.activeElement?.textContent), "fake_device_0");
-  await gp.keyboard.press("ArrowUp"); // wraps to the last
+  await gp.keyboard.press("ArrowUp"); // wraps to the last item (the last background)
+  assert.equal(await gp.evaluate(() => document.activeElement?.hasAttribute("data-background")), true);
+  await gp.keyboard.press("Home");
+  await gp.keyboard.press("ArrowDown");
+  await gp.keyboard.press("ArrowDown");
   assert.equal(await gp.evaluate(() => document.activeElement?.textContent), "fake_device_2");
   await gp.keyboard.press("Enter");
   await gp.waitForSelector("#camera-menu", { state: "hidden" });

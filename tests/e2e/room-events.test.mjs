@@ -61,7 +61,7 @@ test("device menus, a network blip with the reconnecting banner, the time-limit 
   const mics = gp.locator("#microphone-menu [role='menuitemradio']");
   await mics.first().waitFor();
   assert.ok((await mics.count()) >= 1);
-  assert.equal(await gp.locator("#microphone-menu [aria-checked='true']").count(), 1);
+  assert.equal(await gp.locator("#microphone-menu [role='menuitemradio'][aria-checked='true']").count(), 1);
   assert.equal(await gp.evaluate(() => document.activeElement?.getAttribute("aria-checked")), "true", "the current microphone has focus");
   assert.equal(await gp.getAttribute("#ctl-microphone-devices", "aria-expanded"), "true");
   await shot(gp, "room-mic-menu");

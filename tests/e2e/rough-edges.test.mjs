@@ -21,7 +21,7 @@ async function schedule(title) {
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
-    body: JSON.stringify({ title, start_time: new Date(Date.now() + 3600_000).toISOString(), duration_minutes: 30, settings: { allow_guests: true } }),
+    body: JSON.stringify({ title, start_time: new Date(Date.now() + 3600_000).toISOString(), duration_minutes: 30, settings: { allow_guests: true, peer_to_peer: false } }), // the first-layer check reads the SFU path
   });
   return r.json();
 }
