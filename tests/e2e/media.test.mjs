@@ -225,7 +225,8 @@ test("three browsers see and hear each other through the SFU; a screen share tak
   // A window too small for three tiles pages the gallery ("1/2" or "1/3"), and the cameras
   // whose tiles are on another page are reported 0×0 (the SFU sends nothing for them); the
   // last page shows them.
-  await h.page.setViewportSize({ width: 360, height: 420 });
+  // (300 px wide: one 160 px column, whatever the phone layout's bar takes.)
+  await h.page.setViewportSize({ width: 300, height: 420 });
   await h.page.waitForSelector(".pager:not([hidden])");
   const pages = Number((await h.page.textContent(".pager-label"))?.match(/1\/(\d)/)?.[1]);
   assert.ok(pages >= 2, `pages: ${pages}`);
