@@ -40,7 +40,7 @@ before(async () => {
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
-    body: JSON.stringify({ title: "Backgrounds", settings: { allow_guests: true } }),
+    body: JSON.stringify({ title: "Backgrounds", settings: { allow_guests: true, peer_to_peer: false } }), // the SFU sender's one track is checked
   });
   meeting = await r.json();
   // The stored setting: Settings → Default background → Blur.
