@@ -131,7 +131,13 @@ async fn upload(
     };
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if let Some(n) = declared.filter(|&n| n > limit) {
+        // A client (a browser's fetch, reqwest) that is still writing the body when the
+        // connection closes reports a broken pipe, not our answer. A modest excess is read and
+        // dropped so the sender sees the 413; a huge one is cut off at once.
+        if n <= limit.saturating_mul(2) {
+            let _ = axum::body::to_bytes(body, usize::try_from(n).unwrap_or(usize::MAX)).await;
+        }
         return Err(too_large());
     }
     let bytes =
