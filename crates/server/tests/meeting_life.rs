@@ -400,8 +400,8 @@ async fn files_are_shared_in_chat_and_guarded(backend: Backend) {
     let big = vec![b'a'; 1024 * 1024 + 10];
     // A modest excess is read and dropped, so the sender sees the answer, not a broken pipe.
     app.raw(app.client.post(url("name=big.txt")).header("x-convene-seat", seat(&gw)).body(big))
-    .await
-    .expect_error(413, "payload_too_large");
+        .await
+        .expect_error(413, "payload_too_large");
     let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
     elf.extend(vec![0u8; 64]);
     app.raw(app.client.post(url("name=tool")).header("x-convene-seat", seat(&gw)).body(elf))
