@@ -311,6 +311,19 @@ export class Api {
     return this.request("DELETE", `/meetings/${id}`);
   }
 
+  /** A meeting's live-captions transcript. @param {number} id @returns {Promise<import("./types.js").Transcript>} */
+  transcript(id) {
+    return this.request("GET", `/meetings/${id}/transcript`);
+  }
+
+  /** The transcript as a file (WebVTT or text). @param {number} id @param {"vtt" | "txt"} format @returns {Promise<Blob>} */
+  async transcriptFile(id, format) {
+    await this.freshToken();
+    const res = await this.send("GET", `/meetings/${id}/transcript?format=${format}`, {}, true);
+    if (!res.ok) return this.parse(res);
+    return res.blob();
+  }
+
   /** @param {number} id @returns {Promise<Attendance[]>} */
   async attendance(id) {
     const r = await this.request("GET", `/meetings/${id}/attendance`);

@@ -265,6 +265,13 @@ export class Meeting extends EventTarget {
         }
         this.checkRecordable();
         break;
+      case "captions_updated":
+        if (this.info) this.info.captions = msg.on;
+        if (msg.by && msg.by !== this.me) this.notice(`${this.nameOf(msg.by)} turned captions ${msg.on ? "on" : "off"}`);
+        break;
+      case "caption":
+        this.emit("caption", msg);
+        return;
       case "active_speaker":
         this.activeSpeaker = msg.participant_id;
         break;

@@ -45,6 +45,7 @@
  * @property {"host" | "participants" | "organisation"} [recording_access]
  * @property {boolean} [e2ee] end-to-end encrypted (docs/e2ee.md)
  * @property {boolean} [peer_to_peer] two participants connect directly (docs/protocol.md §2b)
+ * @property {boolean} [captions] live captions start when the meeting goes live (docs/protocol.md §2c)
  */
 
 /**
@@ -57,6 +58,15 @@
  * @property {MeetingSettings} settings
  * @property {boolean} locked
  * @property {boolean} recording
+ * @property {boolean} [captions] live captions are on
+ */
+
+/**
+ * A meeting's live-captions transcript (GET /meetings/{id}/transcript).
+ * @typedef {object} Transcript
+ * @property {number} meeting_id
+ * @property {string | null} recording_id
+ * @property {{participant_id: string, user_id: string | null, speaker: string, start_ms: number, end_ms: number, spoken_at: string, text: string}[]} lines
  */
 
 /**
@@ -123,7 +133,9 @@
  *   | {type: "p2p_mode", mode: "p2p" | "sfu", peer?: string | null, session: number, offerer?: boolean, reason?: string | null}
  *   | {type: "p2p_offer", from: string, session: number, sdp: string}
  *   | {type: "p2p_answer", from: string, session: number, sdp: string}
- *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}} ServerMessage
+ *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}
+ *   | {type: "captions_updated", on: boolean, by: string | null}
+ *   | {type: "caption", participant_id: string, utterance: number, text: string, is_final: boolean, start_ms: number, end_ms: number}} ServerMessage
  */
 
 /**
@@ -170,7 +182,8 @@
  *   | {type: "p2p_offer", to: string, session: number, sdp: string}
  *   | {type: "p2p_answer", to: string, session: number, sdp: string}
  *   | {type: "p2p_candidate", to: string, session: number, candidate: RTCIceCandidateInit | null}
- *   | {type: "p2p_status", session: number, connected: boolean}} ClientMessage
+ *   | {type: "p2p_status", session: number, connected: boolean}
+ *   | {type: "captions", on: boolean}} ClientMessage
  */
 
 /** Emoji the server accepts in `react` (`REACTIONS` in crates/protocol). */

@@ -139,6 +139,12 @@ pub enum ClientMessage {
     /// The direct connection carries media (`connected: true`), or could not be made
     /// (`connected: false`): the server moves the pair to the SFU.
     P2pStatus { session: u64, connected: bool },
+    // --- live captions (docs/protocol.md §2c) ---
+    /// Turn the server's live captions on or off for everyone (host or co-host). Refused
+    /// in end-to-end encrypted meetings (`e2ee_no_server_captions`: the server cannot hear
+    /// them) and when the server runs no captions engine (`captions_unavailable`).
+    /// Everyone is told with `captions_updated`.
+    Captions { on: bool },
 }
 
 /// Parses a client frame, telling apart bad JSON, unknown types and bad fields.

@@ -119,6 +119,9 @@ pub struct MeetingInfo {
     pub settings: serde_json::Value,
     pub locked: bool,
     pub recording: bool,
+    /// Live captions are on (`caption` messages come).
+    #[serde(default)]
+    pub captions: bool,
 }
 
 /// A chat message (see the meeting-life protocol additions).

@@ -68,7 +68,8 @@ pub(crate) fn meeting_settings(_: &mut SchemaGenerator) -> Schema {
             "auto_record": {"type": "boolean", "description": "Recording starts when the meeting goes live."},
             "recording_access": {"enum": ["host", "participants", "organisation"]},
             "e2ee": {"type": "boolean", "description": "End-to-end encrypted: media is encrypted in the browsers (docs/e2ee.md)."},
-            "peer_to_peer": {"type": "boolean", "description": "Two participants connect directly while nothing needs the server's media."}
+            "peer_to_peer": {"type": "boolean", "description": "Two participants connect directly while nothing needs the server's media."},
+            "captions": {"type": "boolean", "description": "Live captions start when the meeting goes live (not with e2ee)."}
         },
         "required": ["waiting_room", "join_before_host", "mute_on_entry", "allow_guests",
             "max_participants", "duration_limit_minutes", "auto_record", "recording_access", "peer_to_peer"]

@@ -169,6 +169,22 @@ pub enum ServerMessage {
         session: u64,
         candidate: Option<IceCandidate>,
     },
+    // --- live captions (docs/protocol.md §2c) ---
+    /// Live captions were turned on or off (`by`: the moderator's participant id; `null`
+    /// when the meeting's setting or the server did it).
+    CaptionsUpdated { on: bool, by: Option<String> },
+    /// A caption line of what `participant_id` is saying. Partial captions
+    /// (`is_final: false`) of one `utterance` replace each other; the final one replaces them
+    /// (with empty `text` it withdraws them). Times in ms since captions started in this
+    /// meeting.
+    Caption {
+        participant_id: String,
+        utterance: u64,
+        text: String,
+        is_final: bool,
+        start_ms: u64,
+        end_ms: u64,
+    },
 }
 
 impl ServerMessage {
@@ -219,6 +235,8 @@ impl ServerMessage {
             ServerMessage::P2pOffer { .. } => "p2p_offer",
             ServerMessage::P2pAnswer { .. } => "p2p_answer",
             ServerMessage::P2pCandidate { .. } => "p2p_candidate",
+            ServerMessage::CaptionsUpdated { .. } => "captions_updated",
+            ServerMessage::Caption { .. } => "caption",
         }
     }
 }

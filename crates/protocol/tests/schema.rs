@@ -86,6 +86,7 @@ fn client_examples() -> Vec<Value> {
             "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host", "sdpMid": "0", "sdpMLineIndex": 0}}),
         json!({"type": "p2p_candidate", "to": "p_2", "session": 1, "candidate": null}),
         json!({"type": "p2p_status", "session": 1, "connected": true}),
+        json!({"type": "captions", "on": true}),
     ]
 }
 
@@ -189,6 +190,7 @@ fn server_examples() -> Vec<ServerMessage> {
                 settings,
                 locked: false,
                 recording: false,
+                captions: false,
             },
             participants: vec![participant.clone()],
             tracks: vec![track.clone()],
@@ -249,6 +251,15 @@ fn server_examples() -> Vec<ServerMessage> {
                 sdp_m_line_index: Some(0),
                 username_fragment: None,
             }),
+        },
+        ServerMessage::CaptionsUpdated { on: true, by: Some("p_0".into()) },
+        ServerMessage::Caption {
+            participant_id: "p_1".into(),
+            utterance: 3,
+            text: "hello everyone".into(),
+            is_final: true,
+            start_ms: 1_500,
+            end_ms: 2_900,
         },
         ServerMessage::error("not_allowed", "no", Some("mute")),
     ]

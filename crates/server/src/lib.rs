@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 pub mod avatar;
 pub mod background;
+pub mod captions;
 pub mod clock;
 pub mod cluster;
 pub mod config;

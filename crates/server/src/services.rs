@@ -30,4 +30,6 @@ pub struct Services {
     /// The STUN / TURN servers handed to clients (and the embedded TURN server, when on);
     /// peer-to-peer pairs open its relay to each other (live/p2p.rs).
     pub turn: crate::turn::Turn,
+    /// The live captions engine (off server-wide unless `--captions-engine`).
+    pub captions: crate::captions::Captions,
 }

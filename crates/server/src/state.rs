@@ -89,6 +89,10 @@ impl AppState {
         let link_secret = store.secret("recording_links", crate::auth::random_secret).await?;
         let recordings = crate::recording::Recordings::new(&config, link_secret.as_bytes())
             .map_err(|e| anyhow::anyhow!("recording storage: {e}"))?;
+        // Before the media runtime, which feeds it; only a server that serves meetings loads
+        // the engine (a bad model stops it here with the engine's message).
+        let (captions, caption_rx) =
+            if with_media { crate::captions::Captions::start(&config)? } else { Default::default() };
         let media = if with_media {
             // Before the workers take their counters (media_sent_bytes_total…): a counter taken
             // before the recorder exists counts into nothing.
@@ -101,6 +105,7 @@ impl AppState {
                 config.media_high_water,
                 media_events,
                 recordings.recorder.sink(),
+                captions.sink(),
             )
             .map_err(|e| anyhow::anyhow!("cannot open the media port {}: {e}", config.media_listen))?
         } else {
@@ -142,7 +147,11 @@ impl AppState {
             media,
             recordings,
             turn,
+            captions,
         };
+        if let Some(rx) = caption_rx {
+            live.relay_captions(services.clone(), rx);
+        }
         Ok(AppState { services, keys: Keys::new(secret.as_bytes()), limits, live })
     }
 }

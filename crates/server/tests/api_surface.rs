@@ -23,6 +23,8 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/meetings/{id}"),
     ("get", "/api/v1/meetings/{id}/occurrences"),
     ("get", "/api/v1/meetings/{id}/attendance"),
+    ("get", "/api/v1/meetings/{id}/transcript"),
+    ("get", "/api/v1/recordings/{id}/transcript"),
     ("post", "/api/v1/meetings/{id}/join"),
     ("post", "/api/v1/meetings/{id}/preview"),
     ("post", "/api/v1/users/register"),

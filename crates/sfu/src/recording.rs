@@ -151,6 +151,8 @@ const RECORDED_QUEUE: usize = 4_096;
 #[derive(Debug, Default)]
 pub(crate) struct Tap {
     on: bool,
+    /// Audio only (live captions), whether or not recording is on.
+    audio: bool,
     queue: VecDeque<RecordedPacket>,
     overflow: u64,
     layers: LayerChoice,
@@ -162,7 +164,7 @@ impl Tap {
         if self.on != on {
             self.on = on;
             self.layers.forget(None);
-            if !on {
+            if !on && !self.audio {
                 self.queue.clear();
             }
         }
@@ -170,6 +172,19 @@ impl Tap {
 
     pub(crate) fn is_on(&self) -> bool {
         self.on
+    }
+
+    /// Turns copying of audio on or off, independently of recording (live captions need the
+    /// microphones, not the video layers).
+    pub(crate) fn set_audio(&mut self, on: bool) {
+        self.audio = on;
+        if !self.on && !on {
+            self.queue.clear();
+        }
+    }
+
+    pub(crate) fn is_audio_on(&self) -> bool {
+        self.audio
     }
 
     /// Whether a packet of `track` is recorded: none while off, all audio, and of a video
@@ -183,6 +198,7 @@ impl Tap {
         now: Instant,
     ) -> Admit {
         match (self.on, kind) {
+            (_, TrackKind::Audio) if self.on || self.audio => Admit::Record,
             (false, _) => Admit::Skip,
             (true, TrackKind::Audio) => Admit::Record,
             (true, TrackKind::Video) => self.layers.admit(track, layer, keyframe_start, now),

@@ -130,6 +130,39 @@ export async function showHome(api, me) {
     );
   };
 
+  /** The live-captions transcript of a past meeting: shown on demand, downloadable as WebVTT. @param {Meeting} m */
+  const transcriptToggle = (m) => {
+    const panel = h("div", { class: "transcript", hidden: true, "data-testid": "transcript" });
+    const button = h("button", { class: "btn btn-small", "aria-expanded": "false", text: "Transcript" });
+    const download = async () => {
+      try {
+        const blob = await api.transcriptFile(m.meeting_id, "vtt");
+        const a = h("a", { href: URL.createObjectURL(blob), download: `meeting-${m.meeting_id}-transcript.vtt` });
+        a.click();
+        setTimeout(() => URL.revokeObjectURL(/** @type {HTMLAnchorElement} */ (a).href), 10_000);
+      } catch (err) {
+        toast(err instanceof Error ? err.message : "Could not download the transcript", "error");
+      }
+    };
+    button.addEventListener("click", async () => {
+      const open = panel.hidden;
+      panel.hidden = !open;
+      button.setAttribute("aria-expanded", String(open));
+      if (!open || panel.childElementCount) return;
+      try {
+        const t = await api.transcript(m.meeting_id);
+        panel.replaceChildren(
+          h("ol", { class: "transcript-lines" }, ...t.lines.map((l) => h("li", {}, h("strong", { text: `${l.speaker}: ` }), l.text))),
+          h("button", { class: "btn btn-small", type: "button", text: "Download WebVTT", onclick: download }),
+        );
+      } catch (err) {
+        const none = err instanceof Error && "code" in err && err.code === "no_transcript";
+        panel.replaceChildren(h("p", { class: none ? "muted" : "form-error", text: none ? "Nothing was captioned in this meeting." : err instanceof Error ? err.message : "" }));
+      }
+    });
+    return { button, panel };
+  };
+
   /** @param {Meeting} m */
   const pastRow = (m) => {
     const details = h("div", { class: "attendance", hidden: true });
@@ -153,12 +186,14 @@ export async function showHome(api, me) {
         details.replaceChildren(h("p", { class: "form-error", text: err instanceof Error ? err.message : "" }));
       }
     });
+    const transcript = transcriptToggle(m);
     return h(
       "article",
       { class: "meeting meeting-past" },
       h("div", { class: "meeting-main" }, h("h3", { text: m.title }), h("p", { class: "muted", text: `${formatWhen(m.started_at ?? m.start_time)} · ${m.status} · ID ${formatMeetingId(m.meeting_id)}` })),
-      h("div", { class: "meeting-actions" }, toggle),
+      h("div", { class: "meeting-actions" }, toggle, transcript.button),
       details,
+      transcript.panel,
     );
   };
 

@@ -87,6 +87,7 @@ export function showRoom(meeting, local) {
       p: () => controls.actions.togglePanel("people"),
       i: () => controls.actions.togglePanel("info"),
       r: controls.recording.shortcut,
+      "shift+c": controls.captions.toggle,
     },
     { menusOpen: controls.devices.anyOpen, closeMenus: controls.devices.closeAll, panelsOpen: () => !!state.panel || !controls.reactMenu.hidden, closePanels },
   );

@@ -22,6 +22,7 @@ const SETTINGS = /** @type {const} */ ([
   ["auto_record", "Record automatically when the meeting starts"],
   ["e2ee", "End-to-end encryption: media encrypted on each device (no server recording)"],
   ["peer_to_peer", "Connect two people directly (peer-to-peer)"],
+  ["captions", "Live captions"],
 ]);
 
 const RECORDING_ACCESS = [
@@ -80,6 +81,19 @@ export function scheduleDialog(api, existing, e2eeDefault = false) {
     const checked = existing ? !!existing.settings[key] : key === "allow_guests" || key === "peer_to_peer" || (key === "e2ee" && e2eeDefault);
     return h("label", { class: "check" }, h("input", { type: "checkbox", name: key, checked }), label);
   });
+  // Live captions: the server cannot hear an end-to-end encrypted meeting.
+  const box = (/** @type {string} */ name) => /** @type {HTMLInputElement} */ (boxes.find((b) => b.querySelector(`input[name="${name}"]`))?.querySelector("input"));
+  const captionsNote = h("p", { class: "hint", "data-testid": "captions-e2ee-note", text: "Captions are unavailable in end-to-end encrypted meetings", hidden: true });
+  const syncCaptions = () => {
+    const e2ee = box("e2ee")?.checked ?? false;
+    const cc = box("captions");
+    if (!cc) return;
+    if (e2ee) cc.checked = false;
+    cc.disabled = e2ee;
+    /** @type {HTMLElement} */ (captionsNote).hidden = !e2ee;
+  };
+  box("e2ee")?.addEventListener("change", syncCaptions);
+  syncCaptions();
   const access = h(
     "select",
     { id: "m-recording-access" },
@@ -97,7 +111,7 @@ export function scheduleDialog(api, existing, e2eeDefault = false) {
       h("div", { class: "row-2" }, field("Starts", when), field("Duration", duration)),
       h("div", { class: "row-2" }, field("Time zone", zone), field("Repeats", repeat)),
       field("Invitees", invitees, "E-mail addresses, separated by commas. They get an invite with a calendar file."),
-      h("fieldset", { class: "checks" }, h("legend", { text: "Settings" }), ...boxes),
+      h("fieldset", { class: "checks" }, h("legend", { text: "Settings" }), ...boxes, captionsNote),
       field("Who can watch recordings", access, "You can change it for each recording later."),
       error,
       h("div", { class: "dialog-actions" }, cancel, save),

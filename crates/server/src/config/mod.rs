@@ -178,6 +178,21 @@ pub struct ServeArgs {
     /// [default: 3].
     #[arg(long, env = "CONVENE_AUDIBLE_SPEAKERS", global = true)]
     pub audible_speakers: Option<usize>,
+    /// Live captions engine: `off`, `pocketsphinx` (Debian's `pocketsphinx-en-us` model
+    /// unless `--captions-model` names another directory) or `whisper` (a build with the
+    /// `whisper` feature and a ggml model file) [default: off].
+    #[arg(long, env = "CONVENE_CAPTIONS_ENGINE", global = true)]
+    pub captions_engine: Option<String>,
+    /// The captions engine's model: PocketSphinx's model directory, whisper's ggml file.
+    #[arg(long, env = "CONVENE_CAPTIONS_MODEL", global = true)]
+    pub captions_model: Option<PathBuf>,
+    /// Engine threads, i.e. people captioned while speaking at once [default: two per core
+    /// for pocketsphinx, one per core for whisper].
+    #[arg(long, env = "CONVENE_CAPTIONS_WORKERS", global = true)]
+    pub captions_workers: Option<usize>,
+    /// The spoken language for whisper (`en`, `de`, …) [default: detect].
+    #[arg(long, env = "CONVENE_CAPTIONS_LANGUAGE", global = true)]
+    pub captions_language: Option<String>,
     /// A media worker busy more than this percentage of a second is overloaded: joins are
     /// refused with `server_busy` and its meetings shed video [default: 85].
     #[arg(long, env = "CONVENE_MEDIA_HIGH_WATER_BUSY_PCT", global = true)]
@@ -363,6 +378,10 @@ pub struct Config {
     pub audible_speakers: usize,
     /// When a media worker counts as overloaded.
     pub media_high_water: HighWater,
+    /// The live captions engine (`None`: off server-wide) and its worker threads (0: the
+    /// engine's default for this machine).
+    pub captions: Option<convene_captions::EngineConfig>,
+    pub captions_workers: usize,
     pub nats_url: Option<String>,
     pub node_id: String,
     pub node_url: String,
@@ -443,7 +462,19 @@ impl ServeArgs {
             self.node_url.or(file.node_url).unwrap_or_else(|| public_url.clone()).trim_end_matches('/').to_owned();
         let recordings_dir = self.recordings_dir.or(file.recordings_dir).unwrap_or_else(|| data_dir.join("recordings"));
         let outbound_allow = if self.outbound_allow.is_empty() { file.outbound_allow } else { self.outbound_allow };
+        let captions = match self.captions_engine.or(file.captions_engine) {
+            Some(engine) if !engine.trim().eq_ignore_ascii_case("off") => {
+                let model = self.captions_model.or(file.captions_model);
+                let mut c = convene_captions::EngineConfig::parse(&engine, model.as_deref())
+                    .map_err(|e| anyhow::anyhow!("captions_engine: {e}"))?;
+                c.language = self.captions_language.or(file.captions_language);
+                Some(c)
+            }
+            _ => None,
+        };
         let cfg = Config {
+            captions,
+            captions_workers: self.captions_workers.or(file.captions_workers).unwrap_or(0),
             outbound_allow,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             metrics_token: self.metrics_token.or(file.metrics_token).filter(|t| !t.is_empty()),

@@ -14,6 +14,7 @@ mod push;
 mod recording_uploads;
 mod recordings;
 mod refresh_cookie;
+mod transcripts;
 mod users;
 mod verification;
 mod web;
@@ -78,6 +79,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(push::router())
         .merge(recordings::router())
         .merge(recording_uploads::router())
+        .merge(transcripts::router())
         .split_for_parts()
 }
 

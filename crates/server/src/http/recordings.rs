@@ -161,7 +161,7 @@ fn not_found() -> Error {
 }
 
 /// The recording, if it exists and `user` may watch it.
-async fn visible(state: &AppState, id: &str, user: &UserRow) -> Result<RecordingRow> {
+pub(super) async fn visible(state: &AppState, id: &str, user: &UserRow) -> Result<RecordingRow> {
     let row = state.store.recording(id).await?.ok_or_else(not_found)?;
     allowed(state, &row, user, Action::WatchRecording(facts(&row))).await?;
     Ok(row)

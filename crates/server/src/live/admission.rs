@@ -130,6 +130,7 @@ mod tests {
             e2ee: false,
             recording_access: crate::meeting::RecordingAccess::Host,
             peer_to_peer: true,
+            captions: false,
         }
     }
 

@@ -47,6 +47,7 @@ impl Live {
         if let Err(e) = super::recording::stop(state, room).await {
             tracing::error!(error = %e, meeting_id = room.meeting_id, "could not stop the recording");
         }
+        super::captions::ended(state, room);
         state.media.end_room(room.meeting_id);
         release(state, room.meeting_id);
         for v in vacated.iter().filter(|v| v.was_seated) {
@@ -69,6 +70,7 @@ impl Live {
         if !v.was_seated {
             return;
         }
+        super::captions::speaker_gone(state, room, &v.participant.participant_id);
         state.media.leave(room.meeting_id, &v.participant.participant_id);
         forget_seat(state, room.meeting_id, &v.participant.participant_id).await;
         let leave = Pending::Leave { attendance_id: v.attendance_id.clone(), at: state.clock.now_ms() };
@@ -134,6 +136,7 @@ impl Live {
                 json!({"meeting_id": meeting.id, "title": meeting.title}),
             ));
             tokio::spawn(self.clone().watch_duration(state.clone(), room.clone()));
+            super::captions::opened(state, &room);
             if room.settings.auto_record {
                 match super::recording::start(state, &room, Some(&meeting.host_id)).await {
                     Ok(r) => tracing::info!(meeting_id = meeting.id, recording_id = %r.id, "auto-record started"),

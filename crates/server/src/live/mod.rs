@@ -13,6 +13,7 @@
 //! `Live` itself.
 
 mod admission;
+mod captions;
 mod chat;
 pub(crate) mod e2ee;
 mod entry;
@@ -122,6 +123,9 @@ impl Live {
         use ClientMessage as M;
         match msg {
             M::SetState { muted, camera_on, hand_raised, recording_locally } => {
+                if muted == Some(true) {
+                    captions::speaker_gone(state, room, &me.participant_id);
+                }
                 signaling::set_state(state, room, me, muted, camera_on, hand_raised, recording_locally)
             }
             M::ChatSend { text, to } => self.chat_send(state, room, me, text, to).await,
@@ -144,6 +148,7 @@ impl Live {
             M::Record { recording } => moderation::record(state, room, me, recording).await,
             M::E2eeKey { to, blob } => e2ee::relay(state, room, me, &to, &blob),
             M::EndMeeting => self.end_by(state, room, me).await,
+            M::Captions { on } => captions::toggle(state, room, me, on),
             M::Ping { .. } | M::Leave => Ok(()),
             m @ (M::P2pCapable
             | M::P2pOffer { .. }

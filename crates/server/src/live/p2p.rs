@@ -114,7 +114,7 @@ impl Seen {
             ClientMessage::SetState { muted, camera_on, .. } => {
                 SeenKind::SelfState { unmuted: *muted == Some(false), camera_on: *camera_on == Some(true) }
             }
-            ClientMessage::Record { .. } => SeenKind::Record,
+            ClientMessage::Record { .. } | ClientMessage::Captions { .. } => SeenKind::Record,
             _ => SeenKind::Other,
         };
         Seen { kind }
@@ -289,6 +289,10 @@ fn obstacle(room: &Room, st: &PairState, people: &[Participant]) -> Option<&'sta
     }
     if room.is_recording() {
         return Some("recording");
+    }
+    // Live captions hear the microphones on the SFU, as the recorder does (live/captions.rs).
+    if room.captions.is_on() {
+        return Some("captions");
     }
     let enforced =
         |p: &Participant| st.muted_by_host.contains(&p.participant_id) || st.video_stopped.contains(&p.participant_id);

@@ -47,6 +47,8 @@ pub(crate) struct Room {
     pub(crate) e2ee_blobs: super::e2ee::BlobBudget,
     /// Peer-to-peer for two (live/p2p.rs).
     pub(crate) p2p: super::p2p::Pairing,
+    /// Live captions (live/captions.rs).
+    pub(crate) captions: super::captions::RoomCaptions,
     state: Mutex<RoomState>,
 }
 
@@ -106,6 +108,7 @@ impl Room {
             settings,
             e2ee_blobs: Default::default(),
             p2p: Default::default(),
+            captions: Default::default(),
             state: Mutex::new(RoomState::default()),
         }
     }
@@ -595,6 +598,7 @@ mod tests {
             e2ee: false,
             recording_access: crate::meeting::RecordingAccess::Participants,
             peer_to_peer: true,
+            captions: false,
         };
         let room = Room::new(1, "t".into(), "u".into(), Utc::now(), settings);
         let now = Utc::now();

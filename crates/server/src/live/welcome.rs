@@ -57,6 +57,7 @@ impl Live {
                 settings: serde_json::to_value(&room.settings).unwrap_or_default(),
                 locked: room.is_locked(),
                 recording: room.is_recording(),
+                captions: room.captions.is_on(),
             },
             participants: room.participants(),
             tracks: room.tracks(),

@@ -169,6 +169,7 @@ impl Media {
         high_water: HighWater,
         events: EventSender,
         recorder: PacketSink,
+        captioner: Option<convene_captions::AudioSink>,
     ) -> std::io::Result<Media> {
         let count = if workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { workers };
         let (sockets, tcp) = bind_group(listen, count)?;
@@ -198,6 +199,7 @@ impl Media {
                 tcp: tcp_writers.clone(),
                 router: router.clone(),
                 recorder: recorder.clone(),
+                captioner: captioner.clone(),
                 sent: sent.clone(),
                 audible_speakers,
                 board: board.clone(),
@@ -323,6 +325,11 @@ impl Media {
     /// Starts or stops handing the meeting's forwarded packets to the recorder.
     pub fn set_recording(&self, meeting: i64, on: bool) {
         let _ = self.to_room(meeting, Command::Recording { meeting, on });
+    }
+
+    /// Starts or stops handing the meeting's microphone packets to the captioner.
+    pub fn set_captions(&self, meeting: i64, on: bool) {
+        let _ = self.to_room(meeting, Command::Captions { meeting, on });
     }
 
     pub fn end_room(&self, meeting: i64) {

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use convene_protocol::PublishedTrack;
-use convene_sfu::{stun_local_ufrag, Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig};
+use convene_captions::{AudioPacket, AudioSink};
+use convene_sfu::{
+    stun_local_ufrag, Datagram, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig, Source,
+};
 use tokio::sync::oneshot;
 
 use super::events::{self, EventSender, MeetingEvent};
@@ -92,6 +95,11 @@ pub(super) enum Command {
         meeting: i64,
         on: bool,
     },
+    /// Copy the room's microphones to the captioner, or stop (live captions).
+    Captions {
+        meeting: i64,
+        on: bool,
+    },
     /// An ICE-TCP connection closed: forget its path.
     TcpClosed {
         remote: SocketAddr,
@@ -109,6 +117,10 @@ struct Slot {
     deadline: Instant,
     /// The room's forwarded packets already counted in `media_forwarded_packets_total`.
     forwarded: u64,
+    /// The tap's copies go to the recorder (recording on).
+    recording: bool,
+    /// The tap's microphone copies go to the captioner (live captions on).
+    captions: bool,
 }
 
 pub(super) struct Worker {
@@ -131,6 +143,9 @@ pub(super) struct Worker {
     outbox: Outbox,
     /// Where recorded packets go (never blocks).
     recorder: PacketSink,
+    /// Where microphone packets go while a meeting has live captions (never blocks); none
+    /// when the server runs no captions engine.
+    captioner: Option<AudioSink>,
     /// Bytes sent by every worker (the node's egress, for the cluster's load figure).
     sent: Arc<AtomicU64>,
     /// Loudest microphones a crowded room forwards (0: all).
@@ -155,6 +170,7 @@ pub(super) struct Shared {
     pub tcp: Writers,
     pub router: Arc<Router>,
     pub recorder: PacketSink,
+    pub captioner: Option<AudioSink>,
     pub sent: Arc<AtomicU64>,
     /// Loudest microphones a crowded room forwards (0: all).
     pub audible_speakers: usize,
@@ -166,7 +182,7 @@ pub(super) struct Shared {
 
 impl Worker {
     pub(super) fn new(index: usize, socket: UdpSocket, candidate: SocketAddr, shared: Shared) -> Worker {
-        let Shared { events, tcp, router, recorder, sent, audible_speakers, board, high_water } = shared;
+        let Shared { events, tcp, router, recorder, captioner, sent, audible_speakers, board, high_water } = shared;
         let now = Instant::now();
         Worker {
             index,
@@ -181,6 +197,7 @@ impl Worker {
             foreign: HashMap::new(),
             outbox: Outbox::default(),
             recorder,
+            captioner,
             sent,
             audible_speakers,
             sent_metric: metrics::counter!("media_sent_bytes_total"),
@@ -416,10 +433,27 @@ impl Worker {
             self.sent.fetch_add(sent, Ordering::Relaxed);
             self.sent_metric.increment(sent);
         }
-        // Recording copies go to the recorder's bounded queue: it drops rather than waits.
-        while let Some(p) = slot.room.poll_recorded() {
+        // Recording copies go to the recorder's bounded queue, microphones to the captioner's:
+        // both drop rather than wait.
+        while let Some(mut p) = slot.room.poll_recorded() {
             let name: Arc<str> = slot.names.get(&p.participant).map_or("", String::as_str).into();
-            self.recorder.offer(meeting, name, p);
+            if slot.captions {
+                if let Some(captioner) = &self.captioner {
+                    if p.source == Source::Microphone && p.codec == RecordedCodec::Opus {
+                        let packet = AudioPacket {
+                            participant: name.clone(),
+                            seq: p.seq,
+                            timestamp: p.timestamp,
+                            payload: if slot.recording { p.payload.clone() } else { std::mem::take(&mut p.payload) },
+                            arrived: p.arrived,
+                        };
+                        captioner.offer(meeting, packet);
+                    }
+                }
+            }
+            if slot.recording {
+                self.recorder.offer(meeting, name, p);
+            }
         }
     }
 
@@ -434,7 +468,16 @@ impl Worker {
             let mut room = Room::new(now, config);
             // A room opened on an overloaded worker sheds like the others there.
             room.set_shedding(now, shedding);
-            Slot { room, ids: HashMap::new(), names: HashMap::new(), next: 0, deadline: now, forwarded: 0 }
+            Slot {
+                room,
+                ids: HashMap::new(),
+                names: HashMap::new(),
+                next: 0,
+                deadline: now,
+                forwarded: 0,
+                recording: false,
+                captions: false,
+            }
         })
     }
 
@@ -539,7 +582,14 @@ impl Worker {
                 }
             }
             Command::Recording { meeting, on } => {
-                self.slot(meeting).room.set_recording(on);
+                let slot = self.slot(meeting);
+                slot.recording = on;
+                slot.room.set_recording(on);
+            }
+            Command::Captions { meeting, on } => {
+                let slot = self.slot(meeting);
+                slot.captions = on;
+                slot.room.set_audio_tap(on);
             }
             Command::TcpClosed { remote } => {
                 self.paths.remove(&(Proto::Tcp, remote));

@@ -33,6 +33,10 @@ pub struct Settings {
     /// Two participants connect directly (peer-to-peer) instead of through the SFU while
     /// nothing needs the server's media (docs/architecture.md "Peer-to-peer for two").
     pub peer_to_peer: bool,
+    /// Live captions start when the meeting goes live ("Live captions"; hosts can still turn
+    /// them on or off in the room). Not with `e2ee`: the server cannot hear those meetings.
+    #[serde(default)]
+    pub captions: bool,
 }
 
 /// Who may watch a meeting's recordings (the host always may).
@@ -80,6 +84,7 @@ pub struct SettingsPatch {
     pub recording_access: Option<RecordingAccess>,
     pub e2ee: Option<bool>,
     pub peer_to_peer: Option<bool>,
+    pub captions: Option<bool>,
 }
 
 impl Settings {
@@ -95,6 +100,7 @@ impl Settings {
             recording_access: RecordingAccess::Participants,
             e2ee: cfg.e2ee_policy == E2eePolicy::Require,
             peer_to_peer: cfg.peer_to_peer,
+            captions: false,
         }
     }
 
@@ -123,6 +129,7 @@ impl Settings {
             recording_access: patch.recording_access.unwrap_or(self.recording_access),
             e2ee: patch.e2ee.unwrap_or(self.e2ee),
             peer_to_peer: patch.peer_to_peer.unwrap_or(self.peer_to_peer),
+            captions: patch.captions.unwrap_or(self.captions),
         };
         match (cfg.e2ee_policy, s.e2ee) {
             (E2eePolicy::Require, false) => {
@@ -144,6 +151,13 @@ impl Settings {
                 "e2ee_no_server_recording",
                 "an end-to-end encrypted meeting cannot be recorded on the server: turn auto_record off \
                  (participants may still record on their devices)",
+            ));
+        }
+        if s.e2ee && s.captions {
+            return Err(Error::invalid(
+                "e2ee_no_server_captions",
+                "Captions are unavailable in end-to-end encrypted meetings: the server cannot hear them \
+                 (turn captions off)",
             ));
         }
         if !(2..=cfg.max_participants).contains(&s.max_participants) {
@@ -173,6 +187,7 @@ impl Settings {
         }
         if patch.e2ee == Some(true) {
             patch.auto_record = Some(false);
+            patch.captions = Some(false);
         }
         let defaults = Settings::defaults(cfg);
         defaults.patched(&patch, cfg).unwrap_or(defaults)

@@ -14,6 +14,7 @@ mod push;
 mod recordings;
 mod seats;
 mod sessions;
+mod transcripts;
 mod users;
 mod verification;
 pub mod webhooks;
@@ -27,6 +28,7 @@ pub use push::{NewSubscription, Subscription, MAX_SUBSCRIPTIONS_PER_USER};
 pub use recordings::{RecordingRow, UploadRow};
 pub use seats::SeatRow;
 pub use sessions::{RefreshOutcome, SessionRow};
+pub use transcripts::TranscriptLine;
 pub use users::{NewUser, UserRow};
 pub use verification::Verification;
 

@@ -167,6 +167,18 @@ impl Room {
         self.tap.is_on()
     }
 
+    /// Starts or stops copying every forwarded audio packet (live captions), whether or not
+    /// recording is on; the copies come out of [`Room::poll_recorded`] like recorded ones.
+    /// Muted audio is not forwarded, so it is not copied either.
+    pub fn set_audio_tap(&mut self, on: bool) {
+        self.tap.set_audio(on);
+    }
+
+    /// Whether audio is copied for live captions.
+    pub fn is_audio_tapped(&self) -> bool {
+        self.tap.is_audio_on()
+    }
+
     /// The next packet for the recorder, while recording is on. Drain it after each drain
     /// of [`Room::poll_output`]; packets left undrained beyond a bound are dropped and counted
     /// in [`Room::recorded_overflow`].

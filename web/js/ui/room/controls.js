@@ -9,6 +9,7 @@ import { createDeviceMenus } from "./devicemenu.js";
 import { createRecording } from "./recording.js";
 import { createMoreSheet } from "./moresheet.js";
 import { createCameraSwitch } from "./camswitch.js";
+import { createCaptions } from "./captions.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 /** @typedef {import("../../roomstate.js").Panel} Panel */
@@ -106,10 +107,12 @@ export function createControls(ctx, parts) {
   const devices = createDeviceMenus(ctx, { localVideo: parts.stage.localVideo, beforeOpen: () => (reactMenu.hidden = true) });
   const recording = createRecording(ctx, { stage: () => parts.stage.el, button });
   const flip = createCameraSwitch(ctx, { localVideo: parts.stage.localVideo });
+  const captions = createCaptions(ctx, { button });
+  parts.stage.el.append(captions.region);
   // Recording on the device is not offered on a phone (see app.css), unless it is running.
   const recordHere = () => recording.button.classList.contains("rec-on") || !matchMedia("(max-width: 480px)").matches;
   const more = createMoreSheet(ctx, {
-    controls: () => [viewBtn, handBtn, shareBtn, ...(recordHere() ? [recording.button] : []), infoBtn, ...el.querySelectorAll(".ctl-caret"), endBtn].map((c) => /** @type {HTMLElement} */ (c)),
+    controls: () => [viewBtn, handBtn, shareBtn, ...(recordHere() ? [recording.button] : []), captions.button, infoBtn, ...el.querySelectorAll(".ctl-caret"), endBtn].map((c) => /** @type {HTMLElement} */ (c)),
     beforeOpen: () => (devices.closeAll(), (reactMenu.hidden = true)),
   });
 
@@ -117,7 +120,7 @@ export function createControls(ctx, parts) {
     "footer",
     { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },
     h("div", { class: "controls-group" }, devices.menu("microphone", micBtn), devices.menu("camera", camBtn), shareBtn),
-    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, infoBtn, chatBtn, peopleBtn, more.button),
+    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, captions.button, infoBtn, chatBtn, peopleBtn, more.button),
     h("div", { class: "controls-group" }, endBtn, leaveBtn),
     more.sheet,
   );
@@ -125,6 +128,7 @@ export function createControls(ctx, parts) {
   const render = () => {
     const me = meeting.self;
     recording.render();
+    captions.render();
     const sharing = meeting.media.sharing;
     shareBtn.classList.toggle("on", sharing);
     // The name says the state (no aria-pressed as well: "Stop sharing, pressed" reads wrong).
@@ -155,6 +159,7 @@ export function createControls(ctx, parts) {
     reactMenu,
     devices,
     recording,
+    captions,
     more,
     flip,
     render,

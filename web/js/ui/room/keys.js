@@ -11,6 +11,7 @@ export const SHORTCUTS = [
   ["H", "Raise / lower hand"],
   ["R", "Record on this device (when allowed)"],
   ["C", "Chat"],
+  ["Shift+C", "Captions on / off"],
   ["P", "Participants"],
   ["I", "Meeting details: link, ID and passcode"],
   ["Esc", "Close panels"],
@@ -36,7 +37,8 @@ export function listenForShortcuts(actions, panels) {
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey || target.closest("input, textarea, select, [contenteditable], [role='menu'], dialog")) return;
-    const k = e.key.toLowerCase();
+    // Shift+C: captions (C alone opens the chat).
+    const k = e.shiftKey && e.key.toLowerCase() === "c" ? "shift+c" : e.key.toLowerCase();
     /** @type {Record<string, () => void>} */
     const map = { ...actions, "?": help };
     if (k === "escape") panels.closePanels();
