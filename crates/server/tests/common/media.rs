@@ -718,7 +718,7 @@ impl RealMedia {
 }
 
 /// The packets of an Ogg stream (RFC 3533): segments joined until one shorter than 255.
-fn ogg_packets(data: &[u8]) -> Vec<Vec<u8>> {
+pub fn ogg_packets(data: &[u8]) -> Vec<Vec<u8>> {
     let mut packets = Vec::new();
     let mut current = Vec::new();
     let mut i = 0;
