@@ -145,7 +145,7 @@ async fn captions_are_refused_where_they_cannot_or_may_not_run(backend: Backend)
     let r = app
         .post("/api/v1/meetings", Some(&host.token), json!({"start_time": null, "settings": {"e2ee": true, "captions": true}}))
         .await;
-    r.expect_error(400, "e2ee_no_server_captions");
+    r.expect_error(422, "e2ee_no_server_captions");
     assert!(r.body["error"]["message"].as_str().unwrap().contains("end-to-end encrypted"), "{}", r.body);
     let e2ee = meeting_with(&app, &host, json!({"e2ee": true})).await;
     let body = json!({"passcode": e2ee["passcode"], "display_name": "Hana",

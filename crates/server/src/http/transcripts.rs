@@ -106,7 +106,7 @@ impl Format {
             "json" => Ok(Format::Json),
             "vtt" => Ok(Format::Vtt),
             "txt" => Ok(Format::Text),
-            other => Err(Error::invalid("invalid_format", format!("format {other:?}: use json, vtt or txt"))),
+            other => Err(Error::bad_request("invalid_format", format!("format {other:?}: use json, vtt or txt"))),
         }
     }
 }

@@ -69,7 +69,7 @@ pub(super) fn toggle(state: &Services, room: &Arc<Room>, me: &Participant, on: b
             ));
         }
     }
-    switch(state, room, on, Some(&me.participant_id));
+    switch(state, room, on, Some(me.participant_id.as_str()));
     Ok(())
 }
 
