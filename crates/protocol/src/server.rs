@@ -172,7 +172,10 @@ pub enum ServerMessage {
     // --- live captions (docs/protocol.md §2c) ---
     /// Live captions were turned on or off (`by`: the moderator's participant id; `null`
     /// when the meeting's setting or the server did it).
-    CaptionsUpdated { on: bool, by: Option<String> },
+    CaptionsUpdated {
+        on: bool,
+        by: Option<String>,
+    },
     /// A caption line of what `participant_id` is saying. Partial captions
     /// (`is_final: false`) of one `utterance` replace each other; the final one replaces them
     /// (with empty `text` it withdraws them). Times in ms since captions started in this

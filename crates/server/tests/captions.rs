@@ -143,7 +143,11 @@ async fn captions_are_refused_where_they_cannot_or_may_not_run(backend: Backend)
 
     // E2EE meetings: refused when scheduling, and in the room.
     let r = app
-        .post("/api/v1/meetings", Some(&host.token), json!({"start_time": null, "settings": {"e2ee": true, "captions": true}}))
+        .post(
+            "/api/v1/meetings",
+            Some(&host.token),
+            json!({"title": "Secret", "start_time": null, "settings": {"e2ee": true, "captions": true}}),
+        )
         .await;
     r.expect_error(422, "e2ee_no_server_captions");
     assert!(r.body["error"]["message"].as_str().unwrap().contains("end-to-end encrypted"), "{}", r.body);

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use convene_protocol::PublishedTrack;
 use convene_captions::{AudioPacket, AudioSink};
+use convene_protocol::PublishedTrack;
 use convene_sfu::{
     stun_local_ufrag, Datagram, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig, Source,
 };
