@@ -74,13 +74,13 @@ test("the host turns captions on and another participant reads the speaker's wor
     KEY_WORDS.source,
     { timeout: 120_000 },
   );
+  await shot(g.page, "captions-room"); // now, while the final caption is up (the phrase loops)
   const text = await line.locator(".caption-text").first().textContent();
   console.log(`caption seen by the guest: ${text}`);
   assert.match(await line.first().textContent() ?? "", KEY_WORDS);
   const box = await g.page.locator("#captions").boundingBox();
   const stage = await g.page.locator(".stage").boundingBox();
   assert.ok(box && stage && box.y + box.height <= stage.y + stage.height && box.y > stage.y + stage.height / 2, "at the bottom of the stage");
-  await shot(g.page, "captions-room");
 
   // Shift+C: the guest hides them on their screen only.
   await g.page.keyboard.press("Shift+C");
