@@ -139,6 +139,29 @@ pub enum ClientMessage {
     /// The direct connection carries media (`connected: true`), or could not be made
     /// (`connected: false`): the server moves the pair to the SFU.
     P2pStatus { session: u64, connected: bool },
+    // --- polls (docs/protocol.md §5d; creating, ending and sharing: host and co-hosts) ---
+    /// Start a poll: everyone gets `poll_updated`.
+    PollCreate {
+        /// 1 to 300 characters.
+        #[schemars(length(min = 1, max = 300))]
+        question: String,
+        /// 2 to 10 different options of 1 to 100 characters each.
+        #[schemars(length(min = 2, max = 10))]
+        options: Vec<String>,
+        /// Several options may be chosen.
+        #[serde(default)]
+        multiple: bool,
+        /// Nobody sees who chose what.
+        #[serde(default)]
+        anonymous: bool,
+    },
+    /// Vote in an open poll, or change my vote: `choices` replaces what I chose before
+    /// (exactly one option unless the poll is `multiple`).
+    PollVote { poll_id: String, choices: Vec<u32> },
+    /// Stop taking votes.
+    PollEnd { poll_id: String },
+    /// Show an ended poll's results to everyone.
+    PollShare { poll_id: String },
 }
 
 /// Parses a client frame, telling apart bad JSON, unknown types and bad fields.

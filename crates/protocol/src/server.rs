@@ -26,6 +26,9 @@ pub enum ServerMessage {
         participants: Vec<Participant>,
         tracks: Vec<Track>,
         chat: Vec<ChatMessage>,
+        /// Polls I may see: open ones, ones with shared results (moderators: all).
+        #[serde(default)]
+        polls: Vec<Poll>,
     },
     /// Someone entered (not sent for reconnects).
     ParticipantJoined {
@@ -169,6 +172,12 @@ pub enum ServerMessage {
         session: u64,
         candidate: Option<IceCandidate>,
     },
+    // --- polls (docs/protocol.md §5d) ---
+    /// A poll was created, someone voted (moderators and the voter), it ended, or its
+    /// results were shared: the poll as I may see it now.
+    PollUpdated {
+        poll: Poll,
+    },
 }
 
 impl ServerMessage {
@@ -219,6 +228,7 @@ impl ServerMessage {
             ServerMessage::P2pOffer { .. } => "p2p_offer",
             ServerMessage::P2pAnswer { .. } => "p2p_answer",
             ServerMessage::P2pCandidate { .. } => "p2p_candidate",
+            ServerMessage::PollUpdated { .. } => "poll_updated",
         }
     }
 }

@@ -86,6 +86,11 @@ fn client_examples() -> Vec<Value> {
             "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host", "sdpMid": "0", "sdpMLineIndex": 0}}),
         json!({"type": "p2p_candidate", "to": "p_2", "session": 1, "candidate": null}),
         json!({"type": "p2p_status", "session": 1, "connected": true}),
+        json!({"type": "poll_create", "question": "Lunch?", "options": ["Pizza", "Sushi"], "multiple": false,
+            "anonymous": true}),
+        json!({"type": "poll_vote", "poll_id": "poll_1", "choices": [1]}),
+        json!({"type": "poll_end", "poll_id": "poll_1"}),
+        json!({"type": "poll_share", "poll_id": "poll_1"}),
     ]
 }
 
@@ -122,6 +127,9 @@ fn the_schema_refuses_what_the_docs_refuse() {
         json!({"type": "set_video_size", "track_id": "t1", "width": -1, "height": 0}),
         json!({"type": "set_video_size", "track_id": "t1", "width": 4_294_967_296u64, "height": 0}),
         json!({"type": "publish_offer", "sdp": "v=0", "tracks": [{"mid": "0", "source": "webcam"}]}),
+        json!({"type": "poll_create", "question": "", "options": ["a", "b"]}),
+        json!({"type": "poll_create", "question": "Q", "options": ["only one"]}),
+        json!({"type": "poll_vote", "poll_id": "poll_1", "choices": [-1]}),
     ] {
         assert!(!v.is_valid(&bad), "the schema accepts {bad}");
     }
@@ -172,6 +180,22 @@ fn server_examples() -> Vec<ServerMessage> {
     let settings = json!({"waiting_room": false, "join_before_host": true, "mute_on_entry": false,
         "allow_guests": true, "max_participants": 100, "duration_limit_minutes": 60, "auto_record": false,
         "recording_access": "participants", "e2ee": true, "peer_to_peer": false});
+    let poll = Poll {
+        poll_id: "poll_1".into(),
+        question: "Lunch?".into(),
+        options: vec!["Pizza".into(), "Sushi".into()],
+        multiple: false,
+        anonymous: false,
+        status: PollStatus::Ended,
+        shared: true,
+        created_at: "2026-11-23T19:42:00+00:00".into(),
+        my_choices: vec![1],
+        results: Some(PollResults {
+            counts: vec![0, 1],
+            voters: 1,
+            ballots: Some(vec![PollBallot { display_name: "Gus".into(), user_id: None, choices: vec![1] }]),
+        }),
+    };
     vec![
         ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -193,6 +217,7 @@ fn server_examples() -> Vec<ServerMessage> {
             participants: vec![participant.clone()],
             tracks: vec![track.clone()],
             chat: vec![chat.clone()],
+            polls: vec![poll.clone()],
         },
         ServerMessage::ParticipantJoined { participant: participant.clone() },
         ServerMessage::ParticipantUpdated { participant },
@@ -251,6 +276,7 @@ fn server_examples() -> Vec<ServerMessage> {
             }),
         },
         ServerMessage::error("not_allowed", "no", Some("mute")),
+        ServerMessage::PollUpdated { poll },
     ]
 }
 
