@@ -92,7 +92,7 @@
 /** @typedef {"ended_by_host" | "duration_limit" | "empty" | "cancelled"} EndReason */
 
 /**
- * @typedef {{type: "welcome", protocol: number, participant_id: string, role: Role, resume_token: string, resumed: boolean, reconnect_grace_seconds: number, meeting: MeetingInfo, participants: Participant[], tracks: Track[], chat: ChatMessage[]}} WelcomeMessage
+ * @typedef {{type: "welcome", protocol: number, participant_id: string, role: Role, resume_token: string, resumed: boolean, reconnect_grace_seconds: number, meeting: MeetingInfo, participants: Participant[], tracks: Track[], chat: ChatMessage[], polls?: Poll[]}} WelcomeMessage
  * @typedef {{type: "waiting", participant_id: string, meeting_title: string, resume_token: string}} WaitingMessage
  * @typedef {{type: "error", code: string, message: string, request: string | null, retry_after_ms?: number}} ErrorMessage
  */
@@ -123,7 +123,8 @@
  *   | {type: "p2p_mode", mode: "p2p" | "sfu", peer?: string | null, session: number, offerer?: boolean, reason?: string | null}
  *   | {type: "p2p_offer", from: string, session: number, sdp: string}
  *   | {type: "p2p_answer", from: string, session: number, sdp: string}
- *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}} ServerMessage
+ *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}
+ *   | {type: "poll_updated", poll: Poll}} ServerMessage
  */
 
 /**
@@ -170,7 +171,28 @@
  *   | {type: "p2p_offer", to: string, session: number, sdp: string}
  *   | {type: "p2p_answer", to: string, session: number, sdp: string}
  *   | {type: "p2p_candidate", to: string, session: number, candidate: RTCIceCandidateInit | null}
- *   | {type: "p2p_status", session: number, connected: boolean}} ClientMessage
+ *   | {type: "p2p_status", session: number, connected: boolean}
+ *   | {type: "poll_create", question: string, options: string[], multiple?: boolean, anonymous?: boolean}
+ *   | {type: "poll_vote", poll_id: string, choices: number[]}
+ *   | {type: "poll_end", poll_id: string}
+ *   | {type: "poll_share", poll_id: string}} ClientMessage
+ */
+
+// --- polls (docs/protocol.md §5d) ---
+/**
+ * A poll as I may see it: `results` for moderators, and for everyone once shared; `ballots`
+ * (who chose what) for moderators in polls that are not anonymous.
+ * @typedef {object} Poll
+ * @property {string} poll_id
+ * @property {string} question
+ * @property {string[]} options
+ * @property {boolean} multiple
+ * @property {boolean} anonymous
+ * @property {"open" | "ended"} status
+ * @property {boolean} shared
+ * @property {string} created_at
+ * @property {number[]} my_choices
+ * @property {{counts: number[], voters: number, ballots: {display_name: string, user_id: string | null, choices: number[]}[] | null} | null} results
  */
 
 /** Emoji the server accepts in `react` (`REACTIONS` in crates/protocol). */

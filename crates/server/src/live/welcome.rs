@@ -61,6 +61,7 @@ impl Live {
             participants: room.participants(),
             tracks: room.tracks(),
             chat,
+            polls: self.polls.visible_to(state, room.meeting_id, me).await,
         })
     }
 }
