@@ -49,7 +49,8 @@ export function forgetSeat() {
  * `waiting`, `welcome`, `change` (anything in the state), `chat` (ChatMessage),
  * `reaction` ({participant_id, emoji}), `notice` ({text, kind}), `reconnecting`,
  * `reconnected`, `ended` ({why, code, error, reason}), `media-unavailable`, `media-trouble`
- * (MediaTrouble while audio and video keep failing to connect, null when they are back).
+ * (MediaTrouble while audio and video keep failing to connect, null when they are back),
+ * `poll` ({poll, fresh}: a poll arrived or changed).
  *
  * Media trouble is also said with the hooks the room already renders: a `warning` notice (a
  * banner that stays) while it lasts, and `reconnected` (which takes the banner down) when
@@ -84,6 +85,8 @@ export class Meeting extends EventTarget {
     this.chat = [];
     /** @type {WaitingPerson[]} */
     this.waiting = [];
+    /** The meeting's polls I may see, oldest first. @type {Map<string, import("./types.js").Poll>} */
+    this.polls = new Map();
     /** @type {MeetingInfo | null} */
     this.info = null;
     this.me = "";
@@ -216,6 +219,7 @@ export class Meeting extends EventTarget {
         this.graceSeconds = msg.reconnect_grace_seconds;
         this.participants = new Map(msg.participants.map((p) => [p.participant_id, p]));
         this.chat = msg.chat;
+        this.polls = new Map((msg.polls ?? []).map((p) => [p.poll_id, p]));
         this.reconnecting = false;
         this.saveSeat();
         this.emit("welcome", { resumed: msg.resumed });
@@ -281,6 +285,12 @@ export class Meeting extends EventTarget {
       case "meeting_ended":
         this.endReason = msg.reason;
         break;
+      case "poll_updated": {
+        const fresh = !this.polls.has(msg.poll.poll_id);
+        this.polls.set(msg.poll.poll_id, msg.poll);
+        this.emit("poll", { poll: msg.poll, fresh });
+        break;
+      }
       case "error":
         if (msg.code !== "media_unavailable") this.notice(msg.message, "error");
         break;

@@ -102,7 +102,7 @@
 /** @typedef {"ended_by_host" | "duration_limit" | "empty" | "cancelled"} EndReason */
 
 /**
- * @typedef {{type: "welcome", protocol: number, participant_id: string, role: Role, resume_token: string, resumed: boolean, reconnect_grace_seconds: number, meeting: MeetingInfo, participants: Participant[], tracks: Track[], chat: ChatMessage[]}} WelcomeMessage
+ * @typedef {{type: "welcome", protocol: number, participant_id: string, role: Role, resume_token: string, resumed: boolean, reconnect_grace_seconds: number, meeting: MeetingInfo, participants: Participant[], tracks: Track[], chat: ChatMessage[], polls?: Poll[]}} WelcomeMessage
  * @typedef {{type: "waiting", participant_id: string, meeting_title: string, resume_token: string}} WaitingMessage
  * @typedef {{type: "error", code: string, message: string, request: string | null, retry_after_ms?: number}} ErrorMessage
  */
@@ -135,7 +135,8 @@
  *   | {type: "p2p_answer", from: string, session: number, sdp: string}
  *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}
  *   | {type: "captions_updated", on: boolean, by: string | null}
- *   | {type: "caption", participant_id: string, utterance: number, text: string, is_final: boolean, start_ms: number, end_ms: number}} ServerMessage
+ *   | {type: "caption", participant_id: string, utterance: number, text: string, is_final: boolean, start_ms: number, end_ms: number}
+ *   | {type: "poll_updated", poll: Poll}} ServerMessage
  */
 
 /**
@@ -183,7 +184,28 @@
  *   | {type: "p2p_answer", to: string, session: number, sdp: string}
  *   | {type: "p2p_candidate", to: string, session: number, candidate: RTCIceCandidateInit | null}
  *   | {type: "p2p_status", session: number, connected: boolean}
- *   | {type: "captions", on: boolean}} ClientMessage
+ *   | {type: "captions", on: boolean}
+ *   | {type: "poll_create", question: string, options: string[], multiple?: boolean, anonymous?: boolean}
+ *   | {type: "poll_vote", poll_id: string, choices: number[]}
+ *   | {type: "poll_end", poll_id: string}
+ *   | {type: "poll_share", poll_id: string}} ClientMessage
+ */
+
+// --- polls (docs/protocol.md §5d) ---
+/**
+ * A poll as I may see it: `results` for moderators, and for everyone once shared; `ballots`
+ * (who chose what) for moderators in polls that are not anonymous.
+ * @typedef {object} Poll
+ * @property {string} poll_id
+ * @property {string} question
+ * @property {string[]} options
+ * @property {boolean} multiple
+ * @property {boolean} anonymous
+ * @property {"open" | "ended"} status
+ * @property {boolean} shared
+ * @property {string} created_at
+ * @property {number[]} my_choices
+ * @property {{counts: number[], voters: number, ballots: {display_name: string, user_id: string | null, choices: number[]}[] | null} | null} results
  */
 
 /** Emoji the server accepts in `react` (`REACTIONS` in crates/protocol). */

@@ -145,6 +145,29 @@ pub enum ClientMessage {
     /// them) and when the server runs no captions engine (`captions_unavailable`).
     /// Everyone is told with `captions_updated`.
     Captions { on: bool },
+    // --- polls (docs/protocol.md §5d; creating, ending and sharing: host and co-hosts) ---
+    /// Start a poll: everyone gets `poll_updated`.
+    PollCreate {
+        /// 1 to 300 characters.
+        #[schemars(length(min = 1, max = 300))]
+        question: String,
+        /// 2 to 10 different options of 1 to 100 characters each.
+        #[schemars(length(min = 2, max = 10))]
+        options: Vec<String>,
+        /// Several options may be chosen.
+        #[serde(default)]
+        multiple: bool,
+        /// Nobody sees who chose what.
+        #[serde(default)]
+        anonymous: bool,
+    },
+    /// Vote in an open poll, or change my vote: `choices` replaces what I chose before
+    /// (exactly one option unless the poll is `multiple`).
+    PollVote { poll_id: String, choices: Vec<u32> },
+    /// Stop taking votes.
+    PollEnd { poll_id: String },
+    /// Show an ended poll's results to everyone.
+    PollShare { poll_id: String },
 }
 
 /// Parses a client frame, telling apart bad JSON, unknown types and bad fields.

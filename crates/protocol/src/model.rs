@@ -257,3 +257,66 @@ pub enum EndReason {
     /// The host cancelled the meeting.
     Cancelled,
 }
+
+// --- polls (issue 21) ---
+
+/// Longest poll question, in characters.
+pub const MAX_POLL_QUESTION_CHARS: usize = 300;
+/// Longest poll option, in characters.
+pub const MAX_POLL_OPTION_CHARS: usize = 100;
+/// How many options a poll has: at least 2, at most 10.
+pub const MIN_POLL_OPTIONS: usize = 2;
+pub const MAX_POLL_OPTIONS: usize = 10;
+
+/// Whether a poll still takes votes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PollStatus {
+    Open,
+    Ended,
+}
+
+/// A poll as one participant sees it: results only for moderators, or for everyone once a
+/// moderator shared them; who chose what only for moderators, and never in anonymous polls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Poll {
+    /// `poll_…`, unique in the meeting.
+    pub poll_id: String,
+    pub question: String,
+    /// The options, in order; votes name them by index.
+    pub options: Vec<String>,
+    /// Several options may be chosen (`false`: exactly one).
+    pub multiple: bool,
+    /// Nobody, moderators included, sees who chose what; it is never stored.
+    pub anonymous: bool,
+    pub status: PollStatus,
+    /// The results were shared with everyone.
+    pub shared: bool,
+    /// RFC 3339 time it was created.
+    #[schemars(schema_with = "crate::schema::time")]
+    pub created_at: String,
+    /// The options I chose (indexes; empty: I have not voted).
+    pub my_choices: Vec<u32>,
+    /// Counts per option and who voted, when I may see them.
+    pub results: Option<PollResults>,
+}
+
+/// A poll's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PollResults {
+    /// Votes per option, in the order of `options`.
+    pub counts: Vec<u32>,
+    /// How many people voted.
+    pub voters: u32,
+    /// Who chose what (moderators only, and never for an anonymous poll).
+    pub ballots: Option<Vec<PollBallot>>,
+}
+
+/// One person's choices in a poll that is not anonymous.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PollBallot {
+    pub display_name: String,
+    /// The voter's account (`null`: a guest).
+    pub user_id: Option<String>,
+    pub choices: Vec<u32>,
+}

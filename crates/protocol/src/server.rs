@@ -26,6 +26,9 @@ pub enum ServerMessage {
         participants: Vec<Participant>,
         tracks: Vec<Track>,
         chat: Vec<ChatMessage>,
+        /// Polls I may see: open ones, ones with shared results (moderators: all).
+        #[serde(default)]
+        polls: Vec<Poll>,
     },
     /// Someone entered (not sent for reconnects).
     ParticipantJoined {
@@ -188,6 +191,12 @@ pub enum ServerMessage {
         start_ms: u64,
         end_ms: u64,
     },
+    // --- polls (docs/protocol.md §5d) ---
+    /// A poll was created, someone voted (moderators and the voter), it ended, or its
+    /// results were shared: the poll as I may see it now.
+    PollUpdated {
+        poll: Poll,
+    },
 }
 
 impl ServerMessage {
@@ -240,6 +249,7 @@ impl ServerMessage {
             ServerMessage::P2pCandidate { .. } => "p2p_candidate",
             ServerMessage::CaptionsUpdated { .. } => "captions_updated",
             ServerMessage::Caption { .. } => "caption",
+            ServerMessage::PollUpdated { .. } => "poll_updated",
         }
     }
 }

@@ -87,6 +87,11 @@ fn client_examples() -> Vec<Value> {
         json!({"type": "p2p_candidate", "to": "p_2", "session": 1, "candidate": null}),
         json!({"type": "p2p_status", "session": 1, "connected": true}),
         json!({"type": "captions", "on": true}),
+        json!({"type": "poll_create", "question": "Lunch?", "options": ["Pizza", "Sushi"], "multiple": false,
+            "anonymous": true}),
+        json!({"type": "poll_vote", "poll_id": "poll_1", "choices": [1]}),
+        json!({"type": "poll_end", "poll_id": "poll_1"}),
+        json!({"type": "poll_share", "poll_id": "poll_1"}),
     ]
 }
 
@@ -123,6 +128,9 @@ fn the_schema_refuses_what_the_docs_refuse() {
         json!({"type": "set_video_size", "track_id": "t1", "width": -1, "height": 0}),
         json!({"type": "set_video_size", "track_id": "t1", "width": 4_294_967_296u64, "height": 0}),
         json!({"type": "publish_offer", "sdp": "v=0", "tracks": [{"mid": "0", "source": "webcam"}]}),
+        json!({"type": "poll_create", "question": "", "options": ["a", "b"]}),
+        json!({"type": "poll_create", "question": "Q", "options": ["only one"]}),
+        json!({"type": "poll_vote", "poll_id": "poll_1", "choices": [-1]}),
     ] {
         assert!(!v.is_valid(&bad), "the schema accepts {bad}");
     }
@@ -173,6 +181,22 @@ fn server_examples() -> Vec<ServerMessage> {
     let settings = json!({"waiting_room": false, "join_before_host": true, "mute_on_entry": false,
         "allow_guests": true, "max_participants": 100, "duration_limit_minutes": 60, "auto_record": false,
         "recording_access": "participants", "e2ee": true, "peer_to_peer": false});
+    let poll = Poll {
+        poll_id: "poll_1".into(),
+        question: "Lunch?".into(),
+        options: vec!["Pizza".into(), "Sushi".into()],
+        multiple: false,
+        anonymous: false,
+        status: PollStatus::Ended,
+        shared: true,
+        created_at: "2026-11-23T19:42:00+00:00".into(),
+        my_choices: vec![1],
+        results: Some(PollResults {
+            counts: vec![0, 1],
+            voters: 1,
+            ballots: Some(vec![PollBallot { display_name: "Gus".into(), user_id: None, choices: vec![1] }]),
+        }),
+    };
     vec![
         ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -195,6 +219,7 @@ fn server_examples() -> Vec<ServerMessage> {
             participants: vec![participant.clone()],
             tracks: vec![track.clone()],
             chat: vec![chat.clone()],
+            polls: vec![poll.clone()],
         },
         ServerMessage::ParticipantJoined { participant: participant.clone() },
         ServerMessage::ParticipantUpdated { participant },
@@ -262,6 +287,7 @@ fn server_examples() -> Vec<ServerMessage> {
             end_ms: 2_900,
         },
         ServerMessage::error("not_allowed", "no", Some("mute")),
+        ServerMessage::PollUpdated { poll },
     ]
 }
 

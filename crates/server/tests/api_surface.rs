@@ -70,6 +70,7 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/users/me/notifications"),
     ("put", "/api/v1/users/me/notifications"),
     ("get", "/api/v1/meetings/{id}/chat"),
+    ("get", "/api/v1/meetings/{id}/polls"),
     ("post", "/api/v1/meetings/{id}/files"),
     ("get", "/api/v1/meetings/{id}/files/{file_id}"),
     ("post", "/api/v1/meetings/{id}/recording/start"),

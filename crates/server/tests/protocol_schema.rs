@@ -230,6 +230,21 @@ async fn every_frame_of_a_meeting_matches_the_schema() {
     send(&mut h, json!({"type": "record", "recording": false})).await;
     seen.expect_error(&mut h, "not_recording").await;
 
+    // Polls (issue 21): every copy of a poll — the host's with ballots, a voter's, shared
+    // results — and a latecomer's welcome carrying it.
+    send(&mut h, json!({"type": "poll_create", "question": "Lunch?", "options": ["Pizza", "Sushi"]})).await;
+    let poll = seen.expect(&mut p, "poll_updated").await["poll"]["poll_id"].clone();
+    send(&mut p, json!({"type": "poll_vote", "poll_id": poll, "choices": [1]})).await;
+    seen.expect_where(&mut h, "poll_updated", |u| !u["poll"]["results"]["ballots"][0].is_null()).await;
+    send(&mut p, json!({"type": "poll_share", "poll_id": poll})).await;
+    seen.expect_error(&mut p, "not_allowed").await;
+    send(&mut h, json!({"type": "poll_end", "poll_id": poll})).await;
+    send(&mut h, json!({"type": "poll_share", "poll_id": poll})).await;
+    seen.expect_where(&mut g, "poll_updated", |u| u["poll"]["shared"] == true).await;
+    let (_late, lw) =
+        join(&app, &mut seen, &m, None, json!({"passcode": pass, "display_name": "Late", "client_id": "dev-2"})).await;
+    assert_eq!(lw["polls"][0]["results"]["counts"], json!([0, 1]), "{lw}");
+
     // Removal: an error frame and 4403 for them; a resume then finds no seat.
     send(&mut h, json!({"type": "remove", "participant_id": guest})).await;
     assert_eq!(seen.expect(&mut g, "error").await["code"], "removed");
@@ -260,6 +275,7 @@ async fn every_frame_of_a_meeting_matches_the_schema() {
         "meeting_updated",
         "meeting_ended",
         "error",
+        "poll_updated",
     ]);
     app.stop().await;
 }

@@ -224,6 +224,7 @@ export const ICONS = {
   grid: '<rect x="3" y="3" width="7" height="7" rx="1"/><rect x="14" y="3" width="7" height="7" rx="1"/><rect x="14" y="14" width="7" height="7" rx="1"/><rect x="3" y="14" width="7" height="7" rx="1"/>',
   info: '<circle cx="12" cy="12" r="10"/><path d="M12 16v-4M12 8h.01"/>',
   cc: '<rect x="2" y="5" width="20" height="14" rx="2"/><path d="M10.5 10a2.5 2.5 0 1 0 0 4M17.5 10a2.5 2.5 0 1 0 0 4"/>',
+  poll: '<path d="M18 20V10M12 20V4M6 20v-6"/>',
   speaker: '<rect x="2" y="3" width="20" height="12" rx="2"/><rect x="2" y="18" width="5" height="3" rx="1"/><rect x="9.5" y="18" width="5" height="3" rx="1"/><rect x="17" y="18" width="5" height="3" rx="1"/>',
 };
 

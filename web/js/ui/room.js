@@ -10,6 +10,7 @@ import { createControls } from "./room/controls.js";
 import { chatPanel } from "./room/chat.js";
 import { peoplePanel } from "./room/people.js";
 import { infoPanel } from "./room/info.js";
+import { pollsPanel } from "./room/polls.js";
 import { listenForShortcuts } from "./room/keys.js";
 import { showJoining, showWaiting, showEnded } from "./room/screens.js";
 import { dropAudioButton } from "./audio-unlock.js";
@@ -48,6 +49,19 @@ export function showRoom(meeting, local) {
       if (focused) fresh.focus();
     } else if (state.panel === "people") side.replaceChildren(...peoplePanel(ctx, closeBtn, stage.avatarOf).filter((n) => n !== null));
     else if (state.panel === "info") side.replaceChildren(...infoPanel(ctx, closeBtn));
+    else if (state.panel === "polls") keepingFocus(() => side.replaceChildren(...pollsPanel(ctx, closeBtn)));
+  };
+
+  /** Draws the panel again, leaving the focus (and the caret) where it was. @param {() => void} draw */
+  const keepingFocus = (draw) => {
+    const was = document.activeElement;
+    const id = was && side.contains(was) ? was.id : "";
+    const caret = was instanceof HTMLInputElement && was.type === "text" ? [was.selectionStart, was.selectionEnd] : null;
+    draw();
+    const now = id ? side.querySelector(`#${CSS.escape(id)}`) : null;
+    if (!(now instanceof HTMLElement)) return;
+    now.focus();
+    if (caret && now instanceof HTMLInputElement) now.setSelectionRange(caret[0], caret[1]);
   };
 
   const render = () => {
@@ -134,6 +148,17 @@ export function showRoom(meeting, local) {
   meeting.addEventListener("chat", (e) => {
     const m = /** @type {CustomEvent<import("../types.js").ChatMessage>} */ (e).detail;
     if (state.chatArrived(m.from === meeting.me)) toast(`${m.from_name}${m.to ? " (private)" : ""}: ${m.text.slice(0, 80)}`, "chat", { ms: 3500 });
+  });
+  // Polls (issue 21): a new poll, or shared results, is said unless the panel shows it.
+  /** Polls whose shared results were announced already. */
+  const shownResults = new Set();
+  meeting.addEventListener("poll", (e) => {
+    const { poll, fresh } = /** @type {CustomEvent<{poll: import("../types.js").Poll, fresh: boolean}>} */ (e).detail;
+    if (state.panel === "polls" || meeting.isModerator) return;
+    const open = () => state.panel !== "polls" && controls.actions.togglePanel("polls");
+    if (fresh && poll.status === "open") toast(`New poll: ${poll.question.slice(0, 80)}`, "info", { action: "Vote", onAction: open, ms: 10000 });
+    else if (poll.shared && poll.results && !shownResults.has(poll.poll_id)) toast(`Poll results: ${poll.question.slice(0, 80)}`, "info", { action: "See results", onAction: open, ms: 10000 });
+    if (poll.shared) shownResults.add(poll.poll_id);
   });
   meeting.addEventListener("reaction", (e) => {
     const { participant_id, emoji } = /** @type {CustomEvent} */ (e).detail;

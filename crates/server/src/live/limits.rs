@@ -26,16 +26,19 @@ pub(crate) enum Kind {
     State,
     Sdp,
     Other,
+    Poll,
 }
 
 /// Each kind's bucket: `burst` messages at once, then one every `every`.
-const RULES: [(Kind, u32, Duration); 6] = [
+const RULES: [(Kind, u32, Duration); 7] = [
     (Kind::Chat, 10, Duration::from_millis(1000)),
     (Kind::Reaction, 10, Duration::from_millis(300)),
     (Kind::Hand, 6, Duration::from_millis(1000)),
     (Kind::State, 20, Duration::from_millis(200)),
     (Kind::Sdp, 60, Duration::from_millis(100)),
     (Kind::Other, 100, Duration::from_millis(50)),
+    // Polls (issue 21): like chat, a quick burst of votes or changes, then one a second.
+    (Kind::Poll, 10, Duration::from_millis(1000)),
 ];
 
 /// Refused messages tolerated before the participant counts as flooding: a burst of
@@ -92,6 +95,12 @@ pub(crate) fn kinds(msg: Option<&ClientMessage>) -> &'static [Kind] {
             }
         }
         Some(ClientMessage::PublishOffer { .. } | ClientMessage::SubscribeAnswer { .. }) => &[Kind::Sdp],
+        Some(
+            ClientMessage::PollCreate { .. }
+            | ClientMessage::PollVote { .. }
+            | ClientMessage::PollEnd { .. }
+            | ClientMessage::PollShare { .. },
+        ) => &[Kind::Poll],
         _ => &[Kind::Other],
     }
 }

@@ -22,6 +22,7 @@ mod lifecycle;
 pub(crate) mod limits;
 mod moderation;
 mod p2p;
+pub(crate) mod polls;
 pub(crate) mod recording;
 mod relay;
 pub(crate) mod revocation;
@@ -47,6 +48,8 @@ pub struct Live {
     rooms: Arc<Mutex<HashMap<i64, Arc<Room>>>>,
     /// Message rates and sockets per address (issue 16).
     pub(crate) floodgates: Arc<limits::Floodgates>,
+    /// Polls of the meetings live here (issue 21).
+    pub(crate) polls: Arc<polls::Book>,
 }
 
 /// A connection that made it into a room (seated, or waiting to be admitted).
@@ -93,6 +96,7 @@ impl Live {
         let mut rooms = self.rooms();
         if rooms.get(&room.meeting_id).is_some_and(|r| Arc::ptr_eq(r, room)) {
             rooms.remove(&room.meeting_id);
+            self.polls.forget(room.meeting_id);
         }
     }
 
@@ -162,6 +166,14 @@ impl Live {
             M::SetVideoSize { track_id, width, height } => {
                 signaling::set_video_size(state, room, me, &track_id, width, height)
             }
+            // --- polls (issue 21) ---
+            M::PollCreate { question, options, multiple, anonymous } => {
+                let new = polls::NewPoll { question, options, multiple, anonymous };
+                self.polls.create(state, room, me, new).await
+            }
+            M::PollVote { poll_id, choices } => self.polls.vote(state, room, me, &poll_id, choices).await,
+            M::PollEnd { poll_id } => self.polls.end(state, room, me, &poll_id).await,
+            M::PollShare { poll_id } => self.polls.share(state, room, me, &poll_id).await,
         }
     }
 }

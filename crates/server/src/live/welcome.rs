@@ -62,6 +62,7 @@ impl Live {
             participants: room.participants(),
             tracks: room.tracks(),
             chat,
+            polls: self.polls.visible_to(state, room.meeting_id, me).await,
         })
     }
 }

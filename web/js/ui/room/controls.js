@@ -10,6 +10,7 @@ import { createRecording } from "./recording.js";
 import { createMoreSheet } from "./moresheet.js";
 import { createCameraSwitch } from "./camswitch.js";
 import { createCaptions } from "./captions.js";
+import { pollsWaitingForMe } from "./polls.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 /** @typedef {import("../../roomstate.js").Panel} Panel */
@@ -85,6 +86,10 @@ export function createControls(ctx, parts) {
   const chatBtn = button("ctl-chat", "Chat (C)", icon("chat"), () => togglePanel("chat"));
   const badge = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
   chatBtn.append(badge);
+  // Polls (issue 21): the badge counts open polls waiting for my vote.
+  const pollsBtn = button("ctl-polls", "Polls", icon("poll"), () => togglePanel("polls"));
+  const pollsBadge = h("span", { class: "badge", hidden: true, "aria-label": "polls to answer" });
+  pollsBtn.append(pollsBadge);
   const peopleBtn = button("ctl-people", "Participants (P)", icon("users"), () => togglePanel("people"));
   const peopleCount = h("span", { class: "count" });
   peopleBtn.append(peopleCount);
@@ -112,7 +117,7 @@ export function createControls(ctx, parts) {
   // Recording on the device is not offered on a phone (see app.css), unless it is running.
   const recordHere = () => recording.button.classList.contains("rec-on") || !matchMedia("(max-width: 480px)").matches;
   const more = createMoreSheet(ctx, {
-    controls: () => [viewBtn, handBtn, shareBtn, ...(recordHere() ? [recording.button] : []), captions.button, infoBtn, ...el.querySelectorAll(".ctl-caret"), endBtn].map((c) => /** @type {HTMLElement} */ (c)),
+    controls: () => [viewBtn, handBtn, shareBtn, ...(recordHere() ? [recording.button] : []), captions.button, infoBtn, pollsBtn, ...el.querySelectorAll(".ctl-caret"), endBtn].map((c) => /** @type {HTMLElement} */ (c)),
     beforeOpen: () => (devices.closeAll(), (reactMenu.hidden = true)),
   });
 
@@ -120,7 +125,7 @@ export function createControls(ctx, parts) {
     "footer",
     { class: "controls", role: "toolbar", "aria-label": "Meeting controls" },
     h("div", { class: "controls-group" }, devices.menu("microphone", micBtn), devices.menu("camera", camBtn), shareBtn),
-    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, captions.button, infoBtn, chatBtn, peopleBtn, more.button),
+    h("div", { class: "controls-group" }, viewBtn, h("div", { class: "menu-wrap" }, reactBtn, reactMenu), handBtn, recording.button, captions.button, infoBtn, chatBtn, pollsBtn, peopleBtn, more.button),
     h("div", { class: "controls-group" }, endBtn, leaveBtn),
     more.sheet,
   );
@@ -152,6 +157,10 @@ export function createControls(ctx, parts) {
     chatBtn.setAttribute("aria-pressed", String(state.panel === "chat"));
     peopleBtn.setAttribute("aria-pressed", String(state.panel === "people"));
     infoBtn.setAttribute("aria-pressed", String(state.panel === "info"));
+    const toAnswer = pollsWaitingForMe(meeting);
+    pollsBadge.hidden = toAnswer === 0;
+    pollsBadge.textContent = String(toAnswer);
+    pollsBtn.setAttribute("aria-pressed", String(state.panel === "polls"));
   };
 
   return {

@@ -3,6 +3,7 @@
 
 mod edit;
 mod join;
+mod polls;
 mod read;
 mod view;
 
@@ -29,6 +30,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(join::join_meeting))
         .routes(routes!(super::ws::meeting_ws))
         .routes(routes!(read::chat_history))
+        .routes(routes!(polls::polls))
 }
 
 /// The meeting a path names.

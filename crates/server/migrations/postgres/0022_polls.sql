@@ -1,0 +1,37 @@
+-- Polls run in a live meeting (issue 21), kept with the meeting so the people who attended
+-- can read them afterwards. Counts per option are kept for every poll; who chose what only
+-- for polls that are not anonymous (an anonymous poll's ballots stay in the live room's
+-- memory, never here).
+CREATE TABLE polls (
+    id           TEXT PRIMARY KEY,
+    meeting_id   BIGINT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+    question     TEXT NOT NULL,
+    multiple     BIGINT NOT NULL,
+    anonymous    BIGINT NOT NULL,
+    -- 'open' or 'ended'
+    status       TEXT NOT NULL,
+    shared       BIGINT NOT NULL DEFAULT 0,
+    -- how many people voted (an anonymous poll keeps no ballots to count)
+    voters       BIGINT NOT NULL DEFAULT 0,
+    created_by   TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    ended_at     BIGINT
+);
+CREATE INDEX polls_meeting ON polls(meeting_id, created_at);
+
+CREATE TABLE poll_options (
+    poll_id  TEXT NOT NULL REFERENCES polls(id) ON DELETE CASCADE,
+    idx      BIGINT NOT NULL,
+    text     TEXT NOT NULL,
+    votes    BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (poll_id, idx)
+);
+
+CREATE TABLE poll_votes (
+    poll_id      TEXT NOT NULL REFERENCES polls(id) ON DELETE CASCADE,
+    participant  TEXT NOT NULL,
+    user_id      TEXT,
+    voter_name   TEXT NOT NULL,
+    idx          BIGINT NOT NULL,
+    PRIMARY KEY (poll_id, participant, idx)
+);
