@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { newPage, shot } from "./harness.mjs";
-import { e2eeSetup, join, link, SMALL } from "./e2ee-room.mjs";
+import { e2eeSetup, join, link } from "./e2ee-room.mjs";
 
 let setup;
 before(async () => {
@@ -20,7 +20,7 @@ after(async () => {
 
 test("the pre-join screen says the meeting is end-to-end encrypted and what is off; a browser without Encoded Transforms is refused there", async () => {
   const { browser, server, meeting } = setup;
-  const guest = await newPage(browser, SMALL);
+  const guest = await newPage(browser, { width: 1100, height: 760 });
   await guest.page.goto(link(server, meeting));
   const notice = guest.page.locator("#pj-e2ee");
   await notice.waitFor({ timeout: 15_000 });
@@ -35,7 +35,7 @@ test("the pre-join screen says the meeting is end-to-end encrypted and what is o
 
   // A browser without Encoded Transforms: the refusal is on the pre-join screen, before it
   // could get in, and there is nothing to join with.
-  const old = await newPage(browser, SMALL);
+  const old = await newPage(browser, { width: 1100, height: 760 });
   await old.context.addInitScript(() => {
     delete (/** @type {any} */ (window)).RTCRtpScriptTransform;
     delete (/** @type {any} */ (RTCRtpSender.prototype)).createEncodedStreams;

@@ -1,6 +1,6 @@
 // Shared by the end-to-end encrypted meeting tests (e2ee-meeting, e2ee-rekey, e2ee-blind,
 // local-recording's E2EE part): the setup (a server, a Chromium with a steady tone and a slow
-// fake camera, a host, an E2EE meeting), joining from pages (several at once), what their
+// fake camera, a host, an E2EE meeting), joining from pages, what their
 // connections decode, their E2EE state, and waits on what the pages observe (key changes,
 // codes) rather than on time.
 import assert from "node:assert/strict";
@@ -60,9 +60,15 @@ export async function join(browser, server, meeting, host, name, viewport = SMAL
   return x;
 }
 
-/** Joins everyone in `names` at once (null: the host); resolves in the same order. @param {(string | null)[]} names */
-export function joinAll(setup, names) {
-  return Promise.all(names.map((name) => join(setup.browser, setup.server, setup.meeting, setup.host, name)));
+/**
+ * Joins everyone in `names` (null: the host), one after the other: three page loads at once
+ * on a loaded two-core machine time out, and the joins are not what is measured.
+ * @param {(string | null)[]} names
+ */
+export async function joinAll(setup, names) {
+  const xs = [];
+  for (const name of names) xs.push(await join(setup.browser, setup.server, setup.meeting, setup.host, name));
+  return xs;
 }
 
 /** Video frames decoded, audio energy heard and the widest frame, per inbound stream. */
@@ -91,16 +97,15 @@ export function e2ee(page) {
 
 /**
  * Waits until `page` decodes `videos` remote videos and hears `audios` remote microphones,
- * all growing: two looks 700 ms apart (at 10 fps, 7 frames; a tone's energy grows every
- * packet), as often as it takes, for at most 30 s.
+ * all growing between two looks a second apart, as often as it takes, for at most 40 s.
  */
 export async function flowing(page, videos, audios, label) {
   let last;
-  const until = Date.now() + 30_000;
+  const until = Date.now() + 40_000;
   const grew = (list, before, key) => list.filter((s) => s[key] > (before.find((t) => t.mid === s.mid)?.[key] ?? 0)).length;
   let a = await inbound(page);
   while (Date.now() < until) {
-    await page.waitForTimeout(700);
+    await page.waitForTimeout(1000);
     const b = await inbound(page);
     last = b;
     if (grew(b.video, a.video, "frames") >= videos && grew(b.audio, a.audio, "energy") >= audios) return b;

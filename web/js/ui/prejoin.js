@@ -40,9 +40,10 @@ export function e2eeNotice(supported) {
     "section",
     { class: "e2ee-details prejoin-e2ee", id: "pj-e2ee", "aria-label": "End-to-end encryption" },
     h("h3", {}, icon("lock"), " End-to-end encrypted"),
+    // The refusal first: for this browser it is the one thing that matters.
+    supported ? null : h("p", { class: "form-error", id: "pj-e2ee-refusal", role: "alert", text: REFUSALS.e2ee_unsupported }),
     h("p", { class: "small", text: "Audio, video and screen shares are encrypted on each device with keys the server never has." }),
     h("ul", { class: "small e2ee-off" }, ...E2EE_OFF.map((t) => h("li", { text: t }))),
-    supported ? null : h("p", { class: "form-error", id: "pj-e2ee-refusal", role: "alert", text: REFUSALS.e2ee_unsupported }),
   );
 }
 
