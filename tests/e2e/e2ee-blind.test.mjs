@@ -8,31 +8,19 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startServer, launch, newPage, account, signInPage, shot } from "./harness.mjs";
+import { join as joinPath } from "node:path";
+import { newPage } from "./harness.mjs";
+import { e2eeSetup, schedule, join } from "./e2ee-room.mjs";
 
-let server, browser, host, dir;
+let setup, dir;
 before(async () => {
-  server = await startServer();
-  browser = await launch(["--use-fake-device-for-media-stream=fps=15"]);
-  host = await account(server.base, "boris");
-  dir = mkdtempSync(join(tmpdir(), "convene-tap-"));
+  setup = await e2eeSetup({ hostName: "boris", fps: 15 });
+  dir = mkdtempSync(joinPath(tmpdir(), "convene-tap-"));
 });
 after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await setup?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-/** @param {object} settings */
-async function schedule(settings) {
-  const r = await fetch(`${server.base}/api/v1/meetings`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${host.token}` },
-    body: JSON.stringify({ title: "Tapped", settings: { allow_guests: true, join_before_host: true, ...settings } }),
-  });
-  return r.json();
-}
 
 /**
  * A tap on the forwarded media: joins like a third-party client (announcing a real identity
@@ -132,18 +120,9 @@ function decode(path) {
 }
 
 /** A meeting with one camera in it and a tap; returns the tapped frames. */
-async function capture(settings, e2ee) {
-  const meeting = await schedule(settings);
-  const cam = await newPage(browser, { width: 640, height: 400 });
-  await signInPage(cam.page, server.base, host);
-  await cam.page.goto(`${server.base}/j/${meeting.meeting_id}?pwd=${encodeURIComponent(meeting.passcode)}`);
-  try {
-    await cam.page.click("text=Join now", { timeout: 15_000 });
-  } catch (e) {
-    await shot(cam.page, "e2ee-blind-prejoin");
-    throw e;
-  }
-  await cam.page.waitForSelector("#room");
+async function capture(meeting, e2ee) {
+  const { browser, server, host } = setup;
+  const cam = await join(browser, server, meeting, host, null, { width: 640, height: 400 });
   const t = await newPage(browser, { width: 640, height: 400 });
   await t.page.goto(`${server.base}/#/`);
   await tap(t.page, meeting, e2ee);
@@ -157,10 +136,11 @@ async function capture(settings, e2ee) {
 }
 
 test("the SFU forwards VP8 that decodes in an ordinary meeting and does not in an end-to-end encrypted one", async (t) => {
-  const plain = await capture({}, false);
-  const sealed = await capture({ e2ee: true }, true);
+  // Both meetings at once: an ordinary one, and the setup's end-to-end encrypted one.
+  const ordinary = await schedule(setup.server, setup.host, {}, "Tapped");
+  const [plain, sealed] = await Promise.all([capture(ordinary, false), capture(setup.meeting, true)]);
 
-  const plainFile = join(dir, "plain.ivf");
+  const plainFile = joinPath(dir, "plain.ivf");
   const { width, height } = ivf(plainFile, plain);
   assert.ok(width > 0 && height > 0, "the keyframe header is VP8");
   const clear = decode(plainFile);
@@ -168,7 +148,7 @@ test("the SFU forwards VP8 that decodes in an ordinary meeting and does not in a
 
   // The encrypted frames keep the VP8 header in clear (the SFU and the receiving browser need
   // it), so they look like VP8 of the same size — and do not decode.
-  const sealedFile = join(dir, "sealed.ivf");
+  const sealedFile = joinPath(dir, "sealed.ivf");
   const dims = ivf(sealedFile, sealed);
   assert.deepEqual(dims, { width, height });
   const blind = decode(sealedFile);

@@ -1,23 +1,18 @@
 // An end-to-end encrypted meeting in real Chromiums through Convene's SFU (docs/e2ee.md): three
 // browsers decode each other's video and hear each other's audio through the SFrame
-// transforms, everyone sees the same security code next to the lock, and simulcast layers
-// still switch on ciphertext. (Joins and leaves re-keying: e2ee-rekey.test.mjs.)
+// transforms, everyone sees the same security code next to the lock, and the SFU still works
+// on ciphertext: active speaker, keyframe requests, simulcast layer switches. (Joins and leaves re-keying: e2ee-rekey.test.mjs.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launch, shot, account, toneWav } from "./harness.mjs";
-import { join, e2eeMeeting, inbound, e2ee, flowing, sameCode } from "./e2ee-room.mjs";
+import { shot } from "./harness.mjs";
+import { e2eeSetup, joinAll, inbound, e2ee, flowing, allFlowing, sameCode } from "./e2ee-room.mjs";
 
-let server, browser, host, meeting;
+let setup;
 before(async () => {
-  server = await startServer();
-  // Three Chromiums on a loaded machine: a slow fake camera, a steady tone for the microphone.
-  browser = await launch([`--use-file-for-fake-audio-capture=${toneWav()}`, "--use-fake-device-for-media-stream=fps=10"]);
-  host = await account(server.base, "erin");
-  meeting = await e2eeMeeting(server, host);
+  setup = await e2eeSetup();
 });
 after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await setup?.close();
 });
 
 /** What a page's publishing connection sends per simulcast layer (rid): frames encoded, width. */
@@ -32,18 +27,36 @@ function outbound(page) {
 }
 
 test("three browsers in an end-to-end encrypted meeting decode each other, see one code, and the SFU still switches layers", async (t) => {
-  const erin = await join(browser, server, meeting, host, null);
-  const gus = await join(browser, server, meeting, host, "Gus");
-  const gia = await join(browser, server, meeting, host, "Gia");
-  const three = [erin, gus, gia];
+  const three = await joinAll(setup, [null, "Gus", "Gia"]);
+  const [erin, gus, gia] = three;
 
   // Everyone decodes the two other cameras and hears the two other microphones, through the
   // transforms: frames were encrypted and decrypted, none failed.
-  for (const [i, x] of three.entries()) await flowing(x.page, 2, 2, `browser ${i}`);
+  await allFlowing(three, 2, 2, "three decode each other");
   for (const x of three) {
     const s = await e2ee(x.page);
     assert.ok(s.frames.encrypted > 0 && s.frames.decrypted > 0, JSON.stringify(s.frames));
     assert.equal(s.frames.errors, 0);
+  }
+
+  // The SFU still works on the ciphertext: it names the loudest speaker from the audio-level
+  // header extension (in clear), and the senders got its keyframe requests (PLI) for their
+  // encrypted cameras — the receivers started decoding at a keyframe the SFU asked for.
+  for (const x of three) {
+    await x.page.waitForFunction(() => {
+      const m = /** @type {any} */ (window).__convene.meeting;
+      return !!m.activeSpeaker && m.participants.has(m.activeSpeaker);
+    }, null, { timeout: 15_000, polling: 250 });
+  }
+  for (const [i, x] of three.entries()) {
+    const plis = await x.page.evaluate(async () => {
+      let n = 0;
+      (await /** @type {any} */ (window).__convene.meeting.media.publisher.getStats()).forEach((s) => {
+        if (s.type === "outbound-rtp" && s.kind === "video") n += s.pliCount ?? 0;
+      });
+      return n;
+    });
+    assert.ok(plis > 0, `browser ${i}: keyframe requests reached the encrypting sender`);
   }
 
   // The same security code everywhere, in the header next to the lock.

@@ -5,6 +5,12 @@
 // see docs/protocol.md): a failed chunk is retried from the offset the server reports, so a
 // network drop costs seconds, not the recording. The upload is created when recording starts,
 // which is when the server checks that this person may record.
+//
+// In an end-to-end encrypted meeting (docs/e2ee.md) the recording is the only plaintext copy
+// of the meeting and the server must never get it: it stays on the device, offered as a
+// download when recording stops, and no upload is ever created (the server refuses one too).
+// The permission to record is then checked where it always is as well: the socket's
+// `recording_locally` state, which everyone sees.
 
 import { ApiError } from "./api.js";
 import { initials } from "./ui/dom.js";
@@ -28,7 +34,8 @@ const HEIGHT = 720;
 const FPS = 15;
 
 /**
- * @typedef {"starting" | "recording" | "stopping" | "uploading" | "done" | "failed"} RecState
+ * @typedef {"starting" | "recording" | "stopping" | "uploading" | "done" | "saved" | "failed"} RecState
+ * ("saved": an end-to-end encrypted meeting's recording, kept on this device, never uploaded)
  * @typedef {{id: string, url: string, offset: number, size: number | null}} UploadInfo
  */
 
@@ -94,6 +101,13 @@ export class LocalRecording extends EventTarget {
     /** @type {XMLHttpRequest | null} */
     this.xhr = null;
     this.cancelled = false;
+    /** An end-to-end encrypted meeting: the file stays on this device, nothing is uploaded. */
+    this.onDevice = !!meeting.e2ee;
+  }
+
+  /** The file's name when saved on the device. */
+  get fileName() {
+    return `${this.meetingTitle || "meeting"}.webm`.replace(/[\\/:*?"<>|]/g, "_");
   }
 
   /** @param {RecState} state */
@@ -122,11 +136,11 @@ export class LocalRecording extends EventTarget {
     return total ? Math.min(1, this.sent / total) : 0;
   }
 
-  /** Asks the server for an upload (it checks I may record), then records. */
+  /** Asks the server for an upload (it checks I may record), then records; on the device only, just records. */
   async start() {
     const type = recordingType();
-    /** @type {UploadInfo} */
-    const up = await this.api.request("POST", `/meetings/${this.meeting.meetingId}/recording-uploads`, { json: { content_type: type.split(";")[0] || "video/webm" } });
+    /** @type {UploadInfo | null} */
+    const up = this.onDevice ? null : await this.api.request("POST", `/meetings/${this.meeting.meetingId}/recording-uploads`, { json: { content_type: type.split(";")[0] || "video/webm" } });
     this.upload = up;
     try {
       const canvas = document.createElement("canvas");
@@ -159,7 +173,7 @@ export class LocalRecording extends EventTarget {
       this.set("recording");
     } catch (err) {
       this.teardown();
-      await this.api.request("DELETE", `/recording-uploads/${up.id}`).catch(() => {});
+      if (up) await this.api.request("DELETE", `/recording-uploads/${up.id}`).catch(() => {});
       throw err;
     }
   }
@@ -183,7 +197,7 @@ export class LocalRecording extends EventTarget {
     }
   }
 
-  /** Stops recording; the upload follows. */
+  /** Stops recording; the upload follows (on the device only: the file is ready to save). */
   async stop() {
     if (!this.recordingNow || !this.recorder) return;
     this.set("stopping");
@@ -196,7 +210,8 @@ export class LocalRecording extends EventTarget {
     if (this.meeting.phase === "in") this.meeting.setState({ recording_locally: false });
     this.blob = new Blob(this.chunks, { type: recorder.mimeType || "video/webm" });
     this.chunks = [];
-    await this.send();
+    if (this.onDevice) this.set("saved");
+    else await this.send();
   }
 
   teardown() {
@@ -215,7 +230,7 @@ export class LocalRecording extends EventTarget {
   async send() {
     const blob = this.blob;
     const up = this.upload;
-    if (!blob || !up) return;
+    if (!blob || !up || this.onDevice) return;
     this.error = "";
     this.set("uploading");
     let failures = 0;

@@ -285,6 +285,7 @@ export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "�
  * @property {boolean} live
  * @property {number} present_count
  * @property {string[]} present the first few names (none when the meeting has a waiting room)
+ * @property {boolean} [e2ee] the meeting is end-to-end encrypted (docs/e2ee.md)
  */
 
 /**

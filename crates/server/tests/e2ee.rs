@@ -1,7 +1,8 @@
 //! End-to-end encrypted meetings on the server (docs/e2ee.md): the setting (per meeting, per
 //! user default, server policy), the refusal of clients that did not announce the capability,
 //! the relay of sealed key blobs to the addressed participant only (and every refusal), new
-//! identity keys on resume, and server recording turned off.
+//! identity keys on resume, server recording turned off and no upload of a recording made on
+//! a device, and the pre-join preview saying the meeting is end-to-end encrypted.
 mod common;
 
 use common::ws::{meeting_with, Client};
@@ -286,7 +287,29 @@ async fn server_recording_is_refused(backend: Backend) {
     let r =
         app.post(&format!("/api/v1/meetings/{}/recording/start", m["meeting_id"]), Some(&host.token), json!({})).await;
     r.expect_error(409, "e2ee_no_server_recording");
+    // A recording on the host's device stays there: the server opens no upload for it.
+    let up = app
+        .post(
+            &format!("/api/v1/meetings/{}/recording-uploads", m["meeting_id"]),
+            Some(&host.token),
+            json!({"content_type": "video/webm"}),
+        )
+        .await;
+    up.expect_error(409, "e2ee_recording_stays_on_device");
+    assert!(!app.data_dir.path().join("recording-uploads").exists(), "no upload was started");
     nothing_but_pong(&mut h).await;
+    app.stop().await;
+}
+
+/// The pre-join screen's look says the meeting is end-to-end encrypted, before anyone joins.
+async fn the_preview_says_it_is_end_to_end_encrypted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("hana").await;
+    for (settings, e2ee) in [(json!({"e2ee": true}), true), (json!({}), false)] {
+        let m = meeting_with(&app, &host, settings).await;
+        let r = app.post(&format!("/api/v1/meetings/{}/preview", m["meeting_id"]), Some(&host.token), json!({})).await;
+        assert_eq!(r.expect(200)["e2ee"], e2ee);
+    }
     app.stop().await;
 }
 
@@ -297,5 +320,6 @@ backend_tests!(
     key_blobs_go_to_the_addressed_participant_only,
     no_blobs_outside_e2ee_meetings_or_the_waiting_room,
     a_reloaded_page_brings_a_new_identity,
-    server_recording_is_refused
+    server_recording_is_refused,
+    the_preview_says_it_is_end_to_end_encrypted
 );

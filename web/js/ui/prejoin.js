@@ -1,11 +1,14 @@
 // The pre-join screen at /j/{id}: camera and microphone preview with device pickers and a
-// level meter, name and passcode fields, join muted / camera off, and refusal messages.
+// level meter, name and passcode fields, join muted / camera off, and refusal messages. An
+// end-to-end encrypted meeting says so here, with what is off, before anyone joins; a browser
+// that cannot take part sees the refusal here and no Join button (docs/e2ee.md).
 
 import { h, mount, brand, field, icon, showError, formatMeetingId } from "./dom.js";
 import { openDevices, listDevices, levelMeter } from "../peer.js";
 import { loadPrefs, savePrefs, pick } from "../prefs.js";
 import { backgroundPicker } from "../effects/picker.js";
 import { chooseImage, saveGuestDefault } from "../effects/backdrops.js";
+import { E2EE_OFF } from "./room/e2ee.js";
 
 /** Human words for every refusal a join can meet (POST /join and the socket). */
 export const REFUSALS = /** @type {Record<string, string>} */ ({
@@ -24,7 +27,25 @@ export const REFUSALS = /** @type {Record<string, string>} */ ({
   rate_limited: "Too many attempts. Wait a minute and try again.",
   ticket_expired: "Your join took too long. Please join again.",
   resume_expired: "Your connection was lost for too long. Please join again.",
+  e2ee_unsupported: "This meeting is end-to-end encrypted, and this browser cannot take part in it. Join from a browser that supports it (Chrome or Edge 86+, Firefox 117+, Safari 15.4+).",
 });
+
+/**
+ * The pre-join notice of an end-to-end encrypted meeting: the lock, what is off, and for a
+ * browser that cannot take part, the refusal.
+ * @param {boolean} supported whether this browser can take part
+ */
+export function e2eeNotice(supported) {
+  return h(
+    "section",
+    { class: "e2ee-details prejoin-e2ee", id: "pj-e2ee", "aria-label": "End-to-end encryption" },
+    h("h3", {}, icon("lock"), " End-to-end encrypted"),
+    // The refusal first: for this browser it is the one thing that matters.
+    supported ? null : h("p", { class: "form-error", id: "pj-e2ee-refusal", role: "alert", text: REFUSALS.e2ee_unsupported }),
+    h("p", { class: "small", text: "Audio, video and screen shares are encrypted on each device with keys the server never has." }),
+    h("ul", { class: "small e2ee-off" }, ...E2EE_OFF.map((t) => h("li", { text: t }))),
+  );
+}
 
 /**
  * @typedef {object} JoinChoice
@@ -130,6 +151,9 @@ export async function showPrejoin(ctx, join) {
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
   const meetingTitle = h("p", { class: "prejoin-meeting", id: "pj-title", hidden: true });
   const present = h("p", { class: "prejoin-present", id: "pj-present", role: "status", hidden: true });
+  const joinBtn = /** @type {HTMLButtonElement} */ (h("button", { class: "btn btn-primary btn-block btn-large", type: "submit", text: "Join now", autofocus: !!ctx.name }));
+  /** Where an end-to-end encrypted meeting's notice goes. */
+  const e2eeSlot = h("div", { id: "pj-e2ee-slot" });
   /** Shows the meeting's title and who is in it, once the passcode is known (or not needed). @param {string} code */
   const look = async (code) => {
     if (!ctx.preview) return;
@@ -138,13 +162,22 @@ export async function showPrejoin(ctx, join) {
       meetingTitle.textContent = p.title;
       present.textContent = whoIsHere(p);
       meetingTitle.hidden = present.hidden = false;
+      if (p.e2ee) {
+        const { e2eeSupported } = await import("../e2ee/media.js");
+        const supported = e2eeSupported();
+        e2eeSlot.replaceChildren(e2eeNotice(supported));
+        // Joining could only meet the server's refusal: there is nothing to join with.
+        joinBtn.hidden = !supported;
+      } else {
+        e2eeSlot.replaceChildren();
+        joinBtn.hidden = false;
+      }
     } catch {
       // A wrong or missing passcode: joining says so.
     }
   };
   if (ctx.passcode || ctx.signedIn) look(ctx.passcode);
   pwd.addEventListener("change", () => pwd.value.trim() && look(pwd.value.trim()));
-  const joinBtn = /** @type {HTMLButtonElement} */ (h("button", { class: "btn btn-primary btn-block btn-large", type: "submit", text: "Join now", autofocus: !!ctx.name }));
   const form = h(
     "form",
     { class: "stack prejoin-form" },
@@ -152,6 +185,7 @@ export async function showPrejoin(ctx, join) {
     meetingTitle,
     h("p", { class: "muted", text: `Meeting ID ${formatMeetingId(ctx.meetingId)}` }),
     present,
+    e2eeSlot,
     ctx.signedIn ? null : field("Your name", name, "Shown to everyone in the meeting"),
     ctx.passcode ? null : field("Passcode", pwd),
     error,

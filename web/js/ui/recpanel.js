@@ -2,6 +2,8 @@
 // upload's progress bar (with automatic retries shown), and the result — a link to the
 // recording, or what went wrong with Retry / Save a copy / Discard. It lives outside the
 // page content, so it stays on screen after leaving the meeting until the upload is done.
+// In an end-to-end encrypted meeting there is no upload: the card says the file stays on
+// this device, and when recording stops the file is saved as a download (and can be again).
 
 import { h, icon, toast, confirmAction } from "./dom.js";
 
@@ -63,6 +65,7 @@ export function showRecordingCard(rec, opts) {
       card.replaceChildren(
         h("div", { class: "localrec-row" }, h("span", { class: "rec-dot rec-dot-red", "aria-hidden": "true" }), h("strong", { text: "Recording on this device" }), h("span", { class: "localrec-timer", id: "localrec-timer", role: "timer", text: timer(rec.elapsed) })),
         h("div", { class: "localrec-row" }, h("span", { class: "muted-dark small", text: "What you see and hear is recorded." }), h("button", { type: "button", id: "localrec-stop", class: "btn btn-small btn-danger", text: "Stop", onclick: () => rec.stop() })),
+        ...(rec.onDevice ? [h("p", { class: "small muted-dark", id: "localrec-e2ee", text: "End-to-end encrypted meeting: the recording stays on this device, it is not uploaded." })] : []),
       );
     } else if (s === "stopping") {
       card.replaceChildren(h("div", { class: "localrec-row" }, h("span", { class: "spinner spinner-sm", "aria-hidden": "true" }), h("strong", { text: "Finishing the recording…" })));
@@ -87,6 +90,20 @@ export function showRecordingCard(rec, opts) {
         toast("Your recording was uploaded", "success", { action: "View", onAction: () => (inMeeting ? open(href, "_blank", "noopener") : location.assign(href)), ms: 8000 });
         clearInterval(tick);
         tick = setTimeout(close, 60_000);
+      }
+    } else if (s === "saved" && rec.blob) {
+      // On the device only: a download, offered at once and again from the card.
+      const save = h("a", { id: "localrec-download", class: "btn btn-small btn-primary", href: (saveUrl ||= URL.createObjectURL(rec.blob)), download: rec.fileName, text: "Save again" });
+      card.replaceChildren(
+        h("div", { class: "localrec-row" }, h("span", { class: "localrec-ok" }, icon("check")), h("strong", { text: "Recording saved on this device" }), h("button", { type: "button", class: "btn btn-icon btn-ghost localrec-close", "aria-label": "Close", onclick: close }, icon("x"))),
+        h("p", { class: "small muted-dark", text: "End-to-end encrypted meeting: it was not uploaded. Look in your downloads." }),
+        h("div", { class: "localrec-row small" }, h("span", { class: "muted-dark", text: `${timer(rec.elapsed)} · ${mb(rec.blob.size)}` }), save),
+      );
+      if (!announced) {
+        announced = true;
+        /** @type {HTMLAnchorElement} */ (save).click();
+        toast("Your recording was saved on this device", "success", { ms: 8000 });
+        clearInterval(tick);
       }
     } else if (s === "failed") {
       const blob = rec.blob;

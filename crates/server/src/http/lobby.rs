@@ -38,6 +38,9 @@ pub(crate) struct MeetingPreview {
     /// The first few of their display names; empty when the meeting has a waiting room (who
     /// is inside is for those let in).
     present: Vec<String>,
+    /// The meeting is end-to-end encrypted (docs/e2ee.md): the pre-join screen says so, and
+    /// what is off, before joining — and a browser that cannot take part learns it there.
+    e2ee: bool,
 }
 
 /// The meeting's title and who is in it now, for whoever could join it: the same passcode
@@ -72,5 +75,6 @@ async fn preview(
         } else {
             people.into_iter().take(NAMES_SHOWN).map(|p| p.display_name).collect()
         },
+        e2ee: settings.e2ee,
     }))
 }

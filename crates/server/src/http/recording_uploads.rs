@@ -104,7 +104,8 @@ fn number_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>> 
 }
 
 /// Start uploading a recording made on your device, when you start recording. Only people in
-/// the live meeting who may record it: the host, co-hosts, and participants a host allowed.
+/// the live meeting who may record it: the host, co-hosts, and participants a host allowed;
+/// never in an end-to-end encrypted meeting (409 `e2ee_recording_stays_on_device`).
 #[utoipa::path(post, path = "/api/v1/meetings/{id}/recording-uploads", tag = "recordings", security(("bearer" = [])),
     params(("id" = i64, Path, description = "meeting ID")), request_body = CreateUpload,
     responses((status = 201, body = UploadView, headers(("Location" = String), ("Upload-Offset" = u64))),
@@ -121,6 +122,14 @@ async fn create(
         .live
         .room(m.id)
         .ok_or_else(|| Error::conflict("meeting_not_live", "recordings are made while the meeting runs"))?;
+    // A recording on a device is the only plaintext copy of an end-to-end encrypted meeting:
+    // it stays on that device (docs/e2ee.md), the server takes none.
+    if room.settings.e2ee {
+        return Err(Error::conflict(
+            "e2ee_recording_stays_on_device",
+            "this meeting is end-to-end encrypted: a recording made on a device stays on that device",
+        ));
+    }
     // Someone in the meeting twice (two windows) may record if either seat may.
     let facts = m.facts(&state.config);
     let seats: Vec<_> =

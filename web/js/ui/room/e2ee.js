@@ -8,7 +8,7 @@ import { h, icon } from "../dom.js";
 
 /** What an end-to-end encrypted meeting does without, said where people look for it. */
 export const E2EE_OFF = [
-  "Recording on the server is off (the server has only encrypted media); you can record on your device.",
+  "Recording on the server is off (the server has only encrypted media); you can record on your device, and the recording stays there.",
   "Live captions, transcription and other features that need the media on the server are off.",
   "Chat, reactions and shared files are not end-to-end encrypted.",
 ];

@@ -1,6 +1,7 @@
 // Recording on this device from the room: the Record button (shown when I may record), the
 // "… is recording" pill everyone sees, and stopping when the host withdraws the permission
-// or I leave.
+// or I leave. In an end-to-end encrypted meeting the recording stays on this device (never
+// uploaded, localrec.js), and the button says so.
 
 import { h, icon, toast } from "../dom.js";
 import { LocalRecording, canRecordLocally } from "../../localrec.js";
@@ -61,7 +62,7 @@ export function createRecording(ctx, parts) {
     const recording = !!mine()?.recordingNow;
     if (recording && !meeting.mayRecordLocally) {
       mine()?.stop(); // the host withdrew the permission: keep what was recorded, upload it
-      toast("Recording stopped: the host no longer allows it. What you recorded is being uploaded.", "warning", { ms: 8000 });
+      toast(`Recording stopped: the host no longer allows it. What you recorded is ${meeting.e2ee ? "saved on this device" : "being uploaded"}.`, "warning", { ms: 8000 });
     }
     button.hidden = !may && !recording;
     button.classList.toggle("rec-on", recording);
@@ -70,7 +71,8 @@ export function createRecording(ctx, parts) {
     const label = recording ? "Stop recording" : "Record on device";
     button.replaceChildren(icon(recording ? "stop" : "record"), h("span", { class: "ctl-label", text: label }));
     button.setAttribute("aria-label", recording ? "Stop recording on this device (R)" : "Record on this device (R)");
-    button.title = button.getAttribute("aria-label") ?? "";
+    // End-to-end encrypted: the file is saved here and never uploaded (docs/e2ee.md).
+    button.title = `${button.getAttribute("aria-label") ?? ""}${meeting.e2ee ? ": end-to-end encrypted, the recording stays on this device and is not uploaded" : ""}`;
   };
 
   return {
