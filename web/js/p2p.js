@@ -5,10 +5,19 @@
 // carries the media — so that either switch is seamless:
 //
 // - to peer-to-peer: the direct connection comes up, the other's media arrives on it, then
-//   the UI shows it (`rendering`), and only a moment later do I stop sending to the SFU;
+//   the UI shows it (`rendering`); I stop sending to the SFU only once the other says it
+//   shows my direct media too;
 // - to the SFU (a third person, a recording, a host's mute, a failure): I send to the SFU
 //   again at once and keep showing the direct media until the other's media arrives through
-//   the SFU, then close the direct connection.
+//   the SFU (as long as the direct connection still carries it), and keep sending on the
+//   direct connection until the other says it shows my media from the SFU; then it closes.
+//
+// Make-before-break both ways, each side for the other: the two say what they show over a
+// data channel of the direct connection ("shows": "p2p" | "sfu"), so neither stops a path
+// the other still plays. Fixed delays used to stand in for that (close the direct connection
+// 2 s after my own switch, stop feeding the SFU 3 s after it, give up waiting for the SFU's
+// media after 4 s): on a loaded machine each could leave the other on a path that carried
+// nothing any more, for seconds (a 9.8 s gap was seen once).
 //
 // A direct connection that is not up within 5 s (or carries no media within 10 s) is reported
 // failed (`p2p_status`), and the server keeps the pair on the SFU.
@@ -34,12 +43,14 @@ const LINES = [
 export const CONNECT_TIMEOUT_MS = 5_000;
 /** One that is up but has carried no media after this long has failed too. */
 const MEDIA_TIMEOUT_MS = 10_000;
-/** Going to the SFU: the longest wait for the other's media to arrive through it. */
-const SFU_WAIT_MS = 4_000;
-/** How long the direct connection outlives my switch to the SFU (the other may still need it). */
-const LINGER_MS = 2_000;
-/** After showing the direct media: how long I keep sending to the SFU (the other switches too). */
-const PAUSE_DELAY_MS = 3_000;
+/** Going to the SFU: the longest wait for the other's media through it while the direct one still plays. */
+const SFU_WAIT_MS = 15_000;
+/** Going to the SFU: the longest wait while the direct connection carries nothing any more. */
+const SFU_WAIT_DEAD_MS = 1_000;
+/** The longest the direct connection outlives my switch to the SFU when the other does not say it switched. */
+const LINGER_MS = 15_000;
+/** After showing the direct media: when the other never says it does too, stop feeding the SFU anyway. */
+const PAUSE_FALLBACK_MS = 10_000;
 /** How often media arrival is checked. */
 const POLL_MS = 100;
 /** A direct connection that stays disconnected this long has failed. */
@@ -74,6 +85,12 @@ export class PeerLink extends EventTarget {
     this.pauseTimer = null;
     /** Bumped on every switch so a superseded wait gives up. */
     this.epoch = 0;
+    /** What the other says it shows ("p2p" | "sfu"; "" before it said). */
+    this.peerShows = "";
+    /** The direct connection's data channel, for saying what I show. @type {RTCDataChannel | null} */
+    this.channel = null;
+    /** Called when the other says what it shows (the waits of a switch). @type {(() => void) | null} */
+    this.onPeerShows = null;
     this.capable = typeof RTCPeerConnection === "function";
     this.onMessage = /** @param {Event} e */ (e) => this.handle(/** @type {CustomEvent<ServerMessage>} */ (e).detail);
     signaling.addEventListener("message", this.onMessage);
@@ -132,8 +149,10 @@ export class PeerLink extends EventTarget {
     this.closeLink();
     this.session = session;
     this.peer = peer;
+    this.peerShows = "";
     const pc = new RTCPeerConnection(this.rtcConfig);
     this.pc = pc;
+    this.openChannel(pc);
     pc.addEventListener("icecandidate", (e) => {
       if (pc !== this.pc) return;
       this.signaling.send({ type: "p2p_candidate", to: peer, session, candidate: e.candidate ? e.candidate.toJSON() : null });
@@ -141,6 +160,31 @@ export class PeerLink extends EventTarget {
     pc.addEventListener("track", () => this.syncRemote());
     this.watch(pc, session);
     if (offerer) this.offer(pc, session).catch((err) => this.failed(err));
+  }
+
+  /**
+   * The data channel of a direct connection (negotiated: both make it, the offer carries it).
+   * @param {RTCPeerConnection} pc
+   */
+  openChannel(pc) {
+    const channel = pc.createDataChannel("shows", { negotiated: true, id: 0, ordered: true });
+    this.channel = channel;
+    channel.addEventListener("open", () => this.say());
+    channel.addEventListener("message", (e) => {
+      if (pc !== this.pc) return;
+      try {
+        const shows = JSON.parse(String(e.data)).shows;
+        if (shows === "p2p" || shows === "sfu") this.peerShows = shows;
+      } catch {
+        return;
+      }
+      this.onPeerShows?.();
+    });
+  }
+
+  /** Tells the other what I show now. */
+  say() {
+    if (this.channel?.readyState === "open") this.channel.send(JSON.stringify({ shows: this.rendering ? "p2p" : "sfu" }));
   }
 
   /** @param {RTCPeerConnection} pc @param {number} session */
@@ -267,11 +311,20 @@ export class PeerLink extends EventTarget {
       this.syncRemote();
       this.setRendering(true);
       this.report(session, true);
-      // The other switches at about the same time: keep feeding the SFU a moment longer.
-      this.pauseTimer = setTimeout(() => {
+      // The other may still show my media from the SFU: keep feeding it until they say they
+      // show the direct one (or, should the channel never say, a while).
+      const pause = () => {
+        if (!this.rendering || pc !== this.pc || epoch !== this.epoch) return;
+        if (this.pauseTimer) clearTimeout(this.pauseTimer);
         this.pauseTimer = null;
-        if (this.rendering && pc === this.pc) this.setSfuIdle(true);
-      }, PAUSE_DELAY_MS);
+        this.onPeerShows = null;
+        this.setSfuIdle(true);
+      };
+      this.onPeerShows = () => {
+        if (this.peerShows === "p2p") pause();
+      };
+      this.pauseTimer = setTimeout(pause, PAUSE_FALLBACK_MS);
+      this.onPeerShows();
     }, POLL_MS);
   }
 
@@ -303,49 +356,88 @@ export class PeerLink extends EventTarget {
 
   /**
    * Back to the SFU: send to it again now, keep showing the direct media until the other's
-   * arrives through the SFU (`wait`), then close the direct connection.
+   * arrives through the SFU (`wait`), then close the direct connection once the other shows
+   * my media from the SFU too. The direct media plays on meanwhile: the wait ends early only
+   * when it stops (the other left, the connection broke).
    * @param {boolean} wait
    */
   toSfu(wait) {
     const epoch = ++this.epoch;
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     this.pauseTimer = null;
+    this.onPeerShows = null;
     this.setSfuIdle(false);
     if (!this.rendering || !wait) {
       this.finishSfu();
       return;
     }
     const peer = this.peer;
+    const pc = this.pc;
     const until = Date.now() + SFU_WAIT_MS;
     /** @type {number | null} */
     let baseline = null;
+    let direct = -1;
+    let directAt = Date.now();
     const poll = async () => {
       if (epoch !== this.epoch) return;
       const now = await this.media.receivedFrom(peer);
+      const still = pc && pc.connectionState !== "closed" ? await this.directFrames(pc) : 0;
       if (epoch !== this.epoch) return;
       baseline ??= now;
+      if (still !== direct) [direct, directAt] = [still, Date.now()];
       // A few frames (or packets) more than when we asked: the SFU forwards again.
-      if (now > baseline + 2 || Date.now() > until) this.finishSfu();
+      const sfuFlows = now > baseline + 2;
+      const directDead = Date.now() - directAt > SFU_WAIT_DEAD_MS;
+      if (sfuFlows || directDead || Date.now() > until) this.finishSfu();
       else setTimeout(poll, POLL_MS);
     };
     poll();
   }
 
-  /** Shows the SFU's media; the direct connection lingers a moment for the other's switch. */
+  /** What has arrived on a direct connection: decoded video frames, else audio packets. @param {RTCPeerConnection} pc */
+  async directFrames(pc) {
+    let frames = 0;
+    let packets = 0;
+    (await pc.getStats().catch(() => new Map())).forEach((s) => {
+      if (s.type !== "inbound-rtp") return;
+      if (s.kind === "video") frames += s.framesDecoded ?? 0;
+      else packets += s.packetsReceived ?? 0;
+    });
+    return frames + packets;
+  }
+
+  /**
+   * Shows the SFU's media; the direct connection stays (sending my media) until the other
+   * says it shows the SFU's too, or a while, or it breaks.
+   */
   finishSfu() {
     this.setRendering(false);
     const pc = this.pc;
+    const epoch = this.epoch;
     this.session = 0; // its signaling is over
     if (!pc) return;
-    setTimeout(() => {
-      if (this.pc === pc) this.closeLink();
-    }, LINGER_MS);
+    const close = () => {
+      clearTimeout(timer);
+      if (this.pc === pc && this.epoch === epoch) {
+        this.onPeerShows = null;
+        this.closeLink();
+      }
+    };
+    const timer = setTimeout(close, LINGER_MS);
+    this.onPeerShows = () => {
+      if (this.peerShows === "sfu") close();
+    };
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") close();
+    });
+    if (this.peerShows === "sfu" || this.channel?.readyState !== "open") close();
   }
 
   /** @param {boolean} on */
   setRendering(on) {
     if (this.rendering === on) return;
     this.rendering = on;
+    this.say();
     this.dispatchEvent(new Event("switch"));
   }
 
@@ -366,6 +458,8 @@ export class PeerLink extends EventTarget {
   closeLink() {
     this.pc?.close();
     this.pc = null;
+    this.channel = null;
+    this.peerShows = "";
     this.early = [];
     this.session = 0;
     this.syncRemote();
@@ -373,6 +467,7 @@ export class PeerLink extends EventTarget {
 
   close() {
     this.epoch++;
+    this.onPeerShows = null;
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     this.rendering = false;
     this.closeLink();

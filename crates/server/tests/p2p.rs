@@ -1,6 +1,6 @@
 //! Peer-to-peer for two, as the server runs it: who is paired and when (two capable
 //! participants, after the settle time; a third person, a host's mute or a failed pair move
-//! them to the SFU; leaving makes two again), the relay of offer, answer and candidates
+//! them to the SFU, and so does a recording while it runs; leaving makes two again), the relay of offer, answer and candidates
 //! between the pair only, and the refusals of everything else.
 mod common;
 
@@ -167,6 +167,36 @@ async fn a_failed_pair_and_host_enforcement_use_the_sfu(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_recording_moves_the_pair_to_the_sfu_while_it_runs(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let host = app.account("rhea").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut a, _wa) = Client::join(&app, &m, Some(&host), "Rhea").await;
+    let (mut b, _wb) = Client::join(&app, &m, None, "Bo").await;
+    a.send(json!({"type": "p2p_capable"})).await;
+    b.send(json!({"type": "p2p_capable"})).await;
+    let session = a.expect("p2p_mode").await["session"].as_u64().unwrap();
+    b.expect("p2p_mode").await;
+
+    // The host records: the recorder takes its media from the SFU, so the pair goes there.
+    let started = app.post(&format!("/api/v1/meetings/{id}/recording/start"), Some(&host.token), json!({})).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    for x in [&mut a, &mut b] {
+        let sfu = x.expect("p2p_mode").await;
+        assert_eq!((sfu["mode"].as_str(), sfu["reason"].as_str()), (Some("sfu"), Some("recording")), "{sfu}");
+        assert_eq!(sfu["session"], session);
+    }
+    // It stays there while the recording runs.
+    no_mode_within(&mut a, Duration::from_secs(3)).await;
+    // Stopped: direct again after the settle time, in a new session.
+    let stopped = app.post(&format!("/api/v1/meetings/{id}/recording/stop"), Some(&host.token), json!({})).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    let again = a.expect_where("p2p_mode", |m| m["mode"] == "p2p").await;
+    assert!(again["session"].as_u64().unwrap() > session);
+    app.stop().await;
+}
+
 async fn nobody_is_paired_when_the_setting_is_off_or_a_client_cannot(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (mut a, _b, _, _, _) = pair(&app, json!({"peer_to_peer": false})).await;
@@ -196,6 +226,7 @@ backend_tests!(
     two_are_paired_and_relay_between_themselves,
     a_third_person_moves_the_pair_to_the_sfu_and_cannot_answer,
     a_failed_pair_and_host_enforcement_use_the_sfu,
+    a_recording_moves_the_pair_to_the_sfu_while_it_runs,
     nobody_is_paired_when_the_setting_is_off_or_a_client_cannot,
     the_server_default_turns_it_off,
 );

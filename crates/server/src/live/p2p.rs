@@ -13,10 +13,11 @@
 //! carries media (web/js/p2p.js).
 //!
 //! While a pair lasts, the embedded TURN server may relay to the addresses in its
-//! candidates (turn/relay.rs), and to nothing else beyond the SFU.
+//! candidates (turn/relay.rs: public ones, or exactly this server's relayed ones when both
+//! peers sit behind firewalls), and to nothing else beyond the SFU.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,8 +67,10 @@ struct Pair {
     a: String,
     b: String,
     session: u64,
-    /// Addresses from the pair's candidates, allowed on the embedded TURN server.
-    addresses: Vec<IpAddr>,
+    /// Addresses from the pair's candidates the embedded TURN server allowed.
+    addresses: Vec<SocketAddr>,
+    /// Candidate addresses seen (allowed or not), to bound the work per pair.
+    seen: usize,
     connected: bool,
 }
 
@@ -178,19 +181,14 @@ pub(crate) fn act(state: &Services, room: &Arc<Room>, me: &Participant, msg: Cli
         }
         ClientMessage::P2pCandidate { to, session, candidate } => {
             let from = relay_to(room, me, &to, session, "p2p_candidate")?;
-            if let Some(ip) = candidate.as_ref().and_then(address_of) {
-                let added = {
-                    let mut st = room.p2p.lock();
-                    match st.current.as_mut() {
-                        Some(p) if !p.addresses.contains(&ip) && p.addresses.len() < MAX_ADDRESSES => {
-                            p.addresses.push(ip);
-                            true
-                        }
-                        _ => false,
+            if let Some(addr) = candidate.as_ref().and_then(address_of) {
+                // Under the lock, so that a pair ending meanwhile takes back what it allowed.
+                let mut st = room.p2p.lock();
+                if let Some(p) = st.current.as_mut() {
+                    if !p.addresses.contains(&addr) && p.seen < MAX_ADDRESSES {
+                        p.seen += 1;
+                        p.addresses.extend(state.turn.allow_peers(&[addr]));
                     }
-                };
-                if added {
-                    state.turn.allow_peers(&[ip]);
                 }
             }
             room.send_to(&to, ServerMessage::P2pCandidate { from, session, candidate });
@@ -245,11 +243,14 @@ fn refused(st: &PairState, me: &str, session: u64, request: &'static str) -> Ref
     }
 }
 
-/// The IP address of a candidate (`candidate:<foundation> <component> <transport> <priority>
+/// The address of a candidate (`candidate:<foundation> <component> <transport> <priority>
 /// <address> <port> typ …`); none for an mDNS name.
-fn address_of(c: &IceCandidate) -> Option<IpAddr> {
+fn address_of(c: &IceCandidate) -> Option<SocketAddr> {
     let line = c.candidate.strip_prefix("a=").unwrap_or(&c.candidate);
-    line.split_whitespace().nth(4)?.parse().ok()
+    let mut words = line.split_whitespace().skip(4);
+    let ip: IpAddr = words.next()?.parse().ok()?;
+    let port: u16 = words.next()?.parse().ok()?;
+    Some(SocketAddr::new(ip, port))
 }
 
 /// Re-checks the room's mode on a short tick until it closes.
@@ -336,6 +337,7 @@ fn evaluate(state: &Services, room: &Arc<Room>) {
                         b: people[1].participant_id.clone(),
                         session: st.session,
                         addresses: Vec::new(),
+                        seen: 0,
                         connected: false,
                     };
                     let formed = (pair.a.clone(), pair.b.clone(), pair.session);
@@ -400,9 +402,9 @@ mod tests {
             username_fragment: None,
         };
         let host = c("candidate:1 1 udp 2122260223 192.0.2.10 54321 typ host generation 0");
-        assert_eq!(address_of(&host), Some("192.0.2.10".parse().unwrap()));
+        assert_eq!(address_of(&host), Some("192.0.2.10:54321".parse().unwrap()));
         let v6 = c("a=candidate:2 1 udp 1686052607 2001:db8::1 5000 typ srflx raddr :: rport 0");
-        assert_eq!(address_of(&v6), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(address_of(&v6), Some("[2001:db8::1]:5000".parse().unwrap()));
         assert_eq!(address_of(&c("candidate:3 1 udp 2122 4b1a5e7c-0d3e.local 5000 typ host")), None);
         assert_eq!(address_of(&c("")), None);
     }

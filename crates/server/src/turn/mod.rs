@@ -170,16 +170,19 @@ impl Turn {
         self.running.as_ref().map(|r| r.listen)
     }
 
-    /// Lets the embedded server relay to a peer-to-peer pair's addresses (live/p2p.rs) until
-    /// [`Turn::forbid_peers`] takes them back. No-op without the embedded server.
-    pub fn allow_peers(&self, ips: &[IpAddr]) {
-        if let Some(r) = &self.running {
-            r.peers.allow(ips);
+    /// Lets the embedded server relay to a peer-to-peer pair's candidate addresses
+    /// (live/p2p.rs) until [`Turn::forbid_peers`] takes them back; returns those it allowed
+    /// (public ones, and this server's relayed ones; never private or this host's others).
+    /// No-op without the embedded server.
+    pub fn allow_peers(&self, addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+        match &self.running {
+            Some(r) => r.peers.allow(addrs),
+            None => Vec::new(),
         }
     }
 
     /// Takes back what [`Turn::allow_peers`] gave.
-    pub fn forbid_peers(&self, ips: &[IpAddr]) {
+    pub fn forbid_peers(&self, ips: &[SocketAddr]) {
         if let Some(r) = &self.running {
             r.peers.forbid(ips);
         }
