@@ -3,7 +3,7 @@
 // recording, or what went wrong with Retry / Save a copy / Discard. It lives outside the
 // page content, so it stays on screen after leaving the meeting until the upload is done.
 
-import { h, icon, toast, confirmAction } from "./dom.js";
+import { h, icon, toast, confirmAction, formatClock } from "./dom.js";
 
 /** @typedef {import("../localrec.js").LocalRecording} LocalRecording */
 
@@ -12,15 +12,6 @@ let current = null;
 
 export function currentRecording() {
   return current;
-}
-
-/** `m:ss` @param {number} seconds */
-function timer(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  const hh = Math.floor(s / 3600);
-  const mm = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
 /** @param {number} bytes */
@@ -61,7 +52,7 @@ export function showRecordingCard(rec, opts) {
     const s = rec.state;
     if (s === "starting" || s === "recording") {
       card.replaceChildren(
-        h("div", { class: "localrec-row" }, h("span", { class: "rec-dot rec-dot-red", "aria-hidden": "true" }), h("strong", { text: "Recording on this device" }), h("span", { class: "localrec-timer", id: "localrec-timer", role: "timer", text: timer(rec.elapsed) })),
+        h("div", { class: "localrec-row" }, h("span", { class: "rec-dot rec-dot-red", "aria-hidden": "true" }), h("strong", { text: "Recording on this device" }), h("span", { class: "localrec-timer", id: "localrec-timer", role: "timer", text: formatClock(rec.elapsed) })),
         h("div", { class: "localrec-row" }, h("span", { class: "muted-dark small", text: "What you see and hear is recorded." }), h("button", { type: "button", id: "localrec-stop", class: "btn btn-small btn-danger", text: "Stop", onclick: () => rec.stop() })),
       );
     } else if (s === "stopping") {
@@ -73,14 +64,14 @@ export function showRecordingCard(rec, opts) {
       card.replaceChildren(
         h("div", { class: "localrec-row" }, icon("upload"), h("strong", { text: "Uploading recording" }), h("span", { class: "localrec-pct", id: "localrec-pct", text: `${pct}%` })),
         bar,
-        h("div", { class: "localrec-row small muted-dark" }, rec.retryIn ? h("span", { class: "localrec-retry", text: `Connection lost — retrying in ${rec.retryIn} s` }) : h("span", { text: `${mb(Math.min(rec.sent, total))} of ${mb(total)} · ${timer(rec.elapsed)} recorded` }), opts.inMeeting() ? null : h("span", { text: "Keep this page open" })),
+        h("div", { class: "localrec-row small muted-dark" }, rec.retryIn ? h("span", { class: "localrec-retry", text: `Connection lost — retrying in ${rec.retryIn} s` }) : h("span", { text: `${mb(Math.min(rec.sent, total))} of ${mb(total)} · ${formatClock(rec.elapsed)} recorded` }), opts.inMeeting() ? null : h("span", { text: "Keep this page open" })),
       );
     } else if (s === "done" && rec.recording) {
       const href = `/#/recordings/${encodeURIComponent(rec.recording.id)}`;
       const inMeeting = opts.inMeeting();
       card.replaceChildren(
         h("div", { class: "localrec-row" }, h("span", { class: "localrec-ok" }, icon("check")), h("strong", { text: "Recording saved" }), h("button", { type: "button", class: "btn btn-icon btn-ghost localrec-close", "aria-label": "Close", onclick: close }, icon("x"))),
-        h("div", { class: "localrec-row small" }, h("span", { class: "muted-dark", text: `${timer(rec.elapsed)} · ${mb(rec.blob?.size ?? 0)}` }), h("a", { id: "localrec-open", class: "btn btn-small btn-primary", href, target: inMeeting ? "_blank" : null, rel: inMeeting ? "noopener" : null, text: "Open" })),
+        h("div", { class: "localrec-row small" }, h("span", { class: "muted-dark", text: `${formatClock(rec.elapsed)} · ${mb(rec.blob?.size ?? 0)}` }), h("a", { id: "localrec-open", class: "btn btn-small btn-primary", href, target: inMeeting ? "_blank" : null, rel: inMeeting ? "noopener" : null, text: "Open" })),
       );
       if (!announced) {
         announced = true;

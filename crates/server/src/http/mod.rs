@@ -14,6 +14,7 @@ mod push;
 mod recording_uploads;
 mod recordings;
 mod refresh_cookie;
+mod stored_image;
 mod users;
 mod verification;
 mod web;
