@@ -8,15 +8,18 @@
 // session then closes its connections, reports `unavailable`, and the meeting goes on without
 // media.
 //
-// When a connection fails (ICE or DTLS, or is not up 10 s after it began checking), both are
-// made anew after a delay that doubles with every failure in a row (2 s up to 30 s, with
-// jitter), and after a few failures the session reports `trouble`: what seems blocked and what
-// helps. The server also limits how often a participant may start media over
-// (`media_restart_limited`); the session then waits longer.
+// Restarts after failures and what the user is told follow recovery.js; SDP reading is in
+// sdp.js; opening my own devices in localmedia.js (re-exported here for the UI).
 
-import { isSideCamera, sortCameras } from "./devices.js";
 import { peerConnectionOptions } from "./e2ee/media.js";
+import { FAILURES_BEFORE_TROUBLE, LIMITED_WAIT_MS, restartDelay, unreachableMessage, watchConnection } from "./recovery.js";
+import { answeredVideoCodec, fingerprint, mediaAddress, preferVp8 } from "./sdp.js";
 
+export { levelMeter, listDevices, openDevices } from "./localmedia.js";
+export { restartDelay } from "./recovery.js";
+export { answeredVideoCodec, mediaAddress } from "./sdp.js";
+
+/** @typedef {import("./recovery.js").MediaTrouble} MediaTrouble */
 /** @typedef {import("./types.js").PublishedTrack} PublishedTrack */
 /** @typedef {import("./types.js").TrackSource} TrackSource */
 /** @typedef {import("./types.js").Track} Track */
@@ -35,43 +38,8 @@ const CAMERA_LAYERS = [
 /** How long tile sizes settle before `set_video_size` goes out. */
 const SIZE_DEBOUNCE_MS = 250;
 
-/** Media restarts after failures: the first waits about 2 s, each next one twice as long, up to 30 s. */
-const RESTART_BASE_MS = 2_000;
-const RESTART_CAP_MS = 30_000;
-/**
- * A connection still checking (or disconnected) after this long counts as failed: on a
- * network that silently drops the media port, browsers keep checking for minutes (an ICE-TCP
- * connection attempt hangs until the TCP timeout) and never report `failed`.
- */
-const CONNECT_TIMEOUT_MS = 10_000;
-/** Failures in a row after which the user is told what is wrong. */
-const FAILURES_BEFORE_TROUBLE = 3;
 /** How long a publish offer waits for the server's answer before it counts as failed. */
 const ANSWER_TIMEOUT_MS = 10_000;
-/** The wait after the server refused a restart (its budget is per minute, protocol §2a). */
-const LIMITED_WAIT_MS = 30_000;
-
-/**
- * The wait before media restart number `failures` (1 = after the first failure): doubling from
- * RESTART_BASE_MS up to RESTART_CAP_MS, drawn from the upper half of that (jitter, so people who
- * lost the server together do not all come back in the same instant).
- * @param {number} failures @param {() => number} [random] in [0, 1)
- */
-export function restartDelay(failures, random = Math.random) {
-  const ceiling = Math.min(RESTART_CAP_MS, RESTART_BASE_MS * 2 ** Math.max(0, failures - 1));
-  return ceiling / 2 + (random() * ceiling) / 2;
-}
-
-/**
- * Why audio and video are not flowing, for the user.
- * @typedef {object} MediaTrouble
- * @property {"unreachable" | "limited"} reason the media connection keeps failing, or the
- *   server refused to start it over again so soon
- * @property {number} failures failed connections in a row
- * @property {number} retry_at when the next attempt starts (epoch ms)
- * @property {string} message what seems blocked and what helps
- */
-
 /**
  * A remote track as the UI gets it.
  * @typedef {object} RemoteTrack
@@ -515,31 +483,11 @@ export class MediaSession extends EventTarget {
    * connection that comes up ends the trouble. @param {RTCPeerConnection} pc
    */
   watch(pc) {
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    let timer = null;
-    const current = () => pc === this.publisher || pc === this.subscriber;
-    const stopTimer = () => {
-      if (timer) clearTimeout(timer);
-      timer = null;
-    };
-    const check = () => {
-      const ice = pc.iceConnectionState;
-      if (!current()) stopTimer();
-      else if (ice === "failed" || pc.connectionState === "failed") {
-        stopTimer();
-        this.connectionFailed();
-      } else if (pc.connectionState === "connected") {
-        stopTimer();
-        this.connected();
-      } else if ((ice === "checking" || ice === "disconnected") && !timer) {
-        timer = setTimeout(() => {
-          timer = null;
-          if (current() && pc.connectionState !== "connected") this.connectionFailed();
-        }, CONNECT_TIMEOUT_MS);
-      }
-    };
-    pc.addEventListener("iceconnectionstatechange", check);
-    pc.addEventListener("connectionstatechange", check);
+    watchConnection(pc, {
+      current: () => pc === this.publisher || pc === this.subscriber,
+      failed: () => this.connectionFailed(),
+      connected: () => this.connected(),
+    });
   }
 
   /** A connection failed: schedule a restart, later with every failure in a row. */
@@ -549,7 +497,7 @@ export class MediaSession extends EventTarget {
     const delay = restartDelay(this.failures);
     this.schedule(delay);
     if (this.failures >= FAILURES_BEFORE_TROUBLE) {
-      this.setTrouble({ reason: "unreachable", failures: this.failures, retry_at: Date.now() + delay, message: this.unreachableMessage(delay) });
+      this.setTrouble({ reason: "unreachable", failures: this.failures, retry_at: Date.now() + delay, message: unreachableMessage(this.serverAddress, delay) });
     }
   }
 
@@ -589,16 +537,6 @@ export class MediaSession extends EventTarget {
   setTrouble(trouble) {
     this.trouble = trouble;
     this.dispatchEvent(new CustomEvent("trouble", { detail: trouble }));
-  }
-
-  /** What to tell someone whose media connection keeps failing. @param {number} delay ms */
-  unreachableMessage(delay) {
-    const [host, port] = splitAddress(this.serverAddress);
-    const where = port ? `UDP and TCP port ${port} of ${host}` : "the server's media port";
-    return (
-      `Audio and video cannot connect: this network seems to block ${where}. Retrying in ${Math.round(delay / 1000)} s. ` +
-      "Try another network, or ask your administrator to open that port or set up a TURN relay."
-    );
   }
 
   /** Creates both connections anew and re-publishes with `restart: true` (protocol §2a). */
@@ -644,140 +582,4 @@ export class MediaSession extends EventTarget {
     this.local.get("screen")?.track.stop();
     this.signaling.removeEventListener("message", this.onMessage);
   }
-}
-
-/**
- * Puts VP8 first among a video transceiver's codecs (H.264 and the rest stay acceptable) or,
- * in an E2EE meeting, leaves only VP8 (and its retransmissions): the encrypting transform
- * keeps only VP8's header in clear (docs/e2ee.md "Only VP8 and Opus").
- * @param {RTCRtpTransceiver} transceiver @param {boolean} [only]
- */
-function preferVp8(transceiver, only = false) {
-  const codecs = RTCRtpReceiver.getCapabilities?.("video")?.codecs;
-  if (!codecs || !transceiver.setCodecPreferences) return;
-  const rank = (/** @type {RTCRtpCodec} */ c) => (/vp8/i.test(c.mimeType) ? 0 : /h264/i.test(c.mimeType) ? 1 : 2);
-  const kept = only ? codecs.filter((c) => /vp8|rtx|red|ulpfec/i.test(c.mimeType)) : codecs;
-  try {
-    transceiver.setCodecPreferences([...kept].sort((a, b) => rank(a) - rank(b)));
-  } catch {
-    // keep the browser's order
-  }
-}
-
-/**
- * Asks for camera and microphone. Falls back to whatever is available (audio only, video
- * only, nothing) so a missing device never blocks joining.
- * @param {{audioDevice?: string, videoDevice?: string, audio?: boolean, video?: boolean}} want
- * @returns {Promise<MediaStream | null>}
- */
-export async function openDevices(want) {
-  if (!navigator.mediaDevices?.getUserMedia) return null;
-  const audio = want.audio === false ? false : want.audioDevice ? { deviceId: { exact: want.audioDevice } } : true;
-  const video =
-    want.video === false
-      ? false
-      : { width: { ideal: 1280 }, height: { ideal: 720 }, ...(want.videoDevice ? { deviceId: { exact: want.videoDevice } } : {}) };
-  for (const c of [{ audio, video }, { audio, video: false }, { audio: false, video }]) {
-    if (!c.audio && !c.video) continue;
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia(c);
-      return want.videoDevice ? stream : await preferRealCamera(stream);
-    } catch {
-      // try the next, smaller combination
-    }
-  }
-  return null;
-}
-
-/**
- * When the browser's default camera is a depth or IR sensor, switches the stream to the first
- * real camera (labels are known once permission is granted).
- * @param {MediaStream} stream
- */
-async function preferRealCamera(stream) {
-  const track = stream.getVideoTracks()[0];
-  if (!track || !isSideCamera(track.label)) return stream;
-  const { video } = await listDevices();
-  const real = video.find((d) => !isSideCamera(d.label));
-  if (!real) return stream;
-  try {
-    const other = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 }, deviceId: { exact: real.deviceId } } });
-    track.stop();
-    return new MediaStream([...stream.getAudioTracks(), ...other.getVideoTracks()]);
-  } catch {
-    return stream;
-  }
-}
-
-/**
- * Microphones and cameras for the pickers; depth and IR cameras come last.
- * @returns {Promise<{audio: MediaDeviceInfo[], video: MediaDeviceInfo[]}>}
- */
-export async function listDevices() {
-  const all = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
-  return { audio: all.filter((d) => d.kind === "audioinput"), video: sortCameras(all.filter((d) => d.kind === "videoinput")) };
-}
-
-/**
- * Measures a microphone's loudness (0..1) for a level meter; call `stop()` when done.
- * @param {MediaStream} stream
- * @param {(level: number) => void} onLevel
- */
-export function levelMeter(stream, onLevel) {
-  const AudioCtx = window.AudioContext;
-  if (!AudioCtx || stream.getAudioTracks().length === 0) return { stop() {} };
-  const ctx = new AudioCtx();
-  const analyser = ctx.createAnalyser();
-  analyser.fftSize = 512;
-  ctx.createMediaStreamSource(stream).connect(analyser);
-  const buf = new Uint8Array(analyser.fftSize);
-  const timer = setInterval(() => {
-    analyser.getByteTimeDomainData(buf);
-    let peak = 0;
-    for (const v of buf) peak = Math.max(peak, Math.abs(v - 128));
-    onLevel(Math.min(1, peak / 64));
-  }, 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      ctx.close().catch(() => {});
-    },
-  };
-}
-
-/**
- * The server's media address in an SDP of its own: its first host candidate, "host:port".
- * @param {string} sdp
- */
-export function mediaAddress(sdp) {
-  const m = /^a=candidate:\S+ \d+ \S+ \d+ (\S+) (\d+) typ host/m.exec(sdp);
-  if (!m) return "";
-  return m[1].includes(":") ? `[${m[1]}]:${m[2]}` : `${m[1]}:${m[2]}`;
-}
-
-/**
- * The codec a publish answer settled on for my video: the first payload type of its first
- * video m-line that is not disabled or inactive (the sender uses the answer's first codec),
- * upper case ("VP8", "H264"); "" if it has none.
- * @param {string} sdp
- */
-export function answeredVideoCodec(sdp) {
-  for (const section of sdp.split(/\r?\nm=/).slice(1)) {
-    const m = /^video (\d+) \S+ (\d+)/.exec(section);
-    if (!m || m[1] === "0" || /^a=inactive\r?$/m.test(section)) continue;
-    const rtpmap = new RegExp(`^a=rtpmap:${m[2]} ([^/\\s]+)/`, "m").exec(section);
-    return rtpmap ? rtpmap[1].toUpperCase() : "";
-  }
-  return "";
-}
-
-/** @param {string} address "host:port" or "[v6]:port" @returns {[string, string]} */
-function splitAddress(address) {
-  const i = address.lastIndexOf(":");
-  return i < 0 ? [address, ""] : [address.slice(0, i).replace(/^\[|\]$/g, ""), address.slice(i + 1)];
-}
-
-/** The DTLS certificate fingerprint an SDP names (its first `a=fingerprint` line). @param {string} sdp */
-function fingerprint(sdp) {
-  return /^a=fingerprint:(.*)$/m.exec(sdp)?.[1]?.trim() ?? "";
 }

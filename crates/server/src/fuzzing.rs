@@ -7,7 +7,7 @@ use std::time::Instant;
 use convene_sfu::{ParticipantId, RecordedCodec, RecordedPacket, Source, TrackId, TrackKind};
 
 use crate::error::Result;
-use crate::recording::depacketizer::{vp8_keyframe_size, Depacketizer};
+use crate::recorder::depacketizer::{vp8_keyframe_size, Depacketizer};
 
 /// Reassembles VP8 frames as the recorder does from packets split out of `data` (the
 /// layout of [`convene_sfu::fuzzing::packets`]), reading each keyframe's size. Returns how

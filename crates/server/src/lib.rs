@@ -19,6 +19,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod jobs;
 pub mod live;
 pub mod mail;
 pub mod media;
@@ -27,6 +28,7 @@ pub mod metrics_recorder;
 pub mod notify;
 pub mod outbound;
 pub mod push;
+pub mod recorder;
 pub mod recording;
 pub mod server;
 pub mod services;

@@ -96,7 +96,7 @@ where
     let backlog = state.backlog.spawn(state.store.clone());
     let revocations = crate::live::revocation::spawn_listener(&state, &state.live).await;
     let webhooks = crate::webhooks::start(&state);
-    let notifier = crate::notify::spawn(&state);
+    let notifier = crate::jobs::spawn(&state);
     let live = state.live.clone();
     let recordings = crate::recording::spawn_upkeep(&state, move |m| live.is_recording(m));
     let metrics = match state.config.metrics_listen {

@@ -26,7 +26,7 @@ pub struct Services {
     pub media: crate::media::Media,
     /// This node's place in the cluster (a cluster of one without NATS).
     pub cluster: crate::cluster::Cluster,
-    pub recordings: crate::recording::Recordings,
+    pub recordings: crate::recorder::Recordings,
     /// The STUN / TURN servers handed to clients (and the embedded TURN server, when on);
     /// peer-to-peer pairs open its relay to each other (live/p2p.rs).
     pub turn: crate::turn::Turn,

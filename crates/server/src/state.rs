@@ -87,7 +87,7 @@ impl AppState {
         // Media events reach the live meetings on a channel: the media runtime knows no meeting.
         let (media_events, media_rx) = crate::media::channel();
         let link_secret = store.secret("recording_links", crate::auth::random_secret).await?;
-        let recordings = crate::recording::Recordings::new(&config, link_secret.as_bytes())
+        let recordings = crate::recorder::Recordings::new(&config, link_secret.as_bytes())
             .map_err(|e| anyhow::anyhow!("recording storage: {e}"))?;
         // Before the media runtime, which feeds it; only a server that serves meetings loads
         // the engine (a bad model stops it here with the engine's message).

@@ -151,6 +151,15 @@ export function avatar(name, url, size) {
   return img;
 }
 
+/** A length of time as a clock shows it: `m:ss`, or `h:mm:ss` from an hour. @param {number} seconds */
+export function formatClock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
 /** @param {string} iso @param {string} [timeZone] */
 export function formatWhen(iso, timeZone) {
   return new Date(iso).toLocaleString(undefined, {

@@ -2,7 +2,7 @@
 // seekable player (the server answers Range requests on its signed link), the chat log
 // beside it, download, and — for its host — who may watch it and delete.
 
-import { h, mount, field, toast, formatWhen, confirmAction } from "./dom.js";
+import { h, mount, field, toast, formatWhen, confirmAction, formatClock } from "./dom.js";
 import { header } from "./home.js";
 
 /** @typedef {import("../api.js").Api} Api */
@@ -31,15 +31,6 @@ import { header } from "./home.js";
 
 const STATUS_TEXT = { recording: "Recording…", processing: "Processing…", ready: "Ready", failed: "Failed" };
 const ACCESS_TEXT = { host: "Only me", participants: "People who attended", organisation: "Everyone with an account" };
-
-/** `m:ss` (or `h:mm:ss`) for a time in the recording. @param {number} seconds */
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  const hh = Math.floor(s / 3600);
-  const mm = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
 
 /** @param {number | null} bytes */
 function size(bytes) {
@@ -86,7 +77,7 @@ export async function showRecordings(api, me) {
       h(
         "li",
         { class: "card row spread", "data-recording": r.id },
-        h("div", { class: "stack-tight" }, h("a", { href: `#/recordings/${r.id}`, text: r.meeting_title || `Meeting ${r.meeting_id}` }), h("span", { class: "muted small", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${clock(r.duration_seconds)}` : ""}${r.size_bytes ? ` · ${size(r.size_bytes)}` : ""}` })),
+        h("div", { class: "stack-tight" }, h("a", { href: `#/recordings/${r.id}`, text: r.meeting_title || `Meeting ${r.meeting_id}` }), h("span", { class: "muted small", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${formatClock(r.duration_seconds)}` : ""}${r.size_bytes ? ` · ${size(r.size_bytes)}` : ""}` })),
         h("div", { class: "row" }, kindPill(r), statusPill(r)),
       ),
     ),
@@ -105,7 +96,7 @@ export async function showRecording(api, me, id) {
   const r = await api.request("GET", `/recordings/${encodeURIComponent(id)}`);
   const back = h("a", { href: "#/recordings", text: "← All recordings" });
   const title = h("h1", { text: r.meeting_title || `Meeting ${r.meeting_id}` });
-  const facts = h("p", { class: "muted", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${clock(r.duration_seconds)}` : ""} · ${r.participants.join(", ")}${r.kind === "client" ? ` · recorded on ${r.recorded_by ? `${r.recorded_by}'s` : "a participant's"} device` : ""}` });
+  const facts = h("p", { class: "muted", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${formatClock(r.duration_seconds)}` : ""} · ${r.participants.join(", ")}${r.kind === "client" ? ` · recorded on ${r.recorded_by ? `${r.recorded_by}'s` : "a participant's"} device` : ""}` });
 
   /** @type {HTMLVideoElement | null} */
   let video = null;
@@ -134,7 +125,7 @@ export async function showRecording(api, me, id) {
     { class: "rec-chat", "aria-label": "Chat during the recording" },
     h("h2", { text: "Chat" }),
     r.chat.length
-      ? h("ol", { class: "rec-chat-log" }, ...r.chat.map((c) => h("li", {}, h("button", { class: "btn-link small", text: clock(c.offset_seconds), onclick: () => seek(c.offset_seconds), title: "Jump here" }), " ", h("strong", { text: c.from_name }), ": ", c.text)))
+      ? h("ol", { class: "rec-chat-log" }, ...r.chat.map((c) => h("li", {}, h("button", { class: "btn-link small", text: formatClock(c.offset_seconds), onclick: () => seek(c.offset_seconds), title: "Jump here" }), " ", h("strong", { text: c.from_name }), ": ", c.text)))
       : h("p", { class: "muted", text: "No chat while recording." }),
   );
 

@@ -5,7 +5,7 @@
 // In an end-to-end encrypted meeting there is no upload: the card says the file stays on
 // this device, and when recording stops the file is saved as a download (and can be again).
 
-import { h, icon, toast, confirmAction } from "./dom.js";
+import { h, icon, toast, confirmAction, formatClock } from "./dom.js";
 
 /** @typedef {import("../localrec.js").LocalRecording} LocalRecording */
 
@@ -14,15 +14,6 @@ let current = null;
 
 export function currentRecording() {
   return current;
-}
-
-/** `m:ss` @param {number} seconds */
-function timer(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  const hh = Math.floor(s / 3600);
-  const mm = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
 /** @param {number} bytes */
@@ -63,7 +54,7 @@ export function showRecordingCard(rec, opts) {
     const s = rec.state;
     if (s === "starting" || s === "recording") {
       card.replaceChildren(
-        h("div", { class: "localrec-row" }, h("span", { class: "rec-dot rec-dot-red", "aria-hidden": "true" }), h("strong", { text: "Recording on this device" }), h("span", { class: "localrec-timer", id: "localrec-timer", role: "timer", text: timer(rec.elapsed) })),
+        h("div", { class: "localrec-row" }, h("span", { class: "rec-dot rec-dot-red", "aria-hidden": "true" }), h("strong", { text: "Recording on this device" }), h("span", { class: "localrec-timer", id: "localrec-timer", role: "timer", text: formatClock(rec.elapsed) })),
         h("div", { class: "localrec-row" }, h("span", { class: "muted-dark small", text: "What you see and hear is recorded." }), h("button", { type: "button", id: "localrec-stop", class: "btn btn-small btn-danger", text: "Stop", onclick: () => rec.stop() })),
         ...(rec.onDevice ? [h("p", { class: "small muted-dark", id: "localrec-e2ee", text: "End-to-end encrypted meeting: the recording stays on this device, it is not uploaded." })] : []),
       );
@@ -76,14 +67,14 @@ export function showRecordingCard(rec, opts) {
       card.replaceChildren(
         h("div", { class: "localrec-row" }, icon("upload"), h("strong", { text: "Uploading recording" }), h("span", { class: "localrec-pct", id: "localrec-pct", text: `${pct}%` })),
         bar,
-        h("div", { class: "localrec-row small muted-dark" }, rec.retryIn ? h("span", { class: "localrec-retry", text: `Connection lost — retrying in ${rec.retryIn} s` }) : h("span", { text: `${mb(Math.min(rec.sent, total))} of ${mb(total)} · ${timer(rec.elapsed)} recorded` }), opts.inMeeting() ? null : h("span", { text: "Keep this page open" })),
+        h("div", { class: "localrec-row small muted-dark" }, rec.retryIn ? h("span", { class: "localrec-retry", text: `Connection lost — retrying in ${rec.retryIn} s` }) : h("span", { text: `${mb(Math.min(rec.sent, total))} of ${mb(total)} · ${formatClock(rec.elapsed)} recorded` }), opts.inMeeting() ? null : h("span", { text: "Keep this page open" })),
       );
     } else if (s === "done" && rec.recording) {
       const href = `/#/recordings/${encodeURIComponent(rec.recording.id)}`;
       const inMeeting = opts.inMeeting();
       card.replaceChildren(
         h("div", { class: "localrec-row" }, h("span", { class: "localrec-ok" }, icon("check")), h("strong", { text: "Recording saved" }), h("button", { type: "button", class: "btn btn-icon btn-ghost localrec-close", "aria-label": "Close", onclick: close }, icon("x"))),
-        h("div", { class: "localrec-row small" }, h("span", { class: "muted-dark", text: `${timer(rec.elapsed)} · ${mb(rec.blob?.size ?? 0)}` }), h("a", { id: "localrec-open", class: "btn btn-small btn-primary", href, target: inMeeting ? "_blank" : null, rel: inMeeting ? "noopener" : null, text: "Open" })),
+        h("div", { class: "localrec-row small" }, h("span", { class: "muted-dark", text: `${formatClock(rec.elapsed)} · ${mb(rec.blob?.size ?? 0)}` }), h("a", { id: "localrec-open", class: "btn btn-small btn-primary", href, target: inMeeting ? "_blank" : null, rel: inMeeting ? "noopener" : null, text: "Open" })),
       );
       if (!announced) {
         announced = true;

@@ -1,11 +1,12 @@
 //! Profile photos: upload, fetch (anyone's, for meeting tiles) and remove.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{AuthUser, Upload};
+use super::stored_image::StoredImage;
 use super::users::Me;
 use crate::avatar;
 use crate::error::{Error, ErrorBody, Result};
@@ -63,15 +64,11 @@ async fn serve_avatar(state: &AppState, user_id: &str, headers: &HeaderMap) -> R
         .avatar(user_id)
         .await?
         .ok_or_else(|| Error::not_found("no_avatar", "this user has no profile photo"))?;
-    let quoted = format!("\"{etag}\"");
-    let cache =
-        [(header::ETAG, quoted.clone()), (header::CACHE_CONTROL, "public, max-age=300, must-revalidate".to_owned())];
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == quoted || t.trim() == "*"));
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
-    }
-    Ok((cache, [(header::CONTENT_TYPE, "image/png".to_owned())], png).into_response())
+    let image = StoredImage {
+        bytes: png,
+        etag,
+        content_type: "image/png",
+        cache_control: "public, max-age=300, must-revalidate",
+    };
+    Ok(image.respond(headers))
 }

@@ -1,11 +1,12 @@
 //! My virtual background image: upload, fetch and remove (Settings → Default background).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{AuthUser, Upload};
+use super::stored_image::StoredImage;
 use crate::background;
 use crate::error::{Error, ErrorBody, Result};
 use crate::state::AppState;
@@ -50,16 +51,8 @@ async fn get_background(State(state): State<AppState>, auth: AuthUser, headers: 
         .background(&auth.user.id)
         .await?
         .ok_or_else(|| Error::not_found("no_background", "you have not uploaded a background image"))?;
-    let quoted = format!("\"{etag}\"");
-    let cache = [(header::ETAG, quoted.clone()), (header::CACHE_CONTROL, "private, no-cache".to_owned())];
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == quoted || t.trim() == "*"));
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
-    }
-    Ok((cache, [(header::CONTENT_TYPE, "image/jpeg".to_owned())], jpeg).into_response())
+    let image = StoredImage { bytes: jpeg, etag, content_type: "image/jpeg", cache_control: "private, no-cache" };
+    Ok(image.respond(&headers))
 }
 
 /// Remove my background image.

@@ -15,6 +15,7 @@ mod recording_uploads;
 mod recordings;
 mod refresh_cookie;
 mod transcripts;
+mod stored_image;
 mod users;
 mod verification;
 mod web;

@@ -18,8 +18,8 @@ use crate::meeting::{
     authorize, Action, Actor, Lifecycle, Meeting, MeetingId, MeetingKind, MeetingStatus, RecordingAccess,
     RecordingFacts,
 };
-use crate::recording::links::LinkError;
-use crate::recording::storage::parse_range;
+use crate::recorder::links::LinkError;
+use crate::recorder::storage::parse_range;
 use crate::state::AppState;
 use crate::store::{RecordingRow, UserRow, Viewer};
 

@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 
 pub use crate::config::HighWater;
 use crate::error::Error;
-use crate::recording::recorder::PacketSink;
+use crate::recorder::PacketSink;
 pub(crate) use events::track_number;
 pub use events::{channel, EventReceiver, EventSender, MediaEvent, MeetingEvent};
 use load::Board;

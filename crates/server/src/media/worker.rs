@@ -24,7 +24,7 @@ use super::tcp::Writers;
 use super::udp::{Inbox, Outbox, BATCH};
 use super::{AnswerRefused, MediaError};
 use crate::config::HighWater;
-use crate::recording::recorder::PacketSink;
+use crate::recorder::PacketSink;
 
 /// The longest a worker sleeps with nothing due (it wakes for every command and packet).
 const IDLE_WAIT: Duration = Duration::from_millis(100);

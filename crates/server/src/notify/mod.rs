@@ -3,10 +3,11 @@
 //! queue, so a slow or failing SMTP server delays mail but never a request.
 
 pub mod ics;
+mod reminders;
 mod templates;
-mod worker;
 
-pub use worker::spawn;
+pub(crate) use reminders::send_reminder;
+pub use reminders::{spawn_reminder_scan, REMINDER_JOB};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,18 +36,22 @@ pub fn sender(state: &Services) -> String {
     format!("Convene <no-reply@{domain}>")
 }
 
-/// Lets the job runner start on newly queued work at once.
-pub fn wake_jobs() {
-    worker::wake();
-}
+/// The job kind that sends one queued mail.
+pub const MAIL_JOB: &str = "mail";
 
 /// Queues a mail for delivery (retried with backoff if the transport fails).
 pub async fn queue_mail(state: &Services, mail: &Mail) -> Result<()> {
     let payload = serde_json::to_string(mail).map_err(anyhow::Error::from)?;
     let now = state.clock.now_ms();
-    state.store.enqueue_job("mail", &payload, now, None, now).await?;
-    worker::wake();
+    state.store.enqueue_job(MAIL_JOB, &payload, now, None, now).await?;
+    crate::store::wake_job_runner();
     Ok(())
+}
+
+/// The mail job: hands a queued mail to the transport.
+pub(crate) async fn send_mail(state: &Services, payload: &str) -> Result<()> {
+    let mail: Mail = serde_json::from_str(payload).map_err(anyhow::Error::from)?;
+    state.mailer.send(&sender(state), &mail).await
 }
 
 /// The password-reset mail.

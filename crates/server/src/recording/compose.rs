@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::track_writer::{ChunkEntry, Manifest};
+use crate::recorder::track_writer::{ChunkEntry, Manifest};
 
 /// The composed picture size.
 pub(super) const CANVAS: (u32, u32) = (640, 360);

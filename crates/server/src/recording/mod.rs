@@ -1,76 +1,34 @@
-//! Recording meetings on the server: the SFU hands a copy of every forwarded packet to the
-//! [`recorder`] (its own thread, bounded queue), which writes per-track WebM chunks under
-//! `<data-dir>/recordings-raw/<id>/`. When recording stops, a `compose_recording` job makes
-//! one playable WebM with ffmpeg ([`compose`]), stores it ([`storage`]) and tells the people
-//! allowed to watch; the raw chunks are deleted only once that worked.
+//! Recording meetings on the server, the workflow: the SFU hands a copy of every forwarded
+//! packet to the [`recorder`](crate::recorder) (its own thread, bounded queue), which writes
+//! per-track WebM chunks under `<data-dir>/recordings-raw/<id>/`. When recording stops, a
+//! `compose_recording` job makes one playable WebM with ffmpeg ([`compose`]), stores it
+//! ([`storage`](crate::recorder::storage)) and tells the people allowed to watch; the raw
+//! chunks are deleted only once that worked.
 //!
 //! Status of a recording: `recording` → `processing` → `ready`, or `failed` with a reason
 //! (composition is retried with backoff first). People fetch the media through expiring
-//! signed links ([`links`]).
+//! signed links ([`links`](crate::recorder::links)).
 //!
 //! Client-side ("local") recordings arrive through resumable uploads ([`uploads`]) and become
 //! `ready` recordings of kind `client` in the same storage, under the same rules.
 
 mod compose;
-pub(crate) mod depacketizer;
-pub mod links;
-pub mod recorder;
-pub mod storage;
-mod track_writer;
 pub mod uploads;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::meeting::RecordingAccess;
+use crate::recorder::track_writer;
 use crate::services::Services;
 use crate::store::{JobRow, RecordingRow};
-use links::LinkSigner;
-use recorder::Recorder;
-use storage::Storage;
 
 /// The job kind that composes a stopped recording.
 pub const COMPOSE_JOB: &str = "compose_recording";
 /// How often expired recordings are looked for.
 const CLEANUP_EVERY: Duration = Duration::from_secs(60);
-
-/// Everything recording needs at run time; cheap to clone.
-#[derive(Clone)]
-pub struct Recordings {
-    pub recorder: Recorder,
-    pub storage: Storage,
-    pub links: LinkSigner,
-    pub uploads: uploads::Uploads,
-    raw_root: PathBuf,
-}
-
-impl Recordings {
-    pub fn new(config: &crate::config::Config, link_secret: &[u8]) -> std::io::Result<Recordings> {
-        let storage = match &config.recordings_s3_bucket {
-            Some(bucket) => Storage::s3(&storage::S3Config {
-                bucket: bucket.clone(),
-                endpoint: config.recordings_s3_endpoint.clone(),
-                region: config.recordings_s3_region.clone(),
-            })?,
-            None => Storage::Local(config.recordings_dir.clone()),
-        };
-        Ok(Recordings {
-            recorder: Recorder::start(config.recording_queue, config.recording_chunk_ms),
-            storage,
-            links: LinkSigner::new(link_secret),
-            uploads: uploads::Uploads::new(&config.data_dir),
-            raw_root: config.data_dir.join("recordings-raw"),
-        })
-    }
-
-    /// Where a recording's raw chunks are written.
-    pub fn raw_dir(&self, id: &str) -> PathBuf {
-        self.raw_root.join(id)
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct ComposePayload {
@@ -82,7 +40,7 @@ pub(crate) async fn queue_compose(state: &Services, id: &str) -> Result<()> {
         serde_json::to_string(&ComposePayload { recording_id: id.to_owned() }).map_err(anyhow::Error::from)?;
     let now = state.clock.now_ms();
     state.store.enqueue_job(COMPOSE_JOB, &payload, now, Some(&format!("compose:{id}")), now).await?;
-    crate::notify::wake_jobs();
+    crate::store::wake_job_runner();
     Ok(())
 }
 

@@ -10,9 +10,7 @@
 //! storage (directory or S3) and the upload row is swapped for a `ready` recording of kind
 //! `client` in one transaction. Abandoned uploads expire and are deleted with their file.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, BodyDataStream};
@@ -38,45 +36,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 /// would see a reset connection instead of the error.
 const DRAIN_BYTES: u64 = 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
-
-/// Where partial uploads are kept and which ones a request is writing right now.
-#[derive(Clone)]
-pub struct Uploads {
-    dir: PathBuf,
-    /// Upload ids with a request in progress: one writer at a time per upload.
-    busy: Arc<Mutex<HashSet<String>>>,
-}
-
-/// Holds an upload for one request; released on drop.
-struct Claim {
-    busy: Arc<Mutex<HashSet<String>>>,
-    id: String,
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
-    }
-}
-
-impl Uploads {
-    pub fn new(data_dir: &Path) -> Uploads {
-        Uploads { dir: data_dir.join("recording-uploads"), busy: Arc::default() }
-    }
-
-    /// The file holding an upload's bytes so far.
-    pub fn part_path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.part"))
-    }
-
-    fn claim(&self, id: &str) -> Result<Claim> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        if !busy.insert(id.to_owned()) {
-            return Err(Error::conflict("upload_busy", "another request is writing this upload; try again shortly"));
-        }
-        Ok(Claim { busy: self.busy.clone(), id: id.to_owned() })
-    }
-}
 
 /// What the caller asked for when creating an upload.
 pub struct NewUpload<'a> {

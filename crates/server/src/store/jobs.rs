@@ -1,10 +1,26 @@
 //! The persistent job queue: due jobs are claimed with a lease, so a crashed worker's job is
 //! picked up again and two workers (or nodes) never run the same attempt.
 
+use std::sync::LazyLock;
+
 use sqlx::Row as _;
+use tokio::sync::Notify;
 
 use super::Store;
 use crate::error::Result;
+
+/// The queue's bell: one per process, like the runner it wakes.
+static BELL: LazyLock<Notify> = LazyLock::new(Notify::new);
+
+/// Lets the job runner start on newly queued work at once instead of at its next poll.
+pub fn wake_job_runner() {
+    BELL.notify_waiters();
+}
+
+/// Resolves at the next [`wake_job_runner`]; the runner waits on it between polls.
+pub fn job_queued() -> tokio::sync::futures::Notified<'static> {
+    BELL.notified()
+}
 
 /// A claimed job.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ pub mod webhooks;
 pub use access::AccountStanding;
 pub use backlog::{Backlog, Pending};
 pub use chat::{ChatRow, FileRow, Viewer};
-pub use jobs::JobRow;
+pub use jobs::{job_queued, wake_job_runner, JobRow};
 pub use meetings::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting};
 pub use polls::{BallotRow, PollRow, VoteChange};
 pub use push::{NewSubscription, Subscription, MAX_SUBSCRIPTIONS_PER_USER};

@@ -4,6 +4,7 @@
 import { h, icon, toast } from "../dom.js";
 import { listDevices } from "../../peer.js";
 import { effectItems } from "../../effects/menu.js";
+import { menuKeys } from "./menukeys.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 
@@ -106,20 +107,7 @@ export function createDeviceMenus(ctx, hooks) {
         open(e.key === "ArrowUp" ? "last" : "first");
       }
     });
-    list.addEventListener("keydown", (e) => {
-      const all = items();
-      const at = all.indexOf(/** @type {HTMLElement} */ (document.activeElement));
-      /** @type {Record<string, () => number>} */
-      const moves = { ArrowDown: () => (at + 1) % all.length, ArrowUp: () => (at - 1 + all.length) % all.length, Home: () => 0, End: () => all.length - 1 };
-      if (moves[e.key]) {
-        e.preventDefault();
-        if (all.length) all[moves[e.key]()].focus();
-      } else if (e.key === "Escape") {
-        e.preventDefault();
-        e.stopPropagation();
-        close(true);
-      } else if (e.key === "Tab") close();
-    });
+    menuKeys(list, items, close);
     menus.push({ wrap, menu: list, close });
     return wrap;
   };

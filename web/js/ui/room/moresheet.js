@@ -5,6 +5,7 @@
 
 import { h, icon } from "../dom.js";
 import { REACTIONS } from "../../types.js";
+import { menuKeys } from "./menukeys.js";
 
 /** @typedef {import("./context.js").RoomContext} RoomContext */
 
@@ -65,20 +66,8 @@ export function createMoreSheet(ctx, parts) {
   };
 
   button.addEventListener("click", () => (sheet.hidden ? open() : close()));
-  sheet.addEventListener("keydown", (e) => {
-    const all = entries().filter((b) => !(/** @type {HTMLButtonElement} */ (b).disabled));
-    const at = all.indexOf(/** @type {HTMLElement} */ (document.activeElement));
-    /** @type {Record<string, () => number>} */
-    const moves = { ArrowDown: () => (at + 1) % all.length, ArrowRight: () => (at + 1) % all.length, ArrowUp: () => (at - 1 + all.length) % all.length, ArrowLeft: () => (at - 1 + all.length) % all.length, Home: () => 0, End: () => all.length - 1 };
-    if (moves[e.key]) {
-      e.preventDefault();
-      if (all.length) all[moves[e.key]()].focus();
-    } else if (e.key === "Escape") {
-      e.preventDefault();
-      e.stopPropagation();
-      close(true);
-    } else if (e.key === "Tab") close();
-  });
+  const enabled = () => entries().filter((b) => !(/** @type {HTMLButtonElement} */ (b).disabled));
+  menuKeys(sheet, enabled, close, { sideways: true });
   /** A tap outside the sheet and its button closes it. @param {Event} e */
   const outside = (e) => {
     const t = /** @type {Node} */ (e.target);

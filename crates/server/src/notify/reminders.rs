@@ -1,9 +1,8 @@
-//! Background work: the job runner (mail, reminders, recording composition) and the reminder scanner.
+//! Reminders before a meeting starts: the scanner that plans them as jobs, and the job that
+//! sends one (mail and push).
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::{queue_mail, templates, when, Reminder};
@@ -11,78 +10,20 @@ use crate::clock::from_ms;
 use crate::error::Result;
 use crate::mail::Mail;
 use crate::services::Services;
-use crate::store::JobRow;
+use crate::store::wake_job_runner;
 
-/// A running job holds its lease this long; after that another worker may retry it.
-const LEASE_MS: i64 = 5 * 60_000;
-const RETRY_BASE_MS: i64 = 30_000;
-const RETRY_CAP_MS: i64 = 3_600_000;
+/// The job kind that sends one reminder.
+pub const REMINDER_JOB: &str = "reminder";
 /// Reminders are scheduled for occurrences starting within this window.
 const REMINDER_HORIZON_MS: i64 = 24 * 3_600_000;
 
-static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
-
-/// Lets the runner start on new work at once instead of at its next poll.
-pub(super) fn wake() {
-    WAKE.notify_waiters();
+/// Starts the reminder scanner; abort the handle to stop it.
+pub fn spawn_reminder_scan(state: &Services) -> JoinHandle<()> {
+    tokio::spawn(scan_reminders(state.clone()))
 }
 
-/// Starts the job runner and the reminder scanner; abort the handles to stop them.
-pub fn spawn(state: &Services) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(run_jobs(state.clone())), tokio::spawn(scan_reminders(state.clone()))]
-}
-
-async fn run_jobs(state: Services) {
-    let poll = Duration::from_millis(state.config.job_poll_ms);
-    loop {
-        match state.store.claim_job(state.clock.now_ms(), LEASE_MS).await {
-            Ok(Some(job)) => run_one(&state, job).await,
-            Ok(None) => {
-                let _ = tokio::time::timeout(poll, WAKE.notified()).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "job queue unavailable");
-                tokio::time::sleep(poll).await;
-            }
-        }
-    }
-}
-
-async fn run_one(state: &Services, job: JobRow) {
-    let result = match job.kind.as_str() {
-        "mail" => send_mail(state, &job.payload).await,
-        "reminder" => send_reminder(state, &job.payload).await,
-        crate::recording::COMPOSE_JOB => crate::recording::compose_job(state, &job).await,
-        other => Err(anyhow::anyhow!("unknown job kind {other:?}").into()),
-    };
-    let now = state.clock.now_ms();
-    let outcome = match result {
-        Ok(()) => {
-            metrics::counter!("jobs_total", "kind" => job.kind.clone(), "outcome" => "done").increment(1);
-            state.store.complete_job(&job.id, now).await
-        }
-        Err(e) => {
-            let retry_at = (job.attempts < job.max_attempts).then(|| {
-                let exp = u32::try_from(job.attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
-                now + RETRY_BASE_MS.saturating_mul(1 << exp).min(RETRY_CAP_MS)
-            });
-            tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, will_retry = retry_at.is_some(), "job failed");
-            let outcome = if retry_at.is_some() { "retry" } else { "failed" };
-            metrics::counter!("jobs_total", "kind" => job.kind.clone(), "outcome" => outcome).increment(1);
-            state.store.fail_job(&job.id, &e.to_string(), retry_at, now).await
-        }
-    };
-    if let Err(e) = outcome {
-        tracing::warn!(job = %job.id, error = %e, "could not record job outcome; its lease will expire and it will run again");
-    }
-}
-
-async fn send_mail(state: &Services, payload: &str) -> Result<()> {
-    let mail: Mail = serde_json::from_str(payload).map_err(anyhow::Error::from)?;
-    state.mailer.send(&super::sender(state), &mail).await
-}
-
-async fn send_reminder(state: &Services, payload: &str) -> Result<()> {
+/// The reminder job: mail (through the mail queue) and push, unless the meeting changed.
+pub(crate) async fn send_reminder(state: &Services, payload: &str) -> Result<()> {
     let r: Reminder = serde_json::from_str(payload).map_err(anyhow::Error::from)?;
     let Some(m) = state.store.meeting(r.meeting_id).await? else { return Ok(()) };
     let now = state.clock.now();
@@ -173,9 +114,9 @@ pub(crate) async fn plan_reminders(state: &Services) -> Result<()> {
                     user_id: user_id.clone(),
                 })
                 .map_err(anyhow::Error::from)?;
-                if state.store.enqueue_job("reminder", &payload, remind_at.max(now), Some(&key), now).await? {
+                if state.store.enqueue_job(REMINDER_JOB, &payload, remind_at.max(now), Some(&key), now).await? {
                     tracing::info!(meeting_id = m.id, "reminder planned");
-                    wake();
+                    wake_job_runner();
                 }
             }
         }

@@ -1,10 +1,20 @@
-//! The recorder: a thread of its own that takes recorded packets from the media runtime
-//! through a bounded queue and writes each meeting's tracks to disk.
+//! The recording machinery under the recording workflow (`recording`): the recorder, a
+//! thread of its own that takes recorded packets from the media runtime through a bounded
+//! queue and writes each meeting's tracks to disk ([`track_writer`], [`depacketizer`]), the
+//! storage the finished files go to ([`storage`]), their signed links ([`links`]) and where
+//! client uploads are kept ([`upload_slots`]). It imports nothing that takes `Services`, so
+//! the media runtime and `Services` can hold it without an import running back up.
 //!
 //! The media runtime only ever calls [`PacketSink::offer`], which never blocks: when the
 //! queue is full (the disk is slower than the meeting) the packet is dropped, counted in
 //! `recording_packets_dropped_total` and logged. A write error or a panic ends that one
 //! recording as failed; forwarding never notices.
+
+pub(crate) mod depacketizer;
+pub mod links;
+pub mod storage;
+pub(crate) mod track_writer;
+pub mod upload_slots;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -17,7 +27,45 @@ use std::time::Instant;
 use convene_sfu::{RecordedPacket, TrackId};
 use tokio::sync::oneshot;
 
-use super::track_writer::{Manifest, TrackWriter};
+use links::LinkSigner;
+use storage::Storage;
+use track_writer::{Manifest, TrackWriter};
+use upload_slots::Uploads;
+
+/// Everything recording needs at run time; cheap to clone.
+#[derive(Clone)]
+pub struct Recordings {
+    pub recorder: Recorder,
+    pub storage: Storage,
+    pub links: LinkSigner,
+    pub uploads: Uploads,
+    raw_root: PathBuf,
+}
+
+impl Recordings {
+    pub fn new(config: &crate::config::Config, link_secret: &[u8]) -> std::io::Result<Recordings> {
+        let storage = match &config.recordings_s3_bucket {
+            Some(bucket) => Storage::s3(&storage::S3Config {
+                bucket: bucket.clone(),
+                endpoint: config.recordings_s3_endpoint.clone(),
+                region: config.recordings_s3_region.clone(),
+            })?,
+            None => Storage::Local(config.recordings_dir.clone()),
+        };
+        Ok(Recordings {
+            recorder: Recorder::start(config.recording_queue, config.recording_chunk_ms),
+            storage,
+            links: LinkSigner::new(link_secret),
+            uploads: Uploads::new(&config.data_dir),
+            raw_root: config.data_dir.join("recordings-raw"),
+        })
+    }
+
+    /// Where a recording's raw chunks are written.
+    pub fn raw_dir(&self, id: &str) -> PathBuf {
+        self.raw_root.join(id)
+    }
+}
 
 /// What a finished recording session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
