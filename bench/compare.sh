@@ -3,10 +3,13 @@
 # installs Janus (Debian package) if it is missing, then runs each scenario against Convene,
 # Janus and the plain UDP forwarder (the machine's ceiling), each server freshly started on
 # loopback and pinned to CPU $SERVER_CPU, the load generator pinned to CPU $BENCH_CPU.
-# Tables and ratios go to stdout, JSON to bench/results/<scenario>.json.
+# Tables and ratios go to stdout, JSON to bench/results/<scenario>.json. Then Convene alone:
+# `overload` (24 meetings of ten, twice what one core carries, overload admission on) and the
+# ten-minute `soak` (scenario 2's shape; memory sampled every 10 s).
 #
-#   bench/compare.sh                         # meeting10, meeting100, webinar300
-#   SCENARIOS=meeting10 bench/compare.sh --duration 10
+#   bench/compare.sh                         # meeting10, meeting100, webinar300, overload, soak
+#   SCENARIOS=meeting10 ALONE= bench/compare.sh --duration 10
+#   ALONE=overload bench/compare.sh          # which Convene-only runs (default: overload soak)
 #   bench/compare.sh --client-threads 2      # extra flags go to every `compare`
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +28,9 @@ for scenario in ${SCENARIOS:-meeting10 meeting100 webinar300}; do
     taskset -c "$BENCH_CPU" target/release/convene-bench compare --ceiling \
         --scenario "$scenario" --server-cpus "$SERVER_CPU" \
         --convene-bin target/release/convene --json "bench/results/$scenario.json" "$@"
+done
+for scenario in ${ALONE-overload soak}; do
+    taskset -c "$BENCH_CPU" target/release/convene-bench run --scenario "$scenario" \
+        --server-cpus "$SERVER_CPU" --convene-bin target/release/convene \
+        --json "bench/results/$scenario.json"
 done

@@ -3,7 +3,8 @@
 //
 // - privateNetwork(): a network namespace of its own for a browser, joined to this machine by a
 //   veth pair (10.213.x.y/30, derived from the test's process id), where nftables drops what the
-//   test wants blocked — as a hotel network or a strict firewall would.
+//   test wants blocked — as a hotel network or a strict firewall would — or whose downlink is
+//   shaped with `tc` (a token bucket) — as a congested access link would.
 // - blip(): one browser cut off a test server on loopback for a while, with a table of our own
 //   in the machine's nftables that only names that browser's sockets and the server's ports,
 //   removed when the blip ends.
@@ -89,6 +90,18 @@ export function privateNetwork() {
     },
     unblock() {
       nft("delete table inet convene_block\n");
+    },
+    /**
+     * Shapes what reaches the namespace (its downlink) to `kbit` kbit/s with a token bucket
+     * (`tc … tbf` on this machine's end of the link; its queue holds `latencyMs` of traffic,
+     * the rest is dropped, as a congested access link does); `unshape()` lifts it.
+     * @param {number} kbit @param {number} [latencyMs]
+     */
+    shapeDownlink(kbit, latencyMs = 200) {
+      execFileSync("tc", ["qdisc", "replace", "dev", outer, "root", "tbf", "rate", `${kbit}kbit`, "burst", "16kb", "latency", `${latencyMs}ms`], { stdio: ["ignore", "ignore", "pipe"] });
+    },
+    unshape() {
+      execFileSync("tc", ["qdisc", "del", "dev", outer, "root"], { stdio: ["ignore", "ignore", "pipe"] });
     },
     close() {
       try {

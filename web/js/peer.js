@@ -395,6 +395,7 @@ export class MediaSession extends EventTarget {
         case "error":
           if (msg.code === "media_unavailable" && MEDIA_REQUESTS.has(msg.request ?? "")) this.unavailable();
           else if (msg.code === "media_restart_limited") this.limited(msg.message);
+          else if (msg.code === "server_busy" && msg.request === "publish_offer") this.busy();
           else if (msg.request === "publish_offer") this.awaitingAnswer?.(""); // refused: stop waiting
           break;
       }
@@ -511,6 +512,18 @@ export class MediaSession extends EventTarget {
     const wait = Math.round(LIMITED_WAIT_MS / 1000);
     const message = `Audio and video are paused: the server refused to reconnect them again so soon (${why}). Next attempt in ${wait} s.`;
     this.setTrouble({ reason: "limited", failures: this.failures, retry_at: Date.now() + LIMITED_WAIT_MS, message });
+  }
+
+  /** The server is at capacity and takes no new publishers now (protocol `server_busy`): try later. */
+  busy() {
+    this.awaitingAnswer?.("");
+    if (this.closed || this.available === false) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.schedule(LIMITED_WAIT_MS);
+    const wait = Math.round(LIMITED_WAIT_MS / 1000);
+    const message = `The server is at capacity: your audio and video cannot start yet (you still see and hear the others). Next attempt in ${wait} s.`;
+    this.setTrouble({ reason: "busy", failures: this.failures, retry_at: Date.now() + LIMITED_WAIT_MS, message });
   }
 
   /** @param {number} delay ms */

@@ -37,8 +37,8 @@ export function restartDelay(failures, random = Math.random) {
 /**
  * Why audio and video are not flowing, for the user.
  * @typedef {object} MediaTrouble
- * @property {"unreachable" | "limited"} reason the media connection keeps failing, or the
- *   server refused to start it over again so soon
+ * @property {"unreachable" | "limited" | "busy"} reason the media connection keeps failing, the
+ *   server refused to start it over again so soon, or it is at capacity (no new publishers)
  * @property {number} failures failed connections in a row
  * @property {number} retry_at when the next attempt starts (epoch ms)
  * @property {string} message what seems blocked and what helps

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::peer::{Peer, Sink, Source};
-use crate::run::{Ctx, Record, Spec};
+use crate::run::{Ctx, Record, Spec, Stage};
 use crate::synth::LAYER_SIZES;
 use crate::{Error, Result};
 
@@ -74,10 +74,22 @@ impl Meetings {
         let join_started = Instant::now();
         let body = json!({"passcode": m.passcode, "display_name": spec.name, "client_id": spec.name});
         let r = ctx.http.post(format!("{}/api/v1/meetings/{}/join", self.base, m.id)).json(&body).send().await?;
+        if ctx.scenario.admission && r.status().as_u16() == 503 {
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            if body["error"]["code"] == "server_busy" {
+                ctx.refused(join_started, Stage::Http);
+                return Ok(());
+            }
+            return Err(Error::signaling(format!("join: HTTP 503 {body}")));
+        }
         let ticket = expect(r, 200, "join").await?["ticket"].as_str().unwrap_or_default().to_owned();
         let url = format!("{}/api/v1/meetings/{}/ws?ticket={ticket}", self.base.replacen("http", "ws", 1), m.id);
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
         let welcome = next_message(&mut ws).await?.ok_or_else(|| Error::signaling("socket closed before welcome"))?;
+        if busy(&ctx, &welcome) {
+            ctx.refused(join_started, Stage::Socket);
+            return Ok(());
+        }
         let ServerMessage::Welcome { tracks, .. } = welcome else {
             return Err(Error::signaling(format!("{}: first frame {}", spec.name, welcome.kind())));
         };
@@ -107,7 +119,7 @@ impl Meetings {
         } else {
             None
         };
-        ctx.add_record(Record {
+        let record = Record {
             meeting: spec.meeting,
             join_started,
             sub: sub.clone(),
@@ -115,7 +127,15 @@ impl Meetings {
             sends_audio: spec.audio,
             sends_video: spec.video,
             talks: spec.talks,
-        });
+        };
+        // A publisher counts once its offer is answered: a server with overload admission may
+        // refuse a new publisher (then it leaves, refused).
+        let mut record = if publ.is_some() {
+            Some(record)
+        } else {
+            ctx.add_record(record);
+            None
+        };
         let (w, h) = LAYER_SIZES[usize::from(ctx.scenario.layer)];
         let mut sized: HashSet<String> = HashSet::new();
         loop {
@@ -137,6 +157,9 @@ impl Meetings {
                         Ok::<_, String>(())
                     })
                     .map_err(Error::Rtc)?;
+                    if let Some(r) = record.take() {
+                        ctx.add_record(r);
+                    }
                 }
                 ServerMessage::SubscribeOffer { sdp, tracks, offer_id } => {
                     let answer = sub
@@ -150,6 +173,10 @@ impl Meetings {
                     }
                 }
                 ServerMessage::TrackPublished { track } => learn(&mut kinds, &track),
+                ServerMessage::Error { .. } if record.is_some() && busy(&ctx, &msg) => {
+                    ctx.refused(join_started, Stage::Publish);
+                    break;
+                }
                 ServerMessage::Error { .. } => {
                     return Err(Error::signaling(format!("{}: server error {msg:?}", spec.name)))
                 }
@@ -160,6 +187,11 @@ impl Meetings {
         let _ = ws.close(None).await;
         Ok(())
     }
+}
+
+/// Whether `msg` is a `server_busy` refusal the scenario expects (overload admission on).
+fn busy(ctx: &Ctx, msg: &ServerMessage) -> bool {
+    ctx.scenario.admission && matches!(msg, ServerMessage::Error { code, .. } if code == "server_busy")
 }
 
 fn learn(kinds: &mut HashMap<String, String>, track: &Track) {

@@ -86,7 +86,7 @@ enum Cmd {
 
 #[derive(Debug, Args)]
 struct ScenarioArgs {
-    /// A preset: meeting10, meeting100, webinar300, smoke. Flags below override it.
+    /// A preset: meeting10, meeting100, webinar300, overload, soak, smoke. Flags below override it.
     #[arg(long, default_value = "meeting10")]
     scenario: String,
     #[arg(long)]
@@ -125,6 +125,16 @@ struct ScenarioArgs {
     /// Offer no transport-wide congestion control.
     #[arg(long)]
     no_twcc: bool,
+    /// Run Convene with its overload admission and shedding on (default high-water marks):
+    /// `server_busy` refusals are counted, not errors [default: on in `overload` only].
+    #[arg(long)]
+    admission: bool,
+    /// Fill meetings one after another instead of side by side [default: in `overload`].
+    #[arg(long)]
+    in_turn: bool,
+    /// Sample the server's memory every this many seconds of the window [default: 10 in `soak`].
+    #[arg(long)]
+    rss_every: Option<f64>,
     /// Threads for the simulated peers.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -190,6 +200,11 @@ impl ScenarioArgs {
         if self.no_twcc {
             s.twcc = false;
         }
+        s.admission |= self.admission;
+        s.in_turn |= self.in_turn;
+        if let Some(v) = self.rss_every {
+            s.rss_every_s = v;
+        }
         s.check()?;
         Ok(s)
     }
@@ -197,7 +212,9 @@ impl ScenarioArgs {
 
 fn start(kind: Kind, servers: &ServerArgs, s: &Scenario) -> convene_bench::Result<Target> {
     match kind {
-        Kind::Convene => Target::start_convene(&servers.convene_bin, servers.server_cpus.as_deref(), s.audible),
+        Kind::Convene => {
+            Target::start_convene(&servers.convene_bin, servers.server_cpus.as_deref(), s.audible, s.admission)
+        }
         Kind::Janus => Target::start_janus(&servers.janus_bin, servers.server_cpus.as_deref()),
         Kind::Ceiling => Target::start_ceiling(servers.server_cpus.as_deref()),
     }

@@ -66,6 +66,16 @@ pub struct Report {
     pub video_layer_packets: [u64; 3],
     /// RTP without a probe (never expected).
     pub foreign_packets: u64,
+    /// Joins refused with `server_busy` (overload admission on), not counted in `joined`.
+    pub refused_joins: usize,
+    /// Join request → the refusal (503, or the error frame), ms.
+    pub refusal_ms: Spread,
+    /// Refusals on the HTTP join, as the socket opened, on the first `publish_offer`.
+    pub refusals_by_stage: [usize; 3],
+    /// The server's resident memory during the window: (seconds into it, MB).
+    pub rss_mb: Vec<(f64, f64)>,
+    /// Its growth from the first sample five minutes into the window to the last, %.
+    pub rss_growth_pct_after_5_min: Option<f64>,
     pub errors: Vec<String>,
 }
 
@@ -106,6 +116,11 @@ impl Default for Report {
             keyframe_requests: 0,
             video_layer_packets: [0; 3],
             foreign_packets: 0,
+            refused_joins: 0,
+            refusal_ms: Spread::default(),
+            refusals_by_stage: [0; 3],
+            rss_mb: Vec::new(),
+            rss_growth_pct_after_5_min: None,
             errors: Vec::new(),
         }
     }
@@ -123,6 +138,17 @@ fn opt(v: Option<u64>) -> String {
 fn rows(r: &Report) -> Vec<(&'static str, String)> {
     vec![
         ("participants joined / total", format!("{} / {}", r.joined, r.participants)),
+        (
+            "refused server_busy (http/ws/publish)",
+            format!(
+                "{} ({} / {} / {})",
+                r.refused_joins, r.refusals_by_stage[0], r.refusals_by_stage[1], r.refusals_by_stage[2]
+            ),
+        ),
+        (
+            "refusal ms p50 / p99 / max",
+            format!("{} / {} / {}", opt(r.refusal_ms.p50), opt(r.refusal_ms.p99), opt(r.refusal_ms.max)),
+        ),
         ("subscriber connections up", r.subscribers_connected.to_string()),
         ("streams received / expected", format!("{} / {}", r.streams_received, r.streams_expected)),
         (
@@ -144,6 +170,7 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
         ("user-space CPU µs per packet", format!("{:.2}", r.user_us_per_packet)),
         ("server peak RSS MB", format!("{:.1}", r.server_peak_rss_mb)),
         ("anon. memory growth per participant KB", format!("{:.0}", r.rss_per_participant_kb)),
+        ("RSS growth after 5 min %", r.rss_growth_pct_after_5_min.map_or("-".into(), |g| format!("{g:.1}"))),
         (
             "video packets by layer q / h / f",
             format!("{} / {} / {}", r.video_layer_packets[0], r.video_layer_packets[1], r.video_layer_packets[2]),
@@ -156,9 +183,34 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// One run as a table.
+/// One run as a table (with the overload and soak targets checked when the run was one).
 pub fn table(r: &Report) -> String {
-    side_by_side(std::slice::from_ref(r), false)
+    let mut out = side_by_side(std::slice::from_ref(r), false);
+    if r.scenario.admission {
+        out += &overload_verdict(r);
+    }
+    if !r.rss_mb.is_empty() && r.scenario.rss_every_s > 0.0 {
+        let curve: Vec<String> = r.rss_mb.iter().map(|(t, mb)| format!("{t:.0}s {mb:.0}")).collect();
+        let _ = writeln!(out, "server RSS MB during the window: {}", curve.join(", "));
+    }
+    out
+}
+
+/// The targets of an overload run (issue 19): the people admitted keep < 1 % loss and a
+/// latency p99 < 50 ms; every refused join hears so within a second.
+pub fn overload_verdict(r: &Report) -> String {
+    let p99_ms = r.latency_us.p99.map_or(f64::INFINITY, |us| us as f64 / 1_000.0);
+    let slowest = r.refusal_ms.max.unwrap_or(0);
+    let mark = |ok: bool| if ok { "met" } else { "NOT met" };
+    format!(
+        "overload: {} admitted, {} refused; admitted loss {:.3} % (< 1 %: {}), latency p99 {p99_ms:.1} ms (< 50 ms: {}), slowest refusal {slowest} ms (< 1000 ms: {})\n",
+        r.joined,
+        r.refused_joins,
+        r.loss_pct,
+        mark(r.loss_pct < 1.0),
+        mark(p99_ms < 50.0),
+        mark(slowest < 1_000),
+    )
 }
 
 /// Runs of the same scenario as columns; with `ratios`, a last column of first ÷ second for

@@ -30,7 +30,27 @@ pub(crate) struct Ctx {
     /// The address the simulated peers' sockets bind to.
     pub(crate) client_ip: std::net::IpAddr,
     pub(crate) records: Mutex<Vec<Record>>,
+    /// Joins the server refused with `server_busy` (overload admission).
+    refusals: Mutex<Vec<Refusal>>,
     next_tag: AtomicU32,
+}
+
+/// A join the server refused for load, and how long the refusal took from the join request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusal {
+    pub(crate) after: Duration,
+    pub(crate) stage: Stage,
+}
+
+/// Where a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// 503 on the HTTP join.
+    Http,
+    /// An `error` frame as the meeting socket opened.
+    Socket,
+    /// An `error` frame answering the first `publish_offer`.
+    Publish,
 }
 
 impl Ctx {
@@ -41,6 +61,16 @@ impl Ctx {
 
     pub(crate) fn add_record(&self, r: Record) {
         self.records.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+    }
+
+    /// The server refused a join that started at `started` with `server_busy`.
+    pub(crate) fn refused(&self, started: Instant, stage: Stage) {
+        let r = Refusal { after: started.elapsed(), stage };
+        self.refusals.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+    }
+
+    fn refusal_count(&self) -> usize {
+        self.refusals.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -142,6 +172,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
         scenario: scenario.clone(),
         client_ip: target.client_ip,
         records: Mutex::new(Vec::new()),
+        refusals: Mutex::new(Vec::new()),
         next_tag: AtomicU32::new(0x0100_0000 | (std::process::id() & 0xffff) << 4),
     });
     let meetings = match target.kind {
@@ -160,17 +191,21 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let started = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / scenario.ramp_per_s);
     let mut k = 0u32;
-    // Meetings fill side by side: participant 0 of each, then participant 1 of each, …
-    for index in 0..scenario.participants {
-        for meeting in 0..scenario.meetings {
-            tokio::time::sleep_until((started + gap * k).into()).await;
-            k += 1;
-            let (audio, video) = scenario.publishes(index);
-            let talks = scenario.talks(index);
-            let spec = Spec { meeting, audio, video, talks, name: format!("bench-{meeting}-{index}") };
-            let (ctx, meetings, stop) = (ctx.clone(), meetings.clone(), stop_rx.clone());
-            tasks.spawn(async move { meetings.participant(ctx, spec, stop).await });
-        }
+    // Meetings fill side by side (participant 0 of each, then participant 1 of each, …) or,
+    // `in_turn`, one after another.
+    let order: Vec<(usize, usize)> = if scenario.in_turn {
+        (0..scenario.meetings).flat_map(|m| (0..scenario.participants).map(move |i| (i, m))).collect()
+    } else {
+        (0..scenario.participants).flat_map(|i| (0..scenario.meetings).map(move |m| (i, m))).collect()
+    };
+    for (index, meeting) in order {
+        tokio::time::sleep_until((started + gap * k).into()).await;
+        k += 1;
+        let (audio, video) = scenario.publishes(index);
+        let talks = scenario.talks(index);
+        let spec = Spec { meeting, audio, video, talks, name: format!("bench-{meeting}-{index}") };
+        let (ctx, meetings, stop) = (ctx.clone(), meetings.clone(), stop_rx.clone());
+        tasks.spawn(async move { meetings.participant(ctx, spec, stop).await });
     }
     let mut errors: Vec<String> = Vec::new();
     settle(&ctx, &mut tasks, &mut errors).await;
@@ -184,10 +219,22 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     ctx.phase.store(PHASE_MEASURE, Ordering::Relaxed);
     let window_start = Instant::now();
     let deadline = window_start + Duration::from_secs_f64(scenario.duration_s);
+    let mut rss_mb = Vec::new();
+    let every = (scenario.rss_every_s > 0.0).then(|| Duration::from_secs_f64(scenario.rss_every_s));
+    let mut next_rss = every.map(|e| window_start + e);
     while Instant::now() < deadline {
+        let wake = next_rss.map_or(deadline, |t| t.min(deadline));
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = tokio::time::sleep_until(wake.into()) => {}
             Some(done) = tasks.join_next() => collect(done, &mut errors),
+        }
+        if let (Some(at), Some(e)) = (next_rss, every) {
+            if Instant::now() >= at {
+                if let Some(p) = procstat::sample(target.pid) {
+                    rss_mb.push((window_start.elapsed().as_secs_f64().round(), p.rss_kb as f64 / 1024.0));
+                }
+                next_rss = Some(at + e);
+            }
         }
     }
     ctx.phase.store(PHASE_DONE, Ordering::Relaxed);
@@ -204,6 +251,18 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     report.udp_rcvbuf_drops = drops_after.zip(drops_before).map_or(0, |(a, b)| a.saturating_sub(b));
     report.steal_ms = steal_after.zip(steal_before).map_or(0.0, |(a, b)| (a - b).max(0.0));
     report.sent_pps = sent_after.saturating_sub(sent_before) as f64 / window;
+    {
+        let refusals = ctx.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        report.refused_joins = refusals.len();
+        report.refusal_ms = Spread::of(refusals.iter().map(|r| r.after.as_millis() as u64).collect());
+        report.refusals_by_stage = [Stage::Http, Stage::Socket, Stage::Publish]
+            .map(|stage| refusals.iter().filter(|r| r.stage == stage).count());
+    }
+    if let Some(p) = cpu_after {
+        rss_mb.push((window.round(), p.rss_kb as f64 / 1024.0));
+    }
+    report.rss_growth_pct_after_5_min = rss_growth_after(&rss_mb, 300.0);
+    report.rss_mb = rss_mb;
     if let (Some(a), Some(b)) = (cpu_after, cpu_before) {
         report.server_cpu_s = a.cpu_s - b.cpu_s;
         report.server_cpu_pct = report.server_cpu_s * 100.0 / window;
@@ -267,7 +326,7 @@ async fn settle(ctx: &Ctx, tasks: &mut tokio::task::JoinSet<Result<()>>, errors:
                     .enumerate()
                     .any(|(j, o)| j != i && o.meeting == meeting && (o.sends_audio || o.sends_video))
             };
-            records.len() >= want.saturating_sub(errors.len())
+            records.len() >= want.saturating_sub(errors.len() + ctx.refusal_count())
                 && records.iter().enumerate().all(|(i, r)| {
                     (!has_others(i, r.meeting) || r.sub.read(|p| p.connected || p.conn.dead.is_some()))
                         && r.publ.as_ref().is_none_or(|p| p.read(|p| p.connected || p.conn.dead.is_some()))
@@ -281,6 +340,14 @@ async fn settle(ctx: &Ctx, tasks: &mut tokio::task::JoinSet<Result<()>>, errors:
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// How much the server's resident memory grew from the first sample at or after `after_s`
+/// seconds of the window to the last sample, in %; `None` without two such samples.
+fn rss_growth_after(samples: &[(f64, f64)], after_s: f64) -> Option<f64> {
+    let from = samples.iter().find(|(t, _)| *t >= after_s)?;
+    let to = samples.last()?;
+    (to.0 > from.0 && from.1 > 0.0).then(|| (to.1 - from.1) * 100.0 / from.1)
 }
 
 fn sent_packets(ctx: &Ctx) -> u64 {
@@ -373,4 +440,17 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
     report.forwarded_pps = packets as f64 / window;
     report.forwarded_bytes_ps = bytes as f64 / window;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_growth_counts_from_the_first_sample_after_the_mark() {
+        let samples = [(10.0, 50.0), (300.0, 100.0), (310.0, 101.0), (600.0, 104.0)];
+        assert_eq!(rss_growth_after(&samples, 300.0).map(|g| g.round()), Some(4.0));
+        assert_eq!(rss_growth_after(&samples[..2], 300.0), None, "one sample is no growth");
+        assert_eq!(rss_growth_after(&samples, 900.0), None, "a window shorter than the mark");
+    }
 }

@@ -50,8 +50,9 @@ impl Target {
 
     /// Starts `bin` (a release build of `convene`) on free loopback ports with a fresh SQLite
     /// database, pinned to `cpus` (a `taskset -c` list) if given, forwarding at most
-    /// `audible` microphones in a crowded meeting (0: all), and waits until it is ready.
-    pub fn start_convene(bin: &Path, cpus: Option<&str>, audible: usize) -> Result<Target> {
+    /// `audible` microphones in a crowded meeting (0: all), with its overload `admission` on
+    /// (its default high-water marks) or off, and waits until it is ready.
+    pub fn start_convene(bin: &Path, cpus: Option<&str>, audible: usize, admission: bool) -> Result<Target> {
         let dir = tempfile::tempdir()?;
         let http = free_tcp_port()?;
         let media = free_udp_port()?;
@@ -61,11 +62,13 @@ impl Target {
             .arg(dir.path())
             .args(["--media-listen", &format!("127.0.0.1:{media}")])
             .args(["--max-participants", "1000", "--log-format", "text"])
-            .args(["--audible-speakers", &audible.to_string()])
+            .args(["--audible-speakers", &audible.to_string()]);
+        if !admission {
             // The scenarios measure the forwarding path up to and past its limit, as Janus's
             // (which has no admission control): overload admission and shedding off.
-            .args(["--media-high-water-busy-pct", "100", "--media-high-water-delay-ms", "60000"])
-            .env("RUST_LOG", "warn")
+            cmd.args(["--media-high-water-busy-pct", "100", "--media-high-water-delay-ms", "60000"]);
+        }
+        cmd.env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file(dir.path(), "convene.log")?);

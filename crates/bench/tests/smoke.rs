@@ -17,6 +17,9 @@ async fn two_participants_exchange_media_through_convene() {
     let addr = listener.local_addr().unwrap();
     config.listen = addr;
     config.public_url = format!("http://{addr}");
+    // A debug build on a shared machine would count as overloaded: the marks off, as the
+    // smoke scenario runs (Convene's overload admission is the subject of the test below).
+    config.media_high_water = convene::media::HighWater { busy_pct: 100, delay_ms: 60_000 };
     let state = AppState::new(config).await.expect("server state");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(convene::server::serve(state, listener, async {
@@ -63,4 +66,43 @@ async fn the_plain_forwarder_carries_the_same_scenario() {
         "{table}"
     );
     assert!(report.forwarded_pps > 50.0 && report.loss_pct < 5.0, "{table}");
+}
+
+/// The overload scenario's bookkeeping: against a server whose one media worker counts as
+/// overloaded as soon as any media arrives (delay mark 0 ms), the first participant gets in and
+/// every later join is refused with `server_busy` — counted as refusals with their times, not as
+/// errors, and the streams expected are those of the people admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_joins_are_counted_as_refusals_not_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::for_data_dir(data.path());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    config.listen = addr;
+    config.public_url = format!("http://{addr}");
+    config.media_workers = 1;
+    config.media_high_water = convene::media::HighWater { busy_pct: 100, delay_ms: 0 };
+    let state = AppState::new(config).await.expect("server state");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(convene::server::serve(state, listener, async {
+        let _ = stopped.await;
+    }));
+
+    let scenario = Scenario { meetings: 3, admission: true, in_turn: true, ..Scenario::preset("smoke").unwrap() };
+    let target = Target::external(&format!("http://{addr}"), std::process::id());
+    let report = tokio::time::timeout(Duration::from_secs(90), convene_bench::run::run(&target, &scenario, 1))
+        .await
+        .expect("the run ends")
+        .expect("the run");
+    let table = convene_bench::report::table(&report);
+    eprintln!("{table}");
+
+    assert!(report.errors.is_empty(), "{table}");
+    assert!(report.joined >= 1 && report.refused_joins >= 4, "{table}");
+    assert_eq!(report.joined + report.refused_joins, 6, "{table}");
+    assert_eq!(report.refusal_ms.n, report.refused_joins, "{table}");
+    assert_eq!(report.refusals_by_stage.iter().sum::<usize>(), report.refused_joins, "{table}");
+    assert!(table.contains("overload: "), "the verdict is printed: {table}");
+    let _ = stop.send(());
+    let _ = server.await;
 }

@@ -585,10 +585,11 @@ async fn an_overloaded_worker_refuses_joins_and_keeps_audio(backend: Backend) {
     let join_body = |name: &str| json!({"passcode": m["passcode"], "display_name": name});
     let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
     let mut b = MediaClient::join(&app, &m, None, "Bob").await;
+    // Eve is seated before the load comes but publishes only after.
+    let mut eve = MediaClient::join(&app, &m, None, "Eve").await;
     let early = app.post(&format!("/api/v1/meetings/{id}/join"), None, join_body("Cleo")).await;
     let early_ticket = early.expect(200)["ticket"].as_str().unwrap().to_owned();
-    a.publish().await;
-    b.publish().await;
+    tokio::join!(a.publish(), b.publish());
     wait_for_media_from(&a, &[b.tag()]).await;
 
     // Within a measuring window or two of the media starting, joins are refused.
@@ -606,15 +607,18 @@ async fn an_overloaded_worker_refuses_joins_and_keeps_audio(backend: Backend) {
     let (mut cleo, first) = common::ws::Client::connect_following(&app, id, &format!("ticket={early_ticket}")).await;
     assert_eq!((first["type"].as_str(), first["code"].as_str()), (Some("error"), Some("server_busy")), "{first}");
     assert_eq!(cleo.close_code().await, Some(1011));
+    // A new publisher is refused too (an error frame; the socket stays open), not those in.
+    let frame = eve.try_publish().await.expect_err("a new publisher is refused while the worker is busy");
+    assert_eq!(frame["code"].as_str(), Some("server_busy"), "{frame}");
 
     // Overloaded window after window, the worker reaches the last step (only the active
     // speaker's camera); Ann still hears Bob.
-    wait_for_metric(&app, "media_worker_shedding_level", 3.0).await;
+    wait_for_metric(&app, "media_worker_shedding_level", 4.0).await;
     let before = a.received();
     let tag = b.tag();
     let heard = before.audio_packets_from(tag);
     a.wait_until("Bob's audio keeps flowing", move |s| s.audio_packets_from(tag) > heard + 50, MEDIA_WITHIN).await;
-    drop((a, b));
+    drop((a, b, eve));
     app.stop().await;
 }
 

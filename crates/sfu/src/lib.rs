@@ -71,8 +71,9 @@
 //! # Overload
 //!
 //! A runtime that cannot keep up sets a [`Shedding`] level with [`Room::set_shedding`]: the
-//! room then caps the simulcast layers it forwards, and at the last level forwards only the
-//! active speaker's camera. Audio is never shed.
+//! room then caps the simulcast layers it forwards, then forwards only the cameras of the
+//! [`VIDEO_SLOTS`] most recent speakers, and at the last level only the active speaker's
+//! camera. Audio is never shed.
 //!
 //! # Recording
 //!
@@ -113,7 +114,7 @@ pub use io::{Datagram, Input, Output, Proto, RoomEvent, Transmit};
 pub use peer::{PeerId, PeerRole};
 pub use recording::{RecordedCodec, RecordedPacket, LAYER_GONE};
 pub use room::{Room, RoomConfig};
-pub use shedding::Shedding;
+pub use shedding::{Shedding, VIDEO_SLOTS};
 pub use track::{Source, TrackId, TrackKind};
 
 /// A participant, numbered by the runtime (unique within a room).

@@ -2,8 +2,12 @@
 //!
 //! The runtime measures its own load and sets a level on its rooms ([`Room::set_shedding`](crate::Room::set_shedding)).
 //! Each level sheds more video and keeps what people need most: lower simulcast layers
-//! first (a smaller picture still shows everyone), then only the active speaker's camera
-//! (screen shares go on); audio is never shed.
+//! first (a smaller picture still shows everyone), then fewer cameras — those of the
+//! [`VIDEO_SLOTS`] people who spoke most recently, the others pause — then only the active
+//! speaker's camera (screen shares go on throughout); audio is never shed.
+
+/// Cameras kept at [`Shedding::FewerVideos`]: the most recent speakers'.
+pub const VIDEO_SLOTS: usize = 4;
 
 /// How much a room sheds, least first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -16,8 +20,11 @@ pub enum Shedding {
     LowerLayers = 1,
     /// Only the lowest simulcast layer of every video.
     LowestLayer = 2,
+    /// Lowest layers, and only the cameras of the [`VIDEO_SLOTS`] most recent speakers (the
+    /// least recently speaking pause); screen shares go on.
+    FewerVideos = 3,
     /// Only the active speaker's camera (lowest layer) and screen shares; other cameras pause.
-    SpeakerVideoOnly = 3,
+    SpeakerVideoOnly = 4,
 }
 
 impl Shedding {
@@ -37,6 +44,7 @@ impl Shedding {
             0 => Shedding::None,
             1 => Shedding::LowerLayers,
             2 => Shedding::LowestLayer,
+            3 => Shedding::FewerVideos,
             _ => Shedding::SpeakerVideoOnly,
         }
     }
@@ -46,7 +54,16 @@ impl Shedding {
         match self {
             Shedding::None => 2,
             Shedding::LowerLayers => 1,
-            Shedding::LowestLayer | Shedding::SpeakerVideoOnly => 0,
+            Shedding::LowestLayer | Shedding::FewerVideos | Shedding::SpeakerVideoOnly => 0,
+        }
+    }
+
+    /// How many cameras flow (the most recent speakers' first); `None`: all.
+    pub(crate) fn camera_slots(self) -> Option<usize> {
+        match self {
+            Shedding::None | Shedding::LowerLayers | Shedding::LowestLayer => None,
+            Shedding::FewerVideos => Some(VIDEO_SLOTS),
+            Shedding::SpeakerVideoOnly => Some(1),
         }
     }
 }
@@ -61,6 +78,11 @@ mod tests {
         assert_eq!(Shedding::SpeakerVideoOnly.more(), Shedding::SpeakerVideoOnly);
         assert_eq!(Shedding::LowerLayers.less(), Shedding::None);
         assert_eq!(Shedding::None.less(), Shedding::None);
-        assert_eq!([0, 1, 2, 3].map(|n| Shedding::from_level(n).layer_cap()), [2, 1, 0, 0]);
+        assert_eq!([0, 1, 2, 3, 4].map(|n| Shedding::from_level(n).layer_cap()), [2, 1, 0, 0, 0]);
+        assert_eq!(
+            [0, 2, 3, 4].map(|n| Shedding::from_level(n).camera_slots()),
+            [None, None, Some(VIDEO_SLOTS), Some(1)]
+        );
+        assert_eq!(Shedding::from_level(9), Shedding::SpeakerVideoOnly);
     }
 }

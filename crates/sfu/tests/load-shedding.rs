@@ -118,3 +118,87 @@ fn the_last_step_keeps_only_the_active_speakers_camera_and_every_voice() {
     let quiet = sim.client(VIEWER).received_for(qv);
     assert!(is_vp8_keyframe(&quiet[during[3]].payload), "at a keyframe");
 }
+
+/// The step before the last keeps [`VIDEO_SLOTS`] cameras: the most recent speakers'. Five
+/// people with cameras take turns talking; the one who spoke longest ago pauses, and when they
+/// talk again they get a slot back and the next least recent speaker pauses. Every voice goes on.
+#[test]
+fn fewer_video_slots_pause_the_least_recently_speaking_cameras() {
+    use convene_sfu::VIDEO_SLOTS;
+    const WATCHER: ParticipantId = ParticipantId(9);
+    let people: Vec<ParticipantId> = (1..=5).map(ParticipantId).collect();
+    assert_eq!(people.len(), VIDEO_SLOTS + 1);
+    let mut sim = Sim::new();
+    for who in people.iter().chain([&WATCHER]) {
+        sim.join(*who);
+    }
+    let mids: Vec<_> = people.iter().map(|who| sim.publish_audio_video(*who)).collect();
+    sim.connect_all();
+    let tracks: Vec<_> =
+        people.iter().zip(&mids).map(|(who, (a, v))| (sim.track_of(*who, *a), sim.track_of(*who, *v))).collect();
+
+    let mut n = 0u32;
+    let mut answered = vec![0usize; people.len()];
+    // `talker` talks (the others' microphones are open in silence) for `secs`.
+    let mut run = |sim: &mut Sim, talker: Option<usize>, secs: f64| {
+        let until = sim.elapsed() + Duration::from_secs_f64(secs);
+        while sim.elapsed() < until {
+            let now = sim.now;
+            for (i, (who, (audio, video))) in people.iter().zip(&mids).enumerate() {
+                let c = sim.client(*who);
+                let (opus_pt, vp8_pt) = (c.pt(Codec::Opus), c.pt(Codec::Vp8));
+                let level = if talker == Some(i) { -20 } else { -90 };
+                c.send(now, *audio, None, opus(opus_pt, n, Some(level)));
+                if n.is_multiple_of(2) {
+                    let asked = c.keyframe_requests.len() > answered[i];
+                    answered[i] = c.keyframe_requests.len();
+                    c.send(now, *video, None, vp8(vp8_pt, n / 2, n == 0 || asked, 0x10 + i as u8));
+                }
+            }
+            n += 1;
+            sim.advance(Duration::from_millis(20));
+        }
+    };
+    // Turns: 1, 2, 3, 4, 5 — person 1 spoke longest ago.
+    for i in 0..people.len() {
+        run(&mut sim, Some(i), 1.6);
+    }
+    let counts = |sim: &mut Sim| -> Vec<(usize, usize)> {
+        tracks
+            .iter()
+            .map(|(a, v)| (sim.client(WATCHER).received_for(*a).len(), sim.client(WATCHER).received_for(*v).len()))
+            .collect()
+    };
+    let before = counts(&mut sim);
+    assert!(before.iter().all(|(a, v)| *a > 50 && *v > 20), "everything flows unloaded: {before:?}");
+
+    let now = sim.now;
+    sim.room.set_shedding(now, Shedding::FewerVideos);
+    run(&mut sim, Some(4), 2.0);
+    let during = counts(&mut sim);
+    let grew = |from: &[(usize, usize)], to: &[(usize, usize)]| -> Vec<bool> {
+        from.iter().zip(to).map(|(f, t)| t.1 > f.1 + 20).collect()
+    };
+    assert_eq!(
+        grew(&before, &during),
+        [false, true, true, true, true],
+        "person 1's camera pauses: {before:?} → {during:?}"
+    );
+    assert!(before.iter().zip(&during).all(|(f, t)| t.0 > f.0 + 80), "every voice goes on: {during:?}");
+
+    // Person 1 talks again: their camera takes a slot back; person 2 is now the least recent.
+    run(&mut sim, Some(0), 1.5);
+    let settled = counts(&mut sim);
+    run(&mut sim, Some(0), 2.0);
+    let after = counts(&mut sim);
+    assert_eq!(grew(&settled, &after), [true, false, true, true, true], "{settled:?} → {after:?}");
+    let first = sim.client(WATCHER).received_for(tracks[0].1);
+    assert!(is_vp8_keyframe(&first[during[0].1].payload), "person 1's camera resumes at a keyframe");
+
+    // Load gone: every camera again.
+    let now = sim.now;
+    sim.room.set_shedding(now, Shedding::None);
+    run(&mut sim, None, 2.0);
+    let restored = counts(&mut sim);
+    assert_eq!(grew(&after, &restored), [true; 5], "{after:?} → {restored:?}");
+}

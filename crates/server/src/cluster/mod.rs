@@ -113,6 +113,7 @@ impl Cluster {
             cpu: 0.0,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             draining: false,
+            busy: false,
             updated_ms: now_ms(),
         };
         let nats = Arc::new(Nats {
@@ -158,6 +159,7 @@ impl Cluster {
                     me.participants = participants;
                     me.cpu = cpu.sample();
                     me.egress_bps = egress.sample(media.sent_bytes()) * 8;
+                    me.busy = media.busy();
                 }
                 if let Err(e) = nats.beat().await {
                     tracing::warn!(error = %e, "cluster heartbeat failed");

@@ -20,6 +20,10 @@ pub struct NodeInfo {
     pub cpu: f64,
     pub cores: usize,
     pub draining: bool,
+    /// Every media worker of the node is past its high-water mark or shedding: it refuses
+    /// new joins with `server_busy`, and placement sends new meetings elsewhere.
+    #[serde(default)]
+    pub busy: bool,
     /// When the entry was written (ms since the epoch).
     pub updated_ms: i64,
 }
@@ -41,10 +45,15 @@ impl NodeInfo {
     }
 }
 
-/// Picks the node for a new meeting: live, not draining, in the client's region when any
-/// node there qualifies, least loaded; ties go to `me` (no redirect), then the lowest id.
+/// Picks the node for a new meeting: live, not draining, not busy when any node is not
+/// (a busy node would refuse the meeting's people; when every node is busy the least loaded
+/// one answers `server_busy` itself), in the client's region when any node there qualifies,
+/// least loaded; ties go to `me` (no redirect), then the lowest id.
 pub fn choose<'a>(nodes: &'a [NodeInfo], me: &str, region: Option<&str>, now_ms: i64) -> Option<&'a NodeInfo> {
-    let eligible: Vec<&NodeInfo> = nodes.iter().filter(|n| n.is_alive(now_ms) && !n.draining).collect();
+    let mut eligible: Vec<&NodeInfo> = nodes.iter().filter(|n| n.is_alive(now_ms) && !n.draining).collect();
+    if eligible.iter().any(|n| !n.busy) {
+        eligible.retain(|n| !n.busy);
+    }
     let in_region: Vec<&NodeInfo> = match region {
         Some(r) => eligible.iter().copied().filter(|n| n.region.as_deref() == Some(r)).collect(),
         None => Vec::new(),
@@ -103,6 +112,7 @@ mod tests {
             cpu: 0.0,
             cores: 2,
             draining: false,
+            busy: false,
             updated_ms: 1_000_000,
         }
     }
@@ -123,6 +133,25 @@ mod tests {
         let nodes = [dead, draining, node("c", 9, 3)];
         assert_eq!(choose(&nodes, "a", None, 1_000_000).unwrap().id, "c");
         assert!(choose(&nodes[..2], "a", None, 1_000_000).is_none(), "nowhere to go");
+    }
+
+    #[test]
+    fn a_busy_node_gets_no_new_meeting_while_another_has_room() {
+        let mut busy = node("a", 0, 0);
+        busy.busy = true;
+        busy.region = Some("eu".into());
+        let nodes = [busy, node("b", 40, 4)];
+        assert_eq!(choose(&nodes, "a", None, 1_000_000).unwrap().id, "b", "emptier, but busy");
+        assert_eq!(choose(&nodes, "a", Some("eu"), 1_000_000).unwrap().id, "b", "load comes before region");
+        let mut all = nodes.clone();
+        all[1].busy = true;
+        assert_eq!(choose(&all, "b", None, 1_000_000).unwrap().id, "a", "all busy: the least loaded refuses itself");
+        // An entry from a node that does not know the field yet reads as not busy.
+        let old: NodeInfo = serde_json::from_str(
+            r#"{"id":"x","url":"u","media":"m","region":null,"rooms":0,"participants":0,"cpu":0.0,"cores":1,"draining":false,"updated_ms":0}"#,
+        )
+        .unwrap();
+        assert!(!old.busy);
     }
 
     #[test]

@@ -28,14 +28,15 @@ impl Live {
         client_id: Option<&str>,
     ) -> Result<()> {
         not_removed(&state.store, m.id, user_id, client_id).await?;
-        state.media.admit(m.id)?;
         // An open room admits by the settings it opened with, exactly as it will on entry.
         let (settings, door) = match self.room(m.id) {
             Some(r) => (r.settings.clone(), r.door()),
-            // Cluster mode: the room may live on another node, which checks on entry.
+            // Cluster mode: the room may live on another node (or be placed on one that is not
+            // busy), which checks its own load and the settings on entry.
             None if state.cluster.is_clustered() => return Ok(()),
             None => (Settings::from_stored(&m.settings, &state.config), Door::default()),
         };
+        state.media.admit(m.id)?;
         admission(role, &settings, door).map_err(refusal_error)
     }
 

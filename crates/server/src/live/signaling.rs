@@ -51,6 +51,15 @@ pub(super) async fn publish_offer(
     tracks: Vec<PublishedTrack>,
     restart: bool,
 ) -> Acted {
+    // Overload (media/load.rs): someone not publishing yet does not start (nor restart into
+    // publishing) while the meeting's media worker is busy — a new publisher is load on every
+    // subscriber. Those already publishing renegotiate and restart as ever: their audio is
+    // never shed.
+    if !room.tracks().iter().any(|t| t.participant_id == me.participant_id) {
+        state.media.admit(room.meeting_id).map_err(|_| {
+            ("server_busy", "this server is at capacity; try publishing again in a minute".to_owned(), "publish_offer")
+        })?;
+    }
     if restart {
         // Within the participant's budget of new peer connections (media/peer_budget.rs).
         state

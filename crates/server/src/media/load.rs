@@ -8,9 +8,11 @@
 //! it, or since another worker handed it over. A worker past the high-water mark
 //! ([`HighWater`]) in either is *overloaded*: [`super::Media::admit`] refuses new joins with
 //! `server_busy` and placement puts new meetings on other workers, and the worker sheds load
-//! in the meetings it has, one step a window while it stays overloaded (video first: lower
-//! simulcast layers, then only the active speaker's camera; audio is never shed), and takes
-//! the steps back one at a time once it has been under the low-water mark for a while.
+//! in the meetings it has, one step a window while it stays overloaded (video only: lower
+//! simulcast layers, then only the cameras of the most recent speakers, then only the active
+//! speaker's; audio is never shed), and takes the steps back one at a time once it has been
+//! under the low-water mark for a while. A worker still shedding counts as busy for
+//! admission, so newcomers do not take what the people already in gave up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -154,16 +156,19 @@ impl Board {
 
     pub(super) fn publish(&self, worker: usize, sample: Sample, overloaded: bool, level: Shedding) {
         let Some(slot) = self.overloaded.get(worker) else { return };
-        slot.store(overloaded, Ordering::Relaxed);
+        // A worker still shedding is busy too, though its last window was under the mark:
+        // what it sheds is what a newcomer would take from the people already in.
+        slot.store(overloaded || level != Shedding::None, Ordering::Relaxed);
         let label = worker.to_string();
         metrics::gauge!("media_worker_busy_ratio", "worker" => label.clone())
             .set(f64::from(sample.busy_permille) / 1000.0);
         metrics::gauge!("media_worker_queue_delay_seconds", "worker" => label.clone())
             .set(sample.queue_delay.as_secs_f64());
         metrics::gauge!("media_worker_shedding_level", "worker" => label).set(f64::from(level as u8));
+        metrics::gauge!("media_node_busy").set(if self.all_overloaded() { 1.0 } else { 0.0 });
     }
 
-    /// Whether `worker` was overloaded in its last window.
+    /// Whether `worker` is busy: overloaded in its last window, or still shedding.
     pub(super) fn overloaded(&self, worker: usize) -> bool {
         self.overloaded.get(worker).is_some_and(|s| s.load(Ordering::Relaxed))
     }
@@ -211,13 +216,14 @@ mod tests {
         assert_eq!(g.observe(sample(500, 1)), None);
         assert_eq!(g.observe(sample(900, 1)), Some(Shedding::LowerLayers));
         assert_eq!(g.observe(sample(700, 30)), Some(Shedding::LowestLayer), "a long queue is overload too");
+        assert_eq!(g.observe(sample(950, 1)), Some(Shedding::FewerVideos));
         assert_eq!(g.observe(sample(950, 1)), Some(Shedding::SpeakerVideoOnly));
         assert_eq!(g.observe(sample(990, 1)), None, "audio is never shed");
         assert_eq!(g.observe(sample(500, 1)), None);
         assert_eq!(g.observe(sample(700, 1)), None, "between the marks: neither way, and calm starts over");
         assert_eq!(g.observe(sample(500, 1)), None);
         assert_eq!(g.observe(sample(500, 1)), None);
-        assert_eq!(g.observe(sample(500, 1)), Some(Shedding::LowestLayer));
+        assert_eq!(g.observe(sample(500, 1)), Some(Shedding::FewerVideos));
     }
 
     #[test]
@@ -231,6 +237,11 @@ mod tests {
         assert!(board.all_overloaded());
         assert!(!board.overloaded(2), "no such worker");
         assert!(!Board::new(0).all_overloaded());
+        let calm = sample(300, 1);
+        board.publish(1, calm, false, Shedding::LowerLayers);
+        assert!(board.overloaded(1), "still shedding: still busy");
+        board.publish(1, calm, false, Shedding::None);
+        assert!(!board.overloaded(1), "every step taken back: joins are welcome again");
     }
 
     #[test]

@@ -236,6 +236,13 @@ impl Media {
         }
     }
 
+    /// Whether this node takes no new meetings for load: every worker is past its high-water
+    /// mark or still shedding (the cluster heartbeat tells the other nodes, whose placement
+    /// then avoids this one).
+    pub fn busy(&self) -> bool {
+        self.inner.board.all_overloaded()
+    }
+
     /// Bytes sent on the media port since start (for the node's egress rate).
     pub fn sent_bytes(&self) -> u64 {
         self.inner.sent.load(std::sync::atomic::Ordering::Relaxed)

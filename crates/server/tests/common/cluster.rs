@@ -45,6 +45,14 @@ pub async fn nodes(n: usize) -> Option<Vec<TestApp>> {
 
 /// Like [`nodes`], one node per entry, each tagged with that region.
 pub async fn nodes_in(regions: &[Option<&str>]) -> Option<Vec<TestApp>> {
+    nodes_configured(regions, |_, _| {}).await
+}
+
+/// Like [`nodes_in`], each node's configuration changed by `tweak(index, config)` last.
+pub async fn nodes_configured(
+    regions: &[Option<&str>],
+    tweak: impl Fn(usize, &mut convene::Config),
+) -> Option<Vec<TestApp>> {
     let n = regions.len();
     let nats = nats()?;
     let backend = Backend::postgres()?;
@@ -54,6 +62,7 @@ pub async fn nodes_in(regions: &[Option<&str>]) -> Option<Vec<TestApp>> {
         c.cluster_name = cluster.clone();
         c.node_id = "n0".into();
         c.region = regions[0].map(str::to_owned);
+        tweak(0, c);
     })
     .await;
     let database_url = first.state.config.database_url.clone();
@@ -66,6 +75,7 @@ pub async fn nodes_in(regions: &[Option<&str>]) -> Option<Vec<TestApp>> {
                 c.cluster_name = cluster.clone();
                 c.node_id = format!("n{i}");
                 c.region = region.map(str::to_owned);
+                tweak(i, c);
             })
             .await,
         );

@@ -908,6 +908,11 @@ impl MediaClient {
         }
     }
 
+    /// Offers the client's media; the server's error frame if it refused the offer.
+    pub async fn try_publish(&mut self) -> Result<(), Value> {
+        self.publish_with(false).await
+    }
+
     /// Offers the client's media and waits for the answer; the server's error frame if it
     /// refused the offer.
     async fn publish_with(&mut self, restart: bool) -> Result<(), Value> {

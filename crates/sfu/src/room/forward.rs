@@ -172,10 +172,14 @@ impl Room {
     fn observe_audio(&mut self, now: Instant, p: &Ingested) {
         let Some(level) = p.packet.ext.audio_level.filter(|_| p.kind == TrackKind::Audio) else { return };
         self.speaker.observe(p.publisher, level, now);
+        let before = self.speaker.current();
         if let Some(speaker) = self.speaker.update(now) {
             self.emit(super::RoomEvent::ActiveSpeaker { participant: Some(speaker) });
-            if self.shedding == crate::shedding::Shedding::SpeakerVideoOnly {
-                // Only the speaker's camera flows: the new one's, from its next keyframe.
+            for who in before.into_iter().chain([speaker]) {
+                self.spoke.insert(who, now);
+            }
+            if self.shedding.camera_slots().is_some() {
+                // Only the recent speakers' cameras flow: the new one's, from its next keyframe.
                 self.reselect_everyone(now);
             }
         }

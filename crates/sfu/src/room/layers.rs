@@ -1,6 +1,7 @@
 //! Layer choice for the room: which simulcast layer each subscriber's forwarder aims for,
 //! what the subscriber's estimator is told to expect, and which layers anybody still wants.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use str0m::bwe::Bitrate;
@@ -20,6 +21,7 @@ const AUDIO_BITRATE_BPS: u64 = 50_000;
 impl Room {
     /// Runs the layer selector for every video down track of a subscriber.
     pub(super) fn reselect_layers(&mut self, now: Instant, subscriber: ParticipantId) {
+        let cameras = self.cameras_kept();
         let Some(p) = self.participants.get_mut(&subscriber) else { return };
         let videos = p
             .down
@@ -31,7 +33,6 @@ impl Room {
         let mut changed = Vec::new();
         let mut desired_bps = 0;
         let cap = self.shedding.layer_cap();
-        let speaker = self.speaker.current();
         for down in p.down.values_mut() {
             let Some(up) = self.tracks.get(&down.track) else { continue };
             if !matches!(down.negotiation, Negotiation::Open(_)) {
@@ -50,11 +51,9 @@ impl Room {
                     desired_bps += AUDIO_BITRATE_BPS;
                     Some(0)
                 }
-                // Shedding the last step: only the active speaker's camera (and screens) flow.
+                // Shedding the last steps: only the recent speakers' cameras (and screens) flow.
                 TrackKind::Video
-                    if self.shedding == Shedding::SpeakerVideoOnly
-                        && up.source == Source::Camera
-                        && speaker != Some(up.publisher) =>
+                    if up.source == Source::Camera && cameras.as_ref().is_some_and(|k| !k.contains(&up.publisher)) =>
                 {
                     None
                 }
@@ -84,8 +83,9 @@ impl Room {
     }
 
     /// Sheds video (or stops shedding) because the runtime cannot keep up: every subscriber's
-    /// layers are chosen again under the level's cap (switching at keyframes, as always), and
-    /// at [`Shedding::SpeakerVideoOnly`] only the active speaker's camera is forwarded.
+    /// layers are chosen again under the level's cap (switching at keyframes, as always); at
+    /// [`Shedding::FewerVideos`] only the most recent speakers' cameras are forwarded, at
+    /// [`Shedding::SpeakerVideoOnly`] only the active speaker's.
     ///
     /// Shedding lowers what each subscriber's estimator is told to expect (padding up to the
     /// old rate would be work too), and the estimate follows the traffic down. That says
@@ -118,6 +118,27 @@ impl Room {
     /// How much the room sheds.
     pub fn shedding(&self) -> Shedding {
         self.shedding
+    }
+
+    /// Whose cameras flow while shedding keeps only a few ([`Shedding::camera_slots`]); `None`:
+    /// everyone's. The active speaker first, then those who spoke most recently, then (slots
+    /// left over in a quiet room) those who joined first; at the last step only the speaker.
+    fn cameras_kept(&self) -> Option<HashSet<ParticipantId>> {
+        let slots = self.shedding.camera_slots()?;
+        let speaker = self.speaker.current();
+        if self.shedding == Shedding::SpeakerVideoOnly {
+            return Some(speaker.into_iter().collect());
+        }
+        let mut publishers: Vec<ParticipantId> = self
+            .tracks
+            .values()
+            .filter(|t| t.kind == TrackKind::Video && t.source == Source::Camera)
+            .map(|t| t.publisher)
+            .collect();
+        publishers.sort_unstable();
+        publishers.dedup();
+        publishers.sort_by_key(|p| (Some(*p) != speaker, std::cmp::Reverse(self.spoke.get(p).copied()), *p));
+        Some(publishers.into_iter().take(slots).collect())
     }
 
     /// Runs the layer selector for every subscriber (the room's shedding or speaker changed).

@@ -126,6 +126,9 @@ pub struct Room {
     tap: Tap,
     /// What the room stops sending while its runtime is overloaded.
     shedding: Shedding,
+    /// When each participant last was (or stopped being) the active speaker: who keeps a
+    /// camera slot when shedding keeps only a few ([`Shedding::FewerVideos`]).
+    spoke: HashMap<ParticipantId, Instant>,
 }
 
 impl Room {
@@ -153,6 +156,7 @@ impl Room {
             video_stopped: HashSet::new(),
             tap: Tap::default(),
             shedding: Shedding::None,
+            spoke: HashMap::new(),
         }
     }
 
@@ -242,6 +246,7 @@ impl Room {
         for track in gone {
             self.unpublish(track);
         }
+        self.spoke.remove(&id);
         if self.speaker.remove(id) {
             self.emit(RoomEvent::ActiveSpeaker { participant: None });
         }
