@@ -28,7 +28,7 @@ const link = () => `${server.base}/j/${meeting.meeting_id}?pwd=${encodeURICompon
 
 async function enter(page, name) {
   await page.goto(link());
-  if (name) await page.fill("#pj-name", name);
+  if (name) await page.fill("#pj-name", name, { timeout: 60_000 }).catch(async (e) => (await shot(page, "polls-fail-prejoin"), Promise.reject(e)));
   await page.click("text=Join now");
   await page.waitForSelector("#room");
 }
