@@ -86,6 +86,14 @@ fn client_examples() -> Vec<Value> {
             "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host", "sdpMid": "0", "sdpMLineIndex": 0}}),
         json!({"type": "p2p_candidate", "to": "p_2", "session": 1, "candidate": null}),
         json!({"type": "p2p_status", "session": 1, "connected": true}),
+        json!({"type": "breakout_open", "rooms": 2, "assign": "manual", "names": ["Design", "Ops"],
+            "assignments": [{"participant_id": "p_2", "room": 1}], "minutes": 10}),
+        json!({"type": "breakout_rename", "room": 1, "name": "Design review"}),
+        json!({"type": "breakout_move", "participant_id": "p_2", "room": 2}),
+        json!({"type": "breakout_choose", "room": 0}),
+        json!({"type": "breakout_broadcast", "text": "Five minutes left"}),
+        json!({"type": "breakout_help"}),
+        json!({"type": "breakout_close", "countdown_seconds": 60}),
     ]
 }
 
@@ -122,6 +130,10 @@ fn the_schema_refuses_what_the_docs_refuse() {
         json!({"type": "set_video_size", "track_id": "t1", "width": -1, "height": 0}),
         json!({"type": "set_video_size", "track_id": "t1", "width": 4_294_967_296u64, "height": 0}),
         json!({"type": "publish_offer", "sdp": "v=0", "tracks": [{"mid": "0", "source": "webcam"}]}),
+        json!({"type": "breakout_open", "rooms": 1, "assign": "auto"}),
+        json!({"type": "breakout_open", "rooms": 51, "assign": "auto"}),
+        json!({"type": "breakout_open", "rooms": 2, "assign": "random"}),
+        json!({"type": "breakout_close", "countdown_seconds": 301}),
     ] {
         assert!(!v.is_valid(&bad), "the schema accepts {bad}");
     }
@@ -168,6 +180,7 @@ fn server_examples() -> Vec<ServerMessage> {
             content_type: "application/pdf".into(),
             url: "/api/v1/meetings/1/files/f_1".into(),
         }),
+        room: Some(2),
     };
     let settings = json!({"waiting_room": false, "join_before_host": true, "mute_on_entry": false,
         "allow_guests": true, "max_participants": 100, "duration_limit_minutes": 60, "auto_record": false,
@@ -251,6 +264,23 @@ fn server_examples() -> Vec<ServerMessage> {
             }),
         },
         ServerMessage::error("not_allowed", "no", Some("mute")),
+        ServerMessage::BreakoutState {
+            breakouts: Breakouts {
+                open: true,
+                assign: BreakoutAssign::Auto,
+                rooms: vec![BreakoutRoom { room: 1, name: "Room 1".into(), participants: vec!["p_2".into()] }],
+                seconds_left: Some(540),
+                closing_in: None,
+            },
+        },
+        ServerMessage::BreakoutMoved { room: 1, name: "Room 1".into(), tracks: vec![] },
+        ServerMessage::BreakoutBroadcast { from: "p_1".into(), from_name: "Gus".into(), text: "Wrap up".into() },
+        ServerMessage::BreakoutHelp {
+            participant_id: "p_2".into(),
+            display_name: "Ann".into(),
+            room: 1,
+            room_name: "Room 1".into(),
+        },
     ]
 }
 
