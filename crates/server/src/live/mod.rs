@@ -13,6 +13,8 @@
 //! `Live` itself.
 
 mod admission;
+mod breakout;
+mod breakout_media;
 mod chat;
 pub(crate) mod e2ee;
 mod entry;
@@ -157,6 +159,18 @@ impl Live {
             M::SetVideoSize { track_id, width, height } => {
                 signaling::set_video_size(state, room, me, &track_id, width, height)
             }
+            // Breakout rooms (live/breakout.rs).
+            M::BreakoutOpen { rooms, assign, names, assignments, minutes } => {
+                breakout::open(state, room, me, rooms, assign, names, assignments, minutes).await
+            }
+            M::BreakoutRename { room: k, name } => breakout::rename(room, me, k, name),
+            M::BreakoutMove { participant_id, room: k } => {
+                breakout::move_someone(state, room, me, participant_id, k).await
+            }
+            M::BreakoutChoose { room: k } => breakout::choose(state, room, me, k).await,
+            M::BreakoutBroadcast { text } => breakout::broadcast(room, me, text),
+            M::BreakoutHelp => breakout::help(room, me),
+            M::BreakoutClose { countdown_seconds } => breakout::close(state, room, me, countdown_seconds),
         }
     }
 }

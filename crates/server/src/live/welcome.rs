@@ -59,7 +59,7 @@ impl Live {
                 recording: room.is_recording(),
             },
             participants: room.participants(),
-            tracks: room.tracks(),
+            tracks: super::breakout::tracks_for(room, &me.participant_id),
             chat,
         })
     }

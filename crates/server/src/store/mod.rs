@@ -7,6 +7,7 @@
 mod access;
 mod backgrounds;
 pub mod backlog;
+mod breakouts;
 mod chat;
 mod jobs;
 mod meetings;
@@ -20,6 +21,7 @@ pub mod webhooks;
 
 pub use access::AccountStanding;
 pub use backlog::{Backlog, Pending};
+pub use breakouts::BreakoutStay;
 pub use chat::{ChatRow, FileRow, Viewer};
 pub use jobs::JobRow;
 pub use meetings::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting};
