@@ -77,6 +77,7 @@
  * @property {string} text
  * @property {string} sent_at
  * @property {SharedFile} [file]
+ * @property {number} [room] sent in this breakout room (its members only see it)
  */
 
 /**
@@ -123,7 +124,28 @@
  *   | {type: "p2p_mode", mode: "p2p" | "sfu", peer?: string | null, session: number, offerer?: boolean, reason?: string | null}
  *   | {type: "p2p_offer", from: string, session: number, sdp: string}
  *   | {type: "p2p_answer", from: string, session: number, sdp: string}
- *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}} ServerMessage
+ *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}
+ *   | {type: "breakout_state", breakouts: Breakouts}
+ *   | {type: "breakout_moved", room: number, name: string, tracks: Track[]}
+ *   | {type: "breakout_broadcast", from: string, from_name: string, text: string}
+ *   | {type: "breakout_help", participant_id: string, display_name: string, room: number, room_name: string}} ServerMessage
+ */
+
+// --- breakout rooms (docs/protocol.md §2c) ---
+/** @typedef {"auto" | "manual" | "choose"} BreakoutAssign */
+/**
+ * @typedef {object} BreakoutRoom
+ * @property {number} room 1-based
+ * @property {string} name
+ * @property {string[]} participants who is in it now
+ */
+/**
+ * @typedef {object} Breakouts
+ * @property {boolean} open
+ * @property {BreakoutAssign} assign
+ * @property {BreakoutRoom[]} rooms
+ * @property {number | null} seconds_left the timer, if one runs
+ * @property {number | null} closing_in the countdown of "close all", once asked
  */
 
 /**
@@ -170,7 +192,14 @@
  *   | {type: "p2p_offer", to: string, session: number, sdp: string}
  *   | {type: "p2p_answer", to: string, session: number, sdp: string}
  *   | {type: "p2p_candidate", to: string, session: number, candidate: RTCIceCandidateInit | null}
- *   | {type: "p2p_status", session: number, connected: boolean}} ClientMessage
+ *   | {type: "p2p_status", session: number, connected: boolean}
+ *   | {type: "breakout_open", rooms: number, assign: BreakoutAssign, names?: string[], assignments?: {participant_id: string, room: number}[], minutes?: number}
+ *   | {type: "breakout_rename", room: number, name: string}
+ *   | {type: "breakout_move", participant_id: string, room: number}
+ *   | {type: "breakout_choose", room: number}
+ *   | {type: "breakout_broadcast", text: string}
+ *   | {type: "breakout_help"}
+ *   | {type: "breakout_close", countdown_seconds?: number}} ClientMessage
  */
 
 /** Emoji the server accepts in `react` (`REACTIONS` in crates/protocol). */

@@ -13,6 +13,7 @@ import { infoPanel } from "./room/info.js";
 import { listenForShortcuts } from "./room/keys.js";
 import { showJoining, showWaiting, showEnded } from "./room/screens.js";
 import { dropAudioButton } from "./audio-unlock.js";
+import { createBreakout } from "./room/breakout.js";
 
 /** @typedef {import("../meeting.js").Meeting} Meeting */
 /** @typedef {import("./room/context.js").LocalMedia} LocalMedia */
@@ -34,6 +35,9 @@ export function showRoom(meeting, local) {
   const controls = createControls(ctx, { stage, leave });
   const header = createHeader(ctx, controls.recording.pill, () => controls.actions.togglePanel("info"));
   header.el.append(controls.flip.el);
+  // Breakout rooms: a control beside Participants, its panel, and the banner of a room.
+  const breakout = createBreakout(ctx, () => controls.actions.togglePanel("breakout"));
+  controls.el.querySelector("#ctl-people")?.before(breakout.button);
   const side = h("aside", { class: "side", hidden: true });
   const closeBtn = () => h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": "Close panel", onclick: () => (state.closePanel(), render()) }, icon("x"));
 
@@ -48,6 +52,12 @@ export function showRoom(meeting, local) {
       if (focused) fresh.focus();
     } else if (state.panel === "people") side.replaceChildren(...peoplePanel(ctx, closeBtn, stage.avatarOf).filter((n) => n !== null));
     else if (state.panel === "info") side.replaceChildren(...infoPanel(ctx, closeBtn));
+    else if (state.panel === "breakout") {
+      // Rendered again on every change: keep the keyboard where it was.
+      const focused = document.activeElement?.id;
+      side.replaceChildren(...breakout.panel(closeBtn));
+      if (focused) document.getElementById(focused)?.focus();
+    }
   };
 
   const render = () => {
@@ -62,6 +72,7 @@ export function showRoom(meeting, local) {
       local.effects?.camera.setPaused(!me.camera_on);
     }
     controls.render();
+    breakout.render();
     renderSide();
   };
 
@@ -166,6 +177,7 @@ export function showRoom(meeting, local) {
     controls.devices.dispose();
     controls.more.dispose();
     controls.flip.dispose();
+    breakout.dispose();
     removeEventListener("resize", onResize);
     for (const t of local.stream?.getTracks() ?? []) t.stop();
     local.effects?.stop();
@@ -173,7 +185,7 @@ export function showRoom(meeting, local) {
   };
 
   const mountRoom = () => {
-    mount(h("div", { class: "room", id: "room" }, header.el, header.banner, h("div", { class: "room-body" }, stage.el, side), stage.audios, controls.el));
+    mount(h("div", { class: "room", id: "room" }, header.el, header.banner, breakout.banner, h("div", { class: "room-body" }, stage.el, side), stage.audios, controls.el));
     render();
   };
 
