@@ -11,10 +11,11 @@
  * `help` ({participant_id, display_name, room, room_name}), `moved` ({room, name}).
  */
 export class BreakoutRooms extends EventTarget {
-  /** @param {import("./signaling.js").Signaling} signaling */
-  constructor(signaling) {
+  /** @param {import("./signaling.js").Signaling} signaling @param {() => string} me my participant id */
+  constructor(signaling, me) {
     super();
     this.signaling = signaling;
+    this.me = me;
     /** @type {Breakouts | null} */
     this.state = null;
     /** The room I am in (0: the main room). */
@@ -49,10 +50,9 @@ export class BreakoutRooms extends EventTarget {
         const now = Date.now();
         this.closingAt = msg.breakouts.closing_in === null ? null : now + msg.breakouts.closing_in * 1000;
         this.endsAt = msg.breakouts.seconds_left === null ? null : now + msg.breakouts.seconds_left * 1000;
-        if (!msg.breakouts.open) {
-          this.myRoom = 0;
-          this.myRoomName = "Main room";
-        }
+        // Also after a reload that resumed my seat in a room (no `breakout_moved` then).
+        this.myRoom = this.roomOf(this.me());
+        this.myRoomName = msg.breakouts.rooms.find((r) => r.room === this.myRoom)?.name ?? "Main room";
         break;
       }
       case "breakout_moved":

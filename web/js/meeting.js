@@ -80,7 +80,7 @@ export class Meeting extends EventTarget {
     /** The direct connection while two talk peer-to-peer (the media session stays warm). */
     this.p2p = new PeerLink(this.signaling, this.media, this.media.rtcConfig);
     /** Breakout rooms (docs/protocol.md §2c). */
-    this.breakout = new BreakoutRooms(this.signaling);
+    this.breakout = new BreakoutRooms(this.signaling, () => this.me);
     this.breakout.addEventListener("change", () => this.emit("change"));
     /** @type {Map<string, Participant>} */
     this.participants = new Map();
