@@ -54,8 +54,8 @@ async fn rooms_keep_media_and_chat_apart_and_close_all_returns_everyone(backend:
 
     // Even split in order of arrival, moderators stay: Ann and Cid in room 1, Bob in room 2.
     h.signaling().send(json!({"type": "breakout_open", "rooms": 2, "assign": "auto", "names": ["Design"]}));
-    let state =
-        h.signaling().expect_where("breakout_state", |s| s["breakouts"]["rooms"][1]["participants"] != json!([])).await;
+    let placed = |s: &Value, k: usize| s["breakouts"]["rooms"][k]["participants"].as_array().map_or(0, Vec::len);
+    let state = h.signaling().expect_where("breakout_state", |s| placed(s, 0) == 2 && placed(s, 1) == 1).await;
     let rooms = &state["breakouts"]["rooms"];
     assert_eq!(rooms[0]["name"], "Design");
     assert_eq!(rooms[1]["name"], "Room 2");
@@ -93,6 +93,7 @@ async fn rooms_keep_media_and_chat_apart_and_close_all_returns_everyone(backend:
     assert_eq!((msg["message"]["text"].as_str(), msg["message"]["room"].as_u64()), (Some("hello room one"), Some(1)));
     never(&mut b, "chat_message").await;
     never(&mut h, "chat_message").await;
+    assert_eq!(a.signaling().expect("chat_message").await["message"]["text"], "hello room one", "the sender's copy");
     h.signaling().send(json!({"type": "chat_send", "text": "main only"}));
     never(&mut a, "chat_message").await;
 
@@ -155,7 +156,7 @@ async fn what_a_participant_may_not_do_is_refused(backend: Backend) {
     refused(&mut h, json!({"type": "breakout_open", "rooms": 51, "assign": "auto"}), "invalid_message").await;
     refused(&mut h, json!({"type": "breakout_open", "rooms": 2, "assign": "auto", "minutes": 0}), "invalid_message")
         .await;
-    refused(&mut h, json!({"type": "breakout_open", "rooms": 2, "assign": "sideways"}), "invalid_message").await;
+    refused(&mut h, json!({"type": "breakout_open", "rooms": "two", "assign": "auto"}), "invalid_message").await;
     refused(&mut h, json!({"type": "breakout_move", "participant_id": pid, "room": 1}), "breakouts_closed").await;
     refused(
         &mut h,
@@ -174,7 +175,7 @@ async fn what_a_participant_may_not_do_is_refused(backend: Backend) {
     h.send(json!({"type": "breakout_open", "rooms": 2, "assign": "manual", "assignments": [{"participant_id": pid, "room": 1}]}))
         .await;
     assert_eq!(p.expect("breakout_moved").await["room"], 1);
-    let state = q.expect("breakout_state").await;
+    let state = q.expect_where("breakout_state", |s| s["breakouts"]["rooms"][0]["participants"] != json!([])).await;
     assert_eq!(state["breakouts"]["rooms"][0]["participants"], json!([pid]));
 
     refused(&mut p, json!({"type": "breakout_close"}), "not_allowed").await;
@@ -212,7 +213,7 @@ async fn what_a_participant_may_not_do_is_refused(backend: Backend) {
     refused(&mut q, json!({"type": "breakout_choose", "room": 4}), "unknown_room").await;
 }
 
-common::backend_tests!(
+backend_tests!(
     rooms_keep_media_and_chat_apart_and_close_all_returns_everyone,
     what_a_participant_may_not_do_is_refused,
 );
