@@ -6,6 +6,7 @@ import { Signaling } from "./signaling.js";
 import { MediaSession } from "./peer.js";
 import { MeetingE2ee } from "./e2ee/room.js";
 import { PeerLink } from "./p2p.js";
+import { BreakoutRooms } from "./breakout.js";
 
 /** @typedef {import("./types.js").Participant} Participant */
 /** @typedef {import("./types.js").ChatMessage} ChatMessage */
@@ -79,6 +80,9 @@ export class Meeting extends EventTarget {
     }
     /** The direct connection while two talk peer-to-peer (the media session stays warm). */
     this.p2p = new PeerLink(this.signaling, this.media, this.media.rtcConfig);
+    /** Breakout rooms (docs/protocol.md §2d). */
+    this.breakout = new BreakoutRooms(this.signaling, () => this.me);
+    this.breakout.addEventListener("change", () => this.emit("change"));
     /** @type {Map<string, Participant>} */
     this.participants = new Map();
     /** @type {ChatMessage[]} */
@@ -180,6 +184,12 @@ export class Meeting extends EventTarget {
 
   get isHost() {
     return this.self?.role === "host";
+  }
+
+  /** Who is in the same room as I am (everyone while there are no breakout rooms). */
+  inMyRoom() {
+    const mine = this.breakout.roomOf(this.me);
+    return [...this.participants.values()].filter((p) => this.breakout.roomOf(p.participant_id) === mine);
   }
 
   /** @param {string} id */

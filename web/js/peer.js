@@ -380,6 +380,9 @@ export class MediaSession extends EventTarget {
           this.sentSizes.delete(msg.track_id);
           this.sync();
           break;
+        case "breakout_moved":
+          this.moveRoom(msg.tracks);
+          break;
         case "publish_answer":
           this.available = true;
           this.awaitingAnswer?.(msg.sdp);
@@ -550,6 +553,24 @@ export class MediaSession extends EventTarget {
   setTrouble(trouble) {
     this.trouble = trouble;
     this.dispatchEvent(new CustomEvent("trouble", { detail: trouble }));
+  }
+
+  /**
+   * Breakout rooms: the server moved me to another room's media (`breakout_moved`). Both
+   * connections go and my media is published afresh, without `restart` (the server already
+   * took me out of the old room); `tracks` are those of the room I am in now.
+   * @param {Track[]} tracks
+   */
+  moveRoom(tracks) {
+    if (this.closed) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.closeConnections();
+    this.published = new Map(tracks.map((t) => [t.track_id, t]));
+    this.sentSizes.clear();
+    this.hintSizes(tracks);
+    this.sync();
+    if (this.available !== false) this.renegotiate(false);
   }
 
   /** Creates both connections anew and re-publishes with `restart: true` (protocol §2a). */

@@ -4,7 +4,7 @@
 // modules under ui/room/ read this and change it through its methods, then render.
 
 /** @typedef {import("./types.js").Participant} Participant */
-/** @typedef {"chat" | "people" | "info" | "polls"} Panel */
+/** @typedef {"chat" | "people" | "info" | "polls" | "breakout"} Panel */
 
 export class RoomState {
   constructor() {

@@ -87,6 +87,7 @@
  * @property {string} text
  * @property {string} sent_at
  * @property {SharedFile} [file]
+ * @property {number} [room] sent in this breakout room (its members only see it)
  */
 
 /**
@@ -136,7 +137,28 @@
  *   | {type: "p2p_candidate", from: string, session: number, candidate: RTCIceCandidateInit | null}
  *   | {type: "captions_updated", on: boolean, by: string | null}
  *   | {type: "caption", participant_id: string, utterance: number, text: string, is_final: boolean, start_ms: number, end_ms: number}
- *   | {type: "poll_updated", poll: Poll}} ServerMessage
+ *   | {type: "poll_updated", poll: Poll}
+ *   | {type: "breakout_state", breakouts: Breakouts}
+ *   | {type: "breakout_moved", room: number, name: string, tracks: Track[]}
+ *   | {type: "breakout_broadcast", from: string, from_name: string, text: string}
+ *   | {type: "breakout_help", participant_id: string, display_name: string, room: number, room_name: string}} ServerMessage
+ */
+
+// --- breakout rooms (docs/protocol.md §2d) ---
+/** @typedef {"auto" | "manual" | "choose"} BreakoutAssign */
+/**
+ * @typedef {object} BreakoutRoom
+ * @property {number} room 1-based
+ * @property {string} name
+ * @property {string[]} participants who is in it now
+ */
+/**
+ * @typedef {object} Breakouts
+ * @property {boolean} open
+ * @property {BreakoutAssign} assign
+ * @property {BreakoutRoom[]} rooms
+ * @property {number | null} seconds_left the timer, if one runs
+ * @property {number | null} closing_in the countdown of "close all", once asked
  */
 
 /**
@@ -188,7 +210,14 @@
  *   | {type: "poll_create", question: string, options: string[], multiple?: boolean, anonymous?: boolean}
  *   | {type: "poll_vote", poll_id: string, choices: number[]}
  *   | {type: "poll_end", poll_id: string}
- *   | {type: "poll_share", poll_id: string}} ClientMessage
+ *   | {type: "poll_share", poll_id: string}
+ *   | {type: "breakout_open", rooms: number, assign: BreakoutAssign, names?: string[], assignments?: {participant_id: string, room: number}[], minutes?: number}
+ *   | {type: "breakout_rename", room: number, name: string}
+ *   | {type: "breakout_move", participant_id: string, room: number}
+ *   | {type: "breakout_choose", room: number}
+ *   | {type: "breakout_broadcast", text: string}
+ *   | {type: "breakout_help"}
+ *   | {type: "breakout_close", countdown_seconds?: number}} ClientMessage
  */
 
 // --- polls (docs/protocol.md §5d) ---

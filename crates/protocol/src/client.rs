@@ -168,6 +168,54 @@ pub enum ClientMessage {
     PollEnd { poll_id: String },
     /// Show an ended poll's results to everyone.
     PollShare { poll_id: String },
+    // --- breakout rooms (docs/protocol.md §2d; host and co-hosts unless said) ---
+    /// Open `rooms` breakout rooms and send people to them: `auto` splits everyone but the
+    /// moderators evenly, `manual` follows `assignments` (the rest stay in the main room),
+    /// `choose` lets each participant pick with `breakout_choose`.
+    BreakoutOpen {
+        /// 2 to 50.
+        #[schemars(range(min = 2, max = 50))]
+        rooms: u32,
+        assign: BreakoutAssign,
+        /// Room names, in order (missing ones are "Room N").
+        #[serde(default)]
+        names: Vec<String>,
+        /// `manual`: who goes where.
+        #[serde(default)]
+        assignments: Vec<BreakoutAssignment>,
+        /// Close the rooms by themselves after this many minutes (1 to 720), with a
+        /// `breakout_ending` warning 60 s before.
+        #[serde(default)]
+        #[schemars(range(min = 1, max = 720))]
+        minutes: Option<u32>,
+    },
+    /// Rename an open room.
+    BreakoutRename {
+        room: u32,
+        /// 1 to 60 characters.
+        #[schemars(length(min = 1, max = 60))]
+        name: String,
+    },
+    /// Move someone to room `room` (0: the main room) while the rooms are open.
+    BreakoutMove { participant_id: String, room: u32 },
+    /// Go to room `room` myself (0: back to the main room, always allowed). A participant
+    /// may pick a room only when the rooms were opened with `assign: choose`; a moderator
+    /// may visit any room.
+    BreakoutChoose { room: u32 },
+    /// A message shown in every room.
+    BreakoutBroadcast {
+        #[schemars(length(min = 1, max = 500))]
+        text: String,
+    },
+    /// Anyone in a breakout room: ask the moderators to come (they get `breakout_help`).
+    BreakoutHelp,
+    /// Close all rooms: everyone is told the countdown, then returns to the main room.
+    BreakoutClose {
+        /// Seconds before everyone returns (0 to 300, default 60).
+        #[serde(default)]
+        #[schemars(range(max = 300))]
+        countdown_seconds: Option<u32>,
+    },
 }
 
 /// Parses a client frame, telling apart bad JSON, unknown types and bad fields.

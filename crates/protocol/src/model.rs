@@ -139,6 +139,9 @@ pub struct ChatMessage {
     /// A shared file this message announces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<SharedFile>,
+    /// Sent in breakout room `room` (seen by its members only); absent in the main room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<u32>,
 }
 
 /// A file shared in the meeting chat.
@@ -319,4 +322,51 @@ pub struct PollBallot {
     /// The voter's account (`null`: a guest).
     pub user_id: Option<String>,
     pub choices: Vec<u32>,
+}
+
+// --- breakout rooms (docs/protocol.md §2d) ---
+
+/// Fewest and most breakout rooms a meeting may open at once.
+pub const BREAKOUT_ROOMS: std::ops::RangeInclusive<u32> = 2..=50;
+
+/// How people are sent to breakout rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakoutAssign {
+    /// Everyone but the moderators, split evenly in order of arrival.
+    Auto,
+    /// As the moderator's `assignments` say.
+    Manual,
+    /// Each participant picks a room.
+    Choose,
+}
+
+/// One person sent to one room by `breakout_open`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BreakoutAssignment {
+    pub participant_id: String,
+    /// 1 to the number of rooms (0: stays in the main room).
+    pub room: u32,
+}
+
+/// One breakout room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BreakoutRoom {
+    /// 1 to the number of rooms.
+    pub room: u32,
+    pub name: String,
+    /// Who is in it now.
+    pub participants: Vec<String>,
+}
+
+/// The breakout rooms of a meeting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Breakouts {
+    pub open: bool,
+    pub assign: BreakoutAssign,
+    pub rooms: Vec<BreakoutRoom>,
+    /// Seconds until the timer closes the rooms, if one runs.
+    pub seconds_left: Option<i64>,
+    /// Seconds until everyone returns, once "close all" was asked.
+    pub closing_in: Option<i64>,
 }

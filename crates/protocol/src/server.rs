@@ -197,6 +197,34 @@ pub enum ServerMessage {
     PollUpdated {
         poll: Poll,
     },
+    // --- breakout rooms (docs/protocol.md §2d) ---
+    /// The breakout rooms as they are now, to everyone, on every change (`open: false`
+    /// once everyone is back).
+    BreakoutState {
+        breakouts: Breakouts,
+    },
+    /// I was moved to room `room` (0: the main room): close both peer connections and
+    /// publish afresh (`publish_offer` without `restart`) — the same socket and seat; the
+    /// server already took me out of the old room's media. `tracks` replaces the tracks I
+    /// knew (those of the room I am now in).
+    BreakoutMoved {
+        room: u32,
+        name: String,
+        tracks: Vec<Track>,
+    },
+    /// A moderator's message to all rooms.
+    BreakoutBroadcast {
+        from: String,
+        from_name: String,
+        text: String,
+    },
+    /// To moderators: someone in a breakout room asks for help.
+    BreakoutHelp {
+        participant_id: String,
+        display_name: String,
+        room: u32,
+        room_name: String,
+    },
 }
 
 impl ServerMessage {
@@ -250,6 +278,10 @@ impl ServerMessage {
             ServerMessage::CaptionsUpdated { .. } => "captions_updated",
             ServerMessage::Caption { .. } => "caption",
             ServerMessage::PollUpdated { .. } => "poll_updated",
+            ServerMessage::BreakoutState { .. } => "breakout_state",
+            ServerMessage::BreakoutMoved { .. } => "breakout_moved",
+            ServerMessage::BreakoutBroadcast { .. } => "breakout_broadcast",
+            ServerMessage::BreakoutHelp { .. } => "breakout_help",
         }
     }
 }

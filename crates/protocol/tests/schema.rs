@@ -92,6 +92,14 @@ fn client_examples() -> Vec<Value> {
         json!({"type": "poll_vote", "poll_id": "poll_1", "choices": [1]}),
         json!({"type": "poll_end", "poll_id": "poll_1"}),
         json!({"type": "poll_share", "poll_id": "poll_1"}),
+        json!({"type": "breakout_open", "rooms": 2, "assign": "manual", "names": ["Design", "Ops"],
+            "assignments": [{"participant_id": "p_2", "room": 1}], "minutes": 10}),
+        json!({"type": "breakout_rename", "room": 1, "name": "Design review"}),
+        json!({"type": "breakout_move", "participant_id": "p_2", "room": 2}),
+        json!({"type": "breakout_choose", "room": 0}),
+        json!({"type": "breakout_broadcast", "text": "Five minutes left"}),
+        json!({"type": "breakout_help"}),
+        json!({"type": "breakout_close", "countdown_seconds": 60}),
     ]
 }
 
@@ -131,6 +139,7 @@ fn the_schema_refuses_what_the_docs_refuse() {
         json!({"type": "poll_create", "question": "", "options": ["a", "b"]}),
         json!({"type": "poll_create", "question": "Q", "options": ["only one"]}),
         json!({"type": "poll_vote", "poll_id": "poll_1", "choices": [-1]}),
+        json!({"type": "breakout_open", "rooms": 2, "assign": "random"}),
     ] {
         assert!(!v.is_valid(&bad), "the schema accepts {bad}");
     }
@@ -177,6 +186,7 @@ fn server_examples() -> Vec<ServerMessage> {
             content_type: "application/pdf".into(),
             url: "/api/v1/meetings/1/files/f_1".into(),
         }),
+        room: Some(2),
     };
     let settings = json!({"waiting_room": false, "join_before_host": true, "mute_on_entry": false,
         "allow_guests": true, "max_participants": 100, "duration_limit_minutes": 60, "auto_record": false,
@@ -288,6 +298,23 @@ fn server_examples() -> Vec<ServerMessage> {
         },
         ServerMessage::error("not_allowed", "no", Some("mute")),
         ServerMessage::PollUpdated { poll },
+        ServerMessage::BreakoutState {
+            breakouts: Breakouts {
+                open: true,
+                assign: BreakoutAssign::Auto,
+                rooms: vec![BreakoutRoom { room: 1, name: "Room 1".into(), participants: vec!["p_2".into()] }],
+                seconds_left: Some(540),
+                closing_in: None,
+            },
+        },
+        ServerMessage::BreakoutMoved { room: 1, name: "Room 1".into(), tracks: vec![] },
+        ServerMessage::BreakoutBroadcast { from: "p_1".into(), from_name: "Gus".into(), text: "Wrap up".into() },
+        ServerMessage::BreakoutHelp {
+            participant_id: "p_2".into(),
+            display_name: "Ann".into(),
+            room: 1,
+            room_name: "Room 1".into(),
+        },
     ]
 }
 

@@ -14,6 +14,7 @@ import { pollsPanel } from "./room/polls.js";
 import { listenForShortcuts } from "./room/keys.js";
 import { showJoining, showWaiting, showEnded } from "./room/screens.js";
 import { dropAudioButton } from "./audio-unlock.js";
+import { createBreakout } from "./room/breakout.js";
 
 /** @typedef {import("../meeting.js").Meeting} Meeting */
 /** @typedef {import("./room/context.js").LocalMedia} LocalMedia */
@@ -35,6 +36,9 @@ export function showRoom(meeting, local) {
   const controls = createControls(ctx, { stage, leave });
   const header = createHeader(ctx, controls.recording.pill, () => controls.actions.togglePanel("info"));
   header.el.append(controls.flip.el);
+  // Breakout rooms: a control beside Participants, its panel, and the banner of a room.
+  const breakout = createBreakout(ctx, () => controls.actions.togglePanel("breakout"));
+  controls.el.querySelector("#ctl-people")?.before(breakout.button);
   const side = h("aside", { class: "side", hidden: true });
   const closeBtn = () => h("button", { class: "btn btn-icon btn-ghost", type: "button", "aria-label": "Close panel", onclick: () => (state.closePanel(), render()) }, icon("x"));
 
@@ -50,6 +54,7 @@ export function showRoom(meeting, local) {
     } else if (state.panel === "people") side.replaceChildren(...peoplePanel(ctx, closeBtn, stage.avatarOf).filter((n) => n !== null));
     else if (state.panel === "info") side.replaceChildren(...infoPanel(ctx, closeBtn));
     else if (state.panel === "polls") keepingFocus(() => side.replaceChildren(...pollsPanel(ctx, closeBtn)));
+    else if (state.panel === "breakout") keepingFocus(() => side.replaceChildren(...breakout.panel(closeBtn)));
   };
 
   /** Draws the panel again, leaving the focus (and the caret) where it was. @param {() => void} draw */
@@ -76,6 +81,7 @@ export function showRoom(meeting, local) {
       local.effects?.camera.setPaused(!me.camera_on);
     }
     controls.render();
+    breakout.render();
     renderSide();
   };
 
@@ -192,6 +198,7 @@ export function showRoom(meeting, local) {
     controls.devices.dispose();
     controls.more.dispose();
     controls.flip.dispose();
+    breakout.dispose();
     removeEventListener("resize", onResize);
     for (const t of local.stream?.getTracks() ?? []) t.stop();
     local.effects?.stop();
@@ -199,7 +206,7 @@ export function showRoom(meeting, local) {
   };
 
   const mountRoom = () => {
-    mount(h("div", { class: "room", id: "room" }, header.el, header.banner, h("div", { class: "room-body" }, stage.el, side), stage.audios, controls.el));
+    mount(h("div", { class: "room", id: "room" }, header.el, header.banner, breakout.banner, h("div", { class: "room-body" }, stage.el, side), stage.audios, controls.el));
     render();
   };
 

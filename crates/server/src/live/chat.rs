@@ -38,6 +38,11 @@ impl Live {
             Some(pid) => Some(target(room, pid, "chat_send")?),
             None => None,
         };
+        // In a breakout room, a message to everyone stays in that room.
+        let k = room.breakout.room_of(&me.participant_id);
+        if recipient.is_none() && k != 0 {
+            return super::breakout_media::chat(state, room, me, text, k);
+        }
         self.post_chat(state, room, me, text, recipient.as_ref(), None)
             .await
             .map_err(|_| ("unavailable", "the message could not be saved; try again".to_owned(), "chat_send"))?;
@@ -75,7 +80,8 @@ impl Live {
         let message = chat_message(&row, file);
         let frame = ServerMessage::ChatMessage { message: message.clone() };
         match to {
-            None => room.broadcast(&frame, None),
+            // The main room's chat: not to those in a breakout room (it stays in the history).
+            None => room.send_where(&frame, |p| !room.breakout.away(p)),
             Some(t) => {
                 room.send_to(&from.participant_id, frame.clone());
                 room.send_to(&t.participant_id, frame);
@@ -113,6 +119,7 @@ pub(crate) fn chat_message(row: &ChatRow, file: Option<SharedFile>) -> ChatMessa
         text: row.text.clone(),
         sent_at: from_ms(row.sent_at).to_rfc3339(),
         file,
+        room: None,
     }
 }
 

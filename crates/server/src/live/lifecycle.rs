@@ -49,6 +49,7 @@ impl Live {
         }
         super::captions::ended(state, room);
         state.media.end_room(room.meeting_id);
+        super::breakout_media::end_all(state, room).await;
         release(state, room.meeting_id);
         for v in vacated.iter().filter(|v| v.was_seated) {
             state.backlog.write(&state.store, Pending::Leave { attendance_id: v.attendance_id.clone(), at: now }).await;
@@ -71,7 +72,8 @@ impl Live {
             return;
         }
         super::captions::speaker_gone(state, room, &v.participant.participant_id);
-        state.media.leave(room.meeting_id, &v.participant.participant_id);
+        let sfu = super::breakout_media::forget(state, room, &v.participant.participant_id).await;
+        state.media.leave(sfu, &v.participant.participant_id);
         forget_seat(state, room.meeting_id, &v.participant.participant_id).await;
         let leave = Pending::Leave { attendance_id: v.attendance_id.clone(), at: state.clock.now_ms() };
         state.backlog.write(&state.store, leave).await;

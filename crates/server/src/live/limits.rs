@@ -84,7 +84,10 @@ impl Default for Floodgates {
 /// The buckets a message is charged to (`None`: a frame that did not parse).
 pub(crate) fn kinds(msg: Option<&ClientMessage>) -> &'static [Kind] {
     match msg {
-        Some(ClientMessage::ChatSend { .. }) => &[Kind::Chat],
+        // A help call and a broadcast reach people like chat does (live/breakout.rs).
+        Some(
+            ClientMessage::ChatSend { .. } | ClientMessage::BreakoutHelp | ClientMessage::BreakoutBroadcast { .. },
+        ) => &[Kind::Chat],
         Some(ClientMessage::React { .. }) => &[Kind::Reaction],
         Some(ClientMessage::SetState { muted, camera_on, hand_raised, recording_locally }) => {
             let state = muted.is_some() || camera_on.is_some() || recording_locally.is_some();
@@ -94,7 +97,12 @@ pub(crate) fn kinds(msg: Option<&ClientMessage>) -> &'static [Kind] {
                 (false, _) => &[Kind::State],
             }
         }
-        Some(ClientMessage::PublishOffer { .. } | ClientMessage::SubscribeAnswer { .. }) => &[Kind::Sdp],
+        // Choosing a breakout room makes new peer connections: charged like SDP.
+        Some(
+            ClientMessage::PublishOffer { .. }
+            | ClientMessage::SubscribeAnswer { .. }
+            | ClientMessage::BreakoutChoose { .. },
+        ) => &[Kind::Sdp],
         Some(
             ClientMessage::PollCreate { .. }
             | ClientMessage::PollVote { .. }

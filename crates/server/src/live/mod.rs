@@ -14,6 +14,8 @@
 
 mod admission;
 mod captions;
+mod breakout;
+mod breakout_media;
 mod chat;
 pub(crate) mod e2ee;
 mod entry;
@@ -174,6 +176,18 @@ impl Live {
             M::PollVote { poll_id, choices } => self.polls.vote(state, room, me, &poll_id, choices).await,
             M::PollEnd { poll_id } => self.polls.end(state, room, me, &poll_id).await,
             M::PollShare { poll_id } => self.polls.share(state, room, me, &poll_id).await,
+            // Breakout rooms (live/breakout.rs).
+            M::BreakoutOpen { rooms, assign, names, assignments, minutes } => {
+                breakout::open(state, room, me, rooms, assign, names, assignments, minutes).await
+            }
+            M::BreakoutRename { room: k, name } => breakout::rename(room, me, k, name),
+            M::BreakoutMove { participant_id, room: k } => {
+                breakout::move_someone(state, room, me, participant_id, k).await
+            }
+            M::BreakoutChoose { room: k } => breakout::choose(state, room, me, k).await,
+            M::BreakoutBroadcast { text } => breakout::broadcast(room, me, text),
+            M::BreakoutHelp => breakout::help(room, me),
+            M::BreakoutClose { countdown_seconds } => breakout::close(state, room, me, countdown_seconds),
         }
     }
 }

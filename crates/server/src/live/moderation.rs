@@ -48,7 +48,7 @@ pub(super) fn mute(state: &Services, room: &Room, me: &Participant, pid: String)
     moderator(me, "mute")?;
     target(room, &pid, "mute")?;
     room.update(&pid, |p| p.muted = true);
-    state.media.set_muted(room.meeting_id, &pid, true);
+    state.media.set_muted(room.sfu_of(&pid), &pid, true);
     tell(room, me, HostAction::Muted, Some(pid));
     Ok(())
 }
@@ -56,7 +56,7 @@ pub(super) fn mute(state: &Services, room: &Room, me: &Participant, pid: String)
 pub(super) fn mute_all(state: &Services, room: &Room, me: &Participant) -> Acted {
     moderator(me, "mute_all")?;
     for p in room.update_all(|p| !p.role.is_moderator(), |p| p.muted = true) {
-        state.media.set_muted(room.meeting_id, &p.participant_id, true);
+        state.media.set_muted(room.sfu_of(&p.participant_id), &p.participant_id, true);
     }
     tell(room, me, HostAction::MutedAll, None);
     Ok(())
@@ -86,7 +86,7 @@ pub(super) fn stop_video(state: &Services, room: &Room, me: &Participant, pid: S
     moderator(me, "stop_video")?;
     target(room, &pid, "stop_video")?;
     room.update(&pid, |p| p.camera_on = false);
-    state.media.set_video_stopped(room.meeting_id, &pid, true);
+    state.media.set_video_stopped(room.sfu_of(&pid), &pid, true);
     tell(room, me, HostAction::VideoStopped, Some(pid));
     Ok(())
 }
@@ -273,7 +273,10 @@ impl Live {
             tracing::error!(error = %e, "could not record admission");
         }
         match self.welcome(state, room, &p, token, false).await {
-            Ok(w) => room.send_to(pid, w),
+            Ok(w) => {
+                room.send_to(pid, w);
+                super::breakout::tell_newcomer(room, pid);
+            }
             Err(e) => tracing::error!(error = %e, "could not build welcome"),
         }
     }

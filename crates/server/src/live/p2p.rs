@@ -281,6 +281,10 @@ fn obstacle(room: &Room, st: &PairState, people: &[Participant]) -> Option<&'sta
     if room.settings.e2ee {
         return Some("e2ee");
     }
+    // Breakout rooms: each room's media is its own SFU room; a pair would cross rooms.
+    if room.breakout.is_open() {
+        return Some("breakout");
+    }
     let [a, b] = people else { return Some("participants") };
     if !st.capable.contains(&a.participant_id) || !st.capable.contains(&b.participant_id) {
         return Some("not_capable");

@@ -20,15 +20,25 @@ impl Live {
     }
 
     fn apply(&self, MeetingEvent { meeting_id, event }: MeetingEvent) {
+        // A breakout room's SFU room: its events go to that room's members only.
+        if let Some((meeting, k)) = crate::media::breakout_of(meeting_id) {
+            if let Some(room) = self.room(meeting) {
+                super::breakout_media::apply(&room, k, event);
+            }
+            return;
+        }
         let Some(room) = self.room(meeting_id) else { return };
         match event {
+            // Not to someone who went to a breakout room meanwhile (live/breakout_media.rs).
             MediaEvent::SubscribeOffer { participant_id, sdp, tracks, offer_id } => {
-                room.send_to(&participant_id, ServerMessage::SubscribeOffer { sdp, tracks, offer_id });
+                if !room.breakout.away(&participant_id) {
+                    room.send_to(&participant_id, ServerMessage::SubscribeOffer { sdp, tracks, offer_id });
+                }
             }
             MediaEvent::TrackPublished(track) => room.add_track(track),
             MediaEvent::TrackUnpublished { track_id } => room.remove_track(&track_id),
             MediaEvent::ActiveSpeaker { participant_id } => {
-                room.broadcast(&ServerMessage::ActiveSpeaker { participant_id }, None);
+                room.send_where(&ServerMessage::ActiveSpeaker { participant_id }, |p| !room.breakout.away(p));
             }
         }
     }

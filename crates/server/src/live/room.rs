@@ -49,6 +49,8 @@ pub(crate) struct Room {
     pub(crate) p2p: super::p2p::Pairing,
     /// Live captions (live/captions.rs).
     pub(crate) captions: super::captions::RoomCaptions,
+    /// Breakout rooms (live/breakout.rs).
+    pub(crate) breakout: super::breakout::Breakouts,
     state: Mutex<RoomState>,
 }
 
@@ -109,6 +111,7 @@ impl Room {
             e2ee_blobs: Default::default(),
             p2p: Default::default(),
             captions: Default::default(),
+            breakout: Default::default(),
             state: Mutex::new(RoomState::default()),
         }
     }
@@ -373,7 +376,8 @@ impl Room {
         }
         st.tracks.retain(|t| t.track_id != track.track_id);
         st.tracks.push(track.clone());
-        st.broadcast(&ServerMessage::TrackPublished { track }, None);
+        // The main room's media: not to those in a breakout room.
+        st.broadcast_where(&ServerMessage::TrackPublished { track }, |p| !self.breakout.away(p));
     }
 
     pub(crate) fn remove_track(&self, track_id: &str) {
@@ -381,7 +385,9 @@ impl Room {
         let before = st.tracks.len();
         st.tracks.retain(|t| t.track_id != track_id);
         if st.tracks.len() != before {
-            st.broadcast(&ServerMessage::TrackUnpublished { track_id: track_id.to_owned() }, None);
+            st.broadcast_where(&ServerMessage::TrackUnpublished { track_id: track_id.to_owned() }, |p| {
+                !self.breakout.away(p)
+            });
         }
     }
 
@@ -392,6 +398,11 @@ impl Room {
     /// Sends to everyone seated and connected (except `except`).
     pub(crate) fn broadcast(&self, msg: &ServerMessage, except: Option<&str>) {
         self.lock().broadcast(msg, except);
+    }
+
+    /// Sends to everyone seated and connected whose participant id `to` accepts.
+    pub(crate) fn send_where(&self, msg: &ServerMessage, to: impl Fn(&str) -> bool) {
+        self.lock().broadcast_where(msg, to);
     }
 
     /// Sends to one person, seated or waiting.
@@ -538,8 +549,13 @@ impl RoomState {
     }
 
     fn broadcast(&mut self, msg: &ServerMessage, except: Option<&str>) {
+        self.broadcast_where(msg, |p| Some(p) != except);
+    }
+
+    /// Sends to everyone seated and connected whose participant id `to` accepts.
+    fn broadcast_where(&mut self, msg: &ServerMessage, to: impl Fn(&str) -> bool) {
         for seat in &mut self.seats {
-            if Some(seat.info.participant_id.as_str()) == except {
+            if !to(&seat.info.participant_id) {
                 continue;
             }
             if let Some(tx) = &seat.conn {

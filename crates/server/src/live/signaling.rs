@@ -27,11 +27,11 @@ pub(super) fn set_state(
         return Err(("local_recording_not_allowed", why.to_owned(), "set_state"));
     }
     if let Some(m) = muted {
-        state.media.set_muted(room.meeting_id, &me.participant_id, m);
+        state.media.set_muted(room.sfu_of(&me.participant_id), &me.participant_id, m);
     }
     // Turning the camera on again lifts a host's "stop video".
     if camera_on == Some(true) {
-        state.media.set_video_stopped(room.meeting_id, &me.participant_id, false);
+        state.media.set_video_stopped(room.sfu_of(&me.participant_id), &me.participant_id, false);
     }
     room.update(&me.participant_id, |p| {
         p.muted = muted.unwrap_or(p.muted);
@@ -64,12 +64,12 @@ pub(super) async fn publish_offer(
         // Within the participant's budget of new peer connections (media/peer_budget.rs).
         state
             .media
-            .restart(room.meeting_id, &me.participant_id)
+            .restart(room.sfu_of(&me.participant_id), &me.participant_id)
             .map_err(|e| ("media_restart_limited", e.0, "publish_offer"))?;
     }
     let answer = state
         .media
-        .publish(room.meeting_id, &me.participant_id, sdp, tracks)
+        .publish(room.sfu_of(&me.participant_id), &me.participant_id, sdp, tracks)
         .await
         .map_err(|e| ("invalid_sdp", format!("the offer was not accepted: {}", e.0), "publish_offer"))?;
     room.send_to(&me.participant_id, convene_protocol::ServerMessage::PublishAnswer { sdp: answer });
@@ -85,14 +85,16 @@ pub(super) async fn subscribe_answer(
     offer_id: Option<u64>,
 ) -> Acted {
     use crate::media::AnswerRefused;
-    state.media.subscribe_answer(room.meeting_id, &me.participant_id, sdp, offer_id).await.map_err(|e| -> Refused {
-        match e {
-            AnswerRefused::Stale(m) => ("stale_answer", m, "subscribe_answer"),
-            AnswerRefused::Invalid(e) => {
-                ("invalid_sdp", format!("the answer was not accepted: {}", e.0), "subscribe_answer")
+    state.media.subscribe_answer(room.sfu_of(&me.participant_id), &me.participant_id, sdp, offer_id).await.map_err(
+        |e| -> Refused {
+            match e {
+                AnswerRefused::Stale(m) => ("stale_answer", m, "subscribe_answer"),
+                AnswerRefused::Invalid(e) => {
+                    ("invalid_sdp", format!("the answer was not accepted: {}", e.0), "subscribe_answer")
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// `set_video_size`: the SFU picks the simulcast layer that fits.
@@ -109,6 +111,6 @@ pub(super) fn set_video_size(
         format!("no track {track_id:?}"),
         "set_video_size",
     ))?;
-    state.media.video_size(room.meeting_id, &me.participant_id, n, width, height);
+    state.media.video_size(room.sfu_of(&me.participant_id), &me.participant_id, n, width, height);
     Ok(())
 }

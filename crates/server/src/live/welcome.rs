@@ -60,7 +60,7 @@ impl Live {
                 captions: room.captions.is_on(),
             },
             participants: room.participants(),
-            tracks: room.tracks(),
+            tracks: super::breakout::tracks_for(room, &me.participant_id),
             chat,
             polls: self.polls.visible_to(state, room.meeting_id, me).await,
         })

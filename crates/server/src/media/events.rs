@@ -45,14 +45,40 @@ pub fn channel() -> (EventSender, EventReceiver) {
     mpsc::unbounded_channel()
 }
 
-/// The protocol's name for a track.
-pub(crate) fn track_name(id: TrackId) -> String {
-    format!("t{}", id.0)
+/// The protocol's name for a track of SFU room `sfu` (a breakout room's tracks carry the
+/// room, `b2t5`, so their names never clash with the main room's `t5`).
+pub(crate) fn track_name(sfu: i64, id: TrackId) -> String {
+    match breakout_of(sfu) {
+        Some((_, k)) => format!("b{k}t{}", id.0),
+        None => format!("t{}", id.0),
+    }
 }
 
 /// The SFU's number of a track the protocol names, if it is one.
 pub(crate) fn track_number(name: &str) -> Option<u64> {
+    let name = match name.strip_prefix('b') {
+        Some(rest) => rest.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => name,
+    };
     name.strip_prefix('t').and_then(|n| n.parse::<u64>().ok())
+}
+
+/// Breakout rooms per meeting the SFU room ids leave space for (more than the 50 allowed).
+const BREAKOUT_SLOTS: i64 = 64;
+
+/// The SFU room of breakout room `k` of `meeting` (0: the meeting's own room). Breakout
+/// rooms get negative ids, which no meeting has, on the same node as their meeting.
+pub fn sfu_room(meeting: i64, k: u32) -> i64 {
+    if k == 0 {
+        meeting
+    } else {
+        -(meeting * BREAKOUT_SLOTS + i64::from(k))
+    }
+}
+
+/// The meeting and breakout room of an SFU room id, if it is a breakout room's.
+pub fn breakout_of(sfu: i64) -> Option<(i64, u32)> {
+    (sfu < 0).then(|| (-sfu / BREAKOUT_SLOTS, u32::try_from(-sfu % BREAKOUT_SLOTS).unwrap_or(0)))
 }
 
 pub(super) fn source_to_sfu(s: TrackSource) -> Source {
@@ -81,12 +107,12 @@ pub(super) fn translate(meeting: i64, names: &HashMap<ParticipantId, String>, ev
         RoomEvent::SubscribeOffer { participant, sdp, tracks, offer_id } => MediaEvent::SubscribeOffer {
             participant_id: name(&participant)?,
             sdp,
-            tracks: tracks.into_iter().map(|(mid, t)| OfferedTrack { mid, track_id: track_name(t) }).collect(),
+            tracks: tracks.into_iter().map(|(mid, t)| OfferedTrack { mid, track_id: track_name(meeting, t) }).collect(),
             offer_id,
         },
         RoomEvent::TrackPublished { participant, track_id, kind, source, rids, .. } => {
             MediaEvent::TrackPublished(Track {
-                track_id: track_name(track_id),
+                track_id: track_name(meeting, track_id),
                 participant_id: name(&participant)?,
                 kind: match kind {
                     TrackKind::Audio => "audio".into(),
@@ -97,7 +123,9 @@ pub(super) fn translate(meeting: i64, names: &HashMap<ParticipantId, String>, ev
                 muted: false,
             })
         }
-        RoomEvent::TrackUnpublished { track_id, .. } => MediaEvent::TrackUnpublished { track_id: track_name(track_id) },
+        RoomEvent::TrackUnpublished { track_id, .. } => {
+            MediaEvent::TrackUnpublished { track_id: track_name(meeting, track_id) }
+        }
         RoomEvent::ActiveSpeaker { participant } => {
             MediaEvent::ActiveSpeaker { participant_id: participant.as_ref().and_then(name) }
         }
@@ -111,4 +139,23 @@ pub(super) fn translate(meeting: i64, names: &HashMap<ParticipantId, String>, ev
         }
         RoomEvent::LayersWanted { .. } | RoomEvent::KeyframeRequested { .. } => return None,
     })
+}
+
+#[cfg(test)]
+mod breakout_ids {
+    use super::*;
+
+    #[test]
+    fn breakout_rooms_have_their_own_sfu_rooms_and_track_names() {
+        assert_eq!(sfu_room(7, 0), 7);
+        assert_eq!(breakout_of(7), None);
+        for k in [1, 2, 50] {
+            assert_eq!(breakout_of(sfu_room(7, k)), Some((7, k)));
+        }
+        assert_ne!(sfu_room(7, 1), sfu_room(8, 1));
+        assert_eq!(track_name(sfu_room(7, 2), TrackId(5)), "b2t5");
+        assert_eq!(track_number("b2t5"), Some(5));
+        assert_eq!(track_number("t5"), Some(5));
+        assert_eq!(track_number("b2x5"), None);
+    }
 }

@@ -31,6 +31,7 @@ pub use crate::config::HighWater;
 use crate::error::Error;
 use crate::recorder::PacketSink;
 pub(crate) use events::track_number;
+pub use events::{breakout_of, sfu_room};
 pub use events::{channel, EventReceiver, EventSender, MediaEvent, MeetingEvent};
 use load::Board;
 use peer_budget::{PeerBudget, PEERS_PER_MINUTE};

@@ -7,6 +7,7 @@
 mod access;
 mod backgrounds;
 pub mod backlog;
+mod breakouts;
 mod chat;
 mod jobs;
 mod meetings;
@@ -22,6 +23,7 @@ pub mod webhooks;
 
 pub use access::AccountStanding;
 pub use backlog::{Backlog, Pending};
+pub use breakouts::BreakoutStay;
 pub use chat::{ChatRow, FileRow, Viewer};
 pub use jobs::{job_queued, wake_job_runner, JobRow};
 pub use meetings::{AttendanceRow, InviteeRow, MeetingRow, NewMeeting};

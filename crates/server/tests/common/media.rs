@@ -1124,6 +1124,29 @@ impl MediaClient {
         self.publish_with(true).await
     }
 
+    /// Follows a `breakout_moved` the server sent (waiting for it): a new publisher
+    /// connection, published afresh without `restart` on the same socket and seat (the
+    /// subscriber follows the server's new offer by itself). Returns the message.
+    pub async fn follow_breakout_move(&mut self) -> Value {
+        let moved = self.signaling.expect("breakout_moved").await;
+        {
+            let mut g = lock(&self.inner);
+            let options = g.publisher.options;
+            g.publisher = Peer::new(Instant::now(), options);
+            g.sending = false;
+            g.pending = None;
+            g.mids = None;
+            g.seq.clear();
+            g.last_keyframe = None;
+            g.stats.publisher_connected = false;
+            g.last_rx[0] = None;
+        }
+        if let Err(e) = self.publish_with(false).await {
+            panic!("the server refused the publish after a breakout move: {e}");
+        }
+        moved
+    }
+
     /// Leaves the meeting (`leave`) and stops.
     pub async fn leave(mut self) {
         self.signaling.send(json!({"type": "leave"}));

@@ -65,7 +65,7 @@ function chatLine(ctx, m) {
   return h(
     "li",
     { class: `chat-msg${mine ? " mine" : ""}${m.to ? " private" : ""}` },
-    h("div", { class: "chat-meta" }, h("strong", { text: mine ? "You" : m.from_name }), privateTo ? h("span", { class: "pill pill-private", text: `Private ${privateTo}` }) : null, h("time", { text: new Date(m.sent_at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) })),
+    h("div", { class: "chat-meta" }, h("strong", { text: mine ? "You" : m.from_name }), privateTo ? h("span", { class: "pill pill-private", text: `Private ${privateTo}` }) : null, m.room ? h("span", { class: "pill", text: meeting.breakout.state?.rooms.find((r) => r.room === m.room)?.name ?? `Room ${m.room}` }) : null, h("time", { text: new Date(m.sent_at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) })),
     body,
   );
 }

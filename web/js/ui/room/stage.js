@@ -192,7 +192,7 @@ export function createStage(ctx) {
    * not in the page, so their videos report 0×0).
    */
   const layout = () => {
-    const people = [...meeting.participants.values()];
+    const people = meeting.inMyRoom();
     const presenting = el.classList.contains("presenting");
     const speaker = !presenting && state.view === "speaker" && people.length > 0;
     el.classList.toggle("speaker", speaker);
@@ -251,7 +251,7 @@ export function createStage(ctx) {
     if (el.classList.contains("presenting")) return scaled(MIN_TILE.width, (MIN_TILE.width * 9) / 16);
     if (state.view === "speaker") return state.focusPid === track.participant_id ? scaled(width, height) : scaled(MIN_TILE.width, (MIN_TILE.width * 9) / 16);
     // The gallery as `layout` pages it: a tile on another page is not shown (0×0).
-    const people = [...meeting.participants.values()];
+    const people = meeting.inMyRoom();
     let perPage = tilesThatFit(width, height);
     if (people.length > perPage) perPage = tilesThatFit(width, height - PAGER_HEIGHT);
     const at = paginate(people.length, perPage, state.galleryPage);

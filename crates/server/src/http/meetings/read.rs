@@ -134,7 +134,8 @@ pub(super) async fn attendance(
     let m = authorized(&state, &auth.user, &id, Action::SeeAttendance).await?;
     let now = state.clock.now_ms();
     let rows = state.store.attendance(m.id).await?;
-    Ok(axum::Json(rows.into_iter().map(|a| AttendanceView::of(a, now)).collect()))
+    let stays = state.store.breakout_stays(m.id).await?;
+    Ok(axum::Json(rows.into_iter().map(|a| AttendanceView::of(a, now, &stays)).collect()))
 }
 
 /// The meeting's chat, oldest first, for its host, co-hosts and the people who attended.

@@ -101,11 +101,32 @@ pub(crate) struct AttendanceView {
     left_at: Option<DateTime<Utc>>,
     /// Seconds present (until now if still there).
     duration_seconds: i64,
+    /// The breakout rooms this attendee was in, in order.
+    breakout_rooms: Vec<BreakoutStayView>,
+}
+
+/// A stay in a breakout room.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BreakoutStayView {
+    room: i64,
+    room_name: String,
+    entered_at: DateTime<Utc>,
+    left_at: Option<DateTime<Utc>>,
 }
 
 impl AttendanceView {
-    pub(super) fn of(a: AttendanceRow, now_ms: i64) -> AttendanceView {
+    pub(super) fn of(a: AttendanceRow, now_ms: i64, stays: &[crate::store::BreakoutStay]) -> AttendanceView {
         AttendanceView {
+            breakout_rooms: stays
+                .iter()
+                .filter(|s| s.attendance_id == a.id)
+                .map(|s| BreakoutStayView {
+                    room: s.room,
+                    room_name: s.room_name.clone(),
+                    entered_at: from_ms(s.entered_at),
+                    left_at: s.left_at.map(from_ms),
+                })
+                .collect(),
             duration_seconds: (a.left_at.unwrap_or(now_ms) - a.joined_at).max(0) / 1000,
             user_id: a.user_id,
             display_name: a.display_name,
