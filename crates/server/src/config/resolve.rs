@@ -233,7 +233,6 @@ fn sqlite_url(path: &Path) -> String {
 mod tests {
     use clap::Parser as _;
 
-    use super::*;
     use crate::config::Cli;
 
     #[test]

@@ -10,7 +10,7 @@
 //! storage (directory or S3) and the upload row is swapped for a `ready` recording of kind
 //! `client` in one transaction. Abandoned uploads expire and are deleted with their file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use axum::body::{Body, BodyDataStream};
