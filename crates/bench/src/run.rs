@@ -190,7 +190,6 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let mut tasks = tokio::task::JoinSet::new();
     let started = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / scenario.ramp_per_s);
-    let mut k = 0u32;
     // Meetings fill side by side (participant 0 of each, then participant 1 of each, …) or,
     // `in_turn`, one after another.
     let order: Vec<(usize, usize)> = if scenario.in_turn {
@@ -198,9 +197,8 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     } else {
         (0..scenario.participants).flat_map(|i| (0..scenario.meetings).map(move |m| (i, m))).collect()
     };
-    for (index, meeting) in order {
+    for (k, (index, meeting)) in (0u32..).zip(order) {
         tokio::time::sleep_until((started + gap * k).into()).await;
-        k += 1;
         let (audio, video) = scenario.publishes(index);
         let talks = scenario.talks(index);
         let spec = Spec { meeting, audio, video, talks, name: format!("bench-{meeting}-{index}") };

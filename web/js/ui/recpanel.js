@@ -88,7 +88,7 @@ export function showRecordingCard(rec, opts) {
       card.replaceChildren(
         h("div", { class: "localrec-row" }, h("span", { class: "localrec-ok" }, icon("check")), h("strong", { text: "Recording saved on this device" }), h("button", { type: "button", class: "btn btn-icon btn-ghost localrec-close", "aria-label": "Close", onclick: close }, icon("x"))),
         h("p", { class: "small muted-dark", text: "End-to-end encrypted meeting: it was not uploaded. Look in your downloads." }),
-        h("div", { class: "localrec-row small" }, h("span", { class: "muted-dark", text: `${timer(rec.elapsed)} · ${mb(rec.blob.size)}` }), save),
+        h("div", { class: "localrec-row small" }, h("span", { class: "muted-dark", text: `${formatClock(rec.elapsed)} · ${mb(rec.blob.size)}` }), save),
       );
       if (!announced) {
         announced = true;

@@ -13,9 +13,9 @@
 //! `Live` itself.
 
 mod admission;
-mod captions;
 mod breakout;
 mod breakout_media;
+mod captions;
 mod chat;
 pub(crate) mod e2ee;
 mod entry;
