@@ -12,6 +12,7 @@
 //! Each worker measures its own load ([`load`]); an overloaded node refuses new joins with
 //! `server_busy` ([`Media::admit`]) and sheds video in the meetings it has.
 
+mod command;
 mod events;
 mod load;
 mod peer_budget;
@@ -30,13 +31,14 @@ use tokio::sync::oneshot;
 pub use crate::config::HighWater;
 use crate::error::Error;
 use crate::recorder::PacketSink;
+use command::Command;
 pub(crate) use events::track_number;
 pub use events::{breakout_of, sfu_room};
 pub use events::{channel, EventReceiver, EventSender, MediaEvent, MeetingEvent};
 use load::Board;
 use peer_budget::{PeerBudget, PEERS_PER_MINUTE};
 use router::{Inlet, Router};
-use worker::{Command, Worker};
+use worker::Worker;
 
 /// Why a media request failed, as the signaling layer reports it.
 #[derive(Debug)]

@@ -21,7 +21,8 @@ use std::sync::RwLock;
 use convene_sfu::{stun_local_ufrag, Proto};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::worker::{Command, Packet};
+use super::command::Command;
+use super::worker::Packet;
 
 /// Datagrams queued for one worker before new ones are dropped (and counted), so one
 /// overloaded worker cannot stall the others.
