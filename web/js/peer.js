@@ -507,26 +507,27 @@ export class MediaSession extends EventTarget {
 
   /** The server refused a restart: too many in the last minute. @param {string} why */
   limited(why) {
-    this.awaitingAnswer?.("");
-    if (this.closed || this.available === false) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    this.schedule(LIMITED_WAIT_MS);
     const wait = Math.round(LIMITED_WAIT_MS / 1000);
-    const message = `Audio and video are paused: the server refused to reconnect them again so soon (${why}). Next attempt in ${wait} s.`;
-    this.setTrouble({ reason: "limited", failures: this.failures, retry_at: Date.now() + LIMITED_WAIT_MS, message });
+    this.pause("limited", `Audio and video are paused: the server refused to reconnect them again so soon (${why}). Next attempt in ${wait} s.`);
   }
 
   /** The server is at capacity and takes no new publishers now (protocol `server_busy`): try later. */
   busy() {
+    const wait = Math.round(LIMITED_WAIT_MS / 1000);
+    this.pause("busy", `The server is at capacity: your audio and video cannot start yet (you still see and hear the others). Next attempt in ${wait} s.`);
+  }
+
+  /**
+   * Stops waiting for an answer and tries again after LIMITED_WAIT_MS, telling the user why.
+   * @param {"limited" | "busy"} reason @param {string} message
+   */
+  pause(reason, message) {
     this.awaitingAnswer?.("");
     if (this.closed || this.available === false) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.schedule(LIMITED_WAIT_MS);
-    const wait = Math.round(LIMITED_WAIT_MS / 1000);
-    const message = `The server is at capacity: your audio and video cannot start yet (you still see and hear the others). Next attempt in ${wait} s.`;
-    this.setTrouble({ reason: "busy", failures: this.failures, retry_at: Date.now() + LIMITED_WAIT_MS, message });
+    this.setTrouble({ reason, failures: this.failures, retry_at: Date.now() + LIMITED_WAIT_MS, message });
   }
 
   /** @param {number} delay ms */
