@@ -93,6 +93,12 @@ async fn new_meetings_avoid_a_busy_node() {
         three.push(join_via(&apps[1], &crowded, &format!("Crowd{i}")).await);
     }
     assert_eq!(host_of(&apps, &crowded), 1);
+    // n0 places by what the registry says: wait until n1's heartbeat carries its three.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !apps[0].state.cluster.nodes().iter().any(|n| n.id == "n1" && n.participants >= 3) {
+        assert!(tokio::time::Instant::now() < deadline, "n1's load never reached n0: {:?}", apps[0].state.cluster.nodes());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let media = meeting_with(&apps[0], &host, json!({})).await;
     let mut a = MediaClient::join(&apps[0], &media, Some(&host), "Ann").await;
     let mut b = MediaClient::join(&apps[0], &media, None, "Bob").await;
