@@ -59,6 +59,7 @@
  * @property {boolean} locked
  * @property {boolean} recording
  * @property {boolean} [captions] live captions are on
+ * @property {boolean} [captions_available] the server runs a captions engine
  */
 
 /**

@@ -122,6 +122,10 @@ pub struct MeetingInfo {
     /// Live captions are on (`caption` messages come).
     #[serde(default)]
     pub captions: bool,
+    /// This server runs a captions engine, so a moderator may turn captions on (`false`: no
+    /// captions control to show).
+    #[serde(default)]
+    pub captions_available: bool,
 }
 
 /// A chat message (see the meeting-life protocol additions).

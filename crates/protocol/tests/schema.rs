@@ -225,6 +225,7 @@ fn server_examples() -> Vec<ServerMessage> {
                 locked: false,
                 recording: false,
                 captions: false,
+                captions_available: true,
             },
             participants: vec![participant.clone()],
             tracks: vec![track.clone()],

@@ -58,6 +58,7 @@ impl Live {
                 locked: room.is_locked(),
                 recording: room.is_recording(),
                 captions: room.captions.is_on(),
+                captions_available: state.config.captions.is_some(),
             },
             participants: room.participants(),
             tracks: super::breakout::tracks_for(room, &me.participant_id),

@@ -153,6 +153,12 @@ impl Settings {
                  (participants may still record on their devices)",
             ));
         }
+        if patch.captions == Some(true) && cfg.captions.is_none() {
+            return Err(Error::invalid(
+                "captions_unavailable",
+                "this server does not run live captions (its operator sets --captions-engine)",
+            ));
+        }
         if s.e2ee && s.captions {
             return Err(Error::invalid(
                 "e2ee_no_server_captions",

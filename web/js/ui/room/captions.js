@@ -28,7 +28,12 @@ export function createCaptions(ctx, parts) {
   const lines = new Map();
 
   const on = () => !!meeting.info?.captions;
+  const available = () => !!meeting.info?.captions_available;
   const toggle = () => {
+    if (!available()) {
+      toast("This server does not run live captions", "info");
+      return;
+    }
     if (meeting.e2ee) {
       toast(E2EE_TEXT, "error");
       return;
@@ -87,6 +92,8 @@ export function createCaptions(ctx, parts) {
     button.title = e2ee ? E2EE_TEXT : name;
     button.classList.toggle("on", on() && !hidden);
     button.setAttribute("aria-disabled", String(e2ee));
+    // No engine on this server: no control that could only say no.
+    button.hidden = !available();
     region.hidden = !on() || hidden || region.children.length === 0;
     if (!on()) {
       for (const l of lines.values()) clearTimeout(l.timer);
