@@ -48,7 +48,9 @@ test("three browsers in an end-to-end encrypted meeting decode each other, see o
       return !!m.activeSpeaker && m.participants.has(m.activeSpeaker);
     }, null, { timeout: 15_000, polling: 250 });
   }
-  for (const [i, x] of three.entries()) {
+  // Those who were sending when someone joined after them: the SFU asked them for a keyframe
+  // for the newcomer (the last one's encoder starts with one, so it may never be asked).
+  for (const [i, x] of three.slice(0, 2).entries()) {
     const plis = await x.page.evaluate(async () => {
       let n = 0;
       (await /** @type {any} */ (window).__convene.meeting.media.publisher.getStats()).forEach((s) => {

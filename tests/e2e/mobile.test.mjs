@@ -188,7 +188,7 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
   await page.waitForSelector("#more-sheet:not([hidden])");
   const entries = await page.$$eval("#more-sheet .more-item", (els) => els.map((e) => e.textContent));
   for (const name of ["Gallery view", "Speaker view"]) if (entries.includes(name)) entries.splice(entries.indexOf(name), 1, "(view)");
-  assert.deepEqual(entries, ["(view)", "Raise hand", "Share screen", "Meeting details", "Microphone…", "Camera…"]);
+  assert.deepEqual(entries, ["(view)", "Raise hand", "Share screen", "Meeting details", "Polls", "Microphone…", "Camera…"]);
   assert.equal(await page.locator("#more-sheet .react-emoji").count(), REACTIONS.length);
   assert.deepEqual(await smallTargets(page, "#more-sheet"), { small: [], unnamed: [] });
   await shot(page, "mobile-more");
