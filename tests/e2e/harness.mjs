@@ -154,6 +154,9 @@ export async function newPage(browser, viewport = { width: 1280, height: 800 }, 
     if (/Refused to /.test(m.text())) return void errors.push(`CSP: ${m.text()}`);
     if (m.type() !== "error") return;
     if (/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && m.location().url.includes("/api/")) return;
+    // Chromium aborts loads in flight when the host's interfaces change: other test files make
+    // and remove network namespaces (veth pairs) while this one runs. Not the app's doing.
+    if (/Failed to load resource: net::ERR_NETWORK_CHANGED/.test(m.text())) return;
     errors.push(`console.error: ${m.text()}`);
   });
   page.on("dialog", (d) => d.accept());
