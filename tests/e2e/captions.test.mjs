@@ -2,7 +2,7 @@
 // the host's fake microphone speaks a known phrase (espeak-ng, sox), the host turns captions
 // on with the CC button, and another Chromium sees the phrase's words at the bottom of its
 // stage under the host's name. After the meeting the host finds the transcript on the home
-// page's History.
+// page's History, and the meeting's recording plays with those captions.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -60,6 +60,12 @@ test("the host turns captions on and another participant reads the speaker's wor
   await g.page.keyboard.press("m"); // only the host speaks
   await g.page.waitForSelector("#ctl-mic[aria-label='Unmute (M)']");
 
+  // The host records: the recording's player gets the captions of its time (below).
+  await h.page.click("#ctl-people");
+  await h.page.click("button:text-is('Record')");
+  await h.page.locator(".pill-rec").waitFor({ state: "visible", timeout: 10_000 });
+  await h.page.click("#ctl-people");
+
   // The button says what it does; a guest cannot turn captions on.
   assert.equal(await h.page.getAttribute("#ctl-captions", "aria-label"), "Turn on captions (Shift+C)");
   assert.equal((await h.page.textContent("#ctl-captions .ctl-label"))?.trim(), "Turn on captions");
@@ -87,6 +93,10 @@ test("the host turns captions on and another participant reads the speaker's wor
   await g.page.waitForSelector("#captions", { state: "hidden" });
   await g.page.keyboard.press("Shift+C");
 
+  await h.page.click("#ctl-people");
+  await h.page.click("button:text-is('Stop recording')");
+  await h.page.locator(".pill-rec").waitFor({ state: "hidden", timeout: 10_000 });
+
   // End; the transcript is on the host's History.
   await h.page.evaluate(() => /** @type {any} */ (window).__convene.meeting.send({ type: "end_meeting" }));
   await g.page.waitForSelector("text=/ended/i", { timeout: 15_000 });
@@ -105,6 +115,28 @@ test("the host turns captions on and another participant reads the speaker's wor
   const vtt = readFileSync(/** @type {string} */ (await file.path()), "utf8");
   assert.match(vtt, /^WEBVTT\n/);
   assert.match(vtt, /<v Hana>/);
+
+  // The recording plays with those captions on, and its transcript jumps through it.
+  await h.page.goto(`${server.base}/#/recordings`);
+  await h.page.locator("[data-recording] [data-status='ready']").waitFor({ timeout: 90_000 });
+  await h.page.locator("[data-recording] a").first().click();
+  const transcript = h.page.locator("[data-testid=rec-transcript]");
+  await transcript.waitFor({ timeout: 10_000 });
+  assert.match(await transcript.textContent() ?? "", /Hana:.*\b(report|friday)\b/i);
+  const cues = await h.page.locator("video.rec-player").evaluate(
+    (v) =>
+      new Promise((resolve) => {
+        const track = v.textTracks[0];
+        const read = () => resolve({ mode: track.mode, kind: track.kind, cues: [...(track.cues ?? [])].map((c) => /** @type {VTTCue} */ (c).text) });
+        const el = v.querySelector("track");
+        if (el && el.readyState === 2) read();
+        else el?.addEventListener("load", read, { once: true });
+      }),
+  );
+  assert.equal(cues.mode, "showing", "captions start on");
+  assert.equal(cues.kind, "captions");
+  assert.ok(cues.cues.some((c) => KEY_WORDS.test(c)), `the player's captions say the words: ${JSON.stringify(cues.cues)}`);
+  await shot(h.page, "recording-captions");
   assert.deepEqual(h.errors, []);
   assert.deepEqual(g.errors, []);
   await h.context.close();

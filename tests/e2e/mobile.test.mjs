@@ -47,6 +47,21 @@ function countOffers() {
   };
 }
 
+/**
+ * The offers so far, once negotiation has settled (none for 1.5 s): joining two people may still
+ * be setting up their direct connection (p2p.js), which is not what a camera switch causes.
+ */
+async function settledOffers(page) {
+  let last = -1;
+  for (let quiet = 0, i = 0; quiet < 3 && i < 40; i++) {
+    const now = await page.evaluate(() => /** @type {any} */ (window).__offers);
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+    await page.waitForTimeout(500);
+  }
+  return last;
+}
+
 /** Hides Chromium's depth-format fake camera (fake_device_1): the phone has the other two. */
 function twoCameras() {
   const native = MediaDevices.prototype.enumerateDevices;
@@ -222,7 +237,7 @@ test("a phone upright (390×844): join, a bar of named round buttons, chat, More
   // Switch camera: the other camera goes out on the same sender, without a new offer, and the
   // host keeps receiving video.
   const before = await sentCamera(page);
-  const offers = await page.evaluate(() => /** @type {any} */ (window).__offers);
+  const offers = await settledOffers(page);
   await page.tap("#ctl-flip");
   for (let i = 0; i < 50 && (await sentCamera(page)) === before; i++) await page.waitForTimeout(200);
   assert.notEqual(await sentCamera(page), before);
@@ -274,7 +289,7 @@ test("a phone on its side (844×390): the bar is a rail on the right, the stage 
     return { sent: sent?.readyState === "live" ? sent.getSettings().facingMode : null, mirrored: preview?.classList.contains("mirror") ?? null };
   });
   assert.deepEqual(await facing(), { sent: "user", mirrored: true });
-  const offers = await page.evaluate(() => /** @type {any} */ (window).__offers);
+  const offers = await settledOffers(page);
   await page.tap("#ctl-flip");
   await page.waitForFunction(() => document.querySelector(".tile video.tile-video:not([data-track])")?.classList.contains("mirror") === false);
   assert.deepEqual(await facing(), { sent: "environment", mirrored: false });

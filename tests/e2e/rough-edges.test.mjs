@@ -151,6 +151,29 @@ test("in the room: the limit, details with ID + passcode, names that follow the 
   await g.page.waitForSelector("#room");
   await h.page.waitForSelector(".tile[data-name='Gita']");
 
+  // The control bar is one row at 1280 px: the host's (End for all, a dozen buttons) turns
+  // icon-only to fit, the guest's fewer buttons keep their names.
+  const bar = (page) =>
+    page.evaluate(() => {
+      const el = /** @type {HTMLElement} */ (document.querySelector("#room .controls"));
+      const tops = [...el.querySelectorAll(".ctl, .btn")].filter((b) => b instanceof HTMLElement && b.offsetParent).map((b) => Math.round(b.getBoundingClientRect().top + b.getBoundingClientRect().height / 2));
+      const labels = [...el.querySelectorAll(".ctl-label")].filter((l) => l instanceof HTMLElement && l.offsetParent).length;
+      // Centres within 20 px of each other: one row (the buttons differ in height, not row).
+      return { rows: Math.max(...tops) - Math.min(...tops) < 20 ? 1 : 2, labels, fits: el.scrollWidth <= el.clientWidth };
+    });
+  await h.page.waitForSelector("#ctl-end:not([hidden])");
+  await h.page.waitForFunction(() => document.querySelector("#room .controls")?.classList.contains("compact"));
+  assert.deepEqual(await bar(h.page), { rows: 1, labels: 0, fits: true }, "the host's bar: one row of icons");
+  await shot(h.page, "host-bar-1280");
+  const guestBar = await bar(g.page);
+  assert.equal(guestBar.rows, 1, "the guest's bar: one row");
+  assert.ok(guestBar.labels >= 8, `the guest's buttons keep their names: ${JSON.stringify(guestBar)}`);
+  // Wider, the host's bar has room for the names again.
+  await h.page.setViewportSize({ width: 1680, height: 900 });
+  await h.page.waitForFunction(() => !document.querySelector("#room .controls")?.classList.contains("compact"));
+  assert.equal((await bar(h.page)).rows, 1, "the host's labelled bar at 1680 px: one row");
+  await h.page.setViewportSize({ width: 1280, height: 800 });
+
   // The clock says what it counts down to: the 60-minute limit, not the 30 scheduled.
   await h.page.waitForFunction(() => /left/.test(document.querySelector("#room-clock")?.textContent ?? ""));
   assert.match(await h.page.textContent("#room-clock"), /^(59|60):\d\d left · 60-min limit$/);

@@ -9,11 +9,13 @@
 // media.
 //
 // Restarts after failures and what the user is told follow recovery.js; SDP reading is in
-// sdp.js; opening my own devices in localmedia.js (re-exported here for the UI).
+// sdp.js; opening my own devices in localmedia.js (re-exported here for the UI); the tile
+// sizes the SFU picks layers by in videosizes.js.
 
 import { peerConnectionOptions } from "./e2ee/media.js";
 import { FAILURES_BEFORE_TROUBLE, LIMITED_WAIT_MS, restartDelay, unreachableMessage, watchConnection } from "./recovery.js";
 import { answeredVideoCodec, fingerprint, mediaAddress, preferVp8 } from "./sdp.js";
+import { VideoSizes } from "./videosizes.js";
 
 export { levelMeter, listDevices, openDevices } from "./localmedia.js";
 export { restartDelay } from "./recovery.js";
@@ -34,9 +36,6 @@ const CAMERA_LAYERS = [
   { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
   { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
-
-/** How long tile sizes settle before `set_video_size` goes out. */
-const SIZE_DEBOUNCE_MS = 250;
 
 /** How long a publish offer waits for the server's answer before it counts as failed. */
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -90,12 +89,11 @@ export class MediaSession extends EventTarget {
     this.publishChain = Promise.resolve();
     /** @type {((sdp: string) => void) | null} */
     this.awaitingAnswer = null;
-    /** @type {Map<string, {width: number, height: number}>} */
-    this.sizes = new Map();
-    /** @type {Map<string, string>} what the server last heard, "w×h" by track_id */
-    this.sentSizes = new Map();
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    this.sizeTimer = null;
+    this.sizes = new VideoSizes(
+      (track_id, width, height) => this.signaling.send({ type: "set_video_size", track_id, width, height }),
+      (trackId) => this.published.has(trackId),
+      (track) => this.sizeHint?.(track) ?? null,
+    );
     /**
      * The size the UI expects to show a video track at, asked when the track is announced so
      * `set_video_size` reaches the SFU before the subscription does and the first keyframe is
@@ -326,34 +324,12 @@ export class MediaSession extends EventTarget {
    * @param {string} trackId @param {number} width @param {number} height
    */
   setVideoSize(trackId, width, height) {
-    if (this.available === false) return;
-    this.sizes.set(trackId, { width: Math.round(width), height: Math.round(height) });
-    if (!this.sizeTimer) this.sizeTimer = setTimeout(() => this.flushSizes(), SIZE_DEBOUNCE_MS);
-  }
-
-  flushSizes() {
-    this.sizeTimer = null;
-    for (const [trackId, { width, height }] of this.sizes) {
-      const key = `${width}x${height}`;
-      if (this.sentSizes.get(trackId) === key || !this.published.has(trackId)) continue;
-      this.sentSizes.set(trackId, key);
-      this.signaling.send({ type: "set_video_size", track_id: trackId, width, height });
-    }
-    this.sizes.clear();
+    if (this.available !== false) this.sizes.set(trackId, width, height);
   }
 
   /** Sends the expected size of newly announced videos at once (see `sizeHint`). @param {Track[]} tracks */
   hintSizes(tracks) {
-    let any = false;
-    for (const t of tracks) {
-      const size = t.kind === "video" && !this.sentSizes.has(t.track_id) ? this.sizeHint?.(t) : null;
-      if (!size) continue;
-      this.sizes.set(t.track_id, { width: Math.round(size.width), height: Math.round(size.height) });
-      any = true;
-    }
-    if (!any || this.available === false) return;
-    if (this.sizeTimer) clearTimeout(this.sizeTimer);
-    this.flushSizes();
+    if (this.available !== false) this.sizes.announce(tracks);
   }
 
   /** @param {import("./types.js").ServerMessage} msg */
@@ -377,7 +353,7 @@ export class MediaSession extends EventTarget {
           break;
         case "track_unpublished":
           this.published.delete(msg.track_id);
-          this.sentSizes.delete(msg.track_id);
+          this.sizes.forget(msg.track_id);
           this.sync();
           break;
         case "breakout_moved":
@@ -568,7 +544,7 @@ export class MediaSession extends EventTarget {
     this.retryTimer = null;
     this.closeConnections();
     this.published = new Map(tracks.map((t) => [t.track_id, t]));
-    this.sentSizes.clear();
+    this.sizes.reset();
     this.hintSizes(tracks);
     this.sync();
     if (this.available !== false) this.renegotiate(false);
@@ -582,7 +558,7 @@ export class MediaSession extends EventTarget {
     this.restarting = true;
     this.unanswered = false;
     this.closeConnections();
-    this.sentSizes.clear();
+    this.sizes.reset();
     this.renegotiate(true).finally(() => (this.restarting = false));
   }
 
@@ -611,7 +587,7 @@ export class MediaSession extends EventTarget {
 
   close() {
     this.closed = true;
-    if (this.sizeTimer) clearTimeout(this.sizeTimer);
+    this.sizes.stop();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.closeConnections();
     this.local.get("screen")?.track.stop();

@@ -213,6 +213,39 @@ async fn what_a_participant_may_not_do_is_refused(backend: Backend) {
     refused(&mut q, json!({"type": "breakout_choose", "room": 4}), "unknown_room").await;
 }
 
+/// The timer: opened for a minute, the rooms say how long is left, everyone is warned at once
+/// (the warning comes a minute before the end) and counted down, and at the end everyone is
+/// back in the main room by themselves. SQLite only: a minute of waiting that no store changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timer_warns_then_brings_everyone_back() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let host = app.account("breakouttimer").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "Hana").await;
+    let (mut p, _) = Client::join(&app, &m, None, "Pat").await;
+    let opened = std::time::Instant::now();
+    h.send(json!({"type": "breakout_open", "rooms": 2, "assign": "auto", "minutes": 1})).await;
+    assert_eq!(p.expect("breakout_moved").await["room"], 1);
+    let state = h.expect_where("breakout_state", |s| s["breakouts"]["open"] == true).await;
+    let left = state["breakouts"]["seconds_left"].as_i64().unwrap_or(-1);
+    assert!((50..=60).contains(&left), "a minute on the clock: {state}");
+    for x in [&mut h, &mut p] {
+        let w = x.expect_where("warning", |w| w["code"] == "breakout_ending").await;
+        assert!(w["seconds_left"].as_i64().is_some_and(|s| s <= 60), "{w}");
+    }
+    // Nothing moves before the minute is up; then Pat is back by the timer alone.
+    let back = loop {
+        let msg = p.next_within(Duration::from_secs(75)).await.expect("the socket stays open");
+        if msg["type"] == "breakout_moved" {
+            break msg;
+        }
+    };
+    assert_eq!(back["room"], 0, "{back}");
+    let took = opened.elapsed();
+    assert!(took >= Duration::from_secs(59), "back after the minute, not before: {took:?}");
+    h.expect_where("breakout_state", |s| s["breakouts"]["open"] == false).await;
+}
+
 backend_tests!(
     rooms_keep_media_and_chat_apart_and_close_all_returns_everyone,
     what_a_participant_may_not_do_is_refused,

@@ -1,5 +1,6 @@
 // The recordings screens: the list of recordings I may watch, and one recording with a
-// seekable player (the server answers Range requests on its signed link), the chat log
+// seekable player (the server answers Range requests on its signed link) with the live
+// captions of the time as its captions track and a transcript to jump through, the chat log
 // beside it, download, and — for its host — who may watch it and delete.
 
 import { h, mount, field, toast, formatWhen, confirmAction, formatClock } from "./dom.js";
@@ -90,10 +91,48 @@ export async function showRecordings(api, me) {
   }
 }
 
+/**
+ * @typedef {object} TranscriptLine
+ * @property {string} speaker
+ * @property {number} start_ms from the recording's start
+ * @property {number} end_ms
+ * @property {string} text
+ */
+
+/**
+ * What live captions wrote while the recording ran (none: captions were off, or said nothing).
+ * @param {Api} api @param {string} id @returns {Promise<TranscriptLine[]>}
+ */
+async function transcriptOf(api, id) {
+  try {
+    const t = await api.request("GET", `/recordings/${encodeURIComponent(id)}/transcript`);
+    return Array.isArray(t?.lines) ? t.lines : [];
+  } catch {
+    return []; // 404 no_transcript; anything else costs the captions, not the page
+  }
+}
+
+/** @param {number} ms */
+function vttTime(ms) {
+  const t = Math.max(0, Math.round(ms));
+  const pad = (/** @type {number} */ n, w = 2) => String(n).padStart(w, "0");
+  return `${pad(Math.floor(t / 3600000))}:${pad(Math.floor(t / 60000) % 60)}:${pad(Math.floor(t / 1000) % 60)}.${pad(t % 1000, 3)}`;
+}
+
+/** The lines as WebVTT, each with its speaker as the cue's voice. @param {TranscriptLine[]} lines */
+export function toWebVtt(lines) {
+  const esc = (/** @type {string} */ s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  // A caption shows at least a second and a half, so a short word can be read.
+  const cues = lines.map((l) => `${vttTime(l.start_ms)} --> ${vttTime(Math.max(l.end_ms, l.start_ms + 1500))}\n<v ${esc(l.speaker)}>${esc(l.text)}`);
+  return `WEBVTT\n\n${cues.join("\n\n")}\n`;
+}
+
 /** One recording. @param {Api} api @param {Me} me @param {string} id */
 export async function showRecording(api, me, id) {
   /** @type {RecordingDetail} */
   const r = await api.request("GET", `/recordings/${encodeURIComponent(id)}`);
+  const lines = r.status === "ready" ? await transcriptOf(api, id) : [];
+  const vtt = lines.length ? URL.createObjectURL(new Blob([toWebVtt(lines)], { type: "text/vtt" })) : null;
   const back = h("a", { href: "#/recordings", text: "← All recordings" });
   const title = h("h1", { text: r.meeting_title || `Meeting ${r.meeting_id}` });
   const facts = h("p", { class: "muted", text: `${formatWhen(r.started_at)}${r.duration_seconds ? ` · ${formatClock(r.duration_seconds)}` : ""} · ${r.participants.join(", ")}${r.kind === "client" ? ` · recorded on ${r.recorded_by ? `${r.recorded_by}'s` : "a participant's"} device` : ""}` });
@@ -104,6 +143,9 @@ export async function showRecording(api, me, id) {
   if (r.status === "ready" && r.stream_url) {
     video = /** @type {HTMLVideoElement} */ (h("video", { class: "rec-player", controls: true, preload: "metadata", src: r.stream_url, "aria-label": "Recording" }));
     if (r.kind === "client") findDuration(video);
+    // The player's own captions button turns them on and off; they start on, as they were in
+    // the meeting.
+    if (vtt) video.append(h("track", { kind: "captions", srclang: "en", label: "Captions", src: vtt, default: true }));
     player = video;
   } else {
     player = h("div", { class: "rec-player rec-pending" }, statusPill(r), r.failure ? h("p", { class: "muted small", text: r.failure }) : null);
@@ -129,6 +171,15 @@ export async function showRecording(api, me, id) {
       : h("p", { class: "muted", text: "No chat while recording." }),
   );
 
+  const transcript = lines.length
+    ? h(
+        "section",
+        { class: "rec-transcript", "aria-label": "Transcript", "data-testid": "rec-transcript" },
+        h("h2", { text: "Transcript" }),
+        h("ol", { class: "rec-chat-log" }, ...lines.map((l) => h("li", {}, h("button", { class: "btn-link small", text: formatClock(Math.floor(l.start_ms / 1000)), onclick: () => seek(l.start_ms / 1000), title: "Jump here" }), " ", h("strong", { text: l.speaker }), ": ", l.text))),
+        h("a", { class: "btn btn-small", href: vtt ?? "", download: `recording-${r.id}-transcript.vtt`, text: "Download captions (.vtt)" }),
+      )
+    : null;
   const actions = h("div", { class: "row" });
   if (r.download_url) actions.append(h("a", { class: "btn", href: r.download_url, download: "", text: "Download" }));
   if (r.can_manage) {
@@ -160,5 +211,5 @@ export async function showRecording(api, me, id) {
     );
   }
 
-  mount(header(me, api, "#/recordings"), h("main", { class: "page" }, back, title, facts, h("div", { class: "rec-layout" }, h("div", { class: "stack" }, player, actions), chat)));
+  mount(header(me, api, "#/recordings"), h("main", { class: "page" }, back, title, facts, h("div", { class: "rec-layout" }, h("div", { class: "stack" }, player, actions, transcript), chat)));
 }

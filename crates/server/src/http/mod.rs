@@ -10,10 +10,12 @@ mod hardening;
 mod lobby;
 mod meetings;
 pub(crate) mod ops;
+mod passwords;
 mod push;
 mod recording_uploads;
 mod recordings;
 mod refresh_cookie;
+mod reply;
 mod stored_image;
 mod transcripts;
 mod users;
@@ -68,6 +70,7 @@ pub const UNDOCUMENTED_ROUTES: &[&str] =
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::router())
+        .merge(passwords::router())
         .merge(verification::router())
         .merge(avatar::router())
         .merge(background::router())

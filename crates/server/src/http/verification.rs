@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{AuthUser, Json};
-use super::users::Message;
+use super::reply::Message;
 use crate::account::normalize_email;
 use crate::auth::{password, random_secret, token_hash};
 use crate::error::{Error, ErrorBody, Result};

@@ -405,17 +405,22 @@ impl Room {
         self.lock().broadcast_where(msg, to);
     }
 
-    /// Sends to one person, seated or waiting.
+    /// Sends to one person, seated or waiting. A connection too far behind to take it is
+    /// let go, as for a broadcast: a message silently lost (a subscribe offer) would leave the
+    /// client waiting forever, while a resumed connection starts from the current state.
     pub(crate) fn send_to(&self, participant_id: &str, msg: ServerMessage) {
-        let st = self.lock();
-        let conn = st
-            .seats
-            .iter()
+        let mut st = self.lock();
+        let RoomState { seats, waiting, .. } = &mut *st;
+        let seat = seats
+            .iter_mut()
             .find(|s| s.info.participant_id == participant_id)
-            .or_else(|| st.waiting.iter().map(|w| &w.seat).find(|s| s.info.participant_id == participant_id))
-            .and_then(|s| s.conn.as_ref());
-        if let Some(tx) = conn {
-            let _ = tx.try_send(msg);
+            .or_else(|| waiting.iter_mut().map(|w| &mut w.seat).find(|s| s.info.participant_id == participant_id));
+        let Some(seat) = seat else { return };
+        if let Some(tx) = &seat.conn {
+            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(msg) {
+                tracing::warn!(participant = %participant_id, "connection too slow; dropping it");
+                seat.conn = None;
+            }
         }
     }
 

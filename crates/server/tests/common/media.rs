@@ -320,6 +320,10 @@ struct Inner {
     answers: u64,
     /// How many subscribe offers were answered.
     offers: u64,
+    /// The m-lines of the last subscribe offer (for a failure's diagnosis).
+    offered_mlines: usize,
+    /// The signaling socket ended.
+    signaling_closed: bool,
     /// The DTLS fingerprint of the last subscribe offer: a new one means a new server peer.
     sub_fingerprint: Option<String>,
     /// The server's host candidates, from its SDP.
@@ -840,6 +844,8 @@ impl MediaClient {
             mids: None,
             answers: 0,
             offers: 0,
+            offered_mlines: 0,
+            signaling_closed: false,
             sub_fingerprint: None,
             server_addrs: BTreeSet::new(),
             errors: vec![],
@@ -961,8 +967,13 @@ impl MediaClient {
                 return s;
             }
             if Instant::now() >= deadline {
-                let errors = lock(&self.inner).errors.clone();
-                panic!("{what}: not within {timeout:?}; received: {}; server errors: {errors:?}", s.summary());
+                let g = lock(&self.inner);
+                let (errors, offers, mlines, closed) = (&g.errors, g.offers, g.offered_mlines, g.signaling_closed);
+                panic!(
+                    "{what}: not within {timeout:?}; received: {}; subscribe offers answered: {offers} (the last with \
+                     {mlines} m-lines); signaling closed: {closed}; server errors: {errors:?}",
+                    s.summary()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -1205,6 +1216,7 @@ async fn signaling_task(
                         Err(_) => continue,
                     },
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        lock(&inner).signaling_closed = true;
                         let _ = events.send(json!({"type": "_closed"}));
                         return;
                     }
@@ -1265,6 +1277,7 @@ fn handle_server_message(inner: &Mutex<Inner>, v: &Value) -> Option<Value> {
                 Ok(answer) => {
                     g.subscriber.conn.timeout = Instant::now(); // as for the publisher's answer
                     g.offers += 1;
+                    g.offered_mlines = sdp.lines().filter(|l| l.starts_with("m=")).count();
                     serde_json::to_value(answer).ok()
                 }
                 Err(e) => {

@@ -62,9 +62,15 @@ impl Client {
 
     /// Next protocol message (skipping pings), or None when the socket closes.
     pub async fn next(&mut self) -> Option<Value> {
+        self.next_within(Duration::from_secs(10)).await
+    }
+
+    /// Next protocol message, waiting at most `within` (panics after).
+    pub async fn next_within(&mut self, within: Duration) -> Option<Value> {
         loop {
-            let frame =
-                tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("a message within 10 s");
+            let frame = tokio::time::timeout(within, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("a message within {within:?}"));
             match frame {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).unwrap();

@@ -130,6 +130,20 @@ export function createControls(ctx, parts) {
     more.sheet,
   );
 
+  // Between a phone and a wide screen a labelled bar may not fit one row (a host's has a
+  // dozen buttons at 1280 px): it turns icon-only — the names stay in the tooltips and the
+  // accessible names — rather than wrap onto a second row that takes height from the stage.
+  const fit = () => {
+    const groups = /** @type {HTMLElement[]} */ ([...el.querySelectorAll(":scope > .controls-group")]);
+    el.classList.remove("compact");
+    // On a phone the groups dissolve into one row of their own (app.css): nothing to fit.
+    if (groups.some((g) => getComputedStyle(g).display === "contents")) return;
+    const tops = groups.map((g) => g.offsetTop);
+    if (Math.max(...tops) - Math.min(...tops) > 4 || el.scrollWidth > el.clientWidth) el.classList.add("compact");
+  };
+  new ResizeObserver(fit).observe(el);
+  let shown = "";
+
   const render = () => {
     const me = meeting.self;
     recording.render();
@@ -161,6 +175,12 @@ export function createControls(ctx, parts) {
     pollsBadge.hidden = toAnswer === 0;
     pollsBadge.textContent = String(toAnswer);
     pollsBtn.setAttribute("aria-pressed", String(state.panel === "polls"));
+    // A button shown or hidden (End for all, CC, a longer name) may change what fits.
+    const now = [...el.querySelectorAll(".ctl, .btn")].map((b) => (/** @type {HTMLElement} */ (b).hidden ? "-" : b.getAttribute("aria-label") ?? "")).join("|");
+    if (now !== shown) {
+      shown = now;
+      fit();
+    }
   };
 
   return {
