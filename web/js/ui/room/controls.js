@@ -138,8 +138,10 @@ export function createControls(ctx, parts) {
     el.classList.remove("compact");
     // On a phone the groups dissolve into one row of their own (app.css): nothing to fit.
     if (groups.some((g) => getComputedStyle(g).display === "contents")) return;
-    const tops = groups.map((g) => g.offsetTop);
-    if (Math.max(...tops) - Math.min(...tops) > 4 || el.scrollWidth > el.clientWidth) el.classList.add("compact");
+    // Wrapped: a group starts below the first one's bottom (groups differ in height, centred).
+    const [first] = groups;
+    const wrapped = first && groups.some((g) => g.offsetTop >= first.offsetTop + first.offsetHeight);
+    if (wrapped || el.scrollWidth > el.clientWidth) el.classList.add("compact");
   };
   new ResizeObserver(fit).observe(el);
   let shown = "";
