@@ -78,12 +78,12 @@ test("26 people: the gallery pages past 25 tiles and off-page cameras are sized 
       const m = /** @type {any} */ (window).__convene.meeting;
       const zed = [...m.participants.values()].find((p) => p.display_name === "Zed Last");
       const track = [...m.media.published.values()].find((t) => t.participant_id === zed?.participant_id && t.source === "camera");
-      return track ? (m.media.sentSizes.get(track.track_id) ?? null) : null;
+      return track ? (m.media.sizes.sent.get(track.track_id) ?? null) : null;
     });
   await hp.waitForFunction(() => {
     const m = /** @type {any} */ (window).__convene.meeting;
     const zed = [...m.participants.values()].find((p) => p.display_name === "Zed Last");
-    return [...m.media.published.values()].some((t) => t.participant_id === zed?.participant_id && t.source === "camera" && m.media.sentSizes.has(t.track_id));
+    return [...m.media.published.values()].some((t) => t.participant_id === zed?.participant_id && t.source === "camera" && m.media.sizes.sent.has(t.track_id));
   }, null, { timeout: 20_000 });
   assert.equal(await zedCamera(), "0x0");
   await shot(hp, "room-gallery-26");
@@ -100,14 +100,14 @@ test("26 people: the gallery pages past 25 tiles and off-page cameras are sized 
   await hp.waitForFunction(() => {
     const m = /** @type {any} */ (window).__convene.meeting;
     const v = /** @type {HTMLElement | null} */ (document.querySelector(".tile[data-name='Zed Last'] video[data-track]"));
-    const size = v ? m.media.sentSizes.get(v.dataset.track) : null;
+    const size = v ? m.media.sizes.sent.get(v.dataset.track) : null;
     return !!size && size !== "0x0";
   }, null, { timeout: 5_000 });
   await hp.click("#page-prev");
   await hp.waitForFunction(() => document.querySelector(".pager-label")?.textContent?.includes("1/2"));
   await hp.waitForFunction(() => {
     const m = /** @type {any} */ (window).__convene.meeting;
-    return [...m.media.sentSizes.values()].includes("0x0");
+    return [...m.media.sizes.sent.values()].includes("0x0");
   });
   assert.equal(await zedCamera(), "0x0");
 

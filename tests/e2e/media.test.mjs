@@ -234,7 +234,7 @@ test("three browsers see and hear each other through the SFU; a screen share tak
     h.page.evaluate(() => {
       const media = /** @type {any} */ (window).__convene.meeting.media;
       const shown = new Set([...document.querySelectorAll(".tile")].map((t) => /** @type {HTMLElement} */ (t).dataset.pid));
-      return [...media.published.values()].filter((t) => t.source === "camera" && !shown.has(t.participant_id) && t.participant_id !== /** @type {any} */ (window).__convene.meeting.me).map((t) => media.sentSizes.get(t.track_id));
+      return [...media.published.values()].filter((t) => t.source === "camera" && !shown.has(t.participant_id) && t.participant_id !== /** @type {any} */ (window).__convene.meeting.me).map((t) => media.sizes.sent.get(t.track_id));
     });
   const onPage = await h.page.locator(".tile").count();
   assert.ok(onPage < 3);
@@ -251,7 +251,7 @@ test("three browsers see and hear each other through the SFU; a screen share tak
   // …and the cameras shown on the last page are reported at their size again.
   const shownSizes = await h.page.evaluate(() => {
     const media = /** @type {any} */ (window).__convene.meeting.media;
-    return [...document.querySelectorAll(".tile video[data-track]")].map((v) => media.sentSizes.get(/** @type {HTMLElement} */ (v).dataset.track));
+    return [...document.querySelectorAll(".tile video[data-track]")].map((v) => media.sizes.sent.get(/** @type {HTMLElement} */ (v).dataset.track));
   });
   assert.ok(shownSizes.length >= 1 && shownSizes.every((s) => s && s !== "0x0"), JSON.stringify(shownSizes));
   await h.page.setViewportSize({ width: 1280, height: 800 });

@@ -727,3 +727,54 @@ async fn a_node_cut_off_from_nats_hands_its_meeting_over_when_it_returns() {
     x.stop().await;
     y.stop().await;
 }
+
+/// Waits until `c` gets audio and a video keyframe from `tag` anew.
+async fn fresh(c: &MediaClient, tag: u32) {
+    let before = c.received();
+    c.wait_until("fresh media", move |s| s.grew_from(&before, tag, 25), Duration::from_secs(15)).await;
+}
+
+/// Breakout rooms in a cluster: people who came through different nodes are placed in a room
+/// together (its SFU room lives on the meeting's node, like the main room), see and hear each
+/// other there and not the main room, and are back with everyone when the rooms close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakout_rooms_work_for_people_who_came_through_different_nodes() {
+    let Some(apps) = cluster::nodes(2).await else { return };
+    let host = apps[0].account("clusterbreakout").await;
+    let m = meeting_with(&apps[0], &host, json!({})).await;
+    let mut h = MediaClient::join(&apps[0], &m, Some(&host), "Hana").await;
+    let mut a = MediaClient::join(&apps[1], &m, None, "Ann").await;
+    let mut b = MediaClient::join(&apps[0], &m, None, "Bob").await;
+    for x in [&mut h, &mut a, &mut b] {
+        x.publish().await;
+    }
+    let (ta, tb, th) = (a.tag(), b.tag(), h.tag());
+    fresh(&h, ta).await;
+
+    let room_of = |x: &MediaClient| json!({"participant_id": x.participant_id, "room": 1});
+    let assignments = json!([room_of(&a), room_of(&b)]);
+    h.signaling().send(json!({"type": "breakout_open", "rooms": 2, "assign": "manual", "assignments": assignments}));
+    for x in [&mut a, &mut b] {
+        assert_eq!(x.follow_breakout_move().await["room"], 1);
+    }
+    fresh(&a, tb).await;
+    fresh(&b, ta).await;
+    let (sh, sa) = (h.received(), a.received());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (nh, na) = (h.received(), a.received());
+    for t in [ta, tb] {
+        assert_eq!(nh.audio_packets_from(t), sh.audio_packets_from(t), "the main room hears a breakout room");
+    }
+    assert_eq!(na.audio_packets_from(th), sa.audio_packets_from(th), "a breakout room hears the main room");
+
+    h.signaling().send(json!({"type": "breakout_close", "countdown_seconds": 0}));
+    for x in [&mut a, &mut b] {
+        assert_eq!(x.follow_breakout_move().await["room"], 0);
+    }
+    fresh(&h, ta).await;
+    fresh(&a, th).await;
+    drop((h, a, b));
+    for app in apps {
+        app.stop().await;
+    }
+}
