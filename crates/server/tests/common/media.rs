@@ -1120,19 +1120,23 @@ impl MediaClient {
 
     /// Like [`MediaClient::republish`]; the server's error frame if it refused the restart.
     pub async fn try_republish(&mut self) -> Result<(), Value> {
-        {
-            let mut g = lock(&self.inner);
-            let options = g.publisher.options;
-            g.publisher = Peer::new(Instant::now(), options);
-            g.sending = false;
-            g.pending = None;
-            g.mids = None;
-            g.seq.clear();
-            g.last_keyframe = None;
-            g.stats.publisher_connected = false;
-            g.last_rx[0] = None;
-        }
+        self.new_publisher();
         self.publish_with(true).await
+    }
+
+    /// Drops the publisher connection for a new one, not yet offered: nothing is sent until
+    /// the next publish.
+    fn new_publisher(&self) {
+        let mut g = lock(&self.inner);
+        let options = g.publisher.options;
+        g.publisher = Peer::new(Instant::now(), options);
+        g.sending = false;
+        g.pending = None;
+        g.mids = None;
+        g.seq.clear();
+        g.last_keyframe = None;
+        g.stats.publisher_connected = false;
+        g.last_rx[0] = None;
     }
 
     /// Follows a `breakout_moved` the server sent (waiting for it): a new publisher
@@ -1140,18 +1144,7 @@ impl MediaClient {
     /// subscriber follows the server's new offer by itself). Returns the message.
     pub async fn follow_breakout_move(&mut self) -> Value {
         let moved = self.signaling.expect("breakout_moved").await;
-        {
-            let mut g = lock(&self.inner);
-            let options = g.publisher.options;
-            g.publisher = Peer::new(Instant::now(), options);
-            g.sending = false;
-            g.pending = None;
-            g.mids = None;
-            g.seq.clear();
-            g.last_keyframe = None;
-            g.stats.publisher_connected = false;
-            g.last_rx[0] = None;
-        }
+        self.new_publisher();
         if let Err(e) = self.publish_with(false).await {
             panic!("the server refused the publish after a breakout move: {e}");
         }
