@@ -7,8 +7,8 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use str0m::ice::StunMessage;
 
+use crate::id::PeerId;
 use crate::io::{Datagram, Proto};
-use crate::peer::PeerId;
 
 const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const STUN_ATTR_USERNAME: u16 = 0x0006;
@@ -132,7 +132,7 @@ fn stun_username(buf: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::PeerRole;
+    use crate::id::PeerRole;
     use crate::ParticipantId;
 
     /// A binding request with USERNAME, signed with `password` (MESSAGE-INTEGRITY, RFC 5389

@@ -1,6 +1,6 @@
 //! The one error type of the media core.
 
-use crate::peer::PeerId;
+use crate::id::PeerId;
 use crate::ParticipantId;
 
 /// Why a call into the [`Room`](crate::Room) was refused.

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::peer::PeerId;
+use crate::id::PeerId;
 use crate::track::{Source, TrackId, TrackKind};
 use crate::ParticipantId;
 

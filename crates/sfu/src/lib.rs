@@ -87,11 +87,13 @@
 mod audible;
 mod bitrate;
 pub mod codec;
+mod config;
 mod demux;
 mod error;
 mod forwarder;
 #[doc(hidden)]
 pub mod fuzzing;
+mod id;
 mod io;
 mod keyframe;
 mod layer_selector;
@@ -108,12 +110,13 @@ mod track;
 use std::fmt;
 
 pub use audible::{crowded, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
+pub use config::RoomConfig;
 pub use demux::stun_local_ufrag;
 pub use error::SfuError;
+pub use id::{PeerId, PeerRole};
 pub use io::{Datagram, Input, Output, Proto, RoomEvent, Transmit};
-pub use peer::{PeerId, PeerRole};
 pub use recording::{RecordedCodec, RecordedPacket, LAYER_GONE};
-pub use room::{Room, RoomConfig};
+pub use room::Room;
 pub use shedding::{Shedding, VIDEO_SLOTS};
 pub use track::{Source, TrackId, TrackKind};
 

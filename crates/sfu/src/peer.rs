@@ -1,7 +1,6 @@
 //! One str0m peer connection, fenced so that its failure (or panic) only closes that peer.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -9,38 +8,10 @@ use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
 
+use crate::config::RoomConfig;
 use crate::error::SfuError;
+use crate::id::{PeerId, PeerRole};
 use crate::io::{Datagram, Output, Proto, Transmit};
-use crate::room::RoomConfig;
-use crate::ParticipantId;
-
-/// Which of a participant's two peer connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PeerRole {
-    /// The client offers and sends its tracks; the room answers.
-    Publisher,
-    /// The room offers the other participants' tracks; the client answers.
-    Subscriber,
-}
-
-/// A peer connection: a participant and a role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PeerId {
-    /// The participant.
-    pub participant: ParticipantId,
-    /// Publisher or subscriber.
-    pub role: PeerRole,
-}
-
-impl fmt::Display for PeerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let role = match self.role {
-            PeerRole::Publisher => "pub",
-            PeerRole::Subscriber => "sub",
-        };
-        write!(f, "{}/{role}", self.participant)
-    }
-}
 
 /// A str0m `Rtc` with the room's settings, driven only through panic fences.
 pub(crate) struct Peer {
@@ -220,6 +191,7 @@ impl Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ParticipantId;
 
     fn peer(now: Instant) -> Peer {
         let config = RoomConfig::new(vec![(Proto::Udp, "192.0.2.1:3478".parse().unwrap())]);

@@ -7,7 +7,6 @@ mod layers;
 mod negotiation;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::bwe::BweKind;
@@ -15,14 +14,16 @@ use str0m::change::SdpPendingOffer;
 use str0m::media::{Direction, MediaKind, Mid, Rid};
 use str0m::Event;
 
-use crate::audible::{Audible, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
+use crate::audible::Audible;
 use crate::bitrate::LayerBitrates;
+use crate::config::RoomConfig;
 use crate::demux::Demux;
 use crate::error::SfuError;
-use crate::io::{Datagram, Input, Output, Proto, RoomEvent};
+use crate::id::{PeerId, PeerRole};
+use crate::io::{Datagram, Input, Output, RoomEvent};
 use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL, START_INTERVAL};
 use crate::packet_cache::PacketCache;
-use crate::peer::{Drained, Peer, PeerId, PeerRole};
+use crate::peer::{Drained, Peer};
 use crate::recording::{RecordedPacket, Tap};
 use crate::shedding::Shedding;
 use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
@@ -31,36 +32,6 @@ use crate::ParticipantId;
 
 /// How long an empty room may sleep before it wants a timeout anyway.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// How a room reaches the network.
-#[derive(Debug, Clone)]
-pub struct RoomConfig {
-    /// The local addresses the runtime listens on; each becomes a host candidate.
-    pub local_addrs: Vec<(Proto, SocketAddr)>,
-    /// The bandwidth assumed towards a subscriber before the estimator knows better.
-    pub initial_bitrate_bps: u64,
-    /// In a crowded room, only this many of the loudest microphones are forwarded (0: every
-    /// microphone, always). Screen-share audio is never held back.
-    pub audible_limit: usize,
-    /// A room with more microphones than this (and than `audible_limit`) is crowded.
-    pub crowd: usize,
-    /// Measure the time spent inside str0m ([`Room::str0m_time`]). For benchmarks: it reads
-    /// the clock around every str0m call, the only place the room does.
-    pub meter_str0m: bool,
-}
-
-impl RoomConfig {
-    /// A configuration with these local addresses and a 1 Mbit/s starting estimate.
-    pub fn new(local_addrs: Vec<(Proto, SocketAddr)>) -> RoomConfig {
-        RoomConfig {
-            local_addrs,
-            initial_bitrate_bps: 1_000_000,
-            audible_limit: DEFAULT_AUDIBLE_LIMIT,
-            crowd: DEFAULT_CROWD,
-            meter_str0m: false,
-        }
-    }
-}
 
 /// One person in the room: two peer connections and what they receive.
 struct Participant {

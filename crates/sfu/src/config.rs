@@ -1,0 +1,40 @@
+//! [`RoomConfig`]: how a room reaches the network and how it forwards.
+//!
+//! Its own file because each peer connection is built from it as well as the room: defined
+//! in the room, it made the peer and the room import each other.
+
+use std::net::SocketAddr;
+
+use crate::audible::{DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
+use crate::io::Proto;
+
+/// How a room reaches the network.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// The local addresses the runtime listens on; each becomes a host candidate.
+    pub local_addrs: Vec<(Proto, SocketAddr)>,
+    /// The bandwidth assumed towards a subscriber before the estimator knows better.
+    pub initial_bitrate_bps: u64,
+    /// In a crowded room, only this many of the loudest microphones are forwarded (0: every
+    /// microphone, always). Screen-share audio is never held back.
+    pub audible_limit: usize,
+    /// A room with more microphones than this (and than `audible_limit`) is crowded.
+    pub crowd: usize,
+    /// Measure the time spent inside str0m ([`Room::str0m_time`](crate::Room::str0m_time)).
+    /// For benchmarks: it reads the clock around every str0m call, the only place the room
+    /// does.
+    pub meter_str0m: bool,
+}
+
+impl RoomConfig {
+    /// A configuration with these local addresses and a 1 Mbit/s starting estimate.
+    pub fn new(local_addrs: Vec<(Proto, SocketAddr)>) -> RoomConfig {
+        RoomConfig {
+            local_addrs,
+            initial_bitrate_bps: 1_000_000,
+            audible_limit: DEFAULT_AUDIBLE_LIMIT,
+            crowd: DEFAULT_CROWD,
+            meter_str0m: false,
+        }
+    }
+}
