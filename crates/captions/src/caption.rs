@@ -1,4 +1,7 @@
-//! A caption: what one participant said in one utterance, as it is recognised.
+//! A caption: what one participant said in one utterance, as it is recognised, and where
+//! the captioner hands captions out ([`OnCaption`]).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,3 +34,8 @@ pub struct MeetingCaption {
     /// The caption.
     pub caption: Caption,
 }
+
+/// Where captions go: called on a worker thread for every caption, so it must be quick
+/// (send it on a channel). Kept beside the caption, below the captioner and its workers, so
+/// both can name it without importing each other.
+pub(crate) type OnCaption = Arc<dyn Fn(MeetingCaption) + Send + Sync>;

@@ -8,26 +8,24 @@
 //! own and never wait either.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
 
+use crate::caption::OnCaption;
 use crate::engine::{EngineConfig, EngineKind};
 use crate::error::{Error, Result};
 use crate::scheduler::Scheduler;
+use crate::stats::Stats;
 use crate::{AudioPacket, MeetingCaption, Pipeline};
 
 /// How often quiet speakers are looked for.
 const TICK: Duration = Duration::from_millis(100);
 /// Jobs a worker's queue holds: about 10 s of audio in 320 ms chunks.
 const WORKER_QUEUE: usize = 32;
-
-/// Where captions go: called on a worker thread for every caption, so it must be quick
-/// (send it on a channel).
-pub(crate) type OnCaption = Arc<dyn Fn(MeetingCaption) + Send + Sync>;
 
 /// How to run the captioner.
 #[derive(Debug, Clone)]
@@ -56,31 +54,6 @@ impl CaptionerConfig {
         };
         CaptionerConfig { engine, workers, queue: 5_000 }
     }
-}
-
-/// Counters of a captioner (cumulative).
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Packets dropped because the captioner's queue was full.
-    pub packets_dropped: AtomicU64,
-    /// Packets of meetings without captions on.
-    pub packets_ignored: AtomicU64,
-    /// Packets libopus could not decode.
-    pub undecodable: AtomicU64,
-    /// Packets concealed (lost, undecodable).
-    pub concealed: AtomicU64,
-    /// Packets that came too late or twice.
-    pub late: AtomicU64,
-    /// Milliseconds of speech dropped because the engines were behind.
-    pub audio_dropped_ms: AtomicU64,
-    /// Utterances dropped because more people spoke at once than there are workers.
-    pub utterances_dropped: AtomicU64,
-    /// Engine errors (and panics).
-    pub engine_errors: AtomicU64,
-    /// Partial captions sent.
-    pub partial_captions: AtomicU64,
-    /// Final captions sent.
-    pub final_captions: AtomicU64,
 }
 
 enum Control {

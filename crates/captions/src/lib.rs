@@ -29,13 +29,15 @@ mod error;
 mod pipeline;
 mod scheduler;
 mod segmenter;
+mod stats;
 mod transcript;
 mod worker;
 
 pub use audio::AudioPacket;
 pub use caption::{Caption, MeetingCaption};
-pub use captioner::{AudioSink, Captioner, CaptionerConfig, Stats};
+pub use captioner::{AudioSink, Captioner, CaptionerConfig};
 pub use engine::{transcribe, Engine, EngineConfig, EngineKind, POCKETSPHINX_DEFAULT_MODEL, SAMPLE_RATE};
 pub use error::{Error, Result};
 pub use pipeline::{Pipeline, PipelineStats, Voice, QUIET};
+pub use stats::Stats;
 pub use transcript::{Line, Transcript};

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::captioner::Stats;
 use crate::engine::SAMPLE_RATE;
+use crate::stats::Stats;
 use crate::worker::Job;
 use crate::Voice;
 

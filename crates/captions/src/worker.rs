@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use crate::captioner::{OnCaption, Stats};
+use crate::caption::OnCaption;
 use crate::engine::{Engine, EngineConfig};
+use crate::stats::Stats;
 use crate::{Caption, MeetingCaption};
 
 /// What a worker is asked to do.
