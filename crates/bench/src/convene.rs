@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::peer::{Peer, Sink, Source};
-use crate::run::{Ctx, Record, Spec, Stage};
+use crate::plan::{Ctx, Record, Spec, Stage};
 use crate::synth::LAYER_SIZES;
 use crate::{Error, Result};
 
@@ -119,15 +119,7 @@ impl Meetings {
         } else {
             None
         };
-        let record = Record {
-            meeting: spec.meeting,
-            join_started,
-            sub: sub.clone(),
-            publ: publ.clone(),
-            sends_audio: spec.audio,
-            sends_video: spec.video,
-            talks: spec.talks,
-        };
+        let record = Record::new(&spec, join_started, sub.clone(), publ.clone());
         // A publisher counts once its offer is answered: a server with overload admission may
         // refuse a new publisher (then it leaves, refused).
         let mut record = if publ.is_some() {

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::engine::PeerHandle;
 use crate::peer::{Peer, Sink, Source, RIDS};
-use crate::run::{Ctx, Record, Spec};
+use crate::plan::{Ctx, Record, Spec};
 use crate::{Error, Result};
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -188,15 +188,7 @@ impl Meetings {
         } else {
             None
         };
-        ctx.add_record(Record {
-            meeting: spec.meeting,
-            join_started,
-            sub: sub.clone(),
-            publ: publ.clone(),
-            sends_audio: spec.audio,
-            sends_video: spec.video,
-            talks: spec.talks,
-        });
+        ctx.add_record(Record::new(&spec, join_started, sub.clone(), publ.clone()));
 
         let mut sub_handle: Option<u64> = None;
         // A subscribe (join or update) is waiting for its offer: send no other.

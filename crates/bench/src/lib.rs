@@ -18,6 +18,7 @@ pub mod inproc;
 mod janus;
 mod net;
 mod peer;
+mod plan;
 pub mod probe;
 pub mod procstat;
 pub mod report;

@@ -2,14 +2,15 @@
 //! waits for media to settle, measures for the scenario's duration (server CPU and memory
 //! from /proc, arrivals at every subscriber), and sums it all up in a [`Report`].
 
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::engine::{Engine, PeerHandle};
-use crate::peer::{PHASE_MEASURE, PHASE_WARMUP};
+use crate::engine::Engine;
+use crate::peer::PHASE_MEASURE;
+use crate::plan::{Ctx, Record, Spec, Stage};
 use crate::report::Report;
 use crate::scenario::Scenario;
 use crate::stats::{loss_pct, Spread};
@@ -20,82 +21,6 @@ use crate::{procstat, Error, Result};
 const PHASE_DONE: u8 = 2;
 /// The longest the bench waits for everyone's connections after the last join.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What every participant task shares.
-pub(crate) struct Ctx {
-    pub(crate) engine: Engine,
-    pub(crate) http: reqwest::Client,
-    pub(crate) phase: Arc<AtomicU8>,
-    pub(crate) scenario: Scenario,
-    /// The address the simulated peers' sockets bind to.
-    pub(crate) client_ip: std::net::IpAddr,
-    pub(crate) records: Mutex<Vec<Record>>,
-    /// Joins the server refused with `server_busy` (overload admission).
-    refusals: Mutex<Vec<Refusal>>,
-    next_tag: AtomicU32,
-}
-
-/// A join the server refused for load, and how long the refusal took from the join request.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Refusal {
-    pub(crate) after: Duration,
-    pub(crate) stage: Stage,
-}
-
-/// Where a join was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stage {
-    /// 503 on the HTTP join.
-    Http,
-    /// An `error` frame as the meeting socket opened.
-    Socket,
-    /// An `error` frame answering the first `publish_offer`.
-    Publish,
-}
-
-impl Ctx {
-    /// A new sender tag for probes.
-    pub(crate) fn tag(&self) -> u32 {
-        self.next_tag.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn add_record(&self, r: Record) {
-        self.records.lock().unwrap_or_else(|e| e.into_inner()).push(r);
-    }
-
-    /// The server refused a join that started at `started` with `server_busy`.
-    pub(crate) fn refused(&self, started: Instant, stage: Stage) {
-        let r = Refusal { after: started.elapsed(), stage };
-        self.refusals.lock().unwrap_or_else(|e| e.into_inner()).push(r);
-    }
-
-    fn refusal_count(&self) -> usize {
-        self.refusals.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-}
-
-/// One participant as the run sees it.
-pub(crate) struct Record {
-    pub(crate) meeting: usize,
-    pub(crate) join_started: Instant,
-    pub(crate) sub: PeerHandle,
-    pub(crate) publ: Option<PeerHandle>,
-    pub(crate) sends_audio: bool,
-    pub(crate) sends_video: bool,
-    /// Whether its microphone carries speech rather than silence.
-    pub(crate) talks: bool,
-}
-
-/// Who a participant is.
-#[derive(Debug, Clone)]
-pub(crate) struct Spec {
-    pub(crate) meeting: usize,
-    pub(crate) audio: bool,
-    pub(crate) video: bool,
-    /// Whether the microphone carries speech rather than silence.
-    pub(crate) talks: bool,
-    pub(crate) name: String,
-}
 
 /// The meetings of a run on one kind of server.
 #[derive(Clone)]
@@ -148,15 +73,7 @@ async fn ceiling_participant(
     } else {
         None
     };
-    ctx.add_record(Record {
-        meeting: spec.meeting,
-        join_started,
-        sub,
-        publ,
-        sends_audio: spec.audio,
-        sends_video: spec.video,
-        talks: spec.talks,
-    });
+    ctx.add_record(Record::new(&spec, join_started, sub, publ));
     let _ = stop.changed().await;
     Ok(())
 }
@@ -165,16 +82,12 @@ async fn ceiling_participant(
 pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) -> Result<Report> {
     scenario.check().map_err(Error::setup)?;
     let load_before = procstat::loadavg();
-    let ctx = Arc::new(Ctx {
-        engine: Engine::start(client_threads)?,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
-        phase: Arc::new(AtomicU8::new(PHASE_WARMUP)),
-        scenario: scenario.clone(),
-        client_ip: target.client_ip,
-        records: Mutex::new(Vec::new()),
-        refusals: Mutex::new(Vec::new()),
-        next_tag: AtomicU32::new(0x0100_0000 | (std::process::id() & 0xffff) << 4),
-    });
+    let ctx = Arc::new(Ctx::new(
+        Engine::start(client_threads)?,
+        reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        scenario.clone(),
+        target.client_ip,
+    ));
     let meetings = match target.kind {
         Kind::Convene => Meetings::Convene(Arc::new(crate::convene::Meetings::create(&ctx, &target.url).await?)),
         Kind::Janus => Meetings::Janus(Arc::new(crate::janus::Meetings::create(&ctx, &target.url).await?)),
@@ -250,7 +163,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     report.steal_ms = steal_after.zip(steal_before).map_or(0.0, |(a, b)| (a - b).max(0.0));
     report.sent_pps = sent_after.saturating_sub(sent_before) as f64 / window;
     {
-        let refusals = ctx.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        let refusals = ctx.refusals();
         report.refused_joins = refusals.len();
         report.refusal_ms = Spread::of(refusals.iter().map(|r| r.after.as_millis() as u64).collect());
         report.refusals_by_stage = [Stage::Http, Stage::Socket, Stage::Publish]
