@@ -1,6 +1,6 @@
 //! Hands datagrams and commands to the worker thread whose room owns them, in O(1): by
 //! the path (transport + remote address) once known, and by the local ICE ufrag named in a
-//! STUN binding request for a new path.
+//! STUN binding request for a new path. The [`Packet`] it hands over is defined here too.
 //!
 //! Every worker reads its own socket of the media port (`SO_REUSEPORT`: the kernel spreads
 //! remote addresses over them) and handles what is for its own rooms at once; what is for
@@ -17,16 +17,27 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
+use std::time::Instant;
 
 use convene_sfu::{stun_local_ufrag, Proto};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::command::Command;
-use super::worker::Packet;
 
 /// Datagrams queued for one worker before new ones are dropped (and counted), so one
 /// overloaded worker cannot stall the others.
 const WORKER_QUEUE: usize = 8192;
+
+/// A datagram for one of a worker's rooms: what the router hands over. It lives here, not
+/// in the worker, because the worker imports the router (and the TCP reader that feeds it)
+/// and the router must name what it carries without importing the worker back.
+pub(super) struct Packet {
+    pub(super) proto: Proto,
+    pub(super) source: SocketAddr,
+    pub(super) contents: Vec<u8>,
+    /// When another worker handed it over (its wait counts towards this worker's load).
+    pub(super) at: Instant,
+}
 
 /// How work reaches one worker.
 pub(super) struct Inlet {
@@ -168,10 +179,7 @@ impl Router {
         }
         match *cached {
             Some(w) => {
-                self.deliver(
-                    w,
-                    Packet { proto: Proto::Tcp, source: remote, contents: bytes, at: std::time::Instant::now() },
-                );
+                self.deliver(w, Packet { proto: Proto::Tcp, source: remote, contents: bytes, at: Instant::now() });
             }
             None => metrics::counter!("media_datagrams_dropped_total", "reason" => "unknown_path").increment(1),
         }

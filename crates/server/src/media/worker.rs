@@ -18,7 +18,7 @@ use convene_sfu::{
 use super::command::Command;
 use super::events::{self, EventSender, MeetingEvent};
 use super::load::{thread_cpu_time, Board, Governor, Meter};
-use super::router::{Outlet, Paths, Router};
+use super::router::{Outlet, Packet, Paths, Router};
 use super::tcp::Writers;
 use super::udp::{Inbox, Outbox, BATCH};
 use super::{AnswerRefused, MediaError};
@@ -32,15 +32,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// mio tokens: the worker's socket and its doorbell.
 const SOCKET: mio::Token = mio::Token(0);
 pub(super) const DOORBELL: mio::Token = mio::Token(1);
-
-/// A datagram for one of the worker's rooms.
-pub(super) struct Packet {
-    pub(super) proto: Proto,
-    pub(super) source: SocketAddr,
-    pub(super) contents: Vec<u8>,
-    /// When another worker handed it over (its wait counts towards this worker's load).
-    pub(super) at: Instant,
-}
 
 /// One meeting's SFU room and its participant numbering.
 struct Slot {
