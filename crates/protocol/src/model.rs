@@ -72,14 +72,6 @@ pub struct Participant {
     pub e2ee_identity: Option<String>,
 }
 
-impl Participant {
-    /// Whether this participant may record the meeting on their device: moderators always,
-    /// others when a moderator allowed it. Guests never (an upload needs an account).
-    pub fn may_record_locally(&self) -> bool {
-        self.user_id.is_some() && (self.role.is_moderator() || self.local_recording_allowed)
-    }
-}
-
 /// Where a published track comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -12,17 +12,13 @@
 //! Lock order: a [`Room`]'s own lock may be held while this one is taken (track fan-out asks
 //! who is where), never the reverse — nothing here calls into the room while holding it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use convene_protocol::{
-    BreakoutAssign, BreakoutAssignment, BreakoutRoom, Breakouts as BreakoutsView, Participant, ServerMessage, Track,
-    BREAKOUT_ROOMS,
-};
+use convene_protocol::{BreakoutAssign, BreakoutAssignment, Participant, ServerMessage, Track, BREAKOUT_ROOMS};
 
-use super::breakout_media::{move_to, return_everyone};
-use super::moderation::moderator;
+use super::breakout_media::{announce, move_to, return_everyone};
+use super::permit::moderator;
 use super::room::Room;
 use super::{target, Acted};
 use crate::services::Services;
@@ -40,83 +36,6 @@ const MAX_BROADCAST_CHARS: usize = 500;
 /// Longest timer, in minutes.
 const MAX_MINUTES: u32 = 720;
 
-/// The breakout rooms of one meeting.
-#[derive(Default)]
-pub(crate) struct Breakouts {
-    inner: Mutex<State>,
-}
-
-#[derive(Default)]
-pub(super) struct State {
-    pub(super) open: bool,
-    pub(super) assign: Option<BreakoutAssign>,
-    pub(super) names: Vec<String>,
-    /// Who is in which room (1-based); absent: the main room.
-    pub(super) placed: HashMap<String, u32>,
-    /// Tracks published in each breakout room (the main room's are the room's own).
-    pub(super) tracks: HashMap<u32, Vec<Track>>,
-    /// Each opening (and closing) bumps it, so an older opening's timers do nothing.
-    pub(super) epoch: u64,
-    pub(super) ends_at: Option<Instant>,
-    pub(super) closing_at: Option<Instant>,
-    /// The stay in a room each participant is in now (attendance row id).
-    pub(super) stays: HashMap<String, String>,
-}
-
-impl Breakouts {
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The room `pid` is in (0: the main room).
-    pub(crate) fn room_of(&self, pid: &str) -> u32 {
-        self.lock().placed.get(pid).copied().unwrap_or(0)
-    }
-
-    /// Whether `pid` is in a breakout room (so not in the main room's media and chat).
-    pub(crate) fn away(&self, pid: &str) -> bool {
-        self.room_of(pid) != 0
-    }
-
-    pub(crate) fn is_open(&self) -> bool {
-        self.lock().open
-    }
-
-    /// How many rooms are (or were last) open.
-    pub(super) fn count(&self) -> u32 {
-        u32::try_from(self.lock().names.len()).unwrap_or(0)
-    }
-}
-
-impl State {
-    pub(super) fn name(&self, room: u32) -> String {
-        if room == 0 {
-            return "Main room".into();
-        }
-        self.names.get(room as usize - 1).cloned().unwrap_or_else(|| format!("Room {room}"))
-    }
-
-    fn view(&self) -> BreakoutsView {
-        let now = Instant::now();
-        let left = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(now).as_secs_f64().ceil() as i64);
-        let mut members: Vec<(&String, &u32)> = self.placed.iter().collect();
-        members.sort();
-        BreakoutsView {
-            open: self.open,
-            assign: self.assign.unwrap_or(BreakoutAssign::Auto),
-            rooms: (1..=self.names.len() as u32)
-                .map(|room| BreakoutRoom {
-                    room,
-                    name: self.name(room),
-                    participants: members.iter().filter(|(_, r)| **r == room).map(|(p, _)| (*p).clone()).collect(),
-                })
-                .collect(),
-            seconds_left: left(self.ends_at),
-            closing_in: left(self.closing_at),
-        }
-    }
-}
-
 /// The tracks `pid` receives: those of the room they are in.
 pub(crate) fn tracks_for(room: &Room, pid: &str) -> Vec<Track> {
     let k = room.breakout.room_of(pid);
@@ -125,12 +44,6 @@ pub(crate) fn tracks_for(room: &Room, pid: &str) -> Vec<Track> {
     } else {
         room.breakout.lock().tracks.get(&k).cloned().unwrap_or_default()
     }
-}
-
-/// The rooms as they are now, to everyone.
-pub(super) fn announce(room: &Room) {
-    let breakouts = room.breakout.lock().view();
-    room.broadcast(&ServerMessage::BreakoutState { breakouts }, None);
 }
 
 /// After a `welcome` while rooms are open: the state, to the newcomer (or the resumed).

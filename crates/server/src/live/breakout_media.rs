@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use convene_protocol::{ChatMessage, Participant, ServerMessage};
 
-use super::breakout::announce;
 use super::room::Room;
 use super::Acted;
 use crate::media::{sfu_room, MediaEvent};
@@ -22,6 +21,12 @@ impl Room {
     pub(crate) fn sfu_of(&self, pid: &str) -> i64 {
         sfu_room(self.meeting_id, self.breakout.room_of(pid))
     }
+}
+
+/// The rooms as they are now, to everyone.
+pub(super) fn announce(room: &Room) {
+    let breakouts = room.breakout.lock().view();
+    room.broadcast(&ServerMessage::BreakoutState { breakouts }, None);
 }
 
 /// Moves `pid` to room `k` (0: the main room), media included, and tells everyone where

@@ -6,7 +6,7 @@
 //! End-to-end encrypted meetings refuse them: the server holds only SFrame ciphertext.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use convene_captions::MeetingCaption;
@@ -24,39 +24,9 @@ pub(crate) const E2EE_REFUSAL: (&str, &str) = (
     "Captions are unavailable in end-to-end encrypted meetings: the server cannot hear them",
 );
 
-/// The captions state of one room.
-#[derive(Default)]
-pub(crate) struct RoomCaptions {
-    inner: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    on: bool,
-    /// When captions were first turned on in this live meeting (caption times count from
-    /// it), as an instant and in Unix ms.
-    epoch: Option<(Instant, i64)>,
-}
-
-impl RoomCaptions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether captions are on.
-    pub(crate) fn is_on(&self) -> bool {
-        self.lock().on
-    }
-
-    /// Unix ms that caption times count from, once captions were on.
-    fn epoch_ms(&self) -> Option<i64> {
-        self.lock().epoch.map(|(_, ms)| ms)
-    }
-}
-
 /// `captions { on }` from a host or co-host.
 pub(super) fn toggle(state: &Services, room: &Arc<Room>, me: &Participant, on: bool) -> Acted {
-    super::moderation::moderator(me, "captions")?;
+    super::permit::moderator(me, "captions")?;
     if on {
         if room.settings.e2ee {
             return Err((E2EE_REFUSAL.0, E2EE_REFUSAL.1.to_owned(), "captions"));

@@ -3,9 +3,6 @@
 //! key blobs go from one participant to another through the server, which checks where they
 //! go and how big they are, and never reads them.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use convene_protocol::{is_base64url_text, is_e2ee_identity, Participant, ServerMessage, MAX_E2EE_BLOB_CHARS};
 
 use super::Room;
@@ -14,9 +11,6 @@ use crate::services::Services;
 
 /// The E2EE protocol version this server speaks (`e2ee.version` in the join request).
 pub(crate) const VERSION: u32 = 1;
-
-/// Window of the per-sender blob budget.
-const BUDGET_WINDOW_MS: i64 = 2_000;
 
 /// A refused client message: error code, text, request type (as `Live::act` answers).
 type Refused = (&'static str, String, &'static str);
@@ -104,43 +98,9 @@ pub(crate) fn relay(
     Ok(())
 }
 
-/// Blobs each sender may relay per window, so one participant cannot flood the others.
-#[derive(Default)]
-pub(crate) struct BlobBudget {
-    windows: Mutex<HashMap<String, (i64, u32)>>,
-}
-
-impl BlobBudget {
-    /// Counts one blob of `sender`; `false` when over `limit` in the current window.
-    fn spend(&self, sender: &str, limit: u32, now_ms: i64) -> bool {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > 1024 {
-            windows.retain(|_, (start, _)| now_ms < *start + BUDGET_WINDOW_MS);
-        }
-        let entry = windows.entry(sender.to_owned()).or_insert((now_ms, 0));
-        if now_ms >= entry.0 + BUDGET_WINDOW_MS {
-            *entry = (now_ms, 0);
-        }
-        if entry.1 >= limit {
-            return false;
-        }
-        entry.1 += 1;
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_budget_refills_each_window() {
-        let b = BlobBudget::default();
-        assert!((0..3).all(|_| b.spend("p", 3, 0)));
-        assert!(!b.spend("p", 3, 1_999));
-        assert!(b.spend("q", 3, 1_999), "senders are independent");
-        assert!(b.spend("p", 3, 2_000));
-    }
 
     #[test]
     fn entry_needs_the_capability_only_in_e2ee_meetings() {

@@ -29,7 +29,7 @@ impl Live {
 
     /// `end_meeting` from the host.
     pub(super) async fn end_by(&self, state: &Services, room: &Arc<Room>, me: &Participant) -> Acted {
-        super::moderation::host_only(me, "end_meeting")?;
+        super::permit::host_only(me, "end_meeting")?;
         self.end(state, room, EndReason::EndedByHost).await;
         Ok(())
     }

@@ -24,6 +24,7 @@ mod lifecycle;
 pub(crate) mod limits;
 mod moderation;
 mod p2p;
+mod permit;
 pub(crate) mod polls;
 pub(crate) mod recording;
 mod relay;

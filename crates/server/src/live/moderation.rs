@@ -8,27 +8,10 @@ use convene_protocol::{HostAction, LeaveReason, Participant, Role, ServerMessage
 
 use super::admission::user_subject;
 use super::failover::keep_role;
+use super::permit::{host_only, may_record_locally, moderator, refused};
 use super::room::Room;
-use super::{target, Acted, Live, Refused};
+use super::{target, Acted, Live};
 use crate::services::Services;
-
-/// Refuses `req` unless `me` is the host or a co-host.
-pub(super) fn moderator(me: &Participant, req: &'static str) -> Acted {
-    if me.role.is_moderator() {
-        Ok(())
-    } else {
-        Err(("not_allowed", "only the host or a co-host can do that".to_owned(), req))
-    }
-}
-
-/// Refuses `req` unless `me` is the host.
-pub(super) fn host_only(me: &Participant, req: &'static str) -> Acted {
-    if me.role == Role::Host {
-        Ok(())
-    } else {
-        Err(("not_allowed", "only the host can do that".to_owned(), req))
-    }
-}
 
 /// Tells everyone what `me` did.
 fn tell(room: &Room, me: &Participant, action: HostAction, target: Option<String>) {
@@ -140,7 +123,7 @@ pub(super) fn set_role(state: &Services, room: &Room, me: &Participant, pid: Str
     // A co-host made a participant again keeps recording only if allowed to.
     room.update(&pid, |p| {
         p.role = role;
-        p.recording_locally &= p.may_record_locally();
+        p.recording_locally &= may_record_locally(p);
     });
     keep_role(state, room, &pid);
     tell(room, me, if role == Role::Cohost { HostAction::Promoted } else { HostAction::Demoted }, Some(pid));
@@ -158,7 +141,7 @@ pub(super) fn transfer_host(state: &Services, room: &Room, me: &Participant, pid
     let demoted = if me.user_id.is_some() { Role::Cohost } else { Role::Participant };
     room.update(&me.participant_id, |p| {
         p.role = demoted;
-        p.recording_locally &= p.may_record_locally();
+        p.recording_locally &= may_record_locally(p);
     });
     keep_role(state, room, &pid);
     keep_role(state, room, &me.participant_id);
@@ -186,7 +169,7 @@ pub(super) fn allow_local_recording(
     // what it has, as it was allowed until now).
     let changed = room.update(&pid, |p| {
         p.local_recording_allowed = allowed;
-        p.recording_locally &= p.may_record_locally();
+        p.recording_locally &= may_record_locally(p);
     });
     if changed.is_some_and(|p| p.local_recording_allowed != t.local_recording_allowed) {
         keep_role(state, room, &pid);
@@ -207,15 +190,7 @@ pub(super) async fn record(state: &Services, room: &Arc<Room>, me: &Participant,
             other => other.map(|_| ()),
         }
     };
-    result.map_err(|e| -> Refused {
-        match e {
-            crate::error::Error::Client { code, message, .. } => (code, message, "record"),
-            other => {
-                tracing::error!(error = %other, "recording request failed");
-                ("internal", "the recording could not be changed".to_owned(), "record")
-            }
-        }
-    })
+    result.map_err(|e| refused(e, "record"))
 }
 
 impl Live {

@@ -18,12 +18,12 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use convene_protocol::{ClientMessage, IceCandidate, MediaMode, Participant, ServerMessage};
 
-use super::room::Room;
+use super::room::{Pair, PairState, Room};
 use crate::services::Services;
 
 /// How long the conditions for peer-to-peer must hold before a pair is formed.
@@ -35,64 +35,6 @@ const MAX_ADDRESSES: usize = 16;
 
 /// A refused peer-to-peer message: code, message, request (as `act_seated` reports them).
 type Refused = (&'static str, String, &'static str);
-
-/// The peer-to-peer state of one room.
-#[derive(Default)]
-pub(crate) struct Pairing {
-    inner: Mutex<PairState>,
-}
-
-#[derive(Default)]
-struct PairState {
-    /// Participants whose client announced `p2p_capable`.
-    capable: HashSet<String>,
-    /// The pair talking directly now.
-    current: Option<Pair>,
-    /// The last session number handed out.
-    session: u64,
-    /// A pair that could not connect directly: it stays on the SFU while both are here.
-    failed: Option<(String, String)>,
-    /// Participants a moderator muted (until they unmute themselves): the SFU enforces it.
-    muted_by_host: HashSet<String>,
-    /// Participants whose video a moderator stopped (until they turn it on again).
-    video_stopped: HashSet<String>,
-    /// Since when the conditions for a pair hold (hysteresis).
-    eligible_since: Option<Instant>,
-    /// The room's watcher task runs.
-    watching: bool,
-}
-
-struct Pair {
-    /// The offerer (the one who arrived first) and the answerer.
-    a: String,
-    b: String,
-    session: u64,
-    /// Addresses from the pair's candidates the embedded TURN server allowed.
-    addresses: Vec<SocketAddr>,
-    /// Candidate addresses seen (allowed or not), to bound the work per pair.
-    seen: usize,
-    connected: bool,
-}
-
-impl Pair {
-    fn has(&self, pid: &str) -> bool {
-        self.a == pid || self.b == pid
-    }
-
-    fn other(&self, pid: &str) -> &str {
-        if self.a == pid {
-            &self.b
-        } else {
-            &self.a
-        }
-    }
-}
-
-impl Pairing {
-    fn lock(&self) -> std::sync::MutexGuard<'_, PairState> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// What a handled client message means for the media mode, taken before it is handled.
 pub(crate) struct Seen {

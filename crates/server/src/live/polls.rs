@@ -11,7 +11,7 @@ use convene_protocol::{
     MAX_POLL_QUESTION_CHARS, MIN_POLL_OPTIONS,
 };
 
-use super::moderation::moderator;
+use super::permit::moderator;
 use super::room::Room;
 use super::{Acted, Refused};
 use crate::clock::from_ms;

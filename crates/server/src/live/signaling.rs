@@ -18,13 +18,8 @@ pub(super) fn set_state(
     hand_raised: Option<bool>,
     recording_locally: Option<bool>,
 ) -> Acted {
-    if recording_locally == Some(true) && !me.may_record_locally() {
-        let why = if me.user_id.is_none() {
-            "guests cannot record: a recording is uploaded to an account"
-        } else {
-            "the host has not allowed you to record this meeting"
-        };
-        return Err(("local_recording_not_allowed", why.to_owned(), "set_state"));
+    if recording_locally == Some(true) {
+        super::permit::local_recorder(me, "set_state")?;
     }
     if let Some(m) = muted {
         state.media.set_muted(room.sfu_of(&me.participant_id), &me.participant_id, m);

@@ -132,8 +132,28 @@ pub enum Action<'a> {
 
 /// Whether `actor` may do `action` with `meeting`; the refusal says why.
 pub fn authorize(actor: &Actor, meeting: &Meeting, action: Action<'_>) -> Result<()> {
+    if !allowed(actor, meeting.allow_guests, action) {
+        return Err(refusal(actor, action));
+    }
+    lifecycle(meeting.lifecycle, action)
+}
+
+/// [`authorize`] for someone in the live meeting asking for what their seat alone decides:
+/// [`Action::Moderate`], [`Action::Lead`] or [`Action::RecordLocally`]. The meeting is
+/// running (they are in it), which its lifecycle allows for all three.
+pub fn authorize_seated(p: &Participant, action: Action<'_>) -> Result<()> {
+    debug_assert!(matches!(action, Action::Moderate | Action::Lead | Action::RecordLocally));
+    let actor = Actor::seated(p);
+    if allowed(&actor, false, action) {
+        Ok(())
+    } else {
+        Err(refusal(&actor, action))
+    }
+}
+
+fn allowed(actor: &Actor, allow_guests: bool, action: Action<'_>) -> bool {
     use super::Relation as R;
-    let allowed = match action {
+    match action {
         Action::View => actor.relation() > R::None,
         Action::ReadInvitation => actor.relation() >= R::Invitee,
         Action::Edit | Action::Cancel | Action::SeeAttendance | Action::Record | Action::Moderate => actor.moderates(),
@@ -141,18 +161,14 @@ pub fn authorize(actor: &Actor, meeting: &Meeting, action: Action<'_>) -> Result
         Action::ReadRecords => actor.moderates() || actor.account.as_ref().is_some_and(|a| a.attended),
         Action::Join => true,
         Action::SkipPasscode => actor.account.as_ref().is_some_and(Access::moderates),
-        Action::JoinAsGuest => meeting.allow_guests,
+        Action::JoinAsGuest => allow_guests,
         Action::Lead => actor.seat.is_some_and(|s| s.role == Role::Host),
         Action::RecordLocally => {
             actor.seat.is_some_and(|s| s.signed_in && (s.role.is_moderator() || s.local_recording_allowed))
         }
         Action::WatchRecording(r) => manages(actor, r) || watches(actor, r),
         Action::ManageRecording(r) => manages(actor, r),
-    };
-    if !allowed {
-        return Err(refusal(actor, action));
     }
-    lifecycle(meeting.lifecycle, action)
 }
 
 /// The meeting's host, and for a recording made on a device also whoever made it.
@@ -314,6 +330,18 @@ mod tests {
         assert_eq!(code(authorize(&Actor::anonymous(), &live, Action::RecordLocally)), "not_in_meeting");
         let host = Actor::seated(&seat(Role::Host, Some("u")));
         assert_eq!(code(authorize(&host, &live, Action::RecordLocally)), "ok");
+        // In the room (authorize_seated): moderators always, others once a moderator allowed it.
+        let mut p = seat(Role::Participant, Some("u"));
+        assert_eq!(code(authorize_seated(&p, Action::RecordLocally)), "local_recording_not_allowed");
+        p.local_recording_allowed = true;
+        assert_eq!(code(authorize_seated(&p, Action::RecordLocally)), "ok");
+        p.local_recording_allowed = false;
+        p.role = Role::Cohost;
+        assert_eq!(code(authorize_seated(&p, Action::RecordLocally)), "ok");
+        assert_eq!(code(authorize_seated(&p, Action::Moderate)), "ok");
+        assert_eq!(code(authorize_seated(&p, Action::Lead)), "not_allowed");
+        p.user_id = None;
+        assert_eq!(code(authorize_seated(&p, Action::RecordLocally)), "local_recording_not_allowed");
         assert_eq!(Actor::anonymous().role_on_entry(), Role::Guest);
         assert_eq!(account(Relation::CoHost, false).role_on_entry(), Role::Cohost);
         assert_eq!(account(Relation::Invitee, false).role_on_entry(), Role::Participant);

@@ -10,7 +10,7 @@ mod schedule;
 mod settings;
 
 pub use access::{Access, Relation, Ties};
-pub use authorize::{authorize, Action, Actor, Meeting, RecordingFacts};
+pub use authorize::{authorize, authorize_seated, Action, Actor, Meeting, RecordingFacts};
 /// The one vocabulary for someone's part in a meeting, from the join ticket to the room
 /// (`host`, `cohost`, `participant`, `guest`): the signaling protocol's own.
 pub use convene_protocol::Role;

@@ -5,36 +5,28 @@
 //! drops is shown as `reconnecting`, and a resume within the grace gets the same seat back
 //! without anyone seeing a leave and a join.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use convene_protocol::{LeaveReason, Participant, ServerMessage, Track, WaitingPerson};
 use tokio::sync::mpsc;
 
+mod blob_budget;
+mod breakouts;
+mod captioning;
+mod pairing;
+mod seats;
+
+pub(crate) use blob_budget::BlobBudget;
+pub(crate) use breakouts::Breakouts;
+pub(crate) use captioning::RoomCaptions;
+pub(crate) use pairing::Pairing;
+pub(in crate::live) use pairing::{Pair, PairState};
+
+use seats::{RoomState, Seat, Waiter, OUTBOX};
+
 use super::admission::{admission, Door, Refusal};
 use crate::meeting::Settings;
-
-/// Messages queued per connection before it counts as too slow and is dropped.
-const OUTBOX: usize = 512;
-
-/// A participant's place in the meeting.
-struct Seat {
-    info: Participant,
-    resume_token: String,
-    attendance_id: String,
-    /// `client:<id>` of a guest's device, used to keep a removed guest out.
-    client_key: Option<String>,
-    conn: Option<mpsc::Sender<ServerMessage>>,
-    /// Bumped on every (re)connection, so a stale grace timer cannot evict a resumed seat.
-    generation: u64,
-}
-
-/// Someone connected but not yet let in.
-struct Waiter {
-    seat: Seat,
-    since: DateTime<Utc>,
-}
 
 /// The live state of one meeting.
 pub(crate) struct Room {
@@ -44,29 +36,14 @@ pub(crate) struct Room {
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) settings: Settings,
     /// Key blobs each participant may still relay this window (live/e2ee.rs).
-    pub(crate) e2ee_blobs: super::e2ee::BlobBudget,
+    pub(crate) e2ee_blobs: BlobBudget,
     /// Peer-to-peer for two (live/p2p.rs).
-    pub(crate) p2p: super::p2p::Pairing,
+    pub(crate) p2p: Pairing,
     /// Live captions (live/captions.rs).
-    pub(crate) captions: super::captions::RoomCaptions,
+    pub(crate) captions: RoomCaptions,
     /// Breakout rooms (live/breakout.rs).
-    pub(crate) breakout: super::breakout::Breakouts,
+    pub(crate) breakout: Breakouts,
     state: Mutex<RoomState>,
-}
-
-#[derive(Default)]
-struct RoomState {
-    /// In order of arrival.
-    seats: Vec<Seat>,
-    waiting: Vec<Waiter>,
-    /// Ticket ids already used, with their expiry (Unix s), so a ticket opens one socket.
-    used_tickets: HashMap<String, i64>,
-    tracks: Vec<Track>,
-    locked: bool,
-    warned: bool,
-    closed: bool,
-    /// The recording in progress: `Some("")` while one is being started.
-    recording: Option<String>,
 }
 
 /// A new connection's end of the room.
@@ -415,12 +392,8 @@ impl Room {
             .iter_mut()
             .find(|s| s.info.participant_id == participant_id)
             .or_else(|| waiting.iter_mut().map(|w| &mut w.seat).find(|s| s.info.participant_id == participant_id));
-        let Some(seat) = seat else { return };
-        if let Some(tx) = &seat.conn {
-            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(msg) {
-                tracing::warn!(participant = %participant_id, "connection too slow; dropping it");
-                seat.conn = None;
-            }
+        if let Some(seat) = seat {
+            seat.deliver(msg);
         }
     }
 
@@ -508,70 +481,6 @@ impl Room {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
-    }
-}
-
-impl RoomState {
-    fn door(&self) -> Door {
-        Door {
-            locked: self.locked,
-            seated: self.seats.len(),
-            moderator_present: self.seats.iter().any(|s| s.info.role.is_moderator()),
-        }
-    }
-
-    fn participants(&self) -> Vec<Participant> {
-        self.seats.iter().map(|s| s.info.clone()).collect()
-    }
-
-    fn waiting_list(&self) -> Vec<WaitingPerson> {
-        self.waiting
-            .iter()
-            .map(|w| WaitingPerson {
-                participant_id: w.seat.info.participant_id.clone(),
-                display_name: w.seat.info.display_name.clone(),
-                user_id: w.seat.info.user_id.clone(),
-                since: w.since.to_rfc3339(),
-            })
-            .collect()
-    }
-
-    fn tell_moderators_about_waiting(&mut self) {
-        let msg = ServerMessage::WaitingRoom { waiting: self.waiting_list() };
-        for seat in self.seats.iter().filter(|s| s.info.role.is_moderator()) {
-            if let Some(tx) = &seat.conn {
-                let _ = tx.try_send(msg.clone());
-            }
-        }
-    }
-
-    fn remove(&mut self, idx: usize, reason: LeaveReason) -> Vacated {
-        let seat = self.seats.remove(idx);
-        let id = seat.info.participant_id.clone();
-        self.tracks.retain(|t| t.participant_id != id);
-        self.broadcast(&ServerMessage::ParticipantLeft { participant_id: id, reason }, None);
-        Vacated { attendance_id: seat.attendance_id, participant: seat.info, was_seated: true }
-    }
-
-    fn broadcast(&mut self, msg: &ServerMessage, except: Option<&str>) {
-        self.broadcast_where(msg, |p| Some(p) != except);
-    }
-
-    /// Sends to everyone seated and connected whose participant id `to` accepts.
-    fn broadcast_where(&mut self, msg: &ServerMessage, to: impl Fn(&str) -> bool) {
-        for seat in &mut self.seats {
-            if !to(&seat.info.participant_id) {
-                continue;
-            }
-            if let Some(tx) = &seat.conn {
-                if tx.try_send(msg.clone()).is_err() {
-                    // Too slow (or gone): drop the connection; the client resumes and gets a
-                    // fresh welcome with the current state.
-                    tracing::warn!(participant = %seat.info.participant_id, "connection too slow; dropping it");
-                    seat.conn = None;
-                }
-            }
-        }
     }
 }
 
