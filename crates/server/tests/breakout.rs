@@ -132,6 +132,20 @@ async fn rooms_keep_media_and_chat_apart_and_close_all_returns_everyone(backend:
     assert!(of("Ann")[0]["left_at"].is_string(), "{rows:?}");
     assert_eq!(of("Bob")[0]["room"], 2);
     assert_eq!(of("Hana"), json!([]));
+
+    // The meeting's chat history keeps the breakout room's chat, marked with its room; someone
+    // arriving in the main room now sees only the main room's.
+    let history = app.get(&format!("/api/v1/meetings/{id}/chat"), Some(&host.token)).await;
+    let lines: Vec<(String, Option<u64>)> = history.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["text"].as_str().unwrap().to_owned(), m["room"].as_u64()))
+        .collect();
+    assert_eq!(lines, [("hello room one".to_owned(), Some(1)), ("main only".to_owned(), None)]);
+    let (_late, welcome) = Client::join(&app, &m, None, "Lou").await;
+    let texts: Vec<&str> = welcome["chat"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["main only"]);
 }
 
 /// Sends `msg` and expects the error frame `code` for it.

@@ -290,7 +290,8 @@ async fn get_one(
     let (rows, _) = state.store.chat_for(r.meeting_id, &everyone, 1000, 0).await?;
     let chat = rows
         .into_iter()
-        .filter(|c| (r.started_at..=until).contains(&c.sent_at))
+        // What the recording's room saw: the main room's chat, not the breakout rooms'.
+        .filter(|c| c.breakout_room.is_none() && (r.started_at..=until).contains(&c.sent_at))
         .map(|c| ChatLine {
             offset_seconds: (c.sent_at - r.started_at) as f64 / 1000.0,
             from_name: c.from_name,

@@ -1,6 +1,6 @@
-//! Breakout rooms' media and chat: moving a participant between SFU rooms on the same socket
-//! and seat, fanning a breakout room's media events out to its members only, chat inside a
-//! room, and the attendance of each stay.
+//! Breakout rooms' media and messages: moving a participant between SFU rooms on the same
+//! socket and seat, fanning a breakout room's media events and messages (its chat) out to its
+//! members only, and the attendance of each stay.
 //!
 //! A move takes the participant out of the old room's SFU room (its tracks are unpublished
 //! there, so the old room's members stop receiving them) and into the new one, then tells
@@ -9,10 +9,9 @@
 
 use std::sync::Arc;
 
-use convene_protocol::{ChatMessage, Participant, ServerMessage};
+use convene_protocol::ServerMessage;
 
 use super::room::Room;
-use super::Acted;
 use crate::media::{sfu_room, MediaEvent};
 use crate::services::Services;
 
@@ -189,21 +188,4 @@ pub(super) fn apply(room: &Room, k: u32, event: MediaEvent) {
             send_to_room(room, k, &ServerMessage::ActiveSpeaker { participant_id });
         }
     }
-}
-
-/// A chat message to everyone, sent from breakout room `k`: its members see it, marked with
-/// the room. It is not kept in the meeting's history (that is the main room's).
-pub(super) fn chat(state: &Services, room: &Room, me: &Participant, text: String, k: u32) -> Acted {
-    let message = ChatMessage {
-        message_id: format!("m_{}", uuid::Uuid::now_v7().simple()),
-        from: me.participant_id.clone(),
-        from_name: me.display_name.clone(),
-        to: None,
-        text,
-        sent_at: state.clock.now().to_rfc3339(),
-        file: None,
-        room: Some(k),
-    };
-    send_to_room(room, k, &ServerMessage::ChatMessage { message });
-    Ok(())
 }

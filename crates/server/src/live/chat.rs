@@ -5,6 +5,7 @@
 use convene_protocol::{ChatMessage, Participant, ServerMessage, SharedFile, MAX_CHAT_CHARS, REACTIONS};
 use serde_json::json;
 
+use super::breakout_media::send_to_room;
 use super::room::Room;
 use super::{target, Acted, Live};
 use crate::clock::from_ms;
@@ -38,18 +39,14 @@ impl Live {
             Some(pid) => Some(target(room, pid, "chat_send")?),
             None => None,
         };
-        // In a breakout room, a message to everyone stays in that room.
-        let k = room.breakout.room_of(&me.participant_id);
-        if recipient.is_none() && k != 0 {
-            return super::breakout_media::chat(state, room, me, text, k);
-        }
         self.post_chat(state, room, me, text, recipient.as_ref(), None)
             .await
             .map_err(|_| ("unavailable", "the message could not be saved; try again".to_owned(), "chat_send"))?;
         Ok(())
     }
 
-    /// Saves and delivers a chat message (to everyone, or to sender and recipient).
+    /// Saves and delivers a chat message: to everyone in the sender's room (the main room or
+    /// their breakout room, which it is marked with), or to sender and recipient.
     pub(crate) async fn post_chat(
         &self,
         state: &Services,
@@ -60,6 +57,8 @@ impl Live {
         file: Option<SharedFile>,
     ) -> Result<ChatMessage> {
         let now = state.clock.now();
+        // In a breakout room, a message to everyone stays in that room.
+        let breakout = if to.is_none() { room.breakout.room_of(&from.participant_id) } else { 0 };
         let row = ChatRow {
             // Time-ordered (monotonic within this process) so messages sent in the same millisecond
             // keep their order in history.
@@ -74,12 +73,14 @@ impl Live {
             text,
             file_id: file.as_ref().map(|f| f.file_id.clone()),
             sent_at: now.timestamp_millis(),
+            breakout_room: (breakout != 0).then_some(i64::from(breakout)),
         };
         // Delivered even while the database is away; stored in order, exactly once, when it is back.
         state.backlog.write(&state.store, Pending::Chat(row.clone())).await;
         let message = chat_message(&row, file);
         let frame = ServerMessage::ChatMessage { message: message.clone() };
         match to {
+            None if breakout != 0 => send_to_room(room, breakout, &frame),
             // The main room's chat: not to those in a breakout room (it stays in the history).
             None => room.send_where(&frame, |p| !room.breakout.away(p)),
             Some(t) => {
@@ -87,7 +88,7 @@ impl Live {
                 room.send_to(&t.participant_id, frame);
             }
         }
-        if to.is_none() {
+        if to.is_none() && breakout == 0 {
             state.events.emit(Event::new(
                 "chat.message",
                 now,
@@ -119,7 +120,7 @@ pub(crate) fn chat_message(row: &ChatRow, file: Option<SharedFile>) -> ChatMessa
         text: row.text.clone(),
         sent_at: from_ms(row.sent_at).to_rfc3339(),
         file,
-        room: None,
+        room: row.breakout_room.and_then(|k| u32::try_from(k).ok()),
     }
 }
 

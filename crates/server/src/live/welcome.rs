@@ -37,8 +37,10 @@ impl Live {
                 Vec::new()
             }
         };
+        // The main room's chat and that of the breakout room one is in now (if any).
+        let here = i64::from(room.breakout.room_of(&me.participant_id));
         let mut chat = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows.iter().filter(|r| r.breakout_room.is_none_or(|k| k == here)) {
             chat.push(chat_message(row, shared_file(&state.store, row).await));
         }
         Ok(ServerMessage::Welcome {

@@ -189,6 +189,7 @@ mod tests {
             text: format!("message {n}"),
             file_id: None,
             sent_at: 1_700_000_000_000 + n as i64,
+            breakout_room: None,
         })
     }
 

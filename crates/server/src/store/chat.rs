@@ -19,6 +19,8 @@ pub struct ChatRow {
     pub text: String,
     pub file_id: Option<String>,
     pub sent_at: i64,
+    /// Sent to everyone in breakout room `n` (1-based); `None`: the main room or private.
+    pub breakout_room: Option<i64>,
 }
 
 fn chat_from(r: &Row) -> Result<ChatRow> {
@@ -34,6 +36,7 @@ fn chat_from(r: &Row) -> Result<ChatRow> {
         text: r.try_get("text")?,
         file_id: r.try_get("file_id")?,
         sent_at: r.try_get("sent_at")?,
+        breakout_room: r.try_get("breakout_room")?,
     })
 }
 
@@ -75,7 +78,8 @@ impl Store {
     pub async fn insert_chat(&self, c: &ChatRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO chat_messages (id, meeting_id, from_participant, from_user_id, from_name, to_participant, \
-             to_user_id, to_name, text, file_id, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             to_user_id, to_name, text, file_id, sent_at, breakout_room) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
@@ -89,6 +93,7 @@ impl Store {
         .bind(&c.text)
         .bind(&c.file_id)
         .bind(c.sent_at)
+        .bind(c.breakout_room)
         .execute(self.pool())
         .await?;
         Ok(())

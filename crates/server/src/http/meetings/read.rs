@@ -164,6 +164,7 @@ pub(super) async fn chat_history(
             private: r.to_participant.is_some(),
             text: r.text.clone(),
             sent_at: from_ms(r.sent_at),
+            room: r.breakout_room.and_then(|k| u32::try_from(k).ok()),
         });
     }
     Ok(axum::Json(page.wrap(items, total)))

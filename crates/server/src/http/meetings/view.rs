@@ -151,6 +151,10 @@ pub(crate) struct ChatView {
     /// A shared file the message announces.
     #[schema(value_type = Option<Object>)]
     pub(super) file: Option<convene_protocol::SharedFile>,
+    /// Sent to everyone in this breakout room (1-based; its name is in the attendance);
+    /// absent: the main room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) room: Option<u32>,
 }
 
 /// The API view of a stored meeting at time `now`.
