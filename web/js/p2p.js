@@ -25,7 +25,9 @@
 // The connection has three fixed m-lines (microphone, camera, screen), each sending what
 // the SFU session publishes for that source (replaceTrack follows device switches and screen
 // sharing without renegotiation). Remote tracks are handed out as `remote-track` events like
-// the SFU session's, with `via: "p2p"`.
+// the SFU session's, with `via: "p2p"`. What arrived on it is read from its stats in p2pstats.js.
+
+import { directFrames, flowing } from "./p2pstats.js";
 
 /** @typedef {import("./signaling.js").Signaling} Signaling */
 /** @typedef {import("./peer.js").MediaSession} MediaSession */
@@ -305,8 +307,8 @@ export class PeerLink extends EventTarget {
       downSince = 0;
       if (this.rendering || state !== "connected") return;
       checking = true;
-      const flowing = await this.flowing(pc).finally(() => (checking = false));
-      if (!flowing) return;
+      const flows = await flowing(pc, () => this.peerCameraPublished()).finally(() => (checking = false));
+      if (!flows) return;
       if (pc !== this.pc || epoch !== this.epoch) return;
       this.syncRemote();
       this.setRendering(true);
@@ -326,23 +328,6 @@ export class PeerLink extends EventTarget {
       this.pauseTimer = setTimeout(pause, PAUSE_FALLBACK_MS);
       this.onPeerShows();
     }, POLL_MS);
-  }
-
-  /**
-   * Whether the other's media arrives on the direct connection: a decoded video frame if
-   * their camera is on, else audio packets.
-   * @param {RTCPeerConnection} pc
-   */
-  async flowing(pc) {
-    const stats = await pc.getStats();
-    let audio = 0;
-    let frames = 0;
-    stats.forEach((s) => {
-      if (s.type !== "inbound-rtp") return;
-      if (s.kind === "audio") audio += s.packetsReceived ?? 0;
-      else frames += s.framesDecoded ?? 0;
-    });
-    return frames > 0 || (audio > 0 && !this.peerCameraPublished());
   }
 
   peerCameraPublished() {
@@ -381,7 +366,7 @@ export class PeerLink extends EventTarget {
     const poll = async () => {
       if (epoch !== this.epoch) return;
       const now = await this.media.receivedFrom(peer);
-      const still = pc && pc.connectionState !== "closed" ? await this.directFrames(pc) : 0;
+      const still = pc && pc.connectionState !== "closed" ? await directFrames(pc) : 0;
       if (epoch !== this.epoch) return;
       baseline ??= now;
       if (still !== direct) [direct, directAt] = [still, Date.now()];
@@ -392,18 +377,6 @@ export class PeerLink extends EventTarget {
       else setTimeout(poll, POLL_MS);
     };
     poll();
-  }
-
-  /** What has arrived on a direct connection: decoded video frames, else audio packets. @param {RTCPeerConnection} pc */
-  async directFrames(pc) {
-    let frames = 0;
-    let packets = 0;
-    (await pc.getStats().catch(() => new Map())).forEach((s) => {
-      if (s.type !== "inbound-rtp") return;
-      if (s.kind === "video") frames += s.framesDecoded ?? 0;
-      else packets += s.packetsReceived ?? 0;
-    });
-    return frames + packets;
   }
 
   /**
