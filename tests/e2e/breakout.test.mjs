@@ -1,7 +1,7 @@
 // Breakout rooms in Chromium: a host and two guests meet; the host opens two rooms from the
 // "Breakout rooms" panel (even split: one guest in each), visits Room 1, and each browser then
 // decodes only the video of the people in its own room (getStats through the SFU). A guest asks
-// for help; "Close all rooms" shows everyone a countdown and brings them back to the main room,
+// for help and the host joins her room from the notice; "Close all rooms" shows everyone a countdown and brings them back to the main room,
 // where all three see each other again.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -94,10 +94,34 @@ test("rooms split the meeting, each room sees only its own, close all brings eve
   await shot(gus.page, "breakout-in-room");
   await shot(h.page, "breakout-host-panel");
 
-  // Gita asks for help: the host is told, with a Join action.
-  await gita.page.click("role=button[name='Ask for help']");
-  await h.page.waitForSelector(".toast >> text=Gita asks for help in Room 2");
+  // Gita asks for help: the host is told, with a Join action, and joining puts the host in
+  // Room 2 with Gita (her camera plays on the host's stage, Gus's tile is gone).
+  await gita.page.getByRole("button", { name: "Ask for help", exact: true }).click();
+  const notice = h.page.locator(".toast", { hasText: "Gita asks for help in Room 2" });
+  await notice.waitFor();
+  assert.equal((await notice.innerText()).replace(/\s+/g, " ").trim(), "Gita asks for help in Room 2 Join");
+  const join = notice.getByRole("button", { name: "Join", exact: true });
+  assert.ok(await join.isVisible(), "the help notice's Join button is visible");
   await shot(h.page, "breakout-help");
+  await join.click();
+  await notice.waitFor({ state: "detached" });
+  await h.page.waitForSelector("#breakout-banner >> text=You are in Room 2");
+  await h.page.waitForSelector("section.breakout-room[aria-label='Room 2'] >> text=You are here");
+  await decodes(h.page, gitaId);
+  await decodes(gita.page, hid);
+  await h.page.waitForFunction(
+    () => {
+      const tiles = [...document.querySelectorAll(".tile")].map((t) => /** @type {HTMLElement} */ (t).dataset.name);
+      const gita = /** @type {HTMLVideoElement | null} */ (document.querySelector(".tile[data-name='Gita'] video[data-source='camera']"));
+      return tiles.length === 2 && !tiles.includes("Gus") && !!gita && gita.videoWidth > 0 && !gita.paused;
+    },
+    null,
+    { timeout: 20_000 },
+  );
+  assert.equal(await cameras(h.page), 1, "the host's stage shows one remote camera (Gita's)");
+  // Gus is left alone in Room 1: he stops seeing the host.
+  await gus.page.waitForFunction(() => document.querySelectorAll(".tile").length === 1, null, { timeout: 10_000 });
+  await shot(h.page, "breakout-help-joined");
 
   // Close all with a 10 s countdown: everyone sees it, then all are back with media.
   await h.page.selectOption("#breakout-countdown-choice", "10");
