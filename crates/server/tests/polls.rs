@@ -129,6 +129,24 @@ async fn anonymous_polls_show_counts_but_never_who(backend: Backend) {
     p.send(json!({"type": "poll_vote", "poll_id": poll_id, "choices": [1]})).await;
     let changed = poll_where(&mut h, |q| q["results"]["counts"] == json!([0, 1, 0])).await;
     assert_eq!(changed["results"]["voters"], 1);
+
+    // After a restart the room no longer knows her choice; the store knows only that she
+    // voted, so she cannot vote a second time.
+    drop((h, p));
+    let app = app.restart().await;
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "Hosta").await;
+    let (mut p, _) = Client::join(&app, &m, Some(&pia), "Pia").await;
+    p.send(json!({"type": "poll_vote", "poll_id": poll_id, "choices": [2]})).await;
+    let e = error(&mut p, "vote_counted").await;
+    assert_eq!(e["request"], "poll_vote");
+    h.send(json!({"type": "poll_end", "poll_id": poll_id})).await;
+    h.send(json!({"type": "poll_share", "poll_id": poll_id})).await;
+    let shared = poll_where(&mut p, |q| q["shared"] == true).await;
+    assert_eq!(
+        (shared["results"]["counts"].clone(), shared["results"]["voters"].clone()),
+        (json!([0, 1, 0]), json!(1)),
+        "nothing counted twice"
+    );
     h.send(json!({"type": "end_meeting"})).await;
     h.expect("meeting_ended").await;
     let list = app.get(&format!("/api/v1/meetings/{id}/polls"), Some(&host.token)).await.expect(200).clone();

@@ -1,7 +1,8 @@
 //! Polls in a live meeting: moderators create, end and share them, everyone votes (and may
 //! change their vote while the poll is open). Each participant is sent the poll as they may
 //! see it: counts and ballots for moderators, counts for everyone once shared, their own
-//! choices always. An anonymous poll's ballots live only here, in memory, never in the store.
+//! choices always. An anonymous poll's ballots live only here, in memory, never in the store;
+//! the store keeps who voted in it (not what), so nobody votes twice after a restart or a move.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -89,6 +90,7 @@ impl Book {
             created_at: state.clock.now_ms(),
             ended_at: None,
             ballots: Vec::new(),
+            sealed_voters: Vec::new(),
         };
         state.store.insert_poll(&poll).await.map_err(|e| {
             tracing::error!(error = %e, "could not store a poll");
@@ -117,7 +119,16 @@ impl Book {
                 return Err(("poll_ended", "this poll has ended and takes no more votes".to_owned(), REQ));
             }
             check_choices(poll, &choices)?;
-            let before = poll.ballots.iter().find(|b| b.voter == voter).map(|b| b.choices.clone()).unwrap_or_default();
+            let ballot = poll.ballots.iter().find(|b| b.voter == voter);
+            if ballot.is_none() && poll.sealed_voters.contains(&voter) {
+                // Their anonymous choice was never stored, so it cannot be taken back.
+                return Err((
+                    "vote_counted",
+                    "your vote in this anonymous poll is counted and can no longer be changed".to_owned(),
+                    REQ,
+                ));
+            }
+            let before = ballot.map(|b| b.choices.clone()).unwrap_or_default();
             Ok((poll.anonymous, before))
         })?;
         let mut after = choices;

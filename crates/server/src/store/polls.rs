@@ -24,8 +24,11 @@ pub struct PollRow {
     pub created_by: String,
     pub created_at: i64,
     pub ended_at: Option<i64>,
-    /// Who chose what (always empty for an anonymous poll).
+    /// Who chose what (for an anonymous poll: only in the live room's memory).
     pub ballots: Vec<BallotRow>,
+    /// Who voted in an anonymous poll as stored, without their choices: read back after a
+    /// restart or a move, so nobody votes twice (their vote can no longer change).
+    pub sealed_voters: Vec<String>,
 }
 
 /// One voter's choices in a poll that is not anonymous.
@@ -66,6 +69,7 @@ fn poll_from(r: &Row) -> Result<PollRow> {
         created_at: r.try_get("created_at")?,
         ended_at: r.try_get("ended_at")?,
         ballots: Vec::new(),
+        sealed_voters: Vec::new(),
     })
 }
 
@@ -114,6 +118,13 @@ impl Store {
         }
         if v.before.is_empty() {
             sqlx::query("UPDATE polls SET voters = voters + 1 WHERE id = $1").bind(v.poll_id).execute(&mut *tx).await?;
+        }
+        if v.anonymous && v.before.is_empty() {
+            sqlx::query("INSERT INTO poll_anonymous_voters (poll_id, voter) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(v.poll_id)
+                .bind(v.voter)
+                .execute(&mut *tx)
+                .await?;
         }
         if !v.anonymous {
             sqlx::query("DELETE FROM poll_votes WHERE poll_id = $1 AND participant = $2")
@@ -175,6 +186,13 @@ impl Store {
             .bind(&p.id)
             .fetch_all(self.pool())
             .await?;
+            if p.anonymous {
+                let voters = sqlx::query("SELECT voter FROM poll_anonymous_voters WHERE poll_id = $1 ORDER BY voter")
+                    .bind(&p.id)
+                    .fetch_all(self.pool())
+                    .await?;
+                p.sealed_voters = voters.iter().map(|v| v.try_get("voter")).collect::<std::result::Result<_, _>>()?;
+            }
             for v in &votes {
                 let voter: String = v.try_get("participant")?;
                 let idx = u32::try_from(v.try_get::<i64, _>("idx")?).unwrap_or(0);
