@@ -106,6 +106,7 @@ test("rooms split the meeting, each room sees only its own, close all brings eve
   await join.click();
   await notice.waitFor({ state: "detached" });
   await h.page.waitForSelector("#breakout-banner >> text=You are in Room 2");
+  assert.equal(await h.page.getByRole("button", { name: "Ask for help", exact: true }).count(), 0, "the host is whom help calls go to");
   await h.page.waitForSelector("section.breakout-room[aria-label='Room 2'] >> text=You are here");
   await decodes(h.page, gitaId);
   await decodes(gita.page, hid);

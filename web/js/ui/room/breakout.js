@@ -48,7 +48,8 @@ export function createBreakout(ctx, togglePanel) {
     if (closing !== null) parts.push(h("span", { class: "breakout-countdown", id: "breakout-countdown", text: `Breakout rooms close in ${closing} s` }));
     else if (rooms.endsAt !== null) parts.push(h("span", { class: "muted", text: `${Math.max(0, Math.ceil((rooms.endsAt - Date.now()) / 60000))} min left` }));
     if (inRoom) {
-      parts.push(h("button", { type: "button", class: "btn btn-small", id: "breakout-help", text: "Ask for help", onclick: () => (rooms.askForHelp(), toast("The host was asked to come", "success", { ms: 3000 })) }));
+      // The host is whom help calls go to; co-hosts may still call the host (and each other).
+      if (!meeting.isHost) parts.push(h("button", { type: "button", class: "btn btn-small", id: "breakout-help", text: "Ask for help", onclick: () => (rooms.askForHelp(), toast("The host was asked to come", "success", { ms: 3000 })) }));
       parts.push(h("button", { type: "button", class: "btn btn-small btn-primary", id: "breakout-return", text: "Return to main room", onclick: () => rooms.go(0) }));
     }
     banner.replaceChildren(...parts);
