@@ -137,6 +137,66 @@ async fn spoken_words_become_captions_and_a_transcript_for_the_participants(back
     app.stop().await;
 }
 
+/// In breakout rooms captions are each room's own: a room's members get its captions, the
+/// main room does not, and the transcript marks the lines with the room.
+async fn breakout_rooms_are_captioned_apart(backend: Backend) {
+    let app = captioning_app(backend).await;
+    let host = app.account("cbhost").await;
+    let m = meeting_with(&app, &host, json!({})).await;
+    let id = m["meeting_id"].as_i64().unwrap();
+    let (mut h, _) = Client::join(&app, &m, Some(&host), "Hana").await;
+    h.send(json!({"type": "captions", "on": true})).await;
+    assert_eq!(h.expect("captions_updated").await["on"], true);
+
+    // Sam (who speaks) and Ari go to room 1 before Sam publishes: every word is said there.
+    let mut speaker = MediaClient::join(&app, &m, None, "Sam").await;
+    speaker.send_real_media(Arc::new(spoken(app.data_dir.path())));
+    let (mut listener, welcome) = Client::join(&app, &m, None, "Ari").await;
+    let ari = welcome["participant_id"].as_str().unwrap().to_owned();
+    let sam = speaker.participant_id.clone();
+    h.send(json!({"type": "breakout_open", "rooms": 2, "assign": "manual",
+        "assignments": [{"participant_id": sam, "room": 1}, {"participant_id": ari, "room": 1}]}))
+        .await;
+    assert_eq!(speaker.follow_breakout_move().await["room"], 1);
+    assert_eq!(listener.expect("breakout_moved").await["room"], 1);
+
+    let started = Instant::now();
+    let mut heard = None;
+    while heard.is_none() && started.elapsed() < CAPTION_WITHIN {
+        let Some(msg) = listener.next_within(CAPTION_WITHIN).await else { break };
+        if msg["type"] == "caption"
+            && msg["is_final"] == true
+            && KEY_WORDS.iter().any(|w| has_word(msg["text"].as_str().unwrap(), w))
+        {
+            assert_eq!(msg["participant_id"], sam.as_str(), "{msg}");
+            heard = Some(msg);
+        }
+    }
+    assert!(heard.is_some(), "no final caption with {KEY_WORDS:?} in room 1 within {CAPTION_WITHIN:?}");
+    // The host, in the main room, got none of them (everything before her own chat line).
+    h.send(json!({"type": "chat_send", "text": "checking"})).await;
+    loop {
+        let msg = h.next().await.expect("the host's socket stays open");
+        assert_ne!(msg["type"], "caption", "a breakout room's caption reached the main room: {msg}");
+        if msg["type"] == "chat_message" {
+            break;
+        }
+    }
+
+    h.send(json!({"type": "end_meeting"})).await;
+    listener.expect("meeting_ended").await;
+    drop(speaker);
+    let path = format!("/api/v1/meetings/{id}/transcript");
+    let t = app.get(&path, Some(&host.token)).await;
+    let t = t.expect(200);
+    let lines = t["lines"].as_array().unwrap();
+    assert!(!lines.is_empty() && lines.iter().all(|l| l["room"] == 1 && l["speaker"] == "Sam"), "{t}");
+    let vtt = app.get(&format!("{path}?format=vtt"), Some(&host.token)).await;
+    let text = String::from_utf8(vtt.bytes.clone()).unwrap();
+    assert!(text.contains("<v Sam (breakout room 1)>"), "{text}");
+    app.stop().await;
+}
+
 async fn captions_are_refused_where_they_cannot_or_may_not_run(backend: Backend) {
     let app = captioning_app(backend).await;
     let host = app.account("ccdeny").await;
@@ -187,5 +247,6 @@ async fn captions_are_refused_where_they_cannot_or_may_not_run(backend: Backend)
 
 backend_tests!(
     spoken_words_become_captions_and_a_transcript_for_the_participants,
+    breakout_rooms_are_captioned_apart,
     captions_are_refused_where_they_cannot_or_may_not_run,
 );

@@ -52,6 +52,9 @@ pub(crate) struct TranscriptLineView {
     /// When it was said.
     pub spoken_at: DateTime<Utc>,
     pub text: String,
+    /// Said in this breakout room (1-based); absent: the main room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<u32>,
 }
 
 /// The meeting's live-captions transcript (404 `no_transcript` when captions never said anything).
@@ -89,7 +92,9 @@ async fn recording_transcript(
     let format = Format::parse(q.format.as_deref())?;
     let r = super::recordings::visible(&state, &id, &auth.user).await?;
     let to = r.stopped_at.unwrap_or(i64::MAX);
-    let lines = state.store.transcript(r.meeting_id, r.started_at, to).await?;
+    // The recording is of the main room: what was said in breakout rooms is not part of it.
+    let mut lines = state.store.transcript(r.meeting_id, r.started_at, to).await?;
+    lines.retain(|l| l.breakout_room.is_none());
     respond(format, r.meeting_id, Some(r.id.clone()), r.started_at, lines, &format!("recording-{}-transcript", r.id))
 }
 
@@ -134,6 +139,7 @@ fn respond(
                 user_id: l.user_id,
                 speaker: l.speaker,
                 text: l.text,
+                room: l.breakout_room.and_then(|k| u32::try_from(k).ok()),
             })
             .collect();
         return Ok(axum::Json(TranscriptView { meeting_id, recording_id, lines }).into_response());
@@ -148,7 +154,11 @@ fn respond(
             text: l.text.clone(),
             is_final: true,
         };
-        t.push(&caption, &l.speaker);
+        let speaker = match l.breakout_room {
+            Some(k) => format!("{} (breakout room {k})", l.speaker),
+            None => l.speaker.clone(),
+        };
+        t.push(&caption, &speaker);
     }
     let (body, mime, ext) = match format {
         Format::Vtt => (t.to_vtt(), "text/vtt; charset=utf-8", "vtt"),

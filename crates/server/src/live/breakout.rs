@@ -161,6 +161,7 @@ pub(super) async fn open(
         st.epoch
     };
     tracing::info!(meeting_id = room.meeting_id, rooms, ?assign, "breakout rooms open");
+    super::captions::breakouts_opened(state, room);
     // Peer-to-peer pairs end now (live/p2p.rs keeps breakout meetings on the SFU).
     announce(room);
     for (pid, k) in plan.into_iter().filter(|(_, k)| *k > 0) {

@@ -102,6 +102,7 @@ pub(super) async fn return_everyone(state: &Services, room: &Arc<Room>) {
         st.tracks.clear();
     }
     announce(room);
+    super::captions::breakouts_closed(state, room, n);
     for k in 1..=n {
         state.media.end_room(sfu_room(room.meeting_id, k));
     }
@@ -126,28 +127,22 @@ pub(super) async fn forget(state: &Services, room: &Room, pid: &str) -> i64 {
 
 /// The meeting ended: the breakout rooms' SFU rooms go with it; timers stop.
 pub(super) async fn end_all(state: &Services, room: &Room) {
-    let (n, stays) = {
+    let (n, was_open, stays) = {
         let mut st = room.breakout.lock();
         st.epoch += 1;
-        st.open = false;
+        let was_open = std::mem::replace(&mut st.open, false);
         st.placed.clear();
-        (st.names.len() as u32, st.stays.drain().map(|(_, id)| id).collect::<Vec<_>>())
+        (st.names.len() as u32, was_open, st.stays.drain().map(|(_, id)| id).collect::<Vec<_>>())
     };
     let now = state.clock.now_ms();
     for id in stays {
         let _ = state.store.breakout_left(&id, now).await;
     }
+    if was_open {
+        super::captions::breakouts_closed(state, room, n);
+    }
     for k in 1..=n {
         state.media.end_room(sfu_room(room.meeting_id, k));
-    }
-}
-
-/// Sends to the members of room `k` (0: the main room) who are connected.
-pub(crate) fn send_to_room(room: &Room, k: u32, msg: &ServerMessage) {
-    for p in room.participants() {
-        if room.breakout.room_of(&p.participant_id) == k {
-            room.send_to(&p.participant_id, msg.clone());
-        }
     }
 }
 
@@ -170,7 +165,7 @@ pub(super) fn apply(room: &Room, k: u32, event: MediaEvent) {
                 list.retain(|t| t.track_id != track.track_id);
                 list.push(track.clone());
             }
-            send_to_room(room, k, &ServerMessage::TrackPublished { track });
+            room.send_in(k, &ServerMessage::TrackPublished { track });
         }
         MediaEvent::TrackUnpublished { track_id } => {
             let known = {
@@ -181,11 +176,11 @@ pub(super) fn apply(room: &Room, k: u32, event: MediaEvent) {
                 before != list.len()
             };
             if known {
-                send_to_room(room, k, &ServerMessage::TrackUnpublished { track_id });
+                room.send_in(k, &ServerMessage::TrackUnpublished { track_id });
             }
         }
         MediaEvent::ActiveSpeaker { participant_id } => {
-            send_to_room(room, k, &ServerMessage::ActiveSpeaker { participant_id });
+            room.send_in(k, &ServerMessage::ActiveSpeaker { participant_id });
         }
     }
 }

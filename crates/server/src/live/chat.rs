@@ -5,7 +5,6 @@
 use convene_protocol::{ChatMessage, Participant, ServerMessage, SharedFile, MAX_CHAT_CHARS, REACTIONS};
 use serde_json::json;
 
-use super::breakout_media::send_to_room;
 use super::room::Room;
 use super::{target, Acted, Live};
 use crate::clock::from_ms;
@@ -80,9 +79,7 @@ impl Live {
         let message = chat_message(&row, file);
         let frame = ServerMessage::ChatMessage { message: message.clone() };
         match to {
-            None if breakout != 0 => send_to_room(room, breakout, &frame),
-            // The main room's chat: not to those in a breakout room (it stays in the history).
-            None => room.send_where(&frame, |p| !room.breakout.away(p)),
+            None => room.send_in(breakout, &frame),
             Some(t) => {
                 room.send_to(&from.participant_id, frame.clone());
                 room.send_to(&t.participant_id, frame);

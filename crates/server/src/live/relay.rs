@@ -38,7 +38,7 @@ impl Live {
             MediaEvent::TrackPublished(track) => room.add_track(track),
             MediaEvent::TrackUnpublished { track_id } => room.remove_track(&track_id),
             MediaEvent::ActiveSpeaker { participant_id } => {
-                room.send_where(&ServerMessage::ActiveSpeaker { participant_id }, |p| !room.breakout.away(p));
+                room.send_in(0, &ServerMessage::ActiveSpeaker { participant_id });
             }
         }
     }

@@ -17,6 +17,8 @@ pub struct TranscriptLine {
     pub start_at: i64,
     pub end_at: i64,
     pub text: String,
+    /// Said in breakout room `n` (1-based); `None`: the main room.
+    pub breakout_room: Option<i64>,
 }
 
 fn line_from(r: &Row) -> Result<TranscriptLine> {
@@ -29,14 +31,15 @@ fn line_from(r: &Row) -> Result<TranscriptLine> {
         start_at: r.try_get("start_at")?,
         end_at: r.try_get("end_at")?,
         text: r.try_get("text")?,
+        breakout_room: r.try_get("breakout_room")?,
     })
 }
 
 impl Store {
     pub async fn insert_transcript_line(&self, l: &TranscriptLine) -> Result<()> {
         sqlx::query(
-            "INSERT INTO transcript_lines (id, meeting_id, participant_id, user_id, speaker, start_at, end_at, text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO transcript_lines (id, meeting_id, participant_id, user_id, speaker, start_at, end_at, text, \
+             breakout_room) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&l.id)
         .bind(l.meeting_id)
@@ -46,6 +49,7 @@ impl Store {
         .bind(l.start_at)
         .bind(l.end_at)
         .bind(&l.text)
+        .bind(l.breakout_room)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -382,6 +382,11 @@ impl Room {
         self.lock().broadcast_where(msg, to);
     }
 
+    /// Sends to everyone connected in room `k`: 0 the main room, else that breakout room.
+    pub(crate) fn send_in(&self, k: u32, msg: &ServerMessage) {
+        self.send_where(msg, |p| self.breakout.room_of(p) == k);
+    }
+
     /// Sends to one person, seated or waiting. A connection too far behind to take it is
     /// let go, as for a broadcast: a message silently lost (a subscribe offer) would leave the
     /// client waiting forever, while a resumed connection starts from the current state.
