@@ -55,7 +55,9 @@ export async function startServer(extraArgs = [], opts = {}) {
   const dir = mkdtempSync(join(tmpdir(), "convene-e2e-"));
   const base = `${opts.tls ? "https" : "http"}://${host}:${port}`;
   const tls = opts.tls ? ["--tls", "self-signed"] : [];
-  const proc = spawn(join(ROOT, "target", "debug", "convene"), ["--listen", `${host}:${port}`, "--media-listen", `${host}:${opts.mediaPort ?? 0}`, "--data-dir", dir, "--public-url", base, ...tls, ...extraArgs], {
+  // E2E_CONVENE_BIN=target/release/convene measures a release build (e.g. the P2P switch gap).
+  const bin = process.env.E2E_CONVENE_BIN ? join(ROOT, process.env.E2E_CONVENE_BIN) : join(ROOT, "target", "debug", "convene");
+  const proc = spawn(bin, ["--listen", `${host}:${port}`, "--media-listen", `${host}:${opts.mediaPort ?? 0}`, "--data-dir", dir, "--public-url", base, ...tls, ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...serverEnv(opts.logLevel ?? "warn"), NO_COLOR: "1" },
   });

@@ -62,6 +62,9 @@ impl Target {
             .arg(dir.path())
             .args(["--media-listen", &format!("127.0.0.1:{media}")])
             .args(["--max-participants", "1000", "--log-format", "text"])
+            // Every simulated participant comes from loopback: one address, so its socket cap
+            // (200 by default, for NAT'd offices) goes up to the scenarios' largest meeting.
+            .args(["--max-sockets-per-ip", "2000"])
             .args(["--audible-speakers", &audible.to_string()]);
         if !admission {
             // The scenarios measure the forwarding path up to and past its limit, as Janus's
