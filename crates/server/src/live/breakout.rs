@@ -172,7 +172,10 @@ pub(super) async fn open(
         tokio::spawn(async move {
             let warn_after = u64::from(m) * 60 - u64::from(TIMER_WARNING_SECONDS);
             tokio::time::sleep(Duration::from_secs(warn_after)).await;
-            if room.breakout.lock().epoch == epoch && !room.is_closed() {
+            // The breakout lock is let go before the room's: the room's fan-out takes them
+            // the other way round (state, then breakouts), so holding both here could deadlock.
+            let current = room.breakout.lock().epoch == epoch;
+            if current && !room.is_closed() {
                 let msg = ServerMessage::Warning {
                     code: "breakout_ending".into(),
                     message: format!("Breakout rooms close in {TIMER_WARNING_SECONDS} seconds"),
@@ -215,7 +218,8 @@ fn start_closing(state: &Services, room: &Arc<Room>, epoch: u64, seconds: u32, w
     let (state, room) = (state.clone(), room.clone());
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(u64::from(seconds))).await;
-        if room.breakout.lock().epoch == epoch && !room.is_closed() {
+        let current = room.breakout.lock().epoch == epoch; // let go before the room's lock
+        if current && !room.is_closed() {
             return_everyone(&state, &room).await;
         }
     });
