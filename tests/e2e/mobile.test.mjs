@@ -48,12 +48,15 @@ function countOffers() {
 }
 
 /**
- * The offers so far, once negotiation has settled (none for 1.5 s): joining two people may still
- * be setting up their direct connection (p2p.js), which is not what a camera switch causes.
+ * The offers so far, once negotiation has settled (none for 3.5 s): joining two people may still
+ * be setting up their direct connection (p2p.js), which is not what a camera switch causes. The
+ * server pairs two people once the conditions held for 2 s (live/p2p.rs `SETTLE`), so the
+ * direct connection's offer and answer can come ~3 s after the join: a shorter quiet window
+ * ended just before them and counted the pairing's answer as the switch's.
  */
 async function settledOffers(page) {
   let last = -1;
-  for (let quiet = 0, i = 0; quiet < 3 && i < 40; i++) {
+  for (let quiet = 0, i = 0; quiet < 7 && i < 60; i++) {
     const now = await page.evaluate(() => /** @type {any} */ (window).__offers);
     quiet = now === last ? quiet + 1 : 0;
     last = now;
