@@ -8,11 +8,14 @@
 //! it, or since another worker handed it over. A worker past the high-water mark
 //! ([`HighWater`]) in either is *overloaded*: [`super::Media::admit`] refuses new joins with
 //! `server_busy` and placement puts new meetings on other workers, and the worker sheds load
-//! in the meetings it has, one step a window while it stays overloaded (video only: lower
-//! simulcast layers, then only the cameras of the most recent speakers, then only the active
-//! speaker's; audio is never shed), and takes the steps back one at a time once it has been
-//! under the low-water mark for a while. A worker still shedding counts as busy for
-//! admission, so newcomers do not take what the people already in gave up.
+//! in the meetings it has once the overload lasts a second window (a burst of joins — their
+//! DTLS handshakes and SDP — is refused, not paid for with everyone's video), then one step a
+//! window while it stays overloaded (video only: lower simulcast layers, then only the cameras
+//! of the most recent speakers, then only the active speaker's; audio is never shed), and takes
+//! the steps back one at a time once it has been under the calm mark for a while — longer each
+//! time a step back brought the overload straight back, so shedding does not flap. A worker
+//! still shedding counts as busy for admission, so newcomers do not take what the people
+//! already in gave up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,9 +26,17 @@ use crate::config::HighWater;
 
 /// How long one measuring window is.
 pub(super) const WINDOW: Duration = Duration::from_secs(1);
-/// Windows a worker must stay under the low-water mark before it takes a step back (slow
-/// on the way back, so shedding does not flap).
+/// Windows a worker must stay under the calm mark before it takes a step back (slow on the
+/// way back), at first.
 const CALM_WINDOWS: u32 = 3;
+/// The most calm windows a step back ever waits for, however often it flapped.
+const MAX_CALM_WINDOWS: u32 = 48;
+/// Overloaded windows in a row before the first step is shed: one alone is a burst.
+const SUSTAINED_WINDOWS: u32 = 2;
+/// A step back followed by overload within this many windows counts as a flap.
+const FLAP_WINDOWS: u32 = 10;
+/// Windows without a flap after which a step back waits [`CALM_WINDOWS`] again.
+const SETTLED_WINDOWS: u32 = 60;
 
 impl HighWater {
     fn high_delay(&self) -> Duration {
@@ -47,8 +58,12 @@ impl Sample {
         self.busy_permille > marks.busy_pct * 10 || self.queue_delay > marks.high_delay()
     }
 
+    /// Comfortably under the marks: 90 % of the busy mark and half the delay mark. Between
+    /// that and the mark a worker holds its level. (At 70 %, an earlier calm mark, a worker
+    /// that shed for a join burst while carrying 69 % of a core never stepped back, and so
+    /// never admitted anyone again: bench/RESULTS.md, sixth pass.)
     fn calm(&self, marks: HighWater) -> bool {
-        self.busy_permille < marks.busy_pct * 7 && self.queue_delay <= marks.high_delay() / 2
+        self.busy_permille < marks.busy_pct * 9 && self.queue_delay <= marks.high_delay() / 2
     }
 }
 
@@ -99,18 +114,37 @@ pub(super) fn thread_cpu_time() -> Duration {
     Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
-/// Decides how much a worker sheds from its windows: one step more for each overloaded
-/// window, one step less after [`CALM_WINDOWS`] calm ones.
+/// Decides how much a worker sheds from its windows: the first step after
+/// [`SUSTAINED_WINDOWS`] overloaded ones in a row, one step more for each overloaded window
+/// after that, one step less after enough calm ones — [`CALM_WINDOWS`], doubled each time a
+/// step back was followed by overload within [`FLAP_WINDOWS`].
 #[derive(Debug)]
 pub(super) struct Governor {
     marks: HighWater,
     level: Shedding,
+    /// Overloaded windows in a row.
+    overloaded: u32,
+    /// Calm windows in a row.
     calm: u32,
+    /// Calm windows the next step back waits for.
+    patience: u32,
+    /// Windows since the last step back, and whether overload has come back since.
+    since_step_back: Option<u32>,
+    /// Windows since the last flap.
+    settled: u32,
 }
 
 impl Governor {
     pub(super) fn new(marks: HighWater) -> Governor {
-        Governor { marks, level: Shedding::None, calm: 0 }
+        Governor {
+            marks,
+            level: Shedding::None,
+            overloaded: 0,
+            calm: 0,
+            patience: CALM_WINDOWS,
+            since_step_back: None,
+            settled: 0,
+        }
     }
 
     /// The marks it judges windows by.
@@ -126,17 +160,38 @@ impl Governor {
     /// The shedding level after this window; `Some` when it changed.
     pub(super) fn observe(&mut self, sample: Sample) -> Option<Shedding> {
         let before = self.level;
+        self.settled = self.settled.saturating_add(1);
+        if self.settled >= SETTLED_WINDOWS {
+            self.patience = CALM_WINDOWS;
+        }
+        if let Some(n) = self.since_step_back.as_mut() {
+            *n += 1;
+        }
         if sample.overloaded(self.marks) {
             self.calm = 0;
-            self.level = self.level.more();
-        } else if sample.calm(self.marks) && self.level != Shedding::None {
-            self.calm += 1;
-            if self.calm >= CALM_WINDOWS {
-                self.calm = 0;
-                self.level = self.level.less();
+            self.overloaded = self.overloaded.saturating_add(1);
+            let flapped = self.since_step_back.take().is_some_and(|n| n <= FLAP_WINDOWS);
+            if flapped {
+                // The step back cost more than the worker had: take it again at once (this is
+                // no burst), and wait longer before the next one.
+                self.patience = (self.patience * 2).min(MAX_CALM_WINDOWS);
+                self.settled = 0;
+            }
+            if flapped || self.level != Shedding::None || self.overloaded >= SUSTAINED_WINDOWS {
+                self.level = self.level.more();
             }
         } else {
-            self.calm = 0;
+            self.overloaded = 0;
+            if sample.calm(self.marks) && self.level != Shedding::None {
+                self.calm += 1;
+                if self.calm >= self.patience {
+                    self.calm = 0;
+                    self.level = self.level.less();
+                    self.since_step_back = Some(0);
+                }
+            } else {
+                self.calm = 0;
+            }
         }
         (self.level != before).then_some(self.level)
     }
@@ -211,19 +266,51 @@ mod tests {
     }
 
     #[test]
-    fn overload_sheds_a_step_per_window_and_calm_takes_them_back_slowly() {
+    fn sustained_overload_sheds_a_step_per_window_and_calm_takes_them_back_slowly() {
         let mut g = Governor::new(HighWater::default());
         assert_eq!(g.observe(sample(500, 1)), None);
-        assert_eq!(g.observe(sample(900, 1)), Some(Shedding::LowerLayers));
+        assert_eq!(g.observe(sample(900, 1)), None, "one overloaded window is a burst: refuse joins, shed nothing");
+        assert_eq!(g.observe(sample(900, 1)), Some(Shedding::LowerLayers), "the second in a row sheds");
         assert_eq!(g.observe(sample(700, 30)), Some(Shedding::LowestLayer), "a long queue is overload too");
         assert_eq!(g.observe(sample(950, 1)), Some(Shedding::FewerVideos));
         assert_eq!(g.observe(sample(950, 1)), Some(Shedding::SpeakerVideoOnly));
         assert_eq!(g.observe(sample(990, 1)), None, "audio is never shed");
         assert_eq!(g.observe(sample(500, 1)), None);
-        assert_eq!(g.observe(sample(700, 1)), None, "between the marks: neither way, and calm starts over");
-        assert_eq!(g.observe(sample(500, 1)), None);
-        assert_eq!(g.observe(sample(500, 1)), None);
-        assert_eq!(g.observe(sample(500, 1)), Some(Shedding::FewerVideos));
+        assert_eq!(g.observe(sample(800, 1)), None, "between the marks: neither way, and calm starts over");
+        assert_eq!(g.observe(sample(700, 1)), None);
+        assert_eq!(g.observe(sample(700, 1)), None);
+        assert_eq!(g.observe(sample(700, 1)), Some(Shedding::FewerVideos), "70 % of a core is calm: a step back");
+    }
+
+    #[test]
+    fn a_burst_is_not_shed_and_overload_between_bursts_starts_over() {
+        let mut g = Governor::new(HighWater::default());
+        for _ in 0..5 {
+            assert_eq!(g.observe(sample(950, 40)), None);
+            assert_eq!(g.observe(sample(600, 1)), None);
+        }
+        assert_eq!(g.level(), Shedding::None);
+    }
+
+    #[test]
+    fn a_step_back_that_brings_overload_back_waits_twice_as_long_next_time() {
+        let mut g = Governor::new(HighWater::default());
+        g.observe(sample(950, 1));
+        assert_eq!(g.observe(sample(950, 1)), Some(Shedding::LowerLayers));
+        let calm_until_step_back = |g: &mut Governor| (1..=100).find(|_| g.observe(sample(600, 1)).is_some());
+        assert_eq!(calm_until_step_back(&mut g), Some(CALM_WINDOWS));
+        // The full layers cost more than the worker has: overloaded again at once.
+        assert_eq!(g.observe(sample(950, 1)), Some(Shedding::LowerLayers), "the step back's own overload: no grace window");
+        assert_eq!(calm_until_step_back(&mut g), Some(2 * CALM_WINDOWS));
+        assert_eq!(g.observe(sample(950, 1)), Some(Shedding::LowerLayers));
+        assert_eq!(calm_until_step_back(&mut g), Some(4 * CALM_WINDOWS));
+        // Long enough without a flap and the worker is trusted again.
+        for _ in 0..SETTLED_WINDOWS {
+            g.observe(sample(600, 1));
+        }
+        assert_eq!(g.observe(sample(950, 1)), None);
+        assert_eq!(g.observe(sample(950, 1)), Some(Shedding::LowerLayers));
+        assert_eq!(calm_until_step_back(&mut g), Some(CALM_WINDOWS));
     }
 
     #[test]
