@@ -300,7 +300,11 @@ mod tests {
         let calm_until_step_back = |g: &mut Governor| (1..=100).find(|_| g.observe(sample(600, 1)).is_some());
         assert_eq!(calm_until_step_back(&mut g), Some(CALM_WINDOWS));
         // The full layers cost more than the worker has: overloaded again at once.
-        assert_eq!(g.observe(sample(950, 1)), Some(Shedding::LowerLayers), "the step back's own overload: no grace window");
+        assert_eq!(
+            g.observe(sample(950, 1)),
+            Some(Shedding::LowerLayers),
+            "the step back's own overload: no grace window"
+        );
         assert_eq!(calm_until_step_back(&mut g), Some(2 * CALM_WINDOWS));
         assert_eq!(g.observe(sample(950, 1)), Some(Shedding::LowerLayers));
         assert_eq!(calm_until_step_back(&mut g), Some(4 * CALM_WINDOWS));
