@@ -3,8 +3,9 @@
 //
 // - privateNetwork(): a network namespace of its own for a browser, joined to this machine by a
 //   veth pair (10.213.x.y/30, derived from the test's process id), where nftables drops what the
-//   test wants blocked — as a hotel network or a strict firewall would — or whose downlink is
-//   shaped with `tc` (a token bucket) — as a congested access link would.
+//   test wants blocked (as a hotel network or a strict firewall would), whose downlink is
+//   shaped with `tc`, a token bucket (as a congested access link would), or where nftables
+//   drops a share of the media at random (as a lossy Wi-Fi or mobile link does).
 // - blip(): one browser cut off a test server on loopback for a while, with a table of our own
 //   in the machine's nftables that only names that browser's sockets and the server's ports,
 //   removed when the blip ends.
@@ -102,6 +103,34 @@ export function privateNetwork() {
     },
     unshape() {
       execFileSync("tc", ["qdisc", "del", "dev", outer, "root"], { stdio: ["ignore", "ignore", "pipe"] });
+    },
+    /**
+     * Random loss on the downlink (`tc netem` is not in every kernel; nftables' `numgen` is):
+     * drops `percent` % (a whole number) of the UDP packets from `port` of `host` that reach the namespace, each
+     * on its own draw. `counts()` says how many arrived there and how many of them were dropped
+     * so far; `lift()` ends the loss.
+     * @param {number} port @param {number} percent
+     */
+    lossy(port, percent) {
+      nft(
+        `table ip convene_loss {\n chain input {\n  type filter hook input priority 0; policy accept;\n` +
+          `  ip saddr ${host} udp sport ${port} counter\n` +
+          `  ip saddr ${host} udp sport ${port} numgen random mod 100 < ${percent} counter drop\n }\n}\n`,
+      );
+      let lifted = false;
+      return {
+        /** @returns {{arrived: number, dropped: number}} */
+        counts() {
+          const out = execFileSync("ip", ["netns", "exec", name, "nft", "list", "table", "ip", "convene_loss"], { encoding: "utf8" });
+          const [arrived, dropped] = [...out.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
+          return { arrived, dropped };
+        },
+        lift() {
+          if (lifted) return;
+          lifted = true;
+          nft("delete table ip convene_loss\n");
+        },
+      };
     },
     close() {
       try {
