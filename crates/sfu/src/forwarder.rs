@@ -33,6 +33,9 @@ pub(crate) struct PacketIn {
 pub(crate) struct Forwarder {
     current: Option<u8>,
     target: Option<u8>,
+    /// The layer forwarded before the last switch or resume, whose late packets may still
+    /// fill holes the subscriber is asking for.
+    previous: Option<u8>,
     munger: Munger,
 }
 
@@ -64,6 +67,7 @@ impl Forwarder {
     /// forwarded for a while): the next packet follows the last one sent without a gap in
     /// sequence numbers, and its timestamp by the time that passed.
     pub(crate) fn resume(&mut self) {
+        self.previous = self.current;
         self.munger.switch_source();
     }
 
@@ -79,14 +83,25 @@ impl Forwarder {
         let target = self.target?;
         if p.layer == target && self.current != Some(target) {
             if !p.keyframe_start {
-                return None;
+                return self.late(p);
             }
+            self.previous = self.current;
             self.current = Some(target);
             self.munger.switch_source();
         } else if self.current != Some(p.layer) {
+            return self.late(p);
+        }
+        self.munger.munge_vp8(p.seq, p.ts, p.at, p.clock_rate, p.vp8).or_else(|| self.late(p))
+    }
+
+    /// A packet of the layer before the last switch: forwarded only if it belongs before the
+    /// switch (a repaired loss the subscriber's NACKs ask for, in vain otherwise: the SFU
+    /// never sent it, so it has nothing to resend).
+    fn late(&self, p: PacketIn) -> Option<Munged> {
+        if self.current.is_none() || self.previous != Some(p.layer) {
             return None;
         }
-        self.munger.munge_vp8(p.seq, p.ts, p.at, p.clock_rate, p.vp8)
+        self.munger.munge_previous(p.seq, p.ts, p.vp8)
     }
 }
 
@@ -133,6 +148,29 @@ mod tests {
         assert_eq!(f.current(), Some(2));
         assert!(f.on_packet(packet(0, 15, true, at)).is_none(), "old layer is no longer sent");
         assert_eq!(f.on_packet(packet(2, 906, false, at)).unwrap().seq, last.seq + 2);
+    }
+
+    #[test]
+    fn a_repaired_loss_of_the_old_layer_after_a_switch_fills_its_hole() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::default();
+        f.set_target(Some(0));
+        let first = f.on_packet(packet(0, 10, true, t0)).unwrap();
+        // 11 is lost on the way in; 12 goes out with a hole before it.
+        let third = f.on_packet(packet(0, 12, false, t0)).unwrap();
+        assert_eq!(third.seq, first.seq + 2);
+        f.set_target(Some(1));
+        let switched = f.on_packet(packet(1, 700, true, t0)).unwrap();
+        assert_eq!(switched.seq, third.seq + 1);
+        // The publisher's retransmission of 11 arrives after the switch.
+        assert_eq!(f.on_packet(packet(0, 11, false, t0)).unwrap().seq, first.seq + 1);
+        assert!(f.on_packet(packet(0, 13, false, t0)).is_none(), "newer old-layer packets stay out");
+        assert!(f.on_packet(packet(2, 11, false, t0)).is_none(), "another layer's numbers are not the old layer's");
+        assert_eq!(f.current(), Some(1), "a late packet is no switch");
+        // Paused, nothing goes out, late or not.
+        f.set_target(None);
+        f.set_target(Some(1));
+        assert!(f.on_packet(packet(0, 11, false, t0)).is_none());
     }
 
     #[test]

@@ -29,6 +29,22 @@ pub(crate) struct Munger {
     state: Option<State>,
     rebase: bool,
     pictures: Pictures,
+    /// The mapping of the source before the last switch, for its late packets.
+    previous: Option<Previous>,
+}
+
+/// How the source before a switch was mapped, and which of its packets had been sent when
+/// it ended. A packet of it lost before the switch and repaired (by retransmission from the
+/// publisher) after it fills the hole it left; anything of it newer than the switch would
+/// collide with the new source's numbers.
+#[derive(Debug, Clone, Copy)]
+struct Previous {
+    seq_offset: u64,
+    ts_offset: u32,
+    first_in_seq: u64,
+    last_in_seq: u64,
+    pid_offset: u16,
+    tl0_offset: u8,
 }
 
 /// VP8 picture numbering across layers. Each simulcast layer numbers its pictures on its
@@ -85,9 +101,37 @@ struct State {
 }
 
 impl Munger {
-    /// Marks the next packet as the first of a new source (a layer switch or a resume).
+    /// Marks the next packet as the first of a new source (a layer switch or a resume); the
+    /// source so far is remembered for its late packets ([`Munger::munge_previous`]).
     pub(crate) fn switch_source(&mut self) {
+        if !self.rebase {
+            self.previous = self.state.as_ref().map(|s| Previous {
+                seq_offset: s.seq_offset,
+                ts_offset: s.ts_offset,
+                first_in_seq: s.first_in_seq,
+                last_in_seq: s.highest_out_seq.wrapping_sub(s.seq_offset),
+                pid_offset: self.pictures.pid_offset,
+                tl0_offset: self.pictures.tl0_offset,
+            });
+        }
         self.rebase = true;
+    }
+
+    /// Rewrites a late packet of the source before the last switch — one sent before the
+    /// switch, or lost then and now repaired — with that source's mapping; `None` for one
+    /// from after the switch, or when there was no source before.
+    pub(crate) fn munge_previous(&self, in_seq: u64, in_ts: u32, vp8: Option<Vp8Ids>) -> Option<Munged> {
+        let p = self.previous?;
+        if in_seq < p.first_in_seq || in_seq > p.last_in_seq {
+            return None;
+        }
+        let vp8 = vp8.map(|ids| Vp8Ids {
+            picture_id: ids
+                .picture_id
+                .map(|(pid, long)| (pid.wrapping_add(p.pid_offset) & if long { 0x7fff } else { 0x7f }, long)),
+            tl0: ids.tl0.map(|t| t.wrapping_add(p.tl0_offset)),
+        });
+        Some(Munged { seq: in_seq.wrapping_add(p.seq_offset), ts: in_ts.wrapping_add(p.ts_offset), vp8 })
     }
 
     /// Rewrites one packet, or returns `None` for a late packet from before a switch.
@@ -230,6 +274,29 @@ mod tests {
         m.switch_source();
         m.munge(500, 0, t0, VIDEO).unwrap();
         assert_eq!(m.munge(499, 0, t0, VIDEO), None);
+    }
+
+    #[test]
+    fn a_late_packet_of_the_source_before_a_switch_fills_its_hole_with_that_sources_mapping() {
+        let t0 = Instant::now();
+        let mut m = Munger::default();
+        let ids = |pid: u16, tl0: u8| Some(Vp8Ids { picture_id: Some((pid, true)), tl0: Some(tl0) });
+        let a = m.munge_vp8(10, 1_000, t0, VIDEO, ids(40, 3)).unwrap();
+        // 11 is lost; 12 is the old layer's last packet before the switch.
+        let c = m.munge_vp8(12, 4_000, t0, VIDEO, ids(41, 4)).unwrap();
+        m.switch_source();
+        let d = m.munge_vp8(500, 70_000, t0 + Duration::from_millis(33), VIDEO, ids(900, 60)).unwrap();
+        assert_eq!(d.seq, c.seq + 1);
+        // 11 comes back (retransmitted by the publisher): the hole between a and c.
+        let late = m.munge_previous(11, 1_000, ids(40, 3)).unwrap();
+        assert_eq!((late.seq, late.ts, late.vp8), (a.seq + 1, a.ts, ids(40, 3)));
+        assert_eq!(m.munge_vp8(11, 1_000, t0, VIDEO, None), None, "not through the new source's mapping");
+        // The old layer's packets after the switch would collide with the new layer's numbers.
+        assert_eq!(m.munge_previous(13, 4_000, None), None);
+        assert_eq!(m.munge_previous(9, 0, None), None, "from before the old source was forwarded");
+        // The new source keeps counting on from d, untouched by the late packet.
+        assert_eq!(m.munge_vp8(501, 70_000, t0, VIDEO, ids(900, 60)).unwrap().seq, d.seq + 1);
+        assert_eq!(Munger::default().munge_previous(1, 0, None), None, "no switch yet");
     }
 
     #[test]

@@ -241,7 +241,8 @@ impl Room {
             };
             tracing::trace!(track = %p.track, subscriber = %q, in_seq = p.packet.seq, out_seq = munged.seq, "forward");
             let mut sent = send_down(now, &mut sub.subscriber, down, out_mid, p, (&p.packet, p.vp8), munged);
-            if !was_on_layer {
+            // (A late packet of the layer before a switch goes out without switching back.)
+            if !was_on_layer && down.forwarder.current() == Some(p.layer) {
                 fanned.switched = true;
                 // Switched: the rest of the keyframe may have arrived before its first packet.
                 for later in track.cache.after(p.layer, p.packet.seq) {
