@@ -71,10 +71,11 @@ impl Target {
             // (which has no admission control): overload admission and shedding off.
             cmd.args(["--media-high-water-busy-pct", "100", "--media-high-water-delay-ms", "60000"]);
         }
+        // The log goes to stdout; a panic's message to stderr.
         cmd.env("RUST_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file(dir.path(), "convene.log")?);
+            .stdout(log_file(dir.path(), "convene.log")?)
+            .stderr(log_file(dir.path(), "convene.err")?);
         let child = cmd.spawn().map_err(|e| Error::setup(format!("cannot start {}: {e}", bin.display())))?;
         let mut t = Target {
             kind: Kind::Convene,
@@ -84,8 +85,13 @@ impl Target {
             child: Some(child),
             _dir: None,
         };
-        t.wait_ready(SocketAddr::from(([127, 0, 0, 1], http)), dir.path().join("convene.log"))?;
-        t._dir = Some(dir);
+        t.wait_ready(SocketAddr::from(([127, 0, 0, 1], http)), dir.path().join("convene.err"))?;
+        if std::env::var_os("BENCH_KEEP_LOGS").is_some() {
+            // Kept for reading after the run (the shedding steps are logged as warnings).
+            eprintln!("convene's log: {}", dir.keep().join("convene.log").display());
+        } else {
+            t._dir = Some(dir);
+        }
         Ok(t)
     }
 

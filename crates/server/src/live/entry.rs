@@ -36,7 +36,7 @@ impl Live {
             None if state.cluster.is_clustered() => return Ok(()),
             None => (Settings::from_stored(&m.settings, &state.config), Door::default()),
         };
-        state.media.admit(m.id)?;
+        state.media.admit_join(m.id)?;
         admission(role, &settings, door).map_err(refusal_error)
     }
 

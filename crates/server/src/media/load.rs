@@ -8,16 +8,18 @@
 //! it, or since another worker handed it over. A worker past the high-water mark
 //! ([`HighWater`]) in either is *overloaded*: [`super::Media::admit`] refuses new joins with
 //! `server_busy` and placement puts new meetings on other workers, and the worker sheds load
-//! in the meetings it has once the overload lasts a second window (a burst of joins — their
-//! DTLS handshakes and SDP — is refused, not paid for with everyone's video), then one step a
-//! window while it stays overloaded (video only: lower simulcast layers, then only the cameras
-//! of the most recent speakers, then only the active speaker's; audio is never shed), and takes
+//! in the meetings it has, a step for every two overloaded windows in a row (one alone is a
+//! burst — of joins, their DTLS handshakes and SDP, or a stall of the machine — which refusing
+//! joins answers, not everyone's video) — video only: lower simulcast layers, then only the
+//! cameras of the most recent speakers, then only the active speaker's; audio is never shed —
+//! and takes
 //! the steps back one at a time once it has been under the calm mark for a while — longer each
 //! time a step back brought the overload straight back, so shedding does not flap. A worker
 //! still shedding counts as busy for admission, so newcomers do not take what the people
 //! already in gave up.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use convene_sfu::Shedding;
@@ -31,7 +33,8 @@ pub(super) const WINDOW: Duration = Duration::from_secs(1);
 const CALM_WINDOWS: u32 = 3;
 /// The most calm windows a step back ever waits for, however often it flapped.
 const MAX_CALM_WINDOWS: u32 = 48;
-/// Overloaded windows in a row before the first step is shed: one alone is a burst.
+/// Overloaded windows in a row before a step is shed: one alone is a burst (of joins, or a
+/// stall of the machine), which refusing joins answers.
 const SUSTAINED_WINDOWS: u32 = 2;
 /// A step back followed by overload within this many windows counts as a flap.
 const FLAP_WINDOWS: u32 = 10;
@@ -114,10 +117,10 @@ pub(super) fn thread_cpu_time() -> Duration {
     Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
-/// Decides how much a worker sheds from its windows: the first step after
-/// [`SUSTAINED_WINDOWS`] overloaded ones in a row, one step more for each overloaded window
-/// after that, one step less after enough calm ones — [`CALM_WINDOWS`], doubled each time a
-/// step back was followed by overload within [`FLAP_WINDOWS`].
+/// Decides how much a worker sheds from its windows: one step more for each
+/// [`SUSTAINED_WINDOWS`] overloaded ones in a row (at once when a step back just brought the
+/// overload back), one step less after enough calm ones — [`CALM_WINDOWS`], doubled each time
+/// a step back was followed by overload within [`FLAP_WINDOWS`].
 #[derive(Debug)]
 pub(super) struct Governor {
     marks: HighWater,
@@ -177,7 +180,8 @@ impl Governor {
                 self.patience = (self.patience * 2).min(MAX_CALM_WINDOWS);
                 self.settled = 0;
             }
-            if flapped || self.level != Shedding::None || self.overloaded >= SUSTAINED_WINDOWS {
+            if flapped || self.overloaded >= SUSTAINED_WINDOWS {
+                self.overloaded = 0;
                 self.level = self.level.more();
             }
         } else {
@@ -197,19 +201,74 @@ impl Governor {
     }
 }
 
+/// How long a join counts as still ramping up: its load is not in the worker's figures yet.
+pub(super) const RAMP: Duration = Duration::from_secs(5);
+/// Settled people a worker needs before their load says what one more would cost.
+const MIN_SETTLED: usize = 4;
+
+/// The joins of one worker in the last [`RAMP`].
+#[derive(Debug, Default, Clone)]
+pub(super) struct Ramp {
+    joins: VecDeque<Instant>,
+}
+
+impl Ramp {
+    pub(super) fn joined(&mut self, now: Instant) {
+        self.forget(now);
+        self.joins.push_back(now);
+    }
+
+    /// How many joined less than [`RAMP`] ago.
+    pub(super) fn ramping(&mut self, now: Instant) -> usize {
+        self.forget(now);
+        self.joins.len()
+    }
+
+    fn forget(&mut self, now: Instant) {
+        while self.joins.front().is_some_and(|t| now.saturating_duration_since(*t) >= RAMP) {
+            self.joins.pop_front();
+        }
+    }
+}
+
 /// What every worker publishes of its load, for [`super::Media`] to read (the figures
 /// themselves go to the metrics).
 #[derive(Debug, Default)]
 pub(super) struct Board {
     overloaded: Vec<AtomicBool>,
+    /// Each worker's busy share in its last window, thousandths.
+    busy: Vec<AtomicU32>,
+    marks: HighWater,
 }
 
 impl Board {
-    pub(super) fn new(workers: usize) -> Board {
-        Board { overloaded: (0..workers).map(|_| AtomicBool::new(false)).collect() }
+    pub(super) fn new(workers: usize, marks: HighWater) -> Board {
+        Board {
+            overloaded: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            busy: (0..workers).map(|_| AtomicU32::new(0)).collect(),
+            marks,
+        }
+    }
+
+    /// Whether one more person on `worker` would likely take it past its busy mark once the
+    /// people who joined in the last [`RAMP`] (`ramping`) send what they will: the load
+    /// people joined before them (`settled`) make, per person, times everyone. A join costs
+    /// its load seconds later (ICE, DTLS, then the estimate climbing to the layers it
+    /// wants), so a burst of joins would otherwise all get in before the first of them shows.
+    pub(super) fn ramp_would_overload(&self, worker: usize, settled: usize, ramping: usize) -> bool {
+        let Some(busy) = self.busy.get(worker).map(|b| u64::from(b.load(Ordering::Relaxed))) else { return false };
+        // A busy mark of 100 % never refuses by busy share, predicted or not.
+        if settled < MIN_SETTLED || self.marks.busy_pct >= 100 {
+            return false;
+        }
+        let expected = busy * (settled + ramping + 1) as u64 / settled as u64;
+        expected > u64::from(self.marks.busy_pct) * 10
     }
 
     pub(super) fn publish(&self, worker: usize, sample: Sample, overloaded: bool, level: Shedding) {
+        if let Some(b) = self.busy.get(worker) {
+            b.store(sample.busy_permille, Ordering::Relaxed);
+        }
         let Some(slot) = self.overloaded.get(worker) else { return };
         // A worker still shedding is busy too, though its last window was under the mark:
         // what it sheds is what a newcomer would take from the people already in.
@@ -266,20 +325,48 @@ mod tests {
     }
 
     #[test]
-    fn sustained_overload_sheds_a_step_per_window_and_calm_takes_them_back_slowly() {
+    fn sustained_overload_sheds_a_step_per_two_windows_and_calm_takes_them_back_slowly() {
         let mut g = Governor::new(HighWater::default());
         assert_eq!(g.observe(sample(500, 1)), None);
         assert_eq!(g.observe(sample(900, 1)), None, "one overloaded window is a burst: refuse joins, shed nothing");
         assert_eq!(g.observe(sample(900, 1)), Some(Shedding::LowerLayers), "the second in a row sheds");
-        assert_eq!(g.observe(sample(700, 30)), Some(Shedding::LowestLayer), "a long queue is overload too");
+        assert_eq!(g.observe(sample(700, 30)), None, "a long queue is overload too…");
+        assert_eq!(g.observe(sample(950, 1)), Some(Shedding::LowestLayer), "…and two more shed the next step");
+        assert_eq!(g.observe(sample(950, 1)), None);
+        assert_eq!(g.observe(sample(800, 1)), None, "a window under the mark: overload counts from zero again");
+        assert_eq!(g.observe(sample(950, 1)), None);
         assert_eq!(g.observe(sample(950, 1)), Some(Shedding::FewerVideos));
+        assert_eq!(g.observe(sample(950, 1)), None);
         assert_eq!(g.observe(sample(950, 1)), Some(Shedding::SpeakerVideoOnly));
+        assert_eq!(g.observe(sample(990, 1)), None);
         assert_eq!(g.observe(sample(990, 1)), None, "audio is never shed");
         assert_eq!(g.observe(sample(500, 1)), None);
         assert_eq!(g.observe(sample(800, 1)), None, "between the marks: neither way, and calm starts over");
         assert_eq!(g.observe(sample(700, 1)), None);
         assert_eq!(g.observe(sample(700, 1)), None);
         assert_eq!(g.observe(sample(700, 1)), Some(Shedding::FewerVideos), "70 % of a core is calm: a step back");
+    }
+
+    #[test]
+    fn a_burst_of_joins_is_admitted_only_as_far_as_the_load_of_those_before_allows() {
+        let board = Board::new(1, HighWater::default());
+        board.publish(0, sample(400, 1), false, Shedding::None);
+        // 40 % of a core for 20 people: 2 % each; the mark (85 %) leaves room for 22 more.
+        assert!(!board.ramp_would_overload(0, 20, 0));
+        assert!(!board.ramp_would_overload(0, 20, 21), "the 22nd of a burst still fits");
+        assert!(board.ramp_would_overload(0, 20, 22), "the 23rd would not, though the worker is at 40 % now");
+        assert!(!board.ramp_would_overload(0, 3, 50), "too few settled to judge: the marks decide");
+        assert!(!board.ramp_would_overload(1, 20, 99), "no such worker");
+        let never = Board::new(1, HighWater { busy_pct: 100, delay_ms: 20 });
+        never.publish(0, sample(990, 1), false, Shedding::None);
+        assert!(!never.ramp_would_overload(0, 20, 20), "a 100 % mark never refuses by busy share");
+        let mut ramp = Ramp::default();
+        let t0 = Instant::now();
+        ramp.joined(t0);
+        ramp.joined(t0 + Duration::from_secs(2));
+        assert_eq!(ramp.ramping(t0 + Duration::from_secs(3)), 2);
+        assert_eq!(ramp.ramping(t0 + RAMP), 1, "the first has settled");
+        assert_eq!(ramp.ramping(t0 + RAMP * 2), 0);
     }
 
     #[test]
@@ -319,7 +406,7 @@ mod tests {
 
     #[test]
     fn the_board_reports_what_each_worker_published() {
-        let board = Board::new(2);
+        let board = Board::new(2, HighWater::default());
         let s = sample(900, 25);
         board.publish(1, s, s.overloaded(HighWater::default()), Shedding::LowerLayers);
         assert!(board.overloaded(1));
@@ -327,7 +414,7 @@ mod tests {
         board.publish(0, s, true, Shedding::None);
         assert!(board.all_overloaded());
         assert!(!board.overloaded(2), "no such worker");
-        assert!(!Board::new(0).all_overloaded());
+        assert!(!Board::new(0, HighWater::default()).all_overloaded());
         let calm = sample(300, 1);
         board.publish(1, calm, false, Shedding::LowerLayers);
         assert!(board.overloaded(1), "still shedding: still busy");

@@ -35,7 +35,7 @@ use command::Command;
 pub(crate) use events::track_number;
 pub use events::{breakout_of, sfu_room};
 pub use events::{channel, EventReceiver, EventSender, MediaEvent, MeetingEvent};
-use load::Board;
+use load::{Board, Ramp};
 use peer_budget::{PeerBudget, PEERS_PER_MINUTE};
 use router::{Inlet, Router};
 use worker::Worker;
@@ -85,6 +85,8 @@ struct Placement {
     load: Vec<Load>,
     /// Whether each worker is overloaded (placement avoids those).
     board: Arc<Board>,
+    /// Per worker: who joined lately, whose load has not shown yet.
+    ramps: Vec<Ramp>,
 }
 
 #[derive(Clone, Copy)]
@@ -106,7 +108,7 @@ impl Placement {
         if let Some(p) = self.rooms.get(&meeting) {
             return p.worker;
         }
-        let worker = (0..self.load.len()).min_by_key(|w| (self.board.overloaded(*w), self.load[*w], *w)).unwrap_or(0);
+        let worker = self.candidate();
         self.rooms.insert(meeting, Placed { worker, participants: 0 });
         if let Some(l) = self.load.get_mut(worker) {
             l.rooms += 1;
@@ -115,8 +117,34 @@ impl Placement {
         worker
     }
 
+    /// The worker a new meeting goes to: not overloaded, then fewest participants, then
+    /// fewest rooms, then lowest index.
+    fn candidate(&self) -> usize {
+        (0..self.load.len()).min_by_key(|w| (self.board.overloaded(*w), self.load[*w], *w)).unwrap_or(0)
+    }
+
+    fn new(workers: usize, board: Arc<Board>) -> Placement {
+        Placement {
+            rooms: HashMap::new(),
+            load: vec![Load::default(); workers],
+            board,
+            ramps: vec![Ramp::default(); workers],
+        }
+    }
+
+    /// Whether one more join on `worker` would likely overload it once the joins still
+    /// ramping up there send what they will ([`Board::ramp_would_overload`]).
+    fn ramp_would_overload(&mut self, worker: usize, now: std::time::Instant) -> bool {
+        let Some(ramping) = self.ramps.get_mut(worker).map(|r| r.ramping(now)) else { return false };
+        let people = self.load.get(worker).map_or(0, |l| l.participants);
+        self.board.ramp_would_overload(worker, people.saturating_sub(ramping), ramping)
+    }
+
     fn joined(&mut self, meeting: i64) -> usize {
         let worker = self.worker(meeting);
+        if let Some(r) = self.ramps.get_mut(worker) {
+            r.joined(std::time::Instant::now());
+        }
         if let Some(p) = self.rooms.get_mut(&meeting) {
             p.participants += 1;
         }
@@ -195,7 +223,7 @@ impl Media {
         }
         let router = Arc::new(Router::new(inlets));
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let board = Arc::new(Board::new(count));
+        let board = Arc::new(Board::new(count, high_water));
         for (index, (socket, poll, outlet)) in parts.into_iter().enumerate() {
             let shared = worker::Shared {
                 events: events.clone(),
@@ -215,7 +243,7 @@ impl Media {
         }
         tcp::accept(tcp, router.clone(), tcp_writers)?;
 
-        let placement = Placement { rooms: HashMap::new(), load: vec![Load::default(); count], board: board.clone() };
+        let placement = Placement::new(count, board.clone());
         for w in 0..count {
             placement.publish(w);
         }
@@ -263,6 +291,21 @@ impl Media {
         }
     }
 
+    /// Whether someone may ask to join `meeting` now (the HTTP join, the first gate): as
+    /// [`Media::admit`], and not when the worker it lives on — or, for a meeting not placed
+    /// yet, the worker it would be placed on — would be overloaded once those who joined it in
+    /// the last seconds send what they will ([`load::Board::ramp_would_overload`]).
+    pub fn admit_join(&self, meeting: i64) -> Result<(), Error> {
+        self.admit(meeting)?;
+        let now = std::time::Instant::now();
+        let mut placement = self.placement();
+        let worker = placement.rooms.get(&meeting).map_or_else(|| placement.candidate(), |p| p.worker);
+        if placement.ramp_would_overload(worker, now) {
+            return Err(busy_error());
+        }
+        Ok(())
+    }
+
     /// Whether someone may join `meeting`'s media now: not when the worker the meeting lives
     /// on is overloaded, nor, for a meeting not placed yet, when every worker is.
     /// `server_busy` (503) otherwise; the people already in keep their seats and audio.
@@ -271,16 +314,10 @@ impl Media {
             Some(p) => self.inner.board.overloaded(p.worker),
             None => self.inner.board.all_overloaded(),
         };
-        if !busy {
-            return Ok(());
+        if busy {
+            return Err(busy_error());
         }
-        metrics::counter!("media_joins_refused_total").increment(1);
-        Err(Error::Client {
-            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            code: "server_busy",
-            message: "this server is at capacity; try again in a minute".into(),
-            retry_after: Some(BUSY_RETRY_AFTER_SECS),
-        })
+        Ok(())
     }
 
     /// Sends to the worker of `meeting`, placing the meeting if it has none yet.
@@ -437,6 +474,17 @@ fn bind_group(listen: SocketAddr, count: usize) -> std::io::Result<(Vec<UdpSocke
     Err(last.unwrap_or_else(|| std::io::Error::other("no port")))
 }
 
+/// The refusal of a join or a new publisher for load.
+fn busy_error() -> Error {
+    metrics::counter!("media_joins_refused_total").increment(1);
+    Error::Client {
+        status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        code: "server_busy",
+        message: "this server is at capacity; try again in a minute".into(),
+        retry_after: Some(BUSY_RETRY_AFTER_SECS),
+    }
+}
+
 fn bind_udp(addr: SocketAddr, shared: bool) -> std::io::Result<UdpSocket> {
     let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
     if shared {
@@ -451,7 +499,7 @@ mod tests {
     use super::*;
 
     fn placement(workers: usize) -> Placement {
-        Placement { rooms: HashMap::new(), load: vec![Load::default(); workers], board: Arc::new(Board::new(workers)) }
+        Placement::new(workers, Arc::new(Board::new(workers, HighWater::default())))
     }
 
     #[test]
