@@ -5,22 +5,17 @@
 // connects and the message goes; and when the server refuses more restarts it says why.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launch, newPage, account, signInPage, shot } from "./harness.mjs";
-import { privateNetwork, netnsUnavailable, freeMediaPort } from "./network.mjs";
+import { launch, newPage, account, signInPage, shot } from "./harness.mjs";
+import { namespaceServer, namespaceSkip } from "./network.mjs";
 
-const unavailable = netnsUnavailable();
-// CI runs as root and must not skip this (scripts/test); elsewhere say why it is skipped.
-const skip = unavailable && process.env.CI !== "true" ? unavailable : false;
+const skip = namespaceSkip();
 
 let net, server, browser, host, meeting, mediaPort;
 before(async () => {
   if (skip) return;
-  assert.equal(unavailable, null, `${unavailable} (CI=true: not skipped)`);
-  net = privateNetwork();
-  mediaPort = await freeMediaPort(net.host);
-  server = await startServer([], { host: net.host, mediaPort });
-  // getUserMedia needs a secure context; http://10.213.… is not one unless Chromium is told.
-  browser = await launch([`--unsafely-treat-insecure-origin-as-secure=${server.base}`], { executablePath: net.wrap("/usr/bin/chromium") });
+  let secure;
+  ({ net, server, mediaPort, secure } = await namespaceServer());
+  browser = await launch([secure], { executablePath: net.wrap("/usr/bin/chromium") });
   host = await account(server.base, "bea");
   const r = await fetch(`${server.base}/api/v1/meetings`, {
     method: "POST",

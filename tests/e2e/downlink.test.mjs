@@ -6,24 +6,18 @@
 // without a reload, and the sound never stopped.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launch, newPage, account, signInPage, shot, toneWav } from "./harness.mjs";
-import { privateNetwork, netnsUnavailable, freeMediaPort } from "./network.mjs";
+import { launch, newPage, account, signInPage, shot, toneWav } from "./harness.mjs";
+import { namespaceServer, namespaceSkip } from "./network.mjs";
 
-const unavailable = netnsUnavailable();
-// CI runs as root and must not skip this (scripts/test); elsewhere say why it is skipped.
-const skip = unavailable && process.env.CI !== "true" ? unavailable : false;
+const skip = namespaceSkip();
 /** The shaped downlink, kbit/s: above the quarter layer (150) and audio, below the half (500). */
 const LIMIT_KBIT = 300;
 
 let net, server, publisherBrowser, viewerBrowser, host, meeting;
 before(async () => {
   if (skip) return;
-  assert.equal(unavailable, null, `${unavailable} (CI=true: not skipped)`);
-  net = privateNetwork();
-  const mediaPort = await freeMediaPort(net.host);
-  server = await startServer([], { host: net.host, mediaPort });
-  // getUserMedia needs a secure context; http://10.213.… is not one unless Chromium is told.
-  const secure = `--unsafely-treat-insecure-origin-as-secure=${server.base}`;
+  let secure;
+  ({ net, server, secure } = await namespaceServer());
   // The publisher on this machine's own network, the viewer inside the namespace.
   publisherBrowser = await launch([secure, `--use-file-for-fake-audio-capture=${toneWav()}`]);
   viewerBrowser = await launch([secure], { executablePath: net.wrap("/usr/bin/chromium") });

@@ -8,13 +8,11 @@
 // when the loss ends, the picture is still there.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launch, account, shot, toneWav } from "./harness.mjs";
-import { privateNetwork, netnsUnavailable, freeMediaPort } from "./network.mjs";
+import { launch, account, shot, toneWav } from "./harness.mjs";
+import { namespaceServer, namespaceSkip } from "./network.mjs";
 import { schedule, join, e2ee, flowing } from "./e2ee-room.mjs";
 
-const unavailable = netnsUnavailable();
-// CI runs as root and must not skip this (scripts/test); elsewhere say why it is skipped.
-const skip = unavailable && process.env.CI !== "true" ? unavailable : false;
+const skip = namespaceSkip();
 /** The share of the media reaching the viewer that is dropped, %. */
 const LOSS = 5;
 /** How long the loss lasts, s. */
@@ -23,13 +21,8 @@ const LOSSY_SECONDS = 15;
 let net, server, publisherBrowser, viewerBrowser, host, meeting, mediaPort;
 before(async () => {
   if (skip) return;
-  assert.equal(unavailable, null, `${unavailable} (CI=true: not skipped)`);
-  net = privateNetwork();
-  mediaPort = await freeMediaPort(net.host);
-  server = await startServer([], { host: net.host, mediaPort });
-  // getUserMedia and Encoded Transforms need a secure context; http://10.213.… is not one
-  // unless Chromium is told.
-  const secure = `--unsafely-treat-insecure-origin-as-secure=${server.base}`;
+  let secure;
+  ({ net, server, mediaPort, secure } = await namespaceServer());
   // The publisher on this machine's own network, the viewer inside the namespace.
   publisherBrowser = await launch([secure, `--use-file-for-fake-audio-capture=${toneWav()}`]);
   viewerBrowser = await launch([secure], { executablePath: net.wrap("/usr/bin/chromium") });

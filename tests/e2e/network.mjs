@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
+import { startServer } from "./harness.mjs";
 
 let created = 0;
 
@@ -39,6 +40,30 @@ export function netnsUnavailable() {
   } catch (e) {
     return `network namespaces or nftables unavailable: ${e instanceof Error ? e.message.split("\n")[0] : e}`;
   }
+}
+
+/**
+ * Why a test that needs network namespaces is skipped here, or `false`: never with CI=true
+ * (CI runs as root; a missing capability fails there, in `namespaceServer`).
+ */
+export function namespaceSkip() {
+  const unavailable = netnsUnavailable();
+  return unavailable && process.env.CI !== "true" ? unavailable : false;
+}
+
+/**
+ * A private network and a Convene server listening on this machine's end of it, so a browser
+ * inside (launched with `net.wrap(...)` and the `secure` flag: http://10.213.… is no secure
+ * context unless Chromium is told) reaches it over the link the test shapes or blocks.
+ * @param {string[]} [args] extra server flags
+ */
+export async function namespaceServer(args = []) {
+  const unavailable = netnsUnavailable();
+  if (unavailable) throw new Error(`${unavailable} (CI=true: not skipped)`);
+  const net = privateNetwork();
+  const mediaPort = await freeMediaPort(net.host);
+  const server = await startServer(args, { host: net.host, mediaPort });
+  return { net, server, mediaPort, secure: `--unsafely-treat-insecure-origin-as-secure=${server.base}` };
 }
 
 /**
