@@ -43,8 +43,7 @@ struct Previous {
     ts_offset: u32,
     first_in_seq: u64,
     last_in_seq: u64,
-    pid_offset: u16,
-    tl0_offset: u8,
+    pictures: Offsets,
 }
 
 /// VP8 picture numbering across layers. Each simulcast layer numbers its pictures on its
@@ -53,39 +52,52 @@ struct Previous {
 /// offset per source (packets of one picture keep sharing a number).
 #[derive(Debug, Default)]
 struct Pictures {
-    pid_offset: u16,
-    tl0_offset: u8,
+    offsets: Offsets,
     last_pid: Option<u16>,
     last_tl0: Option<u8>,
+}
+
+/// What one source's PictureID and TL0PICIDX are shifted by.
+#[derive(Debug, Default, Clone, Copy)]
+struct Offsets {
+    pid: u16,
+    tl0: u8,
+}
+
+impl Offsets {
+    fn apply(self, ids: Vp8Ids) -> Vp8Ids {
+        Vp8Ids {
+            // The outgoing number keeps the incoming field's size (7 or 15 bits).
+            picture_id: ids
+                .picture_id
+                .map(|(pid, long)| (pid.wrapping_add(self.pid) & if long { 0x7fff } else { 0x7f }, long)),
+            tl0: ids.tl0.map(|t| t.wrapping_add(self.tl0)),
+        }
+    }
 }
 
 impl Pictures {
     fn map(&mut self, ids: Vp8Ids, rebase: bool) -> Vp8Ids {
         if rebase {
             if let (Some(last), Some((pid, _))) = (self.last_pid, ids.picture_id) {
-                self.pid_offset = last.wrapping_add(1).wrapping_sub(pid) & 0x7fff;
+                self.offsets.pid = last.wrapping_add(1).wrapping_sub(pid) & 0x7fff;
             }
             if let (Some(last), Some(tl0)) = (self.last_tl0, ids.tl0) {
-                self.tl0_offset = last.wrapping_add(1).wrapping_sub(tl0);
+                self.offsets.tl0 = last.wrapping_add(1).wrapping_sub(tl0);
             }
         }
-        let picture_id = ids.picture_id.map(|(pid, long)| {
-            // The outgoing number keeps the incoming field's size (7 or 15 bits).
-            let out = pid.wrapping_add(self.pid_offset) & if long { 0x7fff } else { 0x7f };
-            let newer = self.last_pid.is_none_or(|last| (out.wrapping_sub(last) & 0x7fff) < 0x4000);
-            if newer {
-                self.last_pid = Some(out);
+        let out = self.offsets.apply(ids);
+        if let Some((pid, _)) = out.picture_id {
+            if self.last_pid.is_none_or(|last| (pid.wrapping_sub(last) & 0x7fff) < 0x4000) {
+                self.last_pid = Some(pid);
             }
-            (out, long)
-        });
-        let tl0 = ids.tl0.map(|t| {
-            let out = t.wrapping_add(self.tl0_offset);
-            if self.last_tl0.is_none_or(|last| out.wrapping_sub(last) < 0x80) {
-                self.last_tl0 = Some(out);
+        }
+        if let Some(tl0) = out.tl0 {
+            if self.last_tl0.is_none_or(|last| tl0.wrapping_sub(last) < 0x80) {
+                self.last_tl0 = Some(tl0);
             }
-            out
-        });
-        Vp8Ids { picture_id, tl0 }
+        }
+        out
     }
 }
 
@@ -110,8 +122,7 @@ impl Munger {
                 ts_offset: s.ts_offset,
                 first_in_seq: s.first_in_seq,
                 last_in_seq: s.highest_out_seq.wrapping_sub(s.seq_offset),
-                pid_offset: self.pictures.pid_offset,
-                tl0_offset: self.pictures.tl0_offset,
+                pictures: self.pictures.offsets,
             });
         }
         self.rebase = true;
@@ -125,12 +136,7 @@ impl Munger {
         if in_seq < p.first_in_seq || in_seq > p.last_in_seq {
             return None;
         }
-        let vp8 = vp8.map(|ids| Vp8Ids {
-            picture_id: ids
-                .picture_id
-                .map(|(pid, long)| (pid.wrapping_add(p.pid_offset) & if long { 0x7fff } else { 0x7f }, long)),
-            tl0: ids.tl0.map(|t| t.wrapping_add(p.tl0_offset)),
-        });
+        let vp8 = vp8.map(|ids| p.pictures.apply(ids));
         Some(Munged { seq: in_seq.wrapping_add(p.seq_offset), ts: in_ts.wrapping_add(p.ts_offset), vp8 })
     }
 
