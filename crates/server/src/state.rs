@@ -102,6 +102,7 @@ impl AppState {
                 config.media_public_ip,
                 config.media_workers,
                 config.audible_speakers,
+                config.downlink_estimate,
                 config.media_high_water,
                 media_events,
                 recordings.recorder.sink(),

@@ -101,6 +101,7 @@ mod munger;
 mod pacing;
 mod packet_cache;
 mod peer;
+mod receiver_estimate;
 mod recording;
 mod room;
 mod shedding;
@@ -110,7 +111,7 @@ mod track;
 use std::fmt;
 
 pub use audible::{crowded, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
-pub use config::RoomConfig;
+pub use config::{DownlinkEstimate, RoomConfig};
 pub use demux::stun_local_ufrag;
 pub use error::SfuError;
 pub use id::{PeerId, PeerRole};

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive, TcpType};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
 
-use crate::config::RoomConfig;
+use crate::config::{DownlinkEstimate, RoomConfig};
 use crate::error::SfuError;
 use crate::id::{PeerId, PeerRole};
 use crate::io::{Datagram, Output, Proto, Transmit};
@@ -41,9 +42,13 @@ impl Peer {
     pub(crate) fn new(id: PeerId, config: &RoomConfig, now: Instant) -> Result<Peer, SfuError> {
         let mut builder = Rtc::builder().set_ice_lite(true).set_rtp_mode(true);
         if id.role == PeerRole::Subscriber {
-            builder = builder
-                .enable_bwe(Some(Bitrate::bps(config.initial_bitrate_bps)))
-                .set_send_buffer_video(SUBSCRIBER_VIDEO_SEND_BUFFER);
+            builder = builder.set_send_buffer_video(SUBSCRIBER_VIDEO_SEND_BUFFER);
+            builder = match config.downlink_estimate {
+                DownlinkEstimate::SenderSide => builder.enable_bwe(Some(Bitrate::bps(config.initial_bitrate_bps))),
+                // Without the transport-wide sequence number the browser estimates on its
+                // side (from abs-send-time) and sends REMB, which str0m reports as an estimate.
+                DownlinkEstimate::Receiver => builder.set_extension_map(receiver_estimate_extensions()),
+            };
         }
         let mut rtc = builder.build(now);
         for &(proto, addr) in &config.local_addrs {
@@ -186,6 +191,21 @@ impl Peer {
             self.alive = false;
         }
     }
+}
+
+/// The RTP header extensions of a subscriber whose browser estimates its own downlink: str0m's
+/// standard set (Chrome's) without the transport-wide sequence number, so that the browser
+/// falls back to its receive-side estimator (on abs-send-time) and reports in REMB.
+fn receiver_estimate_extensions() -> ExtensionMap {
+    let standard = ExtensionMap::standard();
+    let mut map = ExtensionMap::empty();
+    for id in 1..=16u8 {
+        match standard.lookup(id) {
+            Some(Extension::TransportSequenceNumber) | None => {}
+            Some(ext) => map.set(id, ext.clone()),
+        }
+    }
+    map
 }
 
 #[cfg(test)]

@@ -127,6 +127,12 @@ pub struct ServeArgs {
     /// [default: 3].
     #[arg(long, env = "CONVENE_AUDIBLE_SPEAKERS", global = true)]
     pub audible_speakers: Option<usize>,
+    /// Where a viewer's downlink estimate comes from, which picks the video layers they get:
+    /// `twcc` (Convene estimates from the browser's transport-wide feedback and paces) or
+    /// `remb` (the browser estimates and reports it; no pacing or padding, about a third less
+    /// CPU per forwarded packet in the media core) [default: twcc].
+    #[arg(long, env = "CONVENE_DOWNLINK_ESTIMATE", global = true)]
+    pub downlink_estimate: Option<String>,
     /// Live captions engine: `off`, `pocketsphinx` (Debian's `pocketsphinx-en-us` model
     /// unless `--captions-model` names another directory) or `whisper` (a build with the
     /// `whisper` feature and a ggml model file) [default: off].

@@ -49,6 +49,11 @@ impl ServeArgs {
             self.node_url.or(file.node_url).unwrap_or_else(|| public_url.clone()).trim_end_matches('/').to_owned();
         let recordings_dir = self.recordings_dir.or(file.recordings_dir).unwrap_or_else(|| data_dir.join("recordings"));
         let outbound_allow = if self.outbound_allow.is_empty() { file.outbound_allow } else { self.outbound_allow };
+        let downlink_estimate = match self.downlink_estimate.or(file.downlink_estimate).as_deref() {
+            None | Some("twcc") => convene_sfu::DownlinkEstimate::SenderSide,
+            Some("remb") => convene_sfu::DownlinkEstimate::Receiver,
+            Some(other) => anyhow::bail!("downlink_estimate {other:?}: expected `twcc` or `remb`"),
+        };
         let captions = match self.captions_engine.or(file.captions_engine) {
             Some(engine) if !engine.trim().eq_ignore_ascii_case("off") => {
                 let model = self.captions_model.or(file.captions_model);
@@ -124,6 +129,7 @@ impl ServeArgs {
             tls,
             turn,
             media_workers: self.media_workers.or(file.media_workers).unwrap_or(0),
+            downlink_estimate,
             audible_speakers: self
                 .audible_speakers
                 .or(file.audible_speakers)
@@ -298,5 +304,15 @@ mod tests {
         assert_eq!(cfg.audible_speakers, 3);
         let cfg = Cli::parse_from(["convene", "--audible-speakers", "0"]).serve.resolve().unwrap();
         assert_eq!(cfg.audible_speakers, 0, "0: every microphone");
+    }
+
+    #[test]
+    fn the_downlink_estimate_is_twcc_unless_told_remb() {
+        let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
+        assert_eq!(cfg.downlink_estimate, convene_sfu::DownlinkEstimate::SenderSide);
+        let cfg = Cli::parse_from(["convene", "--downlink-estimate", "remb"]).serve.resolve().unwrap();
+        assert_eq!(cfg.downlink_estimate, convene_sfu::DownlinkEstimate::Receiver);
+        let err = Cli::parse_from(["convene", "--downlink-estimate", "gcc"]).serve.resolve().unwrap_err().to_string();
+        assert!(err.contains("downlink_estimate") && err.contains("remb"), "{err}");
     }
 }

@@ -189,14 +189,15 @@ impl Placement {
 impl Media {
     /// Binds the media sockets (UDP and ICE-TCP on one port) and starts `workers` worker
     /// threads (0: one per core), each with its own UDP socket on the port. A crowded room
-    /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all); a worker
-    /// past `high_water` is overloaded.
+    /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all); viewers' layers follow `downlink_estimate`; a
+    /// worker past `high_water` is overloaded.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         listen: SocketAddr,
         public_ip: Option<IpAddr>,
         workers: usize,
         audible_speakers: usize,
+        downlink_estimate: convene_sfu::DownlinkEstimate,
         high_water: HighWater,
         events: EventSender,
         recorder: PacketSink,
@@ -233,6 +234,7 @@ impl Media {
                 captioner: captioner.clone(),
                 sent: sent.clone(),
                 audible_speakers,
+                downlink_estimate,
                 board: board.clone(),
                 high_water,
             };

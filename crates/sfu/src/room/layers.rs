@@ -1,7 +1,7 @@
 //! Layer choice for the room: which simulcast layer each subscriber's forwarder aims for,
 //! what the subscriber's estimator is told to expect, and which layers anybody still wants.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use str0m::bwe::Bitrate;
@@ -9,6 +9,7 @@ use str0m::media::Rid;
 use str0m::rtp::StreamPaused;
 
 use super::Room;
+use crate::config::DownlinkEstimate;
 use crate::io::RoomEvent;
 use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
 use crate::shedding::Shedding;
@@ -30,9 +31,49 @@ impl Room {
             .count()
             .max(1) as u64;
         let budget = p.bandwidth_bps.map(|b| b / videos);
+        let cap = self.shedding.layer_cap();
+        // A receiver's estimate grows only to 1.5× what arrives: equal shares of it would keep
+        // every tile on the lowest layer once a dip put them there, so tiles get the estimate
+        // one after the other (screens, then the speaker, then the others), each leaving the
+        // lowest layer's rate for those after it.
+        let speaker = self.speaker.current();
+        let mut in_turn: Option<(u64, Vec<TrackId>)> = match self.config.downlink_estimate {
+            DownlinkEstimate::Receiver => p.bandwidth_bps.map(|bps| {
+                let audio = p.down.values().filter(|d| self.tracks.get(&d.track).is_some_and(|t| t.kind == TrackKind::Audio));
+                let mut videos: Vec<(bool, bool, TrackId)> = p
+                    .down
+                    .values()
+                    .filter_map(|d| self.tracks.get(&d.track))
+                    .filter(|t| t.kind == TrackKind::Video)
+                    .filter(|t| !(t.source == Source::Camera && cameras.as_ref().is_some_and(|k| !k.contains(&t.publisher))))
+                    .map(|t| (t.source != Source::ScreenShare, Some(t.publisher) != speaker, t.id))
+                    .collect();
+                videos.sort_unstable();
+                let left = bps.saturating_sub(audio.count() as u64 * AUDIO_BITRATE_BPS);
+                (left, videos.into_iter().map(|(_, _, t)| t).collect())
+            }),
+            DownlinkEstimate::SenderSide => None,
+        };
+        let mut choices: HashMap<TrackId, Option<u8>> = HashMap::new();
+        if let Some((left, order)) = in_turn.as_mut() {
+            let mut after = order.len() as u64;
+            for track in order.iter() {
+                after = after.saturating_sub(1);
+                let (Some(up), Some(down)) = (self.tracks.get(track), p.down.get(track)) else { continue };
+                let demand = LayerDemand {
+                    layers: up.layers().min(cap + 1),
+                    preferred_size: down.preferred_size,
+                    budget_bps: Some(left.saturating_sub(after * LAYER_BITRATE_BPS[0])),
+                    paused: up.paused,
+                    current: down.forwarder.current(),
+                };
+                let layer = select_layer(demand);
+                *left = left.saturating_sub(layer.map_or(0, |l| desired_bitrate(up, l)));
+                choices.insert(*track, layer);
+            }
+        }
         let mut changed = Vec::new();
         let mut desired_bps = 0;
-        let cap = self.shedding.layer_cap();
         for down in p.down.values_mut() {
             let Some(up) = self.tracks.get(&down.track) else { continue };
             if !matches!(down.negotiation, Negotiation::Open(_)) {
@@ -60,7 +101,10 @@ impl Room {
                 TrackKind::Video => {
                     let unconstrained = select_layer(demand);
                     desired_bps += unconstrained.map_or(0, |l| desired_bitrate(up, l));
-                    select_layer(LayerDemand { budget_bps: budget, ..demand })
+                    match choices.get(&down.track) {
+                        Some(&layer) => layer,
+                        None => select_layer(LayerDemand { budget_bps: budget, ..demand }),
+                    }
                 }
             };
             if down.forwarder.target() != layer {
@@ -80,6 +124,34 @@ impl Room {
             }
             self.update_wanted_layers(track);
         }
+    }
+
+    /// A subscriber's downlink estimate changed: its layers are chosen again.
+    pub(super) fn estimated(&mut self, now: Instant, subscriber: ParticipantId, bps: u64) {
+        if let Some(p) = self.participants.get_mut(&subscriber) {
+            p.bandwidth_bps = Some(bps);
+        }
+        self.reselect_layers(now, subscriber);
+    }
+
+    /// The subscriber's browser reported its estimate (REMB): the layers are chosen for it, or
+    /// for more while a probe runs ([`crate::receiver_estimate::ReceiverEstimate`]).
+    pub(super) fn receiver_estimated(&mut self, now: Instant, subscriber: ParticipantId, bps: u64) {
+        let Some(p) = self.participants.get_mut(&subscriber) else { return };
+        let sending: u64 = p
+            .down
+            .values()
+            .filter_map(|d| Some((self.tracks.get(&d.track)?, d.forwarder.current()?)))
+            .map(|(up, layer)| match up.kind {
+                TrackKind::Audio => AUDIO_BITRATE_BPS,
+                TrackKind::Video => desired_bitrate(up, layer),
+            })
+            .sum();
+        let allowed = p.receiver_estimate.update(now, bps, sending);
+        if allowed != bps {
+            tracing::debug!(%subscriber, estimate = bps, sending, allowed, "probing the downlink with media");
+        }
+        self.estimated(now, subscriber, allowed);
     }
 
     /// Sheds video (or stops shedding) because the runtime cannot keep up: every subscriber's

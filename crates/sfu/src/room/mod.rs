@@ -16,7 +16,8 @@ use str0m::Event;
 
 use crate::audible::Audible;
 use crate::bitrate::LayerBitrates;
-use crate::config::RoomConfig;
+use crate::config::{DownlinkEstimate, RoomConfig};
+use crate::receiver_estimate::ReceiverEstimate;
 use crate::demux::Demux;
 use crate::error::SfuError;
 use crate::id::{PeerId, PeerRole};
@@ -48,7 +49,11 @@ struct Participant {
     bundle_tag: Option<Mid>,
     /// The offer awaiting the subscriber's answer, and its id.
     pending_offer: Option<(u64, SdpPendingOffer)>,
+    /// The downlink rate the subscriber's layers are chosen for.
     bandwidth_bps: Option<u64>,
+    /// The browser's own estimate and the room's probes past it
+    /// ([`DownlinkEstimate::Receiver`]).
+    receiver_estimate: ReceiverEstimate,
     /// The estimate when the room began shedding (see [`Room::set_shedding`]).
     unshed_bps: Option<u64>,
 }
@@ -193,6 +198,7 @@ impl Room {
                 bundle_tag: None,
                 pending_offer: None,
                 bandwidth_bps: None,
+                receiver_estimate: ReceiverEstimate::default(),
                 unshed_bps: None,
             },
         );
@@ -437,10 +443,15 @@ impl Room {
             }
             (PeerRole::Subscriber, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, can_probe })) => {
                 tracing::debug!(peer = %id, %estimate, can_probe, "bandwidth estimate");
-                if let Some(p) = self.participants.get_mut(&id.participant) {
-                    p.bandwidth_bps = Some(estimate.as_u64());
-                }
-                self.reselect_layers(now, id.participant);
+                self.estimated(now, id.participant, estimate.as_u64());
+            }
+            // The browser's own estimate of everything it receives on this connection (one
+            // REMB lists all its SSRCs; str0m reports it on the first one's m-line).
+            (PeerRole::Subscriber, Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }))
+                if self.config.downlink_estimate == DownlinkEstimate::Receiver =>
+            {
+                tracing::debug!(peer = %id, %estimate, "receiver's bandwidth estimate");
+                self.receiver_estimated(now, id.participant, estimate.as_u64());
             }
             _ => {}
         }
