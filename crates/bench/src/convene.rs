@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::peer::{Peer, Sink, Source};
 use crate::plan::{Ctx, Record, Spec, Stage};
+use crate::remb::Remb;
 use crate::synth::LAYER_SIZES;
 use crate::{Error, Result};
 
@@ -100,7 +101,9 @@ impl Meetings {
         }
         let now = Instant::now();
         let mut sub = Peer::new(now, ctx.client_ip, ctx.scenario.twcc)?;
-        sub.sink = Some(Sink::new(ctx.phase.clone(), ctx.scenario.video_publishers > 0));
+        // With Convene leaving the estimate to the browser, the subscriber reports one (REMB).
+        let remb = Remb::of(&ctx.scenario, now);
+        sub.sink = Some(Sink::new(ctx.phase.clone(), ctx.scenario.video_publishers > 0).reporting_remb(remb));
         let sub = ctx.engine.add(sub)?;
         let mut pending = None;
         let publ = if spec.audio || spec.video {

@@ -1,5 +1,5 @@
 //! The media core alone: one meeting of a scenario against Convene's SFU [`Room`] in this
-//! process, on simulated time and a lossless zero-delay wire — no sockets, kernel,
+//! process, on simulated time and a lossless wire of 1 ms delay — no sockets, kernel,
 //! signaling or other threads. What the room's calls cost per forwarded packet is then
 //! the core's own CPU, free of the machine's noise and of the load generator, and the room
 //! says how much of it was spent inside str0m ([`RoomConfig::meter_str0m`]).
@@ -25,6 +25,7 @@ use str0m::Event;
 use crate::error::{Error, Result};
 use crate::peer::Source;
 use crate::probe::{Probe, Stream};
+use crate::remb::Remb;
 use crate::scenario::Scenario;
 use crate::synth::LAYER_SIZES;
 
@@ -48,6 +49,8 @@ pub struct CoreReport {
     pub sent_packets: u64,
     /// Video packets forwarded per simulcast layer.
     pub layer_packets: [u64; 3],
+    /// REMB reports the subscribers sent while measuring (only in the REMB mode).
+    pub remb_reports: u64,
     /// Wall time inside the room's calls (one thread, nothing else running in it).
     pub room_s: f64,
     /// Of that, inside str0m.
@@ -80,6 +83,8 @@ struct Member {
     last_seq: HashMap<(u32, Stream), u32>,
     /// Video packets received per simulcast layer while measuring.
     layers: [u64; 3],
+    /// The subscriber's REMB reports, when the room leaves the estimate to it.
+    remb: Option<Remb>,
 }
 
 /// A publisher's synthetic microphone and camera (the network bench's), and the payload
@@ -128,6 +133,7 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
     let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
     config.audible_limit = s.audible;
     config.meter_str0m = true;
+    config.downlink_estimate = s.downlink_estimate.sfu();
     let mut sim = Sim {
         now: start,
         room: Room::new(start, config),
@@ -160,6 +166,8 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
     sim.meter = Meter::default();
     let str0m_before = sim.room.str0m_time();
     let sent_before: u64 = sim.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.source.packets).sum();
+    let rembs = |sim: &Sim| sim.members.iter().filter_map(|m| m.remb.as_ref()).map(|r| r.sent).sum::<u64>();
+    let rembs_before = rembs(&sim);
     sim.measuring = true;
     let duration = Duration::from_secs_f64(s.duration_s);
     sim.advance(duration);
@@ -176,6 +184,7 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
         forwarded_packets: forwarded,
         sent_packets: sent,
         layer_packets: sim.members.iter().fold([0; 3], |acc, m| [0, 1, 2].map(|l| acc[l] + m.layers[l])),
+        remb_reports: rembs(&sim) - rembs_before,
         room_s,
         str0m_s,
         room_us_per_packet: per(room_s),
@@ -226,6 +235,7 @@ impl Sim {
             received: 0,
             last_seq: HashMap::new(),
             layers: [0; 3],
+            remb: Remb::of(s, now),
         });
         self.pump()
     }
@@ -251,8 +261,16 @@ impl Sim {
         loop {
             let media = self.members.iter().filter_map(|m| m.media.as_ref()).map(|m| m.source.next_due());
             let peers = self.members.iter().flat_map(|m| [m.publisher.timeout, m.subscriber.timeout]);
+            let rembs = self.members.iter().filter_map(|m| m.remb.as_ref().and_then(Remb::next_due));
             let arrival = self.wire.keys().next().map(|(at, _)| *at);
-            let next = peers.chain(media).chain([self.room_timeout]).chain(arrival).min().unwrap_or(end).max(self.now);
+            let next = peers
+                .chain(media)
+                .chain(rembs)
+                .chain([self.room_timeout])
+                .chain(arrival)
+                .min()
+                .unwrap_or(end)
+                .max(self.now);
             if next > end {
                 self.now = end;
                 return;
@@ -273,7 +291,10 @@ impl Sim {
                 self.drain_member(i, false);
             }
             let m = &mut self.members[i];
-            if m.subscriber.timeout <= now {
+            // A REMB asked for goes out with the feedback str0m writes as it handles a timeout.
+            let rtc = &mut m.subscriber.rtc;
+            let remb = m.remb.as_mut().is_some_and(|r| r.send_due(now, rtc));
+            if m.subscriber.timeout <= now || remb {
                 m.subscriber.handle_timeout(now);
                 self.drain_member(i, true);
             }
@@ -392,7 +413,7 @@ impl Sim {
     fn drain_member(&mut self, i: usize, subscriber: bool) {
         let (measuring, now) = (self.measuring, self.now);
         let (wire, sent_datagrams) = (&mut self.wire, &mut self.sent_datagrams);
-        let Member { publisher, subscriber: sub, media, received, last_seq, layers, .. } = &mut self.members[i];
+        let Member { publisher, subscriber: sub, media, received, last_seq, layers, remb, .. } = &mut self.members[i];
         let peer = if subscriber { sub } else { publisher };
         peer.drain(|_, polled| match polled {
             Polled::Transmit(t) => {
@@ -401,6 +422,9 @@ impl Sim {
             }
             Polled::Event(Event::RtpPacket(p)) if subscriber => {
                 let Some(probe) = Probe::find(&p.payload) else { return };
+                if let (Stream::Video(_), Some(remb)) = (probe.stream, remb.as_mut()) {
+                    remb.saw(p.header.ssrc);
+                }
                 let last = last_seq.entry((probe.tag, probe.stream)).or_insert(0);
                 if probe.seq < *last {
                     return;
@@ -444,5 +468,27 @@ mod tests {
         assert!(r.sent_packets > 0);
         assert!(r.str0m_s > 0.0 && r.str0m_s < r.room_s, "str0m {} of room {}", r.str0m_s, r.room_s);
         assert!(r.own_us_per_packet > 0.0);
+    }
+
+    /// The subscribers' REMBs reach the room and steer the layers: a generous estimate gets
+    /// the layer the tiles ask for, as the default mode does; a poor one the lowest.
+    #[test]
+    fn the_layers_follow_the_subscribers_remb() {
+        let s = Scenario {
+            participants: 3,
+            video_publishers: 3,
+            audio_publishers: 3,
+            duration_s: 2.0,
+            warmup_s: 2.0,
+            downlink_estimate: crate::scenario::Estimate::Remb,
+            ..Scenario::preset("meeting10").unwrap()
+        };
+        let generous = run(&s).unwrap();
+        assert!(generous.remb_reports >= 6, "each of 3 reports about once a second: {}", generous.remb_reports);
+        let [q, h, f] = generous.layer_packets;
+        assert!(q == 0 && h > 0 && f == 0, "the tiles' layer (1): {:?}", generous.layer_packets);
+        let poor = run(&Scenario { remb_bps: 100_000, ..s }).unwrap();
+        let [q, h, f] = poor.layer_packets;
+        assert!(q > 0 && h == 0 && f == 0, "100 kbit/s: the lowest layer: {:?}", poor.layer_packets);
     }
 }

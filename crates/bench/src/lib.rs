@@ -6,7 +6,8 @@
 //! `scenario` says who joins and what they send; `run` drives one scenario against one
 //! `target` (a server process it starts, or one already running) and returns a `report`.
 //! `engine` runs many peer connections on a few threads; `synth` makes the media and `probe`
-//! the marker each packet carries; `stats` turns arrivals into numbers; `ceiling` is the
+//! the marker each packet carries; `remb` the estimate a subscriber reports when Convene
+//! leaves the estimating to it; `stats` turns arrivals into numbers; `ceiling` is the
 //! machine's own limit: a plain UDP forwarder with no crypto.
 #![warn(unreachable_pub)]
 
@@ -21,6 +22,7 @@ mod peer;
 mod plan;
 pub mod probe;
 pub mod procstat;
+mod remb;
 pub mod report;
 pub mod run;
 pub mod scenario;

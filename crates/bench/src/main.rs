@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use convene_bench::report::{self, Report};
-use convene_bench::scenario::Scenario;
+use convene_bench::scenario::{Estimate, Scenario};
 use convene_bench::synth::Profile;
 use convene_bench::target::{Kind, Target};
 
@@ -125,6 +125,20 @@ struct ScenarioArgs {
     /// Offer no transport-wide congestion control.
     #[arg(long)]
     no_twcc: bool,
+    /// Where Convene takes a subscriber's downlink estimate from: `twcc` (its own, from
+    /// transport-wide feedback, paced) or `remb` (the subscriber's, which the simulated
+    /// subscribers then report once a second: a fixed 50 Mbit/s, the loopback network being
+    /// uncongested). Several (`twcc,remb`) run Convene once in each mode. Janus and the plain
+    /// forwarder ignore it. With --url, the server's own setting must match.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "twcc")]
+    downlink_estimate: Vec<Estimate>,
+    /// The estimate the subscribers report with `--downlink-estimate remb`, kbit/s: a smaller
+    /// one shows the layers following a constrained viewer [default: 50000].
+    #[arg(long)]
+    remb_kbps: Option<u64>,
+    /// How often they report it, ms [default: 1000].
+    #[arg(long)]
+    remb_every_ms: Option<u64>,
     /// Run Convene with its overload admission and shedding on (default high-water marks):
     /// `server_busy` refusals are counted, not errors [default: on in `overload` only].
     #[arg(long)]
@@ -200,6 +214,13 @@ impl ScenarioArgs {
         if self.no_twcc {
             s.twcc = false;
         }
+        s.downlink_estimate = self.estimates()[0];
+        if let Some(v) = self.remb_kbps {
+            s.remb_bps = v * 1_000;
+        }
+        if let Some(v) = self.remb_every_ms {
+            s.remb_every_ms = v;
+        }
         s.admission |= self.admission;
         s.in_turn |= self.in_turn;
         if let Some(v) = self.rss_every {
@@ -208,12 +229,40 @@ impl ScenarioArgs {
         s.check()?;
         Ok(s)
     }
+
+    /// The downlink estimates asked for, each once, in order (never none).
+    fn estimates(&self) -> Vec<Estimate> {
+        let mut all: Vec<Estimate> = Vec::new();
+        for &e in &self.downlink_estimate {
+            if !all.contains(&e) {
+                all.push(e);
+            }
+        }
+        if all.is_empty() {
+            all.push(Estimate::default());
+        }
+        all
+    }
+
+    /// The runs of `kinds`: Convene once per downlink estimate asked for, the others once
+    /// (their scenario says the default, which changes nothing for them).
+    fn runs(&self, base: &Scenario, kinds: &[Kind]) -> Vec<(Kind, Scenario)> {
+        let mut runs = Vec::new();
+        for &kind in kinds {
+            let estimates = if kind == Kind::Convene { self.estimates() } else { vec![Estimate::default()] };
+            for downlink_estimate in estimates {
+                runs.push((kind, Scenario { downlink_estimate, ..base.clone() }));
+            }
+        }
+        runs
+    }
 }
 
 fn start(kind: Kind, servers: &ServerArgs, s: &Scenario) -> convene_bench::Result<Target> {
     match kind {
         Kind::Convene => {
-            Target::start_convene(&servers.convene_bin, servers.server_cpus.as_deref(), s.audible, s.admission)
+            let cpus = servers.server_cpus.as_deref();
+            Target::start_convene(&servers.convene_bin, cpus, s.audible, s.admission, s.downlink_estimate)
         }
         Kind::Janus => Target::start_janus(&servers.janus_bin, servers.server_cpus.as_deref()),
         Kind::Ceiling => Target::start_ceiling(servers.server_cpus.as_deref()),
@@ -232,30 +281,44 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Run { scenario, servers, target, url, pid } => {
-            let s = scenario.scenario().map_err(anyhow::Error::msg)?;
-            let t = match (url, pid) {
-                (Some(url), Some(pid)) => Target::external(&url, pid),
-                _ => start(target, &servers, &s)?,
-            };
-            let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
-            print!("{}", report::table(&r));
-            write_json(&scenario.json, std::slice::from_ref(&r))?;
+            let base = scenario.scenario().map_err(anyhow::Error::msg)?;
+            let mut reports = Vec::new();
+            for (kind, s) in scenario.runs(&base, &[target]) {
+                if !reports.is_empty() {
+                    // Let the machine settle between runs.
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                let mut t = match (&url, pid) {
+                    (Some(url), Some(pid)) => Target::external(url, pid),
+                    _ => start(kind, &servers, &s)?,
+                };
+                let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
+                t.stop();
+                print!("{}", report::table(&r));
+                reports.push(r);
+            }
+            if reports.len() > 1 {
+                println!();
+                print!("{}", report::side_by_side(&reports, false));
+            }
+            write_json(&scenario.json, &reports)?;
         }
         Cmd::Capacity { scenario, servers, targets, step, max_meetings, max_latency_ms } => {
             let base = scenario.scenario().map_err(anyhow::Error::msg)?;
             let mut all = Vec::new();
             let mut summary = Vec::new();
-            for kind in targets {
+            for (kind, shape) in scenario.runs(&base, &targets) {
                 let mut best: Option<Report> = None;
                 let mut meetings = step.max(1);
+                let name = report::label(kind, &shape);
                 while meetings <= max_meetings {
-                    let s = Scenario { meetings, ..base.clone() };
+                    let s = Scenario { meetings, ..shape.clone() };
                     let mut t = start(kind, &servers, &s)?;
                     let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
                     t.stop();
                     let p99_ms = r.latency_us.p99.map_or(f64::INFINITY, |us| us as f64 / 1_000.0);
                     println!(
-                        "{kind:?} {meetings} meeting(s), {} participants: loss {:.3} %, latency p99 {p99_ms:.1} ms, streams {}/{}, server CPU {:.0} %, generator lag {}",
+                        "{name} {meetings} meeting(s), {} participants: loss {:.3} %, latency p99 {p99_ms:.1} ms, streams {}/{}, server CPU {:.0} %, generator lag {}",
                         s.total_participants(), r.loss_pct, r.streams_received, r.streams_expected, r.server_cpu_pct, r.generator_lag
                     );
                     let ok = r.loss_pct < 1.0
@@ -271,27 +334,36 @@ async fn main() -> anyhow::Result<()> {
                     meetings += step.max(1);
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 }
-                summary.push((kind, best));
+                summary.push((name, best));
             }
-            for (kind, best) in &summary {
+            for (name, best) in &summary {
                 match best {
                     Some(r) => println!(
-                        "{kind:?}: {} participants ({} meeting(s)) at < 1 % loss and latency p99 ≤ {max_latency_ms} ms, server CPU {:.0} % of a core",
+                        "{name}: {} participants ({} meeting(s)) at < 1 % loss and latency p99 ≤ {max_latency_ms} ms, server CPU {:.0} % of a core",
                         r.scenario.total_participants(),
                         r.scenario.meetings,
                         r.server_cpu_pct
                     ),
-                    None => println!("{kind:?}: not even the first step stayed under 1 % loss and {max_latency_ms} ms latency p99"),
+                    None => println!("{name}: not even the first step stayed under 1 % loss and {max_latency_ms} ms latency p99"),
                 }
             }
             write_json(&scenario.json, &all)?;
         }
         Cmd::Core { scenario } => {
-            let s = scenario.scenario().map_err(anyhow::Error::msg)?;
-            let r = convene_bench::inproc::run(&s)?;
-            print!("{}", report::core_table(&r));
+            let base = scenario.scenario().map_err(anyhow::Error::msg)?;
+            let mut reports = Vec::new();
+            for (_, s) in scenario.runs(&base, &[Kind::Convene]) {
+                let r = convene_bench::inproc::run(&s)?;
+                print!("{}", report::core_table(&r));
+                reports.push(r);
+            }
             if let Some(path) = &scenario.json {
-                std::fs::write(path, serde_json::to_string_pretty(&r)?)?;
+                // One report as before; several as a list.
+                let json = match reports.as_slice() {
+                    [one] => serde_json::to_string_pretty(one)?,
+                    all => serde_json::to_string_pretty(all)?,
+                };
+                std::fs::write(path, json)?;
             }
         }
         Cmd::Forwarder { listen } => {
@@ -299,11 +371,11 @@ async fn main() -> anyhow::Result<()> {
             convene_bench::ceiling::serve(&socket)?;
         }
         Cmd::Compare { scenario, servers, ceiling } => {
-            let s = scenario.scenario().map_err(anyhow::Error::msg)?;
+            let base = scenario.scenario().map_err(anyhow::Error::msg)?;
             let mut reports = Vec::new();
             let kinds: &[Kind] =
                 if ceiling { &[Kind::Convene, Kind::Janus, Kind::Ceiling] } else { &[Kind::Convene, Kind::Janus] };
-            for &kind in kinds {
+            for (kind, s) in scenario.runs(&base, kinds) {
                 let mut t = start(kind, &servers, &s)?;
                 let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
                 t.stop();

@@ -17,6 +17,7 @@ use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Event, IceConnectionState, Rtc};
 
 use crate::probe::{wall_ns, Probe, Stream};
+use crate::remb::Remb;
 use crate::stats::StreamTracker;
 use crate::synth::{self, Profile};
 
@@ -196,6 +197,9 @@ pub(crate) struct Sink {
     pub(crate) layer_packets: [u64; 3],
     /// RTP that carried no probe (never expected: counted to notice).
     pub(crate) foreign: u64,
+    /// Set when the subscriber reports its own downlink estimate (REMB), as a browser does
+    /// when the SFU leaves the estimating to it.
+    pub(crate) remb: Option<Remb>,
 }
 
 impl Sink {
@@ -210,7 +214,14 @@ impl Sink {
             bytes: 0,
             layer_packets: [0; 3],
             foreign: 0,
+            remb: None,
         }
+    }
+
+    /// The same, reporting what `remb` says (if anything) from its first video packet on.
+    pub(crate) fn reporting_remb(mut self, remb: Option<Remb>) -> Sink {
+        self.remb = remb;
+        self
     }
 
     fn record(&mut self, now: Instant, recv_ns: u64, payload: &[u8], video: bool) {
@@ -299,9 +310,11 @@ impl Peer {
         if !self.conn.is_alive() {
             return Instant::now() + Duration::from_secs(3600);
         }
+        let remb = self.sink.as_ref().and_then(|s| s.remb.as_ref()).and_then(Remb::next_due);
+        let wake = remb.map_or(self.conn.timeout, |r| r.min(self.conn.timeout));
         match &self.source {
-            Some(s) if s.sending && self.connected => self.conn.timeout.min(s.next_due()),
-            _ => self.conn.timeout,
+            Some(s) if s.sending && self.connected => wake.min(s.next_due()),
+            _ => wake,
         }
     }
 
@@ -361,7 +374,10 @@ impl Peer {
         if !self.conn.is_alive() {
             return;
         }
-        if self.conn.timeout <= now && self.plain.is_none() {
+        // A REMB asked for goes out with the feedback str0m writes as it handles a timeout.
+        let rtc = &mut self.conn.rtc;
+        let remb = self.sink.as_mut().and_then(|s| s.remb.as_mut()).is_some_and(|r| r.send_due(now, rtc));
+        if (self.conn.timeout <= now || remb) && self.plain.is_none() {
             self.conn.handle_timeout(now);
             self.drain(now, 0);
         }
@@ -456,6 +472,9 @@ fn event(
                     .find(|c| c.pt() == p.header.payload_type)
                     .is_some_and(|c| !c.spec().codec.is_audio());
                 let recv_ns = if recv_ns == 0 { wall_ns() } else { recv_ns };
+                if let (true, Some(remb)) = (video, sink.remb.as_mut()) {
+                    remb.saw(p.header.ssrc);
+                }
                 sink.record(now, recv_ns, &p.payload, video);
             }
         }

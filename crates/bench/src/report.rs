@@ -66,6 +66,8 @@ pub struct Report {
     pub video_layer_packets: [u64; 3],
     /// RTP without a probe (never expected).
     pub foreign_packets: u64,
+    /// REMB reports the subscribers sent during the whole run (Convene in the REMB mode only).
+    pub remb_reports: u64,
     /// Joins refused with `server_busy` (overload admission on), not counted in `joined`.
     pub refused_joins: usize,
     /// Join request → the refusal (503, or the error frame), ms.
@@ -116,6 +118,7 @@ impl Default for Report {
             keyframe_requests: 0,
             video_layer_packets: [0; 3],
             foreign_packets: 0,
+            remb_reports: 0,
             refused_joins: 0,
             refusal_ms: Spread::default(),
             refusals_by_stage: [0; 3],
@@ -177,8 +180,10 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
         ),
         ("kernel UDP buffer drops", r.udp_rcvbuf_drops.to_string()),
         ("hypervisor steal ms (machine)", format!("{:.0}", r.steal_ms)),
+        ("load average before (1/5/15 min)", r.load_before.clone()),
         ("generator lag events", r.generator_lag.to_string()),
         ("keyframe requests", r.keyframe_requests.to_string()),
+        ("REMB reports sent (whole run)", r.remb_reports.to_string()),
         ("errors", r.errors.len().to_string()),
     ]
 }
@@ -213,8 +218,17 @@ pub fn overload_verdict(r: &Report) -> String {
     )
 }
 
-/// Runs of the same scenario as columns; with `ratios`, a last column of first ÷ second for
-/// the figures where a ratio means something.
+/// What a run is called in tables: the server, and for Convene where it took subscribers'
+/// downlink estimates from.
+pub fn label(target: Kind, s: &Scenario) -> String {
+    match target {
+        Kind::Convene => format!("convene {}", s.downlink_estimate.flag()),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Runs of the same scenario as columns; with `ratios`, a column of each Convene run ÷ the
+/// Janus run for the figures where a ratio means something.
 pub fn side_by_side(reports: &[Report], ratios: bool) -> String {
     let Some(first) = reports.first() else { return String::new() };
     let mut out = String::new();
@@ -231,26 +245,31 @@ pub fn side_by_side(reports: &[Report], ratios: bool) -> String {
         s.name, s.meetings, s.participants, s.video_publishers, s.audio_publishers, s.layer, s.profile.kbps, s.duration_s, first.load_before
     );
     let columns: Vec<Vec<(&str, String)>> = reports.iter().map(rows).collect();
+    let janus = reports.iter().find(|r| r.target == Kind::Janus).filter(|_| ratios);
+    let convene: Vec<&Report> =
+        if janus.is_some() { reports.iter().filter(|r| r.target == Kind::Convene).collect() } else { Vec::new() };
     let mut header = format!("| {:<32} |", "");
     for r in reports {
-        header += &format!(" {:<26} |", format!("{:?}", r.target).to_lowercase());
+        header += &format!(" {:<26} |", label(r.target, &r.scenario));
     }
-    if ratios && reports.len() >= 2 {
-        header += " 1st ÷ 2nd |";
+    for r in &convene {
+        header += &format!(" {:<22} |", format!("{} ÷ janus", label(r.target, &r.scenario)));
     }
     let _ = writeln!(out, "{header}");
     let _ = writeln!(
         out,
         "|{}|",
-        header[1..header.len() - 1].split('|').map(|c| "-".repeat(c.len())).collect::<Vec<_>>().join("|")
+        header[1..header.len() - 1].split('|').map(|c| "-".repeat(c.chars().count())).collect::<Vec<_>>().join("|")
     );
-    for (i, (label, _)) in columns[0].iter().enumerate() {
-        let mut line = format!("| {label:<32} |");
+    for (i, (row, _)) in columns[0].iter().enumerate() {
+        let mut line = format!("| {row:<32} |");
         for c in &columns {
             line += &format!(" {:<26} |", c[i].1);
         }
-        if ratios && reports.len() >= 2 {
-            line += &format!(" {:<9} |", ratio(label, &reports[0], &reports[1]));
+        if let Some(janus) = janus {
+            for r in &convene {
+                line += &format!(" {:<22} |", ratio(row, r, janus));
+            }
         }
         let _ = writeln!(out, "{line}");
     }
@@ -258,18 +277,18 @@ pub fn side_by_side(reports: &[Report], ratios: bool) -> String {
         for r in reports.iter().filter(|r| r.target != Kind::Ceiling && r.cpu_us_per_packet > 0.0) {
             let _ = writeln!(
                 out,
-                "{:?} spends {:.1}× the CPU per forwarded packet of the plain UDP forwarder (no crypto, batched syscalls).",
-                r.target,
+                "{} spends {:.1}× the CPU per forwarded packet of the plain UDP forwarder (no crypto, batched syscalls).",
+                label(r.target, &r.scenario),
                 r.cpu_us_per_packet / ceiling.cpu_us_per_packet
             );
         }
     }
     for r in reports {
         for e in r.errors.iter().take(5) {
-            let _ = writeln!(out, "  {:?} error: {e}", r.target);
+            let _ = writeln!(out, "  {} error: {e}", label(r.target, &r.scenario));
         }
         if let Some(f) = &r.sample_failure {
-            let _ = writeln!(out, "  {:?} a failed connection: {f}", r.target);
+            let _ = writeln!(out, "  {} a failed connection: {f}", label(r.target, &r.scenario));
         }
     }
     out
@@ -314,12 +333,13 @@ pub fn core_table(r: &crate::inproc::CoreReport) -> String {
         ("µs per forwarded packet: str0m", format!("{:.2}", r.str0m_us_per_packet)),
         ("µs per forwarded packet: Convene's own", format!("{:.2}", r.own_us_per_packet)),
         ("forwarded packets per room-second", format!("{:.0}", r.packets_per_room_s)),
+        ("REMB reports sent by subscribers", r.remb_reports.to_string()),
     ];
     let mut out = format!(
         "media core alone, scenario {}: one meeting in this process on simulated time, layer {}, {:?} kbit/s\n",
         s.name, s.layer, s.profile.kbps
     );
-    let _ = writeln!(out, "| {:<40} | {:<20} |", "", "convene core");
+    let _ = writeln!(out, "| {:<40} | {:<20} |", "", format!("convene core {}", s.downlink_estimate.flag()));
     let _ = writeln!(out, "|{}|{}|", "-".repeat(42), "-".repeat(22));
     for (k, v) in rows {
         let _ = writeln!(out, "| {k:<40} | {v:<20} |");

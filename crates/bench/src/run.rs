@@ -309,6 +309,7 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
             packets += sink.packets;
             bytes += sink.bytes;
             report.foreign_packets += sink.foreign;
+            report.remb_reports += sink.remb.as_ref().map_or(0, |r| r.sent);
             for (total, n) in report.video_layer_packets.iter_mut().zip(sink.layer_packets) {
                 *total += n;
             }

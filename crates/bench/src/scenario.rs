@@ -31,6 +31,16 @@ pub struct Scenario {
     pub layer: u8,
     /// Offer transport-wide congestion control (TWCC), as browsers do.
     pub twcc: bool,
+    /// Where Convene takes a subscriber's downlink estimate from: its own (TWCC) or the
+    /// subscriber's REMB, which the simulated subscribers then send ([`crate::remb`]). Janus
+    /// and the plain forwarder ignore it.
+    pub downlink_estimate: Estimate,
+    /// The estimate the subscribers report in REMB (only with [`Estimate::Remb`]), bit/s:
+    /// fixed, the bench's loopback network being uncongested; by default far above what any
+    /// viewer receives, so everyone gets the layer the scenario asks for.
+    pub remb_bps: u64,
+    /// How often they report it, ms.
+    pub remb_every_ms: u64,
     /// Run Convene with its overload admission and shedding on (its default high-water
     /// marks): joins past them are refused with `server_busy`, counted as refusals, not
     /// errors. Off, the server is measured up to and past its limit, as Janus.
@@ -41,6 +51,35 @@ pub struct Scenario {
     /// Sample the server's resident memory every this many seconds of the measured window
     /// (0: only at the end), for a soak's memory curve.
     pub rss_every_s: f64,
+}
+
+/// Convene's `--downlink-estimate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimate {
+    /// The SFU estimates from the subscriber's transport-wide feedback and paces (default).
+    #[default]
+    Twcc,
+    /// The subscriber's browser estimates and reports it in REMB; the SFU neither paces nor pads.
+    Remb,
+}
+
+impl Estimate {
+    /// The value of Convene's `--downlink-estimate`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Estimate::Twcc => "twcc",
+            Estimate::Remb => "remb",
+        }
+    }
+
+    /// The SFU core's setting for it.
+    pub fn sfu(self) -> convene_sfu::DownlinkEstimate {
+        match self {
+            Estimate::Twcc => convene_sfu::DownlinkEstimate::SenderSide,
+            Estimate::Remb => convene_sfu::DownlinkEstimate::Receiver,
+        }
+    }
 }
 
 impl Scenario {
@@ -63,6 +102,9 @@ impl Scenario {
             profile: Profile::default(),
             layer: 1,
             twcc: true,
+            downlink_estimate: Estimate::Twcc,
+            remb_bps: crate::remb::ESTIMATE_BPS,
+            remb_every_ms: crate::remb::INTERVAL.as_millis() as u64,
             admission: false,
             in_turn: false,
             rss_every_s: 0.0,
@@ -120,6 +162,9 @@ impl Scenario {
         }
         if self.layer > 2 {
             return Err("layer is 0, 1 or 2".into());
+        }
+        if self.remb_every_ms == 0 {
+            return Err("REMB reports need an interval above 0 ms".into());
         }
         if !(self.duration_s > 0.0 && self.warmup_s >= 0.0 && self.ramp_per_s > 0.0 && self.rss_every_s >= 0.0) {
             return Err("duration and ramp-up rate must be positive".into());

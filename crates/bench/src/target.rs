@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::scenario::Estimate;
 use crate::{Error, Result};
 
 /// Which SFU.
@@ -51,8 +52,15 @@ impl Target {
     /// Starts `bin` (a release build of `convene`) on free loopback ports with a fresh SQLite
     /// database, pinned to `cpus` (a `taskset -c` list) if given, forwarding at most
     /// `audible` microphones in a crowded meeting (0: all), with its overload `admission` on
-    /// (its default high-water marks) or off, and waits until it is ready.
-    pub fn start_convene(bin: &Path, cpus: Option<&str>, audible: usize, admission: bool) -> Result<Target> {
+    /// (its default high-water marks) or off, taking subscribers' downlink estimates from
+    /// `estimate`, and waits until it is ready.
+    pub fn start_convene(
+        bin: &Path,
+        cpus: Option<&str>,
+        audible: usize,
+        admission: bool,
+        estimate: Estimate,
+    ) -> Result<Target> {
         let dir = tempfile::tempdir()?;
         let http = free_tcp_port()?;
         let media = free_udp_port()?;
@@ -65,7 +73,8 @@ impl Target {
             // Every simulated participant comes from loopback: one address, so its socket cap
             // (200 by default, for NAT'd offices) goes up to the scenarios' largest meeting.
             .args(["--max-sockets-per-ip", "2000"])
-            .args(["--audible-speakers", &audible.to_string()]);
+            .args(["--audible-speakers", &audible.to_string()])
+            .args(["--downlink-estimate", estimate.flag()]);
         if !admission {
             // The scenarios measure the forwarding path up to and past its limit, as Janus's
             // (which has no admission control): overload admission and shedding off.

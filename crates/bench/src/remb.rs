@@ -1,0 +1,89 @@
+//! A subscriber that estimates its downlink itself, as a browser does when the SFU offers no
+//! transport-wide sequence numbers (Convene's `--downlink-estimate remb`): it reports its
+//! estimate in a REMB about once a second.
+//!
+//! The bench's network is loopback and never congested, so the estimate is a fixed, generous
+//! one ([`ESTIMATE_BPS`] unless the scenario says otherwise): every viewer gets the layer its
+//! tiles ask for, as in the default mode, and the two modes forward the same packets — what
+//! differs is the SFU's work.
+
+use std::time::{Duration, Instant};
+
+use str0m::bwe::Bitrate;
+use str0m::rtp::Ssrc;
+use str0m::Rtc;
+
+use crate::scenario::{Estimate, Scenario};
+
+/// The estimate reported: far above what any scenario forwards to one viewer (scenario 1's
+/// nine tiles of the middle layer and nine microphones take ~5 Mbit/s).
+pub(crate) const ESTIMATE_BPS: u64 = 50_000_000;
+/// How often, by default: libwebrtc's receive-side estimator reports every 200 ms to 1 s (the
+/// more often the higher the rate: every 200 ms at a few Mbit/s); once a second keeps what the
+/// generator spends on it small.
+pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
+
+/// The REMB schedule of one subscriber connection.
+#[derive(Debug)]
+pub(crate) struct Remb {
+    /// A video stream the connection receives. One REMB covers everything a browser
+    /// receives; str0m addresses it to one SSRC and the SFU's str0m routes it by the first,
+    /// so one is enough. The latest seen: a stream whose publisher left is replaced at once.
+    ssrc: Option<Ssrc>,
+    /// When the next report is due.
+    next: Instant,
+    /// The estimate reported, and how often.
+    bps: u64,
+    every: Duration,
+    /// Reports handed to str0m.
+    pub(crate) sent: u64,
+}
+
+impl Remb {
+    /// Reports of `bps` every `every` from the first video packet on (the first one at once).
+    pub(crate) fn new(now: Instant, bps: u64, every: Duration) -> Remb {
+        Remb { ssrc: None, next: now, bps, every, sent: 0 }
+    }
+
+    /// The reports of a subscriber in scenario `s`, created at `now`: none unless Convene
+    /// takes its estimates from the subscribers.
+    pub(crate) fn of(s: &Scenario, now: Instant) -> Option<Remb> {
+        let every = Duration::from_millis(s.remb_every_ms);
+        (s.downlink_estimate == Estimate::Remb).then(|| Remb::new(now, s.remb_bps, every))
+    }
+
+    /// A video packet of stream `ssrc` arrived (str0m gives repairs their main SSRC).
+    pub(crate) fn saw(&mut self, ssrc: Ssrc) {
+        self.ssrc = Some(ssrc);
+    }
+
+    /// When [`Remb::send_due`] has something to do: never before video arrives.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.ssrc.map(|_| self.next)
+    }
+
+    /// Queues the report in `rtc` if one is due at `now`. Returns whether it did: then str0m
+    /// wants its timeout handled now (that is where it puts the REMB into its feedback).
+    pub(crate) fn send_due(&mut self, now: Instant, rtc: &mut Rtc) -> bool {
+        let Some(ssrc) = self.ssrc else { return false };
+        if now < self.next {
+            return false;
+        }
+        self.next += self.every;
+        if self.next <= now {
+            // A generator that fell behind reports once, not in a burst.
+            self.next = now + self.every;
+        }
+        match rtc.direct_api().stream_rx(&ssrc) {
+            Some(stream) => {
+                stream.request_remb(Bitrate::bps(self.bps));
+                self.sent += 1;
+                true
+            }
+            None => {
+                self.ssrc = None;
+                false
+            }
+        }
+    }
+}
