@@ -1,83 +1,81 @@
-//! Probing a subscriber's downlink when its browser does the estimating (REMB).
+//! Downlink limits from the estimate a subscriber's browser reports (REMB).
 //!
-//! A browser's receive-side estimate only grows to 1.5× what it receives (libwebrtc's AIMD
-//! clamps it so), so a viewer moved to the lowest layer by a dip would stay there: the next
-//! layer up needs more than 1.5× the lowest. The SFU sends no padding in this mode, so it
-//! probes with media: when the estimate has had headroom over what is sent for a while, the
-//! layers are chosen for more than the estimate, for a few seconds, while the browser's
-//! estimate grows with what now arrives. If the estimate falls instead, the probe failed: the
-//! layers follow the estimate at once and the next probe waits twice as long.
+//! A browser's receive-side estimate is a weak upper bound: libwebrtc raises it slowly (a
+//! packet per round trip once near what arrives) and clamps it to 1.5× what arrives, so taken
+//! as a budget it would keep a new viewer on the lowest layers for a minute and a viewer moved
+//! down by a dip there for good. What it says reliably is congestion: on overuse it falls to
+//! 85 % of what got through. So a subscriber's layers follow the tiles alone until its browser
+//! reports less than is being sent and less than before; from then on they are chosen for that
+//! limit, and the SFU (which sends no padding in this mode) probes with media: after a wait
+//! the layers are chosen for half as much again, for a few seconds; if the browser reports
+//! congestion the probe failed (the limit falls at once and the next probe waits twice as
+//! long), otherwise the limit rises to what the probe allowed.
 
 use std::time::{Duration, Instant};
 
-/// How long the estimate must have had headroom, at least, before a probe (doubled after each
-/// failed probe, back to this after one that held).
+/// The wait before the first probe after congestion (doubled after each failed probe, back
+/// to this after one that held).
 const FIRST_WAIT: Duration = Duration::from_secs(3);
 /// The longest wait between probes on a link that keeps refusing them.
-const LONGEST_WAIT: Duration = Duration::from_secs(48);
-/// How long a probe's allowance lasts: long enough for the browser's estimate (growing about
-/// 8 % a second) to catch up with the layer it allowed.
-const HOLD: Duration = Duration::from_secs(6);
-/// An estimate this far above what is sent has headroom: the browser is clamping it to what
-/// it receives, not reacting to congestion.
-const HEADROOM: f64 = 1.2;
-/// An estimate that falls below this share of the previous one reports congestion.
-const FALL: f64 = 0.85;
-/// A probe allows the estimate plus half of it, and at least this much more: the step from
-/// the quarter to the half layer.
+const LONGEST_WAIT: Duration = Duration::from_secs(20);
+/// How long a probe lasts before its allowance becomes the limit: a layer switch waits for
+/// a keyframe, and the browser's overuse detector needs a second or two of the new rate.
+const HOLD: Duration = Duration::from_secs(5);
+/// A probe allows the limit plus half of it, and at least this much more: the step from the
+/// quarter to the half layer.
 const LEAST_STEP_BPS: u64 = 400_000;
 
-/// One subscriber's receiver-reported estimate and its probes.
-#[derive(Debug)]
+/// One subscriber's congestion limit from its browser's reports, and the probes past it.
+#[derive(Debug, Default)]
 pub(crate) struct ReceiverEstimate {
     last: Option<u64>,
-    /// Since when the estimate has had headroom (none: it has not).
-    roomy_since: Option<Instant>,
+    /// The rate the layers are held to (none: no congestion reported yet).
+    limit: Option<u64>,
+    /// When the limit last fell or a probe ended.
+    settled_at: Option<Instant>,
     /// The running probe: until when, and the rate it allows.
     probe: Option<(Instant, u64)>,
     wait: Duration,
 }
 
-impl Default for ReceiverEstimate {
-    fn default() -> Self {
-        ReceiverEstimate { last: None, roomy_since: None, probe: None, wait: FIRST_WAIT }
-    }
-}
-
 impl ReceiverEstimate {
-    /// A new report of `estimate` while the layers chosen carry `sending`: returns the rate the
-    /// layers may be chosen for.
-    pub(crate) fn update(&mut self, now: Instant, estimate: u64, sending: u64) -> u64 {
-        let fell = self.last.is_some_and(|last| (estimate as f64) < last as f64 * FALL);
+    /// A new report of `estimate` while the layers forwarded carry `sending` (measured): returns
+    /// the rate the layers are to be chosen for (none: the tiles alone choose).
+    pub(crate) fn update(&mut self, now: Instant, estimate: u64, sending: u64) -> Option<u64> {
+        // Less than before is either congestion or the clamp following a lower rate that
+        // arrives (a tile hidden, a layer dropped); only the first is below what is sent.
+        let congested = self.last.is_some_and(|last| estimate < last) && estimate < sending;
         self.last = Some(estimate);
-        if fell {
+        if self.wait.is_zero() {
+            self.wait = FIRST_WAIT;
+        }
+        if congested {
             if self.probe.take().is_some() {
                 self.wait = (self.wait * 2).min(LONGEST_WAIT);
             }
-            self.roomy_since = None;
-            return estimate;
+            self.limit = Some(estimate);
+            self.settled_at = Some(now);
+            return self.limit;
         }
+        let limit = self.limit?.max(estimate);
+        self.limit = Some(limit);
         if let Some((until, allowed)) = self.probe {
             if now < until {
-                return allowed.max(estimate);
+                return Some(allowed.max(limit));
             }
-            // It held: the estimate grew with what was sent.
+            // It held: what it allowed goes through.
             self.probe = None;
             self.wait = FIRST_WAIT;
-            self.roomy_since = None;
+            self.settled_at = Some(now);
+            self.limit = Some(allowed.max(limit));
+            return self.limit;
         }
-        let roomy = estimate as f64 >= sending as f64 * HEADROOM;
-        if !roomy {
-            self.roomy_since = None;
-            return estimate;
+        if self.settled_at.is_some_and(|at| now.duration_since(at) >= self.wait) {
+            let allowed = limit + (limit / 2).max(LEAST_STEP_BPS);
+            self.probe = Some((now + HOLD, allowed));
+            return Some(allowed);
         }
-        let since = *self.roomy_since.get_or_insert(now);
-        if now.duration_since(since) < self.wait {
-            return estimate;
-        }
-        let allowed = estimate + (estimate / 2).max(LEAST_STEP_BPS);
-        self.probe = Some((now + HOLD, allowed));
-        allowed
+        Some(limit)
     }
 }
 
@@ -87,45 +85,50 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
-    /// Reports every second for `seconds`; returns the last allowance.
-    fn reports(e: &mut ReceiverEstimate, start: Instant, seconds: u32, estimate: u64, sending: u64) -> Vec<u64> {
-        (0..seconds).map(|i| e.update(start + S * i, estimate, sending)).collect()
+    /// A report every second from `from` on, `seconds` of them; the rates returned.
+    fn reports(e: &mut ReceiverEstimate, from: Instant, seconds: u32, estimate: u64, sending: u64) -> Vec<Option<u64>> {
+        (0..seconds).map(|i| e.update(from + S * i, estimate, sending)).collect()
     }
 
     #[test]
-    fn an_estimate_clamped_to_what_arrives_is_probed_past_after_a_wait() {
+    fn the_tiles_choose_until_the_browser_reports_congestion() {
         let t = Instant::now();
         let mut e = ReceiverEstimate::default();
-        // The quarter layer and audio arrive (190 kbit/s), the browser says 280.
-        let allowed = reports(&mut e, t, 4, 280_000, 190_000);
-        assert_eq!(&allowed[..3], &[280_000; 3], "no probe before the wait");
-        assert_eq!(allowed[3], 680_000, "then one allows the half layer");
-        // The half layer flows now; the estimate climbs slowly, the allowance holds.
-        assert_eq!(e.update(t + S * 5, 330_000, 540_000), 680_000);
-        assert_eq!(e.update(t + S * 8, 450_000, 540_000), 680_000);
-        // After the hold the estimate counts alone again.
-        assert_eq!(e.update(t + S * 10, 600_000, 540_000), 600_000);
+        // Warming up (Chromium starts near 150 kbit/s and rises slowly) is no limit.
+        assert_eq!(e.update(t, 150_000, 0), None);
+        assert_eq!(e.update(t + S, 200_000, 2_000_000), None);
+        // The clamp following a lower rate that arrives is none either.
+        assert_eq!(e.update(t + S * 2, 180_000, 100_000), None);
+        // Less than before and less than is sent: congestion.
+        assert_eq!(e.update(t + S * 3, 170_000, 500_000), Some(170_000));
+    }
+
+    #[test]
+    fn after_congestion_a_probe_that_holds_raises_the_limit() {
+        let t = Instant::now();
+        let mut e = ReceiverEstimate::default();
+        e.update(t, 600_000, 500_000);
+        assert_eq!(e.update(t + S, 250_000, 500_000), Some(250_000));
+        let rates = reports(&mut e, t + S * 2, 3, 255_000, 190_000);
+        assert_eq!(rates, vec![Some(255_000), Some(255_000), Some(655_000)], "a probe after the wait");
+        // The half layer flows; the browser's estimate creeps up; the allowance holds…
+        assert_eq!(e.update(t + S * 6, 300_000, 540_000), Some(655_000));
+        // …and becomes the limit.
+        assert_eq!(e.update(t + S * 9, 320_000, 540_000), Some(655_000));
+        assert_eq!(e.update(t + S * 10, 330_000, 540_000), Some(655_000));
     }
 
     #[test]
     fn a_probe_the_link_refuses_ends_at_once_and_the_next_waits_longer() {
         let t = Instant::now();
         let mut e = ReceiverEstimate::default();
-        let allowed = reports(&mut e, t, 4, 280_000, 190_000);
-        assert_eq!(allowed[3], 680_000);
-        assert_eq!(e.update(t + S * 5, 200_000, 540_000), 200_000, "congestion: back to the estimate");
-        // Headroom again: the wait is now 6 s.
-        let later = t + S * 6;
-        let allowed = reports(&mut e, later, 7, 280_000, 190_000);
-        assert!(allowed[..6].iter().all(|&a| a == 280_000), "{allowed:?}");
-        assert_eq!(allowed[6], 680_000);
-    }
-
-    #[test]
-    fn no_probe_without_headroom() {
-        let t = Instant::now();
-        let mut e = ReceiverEstimate::default();
-        // Estimate about what is sent: the link is full.
-        assert!(reports(&mut e, t, 20, 600_000, 540_000).iter().all(|&a| a == 600_000));
+        e.update(t, 600_000, 500_000);
+        e.update(t + S, 250_000, 500_000);
+        assert_eq!(reports(&mut e, t + S * 2, 3, 255_000, 190_000)[2], Some(655_000));
+        assert_eq!(e.update(t + S * 5, 240_000, 540_000), Some(240_000), "congestion: back down at once");
+        // The next probe waits 6 s.
+        let rates = reports(&mut e, t + S * 6, 6, 245_000, 190_000);
+        assert!(rates[..5].iter().all(|&r| r == Some(245_000)), "{rates:?}");
+        assert_eq!(rates[5], Some(645_000));
     }
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use convene_captions::{AudioPacket, AudioSink};
 use convene_sfu::{
-    stun_local_ufrag, Datagram, DownlinkEstimate, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig, Source,
+    stun_local_ufrag, Datagram, DownlinkEstimate, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig,
+    Source,
 };
 
 use super::command::Command;
@@ -111,8 +112,18 @@ pub(super) struct Shared {
 
 impl Worker {
     pub(super) fn new(index: usize, socket: UdpSocket, candidate: SocketAddr, shared: Shared) -> Worker {
-        let Shared { events, tcp, router, recorder, captioner, sent, audible_speakers, downlink_estimate, board, high_water } =
-            shared;
+        let Shared {
+            events,
+            tcp,
+            router,
+            recorder,
+            captioner,
+            sent,
+            audible_speakers,
+            downlink_estimate,
+            board,
+            high_water,
+        } = shared;
         let now = Instant::now();
         Worker {
             index,

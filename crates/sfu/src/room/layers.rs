@@ -39,13 +39,16 @@ impl Room {
         let speaker = self.speaker.current();
         let mut in_turn: Option<(u64, Vec<TrackId>)> = match self.config.downlink_estimate {
             DownlinkEstimate::Receiver => p.bandwidth_bps.map(|bps| {
-                let audio = p.down.values().filter(|d| self.tracks.get(&d.track).is_some_and(|t| t.kind == TrackKind::Audio));
+                let audio =
+                    p.down.values().filter(|d| self.tracks.get(&d.track).is_some_and(|t| t.kind == TrackKind::Audio));
                 let mut videos: Vec<(bool, bool, TrackId)> = p
                     .down
                     .values()
                     .filter_map(|d| self.tracks.get(&d.track))
                     .filter(|t| t.kind == TrackKind::Video)
-                    .filter(|t| !(t.source == Source::Camera && cameras.as_ref().is_some_and(|k| !k.contains(&t.publisher))))
+                    .filter(|t| {
+                        !(t.source == Source::Camera && cameras.as_ref().is_some_and(|k| !k.contains(&t.publisher)))
+                    })
                     .map(|t| (t.source != Source::ScreenShare, Some(t.publisher) != speaker, t.id))
                     .collect();
                 videos.sort_unstable();
@@ -134,24 +137,29 @@ impl Room {
         self.reselect_layers(now, subscriber);
     }
 
-    /// The subscriber's browser reported its estimate (REMB): the layers are chosen for it, or
-    /// for more while a probe runs ([`crate::receiver_estimate::ReceiverEstimate`]).
+    /// The subscriber's browser reported its estimate (REMB): the layers are chosen for the
+    /// limit it sets ([`crate::receiver_estimate::ReceiverEstimate`]).
     pub(super) fn receiver_estimated(&mut self, now: Instant, subscriber: ParticipantId, bps: u64) {
         let Some(p) = self.participants.get_mut(&subscriber) else { return };
         let sending: u64 = p
             .down
             .values()
             .filter_map(|d| Some((self.tracks.get(&d.track)?, d.forwarder.current()?)))
-            .map(|(up, layer)| match up.kind {
-                TrackKind::Audio => AUDIO_BITRATE_BPS,
-                TrackKind::Video => desired_bitrate(up, layer),
+            // What the layers carry as measured: the browser clamps its estimate to 1.5× what
+            // arrives, not to the nominal rates.
+            .map(|(up, layer)| {
+                up.bitrates.of(layer).unwrap_or(match up.kind {
+                    TrackKind::Audio => AUDIO_BITRATE_BPS,
+                    TrackKind::Video => desired_bitrate(up, layer),
+                })
             })
             .sum();
-        let allowed = p.receiver_estimate.update(now, bps, sending);
-        if allowed != bps {
-            tracing::debug!(%subscriber, estimate = bps, sending, allowed, "probing the downlink with media");
+        let limit = p.receiver_estimate.update(now, bps, sending);
+        tracing::debug!(%subscriber, estimate = bps, sending, ?limit, "downlink limit");
+        if limit != p.bandwidth_bps {
+            p.bandwidth_bps = limit;
+            self.reselect_layers(now, subscriber);
         }
-        self.estimated(now, subscriber, allowed);
     }
 
     /// Sheds video (or stops shedding) because the runtime cannot keep up: every subscriber's

@@ -155,6 +155,9 @@ pub struct Got {
     pub pt: Pt,
     pub marker: bool,
     pub payload: Vec<u8>,
+    /// Header extensions it carried: abs-send-time, a transport-wide sequence number.
+    pub abs_send_time: bool,
+    pub transport_cc: bool,
 }
 
 /// A VP8 frame for [`Client::send_vp8_frame`].
@@ -529,6 +532,8 @@ fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bo
                         pt: p.header.payload_type,
                         marker: p.header.marker,
                         payload: p.payload.to_vec(),
+                        abs_send_time: p.header.ext_vals.abs_send_time.is_some(),
+                        transport_cc: p.header.ext_vals.transport_cc.is_some(),
                     });
                 }
                 Polled::Event(Event::KeyframeRequest(r)) if role == 0 => keyframe_requests.push((now, r)),
