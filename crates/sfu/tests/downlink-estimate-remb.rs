@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Got, Sim, SERVER};
+use common::{Got, Sim, Vp8Frame, SERVER};
 use convene_sfu::{DownlinkEstimate, ParticipantId, Proto, RoomConfig, TrackId};
 use str0m::bwe::Bitrate;
-use str0m::media::Mid;
+use str0m::media::{Mid, Rid};
 
 const PUBLISHER: ParticipantId = ParticipantId(1);
 const VIEWER: ParticipantId = ParticipantId(2);
@@ -105,5 +105,56 @@ fn what_the_viewer_gets_carries_abs_send_time_and_no_transport_wide_sequence() {
         // make it send transport feedback instead of REMB.
         assert!(received.iter().all(|g| g.abs_send_time), "{estimate:?}: abs-send-time on every packet");
         assert!(received.iter().all(|g| g.transport_cc == twcc), "{estimate:?}: transport-wide sequence {twcc}");
+    }
+}
+
+#[test]
+fn under_a_limit_the_tiles_get_it_one_after_the_other_not_in_equal_shares() {
+    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
+    config.downlink_estimate = DownlinkEstimate::Receiver;
+    let mut sim = Sim::with_config(config);
+    sim.latency = Duration::from_millis(20);
+    let publishers = [ParticipantId(1), ParticipantId(3), ParticipantId(4)];
+    for p in publishers {
+        sim.join(p);
+    }
+    sim.join(VIEWER);
+    let mids: Vec<Mid> = publishers.iter().map(|&p| sim.publish_simulcast(p)).collect();
+    let tracks: Vec<TrackId> = publishers.iter().zip(&mids).map(|(&p, &m)| sim.track_of(p, m)).collect();
+    let mut frame = 0;
+    let mut send = |sim: &mut Sim, seconds: u32, bps: u64| {
+        for _ in 0..seconds {
+            report(sim, tracks[0], bps);
+            for _ in 0..30 {
+                for (&p, &m) in publishers.iter().zip(&mids) {
+                    send_frame(sim, p, m, frame);
+                }
+                frame += 1;
+                sim.advance(Duration::from_millis(33));
+            }
+        }
+    };
+    // Three large tiles on the top layer (4.3 Mbit/s), then the browser reports congestion at
+    // 950 kbit/s: equal shares (317 kbit/s each) would put every tile on the quarter layer;
+    // in turn, one gets the half layer and the others the quarter.
+    send(&mut sim, 2, 5_000_000);
+    send(&mut sim, 2, 950_000);
+    let last: Vec<u8> = tracks.iter().map(|&t| layer(sim.client(VIEWER).received_for(t).last().unwrap())).collect();
+    let mut sorted = last.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [0, 0, 1], "one tile on the half layer, the others on the quarter: {last:?}");
+}
+
+/// One frame on every layer from `publisher` (a keyframe first and whenever asked), as
+/// [`Sim::send_simulcast`] sends them.
+fn send_frame(sim: &mut Sim, publisher: ParticipantId, mid: Mid, frame: u32) {
+    let now = sim.now;
+    let c = sim.client(publisher);
+    let asked: Vec<Option<Rid>> = c.keyframe_requests.drain(..).map(|(_, r)| r.rid).collect();
+    for (layer, rid) in common::RIDS.iter().enumerate() {
+        let rid = Rid::from(*rid);
+        let keyframe = frame == 0 || asked.contains(&Some(rid));
+        let size = common::SIMULCAST_FRAME_BYTES[layer] * if keyframe { 3 } else { 1 };
+        c.send_vp8_frame(now, mid, Some(rid), Vp8Frame { number: frame, keyframe, size, tag: layer as u8 });
     }
 }

@@ -13,7 +13,7 @@ use crate::config::DownlinkEstimate;
 use crate::io::RoomEvent;
 use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
 use crate::shedding::Shedding;
-use crate::track::{Negotiation, Source, TrackId, TrackKind, UpTrack};
+use crate::track::{DownTrack, Negotiation, Source, TrackId, TrackKind, UpTrack};
 use crate::ParticipantId;
 
 /// What an Opus track needs, for the bandwidth the estimator should probe for.
@@ -23,6 +23,8 @@ impl Room {
     /// Runs the layer selector for every video down track of a subscriber.
     pub(super) fn reselect_layers(&mut self, now: Instant, subscriber: ParticipantId) {
         let cameras = self.cameras_kept();
+        let cap = self.shedding.layer_cap();
+        let choices = self.layers_in_turn(subscriber, cap, cameras.as_ref());
         let Some(p) = self.participants.get_mut(&subscriber) else { return };
         let videos = p
             .down
@@ -31,50 +33,6 @@ impl Room {
             .count()
             .max(1) as u64;
         let budget = p.bandwidth_bps.map(|b| b / videos);
-        let cap = self.shedding.layer_cap();
-        // A receiver's estimate grows only to 1.5× what arrives: equal shares of it would keep
-        // every tile on the lowest layer once a dip put them there, so tiles get the estimate
-        // one after the other (screens, then the speaker, then the others), each leaving the
-        // lowest layer's rate for those after it.
-        let speaker = self.speaker.current();
-        let mut in_turn: Option<(u64, Vec<TrackId>)> = match self.config.downlink_estimate {
-            DownlinkEstimate::Receiver => p.bandwidth_bps.map(|bps| {
-                let audio =
-                    p.down.values().filter(|d| self.tracks.get(&d.track).is_some_and(|t| t.kind == TrackKind::Audio));
-                let mut videos: Vec<(bool, bool, TrackId)> = p
-                    .down
-                    .values()
-                    .filter_map(|d| self.tracks.get(&d.track))
-                    .filter(|t| t.kind == TrackKind::Video)
-                    .filter(|t| {
-                        !(t.source == Source::Camera && cameras.as_ref().is_some_and(|k| !k.contains(&t.publisher)))
-                    })
-                    .map(|t| (t.source != Source::ScreenShare, Some(t.publisher) != speaker, t.id))
-                    .collect();
-                videos.sort_unstable();
-                let left = bps.saturating_sub(audio.count() as u64 * AUDIO_BITRATE_BPS);
-                (left, videos.into_iter().map(|(_, _, t)| t).collect())
-            }),
-            DownlinkEstimate::SenderSide => None,
-        };
-        let mut choices: HashMap<TrackId, Option<u8>> = HashMap::new();
-        if let Some((left, order)) = in_turn.as_mut() {
-            let mut after = order.len() as u64;
-            for track in order.iter() {
-                after = after.saturating_sub(1);
-                let (Some(up), Some(down)) = (self.tracks.get(track), p.down.get(track)) else { continue };
-                let demand = LayerDemand {
-                    layers: up.layers().min(cap + 1),
-                    preferred_size: down.preferred_size,
-                    budget_bps: Some(left.saturating_sub(after * LAYER_BITRATE_BPS[0])),
-                    paused: up.paused,
-                    current: down.forwarder.current(),
-                };
-                let layer = select_layer(demand);
-                *left = left.saturating_sub(layer.map_or(0, |l| desired_bitrate(up, l)));
-                choices.insert(*track, layer);
-            }
-        }
         let mut changed = Vec::new();
         let mut desired_bps = 0;
         for down in p.down.values_mut() {
@@ -127,6 +85,50 @@ impl Room {
             }
             self.update_wanted_layers(track);
         }
+    }
+
+    /// With the browser's estimate ([`DownlinkEstimate::Receiver`]) under a limit, the layer of
+    /// each video the subscriber gets (none otherwise: equal shares of the estimate). A
+    /// receiver's estimate grows only to 1.5× what arrives, so equal shares would keep every
+    /// tile on the lowest layer once a dip put them there; the tiles get the limit one after
+    /// the other instead (screens, then the speaker, then the others), each leaving the lowest
+    /// layer's rate for those after it.
+    fn layers_in_turn(
+        &self,
+        subscriber: ParticipantId,
+        cap: u8,
+        cameras: Option<&HashSet<ParticipantId>>,
+    ) -> HashMap<TrackId, Option<u8>> {
+        let mut choices = HashMap::new();
+        let Some(p) = self.participants.get(&subscriber) else { return choices };
+        let (DownlinkEstimate::Receiver, Some(bps)) = (self.config.downlink_estimate, p.bandwidth_bps) else {
+            return choices;
+        };
+        let open = p.down.values().filter(|d| matches!(d.negotiation, Negotiation::Open(_)));
+        let tracks: Vec<(&UpTrack, &DownTrack)> = open.filter_map(|d| Some((self.tracks.get(&d.track)?, d))).collect();
+        let audio = tracks.iter().filter(|(t, _)| t.kind == TrackKind::Audio).count() as u64;
+        let speaker = self.speaker.current();
+        let mut videos: Vec<&(&UpTrack, &DownTrack)> = tracks
+            .iter()
+            .filter(|(t, _)| t.kind == TrackKind::Video)
+            .filter(|(t, _)| !(t.source == Source::Camera && cameras.is_some_and(|k| !k.contains(&t.publisher))))
+            .collect();
+        videos.sort_by_key(|(t, _)| (t.source != Source::ScreenShare, Some(t.publisher) != speaker, t.id));
+        let mut left = bps.saturating_sub(audio * AUDIO_BITRATE_BPS);
+        let mut after = videos.len() as u64;
+        for (up, down) in videos {
+            after = after.saturating_sub(1);
+            let layer = select_layer(LayerDemand {
+                layers: up.layers().min(cap + 1),
+                preferred_size: down.preferred_size,
+                budget_bps: Some(left.saturating_sub(after * LAYER_BITRATE_BPS[0])),
+                paused: up.paused,
+                current: down.forwarder.current(),
+            });
+            left = left.saturating_sub(layer.map_or(0, |l| desired_bitrate(up, l)));
+            choices.insert(up.id, layer);
+        }
+        choices
     }
 
     /// A subscriber's downlink estimate changed: its layers are chosen again.
