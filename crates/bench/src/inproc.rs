@@ -471,24 +471,25 @@ mod tests {
     }
 
     /// The subscribers' REMBs reach the room and steer the layers: a generous estimate gets
-    /// the layer the tiles ask for, as the default mode does; a poor one the lowest.
+    /// the layer the tiles ask for, as the default mode does; one that falls to 100 kbit/s
+    /// (congestion) the lowest, until the room probes its way back up.
     #[test]
     fn the_layers_follow_the_subscribers_remb() {
         let s = Scenario {
             participants: 3,
             video_publishers: 3,
             audio_publishers: 3,
-            duration_s: 2.0,
-            warmup_s: 2.0,
+            duration_s: 4.0,
+            warmup_s: 1.0,
             downlink_estimate: crate::scenario::Estimate::Remb,
             ..Scenario::preset("meeting10").unwrap()
         };
         let generous = run(&s).unwrap();
-        assert!(generous.remb_reports >= 6, "each of 3 reports about once a second: {}", generous.remb_reports);
+        assert!(generous.remb_reports >= 12, "each of 3 reports about once a second: {}", generous.remb_reports);
         let [q, h, f] = generous.layer_packets;
         assert!(q == 0 && h > 0 && f == 0, "the tiles' layer (1): {:?}", generous.layer_packets);
         let poor = run(&Scenario { remb_bps: 100_000, ..s }).unwrap();
-        let [q, h, f] = poor.layer_packets;
-        assert!(q > 0 && h == 0 && f == 0, "100 kbit/s: the lowest layer: {:?}", poor.layer_packets);
+        let [q, _, f] = poor.layer_packets;
+        assert!(q > 0 && f == 0, "100 kbit/s: the lowest layer: {:?}", poor.layer_packets);
     }
 }

@@ -133,7 +133,8 @@ struct ScenarioArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "twcc")]
     downlink_estimate: Vec<Estimate>,
     /// The estimate the subscribers report with `--downlink-estimate remb`, kbit/s: a smaller
-    /// one shows the layers following a constrained viewer [default: 50000].
+    /// one follows a first report of the default, as a browser's estimate falls when its link
+    /// congests [default: 50000].
     #[arg(long)]
     remb_kbps: Option<u64>,
     /// How often they report it, ms [default: 1000].

@@ -3,9 +3,11 @@
 //! estimate in a REMB about once a second.
 //!
 //! The bench's network is loopback and never congested, so the estimate is a fixed, generous
-//! one ([`ESTIMATE_BPS`] unless the scenario says otherwise): every viewer gets the layer its
-//! tiles ask for, as in the default mode, and the two modes forward the same packets — what
-//! differs is the SFU's work.
+//! one ([`ESTIMATE_BPS`]): every viewer gets the layer its tiles ask for, as in the default
+//! mode, and the two modes forward the same packets — what differs is the SFU's work. A
+//! scenario may have the reports fall to a lower figure after the first, as a browser's do
+//! when its link congests (a receive-side estimate says congestion by falling, and Convene
+//! takes only that as a limit).
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +34,8 @@ pub(crate) struct Remb {
     ssrc: Option<Ssrc>,
     /// When the next report is due.
     next: Instant,
-    /// The estimate reported, and how often.
+    /// The estimate reported first, then in every later report, and how often.
+    first_bps: u64,
     bps: u64,
     every: Duration,
     /// Reports handed to str0m.
@@ -40,9 +43,10 @@ pub(crate) struct Remb {
 }
 
 impl Remb {
-    /// Reports of `bps` every `every` from the first video packet on (the first one at once).
+    /// Reports every `every` from the first video packet on (the first one at once): the
+    /// generous [`ESTIMATE_BPS`] (or `bps` if higher), then `bps`.
     pub(crate) fn new(now: Instant, bps: u64, every: Duration) -> Remb {
-        Remb { ssrc: None, next: now, bps, every, sent: 0 }
+        Remb { ssrc: None, next: now, first_bps: bps.max(ESTIMATE_BPS), bps, every, sent: 0 }
     }
 
     /// The reports of a subscriber in scenario `s`, created at `now`: none unless Convene
@@ -76,7 +80,8 @@ impl Remb {
         }
         match rtc.direct_api().stream_rx(&ssrc) {
             Some(stream) => {
-                stream.request_remb(Bitrate::bps(self.bps));
+                let bps = if self.sent == 0 { self.first_bps } else { self.bps };
+                stream.request_remb(Bitrate::bps(bps));
                 self.sent += 1;
                 true
             }

@@ -37,7 +37,8 @@ pub struct Scenario {
     pub downlink_estimate: Estimate,
     /// The estimate the subscribers report in REMB (only with [`Estimate::Remb`]), bit/s:
     /// fixed, the bench's loopback network being uncongested; by default far above what any
-    /// viewer receives, so everyone gets the layer the scenario asks for.
+    /// viewer receives, so everyone gets the layer the scenario asks for. A lower one follows
+    /// a first report of the default, as a browser's estimate falls when its link congests.
     pub remb_bps: u64,
     /// How often they report it, ms.
     pub remb_every_ms: u64,
