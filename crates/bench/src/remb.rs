@@ -15,15 +15,7 @@ use str0m::bwe::Bitrate;
 use str0m::rtp::Ssrc;
 use str0m::Rtc;
 
-use crate::scenario::{Estimate, Scenario};
-
-/// The estimate reported: far above what any scenario forwards to one viewer (scenario 1's
-/// nine tiles of the middle layer and nine microphones take ~5 Mbit/s).
-pub(crate) const ESTIMATE_BPS: u64 = 50_000_000;
-/// How often, by default: libwebrtc's receive-side estimator reports every 200 ms to 1 s (the
-/// more often the higher the rate: every 200 ms at a few Mbit/s); once a second keeps what the
-/// generator spends on it small.
-pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
+use crate::scenario::{Estimate, Scenario, REMB_ESTIMATE_BPS as ESTIMATE_BPS};
 
 /// The REMB schedule of one subscriber connection.
 #[derive(Debug)]

@@ -1,6 +1,17 @@
 //! Who joins and what they send: the named scenarios of the benchmark and their knobs.
 
+use std::time::Duration;
+
 use crate::synth::Profile;
+
+/// The estimate the simulated subscribers report in REMB (`--downlink-estimate remb`): far
+/// above what any scenario forwards to one viewer (scenario 1's nine tiles of the middle layer
+/// and nine microphones take ~5 Mbit/s).
+pub(crate) const REMB_ESTIMATE_BPS: u64 = 50_000_000;
+/// How often they report, by default: libwebrtc's receive-side estimator reports every 200 ms to 1 s (the
+/// more often the higher the rate: every 200 ms at a few Mbit/s); once a second keeps what the
+/// generator spends on it small.
+pub(crate) const REMB_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One benchmark scenario. Counts are per meeting.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -32,7 +43,7 @@ pub struct Scenario {
     /// Offer transport-wide congestion control (TWCC), as browsers do.
     pub twcc: bool,
     /// Where Convene takes a subscriber's downlink estimate from: its own (TWCC) or the
-    /// subscriber's REMB, which the simulated subscribers then send ([`crate::remb`]). Janus
+    /// subscriber's REMB, which the simulated subscribers then send (the bench's `remb` module). Janus
     /// and the plain forwarder ignore it.
     pub downlink_estimate: Estimate,
     /// The estimate the subscribers report in REMB (only with [`Estimate::Remb`]), bit/s:
@@ -104,8 +115,8 @@ impl Scenario {
             layer: 1,
             twcc: true,
             downlink_estimate: Estimate::Twcc,
-            remb_bps: crate::remb::ESTIMATE_BPS,
-            remb_every_ms: crate::remb::INTERVAL.as_millis() as u64,
+            remb_bps: REMB_ESTIMATE_BPS,
+            remb_every_ms: REMB_INTERVAL.as_millis() as u64,
             admission: false,
             in_turn: false,
             rss_every_s: 0.0,
