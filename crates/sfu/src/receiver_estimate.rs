@@ -26,7 +26,7 @@ const HOLD: Duration = Duration::from_secs(5);
 const LEAST_STEP_BPS: u64 = 400_000;
 
 /// One subscriber's congestion limit from its browser's reports, and the probes past it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ReceiverEstimate {
     last: Option<u64>,
     /// The rate the layers are held to (none: no congestion reported yet).
@@ -35,7 +35,14 @@ pub(crate) struct ReceiverEstimate {
     settled_at: Option<Instant>,
     /// The running probe: until when, and the rate it allows.
     probe: Option<(Instant, u64)>,
+    /// How long after the limit settled the next probe starts.
     wait: Duration,
+}
+
+impl Default for ReceiverEstimate {
+    fn default() -> Self {
+        ReceiverEstimate { last: None, limit: None, settled_at: None, probe: None, wait: FIRST_WAIT }
+    }
 }
 
 impl ReceiverEstimate {
@@ -46,9 +53,6 @@ impl ReceiverEstimate {
         // arrives (a tile hidden, a layer dropped); only the first is below what is sent.
         let congested = self.last.is_some_and(|last| estimate < last) && estimate < sending;
         self.last = Some(estimate);
-        if self.wait.is_zero() {
-            self.wait = FIRST_WAIT;
-        }
         if congested {
             if self.probe.take().is_some() {
                 self.wait = (self.wait * 2).min(LONGEST_WAIT);
