@@ -189,8 +189,8 @@ impl Placement {
 impl Media {
     /// Binds the media sockets (UDP and ICE-TCP on one port) and starts `workers` worker
     /// threads (0: one per core), each with its own UDP socket on the port. A crowded room
-    /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all); viewers' layers follow `downlink_estimate`; a
-    /// worker past `high_water` is overloaded.
+    /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all); viewers'
+    /// layers follow `downlink_estimate`; a worker past `high_water` is overloaded.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         listen: SocketAddr,
