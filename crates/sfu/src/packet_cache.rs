@@ -3,12 +3,18 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use str0m::rtp::ExtensionValues;
+use str0m::rtp::{ExtensionValues, VideoOrientation};
 
 /// How many packets per layer are kept (a keyframe of a high layer is ~50 packets).
 const CAPACITY: usize = 128;
+
+/// How long a packet is kept: as long as a camera's packets are kept for NACKs (the repair of
+/// a keyframe's first packet comes a round trip after its loss, and the retransmission
+/// history is what bounds the round trips repaired at all). Without it a low layer's 128
+/// packets were eight seconds of video held for nothing (bench/RESULTS.md, ninth pass).
+const MAX_AGE: Duration = Duration::from_millis(500);
 
 /// One packet as received from the publisher, enough to forward it again.
 #[derive(Debug, Clone)]
@@ -21,7 +27,39 @@ pub(crate) struct CachedPacket {
     /// Arrival time.
     pub(crate) at: Instant,
     /// The header extension values forwarded with it.
-    pub(crate) ext: ExtensionValues,
+    pub(crate) ext: Carried,
+}
+
+/// The header extension values a packet carries on to its subscribers. The others (transport
+/// sequence, send time, mid, rid) are each connection's own. Three fields rather than str0m's
+/// whole `ExtensionValues` (~250 bytes more per cached packet, and a map to clone per
+/// forwarded one).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Carried {
+    pub(crate) audio_level: Option<i8>,
+    pub(crate) voice_activity: Option<bool>,
+    pub(crate) video_orientation: Option<VideoOrientation>,
+}
+
+impl Carried {
+    /// The values a publisher's packet arrived with that are carried on.
+    pub(crate) fn of(received: &ExtensionValues) -> Carried {
+        Carried {
+            audio_level: received.audio_level,
+            voice_activity: received.voice_activity,
+            video_orientation: received.video_orientation,
+        }
+    }
+
+    /// The values to write with a forwarded packet.
+    pub(crate) fn values(self) -> ExtensionValues {
+        ExtensionValues {
+            audio_level: self.audio_level,
+            voice_activity: self.voice_activity,
+            video_orientation: self.video_orientation,
+            ..Default::default()
+        }
+    }
 }
 
 /// Recent packets per layer.
@@ -35,10 +73,14 @@ pub(crate) struct PacketCache {
 }
 
 impl PacketCache {
-    /// Remembers a packet of a layer, forgetting the oldest beyond the capacity.
+    /// Remembers a packet of a layer, forgetting the oldest beyond the capacity and those
+    /// that arrived more than [`MAX_AGE`] before it.
     pub(crate) fn insert(&mut self, layer: u8, packet: CachedPacket) {
         let Some(queue) = self.layers.get_mut(usize::from(layer)) else { return };
         if queue.len() == CAPACITY {
+            queue.pop_front();
+        }
+        while queue.front().is_some_and(|old| packet.at.saturating_duration_since(old.at) > MAX_AGE) {
             queue.pop_front();
         }
         queue.push_back(packet);
@@ -87,5 +129,21 @@ mod tests {
         let kept = cache.after(0, 0);
         assert_eq!(kept.len(), CAPACITY);
         assert_eq!(kept[0].seq, 10);
+    }
+
+    #[test]
+    fn packets_older_than_half_a_second_are_forgotten() {
+        let t0 = Instant::now();
+        let mut cache = PacketCache::default();
+        // A low layer: ten packets a second for three seconds.
+        for seq in 0..30u64 {
+            cache.insert(0, packet(seq, t0 + Duration::from_millis(100 * seq)));
+        }
+        let kept: Vec<u64> = cache.after(0, 0).iter().map(|p| p.seq).collect();
+        assert_eq!(kept, (24..30).collect::<Vec<u64>>(), "the last half second (and the packet at its edge) only");
+        // Another layer is not touched by this one's clock.
+        cache.insert(1, packet(0, t0));
+        assert_eq!(cache.after(1, 0).len(), 0, "after(seq) is strictly later");
+        assert_eq!(cache.layers[1].len(), 1);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::Mid;
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor, Vp8Patch};
+use str0m::rtp::{RtpPacket, RtpWrite, Vp8Descriptor, Vp8Patch};
 
 use super::Room;
 use crate::codec::{is_keyframe_start, vp8_ids, Vp8Ids};
@@ -18,7 +18,7 @@ use crate::forwarder::PacketIn;
 use crate::id::{PeerId, PeerRole};
 use crate::munger::Munged;
 use crate::pacing::{flush_decision, QueueSample};
-use crate::packet_cache::CachedPacket;
+use crate::packet_cache::{CachedPacket, Carried};
 use crate::peer::Peer;
 use crate::recording::{Admit, RecordedCodec, RecordedPacket};
 use crate::track::{DownTrack, Negotiation, Source, TrackId, TrackKind};
@@ -148,12 +148,7 @@ impl Room {
             marker: packet.header.marker,
             payload: packet.payload.clone(),
             at: packet.timestamp,
-            ext: ExtensionValues {
-                audio_level: packet.header.ext_vals.audio_level,
-                voice_activity: packet.header.ext_vals.voice_activity,
-                video_orientation: packet.header.ext_vals.video_orientation,
-                ..Default::default()
-            },
+            ext: Carried::of(&packet.header.ext_vals),
         };
         let codec = params.spec().codec;
         let keyframe_start = is_keyframe_start(codec, &packet.payload);
@@ -333,7 +328,7 @@ fn send_down(
         };
         let mut write = RtpWrite::new(pt, munged.seq.into(), munged.ts, packet.at, packet.payload.clone())
             .marker(packet.marker)
-            .ext_vals(packet.ext.clone())
+            .ext_vals(packet.ext.values())
             .nackable(nackable);
         if let Some(patch) = munged.vp8.and_then(|out| vp8_patch(&packet.payload, vp8, out)) {
             write = write.vp8_patch(patch);

@@ -175,14 +175,17 @@ const RTX_RATIO_CAP: f32 = 0.3;
 
 /// How much of an outgoing video stream is kept to answer NACKs: packets (a cap for bursts)
 /// and age. A NACK comes about one round trip after a loss and a resend is useless once the
-/// receiver's jitter buffer gave up on the frame, so one second is plenty for a camera —
-/// str0m's default of three seconds and a thousand packets tripled each subscriber's memory
-/// (bench/RESULTS.md). A shared screen keeps more: its keyframes are hundreds of packets in
-/// one burst, and a lost packet near a burst's start must still be there when its NACK comes.
+/// receiver's jitter buffer gave up on the frame, so half a second is enough for a camera: the
+/// first request and a retry at round trips up to ~200 ms (Janus keeps 200 ms unless the round
+/// trip is longer). str0m's default of three seconds and a thousand packets tripled each
+/// subscriber's memory; one second cost ~200 KB per participant more than this in scenario 1
+/// (bench/RESULTS.md, ninth pass). Beyond it the viewer's keyframe request repairs the picture.
+/// A shared screen keeps more: its keyframes are hundreds of packets in one burst, and a lost
+/// packet near a burst's start must still be there when its NACK comes.
 fn retransmission_history(kind: TrackKind, source: Source) -> Option<(usize, Duration)> {
     match (kind, source) {
         (TrackKind::Audio, _) => None,
         (TrackKind::Video, Source::ScreenShare) => Some((1024, Duration::from_millis(1500))),
-        (TrackKind::Video, _) => Some((256, Duration::from_secs(1))),
+        (TrackKind::Video, _) => Some((256, Duration::from_millis(500))),
     }
 }
