@@ -95,6 +95,34 @@ impl PacketCache {
         later.dedup_by_key(|p| p.seq);
         later
     }
+
+    /// The packets of `layer` from its last keyframe through `seq`, in sequence order, if the
+    /// cache holds that keyframe's first packet and every packet since (a gap — a loss not yet
+    /// repaired, a stream held back — would leave the viewer a picture it cannot complete).
+    pub(crate) fn since_keyframe(
+        &self,
+        layer: u8,
+        seq: u64,
+        keyframe_start: impl Fn(&[u8]) -> bool,
+    ) -> Option<Vec<CachedPacket>> {
+        let queue = self.layers.get(usize::from(layer))?;
+        let mut run: Vec<&CachedPacket> = queue.iter().filter(|p| p.seq <= seq).collect();
+        run.sort_by_key(|p| p.seq);
+        run.dedup_by_key(|p| p.seq);
+        if run.last()?.seq != seq {
+            return None;
+        }
+        let mut start = run.len() - 1;
+        loop {
+            if keyframe_start(&run[start].payload) {
+                return Some(run[start..].iter().map(|p| (*p).clone()).collect());
+            }
+            if start == 0 || run[start - 1].seq + 1 != run[start].seq {
+                return None;
+            }
+            start -= 1;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +157,42 @@ mod tests {
         let kept = cache.after(0, 0);
         assert_eq!(kept.len(), CAPACITY);
         assert_eq!(kept[0].seq, 10);
+    }
+
+    /// Cached packets of layer 1, `keyframe` marking a keyframe's first packet by payload.
+    fn layer_of(seqs: &[(u64, bool)]) -> PacketCache {
+        let t0 = Instant::now();
+        let mut cache = PacketCache::default();
+        for &(seq, keyframe) in seqs {
+            let mut p = packet(seq, t0);
+            p.payload = Arc::from(&[u8::from(keyframe)][..]);
+            cache.insert(1, p);
+        }
+        cache
+    }
+
+    fn replay(cache: &PacketCache, seq: u64) -> Option<Vec<u64>> {
+        let run = cache.since_keyframe(1, seq, |payload| payload == [1])?;
+        Some(run.iter().map(|p| p.seq).collect())
+    }
+
+    #[test]
+    fn the_last_keyframe_and_everything_since_is_replayed() {
+        // Arrival order differs from sequence order; a duplicate; an older keyframe.
+        let cache = layer_of(&[(1, true), (2, false), (3, true), (5, false), (4, false), (4, false), (6, false)]);
+        assert_eq!(replay(&cache, 6), Some(vec![3, 4, 5, 6]));
+        assert_eq!(replay(&cache, 4), Some(vec![3, 4]), "only through the packet at hand");
+        assert_eq!(replay(&cache, 3), Some(vec![3]));
+        assert_eq!(replay(&cache, 7), None, "the packet at hand is not cached");
+    }
+
+    #[test]
+    fn no_replay_across_a_gap_or_without_a_keyframe() {
+        let gap = layer_of(&[(3, true), (4, false), (6, false)]);
+        assert_eq!(replay(&gap, 6), None, "5 is missing");
+        let no_keyframe = layer_of(&[(3, false), (4, false)]);
+        assert_eq!(replay(&no_keyframe, 4), None);
+        assert_eq!(no_keyframe.since_keyframe(2, 4, |_| true).map(|r| r.len()), None, "another layer");
     }
 
     #[test]

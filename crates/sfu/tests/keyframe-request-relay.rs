@@ -120,3 +120,55 @@ fn newcomers_get_their_first_picture_soon_even_just_after_another_joined() {
         sim.events_matching(|e| matches!(e, convene_sfu::RoomEvent::KeyframeRequested { .. })).len() - before;
     assert!(requests <= 5, "at most one keyframe request per newcomer: {requests}");
 }
+
+/// Sends one frame every 10 ms for `duration`, a keyframe only when `keyframe_now` (an
+/// encoder slow to answer requests, or a request still on its way).
+fn send_frames(sim: &mut Sim, mid: Mid, frame: &mut u32, keyframe_now: bool, duration: Duration) {
+    let end = sim.elapsed() + duration;
+    let mut first = true;
+    while sim.elapsed() < end {
+        let now = sim.now;
+        let c = sim.client(PUBLISHER);
+        let pt = c.pt(Codec::Vp8);
+        c.send(now, mid, None, vp8(pt, *frame, keyframe_now && first, 7));
+        first = false;
+        *frame += 1;
+        sim.advance(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_newcomer_gets_the_last_keyframe_and_what_followed_at_once_if_it_is_recent() {
+    let (mut sim, mid, track) = publisher_and_viewer();
+    let mut frame = 0;
+    send_frames(&mut sim, mid, &mut frame, true, Duration::from_secs(2));
+    // A keyframe, then 100 ms of frames; then someone joins, and no keyframe comes for 2 s.
+    send_frames(&mut sim, mid, &mut frame, true, Duration::from_millis(100));
+    const RECENT: ParticipantId = ParticipantId(10);
+    sim.join(RECENT);
+    let joined = sim.now;
+    send_frames(&mut sim, mid, &mut frame, false, Duration::from_secs(2));
+
+    let got = sim.client(RECENT).received_for(track);
+    let first = got.first().expect("the newcomer got video");
+    assert!(common::is_vp8_keyframe(&first.payload), "it starts with a keyframe");
+    assert!(first.at - joined < Duration::from_millis(300), "at once, not at the next keyframe: {:?}", first.at - joined);
+    let seqs: Vec<u64> = got.iter().map(|g| g.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "no gap from the keyframe on: {seqs:?}");
+    assert!(got.len() > 150, "and everything after it: {}", got.len());
+}
+
+#[test]
+fn a_keyframe_older_than_the_cache_is_not_replayed() {
+    let (mut sim, mid, track) = publisher_and_viewer();
+    let mut frame = 0;
+    send_frames(&mut sim, mid, &mut frame, true, Duration::from_secs(2));
+    // The last keyframe is 2 s old: a newcomer waits for the next one.
+    const LATE: ParticipantId = ParticipantId(11);
+    sim.join(LATE);
+    send_frames(&mut sim, mid, &mut frame, false, Duration::from_secs(1));
+    assert!(sim.client(LATE).received_for(track).is_empty(), "nothing it could decode");
+    send_frames(&mut sim, mid, &mut frame, true, Duration::from_millis(200));
+    let got = sim.client(LATE).received_for(track);
+    assert!(got.first().is_some_and(|g| common::is_vp8_keyframe(&g.payload)), "the next keyframe starts its picture");
+}

@@ -216,6 +216,7 @@ impl Room {
         let track = &*track;
         let video = p.kind == TrackKind::Video;
         let (dirty, dirty_set) = (&mut self.dirty, &mut self.dirty_set);
+        let mut last_keyframe: Option<Option<Vec<CachedPacket>>> = None;
         for (q, sub) in self.participants.iter_mut().filter(|(q, _)| **q != p.publisher) {
             let Some(down) = sub.down.get_mut(&p.track) else { continue };
             let Negotiation::Open(out_mid) = down.negotiation else { continue };
@@ -227,27 +228,58 @@ impl Room {
                     down.forwarder.resume();
                 }
             }
-            let was_on_layer = down.forwarder.current() == Some(p.layer);
-            let Some(munged) = down.forwarder.on_packet(p.input(&p.packet, p.keyframe_start, p.vp8)) else {
-                if let (true, Some(target)) = (down.forwarder.switch_pending(), down.forwarder.target()) {
-                    fanned.keyframes.push((target, down.forwarder.current().is_none()));
-                }
-                continue;
+            // Someone with no picture of this track yet (joining): the layer's last keyframe
+            // and everything since, if the cache still holds them, give a picture now rather
+            // than at the next keyframe (which, throttled for the publisher's sake, may be
+            // 100 ms or more away). Looked up once per packet, for every joiner at once.
+            let joining = video
+                && !p.keyframe_start
+                && down.forwarder.current().is_none()
+                && down.forwarder.target() == Some(p.layer);
+            let replay = if joining {
+                last_keyframe
+                    .get_or_insert_with(|| {
+                        track.cache.since_keyframe(p.layer, p.packet.seq, |payload| is_keyframe_start(p.codec(), payload))
+                    })
+                    .as_deref()
+            } else {
+                None
             };
-            tracing::trace!(track = %p.track, subscriber = %q, in_seq = p.packet.seq, out_seq = munged.seq, "forward");
-            let mut sent = send_down(now, &mut sub.subscriber, down, out_mid, p, (&p.packet, p.vp8), munged);
-            // (A late packet of the layer before a switch goes out without switching back.)
-            if !was_on_layer && down.forwarder.current() == Some(p.layer) {
-                fanned.switched = true;
-                // Switched: the rest of the keyframe may have arrived before its first packet.
-                for later in track.cache.after(p.layer, p.packet.seq) {
-                    let later_vp8 = p.vp8_of(&later);
-                    if let Some(m) = down.forwarder.on_packet(p.input(&later, false, later_vp8)) {
-                        tracing::trace!(track = %p.track, subscriber = %q, in_seq = later.seq, out_seq = m.seq, "forward");
-                        sent |= send_down(now, &mut sub.subscriber, down, out_mid, p, (&later, later_vp8), m);
+            let sent = if let Some(run) = replay {
+                let mut sent = false;
+                for (i, cached) in run.iter().enumerate() {
+                    let vp8 = p.vp8_of(cached);
+                    if let Some(m) = down.forwarder.on_packet(p.input(cached, i == 0, vp8)) {
+                        tracing::trace!(track = %p.track, subscriber = %q, in_seq = cached.seq, out_seq = m.seq, "replay");
+                        sent |= send_down(now, &mut sub.subscriber, down, out_mid, p, (cached, vp8), m);
                     }
                 }
-            }
+                fanned.switched |= down.forwarder.current() == Some(p.layer);
+                sent
+            } else {
+                let was_on_layer = down.forwarder.current() == Some(p.layer);
+                let Some(munged) = down.forwarder.on_packet(p.input(&p.packet, p.keyframe_start, p.vp8)) else {
+                    if let (true, Some(target)) = (down.forwarder.switch_pending(), down.forwarder.target()) {
+                        fanned.keyframes.push((target, down.forwarder.current().is_none()));
+                    }
+                    continue;
+                };
+                tracing::trace!(track = %p.track, subscriber = %q, in_seq = p.packet.seq, out_seq = munged.seq, "forward");
+                let mut sent = send_down(now, &mut sub.subscriber, down, out_mid, p, (&p.packet, p.vp8), munged);
+                // (A late packet of the layer before a switch goes out without switching back.)
+                if !was_on_layer && down.forwarder.current() == Some(p.layer) {
+                    fanned.switched = true;
+                    // Switched: the rest of the keyframe may have arrived before its first packet.
+                    for later in track.cache.after(p.layer, p.packet.seq) {
+                        let later_vp8 = p.vp8_of(&later);
+                        if let Some(m) = down.forwarder.on_packet(p.input(&later, false, later_vp8)) {
+                            tracing::trace!(track = %p.track, subscriber = %q, in_seq = later.seq, out_seq = m.seq, "forward");
+                            sent |= send_down(now, &mut sub.subscriber, down, out_mid, p, (&later, later_vp8), m);
+                        }
+                    }
+                }
+                sent
+            };
             let peer = PeerId { participant: *q, role: PeerRole::Subscriber };
             fanned.forwarded += u64::from(sent);
             if sent && dirty_set.insert(peer) {
