@@ -152,7 +152,11 @@ fn a_newcomer_gets_the_last_keyframe_and_what_followed_at_once_if_it_is_recent()
     let got = sim.client(RECENT).received_for(track);
     let first = got.first().expect("the newcomer got video");
     assert!(common::is_vp8_keyframe(&first.payload), "it starts with a keyframe");
-    assert!(first.at - joined < Duration::from_millis(300), "at once, not at the next keyframe: {:?}", first.at - joined);
+    assert!(
+        first.at - joined < Duration::from_millis(300),
+        "at once, not at the next keyframe: {:?}",
+        first.at - joined
+    );
     let seqs: Vec<u64> = got.iter().map(|g| g.seq).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "no gap from the keyframe on: {seqs:?}");
     assert!(got.len() > 150, "and everything after it: {}", got.len());

@@ -239,7 +239,9 @@ impl Room {
             let replay = if joining {
                 last_keyframe
                     .get_or_insert_with(|| {
-                        track.cache.since_keyframe(p.layer, p.packet.seq, |payload| is_keyframe_start(p.codec(), payload))
+                        track
+                            .cache
+                            .since_keyframe(p.layer, p.packet.seq, |payload| is_keyframe_start(p.codec(), payload))
                     })
                     .as_deref()
             } else {
