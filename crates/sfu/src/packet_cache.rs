@@ -89,11 +89,17 @@ impl PacketCache {
     /// The cached packets of `layer` with a sequence number above `seq`, in sequence order,
     /// each once.
     pub(crate) fn after(&self, layer: u8, seq: u64) -> Vec<CachedPacket> {
+        self.in_order(layer, |s| s > seq).into_iter().cloned().collect()
+    }
+
+    /// The cached packets of `layer` whose sequence number `keep` accepts, in sequence order,
+    /// each once (arrival order differs after a loss is repaired; a resend may come twice).
+    fn in_order(&self, layer: u8, keep: impl Fn(u64) -> bool) -> Vec<&CachedPacket> {
         let Some(queue) = self.layers.get(usize::from(layer)) else { return Vec::new() };
-        let mut later: Vec<CachedPacket> = queue.iter().filter(|p| p.seq > seq).cloned().collect();
-        later.sort_by_key(|p| p.seq);
-        later.dedup_by_key(|p| p.seq);
-        later
+        let mut run: Vec<&CachedPacket> = queue.iter().filter(|p| keep(p.seq)).collect();
+        run.sort_by_key(|p| p.seq);
+        run.dedup_by_key(|p| p.seq);
+        run
     }
 
     /// The packets of `layer` from its last keyframe through `seq`, in sequence order, if the
@@ -104,18 +110,16 @@ impl PacketCache {
         layer: u8,
         seq: u64,
         keyframe_start: impl Fn(&[u8]) -> bool,
-    ) -> Option<Vec<CachedPacket>> {
-        let queue = self.layers.get(usize::from(layer))?;
-        let mut run: Vec<&CachedPacket> = queue.iter().filter(|p| p.seq <= seq).collect();
-        run.sort_by_key(|p| p.seq);
-        run.dedup_by_key(|p| p.seq);
+    ) -> Option<Vec<&CachedPacket>> {
+        let mut run = self.in_order(layer, |s| s <= seq);
         if run.last()?.seq != seq {
             return None;
         }
         let mut start = run.len() - 1;
         loop {
             if keyframe_start(&run[start].payload) {
-                return Some(run[start..].iter().map(|p| (*p).clone()).collect());
+                run.drain(..start);
+                return Some(run);
             }
             if start == 0 || run[start - 1].seq + 1 != run[start].seq {
                 return None;

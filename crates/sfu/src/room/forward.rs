@@ -216,7 +216,7 @@ impl Room {
         let track = &*track;
         let video = p.kind == TrackKind::Video;
         let (dirty, dirty_set) = (&mut self.dirty, &mut self.dirty_set);
-        let mut last_keyframe: Option<Option<Vec<CachedPacket>>> = None;
+        let mut last_keyframe: Option<Option<Vec<&CachedPacket>>> = None;
         for (q, sub) in self.participants.iter_mut().filter(|(q, _)| **q != p.publisher) {
             let Some(down) = sub.down.get_mut(&p.track) else { continue };
             let Negotiation::Open(out_mid) = down.negotiation else { continue };
@@ -249,7 +249,7 @@ impl Room {
             };
             let sent = if let Some(run) = replay {
                 let mut sent = false;
-                for (i, cached) in run.iter().enumerate() {
+                for (i, &cached) in run.iter().enumerate() {
                     let vp8 = p.vp8_of(cached);
                     if let Some(m) = down.forwarder.on_packet(p.input(cached, i == 0, vp8)) {
                         tracing::trace!(track = %p.track, subscriber = %q, in_seq = cached.seq, out_seq = m.seq, "replay");
