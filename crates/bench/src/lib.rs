@@ -7,12 +7,14 @@
 //! `target` (a server process it starts, or one already running) and returns a `report`.
 //! `engine` runs many peer connections on a few threads; `synth` makes the media and `probe`
 //! the marker each packet carries; `remb` the estimate a subscriber reports when Convene
-//! leaves the estimating to it; `stats` turns arrivals into numbers; `ceiling` is the
+//! leaves the estimating to it; `stats` turns arrivals into numbers; `downlink` times one subscriber connection's send path, str0m's against Convene's own
+//! transport; `ceiling` is the
 //! machine's own limit: a plain UDP forwarder with no crypto.
 #![warn(unreachable_pub)]
 
 pub mod ceiling;
 mod convene;
+pub mod downlink;
 mod engine;
 pub mod error;
 pub mod inproc;

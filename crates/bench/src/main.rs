@@ -66,6 +66,25 @@ enum Cmd {
         #[command(flatten)]
         scenario: ScenarioArgs,
     },
+    /// The cost per forwarded packet of a subscriber's connection, in process on simulated
+    /// time: str0m's `Rtc` as Convene uses it today against Convene's own downlink transport.
+    Downlink {
+        /// Subscriber connections, each sent every packet.
+        #[arg(long, default_value_t = 9)]
+        subscribers: usize,
+        /// Streams per connection (a meeting of ten: nine cameras and nine microphones).
+        #[arg(long, default_value_t = 18)]
+        streams: usize,
+        /// Source packets per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Payload bytes per packet.
+        #[arg(long, default_value_t = 1100)]
+        payload: usize,
+        /// Simulated seconds measured (after two to connect).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Runs the plain UDP forwarder of the ceiling measurement (started by `--target ceiling`).
     Forwarder {
         #[arg(long, default_value = "127.0.0.1:40000")]
@@ -366,6 +385,20 @@ async fn main() -> anyhow::Result<()> {
                 };
                 std::fs::write(path, json)?;
             }
+        }
+        Cmd::Downlink { subscribers, streams, rate, payload, seconds } => {
+            let mut rows = Vec::new();
+            for (name, own) in [("str0m Rtc (remb mode)", false), ("own transport", true)] {
+                let m = convene_bench::downlink::measure(own, subscribers, streams, rate, payload, seconds)?;
+                println!(
+                    "{name:<22} {:>9} packets  {:>8.3} µs per packet  {:>9} datagrams",
+                    m.packets,
+                    m.micros_per_packet(),
+                    m.datagrams
+                );
+                rows.push(m.micros_per_packet());
+            }
+            println!("str0m ÷ own: {:.2}×", rows[0] / rows[1].max(f64::MIN_POSITIVE));
         }
         Cmd::Forwarder { listen } => {
             let socket = convene_bench::ceiling::bind(listen)?;

@@ -89,6 +89,7 @@ mod bitrate;
 pub mod codec;
 mod config;
 mod demux;
+pub mod downlink;
 mod error;
 mod forwarder;
 #[doc(hidden)]

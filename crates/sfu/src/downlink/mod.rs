@@ -1,0 +1,18 @@
+//! A subscriber transport of Convene's own: ICE, DTLS-SRTP, RTP and RTCP for the downlink.
+//!
+//! Issue 19: str0m's per-connection session work (streams walked on every timeout and poll,
+//! one pacer release per timeout) is most of the media core's cost per forwarded packet. A
+//! subscriber connection only sends media it did not encode and only hears feedback, so it
+//! needs far less than a full WebRTC session: an ICE-lite agent ([`is`]), a DTLS server
+//! ([`dimpl`]) for the SRTP keys, SRTP with str0m-proto's ciphers (aws-lc-rs), and RTCP.
+//! SDP stays with str0m.
+
+mod history;
+pub mod rtcp;
+pub mod rtp;
+pub mod srtp;
+pub mod transport;
+
+pub use is::IceCreds;
+pub use rtp::RtpHeader;
+pub use transport::{Certificate, StreamIndex, Transport, TransportEvent, TransportStats};

@@ -1,0 +1,548 @@
+//! One subscriber's secure transport: ICE-lite, a DTLS server for the SRTP keys, SRTP out and
+//! SRTCP in, sans IO.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use is::stun::StunMessage;
+use is::{Candidate, IceAgent, IceAgentEvent, IceConnectionState, IceCreds, Protocol};
+
+use super::history::SendHistory;
+use super::rtcp::{self, Feedback};
+use super::rtp::RtpHeader;
+use super::srtp::{SrtpContext, SrtpProfile};
+use crate::io::{Proto, Transmit};
+
+/// The certificate every downlink of a process presents: the SDP names its fingerprint, and
+/// making one per connection would cost a key generation per join.
+#[derive(Clone)]
+pub struct Certificate {
+    inner: Arc<dimpl::DtlsCertificate>,
+    fingerprint: Vec<u8>,
+}
+
+impl Certificate {
+    /// A fresh self-signed ECDSA certificate.
+    pub fn generate() -> Option<Certificate> {
+        let cert = dimpl::certificate::generate_self_signed_certificate().ok()?;
+        let fingerprint = dimpl::certificate::calculate_fingerprint(&cert.certificate);
+        Some(Certificate { inner: Arc::new(cert), fingerprint })
+    }
+
+    /// SHA-256 of the DER certificate, the bytes of the SDP's `a=fingerprint:sha-256`.
+    pub fn fingerprint(&self) -> &[u8] {
+        &self.fingerprint
+    }
+
+    /// The certificate and key as DER, for a str0m `Rtc` that writes this transport's SDP.
+    pub fn der(&self) -> (&[u8], &[u8]) {
+        (&self.inner.certificate, &self.inner.private_key)
+    }
+}
+
+/// What a transport reports to the room.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportEvent {
+    /// ICE chose a path and DTLS finished: media can flow.
+    Connected,
+    /// The path stopped answering consent checks; media waits for it to come back.
+    Disconnected,
+    /// DTLS failed, or the peer's certificate is not the one its SDP named. Terminal.
+    Failed(&'static str),
+    /// Feedback about a stream this transport sends.
+    Feedback(Feedback),
+}
+
+/// Counters of what was dropped, so garbage is counted and never fatal.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Packets sent with SRTP.
+    pub rtp_sent: u64,
+    /// Resends on RTX answering NACKs.
+    pub rtx_sent: u64,
+    /// SRTCP packets that failed authentication or replay checks.
+    pub srtcp_rejected: u64,
+    /// Datagrams that were neither STUN, DTLS nor RTCP, or came before the keys.
+    pub unknown_dropped: u64,
+    /// RTCP compounds that decrypted but did not parse.
+    pub rtcp_malformed: u64,
+}
+
+/// Names a stream of [`Transport::add_stream`], for the per-packet calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamIndex(usize);
+
+/// One outgoing stream: its SSRCs, what it sent, and what it keeps for resends.
+struct Stream {
+    ssrc: u32,
+    /// The RTX stream (SSRC, payload type) that resends go out on.
+    rtx: Option<(u32, u8)>,
+    rtx_sequence: u16,
+    history: Option<SendHistory>,
+    payload_type: u8,
+    packets: u32,
+    octets: u32,
+    /// The last packet's RTP timestamp and when it was sent, for sender reports.
+    last: Option<(u32, Instant)>,
+    clock_rate: u32,
+}
+
+/// How often each stream's sender report goes out (RFC 3550 allows 5 s; browsers use ~1 s
+/// for a round-trip estimate and lip sync).
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The downlink transport of one subscriber connection.
+pub struct Transport {
+    ice: IceAgent,
+    dtls: dimpl::Dtls,
+    remote_fingerprint: Option<Vec<u8>>,
+    srtp_out: Option<SrtpContext>,
+    srtcp_in: Option<SrtpContext>,
+    /// Where media goes: ICE's nominated pair.
+    path: Option<(Proto, SocketAddr, SocketAddr)>,
+    /// Where DTLS answers go: the last path a DTLS record came on (the browser is the DTLS
+    /// client and may start before ICE nominates).
+    dtls_path: Option<(Proto, SocketAddr, SocketAddr)>,
+    dtls_timeout: Option<Instant>,
+    dtls_done: bool,
+    connected: bool,
+    failed: bool,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<TransportEvent>,
+    scratch: Vec<u8>,
+    dtls_buf: Vec<u8>,
+    feedback: Vec<Feedback>,
+    stats: TransportStats,
+    streams: Vec<Stream>,
+    next_report: Option<Instant>,
+    cname: String,
+}
+
+impl Transport {
+    /// An ICE-lite agent with `creds` and a host candidate per local address, and a DTLS 1.2
+    /// server presenting `cert`.
+    pub fn new(now: Instant, creds: IceCreds, cert: &Certificate, local: &[(Proto, SocketAddr)]) -> Option<Transport> {
+        // The CNAME groups a connection's streams for the browser; the ufrag is unique and
+        // already public in the SDP.
+        let cname = format!("convene-{}", creds.ufrag);
+        let mut ice = IceAgent::new(creds);
+        ice.set_ice_lite(true);
+        ice.set_controlling(false);
+        for &(proto, addr) in local {
+            let candidate = match proto {
+                Proto::Udp => Candidate::host(addr, "udp").ok()?,
+                Proto::Tcp => {
+                    Candidate::builder().tcp().host(addr).tcptype(str0m_proto::TcpType::Passive).build().ok()?
+                }
+            };
+            ice.add_local_candidate(candidate)?;
+        }
+        let config = dimpl::Config::builder().use_server_cookie(false).build().ok()?;
+        let certificate = dimpl::DtlsCertificate {
+            certificate: cert.inner.certificate.clone(),
+            private_key: cert.inner.private_key.clone(),
+        };
+        let mut dtls = dimpl::Dtls::new_12(Arc::new(config), certificate, now);
+        dtls.set_active(false);
+        // dimpl draws its handshake random on its first timeout, and needs it before the
+        // ClientHello arrives.
+        dtls.handle_timeout(now).ok()?;
+        Some(Transport {
+            ice,
+            dtls,
+            remote_fingerprint: None,
+            srtp_out: None,
+            srtcp_in: None,
+            path: None,
+            dtls_path: None,
+            dtls_timeout: None,
+            dtls_done: false,
+            connected: false,
+            failed: false,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            scratch: Vec::with_capacity(1500),
+            dtls_buf: vec![0; 2048],
+            feedback: Vec::new(),
+            stats: TransportStats::default(),
+            streams: Vec::new(),
+            next_report: None,
+            cname,
+        })
+    }
+
+    /// The peer's ICE credentials and certificate fingerprint (SHA-256), from its SDP.
+    pub fn set_remote(&mut self, creds: IceCreds, fingerprint: Vec<u8>) {
+        self.ice.set_remote_credentials(creds);
+        self.remote_fingerprint = Some(fingerprint);
+    }
+
+    /// Declares an outgoing stream: its SSRC and clock rate, the RTX SSRC and payload type
+    /// that resends use, and how much history is kept for them (`packets`, age).
+    pub fn add_stream(
+        &mut self,
+        ssrc: u32,
+        clock_rate: u32,
+        rtx: Option<(u32, u8)>,
+        history: Option<(usize, Duration)>,
+    ) -> StreamIndex {
+        self.streams.push(Stream {
+            ssrc,
+            rtx,
+            rtx_sequence: 0,
+            history: history.map(|(packets, age)| SendHistory::new(packets, age)),
+            payload_type: 0,
+            packets: 0,
+            octets: 0,
+            last: None,
+            clock_rate,
+        });
+        StreamIndex(self.streams.len() - 1)
+    }
+
+    /// Whether media can be sent.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// What was sent and dropped so far.
+    pub fn stats(&self) -> TransportStats {
+        self.stats
+    }
+
+    /// Feeds one received datagram (RFC 7983 demultiplexing by its first byte). Returns false
+    /// if it was not for this transport or was rejected.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        proto: Proto,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        if self.failed {
+            return false;
+        }
+        let accepted = match data.first() {
+            Some(0..=3) => self.handle_stun(now, proto, source, destination, data),
+            Some(20..=63) => {
+                self.dtls_path = Some((proto, destination, source));
+                self.handle_dtls(now, data)
+            }
+            Some(128..=191) if data.len() >= 2 && (192..=223).contains(&data[1]) => self.handle_srtcp(now, data),
+            _ => false,
+        };
+        if !accepted {
+            self.stats.unknown_dropped += 1;
+        }
+        self.drain();
+        accepted
+    }
+
+    fn handle_stun(
+        &mut self,
+        now: Instant,
+        proto: Proto,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        let Ok(message) = StunMessage::parse(data) else {
+            return false;
+        };
+        if !self.ice.accepts_message(&message) {
+            return false;
+        }
+        let packet = is::stun::StunPacket { proto: to_ice(proto), source, destination, message };
+        let handled = self.ice.handle_packet(now, packet);
+        // The agent answers queued binding requests on its timeout: answer at once.
+        self.ice.handle_timeout(now);
+        handled
+    }
+
+    fn handle_dtls(&mut self, now: Instant, data: &[u8]) -> bool {
+        if let Err(e) = self.dtls.handle_packet(data) {
+            tracing::debug!(error = %e, "downlink DTLS failed");
+            self.fail("dtls");
+            return false;
+        }
+        self.poll_dtls(now);
+        true
+    }
+
+    fn handle_srtcp(&mut self, now: Instant, data: &[u8]) -> bool {
+        let Some(srtcp) = self.srtcp_in.as_mut() else {
+            return false;
+        };
+        let Some(plain) = srtcp.unprotect_rtcp(data) else {
+            self.stats.srtcp_rejected += 1;
+            return true;
+        };
+        self.feedback.clear();
+        if !rtcp::parse(&plain, &mut self.feedback) {
+            self.stats.rtcp_malformed += 1;
+        }
+        let mut feedback = std::mem::take(&mut self.feedback);
+        for item in feedback.drain(..) {
+            match item {
+                // Resends are this transport's job; the room never sees a NACK.
+                Feedback::Nack { ssrc, seqs } => self.resend(now, ssrc, &seqs),
+                other => self.events.push_back(TransportEvent::Feedback(other)),
+            }
+        }
+        self.feedback = feedback;
+        true
+    }
+
+    /// Drains DTLS output: records to send, the peer's certificate, the keys.
+    fn poll_dtls(&mut self, now: Instant) {
+        loop {
+            match self.dtls.poll_output(&mut self.dtls_buf) {
+                dimpl::Output::Packet(p) => {
+                    if let Some((proto, source, destination)) = self.dtls_path.or(self.path) {
+                        self.transmits.push_back(Transmit { proto, source, destination, contents: p.to_vec() });
+                    }
+                }
+                dimpl::Output::BufferTooSmall { needed } => self.dtls_buf.resize(needed, 0),
+                dimpl::Output::Timeout(at) => {
+                    self.dtls_timeout = Some(at.max(now));
+                    break;
+                }
+                dimpl::Output::PeerCert(der) => {
+                    let actual = dimpl::certificate::calculate_fingerprint(der);
+                    if self.remote_fingerprint.as_deref() != Some(&actual[..]) {
+                        self.fail("certificate does not match the SDP fingerprint");
+                        return;
+                    }
+                }
+                dimpl::Output::KeyingMaterial(material, profile) => {
+                    let pair = SrtpProfile::from_dimpl(profile)
+                        .and_then(|p| SrtpContext::pair_from_keying_material(p, &material, false));
+                    match pair {
+                        Some((out, inbound)) => {
+                            self.srtp_out = Some(out);
+                            self.srtcp_in = Some(inbound);
+                        }
+                        None => {
+                            self.fail("unusable SRTP keys");
+                            return;
+                        }
+                    }
+                }
+                dimpl::Output::Connected => self.dtls_done = true,
+                _ => {}
+            }
+        }
+    }
+
+    fn fail(&mut self, why: &'static str) {
+        if !self.failed {
+            self.failed = true;
+            self.connected = false;
+            self.events.push_back(TransportEvent::Failed(why));
+        }
+    }
+
+    /// Collects ICE's packets and events and decides whether media can flow.
+    fn drain(&mut self) {
+        while let Some(t) = self.ice.poll_transmit() {
+            let proto = match t.proto {
+                Protocol::Tcp => Proto::Tcp,
+                _ => Proto::Udp,
+            };
+            self.transmits.push_back(Transmit {
+                proto,
+                source: t.source,
+                destination: t.destination,
+                contents: t.contents.into(),
+            });
+        }
+        while let Some(event) = self.ice.poll_event() {
+            match event {
+                IceAgentEvent::NominatedSend { proto, source, destination } => {
+                    let proto = if proto == Protocol::Tcp { Proto::Tcp } else { Proto::Udp };
+                    self.path = Some((proto, source, destination));
+                }
+                IceAgentEvent::IceConnectionStateChange(IceConnectionState::Disconnected) if self.connected => {
+                    self.connected = false;
+                    self.events.push_back(TransportEvent::Disconnected);
+                }
+                _ => {}
+            }
+        }
+        let ready = !self.failed
+            && self.dtls_done
+            && self.srtp_out.is_some()
+            && self.path.is_some()
+            && self.ice.state().is_connected();
+        if ready && !self.connected {
+            self.connected = true;
+            self.events.push_back(TransportEvent::Connected);
+        }
+    }
+
+    /// Advances ICE consent checks and DTLS retransmissions.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.failed {
+            return;
+        }
+        self.ice.handle_timeout(now);
+        if self.next_report.is_some_and(|at| at <= now) {
+            self.next_report = Some(now + REPORT_INTERVAL);
+            self.send_reports(now);
+        }
+        if self.dtls_timeout.is_some_and(|at| at <= now) {
+            self.dtls_timeout = None;
+            if let Err(e) = self.dtls.handle_timeout(now) {
+                tracing::debug!(error = %e, "downlink DTLS timed out");
+                self.fail("dtls");
+            } else {
+                self.poll_dtls(now);
+            }
+        }
+        self.drain();
+    }
+
+    /// When [`Transport::handle_timeout`] is next due.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if self.failed {
+            return None;
+        }
+        [self.ice.poll_timeout(), self.dtls_timeout, self.next_report.filter(|_| self.connected)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next packet to put on the wire.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next thing the room must know.
+    pub fn poll_event(&mut self) -> Option<TransportEvent> {
+        self.events.pop_front()
+    }
+
+    /// Sends one RTP packet of `stream` (its SSRC replaces the header's): writes the header
+    /// and `payload`, keeps it for resends, protects it with SRTP and queues it for the
+    /// nominated path. False while not connected.
+    pub fn send_rtp(&mut self, now: Instant, stream: StreamIndex, header: &RtpHeader<'_>, payload: &[u8]) -> bool {
+        if !self.connected {
+            return false;
+        }
+        let Some(s) = self.streams.get_mut(stream.0) else {
+            return false;
+        };
+        self.scratch.clear();
+        RtpHeader { ssrc: s.ssrc, ..*header }.write(&mut self.scratch);
+        let extensions = self.scratch.len() - 12;
+        self.scratch.extend_from_slice(payload);
+        if let Some(history) = s.history.as_mut() {
+            history.remember(now, header.sequence, header.timestamp, header.marker, extensions, &self.scratch[12..]);
+        }
+        s.payload_type = header.payload_type;
+        s.packets = s.packets.wrapping_add(1);
+        s.octets = s.octets.wrapping_add(payload.len() as u32);
+        s.last = Some((header.timestamp, now));
+        self.next_report.get_or_insert(now + REPORT_INTERVAL);
+        self.stats.rtp_sent += 1;
+        self.protect_and_queue()
+    }
+
+    /// Resends what a NACK asks for, on the stream's RTX SSRC: the original sequence number
+    /// first in the payload (RFC 4588 §4).
+    fn resend(&mut self, now: Instant, ssrc: u32, sequences: &[u16]) {
+        let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) else { return };
+        let (Some((rtx_ssrc, rtx_pt)), Some(history)) = (s.rtx, s.history.as_ref()) else { return };
+        for &sequence in sequences {
+            let Some((timestamp, marker, extensions, payload)) = history.get(now, sequence) else { continue };
+            s.rtx_sequence = s.rtx_sequence.wrapping_add(1);
+            self.scratch.clear();
+            let header = RtpHeader {
+                payload_type: rtx_pt,
+                marker,
+                sequence: s.rtx_sequence,
+                timestamp,
+                ssrc: rtx_ssrc,
+                extensions: &[],
+            };
+            header.write(&mut self.scratch);
+            // The original header extensions stay in the RTX packet's header; the original
+            // sequence number goes before the payload.
+            if !extensions.is_empty() {
+                self.scratch[0] |= 0x10;
+            }
+            self.scratch.extend_from_slice(extensions);
+            self.scratch.extend_from_slice(&sequence.to_be_bytes());
+            self.scratch.extend_from_slice(payload);
+            self.stats.rtx_sent += 1;
+            let Some(srtp) = self.srtp_out.as_mut() else { return };
+            let Some((proto, source, destination)) = self.path else { return };
+            let mut contents = Vec::with_capacity(self.scratch.len() + 16);
+            if srtp.protect_rtp(&self.scratch, &mut contents) {
+                self.transmits.push_back(Transmit { proto, source, destination, contents });
+            }
+        }
+    }
+
+    fn protect_and_queue(&mut self) -> bool {
+        let (Some(srtp), Some((proto, source, destination))) = (self.srtp_out.as_mut(), self.path) else {
+            return false;
+        };
+        let mut contents = Vec::with_capacity(self.scratch.len() + 16);
+        if !srtp.protect_rtp(&self.scratch, &mut contents) {
+            return false;
+        }
+        self.transmits.push_back(Transmit { proto, source, destination, contents });
+        true
+    }
+
+    /// Sends a sender report with a CNAME for every stream that sent media.
+    fn send_reports(&mut self, now: Instant) {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let mut compound = Vec::new();
+        for s in &self.streams {
+            let Some((timestamp, at)) = s.last else { continue };
+            // The RTP time of "now", extrapolated from the last packet at the clock rate.
+            let elapsed = now.saturating_duration_since(at);
+            let ticks = (elapsed.as_micros() as u64 * u64::from(s.clock_rate) / 1_000_000) as u32;
+            rtcp::write_sender_report(
+                &mut compound,
+                s.ssrc,
+                rtcp::ntp_from_unix(wall),
+                timestamp.wrapping_add(ticks),
+                s.packets,
+                s.octets,
+            );
+            rtcp::write_sdes_cname(&mut compound, s.ssrc, &self.cname);
+        }
+        if !compound.is_empty() {
+            self.send_rtcp(&compound);
+        }
+    }
+
+    /// Sends a plain compound RTCP packet (sender reports) with SRTCP.
+    pub fn send_rtcp(&mut self, compound: &[u8]) -> bool {
+        let (Some(srtp), Some((proto, source, destination)), true) =
+            (self.srtp_out.as_mut(), self.path, self.connected)
+        else {
+            return false;
+        };
+        let mut contents = Vec::with_capacity(compound.len() + 32);
+        if !srtp.protect_rtcp(compound, &mut contents) {
+            return false;
+        }
+        self.transmits.push_back(Transmit { proto, source, destination, contents });
+        true
+    }
+}
+
+fn to_ice(proto: Proto) -> Protocol {
+    match proto {
+        Proto::Udp => Protocol::Udp,
+        Proto::Tcp => Protocol::Tcp,
+    }
+}
