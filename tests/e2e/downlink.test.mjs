@@ -5,7 +5,9 @@
 // getStats says); when the limit is lifted, a larger layer comes back — the picture recovers
 // without a reload, and the sound never stopped. Twice: with the SFU's own estimate from the
 // viewer's transport-wide feedback (`--downlink-estimate twcc`, the default) and with the
-// estimate the viewer's browser reports in REMB (`remb`, where the SFU probes with media).
+// estimate the viewer's browser reports in REMB (`remb`, where the SFU probes with media); and
+// once more in `remb` with the viewer's media sent by Convene's own downlink transport instead
+// of str0m's (`--downlink-transport own`: its own ICE, DTLS-SRTP, RTX and RTCP).
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch, newPage, account, signInPage, shot, toneWav } from "./harness.mjs";
@@ -15,13 +17,20 @@ const skip = namespaceSkip();
 /** The shaped downlink, kbit/s: above the quarter layer (150) and audio, below the half (500). */
 const LIMIT_KBIT = 300;
 
-for (const mode of ["twcc", "remb"]) {
+/** @type {Record<string, string[]>} the server's flags per mode */
+const MODES = {
+  twcc: ["--downlink-estimate", "twcc"],
+  remb: ["--downlink-estimate", "remb"],
+  "remb-own": ["--downlink-estimate", "remb", "--downlink-transport", "own"],
+};
+
+for (const [mode, flags] of Object.entries(MODES)) {
   describe(`downlink estimate: ${mode}`, () => {
     let net, server, publisherBrowser, viewerBrowser, host, meeting;
     before(async () => {
       if (skip) return;
       let secure;
-      ({ net, server, secure } = await namespaceServer(["--downlink-estimate", mode]));
+      ({ net, server, secure } = await namespaceServer(flags));
       // The publisher on this machine's own network, the viewer inside the namespace.
       publisherBrowser = await launch([secure, `--use-file-for-fake-audio-capture=${toneWav()}`]);
       viewerBrowser = await launch([secure], { executablePath: net.wrap("/usr/bin/chromium") });

@@ -134,6 +134,7 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
     config.audible_limit = s.audible;
     config.meter_str0m = true;
     config.downlink_estimate = s.downlink_estimate.sfu();
+    config.own_downlink = s.downlink_estimate.own_transport();
     let mut sim = Sim {
         now: start,
         room: Room::new(start, config),

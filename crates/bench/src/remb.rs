@@ -15,7 +15,7 @@ use str0m::bwe::Bitrate;
 use str0m::rtp::Ssrc;
 use str0m::Rtc;
 
-use crate::scenario::{Estimate, Scenario, REMB_ESTIMATE_BPS as ESTIMATE_BPS};
+use crate::scenario::{Scenario, REMB_ESTIMATE_BPS as ESTIMATE_BPS};
 
 /// The REMB schedule of one subscriber connection.
 #[derive(Debug)]
@@ -45,7 +45,8 @@ impl Remb {
     /// takes its estimates from the subscribers.
     pub(crate) fn of(s: &Scenario, now: Instant) -> Option<Remb> {
         let every = Duration::from_millis(s.remb_every_ms);
-        (s.downlink_estimate == Estimate::Remb).then(|| Remb::new(now, s.remb_bps, every))
+        (s.downlink_estimate.sfu() == convene_sfu::DownlinkEstimate::Receiver)
+            .then(|| Remb::new(now, s.remb_bps, every))
     }
 
     /// A video packet of stream `ssrc` arrived (str0m gives repairs their main SSRC).

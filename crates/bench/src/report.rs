@@ -222,7 +222,7 @@ pub fn overload_verdict(r: &Report) -> String {
 /// downlink estimates from.
 pub fn label(target: Kind, s: &Scenario) -> String {
     match target {
-        Kind::Convene => format!("convene {}", s.downlink_estimate.flag()),
+        Kind::Convene => format!("convene {}", s.downlink_estimate.label()),
         other => format!("{other:?}").to_lowercase(),
     }
 }
@@ -339,7 +339,7 @@ pub fn core_table(r: &crate::inproc::CoreReport) -> String {
         "media core alone, scenario {}: one meeting in this process on simulated time, layer {}, {:?} kbit/s\n",
         s.name, s.layer, s.profile.kbps
     );
-    let _ = writeln!(out, "| {:<40} | {:<20} |", "", format!("convene core {}", s.downlink_estimate.flag()));
+    let _ = writeln!(out, "| {:<40} | {:<20} |", "", format!("convene core {}", s.downlink_estimate.label()));
     let _ = writeln!(out, "|{}|{}|", "-".repeat(42), "-".repeat(22));
     for (k, v) in rows {
         let _ = writeln!(out, "| {k:<40} | {v:<20} |");

@@ -74,6 +74,11 @@ pub enum Estimate {
     Twcc,
     /// The subscriber's browser estimates and reports it in REMB; the SFU neither paces nor pads.
     Remb,
+    /// As `remb`, with subscribers' media sent by Convene's own transport
+    /// (`--downlink-transport own`) instead of str0m's.
+    #[serde(rename = "remb-own")]
+    #[value(name = "remb-own")]
+    RembOwn,
 }
 
 impl Estimate {
@@ -81,15 +86,37 @@ impl Estimate {
     pub fn flag(self) -> &'static str {
         match self {
             Estimate::Twcc => "twcc",
-            Estimate::Remb => "remb",
+            Estimate::Remb | Estimate::RembOwn => "remb",
         }
+    }
+
+    /// The name reports give the mode.
+    pub fn label(self) -> &'static str {
+        match self {
+            Estimate::RembOwn => "remb-own",
+            other => other.flag(),
+        }
+    }
+
+    /// The value of Convene's `--downlink-transport`.
+    pub fn transport_flag(self) -> &'static str {
+        if self.own_transport() {
+            "own"
+        } else {
+            "str0m"
+        }
+    }
+
+    /// Whether subscribers' media goes through Convene's own transport.
+    pub fn own_transport(self) -> bool {
+        self == Estimate::RembOwn
     }
 
     /// The SFU core's setting for it.
     pub fn sfu(self) -> convene_sfu::DownlinkEstimate {
         match self {
             Estimate::Twcc => convene_sfu::DownlinkEstimate::SenderSide,
-            Estimate::Remb => convene_sfu::DownlinkEstimate::Receiver,
+            Estimate::Remb | Estimate::RembOwn => convene_sfu::DownlinkEstimate::Receiver,
         }
     }
 }

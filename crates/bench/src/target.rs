@@ -74,7 +74,8 @@ impl Target {
             // (200 by default, for NAT'd offices) goes up to the scenarios' largest meeting.
             .args(["--max-sockets-per-ip", "2000"])
             .args(["--audible-speakers", &audible.to_string()])
-            .args(["--downlink-estimate", estimate.flag()]);
+            .args(["--downlink-estimate", estimate.flag()])
+            .args(["--downlink-transport", estimate.transport_flag()]);
         if !admission {
             // The scenarios measure the forwarding path up to and past its limit, as Janus's
             // (which has no admission control): overload admission and shedding off.

@@ -102,7 +102,7 @@ impl AppState {
                 config.media_public_ip,
                 config.media_workers,
                 config.audible_speakers,
-                config.downlink_estimate,
+                config.downlink,
                 config.media_high_water,
                 media_events,
                 recordings.recorder.sink(),

@@ -106,6 +106,38 @@ pub(crate) fn vp8_ids(p: &[u8]) -> Option<Vp8Ids> {
     (ids != Vp8Ids::default()).then_some(ids)
 }
 
+/// Copies a VP8 payload to `out` with its descriptor's PictureID and TL0PICIDX replaced by
+/// `ids`' (each only where the payload carries one; a 7-bit PictureID keeps its width). False
+/// if the payload is truncated.
+pub(crate) fn vp8_rewrite(p: &[u8], ids: Vp8Ids, out: &mut Vec<u8>) -> bool {
+    let Some(parsed) = Vp8Payload::parse(p) else { return false };
+    let start = out.len();
+    out.extend_from_slice(p);
+    let Some(&first) = p.first() else { return false };
+    if first & 0x80 == 0 {
+        return true;
+    }
+    let x = p[1];
+    let mut i = start + 2;
+    if x & 0x80 != 0 {
+        if let (Some((_, long)), Some((pid, _))) = (parsed.picture_id, ids.picture_id) {
+            if long {
+                out[i] = 0x80 | ((pid >> 8) as u8 & 0x7f);
+                out[i + 1] = pid as u8;
+            } else {
+                out[i] = pid as u8 & 0x7f;
+            }
+        }
+        i += if parsed.picture_id.is_some_and(|(_, long)| long) { 2 } else { 1 };
+    }
+    if x & 0x40 != 0 {
+        if let Some(tl0) = ids.tl0 {
+            out[i] = tl0;
+        }
+    }
+    true
+}
+
 /// VP9 payload descriptor: B (start of frame) set and P (inter-picture predicted) clear.
 fn vp9_keyframe_start(p: &[u8]) -> bool {
     p.first().is_some_and(|b| b & 0x08 != 0 && b & 0x40 == 0)

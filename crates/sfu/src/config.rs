@@ -26,6 +26,10 @@ pub struct RoomConfig {
     pub meter_str0m: bool,
     /// Where a subscriber's bandwidth estimate comes from.
     pub downlink_estimate: DownlinkEstimate,
+    /// Send subscribers' media through Convene's own transport ([`crate::downlink`]) instead
+    /// of str0m's `Rtc`, which then only writes the SDP. Used only with
+    /// [`DownlinkEstimate::Receiver`]: the own transport has no send-side estimator.
+    pub own_downlink: bool,
 }
 
 /// Where the estimate of a subscriber's downlink comes from: it picks the simulcast layers the
@@ -44,6 +48,25 @@ pub enum DownlinkEstimate {
     Receiver,
 }
 
+/// How subscribers' connections are carried, as a server is configured: where the estimate
+/// that picks their layers comes from, and whose transport sends their packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Downlink {
+    /// Where a subscriber's bandwidth estimate comes from.
+    pub estimate: DownlinkEstimate,
+    /// Convene's own transport ([`crate::downlink`]) instead of str0m's; only with
+    /// [`DownlinkEstimate::Receiver`].
+    pub own_transport: bool,
+}
+
+impl Downlink {
+    /// Sets a room's configuration to carry subscribers this way.
+    pub fn apply(self, config: &mut RoomConfig) {
+        config.downlink_estimate = self.estimate;
+        config.own_downlink = self.own_transport;
+    }
+}
+
 impl RoomConfig {
     /// A configuration with these local addresses and a 1 Mbit/s starting estimate.
     pub fn new(local_addrs: Vec<(Proto, SocketAddr)>) -> RoomConfig {
@@ -54,6 +77,7 @@ impl RoomConfig {
             crowd: DEFAULT_CROWD,
             meter_str0m: false,
             downlink_estimate: DownlinkEstimate::default(),
+            own_downlink: false,
         }
     }
 }

@@ -112,7 +112,7 @@ mod track;
 use std::fmt;
 
 pub use audible::{crowded, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
-pub use config::{DownlinkEstimate, RoomConfig};
+pub use config::{Downlink, DownlinkEstimate, RoomConfig};
 pub use demux::stun_local_ufrag;
 pub use error::SfuError;
 pub use id::{PeerId, PeerRole};

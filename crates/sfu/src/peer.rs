@@ -10,6 +10,8 @@ use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
 
 use crate::config::{DownlinkEstimate, RoomConfig};
+use crate::downlink::link::Link;
+use crate::downlink::Certificate;
 use crate::error::SfuError;
 use crate::id::{PeerId, PeerRole};
 use crate::io::{Datagram, Output, Proto, Transmit};
@@ -23,6 +25,9 @@ pub(crate) struct Peer {
     connected: bool,
     /// Time spent inside str0m, when the room meters it.
     spent: Option<Duration>,
+    /// A subscriber's own transport ([`RoomConfig::own_downlink`]): it carries the packets
+    /// and the `Rtc` only negotiates.
+    link: Option<Box<Link>>,
 }
 
 /// Packets kept per outgoing video stream for retransmission until the room sets each
@@ -50,6 +55,21 @@ impl Peer {
                 DownlinkEstimate::Receiver => builder.set_extension_map(receiver_estimate_extensions()),
             };
         }
+        let own = id.role == PeerRole::Subscriber
+            && config.own_downlink
+            && config.downlink_estimate == DownlinkEstimate::Receiver;
+        let mut link = None;
+        if own {
+            // The Rtc's SDP must name the transport's credentials and certificate.
+            let cert = Certificate::generate().ok_or_else(|| SfuError::InvalidCandidate("certificate".into()))?;
+            let creds = str0m::IceCreds::new();
+            let (der, key) = cert.der();
+            let dtls = str0m::config::DtlsCert { certificate: der.to_vec(), private_key: key.to_vec() };
+            builder = builder.set_local_ice_credentials(creds.clone()).set_dtls_cert(dtls);
+            let creds = crate::downlink::IceCreds { ufrag: creds.ufrag, pass: creds.pass };
+            let made = Link::new(now, creds, &cert, &config.local_addrs);
+            link = Some(Box::new(made.ok_or_else(|| SfuError::InvalidCandidate("downlink transport".into()))?));
+        }
         let mut rtc = builder.build(now);
         for &(proto, addr) in &config.local_addrs {
             let candidate = match proto {
@@ -60,7 +80,7 @@ impl Peer {
             rtc.add_local_candidate(candidate).ok_or_else(|| SfuError::InvalidCandidate(addr.to_string()))?;
         }
         let spent = config.meter_str0m.then_some(Duration::ZERO);
-        Ok(Peer { id, rtc, timeout: now, alive: true, connected: false, spent })
+        Ok(Peer { id, rtc, timeout: now, alive: true, connected: false, spent, link })
     }
 
     /// The local ICE ufrag clients put first in their STUN USERNAME, and the password
@@ -105,8 +125,31 @@ impl Peer {
         }
     }
 
+    /// The own transport and the `Rtc` that negotiates for it, if this subscriber has one.
+    pub(crate) fn link(&mut self) -> Option<(&mut Link, &mut Rtc)> {
+        let alive = self.alive;
+        self.link.as_deref_mut().filter(|_| alive).map(|l| (l, &mut self.rtc))
+    }
+
+    /// Runs `f` on the own transport behind the same panic fence as str0m.
+    fn with_link<R>(&mut self, f: impl FnOnce(&mut Link) -> R) -> Option<R> {
+        let link = self.link.as_deref_mut().filter(|_| self.alive)?;
+        match catch_unwind(AssertUnwindSafe(|| f(link))) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                tracing::error!(peer = %self.id, "downlink transport panicked; disconnecting the peer");
+                self.alive = false;
+                None
+            }
+        }
+    }
+
     /// Feeds a datagram the demultiplexer routed here. Returns false if str0m rejected it.
     pub(crate) fn handle_receive(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
+        if self.link.is_some() {
+            let (proto, source, destination, contents) = (d.proto, d.source, d.destination, d.contents);
+            return self.with_link(|l| l.handle_receive(now, proto, source, destination, contents)).unwrap_or(false);
+        }
         let Ok(contents) = d.contents.try_into() else {
             return false;
         };
@@ -132,6 +175,10 @@ impl Peer {
 
     /// Advances the peer's clock.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if self.link.is_some() {
+            self.with_link(|l| l.handle_timeout(now));
+            return;
+        }
         if let Ok(Err(e)) = self.with_rtc(|rtc| rtc.handle_input(str0m::Input::Timeout(now))) {
             tracing::warn!(peer = %self.id, error = %e, "peer failed");
             self.alive = false;
@@ -142,6 +189,27 @@ impl Peer {
     pub(crate) fn drain(&mut self, out: &mut VecDeque<Output>) -> Drained {
         let mut drained = Drained::default();
         let was_alive = self.alive;
+        if self.link.is_some() {
+            // The Rtc never carries packets here: the link's transport is the connection.
+            let polled = self.with_link(|l| {
+                let drained = l.drain(|t| out.push_back(Output::Transmit(t)));
+                (drained, l.poll_timeout())
+            });
+            if let Some((link_drained, timeout)) = polled {
+                // Nothing scheduled (not yet started): look again in a second.
+                self.timeout = timeout.unwrap_or(self.timeout + Duration::from_secs(1));
+                drained.events = link_drained.events;
+                if link_drained.connected && !self.connected {
+                    self.connected = true;
+                    drained.connected = true;
+                }
+                if link_drained.failed {
+                    self.alive = false;
+                }
+            }
+            drained.died = was_alive && !self.alive;
+            return drained;
+        }
         while self.alive {
             let polled = match self.with_rtc(|rtc| rtc.poll_output()) {
                 Ok(Ok(o)) => o,

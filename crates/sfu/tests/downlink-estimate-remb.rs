@@ -89,10 +89,16 @@ fn layers_follow_the_tile_drop_on_reported_congestion_and_climb_back_by_probing(
 
 #[test]
 fn what_the_viewer_gets_carries_abs_send_time_and_no_transport_wide_sequence() {
-    for (estimate, twcc) in [(DownlinkEstimate::Receiver, false), (DownlinkEstimate::SenderSide, true)] {
+    let cases = [
+        (DownlinkEstimate::Receiver, false, false),
+        (DownlinkEstimate::Receiver, true, false),
+        (DownlinkEstimate::SenderSide, false, true),
+    ];
+    for (estimate, own_downlink, twcc) in cases {
         let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
         config.downlink_estimate = estimate;
-        let mut sim = Sim::with_config(config);
+        config.own_downlink = own_downlink;
+        let mut sim = Sim::exactly(config);
         sim.join(PUBLISHER);
         sim.join(VIEWER);
         let mid = sim.publish_simulcast(PUBLISHER);
@@ -100,10 +106,13 @@ fn what_the_viewer_gets_carries_abs_send_time_and_no_transport_wide_sequence() {
         let mut frame = 0;
         sim.send_simulcast(PUBLISHER, mid, &mut frame, Duration::from_millis(500), &common::RIDS);
         let received = sim.client(VIEWER).received_for(track);
-        assert!(received.len() > 10, "{estimate:?}: the viewer got {} packets", received.len());
+        assert!(received.len() > 10, "{estimate:?} (own {own_downlink}): the viewer got {} packets", received.len());
         // The browser's estimator needs abs-send-time; a transport-wide sequence number would
         // make it send transport feedback instead of REMB.
-        assert!(received.iter().all(|g| g.abs_send_time), "{estimate:?}: abs-send-time on every packet");
+        assert!(
+            received.iter().all(|g| g.abs_send_time),
+            "{estimate:?} (own {own_downlink}): abs-send-time on every packet"
+        );
         assert!(received.iter().all(|g| g.transport_cc == twcc), "{estimate:?}: transport-wide sequence {twcc}");
     }
 }

@@ -35,6 +35,11 @@ fn addr(s: &str) -> SocketAddr {
 /// A browser-like str0m peer (ICE controlling, DTLS client) and our transport, introduced as
 /// their SDPs would: each knows the other's ICE credentials and certificate fingerprint.
 fn pair(tamper_fingerprint: bool) -> Pair {
+    pair_with(tamper_fingerprint, false)
+}
+
+/// `dtls_client`: the transport opens the handshake (the peer answered `a=setup:passive`).
+fn pair_with(tamper_fingerprint: bool, dtls_client: bool) -> Pair {
     let now = Instant::now();
     let cert = Certificate::generate().expect("certificate");
     let server_creds = IceCreds { ufrag: "srvufrag".into(), pass: "serverpasswordserverpass".into() };
@@ -55,7 +60,7 @@ fn pair(tamper_fingerprint: bool) -> Pair {
     api.set_remote_ice_credentials(server_creds);
     api.set_ice_controlling(true);
     api.set_remote_fingerprint(Fingerprint { hash_func: "sha-256".into(), bytes: cert.fingerprint().to_vec() });
-    api.start_dtls(true).unwrap();
+    api.start_dtls(!dtls_client).unwrap();
     api.declare_media("0".into(), MediaKind::Video);
     api.expect_stream_rx(SSRC.into(), Some(RTX_SSRC.into()), "0".into(), None);
 
@@ -64,7 +69,11 @@ fn pair(tamper_fingerprint: bool) -> Pair {
         // The server must refuse a certificate its SDP did not name.
         remote[0] ^= 1;
     }
-    server.set_remote(convene_sfu::downlink::IceCreds { ufrag: client_creds.ufrag, pass: client_creds.pass }, remote);
+    server.set_remote(
+        convene_sfu::downlink::IceCreds { ufrag: client_creds.ufrag, pass: client_creds.pass },
+        remote,
+        dtls_client,
+    );
     let stream = server.add_stream(SSRC, 90_000, Some((RTX_SSRC, RTX_PT)), Some((256, Duration::from_millis(500))));
     Pair { now, server, stream, client, server_events: Vec::new(), client_events: Vec::new() }
 }
@@ -247,4 +256,16 @@ fn a_lost_packet_is_resent_on_rtx_when_the_peer_nacks_it() {
         }
     }
     panic!("102 was not recovered; rtx sent {}", p.server.stats().rtx_sent);
+}
+
+#[test]
+fn the_transport_opens_the_dtls_handshake_when_the_peer_answered_passive() {
+    let mut p = pair_with(false, true);
+    p.connect();
+    let header = RtpHeader { payload_type: 96, marker: true, sequence: 9, timestamp: 9, ssrc: SSRC, extensions: &[] };
+    assert!(p.server.send_rtp(p.now, p.stream, &header, &[9; 50]));
+    p.step(Duration::from_millis(1));
+    let got =
+        p.client_events.iter().any(|e| matches!(e, Event::RtpPacket(packet) if packet.payload[..] == [9u8; 50][..]));
+    assert!(got, "media decrypts with the keys of the other DTLS role");
 }

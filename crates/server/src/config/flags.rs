@@ -133,6 +133,11 @@ pub struct ServeArgs {
     /// CPU per forwarded packet in the media core) [default: twcc].
     #[arg(long, env = "CONVENE_DOWNLINK_ESTIMATE", global = true)]
     pub downlink_estimate: Option<String>,
+    /// Whose transport sends viewers their media: `str0m` (str0m's WebRTC session) or `own`
+    /// (Convene's own ICE, DTLS-SRTP, RTX and RTCP; about a third of the CPU per forwarded
+    /// packet of str0m's; needs `--downlink-estimate remb`) [default: str0m].
+    #[arg(long, env = "CONVENE_DOWNLINK_TRANSPORT", global = true)]
+    pub downlink_transport: Option<String>,
     /// Live captions engine: `off`, `pocketsphinx` (Debian's `pocketsphinx-en-us` model
     /// unless `--captions-model` names another directory) or `whisper` (a build with the
     /// `whisper` feature and a ggml model file) [default: off].

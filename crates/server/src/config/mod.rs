@@ -50,8 +50,8 @@ pub struct Config {
     pub media_workers: usize,
     /// Loudest microphones forwarded in a crowded meeting (0: all).
     pub audible_speakers: usize,
-    /// Where a viewer's downlink estimate comes from.
-    pub downlink_estimate: convene_sfu::DownlinkEstimate,
+    /// Where a viewer's downlink estimate comes from, and whose transport carries it.
+    pub downlink: convene_sfu::Downlink,
     /// When a media worker counts as overloaded.
     pub media_high_water: HighWater,
     /// The live captions engine (`None`: off server-wide) and its worker threads (0: the

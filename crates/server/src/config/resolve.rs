@@ -54,6 +54,15 @@ impl ServeArgs {
             Some("remb") => convene_sfu::DownlinkEstimate::Receiver,
             Some(other) => anyhow::bail!("downlink_estimate {other:?}: expected `twcc` or `remb`"),
         };
+        let own_transport = match self.downlink_transport.or(file.downlink_transport).as_deref() {
+            None | Some("str0m") => false,
+            Some("own") if downlink_estimate == convene_sfu::DownlinkEstimate::Receiver => true,
+            Some("own") => anyhow::bail!(
+                "downlink_transport \"own\" needs downlink_estimate \"remb\": it has no sender-side estimator"
+            ),
+            Some(other) => anyhow::bail!("downlink_transport {other:?}: expected `str0m` or `own`"),
+        };
+        let downlink = convene_sfu::Downlink { estimate: downlink_estimate, own_transport };
         let captions = match self.captions_engine.or(file.captions_engine) {
             Some(engine) if !engine.trim().eq_ignore_ascii_case("off") => {
                 let model = self.captions_model.or(file.captions_model);
@@ -129,7 +138,7 @@ impl ServeArgs {
             tls,
             turn,
             media_workers: self.media_workers.or(file.media_workers).unwrap_or(0),
-            downlink_estimate,
+            downlink,
             audible_speakers: self
                 .audible_speakers
                 .or(file.audible_speakers)
@@ -309,10 +318,22 @@ mod tests {
     #[test]
     fn the_downlink_estimate_is_twcc_unless_told_remb() {
         let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
-        assert_eq!(cfg.downlink_estimate, convene_sfu::DownlinkEstimate::SenderSide);
+        assert_eq!(cfg.downlink.estimate, convene_sfu::DownlinkEstimate::SenderSide);
         let cfg = Cli::parse_from(["convene", "--downlink-estimate", "remb"]).serve.resolve().unwrap();
-        assert_eq!(cfg.downlink_estimate, convene_sfu::DownlinkEstimate::Receiver);
+        assert_eq!(cfg.downlink.estimate, convene_sfu::DownlinkEstimate::Receiver);
         let err = Cli::parse_from(["convene", "--downlink-estimate", "gcc"]).serve.resolve().unwrap_err().to_string();
         assert!(err.contains("downlink_estimate") && err.contains("remb"), "{err}");
+    }
+
+    #[test]
+    fn the_own_downlink_transport_is_chosen_only_with_the_browsers_estimate() {
+        let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
+        assert!(!cfg.downlink.own_transport, "str0m unless told");
+        let own = ["convene", "--downlink-estimate", "remb", "--downlink-transport", "own"];
+        assert!(Cli::parse_from(own).serve.resolve().unwrap().downlink.own_transport);
+        let err = Cli::parse_from(["convene", "--downlink-transport", "own"]).serve.resolve().unwrap_err().to_string();
+        assert!(err.contains("downlink_transport") && err.contains("remb"), "{err}");
+        let err = Cli::parse_from(["convene", "--downlink-transport", "quic"]).serve.resolve().unwrap_err().to_string();
+        assert!(err.contains("quic") && err.contains("own"), "{err}");
     }
 }

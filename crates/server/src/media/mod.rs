@@ -190,14 +190,14 @@ impl Media {
     /// Binds the media sockets (UDP and ICE-TCP on one port) and starts `workers` worker
     /// threads (0: one per core), each with its own UDP socket on the port. A crowded room
     /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all); viewers'
-    /// layers follow `downlink_estimate`; a worker past `high_water` is overloaded.
+    /// layers follow `downlink`; a worker past `high_water` is overloaded.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         listen: SocketAddr,
         public_ip: Option<IpAddr>,
         workers: usize,
         audible_speakers: usize,
-        downlink_estimate: convene_sfu::DownlinkEstimate,
+        downlink: convene_sfu::Downlink,
         high_water: HighWater,
         events: EventSender,
         recorder: PacketSink,
@@ -234,7 +234,7 @@ impl Media {
                 captioner: captioner.clone(),
                 sent: sent.clone(),
                 audible_speakers,
-                downlink_estimate,
+                downlink,
                 board: board.clone(),
                 high_water,
             };
@@ -249,7 +249,14 @@ impl Media {
         for w in 0..count {
             placement.publish(w);
         }
-        tracing::info!(%local, %candidate, workers = count, "media listening (UDP and ICE-TCP)");
+        tracing::info!(
+            %local,
+            %candidate,
+            workers = count,
+            estimate = ?downlink.estimate,
+            own_transport = downlink.own_transport,
+            "media listening (UDP and ICE-TCP)"
+        );
         let inner = Inner { sent, placement: Mutex::new(placement), router, peers: Mutex::default(), board };
         Ok(Media { inner: Arc::new(inner), candidate })
     }

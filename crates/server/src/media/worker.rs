@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use convene_captions::{AudioPacket, AudioSink};
 use convene_sfu::{
-    stun_local_ufrag, Datagram, DownlinkEstimate, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig,
-    Source,
+    stun_local_ufrag, Datagram, Downlink, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig, Source,
 };
 
 use super::command::Command;
@@ -76,8 +75,8 @@ pub(super) struct Worker {
     sent: Arc<AtomicU64>,
     /// Loudest microphones a crowded room forwards (0: all).
     audible_speakers: usize,
-    /// Where viewers' downlink estimates come from.
-    downlink_estimate: DownlinkEstimate,
+    /// Where viewers' downlink estimates come from, and whose transport carries them.
+    downlink: Downlink,
     sent_metric: metrics::Counter,
     /// Media packets forwarded (the SFU's work; a peer-to-peer pair adds none).
     forwarded_metric: metrics::Counter,
@@ -102,8 +101,8 @@ pub(super) struct Shared {
     pub sent: Arc<AtomicU64>,
     /// Loudest microphones a crowded room forwards (0: all).
     pub audible_speakers: usize,
-    /// Where viewers' downlink estimates come from.
-    pub downlink_estimate: DownlinkEstimate,
+    /// Where viewers' downlink estimates come from, and whose transport carries them.
+    pub downlink: Downlink,
     /// Where workers publish their load.
     pub board: Arc<Board>,
     /// When a worker is overloaded.
@@ -112,18 +111,8 @@ pub(super) struct Shared {
 
 impl Worker {
     pub(super) fn new(index: usize, socket: UdpSocket, candidate: SocketAddr, shared: Shared) -> Worker {
-        let Shared {
-            events,
-            tcp,
-            router,
-            recorder,
-            captioner,
-            sent,
-            audible_speakers,
-            downlink_estimate,
-            board,
-            high_water,
-        } = shared;
+        let Shared { events, tcp, router, recorder, captioner, sent, audible_speakers, downlink, board, high_water } =
+            shared;
         let now = Instant::now();
         Worker {
             index,
@@ -141,7 +130,7 @@ impl Worker {
             captioner,
             sent,
             audible_speakers,
-            downlink_estimate,
+            downlink,
             sent_metric: metrics::counter!("media_sent_bytes_total"),
             forwarded_metric: metrics::counter!("media_forwarded_packets_total"),
             handed_over: metrics::counter!("media_datagrams_handed_over_total"),
@@ -402,13 +391,13 @@ impl Worker {
     fn slot(&mut self, meeting: i64) -> &mut Slot {
         let candidate = self.candidate;
         let audible_limit = self.audible_speakers;
-        let downlink_estimate = self.downlink_estimate;
+        let downlink = self.downlink;
         let shedding = self.governor.level();
         self.rooms.entry(meeting).or_insert_with(|| {
             let now = Instant::now();
             let mut config = RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)]);
             config.audible_limit = audible_limit;
-            config.downlink_estimate = downlink_estimate;
+            downlink.apply(&mut config);
             let mut room = Room::new(now, config);
             // A room opened on an overloaded worker sheds like the others there.
             room.set_shedding(now, shedding);

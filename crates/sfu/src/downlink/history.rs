@@ -1,5 +1,6 @@
 //! What a downlink stream sent recently, to answer NACKs with RTX (RFC 4588).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// One sent packet, as needed to send it again.
@@ -16,22 +17,41 @@ struct Sent {
 
 /// A ring of the last packets of one stream, indexed by sequence number.
 ///
-/// The slots and their buffers are reused, so keeping history allocates nothing once the
-/// ring has filled.
+/// Packets older than the age limit give their buffers back as later ones arrive, so a
+/// stream keeps about `max_age` of media, not the ring's worth (a ring of 256 full packets
+/// per camera stream tripled a subscriber's memory); a few freed buffers are kept for reuse.
 pub(super) struct SendHistory {
     slots: Vec<Option<Sent>>,
+    /// Sequence numbers kept, oldest first.
+    order: VecDeque<u16>,
+    spare: Vec<Vec<u8>>,
     max_age: Duration,
 }
+
+/// Freed buffers kept per stream for the next packets.
+const SPARE_BUFFERS: usize = 4;
 
 impl SendHistory {
     /// Keeps up to `packets` (rounded up to a power of two) for at most `max_age`.
     pub(super) fn new(packets: usize, max_age: Duration) -> SendHistory {
         let size = packets.max(1).next_power_of_two();
-        SendHistory { slots: (0..size).map(|_| None).collect(), max_age }
+        SendHistory { slots: (0..size).map(|_| None).collect(), order: VecDeque::new(), spare: Vec::new(), max_age }
     }
 
     fn slot(&self, sequence: u16) -> usize {
         usize::from(sequence) & (self.slots.len() - 1)
+    }
+
+    /// Frees the slot of `sequence` (if it still holds that packet).
+    fn forget(&mut self, sequence: u16) {
+        let i = self.slot(sequence);
+        if self.slots[i].as_ref().is_some_and(|s| s.sequence == sequence) {
+            if let Some(sent) = self.slots[i].take() {
+                if self.spare.len() < SPARE_BUFFERS {
+                    self.spare.push(sent.body);
+                }
+            }
+        }
     }
 
     /// Remembers a packet sent at `at`; `body` is everything after the 12-byte fixed header,
@@ -45,19 +65,29 @@ impl SendHistory {
         extensions: usize,
         body: &[u8],
     ) {
-        let i = self.slot(sequence);
-        match &mut self.slots[i] {
-            Some(sent) => {
-                sent.at = at;
-                sent.sequence = sequence;
-                sent.timestamp = timestamp;
-                sent.marker = marker;
-                sent.extensions = extensions;
-                sent.body.clear();
-                sent.body.extend_from_slice(body);
+        while let Some(&oldest) = self.order.front() {
+            let i = self.slot(oldest);
+            let expired = match &self.slots[i] {
+                Some(s) if s.sequence == oldest => at.saturating_duration_since(s.at) > self.max_age,
+                // Overwritten by a later packet (the ring wrapped): nothing to free.
+                _ => true,
+            };
+            if !expired && self.order.len() < self.slots.len() {
+                break;
             }
-            empty => *empty = Some(Sent { at, sequence, timestamp, marker, extensions, body: body.to_vec() }),
+            self.order.pop_front();
+            self.forget(oldest);
         }
+        self.forget(sequence);
+        let i = self.slot(sequence);
+        if let Some(old) = self.slots[i].take() {
+            self.spare.push(old.body);
+        }
+        let mut buffer = self.spare.pop().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(body);
+        self.slots[i] = Some(Sent { at, sequence, timestamp, marker, extensions, body: buffer });
+        self.order.push_back(sequence);
     }
 
     /// The packet `sequence` if it is still kept: `(timestamp, marker, extension block, payload)`.
@@ -72,6 +102,20 @@ impl SendHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_packets_give_their_memory_back() {
+        let start = Instant::now();
+        let mut h = SendHistory::new(256, Duration::from_millis(500));
+        for seq in 0..200u16 {
+            h.remember(start + Duration::from_millis(u64::from(seq) * 10), seq, 0, false, 0, &[0; 1000]);
+        }
+        let kept = h.slots.iter().filter(|s| s.is_some()).count();
+        assert!((50..=52).contains(&kept), "half a second at 100 packets/s, not the ring: {kept}");
+        assert!(h.get(start + Duration::from_millis(1990), 150).is_some());
+        assert!(h.get(start + Duration::from_millis(1990), 100).is_none());
+        assert!(h.spare.len() <= SPARE_BUFFERS);
+    }
 
     #[test]
     fn keeps_the_last_packets_until_they_age_out() {

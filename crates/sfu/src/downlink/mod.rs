@@ -8,6 +8,7 @@
 //! SDP stays with str0m.
 
 mod history;
+pub(crate) mod link;
 pub mod rtcp;
 pub mod rtp;
 pub mod srtp;

@@ -107,6 +107,9 @@ pub struct Transport {
     dtls_path: Option<(Proto, SocketAddr, SocketAddr)>,
     dtls_timeout: Option<Instant>,
     dtls_done: bool,
+    /// This side opens the DTLS handshake, once ICE has a path for it.
+    dtls_client: bool,
+    dtls_started: bool,
     connected: bool,
     failed: bool,
     transmits: VecDeque<Transmit>,
@@ -118,7 +121,13 @@ pub struct Transport {
     streams: Vec<Stream>,
     next_report: Option<Instant>,
     cname: String,
+    /// Plain packets written before the transport was up (stream, extension bytes, packet),
+    /// sent when it comes up.
+    early: VecDeque<(StreamIndex, usize, Vec<u8>)>,
 }
+
+/// At most this many packets wait for the connection (about a second of one camera).
+const MAX_EARLY_PACKETS: usize = 256;
 
 impl Transport {
     /// An ICE-lite agent with `creds` and a host candidate per local address, and a DTLS 1.2
@@ -159,6 +168,8 @@ impl Transport {
             dtls_path: None,
             dtls_timeout: None,
             dtls_done: false,
+            dtls_client: false,
+            dtls_started: false,
             connected: false,
             failed: false,
             transmits: VecDeque::new(),
@@ -170,13 +181,20 @@ impl Transport {
             streams: Vec::new(),
             next_report: None,
             cname,
+            early: VecDeque::new(),
         })
     }
 
-    /// The peer's ICE credentials and certificate fingerprint (SHA-256), from its SDP.
-    pub fn set_remote(&mut self, creds: IceCreds, fingerprint: Vec<u8>) {
+    /// The peer's ICE credentials and certificate fingerprint (SHA-256), from its SDP, and
+    /// whether this side is the DTLS client (the peer answered `a=setup:passive`; browsers
+    /// answer `active`, so the transport is the server unless told).
+    pub fn set_remote(&mut self, creds: IceCreds, fingerprint: Vec<u8>, dtls_client: bool) {
         self.ice.set_remote_credentials(creds);
         self.remote_fingerprint = Some(fingerprint);
+        if dtls_client && !self.dtls_client {
+            self.dtls_client = true;
+            self.dtls.set_active(true);
+        }
     }
 
     /// Declares an outgoing stream: its SSRC and clock rate, the RTX SSRC and payload type
@@ -200,6 +218,13 @@ impl Transport {
             clock_rate,
         });
         StreamIndex(self.streams.len() - 1)
+    }
+
+    /// Sets (or changes) the RTX SSRC and payload type `stream`'s resends go out on.
+    pub fn set_rtx(&mut self, stream: StreamIndex, ssrc: u32, payload_type: u8) {
+        if let Some(s) = self.streams.get_mut(stream.0) {
+            s.rtx = Some((ssrc, payload_type));
+        }
     }
 
     /// Whether media can be sent.
@@ -237,7 +262,7 @@ impl Transport {
         if !accepted {
             self.stats.unknown_dropped += 1;
         }
-        self.drain();
+        self.drain(now);
         accepted
     }
 
@@ -263,7 +288,9 @@ impl Transport {
     }
 
     fn handle_dtls(&mut self, now: Instant, data: &[u8]) -> bool {
-        if let Err(e) = self.dtls.handle_packet(data) {
+        // dimpl reads its clock from the last timeout: bring it to now first.
+        let result = self.dtls.handle_timeout(now).and_then(|()| self.dtls.handle_packet(data));
+        if let Err(e) = result {
             tracing::debug!(error = %e, "downlink DTLS failed");
             self.fail("dtls");
             return false;
@@ -319,7 +346,7 @@ impl Transport {
                 }
                 dimpl::Output::KeyingMaterial(material, profile) => {
                     let pair = SrtpProfile::from_dimpl(profile)
-                        .and_then(|p| SrtpContext::pair_from_keying_material(p, &material, false));
+                        .and_then(|p| SrtpContext::pair_from_keying_material(p, &material, self.dtls_client));
                     match pair {
                         Some((out, inbound)) => {
                             self.srtp_out = Some(out);
@@ -346,7 +373,7 @@ impl Transport {
     }
 
     /// Collects ICE's packets and events and decides whether media can flow.
-    fn drain(&mut self) {
+    fn drain(&mut self, now: Instant) {
         while let Some(t) = self.ice.poll_transmit() {
             let proto = match t.proto {
                 Protocol::Tcp => Proto::Tcp,
@@ -372,6 +399,14 @@ impl Transport {
                 _ => {}
             }
         }
+        if self.dtls_client && !self.dtls_started && self.path.is_some() {
+            self.dtls_started = true;
+            self.dtls_path = self.path;
+            if self.dtls.handle_timeout(now).is_err() {
+                self.fail("dtls");
+            }
+            self.poll_dtls(now);
+        }
         let ready = !self.failed
             && self.dtls_done
             && self.srtp_out.is_some()
@@ -380,6 +415,17 @@ impl Transport {
         if ready && !self.connected {
             self.connected = true;
             self.events.push_back(TransportEvent::Connected);
+            while let Some((stream, extensions, packet)) = self.early.pop_front() {
+                if let (Some(history), [_, marker, s0, s1, t0, t1, t2, t3, ..]) =
+                    (self.streams.get_mut(stream.0).and_then(|s| s.history.as_mut()), &packet[..])
+                {
+                    let sequence = u16::from_be_bytes([*s0, *s1]);
+                    let timestamp = u32::from_be_bytes([*t0, *t1, *t2, *t3]);
+                    history.remember(now, sequence, timestamp, marker & 0x80 != 0, extensions, &packet[12..]);
+                }
+                self.scratch = packet;
+                self.protect_and_queue();
+            }
         }
     }
 
@@ -402,7 +448,7 @@ impl Transport {
                 self.poll_dtls(now);
             }
         }
-        self.drain();
+        self.drain(now);
     }
 
     /// When [`Transport::handle_timeout`] is next due.
@@ -430,7 +476,7 @@ impl Transport {
     /// and `payload`, keeps it for resends, protects it with SRTP and queues it for the
     /// nominated path. False while not connected.
     pub fn send_rtp(&mut self, now: Instant, stream: StreamIndex, header: &RtpHeader<'_>, payload: &[u8]) -> bool {
-        if !self.connected {
+        if self.failed {
             return false;
         }
         let Some(s) = self.streams.get_mut(stream.0) else {
@@ -440,15 +486,25 @@ impl Transport {
         RtpHeader { ssrc: s.ssrc, ..*header }.write(&mut self.scratch);
         let extensions = self.scratch.len() - 12;
         self.scratch.extend_from_slice(payload);
-        if let Some(history) = s.history.as_mut() {
-            history.remember(now, header.sequence, header.timestamp, header.marker, extensions, &self.scratch[12..]);
-        }
         s.payload_type = header.payload_type;
         s.packets = s.packets.wrapping_add(1);
         s.octets = s.octets.wrapping_add(payload.len() as u32);
         s.last = Some((header.timestamp, now));
         self.next_report.get_or_insert(now + REPORT_INTERVAL);
         self.stats.rtp_sent += 1;
+        if !self.connected {
+            // Before the keys exist (a newcomer's first keyframe often comes then): kept,
+            // within bounds, and sent once connected, as str0m's send queue does. Kept for
+            // resends from when it is really sent.
+            if self.early.len() == MAX_EARLY_PACKETS {
+                self.early.pop_front();
+            }
+            self.early.push_back((stream, extensions, self.scratch.clone()));
+            return true;
+        }
+        if let Some(history) = s.history.as_mut() {
+            history.remember(now, header.sequence, header.timestamp, header.marker, extensions, &self.scratch[12..]);
+        }
         self.protect_and_queue()
     }
 

@@ -351,6 +351,11 @@ fn send_down(
 ) -> bool {
     let nackable = p.kind == TrackKind::Video;
     let params = &p.params;
+    if let Some((link, rtc)) = subscriber.link() {
+        let renumber = munged.vp8.filter(|out| vp8 != Some(*out));
+        let fields = (munged.seq as u16, munged.ts, packet.marker);
+        return link.send(rtc, now, mid, params, fields, packet.ext, &packet.payload, renumber);
+    }
     let written = subscriber.with_rtc(|rtc| {
         let pt = match down.pt {
             Some((from, to)) if from == params.pt() => to,

@@ -93,10 +93,16 @@ impl Room {
             self.process(now);
             return Err(e);
         }
+        let mut opened = Vec::new();
         for down in p.down.values_mut() {
             if let Negotiation::Offered(mid) = down.negotiation {
                 down.negotiation = Negotiation::Open(mid);
-                let history = self.tracks.get(&down.track).and_then(|t| retransmission_history(t.kind, t.source));
+                let track = self.tracks.get(&down.track);
+                let history = track.and_then(|t| retransmission_history(t.kind, t.source));
+                opened.push((mid, track.is_some_and(|t| t.kind == TrackKind::Audio), history));
+                if p.subscriber.link().is_some() {
+                    continue;
+                }
                 if let Some((packets, age)) = history {
                     let _ = p.subscriber.with_rtc(|rtc| {
                         if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
@@ -105,6 +111,9 @@ impl Room {
                     });
                 }
             }
+        }
+        if let Some((link, rtc)) = p.subscriber.link() {
+            link.answered(rtc, sdp, &opened);
         }
         let subscriber = p.subscriber.id;
         self.mark_dirty(subscriber);

@@ -210,7 +210,7 @@ pub struct Sim {
     links: HashMap<SocketAddr, (u64, Instant)>,
     /// One-way delay of the wire.
     pub latency: Duration,
-    /// Drop every n-th packet on the wire (deterministic loss).
+    /// Drop one packet in n on the wire (deterministic, seeded, not periodic).
     pub drop_every: Option<u64>,
     delivered: u64,
     /// Extra datagrams the room received that no client sent (garbage tests).
@@ -225,7 +225,20 @@ impl Sim {
         Sim::with_config(RoomConfig::new(vec![(Proto::Udp, SERVER)]))
     }
 
-    pub fn with_config(config: RoomConfig) -> Sim {
+    /// A room with `config`, except that with `CONVENE_SFU_TEST_DOWNLINK=own` (the test script's
+    /// second run of this suite) subscribers get Convene's own downlink transport and the
+    /// browser's estimate, which it needs: every behaviour is checked on both transports.
+    pub fn with_config(mut config: RoomConfig) -> Sim {
+        if std::env::var("CONVENE_SFU_TEST_DOWNLINK").is_ok_and(|v| v == "own") {
+            config.own_downlink = true;
+            config.downlink_estimate = convene_sfu::DownlinkEstimate::Receiver;
+        }
+        Sim::exactly(config)
+    }
+
+    /// A room with `config` as given, for tests of one downlink estimate (str0m's sender-side
+    /// one) whatever the suite's transport.
+    pub fn exactly(config: RoomConfig) -> Sim {
         init();
         let now = Instant::now();
         Sim {
@@ -423,8 +436,15 @@ impl Sim {
     pub fn deliver(&mut self, p: Packet) {
         let now = self.now;
         if let Some(n) = self.drop_every {
+            // One packet in n on average, at seeded pseudo-random places: a strictly periodic
+            // drop can fall on every resend of one packet (a NACK-to-resend cycle that happens
+            // to span a multiple of n packets), which no real network does.
             self.delivered += 1;
-            if self.delivered.is_multiple_of(n) {
+            let mut x = self.delivered.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            x ^= x >> 31;
+            x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x ^= x >> 29;
+            if x.is_multiple_of(n) {
                 return;
             }
         }

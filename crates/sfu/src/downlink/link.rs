@@ -1,0 +1,302 @@
+//! A subscriber connection whose packets go through Convene's own [`Transport`], while the
+//! str0m `Rtc` beside it only writes and reads the SDP.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::format::PayloadParams;
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, Mid, Pt};
+use str0m::rtp::Extension;
+use str0m::{Event, Rtc};
+
+use super::rtcp::Feedback;
+use super::{Certificate, IceCreds, RtpHeader, StreamIndex, Transport, TransportEvent};
+use crate::codec::{vp8_rewrite, Vp8Ids};
+use crate::io::{Proto, Transmit};
+use crate::packet_cache::Carried;
+
+/// One m-line's outgoing stream.
+struct LinkStream {
+    index: StreamIndex,
+    ssrc: u32,
+    /// The publisher's payload type last seen and the subscriber's for it.
+    pt: Option<(Pt, Pt)>,
+    audio: bool,
+    rtx: Option<u32>,
+}
+
+/// The header extension ids the subscriber's answer agreed to.
+#[derive(Debug, Default, Clone, Copy)]
+struct ExtensionIds {
+    mid: Option<u8>,
+    abs_send_time: Option<u8>,
+    audio_level: Option<u8>,
+    video_orientation: Option<u8>,
+}
+
+/// An m-line the answer opened: its mid, whether it is audio, and the resend history to keep
+/// (packets, age; video only).
+pub(crate) type Opened = (Mid, bool, Option<(usize, Duration)>);
+
+/// What a drained link reports to its peer.
+#[derive(Debug, Default)]
+pub(crate) struct LinkDrained {
+    pub(crate) events: Vec<Event>,
+    pub(crate) connected: bool,
+    pub(crate) failed: bool,
+}
+
+/// A subscriber's downlink on Convene's own transport.
+pub(crate) struct Link {
+    transport: Transport,
+    streams: HashMap<Mid, LinkStream>,
+    by_ssrc: HashMap<u32, Mid>,
+    extensions: ExtensionIds,
+    remote_known: bool,
+    /// The origin of abs-send-time (any instant will do: the browser only differences it).
+    epoch: Instant,
+    payload: Vec<u8>,
+}
+
+impl Link {
+    /// A transport with the ICE credentials and certificate the `Rtc`'s SDP will name.
+    pub(crate) fn new(
+        now: Instant,
+        creds: IceCreds,
+        cert: &Certificate,
+        local: &[(Proto, SocketAddr)],
+    ) -> Option<Link> {
+        Some(Link {
+            transport: Transport::new(now, creds, cert, local)?,
+            streams: HashMap::new(),
+            by_ssrc: HashMap::new(),
+            extensions: ExtensionIds::default(),
+            remote_known: false,
+            epoch: now,
+            payload: Vec::with_capacity(1500),
+        })
+    }
+
+    /// Takes what the subscriber's accepted answer settled: its ICE credentials and
+    /// certificate (the first answer; later ones renegotiate media only), and the streams
+    /// of newly opened m-lines (`history`: what to keep for resends, video only).
+    pub(crate) fn answered(&mut self, rtc: &mut Rtc, answer: &str, opened: &[Opened]) {
+        if !self.remote_known {
+            if let (Some(creds), Some(fingerprint)) = (remote_ice_credentials(answer), remote_fingerprint(answer)) {
+                // An answer of `passive` (str0m's; browsers answer `active`) makes us the client.
+                let passive = answer.lines().any(|l| l.trim() == "a=setup:passive");
+                self.transport.set_remote(creds, fingerprint, passive);
+                self.remote_known = true;
+            }
+        }
+        for &(mid, audio, history) in opened {
+            if self.streams.contains_key(&mid) {
+                continue;
+            }
+            let Some((ssrc, rtx)) =
+                rtc.direct_api().stream_tx_by_mid(mid, None).map(|tx| (*tx.ssrc(), tx.rtx().map(|r| *r)))
+            else {
+                continue;
+            };
+            let Some(media) = rtc.media(mid) else { continue };
+            let map = media.remote_extmap();
+            self.extensions = ExtensionIds {
+                mid: map.id_of(Extension::RtpMid),
+                abs_send_time: map.id_of(Extension::AbsoluteSendTime),
+                audio_level: map.id_of(Extension::AudioLevel).or(self.extensions.audio_level),
+                video_orientation: map.id_of(Extension::VideoOrientation).or(self.extensions.video_orientation),
+            };
+            let clock_rate = if audio { 48_000 } else { 90_000 };
+            // The RTX stream's payload type is known once the first packet's codec is; until
+            // then the stream is added without it (see `send`).
+            let index = self.transport.add_stream(ssrc, clock_rate, None, history);
+            self.by_ssrc.insert(ssrc, mid);
+            self.streams.insert(mid, LinkStream { index, ssrc, pt: None, audio, rtx });
+        }
+    }
+
+    /// Sends one forwarded packet on `mid`'s stream: the payload type mapped to the
+    /// subscriber's, the carried extension values written, a VP8 descriptor renumbered to
+    /// `vp8`. False if the stream is unknown, the codec was not negotiated or the transport
+    /// is not up.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send(
+        &mut self,
+        rtc: &Rtc,
+        now: Instant,
+        mid: Mid,
+        params: &PayloadParams,
+        (sequence, timestamp, marker): (u16, u32, bool),
+        carried: Carried,
+        payload: &[u8],
+        vp8: Option<Vp8Ids>,
+    ) -> bool {
+        let Some(stream) = self.streams.get_mut(&mid) else { return false };
+        let pt = match stream.pt {
+            Some((from, to)) if from == params.pt() => to,
+            _ => {
+                let Some(matched) = rtc.codec_config().match_params(*params) else { return false };
+                let to = matched.pt();
+                if let (Some(rtx_ssrc), Some(rtx_pt)) = (stream.rtx, matched.resend()) {
+                    self.transport.set_rtx(stream.index, rtx_ssrc, *rtx_pt);
+                }
+                stream.pt = Some((params.pt(), to));
+                to
+            }
+        };
+        let ids = self.extensions;
+        let mut values: [(u8, [u8; 16], usize); 4] = [(0, [0; 16], 0); 4];
+        let mut n = 0;
+        let mut push = |id: Option<u8>, bytes: &[u8]| {
+            if let Some(id) = id {
+                if n < values.len() && bytes.len() <= 16 {
+                    values[n].0 = id;
+                    values[n].1[..bytes.len()].copy_from_slice(bytes);
+                    values[n].2 = bytes.len();
+                    n += 1;
+                }
+            }
+        };
+        push(ids.mid, mid.as_bytes());
+        if let Some(id) = ids.abs_send_time {
+            push(Some(id), &abs_send_time(now.saturating_duration_since(self.epoch)));
+        }
+        if stream.audio {
+            if let Some(level) = carried.audio_level {
+                let voice = if carried.voice_activity.unwrap_or(false) { 0x80 } else { 0 };
+                push(ids.audio_level, &[voice | (level.unsigned_abs() & 0x7f)]);
+            }
+        } else if let Some(orientation) = carried.video_orientation {
+            push(ids.video_orientation, &[orientation as u8]);
+        }
+        let list: [(u8, &[u8]); 4] = std::array::from_fn(|i| (values[i].0, &values[i].1[..values[i].2]));
+        let header =
+            RtpHeader { payload_type: *pt, marker, sequence, timestamp, ssrc: stream.ssrc, extensions: &list[..n] };
+        let index = stream.index;
+        let body = match vp8 {
+            Some(ids) => {
+                self.payload.clear();
+                if !vp8_rewrite(payload, ids, &mut self.payload) {
+                    return false;
+                }
+                &self.payload[..]
+            }
+            None => payload,
+        };
+        self.transport.send_rtp(now, index, &header, body)
+    }
+
+    /// Feeds a datagram routed to this connection.
+    pub(crate) fn handle_receive(
+        &mut self,
+        now: Instant,
+        proto: Proto,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        self.transport.handle_receive(now, proto, source, destination, data)
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.transport.handle_timeout(now);
+    }
+
+    /// When the link next needs a timeout.
+    pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
+        self.transport.poll_timeout()
+    }
+
+    /// Moves the transport's datagrams to `out` and turns its events into the str0m events
+    /// the room already handles for subscribers.
+    pub(crate) fn drain(&mut self, mut transmit: impl FnMut(Transmit)) -> LinkDrained {
+        let mut drained = LinkDrained::default();
+        while let Some(t) = self.transport.poll_transmit() {
+            transmit(t);
+        }
+        while let Some(event) = self.transport.poll_event() {
+            match event {
+                TransportEvent::Connected => drained.connected = true,
+                TransportEvent::Disconnected | TransportEvent::Failed(_) => drained.failed = true,
+                TransportEvent::Feedback(Feedback::Pli { ssrc }) => {
+                    if let Some(&mid) = self.by_ssrc.get(&ssrc) {
+                        let kind = KeyframeRequestKind::Pli;
+                        drained.events.push(Event::KeyframeRequest(KeyframeRequest { mid, rid: None, kind }));
+                    }
+                }
+                TransportEvent::Feedback(Feedback::Fir { ssrc, .. }) => {
+                    if let Some(&mid) = self.by_ssrc.get(&ssrc) {
+                        let kind = KeyframeRequestKind::Fir;
+                        drained.events.push(Event::KeyframeRequest(KeyframeRequest { mid, rid: None, kind }));
+                    }
+                }
+                TransportEvent::Feedback(Feedback::Remb { bitrate_bps, ssrcs }) => {
+                    let mid = ssrcs.iter().find_map(|s| self.by_ssrc.get(s)).copied();
+                    if let Some(mid) = mid {
+                        let estimate = Bitrate::bps(bitrate_bps);
+                        drained.events.push(Event::EgressBitrateEstimate(BweKind::Remb { estimate, mid }));
+                    }
+                }
+                TransportEvent::Feedback(_) => {}
+            }
+        }
+        drained
+    }
+}
+
+/// abs-send-time: 6.18 fixed-point seconds, 24 bits.
+fn abs_send_time(since: Duration) -> [u8; 3] {
+    let v = ((since.as_nanos() << 18) / 1_000_000_000) as u32 & 0x00ff_ffff;
+    let b = v.to_be_bytes();
+    [b[1], b[2], b[3]]
+}
+
+/// The session's `a=ice-ufrag` and `a=ice-pwd` (BUNDLE: every m-line carries the same).
+fn remote_ice_credentials(sdp: &str) -> Option<IceCreds> {
+    let value = |key: &str| {
+        sdp.lines().find_map(|l| l.trim().strip_prefix(key)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    };
+    Some(IceCreds { ufrag: value("a=ice-ufrag:")?, pass: value("a=ice-pwd:")? })
+}
+
+/// The SHA-256 `a=fingerprint` of the answer's certificate (str0m keeps it to itself).
+fn remote_fingerprint(sdp: &str) -> Option<Vec<u8>> {
+    let hex = sdp.lines().find_map(|l| {
+        let (func, value) = l.trim().strip_prefix("a=fingerprint:")?.split_once(' ')?;
+        func.eq_ignore_ascii_case("sha-256").then_some(value.trim())
+    })?;
+    let bytes = hex.split(':').map(|b| u8::from_str_radix(b, 16).ok()).collect::<Option<Vec<u8>>>()?;
+    (bytes.len() == 32).then_some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abs_send_time_is_six_point_eighteen_seconds() {
+        assert_eq!(abs_send_time(Duration::from_secs(1)), [0x04, 0x00, 0x00]);
+        assert_eq!(abs_send_time(Duration::from_millis(500)), [0x02, 0x00, 0x00]);
+        assert_eq!(abs_send_time(Duration::from_secs(64)), [0x00, 0x00, 0x00], "wraps every 64 s");
+    }
+
+    #[test]
+    fn ice_credentials_come_from_the_answer() {
+        let sdp =
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:abcd\r\na=ice-pwd:secretsecretsecretsecret\r\n";
+        let creds = remote_ice_credentials(sdp).unwrap();
+        assert_eq!((creds.ufrag.as_str(), creds.pass.as_str()), ("abcd", "secretsecretsecretsecret"));
+        assert!(remote_ice_credentials("v=0\r\na=ice-ufrag:x\r\n").is_none());
+    }
+
+    #[test]
+    fn the_fingerprint_comes_from_the_answer() {
+        let hex: Vec<String> = (0..32).map(|b| format!("{b:02X}")).collect();
+        let sdp = format!("v=0\r\na=fingerprint:sha-256 {}\r\n", hex.join(":"));
+        assert_eq!(remote_fingerprint(&sdp), Some((0..32).collect()));
+        assert_eq!(remote_fingerprint("a=fingerprint:sha-1 00:11\r\n"), None);
+        assert_eq!(remote_fingerprint("a=fingerprint:sha-256 00:zz\r\n"), None);
+    }
+}
