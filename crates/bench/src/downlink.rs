@@ -9,7 +9,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use convene_sfu::downlink::{Certificate, IceCreds, RtpHeader, StreamIndex, Transport};
+use std::sync::Arc;
+
+use convene_sfu::downlink::{Certificate, IceCreds, PayloadPatch, RtpHeader, StreamIndex, Transport};
 use convene_sfu::Proto;
 use str0m::config::Fingerprint;
 use str0m::media::{MediaKind, Mid};
@@ -49,7 +51,7 @@ impl Measure {
 
 /// The two sides of one subscriber connection.
 trait Downlink {
-    fn send(&mut self, now: Instant, stream: usize, seq: u16, ts: u32, marker: bool, payload: &[u8]);
+    fn send(&mut self, now: Instant, stream: usize, seq: u16, ts: u32, marker: bool, payload: &Arc<[u8]>);
     /// Hands every datagram to `out`; returns when the server side next wants a timeout.
     fn drain(&mut self, now: Instant, out: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>) -> Option<Instant>;
     fn timeout(&mut self, now: Instant);
@@ -62,9 +64,9 @@ struct Own {
 }
 
 impl Downlink for Own {
-    fn send(&mut self, now: Instant, stream: usize, seq: u16, ts: u32, marker: bool, payload: &[u8]) {
+    fn send(&mut self, now: Instant, stream: usize, seq: u16, ts: u32, marker: bool, payload: &Arc<[u8]>) {
         let header = RtpHeader { payload_type: PT, marker, sequence: seq, timestamp: ts, ssrc: 0, extensions: &[] };
-        self.transport.send_rtp(now, self.streams[stream], &header, payload);
+        self.transport.send_rtp(now, self.streams[stream], &header, payload, PayloadPatch::default());
     }
     fn drain(&mut self, _now: Instant, out: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>) -> Option<Instant> {
         while let Some(t) = self.transport.poll_transmit() {
@@ -87,9 +89,10 @@ struct Str0m {
 }
 
 impl Downlink for Str0m {
-    fn send(&mut self, now: Instant, stream: usize, seq: u16, ts: u32, marker: bool, payload: &[u8]) {
+    fn send(&mut self, now: Instant, stream: usize, seq: u16, ts: u32, marker: bool, payload: &Arc<[u8]>) {
+        // As the room writes a forwarded packet: the shared payload.
         let write =
-            RtpWrite::new(PT.into(), u64::from(seq).into(), ts, now, payload.to_vec()).marker(marker).nackable(true);
+            RtpWrite::new(PT.into(), u64::from(seq).into(), ts, now, payload.clone()).marker(marker).nackable(true);
         if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(self.mids[stream], None) {
             tx.write_rtp(write);
         }
@@ -217,7 +220,7 @@ pub fn measure(
     let step = Duration::from_secs(1) / rate;
     let connect_for = Duration::from_secs(2);
     let end = start + connect_for + Duration::from_secs(seconds);
-    let body = vec![0x5a; payload];
+    let body: Arc<[u8]> = Arc::from(vec![0x5a; payload]);
     let mut n: u64 = 0;
     while now < end {
         let timing = now >= start + connect_for;

@@ -3,6 +3,8 @@
 
 use str0m::format::Codec;
 
+use crate::downlink::PayloadPatch;
+
 /// Whether `payload` is the first packet of a frame a decoder can start from.
 ///
 /// Audio frames are always independent. Unknown video codecs are never keyframes, so the
@@ -106,36 +108,35 @@ pub(crate) fn vp8_ids(p: &[u8]) -> Option<Vp8Ids> {
     (ids != Vp8Ids::default()).then_some(ids)
 }
 
-/// Copies a VP8 payload to `out` with its descriptor's PictureID and TL0PICIDX replaced by
-/// `ids`' (each only where the payload carries one; a 7-bit PictureID keeps its width). False
-/// if the payload is truncated.
-pub(crate) fn vp8_rewrite(p: &[u8], ids: Vp8Ids, out: &mut Vec<u8>) -> bool {
-    let Some(parsed) = Vp8Payload::parse(p) else { return false };
-    let start = out.len();
-    out.extend_from_slice(p);
-    let Some(&first) = p.first() else { return false };
-    if first & 0x80 == 0 {
-        return true;
+/// The bytes to change in a VP8 payload so that its descriptor's PictureID and TL0PICIDX
+/// read `ids` (each only where the payload carries one; a 7-bit PictureID keeps its width).
+/// `None` if the payload is truncated.
+pub(crate) fn vp8_renumber(p: &[u8], ids: Vp8Ids) -> Option<PayloadPatch> {
+    let parsed = Vp8Payload::parse(p)?;
+    let mut patch = PayloadPatch::default();
+    if p.first()? & 0x80 == 0 {
+        return Some(patch);
     }
-    let x = p[1];
-    let mut i = start + 2;
+    let x = *p.get(1)?;
+    let mut i = 2;
     if x & 0x80 != 0 {
-        if let (Some((_, long)), Some((pid, _))) = (parsed.picture_id, ids.picture_id) {
+        let long = parsed.picture_id.is_some_and(|(_, long)| long);
+        if let Some((pid, _)) = ids.picture_id {
             if long {
-                out[i] = 0x80 | ((pid >> 8) as u8 & 0x7f);
-                out[i + 1] = pid as u8;
+                patch.set(i, 0x80 | ((pid >> 8) as u8 & 0x7f));
+                patch.set(i + 1, pid as u8);
             } else {
-                out[i] = pid as u8 & 0x7f;
+                patch.set(i, pid as u8 & 0x7f);
             }
         }
-        i += if parsed.picture_id.is_some_and(|(_, long)| long) { 2 } else { 1 };
+        i += if long { 2 } else { 1 };
     }
     if x & 0x40 != 0 {
         if let Some(tl0) = ids.tl0 {
-            out[i] = tl0;
+            patch.set(i, tl0);
         }
     }
-    true
+    Some(patch)
 }
 
 /// VP9 payload descriptor: B (start of frame) set and P (inter-picture predicted) clear.
@@ -228,5 +229,20 @@ mod tests {
         assert_eq!(vp8_ids(&short), Some(Vp8Ids { picture_id: Some((0x11, false)), tl0: None }));
         assert_eq!(vp8_ids(&[0x10, 0x10]), None, "no extension");
         assert_eq!(vp8_ids(&[0x90, 0xC0, 0x81]), None, "truncated");
+    }
+
+    #[test]
+    fn vp8_renumbering_patches_the_descriptor_in_place() {
+        let long = [0x90, 0xC0, 0x81, 0x02, 0x05, 0x10, 0xAB];
+        let target = Vp8Ids { picture_id: Some((0x7ffe, true)), tl0: Some(200) };
+        let mut out = long;
+        vp8_renumber(&long, target).unwrap().apply(&mut out);
+        assert_eq!(vp8_ids(&out), Some(target));
+        assert_eq!(&out[5..], &long[5..], "the frame is untouched");
+        let short = [0x90, 0x80, 0x11, 0x10];
+        let mut out = short;
+        vp8_renumber(&short, Vp8Ids { picture_id: Some((0x1234, true)), tl0: None }).unwrap().apply(&mut out);
+        assert_eq!(vp8_ids(&out), Some(Vp8Ids { picture_id: Some((0x34, false)), tl0: None }), "keeps 7 bits");
+        assert!(vp8_renumber(&[0x90, 0xC0, 0x81], target).is_none(), "truncated");
     }
 }

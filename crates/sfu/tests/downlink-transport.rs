@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use convene_sfu::downlink::rtcp::Feedback;
-use convene_sfu::downlink::{Certificate, RtpHeader, StreamIndex, Transport, TransportEvent};
+use std::sync::Arc;
+
+use convene_sfu::downlink::{Certificate, PayloadPatch, RtpHeader, StreamIndex, Transport, TransportEvent};
 use convene_sfu::Proto;
 use str0m::config::Fingerprint;
 use str0m::ice::IceCreds;
@@ -26,6 +28,10 @@ struct Pair {
     client: Rtc,
     server_events: Vec<TransportEvent>,
     client_events: Vec<Event>,
+}
+
+fn payload_of(bytes: impl AsRef<[u8]>) -> Arc<[u8]> {
+    Arc::from(bytes.as_ref())
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -147,7 +153,7 @@ fn a_webrtc_peer_connects_and_receives_media_it_can_decrypt() {
             ssrc: SSRC,
             extensions: &[],
         };
-        assert!(p.server.send_rtp(p.now, p.stream, &header, &payload));
+        assert!(p.server.send_rtp(p.now, p.stream, &header, &payload_of(payload), PayloadPatch::default()));
         p.step(Duration::from_millis(1));
     }
     p.step(Duration::from_millis(1));
@@ -174,7 +180,7 @@ fn the_peers_keyframe_requests_reach_the_server_through_srtcp() {
     p.connect();
     let header =
         RtpHeader { payload_type: 96, marker: true, sequence: 1, timestamp: 3000, ssrc: SSRC, extensions: &[] };
-    assert!(p.server.send_rtp(p.now, p.stream, &header, &[1; 100]));
+    assert!(p.server.send_rtp(p.now, p.stream, &header, &payload_of([1; 100]), PayloadPatch::default()));
     for _ in 0..5 {
         p.step(Duration::from_millis(1));
     }
@@ -204,7 +210,10 @@ fn a_certificate_the_sdp_did_not_name_fails_the_transport() {
             assert!(!p.server.is_connected());
             let header =
                 RtpHeader { payload_type: 96, marker: true, sequence: 1, timestamp: 1, ssrc: SSRC, extensions: &[] };
-            assert!(!p.server.send_rtp(p.now, p.stream, &header, &[0; 10]), "nothing is sent on a failed transport");
+            assert!(
+                !p.server.send_rtp(p.now, p.stream, &header, &payload_of([0; 10]), PayloadPatch::default()),
+                "nothing is sent on a failed transport"
+            );
             return;
         }
     }
@@ -221,7 +230,10 @@ fn garbage_is_counted_and_never_fatal() {
     }
     assert!(p.server.stats().unknown_dropped + p.server.stats().srtcp_rejected >= 3);
     let header = RtpHeader { payload_type: 96, marker: true, sequence: 7, timestamp: 7, ssrc: SSRC, extensions: &[] };
-    assert!(p.server.send_rtp(p.now, p.stream, &header, &[7; 10]), "still connected");
+    assert!(
+        p.server.send_rtp(p.now, p.stream, &header, &payload_of([7; 10]), PayloadPatch::default()),
+        "still connected"
+    );
 }
 
 #[test]
@@ -238,7 +250,13 @@ fn a_lost_packet_is_resent_on_rtx_when_the_peer_nacks_it() {
             ssrc: SSRC,
             extensions: &[],
         };
-        assert!(p.server.send_rtp(p.now, p.stream, &header, &[seq as u8; 300]));
+        // This subscriber's copy of 102 has its first byte changed (as a VP8 renumbering
+        // does): the resend must carry the change too.
+        let mut patch = PayloadPatch::default();
+        if seq == 102 {
+            patch.set(0, 0xee);
+        }
+        assert!(p.server.send_rtp(p.now, p.stream, &header, &payload_of([seq as u8; 300]), patch));
         if seq == 102 {
             let lost = p.server.poll_transmit().expect("the packet to lose");
             assert!(lost.contents.len() > 300);
@@ -248,7 +266,7 @@ fn a_lost_packet_is_resent_on_rtx_when_the_peer_nacks_it() {
     for _ in 0..100 {
         p.step(Duration::from_millis(5));
         let recovered = p.client_events.iter().any(|e| {
-            matches!(e, Event::RtpPacket(packet) if packet.header.sequence_number == 102 && packet.payload[..] == [102u8; 300][..])
+            matches!(e, Event::RtpPacket(packet) if packet.header.sequence_number == 102 && packet.payload[0] == 0xee && packet.payload[1..] == [102u8; 299][..])
         });
         if recovered {
             assert!(p.server.stats().rtx_sent >= 1);
@@ -263,7 +281,7 @@ fn the_transport_opens_the_dtls_handshake_when_the_peer_answered_passive() {
     let mut p = pair_with(false, true);
     p.connect();
     let header = RtpHeader { payload_type: 96, marker: true, sequence: 9, timestamp: 9, ssrc: SSRC, extensions: &[] };
-    assert!(p.server.send_rtp(p.now, p.stream, &header, &[9; 50]));
+    assert!(p.server.send_rtp(p.now, p.stream, &header, &payload_of([9; 50]), PayloadPatch::default()));
     p.step(Duration::from_millis(1));
     let got =
         p.client_events.iter().any(|e| matches!(e, Event::RtpPacket(packet) if packet.payload[..] == [9u8; 50][..]));

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
@@ -12,8 +13,8 @@ use str0m::rtp::Extension;
 use str0m::{Event, Rtc};
 
 use super::rtcp::Feedback;
-use super::{Certificate, IceCreds, RtpHeader, StreamIndex, Transport, TransportEvent};
-use crate::codec::{vp8_rewrite, Vp8Ids};
+use super::{Certificate, IceCreds, PayloadPatch, RtpHeader, StreamIndex, Transport, TransportEvent};
+use crate::codec::{vp8_renumber, Vp8Ids};
 use crate::io::{Proto, Transmit};
 use crate::packet_cache::Carried;
 
@@ -57,7 +58,6 @@ pub(crate) struct Link {
     remote_known: bool,
     /// The origin of abs-send-time (any instant will do: the browser only differences it).
     epoch: Instant,
-    payload: Vec<u8>,
 }
 
 impl Link {
@@ -75,7 +75,6 @@ impl Link {
             extensions: ExtensionIds::default(),
             remote_known: false,
             epoch: now,
-            payload: Vec::with_capacity(1500),
         })
     }
 
@@ -130,7 +129,7 @@ impl Link {
         params: &PayloadParams,
         (sequence, timestamp, marker): (u16, u32, bool),
         carried: Carried,
-        payload: &[u8],
+        payload: &Arc<[u8]>,
         vp8: Option<Vp8Ids>,
     ) -> bool {
         let Some(stream) = self.streams.get_mut(&mid) else { return false };
@@ -175,17 +174,14 @@ impl Link {
         let header =
             RtpHeader { payload_type: *pt, marker, sequence, timestamp, ssrc: stream.ssrc, extensions: &list[..n] };
         let index = stream.index;
-        let body = match vp8 {
-            Some(ids) => {
-                self.payload.clear();
-                if !vp8_rewrite(payload, ids, &mut self.payload) {
-                    return false;
-                }
-                &self.payload[..]
-            }
-            None => payload,
+        let patch = match vp8 {
+            Some(ids) => match vp8_renumber(payload, ids) {
+                Some(patch) => patch,
+                None => return false,
+            },
+            None => PayloadPatch::default(),
         };
-        self.transport.send_rtp(now, index, &header, body)
+        self.transport.send_rtp(now, index, &header, payload, patch)
     }
 
     /// Feeds a datagram routed to this connection.

@@ -15,5 +15,5 @@ pub mod srtp;
 pub mod transport;
 
 pub use is::IceCreds;
-pub use rtp::RtpHeader;
+pub use rtp::{PayloadPatch, RtpHeader};
 pub use transport::{Certificate, StreamIndex, Transport, TransportEvent, TransportStats};

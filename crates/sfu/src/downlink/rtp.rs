@@ -45,9 +45,53 @@ impl RtpHeader<'_> {
     }
 }
 
+/// A few payload bytes a subscriber's copy of a packet has changed (a VP8 descriptor's
+/// picture numbering after a layer switch), so the payload itself can be shared by every
+/// subscriber and kept once for resends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PayloadPatch {
+    len: u8,
+    at: [u8; 4],
+    bytes: [u8; 4],
+}
+
+impl PayloadPatch {
+    /// Sets the payload's byte at `offset`; false if the patch is full or the offset is
+    /// beyond the first 256 bytes (only descriptors are patched).
+    pub fn set(&mut self, offset: usize, byte: u8) -> bool {
+        let (Ok(at), true) = (u8::try_from(offset), usize::from(self.len) < self.at.len()) else { return false };
+        self.at[usize::from(self.len)] = at;
+        self.bytes[usize::from(self.len)] = byte;
+        self.len += 1;
+        true
+    }
+
+    /// Writes the patched bytes into `payload` (those past its end are skipped).
+    pub fn apply(&self, payload: &mut [u8]) {
+        for i in 0..usize::from(self.len) {
+            if let Some(b) = payload.get_mut(usize::from(self.at[i])) {
+                *b = self.bytes[i];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patch_changes_only_its_bytes() {
+        let mut patch = PayloadPatch::default();
+        assert!(patch.set(2, 0xaa) && patch.set(3, 0xbb));
+        assert!(!patch.set(300, 1), "descriptors only");
+        let mut payload = [0u8; 6];
+        patch.apply(&mut payload);
+        assert_eq!(payload, [0, 0, 0xaa, 0xbb, 0, 0]);
+        let mut short = [0u8; 3];
+        patch.apply(&mut short);
+        assert_eq!(short, [0, 0, 0xaa]);
+    }
 
     #[test]
     fn header_without_extensions_is_twelve_bytes() {

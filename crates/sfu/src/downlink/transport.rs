@@ -11,7 +11,7 @@ use is::{Candidate, IceAgent, IceAgentEvent, IceConnectionState, IceCreds, Proto
 
 use super::history::SendHistory;
 use super::rtcp::{self, Feedback};
-use super::rtp::RtpHeader;
+use super::rtp::{PayloadPatch, RtpHeader};
 use super::srtp::{SrtpContext, SrtpProfile};
 use crate::io::{Proto, Transmit};
 
@@ -123,7 +123,17 @@ pub struct Transport {
     cname: String,
     /// Plain packets written before the transport was up (stream, extension bytes, packet),
     /// sent when it comes up.
-    early: VecDeque<(StreamIndex, usize, Vec<u8>)>,
+    early: VecDeque<Early>,
+}
+
+/// A packet written before the transport was up: its plain bytes, and what its stream's
+/// history keeps of it once it is really sent.
+struct Early {
+    stream: StreamIndex,
+    extensions: usize,
+    packet: Vec<u8>,
+    payload: Arc<[u8]>,
+    patch: PayloadPatch,
 }
 
 /// At most this many packets wait for the connection (about a second of one camera).
@@ -415,13 +425,13 @@ impl Transport {
         if ready && !self.connected {
             self.connected = true;
             self.events.push_back(TransportEvent::Connected);
-            while let Some((stream, extensions, packet)) = self.early.pop_front() {
+            while let Some(Early { stream, extensions, packet, payload, patch }) = self.early.pop_front() {
                 if let (Some(history), [_, marker, s0, s1, t0, t1, t2, t3, ..]) =
                     (self.streams.get_mut(stream.0).and_then(|s| s.history.as_mut()), &packet[..])
                 {
-                    let sequence = u16::from_be_bytes([*s0, *s1]);
-                    let timestamp = u32::from_be_bytes([*t0, *t1, *t2, *t3]);
-                    history.remember(now, sequence, timestamp, marker & 0x80 != 0, extensions, &packet[12..]);
+                    let fields =
+                        (u16::from_be_bytes([*s0, *s1]), u32::from_be_bytes([*t0, *t1, *t2, *t3]), marker & 0x80 != 0);
+                    history.remember(now, fields, &packet[12..12 + extensions], &payload, patch);
                 }
                 self.scratch = packet;
                 self.protect_and_queue();
@@ -475,7 +485,14 @@ impl Transport {
     /// Sends one RTP packet of `stream` (its SSRC replaces the header's): writes the header
     /// and `payload`, keeps it for resends, protects it with SRTP and queues it for the
     /// nominated path. False while not connected.
-    pub fn send_rtp(&mut self, now: Instant, stream: StreamIndex, header: &RtpHeader<'_>, payload: &[u8]) -> bool {
+    pub fn send_rtp(
+        &mut self,
+        now: Instant,
+        stream: StreamIndex,
+        header: &RtpHeader<'_>,
+        payload: &Arc<[u8]>,
+        patch: PayloadPatch,
+    ) -> bool {
         if self.failed {
             return false;
         }
@@ -484,8 +501,10 @@ impl Transport {
         };
         self.scratch.clear();
         RtpHeader { ssrc: s.ssrc, ..*header }.write(&mut self.scratch);
-        let extensions = self.scratch.len() - 12;
+        let start = self.scratch.len();
+        let extensions = start - 12;
         self.scratch.extend_from_slice(payload);
+        patch.apply(&mut self.scratch[start..]);
         s.payload_type = header.payload_type;
         s.packets = s.packets.wrapping_add(1);
         s.octets = s.octets.wrapping_add(payload.len() as u32);
@@ -499,11 +518,13 @@ impl Transport {
             if self.early.len() == MAX_EARLY_PACKETS {
                 self.early.pop_front();
             }
-            self.early.push_back((stream, extensions, self.scratch.clone()));
+            let packet = self.scratch.clone();
+            self.early.push_back(Early { stream, extensions, packet, payload: payload.clone(), patch });
             return true;
         }
         if let Some(history) = s.history.as_mut() {
-            history.remember(now, header.sequence, header.timestamp, header.marker, extensions, &self.scratch[12..]);
+            let fields = (header.sequence, header.timestamp, header.marker);
+            history.remember(now, fields, &self.scratch[12..start], payload, patch);
         }
         self.protect_and_queue()
     }
@@ -514,7 +535,7 @@ impl Transport {
         let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) else { return };
         let (Some((rtx_ssrc, rtx_pt)), Some(history)) = (s.rtx, s.history.as_ref()) else { return };
         for &sequence in sequences {
-            let Some((timestamp, marker, extensions, payload)) = history.get(now, sequence) else { continue };
+            let Some((timestamp, marker, extensions, payload, patch)) = history.get(now, sequence) else { continue };
             s.rtx_sequence = s.rtx_sequence.wrapping_add(1);
             self.scratch.clear();
             let header = RtpHeader {
@@ -533,7 +554,9 @@ impl Transport {
             }
             self.scratch.extend_from_slice(extensions);
             self.scratch.extend_from_slice(&sequence.to_be_bytes());
+            let start = self.scratch.len();
             self.scratch.extend_from_slice(payload);
+            patch.apply(&mut self.scratch[start..]);
             self.stats.rtx_sent += 1;
             let Some(srtp) = self.srtp_out.as_mut() else { return };
             let Some((proto, source, destination)) = self.path else { return };
