@@ -109,6 +109,9 @@ pub struct Transport {
     dtls_done: bool,
     /// This side opens the DTLS handshake, once ICE has a path for it.
     dtls_client: bool,
+    /// The path of the first authenticated binding request: the peer is listening there, so
+    /// the handshake can start before it nominates (saving a check interval per join).
+    stun_path: Option<(Proto, SocketAddr, SocketAddr)>,
     dtls_started: bool,
     connected: bool,
     failed: bool,
@@ -136,8 +139,10 @@ struct Early {
     patch: PayloadPatch,
 }
 
-/// At most this many packets wait for the connection (about a second of one camera).
-const MAX_EARLY_PACKETS: usize = 256;
+/// At most this many packets wait for the connection: a newcomer to a meeting of ten is sent
+/// nine cameras' and nine microphones' worth (~1000 packets a second) while it connects, and
+/// dropping the oldest — the replayed keyframes — would leave it waiting for new ones.
+const MAX_EARLY_PACKETS: usize = 2048;
 
 impl Transport {
     /// An ICE-lite agent with `creds` and a host candidate per local address, and a DTLS 1.2
@@ -179,6 +184,7 @@ impl Transport {
             dtls_timeout: None,
             dtls_done: false,
             dtls_client: false,
+            stun_path: None,
             dtls_started: false,
             connected: false,
             failed: false,
@@ -292,6 +298,9 @@ impl Transport {
         }
         let packet = is::stun::StunPacket { proto: to_ice(proto), source, destination, message };
         let handled = self.ice.handle_packet(now, packet);
+        if handled && self.stun_path.is_none() {
+            self.stun_path = Some((proto, destination, source));
+        }
         // The agent answers queued binding requests on its timeout: answer at once.
         self.ice.handle_timeout(now);
         handled
@@ -409,9 +418,9 @@ impl Transport {
                 _ => {}
             }
         }
-        if self.dtls_client && !self.dtls_started && self.path.is_some() {
+        if self.dtls_client && !self.dtls_started && self.path.or(self.stun_path).is_some() {
             self.dtls_started = true;
-            self.dtls_path = self.path;
+            self.dtls_path = self.path.or(self.stun_path);
             if self.dtls.handle_timeout(now).is_err() {
                 self.fail("dtls");
             }
