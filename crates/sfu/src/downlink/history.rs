@@ -82,19 +82,29 @@ impl SendHistory {
         self.order.push_back(sequence);
     }
 
-    /// The packet `sequence` if it is still kept: `(timestamp, marker, extension block,
-    /// payload, patch)`.
-    pub(super) fn get(&self, now: Instant, sequence: u16) -> Option<(u32, bool, &[u8], &Arc<[u8]>, PayloadPatch)> {
+    /// The packet `sequence` if it is still kept.
+    pub(super) fn get(&self, now: Instant, sequence: u16) -> Option<Kept<'_>> {
         let sent = self.slots[self.slot(sequence)].as_ref()?;
         let fresh = now.saturating_duration_since(sent.at) <= self.max_age;
-        (sent.sequence == sequence && fresh).then_some((
-            sent.timestamp,
-            sent.marker,
-            &sent.extensions[..],
-            &sent.payload,
-            sent.patch,
-        ))
+        (sent.sequence == sequence && fresh).then_some(Kept {
+            timestamp: sent.timestamp,
+            marker: sent.marker,
+            extensions: &sent.extensions,
+            payload: &sent.payload,
+            patch: sent.patch,
+        })
     }
+}
+
+/// What a resend of a kept packet needs.
+#[derive(Debug, PartialEq)]
+pub(super) struct Kept<'a> {
+    pub(super) timestamp: u32,
+    pub(super) marker: bool,
+    /// The header extension block as first sent.
+    pub(super) extensions: &'a [u8],
+    pub(super) payload: &'a Arc<[u8]>,
+    pub(super) patch: PayloadPatch,
 }
 
 #[cfg(test)]
@@ -136,9 +146,10 @@ mod tests {
             h.remember(start, (seq, u32::from(seq) * 10, seq == 5), &[seq as u8], &payload(seq as u8, 2), patch);
         }
         assert!(h.get(start, 1).is_none(), "overwritten by 5");
-        let (ts, marker, ext, body, p) = h.get(start, 5).unwrap();
-        assert_eq!((ts, marker, ext, &body[..], p), (50, true, &[5u8][..], &[5u8, 5][..], patch));
-        assert_eq!(h.get(start, 2).map(|p| p.0), Some(20));
+        let kept = h.get(start, 5).unwrap();
+        assert_eq!((kept.timestamp, kept.marker, kept.extensions), (50, true, &[5u8][..]));
+        assert_eq!((&kept.payload[..], kept.patch), (&[5u8, 5][..], patch));
+        assert_eq!(h.get(start, 2).map(|p| p.timestamp), Some(20));
         assert!(h.get(start + Duration::from_millis(501), 5).is_none(), "too old to help");
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use is::stun::StunMessage;
 use is::{Candidate, IceAgent, IceAgentEvent, IceConnectionState, IceCreds, Protocol};
 
-use super::history::SendHistory;
+use super::history::{Kept, SendHistory};
 use super::rtcp::{self, Feedback};
 use super::rtp::{PayloadPatch, RtpHeader};
 use super::srtp::{SrtpContext, SrtpProfile};
@@ -544,7 +544,9 @@ impl Transport {
         let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) else { return };
         let (Some((rtx_ssrc, rtx_pt)), Some(history)) = (s.rtx, s.history.as_ref()) else { return };
         for &sequence in sequences {
-            let Some((timestamp, marker, extensions, payload, patch)) = history.get(now, sequence) else { continue };
+            let Some(Kept { timestamp, marker, extensions, payload, patch }) = history.get(now, sequence) else {
+                continue;
+            };
             s.rtx_sequence = s.rtx_sequence.wrapping_add(1);
             self.scratch.clear();
             let header = RtpHeader {
