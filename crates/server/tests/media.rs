@@ -535,7 +535,12 @@ async fn bandwidth_drop_switches_to_a_lower_layer(backend: Backend) {
 }
 
 async fn ice_tcp_carries_media(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    ice_tcp_carries_media_with(backend, convene_sfu::Downlink::default()).await
+}
+
+/// ICE-TCP for both of a participant's connections, the subscriber's on `downlink`'s transport.
+async fn ice_tcp_carries_media_with(backend: Backend, downlink: convene_sfu::Downlink) {
+    let app = TestApp::spawn_with(backend, |c| c.downlink = downlink).await;
     let (host, m) = meeting(&app, "hosttcp").await;
     let mut a = MediaClient::join_tcp(&app, &m, Some(&host), "Ann over TCP").await;
     let mut b = MediaClient::join(&app, &m, None, "Bob over UDP").await;
@@ -685,6 +690,12 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ice_tcp_carries_media() {
         super::ice_tcp_carries_media(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ice_tcp_carries_media_on_the_own_downlink_transport() {
+        let own = convene_sfu::Downlink { estimate: convene_sfu::DownlinkEstimate::Receiver, own_transport: true };
+        super::ice_tcp_carries_media_with(Backend::Sqlite, own).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
