@@ -11,6 +11,9 @@
 #   SCENARIOS=meeting10 ALONE= bench/compare.sh --duration 10
 #   ALONE=overload bench/compare.sh          # which Convene-only runs (default: overload soak)
 #   bench/compare.sh --client-threads 2      # extra flags go to every `compare`
+#   DOWNLINK=twcc,remb,remb-own bench/compare.sh   # Convene's modes (default: twcc,remb-own —
+#                                            # the default, and the browser's estimate with
+#                                            # subscribers on Convene's own transport)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +30,8 @@ echo "load: $(uptime)"
 for scenario in ${SCENARIOS:-meeting10 meeting100 webinar300}; do
     taskset -c "$BENCH_CPU" target/release/convene-bench compare --ceiling \
         --scenario "$scenario" --server-cpus "$SERVER_CPU" \
-        --convene-bin target/release/convene --json "bench/results/$scenario.json" "$@"
+        --convene-bin target/release/convene --json "bench/results/$scenario.json" \
+        --downlink-estimate "${DOWNLINK:-twcc,remb-own}" "$@"
 done
 for scenario in ${ALONE-overload soak}; do
     taskset -c "$BENCH_CPU" target/release/convene-bench run --scenario "$scenario" \
