@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use convene_sfu::downlink::{Certificate, IceCreds, PayloadPatch, RtpHeader, StreamIndex, Transport};
-use convene_sfu::Proto;
+use convene_sfu::{Datagram, Proto};
 use str0m::config::Fingerprint;
 use str0m::media::{MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
@@ -79,7 +79,8 @@ impl Downlink for Own {
         self.transport.handle_timeout(now);
     }
     fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
-        self.transport.handle_receive(now, Proto::Udp, source, destination, data);
+        let d = Datagram { proto: Proto::Udp, source, destination, contents: data };
+        self.transport.handle_receive(now, &d);
     }
 }
 

@@ -147,8 +147,7 @@ impl Peer {
     /// Feeds a datagram the demultiplexer routed here. Returns false if str0m rejected it.
     pub(crate) fn handle_receive(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
         if self.link.is_some() {
-            let (proto, source, destination, contents) = (d.proto, d.source, d.destination, d.contents);
-            return self.with_link(|l| l.handle_receive(now, proto, source, destination, contents)).unwrap_or(false);
+            return self.with_link(|l| l.handle_receive(now, d)).unwrap_or(false);
         }
         let Ok(contents) = d.contents.try_into() else {
             return false;

@@ -8,7 +8,7 @@ use convene_sfu::downlink::rtcp::Feedback;
 use std::sync::Arc;
 
 use convene_sfu::downlink::{Certificate, PayloadPatch, RtpHeader, StreamIndex, Transport, TransportEvent};
-use convene_sfu::Proto;
+use convene_sfu::{Datagram, Proto};
 use str0m::config::Fingerprint;
 use str0m::ice::IceCreds;
 use str0m::media::{KeyframeRequestKind, MediaKind};
@@ -107,7 +107,13 @@ impl Pair {
                 match self.client.poll_output().expect("client output") {
                     Output::Transmit(t) => {
                         moved = true;
-                        self.server.handle_receive(self.now, Proto::Udp, t.source, t.destination, &t.contents);
+                        let d = Datagram {
+                            proto: Proto::Udp,
+                            source: t.source,
+                            destination: t.destination,
+                            contents: &t.contents,
+                        };
+                        self.server.handle_receive(self.now, &d);
                     }
                     Output::Event(e) => self.client_events.push(e),
                     Output::Timeout(at) => break at,
@@ -226,7 +232,8 @@ fn garbage_is_counted_and_never_fatal() {
     p.connect();
     let junk: [&[u8]; 5] = [&[], &[0xff; 3], &[0x80, 200, 0, 1], &[22, 254, 253, 0, 0], &[0x90; 40]];
     for j in junk {
-        p.server.handle_receive(p.now, Proto::Udp, addr(CLIENT), addr(SERVER), j);
+        let d = Datagram { proto: Proto::Udp, source: addr(CLIENT), destination: addr(SERVER), contents: j };
+        p.server.handle_receive(p.now, &d);
     }
     assert!(p.server.stats().unknown_dropped + p.server.stats().srtcp_rejected >= 3);
     let header = RtpHeader { payload_type: 96, marker: true, sequence: 7, timestamp: 7, ssrc: SSRC, extensions: &[] };

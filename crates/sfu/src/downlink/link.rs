@@ -15,7 +15,7 @@ use str0m::{Event, Rtc};
 use super::rtcp::Feedback;
 use super::{Certificate, IceCreds, PayloadPatch, RtpHeader, StreamIndex, Transport, TransportEvent};
 use crate::codec::{vp8_renumber, Vp8Ids};
-use crate::io::{Proto, Transmit};
+use crate::io::{Datagram, Proto, Transmit};
 use crate::packet_cache::Carried;
 
 /// One m-line's outgoing stream.
@@ -185,15 +185,8 @@ impl Link {
     }
 
     /// Feeds a datagram routed to this connection.
-    pub(crate) fn handle_receive(
-        &mut self,
-        now: Instant,
-        proto: Proto,
-        source: SocketAddr,
-        destination: SocketAddr,
-        data: &[u8],
-    ) -> bool {
-        self.transport.handle_receive(now, proto, source, destination, data)
+    pub(crate) fn handle_receive(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
+        self.transport.handle_receive(now, d)
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {

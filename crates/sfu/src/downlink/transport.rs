@@ -13,7 +13,7 @@ use super::history::{Kept, SendHistory};
 use super::rtcp::{self, Feedback};
 use super::rtp::{PayloadPatch, RtpHeader};
 use super::srtp::{SrtpContext, SrtpProfile};
-use crate::io::{Proto, Transmit};
+use crate::io::{Datagram, Proto, Transmit};
 
 /// The certificate every downlink of a process presents: the SDP names its fingerprint, and
 /// making one per connection would cost a key generation per join.
@@ -255,19 +255,13 @@ impl Transport {
 
     /// Feeds one received datagram (RFC 7983 demultiplexing by its first byte). Returns false
     /// if it was not for this transport or was rejected.
-    pub fn handle_receive(
-        &mut self,
-        now: Instant,
-        proto: Proto,
-        source: SocketAddr,
-        destination: SocketAddr,
-        data: &[u8],
-    ) -> bool {
+    pub fn handle_receive(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
+        let (proto, source, destination, data) = (d.proto, d.source, d.destination, d.contents);
         if self.failed {
             return false;
         }
         let accepted = match data.first() {
-            Some(0..=3) => self.handle_stun(now, proto, source, destination, data),
+            Some(0..=3) => self.handle_stun(now, d),
             Some(20..=63) => {
                 self.dtls_path = Some((proto, destination, source));
                 self.handle_dtls(now, data)
@@ -282,15 +276,9 @@ impl Transport {
         accepted
     }
 
-    fn handle_stun(
-        &mut self,
-        now: Instant,
-        proto: Proto,
-        source: SocketAddr,
-        destination: SocketAddr,
-        data: &[u8],
-    ) -> bool {
-        let Ok(message) = StunMessage::parse(data) else {
+    fn handle_stun(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
+        let (proto, source, destination) = (d.proto, d.source, d.destination);
+        let Ok(message) = StunMessage::parse(d.contents) else {
             return false;
         };
         if !self.ice.accepts_message(&message) {
