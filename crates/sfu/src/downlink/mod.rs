@@ -3,10 +3,11 @@
 //! Issue 19: str0m's per-connection session work (streams walked on every timeout and poll,
 //! one pacer release per timeout) is most of the media core's cost per forwarded packet. A
 //! subscriber connection only sends media it did not encode and only hears feedback, so it
-//! needs far less than a full WebRTC session: an ICE-lite agent ([`is`]), a DTLS server
-//! ([`dimpl`]) for the SRTP keys, SRTP with str0m-proto's ciphers (aws-lc-rs), and RTCP.
+//! needs far less than a full WebRTC session: an ICE-lite agent ([`is`]), DTLS ([`dimpl`])
+//! for the SRTP keys, SRTP with str0m-proto's ciphers (aws-lc-rs), and RTCP.
 //! SDP stays with str0m.
 
+mod certificate;
 mod history;
 pub(crate) mod link;
 pub mod rtcp;
@@ -14,6 +15,7 @@ pub mod rtp;
 pub mod srtp;
 pub mod transport;
 
+pub use certificate::Certificate;
 pub use is::IceCreds;
 pub use rtp::{PayloadPatch, RtpHeader};
-pub use transport::{Certificate, StreamIndex, Transport, TransportEvent, TransportStats};
+pub use transport::{StreamIndex, Transport, TransportEvent, TransportStats};

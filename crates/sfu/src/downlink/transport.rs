@@ -1,5 +1,5 @@
-//! One subscriber's secure transport: ICE-lite, a DTLS server for the SRTP keys, SRTP out and
-//! SRTCP in, sans IO.
+//! One subscriber's secure transport: ICE-lite, DTLS for the SRTP keys, SRTP out and SRTCP
+//! in, sans IO.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -9,45 +9,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use is::stun::StunMessage;
 use is::{Candidate, IceAgent, IceAgentEvent, IceConnectionState, IceCreds, Protocol};
 
+use super::certificate::Certificate;
 use super::history::{Kept, SendHistory};
 use super::rtcp::{self, Feedback};
 use super::rtp::{PayloadPatch, RtpHeader};
 use super::srtp::{SrtpContext, SrtpProfile};
 use crate::io::{Datagram, Proto, Transmit};
 
-/// The certificate every downlink of a process presents: the SDP names its fingerprint, and
-/// making one per connection would cost a key generation per join.
-#[derive(Clone)]
-pub struct Certificate {
-    inner: Arc<dimpl::DtlsCertificate>,
-    fingerprint: Vec<u8>,
-}
-
-impl Certificate {
-    /// A fresh self-signed ECDSA certificate.
-    pub fn generate() -> Option<Certificate> {
-        let cert = dimpl::certificate::generate_self_signed_certificate().ok()?;
-        let fingerprint = dimpl::certificate::calculate_fingerprint(&cert.certificate);
-        Some(Certificate { inner: Arc::new(cert), fingerprint })
-    }
-
-    /// SHA-256 of the DER certificate, the bytes of the SDP's `a=fingerprint:sha-256`.
-    pub fn fingerprint(&self) -> &[u8] {
-        &self.fingerprint
-    }
-
-    /// The certificate and key as DER, for a str0m `Rtc` that writes this transport's SDP.
-    pub fn der(&self) -> (&[u8], &[u8]) {
-        (&self.inner.certificate, &self.inner.private_key)
-    }
-}
-
 /// What a transport reports to the room.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransportEvent {
     /// ICE chose a path and DTLS finished: media can flow.
     Connected,
-    /// The path stopped answering consent checks; media waits for it to come back.
+    /// The path stopped answering consent checks (the room ends the connection then, as it
+    /// does a str0m one's).
     Disconnected,
     /// DTLS failed, or the peer's certificate is not the one its SDP named. Terminal.
     Failed(&'static str),
