@@ -43,7 +43,6 @@ impl SendHistory {
     }
 
     /// Remembers a packet sent at `at`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn remember(
         &mut self,
         at: Instant,

@@ -145,32 +145,26 @@ impl Link {
                 to
             }
         };
+        // The header extensions this subscriber agreed to, with this packet's values.
         let ids = self.extensions;
-        let mut values: [(u8, [u8; 16], usize); 4] = [(0, [0; 16], 0); 4];
+        let abs = abs_send_time(now.saturating_duration_since(self.epoch));
+        let voice = if carried.voice_activity.unwrap_or(false) { 0x80 } else { 0 };
+        let level = carried.audio_level.filter(|_| stream.audio).map(|l| [voice | (l.unsigned_abs() & 0x7f)]);
+        let orientation = carried.video_orientation.filter(|_| !stream.audio).map(|o| [o as u8]);
+        let values: [(Option<u8>, Option<&[u8]>); 4] = [
+            (ids.mid, Some(mid.as_bytes())),
+            (ids.abs_send_time, Some(&abs)),
+            (ids.audio_level, level.as_ref().map(|b| &b[..])),
+            (ids.video_orientation, orientation.as_ref().map(|b| &b[..])),
+        ];
+        let mut list: [(u8, &[u8]); 4] = [(0, &[]); 4];
         let mut n = 0;
-        let mut push = |id: Option<u8>, bytes: &[u8]| {
-            if let Some(id) = id {
-                if n < values.len() && bytes.len() <= 16 {
-                    values[n].0 = id;
-                    values[n].1[..bytes.len()].copy_from_slice(bytes);
-                    values[n].2 = bytes.len();
-                    n += 1;
-                }
+        for (id, bytes) in values {
+            if let (Some(id), Some(bytes)) = (id, bytes) {
+                list[n] = (id, bytes);
+                n += 1;
             }
-        };
-        push(ids.mid, mid.as_bytes());
-        if let Some(id) = ids.abs_send_time {
-            push(Some(id), &abs_send_time(now.saturating_duration_since(self.epoch)));
         }
-        if stream.audio {
-            if let Some(level) = carried.audio_level {
-                let voice = if carried.voice_activity.unwrap_or(false) { 0x80 } else { 0 };
-                push(ids.audio_level, &[voice | (level.unsigned_abs() & 0x7f)]);
-            }
-        } else if let Some(orientation) = carried.video_orientation {
-            push(ids.video_orientation, &[orientation as u8]);
-        }
-        let list: [(u8, &[u8]); 4] = std::array::from_fn(|i| (values[i].0, &values[i].1[..values[i].2]));
         let header =
             RtpHeader { payload_type: *pt, marker, sequence, timestamp, ssrc: stream.ssrc, extensions: &list[..n] };
         let index = stream.index;
