@@ -41,6 +41,7 @@ for (const [mode, flags] of Object.entries(MODES)) {
         body: JSON.stringify({ title: "Slow line", settings: { allow_guests: true, peer_to_peer: false } }), // the SFU's layer choice is the subject
       });
       meeting = await r.json();
+      assert.ok(r.ok, `creating the meeting: ${r.status} ${JSON.stringify(meeting)}\n${server.log()}`);
     });
     after(async () => {
       await viewerBrowser?.close();
@@ -82,7 +83,14 @@ for (const [mode, flags] of Object.entries(MODES)) {
       if (!name) await signInPage(x.page, server.base, host);
       await x.page.goto(`${server.base}/j/${meeting.meeting_id}?pwd=${encodeURIComponent(meeting.passcode)}`);
       if (name) await x.page.fill("#pj-name", name);
-      await x.page.click("text=Join now");
+      try {
+        await x.page.click("text=Join now");
+      } catch (e) {
+        // What the page showed instead, for the failure's explanation.
+        await shot(x.page, `downlink-${mode}-no-join-${name ?? "host"}`).catch(() => {});
+        const text = await x.page.evaluate(() => `${location.href}\n${document.body.innerText}`).catch((err) => String(err));
+        throw new Error(`no "Join now" for ${name ?? "the host"}: ${e instanceof Error ? e.message.split("\n")[0] : e}\npage: ${text}\nerrors: ${x.errors?.join("\n")}\nserver: ${server.log()}`);
+      }
       await x.page.waitForSelector("#room");
       return x;
     }
