@@ -14,9 +14,38 @@ struct Sent {
     timestamp: u32,
     marker: bool,
     /// The header extension block as sent.
-    extensions: Vec<u8>,
+    extensions: Extensions,
     payload: Arc<[u8]>,
     patch: PayloadPatch,
+}
+
+/// The longest header extension block kept: a downlink writes mid (≤ 16 bytes), abs-send-time
+/// and the audio level or the video orientation, at most 28 bytes with the block's own header.
+const MAX_EXTENSIONS: usize = 32;
+
+/// A header extension block kept in place: no allocation per packet remembered (slots are
+/// emptied as packets age out, so a `Vec` here was one `malloc` per packet sent).
+#[derive(Clone, Copy)]
+struct Extensions {
+    len: u8,
+    bytes: [u8; MAX_EXTENSIONS],
+}
+
+impl Extensions {
+    /// The block, or none if it is longer than kept: a resend then goes without extensions,
+    /// which RTX allows (its receiver takes them from the original stream).
+    fn new(block: &[u8]) -> Extensions {
+        let mut kept = Extensions { len: 0, bytes: [0; MAX_EXTENSIONS] };
+        if let (Some(to), Ok(len)) = (kept.bytes.get_mut(..block.len()), u8::try_from(block.len())) {
+            to.copy_from_slice(block);
+            kept.len = len;
+        }
+        kept
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 /// A ring of the last packets of one stream, indexed by sequence number.
@@ -67,17 +96,8 @@ impl SendHistory {
             }
         }
         let i = self.slot(sequence);
-        let mut kept = match self.slots[i].take() {
-            Some(mut old) => {
-                old.extensions.clear();
-                old.extensions.extend_from_slice(extensions);
-                old.extensions
-            }
-            None => extensions.to_vec(),
-        };
-        kept.shrink_to(64);
-        self.slots[i] =
-            Some(Sent { at, sequence, timestamp, marker, extensions: kept, payload: payload.clone(), patch });
+        let extensions = Extensions::new(extensions);
+        self.slots[i] = Some(Sent { at, sequence, timestamp, marker, extensions, payload: payload.clone(), patch });
         self.order.push_back(sequence);
     }
 
@@ -88,7 +108,7 @@ impl SendHistory {
         (sent.sequence == sequence && fresh).then_some(Kept {
             timestamp: sent.timestamp,
             marker: sent.marker,
-            extensions: &sent.extensions,
+            extensions: sent.extensions.as_slice(),
             payload: &sent.payload,
             patch: sent.patch,
         })
@@ -150,6 +170,18 @@ mod tests {
         assert_eq!((&kept.payload[..], kept.patch), (&[5u8, 5][..], patch));
         assert_eq!(h.get(start, 2).map(|p| p.timestamp), Some(20));
         assert!(h.get(start + Duration::from_millis(501), 5).is_none(), "too old to help");
+    }
+
+    #[test]
+    fn an_extension_block_too_long_to_keep_is_left_out_of_resends() {
+        let now = Instant::now();
+        let mut h = SendHistory::new(8, Duration::from_secs(1));
+        let fits = [7u8; MAX_EXTENSIONS];
+        let too_long = [7u8; MAX_EXTENSIONS + 4];
+        h.remember(now, (1, 0, false), &fits, &payload(1, 1), PayloadPatch::default());
+        h.remember(now, (2, 0, false), &too_long, &payload(1, 1), PayloadPatch::default());
+        assert_eq!(h.get(now, 1).unwrap().extensions, &fits[..]);
+        assert_eq!(h.get(now, 2).unwrap().extensions, &[] as &[u8]);
     }
 
     #[test]
