@@ -46,6 +46,17 @@ fn pair(tamper_fingerprint: bool) -> Pair {
 
 /// `dtls_client`: the transport opens the handshake (the peer answered `a=setup:passive`).
 fn pair_with(tamper_fingerprint: bool, dtls_client: bool) -> Pair {
+    let (mut pair, remote) = unanswered(tamper_fingerprint, dtls_client);
+    pair.answer(remote);
+    pair
+}
+
+/// What the peer's answer tells the transport: its ICE credentials, its certificate's
+/// fingerprint, and whether the transport is the DTLS client.
+type Answer = (convene_sfu::downlink::IceCreds, Vec<u8>, bool);
+
+/// A pair whose transport has not had the peer's answer yet.
+fn unanswered(tamper_fingerprint: bool, dtls_client: bool) -> (Pair, Answer) {
     let now = Instant::now();
     let cert = Certificate::generate().expect("certificate");
     let server_creds = IceCreds { ufrag: "srvufrag".into(), pass: "serverpasswordserverpass".into() };
@@ -75,16 +86,17 @@ fn pair_with(tamper_fingerprint: bool, dtls_client: bool) -> Pair {
         // The server must refuse a certificate its SDP did not name.
         remote[0] ^= 1;
     }
-    server.set_remote(
-        convene_sfu::downlink::IceCreds { ufrag: client_creds.ufrag, pass: client_creds.pass },
-        remote,
-        dtls_client,
-    );
+    let answer =
+        (convene_sfu::downlink::IceCreds { ufrag: client_creds.ufrag, pass: client_creds.pass }, remote, dtls_client);
     let stream = server.add_stream(SSRC, 90_000, Some((RTX_SSRC, RTX_PT)), Some((256, Duration::from_millis(500))));
-    Pair { now, server, stream, client, server_events: Vec::new(), client_events: Vec::new() }
+    (Pair { now, server, stream, client, server_events: Vec::new(), client_events: Vec::new() }, answer)
 }
 
 impl Pair {
+    fn answer(&mut self, (creds, fingerprint, dtls_client): Answer) {
+        self.server.set_remote(creds, fingerprint, dtls_client);
+    }
+
     /// Moves packets both ways and advances time by `step` until nothing is left to do now.
     fn step(&mut self, step: Duration) {
         for _ in 0..50 {
@@ -293,4 +305,21 @@ fn the_transport_opens_the_dtls_handshake_when_the_peer_answered_passive() {
     let got =
         p.client_events.iter().any(|e| matches!(e, Event::RtpPacket(packet) if packet.payload[..] == [9u8; 50][..]));
     assert!(got, "media decrypts with the keys of the other DTLS role");
+}
+
+#[test]
+fn checks_that_came_before_the_answer_are_answered_when_it_comes() {
+    // The browser has the server's credentials from the offer and starts its checks at once;
+    // its answer reaches the room later, over the signaling socket.
+    let (mut p, answer) = unanswered(false, false);
+    for _ in 0..20 {
+        p.step(Duration::from_millis(1));
+    }
+    assert!(!p.client.is_connected(), "no check answered without the peer's credentials");
+    p.answer(answer);
+    let answered = p.now;
+    while !(p.server.is_connected() && p.client.is_connected()) {
+        assert!(p.now - answered < Duration::from_millis(10), "connected {:?} after the answer", p.now - answered);
+        p.step(Duration::from_millis(1));
+    }
 }

@@ -13,6 +13,7 @@ pub(crate) mod link;
 pub mod rtcp;
 pub mod rtp;
 pub mod srtp;
+mod stream;
 pub mod transport;
 
 pub use certificate::Certificate;

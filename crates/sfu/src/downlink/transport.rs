@@ -10,10 +10,11 @@ use is::stun::StunMessage;
 use is::{Candidate, IceAgent, IceAgentEvent, IceConnectionState, IceCreds, Protocol};
 
 use super::certificate::Certificate;
-use super::history::{Kept, SendHistory};
+use super::history::Kept;
 use super::rtcp::{self, Feedback};
 use super::rtp::{PayloadPatch, RtpHeader};
 use super::srtp::{SrtpContext, SrtpProfile};
+use super::stream::Stream;
 use crate::io::{Datagram, Proto, Transmit};
 
 /// What a transport reports to the room.
@@ -49,21 +50,6 @@ pub struct TransportStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamIndex(usize);
 
-/// One outgoing stream: its SSRCs, what it sent, and what it keeps for resends.
-struct Stream {
-    ssrc: u32,
-    /// The RTX stream (SSRC, payload type) that resends go out on.
-    rtx: Option<(u32, u8)>,
-    rtx_sequence: u16,
-    history: Option<SendHistory>,
-    payload_type: u8,
-    packets: u32,
-    octets: u32,
-    /// The last packet's RTP timestamp and when it was sent, for sender reports.
-    last: Option<(u32, Instant)>,
-    clock_rate: u32,
-}
-
 /// How often each stream's sender report goes out (RFC 3550 allows 5 s; browsers use ~1 s
 /// for a round-trip estimate and lip sync).
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -88,6 +74,11 @@ pub struct Transport {
     /// the handshake can start before it nominates (saving a check interval per join).
     stun_path: Option<(Proto, SocketAddr, SocketAddr)>,
     dtls_started: bool,
+    /// The peer's credentials just became known: binding requests that came before may wait
+    /// in the ICE agent (see [`Transport::handle_timeout`]).
+    answer_waiting: bool,
+    /// The latest time the transport was given.
+    clock: Instant,
     connected: bool,
     failed: bool,
     transmits: VecDeque<Transmit>,
@@ -118,6 +109,10 @@ struct Early {
 /// nine cameras' and nine microphones' worth (~1000 packets a second) while it connects, and
 /// dropping the oldest — the replayed keyframes — would leave it waiting for new ones.
 const MAX_EARLY_PACKETS: usize = 2048;
+
+/// At most this many binding requests that came before the peer's credentials are answered at
+/// once when they arrive (a browser sends a few per candidate pair while it waits).
+const MAX_WAITING_REQUESTS: usize = 32;
 
 impl Transport {
     /// An ICE-lite agent with `creds` and a host candidate per local address, and a DTLS 1.2
@@ -161,6 +156,8 @@ impl Transport {
             dtls_client: false,
             stun_path: None,
             dtls_started: false,
+            answer_waiting: false,
+            clock: now,
             connected: false,
             failed: false,
             transmits: VecDeque::new(),
@@ -181,6 +178,7 @@ impl Transport {
     /// answer `active`, so the transport is the server unless told).
     pub fn set_remote(&mut self, creds: IceCreds, fingerprint: Vec<u8>, dtls_client: bool) {
         self.ice.set_remote_credentials(creds);
+        self.answer_waiting = true;
         self.remote_fingerprint = Some(fingerprint);
         if dtls_client && !self.dtls_client {
             self.dtls_client = true;
@@ -197,17 +195,7 @@ impl Transport {
         rtx: Option<(u32, u8)>,
         history: Option<(usize, Duration)>,
     ) -> StreamIndex {
-        self.streams.push(Stream {
-            ssrc,
-            rtx,
-            rtx_sequence: 0,
-            history: history.map(|(packets, age)| SendHistory::new(packets, age)),
-            payload_type: 0,
-            packets: 0,
-            octets: 0,
-            last: None,
-            clock_rate,
-        });
+        self.streams.push(Stream::new(ssrc, clock_rate, rtx, history));
         StreamIndex(self.streams.len() - 1)
     }
 
@@ -235,6 +223,7 @@ impl Transport {
         if self.failed {
             return false;
         }
+        self.clock = self.clock.max(now);
         let accepted = match data.first() {
             Some(0..=3) => self.handle_stun(now, d),
             Some(20..=63) => {
@@ -416,6 +405,20 @@ impl Transport {
         if self.failed {
             return;
         }
+        self.clock = self.clock.max(now);
+        if std::mem::take(&mut self.answer_waiting) {
+            // A browser's checks often come before its answer has reached the room, which
+            // gives the peer's credentials; the agent keeps them and answers one per timeout,
+            // a check interval (50 ms) apart. Answer every one now: each is a join's wait.
+            for _ in 0..MAX_WAITING_REQUESTS {
+                let queued = self.transmits.len();
+                self.ice.handle_timeout(now);
+                self.drain(now);
+                if self.transmits.len() == queued {
+                    break;
+                }
+            }
+        }
         self.ice.handle_timeout(now);
         if self.next_report.is_some_and(|at| at <= now) {
             self.next_report = Some(now + REPORT_INTERVAL);
@@ -437,6 +440,9 @@ impl Transport {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         if self.failed {
             return None;
+        }
+        if self.answer_waiting {
+            return Some(self.clock);
         }
         [self.ice.poll_timeout(), self.dtls_timeout, self.next_report.filter(|_| self.connected)]
             .into_iter()
@@ -558,19 +564,7 @@ impl Transport {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let mut compound = Vec::new();
         for s in &self.streams {
-            let Some((timestamp, at)) = s.last else { continue };
-            // The RTP time of "now", extrapolated from the last packet at the clock rate.
-            let elapsed = now.saturating_duration_since(at);
-            let ticks = (elapsed.as_micros() as u64 * u64::from(s.clock_rate) / 1_000_000) as u32;
-            rtcp::write_sender_report(
-                &mut compound,
-                s.ssrc,
-                rtcp::ntp_from_unix(wall),
-                timestamp.wrapping_add(ticks),
-                s.packets,
-                s.octets,
-            );
-            rtcp::write_sdes_cname(&mut compound, s.ssrc, &self.cname);
+            s.write_report(now, wall, &self.cname, &mut compound);
         }
         if !compound.is_empty() {
             self.send_rtcp(&compound);
