@@ -48,13 +48,26 @@ function isShell(request) {
   return !(p === "/api" || p.startsWith("/api/") || p === "/sw.js" || p === "/healthz" || p === "/metrics");
 }
 
+/**
+ * The network's answer. A load that failed on the way is tried once more first: when the
+ * device's network changes mid-load (Wi-Fi to mobile, a VPN coming up), the browser aborts
+ * every request in flight, and one lost module would leave the app blank.
+ */
+async function fromNetwork(request) {
+  try {
+    return await fetch(request);
+  } catch (_) {
+    return fetch(request);
+  }
+}
+
 /** Network first; the cached copy when the network fails. Navigations all share "/" (index.html). */
 async function shellFetch(request) {
   const cache = await caches.open(SHELL_CACHE);
   const navigation = request.mode === "navigate";
   const key = navigation ? "/" : new URL(request.url).pathname;
   try {
-    const response = await fetch(request);
+    const response = await fromNetwork(request);
     const html = (response.headers.get("content-type") || "").startsWith("text/html");
     if (response.ok && response.type === "basic" && (!navigation || html)) await cache.put(key, response.clone());
     return response;

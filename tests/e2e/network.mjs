@@ -87,6 +87,13 @@ export function privateNetwork() {
   const dir = mkdtempSync(join(tmpdir(), "convene-netns-"));
   try {
     ip("link", "add", outer, "type", "veth", "peer", "name", inner, "netns", name);
+    // No IPv6 link-local addresses: the kernel would add them a second or so after the link
+    // comes up (after duplicate address detection), and Chromium aborts the loads in flight
+    // when the machine's addresses change — a browser on this machine launched just then
+    // fails to load the app (net::ERR_NETWORK_CHANGED, or ERR_FAILED through the service
+    // worker).
+    ip("link", "set", outer, "addrgenmode", "none");
+    ip("netns", "exec", name, "ip", "link", "set", inner, "addrgenmode", "none");
     ip("addr", "add", `${host}/30`, "dev", outer);
     ip("link", "set", outer, "up");
     ip("netns", "exec", name, "ip", "addr", "add", `${guest}/30`, "dev", inner);

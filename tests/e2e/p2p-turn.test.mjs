@@ -44,6 +44,10 @@ function namespace(n) {
   ip("netns", "add", ns);
   ip("link", "add", hostIf, "type", "veth", "peer", "name", nsIf);
   ip("link", "set", nsIf, "netns", ns);
+  // No IPv6 link-local addresses appearing a second later: Chromium aborts loads in flight
+  // when the machine's addresses change, in other tests' browsers too (network.mjs).
+  ip("link", "set", hostIf, "addrgenmode", "none");
+  ip("-n", ns, "link", "set", nsIf, "addrgenmode", "none");
   ip("addr", "add", `${hostIp}/30`, "dev", hostIf);
   ip("link", "set", hostIf, "up");
   ip("-n", ns, "addr", "add", `${nsIp}/30`, "dev", nsIf);
