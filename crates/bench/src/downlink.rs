@@ -159,7 +159,7 @@ fn own(now: Instant, i: usize, streams: usize, cert: &Certificate) -> Result<Sub
     let mut peer = peer(now, i, streams, creds, cert.fingerprint().to_vec())?;
     let peer_creds = peer.direct_api().local_ice_credentials();
     let peer_fingerprint = peer.direct_api().local_dtls_fingerprint().bytes.clone();
-    transport.set_remote(IceCreds { ufrag: peer_creds.ufrag, pass: peer_creds.pass }, peer_fingerprint, false);
+    transport.set_remote(now, IceCreds { ufrag: peer_creds.ufrag, pass: peer_creds.pass }, peer_fingerprint, false);
     let history = Some((256, Duration::from_millis(500)));
     let streams =
         (0..streams).map(|k| transport.add_stream(ssrc(k), 90_000, Some((rtx_ssrc(k), RTX_PT)), history)).collect();

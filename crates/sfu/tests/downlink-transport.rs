@@ -94,7 +94,7 @@ fn unanswered(tamper_fingerprint: bool, dtls_client: bool) -> (Pair, Answer) {
 
 impl Pair {
     fn answer(&mut self, (creds, fingerprint, dtls_client): Answer) {
-        self.server.set_remote(creds, fingerprint, dtls_client);
+        self.server.set_remote(self.now, creds, fingerprint, dtls_client);
     }
 
     /// Moves packets both ways and advances time by `step` until nothing is left to do now.

@@ -81,12 +81,12 @@ impl Link {
     /// Takes what the subscriber's accepted answer settled: its ICE credentials and
     /// certificate (the first answer; later ones renegotiate media only), and the streams
     /// of newly opened m-lines (`history`: what to keep for resends, video only).
-    pub(crate) fn answered(&mut self, rtc: &mut Rtc, answer: &str, opened: &[Opened]) {
+    pub(crate) fn answered(&mut self, now: Instant, rtc: &mut Rtc, answer: &str, opened: &[Opened]) {
         if !self.remote_known {
             if let (Some(creds), Some(fingerprint)) = (remote_ice_credentials(answer), remote_fingerprint(answer)) {
                 // An answer of `passive` (str0m's; browsers answer `active`) makes us the client.
                 let passive = answer.lines().any(|l| l.trim() == "a=setup:passive");
-                self.transport.set_remote(creds, fingerprint, passive);
+                self.transport.set_remote(now, creds, fingerprint, passive);
                 self.remote_known = true;
             }
         }

@@ -74,11 +74,6 @@ pub struct Transport {
     /// the handshake can start before it nominates (saving a check interval per join).
     stun_path: Option<(Proto, SocketAddr, SocketAddr)>,
     dtls_started: bool,
-    /// The peer's credentials just became known: binding requests that came before may wait
-    /// in the ICE agent (see [`Transport::handle_timeout`]).
-    answer_waiting: bool,
-    /// The latest time the transport was given.
-    clock: Instant,
     connected: bool,
     failed: bool,
     transmits: VecDeque<Transmit>,
@@ -110,8 +105,8 @@ struct Early {
 /// dropping the oldest — the replayed keyframes — would leave it waiting for new ones.
 const MAX_EARLY_PACKETS: usize = 2048;
 
-/// At most this many binding requests that came before the peer's credentials are answered at
-/// once when they arrive (a browser sends a few per candidate pair while it waits).
+/// At most this many binding requests waiting in the ICE agent are answered at once (a browser
+/// sends a few per candidate pair while its answer is on the way).
 const MAX_WAITING_REQUESTS: usize = 32;
 
 impl Transport {
@@ -156,8 +151,6 @@ impl Transport {
             dtls_client: false,
             stun_path: None,
             dtls_started: false,
-            answer_waiting: false,
-            clock: now,
             connected: false,
             failed: false,
             transmits: VecDeque::new(),
@@ -176,14 +169,16 @@ impl Transport {
     /// The peer's ICE credentials and certificate fingerprint (SHA-256), from its SDP, and
     /// whether this side is the DTLS client (the peer answered `a=setup:passive`; browsers
     /// answer `active`, so the transport is the server unless told).
-    pub fn set_remote(&mut self, creds: IceCreds, fingerprint: Vec<u8>, dtls_client: bool) {
+    pub fn set_remote(&mut self, now: Instant, creds: IceCreds, fingerprint: Vec<u8>, dtls_client: bool) {
         self.ice.set_remote_credentials(creds);
-        self.answer_waiting = true;
         self.remote_fingerprint = Some(fingerprint);
         if dtls_client && !self.dtls_client {
             self.dtls_client = true;
             self.dtls.set_active(true);
         }
+        // A browser's checks often come before its answer has reached the room: they wait in
+        // the agent until now.
+        self.answer_checks(now);
     }
 
     /// Declares an outgoing stream: its SSRC and clock rate, the RTX SSRC and payload type
@@ -223,7 +218,6 @@ impl Transport {
         if self.failed {
             return false;
         }
-        self.clock = self.clock.max(now);
         let accepted = match data.first() {
             Some(0..=3) => self.handle_stun(now, d),
             Some(20..=63) => {
@@ -253,9 +247,21 @@ impl Transport {
         if handled && self.stun_path.is_none() {
             self.stun_path = Some((proto, destination, source));
         }
-        // The agent answers queued binding requests on its timeout: answer at once.
-        self.ice.handle_timeout(now);
+        self.answer_checks(now);
         handled
+    }
+
+    /// Answers the binding requests waiting in the ICE agent, which answers one per timeout
+    /// (a check interval, 50 ms, apart): each is a wait in someone's join.
+    fn answer_checks(&mut self, now: Instant) {
+        for _ in 0..MAX_WAITING_REQUESTS {
+            let queued = self.transmits.len();
+            self.ice.handle_timeout(now);
+            self.drain(now);
+            if self.transmits.len() == queued {
+                break;
+            }
+        }
     }
 
     fn handle_dtls(&mut self, now: Instant, data: &[u8]) -> bool {
@@ -405,20 +411,6 @@ impl Transport {
         if self.failed {
             return;
         }
-        self.clock = self.clock.max(now);
-        if std::mem::take(&mut self.answer_waiting) {
-            // A browser's checks often come before its answer has reached the room, which
-            // gives the peer's credentials; the agent keeps them and answers one per timeout,
-            // a check interval (50 ms) apart. Answer every one now: each is a join's wait.
-            for _ in 0..MAX_WAITING_REQUESTS {
-                let queued = self.transmits.len();
-                self.ice.handle_timeout(now);
-                self.drain(now);
-                if self.transmits.len() == queued {
-                    break;
-                }
-            }
-        }
         self.ice.handle_timeout(now);
         if self.next_report.is_some_and(|at| at <= now) {
             self.next_report = Some(now + REPORT_INTERVAL);
@@ -440,9 +432,6 @@ impl Transport {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         if self.failed {
             return None;
-        }
-        if self.answer_waiting {
-            return Some(self.clock);
         }
         [self.ice.poll_timeout(), self.dtls_timeout, self.next_report.filter(|_| self.connected)]
             .into_iter()

@@ -113,7 +113,7 @@ impl Room {
             }
         }
         if let Some((link, rtc)) = p.subscriber.link() {
-            link.answered(rtc, sdp, &opened);
+            link.answered(now, rtc, sdp, &opened);
         }
         let subscriber = p.subscriber.id;
         self.mark_dirty(subscriber);
