@@ -627,10 +627,32 @@ async fn an_overloaded_worker_refuses_joins_and_keeps_audio(backend: Backend) {
     app.stop().await;
 }
 
+/// The SFU names a speaker only when it changes: someone who arrives while the same person
+/// keeps talking is told at once who it is (right after the welcome), not at the next change.
+async fn a_newcomer_is_told_who_is_speaking(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host, m) = meeting(&app, "speakhost").await;
+    let mut ann = MediaClient::join(&app, &m, Some(&host), "Ann").await;
+    ann.publish().await;
+    let pid = ann.participant_id.clone();
+    ann.signaling().expect_where("active_speaker", |f| f["participant_id"] == pid.as_str()).await;
+    // Ann is the only one talking, so the speaker does not change again.
+    let (mut lee, _) = common::ws::Client::join(&app, &m, None, "Lee").await;
+    let told = lee.expect("active_speaker").await;
+    assert_eq!(told["participant_id"], pid.as_str(), "{told}");
+    drop(ann);
+    app.stop().await;
+}
+
 mod sqlite {
     use common::Backend;
 
     use super::common;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newcomer_is_told_who_is_speaking() {
+        super::a_newcomer_is_told_who_is_speaking(Backend::Sqlite).await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_participants_exchange_audio_and_video() {

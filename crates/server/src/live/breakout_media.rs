@@ -63,6 +63,7 @@ async fn shift(state: &Services, room: &Arc<Room>, pid: &str, k: u32) -> bool {
     state.media.leave(from, pid);
     // Told before the new room's media exists, so its first subscribe offer comes after.
     room.send_to(pid, ServerMessage::BreakoutMoved { room: k, name: name.clone(), tracks });
+    super::relay::tell_speaker(room, pid);
     state.media.join(to, pid);
     state.media.set_muted(to, pid, p.muted);
     tracing::info!(meeting_id = room.meeting_id, participant = pid, from = old, to = k, "breakout move");
@@ -180,6 +181,7 @@ pub(super) fn apply(room: &Room, k: u32, event: MediaEvent) {
             }
         }
         MediaEvent::ActiveSpeaker { participant_id } => {
+            room.speakers.set(k, participant_id.as_deref());
             room.send_in(k, &ServerMessage::ActiveSpeaker { participant_id });
         }
     }

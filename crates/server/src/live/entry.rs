@@ -120,7 +120,7 @@ impl Live {
         .await;
         let first = self.welcome(state, &room, &attached.participant, resume_token, false).await?;
         tell_waiting(&room, &participant);
-        super::breakout::tell_newcomer(&room, &participant.participant_id);
+        super::welcome::after_welcome(&room, &participant.participant_id);
         Ok(Entered { room, attached, first })
     }
 
@@ -166,7 +166,7 @@ impl Live {
         } else {
             let w = self.welcome(state, &room, &attached.participant, resume_token.to_owned(), true).await?;
             tell_waiting(&room, &attached.participant);
-            super::breakout::tell_newcomer(&room, &attached.participant.participant_id);
+            super::welcome::after_welcome(&room, &attached.participant.participant_id);
             w
         };
         Ok(Entered { room, attached, first })

@@ -250,7 +250,7 @@ impl Live {
         match self.welcome(state, room, &p, token, false).await {
             Ok(w) => {
                 room.send_to(pid, w);
-                super::breakout::tell_newcomer(room, pid);
+                super::welcome::after_welcome(room, pid);
             }
             Err(e) => tracing::error!(error = %e, "could not build welcome"),
         }

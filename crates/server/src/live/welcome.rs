@@ -69,3 +69,10 @@ impl Live {
         })
     }
 }
+
+/// What follows a welcome, in the newcomer's queue: the breakout rooms if open, and who is
+/// speaking in their room now.
+pub(super) fn after_welcome(room: &Room, pid: &str) {
+    super::breakout::tell_newcomer(room, pid);
+    super::relay::tell_speaker(room, pid);
+}

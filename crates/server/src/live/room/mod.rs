@@ -16,12 +16,14 @@ mod breakouts;
 mod captioning;
 mod pairing;
 mod seats;
+mod speakers;
 
 pub(crate) use blob_budget::BlobBudget;
 pub(crate) use breakouts::Breakouts;
 pub(crate) use captioning::RoomCaptions;
 pub(crate) use pairing::Pairing;
 pub(in crate::live) use pairing::{Pair, PairState};
+pub(crate) use speakers::Speakers;
 
 use seats::{RoomState, Seat, Waiter, OUTBOX};
 
@@ -43,6 +45,8 @@ pub(crate) struct Room {
     pub(crate) captions: RoomCaptions,
     /// Breakout rooms (live/breakout.rs).
     pub(crate) breakout: Breakouts,
+    /// The active speaker of each of its rooms, for newcomers (live/relay.rs).
+    pub(crate) speakers: Speakers,
     state: Mutex<RoomState>,
 }
 
@@ -89,6 +93,7 @@ impl Room {
             p2p: Default::default(),
             captions: Default::default(),
             breakout: Default::default(),
+            speakers: Default::default(),
             state: Mutex::new(RoomState::default()),
         }
     }
