@@ -183,7 +183,10 @@ impl Worker {
             let read_at = Instant::now();
             match inbox.receive(&self.socket) {
                 Ok(n) => {
-                    busy |= n > 0;
+                    // Only a full batch can have left datagrams behind; the socket is polled
+                    // edge-triggered, so whatever arrives after this read wakes the poll
+                    // (another read now would be one system call per wake-up for nothing).
+                    busy |= n == BATCH;
                     for i in 0..n {
                         if let Some((source, contents)) = inbox.get(i) {
                             let now = Instant::now();
