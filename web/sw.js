@@ -15,9 +15,9 @@
 // /api/v1/push/subscriptions (again on every page load: it is idempotent and keeps the server's
 // copy fresh).
 
-const SHELL_CACHE = "convene-shell-v1";
+const SHELL_CACHE = "convene-shell-v2";
 /** What a start without network needs at least; the page adds every file it loaded (below). */
-const CORE = ["/", "/css/app.css", "/js/app.js", "/manifest.webmanifest", "/icons/icon.svg", "/icons/icon-192.png"];
+const CORE = ["/", "/css/app.css", "/js/boot.js", "/js/app.js", "/manifest.webmanifest", "/icons/icon.svg", "/icons/icon-192.png"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(

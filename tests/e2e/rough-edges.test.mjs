@@ -283,3 +283,26 @@ test("in the room: the limit, details with ID + passcode, names that follow the 
     await x.context.close();
   }
 });
+
+test("a module lost on the way: the page says so and offers Reload instead of staying blank; Reload brings the app", async () => {
+  const { context, page, errors } = await newPage(browser);
+  // One of the app's modules (pulled in by app.js's imports) fails, as when the device changes
+  // networks mid-load; this is the first load, before a service worker could have kept it.
+  let cut = true;
+  await context.route("**/js/ui/home.js", (route) => (cut ? route.abort("internetdisconnected") : route.continue()));
+  await page.goto(server.base);
+  const alert = page.getByRole("alert").filter({ hasText: "Convene didn't finish loading" });
+  await alert.waitFor({ timeout: 10_000 });
+  const reload = page.getByRole("button", { name: "Reload" });
+  assert.ok(await reload.evaluate((b) => b === document.activeElement), "Reload has the focus");
+  const box = await reload.boundingBox();
+  assert.ok(box && box.height >= 44, `a touch-sized button: ${JSON.stringify(box)}`);
+  await shot(page, "boot-failed");
+  cut = false;
+  await reload.click();
+  await page.getByRole("heading", { name: "Sign in" }).or(page.getByRole("button", { name: "Join" }).first()).first().waitFor({ timeout: 10_000 });
+  assert.equal(await alert.count(), 0);
+  // Only the cut module's load is reported, nothing else went wrong.
+  assert.deepEqual(errors.filter((e) => !/Failed to load resource: net::ERR_INTERNET_DISCONNECTED/.test(e)), []);
+  await context.close();
+});
