@@ -7,9 +7,10 @@
 //! levels) are forwarded; the others are dropped at the SFU. Smaller rooms are not touched:
 //! every packet is forwarded, silence included, so nobody's first words are ever delayed.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
+
+use crate::maps::Map;
 
 /// The default number of microphones forwarded at once in a large room.
 pub const DEFAULT_AUDIBLE_LIMIT: usize = 3;
@@ -66,7 +67,7 @@ pub(crate) struct Audible<T> {
     /// wait for every microphone's packets to arrive (some connect later than others).
     microphones: usize,
     /// Levels and places of the microphones heard recently.
-    mics: HashMap<T, Mic>,
+    mics: Map<T, Mic>,
     /// When silent holders and gone microphones were last swept out (a room-wide pass, so
     /// at most once per packet interval rather than once per packet).
     swept: Option<Instant>,
@@ -79,7 +80,7 @@ impl<T: Hash + Eq + Copy> Audible<T> {
     /// Forward at most `limit` microphones at once in a room with more than `crowd` (and
     /// `limit`) of them; a `limit` of 0 forwards all.
     pub(crate) fn new(limit: usize, crowd: usize) -> Self {
-        Audible { limit, crowd, microphones: 0, mics: HashMap::new(), swept: None }
+        Audible { limit, crowd, microphones: 0, mics: Map::default(), swept: None }
     }
 
     /// Tells how many microphone tracks the room has now.

@@ -1,6 +1,5 @@
 //! Demultiplexing: which peer connection a datagram on a shared port belongs to, in O(1).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use hmac::{Hmac, Mac};
@@ -9,6 +8,7 @@ use str0m::ice::StunMessage;
 
 use crate::id::PeerId;
 use crate::io::{Datagram, Proto};
+use crate::maps::Map;
 
 const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const STUN_ATTR_USERNAME: u16 = 0x0006;
@@ -22,8 +22,8 @@ const STUN_ATTR_USERNAME: u16 = 0x0006;
 /// sender knows the peer's ICE password, so a forged request cannot steal a path.
 #[derive(Debug, Default)]
 pub(crate) struct Demux {
-    by_ufrag: HashMap<String, Credentials>,
-    by_path: HashMap<Path, PeerId>,
+    by_ufrag: Map<String, Credentials>,
+    by_path: Map<Path, PeerId>,
     dropped: u64,
 }
 

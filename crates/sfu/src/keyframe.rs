@@ -2,9 +2,10 @@
 //! rest into one that goes out when the interval ends — except that a subscriber *starting*
 //! a track (a newcomer) gets its keyframe much sooner, since that wait is the join time.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
+
+use crate::maps::Map;
 
 /// How often one publisher track may be asked for a keyframe for picture loss or a layer
 /// switch.
@@ -24,7 +25,7 @@ pub(crate) const START_INTERVAL: Duration = Duration::from_millis(100);
 pub(crate) struct KeyframeThrottle<K> {
     interval: Duration,
     start_interval: Duration,
-    entries: HashMap<K, Entry>,
+    entries: Map<K, Entry>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +52,7 @@ impl<K: Hash + Eq + Clone> KeyframeThrottle<K> {
     /// A throttle allowing one request per `interval` per key, and newcomers one per
     /// `start_interval`.
     pub(crate) fn new(interval: Duration, start_interval: Duration) -> Self {
-        KeyframeThrottle { interval, start_interval: start_interval.min(interval), entries: HashMap::new() }
+        KeyframeThrottle { interval, start_interval: start_interval.min(interval), entries: Map::default() }
     }
 
     fn send(&mut self, key: K, now: Instant) -> bool {

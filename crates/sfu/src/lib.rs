@@ -98,6 +98,7 @@ mod id;
 mod io;
 mod keyframe;
 mod layer_selector;
+mod maps;
 mod munger;
 mod pacing;
 mod packet_cache;

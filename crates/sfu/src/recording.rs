@@ -11,11 +11,12 @@
 //! decodes. Each packet carries its layer, because simulcast layers have their own RTP
 //! timestamp and sequence spaces.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use str0m::format::Codec;
 
+use crate::maps::Map;
 use crate::track::{Source, TrackId, TrackKind};
 use crate::ParticipantId;
 
@@ -85,7 +86,7 @@ pub struct RecordedPacket {
 /// Which layer of each video track is recorded.
 #[derive(Debug, Default)]
 struct LayerChoice {
-    tracks: HashMap<TrackId, Chosen>,
+    tracks: Map<TrackId, Chosen>,
 }
 
 #[derive(Debug, Default)]

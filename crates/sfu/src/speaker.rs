@@ -1,8 +1,9 @@
 //! Active speaker detection from RTP audio levels, with hysteresis.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
+
+use crate::maps::Map;
 
 /// How long someone must be the loudest before they replace the current speaker.
 pub(crate) const SPEAKER_HOLD: Duration = Duration::from_secs(1);
@@ -24,7 +25,7 @@ const SMOOTHING: f32 = 0.1;
 #[derive(Debug)]
 pub(crate) struct SpeakerDetector<P> {
     hold: Duration,
-    levels: HashMap<P, Level>,
+    levels: Map<P, Level>,
     current: Option<P>,
     candidate: Option<(P, Instant)>,
 }
@@ -38,7 +39,7 @@ struct Level {
 impl<P: Hash + Eq + Copy> SpeakerDetector<P> {
     /// A detector with the given hold time.
     pub(crate) fn new(hold: Duration) -> Self {
-        SpeakerDetector { hold, levels: HashMap::new(), current: None, candidate: None }
+        SpeakerDetector { hold, levels: Map::default(), current: None, candidate: None }
     }
 
     /// Records one audio level sample (negative dBov, as str0m reports it).

@@ -1,7 +1,6 @@
 //! A subscriber connection whose packets go through Convene's own [`Transport`], while the
 //! str0m `Rtc` beside it only writes and reads the SDP.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use super::rtcp::Feedback;
 use super::{Certificate, IceCreds, PayloadPatch, RtpHeader, StreamIndex, Transport, TransportEvent};
 use crate::codec::{vp8_renumber, Vp8Ids};
 use crate::io::{Datagram, Proto, Transmit};
+use crate::maps::Map;
 use crate::packet_cache::Carried;
 
 /// One m-line's outgoing stream.
@@ -52,8 +52,8 @@ pub(crate) struct LinkDrained {
 /// A subscriber's downlink on Convene's own transport.
 pub(crate) struct Link {
     transport: Transport,
-    streams: HashMap<Mid, LinkStream>,
-    by_ssrc: HashMap<u32, Mid>,
+    streams: Map<Mid, LinkStream>,
+    by_ssrc: Map<u32, Mid>,
     extensions: ExtensionIds,
     remote_known: bool,
     /// The origin of abs-send-time (any instant will do: the browser only differences it).
@@ -70,8 +70,8 @@ impl Link {
     ) -> Option<Link> {
         Some(Link {
             transport: Transport::new(now, creds, cert, local)?,
-            streams: HashMap::new(),
-            by_ssrc: HashMap::new(),
+            streams: Map::default(),
+            by_ssrc: Map::default(),
             extensions: ExtensionIds::default(),
             remote_known: false,
             epoch: now,

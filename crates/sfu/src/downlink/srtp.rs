@@ -5,11 +5,12 @@
 //! the provider does not: key derivation, the packet layouts, the rollover counters and the
 //! SRTCP replay window.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use str0m_proto::crypto::{AeadAes128Gcm, AeadAes128GcmCipher, AeadAes256Gcm, AeadAes256GcmCipher};
 use str0m_proto::crypto::{Aes128CmSha1_80, Aes128CmSha1_80Cipher, Sha1HmacProvider, SrtpProvider};
+
+use crate::maps::Map;
 
 /// Key-derivation labels (encryption, authentication, salt) for SRTP and for SRTCP
 /// (RFC 3711 §4.3.1, §4.3.2).
@@ -97,7 +98,7 @@ pub struct SrtpContext {
     hmac: &'static dyn Sha1HmacProvider,
     /// Highest 48-bit SRTP packet index (ROC << 16 | SEQ) per SSRC: protected so far when
     /// sending, authenticated so far when receiving (RFC 3711 §3.3.1).
-    highest: HashMap<u32, u64>,
+    highest: Map<u32, u64>,
     /// The SRTCP index the next protected RTCP packet gets.
     rtcp_next_index: u32,
     rtcp_replay: ReplayWindow,
@@ -150,7 +151,7 @@ impl SrtpContext {
             rtp,
             rtcp,
             hmac: str0m_aws_lc_rs::default_provider().sha1_hmac_provider,
-            highest: HashMap::new(),
+            highest: Map::default(),
             rtcp_next_index: 0,
             rtcp_replay: ReplayWindow::default(),
         }

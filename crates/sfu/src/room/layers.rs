@@ -1,7 +1,6 @@
 //! Layer choice for the room: which simulcast layer each subscriber's forwarder aims for,
 //! what the subscriber's estimator is told to expect, and which layers anybody still wants.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use str0m::bwe::Bitrate;
@@ -12,6 +11,7 @@ use super::Room;
 use crate::config::DownlinkEstimate;
 use crate::io::RoomEvent;
 use crate::layer_selector::{select_layer, LayerDemand, LAYER_BITRATE_BPS};
+use crate::maps::{Map, Set};
 use crate::shedding::Shedding;
 use crate::track::{DownTrack, Negotiation, Source, TrackId, TrackKind, UpTrack};
 use crate::ParticipantId;
@@ -97,9 +97,9 @@ impl Room {
         &self,
         subscriber: ParticipantId,
         cap: u8,
-        cameras: Option<&HashSet<ParticipantId>>,
-    ) -> HashMap<TrackId, Option<u8>> {
-        let mut choices = HashMap::new();
+        cameras: Option<&Set<ParticipantId>>,
+    ) -> Map<TrackId, Option<u8>> {
+        let mut choices = Map::default();
         let Some(p) = self.participants.get(&subscriber) else { return choices };
         let (DownlinkEstimate::Receiver, Some(bps)) = (self.config.downlink_estimate, p.bandwidth_bps) else {
             return choices;
@@ -205,7 +205,7 @@ impl Room {
     /// Whose cameras flow while shedding keeps only a few ([`Shedding::camera_slots`]); `None`:
     /// everyone's. The active speaker first, then those who spoke most recently, then (slots
     /// left over in a quiet room) those who joined first; at the last step only the speaker.
-    fn cameras_kept(&self) -> Option<HashSet<ParticipantId>> {
+    fn cameras_kept(&self) -> Option<Set<ParticipantId>> {
         let slots = self.shedding.camera_slots()?;
         let speaker = self.speaker.current();
         if self.shedding == Shedding::SpeakerVideoOnly {

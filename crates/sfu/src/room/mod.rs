@@ -6,7 +6,7 @@ mod keyframes;
 mod layers;
 mod negotiation;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use str0m::bwe::BweKind;
@@ -22,6 +22,7 @@ use crate::error::SfuError;
 use crate::id::{PeerId, PeerRole};
 use crate::io::{Datagram, Input, Output, RoomEvent};
 use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL, START_INTERVAL};
+use crate::maps::{Map, Set};
 use crate::packet_cache::PacketCache;
 use crate::peer::{Drained, Peer};
 use crate::receiver_estimate::ReceiverEstimate;
@@ -39,7 +40,7 @@ struct Participant {
     publisher: Peer,
     subscriber: Peer,
     /// Sources declared by signaling, by the publisher's mid.
-    sources: HashMap<Mid, Source>,
+    sources: Map<Mid, Source>,
     down: BTreeMap<TrackId, DownTrack>,
     /// Subscriber m-lines to stop in the next offer.
     to_stop: Vec<Mid>,
@@ -74,9 +75,9 @@ impl Participant {
 /// returns [`Output::Timeout`].
 pub struct Room {
     config: RoomConfig,
-    participants: HashMap<ParticipantId, Participant>,
+    participants: Map<ParticipantId, Participant>,
     tracks: BTreeMap<TrackId, UpTrack>,
-    track_by_mid: HashMap<(ParticipantId, Mid), TrackId>,
+    track_by_mid: Map<(ParticipantId, Mid), TrackId>,
     demux: Demux,
     throttle: KeyframeThrottle<(TrackId, Option<Rid>)>,
     speaker: SpeakerDetector<ParticipantId>,
@@ -85,7 +86,7 @@ pub struct Room {
     out: VecDeque<Output>,
     /// Peers to drain, in order, and the same as a set for O(1) membership.
     dirty: VecDeque<PeerId>,
-    dirty_set: HashSet<PeerId>,
+    dirty_set: Set<PeerId>,
     next_track: u64,
     /// Offer ids are room-wide, so a participant's offers before and after a media
     /// restart (leave + join) never share one.
@@ -95,16 +96,16 @@ pub struct Room {
     /// Media packets sent to subscribers (not counting resends, padding or RTCP).
     forwarded: u64,
     /// Participants a host muted: their audio is not forwarded.
-    muted: HashSet<ParticipantId>,
+    muted: Set<ParticipantId>,
     /// Participants whose camera a host stopped: it is not forwarded until they turn it on.
-    video_stopped: HashSet<ParticipantId>,
+    video_stopped: Set<ParticipantId>,
     /// Copies of forwarded packets for a recorder.
     tap: Tap,
     /// What the room stops sending while its runtime is overloaded.
     shedding: Shedding,
     /// When each participant last was (or stopped being) the active speaker: who keeps a
     /// camera slot when shedding keeps only a few ([`Shedding::FewerVideos`]).
-    spoke: HashMap<ParticipantId, Instant>,
+    spoke: Map<ParticipantId, Instant>,
 }
 
 impl Room {
@@ -113,26 +114,26 @@ impl Room {
         let audible = Audible::new(config.audible_limit, config.crowd);
         Room {
             config,
-            participants: HashMap::new(),
+            participants: Map::default(),
             tracks: BTreeMap::new(),
-            track_by_mid: HashMap::new(),
+            track_by_mid: Map::default(),
             demux: Demux::default(),
             throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL, START_INTERVAL),
             speaker: SpeakerDetector::new(SPEAKER_HOLD),
             audible,
             out: VecDeque::new(),
             dirty: VecDeque::new(),
-            dirty_set: HashSet::new(),
+            dirty_set: Set::default(),
             next_track: 1,
             next_offer: 1,
             last_now: now,
             rejected: 0,
             forwarded: 0,
-            muted: HashSet::new(),
-            video_stopped: HashSet::new(),
+            muted: Set::default(),
+            video_stopped: Set::default(),
             tap: Tap::default(),
             shedding: Shedding::None,
-            spoke: HashMap::new(),
+            spoke: Map::default(),
         }
     }
 
@@ -192,7 +193,7 @@ impl Room {
             Participant {
                 publisher,
                 subscriber,
-                sources: HashMap::new(),
+                sources: Map::default(),
                 down,
                 to_stop: Vec::new(),
                 bundle_tag: None,
