@@ -357,6 +357,8 @@ impl Sim {
                 let (destination, source, contents) = entry.remove();
                 progressed = true;
                 self.deliver(destination, source, &contents);
+                // As the server's worker does after a send.
+                convene_sfu::downlink::buffers::recycle(contents);
             }
             if !progressed {
                 return Ok(());

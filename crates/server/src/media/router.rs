@@ -14,6 +14,10 @@
 //! (checked first, on every packet) puts the path back where it belongs.
 
 use std::collections::HashMap;
+
+/// The maps looked up for every datagram (keys are addresses, ufrags, meeting ids): foldhash,
+/// seeded per process, hashes them several times faster than std's SipHash.
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
@@ -189,12 +193,12 @@ impl Router {
 /// Known paths → (where they go, the ufrag whose STUN request named them): the receiver's
 /// map to workers, and each worker's map to its meetings.
 pub(super) struct Paths<K, T> {
-    by_path: HashMap<K, (T, String)>,
+    by_path: FastMap<K, (T, String)>,
 }
 
 impl<K, T> Default for Paths<K, T> {
     fn default() -> Self {
-        Paths { by_path: HashMap::new() }
+        Paths { by_path: FastMap::default() }
     }
 }
 

@@ -48,7 +48,11 @@ impl Outbox {
                 }
             }
         }
-        self.queue.clear();
+        // The buffers go back to the thread's free list, for the next packets to be
+        // written into (convene_sfu::downlink::buffers).
+        for (_, contents) in self.queue.drain(..) {
+            convene_sfu::downlink::buffers::recycle(contents);
+        }
         refused
     }
 }

@@ -18,7 +18,7 @@ use convene_sfu::{
 use super::command::Command;
 use super::events::{self, EventSender, MeetingEvent};
 use super::load::{thread_cpu_time, Board, Governor, Meter};
-use super::router::{Outlet, Packet, Paths, Router};
+use super::router::{FastMap, Outlet, Packet, Paths, Router};
 use super::tcp::Writers;
 use super::udp::{Inbox, Outbox, BATCH};
 use super::{AnswerRefused, MediaError};
@@ -52,18 +52,18 @@ pub(super) struct Worker {
     index: usize,
     socket: UdpSocket,
     candidate: SocketAddr,
-    rooms: HashMap<i64, Slot>,
+    rooms: FastMap<i64, Slot>,
     /// Where the rooms' events go (the live meetings read them).
     events: EventSender,
     tcp: Writers,
     router: Arc<Router>,
     /// The local ICE ufrags of this worker's peers → their meeting.
-    ufrags: HashMap<String, i64>,
+    ufrags: FastMap<String, i64>,
     /// Known paths → meeting.
     paths: Paths<(Proto, SocketAddr), i64>,
     /// Paths whose datagrams arrive on this worker's socket but belong to another worker →
     /// (that worker, the ufrag that named the path).
-    foreign: HashMap<SocketAddr, (usize, String)>,
+    foreign: FastMap<SocketAddr, (usize, String)>,
     /// UDP datagrams to send, flushed in batches.
     outbox: Outbox,
     /// Where recorded packets go (never blocks).
@@ -118,13 +118,13 @@ impl Worker {
             index,
             socket,
             candidate,
-            rooms: HashMap::new(),
+            rooms: FastMap::default(),
             events,
             tcp,
             router,
-            ufrags: HashMap::new(),
+            ufrags: FastMap::default(),
             paths: Paths::default(),
-            foreign: HashMap::new(),
+            foreign: FastMap::default(),
             outbox: Outbox::default(),
             recorder,
             captioner,

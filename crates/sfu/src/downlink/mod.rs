@@ -7,6 +7,7 @@
 //! for the SRTP keys, SRTP with str0m-proto's ciphers (aws-lc-rs), and RTCP.
 //! SDP stays with str0m.
 
+pub mod buffers;
 mod certificate;
 mod history;
 pub(crate) mod link;

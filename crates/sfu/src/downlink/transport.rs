@@ -529,7 +529,7 @@ impl Transport {
             self.stats.rtx_sent += 1;
             let Some(srtp) = self.srtp_out.as_mut() else { return };
             let Some((proto, source, destination)) = self.path else { return };
-            let mut contents = Vec::with_capacity(self.scratch.len() + 16);
+            let mut contents = super::buffers::take();
             if srtp.protect_rtp(&self.scratch, &mut contents) {
                 self.transmits.push_back(Transmit { proto, source, destination, contents });
             }
@@ -540,8 +540,9 @@ impl Transport {
         let (Some(srtp), Some((proto, source, destination))) = (self.srtp_out.as_mut(), self.path) else {
             return false;
         };
-        let mut contents = Vec::with_capacity(self.scratch.len() + 16);
+        let mut contents = super::buffers::take();
         if !srtp.protect_rtp(&self.scratch, &mut contents) {
+            super::buffers::recycle(contents);
             return false;
         }
         self.transmits.push_back(Transmit { proto, source, destination, contents });
