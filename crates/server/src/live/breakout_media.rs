@@ -63,7 +63,9 @@ async fn shift(state: &Services, room: &Arc<Room>, pid: &str, k: u32) -> bool {
     state.media.leave(from, pid);
     // Told before the new room's media exists, so its first subscribe offer comes after.
     room.send_to(pid, ServerMessage::BreakoutMoved { room: k, name: name.clone(), tracks });
-    super::relay::tell_speaker(room, pid);
+    if let Some(told) = room.speakers.for_newcomer(k) {
+        room.send_to(pid, told);
+    }
     state.media.join(to, pid);
     state.media.set_muted(to, pid, p.muted);
     tracing::info!(meeting_id = room.meeting_id, participant = pid, from = old, to = k, "breakout move");

@@ -5,7 +5,6 @@
 use convene_protocol::ServerMessage;
 use tokio::task::JoinHandle;
 
-use super::room::Room;
 use super::Live;
 use crate::media::{EventReceiver, MediaEvent, MeetingEvent};
 
@@ -43,13 +42,5 @@ impl Live {
                 room.send_in(0, &ServerMessage::ActiveSpeaker { participant_id });
             }
         }
-    }
-}
-
-/// Tells someone who just arrived in a room (seated, resumed, or moved to or from a
-/// breakout room) who is speaking there now: the SFU names a speaker only when it changes.
-pub(super) fn tell_speaker(room: &Room, pid: &str) {
-    if let Some(speaker) = room.speakers.of(room.breakout.room_of(pid)) {
-        room.send_to(pid, ServerMessage::ActiveSpeaker { participant_id: Some(speaker) });
     }
 }

@@ -74,5 +74,7 @@ impl Live {
 /// speaking in their room now.
 pub(super) fn after_welcome(room: &Room, pid: &str) {
     super::breakout::tell_newcomer(room, pid);
-    super::relay::tell_speaker(room, pid);
+    if let Some(told) = room.speakers.for_newcomer(room.breakout.room_of(pid)) {
+        room.send_to(pid, told);
+    }
 }

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use convene_protocol::ServerMessage;
+
 /// The active speaker per room of one meeting.
 #[derive(Default)]
 pub(crate) struct Speakers {
@@ -28,6 +30,12 @@ impl Speakers {
     /// The active speaker of room `k`, if someone is.
     pub(crate) fn of(&self, k: u32) -> Option<String> {
         self.now.lock().unwrap_or_else(|p| p.into_inner()).get(&k).cloned()
+    }
+
+    /// What to tell someone who just arrived in room `k` (seated, resumed, or moved to or
+    /// from a breakout room): who speaks there now, if anyone.
+    pub(crate) fn for_newcomer(&self, k: u32) -> Option<ServerMessage> {
+        self.of(k).map(|speaker| ServerMessage::ActiveSpeaker { participant_id: Some(speaker) })
     }
 }
 
