@@ -628,7 +628,8 @@ async fn an_overloaded_worker_refuses_joins_and_keeps_audio(backend: Backend) {
 }
 
 /// The SFU names a speaker only when it changes: someone who arrives while the same person
-/// keeps talking is told at once who it is (right after the welcome), not at the next change.
+/// keeps talking is told at once who it is (right after the welcome, or after a move between
+/// breakout rooms), not at the next change.
 async fn a_newcomer_is_told_who_is_speaking(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (host, m) = meeting(&app, "speakhost").await;
@@ -637,7 +638,23 @@ async fn a_newcomer_is_told_who_is_speaking(backend: Backend) {
     let pid = ann.participant_id.clone();
     ann.signaling().expect_where("active_speaker", |f| f["participant_id"] == pid.as_str()).await;
     // Ann is the only one talking, so the speaker does not change again.
-    let (mut lee, _) = common::ws::Client::join(&app, &m, None, "Lee").await;
+    let (mut lee, lee_welcome) = common::ws::Client::join(&app, &m, None, "Lee").await;
+    let told = lee.expect("active_speaker").await;
+    assert_eq!(told["participant_id"], pid.as_str(), "{told}");
+    // Sent to a breakout room where nobody talks, Lee is told of no speaker; back in the main
+    // room, where Ann still talks, Lee is told it is her right after the move.
+    let lee_id = lee_welcome["participant_id"].as_str().unwrap().to_owned();
+    ann.signaling().send(json!({"type": "breakout_open", "rooms": 2, "assign": "manual", "assignments": [{"participant_id": lee_id, "room": 1}]}));
+    assert_eq!(lee.expect("breakout_moved").await["room"], 1);
+    ann.signaling().send(json!({"type": "breakout_move", "participant_id": lee_id, "room": 0}));
+    loop {
+        let m = lee.next().await.expect("socket open");
+        assert_ne!(m["type"], "active_speaker", "nobody talks in the breakout room: {m}");
+        if m["type"] == "breakout_moved" {
+            assert_eq!(m["room"], 0);
+            break;
+        }
+    }
     let told = lee.expect("active_speaker").await;
     assert_eq!(told["participant_id"], pid.as_str(), "{told}");
     drop(ann);
