@@ -14,10 +14,6 @@
 //! (checked first, on every packet) puts the path back where it belongs.
 
 use std::collections::HashMap;
-
-/// The maps looked up for every datagram (keys are addresses, ufrags, meeting ids): foldhash,
-/// seeded per process, hashes them several times faster than std's SipHash.
-pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
@@ -27,6 +23,10 @@ use convene_sfu::{stun_local_ufrag, Proto};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::command::Command;
+
+/// The maps looked up for every datagram (keys are addresses, ufrags, meeting ids): foldhash,
+/// seeded per process, hashes them several times faster than std's SipHash.
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Datagrams queued for one worker before new ones are dropped (and counted), so one
 /// overloaded worker cannot stall the others.
