@@ -12,8 +12,8 @@
 #   ALONE=overload bench/compare.sh          # which Convene-only runs (default: overload soak)
 #   bench/compare.sh --client-threads 2      # extra flags go to every `compare`
 #   DOWNLINK=twcc,remb,remb-own bench/compare.sh   # Convene's modes (default: twcc,remb-own —
-#                                            # the default, and the browser's estimate with
-#                                            # subscribers on Convene's own transport)
+#                                            # str0m's estimate and transport, and the default:
+#                                            # the browser's estimate, Convene's own transport)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -145,11 +145,12 @@ struct ScenarioArgs {
     #[arg(long)]
     no_twcc: bool,
     /// Where Convene takes a subscriber's downlink estimate from: `twcc` (its own, from
-    /// transport-wide feedback, paced) or `remb` (the subscriber's, which the simulated
-    /// subscribers then report once a second: a fixed 50 Mbit/s, the loopback network being
-    /// uncongested). Several (`twcc,remb`) run Convene once in each mode. Janus and the plain
-    /// forwarder ignore it. With --url, the server's own setting must match.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "twcc")]
+    /// transport-wide feedback, paced, on str0m's transport), `remb` (the subscriber's, which
+    /// the simulated subscribers then report once a second: a fixed 50 Mbit/s, the loopback
+    /// network being uncongested) or `remb-own` (`remb` on Convene's own transport, the
+    /// server's default). Several (`twcc,remb-own`) run Convene once in each mode. Janus and
+    /// the plain forwarder ignore it. With --url, the server's own setting must match.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "remb-own")]
     downlink_estimate: Vec<Estimate>,
     /// The estimate the subscribers report with `--downlink-estimate remb`, kbit/s: a smaller
     /// one follows a first report of the default, as a browser's estimate falls when its link

@@ -69,13 +69,14 @@ pub struct Scenario {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Estimate {
-    /// The SFU estimates from the subscriber's transport-wide feedback and paces (default).
-    #[default]
+    /// The SFU estimates from the subscriber's transport-wide feedback and paces, on str0m's
+    /// transport.
     Twcc,
     /// The subscriber's browser estimates and reports it in REMB; the SFU neither paces nor pads.
     Remb,
     /// As `remb`, with subscribers' media sent by Convene's own transport
-    /// (`--downlink-transport own`) instead of str0m's.
+    /// (`--downlink-transport own`) instead of str0m's: the server's default.
+    #[default]
     #[serde(rename = "remb-own")]
     #[value(name = "remb-own")]
     RembOwn,
@@ -141,7 +142,7 @@ impl Scenario {
             profile: Profile::default(),
             layer: 1,
             twcc: true,
-            downlink_estimate: Estimate::Twcc,
+            downlink_estimate: Estimate::default(),
             remb_bps: REMB_ESTIMATE_BPS,
             remb_every_ms: REMB_INTERVAL.as_millis() as u64,
             admission: false,

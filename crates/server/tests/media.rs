@@ -508,8 +508,11 @@ async fn subscriber_tile_size_picks_the_simulcast_layer(backend: Backend) {
     app.stop().await;
 }
 
+/// On str0m's transport with its sender-side estimate: the test client (str0m) estimates
+/// nothing on its side, so it cannot report REMB as a browser does for the default downlink;
+/// tests/e2e/downlink.test.mjs narrows a real Chromium's link on every downlink there is.
 async fn bandwidth_drop_switches_to_a_lower_layer(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |c| c.downlink = convene_sfu::Downlink::STR0M_SENDER_SIDE).await;
     let (host, m) = meeting(&app, "hostbwe").await;
     let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
     let mut b = MediaClient::join(&app, &m, None, "Bob").await;
@@ -732,9 +735,8 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ice_tcp_carries_media_on_the_own_downlink_transport() {
-        let own = convene_sfu::Downlink { estimate: convene_sfu::DownlinkEstimate::Receiver, own_transport: true };
-        super::ice_tcp_carries_media_with(Backend::Sqlite, own).await
+    async fn ice_tcp_carries_media_on_str0ms_downlink_transport() {
+        super::ice_tcp_carries_media_with(Backend::Sqlite, convene_sfu::Downlink::STR0M_SENDER_SIDE).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,18 +28,18 @@ pub struct RoomConfig {
     pub downlink_estimate: DownlinkEstimate,
     /// Send subscribers' media through Convene's own transport ([`crate::downlink`]) instead
     /// of str0m's `Rtc`, which then only writes the SDP. Used only with
-    /// [`DownlinkEstimate::Receiver`]: the own transport has no send-side estimator.
+    /// [`DownlinkEstimate::Receiver`]: the own transport has no send-side estimator (with
+    /// [`DownlinkEstimate::SenderSide`] it is ignored and str0m carries the packets).
     pub own_downlink: bool,
 }
 
 /// Where the estimate of a subscriber's downlink comes from: it picks the simulcast layers the
 /// subscriber gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DownlinkEstimate {
     /// The SFU estimates from the subscriber's transport-wide feedback (TWCC, libwebrtc's
     /// send-side estimator as str0m implements it) and paces what it sends to the estimate,
-    /// probing with padding for the layers the tiles want.
-    #[default]
+    /// probing with padding for the layers the tiles want. Only on str0m's transport.
     SenderSide,
     /// The subscriber's browser estimates from the abs-send-time of what arrives and reports it
     /// in REMB; the SFU neither paces nor pads (about a third less work per forwarded packet in
@@ -50,7 +50,7 @@ pub enum DownlinkEstimate {
 
 /// How subscribers' connections are carried, as a server is configured: where the estimate
 /// that picks their layers comes from, and whose transport sends their packets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Downlink {
     /// Where a subscriber's bandwidth estimate comes from.
     pub estimate: DownlinkEstimate,
@@ -59,7 +59,20 @@ pub struct Downlink {
     pub own_transport: bool,
 }
 
+impl Default for Downlink {
+    /// The browser's estimate on Convene's own transport: about half the server CPU per
+    /// forwarded packet of str0m's transport with its sender-side estimate (bench/RESULTS.md),
+    /// and a viewer whose link narrows moves down a layer and back up at least as fast
+    /// (tests/e2e/downlink.test.mjs: 2 s and 1–2 s, against 3–5 s and 2–5 s).
+    fn default() -> Downlink {
+        Downlink { estimate: DownlinkEstimate::Receiver, own_transport: true }
+    }
+}
+
 impl Downlink {
+    /// str0m's transport with its sender-side estimate (TWCC, pacing, padding probes).
+    pub const STR0M_SENDER_SIDE: Downlink = Downlink { estimate: DownlinkEstimate::SenderSide, own_transport: false };
+
     /// Sets a room's configuration to carry subscribers this way.
     pub fn apply(self, config: &mut RoomConfig) {
         config.downlink_estimate = self.estimate;
@@ -76,8 +89,8 @@ impl RoomConfig {
             audible_limit: DEFAULT_AUDIBLE_LIMIT,
             crowd: DEFAULT_CROWD,
             meter_str0m: false,
-            downlink_estimate: DownlinkEstimate::default(),
-            own_downlink: false,
+            downlink_estimate: Downlink::default().estimate,
+            own_downlink: Downlink::default().own_transport,
         }
     }
 }

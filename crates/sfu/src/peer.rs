@@ -61,7 +61,7 @@ impl Peer {
         let mut link = None;
         if own {
             // The Rtc's SDP must name the transport's credentials and certificate.
-            let cert = shared_certificate().ok_or_else(|| SfuError::InvalidCandidate("certificate".into()))?;
+            let cert = Certificate::fresh().ok_or_else(|| SfuError::InvalidCandidate("certificate".into()))?;
             let creds = str0m::IceCreds::new();
             let (der, key) = cert.der();
             let dtls = str0m::config::DtlsCert { certificate: der.to_vec(), private_key: key.to_vec() };
@@ -258,14 +258,6 @@ impl Peer {
             self.alive = false;
         }
     }
-}
-
-/// The certificate every own-transport subscriber of the process presents, as Janus and
-/// mediasoup share one: the browser pins it by the SDP's fingerprint, not by a name, and
-/// making one per connection cost ~2 ms of the worker's time per join.
-fn shared_certificate() -> Option<Certificate> {
-    static SHARED: std::sync::OnceLock<Option<Certificate>> = std::sync::OnceLock::new();
-    SHARED.get_or_init(Certificate::generate).clone()
 }
 
 /// The RTP header extensions of a subscriber whose browser estimates its own downlink: str0m's

@@ -44,9 +44,7 @@ fn layers_since(sim: &mut Sim, track: TrackId, from: usize) -> Vec<u8> {
 
 #[test]
 fn layers_follow_the_tile_drop_on_reported_congestion_and_climb_back_by_probing() {
-    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
-    config.downlink_estimate = DownlinkEstimate::Receiver;
-    let mut sim = Sim::with_config(config);
+    let mut sim = Sim::with_receiver_estimate(RoomConfig::new(vec![(Proto::Udp, SERVER)]));
     sim.latency = Duration::from_millis(20);
     sim.join(PUBLISHER);
     sim.join(VIEWER);
@@ -119,9 +117,7 @@ fn what_the_viewer_gets_carries_abs_send_time_and_no_transport_wide_sequence() {
 
 #[test]
 fn under_a_limit_the_tiles_get_it_one_after_the_other_not_in_equal_shares() {
-    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
-    config.downlink_estimate = DownlinkEstimate::Receiver;
-    let mut sim = Sim::with_config(config);
+    let mut sim = Sim::with_receiver_estimate(RoomConfig::new(vec![(Proto::Udp, SERVER)]));
     sim.latency = Duration::from_millis(20);
     let publishers = [ParticipantId(1), ParticipantId(3), ParticipantId(4)];
     for p in publishers {

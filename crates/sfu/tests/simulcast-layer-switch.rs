@@ -89,7 +89,7 @@ fn a_large_tile_starts_where_the_estimate_allows_and_climbs_as_probing_finds_roo
     // The default 1 Mbit/s starting estimate does not carry the 1.5 Mbit/s top layer; the
     // room asks the estimator to probe for it, and switches up once it is confirmed.
     // str0m's sender-side estimator and its probing are the subject, whatever the suite's transport.
-    let mut sim = Sim::exactly(RoomConfig::new(vec![(Proto::Udp, SERVER)]));
+    let mut sim = Sim::exactly(str0m_sender_side());
     sim.latency = Duration::from_millis(20);
     sim.join(PUBLISHER);
     sim.join(VIEWER);
@@ -179,7 +179,7 @@ fn when_the_publisher_drops_its_top_layer_the_viewer_moves_down() {
 #[test]
 fn a_narrow_downlink_moves_a_large_tile_down_and_a_wider_one_brings_it_back() {
     // str0m's sender-side estimator and its probing are the subject, whatever the suite's transport.
-    let mut sim = Sim::exactly(RoomConfig::new(vec![(Proto::Udp, SERVER)]));
+    let mut sim = Sim::exactly(str0m_sender_side());
     sim.latency = Duration::from_millis(20);
     sim.join(PUBLISHER);
     sim.join(VIEWER);
@@ -210,4 +210,11 @@ fn a_narrow_downlink_moves_a_large_tile_down_and_a_wider_one_brings_it_back() {
     send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(8));
     let after = sim.client(VIEWER).received_for(track);
     assert_eq!(layer(after.last().unwrap()), 2, "back on the top layer");
+}
+
+/// A room whose subscribers are on str0m's transport with its sender-side estimate.
+fn str0m_sender_side() -> RoomConfig {
+    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
+    convene_sfu::Downlink::STR0M_SENDER_SIDE.apply(&mut config);
+    config
 }

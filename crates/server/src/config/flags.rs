@@ -128,14 +128,15 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVENE_AUDIBLE_SPEAKERS", global = true)]
     pub audible_speakers: Option<usize>,
     /// Where a viewer's downlink estimate comes from, which picks the video layers they get:
-    /// `twcc` (Convene estimates from the browser's transport-wide feedback and paces) or
-    /// `remb` (the browser estimates and reports it; no pacing or padding, about a third less
-    /// CPU per forwarded packet in the media core) [default: twcc].
+    /// `remb` (the browser estimates and reports it; no pacing or padding) or `twcc` (str0m
+    /// estimates from the browser's transport-wide feedback, paces and probes with padding;
+    /// only on str0m's transport, which it then selects) [default: remb].
     #[arg(long, env = "CONVENE_DOWNLINK_ESTIMATE", global = true)]
     pub downlink_estimate: Option<String>,
-    /// Whose transport sends viewers their media: `str0m` (str0m's WebRTC session) or `own`
-    /// (Convene's own ICE, DTLS-SRTP, RTX and RTCP; about a third of the CPU per forwarded
-    /// packet of str0m's; needs `--downlink-estimate remb`) [default: str0m].
+    /// Whose transport sends viewers their media: `own` (Convene's own ICE, DTLS-SRTP, RTX and
+    /// RTCP; about half the server CPU per forwarded packet of str0m's with `twcc`; needs
+    /// `--downlink-estimate remb`) or `str0m` (str0m's WebRTC session) [default: own, str0m
+    /// with `--downlink-estimate twcc`].
     #[arg(long, env = "CONVENE_DOWNLINK_TRANSPORT", global = true)]
     pub downlink_transport: Option<String>,
     /// Live captions engine: `off`, `pocketsphinx` (Debian's `pocketsphinx-en-us` model

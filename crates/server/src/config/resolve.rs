@@ -49,20 +49,10 @@ impl ServeArgs {
             self.node_url.or(file.node_url).unwrap_or_else(|| public_url.clone()).trim_end_matches('/').to_owned();
         let recordings_dir = self.recordings_dir.or(file.recordings_dir).unwrap_or_else(|| data_dir.join("recordings"));
         let outbound_allow = if self.outbound_allow.is_empty() { file.outbound_allow } else { self.outbound_allow };
-        let downlink_estimate = match self.downlink_estimate.or(file.downlink_estimate).as_deref() {
-            None | Some("twcc") => convene_sfu::DownlinkEstimate::SenderSide,
-            Some("remb") => convene_sfu::DownlinkEstimate::Receiver,
-            Some(other) => anyhow::bail!("downlink_estimate {other:?}: expected `twcc` or `remb`"),
-        };
-        let own_transport = match self.downlink_transport.or(file.downlink_transport).as_deref() {
-            None | Some("str0m") => false,
-            Some("own") if downlink_estimate == convene_sfu::DownlinkEstimate::Receiver => true,
-            Some("own") => anyhow::bail!(
-                "downlink_transport \"own\" needs downlink_estimate \"remb\": it has no sender-side estimator"
-            ),
-            Some(other) => anyhow::bail!("downlink_transport {other:?}: expected `str0m` or `own`"),
-        };
-        let downlink = convene_sfu::Downlink { estimate: downlink_estimate, own_transport };
+        let downlink = downlink(
+            self.downlink_estimate.or(file.downlink_estimate).as_deref(),
+            self.downlink_transport.or(file.downlink_transport).as_deref(),
+        )?;
         let captions = match self.captions_engine.or(file.captions_engine) {
             Some(engine) if !engine.trim().eq_ignore_ascii_case("off") => {
                 let model = self.captions_model.or(file.captions_model);
@@ -222,6 +212,28 @@ impl Config {
     }
 }
 
+/// Where viewers' estimates come from and whose transport carries them: the SFU's default
+/// (`remb` on the `own` transport) unless told; `twcc` is str0m's, on str0m's transport.
+fn downlink(estimate: Option<&str>, transport: Option<&str>) -> anyhow::Result<convene_sfu::Downlink> {
+    use convene_sfu::{Downlink, DownlinkEstimate};
+    let estimate = match estimate {
+        None => Downlink::default().estimate,
+        Some("twcc") => DownlinkEstimate::SenderSide,
+        Some("remb") => DownlinkEstimate::Receiver,
+        Some(other) => anyhow::bail!("downlink_estimate {other:?}: expected `twcc` or `remb`"),
+    };
+    let own_transport = match transport {
+        None => estimate == DownlinkEstimate::Receiver && Downlink::default().own_transport,
+        Some("str0m") => false,
+        Some("own") if estimate == DownlinkEstimate::Receiver => true,
+        Some("own") => anyhow::bail!(
+            "downlink_transport \"own\" needs downlink_estimate \"remb\": it has no sender-side estimator"
+        ),
+        Some(other) => anyhow::bail!("downlink_transport {other:?}: expected `str0m` or `own`"),
+    };
+    Ok(Downlink { estimate, own_transport })
+}
+
 /// The host name (a node's default id), cleaned to what registry keys allow.
 fn default_node_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
@@ -316,24 +328,22 @@ mod tests {
     }
 
     #[test]
-    fn the_downlink_estimate_is_twcc_unless_told_remb() {
-        let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
-        assert_eq!(cfg.downlink.estimate, convene_sfu::DownlinkEstimate::SenderSide);
-        let cfg = Cli::parse_from(["convene", "--downlink-estimate", "remb"]).serve.resolve().unwrap();
-        assert_eq!(cfg.downlink.estimate, convene_sfu::DownlinkEstimate::Receiver);
-        let err = Cli::parse_from(["convene", "--downlink-estimate", "gcc"]).serve.resolve().unwrap_err().to_string();
-        assert!(err.contains("downlink_estimate") && err.contains("remb"), "{err}");
-    }
-
-    #[test]
-    fn the_own_downlink_transport_is_chosen_only_with_the_browsers_estimate() {
-        let cfg = Cli::parse_from(["convene"]).serve.resolve().unwrap();
-        assert!(!cfg.downlink.own_transport, "str0m unless told");
-        let own = ["convene", "--downlink-estimate", "remb", "--downlink-transport", "own"];
-        assert!(Cli::parse_from(own).serve.resolve().unwrap().downlink.own_transport);
-        let err = Cli::parse_from(["convene", "--downlink-transport", "own"]).serve.resolve().unwrap_err().to_string();
+    fn viewers_get_the_browsers_estimate_on_the_own_transport_unless_told() {
+        use convene_sfu::{Downlink, DownlinkEstimate};
+        let resolve = |args: &[&str]| Cli::parse_from([&["convene"], args].concat()).serve.resolve();
+        let cfg = resolve(&[]).unwrap();
+        assert_eq!((cfg.downlink.estimate, cfg.downlink.own_transport), (DownlinkEstimate::Receiver, true));
+        // str0m's sender-side estimate comes with str0m's transport, the only one that has it.
+        assert_eq!(resolve(&["--downlink-estimate", "twcc"]).unwrap().downlink, Downlink::STR0M_SENDER_SIDE);
+        let str0m = resolve(&["--downlink-transport", "str0m"]).unwrap().downlink;
+        assert_eq!((str0m.estimate, str0m.own_transport), (DownlinkEstimate::Receiver, false));
+        let own = resolve(&["--downlink-estimate", "remb", "--downlink-transport", "own"]).unwrap().downlink;
+        assert_eq!(own, Downlink::default());
+        let err = resolve(&["--downlink-estimate", "twcc", "--downlink-transport", "own"]).unwrap_err().to_string();
         assert!(err.contains("downlink_transport") && err.contains("remb"), "{err}");
-        let err = Cli::parse_from(["convene", "--downlink-transport", "quic"]).serve.resolve().unwrap_err().to_string();
+        let err = resolve(&["--downlink-estimate", "gcc"]).unwrap_err().to_string();
+        assert!(err.contains("downlink_estimate") && err.contains("remb"), "{err}");
+        let err = resolve(&["--downlink-transport", "quic"]).unwrap_err().to_string();
         assert!(err.contains("quic") && err.contains("own"), "{err}");
     }
 }

@@ -220,19 +220,32 @@ pub struct Sim {
     pub held_offers: Option<Vec<(ParticipantId, String, u64)>>,
 }
 
+/// Whether this run of the suite puts subscribers on str0m's transport
+/// (`CONVENE_SFU_TEST_DOWNLINK=str0m`).
+pub fn on_str0m() -> bool {
+    std::env::var("CONVENE_SFU_TEST_DOWNLINK").is_ok_and(|v| v == "str0m")
+}
+
 impl Sim {
     pub fn new() -> Sim {
         Sim::with_config(RoomConfig::new(vec![(Proto::Udp, SERVER)]))
     }
 
-    /// A room with `config`, except that with `CONVENE_SFU_TEST_DOWNLINK=own` (the test script's
-    /// second run of this suite) subscribers get Convene's own downlink transport and the
-    /// browser's estimate, which it needs: every behaviour is checked on both transports.
+    /// A room with `config`, except that with `CONVENE_SFU_TEST_DOWNLINK=str0m` (the test
+    /// script's second run of this suite) subscribers get str0m's transport and its
+    /// sender-side estimate instead of the default (the browser's estimate on Convene's own
+    /// transport): every behaviour is checked on both transports.
     pub fn with_config(mut config: RoomConfig) -> Sim {
-        if std::env::var("CONVENE_SFU_TEST_DOWNLINK").is_ok_and(|v| v == "own") {
-            config.own_downlink = true;
-            config.downlink_estimate = convene_sfu::DownlinkEstimate::Receiver;
+        if on_str0m() {
+            convene_sfu::Downlink::STR0M_SENDER_SIDE.apply(&mut config);
         }
+        Sim::exactly(config)
+    }
+
+    /// A room with `config` and the browser's estimate (REMB), on the suite's transport.
+    pub fn with_receiver_estimate(mut config: RoomConfig) -> Sim {
+        config.downlink_estimate = convene_sfu::DownlinkEstimate::Receiver;
+        config.own_downlink = !on_str0m();
         Sim::exactly(config)
     }
 
