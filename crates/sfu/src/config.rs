@@ -63,7 +63,7 @@ impl Default for Downlink {
     /// The browser's estimate on Convene's own transport: about half the server CPU per
     /// forwarded packet of str0m's transport with its sender-side estimate (bench/RESULTS.md),
     /// and a viewer whose link narrows moves down a layer and back up at least as fast
-    /// (tests/e2e/downlink.test.mjs: 2 s and 1–2 s, against 3–5 s and 2–5 s).
+    /// (tests/e2e/downlink.test.mjs: 2 s and 2 s, against 3–5 s and 2–5 s).
     fn default() -> Downlink {
         Downlink { estimate: DownlinkEstimate::Receiver, own_transport: true }
     }
