@@ -81,16 +81,18 @@ impl Downlink {
 }
 
 impl RoomConfig {
-    /// A configuration with these local addresses and a 1 Mbit/s starting estimate.
+    /// A configuration with these local addresses, a 1 Mbit/s starting estimate and the
+    /// default [`Downlink`].
     pub fn new(local_addrs: Vec<(Proto, SocketAddr)>) -> RoomConfig {
+        let Downlink { estimate, own_transport } = Downlink::default();
         RoomConfig {
             local_addrs,
             initial_bitrate_bps: 1_000_000,
             audible_limit: DEFAULT_AUDIBLE_LIMIT,
             crowd: DEFAULT_CROWD,
             meter_str0m: false,
-            downlink_estimate: Downlink::default().estimate,
-            own_downlink: Downlink::default().own_transport,
+            downlink_estimate: estimate,
+            own_downlink: own_transport,
         }
     }
 }

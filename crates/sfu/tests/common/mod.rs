@@ -249,8 +249,8 @@ impl Sim {
         Sim::exactly(config)
     }
 
-    /// A room with `config` as given, for tests of one downlink estimate (str0m's sender-side
-    /// one) whatever the suite's transport.
+    /// A room with `config` as given, whatever the suite's transport: for tests of one
+    /// transport and estimate (str0m's sender-side one, or several side by side).
     pub fn exactly(config: RoomConfig) -> Sim {
         init();
         let now = Instant::now();
