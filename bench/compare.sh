@@ -4,7 +4,7 @@
 # Janus and the plain UDP forwarder (the machine's ceiling), each server freshly started on
 # loopback and pinned to CPU $SERVER_CPU, the load generator pinned to CPU $BENCH_CPU.
 # Tables and ratios go to stdout, JSON to bench/results/<scenario>.json. Then Convene alone:
-# `overload` (24 meetings of ten, twice what one core carries, overload admission on) and the
+# `overload` (30 meetings of ten, twice what one core carries, overload admission on) and the
 # ten-minute `soak` (scenario 2's shape; memory sampled every 10 s).
 #
 #   bench/compare.sh                         # meeting10, meeting100, webinar300, overload, soak

@@ -3,9 +3,11 @@
 //! Each worker measures, per one-second window, its **busy fraction** (the CPU time its
 //! thread used in the window: on a crowded machine a worker waiting for a core is not busy,
 //! though its queue grows) and the worst **queue delay** of the media
-//! packets it handled: how long an RTP packet could have waited since the worker was last
-//! ready to read (its previous read, or waking up for it) plus the time its batch took before
-//! it, or since another worker handed it over. A worker past the high-water mark
+//! packets it handled: how long an RTP packet waited from the moment the kernel queued it on
+//! the worker's socket (the kernel's arrival stamp, `SO_TIMESTAMPNS`) until the worker handled
+//! it, or since another worker handed it over. (Without a stamp — not Linux — the wait since
+//! the worker was last ready to read stands in; it overstates a busy socket's waits, which
+//! once closed admission at half a core: bench/RESULTS.md, fourteenth pass.) A worker past the high-water mark
 //! ([`HighWater`]) in either is *overloaded*: [`super::Media::admit`] refuses new joins with
 //! `server_busy` and placement puts new meetings on other workers, and the worker sheds load
 //! in the meetings it has, a step for every two overloaded windows in a row (one alone is a

@@ -215,6 +215,9 @@ impl Media {
         let mut parts = Vec::with_capacity(count);
         for socket in sockets {
             enlarge_buffers(&socket);
+            if let Err(e) = udp::stamp_arrivals(&socket) {
+                tracing::debug!(error = %e, "media socket: no arrival stamps; queue delay is estimated");
+            }
             socket.set_nonblocking(true)?;
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), worker::DOORBELL)?;

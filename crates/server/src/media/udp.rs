@@ -4,9 +4,15 @@
 //! An SFU sends each incoming packet to every subscriber, so one received datagram turns
 //! into ten or a hundred sends; one system call per datagram was a quarter of the server's
 //! CPU in the benchmark (bench/RESULTS.md).
+//!
+//! On Linux each received datagram also carries the time the kernel queued it
+//! (`SO_TIMESTAMPNS`), so a worker knows how long its media really waited: the overload
+//! mark judges that, and an estimate from the worker's own reads overstated it tenfold while
+//! the socket stayed busy (bench/RESULTS.md, fourteenth pass).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Datagrams per system call, either way.
 pub(super) const BATCH: usize = 64;
@@ -57,15 +63,29 @@ impl Outbox {
     }
 }
 
+/// Asks the kernel to stamp each datagram it queues on `socket` with the time it arrived
+/// (read back by [`Inbox::waited`]). Where it cannot, waits are not known per datagram.
+pub(super) fn stamp_arrivals(socket: &UdpSocket) -> io::Result<()> {
+    sys::stamp_arrivals(socket)
+}
+
 /// Buffers for receiving a batch of datagrams.
 pub(super) struct Inbox {
     buffers: Vec<[u8; DATAGRAM]>,
-    received: Vec<(SocketAddr, usize)>,
+    /// Source, length and the kernel's arrival stamp (wall clock) of each datagram read.
+    received: Vec<(SocketAddr, usize, Option<SystemTime>)>,
+    /// When the last batch was read, on both clocks (to put the kernel's wall-clock stamps
+    /// on the worker's monotonic one).
+    read_at: (Instant, SystemTime),
 }
 
 impl Inbox {
     pub(super) fn new() -> Inbox {
-        Inbox { buffers: vec![[0u8; DATAGRAM]; BATCH], received: Vec::with_capacity(BATCH) }
+        Inbox {
+            buffers: vec![[0u8; DATAGRAM]; BATCH],
+            received: Vec::with_capacity(BATCH),
+            read_at: (Instant::now(), SystemTime::now()),
+        }
     }
 
     /// Reads what is waiting on a non-blocking socket, up to [`BATCH`] datagrams;
@@ -73,13 +93,23 @@ impl Inbox {
     pub(super) fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         self.received.clear();
         sys::receive_batch(socket, &mut self.buffers, &mut self.received)?;
+        self.read_at = (Instant::now(), SystemTime::now());
         Ok(self.received.len())
     }
 
     /// The `i`-th datagram of the last batch.
     pub(super) fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
-        let (source, len) = *self.received.get(i)?;
+        let (source, len, _) = *self.received.get(i)?;
         Some((source, &self.buffers[i][..len]))
+    }
+
+    /// How long the `i`-th datagram of the last batch has waited by `now`, from the kernel's
+    /// stamp; `None` without one. (A wall clock stepped back makes it zero, not negative.)
+    pub(super) fn waited(&self, i: usize, now: Instant) -> Option<Duration> {
+        let arrived = self.received.get(i)?.2?;
+        let (read_instant, read_wall) = self.read_at;
+        let before_read = read_wall.duration_since(arrived).unwrap_or(Duration::ZERO);
+        Some(before_read + now.saturating_duration_since(read_instant))
     }
 }
 
@@ -89,10 +119,53 @@ mod sys {
     use std::mem::{size_of, zeroed};
     use std::net::{SocketAddr, UdpSocket};
     use std::os::fd::AsRawFd;
+    use std::time::{Duration, SystemTime};
 
     use socket2::{SockAddr, SockAddrStorage};
 
     use super::{BATCH, DATAGRAM};
+
+    /// Room for one datagram's control messages: the arrival stamp (a `timespec` in a
+    /// `cmsghdr`, 32 bytes) with space to spare; `u64`s for the header's alignment.
+    type Control = [u64; 8];
+
+    pub(super) fn stamp_arrivals(socket: &UdpSocket) -> io::Result<()> {
+        let on: libc::c_int = 1;
+        // SAFETY: SO_TIMESTAMPNS takes an int flag; the pointer and length describe `on`.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                &on as *const libc::c_int as *const libc::c_void,
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The `SCM_TIMESTAMPNS` stamp among a received message's control messages.
+    fn arrival(h: &libc::msghdr) -> Option<SystemTime> {
+        // SAFETY: the kernel filled `msg_control` up to `msg_controllen`; the CMSG macros walk
+        // only within it, and the data of an SCM_TIMESTAMPNS message is one timespec (read
+        // unaligned, as CMSG_DATA promises no alignment).
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
+                    let secs = u64::try_from(ts.tv_sec).ok()?;
+                    let nanos = u32::try_from(ts.tv_nsec).ok()?;
+                    return SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos));
+                }
+                c = libc::CMSG_NXTHDR(h, c);
+            }
+        }
+        None
+    }
 
     /// One `sendmmsg` for up to [`BATCH`] datagrams; how many the kernel took.
     pub(super) fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
@@ -126,13 +199,15 @@ mod sys {
         Ok(n as usize)
     }
 
-    /// One `recvmmsg` (non-blocking) into `buffers`; fills `received` with source and length.
+    /// One `recvmmsg` (non-blocking) into `buffers`; fills `received` with source, length
+    /// and arrival stamp.
     pub(super) fn receive_batch(
         socket: &UdpSocket,
         buffers: &mut [[u8; DATAGRAM]],
-        received: &mut Vec<(SocketAddr, usize)>,
+        received: &mut Vec<(SocketAddr, usize, Option<SystemTime>)>,
     ) -> io::Result<()> {
         let mut names: Vec<SockAddrStorage> = (0..buffers.len()).map(|_| SockAddrStorage::zeroed()).collect();
+        let mut controls: Vec<Control> = vec![[0; 8]; buffers.len()];
         let mut iovecs: Vec<libc::iovec> = buffers
             .iter_mut()
             .map(|b| libc::iovec { iov_base: b.as_mut_ptr() as *mut libc::c_void, iov_len: DATAGRAM })
@@ -140,18 +215,21 @@ mod sys {
         let mut headers: Vec<libc::mmsghdr> = names
             .iter_mut()
             .zip(iovecs.iter_mut())
-            .map(|(name, iov)| {
+            .zip(controls.iter_mut())
+            .map(|((name, iov), control)| {
                 // SAFETY: an all-zero msghdr is valid.
                 let mut h: libc::mmsghdr = unsafe { zeroed() };
                 h.msg_hdr.msg_name = name as *mut SockAddrStorage as *mut libc::c_void;
                 h.msg_hdr.msg_namelen = size_of::<SockAddrStorage>() as libc::socklen_t;
                 h.msg_hdr.msg_iov = iov as *mut libc::iovec;
                 h.msg_hdr.msg_iovlen = 1;
+                h.msg_hdr.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+                h.msg_hdr.msg_controllen = size_of::<Control>() as _;
                 h
             })
             .collect();
-        // SAFETY: the headers point into `names`, `iovecs` and `buffers`, alive and unmoved
-        // for the call; each iovec is exactly its buffer's size.
+        // SAFETY: the headers point into `names`, `iovecs`, `controls` and `buffers`, alive
+        // and unmoved for the call; each iovec and control length is exactly its buffer's.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -167,11 +245,12 @@ mod sys {
         for (h, name) in headers.iter().zip(names).take(n as usize) {
             // SAFETY: the kernel wrote `msg_namelen` bytes of address into `name`.
             let addr = unsafe { SockAddr::new(name, h.msg_hdr.msg_namelen) };
+            let arrived = arrival(&h.msg_hdr);
             if let Some(source) = addr.as_socket() {
-                received.push((source, (h.msg_len as usize).min(DATAGRAM)));
+                received.push((source, (h.msg_len as usize).min(DATAGRAM), arrived));
             } else {
                 // Keep the indexes aligned with the buffers; an empty datagram is ignored.
-                received.push((SocketAddr::from(([0, 0, 0, 0], 0)), 0));
+                received.push((SocketAddr::from(([0, 0, 0, 0], 0)), 0, None));
             }
         }
         Ok(())
@@ -182,8 +261,13 @@ mod sys {
 mod sys {
     use std::io;
     use std::net::{SocketAddr, UdpSocket};
+    use std::time::SystemTime;
 
     use super::DATAGRAM;
+
+    pub(super) fn stamp_arrivals(_socket: &UdpSocket) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "arrival stamps are read on Linux only"))
+    }
 
     pub(super) fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
         for (i, (to, bytes)) in batch.iter().enumerate() {
@@ -197,11 +281,11 @@ mod sys {
     pub(super) fn receive_batch(
         socket: &UdpSocket,
         buffers: &mut [[u8; DATAGRAM]],
-        received: &mut Vec<(SocketAddr, usize)>,
+        received: &mut Vec<(SocketAddr, usize, Option<SystemTime>)>,
     ) -> io::Result<()> {
         for b in buffers.iter_mut() {
             match socket.recv_from(&mut b[..]) {
-                Ok((n, source)) => received.push((source, n)),
+                Ok((n, source)) => received.push((source, n, None)),
                 Err(e) if received.is_empty() => return Err(e),
                 Err(_) => break,
             }
@@ -252,6 +336,42 @@ mod tests {
             assert_eq!(bytes, &vec![i as u8; 10 + i]);
         }
         assert!(matches!(inbox.receive(&b), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_datagram_says_how_long_it_sat_in_the_socket() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut inbox = Inbox::new();
+
+        // Unstamped, a wait is not known.
+        a.send_to(&[1], b.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(inbox.receive(&b).unwrap(), 1);
+        assert_eq!(inbox.waited(0, std::time::Instant::now()), None);
+
+        stamp_arrivals(&b).unwrap();
+        // The kernel turns stamping on for the stack a moment later (deferred work): until
+        // then a datagram is stamped as it is read. Let that pass.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        a.send_to(&[2], b.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        assert_eq!(inbox.receive(&b).unwrap(), 1);
+        let now = std::time::Instant::now();
+        let waited = inbox.waited(0, now).expect("a stamp");
+        assert!(waited >= std::time::Duration::from_millis(80), "{waited:?}");
+        assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+        // Later, it has waited longer (it is still not handled).
+        let later = inbox.waited(0, now + std::time::Duration::from_millis(30)).unwrap();
+        assert_eq!(later - waited, std::time::Duration::from_millis(30));
+
+        // Read at once, it waited next to nothing.
+        a.send_to(&[3], b.local_addr().unwrap()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while inbox.receive(&b).is_err() && std::time::Instant::now() < deadline {}
+        assert!(inbox.waited(0, std::time::Instant::now()).unwrap() < std::time::Duration::from_millis(80));
     }
 
     #[test]

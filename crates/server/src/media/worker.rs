@@ -27,6 +27,17 @@ use crate::recorder::PacketSink;
 
 /// The longest a worker sleeps with nothing due (it wakes for every command and packet).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Signaling commands (joins, SDP offers and answers) cost a few ms each on the worker. Media
+/// comes first: a worker whose last read filled a whole batch reads on before it takes a
+/// command, and then takes commands for at most [`COMMAND_BUDGET`] before it reads again —
+/// but never waits longer than [`COMMAND_PATIENCE`] for its turn, or a saturated worker would
+/// never answer a join. Before, every waiting command ran, then one batch was read: the answers
+/// of a meeting renegotiated for a newcomer (one per participant) held media for 25–40 ms, past
+/// the overload mark, and a join burst made a node at half a core refuse joins and shed video
+/// (bench/RESULTS.md, fourteenth pass).
+const COMMAND_BUDGET: Duration = Duration::from_millis(2);
+/// The longest commands wait while media keeps the socket full.
+const COMMAND_PATIENCE: Duration = Duration::from_millis(20);
 /// How often a worker forgets the paths it hands to other workers whose peer is gone.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// mio tokens: the worker's socket and its doorbell.
@@ -86,7 +97,7 @@ pub(super) struct Worker {
     governor: Governor,
     board: Arc<Board>,
     /// When the worker was last ready to read its socket (a media packet read later waited
-    /// at most since then).
+    /// at most since then): the wait of a datagram without the kernel's arrival stamp.
     ready_at: Instant,
 }
 
@@ -157,18 +168,29 @@ impl Worker {
         let mut pruned = Instant::now();
         // The window starts on this thread, with its CPU time.
         self.meter = Meter::new(Instant::now(), thread_cpu_time());
+        // Whether the last read left datagrams behind, and when commands last had their turn.
+        let mut backlog = false;
+        let mut commands_at = Instant::now();
         'run: loop {
             let now = Instant::now();
             self.drive_timeouts(now);
             let mut busy = false;
-            loop {
-                match outlet.commands.try_recv() {
-                    Ok(Command::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => break 'run,
-                    Ok(cmd) => {
-                        busy = true;
-                        self.command(cmd);
+            let commands_from = Instant::now();
+            if !backlog || commands_from.saturating_duration_since(commands_at) >= COMMAND_PATIENCE {
+                commands_at = commands_from;
+                loop {
+                    if busy && commands_from.elapsed() >= COMMAND_BUDGET {
+                        // More may be waiting: `busy` keeps the worker awake for them.
+                        break;
                     }
-                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    match outlet.commands.try_recv() {
+                        Ok(Command::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => break 'run,
+                        Ok(cmd) => {
+                            busy = true;
+                            self.command(cmd);
+                        }
+                        Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    }
                 }
             }
             for _ in 0..BATCH {
@@ -181,8 +203,10 @@ impl Worker {
                 self.datagram(now, packet.proto, packet.source, &packet.contents);
             }
             let read_at = Instant::now();
+            backlog = false;
             match inbox.receive(&self.socket) {
                 Ok(n) => {
+                    backlog = n == BATCH;
                     // Only a full batch can have left datagrams behind; the socket is polled
                     // edge-triggered, so whatever arrives after this read wakes the poll
                     // (another read now would be one system call per wake-up for nothing).
@@ -191,7 +215,8 @@ impl Worker {
                         if let Some((source, contents)) = inbox.get(i) {
                             let now = Instant::now();
                             if is_rtp(contents) {
-                                self.meter.waited(now.saturating_duration_since(self.ready_at));
+                                let waited = inbox.waited(i, now);
+                                self.meter.waited(waited.unwrap_or(now.saturating_duration_since(self.ready_at)));
                             }
                             self.inbound(now, source, contents);
                         }
