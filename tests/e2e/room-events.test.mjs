@@ -35,15 +35,22 @@ test("device menus, a network blip with the reconnecting banner, the time-limit 
   // both ends (the server sees it go, as when a Wi-Fi drops) and, while `down`, refuses new
   // ones. Chromium's offline emulation leaves an open WebSocket alone, so it cannot do this.
   let down = false;
-  /** @type {Set<{page: import("playwright-core").WebSocketRoute, server: import("playwright-core").WebSocketRoute}>} */
+  /** @type {Set<{page: import("playwright-core").WebSocketRoute, server: import("playwright-core").WebSocketRoute, live: boolean}>} */
   const links = new Set();
   await g.page.routeWebSocket(/\/ws\?/, (ws) => {
     if (down) return ws.close({ code: 1006, reason: "network down" });
-    links.add({ page: ws, server: ws.connectToServer() });
+    const link = { page: ws, server: ws.connectToServer(), live: true };
+    // Relayed by hand so that nothing is relayed once the link is cut: Playwright's own relay
+    // could hand the page a message after its end closed, which throws in the page ("WebSocket
+    // is already in CLOSING or CLOSED state") — a message no real network would deliver.
+    link.server.onMessage((m) => link.live && ws.send(m));
+    ws.onMessage((m) => link.live && link.server.send(m));
+    links.add(link);
   });
   const cut = async (code = 1006, reason = "network down") => {
     down = code === 1006;
     for (const l of links) {
+      l.live = false;
       await l.server.close();
       await l.page.close({ code, reason });
     }

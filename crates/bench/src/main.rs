@@ -167,7 +167,8 @@ struct ScenarioArgs {
     /// Fill meetings one after another instead of side by side [default: in `overload`].
     #[arg(long)]
     in_turn: bool,
-    /// Sample the server's memory every this many seconds of the window [default: 10 in `soak`].
+    /// Sample the server's memory every this many seconds of the window, and then also take
+    /// the latency p99 of each minute [default: 10 in `soak`].
     #[arg(long)]
     rss_every: Option<f64>,
     /// Threads for the simulated peers.

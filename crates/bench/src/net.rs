@@ -99,6 +99,29 @@ pub(crate) fn udp_rcvbuf_errors() -> Option<u64> {
     values.get(i)?.parse().ok()
 }
 
+/// Datagrams the kernel dropped at the sockets process `pid` holds open (the `drops` column
+/// of /proc/net/udp and udp6, for the socket inodes among its file descriptors): which side of
+/// a run lost what the machine-wide count says. Sockets closed since are no longer counted.
+pub(crate) fn udp_drops_of(pid: u32) -> Option<u64> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| Some(l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned()))
+        .collect();
+    let mut drops = 0;
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for row in text.lines().skip(1) {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            // … uid timeout inode ref pointer drops
+            if cols.len() >= 13 && inodes.contains(cols[9]) {
+                drops += cols[12].parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Some(drops)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +140,18 @@ mod tests {
         let stamp = stamp.expect("a kernel timestamp");
         assert!(stamp >= before && stamp <= crate::probe::wall_ns());
         assert!(udp_rcvbuf_errors().is_some());
+    }
+
+    #[test]
+    fn a_full_socket_counts_its_drops_against_its_process() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = udp_drops_of(std::process::id()).expect("this process's sockets");
+        // Nobody reads `b`: past its receive buffer, the kernel drops what comes.
+        for _ in 0..20_000 {
+            let _ = a.send_to(&[0u8; 1200], b.local_addr().unwrap());
+        }
+        let after = udp_drops_of(std::process::id()).unwrap();
+        assert!(after > before, "{before} → {after}");
     }
 }

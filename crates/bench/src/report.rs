@@ -56,6 +56,8 @@ pub struct Report {
     pub server_threads: u64,
     /// Datagrams the kernel dropped machine-wide for full socket buffers during the window.
     pub udp_rcvbuf_drops: u64,
+    /// Of those, the drops at the server's own sockets (the rest were the generator's).
+    pub server_udp_drops: u64,
     /// CPU time the hypervisor took from this machine during the window (all CPUs), ms: a
     /// burst of it stalls the server and shows as a latency tail.
     pub steal_ms: f64,
@@ -78,6 +80,9 @@ pub struct Report {
     pub rss_mb: Vec<(f64, f64)>,
     /// Its growth from the first sample five minutes into the window to the last, %.
     pub rss_growth_pct_after_5_min: Option<f64>,
+    /// In a run that samples memory (the soak), the SFU-added latency p99 of each minute of
+    /// the window: (seconds into it at the minute's end, ms).
+    pub latency_p99_ms_by_minute: Vec<(f64, f64)>,
     pub errors: Vec<String>,
 }
 
@@ -113,6 +118,7 @@ impl Default for Report {
             rss_per_participant_kb: 0.0,
             server_threads: 0,
             udp_rcvbuf_drops: 0,
+            server_udp_drops: 0,
             steal_ms: 0.0,
             generator_lag: 0,
             keyframe_requests: 0,
@@ -124,6 +130,7 @@ impl Default for Report {
             refusals_by_stage: [0; 3],
             rss_mb: Vec::new(),
             rss_growth_pct_after_5_min: None,
+            latency_p99_ms_by_minute: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -178,7 +185,7 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
             "video packets by layer q / h / f",
             format!("{} / {} / {}", r.video_layer_packets[0], r.video_layer_packets[1], r.video_layer_packets[2]),
         ),
-        ("kernel UDP buffer drops", r.udp_rcvbuf_drops.to_string()),
+        ("kernel UDP buffer drops (at the server)", format!("{} ({})", r.udp_rcvbuf_drops, r.server_udp_drops)),
         ("hypervisor steal ms (machine)", format!("{:.0}", r.steal_ms)),
         ("load average before (1/5/15 min)", r.load_before.clone()),
         ("generator lag events", r.generator_lag.to_string()),
@@ -197,6 +204,12 @@ pub fn table(r: &Report) -> String {
     if !r.rss_mb.is_empty() && r.scenario.rss_every_s > 0.0 {
         let curve: Vec<String> = r.rss_mb.iter().map(|(t, mb)| format!("{t:.0}s {mb:.0}")).collect();
         let _ = writeln!(out, "server RSS MB during the window: {}", curve.join(", "));
+    }
+    let minutes = &r.latency_p99_ms_by_minute;
+    if !minutes.is_empty() {
+        let curve: Vec<String> = minutes.iter().map(|(t, ms)| format!("{t:.0}s {ms:.2}")).collect();
+        let (low, high) = minutes.iter().fold((f64::INFINITY, 0.0f64), |(l, h), &(_, ms)| (l.min(ms), h.max(ms)));
+        let _ = writeln!(out, "latency p99 ms by minute: {} (lowest {low:.2}, highest {high:.2})", curve.join(", "));
     }
     out
 }

@@ -13,7 +13,7 @@ use crate::peer::PHASE_MEASURE;
 use crate::plan::{Ctx, Record, Spec, Stage};
 use crate::report::Report;
 use crate::scenario::Scenario;
-use crate::stats::{loss_pct, Spread};
+use crate::stats::{loss_pct, percentile, Spread};
 use crate::target::{Kind, Target};
 use crate::{procstat, Error, Result};
 
@@ -21,6 +21,8 @@ use crate::{procstat, Error, Result};
 const PHASE_DONE: u8 = 2;
 /// The longest the bench waits for everyone's connections after the last join.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a run that samples memory (the soak) also takes the latency p99 of the span.
+const LATENCY_EVERY: Duration = Duration::from_secs(60);
 
 /// The meetings of a run on one kind of server.
 #[derive(Clone)]
@@ -132,6 +134,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     // The measured window.
     let sent_before = sent_packets(&ctx);
     let drops_before = crate::net::udp_rcvbuf_errors();
+    let server_drops_before = crate::net::udp_drops_of(target.pid);
     let steal_before = procstat::steal_ms();
     let cpu_before = procstat::sample(target.pid);
     ctx.phase.store(PHASE_MEASURE, Ordering::Relaxed);
@@ -140,11 +143,22 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let mut rss_mb = Vec::new();
     let every = (scenario.rss_every_s > 0.0).then(|| Duration::from_secs_f64(scenario.rss_every_s));
     let mut next_rss = every.map(|e| window_start + e);
+    // A run that samples memory (the soak) also marks each minute's latency samples, so the
+    // report says whether the p99 stayed steady, not only what it was over the whole hour.
+    let mut latency_marks = Vec::new();
+    let mut next_mark = every.map(|_| window_start + LATENCY_EVERY);
+    if every.is_some() {
+        latency_marks.push((0.0, latency_mark(&ctx)));
+    }
     while Instant::now() < deadline {
-        let wake = next_rss.map_or(deadline, |t| t.min(deadline));
+        let wake = [next_rss, next_mark].into_iter().flatten().fold(deadline, Instant::min);
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {}
             Some(done) = tasks.join_next() => collect(done, &mut errors),
+        }
+        if let Some(at) = next_mark.filter(|at| Instant::now() >= *at) {
+            latency_marks.push((window_start.elapsed().as_secs_f64().round(), latency_mark(&ctx)));
+            next_mark = Some(at + LATENCY_EVERY);
         }
         if let (Some(at), Some(e)) = (next_rss, every) {
             if Instant::now() >= at {
@@ -157,8 +171,12 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     }
     ctx.phase.store(PHASE_DONE, Ordering::Relaxed);
     let window = window_start.elapsed().as_secs_f64();
+    if latency_marks.last().is_some_and(|(t, _)| *t < window.round()) {
+        latency_marks.push((window.round(), latency_mark(&ctx)));
+    }
     let cpu_after = procstat::sample(target.pid);
     let drops_after = crate::net::udp_rcvbuf_errors();
+    let server_drops_after = crate::net::udp_drops_of(target.pid);
     let steal_after = procstat::steal_ms();
     let sent_after = sent_packets(&ctx);
 
@@ -167,6 +185,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     report.scenario = scenario.clone();
     report.load_before = load_before;
     report.udp_rcvbuf_drops = drops_after.zip(drops_before).map_or(0, |(a, b)| a.saturating_sub(b));
+    report.server_udp_drops = server_drops_after.zip(server_drops_before).map_or(0, |(a, b)| a.saturating_sub(b));
     report.steal_ms = steal_after.zip(steal_before).map_or(0.0, |(a, b)| (a - b).max(0.0));
     report.sent_pps = sent_after.saturating_sub(sent_before) as f64 / window;
     {
@@ -176,10 +195,12 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
         report.refusals_by_stage = [Stage::Http, Stage::Socket, Stage::Publish]
             .map(|stage| refusals.iter().filter(|r| r.stage == stage).count());
     }
-    if let Some(p) = cpu_after {
+    // The end of the window, unless the last sample fell on it.
+    if let Some(p) = cpu_after.filter(|_| rss_mb.last().is_none_or(|(t, _)| *t < window.round())) {
         rss_mb.push((window.round(), p.rss_kb as f64 / 1024.0));
     }
     report.rss_growth_pct_after_5_min = rss_growth_after(&rss_mb, 300.0);
+    report.latency_p99_ms_by_minute = latency_p99_between(&ctx, &latency_marks);
     report.rss_mb = rss_mb;
     if let (Some(a), Some(b)) = (cpu_after, cpu_before) {
         report.server_cpu_s = a.cpu_s - b.cpu_s;
@@ -266,6 +287,42 @@ fn rss_growth_after(samples: &[(f64, f64)], after_s: f64) -> Option<f64> {
     let from = samples.iter().find(|(t, _)| *t >= after_s)?;
     let to = samples.last()?;
     (to.0 > from.0 && from.1 > 0.0).then(|| (to.1 - from.1) * 100.0 / from.1)
+}
+
+/// How many latency samples each participant's subscriber holds so far.
+fn latency_mark(ctx: &Ctx) -> Vec<usize> {
+    let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
+    records.iter().map(|r| r.sub.read(|p| p.sink.as_ref().map_or(0, |s| s.latency_us.len()))).collect()
+}
+
+/// The latency p99 (ms) of the samples between each two consecutive marks, with the later
+/// mark's time into the window; a span without samples is left out. (A subscriber that was
+/// replaced since the earlier mark counts from the start of its new samples.)
+fn latency_p99_between(ctx: &Ctx, marks: &[(f64, Vec<usize>)]) -> Vec<(f64, f64)> {
+    let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
+    marks
+        .windows(2)
+        .filter_map(|pair| {
+            let [(_, from), (at, to)] = pair else { return None };
+            let mut samples = Vec::new();
+            for (i, r) in records.iter().enumerate() {
+                r.sub.read(|p| {
+                    let Some(sink) = p.sink.as_ref() else { return };
+                    let (from, to) = (from.get(i).copied().unwrap_or(0), to.get(i).copied().unwrap_or(0));
+                    samples.extend(between_marks(&sink.latency_us, from, to).iter().map(|&l| u64::from(l)));
+                });
+            }
+            samples.sort_unstable();
+            percentile(&samples, 0.99).map(|us| (*at, us as f64 / 1_000.0))
+        })
+        .collect()
+}
+
+/// The samples a subscriber took between two marks of its sample count: `from..to`, or from
+/// its start if it holds fewer than `from` (it was replaced and began afresh).
+fn between_marks(samples: &[u32], from: usize, to: usize) -> &[u32] {
+    let to = to.min(samples.len());
+    &samples[if from > to { 0 } else { from }..to]
 }
 
 fn sent_packets(ctx: &Ctx) -> u64 {
@@ -364,6 +421,14 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_minute_of_latency_is_what_came_between_its_marks() {
+        let samples = [5, 6, 7, 8, 9];
+        assert_eq!(between_marks(&samples, 1, 3), &[6, 7]);
+        assert_eq!(between_marks(&samples, 3, 3), &[] as &[u32], "nothing came");
+        assert_eq!(between_marks(&samples[..2], 4, 5), &[5, 6], "replaced: all of the new one's");
+    }
 
     #[test]
     fn memory_growth_counts_from_the_first_sample_after_the_mark() {

@@ -31,8 +31,13 @@ export function backgroundCard(api, setting) {
       ),
     );
   };
+  // Each refresh asks the server afresh; only the newest answer counts (the one started when
+  // the card opened can come back after an upload's and would otherwise hide the new image).
+  let asked = 0;
   const refreshMine = async () => {
+    const ask = ++asked;
     const blob = await api.backgroundImage().catch(() => null);
+    if (ask !== asked) return;
     if (mine) URL.revokeObjectURL(mine);
     mine = blob ? URL.createObjectURL(blob) : null;
     remove.hidden = !mine;
