@@ -56,7 +56,8 @@ pub struct Report {
     pub server_threads: u64,
     /// Datagrams the kernel dropped machine-wide for full socket buffers during the window.
     pub udp_rcvbuf_drops: u64,
-    /// Of those, the drops at the server's own sockets (the rest were the generator's).
+    /// Of those, the drops at the server's own sockets (the rest: the generator's, or any other
+    /// process's on the machine).
     pub server_udp_drops: u64,
     /// CPU time the hypervisor took from this machine during the window (all CPUs), ms: a
     /// burst of it stalls the server and shows as a latency tail.
