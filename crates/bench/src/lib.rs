@@ -7,7 +7,7 @@
 //! `target` (a server process it starts, or one already running) and returns a `report`.
 //! `engine` runs many peer connections on a few threads; `synth` makes the media and `probe`
 //! the marker each packet carries; `remb` the estimate a subscriber reports when Convene
-//! leaves the estimating to it; `stats` turns arrivals into numbers; `downlink` times one subscriber connection's send path, str0m's against Convene's own
+//! leaves the estimating to it; `stats` turns arrivals into numbers; `minutes` the soak's account minute by minute, with `machine_speed` how fast the machine was; `downlink` times one subscriber connection's send path, str0m's against Convene's own
 //! transport; `ceiling` is the
 //! machine's own limit: a plain UDP forwarder with no crypto.
 #![warn(unreachable_pub)]
@@ -19,6 +19,8 @@ mod engine;
 pub mod error;
 pub mod inproc;
 mod janus;
+pub mod machine_speed;
+pub mod minutes;
 mod net;
 mod peer;
 mod plan;

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::minutes::Minute;
 use crate::scenario::Scenario;
 use crate::stats::Spread;
 use crate::target::Kind;
@@ -81,9 +82,8 @@ pub struct Report {
     pub rss_mb: Vec<(f64, f64)>,
     /// Its growth from the first sample five minutes into the window to the last, %.
     pub rss_growth_pct_after_5_min: Option<f64>,
-    /// In a run that samples memory (the soak), the SFU-added latency p99 of each minute of
-    /// the window: (seconds into it at the minute's end, ms).
-    pub latency_p99_ms_by_minute: Vec<(f64, f64)>,
+    /// In a run that samples memory (the soak), each minute of the window.
+    pub minutes: Vec<Minute>,
     pub errors: Vec<String>,
 }
 
@@ -131,7 +131,7 @@ impl Default for Report {
             refusals_by_stage: [0; 3],
             rss_mb: Vec::new(),
             rss_growth_pct_after_5_min: None,
-            latency_p99_ms_by_minute: Vec::new(),
+            minutes: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -206,11 +206,39 @@ pub fn table(r: &Report) -> String {
         let curve: Vec<String> = r.rss_mb.iter().map(|(t, mb)| format!("{t:.0}s {mb:.0}")).collect();
         let _ = writeln!(out, "server RSS MB during the window: {}", curve.join(", "));
     }
-    let minutes = &r.latency_p99_ms_by_minute;
-    if !minutes.is_empty() {
-        let curve: Vec<String> = minutes.iter().map(|(t, ms)| format!("{t:.0}s {ms:.2}")).collect();
-        let (low, high) = minutes.iter().fold((f64::INFINITY, 0.0f64), |(l, h), &(_, ms)| (l.min(ms), h.max(ms)));
-        let _ = writeln!(out, "latency p99 ms by minute: {} (lowest {low:.2}, highest {high:.2})", curve.join(", "));
+    out += &minutes_table(&r.minutes);
+    out
+}
+
+/// The soak's minutes, one row each, and the lowest and highest latency p99 among them.
+fn minutes_table(minutes: &[Minute]) -> String {
+    let mut out = String::new();
+    if minutes.is_empty() {
+        return out;
+    }
+    let opt = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+    out += "minute | latency p99 ms | loss % | forwarded packets/s | server CPU % (kernel) | server UDP drops | steal ms | generator CPU % | generator lag | machine probe ms (arithmetic / memory)\n";
+    for m in minutes {
+        let _ = writeln!(
+            out,
+            "{:>4.0}s | {} | {:.3} | {:.0} | {} ({}) | {} | {} | {} | {} | {}",
+            m.at_s,
+            opt(m.latency_p99_ms, 2),
+            m.loss_pct,
+            m.forwarded_pps,
+            opt(m.server_cpu_pct, 0),
+            opt(m.server_kernel_pct, 0),
+            m.server_udp_drops.map_or("-".to_string(), |d| d.to_string()),
+            opt(m.steal_ms, 0),
+            opt(m.generator_cpu_pct, 0),
+            m.generator_lag,
+            m.speed.map_or("-".to_string(), |s| format!("{:.1} / {:.1}", s.arithmetic_ms, s.memory_ms)),
+        );
+    }
+    let p99s = minutes.iter().filter_map(|m| m.latency_p99_ms);
+    let (low, high) = p99s.fold((f64::INFINITY, 0.0f64), |(l, h), ms| (l.min(ms), h.max(ms)));
+    if high > 0.0 {
+        let _ = writeln!(out, "latency p99 by minute: lowest {low:.2} ms, highest {high:.2} ms");
     }
     out
 }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::engine::Engine;
+use crate::minutes::{self, Mark};
 use crate::peer::PHASE_MEASURE;
 use crate::plan::{Ctx, Record, Spec, Stage};
 use crate::report::Report;
 use crate::scenario::Scenario;
-use crate::stats::{loss_pct, percentile, Spread};
+use crate::stats::{loss_pct, Spread};
 use crate::target::{Kind, Target};
 use crate::{procstat, Error, Result};
 
@@ -21,8 +22,8 @@ use crate::{procstat, Error, Result};
 const PHASE_DONE: u8 = 2;
 /// The longest the bench waits for everyone's connections after the last join.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a run that samples memory (the soak) also takes the latency p99 of the span.
-const LATENCY_EVERY: Duration = Duration::from_secs(60);
+/// How often a run that samples memory (the soak) marks a minute ([`minutes`]).
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// The meetings of a run on one kind of server.
 #[derive(Clone)]
@@ -143,12 +144,12 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let mut rss_mb = Vec::new();
     let every = (scenario.rss_every_s > 0.0).then(|| Duration::from_secs_f64(scenario.rss_every_s));
     let mut next_rss = every.map(|e| window_start + e);
-    // A run that samples memory (the soak) also marks each minute's latency samples, so the
-    // report says whether the p99 stayed steady, not only what it was over the whole hour.
-    let mut latency_marks = Vec::new();
-    let mut next_mark = every.map(|_| window_start + LATENCY_EVERY);
+    // A run that samples memory (the soak) also marks each minute, so the report says whether
+    // loss and the p99 stayed steady and, for a minute that did not, what each side spent.
+    let mut marks = Vec::new();
+    let mut next_mark = every.map(|_| window_start + MINUTE);
     if every.is_some() {
-        latency_marks.push((0.0, latency_mark(&ctx)));
+        marks.push(Mark::take(&ctx, 0.0, target.pid, machine_speed().await));
     }
     while Instant::now() < deadline {
         let wake = [next_rss, next_mark].into_iter().flatten().fold(deadline, Instant::min);
@@ -157,8 +158,9 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
             Some(done) = tasks.join_next() => collect(done, &mut errors),
         }
         if let Some(at) = next_mark.filter(|at| Instant::now() >= *at) {
-            latency_marks.push((window_start.elapsed().as_secs_f64().round(), latency_mark(&ctx)));
-            next_mark = Some(at + LATENCY_EVERY);
+            let speed = machine_speed().await;
+            marks.push(Mark::take(&ctx, window_start.elapsed().as_secs_f64().round(), target.pid, speed));
+            next_mark = Some(at + MINUTE);
         }
         if let (Some(at), Some(e)) = (next_rss, every) {
             if Instant::now() >= at {
@@ -171,8 +173,9 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     }
     ctx.phase.store(PHASE_DONE, Ordering::Relaxed);
     let window = window_start.elapsed().as_secs_f64();
-    if latency_marks.last().is_some_and(|(t, _)| *t < window.round()) {
-        latency_marks.push((window.round(), latency_mark(&ctx)));
+    if marks.last().is_some_and(|m| m.at_s() < window.round()) {
+        let speed = machine_speed().await;
+        marks.push(Mark::take(&ctx, window.round(), target.pid, speed));
     }
     let cpu_after = procstat::sample(target.pid);
     let drops_after = crate::net::udp_rcvbuf_errors();
@@ -200,7 +203,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
         rss_mb.push((window.round(), p.rss_kb as f64 / 1024.0));
     }
     report.rss_growth_pct_after_5_min = rss_growth_after(&rss_mb, 300.0);
-    report.latency_p99_ms_by_minute = latency_p99_between(&ctx, &latency_marks);
+    report.minutes = minutes::between(&ctx, &marks);
     report.rss_mb = rss_mb;
     if let (Some(a), Some(b)) = (cpu_after, cpu_before) {
         report.server_cpu_s = a.cpu_s - b.cpu_s;
@@ -236,6 +239,11 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
         engine.stop();
     }
     Ok(report)
+}
+
+/// The machine's speed now, measured off the run's own threads (it blocks ~0.1 s).
+async fn machine_speed() -> Option<crate::machine_speed::Speed> {
+    tokio::task::spawn_blocking(crate::machine_speed::measure).await.ok()
 }
 
 fn collect(done: std::result::Result<Result<()>, tokio::task::JoinError>, errors: &mut Vec<String>) {
@@ -287,42 +295,6 @@ fn rss_growth_after(samples: &[(f64, f64)], after_s: f64) -> Option<f64> {
     let from = samples.iter().find(|(t, _)| *t >= after_s)?;
     let to = samples.last()?;
     (to.0 > from.0 && from.1 > 0.0).then(|| (to.1 - from.1) * 100.0 / from.1)
-}
-
-/// How many latency samples each participant's subscriber holds so far.
-fn latency_mark(ctx: &Ctx) -> Vec<usize> {
-    let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
-    records.iter().map(|r| r.sub.read(|p| p.sink.as_ref().map_or(0, |s| s.latency_us.len()))).collect()
-}
-
-/// The latency p99 (ms) of the samples between each two consecutive marks, with the later
-/// mark's time into the window; a span without samples is left out. (A subscriber that was
-/// replaced since the earlier mark counts from the start of its new samples.)
-fn latency_p99_between(ctx: &Ctx, marks: &[(f64, Vec<usize>)]) -> Vec<(f64, f64)> {
-    let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
-    marks
-        .windows(2)
-        .filter_map(|pair| {
-            let [(_, from), (at, to)] = pair else { return None };
-            let mut samples = Vec::new();
-            for (i, r) in records.iter().enumerate() {
-                r.sub.read(|p| {
-                    let Some(sink) = p.sink.as_ref() else { return };
-                    let (from, to) = (from.get(i).copied().unwrap_or(0), to.get(i).copied().unwrap_or(0));
-                    samples.extend(between_marks(&sink.latency_us, from, to).iter().map(|&l| u64::from(l)));
-                });
-            }
-            samples.sort_unstable();
-            percentile(&samples, 0.99).map(|us| (*at, us as f64 / 1_000.0))
-        })
-        .collect()
-}
-
-/// The samples a subscriber took between two marks of its sample count: `from..to`, or from
-/// its start if it holds fewer than `from` (it was replaced and began afresh).
-fn between_marks(samples: &[u32], from: usize, to: usize) -> &[u32] {
-    let to = to.min(samples.len());
-    &samples[if from > to { 0 } else { from }..to]
 }
 
 fn sent_packets(ctx: &Ctx) -> u64 {
@@ -421,14 +393,6 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_minute_of_latency_is_what_came_between_its_marks() {
-        let samples = [5, 6, 7, 8, 9];
-        assert_eq!(between_marks(&samples, 1, 3), &[6, 7]);
-        assert_eq!(between_marks(&samples, 3, 3), &[] as &[u32], "nothing came");
-        assert_eq!(between_marks(&samples[..2], 4, 5), &[5, 6], "replaced: all of the new one's");
-    }
 
     #[test]
     fn memory_growth_counts_from_the_first_sample_after_the_mark() {
