@@ -53,27 +53,30 @@ pub struct Minute {
 }
 
 impl Mark {
-    /// Reads everything now, `at_s` seconds into the window, with the machine's `speed`
-    /// measured just before.
-    pub(crate) fn take(ctx: &Ctx, at_s: f64, server_pid: u32, speed: Option<Speed>) -> Mark {
+    /// Reads everything now, `at_s` seconds into the window; the machine's speed is measured
+    /// first, off the run's own threads (it blocks ~0.1 s).
+    pub(crate) async fn take(ctx: &Ctx, at_s: f64, server_pid: u32) -> Mark {
+        let speed = tokio::task::spawn_blocking(crate::machine_speed::measure).await.ok();
         let (mut expected, mut received, mut packets, mut lag) = (0, 0, 0, 0);
-        let latency_counts = {
-            let records = ctx.records.lock().unwrap_or_else(|e| e.into_inner());
-            for r in records.iter() {
-                r.sub.read(|p| {
-                    packets += p.sink.as_ref().map_or(0, |s| s.packets);
-                    for (_, tracker) in p.sink.iter().flat_map(|s| s.streams.values()) {
-                        let (e, rcv) = tracker.expected_received();
-                        expected += e;
-                        received += rcv;
-                    }
-                });
-                if let Some(p) = &r.publ {
-                    lag += p.read(|p| p.source.as_ref().map_or(0, |s| s.lagged));
+        let mut latency_counts = Vec::new();
+        for r in ctx.records.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            r.sub.read(|p| {
+                let Some(sink) = p.sink.as_ref() else {
+                    latency_counts.push(0);
+                    return;
+                };
+                latency_counts.push(sink.latency_us.len());
+                packets += sink.packets;
+                for (_, tracker) in sink.streams.values() {
+                    let (e, rcv) = tracker.expected_received();
+                    expected += e;
+                    received += rcv;
                 }
+            });
+            if let Some(p) = &r.publ {
+                lag += p.read(|p| p.source.as_ref().map_or(0, |s| s.lagged));
             }
-            records.iter().map(|r| r.sub.read(|p| p.sink.as_ref().map_or(0, |s| s.latency_us.len()))).collect()
-        };
+        }
         Mark {
             at_s,
             latency_counts,

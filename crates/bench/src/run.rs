@@ -149,7 +149,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let mut marks = Vec::new();
     let mut next_mark = every.map(|_| window_start + MINUTE);
     if every.is_some() {
-        marks.push(Mark::take(&ctx, 0.0, target.pid, machine_speed().await));
+        marks.push(Mark::take(&ctx, 0.0, target.pid).await);
     }
     while Instant::now() < deadline {
         let wake = [next_rss, next_mark].into_iter().flatten().fold(deadline, Instant::min);
@@ -158,8 +158,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
             Some(done) = tasks.join_next() => collect(done, &mut errors),
         }
         if let Some(at) = next_mark.filter(|at| Instant::now() >= *at) {
-            let speed = machine_speed().await;
-            marks.push(Mark::take(&ctx, window_start.elapsed().as_secs_f64().round(), target.pid, speed));
+            marks.push(Mark::take(&ctx, window_start.elapsed().as_secs_f64().round(), target.pid).await);
             next_mark = Some(at + MINUTE);
         }
         if let (Some(at), Some(e)) = (next_rss, every) {
@@ -174,8 +173,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     ctx.phase.store(PHASE_DONE, Ordering::Relaxed);
     let window = window_start.elapsed().as_secs_f64();
     if marks.last().is_some_and(|m| m.at_s() < window.round()) {
-        let speed = machine_speed().await;
-        marks.push(Mark::take(&ctx, window.round(), target.pid, speed));
+        marks.push(Mark::take(&ctx, window.round(), target.pid).await);
     }
     let cpu_after = procstat::sample(target.pid);
     let drops_after = crate::net::udp_rcvbuf_errors();
@@ -239,11 +237,6 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
         engine.stop();
     }
     Ok(report)
-}
-
-/// The machine's speed now, measured off the run's own threads (it blocks ~0.1 s).
-async fn machine_speed() -> Option<crate::machine_speed::Speed> {
-    tokio::task::spawn_blocking(crate::machine_speed::measure).await.ok()
 }
 
 fn collect(done: std::result::Result<Result<()>, tokio::task::JoinError>, errors: &mut Vec<String>) {
