@@ -73,7 +73,10 @@ impl Meetings {
     pub(crate) async fn participant(&self, ctx: Arc<Ctx>, spec: Spec, mut stop: watch::Receiver<bool>) -> Result<()> {
         let m = &self.meetings[spec.meeting];
         let join_started = Instant::now();
-        let body = json!({"passcode": m.passcode, "display_name": spec.name, "client_id": spec.name});
+        let mut body = json!({"passcode": m.passcode, "display_name": spec.name, "client_id": spec.name});
+        if let Some(video) = ctx.scenario.video_slots {
+            body["slots"] = json!({ "video": video });
+        }
         let r = ctx.http.post(format!("{}/api/v1/meetings/{}/join", self.base, m.id)).json(&body).send().await?;
         if ctx.scenario.admission && r.status().as_u16() == 503 {
             let body: Value = r.json().await.unwrap_or(Value::Null);
@@ -133,6 +136,13 @@ impl Meetings {
         };
         let (w, h) = LAYER_SIZES[usize::from(ctx.scenario.layer)];
         let mut sized: HashSet<String> = HashSet::new();
+        if ctx.scenario.video_slots.is_some() {
+            for (id, kind) in &kinds {
+                if kind == "video" && sized.insert(id.clone()) {
+                    send(&mut ws, &signaling::set_video_size(id, (w.into(), h.into()))).await?;
+                }
+            }
+        }
         loop {
             let msg = tokio::select! {
                 m = next_message(&mut ws) => m?,
@@ -167,7 +177,17 @@ impl Meetings {
                         }
                     }
                 }
-                ServerMessage::TrackPublished { track } => learn(&mut kinds, &track),
+                ServerMessage::TrackPublished { track } => {
+                    learn(&mut kinds, &track);
+                    // A slot subscriber's offer names no tracks: every video is sized as it
+                    // appears, so its slot gets the scenario's layer.
+                    if ctx.scenario.video_slots.is_some()
+                        && track.kind == "video"
+                        && sized.insert(track.track_id.clone())
+                    {
+                        send(&mut ws, &signaling::set_video_size(&track.track_id, (w.into(), h.into()))).await?;
+                    }
+                }
                 ServerMessage::Error { .. } if record.is_some() && busy(&ctx, &msg) => {
                     ctx.refused(join_started, Stage::Publish);
                     break;

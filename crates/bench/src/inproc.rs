@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, TrackId, TrackKind};
+use convene_sfu::{
+    Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, Subscription, TrackId, TrackKind,
+};
 use convene_testkit::peer::{offer_microphone_and_camera, ClientPeer, PeerOptions, Polled};
 use convene_testkit::signaling;
 use str0m::format::Codec;
@@ -64,6 +66,15 @@ pub struct CoreReport {
     /// Forwarded packets per second of room time: what one core could forward if the kernel
     /// and the I/O around the room cost nothing.
     pub packets_per_room_s: f64,
+    /// Offers the room made subscribers while everyone joined, published and was shown.
+    pub subscribe_offers: u64,
+    /// Room time in those calls (joins, publishers' offers, subscribers' answers, tile
+    /// sizes): the signaling work of filling the meeting, which slot subscriptions cut.
+    pub signaling_ms: f64,
+    pub signaling_ms_per_join: f64,
+    /// Slot maps the room sent while measuring (one per subscriber and change of what its
+    /// slots carry).
+    pub slot_maps: u64,
 }
 
 /// A simulated participant: a publisher and a subscriber connection.
@@ -119,6 +130,10 @@ struct Sim {
     wire: BTreeMap<(Instant, u64), (SocketAddr, SocketAddr, Vec<u8>)>,
     sent_datagrams: u64,
     meter: Meter,
+    /// Room time in signaling calls.
+    signaling: Duration,
+    subscribe_offers: u64,
+    slot_maps: u64,
     measuring: bool,
     /// Published cameras: (publisher, track).
     videos: Vec<(ParticipantId, TrackId)>,
@@ -143,6 +158,9 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
         wire: BTreeMap::new(),
         sent_datagrams: 0,
         meter: Meter::default(),
+        signaling: Duration::ZERO,
+        subscribe_offers: 0,
+        slot_maps: 0,
         measuring: false,
         videos: Vec::new(),
         layer: usize::from(s.layer),
@@ -157,12 +175,15 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
     for (publisher, track) in sim.videos.clone() {
         for q in sim.members.iter().map(|m| m.id).filter(|q| *q != publisher).collect::<Vec<_>>() {
             let now = sim.now;
+            let started = Instant::now();
             sim.meter
                 .time(|| sim.room.set_preferred_size(now, q, track, u32::from(w), u32::from(h)))
                 .map_err(|e| Error::Rtc(e.to_string()))?;
+            sim.signaling += started.elapsed();
         }
     }
     sim.advance(Duration::from_secs_f64(s.warmup_s.max(1.0)));
+    let (signaling, subscribe_offers, slot_maps_before) = (sim.signaling, sim.subscribe_offers, sim.slot_maps);
 
     sim.meter = Meter::default();
     let str0m_before = sim.room.str0m_time();
@@ -193,6 +214,10 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
         own_us_per_packet: per(room_s - str0m_s),
         str0m_share: if room_s > 0.0 { str0m_s / room_s } else { 0.0 },
         packets_per_room_s: if room_s > 0.0 { forwarded as f64 / room_s } else { 0.0 },
+        subscribe_offers,
+        signaling_ms: signaling.as_secs_f64() * 1e3,
+        signaling_ms_per_join: signaling.as_secs_f64() * 1e3 / s.participants as f64,
+        slot_maps: sim.slot_maps - slot_maps_before,
     })
 }
 
@@ -206,7 +231,15 @@ impl Sim {
         let now = self.now;
         let mut publisher = ClientPeer::udp(now, PeerOptions::default(), pub_addr).map_err(Error::Rtc)?;
         let subscriber = ClientPeer::udp(now, PeerOptions::default(), sub_addr).map_err(Error::Rtc)?;
-        self.meter.time(|| self.room.add_participant(now, id)).map_err(|e| Error::Rtc(e.to_string()))?;
+        let subscription = match s.video_slots {
+            Some(video) => Subscription::Slots { video },
+            None => Subscription::PerTrack,
+        };
+        let started = Instant::now();
+        self.meter
+            .time(|| self.room.add_participant_with(now, id, subscription))
+            .map_err(|e| Error::Rtc(e.to_string()))?;
+        self.signaling += started.elapsed();
 
         let (audio, video) = s.publishes(i);
         let mut media = None;
@@ -214,10 +247,12 @@ impl Sim {
             let mut api = publisher.rtc.sdp_api();
             let offered = offer_microphone_and_camera(&mut api, audio, video);
             let (offer, pending) = api.apply().ok_or_else(|| Error::Rtc("no offer".into()))?;
+            let started = Instant::now();
             let answer = self
                 .meter
                 .time(|| self.room.publish_offer(now, id, &offer.to_sdp_string()))
                 .map_err(|e| Error::Rtc(e.to_string()))?;
+            self.signaling += started.elapsed();
             signaling::accept_publish_answer(&mut publisher.rtc, pending, &answer).map_err(Error::Rtc)?;
             let mut source = Source::new(i as u32 + 1, s.profile, now);
             source.audio = offered.audio;
@@ -375,10 +410,14 @@ impl Sim {
                 let answer =
                     signaling::answer_subscribe_offer(&mut m.subscriber.rtc, &sdp, offer_id).map_err(Error::Rtc)?;
                 let convene_protocol::ClientMessage::SubscribeAnswer { sdp, .. } = answer else { return Ok(()) };
+                self.subscribe_offers += 1;
+                let started = Instant::now();
                 self.meter
                     .time(|| self.room.subscribe_answer(now, participant, &sdp, Some(offer_id)))
                     .map_err(|e| Error::Rtc(e.to_string()))?;
+                self.signaling += started.elapsed();
             }
+            RoomEvent::SlotMap { .. } => self.slot_maps += 1,
             RoomEvent::TrackPublished { participant, track_id, kind: TrackKind::Video, .. } => {
                 self.videos.push((participant, track_id));
             }

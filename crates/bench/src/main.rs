@@ -171,6 +171,10 @@ struct ScenarioArgs {
     /// the latency p99 of each minute [default: 10 in `soak`].
     #[arg(long)]
     rss_every: Option<f64>,
+    /// Subscribers take this many video slots (and three audio slots), negotiated once,
+    /// instead of an m-line per track [default: per track].
+    #[arg(long)]
+    video_slots: Option<u8>,
     /// Threads for the simulated peers.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -248,6 +252,7 @@ impl ScenarioArgs {
         if let Some(v) = self.rss_every {
             s.rss_every_s = v;
         }
+        s.video_slots = self.video_slots.or(s.video_slots);
         s.check()?;
         Ok(s)
     }

@@ -199,6 +199,12 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
 /// One run as a table (with the overload and soak targets checked when the run was one).
 pub fn table(r: &Report) -> String {
     let mut out = side_by_side(std::slice::from_ref(r), false);
+    if let Some(video) = r.scenario.video_slots {
+        let _ = writeln!(
+            out,
+            "Convene's subscribers took slots: 3 audio, {video} video (Janus and the forwarder: per track)"
+        );
+    }
     if r.scenario.admission {
         out += &overload_verdict(r);
     }
@@ -376,6 +382,16 @@ pub fn core_table(r: &crate::inproc::CoreReport) -> String {
         ("µs per forwarded packet: Convene's own", format!("{:.2}", r.own_us_per_packet)),
         ("forwarded packets per room-second", format!("{:.0}", r.packets_per_room_s)),
         ("REMB reports sent by subscribers", r.remb_reports.to_string()),
+        (
+            "subscriptions",
+            match s.video_slots {
+                Some(v) => format!("slots: 3 audio, {v} video"),
+                None => "an m-line per track".to_string(),
+            },
+        ),
+        ("subscribe offers while filling the meeting", r.subscribe_offers.to_string()),
+        ("slot maps sent while measuring", r.slot_maps.to_string()),
+        ("room time signaling, ms (per join)", format!("{:.1} ({:.2})", r.signaling_ms, r.signaling_ms_per_join)),
     ];
     let mut out = format!(
         "media core alone, scenario {}: one meeting in this process on simulated time, layer {}, {:?} kbit/s\n",

@@ -355,12 +355,18 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
             records.iter().filter(|o| o.meeting == r.meeting && !std::ptr::eq(*o, r) && f(o)).count()
         };
         let mics = others(|o| o.sends_audio);
-        let audio = match kind {
+        let talkers = others(|o| o.sends_audio && o.talks);
+        let (audio, video) = match (kind, ctx.scenario.video_slots) {
+            // Slots: the loudest three microphones (with more than three talking, the three
+            // chosen hear two each: counted as missing one) and as many cameras as slots.
+            (Kind::Convene, Some(slots)) => {
+                (talkers.min(convene_sfu::AUDIO_SLOTS), others(|o| o.sends_video).min(usize::from(slots)))
+            }
             // Convene forwards only the loudest microphones of a crowded meeting.
-            Kind::Convene => ctx.scenario.convene_audio_streams(mics, others(|o| o.sends_audio && o.talks)),
-            Kind::Janus | Kind::Ceiling => mics,
+            (Kind::Convene, None) => (ctx.scenario.convene_audio_streams(mics, talkers), others(|o| o.sends_video)),
+            (Kind::Janus | Kind::Ceiling, _) => (mics, others(|o| o.sends_video)),
         };
-        report.streams_expected += audio + others(|o| o.sends_video);
+        report.streams_expected += audio + video;
         if let Some(p) = &r.publ {
             p.read(|p| {
                 if let Some(s) = &p.source {

@@ -63,6 +63,9 @@ pub struct Scenario {
     /// Sample the server's resident memory every this many seconds of the measured window
     /// (0: only at the end), for a soak's memory curve.
     pub rss_every_s: f64,
+    /// Subscribers take slots (`convene_sfu::Subscription::Slots`) with this many video
+    /// slots instead of an m-line per track; `None`: per track, as browsers do today.
+    pub video_slots: Option<u8>,
 }
 
 /// Convene's `--downlink-estimate`.
@@ -148,6 +151,7 @@ impl Scenario {
             admission: false,
             in_turn: false,
             rss_every_s: 0.0,
+            video_slots: None,
         };
         Some(match name {
             "meeting10" => base,

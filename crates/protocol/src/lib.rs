@@ -108,6 +108,27 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_map_names_every_slot_and_what_it_carries() {
+        let msg = ServerMessage::SlotMap {
+            slots: vec![
+                MediaSlot { mid: "0".into(), kind: "audio".into(), track_id: Some("t3".into()) },
+                MediaSlot { mid: "3".into(), kind: "video".into(), track_id: None },
+            ],
+        };
+        let json = serde_json::to_value(&msg).unwrap();
+        // An idle slot says so with `null`, not by leaving the field out.
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "slot_map", "slots": [
+                {"mid": "0", "kind": "audio", "track_id": "t3"},
+                {"mid": "3", "kind": "video", "track_id": null},
+            ]})
+        );
+        assert_eq!(msg.kind(), "slot_map");
+        assert_eq!(serde_json::from_value::<ServerMessage>(json).unwrap(), msg);
+    }
+
+    #[test]
     fn server_messages_carry_their_type_tag() {
         let json = serde_json::to_value(ServerMessage::Pong { id: Some(1) }).unwrap();
         assert_eq!(json["type"], "pong");

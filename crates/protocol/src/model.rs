@@ -220,6 +220,18 @@ pub struct OfferedTrack {
     pub track_id: String,
 }
 
+/// One m-line of a slot subscription (docs/protocol.md §2e) and the track it carries now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MediaSlot {
+    /// The slot's m-line in the `subscribe_offer` that offered it.
+    pub mid: String,
+    /// `audio` or `video`; a slot never changes kind.
+    #[schemars(schema_with = "crate::schema::track_kind")]
+    pub kind: String,
+    /// The track (see `track_published`) the slot carries now; `null`: idle, nothing comes.
+    pub track_id: Option<String>,
+}
+
 /// One m-line of a publish offer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PublishedTrack {

@@ -58,11 +58,18 @@ pub enum ServerMessage {
     /// Media: an offer for my subscribing peer connection; reply with `subscribe_answer`.
     SubscribeOffer {
         sdp: String,
-        /// Which remote track each offered m-line carries.
+        /// Which remote track each offered m-line carries (empty for slots: `slot_map` says).
         #[serde(default)]
         tracks: Vec<OfferedTrack>,
         /// Names the offer; echo it in `subscribe_answer`.
         offer_id: u64,
+    },
+    /// Media, slot subscriptions only (docs/protocol.md §2e): which track each slot of my
+    /// subscribing connection carries now — after its offer and whenever that changes. Show
+    /// each slot's stream in the tile of the track it carries.
+    SlotMap {
+        /// Every slot, in the order of the offer's m-lines.
+        slots: Vec<MediaSlot>,
     },
     /// Media: the loudest speaker changed (`null`: nobody speaks).
     ActiveSpeaker {
@@ -258,6 +265,7 @@ impl ServerMessage {
             ServerMessage::TrackUnpublished { .. } => "track_unpublished",
             ServerMessage::PublishAnswer { .. } => "publish_answer",
             ServerMessage::SubscribeOffer { .. } => "subscribe_offer",
+            ServerMessage::SlotMap { .. } => "slot_map",
             ServerMessage::ActiveSpeaker { .. } => "active_speaker",
             ServerMessage::Warning { .. } => "warning",
             ServerMessage::MeetingEnded { .. } => "meeting_ended",

@@ -243,6 +243,12 @@ fn server_examples() -> Vec<ServerMessage> {
             tracks: vec![OfferedTrack { mid: "0".into(), track_id: "t1".into() }],
             offer_id: 1,
         },
+        ServerMessage::SlotMap {
+            slots: vec![
+                MediaSlot { mid: "0".into(), kind: "audio".into(), track_id: Some("t1".into()) },
+                MediaSlot { mid: "3".into(), kind: "video".into(), track_id: None },
+            ],
+        },
         ServerMessage::ActiveSpeaker { participant_id: None },
         ServerMessage::Warning { code: "ending_soon".into(), message: "soon".into(), seconds_left: Some(300) },
         ServerMessage::MeetingEnded { reason: EndReason::DurationLimit },
@@ -333,6 +339,8 @@ fn every_server_message_validates() {
     }
     let bad = json!({"type": "participant_left", "participant_id": "p_1", "reason": "vanished"});
     assert!(!v.is_valid(&bad), "an unknown leave reason validates");
+    let bad = json!({"type": "slot_map", "slots": [{"mid": "0", "kind": "data", "track_id": null}]});
+    assert!(!v.is_valid(&bad), "a slot of an unknown kind validates");
 }
 
 /// The signaling fuzz target's corpus (seeds and crash regressions) and seeded mutations of

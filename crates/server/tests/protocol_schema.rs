@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use common::media::MediaClient;
+use common::media::{JoinOptions, MediaClient};
 use common::ws::{meeting_with, Client};
 use common::{cluster, Backend, TestApp};
 use futures_util::SinkExt;
@@ -314,20 +314,22 @@ async fn the_waiting_room_and_the_duration_limit_match_the_schema() {
 }
 
 /// Media negotiation through real peer connections (str0m clients that answer offers
-/// themselves): what the server sends is validated as the test reads it.
+/// themselves): what the server sends is validated as the test reads it. B takes slots
+/// (docs/protocol.md §2e), A one m-line per track.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_signaling_matches_the_schema() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let host = app.account("mediahost").await;
     let m = meeting_with(&app, &host, json!({})).await;
     let mut a = MediaClient::join(&app, &m, Some(&host), "A").await;
-    let mut b = MediaClient::join(&app, &m, None, "B").await;
+    let slots = JoinOptions { video_slots: Some(1), ..Default::default() };
+    let mut b = MediaClient::join_with(&app, &m, None, "B", slots).await;
     assert_valid(&SCHEMAS.server, &a.welcome, "server");
     assert_valid(&SCHEMAS.server, &b.welcome, "server");
     a.publish().await;
     b.publish().await;
     let mut seen = BTreeSet::new();
-    let wanted = ["publish_answer", "track_published", "subscribe_offer", "active_speaker"];
+    let wanted = ["publish_answer", "track_published", "subscribe_offer", "active_speaker", "slot_map"];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !wanted.iter().all(|k| seen.contains(*k)) && tokio::time::Instant::now() < deadline {
         for c in [&mut a, &mut b] {

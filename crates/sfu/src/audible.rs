@@ -118,6 +118,12 @@ impl<T: Hash + Eq + Copy> Audible<T> {
         !self.is_crowded() || self.mics.get(&mic).is_some_and(|m| m.chosen.is_some())
     }
 
+    /// Whether `mic` holds one of the places now (every microphone counts in a room that is
+    /// not crowded).
+    pub(crate) fn holds_place(&self, mic: T) -> bool {
+        !self.is_crowded() || self.mics.get(&mic).is_some_and(|m| m.chosen.is_some())
+    }
+
     /// Forgets a microphone (its track was unpublished).
     pub(crate) fn remove(&mut self, mic: T) {
         self.mics.remove(&mic);

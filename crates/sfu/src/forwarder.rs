@@ -78,6 +78,19 @@ impl Forwarder {
         self.current = None;
     }
 
+    /// Carries another track from now on (a slot switched source): the numbering continues
+    /// without a gap; audio goes on at once, video at the new track's next keyframe; nothing
+    /// of the old track counts as late.
+    pub(crate) fn switch_track(&mut self, audio: bool) {
+        self.previous = None;
+        self.munger.switch_track();
+        if audio {
+            self.target = Some(0);
+        } else {
+            self.current = None;
+        }
+    }
+
     /// Decides about one packet; `Some` carries the rewritten header fields to send.
     pub(crate) fn on_packet(&mut self, p: PacketIn) -> Option<Munged> {
         let target = self.target?;

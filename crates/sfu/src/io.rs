@@ -117,6 +117,15 @@ pub enum RoomEvent {
         /// Which peer connection.
         peer: PeerId,
     },
+    /// What each slot of a slot subscriber ([`crate::Subscription::Slots`]) carries now: sent
+    /// after its offer, its answer, and every change. The client shows each slot's track in
+    /// the tile of the track it carries.
+    SlotMap {
+        /// The subscriber.
+        participant: ParticipantId,
+        /// Every slot: its mid, its kind, and the track it carries (`None`: idle).
+        slots: Vec<(String, TrackKind, Option<TrackId>)>,
+    },
     /// The room asked a publisher for a keyframe (after throttling).
     KeyframeRequested {
         /// The publisher.

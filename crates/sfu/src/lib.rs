@@ -66,6 +66,11 @@
 //! Tracks are announced ([`RoomEvent::TrackPublished`]) as soon as the publisher's offer is
 //! accepted; the other participants get a [`RoomEvent::SubscribeOffer`] at once.
 //!
+//! A subscriber may instead take a fixed set of *slots* ([`Room::add_participant_with`],
+//! [`Subscription::Slots`]): [`AUDIO_SLOTS`] audio m-lines carrying the loudest microphones
+//! and a video m-line per tile it shows, offered once; the room switches what each carries
+//! and says so with [`RoomEvent::SlotMap`]. Joins and leaves then renegotiate nobody.
+//!
 //! A panic inside str0m closes only the peer connection it happened in.
 //!
 //! # Overload
@@ -107,6 +112,7 @@ mod receiver_estimate;
 mod recording;
 mod room;
 mod shedding;
+mod slots;
 mod speaker;
 mod track;
 
@@ -121,6 +127,7 @@ pub use io::{Datagram, Input, Output, Proto, RoomEvent, Transmit};
 pub use recording::{RecordedCodec, RecordedPacket, LAYER_GONE};
 pub use room::Room;
 pub use shedding::{Shedding, VIDEO_SLOTS};
+pub use slots::{Subscription, AUDIO_SLOTS, MAX_VIDEO_SLOTS};
 pub use track::{Source, TrackId, TrackKind};
 
 /// A participant, numbered by the runtime (unique within a room).

@@ -128,6 +128,13 @@ impl Munger {
         self.rebase = true;
     }
 
+    /// Marks the next packet as the first of another track's: like a switch, but nothing of
+    /// the old track may follow (its sequence numbers say nothing about the new one's).
+    pub(crate) fn switch_track(&mut self) {
+        self.switch_source();
+        self.previous = None;
+    }
+
     /// Rewrites a late packet of the source before the last switch — one sent before the
     /// switch, or lost then and now repaired — with that source's mapping; `None` for one
     /// from after the switch, or when there was no source before.

@@ -154,6 +154,9 @@ pub(crate) struct DownTrack {
     /// The subscriber's stream is sent unpaced until str0m's queue for it is empty again
     /// (see [`crate::pacing`]).
     pub(crate) flushing: bool,
+    /// A slot of a slot subscriber ([`crate::Subscription::Slots`]), and of which kind: it
+    /// carries one track after another over the same m-line.
+    pub(crate) slot: Option<TrackKind>,
 }
 
 impl DownTrack {
@@ -165,7 +168,29 @@ impl DownTrack {
             preferred_size: None,
             pt: None,
             flushing: false,
+            slot: None,
         }
+    }
+
+    /// An idle slot of `kind` (the track id is a placeholder until it carries one).
+    pub(crate) fn slot(kind: TrackKind) -> DownTrack {
+        DownTrack { slot: Some(kind), ..DownTrack::new(TrackId(0)) }
+    }
+
+    /// Moves a slot onto `track`: the numbering goes on from the last packet sent, audio at
+    /// once and video from the new source's next keyframe; its tile's size is `size`.
+    pub(crate) fn carry(&mut self, track: TrackId, kind: TrackKind, size: Option<(u32, u32)>) {
+        self.track = track;
+        self.pt = None;
+        self.flushing = false;
+        self.preferred_size = size;
+        self.forwarder.switch_track(kind == TrackKind::Audio);
+    }
+
+    /// Leaves a slot idle: nothing is forwarded on it until it carries a track again.
+    pub(crate) fn release(&mut self) {
+        self.forwarder.set_target(None);
+        self.preferred_size = None;
     }
 }
 

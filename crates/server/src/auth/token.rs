@@ -50,6 +50,10 @@ pub struct TicketClaims {
     /// End-to-end encrypted meetings: the client's public identity key (base64url).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2k: Option<String>,
+    /// Slot subscription: the video slots the client asked for at join (absent: one m-line
+    /// per remote track). Checked against the limit when the ticket was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vsl: Option<u8>,
     /// Unique ticket id, so the socket layer can refuse a second use.
     pub jti: String,
     pub iat: i64,

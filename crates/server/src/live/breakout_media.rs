@@ -66,7 +66,7 @@ async fn shift(state: &Services, room: &Arc<Room>, pid: &str, k: u32) -> bool {
     if let Some(told) = room.speakers.for_newcomer(k) {
         room.send_to(pid, told);
     }
-    state.media.join(to, pid);
+    state.media.join(to, pid, room.subscription_of(pid));
     state.media.set_muted(to, pid, p.muted);
     tracing::info!(meeting_id = room.meeting_id, participant = pid, from = old, to = k, "breakout move");
     let now = state.clock.now_ms();
@@ -152,10 +152,16 @@ pub(super) async fn end_all(state: &Services, room: &Room) {
 /// A media event of breakout room `k`'s SFU room, to that room's members only.
 pub(super) fn apply(room: &Room, k: u32, event: MediaEvent) {
     match event {
-        // An offer of a room the participant has just left is dropped (it was in flight).
+        // An offer (or slot map) of a room the participant has just left is dropped (it was
+        // in flight).
         MediaEvent::SubscribeOffer { participant_id, sdp, tracks, offer_id } => {
             if room.breakout.room_of(&participant_id) == k {
                 room.send_to(&participant_id, ServerMessage::SubscribeOffer { sdp, tracks, offer_id });
+            }
+        }
+        MediaEvent::SlotMap { participant_id, slots } => {
+            if room.breakout.room_of(&participant_id) == k {
+                room.send_to(&participant_id, ServerMessage::SlotMap { slots });
             }
         }
         MediaEvent::TrackPublished(track) => {

@@ -81,6 +81,7 @@ impl Live {
             resume_token: resume_token.clone(),
             attendance_id: attendance_id.clone(),
             client_key: claims.cid.as_deref().map(client_subject),
+            subscription: crate::media::subscription(claims.vsl),
         };
         // A room that is closing as we arrive is replaced by a fresh one (once).
         let mut retried = false;
@@ -109,15 +110,7 @@ impl Live {
             return Ok(Entered { room, attached, first });
         }
         self.seated(state, &room, &participant, &attendance_id).await?;
-        super::failover::persist_seat(
-            state,
-            room.meeting_id,
-            &participant,
-            &resume_token,
-            &attendance_id,
-            &newcomer().client_key,
-        )
-        .await;
+        super::failover::persist_seat(state, room.meeting_id, &newcomer()).await;
         let first = self.welcome(state, &room, &attached.participant, resume_token, false).await?;
         tell_waiting(&room, &participant);
         super::welcome::after_welcome(&room, &participant.participant_id);
@@ -144,7 +137,7 @@ impl Live {
         // Queued if the database is away: a live meeting does not stop for it.
         state.backlog.write(&state.store, Pending::Join(row)).await;
         emit_participant(state, room, "participant.joined", p);
-        state.media.join(room.meeting_id, &p.participant_id);
+        state.media.join(room.meeting_id, &p.participant_id, room.subscription_of(&p.participant_id));
         state.media.set_muted(room.meeting_id, &p.participant_id, p.muted);
         Ok(())
     }

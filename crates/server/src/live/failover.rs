@@ -43,9 +43,11 @@ impl Live {
             resume_token: resume_token.to_owned(),
             attendance_id: seat.attendance_id.clone(),
             client_key: seat.client_key.clone(),
+            subscription: crate::media::subscription(seat.video_slots),
         };
         let attached = room.restore(newcomer).map_err(refusal_error)?;
-        state.media.join(meeting_id, &participant.participant_id);
+        let subscription = room.subscription_of(&participant.participant_id);
+        state.media.join(meeting_id, &participant.participant_id, subscription);
         state.media.set_muted(meeting_id, &participant.participant_id, participant.muted);
         tracing::info!(meeting_id, participant = %participant.participant_id, "seat restored after a node change");
         Ok((room, attached))
@@ -116,24 +118,18 @@ impl Live {
 
 /// Keeps a seat in the shared database, so another node can rebuild the meeting if this one
 /// dies. Best effort: a failure costs only that failover.
-pub(super) async fn persist_seat(
-    state: &Services,
-    meeting_id: i64,
-    p: &Participant,
-    resume_token: &str,
-    attendance_id: &str,
-    client_key: &Option<String>,
-) {
+pub(super) async fn persist_seat(state: &Services, meeting_id: i64, seat: &Newcomer) {
     if !state.cluster.is_clustered() {
         return;
     }
     let row = crate::store::SeatRow {
-        resume_hash: token_hash(resume_token),
+        resume_hash: token_hash(&seat.resume_token),
         meeting_id,
-        participant_id: p.participant_id.clone(),
-        attendance_id: attendance_id.to_owned(),
-        client_key: client_key.clone(),
-        participant: serde_json::to_string(p).unwrap_or_default(),
+        participant_id: seat.participant.participant_id.clone(),
+        attendance_id: seat.attendance_id.clone(),
+        client_key: seat.client_key.clone(),
+        participant: serde_json::to_string(&seat.participant).unwrap_or_default(),
+        video_slots: crate::media::video_slots(seat.subscription),
         updated_at: state.clock.now_ms(),
     };
     if let Err(e) = state.store.save_seat(&row).await {

@@ -1,6 +1,6 @@
 //! The media runtime's events (media/events.rs, on a channel) applied to the live rooms:
-//! subscribe offers to their participant, published and unpublished tracks and the active
-//! speaker to everyone.
+//! subscribe offers and slot maps to their participant, published and unpublished tracks and
+//! the active speaker to everyone.
 
 use convene_protocol::ServerMessage;
 use tokio::task::JoinHandle;
@@ -33,6 +33,11 @@ impl Live {
             MediaEvent::SubscribeOffer { participant_id, sdp, tracks, offer_id } => {
                 if !room.breakout.away(&participant_id) {
                     room.send_to(&participant_id, ServerMessage::SubscribeOffer { sdp, tracks, offer_id });
+                }
+            }
+            MediaEvent::SlotMap { participant_id, slots } => {
+                if !room.breakout.away(&participant_id) {
+                    room.send_to(&participant_id, ServerMessage::SlotMap { slots });
                 }
             }
             MediaEvent::TrackPublished(track) => room.add_track(track),

@@ -57,9 +57,10 @@ pub(super) async fn publish_offer(
     }
     if restart {
         // Within the participant's budget of new peer connections (media/peer_budget.rs).
+        let subscription = room.subscription_of(&me.participant_id);
         state
             .media
-            .restart(room.sfu_of(&me.participant_id), &me.participant_id)
+            .restart(room.sfu_of(&me.participant_id), &me.participant_id, subscription)
             .map_err(|e| ("media_restart_limited", e.0, "publish_offer"))?;
     }
     let answer = state

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use convene_protocol::PublishedTrack;
 use tokio::sync::oneshot;
 
-use super::{AnswerRefused, MediaError};
+use super::{AnswerRefused, MediaError, Subscription};
 
 /// What signaling (through [`super::Media`]) and the router ask of a worker.
 pub(super) enum Command {
     Join {
         meeting: i64,
         participant: String,
+        subscription: Subscription,
     },
     Leave {
         meeting: i64,

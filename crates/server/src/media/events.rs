@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use convene_protocol::{OfferedTrack, Track, TrackSource};
+use convene_protocol::{MediaSlot, OfferedTrack, Track, TrackSource};
 use convene_sfu::{ParticipantId, RoomEvent, Source, TrackId, TrackKind};
 use tokio::sync::mpsc;
 
@@ -32,6 +32,11 @@ pub enum MediaEvent {
     /// The loudest speaker now, if anyone speaks.
     ActiveSpeaker {
         participant_id: Option<String>,
+    },
+    /// What each slot of `participant_id`'s slot subscription carries now.
+    SlotMap {
+        participant_id: String,
+        slots: Vec<MediaSlot>,
     },
 }
 
@@ -99,6 +104,13 @@ fn source_from_sfu(s: Source) -> TrackSource {
     }
 }
 
+fn kind_name(kind: TrackKind) -> String {
+    match kind {
+        TrackKind::Audio => "audio".into(),
+        TrackKind::Video => "video".into(),
+    }
+}
+
 /// An SFU room event in protocol names (`names`: the room's participants), if signaling
 /// hears of it; connection changes are logged here.
 pub(super) fn translate(meeting: i64, names: &HashMap<ParticipantId, String>, event: RoomEvent) -> Option<MediaEvent> {
@@ -114,10 +126,7 @@ pub(super) fn translate(meeting: i64, names: &HashMap<ParticipantId, String>, ev
             MediaEvent::TrackPublished(Track {
                 track_id: track_name(meeting, track_id),
                 participant_id: name(&participant)?,
-                kind: match kind {
-                    TrackKind::Audio => "audio".into(),
-                    TrackKind::Video => "video".into(),
-                },
+                kind: kind_name(kind),
                 source: source_from_sfu(source),
                 simulcast: !rids.is_empty(),
                 muted: false,
@@ -129,6 +138,17 @@ pub(super) fn translate(meeting: i64, names: &HashMap<ParticipantId, String>, ev
         RoomEvent::ActiveSpeaker { participant } => {
             MediaEvent::ActiveSpeaker { participant_id: participant.as_ref().and_then(name) }
         }
+        RoomEvent::SlotMap { participant, slots } => MediaEvent::SlotMap {
+            participant_id: name(&participant)?,
+            slots: slots
+                .into_iter()
+                .map(|(mid, kind, t)| MediaSlot {
+                    mid,
+                    kind: kind_name(kind),
+                    track_id: t.map(|t| track_name(meeting, t)),
+                })
+                .collect(),
+        },
         RoomEvent::PeerConnected { peer } => {
             tracing::debug!(meeting, ?peer, "media connected");
             return None;
@@ -157,5 +177,32 @@ mod breakout_ids {
         assert_eq!(track_number("b2t5"), Some(5));
         assert_eq!(track_number("t5"), Some(5));
         assert_eq!(track_number("b2x5"), None);
+    }
+}
+
+#[cfg(test)]
+mod slot_maps {
+    use super::*;
+
+    #[test]
+    fn a_slot_map_names_participant_and_tracks_as_the_protocol_does() {
+        let names = HashMap::from([(ParticipantId(1), "p_a".to_owned())]);
+        let slots =
+            vec![("0".to_owned(), TrackKind::Audio, Some(TrackId(4))), ("3".to_owned(), TrackKind::Video, None)];
+        let event = RoomEvent::SlotMap { participant: ParticipantId(1), slots };
+        let Some(MediaEvent::SlotMap { participant_id, slots }) = translate(sfu_room(7, 2), &names, event) else {
+            panic!("a slot map is for signaling");
+        };
+        assert_eq!(participant_id, "p_a");
+        assert_eq!(
+            slots,
+            [
+                MediaSlot { mid: "0".into(), kind: "audio".into(), track_id: Some("b2t4".into()) },
+                MediaSlot { mid: "3".into(), kind: "video".into(), track_id: None },
+            ]
+        );
+        // A subscriber the worker no longer names (gone meanwhile) hears nothing.
+        let gone = RoomEvent::SlotMap { participant: ParticipantId(9), slots: vec![] };
+        assert!(translate(7, &names, gone).is_none());
     }
 }

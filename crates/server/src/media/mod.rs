@@ -32,6 +32,7 @@ pub use crate::config::HighWater;
 use crate::error::Error;
 use crate::recorder::PacketSink;
 use command::Command;
+pub use convene_sfu::{Subscription, MAX_VIDEO_SLOTS};
 pub(crate) use events::track_number;
 pub use events::{breakout_of, sfu_room};
 pub use events::{channel, EventReceiver, EventSender, MediaEvent, MeetingEvent};
@@ -39,6 +40,20 @@ use load::{Board, Ramp};
 use peer_budget::{PeerBudget, PEERS_PER_MINUTE};
 use router::{Inlet, Router};
 use worker::Worker;
+
+/// The subscription of someone who asked for `video_slots` at join (`None`: per track), as
+/// a join ticket and a stored seat keep it.
+pub fn subscription(video_slots: Option<u8>) -> Subscription {
+    video_slots.map_or(Subscription::PerTrack, |video| Subscription::Slots { video })
+}
+
+/// The video slots of a subscription (`None`: per track): the inverse of [`subscription`].
+pub fn video_slots(subscription: Subscription) -> Option<u8> {
+    match subscription {
+        Subscription::PerTrack => None,
+        Subscription::Slots { video } => Some(video),
+    }
+}
 
 /// Why a media request failed, as the signaling layer reports it.
 #[derive(Debug)]
@@ -338,15 +353,17 @@ impl Media {
         self.send(worker, cmd)
     }
 
-    pub fn join(&self, meeting: i64, participant: &str) {
+    /// Adds a participant to the meeting's media, receiving the others' tracks as
+    /// `subscription` says (the same for their whole stay).
+    pub fn join(&self, meeting: i64, participant: &str, subscription: Subscription) {
         let worker = self.placement().joined(meeting);
-        let _ = self.send(worker, Command::Join { meeting, participant: participant.to_owned() });
+        let _ = self.send(worker, Command::Join { meeting, participant: participant.to_owned(), subscription });
     }
 
     /// Starts a participant's media over: drops both peer connections and makes two new ones,
     /// unless that would exceed the participant's budget of peer connections for the last
     /// minute ([`PEERS_PER_MINUTE`]); then nothing changes and the error says so.
-    pub fn restart(&self, meeting: i64, participant: &str) -> Result<(), MediaError> {
+    pub fn restart(&self, meeting: i64, participant: &str, subscription: Subscription) -> Result<(), MediaError> {
         let taken = self.inner.peers.lock().unwrap_or_else(|e| e.into_inner()).take(
             meeting,
             participant,
@@ -360,7 +377,7 @@ impl Media {
             )));
         }
         self.leave(meeting, participant);
-        self.join(meeting, participant);
+        self.join(meeting, participant, subscription);
         Ok(())
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use convene_captions::{AudioPacket, AudioSink};
 use convene_sfu::{
     stun_local_ufrag, Datagram, Downlink, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig, Source,
+    Subscription,
 };
 
 use super::command::Command;
@@ -442,20 +443,21 @@ impl Worker {
         })
     }
 
-    /// The room's number for `participant`, adding them (and routing their ufrags here) the
-    /// first time.
-    fn participant(&mut self, now: Instant, meeting: i64, participant: &str) -> ParticipantId {
+    /// The room's number for participant `name`, adding them (and routing their ufrags here)
+    /// the first time, with `subscription`. Signaling's `Join` comes first on this queue; the
+    /// other commands add someone (per track) only if signaling never joined them here.
+    fn participant(&mut self, now: Instant, meeting: i64, name: &str, subscription: Subscription) -> ParticipantId {
         let slot = self.slot(meeting);
-        if let Some(id) = slot.ids.get(participant) {
+        if let Some(id) = slot.ids.get(name) {
             return *id;
         }
         slot.next += 1;
         let id = ParticipantId(slot.next);
-        if let Err(e) = slot.room.add_participant(now, id) {
+        if let Err(e) = slot.room.add_participant_with(now, id, subscription) {
             tracing::warn!(error = %e, "could not add participant to media room");
         }
-        slot.ids.insert(participant.to_owned(), id);
-        slot.names.insert(id, participant.to_owned());
+        slot.ids.insert(name.to_owned(), id);
+        slot.names.insert(id, name.to_owned());
         let ufrags = slot.room.ice_ufrags(id);
         for u in &ufrags {
             self.ufrags.insert(u.clone(), meeting);
@@ -477,8 +479,8 @@ impl Worker {
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Join { meeting, participant } => {
-                self.participant(now, meeting, &participant);
+            Command::Join { meeting, participant, subscription } => {
+                self.participant(now, meeting, &participant, subscription);
                 self.drain(meeting);
             }
             Command::Leave { meeting, participant } => {
@@ -501,7 +503,7 @@ impl Worker {
                 self.paths.retain(|m, _| *m != meeting);
             }
             Command::Publish { meeting, participant, sdp, tracks, reply } => {
-                let id = self.participant(now, meeting, &participant);
+                let id = self.participant(now, meeting, &participant, Subscription::PerTrack);
                 let slot = self.slot(meeting);
                 for t in &tracks {
                     if let Err(e) = slot.room.set_track_source(id, &t.mid, events::source_to_sfu(t.source)) {
@@ -527,7 +529,7 @@ impl Worker {
                 self.drain(meeting);
             }
             Command::Muted { meeting, participant, muted } => {
-                let id = self.participant(now, meeting, &participant);
+                let id = self.participant(now, meeting, &participant, Subscription::PerTrack);
                 if let Some(slot) = self.rooms.get_mut(&meeting) {
                     if let Err(e) = slot.room.set_audio_muted(id, muted) {
                         tracing::debug!(error = %e, "mute");
@@ -535,7 +537,7 @@ impl Worker {
                 }
             }
             Command::VideoStopped { meeting, participant, stopped } => {
-                let id = self.participant(now, meeting, &participant);
+                let id = self.participant(now, meeting, &participant, Subscription::PerTrack);
                 if let Some(slot) = self.rooms.get_mut(&meeting) {
                     if let Err(e) = slot.room.set_video_stopped(id, stopped) {
                         tracing::debug!(error = %e, "stop video");

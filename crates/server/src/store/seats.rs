@@ -16,6 +16,8 @@ pub struct SeatRow {
     pub attendance_id: String,
     pub client_key: Option<String>,
     pub participant: String,
+    /// The video slots of the seat's slot subscription (`None`: per track).
+    pub video_slots: Option<u8>,
     pub updated_at: i64,
 }
 
@@ -25,7 +27,7 @@ impl Store {
         sqlx::query("DELETE FROM live_seats WHERE resume_hash = $1").bind(&s.resume_hash).execute(self.pool()).await?;
         sqlx::query(
             "INSERT INTO live_seats (resume_hash, meeting_id, participant_id, attendance_id, client_key, participant, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             updated_at, video_slots) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&s.resume_hash)
         .bind(s.meeting_id)
@@ -34,6 +36,7 @@ impl Store {
         .bind(&s.client_key)
         .bind(&s.participant)
         .bind(s.updated_at)
+        .bind(s.video_slots.map(i64::from))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -53,6 +56,7 @@ impl Store {
                 attendance_id: r.try_get("attendance_id")?,
                 client_key: r.try_get("client_key")?,
                 participant: r.try_get("participant")?,
+                video_slots: r.try_get::<Option<i64>, _>("video_slots")?.and_then(|v| u8::try_from(v).ok()),
                 updated_at: r.try_get("updated_at")?,
             })
         })

@@ -197,6 +197,9 @@ pub struct JoinOptions {
     /// The microphone is open in a quiet room: its audio level says silence (−127 dBov)
     /// instead of speech (−30).
     pub silent: bool,
+    /// Ask at join for a slot subscription with this many video slots (docs/protocol.md
+    /// §2e) instead of one m-line per remote track.
+    pub video_slots: Option<u8>,
 }
 
 impl Peer {
@@ -833,7 +836,13 @@ impl MediaClient {
         name: &str,
         options: JoinOptions,
     ) -> MediaClient {
-        let (client, welcome) = Client::join(app, meeting, who, name).await;
+        let (client, welcome) = match options.video_slots {
+            None => Client::join(app, meeting, who, name).await,
+            Some(video) => {
+                let body = json!({"passcode": meeting["passcode"], "display_name": name, "slots": {"video": video}});
+                Client::join_body(app, meeting, who, body).await
+            }
+        };
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();

@@ -116,6 +116,14 @@ impl Link {
         }
     }
 
+    /// Forgets the payload type matched for `mid`'s stream: it carries another publisher's
+    /// track now (a slot switched), whose numbering of the same codec may differ.
+    pub(crate) fn forget_payload_type(&mut self, mid: Mid) {
+        if let Some(stream) = self.streams.get_mut(&mid) {
+            stream.pt = None;
+        }
+    }
+
     /// Sends one forwarded packet on `mid`'s stream: the payload type mapped to the
     /// subscriber's, the carried extension values written, a VP8 descriptor renumbered to
     /// `vp8`. False if the stream is unknown, the codec was not negotiated or the transport

@@ -112,6 +112,9 @@ impl Room {
         if !self.audible(now, &p) {
             return;
         }
+        if self.slot_subscribers > 0 && p.kind == TrackKind::Audio {
+            self.seat_audio(now, p.track, p.publisher, p.packet.ext.audio_level);
+        }
         let fanned = self.fan_out(now, &p);
         self.after_fan_out(now, &p, fanned);
     }
@@ -178,6 +181,8 @@ impl Room {
                 // Only the recent speakers' cameras flow: the new one's, from its next keyframe.
                 self.reselect_everyone(now);
             }
+            // Slot subscribers see the recent speakers: the new one takes a slot.
+            self.fill_everyones_video_slots(now);
         }
     }
 

@@ -5,6 +5,7 @@ mod forward;
 mod keyframes;
 mod layers;
 mod negotiation;
+mod slots;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ use crate::peer::{Drained, Peer};
 use crate::receiver_estimate::ReceiverEstimate;
 use crate::recording::{RecordedPacket, Tap};
 use crate::shedding::Shedding;
+use crate::slots::{Slots, Subscription, AUDIO_SLOTS};
 use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
 use crate::track::{order_rids, DownTrack, Source, TrackId, TrackKind, UpTrack};
 use crate::ParticipantId;
@@ -57,6 +59,8 @@ struct Participant {
     receiver_estimate: ReceiverEstimate,
     /// The estimate when the room began shedding (see [`Room::set_shedding`]).
     unshed_bps: Option<u64>,
+    /// A slot subscriber's slots ([`Subscription::Slots`]); `None`: one m-line per track.
+    slots: Option<Slots>,
 }
 
 impl Participant {
@@ -106,6 +110,12 @@ pub struct Room {
     /// When each participant last was (or stopped being) the active speaker: who keeps a
     /// camera slot when shedding keeps only a few ([`Shedding::FewerVideos`]).
     spoke: Map<ParticipantId, Instant>,
+    /// Which microphones slot subscribers hear: the [`AUDIO_SLOTS`] loudest, always.
+    slot_audible: Audible<TrackId>,
+    /// Participants with slots, so that rooms without any skip the slot work per packet.
+    slot_subscribers: usize,
+    /// Slot subscribers whose slots changed since signaling was last told.
+    slot_maps_due: Set<ParticipantId>,
 }
 
 impl Room {
@@ -134,6 +144,9 @@ impl Room {
             tap: Tap::default(),
             shedding: Shedding::None,
             spoke: Map::default(),
+            slot_audible: Audible::new(AUDIO_SLOTS, 0),
+            slot_subscribers: 0,
+            slot_maps_due: Set::default(),
         }
     }
 
@@ -172,11 +185,24 @@ impl Room {
         self.tap.overflow()
     }
 
-    /// Adds a participant with a publisher and a subscriber peer connection.
+    /// Adds a participant with a publisher and a subscriber peer connection, one m-line per
+    /// remote track ([`Subscription::PerTrack`]).
     ///
     /// Call when a client joins. If others already publish, a
     /// [`RoomEvent::SubscribeOffer`] follows from [`Room::poll_output`].
     pub fn add_participant(&mut self, now: Instant, id: ParticipantId) -> Result<(), SfuError> {
+        self.add_participant_with(now, id, Subscription::PerTrack)
+    }
+
+    /// Adds a participant whose subscriber connection receives the others' tracks as
+    /// `subscription` says. A slot subscriber is offered its slots at once, and told which
+    /// track each carries by [`RoomEvent::SlotMap`] whenever that changes.
+    pub fn add_participant_with(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        subscription: Subscription,
+    ) -> Result<(), SfuError> {
         self.last_now = now;
         if self.participants.contains_key(&id) {
             return Err(SfuError::DuplicateParticipant(id));
@@ -187,7 +213,15 @@ impl Room {
             let (ufrag, password) = peer.ice_credentials();
             self.demux.register(ufrag, password, peer.id);
         }
-        let down = self.tracks.values().filter(|t| t.publisher != id).map(|t| (t.id, DownTrack::new(t.id))).collect();
+        let slots = match subscription {
+            Subscription::PerTrack => None,
+            Subscription::Slots { video } => Some(Slots::new(video)),
+        };
+        let down = match slots {
+            Some(_) => BTreeMap::new(),
+            None => self.tracks.values().filter(|t| t.publisher != id).map(|t| (t.id, DownTrack::new(t.id))).collect(),
+        };
+        self.slot_subscribers += usize::from(slots.is_some());
         self.participants.insert(
             id,
             Participant {
@@ -201,9 +235,11 @@ impl Room {
                 bandwidth_bps: None,
                 receiver_estimate: ReceiverEstimate::default(),
                 unshed_bps: None,
+                slots,
             },
         );
         self.negotiate(id);
+        self.fill_video_slots(now, id);
         self.process(now);
         Ok(())
     }
@@ -214,6 +250,8 @@ impl Room {
     pub fn remove_participant(&mut self, now: Instant, id: ParticipantId) {
         self.last_now = now;
         let Some(mut p) = self.participants.remove(&id) else { return };
+        self.slot_subscribers -= usize::from(p.slots.is_some());
+        self.slot_maps_due.remove(&id);
         self.muted.remove(&id);
         self.video_stopped.remove(&id);
         p.publisher.close(&mut self.out);
@@ -268,6 +306,8 @@ impl Room {
         } else {
             self.video_stopped.remove(&participant);
         }
+        self.fill_everyones_video_slots(self.last_now);
+        self.process(self.last_now);
         Ok(())
     }
 
@@ -302,6 +342,10 @@ impl Room {
         let p = self.participants.get_mut(&subscriber).ok_or(SfuError::UnknownParticipant(subscriber))?;
         if let Some(down) = p.down.get_mut(&track) {
             down.preferred_size = Some((width, height));
+        }
+        if let Some(slots) = &mut p.slots {
+            slots.sizes.insert(track, (width, height));
+            self.fill_video_slots(now, subscriber);
         }
         self.reselect_layers(now, subscriber);
         self.process(now);
@@ -422,6 +466,9 @@ impl Room {
                 self.peer_died(id);
             }
         }
+        if !self.slot_maps_due.is_empty() {
+            self.emit_slot_maps();
+        }
     }
 
     fn handle_event(&mut self, now: Instant, id: PeerId, event: Event) {
@@ -500,10 +547,15 @@ impl Room {
         self.track_by_mid.insert((publisher, mid), id);
         let others: Vec<ParticipantId> = self.participants.keys().copied().filter(|q| *q != publisher).collect();
         for q in others {
-            if let Some(p) = self.participants.get_mut(&q) {
+            let Some(p) = self.participants.get_mut(&q) else { continue };
+            if p.slots.is_none() {
                 p.down.insert(id, DownTrack::new(id));
+                self.negotiate(q);
+            } else if kind == TrackKind::Video {
+                // A slot subscriber is offered nothing: a camera may take a video slot now, a
+                // microphone an audio slot once it is among the loudest.
+                self.fill_video_slots(self.last_now, q);
             }
-            self.negotiate(q);
         }
     }
 
@@ -511,6 +563,7 @@ impl Room {
     fn count_microphones(&mut self) {
         let n = self.tracks.values().filter(|t| t.source == Source::Microphone).count();
         self.audible.set_microphones(n);
+        self.slot_audible.set_microphones(self.tracks.values().filter(|t| t.kind == TrackKind::Audio).count());
     }
 
     fn unpublish(&mut self, track: TrackId) {
@@ -518,12 +571,19 @@ impl Room {
         self.count_microphones();
         self.track_by_mid.remove(&(up.publisher, up.mid));
         self.audible.remove(track);
+        self.slot_audible.remove(track);
         self.throttle.retain(|(t, _)| *t != track);
         self.tap.forget(track);
         self.emit(RoomEvent::TrackUnpublished { participant: up.publisher, track_id: track });
         let subscribers: Vec<ParticipantId> = self.participants.keys().copied().collect();
         for q in subscribers {
             let Some(p) = self.participants.get_mut(&q) else { continue };
+            if p.slots.is_some() {
+                if self.free_slot(q, track) && up.kind == TrackKind::Video {
+                    self.fill_video_slots(self.last_now, q);
+                }
+                continue;
+            }
             if let Some(mid) = p.down.remove(&track).and_then(|d| d.negotiation.mid()) {
                 p.to_stop.push(mid);
             }

@@ -84,22 +84,32 @@ impl Room {
         };
         if let Some(e) = refused {
             // The offer is void: offer its m-lines again, now.
-            for down in p.down.values_mut() {
+            let idle = p.slots.iter_mut().flat_map(|s| s.idle.iter_mut());
+            for down in p.down.values_mut().chain(idle) {
                 if let Negotiation::Offered(_) = down.negotiation {
                     down.negotiation = Negotiation::ToOpen;
                 }
+            }
+            if let Some(slots) = &mut p.slots {
+                slots.mids.clear();
             }
             self.negotiate(participant);
             self.process(now);
             return Err(e);
         }
         let mut opened = Vec::new();
-        for down in p.down.values_mut() {
+        let idle = p.slots.iter_mut().flat_map(|s| s.idle.iter_mut());
+        for down in p.down.values_mut().chain(idle) {
             if let Negotiation::Offered(mid) = down.negotiation {
                 down.negotiation = Negotiation::Open(mid);
-                let track = self.tracks.get(&down.track);
-                let history = track.and_then(|t| retransmission_history(t.kind, t.source));
-                opened.push((mid, track.is_some_and(|t| t.kind == TrackKind::Audio), history));
+                let (kind, source) = match (down.slot, self.tracks.get(&down.track)) {
+                    // A video slot may carry a screen share: it keeps a screen's history.
+                    (Some(kind), _) => (kind, Source::ScreenShare),
+                    (None, Some(t)) => (t.kind, t.source),
+                    (None, None) => continue,
+                };
+                let history = retransmission_history(kind, source);
+                opened.push((mid, kind == TrackKind::Audio, history));
                 if p.subscriber.link().is_some() {
                     continue;
                 }
@@ -116,6 +126,9 @@ impl Room {
             link.answered(now, rtc, sdp, &opened);
         }
         let subscriber = p.subscriber.id;
+        if p.slots.is_some() {
+            self.slot_maps_due.insert(participant);
+        }
         self.mark_dirty(subscriber);
         self.reselect_layers(now, participant);
         self.negotiate(participant);
@@ -136,21 +149,31 @@ impl Room {
         let down = &mut p.down;
         let to_stop = std::mem::take(&mut p.to_stop);
         let bundle_tag = &mut p.bundle_tag;
+        let slots = &mut p.slots;
         let applied = p.subscriber.with_rtc(|rtc| {
             let mut change = rtc.sdp_api();
-            for d in down.values_mut().filter(|d| d.negotiation == Negotiation::ToOpen) {
-                let Some(up) = tracks.get(&d.track) else { continue };
-                if dormant(up) {
-                    continue;
-                }
-                let kind = match up.kind {
+            let idle = slots.iter_mut().flat_map(|s| s.idle.iter_mut());
+            let mut slot_mids = Vec::new();
+            for d in down.values_mut().chain(idle).filter(|d| d.negotiation == Negotiation::ToOpen) {
+                // A slot's stream and track ids name the slot: what it carries changes.
+                let (kind, stream, track) = match (d.slot, tracks.get(&d.track)) {
+                    (Some(kind), _) => (kind, "slots".to_string(), format!("slot{}", slot_mids.len())),
+                    (None, Some(up)) if !dormant(up) => (up.kind, up.publisher.to_string(), up.id.to_string()),
+                    (None, _) => continue,
+                };
+                let media = match kind {
                     TrackKind::Audio => MediaKind::Audio,
                     TrackKind::Video => MediaKind::Video,
                 };
-                let stream = Some(up.publisher.to_string());
-                let mid = change.add_media(kind, Direction::SendOnly, stream, Some(up.id.to_string()), None);
+                let mid = change.add_media(media, Direction::SendOnly, Some(stream), Some(track), None);
                 bundle_tag.get_or_insert(mid);
                 d.negotiation = Negotiation::Offered(mid);
+                if d.slot.is_some() {
+                    slot_mids.push((mid, kind));
+                }
+            }
+            if let Some(slots) = slots.as_mut() {
+                slots.mids.extend(slot_mids);
             }
             for mid in &to_stop {
                 if *bundle_tag == Some(*mid) {
@@ -165,7 +188,15 @@ impl Room {
         let offer_id = self.next_offer;
         self.next_offer += 1;
         p.pending_offer = Some((offer_id, pending));
-        let tracks = p.down.values().filter_map(|d| d.negotiation.mid().map(|m| (m.to_string(), d.track))).collect();
+        let tracks = p
+            .down
+            .values()
+            .filter(|d| d.slot.is_none())
+            .filter_map(|d| d.negotiation.mid().map(|m| (m.to_string(), d.track)))
+            .collect();
+        if p.slots.is_some() {
+            self.slot_maps_due.insert(participant);
+        }
         let subscriber = p.subscriber.id;
         self.emit(RoomEvent::SubscribeOffer { participant, sdp: offer.to_sdp_string(), tracks, offer_id });
         self.mark_dirty(subscriber);

@@ -7,7 +7,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use convene_sfu::{Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, TrackId};
+use convene_sfu::{
+    Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, Subscription, TrackId, TrackKind,
+};
 use convene_testkit::peer::{ClientPeer, PeerOptions, Polled};
 use str0m::change::{SdpAnswer, SdpApi, SdpOffer};
 use str0m::format::Codec;
@@ -54,6 +56,8 @@ pub struct Client {
     pub keyframe_requests: Vec<(Instant, KeyframeRequest)>,
     /// Subscriber mid → track, from the room's offers.
     pub sub_tracks: HashMap<String, TrackId>,
+    /// A slot subscriber's slots: mid → kind and the track carried, from the last slot map.
+    pub slot_map: HashMap<String, (TrackKind, Option<TrackId>)>,
     pub connected: usize,
     /// When either connection next wants a timeout.
     pub timeout: Instant,
@@ -82,6 +86,7 @@ impl Client {
             received: vec![],
             keyframe_requests: vec![],
             sub_tracks: HashMap::new(),
+            slot_map: HashMap::new(),
             connected: 0,
             timeout: now,
             published: 0,
@@ -102,7 +107,9 @@ impl Client {
 
     /// Writes one RTP packet on the publisher connection; sequence numbers count per stream.
     pub fn send(&mut self, now: Instant, mid: Mid, rid: Option<Rid>, packet: Sent) {
-        let seq = self.seq.entry((mid, rid)).or_insert(1_000);
+        // Each client numbers from a base of its own, as browsers pick random ones: a stream
+        // switched from one sender to another must be renumbered, not continue by chance.
+        let seq = self.seq.entry((mid, rid)).or_insert(1_000 + (self.id.0 % 16) * 2_000);
         *seq += 1;
         let seq_no: SeqNo = (*seq).into();
         let mut api = self.publisher.rtc.direct_api();
@@ -280,6 +287,13 @@ impl Sim {
         self.join_with(id, |c| c);
     }
 
+    /// Joins as a slot subscriber with `video` video slots.
+    pub fn join_slots(&mut self, id: ParticipantId, video: u8) {
+        self.room.add_participant_with(self.now, id, Subscription::Slots { video }).unwrap();
+        self.clients.push(Client::new(id, self.now, |c| c));
+        self.pump();
+    }
+
     /// Joins with a client whose str0m configuration `config` adjusts (codecs, payload types).
     pub fn join_with(&mut self, id: ParticipantId, config: impl Fn(RtcConfig) -> RtcConfig) {
         self.room.add_participant(self.now, id).unwrap();
@@ -408,6 +422,10 @@ impl Sim {
     }
 
     fn room_event(&mut self, e: RoomEvent) {
+        if let RoomEvent::SlotMap { participant, slots } = &e {
+            let client = self.client(*participant);
+            client.slot_map = slots.iter().map(|(mid, kind, track)| (mid.clone(), (*kind, *track))).collect();
+        }
         if let RoomEvent::SubscribeOffer { participant, sdp, tracks, offer_id } = &e {
             if self.held_offers.is_some() {
                 self.client(*participant).sub_tracks.extend(tracks.iter().cloned());
@@ -511,7 +529,7 @@ impl Sim {
         for _ in 0..2_000 {
             let ready = |c: &Client| {
                 (c.published == 0 || c.publisher.rtc.is_connected())
-                    && (c.sub_tracks.is_empty() || c.subscriber.rtc.is_connected())
+                    && ((c.sub_tracks.is_empty() && c.slot_map.is_empty()) || c.subscriber.rtc.is_connected())
             };
             if self.clients.iter().all(ready) {
                 return;

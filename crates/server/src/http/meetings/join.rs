@@ -25,6 +25,19 @@ pub(crate) struct JoinRequest {
     /// The client can take part in end-to-end encrypted meetings (docs/e2ee.md). Required
     /// to join one; ignored elsewhere.
     e2ee: Option<E2eeHello>,
+    /// Receive the others' media on a fixed set of slots instead of one m-line per track
+    /// (docs/protocol.md §2e). Absent: one m-line per track.
+    slots: Option<SlotsHello>,
+}
+
+/// A client's request for a slot subscription, kept for its whole stay.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SlotsHello {
+    /// Video slots: the most videos the client shows at once, 0 to 25 (audio slots are
+    /// always 3).
+    #[schema(maximum = 25)]
+    video: u32,
 }
 
 /// A client's announcement that it can do end-to-end encryption.
@@ -69,7 +82,8 @@ pub(crate) struct JoinTicket {
         (status = 404, description = "`meeting_not_found`", body = ErrorBody),
         (status = 409, description = "`meeting_not_started`: the host has not arrived and the meeting does not allow joining before the host; try again", body = ErrorBody),
         (status = 410, description = "`meeting_cancelled`, `meeting_ended`", body = ErrorBody),
-        (status = 422, description = "`display_name_required` (guests), `invalid_display_name`, `invalid_e2ee_identity`", body = ErrorBody),
+        (status = 422, description = "`display_name_required` (guests), `invalid_display_name`, `invalid_e2ee_identity`, \
+            `invalid_slots` (`slots.video` over 25)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many wrong passcodes from this address (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "`server_busy`: the media server is overloaded (see `Retry-After`)", body = ErrorBody)))]
 pub(super) async fn join_meeting(
@@ -89,6 +103,7 @@ pub(super) async fn join_meeting(
         req.e2ee.as_ref().map(|h| h.version),
         req.e2ee.as_ref().map(|h| h.identity_key.as_str()),
     )?;
+    let video_slots = req.slots.as_ref().map(|s| video_slots(s.video)).transpose()?;
     let (sub, default_name) = match &auth {
         Some(a) => (a.user.id.clone(), Some(a.user.display_name.clone())),
         None => (format!("guest:{}", uuid::Uuid::new_v4()), None),
@@ -115,6 +130,7 @@ pub(super) async fn join_meeting(
         cid: client_id,
         e2v: e2ee_identity.is_some().then_some(crate::live::e2ee::VERSION),
         e2k: e2ee_identity.clone(),
+        vsl: video_slots,
         jti: uuid::Uuid::new_v4().to_string(),
         iat: now.timestamp(),
         iat_ms: now.timestamp_millis(),
@@ -133,6 +149,15 @@ pub(super) async fn join_meeting(
         ice_servers: state.turn.ice_servers(&claims.sub, now),
         e2ee: e2ee_identity.is_some(),
     }))
+}
+
+/// The video slots a join asks for, if the media server allows that many.
+fn video_slots(video: u32) -> Result<u8> {
+    let max = crate::media::MAX_VIDEO_SLOTS;
+    u8::try_from(video)
+        .ok()
+        .filter(|v| *v <= max)
+        .ok_or_else(|| Error::invalid("invalid_slots", format!("slots.video is 0 to {max}, not {video}")))
 }
 
 /// Who got past a meeting's door: the meeting, who they are to it, and whether they run it.

@@ -28,6 +28,7 @@ pub(crate) use speakers::Speakers;
 use seats::{RoomState, Seat, Waiter, OUTBOX};
 
 use super::admission::{admission, Door, Refusal};
+use crate::media::Subscription;
 use crate::meeting::Settings;
 
 /// The live state of one meeting.
@@ -73,6 +74,8 @@ pub(crate) struct Newcomer {
     pub(crate) resume_token: String,
     pub(crate) attendance_id: String,
     pub(crate) client_key: Option<String>,
+    /// How their subscribing connection receives the others' media, for their whole stay.
+    pub(crate) subscription: Subscription,
 }
 
 impl Room {
@@ -126,6 +129,7 @@ impl Room {
             resume_token: new.resume_token,
             attendance_id: new.attendance_id,
             client_key: new.client_key,
+            subscription: new.subscription,
             conn: Some(tx),
             generation: 1,
         };
@@ -191,6 +195,7 @@ impl Room {
             resume_token: new.resume_token,
             attendance_id: new.attendance_id,
             client_key: new.client_key,
+            subscription: new.subscription,
             conn: Some(tx),
             generation: 1,
         });
@@ -292,6 +297,13 @@ impl Room {
 
     pub(crate) fn attendance_id_of(&self, participant_id: &str) -> Option<String> {
         self.lock().seats.iter().find(|s| s.info.participant_id == participant_id).map(|s| s.attendance_id.clone())
+    }
+
+    /// How `participant_id` receives media (seated or waiting; per track if gone).
+    pub(crate) fn subscription_of(&self, participant_id: &str) -> Subscription {
+        let st = self.lock();
+        let mut seats = st.seats.iter().chain(st.waiting.iter().map(|w| &w.seat));
+        seats.find(|s| s.info.participant_id == participant_id).map_or_else(Subscription::default, |s| s.subscription)
     }
 
     pub(crate) fn waiting_ids(&self) -> Vec<String> {
@@ -519,6 +531,7 @@ mod tests {
             resume_token: format!("resume-{id}"),
             attendance_id: format!("attendance-{id}"),
             client_key: None,
+            subscription: Subscription::PerTrack,
         }
     }
 

@@ -20,6 +20,8 @@ pub(super) struct Seat {
     pub(super) attendance_id: String,
     /// `client:<id>` of a guest's device, used to keep a removed guest out.
     pub(super) client_key: Option<String>,
+    /// How their media is received (asked for at join).
+    pub(super) subscription: crate::media::Subscription,
     pub(super) conn: Option<mpsc::Sender<ServerMessage>>,
     /// Bumped on every (re)connection, so a stale grace timer cannot evict a resumed seat.
     pub(super) generation: u64,
