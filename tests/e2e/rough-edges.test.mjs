@@ -257,12 +257,22 @@ test("in the room: the limit, details with ID + passcode, names that follow the 
   const cameraOf = async (page, name) => page.getAttribute(`.tile[data-name='${name}'] video[data-source='camera']`, "data-track");
   await h.page.waitForSelector(".tile[data-name='Gita'] video[data-source='camera']", { timeout: 20_000 });
   await g.page.waitForSelector(".tile[data-name='Hana'] video[data-source='camera']", { timeout: 20_000 });
+  // With slot subscriptions (docs/protocol.md §2e: one offer, no tracks in it) there is no
+  // offer to answer per camera: the size goes out as soon as the camera is announced (welcome
+  // or track_published), before anything else the page says but its p2p capability and state.
   for (const [log, track] of [[hostLog, await cameraOf(h.page, "Gita")], [guestLog, await cameraOf(g.page, "Hana")]]) {
     const seq = order(log);
-    const offer = seq.find((e) => e.tracks?.includes(track));
-    const answered = seq.findIndex((e) => e.answer === offer?.offer);
     const sized = seq.findIndex((e) => e.size === track);
-    assert.ok(sized >= 0 && answered >= 0 && sized < answered, `${track}: ${JSON.stringify(seq)}`);
+    if (log.some(({ msg }) => msg.type === "slot_map")) {
+      const announced = log.findIndex(({ dir, msg }) => dir === "in" && (msg.type === "welcome" ? msg.tracks.some((t) => t.track_id === track) : msg.type === "track_published" && msg.track.track_id === track));
+      const firstSize = log.findIndex(({ dir, msg }) => dir === "out" && msg.type === "set_video_size" && msg.track_id === track);
+      const before = log.slice(announced + 1, firstSize).filter(({ dir, msg }) => dir === "out" && !["p2p_capable", "set_state"].includes(msg.type));
+      assert.ok(announced >= 0 && firstSize > announced && before.length === 0, `${track}: ${JSON.stringify(log.map(({ dir, msg }) => [dir, msg.type]))}`);
+    } else {
+      const offer = seq.find((e) => e.tracks?.includes(track));
+      const answered = seq.findIndex((e) => e.answer === offer?.offer);
+      assert.ok(sized >= 0 && answered >= 0 && sized < answered, `${track}: ${JSON.stringify(seq)}`);
+    }
     assert.ok(seq[sized].width > 320, `a 1280×800 two-person gallery wants more than the lowest layer: ${JSON.stringify(seq[sized])}`);
   }
 

@@ -341,7 +341,7 @@ export class Api {
 
   /**
    * @param {number | string} id meeting ID
-   * @param {{passcode?: string, display_name?: string, e2ee?: {version: number, identity_key: string}}} form
+   * @param {{passcode?: string, display_name?: string, e2ee?: {version: number, identity_key: string}, slots?: {video: number}}} form
    * @returns {Promise<JoinTicket>}
    */
   join(id, form) {

@@ -12,6 +12,17 @@ import { showPrejoin } from "./ui/prejoin.js";
 import { showRoom } from "./ui/room.js";
 import { Effects, startingEffect } from "./effects/index.js";
 import { showRecordings, showRecording } from "./ui/recordings.js";
+import { MAX_TILES_PER_PAGE } from "./ui/layout.js";
+
+/**
+ * Receive the others' media on slots (docs/protocol.md §2e): one subscription negotiated at
+ * the start, as many video slots as the gallery shows tiles at once, instead of a
+ * renegotiation for every track that comes or goes. Not in end-to-end encrypted meetings (nor
+ * when the preview could not tell): there a receiver decrypts with the keys of one
+ * participant (web/js/e2ee), and a slot changes participant with no fixed order between the
+ * slot map and the new source's first frames.
+ */
+const USE_SLOTS = true;
 
 const api = new Api(localStorage);
 /** @type {import("./types.js").Me | null} */
@@ -102,7 +113,8 @@ async function joinScreen(id, passcode) {
     // server refuses one that cannot from an E2EE meeting, with a message the form shows.
     const identity = await newIdentity();
     const e2ee = identity ? { version: 1, identity_key: identity.publicKeyText } : undefined;
-    const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName, e2ee });
+    const slots = USE_SLOTS && choice.e2ee === false ? { video: MAX_TILES_PER_PAGE } : undefined;
+    const ticket = await api.join(id, { passcode: choice.passcode || passcode || undefined, display_name: me ? undefined : choice.displayName, e2ee, slots });
     inMeeting = true;
     const meeting = new Meeting(ticket.ws_url, ticket.meeting_id, ticket.ice_servers, ticket.e2ee ? identity : null);
     expose(meeting);

@@ -4,6 +4,11 @@
 // named by its track_id, owner and source (from `subscribe_offer.tracks` and
 // `track_published`).
 //
+// With slot subscriptions (asked for at join, docs/protocol.md §2e) the subscribing
+// connection has a fixed set of m-lines negotiated once, and `slot_map` says which track each
+// carries now: a slot that switches source hands its same MediaStreamTrack out again under the
+// new track_id (and takes it back from the old one), so the UI re-homes it into the right tile.
+//
 // A server without a media engine answers media messages with `media_unavailable`; the
 // session then closes its connections, reports `unavailable`, and the meeting goes on without
 // media.
@@ -79,8 +84,13 @@ export class MediaSession extends EventTarget {
     this.local = new Map();
     /** Published tracks of everyone, by track_id (from `welcome` and `track_published`). @type {Map<string, Track>} */
     this.published = new Map();
-    /** The subscriber's m-lines: mid → track_id, from the last applied `subscribe_offer`. @type {Map<string, string>} */
+    /**
+     * The subscriber's m-lines: mid → track_id, from the last applied `subscribe_offer` or,
+     * with slots, the last `slot_map` (idle slots left out). @type {Map<string, string>}
+     */
     this.lines = new Map();
+    /** The server sends `slot_map`s: the m-lines of an offer say nothing, slot maps do. */
+    this.slotted = false;
     /** Remote tracks handed to the UI, by track_id. @type {Map<string, RemoteTrack>} */
     this.remote = new Map();
     /** Serializes subscriber negotiations (a new offer waits for the one in flight). */
@@ -371,6 +381,12 @@ export class MediaSession extends EventTarget {
             .catch((err) => this.fail(err));
           break;
         }
+        case "slot_map": {
+          // In line behind the offer it follows, so it names the m-lines of that offer.
+          const { slots } = msg;
+          this.subscribeChain = this.subscribeChain.then(() => this.applySlots(slots)).catch((err) => this.fail(err));
+          break;
+        }
         case "error":
           if (msg.code === "media_unavailable" && MEDIA_REQUESTS.has(msg.request ?? "")) this.unavailable();
           else if (msg.code === "media_restart_limited") this.limited(msg.message);
@@ -400,18 +416,37 @@ export class MediaSession extends EventTarget {
       this.subscriber = null;
       this.sync();
     }
+    const fresh = !pc;
     if (!pc) {
       pc = this.newConnection();
       this.subscriber = pc;
       this.watch(pc);
     }
-    this.lines = new Map(tracks.map((t) => [t.mid, t.track_id]));
+    // Slots: an offer again on the same connection keeps what the slots carry (the slot_map
+    // that follows says if that changed); a new connection starts with none until its map.
+    if (!this.slotted || tracks.length > 0 || fresh) this.lines = new Map(tracks.map((t) => [t.mid, t.track_id]));
     this.serverAddress = mediaAddress(sdp) || this.serverAddress;
     await pc.setRemoteDescription({ type: "offer", sdp });
     this.bindReceivers(); // before any frame of a new m-line reaches its decoder
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     this.signaling.send({ type: "subscribe_answer", sdp: answer.sdp ?? "", ...(offerId !== undefined ? { offer_id: offerId } : {}) });
+    this.sync();
+  }
+
+  /**
+   * Slot subscriptions: which track each slot carries now. A slot that switched hands its
+   * track out under the new track_id (sync takes it back from the old one first); an idle slot
+   * hands out nothing.
+   * @param {import("./types.js").MediaSlot[]} slots
+   */
+  applySlots(slots) {
+    if (this.closed) return;
+    this.slotted = true;
+    /** @type {Map<string, string>} */
+    const lines = new Map();
+    for (const s of slots) if (s.track_id) lines.set(s.mid, s.track_id);
+    this.lines = lines;
     this.sync();
   }
 

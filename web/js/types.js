@@ -121,6 +121,7 @@
  *   | {type: "track_unpublished", track_id: string}
  *   | {type: "publish_answer", sdp: string}
  *   | {type: "subscribe_offer", sdp: string, tracks: OfferedTrack[], offer_id: number}
+ *   | {type: "slot_map", slots: MediaSlot[]}
  *   | {type: "active_speaker", participant_id: string | null}
  *   | {type: "warning", code: string, message: string, seconds_left: number | null}
  *   | {type: "meeting_ended", reason: EndReason}
@@ -167,6 +168,14 @@
  * @typedef {object} OfferedTrack
  * @property {string} mid
  * @property {string} track_id
+ */
+
+/**
+ * One slot of a slot subscription (docs/protocol.md §2e) and the track it carries now.
+ * @typedef {object} MediaSlot
+ * @property {string} mid
+ * @property {"audio" | "video"} kind
+ * @property {string | null} track_id null: idle
  */
 
 /**

@@ -357,8 +357,7 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
         let mics = others(|o| o.sends_audio);
         let talkers = others(|o| o.sends_audio && o.talks);
         let (audio, video) = match (kind, ctx.scenario.video_slots) {
-            // Slots: the loudest three microphones (with more than three talking, the three
-            // chosen hear two each: counted as missing one) and as many cameras as slots.
+            // Slots: three of the loudest microphones but its own, as many cameras as slots.
             (Kind::Convene, Some(slots)) => {
                 (talkers.min(convene_sfu::AUDIO_SLOTS), others(|o| o.sends_video).min(usize::from(slots)))
             }

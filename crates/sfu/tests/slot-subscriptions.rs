@@ -242,3 +242,26 @@ fn a_leaving_publisher_a_hidden_tile_or_a_stopped_camera_frees_a_slot_for_the_ne
     assert!(video.contains(&Some(m.camera(PEOPLE[4]))), "5's camera took it: {video:?}");
     assert_eq!(m.offers_to_listener().len(), 1, "no renegotiation for the leave, the hidden tile or the stop");
 }
+
+#[test]
+fn one_of_four_talkers_hears_the_other_three() {
+    // The listener talks too, with 1, 2 and 3; 4 and 5 are silent. Being among the loudest
+    // must not cost the listener one of the others: its three slots carry 1, 2 and 3.
+    let mut m = meeting();
+    let mic = m.sim.publish(LISTENER, |api| {
+        api.add_media(str0m::media::MediaKind::Audio, str0m::media::Direction::SendOnly, None, None, None)
+    });
+    m.sim.connect_all();
+    for n in 0..150u32 {
+        let now = m.sim.now;
+        let c = m.sim.client(LISTENER);
+        let packet = opus(c.pt(Codec::Opus), n, Some(TALK));
+        c.send(now, mic, None, packet);
+        m.run([TALK, TALK, TALK, SILENT, SILENT], Duration::from_millis(20));
+    }
+    let heard = m.heard_lately(Duration::from_secs(1));
+    for who in &PEOPLE[..3] {
+        assert!(heard.get(who).copied().unwrap_or(0) >= 45, "{who} is heard: {heard:?}");
+    }
+    assert_eq!(m.offers_to_listener().len(), 1, "publishing renegotiates only the listener's own publisher connection");
+}

@@ -55,6 +55,8 @@ export function e2eeNotice(supported) {
  * @property {boolean} cameraOff
  * @property {MediaStream | null} stream
  * @property {import("../effects/index.js").Effects} [effects] what the stream goes through
+ * @property {boolean} [e2ee] whether the meeting is end-to-end encrypted, as its preview said
+ *   for this passcode (undefined: not known)
  */
 
 /**
@@ -154,11 +156,21 @@ export async function showPrejoin(ctx, join) {
   const joinBtn = /** @type {HTMLButtonElement} */ (h("button", { class: "btn btn-primary btn-block btn-large", type: "submit", text: "Join now", autofocus: !!ctx.name }));
   /** Where an end-to-end encrypted meeting's notice goes. */
   const e2eeSlot = h("div", { id: "pj-e2ee-slot" });
+  /**
+   * What the last preview said about end-to-end encryption (undefined: it was refused), with
+   * the passcode it was asked with. @type {{code: string, e2ee: boolean | undefined} | null}
+   */
+  let seen = null;
+  /** The preview in flight, if any. @type {Promise<void>} */
+  let looking = Promise.resolve();
   /** Shows the meeting's title and who is in it, once the passcode is known (or not needed). @param {string} code */
-  const look = async (code) => {
+  const look = (code) => (looking = lookAt(code));
+  /** @param {string} code */
+  const lookAt = async (code) => {
     if (!ctx.preview) return;
     try {
       const p = await ctx.preview(code);
+      seen = { code, e2ee: !!p.e2ee };
       meetingTitle.textContent = p.title;
       present.textContent = whoIsHere(p);
       meetingTitle.hidden = present.hidden = false;
@@ -174,6 +186,7 @@ export async function showPrejoin(ctx, join) {
       }
     } catch {
       // A wrong or missing passcode: joining says so.
+      seen = { code, e2ee: undefined };
     }
   };
   if (ctx.passcode || ctx.signedIn) look(ctx.passcode);
@@ -201,7 +214,12 @@ export async function showPrejoin(ctx, join) {
     try {
       await opening;
       meter.stop();
-      await join({ passcode: pwd.value.trim(), displayName: name.value.trim(), muted, cameraOff, stream, effects: ctx.effects });
+      // Whether the meeting is end-to-end encrypted decides how its media is received (app.js).
+      const code = pwd.value.trim();
+      await looking;
+      if (seen?.code !== code) await look(code); // (asked once per passcode: a wrong one counts)
+      const e2ee = seen?.code === code ? seen.e2ee : undefined;
+      await join({ passcode: code, displayName: name.value.trim(), muted, cameraOff, stream, effects: ctx.effects, e2ee });
     } catch (err) {
       const code = /** @type {any} */ (err)?.code;
       showError(error, REFUSALS[code] ?? (err instanceof Error ? err.message : String(err)));

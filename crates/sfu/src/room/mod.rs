@@ -110,7 +110,7 @@ pub struct Room {
     /// When each participant last was (or stopped being) the active speaker: who keeps a
     /// camera slot when shedding keeps only a few ([`Shedding::FewerVideos`]).
     spoke: Map<ParticipantId, Instant>,
-    /// Which microphones slot subscribers hear: the [`AUDIO_SLOTS`] loudest, always.
+    /// Which microphones slot subscribers hear: the loudest, always (see `Room::new`).
     slot_audible: Audible<TrackId>,
     /// Participants with slots, so that rooms without any skip the slot work per packet.
     slot_subscribers: usize,
@@ -144,7 +144,9 @@ impl Room {
             tap: Tap::default(),
             shedding: Shedding::None,
             spoke: Map::default(),
-            slot_audible: Audible::new(AUDIO_SLOTS, 0),
+            // One place more than a subscriber has slots: one of the loudest, hearing the
+            // others, still gets three (the fourth is its own microphone).
+            slot_audible: Audible::new(AUDIO_SLOTS + 1, 0),
             slot_subscribers: 0,
             slot_maps_due: Set::default(),
         }

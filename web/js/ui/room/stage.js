@@ -32,6 +32,14 @@ export function createStage(ctx) {
   const remoteVideos = new Map();
   /** One hidden audio element per remote audio track. */
   const audios = h("div", { class: "remote-audio", hidden: true });
+  /**
+   * Elements whose track was just taken back, by MediaStreamTrack, until the current task
+   * ends: with slot subscriptions (peer.js) a slot that switches source hands the same track
+   * out again at once under the new track_id, and its element goes on playing — no gap in the
+   * sound, no second element for one track.
+   * @type {Map<MediaStreamTrack, HTMLMediaElement>}
+   */
+  const parked = new Map();
   /** @type {HTMLVideoElement | null} my own screen share, shown on the stage */
   let localScreen = null;
   /**
@@ -101,29 +109,41 @@ export function createStage(ctx) {
 
   /** @param {RemoteTrack} info */
   const addRemote = (info) => {
+    const kept = parked.get(info.track);
+    parked.delete(info.track);
     if (info.kind === "audio") {
-      const audio = /** @type {HTMLAudioElement} */ (h("audio", { autoplay: true, "data-track": info.track_id, "data-pid": info.participant_id, "data-via": info.via ?? "sfu" }));
-      audio.srcObject = new MediaStream([info.track]);
-      audios.append(audio);
+      const audio = kept instanceof HTMLAudioElement ? kept : /** @type {HTMLAudioElement} */ (h("audio", { autoplay: true }));
+      Object.assign(audio.dataset, { track: info.track_id, pid: info.participant_id, via: info.via ?? "sfu" });
+      if (audio !== kept) {
+        audio.srcObject = new MediaStream([info.track]);
+        audios.append(audio);
+      }
       muteHiddenPath();
-      playRemoteAudio(audio);
+      if (audio !== kept) playRemoteAudio(audio);
       return;
     }
-    const video = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true, class: info.source === "screen" ? "screen-video" : "tile-video", "data-track": info.track_id, "data-pid": info.participant_id, "data-source": info.source, "data-via": info.via ?? "sfu" }));
-    video.muted = true;
-    video.srcObject = new MediaStream([info.track]);
+    const video = kept instanceof HTMLVideoElement ? kept : /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, muted: true, playsinline: true }));
+    video.className = info.source === "screen" ? "screen-video" : "tile-video";
+    Object.assign(video.dataset, { track: info.track_id, pid: info.participant_id, source: info.source, via: info.via ?? "sfu" });
+    if (video !== kept) {
+      video.muted = true;
+      video.srcObject = new MediaStream([info.track]);
+    }
     remoteVideos.set(info.track_id, { el: video, info });
   };
 
   /** @param {RemoteTrack} info */
   const removeRemote = (info) => {
-    audios.querySelector(`[data-track="${info.track_id}"]`)?.remove();
-    const v = remoteVideos.get(info.track_id);
-    if (v) {
-      v.el.srcObject = null;
-      v.el.remove();
-      remoteVideos.delete(info.track_id);
-    }
+    const el = info.kind === "audio" ? audios.querySelector(`[data-track="${info.track_id}"]`) : remoteVideos.get(info.track_id)?.el;
+    remoteVideos.delete(info.track_id);
+    if (!(el instanceof HTMLMediaElement)) return;
+    parked.set(info.track, el);
+    queueMicrotask(() => {
+      if (parked.get(info.track) !== el) return; // handed out again (see `parked`)
+      parked.delete(info.track);
+      el.srcObject = null;
+      el.remove();
+    });
   };
 
   /** Whether a video is on screen: in the page, laid out, not scrolled out of the strip. @param {HTMLElement} video */
@@ -145,14 +165,35 @@ export function createStage(ctx) {
    */
   const reportSizes = () => {
     if (localVideo.isConnected && localVideo.paused) localVideo.play().catch(() => {});
+    const dpr = Math.min(window.devicePixelRatio || 1, 2);
     for (const [trackId, { el, info }] of remoteVideos) {
       const video = info.source === "camera" || info.source === "screen" ? (videoOf(info.participant_id, info.source) ?? el) : el;
       const shown = onScreen(video);
       if (shown && video.paused) video.play().catch(() => {});
       if (info.via === "p2p") continue; // not the SFU's
-      const dpr = Math.min(window.devicePixelRatio || 1, 2);
       meeting.media.setVideoSize(trackId, shown ? video.clientWidth * dpr : 0, shown ? video.clientHeight * dpr : 0);
     }
+    // Videos without an element: with slot subscriptions (peer.js) a video gets a slot only
+    // while its size says it is shown, so its tile's size goes out — or 0×0 — all the same.
+    for (const t of meeting.media.published.values()) {
+      if (t.kind !== "video" || t.participant_id === meeting.me || remoteVideos.has(t.track_id)) continue;
+      const box = placeOf(t);
+      const shown = !!box && onScreen(box);
+      meeting.media.setVideoSize(t.track_id, shown ? box.clientWidth * dpr : 0, shown ? box.clientHeight * dpr : 0);
+    }
+  };
+
+  /**
+   * Where a video without an element would be shown: a camera that is on, in its owner's tile;
+   * a screen share on the stage unless someone else's holds it.
+   * @param {import("../../types.js").Track} t
+   * @returns {HTMLElement | null}
+   */
+  const placeOf = (t) => {
+    if (t.source === "screen") return screenStage.querySelector("video[data-source='screen']") ? null : el;
+    if (t.source !== "camera" || !meeting.participants.get(t.participant_id)?.camera_on) return null;
+    const tileEl = el.querySelector(`.tile[data-pid="${t.participant_id}"]`);
+    return tileEl instanceof HTMLElement ? tileEl : null;
   };
   grid.addEventListener("scroll", reportSizes, { passive: true });
 
