@@ -54,7 +54,11 @@ impl Extensions {
 /// subscriber was ~250 KB per participant of a ten-person meeting. Packets older than the age
 /// limit are let go as later ones arrive.
 pub(super) struct SendHistory {
+    /// Allocated at the first packet: a stream that never sends (an idle slot of a slot
+    /// subscriber, of which a browser has up to 25) costs no ring.
     slots: Vec<Option<Sent>>,
+    /// The ring's size once allocated (a power of two).
+    size: usize,
     /// Sequence numbers kept, oldest first.
     order: VecDeque<u16>,
     max_age: Duration,
@@ -64,11 +68,11 @@ impl SendHistory {
     /// Keeps up to `packets` (rounded up to a power of two) for at most `max_age`.
     pub(super) fn new(packets: usize, max_age: Duration) -> SendHistory {
         let size = packets.max(1).next_power_of_two();
-        SendHistory { slots: (0..size).map(|_| None).collect(), order: VecDeque::new(), max_age }
+        SendHistory { slots: Vec::new(), size, order: VecDeque::new(), max_age }
     }
 
     fn slot(&self, sequence: u16) -> usize {
-        usize::from(sequence) & (self.slots.len() - 1)
+        usize::from(sequence) & (self.size - 1)
     }
 
     /// Remembers a packet sent at `at`.
@@ -80,6 +84,9 @@ impl SendHistory {
         payload: &Arc<[u8]>,
         patch: PayloadPatch,
     ) {
+        if self.slots.is_empty() {
+            self.slots = (0..self.size).map(|_| None).collect();
+        }
         while let Some(&oldest) = self.order.front() {
             let i = self.slot(oldest);
             let expired = match &self.slots[i] {
@@ -103,7 +110,7 @@ impl SendHistory {
 
     /// The packet `sequence` if it is still kept.
     pub(super) fn get(&self, now: Instant, sequence: u16) -> Option<Kept<'_>> {
-        let sent = self.slots[self.slot(sequence)].as_ref()?;
+        let sent = self.slots.get(self.slot(sequence))?.as_ref()?;
         let fresh = now.saturating_duration_since(sent.at) <= self.max_age;
         (sent.sequence == sequence && fresh).then_some(Kept {
             timestamp: sent.timestamp,
@@ -182,6 +189,13 @@ mod tests {
         h.remember(now, (2, 0, false), &too_long, &payload(1, 1), PayloadPatch::default());
         assert_eq!(h.get(now, 1).unwrap().extensions, &fits[..]);
         assert_eq!(h.get(now, 2).unwrap().extensions, &[] as &[u8]);
+    }
+
+    #[test]
+    fn a_stream_that_never_sent_keeps_no_ring() {
+        let h = SendHistory::new(1024, Duration::from_millis(1500));
+        assert!(h.slots.is_empty(), "an idle slot's stream allocates nothing");
+        assert!(h.get(Instant::now(), 7).is_none());
     }
 
     #[test]
