@@ -111,9 +111,10 @@ export async function launch(extraArgs = [], opts = {}) {
 /**
  * Writes a WAV file of a steady tone (16-bit mono, 48 kHz) for
  * `--use-file-for-fake-audio-capture`: Chromium's default fake microphone only beeps for a few
- * milliseconds, too short to ever make anyone the active speaker.
+ * milliseconds, too short to ever make anyone the active speaker. `speech`: in bursts of a
+ * second with half a second's pause, as people talk.
  */
-export function toneWav(seconds = 3, hz = 440) {
+export function toneWav(seconds = 3, hz = 440, speech = false) {
   const rate = 48000;
   const n = rate * seconds;
   const buf = Buffer.alloc(44 + n * 2);
@@ -129,8 +130,11 @@ export function toneWav(seconds = 3, hz = 440) {
   buf.writeUInt16LE(16, 34);
   buf.write("data", 36);
   buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(Math.sin((2 * Math.PI * hz * i) / rate) * 12000), 44 + i * 2);
-  const path = join(ROOT, "target", `e2e-tone-${hz}hz-${seconds}s.wav`);
+  for (let i = 0; i < n; i++) {
+    const on = !speech || (i / rate) % 1.5 < 1;
+    buf.writeInt16LE(on ? Math.round(Math.sin((2 * Math.PI * hz * i) / rate) * 12000) : 0, 44 + i * 2);
+  }
+  const path = join(ROOT, "target", `e2e-tone-${hz}hz-${seconds}s${speech ? "-speech" : ""}.wav`);
   writeFileSync(path, buf);
   return path;
 }

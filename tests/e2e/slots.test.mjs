@@ -10,7 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startServer, launch, newPage, shot, account, signInPage, SCREENSHOTS } from "./harness.mjs";
+import { startServer, launch, newPage, shot, account, signInPage, SCREENSHOTS, toneWav } from "./harness.mjs";
 
 /** Who meets, in the order they join, and the colour their camera shows. */
 const PEOPLE = [
@@ -39,43 +39,14 @@ function colourVideo([r, g, b]) {
   return path;
 }
 
-/**
- * Talk for the fake microphones: a tone in bursts of a second with half a second's pause, as
- * people talk (a talker takes an idle audio slot when they start again, docs/protocol.md §2e;
- * Chromium loops the file).
- */
-function talkWav() {
-  const path = join(SCREENSHOTS, "..", "e2e-talk-440hz.wav");
-  if (existsSync(path)) return path;
-  const rate = 48000;
-  const n = rate * 3;
-  const buf = Buffer.alloc(44 + n * 2);
-  buf.write("RIFF", 0);
-  buf.writeUInt32LE(36 + n * 2, 4);
-  buf.write("WAVEfmt ", 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write("data", 36);
-  buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) {
-    const talking = (i / rate) % 1.5 < 1;
-    buf.writeInt16LE(talking ? Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 12000) : 0, 44 + i * 2);
-  }
-  writeFileSync(path, buf);
-  return path;
-}
-
 let server, host, meeting;
 /** One browser per person (a fake camera is per browser). */
 const browsers = [];
 before(async () => {
   server = await startServer();
-  const tone = talkWav();
+  // Talk in bursts, as people do: a talker takes an idle audio slot when they start again
+  // (docs/protocol.md §2e; Chromium loops the file).
+  const tone = toneWav(3, 440, true);
   for (const p of PEOPLE) browsers.push(await launch([`--use-file-for-fake-audio-capture=${tone}`, `--use-file-for-fake-video-capture=${colourVideo(p.rgb)}`]));
   host = await account(server.base, "mona");
   const r = await fetch(`${server.base}/api/v1/meetings`, {
