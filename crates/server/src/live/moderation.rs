@@ -201,6 +201,9 @@ impl Live {
         if t.role == Role::Host || pid == me.participant_id {
             return Err(("not_allowed", "the host cannot be removed".into(), "remove"));
         }
+        // The stored seat goes before the farewell does: a resume presented the moment the
+        // socket closes must not find it and rebuild the seat (cluster mode).
+        super::failover::forget_seat(state, room.meeting_id, &pid).await;
         let farewell = ServerMessage::error("removed", "a host removed you from this meeting", None);
         let Some((v, client_key)) = room.remove(&pid, LeaveReason::Removed, Some(farewell)) else { return Ok(()) };
         let now = state.clock.now_ms();
