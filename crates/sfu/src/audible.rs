@@ -71,6 +71,9 @@ pub(crate) struct Audible<T> {
     /// When silent holders and gone microphones were last swept out (a room-wide pass, so
     /// at most once per packet interval rather than once per packet).
     swept: Option<Instant>,
+    /// Counts every change of who holds a place, so a caller can tell "nothing changed since"
+    /// with one comparison.
+    changes: u64,
 }
 
 /// How often the room-wide sweep runs.
@@ -80,12 +83,19 @@ impl<T: Hash + Eq + Copy> Audible<T> {
     /// Forward at most `limit` microphones at once in a room with more than `crowd` (and
     /// `limit`) of them; a `limit` of 0 forwards all.
     pub(crate) fn new(limit: usize, crowd: usize) -> Self {
-        Audible { limit, crowd, microphones: 0, mics: Map::default(), swept: None }
+        Audible { limit, crowd, microphones: 0, mics: Map::default(), swept: None, changes: 0 }
     }
 
     /// Tells how many microphone tracks the room has now.
     pub(crate) fn set_microphones(&mut self, n: usize) {
+        let before = self.is_crowded();
         self.microphones = n;
+        self.changes += u64::from(before != self.is_crowded());
+    }
+
+    /// How many times who holds a place has changed (see [`Audible::holds_place`]).
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Whether the room holds back all but the loudest microphones.
@@ -110,7 +120,12 @@ impl<T: Hash + Eq + Copy> Audible<T> {
         }
         if self.swept.is_none_or(|t| now.saturating_duration_since(t) >= SWEEP) {
             self.swept = Some(now);
-            self.mics.retain(|_, m| now.saturating_duration_since(m.heard) < FORGET);
+            let changes = &mut self.changes;
+            self.mics.retain(|_, m| {
+                let keep = now.saturating_duration_since(m.heard) < FORGET;
+                *changes += u64::from(!keep && m.chosen.is_some());
+                keep
+            });
             self.release_silent(now);
         }
         self.choose(mic, now);
@@ -126,7 +141,9 @@ impl<T: Hash + Eq + Copy> Audible<T> {
 
     /// Forgets a microphone (its track was unpublished).
     pub(crate) fn remove(&mut self, mic: T) {
-        self.mics.remove(&mic);
+        if self.mics.remove(&mic).is_some_and(|m| m.chosen.is_some()) {
+            self.changes += 1;
+        }
     }
 
     fn release_silent(&mut self, now: Instant) {
@@ -134,6 +151,7 @@ impl<T: Hash + Eq + Copy> Audible<T> {
             let quiet_since = m.loud.or(m.chosen);
             if m.chosen.is_some() && quiet_since.is_some_and(|t| now.saturating_duration_since(t) >= RELEASE) {
                 m.chosen = None;
+                self.changes += 1;
             }
         }
     }
@@ -149,6 +167,7 @@ impl<T: Hash + Eq + Copy> Audible<T> {
         if holders < self.limit {
             if let Some(m) = self.mics.get_mut(&mic) {
                 m.chosen = Some(now);
+                self.changes += 1;
             }
             return;
         }
@@ -166,6 +185,7 @@ impl<T: Hash + Eq + Copy> Audible<T> {
                 if let Some(m) = self.mics.get_mut(&mic) {
                     m.chosen = Some(now);
                 }
+                self.changes += 1;
             }
         }
     }
@@ -187,6 +207,24 @@ mod tests {
 
     fn forwarded(v: &[bool]) -> usize {
         v.iter().filter(|v| **v).count()
+    }
+
+    #[test]
+    fn every_change_of_who_holds_a_place_is_counted_and_nothing_else() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut a = Audible::new(1, 0);
+        round(&mut a, &[(1, LOUD), (2, QUIET)], at(0));
+        let taken = a.changes();
+        assert!(taken > 0 && a.holds_place(1));
+        for i in 1..20 {
+            round(&mut a, &[(1, LOUD), (2, QUIET)], at(20 * i));
+        }
+        assert_eq!(a.changes(), taken, "the same holder, no change");
+        for i in 20..120 {
+            round(&mut a, &[(1, QUIET), (2, QUIET)], at(20 * i));
+        }
+        assert!(!a.holds_place(1) && a.changes() > taken, "a silent holder let its place go");
     }
 
     #[test]

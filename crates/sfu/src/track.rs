@@ -1,6 +1,7 @@
 //! Up tracks (what a publisher sends) and down tracks (what one subscriber receives of it).
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use str0m::media::{Mid, Pt, Rid};
 
@@ -61,8 +62,8 @@ pub(crate) struct UpTrack {
     pub(crate) source: Source,
     /// Simulcast rids, lowest quality first; empty without simulcast.
     pub(crate) rids: Vec<Rid>,
-    /// Layers the publisher stopped sending, by layer index.
-    pub(crate) paused: [bool; 3],
+    /// Which layers flow (paused by the publisher, or never started).
+    pub(crate) flow: LayerFlow,
     /// The rids some subscriber receives, as last reported to signaling.
     pub(crate) wanted: Vec<Rid>,
     /// Recent packets per layer, for switches that find part of a keyframe already gone by.
@@ -96,6 +97,75 @@ impl UpTrack {
     /// The rid of a layer index.
     pub(crate) fn rid_of(&self, layer: u8) -> Option<Rid> {
         self.rids.get(usize::from(layer)).copied()
+    }
+}
+
+/// How long after a track's first packet a layer that has sent nothing counts as stopped.
+/// A browser starts its layers together when its own estimate allows; one it holds back (a
+/// small camera has no room for three sizes, a narrow uplink) would otherwise keep a large
+/// tile waiting for a layer that never comes: str0m reports streams that stop, not streams
+/// that never start.
+pub(crate) const UNSEEN_LAYER_GRACE: Duration = Duration::from_millis(1000);
+
+/// Which simulcast layers of an up track flow: not paused by the publisher (str0m's
+/// `StreamPaused`) and, once [`UNSEEN_LAYER_GRACE`] has passed, seen at least once.
+#[derive(Debug, Default)]
+pub(crate) struct LayerFlow {
+    layers: u8,
+    paused: [bool; 3],
+    seen: [bool; 3],
+    grace: Grace,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum Grace {
+    /// No packet yet.
+    #[default]
+    NotStarted,
+    /// Layers unseen by then count as stopped.
+    Until(Instant),
+    Over,
+}
+
+impl LayerFlow {
+    pub(crate) fn new(layers: u8) -> LayerFlow {
+        LayerFlow { layers: layers.clamp(1, 3), ..LayerFlow::default() }
+    }
+
+    /// The layers that do not flow, by index, for the layer selector.
+    pub(crate) fn paused(&self) -> [bool; 3] {
+        self.paused
+    }
+
+    /// The publisher paused or resumed a layer (str0m's report).
+    pub(crate) fn set_paused(&mut self, layer: u8, paused: bool) {
+        self.paused[usize::from(layer.min(2))] = paused;
+    }
+
+    /// A packet of `layer` arrived at `now`; `true` when what flows changed (a layer counted
+    /// as never started sent its first packet, or the grace ran out on one that never did),
+    /// so subscribers' layers are chosen again. Per packet: two reads.
+    pub(crate) fn arrived(&mut self, now: Instant, layer: u8) -> bool {
+        let l = usize::from(layer.min(2));
+        let mut changed = false;
+        if !self.seen[l] {
+            self.seen[l] = true;
+            changed = std::mem::replace(&mut self.paused[l], false);
+        }
+        match self.grace {
+            Grace::NotStarted => self.grace = Grace::Until(now + UNSEEN_LAYER_GRACE),
+            Grace::Until(end) if now >= end => {
+                self.grace = Grace::Over;
+                for l in 0..usize::from(self.layers) {
+                    if !self.seen[l] && !self.paused[l] {
+                        self.paused[l] = true;
+                        changed = true;
+                    }
+                }
+            }
+            Grace::Until(_) | Grace::Over => {}
+        }
+        changed
     }
 }
 
@@ -200,6 +270,34 @@ mod tests {
 
     fn rids(names: &[&str]) -> Vec<Rid> {
         names.iter().map(|n| (*n).into()).collect()
+    }
+
+    #[test]
+    fn a_layer_never_sent_stops_counting_once_the_grace_is_over() {
+        let start = Instant::now();
+        let mut flow = LayerFlow::new(3);
+        assert!(!flow.arrived(start, 0), "the first packet changes nothing");
+        assert!(!flow.arrived(start + Duration::from_millis(10), 1));
+        assert_eq!(flow.paused(), [false; 3], "within the grace every layer may still start");
+        assert!(flow.arrived(start + UNSEEN_LAYER_GRACE, 0), "the grace is over");
+        assert_eq!(flow.paused(), [false, false, true]);
+        assert!(!flow.arrived(start + UNSEEN_LAYER_GRACE * 2, 1));
+        assert!(flow.arrived(start + UNSEEN_LAYER_GRACE * 3, 2), "the top layer started late");
+        assert_eq!(flow.paused(), [false; 3]);
+    }
+
+    #[test]
+    fn a_layer_the_publisher_paused_resumes_by_its_report_not_by_a_packet() {
+        let start = Instant::now();
+        let mut flow = LayerFlow::new(2);
+        flow.arrived(start, 0);
+        flow.arrived(start, 1);
+        flow.set_paused(1, true);
+        assert!(!flow.arrived(start + UNSEEN_LAYER_GRACE, 0));
+        assert!(!flow.arrived(start + UNSEEN_LAYER_GRACE, 1), "str0m reports the resume");
+        assert_eq!(flow.paused(), [false, true, false]);
+        flow.set_paused(1, false);
+        assert_eq!(flow.paused(), [false; 3]);
     }
 
     #[test]

@@ -177,6 +177,35 @@ fn when_the_publisher_drops_its_top_layer_the_viewer_moves_down() {
 }
 
 #[test]
+fn a_layer_the_camera_never_sends_does_not_leave_a_large_tile_dark() {
+    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
+    config.initial_bitrate_bps = 5_000_000;
+    let mut sim = Sim::with_config(config);
+    sim.join(PUBLISHER);
+    sim.join(VIEWER);
+    let mid = publish_simulcast(&mut sim);
+    let track = sim.track_of(PUBLISHER, mid);
+    let now = sim.now;
+    sim.room.set_preferred_size(now, VIEWER, track, 1280, 720).unwrap();
+
+    // A small camera: the browser offers three layers but has room for one.
+    let mut frame = 0;
+    send_layers(&mut sim, mid, &mut frame, Duration::from_secs(3), &["q"]);
+    let low = sim.client(VIEWER).received_for(track);
+    assert!(low.len() > 30, "the large tile got {} packets of the only layer sent", low.len());
+    assert!(low.iter().all(|p| layer(p) == 0));
+    assert!(is_vp8_keyframe(&low[0].payload));
+
+    // The camera grows (or the uplink widens): the tile moves up to the layer it asked for.
+    send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(3));
+    let all = sim.client(VIEWER).received_for(track);
+    let after = &all[low.len()..];
+    assert!(after.iter().any(|p| layer(p) == 2), "the top layer reached the large tile");
+    assert_eq!(layer(all.last().unwrap()), 2);
+    assert!(all.windows(2).all(|w| w[1].seq == w[0].seq.wrapping_add(1)), "one continuous stream");
+}
+
+#[test]
 fn a_narrow_downlink_moves_a_large_tile_down_and_a_wider_one_brings_it_back() {
     // str0m's sender-side estimator and its probing are the subject, whatever the suite's transport.
     let mut sim = Sim::exactly(str0m_sender_side());

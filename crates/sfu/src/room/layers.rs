@@ -45,7 +45,7 @@ impl Room {
                 layers: up.layers().min(cap + 1),
                 preferred_size: down.preferred_size,
                 budget_bps: None,
-                paused: up.paused,
+                paused: up.flow.paused(),
                 current: down.forwarder.current(),
             };
             let layer = match up.kind {
@@ -122,7 +122,7 @@ impl Room {
                 layers: up.layers().min(cap + 1),
                 preferred_size: down.preferred_size,
                 budget_bps: Some(left.saturating_sub(after * LAYER_BITRATE_BPS[0])),
-                paused: up.paused,
+                paused: up.flow.paused(),
                 current: down.forwarder.current(),
             });
             left = left.saturating_sub(layer.map_or(0, |l| desired_bitrate(up, l)));
@@ -265,7 +265,12 @@ impl Room {
         let Some(&track) = self.track_by_mid.get(&(publisher, paused.mid)) else { return };
         let Some(up) = self.tracks.get_mut(&track) else { return };
         let Some(layer) = up.layer_of(paused.rid) else { return };
-        up.paused[usize::from(layer)] = paused.paused;
+        up.flow.set_paused(layer, paused.paused);
+        self.layers_flowing_changed(now, track);
+    }
+
+    /// What flows of a track changed: its subscribers' layers are chosen again.
+    pub(super) fn layers_flowing_changed(&mut self, now: Instant, track: TrackId) {
         let subscribers: Vec<ParticipantId> =
             self.participants.iter().filter(|(_, p)| p.down.contains_key(&track)).map(|(q, _)| *q).collect();
         for q in subscribers {

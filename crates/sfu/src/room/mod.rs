@@ -6,17 +6,17 @@ mod keyframes;
 mod layers;
 mod negotiation;
 mod slots;
+mod tracks;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use str0m::bwe::BweKind;
 use str0m::change::SdpPendingOffer;
-use str0m::media::{Direction, MediaKind, Mid, Rid};
+use str0m::media::{Direction, Mid, Rid};
 use str0m::Event;
 
 use crate::audible::Audible;
-use crate::bitrate::LayerBitrates;
 use crate::config::{DownlinkEstimate, RoomConfig};
 use crate::demux::Demux;
 use crate::error::SfuError;
@@ -24,14 +24,13 @@ use crate::id::{PeerId, PeerRole};
 use crate::io::{Datagram, Input, Output, RoomEvent};
 use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL, START_INTERVAL};
 use crate::maps::{Map, Set};
-use crate::packet_cache::PacketCache;
 use crate::peer::{Drained, Peer};
 use crate::receiver_estimate::ReceiverEstimate;
 use crate::recording::{RecordedPacket, Tap};
 use crate::shedding::Shedding;
 use crate::slots::{Slots, Subscription, AUDIO_SLOTS};
 use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
-use crate::track::{order_rids, DownTrack, Source, TrackId, TrackKind, UpTrack};
+use crate::track::{DownTrack, Source, TrackId, UpTrack};
 use crate::ParticipantId;
 
 /// How long an empty room may sleep before it wants a timeout anyway.
@@ -116,6 +115,11 @@ pub struct Room {
     slot_subscribers: usize,
     /// Slot subscribers whose slots changed since signaling was last told.
     slot_maps_due: Set<ParticipantId>,
+    /// Audio seating, for `Room::seat_audio` to skip the room-wide pass per packet: a count
+    /// of changes to what audio slots carry, and per microphone the state (that count plus
+    /// `slot_audible`'s) in which it last was seated wherever it could be.
+    audio_slot_changes: u64,
+    seated: Map<TrackId, u64>,
 }
 
 impl Room {
@@ -149,6 +153,8 @@ impl Room {
             slot_audible: Audible::new(AUDIO_SLOTS + 1, 0),
             slot_subscribers: 0,
             slot_maps_due: Set::default(),
+            audio_slot_changes: 0,
+            seated: Map::default(),
         }
     }
 
@@ -224,6 +230,7 @@ impl Room {
             None => self.tracks.values().filter(|t| t.publisher != id).map(|t| (t.id, DownTrack::new(t.id))).collect(),
         };
         self.slot_subscribers += usize::from(slots.is_some());
+        self.audio_slot_changes += u64::from(slots.is_some());
         self.participants.insert(
             id,
             Participant {
@@ -504,104 +511,6 @@ impl Room {
                 self.receiver_estimated(now, id.participant, estimate.as_u64());
             }
             _ => {}
-        }
-    }
-
-    /// A publisher's offer added an m-line: it becomes an up track every other participant
-    /// gets a down track of. Known mids are ignored.
-    fn publish(&mut self, publisher: ParticipantId, mid: Mid, kind: MediaKind, direction: Direction, rids: Vec<Rid>) {
-        let receiving = matches!(direction, Direction::RecvOnly | Direction::SendRecv);
-        if !receiving || self.track_by_mid.contains_key(&(publisher, mid)) {
-            return;
-        }
-        let kind = match kind {
-            MediaKind::Audio => TrackKind::Audio,
-            MediaKind::Video => TrackKind::Video,
-        };
-        let Some(p) = self.participants.get(&publisher) else { return };
-        let source = p.sources.get(&mid).copied().unwrap_or(Source::default_for(kind));
-        let id = TrackId(self.next_track);
-        self.next_track += 1;
-        let track = UpTrack {
-            id,
-            publisher,
-            mid,
-            kind,
-            source,
-            rids: order_rids(&rids),
-            paused: [false; 3],
-            wanted: Vec::new(),
-            cache: PacketCache::default(),
-            held: false,
-            heard: false,
-            bitrates: LayerBitrates::default(),
-        };
-        self.emit(RoomEvent::TrackPublished {
-            participant: publisher,
-            track_id: id,
-            mid: mid.to_string(),
-            kind,
-            source,
-            rids: track.rids.iter().map(|r| r.to_string()).collect(),
-        });
-        self.tracks.insert(id, track);
-        self.count_microphones();
-        self.track_by_mid.insert((publisher, mid), id);
-        let others: Vec<ParticipantId> = self.participants.keys().copied().filter(|q| *q != publisher).collect();
-        for q in others {
-            let Some(p) = self.participants.get_mut(&q) else { continue };
-            if p.slots.is_none() {
-                p.down.insert(id, DownTrack::new(id));
-                self.negotiate(q);
-            } else if kind == TrackKind::Video {
-                // A slot subscriber is offered nothing: a camera may take a video slot now, a
-                // microphone an audio slot once it is among the loudest.
-                self.fill_video_slots(self.last_now, q);
-            }
-        }
-    }
-
-    /// Keeps the audible set's idea of the room's size in step with its microphone tracks.
-    fn count_microphones(&mut self) {
-        let n = self.tracks.values().filter(|t| t.source == Source::Microphone).count();
-        self.audible.set_microphones(n);
-        self.slot_audible.set_microphones(self.tracks.values().filter(|t| t.kind == TrackKind::Audio).count());
-    }
-
-    fn unpublish(&mut self, track: TrackId) {
-        let Some(up) = self.tracks.remove(&track) else { return };
-        self.count_microphones();
-        self.track_by_mid.remove(&(up.publisher, up.mid));
-        self.audible.remove(track);
-        self.slot_audible.remove(track);
-        self.throttle.retain(|(t, _)| *t != track);
-        self.tap.forget(track);
-        self.emit(RoomEvent::TrackUnpublished { participant: up.publisher, track_id: track });
-        let subscribers: Vec<ParticipantId> = self.participants.keys().copied().collect();
-        for q in subscribers {
-            let Some(p) = self.participants.get_mut(&q) else { continue };
-            if p.slots.is_some() {
-                if self.free_slot(q, track) && up.kind == TrackKind::Video {
-                    self.fill_video_slots(self.last_now, q);
-                }
-                continue;
-            }
-            if let Some(mid) = p.down.remove(&track).and_then(|d| d.negotiation.mid()) {
-                p.to_stop.push(mid);
-            }
-            self.negotiate(q);
-        }
-    }
-
-    fn peer_died(&mut self, id: PeerId) {
-        self.emit(RoomEvent::PeerDisconnected { peer: id });
-        self.demux.forget(id);
-        if id.role == PeerRole::Publisher {
-            let gone: Vec<TrackId> =
-                self.tracks.values().filter(|t| t.publisher == id.participant).map(|t| t.id).collect();
-            for track in gone {
-                self.unpublish(track);
-            }
         }
     }
 }

@@ -78,6 +78,7 @@ impl Room {
         let Some(p) = self.participants.get_mut(&subscriber) else { return false };
         let Some(slots) = p.slots.as_mut() else { return false };
         let Some(mut slot) = p.down.remove(&track) else { return false };
+        self.audio_slot_changes += u64::from(slot.slot == Some(TrackKind::Audio));
         slot.release();
         slots.idle.push(slot);
         self.slot_maps_due.insert(subscriber);
@@ -88,11 +89,18 @@ impl Room {
     /// its packet fans out: the [`crate::AUDIO_SLOTS`] loudest have a slot with everyone but
     /// their publisher. A subscriber lacking it gets an idle audio slot or the one of a track
     /// that has lost its place; the packet goes nowhere for a subscriber with neither.
+    ///
+    /// The room-wide pass runs only when seating or the places changed since this track's
+    /// last pass; otherwise it would find the same, once per packet.
     pub(super) fn seat_audio(&mut self, now: Instant, track: TrackId, publisher: ParticipantId, level: Option<i8>) {
         if !self.slot_audible.admit(track, level, now) {
             return;
         }
+        if self.seated.get(&track) == Some(&self.audio_seating()) {
+            return;
+        }
         let audible = &self.slot_audible;
+        let changes = &mut self.audio_slot_changes;
         for (q, p) in self.participants.iter_mut().filter(|(q, _)| **q != publisher) {
             let Some(slots) = p.slots.as_mut() else { continue };
             if p.down.contains_key(&track) {
@@ -111,7 +119,16 @@ impl Room {
             forget_payload_type(&mut p.subscriber, &slot);
             p.down.insert(track, slot);
             self.slot_maps_due.insert(*q);
+            *changes += 1;
         }
+        let seating = self.audio_seating();
+        self.seated.insert(track, seating);
+    }
+
+    /// The state audio seating depends on, as one number that changes whenever it does: what
+    /// audio slots carry (`audio_slot_changes`) and who holds a place.
+    fn audio_seating(&self) -> u64 {
+        self.audio_slot_changes.wrapping_add(self.slot_audible.changes())
     }
 
     /// Tells signaling what each slot of the subscribers whose slots changed carries.
