@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{is_vp8_keyframe, Got, Sim, RIDS, SERVER};
-use convene_sfu::{ParticipantId, Proto, RoomConfig, RoomEvent};
+use convene_sfu::{ParticipantId, Proto, RoomConfig, RoomEvent, TrackId};
 use str0m::media::Mid;
 
 const PUBLISHER: ParticipantId = ParticipantId(1);
@@ -28,10 +28,10 @@ fn publish_simulcast(sim: &mut Sim) -> Mid {
     sim.publish_simulcast(PUBLISHER)
 }
 
-#[test]
-fn small_tile_gets_low_layer_and_large_tile_switches_to_high_at_a_keyframe() {
-    // Tiny synthetic frames never make the estimator ramp up, so start it high enough
-    // for the top layer: this test is about the tile size.
+/// A publisher with a simulcast camera and a viewer. Tiny synthetic frames never make the
+/// estimator ramp up, so it starts high enough for the top layer: these tests are about the
+/// tile size and what the publisher sends.
+fn publisher_and_viewer_with_room_for_the_top_layer() -> (Sim, Mid, TrackId) {
     let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
     config.initial_bitrate_bps = 5_000_000;
     let mut sim = Sim::with_config(config);
@@ -39,6 +39,12 @@ fn small_tile_gets_low_layer_and_large_tile_switches_to_high_at_a_keyframe() {
     sim.join(VIEWER);
     let mid = publish_simulcast(&mut sim);
     let track = sim.track_of(PUBLISHER, mid);
+    (sim, mid, track)
+}
+
+#[test]
+fn small_tile_gets_low_layer_and_large_tile_switches_to_high_at_a_keyframe() {
+    let (mut sim, mid, track) = publisher_and_viewer_with_room_for_the_top_layer();
     let published = sim.events_matching(|e| matches!(e, RoomEvent::TrackPublished { .. }));
     assert!(
         matches!(&published[0], RoomEvent::TrackPublished { rids, .. } if *rids == ["q", "h", "f"]),
@@ -154,13 +160,7 @@ fn hiding_a_tile_pauses_forwarding_and_tells_the_publisher_nobody_watches() {
 
 #[test]
 fn when_the_publisher_drops_its_top_layer_the_viewer_moves_down() {
-    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
-    config.initial_bitrate_bps = 5_000_000;
-    let mut sim = Sim::with_config(config);
-    sim.join(PUBLISHER);
-    sim.join(VIEWER);
-    let mid = publish_simulcast(&mut sim);
-    let track = sim.track_of(PUBLISHER, mid);
+    let (mut sim, mid, track) = publisher_and_viewer_with_room_for_the_top_layer();
     let mut frame = 0;
     send_simulcast(&mut sim, mid, &mut frame, Duration::from_secs(2));
     let before = sim.client(VIEWER).received_for(track);
@@ -178,13 +178,7 @@ fn when_the_publisher_drops_its_top_layer_the_viewer_moves_down() {
 
 #[test]
 fn a_layer_the_camera_never_sends_does_not_leave_a_large_tile_dark() {
-    let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
-    config.initial_bitrate_bps = 5_000_000;
-    let mut sim = Sim::with_config(config);
-    sim.join(PUBLISHER);
-    sim.join(VIEWER);
-    let mid = publish_simulcast(&mut sim);
-    let track = sim.track_of(PUBLISHER, mid);
+    let (mut sim, mid, track) = publisher_and_viewer_with_room_for_the_top_layer();
     let now = sim.now;
     sim.room.set_preferred_size(now, VIEWER, track, 1280, 720).unwrap();
 
