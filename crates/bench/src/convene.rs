@@ -125,7 +125,8 @@ impl Meetings {
         } else {
             None
         };
-        let record = Record::new(&spec, join_started, sub.clone(), publ.clone());
+        let mut record = Record::new(&spec, join_started, sub.clone(), publ.clone());
+        record.welcomed = Some(now);
         // A publisher counts once its offer is answered: a server with overload admission may
         // refuse a new publisher (then it leaves, refused).
         let mut record = if publ.is_some() {
@@ -168,7 +169,10 @@ impl Meetings {
                 }
                 ServerMessage::SubscribeOffer { sdp, tracks, offer_id } => {
                     let answer = sub
-                        .with(|p| signaling::answer_subscribe_offer(&mut p.conn.rtc, &sdp, offer_id))
+                        .with(|p| {
+                            p.answered_at.get_or_insert_with(Instant::now);
+                            signaling::answer_subscribe_offer(&mut p.conn.rtc, &sdp, offer_id)
+                        })
                         .map_err(Error::Rtc)?;
                     send(&mut ws, &answer).await?;
                     for t in tracks {

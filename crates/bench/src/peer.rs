@@ -201,6 +201,8 @@ pub(crate) struct Sink {
     /// keyframe, else the first audio packet.
     expect_video: bool,
     pub(crate) first_frame: Option<Instant>,
+    /// The first remote video packet of any kind (the keyframe may come later).
+    pub(crate) first_video: Option<Instant>,
     /// Per sender and kind (video = true): the layer now received and the tracker.
     pub(crate) streams: HashMap<(u32, bool), (Stream, StreamTracker)>,
     /// SFU-added latency of each measured packet, µs (kernel send-side stamp to kernel
@@ -223,6 +225,7 @@ impl Sink {
             phase,
             expect_video,
             first_frame: None,
+            first_video: None,
             streams: HashMap::new(),
             latency_us: Vec::new(),
             packets: 0,
@@ -244,6 +247,9 @@ impl Sink {
             self.foreign += 1;
             return;
         };
+        if video {
+            self.first_video.get_or_insert(now);
+        }
         if self.first_frame.is_none() {
             let frame = if self.expect_video { video && synth::vp8_keyframe_start(payload) } else { !video };
             if frame {
@@ -289,6 +295,10 @@ pub(crate) struct Peer {
     pub(crate) socket: mio::net::UdpSocket,
     local: SocketAddr,
     pub(crate) connected: bool,
+    /// When the connection first came up, and when its first subscribe offer was answered
+    /// (the join's stages, `JoinStages`).
+    pub(crate) connected_at: Option<Instant>,
+    pub(crate) answered_at: Option<Instant>,
     pub(crate) source: Option<Source>,
     pub(crate) sink: Option<Sink>,
     /// The wake-up the engine has queued for this peer.
@@ -312,6 +322,8 @@ impl Peer {
             socket: mio::net::UdpSocket::from_std(std_socket),
             local,
             connected: false,
+            connected_at: None,
+            answered_at: None,
             source: None,
             sink: None,
             scheduled: None,
@@ -413,6 +425,9 @@ impl Peer {
             }
             Polled::Event(e) => event(rtc, connected, source, sink, now, recv_ns, e),
         });
+        if self.connected {
+            self.connected_at.get_or_insert(now);
+        }
     }
 
     /// Writes the audio packets and video frames that are due.

@@ -89,6 +89,8 @@ impl Ctx {
 pub(crate) struct Record {
     pub(crate) meeting: usize,
     pub(crate) join_started: Instant,
+    /// When signaling welcomed it (Convene: the socket's `welcome`), where the target has one.
+    pub(crate) welcomed: Option<Instant>,
     pub(crate) sub: PeerHandle,
     pub(crate) publ: Option<PeerHandle>,
     pub(crate) sends_audio: bool,
@@ -104,6 +106,7 @@ impl Record {
         Record {
             meeting: spec.meeting,
             join_started,
+            welcomed: None,
             sub,
             publ,
             sends_audio: spec.audio,

@@ -24,6 +24,11 @@ pub struct Report {
     /// first audio packet when nobody sends video), for participants who joined while
     /// someone else was already sending. ms.
     pub join_ms: Spread,
+    /// Where the eligible joins' time went, p50 and p95 of each stage's end since the join
+    /// started, ms: welcome, first subscribe offer answered, subscriber connection up (ICE and
+    /// DTLS), first remote video packet, first keyframe. Stages a target lacks are `None`.
+    pub join_stages_p50: [Option<u64>; 5],
+    pub join_stages_p95: [Option<u64>; 5],
     /// Eligible participants who never got a first frame.
     pub joins_without_media: usize,
     /// Sender's stamp just before encryption → kernel receive timestamp at the subscriber. µs.
@@ -99,6 +104,8 @@ impl Default for Report {
             dead_connections: 0,
             sample_failure: None,
             join_ms: Spread::default(),
+            join_stages_p50: [None; 5],
+            join_stages_p95: [None; 5],
             joins_without_media: 0,
             latency_us: Spread::default(),
             jitter_ms: 0.0,
@@ -166,6 +173,8 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
             "join ms p50 / p95 / p99 (n)",
             format!("{} / {} / {} ({})", opt(r.join_ms.p50), opt(r.join_ms.p95), opt(r.join_ms.p99), r.join_ms.n),
         ),
+        ("join stages ms p50: welcome / answer / connected / video / keyframe", stages(&r.join_stages_p50)),
+        ("join stages ms p95: welcome / answer / connected / video / keyframe", stages(&r.join_stages_p95)),
         (
             "SFU latency ms p50 / p99 / max",
             format!("{} / {} / {}", ms(r.latency_us.p50), ms(r.latency_us.p99), ms(r.latency_us.max)),
@@ -403,4 +412,9 @@ pub fn core_table(r: &crate::inproc::CoreReport) -> String {
         let _ = writeln!(out, "| {k:<40} | {v:<20} |");
     }
     out
+}
+
+/// A join's stages, "-" where the target has none.
+fn stages(s: &[Option<u64>; 5]) -> String {
+    s.iter().map(|v| opt(*v)).collect::<Vec<_>>().join(" / ")
 }

@@ -303,6 +303,7 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
     report.window_s = window;
     let mut latency = Vec::new();
     let mut joins = Vec::new();
+    let mut stages: [Vec<u64>; 5] = Default::default();
     let (mut expected, mut received) = (0u64, 0u64);
     let mut jitters = Vec::new();
     let (mut packets, mut bytes) = (0u64, 0u64);
@@ -330,7 +331,15 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
                 starts.iter().any(|&(m, start, tag)| m == r.meeting && start < r.join_started && Some(tag) != own_tag);
             if eligible {
                 match sink.first_frame {
-                    Some(t) => joins.push(t.duration_since(r.join_started).as_millis() as u64),
+                    Some(t) => {
+                        joins.push(t.duration_since(r.join_started).as_millis() as u64);
+                        let ends = [r.welcomed, p.answered_at, p.connected_at, sink.first_video, Some(t)];
+                        for (stage, end) in stages.iter_mut().zip(ends) {
+                            if let Some(end) = end {
+                                stage.push(end.saturating_duration_since(r.join_started).as_millis() as u64);
+                            }
+                        }
+                    }
                     None => report.joins_without_media += 1,
                 }
             }
@@ -379,6 +388,10 @@ fn summarize(ctx: &Ctx, window: f64, kind: Kind) -> Report {
         }
     }
     report.join_ms = Spread::of(joins);
+    for (i, stage) in stages.into_iter().enumerate() {
+        let spread = Spread::of(stage);
+        (report.join_stages_p50[i], report.join_stages_p95[i]) = (spread.p50, spread.p95);
+    }
     report.latency_us = Spread::of(latency);
     report.loss_pct = loss_pct(expected, received);
     report.expected_packets = expected;

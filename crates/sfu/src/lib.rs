@@ -95,6 +95,7 @@ pub mod codec;
 mod config;
 mod demux;
 pub mod downlink;
+mod dtls;
 mod error;
 mod forwarder;
 #[doc(hidden)]

@@ -45,7 +45,8 @@ pub(crate) struct Drained {
 impl Peer {
     /// Builds an ICE-lite, RTP-mode peer with one host candidate per local address.
     pub(crate) fn new(id: PeerId, config: &RoomConfig, now: Instant) -> Result<Peer, SfuError> {
-        let mut builder = Rtc::builder().set_ice_lite(true).set_rtp_mode(true);
+        let mut builder =
+            Rtc::builder().set_ice_lite(true).set_rtp_mode(true).set_crypto_provider(crate::dtls::crypto_provider());
         if id.role == PeerRole::Subscriber {
             builder = builder.set_send_buffer_video(SUBSCRIBER_VIDEO_SEND_BUFFER);
             builder = match config.downlink_estimate {
@@ -59,13 +60,15 @@ impl Peer {
             && config.own_downlink
             && config.downlink_estimate == DownlinkEstimate::Receiver;
         let mut link = None;
+        // A certificate made ahead (str0m would make one on the spot, on the join's path).
+        let cert = Certificate::fresh().ok_or_else(|| SfuError::InvalidCandidate("certificate".into()))?;
+        let (der, key) = cert.der();
+        builder =
+            builder.set_dtls_cert(str0m::config::DtlsCert { certificate: der.to_vec(), private_key: key.to_vec() });
         if own {
             // The Rtc's SDP must name the transport's credentials and certificate.
-            let cert = Certificate::fresh().ok_or_else(|| SfuError::InvalidCandidate("certificate".into()))?;
             let creds = str0m::IceCreds::new();
-            let (der, key) = cert.der();
-            let dtls = str0m::config::DtlsCert { certificate: der.to_vec(), private_key: key.to_vec() };
-            builder = builder.set_local_ice_credentials(creds.clone()).set_dtls_cert(dtls);
+            builder = builder.set_local_ice_credentials(creds.clone());
             let creds = crate::downlink::IceCreds { ufrag: creds.ufrag, pass: creds.pass };
             let made = Link::new(now, creds, &cert, &config.local_addrs);
             link = Some(Box::new(made.ok_or_else(|| SfuError::InvalidCandidate("downlink transport".into()))?));

@@ -128,12 +128,12 @@ impl Transport {
             };
             ice.add_local_candidate(candidate)?;
         }
-        let config = dimpl::Config::builder().use_server_cookie(false).build().ok()?;
+        let config = crate::dtls::config(None).ok()?;
         let certificate = dimpl::DtlsCertificate {
             certificate: cert.inner.certificate.clone(),
             private_key: cert.inner.private_key.clone(),
         };
-        let mut dtls = dimpl::Dtls::new_12(Arc::new(config), certificate, now);
+        let mut dtls = dimpl::Dtls::new_12(config, certificate, now);
         dtls.set_active(false);
         // dimpl draws its handshake random on its first timeout, and needs it before the
         // ClientHello arrives.
