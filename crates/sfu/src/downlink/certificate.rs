@@ -1,4 +1,5 @@
-//! The DTLS certificate a downlink presents, and the fingerprint its SDP names.
+//! The DTLS certificate a connection presents (a downlink's, and every str0m `Rtc`'s), and
+//! the fingerprint its SDP names.
 //!
 //! Each connection presents its own: a client tells a new server connection from the one it
 //! holds by the offer's fingerprint (docs/protocol.md, "A new subscribing connection"), and a

@@ -136,13 +136,14 @@ impl Room {
         let track = self.tracks.get_mut(&track_id)?;
         let layer = track.layer_of(rid)?;
         track.bitrates.observe(layer, packet.payload.len(), now);
-        let flow_changed = track.flow.arrived(now, layer);
-        let (kind, source) = (track.kind, track.source);
-        if flow_changed {
+        let track = if track.flow.arrived(now, layer) {
             // Before this packet goes out: it may be the first keyframe of the new choice.
             self.layers_flowing_changed(now, track_id);
-        }
-        let track = self.tracks.get_mut(&track_id)?;
+            self.tracks.get_mut(&track_id)?
+        } else {
+            track
+        };
+        let (kind, source) = (track.kind, track.source);
         let held_by_host = match kind {
             TrackKind::Audio => self.muted.contains(&publisher),
             TrackKind::Video => source == Source::Camera && self.video_stopped.contains(&publisher),
