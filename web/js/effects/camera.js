@@ -144,7 +144,11 @@ export class CameraEffects extends EventTarget {
     this.stopped = true;
     this.source?.stop();
     this.output?.stop();
-    this.worker?.terminate();
+    // Let the worker close the frame it holds and cancel its reader before it goes: a worker
+    // ended mid-frame leaves that frame to the garbage collector.
+    const worker = this.worker;
+    worker?.postMessage({ type: "stop" });
+    if (worker) setTimeout(() => worker.terminate(), 1000);
     this.worker = null;
   }
 }

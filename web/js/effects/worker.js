@@ -166,20 +166,42 @@ async function pumpFrames() {
     if (result.done || !result.value) return;
     const frame = result.value;
     if (!active()) {
-      await writer.write(frame).catch(() => {});
+      await send(frame);
       continue;
     }
     try {
       await paint(frame, frame.displayWidth, frame.displayHeight);
       const next = new VideoFrame(out, { timestamp: frame.timestamp, alpha: "discard" });
       frame.close();
-      await writer.write(next).catch(() => {});
+      await send(next);
     } catch (err) {
       // A frame the model could not take: send it as it is rather than nothing.
-      await writer.write(frame).catch(() => frame.close());
+      await send(frame);
       report(err);
     }
   }
+}
+
+/**
+ * Hands a frame to the generator, which closes it once written. A write the generator refuses
+ * (its track was stopped: camera off by the host, the page leaving) leaves the frame ours to
+ * close; Chromium otherwise warns that a VideoFrame was garbage collected without being closed,
+ * and holds capture buffers until it is.
+ * @param {VideoFrame} frame
+ */
+async function send(frame) {
+  const w = writer;
+  if (!w) return frame.close();
+  await w.write(frame).catch(() => frame.close());
+}
+
+/** Stops reading: the camera's queued frames are dropped by the stream, not left open. */
+function halt() {
+  const r = reader;
+  reader = null;
+  r?.cancel().catch(() => {});
+  writer?.close().catch(() => {});
+  writer = null;
 }
 
 /** @param {unknown} err */
@@ -213,6 +235,7 @@ scope.onmessage = async (/** @type {MessageEvent} */ e) => {
       backdrop = m.backdrop;
     }
   } else if (m.type === "paused") paused = m.paused;
+  else if (m.type === "stop") halt();
   else if (m.type === "streams") {
     // A new camera: read from it; the output stays the same.
     const old = reader;
