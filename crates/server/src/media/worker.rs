@@ -159,6 +159,7 @@ impl Worker {
     /// doorbell rings or the rooms' next deadline.
     pub(super) fn run(mut self, mut poll: mio::Poll, outlet: Outlet) {
         tracing::debug!(worker = self.index, "media worker started");
+        self.warm_up();
         let fd = self.socket.as_raw_fd();
         if let Err(e) = poll.registry().register(&mut mio::unix::SourceFd(&fd), SOCKET, mio::Interest::READABLE) {
             tracing::error!(error = %e, worker = self.index, "media worker cannot poll its socket");
@@ -417,6 +418,22 @@ impl Worker {
         }
     }
 
+    /// Pays the one-off costs of a first join before anyone joins: a throwaway participant
+    /// in a throwaway room. Without it the first person on a fresh worker waited while this
+    /// thread seeded aws-lc's random generator from CPU jitter, the process validated its DTLS
+    /// configuration (a trial key exchange on every curve) and started its pool of
+    /// certificates — about 60 ms of the jitter seeding alone (perf, first join of `meeting10`).
+    fn warm_up(&self) {
+        let started = Instant::now();
+        let mut room = Room::new(started, room_config(self.candidate, self.audible_speakers, self.downlink));
+        let id = ParticipantId(0);
+        match room.add_participant(started, id) {
+            Ok(()) => room.remove_participant(started, id),
+            Err(e) => tracing::warn!(error = %e, worker = self.index, "media worker warm-up failed"),
+        }
+        tracing::debug!(worker = self.index, ms = started.elapsed().as_millis() as u64, "media worker warmed up");
+    }
+
     fn slot(&mut self, meeting: i64) -> &mut Slot {
         let candidate = self.candidate;
         let audible_limit = self.audible_speakers;
@@ -424,10 +441,7 @@ impl Worker {
         let shedding = self.governor.level();
         self.rooms.entry(meeting).or_insert_with(|| {
             let now = Instant::now();
-            let mut config = RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)]);
-            config.audible_limit = audible_limit;
-            downlink.apply(&mut config);
-            let mut room = Room::new(now, config);
+            let mut room = Room::new(now, room_config(candidate, audible_limit, downlink));
             // A room opened on an overloaded worker sheds like the others there.
             room.set_shedding(now, shedding);
             Slot {
@@ -568,6 +582,15 @@ impl Worker {
             Command::Stop => {}
         }
     }
+}
+
+/// What every room of a worker starts from: its candidates, how many microphones it forwards,
+/// the downlink's estimate and transport.
+fn room_config(candidate: SocketAddr, audible_limit: usize, downlink: Downlink) -> RoomConfig {
+    let mut config = RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)]);
+    config.audible_limit = audible_limit;
+    downlink.apply(&mut config);
+    config
 }
 
 /// Whether a datagram is RTP (media; RFC 7983's first-byte range minus RTCP's packet types),
