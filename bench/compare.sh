@@ -11,6 +11,8 @@
 #   SCENARIOS=meeting10 ALONE= bench/compare.sh --duration 10
 #   ALONE=overload bench/compare.sh          # which Convene-only runs (default: overload soak)
 #   bench/compare.sh --client-threads 2      # extra flags go to every `compare`
+#   ROUNDS=5 bench/compare.sh                # rounds of each comparison (default 3), then
+#                                            # each round's ratios and their median
 #   DOWNLINK=twcc,remb,remb-own bench/compare.sh   # Convene's modes (default: twcc,remb-own —
 #                                            # str0m's estimate and transport, and the default:
 #                                            # the browser's estimate, Convene's own transport)
@@ -31,7 +33,7 @@ for scenario in ${SCENARIOS:-meeting10 meeting100 webinar300}; do
     taskset -c "$BENCH_CPU" target/release/convene-bench compare --ceiling \
         --scenario "$scenario" --server-cpus "$SERVER_CPU" \
         --convene-bin target/release/convene --json "bench/results/$scenario.json" \
-        --downlink-estimate "${DOWNLINK:-twcc,remb-own}" "$@"
+        --downlink-estimate "${DOWNLINK:-twcc,remb-own}" --rounds "${ROUNDS:-3}" "$@"
 done
 for scenario in ${ALONE-overload soak}; do
     taskset -c "$BENCH_CPU" target/release/convene-bench run --scenario "$scenario" \

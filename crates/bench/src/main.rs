@@ -96,6 +96,11 @@ enum Cmd {
         /// Also run the scenario through the plain UDP forwarder (the machine's ceiling).
         #[arg(long)]
         ceiling: bool,
+        /// Rounds of the whole comparison, one after another, each side by side; with more
+        /// than one, a summary of each round's ratios and their median (this hypervisor's
+        /// speed drifts by a quarter between back-to-back runs, so one round proves little).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        rounds: u32,
         #[command(flatten)]
         scenario: ScenarioArgs,
         #[command(flatten)]
@@ -411,23 +416,34 @@ async fn main() -> anyhow::Result<()> {
             let socket = convene_bench::ceiling::bind(listen)?;
             convene_bench::ceiling::serve(&socket)?;
         }
-        Cmd::Compare { scenario, servers, ceiling } => {
+        Cmd::Compare { scenario, servers, ceiling, rounds } => {
             let base = scenario.scenario().map_err(anyhow::Error::msg)?;
-            let mut reports = Vec::new();
             let kinds: &[Kind] =
                 if ceiling { &[Kind::Convene, Kind::Janus, Kind::Ceiling] } else { &[Kind::Convene, Kind::Janus] };
-            for (kind, s) in scenario.runs(&base, kinds) {
-                let mut t = start(kind, &servers, &s)?;
-                let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
-                t.stop();
-                print!("{}", report::table(&r));
-                reports.push(r);
-                // Let the machine settle between the two.
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let mut all = Vec::new();
+            for round in 1..=rounds {
+                let mut reports = Vec::new();
+                for (kind, s) in scenario.runs(&base, kinds) {
+                    let mut t = start(kind, &servers, &s)?;
+                    let r = convene_bench::run::run(&t, &s, scenario.client_threads).await?;
+                    t.stop();
+                    print!("{}", report::table(&r));
+                    reports.push(r);
+                    // Let the machine settle between the two.
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                println!();
+                if rounds > 1 {
+                    println!("round {round} of {rounds}");
+                }
+                print!("{}", report::side_by_side(&reports, true));
+                all.push(reports);
             }
-            println!();
-            print!("{}", report::side_by_side(&reports, true));
-            write_json(&scenario.json, &reports)?;
+            if rounds > 1 {
+                println!();
+                print!("{}", report::rounds(&all));
+            }
+            write_json(&scenario.json, &all.concat())?;
         }
     }
     Ok(())

@@ -370,6 +370,70 @@ fn ratio(label: &str, a: &Report, b: &Report) -> String {
     }
 }
 
+/// Rounds of one comparison (each a Convene run per mode, Janus, maybe the forwarder): per
+/// Convene mode, each round's ratios in order and their median.
+pub fn rounds(rounds: &[Vec<Report>]) -> String {
+    let mut out = String::new();
+    let Some(first) = rounds.first() else { return out };
+    let _ = writeln!(out, "{} rounds, each side by side; per round, then the median:", rounds.len());
+    let modes: Vec<String> =
+        first.iter().filter(|r| r.target == Kind::Convene).map(|r| label(r.target, &r.scenario)).collect();
+    let of = |round: &[Report], kind: Kind| round.iter().find(|r| r.target == kind).cloned();
+    for mode in &modes {
+        let convene = |round: &[Report]| {
+            round.iter().find(|r| r.target == Kind::Convene && label(r.target, &r.scenario) == *mode).cloned()
+        };
+        let series = |f: &dyn Fn(&Report, &[Report]) -> Option<f64>| -> Vec<f64> {
+            rounds.iter().filter_map(|round| convene(round).and_then(|c| f(&c, round))).collect()
+        };
+        let per_janus = series(&|c, round| {
+            of(round, Kind::Janus)
+                .filter(|j| j.packets_per_cpu_s > 0.0)
+                .map(|j| c.packets_per_cpu_s / j.packets_per_cpu_s)
+        });
+        let per_ceiling = series(&|c, round| {
+            of(round, Kind::Ceiling)
+                .filter(|k| k.cpu_us_per_packet > 0.0)
+                .map(|k| c.cpu_us_per_packet / k.cpu_us_per_packet)
+        });
+        let cpu = series(&|c, _| Some(c.cpu_us_per_packet));
+        let latency = series(&|c, _| c.latency_us.p99.map(|us| us as f64 / 1000.0));
+        let join = series(&|c, _| c.join_ms.p99.map(|ms| ms as f64));
+        let loss = series(&|c, _| Some(c.loss_pct));
+        let rows: [(&str, &[f64], usize, &str); 6] = [
+            ("packets per CPU-s ÷ janus", &per_janus, 2, "×"),
+            ("CPU per packet ÷ plain forwarder", &per_ceiling, 2, "×"),
+            ("CPU µs per forwarded packet", &cpu, 2, ""),
+            ("SFU latency p99 ms", &latency, 2, ""),
+            ("join p99 ms", &join, 0, ""),
+            ("packet loss %", &loss, 3, ""),
+        ];
+        let _ = writeln!(out, "{mode}:");
+        for (name, values, digits, unit) in rows {
+            if values.is_empty() {
+                continue;
+            }
+            let each: Vec<String> = values.iter().map(|v| format!("{v:.digits$}{unit}")).collect();
+            let _ = writeln!(out, "  {name:<34} {}  → median {:.digits$}{unit}", each.join(" / "), median(values));
+        }
+    }
+    out
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
 /// The media core's own cost ([`crate::inproc`]) as a two-column table.
 pub fn core_table(r: &crate::inproc::CoreReport) -> String {
     let s = &r.scenario;
@@ -417,4 +481,31 @@ pub fn core_table(r: &crate::inproc::CoreReport) -> String {
 /// A join's stages, "-" where the target has none.
 fn stages(s: &[Option<u64>; 5]) -> String {
     s.iter().map(|v| opt(*v)).collect::<Vec<_>>().join(" / ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(target: Kind, packets_per_cpu_s: f64, cpu_us_per_packet: f64) -> Report {
+        Report { target, packets_per_cpu_s, cpu_us_per_packet, ..Report::default() }
+    }
+
+    #[test]
+    fn rounds_show_each_rounds_ratio_and_the_median() {
+        let three = vec![
+            vec![run(Kind::Convene, 90.0, 10.0), run(Kind::Janus, 50.0, 20.0), run(Kind::Ceiling, 200.0, 5.0)],
+            vec![run(Kind::Convene, 60.0, 12.0), run(Kind::Janus, 40.0, 25.0), run(Kind::Ceiling, 200.0, 4.0)],
+            vec![run(Kind::Convene, 120.0, 8.0), run(Kind::Janus, 40.0, 24.0), run(Kind::Ceiling, 200.0, 5.0)],
+        ];
+        let text = rounds(&three);
+        assert!(text.contains("1.80× / 1.50× / 3.00×  → median 1.80×"), "{text}");
+        assert!(text.contains("2.00× / 3.00× / 1.60×  → median 2.00×"), "{text}");
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
 }
