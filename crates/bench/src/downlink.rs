@@ -135,7 +135,7 @@ fn addr(i: usize, server: bool) -> SocketAddr {
 /// A str0m peer that receives one video stream (with RTX) on mid "0", controlling ICE and
 /// the DTLS client, as a browser answering Convene's offer is.
 fn peer(now: Instant, i: usize, streams: usize, server_creds: IceCreds, server_fingerprint: Vec<u8>) -> Result<Rtc> {
-    let mut rtc = Rtc::builder().set_rtp_mode(true).build(now);
+    let mut rtc = Rtc::builder().set_rtp_mode(true).set_crypto_provider(convene_dtls::crypto_provider()).build(now);
     let fail = |e: String| Error::Setup(format!("downlink peer: {e}"));
     rtc.add_local_candidate(Candidate::host(addr(i, false), "udp").map_err(|e| fail(e.to_string()))?);
     rtc.add_remote_candidate(Candidate::host(addr(i, true), "udp").map_err(|e| fail(e.to_string()))?);
@@ -170,7 +170,12 @@ fn own(now: Instant, i: usize, streams: usize, cert: &Certificate) -> Result<Sub
 /// (ICE-lite, RTP mode, no estimator or pacer, 256 packets of history for 500 ms).
 fn str0m(now: Instant, i: usize, streams: usize) -> Result<Subscriber> {
     let fail = |e: String| Error::Setup(format!("str0m downlink: {e}"));
-    let mut rtc = Rtc::builder().set_ice_lite(true).set_rtp_mode(true).set_send_buffer_video(256).build(now);
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .set_send_buffer_video(256)
+        .set_crypto_provider(convene_dtls::crypto_provider())
+        .build(now);
     rtc.add_local_candidate(Candidate::host(addr(i, true), "udp").map_err(|e| fail(e.to_string()))?);
     let creds = rtc.direct_api().local_ice_credentials();
     let fingerprint = rtc.direct_api().local_dtls_fingerprint().bytes.clone();

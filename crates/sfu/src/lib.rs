@@ -95,7 +95,6 @@ pub mod codec;
 mod config;
 mod demux;
 pub mod downlink;
-mod dtls;
 mod error;
 mod forwarder;
 #[doc(hidden)]

@@ -46,7 +46,7 @@ impl Peer {
     /// Builds an ICE-lite, RTP-mode peer with one host candidate per local address.
     pub(crate) fn new(id: PeerId, config: &RoomConfig, now: Instant) -> Result<Peer, SfuError> {
         let mut builder =
-            Rtc::builder().set_ice_lite(true).set_rtp_mode(true).set_crypto_provider(crate::dtls::crypto_provider());
+            Rtc::builder().set_ice_lite(true).set_rtp_mode(true).set_crypto_provider(convene_dtls::crypto_provider());
         if id.role == PeerRole::Subscriber {
             builder = builder.set_send_buffer_video(SUBSCRIBER_VIDEO_SEND_BUFFER);
             builder = match config.downlink_estimate {

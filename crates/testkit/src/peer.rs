@@ -30,9 +30,10 @@ impl Default for PeerOptions {
 }
 
 /// The str0m configuration of a client peer: RTP mode (packets as they come, no frame
-/// reassembly) and, without `twcc`, no transport-wide sequence numbers.
+/// reassembly), DTLS on the process's one validated configuration (`convene_dtls`) and,
+/// without `twcc`, no transport-wide sequence numbers.
 pub fn config(options: PeerOptions) -> RtcConfig {
-    let mut config = Rtc::builder().set_rtp_mode(true);
+    let mut config = Rtc::builder().set_rtp_mode(true).set_crypto_provider(convene_dtls::crypto_provider());
     if !options.twcc {
         let mut exts = ExtensionMap::empty();
         for (id, ext) in ExtensionMap::standard().iter() {

@@ -128,7 +128,7 @@ impl Transport {
             };
             ice.add_local_candidate(candidate)?;
         }
-        let config = crate::dtls::config(None).ok()?;
+        let config = convene_dtls::config(None).ok()?;
         let certificate = dimpl::DtlsCertificate {
             certificate: cert.inner.certificate.clone(),
             private_key: cert.inner.private_key.clone(),

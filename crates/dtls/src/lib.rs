@@ -7,7 +7,11 @@
 //! webinar300`: P-384 arithmetic alone a quarter of the run). The configuration is the same
 //! for every connection, so it is built once here; str0m gets a DTLS provider that hands the
 //! shared configuration to each new dimpl session (the certificates stay per connection,
-//! see `downlink::Certificate`).
+//! see `convene_sfu::downlink::Certificate`).
+//!
+//! Its own crate so that the clients the tests and the bench play (`convene-testkit`) get the
+//! same saving: the bench's load generator made hundreds of connections a run, each paying the
+//! check on the generator's core, which delayed the joins it measures.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -22,7 +26,7 @@ type Built = Vec<(Option<usize>, Arc<dimpl::Config>)>;
 /// The dimpl configuration for a record layer of `mtu` bytes (`None`: dimpl's default),
 /// built and validated on first use. Server cookies are off: ICE has already checked the
 /// peer's return routability before DTLS starts.
-pub(crate) fn config(mtu: Option<usize>) -> Result<Arc<dimpl::Config>, dimpl::Error> {
+pub fn config(mtu: Option<usize>) -> Result<Arc<dimpl::Config>, dimpl::Error> {
     static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
     let built = BUILT.get_or_init(Mutex::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
@@ -39,7 +43,7 @@ pub(crate) fn config(mtu: Option<usize>) -> Result<Arc<dimpl::Config>, dimpl::Er
 }
 
 /// str0m's crypto (aws-lc-rs) with DTLS sessions on the shared configuration.
-pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
+pub fn crypto_provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
         .get_or_init(|| {
