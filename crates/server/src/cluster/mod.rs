@@ -161,10 +161,16 @@ impl Cluster {
                     me.egress_bps = egress.sample(media.sent_bytes()) * 8;
                     me.busy = media.busy();
                 }
-                if let Err(e) = nats.beat().await {
-                    tracing::warn!(error = %e, "cluster heartbeat failed");
+                // Both bounded: a NATS call that never answers must not freeze this node's
+                // heartbeat (others would drop it) nor its view of the others.
+                match tokio::time::timeout(KV_TIMEOUT, nats.beat()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cluster heartbeat failed"),
+                    Err(_) => tracing::warn!("cluster heartbeat: NATS did not answer in time"),
                 }
-                nats.refresh().await;
+                if tokio::time::timeout(KV_TIMEOUT, nats.refresh()).await.is_err() {
+                    tracing::warn!("cluster view not refreshed: NATS did not answer in time");
+                }
             }
         }))
     }
@@ -389,19 +395,23 @@ impl Nats {
         Ok(())
     }
 
-    /// Reads every live entry of the registry.
+    /// Reads every live entry of the registry. A read that fails part-way keeps the previous
+    /// view: a partial one would make the other nodes look dead until the next heartbeat.
     async fn refresh(&self) {
+        let Ok(mut keys) = self.nodes.keys().await else { return };
         let mut found = Vec::new();
-        if let Ok(mut keys) = self.nodes.keys().await {
-            while let Some(Ok(key)) = keys.next().await {
-                if let Ok(Some(bytes)) = self.nodes.get(key).await {
+        while let Some(key) = keys.next().await {
+            let Ok(key) = key else { return };
+            match self.nodes.get(key).await {
+                Ok(Some(bytes)) => {
                     if let Ok(n) = serde_json::from_slice::<NodeInfo>(&bytes) {
                         found.push(n);
                     }
                 }
+                // Deleted or expired between listing and reading.
+                Ok(None) => {}
+                Err(_) => return,
             }
-        } else {
-            return;
         }
         found.sort_by(|a, b| a.id.cmp(&b.id));
         *self.view.lock().unwrap_or_else(|e| e.into_inner()) = found;
