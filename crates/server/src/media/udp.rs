@@ -24,6 +24,8 @@ const DATAGRAM: usize = 2048;
 #[derive(Default)]
 pub(super) struct Outbox {
     queue: Vec<(SocketAddr, Vec<u8>)>,
+    /// The system call's headers, kept between flushes so that sending allocates nothing.
+    scratch: sys::SendScratch,
 }
 
 impl Outbox {
@@ -43,7 +45,7 @@ impl Outbox {
         let mut start = 0;
         while start < self.queue.len() {
             let end = (start + BATCH).min(self.queue.len());
-            match sys::send_batch(socket, &self.queue[start..end]) {
+            match sys::send_batch(socket, &self.queue[start..end], &mut self.scratch) {
                 Ok(n) => start += n.max(1),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -72,6 +74,8 @@ pub(super) fn stamp_arrivals(socket: &UdpSocket) -> io::Result<()> {
 /// Buffers for receiving a batch of datagrams.
 pub(super) struct Inbox {
     buffers: Vec<[u8; DATAGRAM]>,
+    /// The system call's headers, built once over `buffers` (see [`sys::ReceiveScratch`]).
+    scratch: sys::ReceiveScratch,
     /// Source, length and the kernel's arrival stamp (wall clock) of each datagram read.
     received: Vec<(SocketAddr, usize, Option<SystemTime>)>,
     /// When the last batch was read, on both clocks (to put the kernel's wall-clock stamps
@@ -81,17 +85,18 @@ pub(super) struct Inbox {
 
 impl Inbox {
     pub(super) fn new() -> Inbox {
-        Inbox {
-            buffers: vec![[0u8; DATAGRAM]; BATCH],
-            received: Vec::with_capacity(BATCH),
-            read_at: (Instant::now(), SystemTime::now()),
-        }
+        let mut buffers = vec![[0u8; DATAGRAM]; BATCH];
+        let scratch = sys::ReceiveScratch::new(&mut buffers);
+        Inbox { buffers, scratch, received: Vec::with_capacity(BATCH), read_at: (Instant::now(), SystemTime::now()) }
     }
 
     /// Reads what is waiting on a non-blocking socket, up to [`BATCH`] datagrams;
     /// `WouldBlock` when nothing is.
     pub(super) fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         self.received.clear();
+        #[cfg(target_os = "linux")]
+        sys::receive_batch(socket, &mut self.scratch, &mut self.received)?;
+        #[cfg(not(target_os = "linux"))]
         sys::receive_batch(socket, &mut self.buffers, &mut self.received)?;
         self.read_at = (Instant::now(), SystemTime::now());
         Ok(self.received.len())
@@ -168,68 +173,114 @@ mod sys {
     }
 
     /// One `sendmmsg` for up to [`BATCH`] datagrams; how many the kernel took.
-    pub(super) fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
+    /// The headers of one `sendmmsg`, kept so that each flush reuses their memory.
+    #[derive(Default)]
+    pub(in crate::media) struct SendScratch {
+        addrs: Vec<SockAddr>,
+        iovecs: Vec<libc::iovec>,
+        headers: Vec<libc::mmsghdr>,
+    }
+
+    // SAFETY: the raw pointers in `iovecs` and `headers` are written and used only within
+    // one `send_batch` call, which empties both before it returns.
+    unsafe impl Send for SendScratch {}
+
+    pub(super) fn send_batch(
+        socket: &UdpSocket,
+        batch: &[(SocketAddr, Vec<u8>)],
+        scratch: &mut SendScratch,
+    ) -> io::Result<usize> {
         debug_assert!(batch.len() <= BATCH);
-        let addrs: Vec<SockAddr> = batch.iter().map(|(to, _)| SockAddr::from(*to)).collect();
-        let mut iovecs: Vec<libc::iovec> = batch
-            .iter()
-            .map(|(_, bytes)| libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() })
-            .collect();
-        let mut headers: Vec<libc::mmsghdr> = addrs
-            .iter()
-            .zip(iovecs.iter_mut())
-            .map(|(addr, iov)| {
-                // SAFETY: an all-zero msghdr is valid (no control data, no flags).
-                let mut h: libc::mmsghdr = unsafe { zeroed() };
-                h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
-                h.msg_hdr.msg_namelen = addr.len();
-                h.msg_hdr.msg_iov = iov as *mut libc::iovec;
-                h.msg_hdr.msg_iovlen = 1;
-                h
-            })
-            .collect();
+        let SendScratch { addrs, iovecs, headers } = scratch;
+        addrs.clear();
+        addrs.extend(batch.iter().map(|(to, _)| SockAddr::from(*to)));
+        iovecs.clear();
+        iovecs.extend(
+            batch
+                .iter()
+                .map(|(_, bytes)| libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() }),
+        );
+        headers.clear();
+        headers.extend(addrs.iter().zip(iovecs.iter_mut()).map(|(addr, iov)| {
+            // SAFETY: an all-zero msghdr is valid (no control data, no flags).
+            let mut h: libc::mmsghdr = unsafe { zeroed() };
+            h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
+            h.msg_hdr.msg_namelen = addr.len();
+            h.msg_hdr.msg_iov = iov as *mut libc::iovec;
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        }));
         // SAFETY: every header points into `addrs` and `iovecs` (whose buffers borrow
         // `batch`), all alive and unmoved until the call returns; the count matches.
         let n = unsafe {
             libc::sendmmsg(socket.as_raw_fd(), headers.as_mut_ptr(), headers.len() as libc::c_uint, libc::MSG_DONTWAIT)
         };
+        // No pointer outlives the call (see the `Send` above).
+        headers.clear();
+        iovecs.clear();
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(n as usize)
     }
 
-    /// One `recvmmsg` (non-blocking) into `buffers`; fills `received` with source, length
-    /// and arrival stamp.
+    /// The headers of `recvmmsg` over an inbox's buffers, built once: they point only into
+    /// heap memory that never moves while the inbox lives (its buffers, and the boxed
+    /// addresses, control space and iovecs here), so each read just resets the lengths the
+    /// kernel overwrote. Rebuilding them per read allocated and zeroed ~17 KB each time.
+    pub(in crate::media) struct ReceiveScratch {
+        names: Box<[libc::sockaddr_storage]>,
+        controls: Box<[Control]>,
+        iovecs: Box<[libc::iovec]>,
+        headers: Box<[libc::mmsghdr]>,
+    }
+
+    impl ReceiveScratch {
+        /// Headers over `buffers`, which must outlive the scratch and never be reallocated
+        /// (an inbox owns both and never resizes its buffers).
+        pub(in crate::media) fn new(buffers: &mut [[u8; DATAGRAM]]) -> ReceiveScratch {
+            // SAFETY: an all-zero sockaddr_storage is valid (family unspecified).
+            let mut names: Box<[libc::sockaddr_storage]> = (0..buffers.len()).map(|_| unsafe { zeroed() }).collect();
+            let mut controls: Box<[Control]> = vec![[0; 8]; buffers.len()].into_boxed_slice();
+            let mut iovecs: Box<[libc::iovec]> = buffers
+                .iter_mut()
+                .map(|b| libc::iovec { iov_base: b.as_mut_ptr() as *mut libc::c_void, iov_len: DATAGRAM })
+                .collect();
+            let headers = names
+                .iter_mut()
+                .zip(iovecs.iter_mut())
+                .zip(controls.iter_mut())
+                .map(|((name, iov), control)| {
+                    // SAFETY: an all-zero msghdr is valid.
+                    let mut h: libc::mmsghdr = unsafe { zeroed() };
+                    h.msg_hdr.msg_name = name as *mut libc::sockaddr_storage as *mut libc::c_void;
+                    h.msg_hdr.msg_iov = iov as *mut libc::iovec;
+                    h.msg_hdr.msg_iovlen = 1;
+                    h.msg_hdr.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+                    h
+                })
+                .collect();
+            ReceiveScratch { names, controls, iovecs, headers }
+        }
+    }
+
+    /// One `recvmmsg` (non-blocking) into the inbox's buffers; fills `received` with
+    /// source, length and arrival stamp.
     pub(super) fn receive_batch(
         socket: &UdpSocket,
-        buffers: &mut [[u8; DATAGRAM]],
+        scratch: &mut ReceiveScratch,
         received: &mut Vec<(SocketAddr, usize, Option<SystemTime>)>,
     ) -> io::Result<()> {
-        let mut names: Vec<SockAddrStorage> = (0..buffers.len()).map(|_| SockAddrStorage::zeroed()).collect();
-        let mut controls: Vec<Control> = vec![[0; 8]; buffers.len()];
-        let mut iovecs: Vec<libc::iovec> = buffers
-            .iter_mut()
-            .map(|b| libc::iovec { iov_base: b.as_mut_ptr() as *mut libc::c_void, iov_len: DATAGRAM })
-            .collect();
-        let mut headers: Vec<libc::mmsghdr> = names
-            .iter_mut()
-            .zip(iovecs.iter_mut())
-            .zip(controls.iter_mut())
-            .map(|((name, iov), control)| {
-                // SAFETY: an all-zero msghdr is valid.
-                let mut h: libc::mmsghdr = unsafe { zeroed() };
-                h.msg_hdr.msg_name = name as *mut SockAddrStorage as *mut libc::c_void;
-                h.msg_hdr.msg_namelen = size_of::<SockAddrStorage>() as libc::socklen_t;
-                h.msg_hdr.msg_iov = iov as *mut libc::iovec;
-                h.msg_hdr.msg_iovlen = 1;
-                h.msg_hdr.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-                h.msg_hdr.msg_controllen = size_of::<Control>() as _;
-                h
-            })
-            .collect();
-        // SAFETY: the headers point into `names`, `iovecs`, `controls` and `buffers`, alive
-        // and unmoved for the call; each iovec and control length is exactly its buffer's.
+        let ReceiveScratch { names, controls, iovecs, headers } = scratch;
+        debug_assert_eq!(controls.len(), iovecs.len());
+        for h in headers.iter_mut() {
+            // The kernel shrank these to what it wrote last time.
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_controllen = size_of::<Control>() as _;
+        }
+        // SAFETY: the headers point into `names`, `iovecs`, `controls` and the inbox's
+        // buffers, alive and unmoved (see `ReceiveScratch`); each iovec and control length is
+        // exactly its buffer's.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -242,9 +293,14 @@ mod sys {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        for (h, name) in headers.iter().zip(names).take(n as usize) {
-            // SAFETY: the kernel wrote `msg_namelen` bytes of address into `name`.
-            let addr = unsafe { SockAddr::new(name, h.msg_hdr.msg_namelen) };
+        for (h, name) in headers.iter().zip(names.iter()).take(n as usize) {
+            let mut storage = SockAddrStorage::zeroed();
+            // SAFETY: SockAddrStorage is a transparent sockaddr_storage, and the kernel wrote
+            // `msg_namelen` bytes of address into `name`.
+            let addr = unsafe {
+                *storage.view_as::<libc::sockaddr_storage>() = *name;
+                SockAddr::new(storage, h.msg_hdr.msg_namelen)
+            };
             let arrived = arrival(&h.msg_hdr);
             if let Some(source) = addr.as_socket() {
                 received.push((source, (h.msg_len as usize).min(DATAGRAM), arrived));
@@ -269,7 +325,23 @@ mod sys {
         Err(io::Error::new(io::ErrorKind::Unsupported, "arrival stamps are read on Linux only"))
     }
 
-    pub(super) fn send_batch(socket: &UdpSocket, batch: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
+    /// Nothing to keep where each datagram is its own call.
+    #[derive(Default)]
+    pub(in crate::media) struct SendScratch;
+
+    pub(in crate::media) struct ReceiveScratch;
+
+    impl ReceiveScratch {
+        pub(in crate::media) fn new(_buffers: &mut [[u8; DATAGRAM]]) -> ReceiveScratch {
+            ReceiveScratch
+        }
+    }
+
+    pub(super) fn send_batch(
+        socket: &UdpSocket,
+        batch: &[(SocketAddr, Vec<u8>)],
+        _scratch: &mut SendScratch,
+    ) -> io::Result<usize> {
         for (i, (to, bytes)) in batch.iter().enumerate() {
             if let Err(e) = socket.send_to(bytes, to) {
                 return if i == 0 { Err(e) } else { Ok(i) };
