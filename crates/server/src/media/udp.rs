@@ -24,13 +24,23 @@ const DATAGRAM: usize = 2048;
 #[derive(Default)]
 pub(super) struct Outbox {
     queue: Vec<(SocketAddr, Vec<u8>)>,
+    /// When the oldest queued datagram was queued.
+    since: Option<Instant>,
     /// The system call's headers, kept between flushes so that sending allocates nothing.
     scratch: sys::SendScratch,
 }
 
 impl Outbox {
     pub(super) fn push(&mut self, destination: SocketAddr, contents: Vec<u8>) {
+        if self.queue.is_empty() {
+            self.since = Some(Instant::now());
+        }
         self.queue.push((destination, contents));
+    }
+
+    /// How long the oldest queued datagram has waited by `now` (zero when none is queued).
+    pub(super) fn waited(&self, now: Instant) -> Duration {
+        self.since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
     }
 
     pub(super) fn len(&self) -> usize {
@@ -56,6 +66,7 @@ impl Outbox {
                 }
             }
         }
+        self.since = None;
         // The buffers go back to the thread's free list, for the next packets to be
         // written into (convene_sfu::downlink::buffers).
         for (_, contents) in self.queue.drain(..) {

@@ -40,6 +40,13 @@ const COMMAND_BUDGET: Duration = Duration::from_millis(2);
 /// The longest commands wait while media keeps the socket full.
 const COMMAND_PATIENCE: Duration = Duration::from_millis(20);
 /// How often a worker forgets the paths it hands to other workers whose peer is gone.
+/// The longest a datagram a room produced waits in the outbox for others to share its system
+/// call. Each round of the worker loop (one read of up to [`BATCH`] datagrams) sends what it
+/// produced together at its end; a long round sends whatever has waited this long at once.
+/// The bound keeps the send times written into abs-send-time (which the subscribers' bandwidth
+/// estimates difference) within a fraction of the 5 ms in which libwebrtc groups packets, and
+/// the added latency far under the SFU's budget.
+const FLUSH_WITHIN: Duration = Duration::from_micros(250);
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// mio tokens: the worker's socket and its doorbell.
 const SOCKET: mio::Token = mio::Token(0);
@@ -240,6 +247,8 @@ impl Worker {
                 pruned = Instant::now();
             }
             self.measure();
+            // The round's sends, together (see FLUSH_WITHIN).
+            flush(&mut self.outbox, &self.socket);
             if busy {
                 continue;
             }
@@ -265,6 +274,7 @@ impl Worker {
             // Whatever woke it, the next round looks at everything.
             self.router.awake(self.index);
         }
+        flush(&mut self.outbox, &self.socket);
         let ufrags: Vec<String> = self.ufrags.drain().map(|(u, _)| u).collect();
         self.router.unregister(ufrags);
     }
@@ -380,11 +390,12 @@ impl Worker {
                 }
             }
         }
-        // Out now, in one system call per 64: what one input produced (a packet's fan-out
-        // to every subscriber). Holding it for the rest of the round would make str0m's
-        // send times, which the subscribers' bandwidth estimates rest on, wrong by as much
-        // as the round took.
-        flush(&mut self.outbox, &self.socket);
+        // Out with the rest of the round's (see `run`), or now if the first queued has
+        // waited FLUSH_WITHIN. (One `sendmmsg` per datagram read paid a system call's fixed
+        // cost for every three packets of a ten-person meeting.)
+        if self.outbox.waited(Instant::now()) >= FLUSH_WITHIN {
+            flush(&mut self.outbox, &self.socket);
+        }
         let forwarded = slot.room.forwarded_packets();
         if forwarded > slot.forwarded {
             self.forwarded_metric.increment(forwarded - slot.forwarded);
