@@ -79,7 +79,9 @@ impl Participant {
 pub struct Room {
     config: RoomConfig,
     participants: Map<ParticipantId, Participant>,
-    tracks: BTreeMap<TrackId, UpTrack>,
+    /// Every published track. A hash map: looked up once per packet, and where order shows
+    /// (who is unpublished first when someone leaves) the ids are sorted.
+    tracks: Map<TrackId, UpTrack>,
     track_by_mid: Map<(ParticipantId, Mid), TrackId>,
     demux: Demux,
     throttle: KeyframeThrottle<(TrackId, Option<Rid>)>,
@@ -129,7 +131,7 @@ impl Room {
         Room {
             config,
             participants: Map::default(),
-            tracks: BTreeMap::new(),
+            tracks: Map::default(),
             track_by_mid: Map::default(),
             demux: Demux::default(),
             throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL, START_INTERVAL),
@@ -267,7 +269,8 @@ impl Room {
         p.subscriber.close(&mut self.out);
         self.demux.forget(p.publisher.id);
         self.demux.forget(p.subscriber.id);
-        let gone: Vec<TrackId> = self.tracks.values().filter(|t| t.publisher == id).map(|t| t.id).collect();
+        let mut gone: Vec<TrackId> = self.tracks.values().filter(|t| t.publisher == id).map(|t| t.id).collect();
+        gone.sort_unstable();
         for track in gone {
             self.unpublish(track);
         }

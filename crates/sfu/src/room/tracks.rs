@@ -110,8 +110,9 @@ impl Room {
         self.emit(RoomEvent::PeerDisconnected { peer: id });
         self.demux.forget(id);
         if id.role == PeerRole::Publisher {
-            let gone: Vec<TrackId> =
+            let mut gone: Vec<TrackId> =
                 self.tracks.values().filter(|t| t.publisher == id.participant).map(|t| t.id).collect();
+            gone.sort_unstable();
             for track in gone {
                 self.unpublish(track);
             }
