@@ -1,6 +1,7 @@
 //! The room: every participant's peer connections, their tracks, and the forwarding
 //! between them.
 
+mod earliest;
 mod forward;
 mod keyframes;
 mod layers;
@@ -32,6 +33,7 @@ use crate::slots::{Slots, Subscription, AUDIO_SLOTS};
 use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
 use crate::track::{DownTrack, Source, TrackId, UpTrack};
 use crate::ParticipantId;
+use earliest::Earliest;
 
 /// How long an empty room may sleep before it wants a timeout anyway.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -122,6 +124,10 @@ pub struct Room {
     /// `slot_audible`'s) in which it last was seated wherever it could be.
     audio_slot_changes: u64,
     seated: Map<TrackId, u64>,
+    /// The earliest timeout any peer wants (see `earliest.rs`), and whether the current
+    /// `process` runs for a received datagram (the one case the cache follows).
+    earliest: Earliest,
+    receiving: bool,
 }
 
 impl Room {
@@ -157,6 +163,8 @@ impl Room {
             slot_maps_due: Set::default(),
             audio_slot_changes: 0,
             seated: Map::default(),
+            earliest: Earliest::default(),
+            receiving: false,
         }
     }
 
@@ -415,6 +423,10 @@ impl Room {
                     self.rejected += 1;
                 }
                 self.mark_dirty(peer);
+                self.receiving = true;
+                self.process(now);
+                self.receiving = false;
+                return;
             }
             Input::Timeout => {
                 let due: Vec<PeerId> = self
@@ -447,8 +459,16 @@ impl Room {
         if let Some(o) = self.out.pop_front() {
             return o;
         }
-        let peers = self.participants.values().flat_map(|p| [p.publisher.timeout(), p.subscriber.timeout()]);
-        let next = peers.chain([self.throttle.next_due()]).flatten().min();
+        let participants = &self.participants;
+        let all =
+            || participants.values().flat_map(|p| [p.publisher.timeout(), p.subscriber.timeout()]).flatten().min();
+        let peers = self.earliest.get_or(all);
+        #[cfg(debug_assertions)]
+        if let Some(truth) = all() {
+            // Earlier than the truth costs a spare wake-up; later would miss a peer's timer.
+            assert!(peers.is_some_and(|p| p <= truth), "cached earliest timeout {peers:?} is after {truth:?}");
+        }
+        let next = [peers, self.throttle.next_due()].into_iter().flatten().min();
         Output::Timeout(next.unwrap_or(self.last_now + IDLE_TIMEOUT))
     }
 
@@ -464,10 +484,16 @@ impl Room {
 
     /// Drains every peer touched since the last call, handling what they report.
     fn process(&mut self, now: Instant) {
+        if !self.receiving {
+            self.earliest.forget();
+        }
         while let Some(id) = self.dirty.pop_front() {
             self.dirty_set.remove(&id);
             let Some(p) = self.participants.get_mut(&id.participant) else { continue };
-            let Drained { events, connected, died } = p.peer(id.role).drain(&mut self.out);
+            let peer = p.peer(id.role);
+            let before = peer.timeout();
+            let Drained { events, connected, died } = peer.drain(&mut self.out);
+            self.earliest.moved(before, peer.timeout());
             if connected {
                 self.emit(RoomEvent::PeerConnected { peer: id });
             }
