@@ -39,7 +39,6 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 const COMMAND_BUDGET: Duration = Duration::from_millis(2);
 /// The longest commands wait while media keeps the socket full.
 const COMMAND_PATIENCE: Duration = Duration::from_millis(20);
-/// How often a worker forgets the paths it hands to other workers whose peer is gone.
 /// The longest a datagram a room produced waits in the outbox for others to share its system
 /// call. Each round of the worker loop (one read of up to [`BATCH`] datagrams) sends what it
 /// produced together at its end; a long round sends whatever has waited this long at once.
@@ -47,6 +46,7 @@ const COMMAND_PATIENCE: Duration = Duration::from_millis(20);
 /// estimates difference) within a fraction of the 5 ms in which libwebrtc groups packets, and
 /// the added latency far under the SFU's budget.
 const FLUSH_WITHIN: Duration = Duration::from_micros(250);
+/// How often a worker forgets the paths it hands to other workers whose peer is gone.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// mio tokens: the worker's socket and its doorbell.
 const SOCKET: mio::Token = mio::Token(0);

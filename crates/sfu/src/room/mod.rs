@@ -124,10 +124,8 @@ pub struct Room {
     /// `slot_audible`'s) in which it last was seated wherever it could be.
     audio_slot_changes: u64,
     seated: Map<TrackId, u64>,
-    /// The earliest timeout any peer wants (see `earliest.rs`), and whether the current
-    /// `process` runs for a received datagram (the one case the cache follows).
+    /// The earliest timeout any peer wants (see `earliest.rs`).
     earliest: Earliest,
-    receiving: bool,
 }
 
 impl Room {
@@ -164,7 +162,6 @@ impl Room {
             audio_slot_changes: 0,
             seated: Map::default(),
             earliest: Earliest::default(),
-            receiving: false,
         }
     }
 
@@ -423,9 +420,8 @@ impl Room {
                     self.rejected += 1;
                 }
                 self.mark_dirty(peer);
-                self.receiving = true;
-                self.process(now);
-                self.receiving = false;
+                // The one input the kept deadline follows (see `earliest.rs`).
+                self.drain_dirty(now);
                 return;
             }
             Input::Timeout => {
@@ -482,11 +478,15 @@ impl Room {
         }
     }
 
-    /// Drains every peer touched since the last call, handling what they report.
+    /// Drains every peer touched since the last call, handling what they report; the next
+    /// poll then finds the earliest timeout with a full pass.
     fn process(&mut self, now: Instant) {
-        if !self.receiving {
-            self.earliest.forget();
-        }
+        self.earliest.forget();
+        self.drain_dirty(now);
+    }
+
+    /// [`Room::process`] keeping the earliest timeout as it is, moved by the drained peers.
+    fn drain_dirty(&mut self, now: Instant) {
         while let Some(id) = self.dirty.pop_front() {
             self.dirty_set.remove(&id);
             let Some(p) = self.participants.get_mut(&id.participant) else { continue };
