@@ -4,8 +4,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
+use axum::serve::{ListenerExt, TapIo};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, LogFormat};
@@ -67,7 +67,20 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_on(state, listener, shutdown).await
+    serve_on(state, without_nagle(listener), shutdown).await
+}
+
+/// `listener` with Nagle's algorithm off on every connection it accepts. Signaling is small
+/// messages, often two in a row: with Nagle's algorithm the second waits until the first is
+/// acknowledged, and the peer delays its ACK (40 ms on Linux) — a slot subscriber's offer,
+/// written right after its welcome, did on every join (bench/RESULTS.md, twenty-first pass).
+/// The HTTPS listener (`crate::tls`) sets the same.
+fn without_nagle(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+    fn no_delay(tcp: &mut TcpStream) {
+        // A socket that cannot take the option still serves, just later.
+        let _ = tcp.set_nodelay(true);
+    }
+    listener.tap_io(no_delay)
 }
 
 /// [`serve`] on any listener that knows its clients' addresses (the HTTPS one, `crate::tls`).
@@ -162,4 +175,22 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_nagles_delay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut served = without_nagle(listener);
+        let client = tokio::spawn(TcpStream::connect(addr));
+        let (stream, _) = served.accept().await;
+        assert!(stream.nodelay().unwrap(), "a signaling connection must not hold small writes back");
+        client.await.unwrap().unwrap();
+    }
 }
