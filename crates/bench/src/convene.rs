@@ -88,7 +88,8 @@ impl Meetings {
         }
         let ticket = expect(r, 200, "join").await?["ticket"].as_str().unwrap_or_default().to_owned();
         let url = format!("{}/api/v1/meetings/{}/ws?ticket={ticket}", self.base.replacen("http", "ws", 1), m.id);
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        // Nagle off, as browsers have it on their WebSockets.
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         let welcome = next_message(&mut ws).await?.ok_or_else(|| Error::signaling("socket closed before welcome"))?;
         if busy(&ctx, &welcome) {
             ctx.refused(join_started, Stage::Socket);

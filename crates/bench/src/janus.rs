@@ -310,7 +310,8 @@ impl Janus {
         let mut req = url.into_client_request()?;
         req.headers_mut()
             .insert("Sec-WebSocket-Protocol", "janus-protocol".parse().map_err(|_| Error::setup("header"))?);
-        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        // Nagle off, as browsers have it on their WebSockets.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
         let mut j = Janus { ws, session: 0, next_tx: 0, backlog: VecDeque::new() };
         let r = j.call(json!({"janus": "create"})).await?;
         j.session = r["data"]["id"].as_u64().ok_or_else(|| Error::signaling(format!("janus create: {r}")))?;

@@ -66,6 +66,11 @@ impl PayloadPatch {
         true
     }
 
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Writes the patched bytes into `payload` (those past its end are skipped).
     pub fn apply(&self, payload: &mut [u8]) {
         for i in 0..usize::from(self.len) {

@@ -165,11 +165,23 @@ impl SrtpContext {
     /// number that wraps moves it on, and an older one (a retransmission or a reordering within
     /// 2^15) is protected under the rollover counter it was first sent with.
     pub fn protect_rtp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> bool {
-        out.clear();
         let Some(header_len) = rtp_header_len(packet) else {
+            out.clear();
             return false;
         };
-        let (seq, ssrc) = rtp_seq_ssrc(packet);
+        let (header, payload) = packet.split_at(header_len);
+        self.protect_rtp_parts(header, payload, out)
+    }
+
+    /// [`SrtpContext::protect_rtp`] of a packet given as its header and its payload apart, so
+    /// that a payload every subscriber shares is read where it lies: the cipher writes the
+    /// only copy of it, into `out`. False if `header` is not exactly one RTP header.
+    pub fn protect_rtp_parts(&mut self, header: &[u8], payload: &[u8], out: &mut Vec<u8>) -> bool {
+        out.clear();
+        if rtp_header_len(header) != Some(header.len()) {
+            return false;
+        }
+        let (seq, ssrc) = rtp_seq_ssrc(header);
         let index = match self.highest.get_mut(&ssrc) {
             Some(highest) => {
                 let index = estimate_index(*highest, seq);
@@ -182,18 +194,19 @@ impl SrtpContext {
                 u64::from(seq)
             }
         };
-        let (header, payload) = packet.split_at(header_len);
-        // One copy of the packet: the payload bytes are overwritten by the cipher below.
-        out.extend_from_slice(packet);
-        out.resize(packet.len() + self.profile.tag_len(), 0);
+        let header_len = header.len();
+        let len = header_len + payload.len();
+        out.extend_from_slice(header);
+        // Zeros the cipher overwrites: cheaper than copying the payload only to overwrite it.
+        out.resize(len + self.profile.tag_len(), 0);
         let ok = match &mut self.rtp {
             Transform::Cm { cipher, auth_key, salt } => {
                 let iv = Aes128CmSha1_80::rtp_iv(*salt, ssrc, index);
                 let hmac = self.hmac;
-                let sealed = ctr(cipher.as_mut(), true, &iv, payload, &mut out[header_len..packet.len()]);
+                let sealed = ctr(cipher.as_mut(), true, &iv, payload, &mut out[header_len..len]);
                 if sealed {
                     let sha1 = |key: &[u8], data: &[&[u8]]| hmac.sha1_hmac(key, data);
-                    Aes128CmSha1_80::rtp_hmac(sha1, auth_key, out, index, packet.len());
+                    Aes128CmSha1_80::rtp_hmac(sha1, auth_key, out, index, len);
                 }
                 sealed
             }
@@ -715,6 +728,24 @@ mod tests {
                 let back = protect_rtp(&mut b_out, packet);
                 assert_eq!(a_in.unprotect_rtp(&back).as_deref(), Some(&packet[..]), "{profile:?}");
             }
+        }
+    }
+
+    #[test]
+    fn a_packet_given_in_parts_is_protected_as_the_whole() {
+        let packet = rtp(4242, 0xcafe_babe, &[9], Some(&[0x10, 0xaa, 0, 0]), &[5; 600]);
+        let header_len = rtp_header_len(&packet).unwrap();
+        for profile in PROFILES {
+            let ((mut whole, mut receiver), _) = pairs(profile);
+            let ((mut parts, _), _) = pairs(profile);
+            let mut out = Vec::new();
+            assert!(parts.protect_rtp_parts(&packet[..header_len], &packet[header_len..], &mut out));
+            assert_eq!(out, protect_rtp(&mut whole, &packet), "{profile:?}");
+            assert_eq!(receiver.unprotect_rtp(&out), Some(packet.clone()), "{profile:?}");
+            // A header cut short, or with payload bytes in it, is refused and writes nothing.
+            assert!(!parts.protect_rtp_parts(&packet[..header_len - 1], &packet[header_len - 1..], &mut out));
+            assert!(out.is_empty(), "{profile:?}");
+            assert!(!parts.protect_rtp_parts(&packet[..header_len + 1], &packet[header_len + 1..], &mut out));
         }
     }
 

@@ -79,6 +79,8 @@ pub struct Transport {
     transmits: VecDeque<Transmit>,
     events: VecDeque<TransportEvent>,
     scratch: Vec<u8>,
+    /// A payload some descriptor bytes of which this subscriber's copy changes.
+    patched: Vec<u8>,
     dtls_buf: Vec<u8>,
     feedback: Vec<Feedback>,
     stats: TransportStats,
@@ -95,7 +97,8 @@ pub struct Transport {
 struct Early {
     stream: StreamIndex,
     extensions: usize,
-    packet: Vec<u8>,
+    /// The RTP header as written (the payload is kept shared, as sent).
+    header: Vec<u8>,
     payload: Arc<[u8]>,
     patch: PayloadPatch,
 }
@@ -156,6 +159,7 @@ impl Transport {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             scratch: Vec::with_capacity(1500),
+            patched: Vec::new(),
             dtls_buf: vec![0; 2048],
             feedback: Vec::new(),
             stats: TransportStats::default(),
@@ -392,16 +396,16 @@ impl Transport {
         if ready && !self.connected {
             self.connected = true;
             self.events.push_back(TransportEvent::Connected);
-            while let Some(Early { stream, extensions, packet, payload, patch }) = self.early.pop_front() {
+            while let Some(Early { stream, extensions, header, payload, patch }) = self.early.pop_front() {
                 if let (Some(history), [_, marker, s0, s1, t0, t1, t2, t3, ..]) =
-                    (self.streams.get_mut(stream.0).and_then(|s| s.history.as_mut()), &packet[..])
+                    (self.streams.get_mut(stream.0).and_then(|s| s.history.as_mut()), &header[..])
                 {
                     let fields =
                         (u16::from_be_bytes([*s0, *s1]), u32::from_be_bytes([*t0, *t1, *t2, *t3]), marker & 0x80 != 0);
-                    history.remember(now, fields, &packet[12..12 + extensions], &payload, patch);
+                    history.remember(now, fields, &header[12..12 + extensions], &payload, patch);
                 }
-                self.scratch = packet;
-                self.protect_and_queue();
+                self.scratch = header;
+                self.protect_and_queue(&payload, patch);
             }
         }
     }
@@ -449,9 +453,9 @@ impl Transport {
         self.events.pop_front()
     }
 
-    /// Sends one RTP packet of `stream` (its SSRC replaces the header's): writes the header
-    /// and `payload`, keeps it for resends, protects it with SRTP and queues it for the
-    /// nominated path. False while not connected.
+    /// Sends one RTP packet of `stream` (its SSRC replaces the header's): writes the header,
+    /// keeps the packet for resends, protects it with SRTP and queues it for the nominated
+    /// path. The shared `payload` is read in place (copied only if `patch` changes it).
     pub fn send_rtp(
         &mut self,
         now: Instant,
@@ -470,8 +474,6 @@ impl Transport {
         RtpHeader { ssrc: s.ssrc, ..*header }.write(&mut self.scratch);
         let start = self.scratch.len();
         let extensions = start - 12;
-        self.scratch.extend_from_slice(payload);
-        patch.apply(&mut self.scratch[start..]);
         s.payload_type = header.payload_type;
         s.packets = s.packets.wrapping_add(1);
         s.octets = s.octets.wrapping_add(payload.len() as u32);
@@ -485,15 +487,15 @@ impl Transport {
             if self.early.len() == MAX_EARLY_PACKETS {
                 self.early.pop_front();
             }
-            let packet = self.scratch.clone();
-            self.early.push_back(Early { stream, extensions, packet, payload: payload.clone(), patch });
+            let header = self.scratch.clone();
+            self.early.push_back(Early { stream, extensions, header, payload: payload.clone(), patch });
             return true;
         }
         if let Some(history) = s.history.as_mut() {
             let fields = (header.sequence, header.timestamp, header.marker);
             history.remember(now, fields, &self.scratch[12..start], payload, patch);
         }
-        self.protect_and_queue()
+        self.protect_and_queue(payload, patch)
     }
 
     /// Resends what a NACK asks for, on the stream's RTX SSRC: the original sequence number
@@ -536,12 +538,22 @@ impl Transport {
         }
     }
 
-    fn protect_and_queue(&mut self) -> bool {
+    /// Protects the header in `scratch` and `payload` (patched first, if `patch` says so)
+    /// and queues the packet.
+    fn protect_and_queue(&mut self, payload: &[u8], patch: PayloadPatch) -> bool {
         let (Some(srtp), Some((proto, source, destination))) = (self.srtp_out.as_mut(), self.path) else {
             return false;
         };
+        let payload = if patch.is_empty() {
+            payload
+        } else {
+            self.patched.clear();
+            self.patched.extend_from_slice(payload);
+            patch.apply(&mut self.patched);
+            &self.patched[..]
+        };
         let mut contents = super::buffers::take();
-        if !srtp.protect_rtp(&self.scratch, &mut contents) {
+        if !srtp.protect_rtp_parts(&self.scratch, payload, &mut contents) {
             super::buffers::recycle(contents);
             return false;
         }
