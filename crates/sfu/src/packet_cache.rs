@@ -86,6 +86,11 @@ impl PacketCache {
         queue.push_back(packet);
     }
 
+    /// The highest sequence number of `layer` cached.
+    pub(crate) fn newest(&self, layer: u8) -> Option<u64> {
+        self.layers.get(usize::from(layer))?.iter().map(|p| p.seq).max()
+    }
+
     /// The cached packets of `layer` with a sequence number above `seq`, in sequence order,
     /// each once.
     pub(crate) fn after(&self, layer: u8, seq: u64) -> Vec<CachedPacket> {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use str0m::format::PayloadParams;
 use str0m::media::{Mid, Pt, Rid};
 
 use crate::bitrate::LayerBitrates;
@@ -66,8 +67,11 @@ pub(crate) struct UpTrack {
     pub(crate) flow: LayerFlow,
     /// The rids some subscriber receives, as last reported to signaling.
     pub(crate) wanted: Vec<Rid>,
-    /// Recent packets per layer, for switches that find part of a keyframe already gone by.
+    /// Recent packets per layer, for switches that find part of a keyframe already gone by
+    /// and for newcomers' first picture.
     pub(crate) cache: PacketCache,
+    /// The payload type and codec of the last video packet, to send cached ones with.
+    pub(crate) params: Option<PayloadParams>,
     /// Audio held back (muted by a host, or not among the loudest in a crowded room) since the
     /// last packet forwarded: the next one resumes the stream after a gap.
     pub(crate) held: bool,

@@ -176,3 +176,29 @@ fn a_keyframe_older_than_the_cache_is_not_replayed() {
     let got = sim.client(LATE).received_for(track);
     assert!(got.first().is_some_and(|g| common::is_vp8_keyframe(&g.payload)), "the next keyframe starts its picture");
 }
+
+#[test]
+fn a_newcomer_gets_the_cached_picture_even_if_the_publisher_sends_nothing_more() {
+    // A shared screen that does not change sends no frames: a newcomer must not wait for one.
+    let (mut sim, mid, track) = publisher_and_viewer();
+    let mut frame = 0;
+    send_frames(&mut sim, mid, &mut frame, true, Duration::from_secs(1));
+    send_frames(&mut sim, mid, &mut frame, true, Duration::from_millis(50));
+    let sent_before = frame;
+    let asked_before = sim.events_matching(|e| matches!(e, convene_sfu::RoomEvent::KeyframeRequested { .. })).len();
+    const NEWCOMER: ParticipantId = ParticipantId(12);
+    sim.join(NEWCOMER);
+    let joined = sim.now;
+    for _ in 0..30 {
+        sim.advance(Duration::from_millis(10));
+    }
+    assert_eq!(frame, sent_before, "the publisher sent nothing after the join");
+
+    let got = sim.client(NEWCOMER).received_for(track);
+    let first = got.first().expect("the newcomer got the cached picture");
+    assert!(common::is_vp8_keyframe(&first.payload), "it starts with the keyframe");
+    assert!(first.at - joined < Duration::from_millis(300), "{:?}", first.at - joined);
+    assert_eq!(got.len(), 5, "the keyframe and the four frames after it, each once: {}", got.len());
+    let asked = sim.events_matching(|e| matches!(e, convene_sfu::RoomEvent::KeyframeRequested { .. })).len();
+    assert_eq!(asked, asked_before, "the cache made a keyframe request needless");
+}

@@ -163,6 +163,9 @@ impl Room {
         let codec = params.spec().codec;
         let keyframe_start = is_keyframe_start(codec, &packet.payload);
         if kind == TrackKind::Video {
+            if track.params.as_ref().map(PayloadParams::pt) != Some(params.pt()) {
+                track.params = Some(params.clone());
+            }
             track.cache.insert(layer, packet.clone());
             if keyframe_start {
                 let rid = track.rid_of(layer);
@@ -301,6 +304,52 @@ impl Room {
             }
         }
         fanned
+    }
+
+    /// Gives a subscriber that has no picture of a video track yet the target layer's last
+    /// keyframe and everything since from the cache now (sent once it is connected), rather
+    /// than with the layer's next packet — up to a frame interval later, and a keyframe
+    /// request to the publisher that the cache makes needless. Whether it got them.
+    pub(super) fn replay_cached(&mut self, now: Instant, subscriber: ParticipantId, track_id: TrackId) -> bool {
+        let (tracks, participants) = (&self.tracks, &mut self.participants);
+        let Some(track) = tracks.get(&track_id).filter(|t| t.kind == TrackKind::Video) else { return false };
+        let Some(sub) = participants.get_mut(&subscriber) else { return false };
+        let Some(down) = sub.down.get_mut(&track_id) else { return false };
+        let (Negotiation::Open(out_mid), None, Some(layer)) =
+            (down.negotiation, down.forwarder.current(), down.forwarder.target())
+        else {
+            return false;
+        };
+        let (Some(params), Some(newest)) = (track.params.clone(), track.cache.newest(layer)) else { return false };
+        let codec = params.spec().codec;
+        let Some(run) = track.cache.since_keyframe(layer, newest, |payload| is_keyframe_start(codec, payload)) else {
+            return false;
+        };
+        let Some(&last) = run.last() else { return false };
+        let p = Ingested {
+            publisher: track.publisher,
+            track: track_id,
+            kind: track.kind,
+            source: track.source,
+            layer,
+            params,
+            packet: last.clone(),
+            keyframe_start: is_keyframe_start(codec, &last.payload),
+            vp8: None,
+        };
+        let mut sent = false;
+        for (i, &cached) in run.iter().enumerate() {
+            let vp8 = p.vp8_of(cached);
+            if let Some(m) = down.forwarder.on_packet(p.input(cached, i == 0, vp8)) {
+                tracing::trace!(track = %track_id, %subscriber, in_seq = cached.seq, out_seq = m.seq, "replay at start");
+                sent |= send_down(now, &mut sub.subscriber, down, out_mid, &p, (cached, vp8), m);
+            }
+        }
+        let started = down.forwarder.current() == Some(layer);
+        if sent {
+            self.mark_dirty(PeerId { participant: subscriber, role: PeerRole::Subscriber });
+        }
+        started
     }
 
     /// What the fan-out found needed: offers of a newly heard microphone, the publisher told

@@ -81,7 +81,9 @@ impl Room {
         self.mark_dirty(peer);
         for (track, layer, starting) in changed {
             if let Some(layer) = layer {
-                self.request_keyframe(now, track, layer, starting);
+                if !(starting && self.replay_cached(now, subscriber, track)) {
+                    self.request_keyframe(now, track, layer, starting);
+                }
             }
             self.update_wanted_layers(track);
         }

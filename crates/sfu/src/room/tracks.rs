@@ -44,6 +44,7 @@ impl Room {
             rids: order_rids(&rids),
             wanted: Vec::new(),
             cache: PacketCache::default(),
+            params: None,
             held: false,
             heard: false,
             bitrates: LayerBitrates::default(),
