@@ -164,7 +164,7 @@ impl Room {
         let keyframe_start = is_keyframe_start(codec, &packet.payload);
         if kind == TrackKind::Video {
             if track.params.as_ref().map(PayloadParams::pt) != Some(params.pt()) {
-                track.params = Some(params.clone());
+                track.params = Some(params);
             }
             track.cache.insert(layer, packet.clone());
             if keyframe_start {
@@ -320,7 +320,7 @@ impl Room {
         else {
             return false;
         };
-        let (Some(params), Some(newest)) = (track.params.clone(), track.cache.newest(layer)) else { return false };
+        let (Some(params), Some(newest)) = (track.params, track.cache.newest(layer)) else { return false };
         let codec = params.spec().codec;
         let Some(run) = track.cache.since_keyframe(layer, newest, |payload| is_keyframe_start(codec, payload)) else {
             return false;
