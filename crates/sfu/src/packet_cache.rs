@@ -86,9 +86,12 @@ impl PacketCache {
         queue.push_back(packet);
     }
 
-    /// The highest sequence number of `layer` cached.
-    pub(crate) fn newest(&self, layer: u8) -> Option<u64> {
-        self.layers.get(usize::from(layer))?.iter().map(|p| p.seq).max()
+    /// The sequence number of `layer`'s newest packet, if it arrived no more than [`MAX_AGE`]
+    /// before `now`: packets stop coming in when a layer pauses or a host holds the track, and
+    /// the cache then keeps what is no longer a picture to start from.
+    pub(crate) fn newest(&self, layer: u8, now: Instant) -> Option<u64> {
+        let newest = self.layers.get(usize::from(layer))?.iter().max_by_key(|p| p.seq)?;
+        (now.saturating_duration_since(newest.at) <= MAX_AGE).then_some(newest.seq)
     }
 
     /// The cached packets of `layer` with a sequence number above `seq`, in sequence order,

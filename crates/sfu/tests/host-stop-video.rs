@@ -52,3 +52,24 @@ fn stopped_video_is_not_forwarded_until_the_camera_is_on_again() {
     }
     assert!(sim.room.set_video_stopped(ParticipantId(9), true).is_err(), "unknown participants are refused");
 }
+
+#[test]
+fn someone_joining_while_the_camera_is_stopped_is_not_shown_its_last_picture() {
+    let (mut sim, mut a) = OnCamera::start(A, B);
+    let video_track = a.video_track;
+    // A keyframe every few frames: the cache always holds a recent one.
+    a.run(&mut sim, 2, |frame, _| frame % 5 == 0, |_| {});
+    assert!(!sim.client(B).received_for(video_track).is_empty(), "B sees A before the stop");
+
+    // Stopped, and someone joins at once: the layer cache still holds A's last keyframe.
+    sim.room.set_video_stopped(A, true).unwrap();
+    const C: ParticipantId = ParticipantId(3);
+    sim.join(C);
+    a.run(&mut sim, 1, |frame, _| frame % 30 == 0, |_| {});
+    assert!(sim.client(C).received_for(video_track).is_empty(), "nothing of a stopped camera, old or new");
+
+    sim.room.set_video_stopped(A, false).unwrap();
+    a.run(&mut sim, 2, |frame, _| frame % 30 == 0, |_| {});
+    let got = sim.client(C).received_for(video_track);
+    assert!(got.first().is_some_and(|g| is_vp8_keyframe(&g.payload)), "C sees A from a keyframe once it is on");
+}

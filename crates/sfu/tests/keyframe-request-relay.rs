@@ -202,3 +202,23 @@ fn a_newcomer_gets_the_cached_picture_even_if_the_publisher_sends_nothing_more()
     let asked = sim.events_matching(|e| matches!(e, convene_sfu::RoomEvent::KeyframeRequested { .. })).len();
     assert_eq!(asked, asked_before, "the cache made a keyframe request needless");
 }
+
+#[test]
+fn a_cache_gone_quiet_is_not_replayed_to_a_newcomer() {
+    // A layer paused or a publisher gone quiet a second ago: its cached picture is no start.
+    let (mut sim, mid, track) = publisher_and_viewer();
+    let mut frame = 0;
+    send_frames(&mut sim, mid, &mut frame, true, Duration::from_millis(200));
+    for _ in 0..100 {
+        sim.advance(Duration::from_millis(10));
+    }
+    const LATE: ParticipantId = ParticipantId(13);
+    sim.join(LATE);
+    for _ in 0..30 {
+        sim.advance(Duration::from_millis(10));
+    }
+    assert!(sim.client(LATE).received_for(track).is_empty(), "nothing from a second-old cache");
+    send_frames(&mut sim, mid, &mut frame, true, Duration::from_millis(100));
+    let got = sim.client(LATE).received_for(track);
+    assert!(got.first().is_some_and(|g| common::is_vp8_keyframe(&g.payload)), "the next keyframe starts its picture");
+}

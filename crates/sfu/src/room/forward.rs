@@ -313,6 +313,10 @@ impl Room {
     pub(super) fn replay_cached(&mut self, now: Instant, subscriber: ParticipantId, track_id: TrackId) -> bool {
         let (tracks, participants) = (&self.tracks, &mut self.participants);
         let Some(track) = tracks.get(&track_id).filter(|t| t.kind == TrackKind::Video) else { return false };
+        if track.source == Source::Camera && self.video_stopped.contains(&track.publisher) {
+            // A camera a host stopped shows nothing, not even its last picture.
+            return false;
+        }
         let Some(sub) = participants.get_mut(&subscriber) else { return false };
         let Some(down) = sub.down.get_mut(&track_id) else { return false };
         let (Negotiation::Open(out_mid), None, Some(layer)) =
@@ -320,7 +324,7 @@ impl Room {
         else {
             return false;
         };
-        let (Some(params), Some(newest)) = (track.params, track.cache.newest(layer)) else { return false };
+        let (Some(params), Some(newest)) = (track.params, track.cache.newest(layer, now)) else { return false };
         let codec = params.spec().codec;
         let Some(run) = track.cache.since_keyframe(layer, newest, |payload| is_keyframe_start(codec, payload)) else {
             return false;
