@@ -13,6 +13,8 @@
 
 const MODEL_BASE = "/vendor/selfie_segmentation/";
 const WORKER_URL = "/js/effects/worker.js";
+/** How long a stopping worker has to say it closed its frames before it is ended anyway. */
+const STOP_WAIT_MS = 10_000;
 
 /** How this browser can run effects: "stream" (Chromium), or "" (it cannot). */
 export function effectsSupport() {
@@ -145,10 +147,15 @@ export class CameraEffects extends EventTarget {
     this.source?.stop();
     this.output?.stop();
     // Let the worker close the frame it holds and cancel its reader before it goes: a worker
-    // ended mid-frame leaves that frame to the garbage collector.
+    // ended mid-frame leaves that frame to the garbage collector (Chromium then warns). It
+    // says when it is done; a fixed second was too short for a worker busy on a loaded
+    // machine. One that never answers is ended all the same.
     const worker = this.worker;
-    worker?.postMessage({ type: "stop" });
-    if (worker) setTimeout(() => worker.terminate(), 1000);
+    if (worker) {
+      worker.addEventListener("message", (e) => e.data.type === "stopped" && worker.terminate());
+      worker.postMessage({ type: "stop" });
+      setTimeout(() => worker.terminate(), STOP_WAIT_MS);
+    }
     this.worker = null;
   }
 }

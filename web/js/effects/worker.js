@@ -31,6 +31,8 @@ let reader = null;
 /** @type {WritableStreamDefaultWriter<VideoFrame> | null} */
 let writer = null;
 let pumping = false;
+/** Told to stop: the page ends this worker once it says every frame it held is closed. */
+let halted = false;
 
 const small = new OffscreenCanvas(MODEL_W, MODEL_H);
 const smallCtx = /** @type {OffscreenCanvasRenderingContext2D} */ (small.getContext("2d", { willReadFrequently: false }));
@@ -145,6 +147,7 @@ async function pump() {
     await pumpFrames();
   } finally {
     pumping = false;
+    if (halted) scope.postMessage({ type: "stopped" });
   }
 }
 
@@ -202,6 +205,9 @@ function halt() {
   r?.cancel().catch(() => {});
   writer?.close().catch(() => {});
   writer = null;
+  halted = true;
+  // A frame in flight is closed by the pump on its way out, which then says so.
+  if (!pumping) scope.postMessage({ type: "stopped" });
 }
 
 /** @param {unknown} err */
