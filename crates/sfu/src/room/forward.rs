@@ -263,14 +263,7 @@ impl Room {
                 None
             };
             let sent = if let Some(run) = replay {
-                let mut sent = false;
-                for (i, &cached) in run.iter().enumerate() {
-                    let vp8 = p.vp8_of(cached);
-                    if let Some(m) = down.forwarder.on_packet(p.input(cached, i == 0, vp8)) {
-                        tracing::trace!(track = %p.track, subscriber = %q, in_seq = cached.seq, out_seq = m.seq, "replay");
-                        sent |= send_down(now, &mut sub.subscriber, down, out_mid, p, (cached, vp8), m);
-                    }
-                }
+                let sent = send_run(now, &mut sub.subscriber, down, out_mid, p, run);
                 fanned.switched |= down.forwarder.current() == Some(p.layer);
                 sent
             } else {
@@ -341,14 +334,7 @@ impl Room {
             keyframe_start: is_keyframe_start(codec, &last.payload),
             vp8: None,
         };
-        let mut sent = false;
-        for (i, &cached) in run.iter().enumerate() {
-            let vp8 = p.vp8_of(cached);
-            if let Some(m) = down.forwarder.on_packet(p.input(cached, i == 0, vp8)) {
-                tracing::trace!(track = %track_id, %subscriber, in_seq = cached.seq, out_seq = m.seq, "replay at start");
-                sent |= send_down(now, &mut sub.subscriber, down, out_mid, &p, (cached, vp8), m);
-            }
-        }
+        let sent = send_run(now, &mut sub.subscriber, down, out_mid, &p, &run);
         let started = down.forwarder.current() == Some(layer);
         if sent {
             self.mark_dirty(PeerId { participant: subscriber, role: PeerRole::Subscriber });
@@ -399,6 +385,27 @@ fn vp8_patch(payload: &[u8], input: Option<Vp8Ids>, out: Vp8Ids) -> Option<Vp8Pa
         patch = patch.tl0_pic_idx(tl0);
     }
     patch.build().ok()
+}
+
+/// Sends a cached run — a layer's keyframe and what followed it — through a subscriber's
+/// forwarder, the first packet as the keyframe's start; whether any of it went out.
+fn send_run(
+    now: Instant,
+    subscriber: &mut Peer,
+    down: &mut DownTrack,
+    mid: Mid,
+    p: &Ingested,
+    run: &[&CachedPacket],
+) -> bool {
+    let mut sent = false;
+    for (i, &cached) in run.iter().enumerate() {
+        let vp8 = p.vp8_of(cached);
+        if let Some(m) = down.forwarder.on_packet(p.input(cached, i == 0, vp8)) {
+            tracing::trace!(track = %p.track, peer = %subscriber.id, in_seq = cached.seq, out_seq = m.seq, "replay");
+            sent |= send_down(now, subscriber, down, mid, p, (cached, vp8), m);
+        }
+    }
+    sent
 }
 
 /// Writes one munged packet (`packet`: this one or a cached later one, with its VP8
