@@ -104,6 +104,7 @@ impl AppState {
                 config.audible_speakers,
                 config.downlink,
                 config.media_high_water,
+                config.media_udp_gso,
                 media_events,
                 recordings.recorder.sink(),
                 captions.sink(),

@@ -162,6 +162,11 @@ pub struct ServeArgs {
     /// them is overloaded, whatever its busy share [default: 20].
     #[arg(long, env = "CONVENE_MEDIA_HIGH_WATER_DELAY_MS", global = true)]
     pub media_high_water_delay_ms: Option<u64>,
+    /// Send each viewer's run of packets (a video frame's) as one segmented send where the
+    /// kernel offers UDP segmentation offload (Linux 4.18+); `false` sends every datagram on
+    /// its own [default: true].
+    #[arg(long, env = "CONVENE_MEDIA_UDP_GSO", global = true)]
+    pub media_udp_gso: Option<bool>,
     /// Largest file people may share in a meeting chat, in MB [default: 25].
     #[arg(long, env = "CONVENE_MAX_UPLOAD_MB", global = true)]
     pub max_upload_mb: Option<u64>,

@@ -54,6 +54,8 @@ pub struct Config {
     pub downlink: convene_sfu::Downlink,
     /// When a media worker counts as overloaded.
     pub media_high_water: HighWater,
+    /// Whether media sends use UDP segmentation offload where the kernel offers it.
+    pub media_udp_gso: bool,
     /// The live captions engine (`None`: off server-wide) and its worker threads (0: the
     /// engine's default for this machine).
     pub captions: Option<convene_captions::EngineConfig>,

@@ -137,6 +137,7 @@ impl ServeArgs {
                 busy_pct: self.media_high_water_busy_pct.or(file.media_high_water_busy_pct).unwrap_or(85),
                 delay_ms: self.media_high_water_delay_ms.or(file.media_high_water_delay_ms).unwrap_or(20),
             },
+            media_udp_gso: self.media_udp_gso.or(file.media_udp_gso).unwrap_or(true),
             nats_url: self.nats_url.or(file.nats_url),
             node_id: self.node_id.or(file.node_id).unwrap_or_else(default_node_id),
             node_url,
@@ -325,6 +326,19 @@ mod tests {
         assert_eq!(cfg.audible_speakers, 3);
         let cfg = Cli::parse_from(["convene", "--audible-speakers", "0"]).serve.resolve().unwrap();
         assert_eq!(cfg.audible_speakers, 0, "0: every microphone");
+    }
+
+    #[test]
+    fn media_sends_segment_unless_told_not_to() {
+        assert!(Cli::parse_from(["convene"]).serve.resolve().unwrap().media_udp_gso);
+        let cfg = Cli::parse_from(["convene", "--media-udp-gso", "false"]).serve.resolve().unwrap();
+        assert!(!cfg.media_udp_gso);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "media_udp_gso = false\n").unwrap();
+        let cfg = Cli::parse_from(["convene", "--config", file.to_str().unwrap()]).serve.resolve().unwrap();
+        assert!(!cfg.media_udp_gso, "from the config file");
+        assert!(Cli::try_parse_from(["convene", "--media-udp-gso", "sometimes"]).is_err());
     }
 
     #[test]

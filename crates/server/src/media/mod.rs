@@ -205,7 +205,8 @@ impl Media {
     /// Binds the media sockets (UDP and ICE-TCP on one port) and starts `workers` worker
     /// threads (0: one per core), each with its own UDP socket on the port. A crowded room
     /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all); viewers'
-    /// layers follow `downlink`; a worker past `high_water` is overloaded.
+    /// layers follow `downlink`; a worker past `high_water` is overloaded; `udp_gso` lets
+    /// a worker send a viewer's run of packets as one segmented send.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         listen: SocketAddr,
@@ -214,6 +215,7 @@ impl Media {
         audible_speakers: usize,
         downlink: convene_sfu::Downlink,
         high_water: HighWater,
+        udp_gso: bool,
         events: EventSender,
         recorder: PacketSink,
         captioner: Option<convene_captions::AudioSink>,
@@ -255,6 +257,7 @@ impl Media {
                 downlink,
                 board: board.clone(),
                 high_water,
+                udp_gso,
             };
             let worker = Worker::new(index, socket, candidate, shared);
             std::thread::Builder::new()

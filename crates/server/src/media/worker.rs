@@ -100,6 +100,9 @@ pub(super) struct Worker {
     /// Media packets forwarded (the SFU's work; a peer-to-peer pair adds none).
     forwarded_metric: metrics::Counter,
     handed_over: metrics::Counter,
+    /// Messages sent (`media_send_messages_total`), and how many of the outbox's were counted.
+    messages_metric: metrics::Counter,
+    messages_counted: u64,
     /// This worker's load: measured per window, published for admission, acted on.
     meter: Meter,
     governor: Governor,
@@ -126,13 +129,27 @@ pub(super) struct Shared {
     pub board: Arc<Board>,
     /// When a worker is overloaded.
     pub high_water: HighWater,
+    /// Whether runs of datagrams to one viewer go as one segmented send.
+    pub udp_gso: bool,
 }
 
 impl Worker {
     pub(super) fn new(index: usize, socket: UdpSocket, candidate: SocketAddr, shared: Shared) -> Worker {
-        let Shared { events, tcp, router, recorder, captioner, sent, audible_speakers, downlink, board, high_water } =
-            shared;
+        let Shared {
+            events,
+            tcp,
+            router,
+            recorder,
+            captioner,
+            sent,
+            audible_speakers,
+            downlink,
+            board,
+            high_water,
+            udp_gso,
+        } = shared;
         let now = Instant::now();
+        let outbox = Outbox::for_socket(&socket, udp_gso);
         Worker {
             index,
             socket,
@@ -144,7 +161,7 @@ impl Worker {
             ufrags: FastMap::default(),
             paths: Paths::default(),
             foreign: FastMap::default(),
-            outbox: Outbox::default(),
+            outbox,
             recorder,
             captioner,
             sent,
@@ -153,6 +170,8 @@ impl Worker {
             sent_metric: metrics::counter!("media_sent_bytes_total"),
             forwarded_metric: metrics::counter!("media_forwarded_packets_total"),
             handed_over: metrics::counter!("media_datagrams_handed_over_total"),
+            messages_metric: metrics::counter!("media_send_messages_total"),
+            messages_counted: 0,
             meter: Meter::new(now, Duration::ZERO),
             governor: Governor::new(high_water),
             board,
@@ -296,6 +315,9 @@ impl Worker {
             }
         }
         self.board.publish(self.index, sample, overloaded, self.governor.level());
+        let messages = self.outbox.messages();
+        self.messages_metric.increment(messages - self.messages_counted);
+        self.messages_counted = messages;
     }
 
     /// A datagram read from this worker's socket: handled here if it is for one of this
