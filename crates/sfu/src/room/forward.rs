@@ -144,11 +144,7 @@ impl Room {
             track
         };
         let (kind, source) = (track.kind, track.source);
-        let held_by_host = match kind {
-            TrackKind::Audio => self.muted.contains(&publisher),
-            TrackKind::Video => source == Source::Camera && self.video_stopped.contains(&publisher),
-        };
-        if held_by_host {
+        if self.holds.holds(publisher, kind, source) {
             track.held = true;
             return None;
         }
@@ -306,9 +302,8 @@ impl Room {
     pub(super) fn replay_cached(&mut self, now: Instant, subscriber: ParticipantId, track_id: TrackId) -> bool {
         let (tracks, participants) = (&self.tracks, &mut self.participants);
         let Some(track) = tracks.get(&track_id).filter(|t| t.kind == TrackKind::Video) else { return false };
-        if track.source == Source::Camera && self.video_stopped.contains(&track.publisher) {
-            // A camera a host stopped shows nothing, not even its last picture.
-            return false;
+        if self.holds.holds_track(track) {
+            return false; // not even its last picture
         }
         let Some(sub) = participants.get_mut(&subscriber) else { return false };
         let Some(down) = sub.down.get_mut(&track_id) else { return false };

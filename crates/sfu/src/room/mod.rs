@@ -3,6 +3,7 @@
 
 mod earliest;
 mod forward;
+mod holds;
 mod keyframes;
 mod layers;
 mod negotiation;
@@ -34,6 +35,7 @@ use crate::speaker::{SpeakerDetector, SPEAKER_HOLD};
 use crate::track::{DownTrack, Source, TrackId, UpTrack};
 use crate::ParticipantId;
 use earliest::Earliest;
+use holds::HostHolds;
 
 /// How long an empty room may sleep before it wants a timeout anyway.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -102,10 +104,8 @@ pub struct Room {
     rejected: u64,
     /// Media packets sent to subscribers (not counting resends, padding or RTCP).
     forwarded: u64,
-    /// Participants a host muted: their audio is not forwarded.
-    muted: Set<ParticipantId>,
-    /// Participants whose camera a host stopped: it is not forwarded until they turn it on.
-    video_stopped: Set<ParticipantId>,
+    /// What hosts hold back (muted microphones, stopped cameras).
+    holds: HostHolds,
     /// Copies of forwarded packets for a recorder.
     tap: Tap,
     /// What the room stops sending while its runtime is overloaded.
@@ -149,8 +149,7 @@ impl Room {
             last_now: now,
             rejected: 0,
             forwarded: 0,
-            muted: Set::default(),
-            video_stopped: Set::default(),
+            holds: HostHolds::default(),
             tap: Tap::default(),
             shedding: Shedding::None,
             spoke: Map::default(),
@@ -268,8 +267,7 @@ impl Room {
         let Some(mut p) = self.participants.remove(&id) else { return };
         self.slot_subscribers -= usize::from(p.slots.is_some());
         self.slot_maps_due.remove(&id);
-        self.muted.remove(&id);
-        self.video_stopped.remove(&id);
+        self.holds.forget(id);
         p.publisher.close(&mut self.out);
         p.subscriber.close(&mut self.out);
         self.demux.forget(p.publisher.id);
@@ -299,11 +297,7 @@ impl Room {
         if !self.participants.contains_key(&participant) {
             return Err(SfuError::UnknownParticipant(participant));
         }
-        if muted {
-            self.muted.insert(participant);
-        } else {
-            self.muted.remove(&participant);
-        }
+        self.holds.set_muted(participant, muted);
         Ok(())
     }
 
@@ -318,11 +312,7 @@ impl Room {
         if !self.participants.contains_key(&participant) {
             return Err(SfuError::UnknownParticipant(participant));
         }
-        if stopped {
-            self.video_stopped.insert(participant);
-        } else {
-            self.video_stopped.remove(&participant);
-        }
+        self.holds.set_video_stopped(participant, stopped);
         self.fill_everyones_video_slots(self.last_now);
         self.process(self.last_now);
         Ok(())

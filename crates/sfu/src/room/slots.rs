@@ -7,7 +7,7 @@ use super::Room;
 use crate::io::RoomEvent;
 use crate::maps::Set;
 use crate::slots::{video_choice, Candidate};
-use crate::track::{Source, TrackId, TrackKind};
+use crate::track::{TrackId, TrackKind};
 use crate::ParticipantId;
 
 impl Room {
@@ -21,7 +21,7 @@ impl Room {
             .values()
             .filter(|t| t.kind == TrackKind::Video && t.publisher != subscriber)
             // A camera a host stopped shows nothing: its slot serves someone else meanwhile.
-            .filter(|t| !(t.source == Source::Camera && self.video_stopped.contains(&t.publisher)))
+            .filter(|t| !self.holds.holds_track(t))
             .map(|t| Candidate { track: t.id, publisher: t.publisher, source: t.source })
             .collect();
         let chosen = video_choice(candidates, slots.video, &slots.sizes, self.speaker.current(), &self.spoke);
