@@ -42,18 +42,21 @@ pub fn vp8_frame(
     fill: u8,
 ) -> Vec<Vec<u8>> {
     let count = bytes.div_ceil(MAX_PAYLOAD).max(1);
-    let per_packet = bytes / count;
+    // Split as libwebrtc does (about equally): the last `bytes % count` packets are a byte
+    // longer than the rest. (What a browser sends decides how the SFU's sends batch.)
+    let longer_from = count - bytes % count;
+    let size = |i: usize| bytes / count + usize::from(i >= longer_from);
     let (width, height) = LAYER_SIZES[layer.min(2)];
     let pid = picture_id & 0x7fff;
     (0..count)
         .map(|i| {
             let start = if i == 0 { 0x10 } else { 0x00 };
-            let mut p = Vec::with_capacity(per_packet.max(48));
+            let mut p = Vec::with_capacity(size(i).max(48));
             // X=1, S, PID 0; I=1; M=1 and the 15-bit picture id.
             p.extend_from_slice(&[0x80 | start, 0x80, 0x80 | (pid >> 8) as u8, pid as u8]);
             if i == 0 {
                 // Frame tag: frame type (0 = key), version 0, show_frame, first partition size.
-                let partition = (per_packet as u32).min(0x7_ffff);
+                let partition = (size(0) as u32).min(0x7_ffff);
                 let tag = u32::from(!keyframe) | (1 << 4) | (partition << 5);
                 p.extend_from_slice(&tag.to_le_bytes()[..3]);
                 if keyframe {
@@ -63,7 +66,7 @@ pub fn vp8_frame(
                 }
             }
             p.extend(marker(i));
-            p.resize(per_packet.max(p.len()), fill);
+            p.resize(size(i).max(p.len()), fill);
             p
         })
         .collect()
@@ -110,6 +113,9 @@ mod tests {
             assert_eq!(&p[2..4], &[0x92, 0x34], "every packet names the picture");
         }
         assert_eq!(&packets[1][4..6], &[0xEE, 1]);
+        let sizes: Vec<usize> = packets.iter().map(Vec::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 3 * MAX_PAYLOAD + 10, "every byte of the frame");
+        assert_eq!(sizes, [827, 827, 828, 828], "libwebrtc's split: the last packets a byte longer");
     }
 
     #[test]
