@@ -34,10 +34,9 @@ pub(crate) struct Peer {
 /// stream's own history ([`crate::room`], by source); str0m's default is 1000.
 const SUBSCRIBER_VIDEO_SEND_BUFFER: usize = 256;
 
-/// What draining a peer produced besides transmits.
+/// What draining a peer produced besides transmits and events.
 #[derive(Debug, Default)]
 pub(crate) struct Drained {
-    pub(crate) events: Vec<Event>,
     pub(crate) connected: bool,
     pub(crate) died: bool,
 }
@@ -187,8 +186,10 @@ impl Peer {
         }
     }
 
-    /// Polls the `Rtc` until it has nothing left: transmits go to `out`, events are returned.
-    pub(crate) fn drain(&mut self, out: &mut VecDeque<Output>) -> Drained {
+    /// Polls the `Rtc` until it has nothing left: transmits go to `out`, events to `events`
+    /// (the room's buffer, kept between calls: a publisher reports every packet as an event,
+    /// and a fresh list per packet was an allocation per packet).
+    pub(crate) fn drain(&mut self, out: &mut VecDeque<Output>, events: &mut Vec<Event>) -> Drained {
         let mut drained = Drained::default();
         let was_alive = self.alive;
         if self.link.is_some() {
@@ -197,10 +198,10 @@ impl Peer {
                 let drained = l.drain(|t| out.push_back(Output::Transmit(t)));
                 (drained, l.poll_timeout())
             });
-            if let Some((link_drained, timeout)) = polled {
+            if let Some((mut link_drained, timeout)) = polled {
                 // Nothing scheduled (not yet started): look again in a second.
                 self.timeout = timeout.unwrap_or(self.timeout + Duration::from_secs(1));
-                drained.events = link_drained.events;
+                events.append(&mut link_drained.events);
                 if link_drained.connected && !self.connected {
                     self.connected = true;
                     drained.connected = true;
@@ -243,7 +244,7 @@ impl Peer {
                 str0m::Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
                     self.alive = false;
                 }
-                str0m::Output::Event(e) => drained.events.push(e),
+                str0m::Output::Event(e) => events.push(e),
             }
         }
         if self.alive && !self.rtc.is_alive() {
@@ -257,7 +258,7 @@ impl Peer {
     pub(crate) fn close(&mut self, out: &mut VecDeque<Output>) {
         if self.alive {
             let _ = self.with_rtc(|rtc| rtc.disconnect());
-            self.drain(out);
+            self.drain(out, &mut Vec::new());
             self.alive = false;
         }
     }
@@ -294,7 +295,9 @@ mod tests {
         let now = Instant::now();
         let mut p = peer(now);
         let mut out = VecDeque::new();
-        assert!(p.drain(&mut out).events.is_empty());
+        let mut events = Vec::new();
+        p.drain(&mut out, &mut events);
+        assert!(events.is_empty());
 
         let result = p.with_rtc(|_| -> () { panic!("str0m bug") });
         assert!(matches!(result, Err(SfuError::PeerGone(_))));

@@ -96,6 +96,8 @@ pub struct Room {
     /// Peers to drain, in order, and the same as a set for O(1) membership.
     dirty: VecDeque<PeerId>,
     dirty_set: Set<PeerId>,
+    /// The drained peer's events, a buffer kept between drains (see [`Peer::drain`]).
+    events: Vec<Event>,
     next_track: u64,
     /// Offer ids are room-wide, so a participant's offers before and after a media
     /// restart (leave + join) never share one.
@@ -144,6 +146,7 @@ impl Room {
             out: VecDeque::new(),
             dirty: VecDeque::new(),
             dirty_set: Set::default(),
+            events: Vec::new(),
             next_track: 1,
             next_offer: 1,
             last_now: now,
@@ -482,14 +485,17 @@ impl Room {
             let Some(p) = self.participants.get_mut(&id.participant) else { continue };
             let peer = p.peer(id.role);
             let before = peer.timeout();
-            let Drained { events, connected, died } = peer.drain(&mut self.out);
+            // Taken while the events are handled, which may drain peers again.
+            let mut events = std::mem::take(&mut self.events);
+            let Drained { connected, died } = peer.drain(&mut self.out, &mut events);
             self.earliest.moved(before, peer.timeout());
             if connected {
                 self.emit(RoomEvent::PeerConnected { peer: id });
             }
-            for event in events {
+            for event in events.drain(..) {
                 self.handle_event(now, id, event);
             }
+            self.events = events;
             if died {
                 self.peer_died(id);
             }
