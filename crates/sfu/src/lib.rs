@@ -115,6 +115,7 @@ mod shedding;
 mod slots;
 mod speaker;
 mod track;
+pub mod uplink;
 
 use std::fmt;
 
