@@ -11,3 +11,4 @@
 //! transport joins them and the room uses it.
 
 pub mod register;
+pub mod twcc;

@@ -219,7 +219,11 @@ impl ReceiveRegister {
     pub fn next_nack_at(&self, rtt: Duration) -> Option<Instant> {
         let wait = rtt.max(MIN_NACK_INTERVAL);
         // A hole never asked for is due at once: any instant in the past says so.
-        self.holes.values().filter(|h| h.tries < MAX_NACK_TRIES).map(|h| h.asked.map_or(self.epoch, |at| at + wait)).min()
+        self.holes
+            .values()
+            .filter(|h| h.tries < MAX_NACK_TRIES)
+            .map(|h| h.asked.map_or(self.epoch, |at| at + wait))
+            .min()
     }
 
     /// Holes not yet filled nor given up.
