@@ -11,4 +11,5 @@
 //! transport joins them and the room uses it.
 
 pub mod register;
+pub mod rtp;
 pub mod twcc;
