@@ -12,4 +12,5 @@
 
 pub mod register;
 pub mod rtp;
+pub mod streams;
 pub mod twcc;
