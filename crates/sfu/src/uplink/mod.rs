@@ -12,5 +12,6 @@
 
 pub mod register;
 pub mod rtp;
+pub mod session;
 pub mod streams;
 pub mod twcc;
