@@ -181,7 +181,8 @@ impl ReceiveRegister {
     /// RFC 3550 A.8: J += (|D| − J) / 16, with D the change in transit time.
     fn update_jitter(&mut self, now: Instant, timestamp: u32) {
         let elapsed = now.saturating_duration_since(self.epoch);
-        let arrival = (elapsed.as_nanos() * u128::from(self.clock_rate) / 1_000_000_000) as i64;
+        // In 64 bits: microseconds times a clock rate stay far below 2^63 for any stream's life.
+        let arrival = (elapsed.as_micros() as u64 * u64::from(self.clock_rate) / 1_000_000) as i64;
         // Timestamps wrap at 2^32: transit differences are taken modulo that.
         let transit = arrival.wrapping_sub(i64::from(timestamp)) & 0xffff_ffff;
         if let Some(last) = self.last_transit {

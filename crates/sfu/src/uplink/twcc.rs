@@ -2,7 +2,7 @@
 //! when each transport-wide sequence number arrived, reported back so that the browser's
 //! send-side estimator (libwebrtc's GCC) can set the publisher's bitrate.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// RTCP transport-layer feedback, format 15.
@@ -34,18 +34,30 @@ enum Symbol {
 #[derive(Debug)]
 pub struct TwccReceipts {
     epoch: Instant,
-    /// Extended sequence number → arrival, from the first not yet reported.
-    arrivals: BTreeMap<i64, Instant>,
+    /// (extended sequence number, arrival), ascending, from the first not yet reported.
+    /// Packets mostly come in order, so a deque takes them at its end.
+    arrivals: VecDeque<(i64, Instant)>,
     /// The next sequence number a feedback starts at (reported through the one before).
     next: Option<i64>,
     highest: Option<i64>,
     feedback_count: u8,
+    /// A feedback's symbols and deltas while it is written, kept between feedbacks.
+    symbols: Vec<Symbol>,
+    deltas: Vec<(Symbol, i64)>,
 }
 
 impl TwccReceipts {
     /// Reference times are counted from `epoch`.
     pub fn new(epoch: Instant) -> TwccReceipts {
-        TwccReceipts { epoch, arrivals: BTreeMap::new(), next: None, highest: None, feedback_count: 0 }
+        TwccReceipts {
+            epoch,
+            arrivals: VecDeque::new(),
+            next: None,
+            highest: None,
+            feedback_count: 0,
+            symbols: Vec::new(),
+            deltas: Vec::new(),
+        }
     }
 
     /// Records that transport-wide sequence number `seq` arrived at `at`.
@@ -60,12 +72,20 @@ impl TwccReceipts {
         }
         self.next.get_or_insert(ext);
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
-        self.arrivals.entry(ext).or_insert(at);
-        let oldest = self.highest.unwrap_or(ext) - MAX_BACKLOG;
-        while self.arrivals.first_key_value().is_some_and(|(&k, _)| k < oldest) {
-            self.arrivals.pop_first();
+        match self.arrivals.back() {
+            Some(&(last, _)) if last >= ext => {
+                // Out of order: into its place, once.
+                if let Err(i) = self.arrivals.binary_search_by_key(&ext, |&(seq, _)| seq) {
+                    self.arrivals.insert(i, (ext, at));
+                }
+            }
+            _ => self.arrivals.push_back((ext, at)),
         }
-        if let (Some(n), Some(&first)) = (self.next, self.arrivals.keys().next()) {
+        let oldest = self.highest.unwrap_or(ext) - MAX_BACKLOG;
+        while self.arrivals.front().is_some_and(|&(seq, _)| seq < oldest) {
+            self.arrivals.pop_front();
+        }
+        if let (Some(n), Some(&(first, _))) = (self.next, self.arrivals.front()) {
             if n < oldest {
                 self.next = Some(first);
             }
@@ -81,21 +101,24 @@ impl TwccReceipts {
     /// [`MAX_STATUSES`]; call again while [`TwccReceipts::has_unreported`]). False if there
     /// was nothing to report.
     pub fn write_feedback(&mut self, out: &mut Vec<u8>, sender_ssrc: u32, media_ssrc: u32) -> bool {
-        let (Some(base), Some((&first_seq, &first_at))) = (self.next, self.arrivals.first_key_value()) else {
+        let (Some(base), Some(&(first_seq, first_at))) = (self.next, self.arrivals.front()) else {
             return false;
         };
         // The reference: the first arrival, rounded down to the unit; deltas run from it.
         let since = first_at.saturating_duration_since(self.epoch);
         let units = since.as_millis() / REFERENCE_UNIT.as_millis();
         let reference = self.epoch + REFERENCE_UNIT * units as u32;
-        let mut symbols = Vec::new();
-        let mut deltas = Vec::new();
+        let mut symbols = std::mem::take(&mut self.symbols);
+        let mut deltas = std::mem::take(&mut self.deltas);
+        symbols.clear();
+        deltas.clear();
         let mut last = reference;
         let mut end = base;
         let mut seq = base;
+        let mut taken = 0;
         debug_assert!(first_seq >= base);
         while symbols.len() < MAX_STATUSES {
-            let Some((&next_seq, &at)) = self.arrivals.range(seq..).next() else { break };
+            let Some(&(next_seq, at)) = self.arrivals.get(taken) else { break };
             // Holes up to the next arrival, if they fit.
             let holes = (next_seq - seq) as usize;
             if symbols.len() + holes >= MAX_STATUSES {
@@ -117,8 +140,10 @@ impl TwccReceipts {
             last = offset(last, delta * DELTA_UNIT_MICROS);
             seq = next_seq + 1;
             end = seq;
+            taken += 1;
         }
         if symbols.is_empty() {
+            (self.symbols, self.deltas) = (symbols, deltas);
             return false;
         }
         let start = out.len();
@@ -132,7 +157,7 @@ impl TwccReceipts {
         out.push(self.feedback_count);
         self.feedback_count = self.feedback_count.wrapping_add(1);
         write_chunks(out, &symbols);
-        for (symbol, delta) in deltas {
+        for &(symbol, delta) in &deltas {
             if symbol == Symbol::Small {
                 out.push(delta as u8);
             } else {
@@ -148,8 +173,9 @@ impl TwccReceipts {
         }
         let words = ((out.len() - start) / 4 - 1) as u16;
         out[start + 2..start + 4].copy_from_slice(&words.to_be_bytes());
-        self.arrivals = self.arrivals.split_off(&end);
+        self.arrivals.drain(..taken);
         self.next = Some(end);
+        (self.symbols, self.deltas) = (symbols, deltas);
         true
     }
 }
