@@ -65,7 +65,8 @@ impl ExtIds {
         ids
     }
 
-    fn kind(&self, id: u8) -> Option<ExtKind> {
+    /// What `id` carries, if it was negotiated and is read.
+    pub fn kind_of(&self, id: u8) -> Option<ExtKind> {
         self.0[usize::from(id)]
     }
 }
@@ -174,7 +175,7 @@ fn read_elements<'a>(mut body: &'a [u8], two_byte: bool, ids: &ExtIds, ext: &mut
         };
         let Some(value) = body.get(skip..skip + len) else { return };
         body = &body[skip + len..];
-        match (ids.kind(id), value) {
+        match (ids.kind_of(id), value) {
             (Some(ExtKind::Mid), v) if !v.is_empty() => ext.mid = Some(v),
             (Some(ExtKind::Rid), v) if !v.is_empty() => ext.rid = Some(v),
             (Some(ExtKind::RepairedRid), v) if !v.is_empty() => ext.repaired_rid = Some(v),
@@ -277,7 +278,10 @@ mod tests {
         map.set(5, Extension::TransportSequenceNumber);
         map.set(6, Extension::ColorSpace);
         let ids = ExtIds::from_negotiated(&map);
-        assert_eq!((ids.kind(9), ids.kind(5), ids.kind(6)), (Some(ExtKind::Mid), Some(ExtKind::TransportSeq), None));
+        assert_eq!(
+            (ids.kind_of(9), ids.kind_of(5), ids.kind_of(6)),
+            (Some(ExtKind::Mid), Some(ExtKind::TransportSeq), None)
+        );
     }
 
     #[test]
