@@ -25,7 +25,7 @@ const E_FLAG: u32 = 0x8000_0000;
 const SRTCP_INDEX_MASK: u32 = 0x7fff_ffff;
 /// How many SRTCP indices below the highest one the replay window remembers (RFC 3711 §3.3.2
 /// asks for at least 64).
-const REPLAY_WINDOW: u32 = 128;
+const REPLAY_WINDOW: u64 = 128;
 
 const HMAC_TAG_LEN: usize = Aes128CmSha1_80::HMAC_TAG_LEN;
 const GCM_TAG_LEN: usize = AeadAes128Gcm::TAG_LEN;
@@ -89,8 +89,8 @@ impl SrtpProfile {
 ///
 /// A context made for sending is used with the `protect_*` methods and one made for receiving
 /// with the `unprotect_*` methods (the ciphers are built for that direction). The receive side
-/// keeps a replay window for SRTCP only: the downlink never receives RTP, and
-/// [`SrtpContext::unprotect_rtp`] exists for tests and symmetry.
+/// keeps replay windows (RFC 3711 §3.3.2): one for SRTCP, one per SSRC for SRTP (the downlink
+/// only hears RTCP; a publisher's connection (`crate::uplink`) hears RTP).
 pub struct SrtpContext {
     profile: SrtpProfile,
     rtp: Transform,
@@ -102,6 +102,8 @@ pub struct SrtpContext {
     /// The SRTCP index the next protected RTCP packet gets.
     rtcp_next_index: u32,
     rtcp_replay: ReplayWindow,
+    /// Per SSRC, which RTP packet indices were authenticated.
+    rtp_replay: Map<u32, ReplayWindow>,
 }
 
 impl fmt::Debug for SrtpContext {
@@ -154,6 +156,7 @@ impl SrtpContext {
             highest: Map::default(),
             rtcp_next_index: 0,
             rtcp_replay: ReplayWindow::default(),
+            rtp_replay: Map::default(),
         }
     }
 
@@ -222,9 +225,8 @@ impl SrtpContext {
         ok
     }
 
-    /// Authenticates and decrypts an SRTP packet; None if malformed, too short or not authentic.
-    ///
-    /// No replay check: see the type's documentation.
+    /// Authenticates and decrypts an SRTP packet; None if malformed, too short, not authentic,
+    /// or replayed (or older than the replay window).
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Option<Vec<u8>> {
         let header_len = rtp_header_len(packet)?;
         let body_end = packet.len().checked_sub(self.profile.tag_len())?;
@@ -234,6 +236,9 @@ impl SrtpContext {
         let (seq, ssrc) = rtp_seq_ssrc(packet);
         let highest = self.highest.get(&ssrc).copied();
         let index = highest.map_or(u64::from(seq), |highest| estimate_index(highest, seq));
+        if self.rtp_replay.get(&ssrc).is_some_and(|w| !w.is_fresh(index)) {
+            return None;
+        }
         let mut out = vec![0; body_end];
         out[..header_len].copy_from_slice(&packet[..header_len]);
         match &mut self.rtp {
@@ -256,10 +261,11 @@ impl SrtpContext {
                 }
             }
         }
-        // Only an authentic packet may move the rollover state (RFC 3711 §3.3.1).
+        // Only an authentic packet may move the rollover state (RFC 3711 §3.3.1) or the window.
         if highest.is_none_or(|highest| index > highest) {
             self.highest.insert(ssrc, index);
         }
+        self.rtp_replay.entry(ssrc).or_default().accept(index);
         Some(out)
     }
 
@@ -324,7 +330,7 @@ impl SrtpContext {
                 let auth_end = packet.len() - tag_len;
                 let body_end = auth_end - RTCP_TRAILER;
                 let (index, encrypted) = split_trailer(&packet[body_end..auth_end]);
-                if !self.rtcp_replay.is_fresh(index) {
+                if !self.rtcp_replay.is_fresh(u64::from(index)) {
                     return None;
                 }
                 let hmac = self.hmac;
@@ -344,7 +350,7 @@ impl SrtpContext {
                 let trailer_start = packet.len() - RTCP_TRAILER;
                 let trailer: [u8; RTCP_TRAILER] = packet[trailer_start..].try_into().ok()?;
                 let (index, encrypted) = split_trailer(&trailer);
-                if !self.rtcp_replay.is_fresh(index) {
+                if !self.rtcp_replay.is_fresh(u64::from(index)) {
                     return None;
                 }
                 let iv = AeadAes128Gcm::rtcp_iv(*salt, ssrc, index);
@@ -369,7 +375,7 @@ impl SrtpContext {
             }
         };
         // Only an authentic packet may move the replay window.
-        self.rtcp_replay.accept(index);
+        self.rtcp_replay.accept(u64::from(index));
         Some(plain)
     }
 }
@@ -492,16 +498,17 @@ fn ctr(cipher: &mut dyn Aes128CmSha1_80Cipher, encrypt: bool, iv: &[u8; 16], inp
     result.is_ok()
 }
 
-/// Which SRTCP indices were authenticated: the highest and a bitmap of the 127 below it.
+/// Which SRTCP indices (or one SSRC's SRTP packet indices) were authenticated: the highest
+/// and a bitmap of the 127 below it.
 #[derive(Default)]
 struct ReplayWindow {
-    highest: Option<u32>,
+    highest: Option<u64>,
     /// Bit k set: index `highest - k` was accepted.
     seen: u128,
 }
 
 impl ReplayWindow {
-    fn is_fresh(&self, index: u32) -> bool {
+    fn is_fresh(&self, index: u64) -> bool {
         match self.highest {
             None => true,
             Some(highest) if index > highest => true,
@@ -512,13 +519,14 @@ impl ReplayWindow {
         }
     }
 
-    fn accept(&mut self, index: u32) {
+    fn accept(&mut self, index: u64) {
+        let shift = |by: u64| u32::try_from(by).unwrap_or(u32::MAX);
         match self.highest {
             Some(highest) if index <= highest => {
-                self.seen |= 1u128.checked_shl(highest - index).unwrap_or(0);
+                self.seen |= 1u128.checked_shl(shift(highest - index)).unwrap_or(0);
             }
             Some(highest) => {
-                self.seen = self.seen.checked_shl(index - highest).unwrap_or(0) | 1;
+                self.seen = self.seen.checked_shl(shift(index - highest)).unwrap_or(0) | 1;
                 self.highest = Some(index);
             }
             None => {
@@ -796,6 +804,32 @@ mod tests {
     }
 
     #[test]
+    fn replayed_and_too_old_srtp_is_rejected_per_ssrc() {
+        for profile in PROFILES {
+            let ((mut a_out, mut b_in), _) = pairs(profile);
+            let sent: Vec<Vec<u8>> =
+                (0..200u16).map(|seq| protect_rtp(&mut a_out, &rtp(seq, 7, &[], None, b"m"))).collect();
+            // 0 and 50 held back (late, reordered), the rest in order.
+            for (seq, packet) in sent.iter().enumerate().filter(|(seq, _)| *seq != 0 && *seq != 50) {
+                assert!(b_in.unprotect_rtp(packet).is_some(), "{profile:?}: {seq}");
+            }
+            assert!(b_in.unprotect_rtp(&sent[199]).is_none(), "{profile:?}: the newest again");
+            assert!(b_in.unprotect_rtp(&sent[120]).is_none(), "{profile:?}: one inside the window again");
+            assert!(b_in.unprotect_rtp(&sent[50]).is_none(), "{profile:?}: late beyond the 128-packet window");
+            assert!(b_in.unprotect_rtp(&sent[0]).is_none(), "{profile:?}");
+            // Another SSRC has its own window: its sequence 5 is new.
+            let other = protect_rtp(&mut a_out, &rtp(5, 8, &[], None, b"m"));
+            assert!(b_in.unprotect_rtp(&other).is_some(), "{profile:?}");
+            // A forged packet fails authentication and moves nothing: the real one still passes.
+            let real = protect_rtp(&mut a_out, &rtp(200, 7, &[], None, b"m"));
+            let mut forged = real.clone();
+            *forged.last_mut().unwrap() ^= 1;
+            assert!(b_in.unprotect_rtp(&forged).is_none());
+            assert!(b_in.unprotect_rtp(&real).is_some(), "{profile:?}");
+        }
+    }
+
+    #[test]
     fn replayed_and_too_old_srtcp_is_rejected() {
         for profile in PROFILES {
             let ((mut a_out, mut b_in), _) = pairs(profile);
@@ -865,7 +899,7 @@ mod tests {
             let retransmission = protect_rtp(&mut a_out, &rtp(65535, ssrc, &[], None, &65535u16.to_be_bytes()));
             assert_eq!(retransmission, sent[1], "{profile:?}");
             assert_eq!(a_out.highest[&ssrc], 0x1_0001);
-            assert!(b_in.unprotect_rtp(&retransmission).is_some(), "{profile:?}");
+            assert!(b_in.unprotect_rtp(&retransmission).is_none(), "{profile:?}: the same packet again is a replay");
             assert_eq!(b_in.highest[&ssrc], 0x1_0001);
 
             // Reordered across the wrap, on another SSRC.
