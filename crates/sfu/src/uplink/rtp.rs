@@ -188,6 +188,23 @@ fn read_elements<'a>(mut body: &'a [u8], two_byte: bool, ids: &ExtIds, ext: &mut
     }
 }
 
+/// The ids the tests write packets with (Chrome's usual ones for these extensions).
+#[cfg(test)]
+pub(crate) fn test_ids() -> ExtIds {
+    let mut ids = ExtIds::none();
+    for (id, kind) in [
+        (1, ExtKind::AudioLevel),
+        (2, ExtKind::AbsSendTime),
+        (3, ExtKind::TransportSeq),
+        (4, ExtKind::Mid),
+        (10, ExtKind::Rid),
+        (11, ExtKind::RepairedRid),
+    ] {
+        ids.set(id, kind);
+    }
+    ids
+}
+
 /// A retransmission's original sequence number and payload (RFC 4588 §4: the first two
 /// payload bytes are the original's). None if the payload is too short (padding-only
 /// packets, which probe bandwidth, carry nothing to recover).
@@ -202,14 +219,7 @@ mod tests {
     use crate::downlink::RtpHeader;
 
     fn ids() -> ExtIds {
-        let mut ids = ExtIds::none();
-        ids.set(1, ExtKind::AudioLevel);
-        ids.set(3, ExtKind::TransportSeq);
-        ids.set(4, ExtKind::Mid);
-        ids.set(10, ExtKind::Rid);
-        ids.set(11, ExtKind::RepairedRid);
-        ids.set(2, ExtKind::AbsSendTime);
-        ids
+        test_ids()
     }
 
     #[test]

@@ -334,19 +334,14 @@ mod tests {
     use super::*;
     use crate::downlink::rtcp::{ntp_middle32, parse as parse_rtcp, Feedback};
     use crate::downlink::RtpHeader;
-    use crate::uplink::rtp::ExtKind;
+    use crate::uplink::rtp::test_ids;
     use crate::uplink::streams::MediaLine;
 
     const MS: Duration = Duration::from_millis(1);
     const US: u32 = 0x5eed;
 
     fn session(now: Instant) -> UplinkSession {
-        let mut ids = ExtIds::none();
-        ids.set(3, ExtKind::TransportSeq);
-        ids.set(4, ExtKind::Mid);
-        ids.set(10, ExtKind::Rid);
-        ids.set(11, ExtKind::RepairedRid);
-        let mut s = UplinkSession::new(now, ids, US);
+        let mut s = UplinkSession::new(now, test_ids(), US);
         let video = MediaLine { codecs: vec![(96, 90_000)], rtx: vec![(97, 96)] };
         s.streams().set_line(Tag::new(b"1").unwrap(), video);
         s
@@ -513,7 +508,7 @@ mod tests {
 mod cost {
     use super::*;
     use crate::downlink::RtpHeader;
-    use crate::uplink::rtp::ExtKind;
+    use crate::uplink::rtp::test_ids;
     use crate::uplink::streams::MediaLine;
 
     struct Feed {
@@ -545,13 +540,7 @@ mod cost {
     #[ignore = "a measurement harness, run by hand under callgrind"]
     fn uplink_cost() {
         let t0 = Instant::now();
-        let mut ids = ExtIds::none();
-        ids.set(1, ExtKind::AudioLevel);
-        ids.set(3, ExtKind::TransportSeq);
-        ids.set(4, ExtKind::Mid);
-        ids.set(10, ExtKind::Rid);
-        ids.set(11, ExtKind::RepairedRid);
-        let mut session = UplinkSession::new(t0, ids, 1);
+        let mut session = UplinkSession::new(t0, test_ids(), 1);
         session.streams().set_line(Tag::new(b"0").unwrap(), MediaLine { codecs: vec![(111, 48_000)], rtx: vec![] });
         let video = MediaLine { codecs: vec![(96, 90_000)], rtx: vec![(97, 96)] };
         session.streams().set_line(Tag::new(b"1").unwrap(), video);
