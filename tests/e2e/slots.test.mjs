@@ -78,8 +78,10 @@ async function cameras(page) {
     const videos = /** @type {HTMLVideoElement[]} */ ([...document.querySelectorAll(".tile video[data-source='camera']")]);
     const before = videos.map((v) => v.currentTime);
     await new Promise((r) => setTimeout(r, 600));
-    return videos.map((v, i) => {
-      const tile = /** @type {HTMLElement} */ (v.closest(".tile"));
+    return videos.flatMap((v, i) => {
+      // Re-homed while we waited (a page turn, a leave): no longer a tile's, not seen.
+      const tile = /** @type {HTMLElement | null} */ (v.closest(".tile"));
+      if (!tile) return [];
       const c = document.createElement("canvas");
       c.width = 16;
       c.height = 12;
@@ -91,7 +93,7 @@ async function cameras(page) {
         for (let j = k; j < d.length; j += 4) sum += d[j];
         return Math.round(sum / (d.length / 4));
       });
-      return { tile: tile.dataset.name, owner: tile.dataset.pid === v.dataset.pid, playing: v.videoWidth > 0 && !v.paused && v.currentTime > before[i], rgb };
+      return [{ tile: tile.dataset.name, owner: tile.dataset.pid === v.dataset.pid, playing: v.videoWidth > 0 && !v.paused && v.currentTime > before[i], rgb }];
     });
   });
   return seen.map((s) => ({ ...s, colour: colourOf(s.rgb) })).sort((a, b) => String(a.tile).localeCompare(String(b.tile)));
