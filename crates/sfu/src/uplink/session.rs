@@ -96,7 +96,6 @@ pub struct UplinkSession {
     keyframes: Vec<u32>,
     /// When the first keyframe request not yet sent was made.
     keyframes_asked: Option<Instant>,
-    paused: Vec<bool>,
     events: VecDeque<UplinkEvent>,
     stats: UplinkStats,
 }
@@ -115,7 +114,6 @@ impl UplinkSession {
             next_nack: None,
             keyframes: Vec::new(),
             keyframes_asked: None,
-            paused: Vec::new(),
             events: VecDeque::new(),
             stats: UplinkStats::default(),
         }
@@ -184,10 +182,7 @@ impl UplinkSession {
         stream.last_packet = now;
         let (mid, rid) = (stream.mid, stream.rid);
         self.next_report.get_or_insert(now + REPORT_INTERVAL);
-        if self.paused.len() <= index {
-            self.paused.resize(index + 1, false);
-        }
-        if std::mem::replace(&mut self.paused[index], false) {
+        if std::mem::replace(&mut stream.paused, false) {
             self.events.push_back(UplinkEvent::Resumed { stream: index });
         }
         if payload.is_empty() {
@@ -222,7 +217,7 @@ impl UplinkSession {
                 if let Some(&[s0, s1, s2, s3, n0, n1, n2, n3, n4, n5, n6, n7, ..]) = this.get(4..) {
                     let ssrc = u32::from_be_bytes([s0, s1, s2, s3]);
                     let ntp = u64::from_be_bytes([n0, n1, n2, n3, n4, n5, n6, n7]);
-                    if let Some(s) = self.streams.iter_mut().find(|s| s.register.ssrc() == ssrc) {
+                    if let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) {
                         s.register.on_sender_report(now, ntp);
                     }
                 }
@@ -246,11 +241,8 @@ impl UplinkSession {
     /// Notices layers that went silent.
     pub fn handle_timeout(&mut self, now: Instant) {
         for (index, stream) in self.streams.iter_mut().enumerate() {
-            if self.paused.len() <= index {
-                self.paused.resize(index + 1, false);
-            }
-            if !self.paused[index] && now.saturating_duration_since(stream.last_packet) >= PAUSED_AFTER {
-                self.paused[index] = true;
+            if !stream.paused && now.saturating_duration_since(stream.last_packet) >= PAUSED_AFTER {
+                stream.paused = true;
                 self.events.push_back(UplinkEvent::Paused { stream: index });
             }
         }
@@ -298,7 +290,7 @@ impl UplinkSession {
         }
         if self.next_twcc.is_some_and(|at| at <= now) {
             self.next_twcc = None;
-            let media_ssrc = self.streams.iter_mut().next().map_or(0, |s| s.ssrc);
+            let media_ssrc = self.streams.iter().next().map_or(0, |s| s.ssrc);
             while self.twcc.write_feedback(out, self.sender_ssrc, media_ssrc) {
                 feedback = true;
             }
@@ -310,15 +302,8 @@ impl UplinkSession {
     }
 
     /// When [`UplinkSession::poll_rtcp`] or [`UplinkSession::handle_timeout`] is next due.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let paused = &self.paused;
-        let silence = self
-            .streams
-            .iter_mut()
-            .enumerate()
-            .filter(|(i, _)| !paused.get(*i).copied().unwrap_or(false))
-            .map(|(_, s)| s.last_packet + PAUSED_AFTER)
-            .min();
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let silence = self.streams.iter().filter(|s| !s.paused).map(|s| s.last_packet + PAUSED_AFTER).min();
         let keyframe = self.keyframes_asked.filter(|_| !self.keyframes.is_empty());
         [self.next_report, self.next_twcc, self.next_nack, silence, keyframe].into_iter().flatten().min()
     }

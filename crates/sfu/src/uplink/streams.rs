@@ -67,6 +67,8 @@ pub struct Stream {
     pub register: ReceiveRegister,
     /// When the last packet arrived.
     pub last_packet: Instant,
+    /// Silent long enough to count as stopped by its sender (see `session.rs`).
+    pub paused: bool,
 }
 
 /// How a packet's SSRC relates to the streams.
@@ -120,6 +122,11 @@ impl Streams {
     }
 
     /// Every stream, by index.
+    pub fn iter(&self) -> impl Iterator<Item = &Stream> {
+        self.streams.iter()
+    }
+
+    /// Every stream, by index, to update.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> {
         self.streams.iter_mut()
     }
@@ -194,7 +201,8 @@ impl Streams {
             }
             None => {
                 let register = ReceiveRegister::new(ssrc, clock_rate, now);
-                self.streams.push(Stream { mid, rid, ssrc, rtx_ssrc: None, register, last_packet: now });
+                let stream = Stream { mid, rid, ssrc, rtx_ssrc: None, register, last_packet: now, paused: false };
+                self.streams.push(stream);
                 self.streams.len() - 1
             }
         };
