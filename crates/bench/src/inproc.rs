@@ -150,6 +150,7 @@ pub fn run(s: &Scenario) -> Result<CoreReport> {
     config.meter_str0m = true;
     config.downlink_estimate = s.downlink_estimate.sfu();
     config.own_downlink = s.downlink_estimate.own_transport();
+    config.own_uplink = s.own_uplink;
     let mut sim = Sim {
         now: start,
         room: Room::new(start, config),

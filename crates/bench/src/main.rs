@@ -157,6 +157,10 @@ struct ScenarioArgs {
     /// the plain forwarder ignore it. With --url, the server's own setting must match.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "remb-own")]
     downlink_estimate: Vec<Estimate>,
+    /// Whose session reads what Convene's publishers send: `own` (the server's default) or
+    /// `str0m`. Janus and the plain forwarder ignore it.
+    #[arg(long, default_value = "own", value_parser = ["own", "str0m"])]
+    uplink_transport: String,
     /// The estimate the subscribers report with `--downlink-estimate remb`, kbit/s: a smaller
     /// one follows a first report of the default, as a browser's estimate falls when its link
     /// congests [default: 50000].
@@ -246,6 +250,7 @@ impl ScenarioArgs {
             s.twcc = false;
         }
         s.downlink_estimate = self.estimates()[0];
+        s.own_uplink = self.uplink_transport == "own";
         if let Some(v) = self.remb_kbps {
             s.remb_bps = v * 1_000;
         }
@@ -294,7 +299,7 @@ fn start(kind: Kind, servers: &ServerArgs, s: &Scenario) -> convene_bench::Resul
     match kind {
         Kind::Convene => {
             let cpus = servers.server_cpus.as_deref();
-            Target::start_convene(&servers.convene_bin, cpus, s.audible, s.admission, s.downlink_estimate)
+            Target::start_convene(&servers.convene_bin, cpus, s, s.downlink_estimate)
         }
         Kind::Janus => Target::start_janus(&servers.janus_bin, servers.server_cpus.as_deref()),
         Kind::Ceiling => Target::start_ceiling(servers.server_cpus.as_deref()),

@@ -275,11 +275,20 @@ pub fn overload_verdict(r: &Report) -> String {
     )
 }
 
+/// How a label says that publishers were read by str0m's session (nothing for the default).
+fn uplink_label(s: &Scenario) -> &'static str {
+    if s.own_uplink {
+        ""
+    } else {
+        " up-str0m"
+    }
+}
+
 /// What a run is called in tables: the server, and for Convene where it took subscribers'
 /// downlink estimates from.
 pub fn label(target: Kind, s: &Scenario) -> String {
     match target {
-        Kind::Convene => format!("convene {}", s.downlink_estimate.label()),
+        Kind::Convene => format!("convene {}{}", s.downlink_estimate.label(), uplink_label(s)),
         other => format!("{other:?}").to_lowercase(),
     }
 }
@@ -470,7 +479,12 @@ pub fn core_table(r: &crate::inproc::CoreReport) -> String {
         "media core alone, scenario {}: one meeting in this process on simulated time, layer {}, {:?} kbit/s\n",
         s.name, s.layer, s.profile.kbps
     );
-    let _ = writeln!(out, "| {:<40} | {:<20} |", "", format!("convene core {}", s.downlink_estimate.label()));
+    let _ = writeln!(
+        out,
+        "| {:<40} | {:<20} |",
+        "",
+        format!("convene core {}{}", s.downlink_estimate.label(), uplink_label(s))
+    );
     let _ = writeln!(out, "|{}|{}|", "-".repeat(42), "-".repeat(22));
     for (k, v) in rows {
         let _ = writeln!(out, "| {k:<40} | {v:<20} |");

@@ -46,6 +46,9 @@ pub struct Scenario {
     /// subscriber's REMB, which the simulated subscribers then send (the bench's `remb` module). Janus
     /// and the plain forwarder ignore it.
     pub downlink_estimate: Estimate,
+    /// Whether Convene reads publishers with its own uplink (`--uplink-transport own`, the
+    /// server's default) or str0m's session.
+    pub own_uplink: bool,
     /// The estimate the subscribers report in REMB (only with [`Estimate::Remb`]), bit/s:
     /// fixed, the bench's loopback network being uncongested; by default far above what any
     /// viewer receives, so everyone gets the layer the scenario asks for. A lower one follows
@@ -146,6 +149,7 @@ impl Scenario {
             layer: 1,
             twcc: true,
             downlink_estimate: Estimate::default(),
+            own_uplink: true,
             remb_bps: REMB_ESTIMATE_BPS,
             remb_every_ms: REMB_INTERVAL.as_millis() as u64,
             admission: false,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::scenario::Estimate;
+use crate::scenario::{Estimate, Scenario};
 use crate::{Error, Result};
 
 /// Which SFU.
@@ -50,17 +50,12 @@ impl Target {
     }
 
     /// Starts `bin` (a release build of `convene`) on free loopback ports with a fresh SQLite
-    /// database, pinned to `cpus` (a `taskset -c` list) if given, forwarding at most
+    /// database, pinned to `cpus` (a `taskset -c` list) if given, forwarding at most `s`'s
     /// `audible` microphones in a crowded meeting (0: all), with its overload `admission` on
     /// (its default high-water marks) or off, taking subscribers' downlink estimates from
-    /// `estimate`, and waits until it is ready.
-    pub fn start_convene(
-        bin: &Path,
-        cpus: Option<&str>,
-        audible: usize,
-        admission: bool,
-        estimate: Estimate,
-    ) -> Result<Target> {
+    /// `estimate`, reading publishers with the uplink `s` says, and waits until it is ready.
+    pub fn start_convene(bin: &Path, cpus: Option<&str>, s: &Scenario, estimate: Estimate) -> Result<Target> {
+        let (audible, admission) = (s.audible, s.admission);
         let dir = tempfile::tempdir()?;
         let http = free_tcp_port()?;
         let media = free_udp_port()?;
@@ -75,7 +70,8 @@ impl Target {
             .args(["--max-sockets-per-ip", "2000"])
             .args(["--audible-speakers", &audible.to_string()])
             .args(["--downlink-estimate", estimate.flag()])
-            .args(["--downlink-transport", estimate.transport_flag()]);
+            .args(["--downlink-transport", estimate.transport_flag()])
+            .args(["--uplink-transport", if s.own_uplink { "own" } else { "str0m" }]);
         if !admission {
             // The scenarios measure the forwarding path up to and past its limit, as Janus's
             // (which has no admission control): overload admission and shedding off.

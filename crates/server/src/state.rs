@@ -102,7 +102,7 @@ impl AppState {
                 config.media_public_ip,
                 config.media_workers,
                 config.audible_speakers,
-                config.downlink,
+                config.forwarding,
                 config.media_high_water,
                 config.media_udp_gso,
                 media_events,

@@ -512,7 +512,7 @@ async fn subscriber_tile_size_picks_the_simulcast_layer(backend: Backend) {
 /// nothing on its side, so it cannot report REMB as a browser does for the default downlink;
 /// tests/e2e/downlink.test.mjs narrows a real Chromium's link on every downlink there is.
 async fn bandwidth_drop_switches_to_a_lower_layer(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.downlink = convene_sfu::Downlink::STR0M_SENDER_SIDE).await;
+    let app = TestApp::spawn_with(backend, |c| c.forwarding = convene_sfu::Forwarding::STR0M_SENDER_SIDE).await;
     let (host, m) = meeting(&app, "hostbwe").await;
     let mut a = MediaClient::join(&app, &m, Some(&host), "Ann").await;
     let mut b = MediaClient::join(&app, &m, None, "Bob").await;
@@ -538,12 +538,12 @@ async fn bandwidth_drop_switches_to_a_lower_layer(backend: Backend) {
 }
 
 async fn ice_tcp_carries_media(backend: Backend) {
-    ice_tcp_carries_media_with(backend, convene_sfu::Downlink::default()).await
+    ice_tcp_carries_media_with(backend, convene_sfu::Forwarding::default()).await
 }
 
-/// ICE-TCP for both of a participant's connections, the subscriber's on `downlink`'s transport.
-async fn ice_tcp_carries_media_with(backend: Backend, downlink: convene_sfu::Downlink) {
-    let app = TestApp::spawn_with(backend, |c| c.downlink = downlink).await;
+/// ICE-TCP for both of a participant's connections, the subscriber's on `forwarding`'s transport.
+async fn ice_tcp_carries_media_with(backend: Backend, forwarding: convene_sfu::Forwarding) {
+    let app = TestApp::spawn_with(backend, |c| c.forwarding = forwarding).await;
     let (host, m) = meeting(&app, "hosttcp").await;
     let mut a = MediaClient::join_tcp(&app, &m, Some(&host), "Ann over TCP").await;
     let mut b = MediaClient::join(&app, &m, None, "Bob over UDP").await;
@@ -736,7 +736,7 @@ mod sqlite {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ice_tcp_carries_media_on_str0ms_downlink_transport() {
-        super::ice_tcp_carries_media_with(Backend::Sqlite, convene_sfu::Downlink::STR0M_SENDER_SIDE).await
+        super::ice_tcp_carries_media_with(Backend::Sqlite, convene_sfu::Forwarding::STR0M_SENDER_SIDE).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,9 @@ pub struct RoomConfig {
     /// [`DownlinkEstimate::Receiver`]: the own transport has no send-side estimator (with
     /// [`DownlinkEstimate::SenderSide`] it is ignored and str0m carries the packets).
     pub own_downlink: bool,
+    /// Read publishers' media with Convene's own transport and session ([`crate::uplink`])
+    /// instead of str0m's `Rtc`, which then only reads offers and writes answers.
+    pub own_uplink: bool,
 }
 
 /// Where the estimate of a subscriber's downlink comes from: it picks the simulcast layers the
@@ -48,43 +51,50 @@ pub enum DownlinkEstimate {
     Receiver,
 }
 
-/// How subscribers' connections are carried, as a server is configured: where the estimate
-/// that picks their layers comes from, and whose transport sends their packets.
+/// How a server carries media, as it is configured: where the estimate that picks
+/// subscribers' layers comes from, and whose transport sends their packets and reads
+/// publishers'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Downlink {
+pub struct Forwarding {
     /// Where a subscriber's bandwidth estimate comes from.
     pub estimate: DownlinkEstimate,
-    /// Convene's own transport ([`crate::downlink`]) instead of str0m's; only with
-    /// [`DownlinkEstimate::Receiver`].
-    pub own_transport: bool,
+    /// Convene's own transport ([`crate::downlink`]) for subscribers instead of str0m's; only
+    /// with [`DownlinkEstimate::Receiver`].
+    pub own_downlink: bool,
+    /// Convene's own transport and session ([`crate::uplink`]) for publishers instead of
+    /// str0m's.
+    pub own_uplink: bool,
 }
 
-impl Default for Downlink {
-    /// The browser's estimate on Convene's own transport: about half the server CPU per
-    /// forwarded packet of str0m's transport with its sender-side estimate (bench/RESULTS.md),
-    /// and a viewer whose link narrows moves down a layer and back up at least as fast
-    /// (tests/e2e/downlink.test.mjs: 2 s and 2 s, against 3–5 s and 2–5 s).
-    fn default() -> Downlink {
-        Downlink { estimate: DownlinkEstimate::Receiver, own_transport: true }
+impl Default for Forwarding {
+    /// The browser's estimate on Convene's own transport both ways: about half the server
+    /// CPU per forwarded packet of str0m's transport with its sender-side estimate
+    /// (bench/RESULTS.md), and a viewer whose link narrows moves down a layer and back up at
+    /// least as fast (tests/e2e/downlink.test.mjs: 2 s and 2 s, against 3–5 s and 2–5 s).
+    fn default() -> Forwarding {
+        Forwarding { estimate: DownlinkEstimate::Receiver, own_downlink: true, own_uplink: true }
     }
 }
 
-impl Downlink {
-    /// str0m's transport with its sender-side estimate (TWCC, pacing, padding probes).
-    pub const STR0M_SENDER_SIDE: Downlink = Downlink { estimate: DownlinkEstimate::SenderSide, own_transport: false };
+impl Forwarding {
+    /// Subscribers on str0m's transport with its sender-side estimate (TWCC, pacing, padding
+    /// probes); publishers stay on the own uplink.
+    pub const STR0M_SENDER_SIDE: Forwarding =
+        Forwarding { estimate: DownlinkEstimate::SenderSide, own_downlink: false, own_uplink: true };
 
-    /// Sets a room's configuration to carry subscribers this way.
+    /// Sets a room's configuration to carry media this way.
     pub fn apply(self, config: &mut RoomConfig) {
         config.downlink_estimate = self.estimate;
-        config.own_downlink = self.own_transport;
+        config.own_downlink = self.own_downlink;
+        config.own_uplink = self.own_uplink;
     }
 }
 
 impl RoomConfig {
     /// A configuration with these local addresses, a 1 Mbit/s starting estimate and the
-    /// default [`Downlink`].
+    /// default [`Forwarding`].
     pub fn new(local_addrs: Vec<(Proto, SocketAddr)>) -> RoomConfig {
-        let Downlink { estimate, own_transport } = Downlink::default();
+        let Forwarding { estimate, own_downlink, own_uplink } = Forwarding::default();
         RoomConfig {
             local_addrs,
             initial_bitrate_bps: 1_000_000,
@@ -92,7 +102,8 @@ impl RoomConfig {
             crowd: DEFAULT_CROWD,
             meter_str0m: false,
             downlink_estimate: estimate,
-            own_downlink: own_transport,
+            own_downlink,
+            own_uplink,
         }
     }
 }

@@ -108,6 +108,7 @@ mod munger;
 mod pacing;
 mod packet_cache;
 mod peer;
+mod published;
 mod receiver_estimate;
 mod recording;
 mod room;
@@ -120,7 +121,7 @@ pub mod uplink;
 use std::fmt;
 
 pub use audible::{crowded, DEFAULT_AUDIBLE_LIMIT, DEFAULT_CROWD};
-pub use config::{Downlink, DownlinkEstimate, RoomConfig};
+pub use config::{DownlinkEstimate, Forwarding, RoomConfig};
 pub use demux::stun_local_ufrag;
 pub use error::SfuError;
 pub use id::{PeerId, PeerRole};

@@ -1,10 +1,13 @@
-//! One str0m peer connection, fenced so that its failure (or panic) only closes that peer.
+//! One peer connection, fenced so that its failure (or panic) only closes that peer: a str0m
+//! `Rtc`, or Convene's own transport with an `Rtc` beside it for the SDP (a subscriber's
+//! [`Link`], a publisher's [`Uplink`]).
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use str0m::bwe::Bitrate;
+use str0m::media::{Mid, Rid};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
@@ -15,6 +18,8 @@ use crate::downlink::Certificate;
 use crate::error::SfuError;
 use crate::id::{PeerId, PeerRole};
 use crate::io::{Datagram, Output, Proto, Transmit};
+use crate::published::Published;
+use crate::uplink::link::Uplink;
 
 /// A str0m `Rtc` with the room's settings, driven only through panic fences.
 pub(crate) struct Peer {
@@ -28,6 +33,25 @@ pub(crate) struct Peer {
     /// A subscriber's own transport ([`RoomConfig::own_downlink`]): it carries the packets
     /// and the `Rtc` only negotiates.
     link: Option<Box<Link>>,
+    /// A publisher's own transport and session ([`RoomConfig::own_uplink`]).
+    uplink: Option<Box<Uplink>>,
+    /// Packets the uplink read, until the room drains the peer.
+    published: Vec<Published>,
+    /// The time the `Rtc` was last given (its clock: what it stamps packets it sends with).
+    clock: Instant,
+}
+
+/// What a peer reports to the room. (Passed through the room's kept buffer and handled at
+/// once, never stored: boxing str0m's large event would be an allocation per str0m packet.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum PeerEvent {
+    /// Something str0m's `Rtc` (or a subscriber's link, in str0m's terms) reported.
+    Str0m(Event),
+    /// A publisher's packet the own uplink read.
+    Packet(Published),
+    /// A publisher's layer stopped arriving (`paused`) or came back.
+    Layer { mid: Mid, rid: Option<Rid>, paused: bool },
 }
 
 /// Packets kept per outgoing video stream for retransmission until the room sets each
@@ -58,19 +82,24 @@ impl Peer {
         let own = id.role == PeerRole::Subscriber
             && config.own_downlink
             && config.downlink_estimate == DownlinkEstimate::Receiver;
-        let mut link = None;
+        let own_uplink = id.role == PeerRole::Publisher && config.own_uplink;
+        let (mut link, mut uplink) = (None, None);
         // A certificate made ahead (str0m would make one on the spot, on the join's path).
         let cert = Certificate::fresh().ok_or_else(|| SfuError::InvalidCandidate("certificate".into()))?;
         let (der, key) = cert.der();
         builder =
             builder.set_dtls_cert(str0m::config::DtlsCert { certificate: der.to_vec(), private_key: key.to_vec() });
-        if own {
+        if own || own_uplink {
             // The Rtc's SDP must name the transport's credentials and certificate.
             let creds = str0m::IceCreds::new();
             builder = builder.set_local_ice_credentials(creds.clone());
             let creds = crate::downlink::IceCreds { ufrag: creds.ufrag, pass: creds.pass };
-            let made = Link::new(now, creds, &cert, &config.local_addrs);
-            link = Some(Box::new(made.ok_or_else(|| SfuError::InvalidCandidate("downlink transport".into()))?));
+            let unmade = || SfuError::InvalidCandidate("own transport".into());
+            if own {
+                link = Some(Box::new(Link::new(now, creds, &cert, &config.local_addrs).ok_or_else(unmade)?));
+            } else {
+                uplink = Some(Box::new(Uplink::new(now, creds, &cert, &config.local_addrs).ok_or_else(unmade)?));
+            }
         }
         let mut rtc = builder.build(now);
         for &(proto, addr) in &config.local_addrs {
@@ -82,7 +111,18 @@ impl Peer {
             rtc.add_local_candidate(candidate).ok_or_else(|| SfuError::InvalidCandidate(addr.to_string()))?;
         }
         let spent = config.meter_str0m.then_some(Duration::ZERO);
-        Ok(Peer { id, rtc, timeout: now, alive: true, connected: false, spent, link })
+        Ok(Peer {
+            id,
+            rtc,
+            timeout: now,
+            alive: true,
+            connected: false,
+            spent,
+            link,
+            uplink,
+            published: Vec::new(),
+            clock: now,
+        })
     }
 
     /// The local ICE ufrag clients put first in their STUN USERNAME, and the password
@@ -136,20 +176,59 @@ impl Peer {
     /// Runs `f` on the own transport behind the same panic fence as str0m.
     fn with_link<R>(&mut self, f: impl FnOnce(&mut Link) -> R) -> Option<R> {
         let link = self.link.as_deref_mut().filter(|_| self.alive)?;
-        match catch_unwind(AssertUnwindSafe(|| f(link))) {
+        let result = catch_unwind(AssertUnwindSafe(|| f(link)));
+        self.fenced(result)
+    }
+
+    /// Runs `f` on the own uplink (with the `Rtc` that negotiates for it and the packets
+    /// read so far) behind the same panic fence.
+    fn with_uplink<R>(&mut self, f: impl FnOnce(&mut Uplink, &mut Rtc, &mut Vec<Published>) -> R) -> Option<R> {
+        let uplink = self.uplink.as_deref_mut().filter(|_| self.alive)?;
+        let (rtc, published) = (&mut self.rtc, &mut self.published);
+        let result = catch_unwind(AssertUnwindSafe(|| f(uplink, rtc, published)));
+        self.fenced(result)
+    }
+
+    fn fenced<R>(&mut self, result: std::thread::Result<R>) -> Option<R> {
+        match result {
             Ok(r) => Some(r),
             Err(_) => {
-                tracing::error!(peer = %self.id, "downlink transport panicked; disconnecting the peer");
+                tracing::error!(peer = %self.id, "own transport panicked; disconnecting the peer");
                 self.alive = false;
                 None
             }
         }
     }
 
+    /// Whether the own uplink carries this publisher's packets.
+    pub(crate) fn has_uplink(&self) -> bool {
+        self.uplink.is_some()
+    }
+
+    /// Tells the own uplink what an accepted offer (`offer`, answered with `answer`) settled
+    /// for the m-lines `mids`.
+    pub(crate) fn offer_accepted(&mut self, now: Instant, offer: &str, answer: &str, mids: &[Mid]) {
+        self.with_uplink(|up, rtc, _| up.answered(now, rtc, offer, answer, mids));
+    }
+
+    /// Asks the publisher for a keyframe of a layer through the own uplink; false if there is
+    /// none or the layer never sent.
+    pub(crate) fn request_keyframe(&mut self, now: Instant, mid: Mid, rid: Option<Rid>) -> bool {
+        let rid = rid.as_ref().map(|r| r.as_bytes());
+        self.with_uplink(|up, _, _| up.request_keyframe(now, mid.as_bytes(), rid)).unwrap_or(false)
+    }
+
     /// Feeds a datagram the demultiplexer routed here. Returns false if str0m rejected it.
     pub(crate) fn handle_receive(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
         if self.link.is_some() {
             return self.with_link(|l| l.handle_receive(now, d)).unwrap_or(false);
+        }
+        if self.uplink.is_some() {
+            return self
+                .with_uplink(|up, _, published| {
+                    up.handle_receive(now, d, |r| published.extend(Published::of_uplink(now, r)))
+                })
+                .unwrap_or(false);
         }
         let Ok(contents) = d.contents.try_into() else {
             return false;
@@ -163,6 +242,7 @@ impl Peer {
             destination: d.destination,
             contents,
         };
+        self.clock = now;
         let result = self.with_rtc(|rtc| rtc.handle_input(str0m::Input::Receive(now, receive)));
         match result {
             Ok(Ok(())) => true,
@@ -174,12 +254,27 @@ impl Peer {
         }
     }
 
+    /// Brings a str0m `Rtc`'s clock to `now` before the room writes packets to it: str0m stamps
+    /// what it sends with the time of its last input, and a stamp up to a pacer interval old
+    /// reads to its sender-side estimator as queuing delay that is not there (an overuse that
+    /// cut one subscriber's estimate to a fifth in the SFU suite).
+    pub(crate) fn catch_up(&mut self, now: Instant) {
+        if self.clock < now && self.link.is_none() && self.uplink.is_none() {
+            self.handle_timeout(now);
+        }
+    }
+
     /// Advances the peer's clock.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if self.link.is_some() {
             self.with_link(|l| l.handle_timeout(now));
             return;
         }
+        if self.uplink.is_some() {
+            self.with_uplink(|up, _, _| up.handle_timeout(now));
+            return;
+        }
+        self.clock = now;
         if let Ok(Err(e)) = self.with_rtc(|rtc| rtc.handle_input(str0m::Input::Timeout(now))) {
             tracing::warn!(peer = %self.id, error = %e, "peer failed");
             self.alive = false;
@@ -189,7 +284,7 @@ impl Peer {
     /// Polls the `Rtc` until it has nothing left: transmits go to `out`, events to `events`
     /// (the room's buffer, kept between calls: a publisher reports every packet as an event,
     /// and a fresh list per packet was an allocation per packet).
-    pub(crate) fn drain(&mut self, out: &mut VecDeque<Output>, events: &mut Vec<Event>) -> Drained {
+    pub(crate) fn drain(&mut self, out: &mut VecDeque<Output>, events: &mut Vec<PeerEvent>) -> Drained {
         let mut drained = Drained::default();
         let was_alive = self.alive;
         if self.link.is_some() {
@@ -199,17 +294,14 @@ impl Peer {
                 (drained, l.poll_timeout())
             });
             if let Some((mut link_drained, timeout)) = polled {
-                // Nothing scheduled (not yet started): look again in a second.
-                self.timeout = timeout.unwrap_or(self.timeout + Duration::from_secs(1));
-                events.append(&mut link_drained.events);
-                if link_drained.connected && !self.connected {
-                    self.connected = true;
-                    drained.connected = true;
-                }
-                if link_drained.failed {
-                    self.alive = false;
-                }
+                events.extend(link_drained.events.drain(..).map(PeerEvent::Str0m));
+                self.transport_drained(timeout, link_drained.connected, link_drained.failed, &mut drained);
             }
+            drained.died = was_alive && !self.alive;
+            return drained;
+        }
+        if self.uplink.is_some() {
+            self.drain_uplink(out, events, &mut drained);
             drained.died = was_alive && !self.alive;
             return drained;
         }
@@ -244,7 +336,7 @@ impl Peer {
                 str0m::Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
                     self.alive = false;
                 }
-                str0m::Output::Event(e) => events.push(e),
+                str0m::Output::Event(e) => events.push(PeerEvent::Str0m(e)),
             }
         }
         if self.alive && !self.rtc.is_alive() {
@@ -252,6 +344,36 @@ impl Peer {
         }
         drained.died = was_alive && !self.alive;
         drained
+    }
+
+    /// [`Peer::drain`] for a publisher on the own uplink.
+    fn drain_uplink(&mut self, out: &mut VecDeque<Output>, events: &mut Vec<PeerEvent>, drained: &mut Drained) {
+        events.extend(self.published.drain(..).map(PeerEvent::Packet));
+        let polled = self.with_uplink(|up, _, _| {
+            let drained = up.drain(|t| out.push_back(Output::Transmit(t)));
+            (drained, up.poll_timeout())
+        });
+        let Some((up, timeout)) = polled else { return };
+        self.transport_drained(timeout, up.connected, up.failed, drained);
+        for (mid, rid, paused) in up.layers {
+            if let Some((mid, rid)) = crate::published::layer_of(&mid, rid.as_ref()) {
+                events.push(PeerEvent::Layer { mid, rid, paused });
+            }
+        }
+    }
+
+    /// What draining an own transport (either link) found: its next timeout, whether it came
+    /// up, whether it ended.
+    fn transport_drained(&mut self, timeout: Option<Instant>, connected: bool, ended: bool, drained: &mut Drained) {
+        // Nothing scheduled (not yet started): look again in a second.
+        self.timeout = timeout.unwrap_or(self.timeout + Duration::from_secs(1));
+        if connected && !self.connected {
+            self.connected = true;
+            drained.connected = true;
+        }
+        if ended {
+            self.alive = false;
+        }
     }
 
     /// Closes the connection (best effort; a panicking peer is simply dropped).

@@ -247,7 +247,7 @@ fn garbage_is_counted_and_never_fatal() {
         let d = Datagram { proto: Proto::Udp, source: addr(CLIENT), destination: addr(SERVER), contents: j };
         p.server.handle_receive(p.now, &d);
     }
-    assert!(p.server.stats().unknown_dropped + p.server.stats().srtcp_rejected >= 3);
+    assert!(p.server.stats().unknown_dropped + p.server.stats().srtp_rejected >= 3);
     let header = RtpHeader { payload_type: 96, marker: true, sequence: 7, timestamp: 7, ssrc: SSRC, extensions: &[] };
     assert!(
         p.server.send_rtp(p.now, p.stream, &header, &payload_of([7; 10]), PayloadPatch::default()),

@@ -238,6 +238,6 @@ fn a_narrow_downlink_moves_a_large_tile_down_and_a_wider_one_brings_it_back() {
 /// A room whose subscribers are on str0m's transport with its sender-side estimate.
 fn str0m_sender_side() -> RoomConfig {
     let mut config = RoomConfig::new(vec![(Proto::Udp, SERVER)]);
-    convene_sfu::Downlink::STR0M_SENDER_SIDE.apply(&mut config);
+    convene_sfu::Forwarding::STR0M_SENDER_SIDE.apply(&mut config);
     config
 }

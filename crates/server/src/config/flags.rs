@@ -139,6 +139,11 @@ pub struct ServeArgs {
     /// with `--downlink-estimate twcc`].
     #[arg(long, env = "CONVENE_DOWNLINK_TRANSPORT", global = true)]
     pub downlink_transport: Option<String>,
+    /// Whose transport reads what publishers send: `own` (Convene's own ICE, DTLS-SRTP and RTP
+    /// session: NACK, receiver reports, transport-wide feedback for the browser's send-side
+    /// estimate, keyframe requests) or `str0m` (str0m's WebRTC session) [default: own].
+    #[arg(long, env = "CONVENE_UPLINK_TRANSPORT", global = true)]
+    pub uplink_transport: Option<String>,
     /// Live captions engine: `off`, `pocketsphinx` (Debian's `pocketsphinx-en-us` model
     /// unless `--captions-model` names another directory) or `whisper` (a build with the
     /// `whisper` feature and a ggml model file) [default: off].

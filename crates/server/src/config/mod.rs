@@ -50,8 +50,9 @@ pub struct Config {
     pub media_workers: usize,
     /// Loudest microphones forwarded in a crowded meeting (0: all).
     pub audible_speakers: usize,
-    /// Where a viewer's downlink estimate comes from, and whose transport carries it.
-    pub downlink: convene_sfu::Downlink,
+    /// Where a viewer's downlink estimate comes from, and whose transport carries media each
+    /// way.
+    pub forwarding: convene_sfu::Forwarding,
     /// When a media worker counts as overloaded.
     pub media_high_water: HighWater,
     /// Whether media sends use UDP segmentation offload where the kernel offers it.

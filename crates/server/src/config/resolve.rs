@@ -49,9 +49,10 @@ impl ServeArgs {
             self.node_url.or(file.node_url).unwrap_or_else(|| public_url.clone()).trim_end_matches('/').to_owned();
         let recordings_dir = self.recordings_dir.or(file.recordings_dir).unwrap_or_else(|| data_dir.join("recordings"));
         let outbound_allow = if self.outbound_allow.is_empty() { file.outbound_allow } else { self.outbound_allow };
-        let downlink = downlink(
+        let forwarding = forwarding(
             self.downlink_estimate.or(file.downlink_estimate).as_deref(),
             self.downlink_transport.or(file.downlink_transport).as_deref(),
+            self.uplink_transport.or(file.uplink_transport).as_deref(),
         )?;
         let captions = match self.captions_engine.or(file.captions_engine) {
             Some(engine) if !engine.trim().eq_ignore_ascii_case("off") => {
@@ -128,7 +129,7 @@ impl ServeArgs {
             tls,
             turn,
             media_workers: self.media_workers.or(file.media_workers).unwrap_or(0),
-            downlink,
+            forwarding,
             audible_speakers: self
                 .audible_speakers
                 .or(file.audible_speakers)
@@ -213,18 +214,23 @@ impl Config {
     }
 }
 
-/// Where viewers' estimates come from and whose transport carries them: the SFU's default
-/// (`remb` on the `own` transport) unless told; `twcc` is str0m's, on str0m's transport.
-fn downlink(estimate: Option<&str>, transport: Option<&str>) -> anyhow::Result<convene_sfu::Downlink> {
-    use convene_sfu::{Downlink, DownlinkEstimate};
+/// Where viewers' estimates come from and whose transport carries media each way: the SFU's
+/// default (`remb`, the `own` transport both ways) unless told; `twcc` is str0m's, on str0m's
+/// downlink transport.
+fn forwarding(
+    estimate: Option<&str>,
+    transport: Option<&str>,
+    uplink: Option<&str>,
+) -> anyhow::Result<convene_sfu::Forwarding> {
+    use convene_sfu::{DownlinkEstimate, Forwarding};
     let estimate = match estimate {
-        None => Downlink::default().estimate,
+        None => Forwarding::default().estimate,
         Some("twcc") => DownlinkEstimate::SenderSide,
         Some("remb") => DownlinkEstimate::Receiver,
         Some(other) => anyhow::bail!("downlink_estimate {other:?}: expected `twcc` or `remb`"),
     };
-    let own_transport = match transport {
-        None => estimate == DownlinkEstimate::Receiver && Downlink::default().own_transport,
+    let own_downlink = match transport {
+        None => estimate == DownlinkEstimate::Receiver && Forwarding::default().own_downlink,
         Some("str0m") => false,
         Some("own") if estimate == DownlinkEstimate::Receiver => true,
         Some("own") => anyhow::bail!(
@@ -232,7 +238,13 @@ fn downlink(estimate: Option<&str>, transport: Option<&str>) -> anyhow::Result<c
         ),
         Some(other) => anyhow::bail!("downlink_transport {other:?}: expected `str0m` or `own`"),
     };
-    Ok(Downlink { estimate, own_transport })
+    let own_uplink = match uplink {
+        None => Forwarding::default().own_uplink,
+        Some("own") => true,
+        Some("str0m") => false,
+        Some(other) => anyhow::bail!("uplink_transport {other:?}: expected `str0m` or `own`"),
+    };
+    Ok(Forwarding { estimate, own_downlink, own_uplink })
 }
 
 /// The host name (a node's default id), cleaned to what registry keys allow.
@@ -343,16 +355,21 @@ mod tests {
 
     #[test]
     fn viewers_get_the_browsers_estimate_on_the_own_transport_unless_told() {
-        use convene_sfu::{Downlink, DownlinkEstimate};
+        use convene_sfu::{DownlinkEstimate, Forwarding};
         let resolve = |args: &[&str]| Cli::parse_from([&["convene"], args].concat()).serve.resolve();
         let cfg = resolve(&[]).unwrap();
-        assert_eq!((cfg.downlink.estimate, cfg.downlink.own_transport), (DownlinkEstimate::Receiver, true));
+        assert_eq!((cfg.forwarding.estimate, cfg.forwarding.own_downlink), (DownlinkEstimate::Receiver, true));
+        assert!(cfg.forwarding.own_uplink, "publishers are read by the own uplink unless told");
         // str0m's sender-side estimate comes with str0m's transport, the only one that has it.
-        assert_eq!(resolve(&["--downlink-estimate", "twcc"]).unwrap().downlink, Downlink::STR0M_SENDER_SIDE);
-        let str0m = resolve(&["--downlink-transport", "str0m"]).unwrap().downlink;
-        assert_eq!((str0m.estimate, str0m.own_transport), (DownlinkEstimate::Receiver, false));
-        let own = resolve(&["--downlink-estimate", "remb", "--downlink-transport", "own"]).unwrap().downlink;
-        assert_eq!(own, Downlink::default());
+        assert_eq!(resolve(&["--downlink-estimate", "twcc"]).unwrap().forwarding, Forwarding::STR0M_SENDER_SIDE);
+        let str0m = resolve(&["--downlink-transport", "str0m"]).unwrap().forwarding;
+        assert_eq!((str0m.estimate, str0m.own_downlink, str0m.own_uplink), (DownlinkEstimate::Receiver, false, true));
+        let up = resolve(&["--uplink-transport", "str0m"]).unwrap().forwarding;
+        assert_eq!((up.own_downlink, up.own_uplink), (true, false));
+        let err = resolve(&["--uplink-transport", "mine"]).unwrap_err().to_string();
+        assert!(err.contains("uplink_transport") && err.contains("own"), "{err}");
+        let own = resolve(&["--downlink-estimate", "remb", "--downlink-transport", "own"]).unwrap().forwarding;
+        assert_eq!(own, Forwarding::default());
         let err = resolve(&["--downlink-estimate", "twcc", "--downlink-transport", "own"]).unwrap_err().to_string();
         assert!(err.contains("downlink_transport") && err.contains("remb"), "{err}");
         let err = resolve(&["--downlink-estimate", "gcc"]).unwrap_err().to_string();

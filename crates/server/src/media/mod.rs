@@ -205,7 +205,7 @@ impl Media {
     /// Binds the media sockets (UDP and ICE-TCP on one port) and starts `workers` worker
     /// threads (0: one per core), each with its own UDP socket on the port. A crowded room
     /// (more than ten microphones) forwards the `audible_speakers` loudest (0: all); viewers'
-    /// layers follow `downlink`; a worker past `high_water` is overloaded; `udp_gso` lets
+    /// layers follow `forwarding`; a worker past `high_water` is overloaded; `udp_gso` lets
     /// a worker send a viewer's run of packets as one segmented send.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
@@ -213,7 +213,7 @@ impl Media {
         public_ip: Option<IpAddr>,
         workers: usize,
         audible_speakers: usize,
-        downlink: convene_sfu::Downlink,
+        forwarding: convene_sfu::Forwarding,
         high_water: HighWater,
         udp_gso: bool,
         events: EventSender,
@@ -254,7 +254,7 @@ impl Media {
                 captioner: captioner.clone(),
                 sent: sent.clone(),
                 audible_speakers,
-                downlink,
+                forwarding,
                 board: board.clone(),
                 high_water,
                 udp_gso,
@@ -274,8 +274,9 @@ impl Media {
             %local,
             %candidate,
             workers = count,
-            estimate = ?downlink.estimate,
-            own_transport = downlink.own_transport,
+            estimate = ?forwarding.estimate,
+            own_downlink = forwarding.own_downlink,
+            own_uplink = forwarding.own_uplink,
             "media listening (UDP and ICE-TCP)"
         );
         let inner = Inner { sent, placement: Mutex::new(placement), router, peers: Mutex::default(), board };

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use convene_captions::{AudioPacket, AudioSink};
 use convene_sfu::{
-    stun_local_ufrag, Datagram, Downlink, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig, Source,
+    stun_local_ufrag, Datagram, Forwarding, Input, Output, ParticipantId, Proto, RecordedCodec, Room, RoomConfig,
+    Source,
 };
 
 use super::command::Command;
@@ -94,8 +95,8 @@ pub(super) struct Worker {
     sent: Arc<AtomicU64>,
     /// Loudest microphones a crowded room forwards (0: all).
     audible_speakers: usize,
-    /// Where viewers' downlink estimates come from, and whose transport carries them.
-    downlink: Downlink,
+    /// Where viewers' downlink estimates come from, and whose transport carries media.
+    forwarding: Forwarding,
     sent_metric: metrics::Counter,
     /// Media packets forwarded (the SFU's work; a peer-to-peer pair adds none).
     forwarded_metric: metrics::Counter,
@@ -123,8 +124,8 @@ pub(super) struct Shared {
     pub sent: Arc<AtomicU64>,
     /// Loudest microphones a crowded room forwards (0: all).
     pub audible_speakers: usize,
-    /// Where viewers' downlink estimates come from, and whose transport carries them.
-    pub downlink: Downlink,
+    /// Where viewers' downlink estimates come from, and whose transport carries media.
+    pub forwarding: Forwarding,
     /// Where workers publish their load.
     pub board: Arc<Board>,
     /// When a worker is overloaded.
@@ -143,7 +144,7 @@ impl Worker {
             captioner,
             sent,
             audible_speakers,
-            downlink,
+            forwarding,
             board,
             high_water,
             udp_gso,
@@ -166,7 +167,7 @@ impl Worker {
             captioner,
             sent,
             audible_speakers,
-            downlink,
+            forwarding,
             sent_metric: metrics::counter!("media_sent_bytes_total"),
             forwarded_metric: metrics::counter!("media_forwarded_packets_total"),
             handed_over: metrics::counter!("media_datagrams_handed_over_total"),
@@ -458,7 +459,7 @@ impl Worker {
     /// certificates — about 60 ms of the jitter seeding alone (perf, first join of `meeting10`).
     fn warm_up(&self) {
         let started = Instant::now();
-        let mut room = Room::new(started, room_config(self.candidate, self.audible_speakers, self.downlink));
+        let mut room = Room::new(started, room_config(self.candidate, self.audible_speakers, self.forwarding));
         let id = ParticipantId(0);
         match room.add_participant(started, id) {
             Ok(()) => room.remove_participant(started, id),
@@ -470,11 +471,11 @@ impl Worker {
     fn slot(&mut self, meeting: i64) -> &mut Slot {
         let candidate = self.candidate;
         let audible_limit = self.audible_speakers;
-        let downlink = self.downlink;
+        let forwarding = self.forwarding;
         let shedding = self.governor.level();
         self.rooms.entry(meeting).or_insert_with(|| {
             let now = Instant::now();
-            let mut room = Room::new(now, room_config(candidate, audible_limit, downlink));
+            let mut room = Room::new(now, room_config(candidate, audible_limit, forwarding));
             // A room opened on an overloaded worker sheds like the others there.
             room.set_shedding(now, shedding);
             Slot {
@@ -492,11 +493,11 @@ impl Worker {
 }
 
 /// What every room of a worker starts from: its candidates, how many microphones it forwards,
-/// the downlink's estimate and transport.
-fn room_config(candidate: SocketAddr, audible_limit: usize, downlink: Downlink) -> RoomConfig {
+/// the downlink's estimate and whose transport carries media each way.
+fn room_config(candidate: SocketAddr, audible_limit: usize, forwarding: Forwarding) -> RoomConfig {
     let mut config = RoomConfig::new(vec![(Proto::Udp, candidate), (Proto::Tcp, candidate)]);
     config.audible_limit = audible_limit;
-    downlink.apply(&mut config);
+    forwarding.apply(&mut config);
     config
 }
 

@@ -227,39 +227,57 @@ impl Link {
 
     /// Moves the transport's datagrams to `out` and turns its events into the str0m events
     /// the room already handles for subscribers.
-    pub(crate) fn drain(&mut self, mut transmit: impl FnMut(Transmit)) -> LinkDrained {
+    pub(crate) fn drain(&mut self, transmit: impl FnMut(Transmit)) -> LinkDrained {
         let mut drained = LinkDrained::default();
-        while let Some(t) = self.transport.poll_transmit() {
-            transmit(t);
-        }
-        while let Some(event) = self.transport.poll_event() {
-            match event {
-                TransportEvent::Connected => drained.connected = true,
-                TransportEvent::Disconnected | TransportEvent::Failed(_) => drained.failed = true,
-                TransportEvent::Feedback(Feedback::Pli { ssrc }) => {
+        let mut feedback = Vec::new();
+        (drained.connected, drained.failed) = drain_transport(&mut self.transport, transmit, |f| feedback.push(f));
+        for item in feedback {
+            match item {
+                Feedback::Pli { ssrc } => {
                     if let Some(&mid) = self.by_ssrc.get(&ssrc) {
                         let kind = KeyframeRequestKind::Pli;
                         drained.events.push(Event::KeyframeRequest(KeyframeRequest { mid, rid: None, kind }));
                     }
                 }
-                TransportEvent::Feedback(Feedback::Fir { ssrc, .. }) => {
+                Feedback::Fir { ssrc, .. } => {
                     if let Some(&mid) = self.by_ssrc.get(&ssrc) {
                         let kind = KeyframeRequestKind::Fir;
                         drained.events.push(Event::KeyframeRequest(KeyframeRequest { mid, rid: None, kind }));
                     }
                 }
-                TransportEvent::Feedback(Feedback::Remb { bitrate_bps, ssrcs }) => {
+                Feedback::Remb { bitrate_bps, ssrcs } => {
                     let mid = ssrcs.iter().find_map(|s| self.by_ssrc.get(s)).copied();
                     if let Some(mid) = mid {
                         let estimate = Bitrate::bps(bitrate_bps);
                         drained.events.push(Event::EgressBitrateEstimate(BweKind::Remb { estimate, mid }));
                     }
                 }
-                TransportEvent::Feedback(_) => {}
+                _ => {}
             }
         }
         drained
     }
+}
+
+/// Moves a transport's datagrams to `transmit` and its feedback to `feedback`; whether it came
+/// up, and whether it ended (disconnected or failed). Both links drain their transport so.
+pub(crate) fn drain_transport(
+    transport: &mut Transport,
+    mut transmit: impl FnMut(Transmit),
+    mut feedback: impl FnMut(Feedback),
+) -> (bool, bool) {
+    let (mut connected, mut ended) = (false, false);
+    while let Some(t) = transport.poll_transmit() {
+        transmit(t);
+    }
+    while let Some(event) = transport.poll_event() {
+        match event {
+            TransportEvent::Connected => connected = true,
+            TransportEvent::Disconnected | TransportEvent::Failed(_) => ended = true,
+            TransportEvent::Feedback(f) => feedback(f),
+        }
+    }
+    (connected, ended)
 }
 
 /// abs-send-time: 6.18 fixed-point seconds, 24 bits.
@@ -270,7 +288,7 @@ fn abs_send_time(since: Duration) -> [u8; 3] {
 }
 
 /// The session's `a=ice-ufrag` and `a=ice-pwd` (BUNDLE: every m-line carries the same).
-fn remote_ice_credentials(sdp: &str) -> Option<IceCreds> {
+pub(crate) fn remote_ice_credentials(sdp: &str) -> Option<IceCreds> {
     let value = |key: &str| {
         sdp.lines().find_map(|l| l.trim().strip_prefix(key)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     };
@@ -278,7 +296,7 @@ fn remote_ice_credentials(sdp: &str) -> Option<IceCreds> {
 }
 
 /// The SHA-256 `a=fingerprint` of the answer's certificate (str0m keeps it to itself).
-fn remote_fingerprint(sdp: &str) -> Option<Vec<u8>> {
+pub(crate) fn remote_fingerprint(sdp: &str) -> Option<Vec<u8>> {
     let hex = sdp.lines().find_map(|l| {
         let (func, value) = l.trim().strip_prefix("a=fingerprint:")?.split_once(' ')?;
         func.eq_ignore_ascii_case("sha-256").then_some(value.trim())

@@ -16,8 +16,9 @@ pub mod rtp;
 pub mod srtp;
 mod stream;
 pub mod transport;
+mod transport_events;
 
 pub use certificate::Certificate;
 pub use is::IceCreds;
 pub use rtp::{PayloadPatch, RtpHeader};
-pub use transport::{StreamIndex, Transport, TransportEvent, TransportStats};
+pub use transport::{Inbound, StreamIndex, Transport, TransportEvent, TransportStats};

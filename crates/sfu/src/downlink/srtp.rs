@@ -89,8 +89,8 @@ impl SrtpProfile {
 ///
 /// A context made for sending is used with the `protect_*` methods and one made for receiving
 /// with the `unprotect_*` methods (the ciphers are built for that direction). The receive side
-/// keeps replay windows (RFC 3711 §3.3.2): one for SRTCP, one per SSRC for SRTP (the downlink
-/// only hears RTCP; a publisher's connection (`crate::uplink`) hears RTP).
+/// keeps replay windows (RFC 3711 §3.3.2) per SSRC, for SRTP and for SRTCP (by the sender SSRC
+/// of the compound: browsers count SRTCP indices per sending stream).
 pub struct SrtpContext {
     profile: SrtpProfile,
     rtp: Transform,
@@ -101,7 +101,7 @@ pub struct SrtpContext {
     highest: Map<u32, u64>,
     /// The SRTCP index the next protected RTCP packet gets.
     rtcp_next_index: u32,
-    rtcp_replay: ReplayWindow,
+    rtcp_replay: Map<u32, ReplayWindow>,
     /// Per SSRC, which RTP packet indices were authenticated.
     rtp_replay: Map<u32, ReplayWindow>,
 }
@@ -155,7 +155,7 @@ impl SrtpContext {
             hmac: str0m_aws_lc_rs::default_provider().sha1_hmac_provider,
             highest: Map::default(),
             rtcp_next_index: 0,
-            rtcp_replay: ReplayWindow::default(),
+            rtcp_replay: Map::default(),
             rtp_replay: Map::default(),
         }
     }
@@ -330,7 +330,7 @@ impl SrtpContext {
                 let auth_end = packet.len() - tag_len;
                 let body_end = auth_end - RTCP_TRAILER;
                 let (index, encrypted) = split_trailer(&packet[body_end..auth_end]);
-                if !self.rtcp_replay.is_fresh(u64::from(index)) {
+                if self.rtcp_replay.get(&ssrc).is_some_and(|w| !w.is_fresh(u64::from(index))) {
                     return None;
                 }
                 let hmac = self.hmac;
@@ -350,7 +350,7 @@ impl SrtpContext {
                 let trailer_start = packet.len() - RTCP_TRAILER;
                 let trailer: [u8; RTCP_TRAILER] = packet[trailer_start..].try_into().ok()?;
                 let (index, encrypted) = split_trailer(&trailer);
-                if !self.rtcp_replay.is_fresh(u64::from(index)) {
+                if self.rtcp_replay.get(&ssrc).is_some_and(|w| !w.is_fresh(u64::from(index))) {
                     return None;
                 }
                 let iv = AeadAes128Gcm::rtcp_iv(*salt, ssrc, index);
@@ -375,7 +375,7 @@ impl SrtpContext {
             }
         };
         // Only an authentic packet may move the replay window.
-        self.rtcp_replay.accept(u64::from(index));
+        self.rtcp_replay.entry(ssrc).or_default().accept(u64::from(index));
         Some(plain)
     }
 }
@@ -826,6 +826,25 @@ mod tests {
             *forged.last_mut().unwrap() ^= 1;
             assert!(b_in.unprotect_rtp(&forged).is_none());
             assert!(b_in.unprotect_rtp(&real).is_some(), "{profile:?}");
+        }
+    }
+
+    #[test]
+    fn each_rtcp_sender_has_its_own_srtcp_index() {
+        // libwebrtc keeps an SRTCP index per sending SSRC: a browser's camera and microphone
+        // both start at index 1 on one connection, and neither is a replay of the other.
+        for profile in PROFILES {
+            let material = material(profile);
+            let (mut camera, _) = SrtpContext::pair_from_keying_material(profile, &material, true).unwrap();
+            let (mut mic, _) = SrtpContext::pair_from_keying_material(profile, &material, true).unwrap();
+            let (_, mut server) = SrtpContext::pair_from_keying_material(profile, &material, false).unwrap();
+            let mut from_mic = rtcp();
+            from_mic[4..8].copy_from_slice(&0x0bad_cafeu32.to_be_bytes());
+            // Two fresh senders: both packets carry the first index.
+            let (a, b) = (protect_rtcp(&mut camera, &rtcp()), protect_rtcp(&mut mic, &from_mic));
+            assert!(server.unprotect_rtcp(&a).is_some(), "{profile:?}");
+            assert!(server.unprotect_rtcp(&b).is_some(), "{profile:?}: another sender's first packet");
+            assert!(server.unprotect_rtcp(&b).is_none(), "{profile:?}: but not twice");
         }
     }
 

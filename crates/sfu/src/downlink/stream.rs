@@ -1,9 +1,16 @@
-//! One outgoing stream of a downlink: its SSRCs, what it sent, and what it keeps for resends.
+//! One outgoing stream of a downlink: its SSRCs, what it sent, and what it keeps for resends;
+//! and a packet written for one before the connection was up.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::history::SendHistory;
 use super::rtcp;
+use super::rtp::PayloadPatch;
+
+/// Names a stream of [`super::Transport::add_stream`], for the per-packet calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamIndex(pub(super) usize);
 
 /// One outgoing stream of a [`super::Transport`].
 pub(super) struct Stream {
@@ -60,3 +67,19 @@ impl Stream {
         rtcp::write_sdes_cname(compound, self.ssrc, cname);
     }
 }
+
+/// A packet written before the transport was up: its plain bytes, and what its stream's
+/// history keeps of it once it is really sent.
+pub(super) struct Early {
+    pub(super) stream: StreamIndex,
+    pub(super) extensions: usize,
+    /// The RTP header as written (the payload is kept shared, as sent).
+    pub(super) header: Vec<u8>,
+    pub(super) payload: Arc<[u8]>,
+    pub(super) patch: PayloadPatch,
+}
+
+/// At most this many packets wait for the connection: a newcomer to a meeting of ten is sent
+/// nine cameras' and nine microphones' worth (~1000 packets a second) while it connects, and
+/// dropping the oldest — the replayed keyframes — would leave it waiting for new ones.
+pub(super) const MAX_EARLY_PACKETS: usize = 2048;

@@ -1,5 +1,6 @@
-//! One subscriber's secure transport: ICE-lite, DTLS for the SRTP keys, SRTP out and SRTCP
-//! in, sans IO.
+//! One connection's secure transport: ICE-lite, DTLS for the SRTP keys, SRTP out and SRTCP
+//! in for a subscriber; SRTP and SRTCP in and SRTCP out for a publisher ([`crate::uplink`]),
+//! sans IO.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -14,41 +15,10 @@ use super::history::Kept;
 use super::rtcp::{self, Feedback};
 use super::rtp::{PayloadPatch, RtpHeader};
 use super::srtp::{SrtpContext, SrtpProfile};
-use super::stream::Stream;
+pub use super::stream::StreamIndex;
+use super::stream::{Early, Stream, MAX_EARLY_PACKETS};
+pub use super::transport_events::{Inbound, TransportEvent, TransportStats};
 use crate::io::{Datagram, Proto, Transmit};
-
-/// What a transport reports to the room.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TransportEvent {
-    /// ICE chose a path and DTLS finished: media can flow.
-    Connected,
-    /// The path stopped answering consent checks (the room ends the connection then, as it
-    /// does a str0m one's).
-    Disconnected,
-    /// DTLS failed, or the peer's certificate is not the one its SDP named. Terminal.
-    Failed(&'static str),
-    /// Feedback about a stream this transport sends.
-    Feedback(Feedback),
-}
-
-/// Counters of what was dropped, so garbage is counted and never fatal.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct TransportStats {
-    /// Packets sent with SRTP.
-    pub rtp_sent: u64,
-    /// Resends on RTX answering NACKs.
-    pub rtx_sent: u64,
-    /// SRTCP packets that failed authentication or replay checks.
-    pub srtcp_rejected: u64,
-    /// Datagrams that were neither STUN, DTLS nor RTCP, or came before the keys.
-    pub unknown_dropped: u64,
-    /// RTCP compounds that decrypted but did not parse.
-    pub rtcp_malformed: u64,
-}
-
-/// Names a stream of [`Transport::add_stream`], for the per-packet calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamIndex(usize);
 
 /// How often each stream's sender report goes out (RFC 3550 allows 5 s; browsers use ~1 s
 /// for a round-trip estimate and lip sync).
@@ -60,7 +30,7 @@ pub struct Transport {
     dtls: dimpl::Dtls,
     remote_fingerprint: Option<Vec<u8>>,
     srtp_out: Option<SrtpContext>,
-    srtcp_in: Option<SrtpContext>,
+    srtp_in: Option<SrtpContext>,
     /// Where media goes: ICE's nominated pair.
     path: Option<(Proto, SocketAddr, SocketAddr)>,
     /// Where DTLS answers go: the last path a DTLS record came on (the browser is the DTLS
@@ -87,26 +57,14 @@ pub struct Transport {
     streams: Vec<Stream>,
     next_report: Option<Instant>,
     cname: String,
+    /// Whether the peer's RTP is taken (a publisher's connection): decrypted packets and
+    /// RTCP compounds wait in `inbound` for [`Transport::poll_inbound`].
+    receiving: bool,
+    inbound: VecDeque<Inbound>,
     /// Plain packets written before the transport was up (stream, extension bytes, packet),
     /// sent when it comes up.
     early: VecDeque<Early>,
 }
-
-/// A packet written before the transport was up: its plain bytes, and what its stream's
-/// history keeps of it once it is really sent.
-struct Early {
-    stream: StreamIndex,
-    extensions: usize,
-    /// The RTP header as written (the payload is kept shared, as sent).
-    header: Vec<u8>,
-    payload: Arc<[u8]>,
-    patch: PayloadPatch,
-}
-
-/// At most this many packets wait for the connection: a newcomer to a meeting of ten is sent
-/// nine cameras' and nine microphones' worth (~1000 packets a second) while it connects, and
-/// dropping the oldest — the replayed keyframes — would leave it waiting for new ones.
-const MAX_EARLY_PACKETS: usize = 2048;
 
 /// At most this many binding requests waiting in the ICE agent are answered at once (a browser
 /// sends a few per candidate pair while its answer is on the way).
@@ -146,7 +104,7 @@ impl Transport {
             dtls,
             remote_fingerprint: None,
             srtp_out: None,
-            srtcp_in: None,
+            srtp_in: None,
             path: None,
             dtls_path: None,
             dtls_timeout: None,
@@ -167,6 +125,8 @@ impl Transport {
             next_report: None,
             cname,
             early: VecDeque::new(),
+            receiving: false,
+            inbound: VecDeque::new(),
         })
     }
 
@@ -205,6 +165,17 @@ impl Transport {
         }
     }
 
+    /// Takes the peer's RTP and RTCP from now on (a publisher's connection), for
+    /// [`Transport::poll_inbound`]; a subscriber's transport drops stray RTP.
+    pub fn set_receiving(&mut self) {
+        self.receiving = true;
+    }
+
+    /// The next decrypted packet or compound from the peer, when receiving.
+    pub fn poll_inbound(&mut self) -> Option<Inbound> {
+        self.inbound.pop_front()
+    }
+
     /// Whether media can be sent.
     pub fn is_connected(&self) -> bool {
         self.connected
@@ -229,6 +200,7 @@ impl Transport {
                 self.handle_dtls(now, data)
             }
             Some(128..=191) if data.len() >= 2 && (192..=223).contains(&data[1]) => self.handle_srtcp(now, data),
+            Some(128..=191) if self.receiving => self.handle_srtp(data),
             _ => false,
         };
         if !accepted {
@@ -280,14 +252,33 @@ impl Transport {
         true
     }
 
+    fn handle_srtp(&mut self, data: &[u8]) -> bool {
+        let Some(srtp) = self.srtp_in.as_mut() else {
+            return false;
+        };
+        match srtp.unprotect_rtp(data) {
+            Some(plain) => {
+                self.stats.rtp_received += 1;
+                self.inbound.push_back(Inbound::Rtp(plain));
+            }
+            None => self.stats.srtp_rejected += 1,
+        }
+        true
+    }
+
     fn handle_srtcp(&mut self, now: Instant, data: &[u8]) -> bool {
-        let Some(srtcp) = self.srtcp_in.as_mut() else {
+        let Some(srtcp) = self.srtp_in.as_mut() else {
             return false;
         };
         let Some(plain) = srtcp.unprotect_rtcp(data) else {
-            self.stats.srtcp_rejected += 1;
+            self.stats.srtp_rejected += 1;
             return true;
         };
+        if self.receiving {
+            // A publisher's RTCP (its sender reports) is its session's to read.
+            self.inbound.push_back(Inbound::Rtcp(plain));
+            return true;
+        }
         self.feedback.clear();
         if !rtcp::parse(&plain, &mut self.feedback) {
             self.stats.rtcp_malformed += 1;
@@ -331,7 +322,7 @@ impl Transport {
                     match pair {
                         Some((out, inbound)) => {
                             self.srtp_out = Some(out);
-                            self.srtcp_in = Some(inbound);
+                            self.srtp_in = Some(inbound);
                         }
                         None => {
                             self.fail("unusable SRTP keys");

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::Mid;
-use str0m::rtp::{RtpPacket, RtpWrite, Vp8Descriptor, Vp8Patch};
+use str0m::rtp::{RtpWrite, Vp8Descriptor, Vp8Patch};
 
 use super::Room;
 use crate::codec::{is_keyframe_start, vp8_ids, Vp8Ids};
@@ -18,8 +18,9 @@ use crate::forwarder::PacketIn;
 use crate::id::{PeerId, PeerRole};
 use crate::munger::Munged;
 use crate::pacing::{flush_decision, QueueSample};
-use crate::packet_cache::{CachedPacket, Carried};
+use crate::packet_cache::CachedPacket;
 use crate::peer::Peer;
+use crate::published::{Layer, Published};
 use crate::recording::{Admit, RecordedCodec, RecordedPacket};
 use crate::track::{DownTrack, Negotiation, Source, TrackId, TrackKind};
 use crate::ParticipantId;
@@ -105,7 +106,7 @@ pub(super) struct FannedOut {
 
 impl Room {
     /// Sends one publisher packet to every subscriber whose forwarder wants it.
-    pub(super) fn forward(&mut self, now: Instant, publisher: ParticipantId, packet: RtpPacket) {
+    pub(super) fn forward(&mut self, now: Instant, publisher: ParticipantId, packet: Published) {
         let Some(p) = self.ingest(now, publisher, packet) else { return };
         self.observe_audio(now, &p);
         self.tap(now, &p);
@@ -121,17 +122,20 @@ impl Room {
 
     /// Identifies a packet's track and layer, counts it, and stops it if a host's action
     /// holds its track back (then it is neither forwarded, recorded nor cached).
-    fn ingest(&mut self, now: Instant, publisher: ParticipantId, packet: RtpPacket) -> Option<Ingested> {
+    fn ingest(&mut self, now: Instant, publisher: ParticipantId, packet: Published) -> Option<Ingested> {
         let p = self.participants.get_mut(&publisher)?;
-        let ssrc = packet.header.ssrc;
-        let pt = packet.header.payload_type;
+        let pt = packet.payload_type;
         let learned = p.publisher.with_rtc(|rtc| {
             let params = rtc.codec_config().find(|c| c.pt() == pt).cloned();
-            let midrid = rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid()));
+            let midrid = match packet.layer {
+                Layer::Known(mid, rid) => Some((mid, rid)),
+                Layer::BySsrc(ssrc, fallback) => {
+                    rtc.direct_api().stream_rx(&ssrc.into()).map(|s| (s.mid(), s.rid())).or(fallback)
+                }
+            };
             (params, midrid)
         });
-        let Ok((Some(params), midrid)) = learned else { return None };
-        let (mid, rid) = midrid.or(packet.header.ext_vals.mid.map(|m| (m, packet.header.ext_vals.rid)))?;
+        let Ok((Some(params), Some((mid, rid)))) = learned else { return None };
         let track_id = *self.track_by_mid.get(&(publisher, mid))?;
         let track = self.tracks.get_mut(&track_id)?;
         let layer = track.layer_of(rid)?;
@@ -149,12 +153,12 @@ impl Room {
             return None;
         }
         let packet = CachedPacket {
-            seq: *packet.seq_no,
-            ts: packet.header.timestamp,
-            marker: packet.header.marker,
-            payload: packet.payload.clone(),
-            at: packet.timestamp,
-            ext: Carried::of(&packet.header.ext_vals),
+            seq: packet.seq,
+            ts: packet.timestamp,
+            marker: packet.marker,
+            payload: packet.payload,
+            at: packet.at,
+            ext: packet.ext,
         };
         let codec = params.spec().codec;
         let keyframe_start = is_keyframe_start(codec, &packet.payload);
@@ -423,6 +427,7 @@ fn send_down(
         let fields = (munged.seq as u16, munged.ts, packet.marker);
         return link.send(rtc, now, mid, params, fields, packet.ext, &packet.payload, renumber);
     }
+    subscriber.catch_up(now);
     let written = subscriber.with_rtc(|rtc| {
         let pt = match down.pt {
             Some((from, to)) if from == params.pt() => to,

@@ -42,12 +42,17 @@ impl Room {
         let Some(up) = self.tracks.get(&track) else { return };
         let (publisher, mid) = (up.publisher, up.mid);
         let Some(p) = self.participants.get_mut(&publisher) else { return };
-        let sent = p.publisher.with_rtc(|rtc| {
-            let mut api = rtc.direct_api();
-            let stream = api.stream_rx_by_mid(mid, rid)?;
-            stream.request_keyframe(KeyframeRequestKind::Pli);
-            Some(())
-        });
+        let sent = if p.publisher.has_uplink() {
+            let now = self.last_now;
+            Ok(p.publisher.request_keyframe(now, mid, rid).then_some(()))
+        } else {
+            p.publisher.with_rtc(|rtc| {
+                let mut api = rtc.direct_api();
+                let stream = api.stream_rx_by_mid(mid, rid)?;
+                stream.request_keyframe(KeyframeRequestKind::Pli);
+                Some(())
+            })
+        };
         if let Ok(Some(())) = sent {
             let peer = p.publisher.id;
             self.mark_dirty(peer);

@@ -4,8 +4,7 @@
 use std::time::Instant;
 
 use str0m::bwe::Bitrate;
-use str0m::media::Rid;
-use str0m::rtp::StreamPaused;
+use str0m::media::{Mid, Rid};
 
 use super::Room;
 use crate::config::DownlinkEstimate;
@@ -263,11 +262,18 @@ impl Room {
     }
 
     /// A publisher's simulcast layer stopped or resumed: subscribers move off or back.
-    pub(super) fn layer_paused(&mut self, now: Instant, publisher: ParticipantId, paused: StreamPaused) {
-        let Some(&track) = self.track_by_mid.get(&(publisher, paused.mid)) else { return };
+    pub(super) fn layer_paused(
+        &mut self,
+        now: Instant,
+        publisher: ParticipantId,
+        mid: Mid,
+        rid: Option<Rid>,
+        paused: bool,
+    ) {
+        let Some(&track) = self.track_by_mid.get(&(publisher, mid)) else { return };
         let Some(up) = self.tracks.get_mut(&track) else { return };
-        let Some(layer) = up.layer_of(paused.rid) else { return };
-        up.flow.set_paused(layer, paused.paused);
+        let Some(layer) = up.layer_of(rid) else { return };
+        up.flow.set_paused(layer, paused);
         self.layers_flowing_changed(now, track);
     }
 

@@ -26,7 +26,8 @@ use crate::id::{PeerId, PeerRole};
 use crate::io::{Datagram, Input, Output, RoomEvent};
 use crate::keyframe::{KeyframeThrottle, KEYFRAME_INTERVAL, START_INTERVAL};
 use crate::maps::{Map, Set};
-use crate::peer::{Drained, Peer};
+use crate::peer::{Drained, Peer, PeerEvent};
+use crate::published::Published;
 use crate::receiver_estimate::ReceiverEstimate;
 use crate::recording::{RecordedPacket, Tap};
 use crate::shedding::Shedding;
@@ -97,7 +98,7 @@ pub struct Room {
     dirty: VecDeque<PeerId>,
     dirty_set: Set<PeerId>,
     /// The drained peer's events, a buffer kept between drains (see [`Peer::drain`]).
-    events: Vec<Event>,
+    events: Vec<PeerEvent>,
     next_track: u64,
     /// Offer ids are room-wide, so a participant's offers before and after a media
     /// restart (leave + join) never share one.
@@ -505,15 +506,24 @@ impl Room {
         }
     }
 
-    fn handle_event(&mut self, now: Instant, id: PeerId, event: Event) {
+    fn handle_event(&mut self, now: Instant, id: PeerId, event: PeerEvent) {
+        let event = match event {
+            PeerEvent::Packet(packet) => return self.forward(now, id.participant, packet),
+            PeerEvent::Layer { mid, rid, paused } => return self.layer_paused(now, id.participant, mid, rid, paused),
+            PeerEvent::Str0m(event) => event,
+        };
         match (id.role, event) {
             (PeerRole::Publisher, Event::MediaAdded(added)) => {
                 let rids = added.simulcast.map(|s| if s.recv.is_empty() { s.send } else { s.recv }).unwrap_or_default();
                 let rids = rids.into_iter().map(|l| l.rid).collect();
                 self.publish(id.participant, added.mid, added.kind, added.direction, rids)
             }
-            (PeerRole::Publisher, Event::RtpPacket(packet)) => self.forward(now, id.participant, packet),
-            (PeerRole::Publisher, Event::StreamPaused(paused)) => self.layer_paused(now, id.participant, paused),
+            (PeerRole::Publisher, Event::RtpPacket(packet)) => {
+                self.forward(now, id.participant, Published::of_str0m(packet))
+            }
+            (PeerRole::Publisher, Event::StreamPaused(p)) => {
+                self.layer_paused(now, id.participant, p.mid, p.rid, p.paused)
+            }
             (PeerRole::Publisher, Event::MediaChanged(changed)) => {
                 let receiving = matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv);
                 if let (false, Some(&track)) = (receiving, self.track_by_mid.get(&(id.participant, changed.mid))) {

@@ -39,15 +39,23 @@ impl Room {
                 Ok((answer, media))
             })?
             .map_err(SfuError::Negotiation)?;
+        let answer = answer.to_sdp_string();
+        p.publisher.offer_accepted(now, sdp, &answer, &mids);
         let publisher = p.publisher.id;
         self.mark_dirty(publisher);
         // str0m only reports new m-lines once media can flow; announce them now so the
         // others are offered the tracks while this publisher's ICE is still completing.
+        // An m-line that stopped sending is unpublished here too: str0m's `MediaChanged`
+        // never comes when the own uplink carries the packets (its `Rtc` never connects).
         for (mid, kind, direction, rids) in media {
-            self.publish(participant, mid, kind, direction, rids);
+            let receiving = matches!(direction, Direction::RecvOnly | Direction::SendRecv);
+            match self.track_by_mid.get(&(participant, mid)) {
+                Some(&track) if !receiving => self.unpublish(track),
+                _ => self.publish(participant, mid, kind, direction, rids),
+            }
         }
         self.process(now);
-        Ok(answer.to_sdp_string())
+        Ok(answer)
     }
 
     /// Accepts the answer to the outstanding [`RoomEvent::SubscribeOffer`] for this

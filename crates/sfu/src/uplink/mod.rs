@@ -10,6 +10,7 @@
 //! subscribers. The parts arrive here one by one, each tested on its own, before a
 //! transport joins them and the room uses it.
 
+pub(crate) mod link;
 pub mod negotiated;
 pub mod register;
 pub mod rtp;

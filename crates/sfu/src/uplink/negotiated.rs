@@ -8,10 +8,15 @@ use str0m::Rtc;
 use super::rtp::ExtIds;
 use super::streams::{MediaLine, Tag};
 
-/// The header extension ids the publisher's m-line `mid` uses (BUNDLE: every m-line of a
-/// browser's offer carries the same map, so any one serves for the connection).
-pub fn extension_ids(rtc: &Rtc, mid: Mid) -> Option<ExtIds> {
-    Some(ExtIds::from_negotiated(rtc.media(mid)?.remote_extmap()))
+/// The header extension ids the publisher's m-lines `mids` use, together (BUNDLE: an id
+/// means the same on every m-line, but each lists only its own — a browser's audio line has
+/// no rid, its video line no audio level).
+pub fn extension_ids(rtc: &Rtc, mids: &[Mid]) -> ExtIds {
+    let mut ids = ExtIds::none();
+    for media in mids.iter().filter_map(|&mid| rtc.media(mid)) {
+        ids.add_negotiated(media.remote_extmap());
+    }
+    ids
 }
 
 /// The m-line `mid` as the uplink reads its packets; None if str0m has no such m-line.
@@ -73,13 +78,17 @@ mod tests {
 
     #[test]
     fn the_extension_ids_are_the_negotiated_ones() {
-        let (server, _, cam) = negotiated();
-        let ids = extension_ids(&server, cam).unwrap();
+        let (server, mic, cam) = negotiated();
+        let ids = extension_ids(&server, &[mic, cam]);
         let map = server.media(cam).unwrap().remote_extmap();
         let mid_id = map.id_of(Extension::RtpMid).expect("mid negotiated");
         let rid_id = map.id_of(Extension::RtpStreamId).expect("rid negotiated");
         assert_eq!(ids.kind_of(mid_id), Some(ExtKind::Mid));
         assert_eq!(ids.kind_of(rid_id), Some(ExtKind::Rid));
+        let audio = server.media(mic).unwrap().remote_extmap();
+        let level_id = audio.id_of(Extension::AudioLevel).expect("audio level negotiated");
+        assert_eq!(ids.kind_of(level_id), Some(ExtKind::AudioLevel), "the audio line's own ids count too");
         assert!(media_line(&server, Mid::from("nope")).is_none());
+        assert_eq!(format!("{:?}", extension_ids(&server, &[])), "{}", "no m-line, no ids");
     }
 }

@@ -95,6 +95,13 @@ impl ReceiveRegister {
         self.highest as u32
     }
 
+    /// `seq` extended to the cycle nearest the highest received (RFC 3550 A.1): the number
+    /// a forwarder orders by, continuous across wraps.
+    pub fn extended(&self, seq: u16) -> u64 {
+        let delta = i64::from(seq.wrapping_sub(self.highest as u16) as i16);
+        (self.highest + delta).max(0) as u64
+    }
+
     /// Records a packet that arrived at `now` with sequence number `seq` and RTP timestamp
     /// `timestamp`. Retransmissions (unwrapped from RTX) come here with their original number.
     pub fn on_packet(&mut self, now: Instant, seq: u16, timestamp: u32, retransmitted: bool) -> Arrival {

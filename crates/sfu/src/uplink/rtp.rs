@@ -46,9 +46,17 @@ impl ExtIds {
         }
     }
 
-    /// The ids str0m negotiated in the session's SDP.
+    /// The ids str0m negotiated for one m-line.
     pub fn from_negotiated(map: &ExtensionMap) -> ExtIds {
         let mut ids = ExtIds::none();
+        ids.add_negotiated(map);
+        ids
+    }
+
+    /// Adds the ids str0m negotiated for another m-line (BUNDLE: one id means one extension
+    /// on the whole connection, but each m-line lists only its own: a browser's audio line
+    /// has no rid).
+    pub fn add_negotiated(&mut self, map: &ExtensionMap) {
         for (id, ext) in map.iter() {
             let kind = match ext {
                 Extension::RtpMid => ExtKind::Mid,
@@ -60,9 +68,8 @@ impl ExtIds {
                 Extension::VideoOrientation => ExtKind::VideoOrientation,
                 _ => continue,
             };
-            ids.set(id, kind);
+            self.set(id, kind);
         }
-        ids
     }
 
     /// What `id` carries, if it was negotiated and is read.

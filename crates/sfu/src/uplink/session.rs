@@ -41,6 +41,8 @@ pub struct Received<'a> {
     pub payload_type: u8,
     /// The media sequence number (a retransmission's original).
     pub sequence: u16,
+    /// `sequence` extended over wraps.
+    pub extended: u64,
     /// The RTP timestamp.
     pub timestamp: u32,
     /// The marker bit.
@@ -119,6 +121,11 @@ impl UplinkSession {
         }
     }
 
+    /// Reads the extension ids `ids` from now on (a renegotiation may add m-lines and theirs).
+    pub fn set_ids(&mut self, ids: ExtIds) {
+        self.ids = ids;
+    }
+
     /// The streams, to tell them what the SDP negotiated.
     pub fn streams(&mut self) -> &mut Streams {
         &mut self.streams
@@ -181,6 +188,7 @@ impl UplinkSession {
         }
         stream.last_packet = now;
         let (mid, rid) = (stream.mid, stream.rid);
+        let extended = stream.register.extended(sequence);
         self.next_report.get_or_insert(now + REPORT_INTERVAL);
         if std::mem::replace(&mut stream.paused, false) {
             self.events.push_back(UplinkEvent::Resumed { stream: index });
@@ -195,6 +203,7 @@ impl UplinkSession {
             rid,
             payload_type,
             sequence,
+            extended,
             timestamp: rtp.timestamp,
             marker: rtp.marker,
             retransmission,

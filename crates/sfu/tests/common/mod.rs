@@ -11,6 +11,7 @@ use convene_sfu::{
     Datagram, Input, Output, ParticipantId, Proto, Room, RoomConfig, RoomEvent, Subscription, TrackId, TrackKind,
 };
 use convene_testkit::peer::{ClientPeer, PeerOptions, Polled};
+use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpApi, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequest, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
@@ -54,6 +55,8 @@ pub struct Client {
     pub received: Vec<Got>,
     /// Keyframe requests that arrived on the publisher connection.
     pub keyframe_requests: Vec<(Instant, KeyframeRequest)>,
+    /// The publisher connection's own send-side estimates (bit/s), when it runs one.
+    pub upload_estimates: Vec<u64>,
     /// Subscriber mid → track, from the room's offers.
     pub sub_tracks: HashMap<String, TrackId>,
     /// A slot subscriber's slots: mid → kind and the track carried, from the last slot map.
@@ -85,6 +88,7 @@ impl Client {
             sub_addr,
             received: vec![],
             keyframe_requests: vec![],
+            upload_estimates: vec![],
             sub_tracks: HashMap::new(),
             slot_map: HashMap::new(),
             connected: 0,
@@ -233,19 +237,27 @@ pub fn on_str0m() -> bool {
     std::env::var("CONVENE_SFU_TEST_DOWNLINK").is_ok_and(|v| v == "str0m")
 }
 
+/// Whether this run of the suite reads publishers with str0m's session instead of the own
+/// uplink (`CONVENE_SFU_TEST_UPLINK=str0m`).
+pub fn on_str0m_uplink() -> bool {
+    std::env::var("CONVENE_SFU_TEST_UPLINK").is_ok_and(|v| v == "str0m")
+}
+
 impl Sim {
     pub fn new() -> Sim {
         Sim::with_config(RoomConfig::new(vec![(Proto::Udp, SERVER)]))
     }
 
     /// A room with `config`, except that with `CONVENE_SFU_TEST_DOWNLINK=str0m` (the test
-    /// script's second run of this suite) subscribers get str0m's transport and its
+    /// script's later runs of this suite) subscribers get str0m's transport and its
     /// sender-side estimate instead of the default (the browser's estimate on Convene's own
-    /// transport): every behaviour is checked on both transports.
+    /// transport), and with `CONVENE_SFU_TEST_UPLINK=str0m` publishers get str0m's session
+    /// instead of the own uplink: every behaviour is checked on every transport.
     pub fn with_config(mut config: RoomConfig) -> Sim {
         if on_str0m() {
-            convene_sfu::Downlink::STR0M_SENDER_SIDE.apply(&mut config);
+            convene_sfu::Forwarding::STR0M_SENDER_SIDE.apply(&mut config);
         }
+        config.own_uplink &= !on_str0m_uplink();
         Sim::exactly(config)
     }
 
@@ -253,6 +265,7 @@ impl Sim {
     pub fn with_receiver_estimate(mut config: RoomConfig) -> Sim {
         config.downlink_estimate = convene_sfu::DownlinkEstimate::Receiver;
         config.own_downlink = !on_str0m();
+        config.own_uplink &= !on_str0m_uplink();
         Sim::exactly(config)
     }
 
@@ -566,6 +579,7 @@ impl Sim {
 fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bool {
     let mut progressed = false;
     let (received, keyframe_requests, connected) = (&mut c.received, &mut c.keyframe_requests, &mut c.connected);
+    let upload_estimates = &mut c.upload_estimates;
     for (role, peer) in [(0, &mut c.publisher), (1, &mut c.subscriber)] {
         peer.drain(|rtc, polled| {
             progressed = true;
@@ -588,6 +602,9 @@ fn drain_client(c: &mut Client, now: Instant, wire: &mut VecDeque<Packet>) -> bo
                     });
                 }
                 Polled::Event(Event::KeyframeRequest(r)) if role == 0 => keyframe_requests.push((now, r)),
+                Polled::Event(Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })) if role == 0 => {
+                    upload_estimates.push(estimate.as_u64())
+                }
                 Polled::Event(Event::Connected) => *connected += 1,
                 Polled::Event(_) => {}
             }
