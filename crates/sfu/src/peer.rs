@@ -226,7 +226,7 @@ impl Peer {
         if self.uplink.is_some() {
             return self
                 .with_uplink(|up, _, published| {
-                    up.handle_receive(now, d, |r| published.extend(Published::of_uplink(now, r)))
+                    up.handle_receive(now, d, |r, layer| published.push(Published::of_uplink(now, r, layer)))
                 })
                 .unwrap_or(false);
         }
@@ -355,11 +355,7 @@ impl Peer {
         });
         let Some((up, timeout)) = polled else { return };
         self.transport_drained(timeout, up.connected, up.failed, drained);
-        for (mid, rid, paused) in up.layers {
-            if let Some((mid, rid)) = crate::published::layer_of(&mid, rid.as_ref()) {
-                events.push(PeerEvent::Layer { mid, rid, paused });
-            }
-        }
+        events.extend(up.layers.into_iter().map(|(mid, rid, paused)| PeerEvent::Layer { mid, rid, paused }));
     }
 
     /// What draining an own transport (either link) found: its next timeout, whether it came

@@ -9,7 +9,6 @@ use str0m::rtp::{RtpPacket, VideoOrientation};
 
 use crate::packet_cache::Carried;
 use crate::uplink::session::Received;
-use crate::uplink::streams::Tag;
 
 /// Where a packet belongs: known to the session that read it, or to be looked up by SSRC in
 /// str0m's (with the packet's own mid and rid extensions to fall back on).
@@ -51,15 +50,15 @@ impl Published {
         }
     }
 
-    /// A packet the own uplink read (its payload copied out of the decrypted datagram).
-    pub(crate) fn of_uplink(now: Instant, r: &Received<'_>) -> Option<Published> {
-        let (mid, rid) = layer_of(&r.mid, r.rid.as_ref())?;
+    /// A packet the own uplink read, of the layer (`mid`, `rid`) (its payload copied out of
+    /// the decrypted datagram).
+    pub(crate) fn of_uplink(now: Instant, r: &Received<'_>, (mid, rid): (Mid, Option<Rid>)) -> Published {
         let ext = Carried {
             audio_level: r.ext.audio_level.map(|(_, level)| -(level.min(127) as i8)),
             voice_activity: r.ext.audio_level.map(|(voice, _)| voice),
             video_orientation: r.ext.video_orientation.map(|o| VideoOrientation::from(o & 0x03)),
         };
-        Some(Published {
+        Published {
             layer: Layer::Known(mid, rid),
             payload_type: r.payload_type.into(),
             seq: r.extended,
@@ -68,27 +67,15 @@ impl Published {
             payload: Arc::from(r.payload),
             at: now,
             ext,
-        })
+        }
     }
-}
-
-/// The m-line and layer an uplink stream's mid and rid name (browsers send short ASCII
-/// tokens; anything else names nothing the SDP could have declared).
-pub(crate) fn layer_of(mid: &Tag, rid: Option<&Tag>) -> Option<(Mid, Option<Rid>)> {
-    fn text(tag: &Tag) -> Option<&str> {
-        std::str::from_utf8(tag.as_bytes()).ok()
-    }
-    let rid = match rid {
-        Some(rid) => Some(Rid::from(text(rid)?)),
-        None => None,
-    };
-    Some((Mid::from(text(mid)?), rid))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::uplink::rtp::ExtValues;
+    use crate::uplink::streams::Tag;
 
     #[test]
     fn an_uplink_packet_keeps_its_layer_numbers_and_carried_values() {
@@ -107,13 +94,11 @@ mod tests {
             ext: ExtValues { audio_level: Some((true, 30)), video_orientation: Some(0x09), ..Default::default() },
             payload: &payload,
         };
-        let p = Published::of_uplink(now, &r).unwrap();
+        let p = Published::of_uplink(now, &r, (Mid::from("1"), Some(Rid::from("h"))));
         assert!(matches!(p.layer, Layer::Known(m, Some(rid)) if &*m == "1" && &*rid == "h"));
         assert_eq!((p.seq, p.timestamp, p.marker, *p.payload_type), (65_543, 9000, true, 96));
         assert_eq!(&p.payload[..], &payload);
         assert_eq!((p.ext.audio_level, p.ext.voice_activity), (Some(-30), Some(true)));
         assert_eq!(p.ext.video_orientation, Some(VideoOrientation::Deg270), "rotation bits only");
-        let bad = Received { mid: Tag::new(&[0xff]).unwrap(), ..r };
-        assert!(Published::of_uplink(now, &bad).is_none(), "a mid that is not text");
     }
 }

@@ -228,6 +228,18 @@ impl SrtpContext {
     /// Authenticates and decrypts an SRTP packet; None if malformed, too short, not authentic,
     /// or replayed (or older than the replay window).
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.unprotect_rtp_into(packet, &mut out).then_some(out)
+    }
+
+    /// [`SrtpContext::unprotect_rtp`] into `out` (replaced; a publisher's every packet comes
+    /// here, and a fresh zeroed buffer each was ~5 % of the uplink's instructions). False if
+    /// it was rejected.
+    pub fn unprotect_rtp_into(&mut self, packet: &[u8], out: &mut Vec<u8>) -> bool {
+        self.unprotect_rtp_in(packet, out).is_some()
+    }
+
+    fn unprotect_rtp_in(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Option<()> {
         let header_len = rtp_header_len(packet)?;
         let body_end = packet.len().checked_sub(self.profile.tag_len())?;
         if body_end < header_len {
@@ -239,8 +251,9 @@ impl SrtpContext {
         if self.rtp_replay.get(&ssrc).is_some_and(|w| !w.is_fresh(index)) {
             return None;
         }
-        let mut out = vec![0; body_end];
-        out[..header_len].copy_from_slice(&packet[..header_len]);
+        out.clear();
+        out.extend_from_slice(&packet[..header_len]);
+        out.resize(body_end, 0);
         match &mut self.rtp {
             Transform::Cm { cipher, auth_key, salt } => {
                 let hmac = self.hmac;
@@ -266,7 +279,7 @@ impl SrtpContext {
             self.highest.insert(ssrc, index);
         }
         self.rtp_replay.entry(ssrc).or_default().accept(index);
-        Some(out)
+        Some(())
     }
 
     /// Protects a compound RTCP packet into `out` (cleared first): always encrypted (E flag

@@ -256,12 +256,13 @@ impl Transport {
         let Some(srtp) = self.srtp_in.as_mut() else {
             return false;
         };
-        match srtp.unprotect_rtp(data) {
-            Some(plain) => {
-                self.stats.rtp_received += 1;
-                self.inbound.push_back(Inbound::Rtp(plain));
-            }
-            None => self.stats.srtp_rejected += 1,
+        let mut plain = super::buffers::take();
+        if srtp.unprotect_rtp_into(data, &mut plain) {
+            self.stats.rtp_received += 1;
+            self.inbound.push_back(Inbound::Rtp(plain));
+        } else {
+            super::buffers::recycle(plain);
+            self.stats.srtp_rejected += 1;
         }
         true
     }

@@ -37,7 +37,8 @@ pub struct TransportStats {
 /// What a receiving transport decrypted, in arrival order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
-    /// A plain RTP packet (authenticated, not a replay).
+    /// A plain RTP packet (authenticated, not a replay), in a buffer of
+    /// [`buffers`](super::buffers) to give back once read.
     Rtp(Vec<u8>),
     /// A plain compound RTCP packet.
     Rtcp(Vec<u8>),

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use str0m::media::Mid;
+use str0m::media::{Mid, Rid};
 use str0m::Rtc;
 
 use super::negotiated::{extension_ids, media_line};
@@ -16,7 +16,10 @@ use crate::downlink::{Certificate, IceCreds, Inbound, Transport};
 use crate::io::{Datagram, Proto, Transmit};
 
 /// A layer that stopped or came back: (mid, rid, paused).
-pub(crate) type LayerChange = (Tag, Option<Tag>, bool);
+pub(crate) type LayerChange = (Mid, Option<Rid>, bool);
+
+/// A stream's layer in str0m's names, with the tags it was made from.
+type Named = (Tag, Option<Tag>, (Mid, Option<Rid>));
 
 /// What a drained uplink reports to its peer.
 #[derive(Debug, Default)]
@@ -35,6 +38,8 @@ pub(crate) struct Uplink {
     sender_ssrc: u32,
     /// The RTCP compound being written (kept: written after every packet).
     rtcp: Vec<u8>,
+    /// Per stream (by index), its layer in str0m's names: made once, not per packet.
+    names: Vec<Option<Named>>,
 }
 
 impl Uplink {
@@ -49,7 +54,14 @@ impl Uplink {
         let mut transport = Transport::new(now, creds, cert, local)?;
         transport.set_receiving();
         let sender_ssrc = *str0m::rtp::Ssrc::new();
-        Some(Uplink { transport, session: None, remote_known: false, sender_ssrc, rtcp: Vec::with_capacity(1200) })
+        Some(Uplink {
+            transport,
+            session: None,
+            remote_known: false,
+            sender_ssrc,
+            rtcp: Vec::with_capacity(1200),
+            names: Vec::new(),
+        })
     }
 
     /// Takes what an accepted offer settled: the publisher's ICE credentials and
@@ -81,21 +93,29 @@ impl Uplink {
     }
 
     /// Feeds a datagram routed to this connection; each media packet it carried goes to
-    /// `packet`. False if the transport rejected the datagram.
-    pub(crate) fn handle_receive(&mut self, now: Instant, d: &Datagram<'_>, packet: impl FnMut(&Received<'_>)) -> bool {
+    /// `packet` with its layer. False if the transport rejected the datagram.
+    pub(crate) fn handle_receive(
+        &mut self,
+        now: Instant,
+        d: &Datagram<'_>,
+        packet: impl FnMut(&Received<'_>, (Mid, Option<Rid>)),
+    ) -> bool {
         let accepted = self.transport.handle_receive(now, d);
         self.take_inbound(now, packet);
         accepted
     }
 
-    fn take_inbound(&mut self, now: Instant, mut packet: impl FnMut(&Received<'_>)) {
+    fn take_inbound(&mut self, now: Instant, mut packet: impl FnMut(&Received<'_>, (Mid, Option<Rid>))) {
         while let Some(inbound) = self.transport.poll_inbound() {
             let Some(session) = self.session.as_mut() else { continue };
             match inbound {
                 Inbound::Rtp(plain) => {
                     if let Some(received) = session.receive_rtp(now, &plain) {
-                        packet(&received);
+                        if let Some(layer) = name(&mut self.names, received.stream, &received.mid, received.rid) {
+                            packet(&received, layer);
+                        }
                     }
+                    crate::downlink::buffers::recycle(plain);
                 }
                 Inbound::Rtcp(plain) => {
                     session.receive_rtcp(now, &plain);
@@ -148,11 +168,57 @@ impl Uplink {
                     UplinkEvent::Paused { stream } => (stream, true),
                     UplinkEvent::Resumed { stream } => (stream, false),
                 };
-                if let Some(s) = session.streams().get(index) {
-                    drained.layers.push((s.mid, s.rid, paused));
+                let Some(s) = session.streams().get(index) else { continue };
+                if let Some((mid, rid)) = name(&mut self.names, index, &s.mid, s.rid) {
+                    drained.layers.push((mid, rid, paused));
                 }
             }
         }
         drained
+    }
+}
+
+/// Stream `index`'s layer in str0m's names, from `names` or made and kept there.
+fn name(names: &mut Vec<Option<Named>>, index: usize, mid: &Tag, rid: Option<Tag>) -> Option<(Mid, Option<Rid>)> {
+    if let Some(Some((m, r, named))) = names.get(index) {
+        if m == mid && *r == rid {
+            return Some(*named);
+        }
+    }
+    let named = layer_of(mid, rid.as_ref())?;
+    if names.len() <= index {
+        names.resize(index + 1, None);
+    }
+    names[index] = Some((*mid, rid, named));
+    Some(named)
+}
+
+/// The m-line and layer an uplink stream's mid and rid name (browsers send short ASCII
+/// tokens; anything else names nothing the SDP could have declared).
+fn layer_of(mid: &Tag, rid: Option<&Tag>) -> Option<(Mid, Option<Rid>)> {
+    fn text(tag: &Tag) -> Option<&str> {
+        std::str::from_utf8(tag.as_bytes()).ok()
+    }
+    let rid = match rid {
+        Some(rid) => Some(Rid::from(text(rid)?)),
+        None => None,
+    };
+    Some((Mid::from(text(mid)?), rid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streams_name_is_made_once_and_follows_its_tags() {
+        let mut names = Vec::new();
+        let (one, h) = (Tag::new(b"1").unwrap(), Tag::new(b"h").unwrap());
+        let named = name(&mut names, 2, &one, Some(h)).unwrap();
+        assert_eq!((&*named.0, named.1.as_deref()), ("1", Some("h")));
+        assert_eq!(name(&mut names, 2, &one, Some(h)), Some(named), "kept");
+        let other = name(&mut names, 2, &one, None).unwrap();
+        assert_eq!(other.1, None, "a stream whose tags changed is named again");
+        assert_eq!(name(&mut names, 0, &Tag::new(&[0xff]).unwrap(), None), None, "a mid that is not text");
     }
 }
