@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use str0m::bwe::Bitrate;
-use str0m::media::{Mid, Rid};
+use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
@@ -200,22 +200,26 @@ impl Peer {
         }
     }
 
-    /// Whether the own uplink carries this publisher's packets.
-    pub(crate) fn has_uplink(&self) -> bool {
-        self.uplink.is_some()
-    }
-
     /// Tells the own uplink what an accepted offer (`offer`, answered with `answer`) settled
     /// for the m-lines `mids`.
     pub(crate) fn offer_accepted(&mut self, now: Instant, offer: &str, answer: &str, mids: &[Mid]) {
         self.with_uplink(|up, rtc, _| up.answered(now, rtc, offer, answer, mids));
     }
 
-    /// Asks the publisher for a keyframe of a layer through the own uplink; false if there is
-    /// none or the layer never sent.
+    /// Asks the publisher for a keyframe (PLI) of a layer, through whichever session reads
+    /// it; false if the layer never sent (or the peer is gone).
     pub(crate) fn request_keyframe(&mut self, now: Instant, mid: Mid, rid: Option<Rid>) -> bool {
-        let rid = rid.as_ref().map(|r| r.as_bytes());
-        self.with_uplink(|up, _, _| up.request_keyframe(now, mid.as_bytes(), rid)).unwrap_or(false)
+        if self.uplink.is_some() {
+            let rid = rid.as_ref().map(|r| r.as_bytes());
+            return self.with_uplink(|up, _, _| up.request_keyframe(now, mid.as_bytes(), rid)).unwrap_or(false);
+        }
+        let asked = self.with_rtc(|rtc| {
+            let mut api = rtc.direct_api();
+            let stream = api.stream_rx_by_mid(mid, rid)?;
+            stream.request_keyframe(KeyframeRequestKind::Pli);
+            Some(())
+        });
+        matches!(asked, Ok(Some(())))
     }
 
     /// Feeds a datagram the demultiplexer routed here. Returns false if str0m rejected it.

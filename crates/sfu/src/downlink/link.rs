@@ -80,7 +80,6 @@ pub(crate) struct Link {
     streams: Map<Mid, LinkStream>,
     by_ssrc: Map<u32, Mid>,
     extensions: ExtensionIds,
-    remote_known: bool,
     /// The origin of abs-send-time (any instant will do: the browser only differences it).
     epoch: Instant,
 }
@@ -98,7 +97,6 @@ impl Link {
             streams: Map::default(),
             by_ssrc: Map::default(),
             extensions: ExtensionIds::default(),
-            remote_known: false,
             epoch: now,
         })
     }
@@ -107,14 +105,9 @@ impl Link {
     /// certificate (the first answer; later ones renegotiate media only), and the streams
     /// of newly opened m-lines (`history`: what to keep for resends, video only).
     pub(crate) fn answered(&mut self, now: Instant, rtc: &mut Rtc, answer: &str, opened: &[Opened]) {
-        if !self.remote_known {
-            if let (Some(creds), Some(fingerprint)) = (remote_ice_credentials(answer), remote_fingerprint(answer)) {
-                // An answer of `passive` (str0m's; browsers answer `active`) makes us the client.
-                let passive = answer.lines().any(|l| l.trim() == "a=setup:passive");
-                self.transport.set_remote(now, creds, fingerprint, passive);
-                self.remote_known = true;
-            }
-        }
+        // An answer of `passive` (str0m's; browsers answer `active`) makes us the client.
+        let passive = answer.lines().any(|l| l.trim() == "a=setup:passive");
+        set_remote_once(&mut self.transport, now, answer, passive);
         for &(mid, audio, history) in opened {
             if self.streams.contains_key(&mid) {
                 continue;
@@ -280,6 +273,17 @@ pub(crate) fn drain_transport(
     (connected, ended)
 }
 
+/// Gives `transport` the peer's ICE credentials and certificate fingerprint from its `sdp`,
+/// once (later offers and answers renegotiate media only), as the DTLS client if `client`.
+pub(crate) fn set_remote_once(transport: &mut Transport, now: Instant, sdp: &str, client: bool) {
+    if transport.has_remote() {
+        return;
+    }
+    if let (Some(creds), Some(fingerprint)) = (remote_ice_credentials(sdp), remote_fingerprint(sdp)) {
+        transport.set_remote(now, creds, fingerprint, client);
+    }
+}
+
 /// abs-send-time: 6.18 fixed-point seconds, 24 bits.
 fn abs_send_time(since: Duration) -> [u8; 3] {
     let v = ((since.as_nanos() << 18) / 1_000_000_000) as u32 & 0x00ff_ffff;
@@ -288,7 +292,7 @@ fn abs_send_time(since: Duration) -> [u8; 3] {
 }
 
 /// The session's `a=ice-ufrag` and `a=ice-pwd` (BUNDLE: every m-line carries the same).
-pub(crate) fn remote_ice_credentials(sdp: &str) -> Option<IceCreds> {
+fn remote_ice_credentials(sdp: &str) -> Option<IceCreds> {
     let value = |key: &str| {
         sdp.lines().find_map(|l| l.trim().strip_prefix(key)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     };
@@ -296,7 +300,7 @@ pub(crate) fn remote_ice_credentials(sdp: &str) -> Option<IceCreds> {
 }
 
 /// The SHA-256 `a=fingerprint` of the answer's certificate (str0m keeps it to itself).
-pub(crate) fn remote_fingerprint(sdp: &str) -> Option<Vec<u8>> {
+fn remote_fingerprint(sdp: &str) -> Option<Vec<u8>> {
     let hex = sdp.lines().find_map(|l| {
         let (func, value) = l.trim().strip_prefix("a=fingerprint:")?.split_once(' ')?;
         func.eq_ignore_ascii_case("sha-256").then_some(value.trim())

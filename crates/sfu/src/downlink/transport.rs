@@ -145,6 +145,11 @@ impl Transport {
         self.answer_checks(now);
     }
 
+    /// Whether [`Transport::set_remote`] was called.
+    pub fn has_remote(&self) -> bool {
+        self.remote_fingerprint.is_some()
+    }
+
     /// Declares an outgoing stream: its SSRC and clock rate, the RTX SSRC and payload type
     /// that resends use, and how much history is kept for them (`packets`, age).
     pub fn add_stream(

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use str0m::media::{KeyframeRequest, KeyframeRequestKind, Rid};
+use str0m::media::{KeyframeRequest, Rid};
 
 use super::Room;
 use crate::io::RoomEvent;
@@ -42,18 +42,7 @@ impl Room {
         let Some(up) = self.tracks.get(&track) else { return };
         let (publisher, mid) = (up.publisher, up.mid);
         let Some(p) = self.participants.get_mut(&publisher) else { return };
-        let sent = if p.publisher.has_uplink() {
-            let now = self.last_now;
-            Ok(p.publisher.request_keyframe(now, mid, rid).then_some(()))
-        } else {
-            p.publisher.with_rtc(|rtc| {
-                let mut api = rtc.direct_api();
-                let stream = api.stream_rx_by_mid(mid, rid)?;
-                stream.request_keyframe(KeyframeRequestKind::Pli);
-                Some(())
-            })
-        };
-        if let Ok(Some(())) = sent {
+        if p.publisher.request_keyframe(self.last_now, mid, rid) {
             let peer = p.publisher.id;
             self.mark_dirty(peer);
             self.emit(RoomEvent::KeyframeRequested {

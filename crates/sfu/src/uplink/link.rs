@@ -11,7 +11,7 @@ use str0m::Rtc;
 use super::negotiated::{extension_ids, media_line};
 use super::session::{Received, UplinkEvent, UplinkSession};
 use super::streams::Tag;
-use crate::downlink::link::{drain_transport, remote_fingerprint, remote_ice_credentials};
+use crate::downlink::link::{drain_transport, set_remote_once};
 use crate::downlink::{Certificate, IceCreds, Inbound, Transport};
 use crate::io::{Datagram, Proto, Transmit};
 
@@ -34,7 +34,6 @@ pub(crate) struct Uplink {
     transport: Transport,
     /// Made once the first answer names the extension ids.
     session: Option<UplinkSession>,
-    remote_known: bool,
     sender_ssrc: u32,
     /// The RTCP compound being written (kept: written after every packet).
     rtcp: Vec<u8>,
@@ -54,28 +53,16 @@ impl Uplink {
         let mut transport = Transport::new(now, creds, cert, local)?;
         transport.set_receiving();
         let sender_ssrc = *str0m::rtp::Ssrc::new();
-        Some(Uplink {
-            transport,
-            session: None,
-            remote_known: false,
-            sender_ssrc,
-            rtcp: Vec::with_capacity(1200),
-            names: Vec::new(),
-        })
+        Some(Uplink { transport, session: None, sender_ssrc, rtcp: Vec::with_capacity(1200), names: Vec::new() })
     }
 
     /// Takes what an accepted offer settled: the publisher's ICE credentials and
     /// certificate (the first offer; later ones renegotiate media only), who opens DTLS (the
     /// answer says), the extension ids, and each m-line's codecs and repair payload types.
     pub(crate) fn answered(&mut self, now: Instant, rtc: &Rtc, offer: &str, answer: &str, mids: &[Mid]) {
-        if !self.remote_known {
-            if let (Some(creds), Some(fingerprint)) = (remote_ice_credentials(offer), remote_fingerprint(offer)) {
-                // str0m answers a browser's `actpass` with `passive`: the browser opens DTLS.
-                let client = answer.lines().any(|l| l.trim() == "a=setup:active");
-                self.transport.set_remote(now, creds, fingerprint, client);
-                self.remote_known = true;
-            }
-        }
+        // str0m answers a browser's `actpass` with `passive`: the browser opens DTLS.
+        let client = answer.lines().any(|l| l.trim() == "a=setup:active");
+        set_remote_once(&mut self.transport, now, offer, client);
         // Every offer lists every m-line: the ids of all of them, as they now stand.
         let ids = extension_ids(rtc, mids);
         let session = match self.session.as_mut() {
