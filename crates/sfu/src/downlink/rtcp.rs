@@ -14,6 +14,11 @@ const PT_RR: u8 = 201;
 const PT_SDES: u8 = 202;
 const PT_RTPFB: u8 = 205;
 const PT_PSFB: u8 = 206;
+/// Extended reports (RFC 3611 §2).
+const PT_XR: u8 = 207;
+/// XR block types: the receiver's reference time and the sender's reply to it (RFC 3611 §4.4, §4.5).
+const XR_RRTR: u8 = 4;
+const XR_DLRR: u8 = 5;
 
 /// Feedback message types of RTPFB (RFC 4585 §6.2, draft-holmer-rmcat-transport-wide-cc-extensions).
 const RTPFB_NACK: u8 = 1;
@@ -442,6 +447,42 @@ pub fn write_remb(out: &mut Vec<u8>, sender_ssrc: u32, bitrate_bps: u64, ssrcs: 
     finish(out, start);
 }
 
+/// Appends an extended report from `sender_ssrc` with one receiver reference time block
+/// (RFC 3611 §4.4) at `ntp`: a receiver's way to learn its round trip, since the media's
+/// sender answers it with a DLRR block ([`read_dlrr`]) as it answers an SR with a report block.
+pub fn write_rrtr(out: &mut Vec<u8>, sender_ssrc: u32, ntp: u64) {
+    let start = begin(out, 0, PT_XR);
+    out.extend_from_slice(&sender_ssrc.to_be_bytes());
+    out.extend_from_slice(&[XR_RRTR, 0, 0, 2]);
+    out.extend_from_slice(&ntp.to_be_bytes());
+    finish(out, start);
+}
+
+/// Reads one RTCP packet (`packet`: its header included) for a DLRR sub-block about
+/// `receiver_ssrc` (RFC 3611 §4.5): the middle 32 bits of that receiver's last RRTR as heard
+/// (LRR) and the delay since, in 1/65536 s — what [`round_trip`] takes. None for any other
+/// packet, a block without that SSRC, or bytes cut short.
+pub fn read_dlrr(packet: &[u8], receiver_ssrc: u32) -> Option<(u32, u32)> {
+    if packet.get(1) != Some(&PT_XR) {
+        return None;
+    }
+    let mut blocks = packet.get(8..)?;
+    while let &[block_type, _, hi, lo, ref rest @ ..] = blocks {
+        let len = usize::from(u16::from_be_bytes([hi, lo])) * 4;
+        let body = rest.get(..len)?;
+        if block_type == XR_DLRR {
+            for item in body.chunks_exact(12) {
+                let word = |i: usize| u32::from_be_bytes([item[i], item[i + 1], item[i + 2], item[i + 3]]);
+                if word(0) == receiver_ssrc {
+                    return Some((word(4), word(8)));
+                }
+            }
+        }
+        blocks = &rest[len..];
+    }
+    None
+}
+
 /// Helper: NTP 64-bit timestamp from a duration since the Unix epoch (RFC 3550 / RFC 5905: seconds since 1900 in the high 32 bits, fraction in the low).
 ///
 /// The seconds wrap in 2036 (NTP era 1), as every RTCP peer expects: only differences of
@@ -859,5 +900,35 @@ mod tests {
         // Across the 16.16 wrap, and a unit below zero from truncation.
         assert_eq!(round_trip(0x0000_1000, 0xffff_f000, 0), Some(Duration::from_millis(125)));
         assert_eq!(round_trip(0x0001_0000, 0x0000_8000, 0x0000_8001), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_receiver_reference_time_is_an_xr_that_other_parsers_skip() {
+        let mut out = Vec::new();
+        write_rrtr(&mut out, 0x0102_0304, 0x1122_3344_5566_7788);
+        assert_eq!(out, [0x80, 207, 0, 4, 1, 2, 3, 4, 4, 0, 0, 2, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+        let mut items = Vec::new();
+        assert!(parse(&out, &mut items), "an XR is a well-formed packet to skip");
+        assert!(items.is_empty());
+    }
+
+    #[test]
+    fn the_dlrr_for_our_ssrc_is_found_among_blocks_and_sub_blocks() {
+        // XR from 0x0a: an RRTR block (skipped), then a DLRR with sub-blocks for 0x0b and 0x0c.
+        let mut xr = vec![0x80, 207, 0, 0, 0, 0, 0, 0x0a, 4, 0, 0, 2, 9, 9, 9, 9, 9, 9, 9, 9, 5, 0, 0, 6];
+        for (ssrc, lrr, dlrr) in [(0x0bu32, 0x1111_2222u32, 0x0000_1000u32), (0x0c, 0x3333_4444, 0x0000_2000)] {
+            for w in [ssrc, lrr, dlrr] {
+                xr.extend_from_slice(&w.to_be_bytes());
+            }
+        }
+        let words = (xr.len() / 4 - 1) as u16;
+        xr[2..4].copy_from_slice(&words.to_be_bytes());
+        assert_eq!(read_dlrr(&xr, 0x0c), Some((0x3333_4444, 0x0000_2000)));
+        assert_eq!(read_dlrr(&xr, 0x0b), Some((0x1111_2222, 0x0000_1000)));
+        assert_eq!(read_dlrr(&xr, 0x0d), None, "no sub-block about that receiver");
+        assert_eq!(read_dlrr(&xr[..xr.len() - 4], 0x0c), None, "a block cut short");
+        let mut rr = Vec::new();
+        write_receiver_report(&mut rr, 0x0c, &[]);
+        assert_eq!(read_dlrr(&rr, 0x0c), None, "not an XR");
     }
 }

@@ -3,7 +3,7 @@
 //! answers (the publisher side of [`crate::downlink::link`]).
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use str0m::media::{Mid, Rid};
 use str0m::Rtc;
@@ -70,7 +70,10 @@ impl Uplink {
                 session.set_ids(ids);
                 session
             }
-            None => self.session.insert(UplinkSession::new(now, ids, self.sender_ssrc)),
+            None => {
+                let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                self.session.insert(UplinkSession::new(now, wall, ids, self.sender_ssrc))
+            }
         };
         for &mid in mids {
             if let Some((tag, line)) = media_line(rtc, mid) {

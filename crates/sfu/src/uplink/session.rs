@@ -10,7 +10,9 @@ use super::register::Arrival;
 use super::rtp::{parse, unwrap_rtx, ExtIds, ExtValues};
 use super::streams::{Route, Streams, Tag};
 use super::twcc::TwccReceipts;
-use crate::downlink::rtcp::{write_nack, write_pli, write_receiver_report};
+use crate::downlink::rtcp::{
+    ntp_from_unix, ntp_middle32, read_dlrr, round_trip, write_nack, write_pli, write_receiver_report, write_rrtr,
+};
 
 /// How often each stream's reception is reported.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -23,8 +25,11 @@ pub const TWCC_INTERVAL: Duration = Duration::from_millis(50);
 /// nobody is sent, or that its bandwidth no longer carries).
 pub const PAUSED_AFTER: Duration = Duration::from_millis(1_500);
 
-/// The round trip assumed until one is known, for spacing repeated NACKs.
+/// The round trip assumed until one is measured, for spacing repeated NACKs.
 const DEFAULT_RTT: Duration = Duration::from_millis(100);
+
+/// A round trip longer than this is a clock step or a confused peer, not a path: ignored.
+const MAX_RTT: Duration = Duration::from_secs(5);
 
 const PT_SR: u8 = 200;
 
@@ -81,6 +86,8 @@ pub struct UplinkStats {
     pub duplicates: u64,
     /// Padding only (bandwidth probes): counted for feedback, nothing to forward.
     pub padding: u64,
+    /// The round trip to the publisher, smoothed; None until its first DLRR reply.
+    pub round_trip: Option<Duration>,
 }
 
 /// The receive side of one publisher connection.
@@ -90,6 +97,9 @@ pub struct UplinkSession {
     streams: Streams,
     twcc: TwccReceipts,
     sender_ssrc: u32,
+    /// The NTP clock of our reference time reports: wall time since the Unix epoch at an instant.
+    wall: (Instant, Duration),
+    /// The round trip NACKs are spaced by: measured (RFC 3611 RRTR / DLRR), or the default.
     rtt: Duration,
     next_report: Option<Instant>,
     next_twcc: Option<Instant>,
@@ -103,13 +113,15 @@ pub struct UplinkSession {
 }
 
 impl UplinkSession {
-    /// A session reading the extension ids `ids`, sending its RTCP as `sender_ssrc`.
-    pub fn new(now: Instant, ids: ExtIds, sender_ssrc: u32) -> UplinkSession {
+    /// A session reading the extension ids `ids`, sending its RTCP as `sender_ssrc`; `wall`
+    /// is the wall-clock time since the Unix epoch at `now` (the session never reads a clock).
+    pub fn new(now: Instant, wall: Duration, ids: ExtIds, sender_ssrc: u32) -> UplinkSession {
         UplinkSession {
             ids,
             streams: Streams::new(),
             twcc: TwccReceipts::new(now),
             sender_ssrc,
+            wall: (now, wall),
             rtt: DEFAULT_RTT,
             next_report: None,
             next_twcc: None,
@@ -139,6 +151,25 @@ impl UplinkSession {
     /// The round trip to the publisher, when known: repeated NACKs wait that long.
     pub fn set_rtt(&mut self, rtt: Duration) {
         self.rtt = rtt;
+    }
+
+    /// Our NTP time at `now`.
+    fn ntp(&self, now: Instant) -> u64 {
+        let (at, wall) = self.wall;
+        ntp_from_unix(wall + now.saturating_duration_since(at))
+    }
+
+    /// Takes a round-trip sample: smoothed as TCP does (RFC 6298: 7/8 of the old, 1/8 of the new).
+    fn observe_round_trip(&mut self, sample: Duration) {
+        if sample > MAX_RTT {
+            return;
+        }
+        let smoothed = match self.stats.round_trip {
+            Some(old) => (old * 7 + sample) / 8,
+            None => sample,
+        };
+        self.stats.round_trip = Some(smoothed);
+        self.rtt = smoothed;
     }
 
     /// Reads a decrypted RTP packet; the packet to forward, if it is one.
@@ -213,7 +244,8 @@ impl UplinkSession {
     }
 
     /// Reads a decrypted compound RTCP packet from the publisher: its sender reports, which
-    /// the receiver reports echo for its round-trip time.
+    /// the receiver reports echo for the publisher's round trip, and its replies to our
+    /// reference time reports, which give ours.
     pub fn receive_rtcp(&mut self, now: Instant, compound: &[u8]) -> bool {
         let mut rest = compound;
         while let &[first, pt, hi, lo, ..] = rest {
@@ -229,6 +261,10 @@ impl UplinkSession {
                     if let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) {
                         s.register.on_sender_report(now, ntp);
                     }
+                }
+            } else if let Some((lrr, dlrr)) = read_dlrr(this, self.sender_ssrc) {
+                if let Some(sample) = round_trip(ntp_middle32(self.ntp(now)), lrr, dlrr) {
+                    self.observe_round_trip(sample);
                 }
             }
             rest = after;
@@ -274,6 +310,10 @@ impl UplinkSession {
             Vec::new()
         };
         write_receiver_report(out, self.sender_ssrc, &blocks);
+        if report_due {
+            // The publisher answers with a DLRR block: our round trip, for spacing NACKs.
+            write_rrtr(out, self.sender_ssrc, self.ntp(now));
+        }
         let mut feedback = report_due;
         let rtt = self.rtt;
         if due(self.next_nack) {
@@ -333,9 +373,11 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
     const US: u32 = 0x5eed;
+    /// 2026-12-07, the wall time of the sessions' start.
+    const WALL: Duration = Duration::from_secs(1_796_601_600);
 
     fn session(now: Instant) -> UplinkSession {
-        let mut s = UplinkSession::new(now, test_ids(), US);
+        let mut s = UplinkSession::new(now, WALL, test_ids(), US);
         let video = MediaLine { codecs: vec![(96, 90_000)], rtx: vec![(97, 96)] };
         s.streams().set_line(Tag::new(b"1").unwrap(), video);
         s
@@ -436,6 +478,57 @@ mod tests {
         assert!(!s.receive_rtcp(t0, &[0x80, 200, 0, 9]), "a length past the end");
     }
 
+    /// The NTP time of the first receiver reference time report in `out`, if any.
+    fn rrtr(out: &[u8]) -> Option<u64> {
+        let mut rest = out;
+        while let &[_, pt, hi, lo, ..] = rest {
+            let len = (usize::from(u16::from_be_bytes([hi, lo])) + 1) * 4;
+            if pt == 207 && rest[8] == 4 {
+                return Some(u64::from_be_bytes(rest[12..20].try_into().unwrap()));
+            }
+            rest = &rest[len..];
+        }
+        None
+    }
+
+    /// Whether `out` asks again for `seq` of SSRC 100.
+    fn nacks(out: &[u8], seq: u16) -> bool {
+        !out.is_empty() && feedback(out).contains(&Feedback::Nack { ssrc: 100, seqs: vec![seq] })
+    }
+
+    #[test]
+    fn the_round_trip_from_the_publishers_dlrr_spaces_repeated_nacks() {
+        let t0 = Instant::now();
+        let mut s = session(t0);
+        s.receive_rtp(t0, &packet(100, 0, 0, b"h", None));
+        // Each report carries our reference time; the publisher's reply names it and how long
+        // it held it: here 10 ms of a 40 ms exchange, so the path's round trip is 30 ms.
+        let mut out = Vec::new();
+        assert!(s.poll_rtcp(t0 + REPORT_INTERVAL, &mut out));
+        let ntp = rrtr(&out).expect("a reference time report beside the receiver report");
+        assert_eq!(ntp, ntp_from_unix(WALL + REPORT_INTERVAL), "our NTP clock is the wall time");
+        assert_eq!(s.stats().round_trip, None, "no round trip before a reply");
+        let mut xr = vec![0x80, 207, 0, 5, 0, 0, 0, 100, 5, 0, 0, 3];
+        for word in [US, ntp_middle32(ntp), 655] {
+            xr.extend_from_slice(&word.to_be_bytes());
+        }
+        assert!(s.receive_rtcp(t0 + REPORT_INTERVAL + MS * 40, &xr));
+        let rtt = s.stats().round_trip.expect("measured");
+        assert!(rtt.abs_diff(MS * 30) < MS, "{rtt:?}");
+        // A hole is asked for at once, then again a round trip later, not the assumed 100 ms.
+        let t1 = t0 + REPORT_INTERVAL + MS * 50;
+        s.receive_rtp(t1, &packet(100, 1, 1, b"h", None));
+        s.receive_rtp(t1, &packet(100, 3, 2, b"h", None));
+        out.clear();
+        s.poll_rtcp(t1, &mut out);
+        assert!(nacks(&out, 2), "the first NACK at once");
+        out.clear();
+        s.poll_rtcp(t1 + MS * 28, &mut out);
+        assert!(!nacks(&out, 2), "not again within the round trip");
+        s.poll_rtcp(t1 + MS * 31, &mut out);
+        assert!(nacks(&out, 2), "again once it has passed");
+    }
+
     #[test]
     fn a_keyframe_request_becomes_a_pli_for_that_layer() {
         let t0 = Instant::now();
@@ -534,7 +627,7 @@ mod cost {
     #[ignore = "a measurement harness, run by hand under callgrind"]
     fn uplink_cost() {
         let t0 = Instant::now();
-        let mut session = UplinkSession::new(t0, test_ids(), 1);
+        let mut session = UplinkSession::new(t0, Duration::ZERO, test_ids(), 1);
         session.streams().set_line(Tag::new(b"0").unwrap(), MediaLine { codecs: vec![(111, 48_000)], rtx: vec![] });
         let video = MediaLine { codecs: vec![(96, 90_000)], rtx: vec![(97, 96)] };
         session.streams().set_line(Tag::new(b"1").unwrap(), video);
