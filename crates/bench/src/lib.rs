@@ -30,6 +30,7 @@ mod remb;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sojourn;
 pub mod stats;
 pub mod synth;
 pub mod target;

@@ -8,7 +8,9 @@
 use crate::machine_speed::Speed;
 use crate::plan::Ctx;
 use crate::procstat::{self, ProcSample};
+use crate::sojourn::Histogram;
 use crate::stats::{loss_pct, percentile};
+use crate::target::Target;
 
 /// What the bench reads at one instant; every count is cumulative.
 pub(crate) struct Mark {
@@ -25,6 +27,8 @@ pub(crate) struct Mark {
     server_drops: Option<u64>,
     steal_ms: Option<f64>,
     speed: Option<Speed>,
+    /// The server's own sojourn histogram (Convene only).
+    sojourn: Option<Histogram>,
 }
 
 /// One minute of the window: what a user felt beside what each side spent.
@@ -34,6 +38,8 @@ pub struct Minute {
     pub at_s: f64,
     /// SFU-added latency p99 of the samples of the minute; `None` without samples.
     pub latency_p99_ms: Option<f64>,
+    /// The p99 of the minute's packets' stay in the server, by its own histogram.
+    pub server_sojourn_p99_ms: Option<f64>,
     pub loss_pct: f64,
     /// Packets the server forwarded per second, as the subscribers received them.
     pub forwarded_pps: f64,
@@ -55,7 +61,9 @@ pub struct Minute {
 impl Mark {
     /// Reads everything now, `at_s` seconds into the window; the machine's speed is measured
     /// first, off the run's own threads (it blocks ~0.1 s).
-    pub(crate) async fn take(ctx: &Ctx, at_s: f64, server_pid: u32) -> Mark {
+    pub(crate) async fn take(ctx: &Ctx, at_s: f64, target: &Target) -> Mark {
+        let server_pid = target.pid;
+        let sojourn = crate::sojourn::scrape(target).await;
         let speed = tokio::task::spawn_blocking(crate::machine_speed::measure).await.ok();
         let (mut expected, mut received, mut packets, mut lag) = (0, 0, 0, 0);
         let mut latency_counts = Vec::new();
@@ -89,6 +97,7 @@ impl Mark {
             server_drops: crate::net::udp_drops_of(server_pid),
             steal_ms: procstat::steal_ms(),
             speed,
+            sojourn,
         }
     }
 
@@ -120,6 +129,12 @@ fn spent(from: &Mark, to: &Mark) -> Minute {
     Minute {
         at_s: to.at_s,
         latency_p99_ms: None,
+        server_sojourn_p99_ms: to
+            .sojourn
+            .as_ref()
+            .zip(from.sojourn.as_ref())
+            .and_then(|(b, a)| b.since(a).quantile(0.99))
+            .map(|s| s * 1_000.0),
         loss_pct: loss_pct(to.expected.saturating_sub(from.expected), to.received.saturating_sub(from.received)),
         forwarded_pps: to.packets.saturating_sub(from.packets) as f64 / span,
         server_cpu_pct: pct(|s| s.cpu_s, from.server, to.server),
@@ -173,6 +188,7 @@ mod tests {
             server_drops: Some(drops),
             steal_ms: Some(steal_ms),
             speed: None,
+            sojourn: None,
         }
     }
 

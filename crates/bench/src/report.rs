@@ -33,6 +33,11 @@ pub struct Report {
     pub joins_without_media: usize,
     /// Sender's stamp just before encryption → kernel receive timestamp at the subscriber. µs.
     pub latency_us: Spread,
+    /// The server's own histogram of a media packet's stay in it (Convene only,
+    /// [`crate::sojourn`]): p50 and p99, µs, interpolated within its buckets.
+    pub server_sojourn_us: [Option<u64>; 2],
+    /// Media packets that histogram counted in the window.
+    pub server_sojourn_packets: u64,
     /// Mean RFC 3550 interarrival jitter over the received streams, ms.
     pub jitter_ms: f64,
     pub loss_pct: f64,
@@ -108,6 +113,8 @@ impl Default for Report {
             join_stages_p95: [None; 5],
             joins_without_media: 0,
             latency_us: Spread::default(),
+            server_sojourn_us: [None; 2],
+            server_sojourn_packets: 0,
             jitter_ms: 0.0,
             loss_pct: 0.0,
             expected_packets: 0,
@@ -179,6 +186,10 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
             "SFU latency ms p50 / p99 / max",
             format!("{} / {} / {}", ms(r.latency_us.p50), ms(r.latency_us.p99), ms(r.latency_us.max)),
         ),
+        (
+            "in-server sojourn ms p50 / p99 (packets)",
+            format!("{} / {} ({})", ms(r.server_sojourn_us[0]), ms(r.server_sojourn_us[1]), r.server_sojourn_packets),
+        ),
         ("jitter ms (mean)", format!("{:.3}", r.jitter_ms)),
         ("packet loss %", format!("{:.3}", r.loss_pct)),
         ("sent packets/s", format!("{:.0}", r.sent_pps)),
@@ -232,13 +243,14 @@ fn minutes_table(minutes: &[Minute]) -> String {
         return out;
     }
     let opt = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
-    out += "minute | latency p99 ms | loss % | forwarded packets/s | server CPU % (kernel) | server UDP drops | steal ms | generator CPU % | generator lag | machine probe ms (arithmetic / memory)\n";
+    out += "minute | latency p99 ms | in-server p99 ms | loss % | forwarded packets/s | server CPU % (kernel) | server UDP drops | steal ms | generator CPU % | generator lag | machine probe ms (arithmetic / memory)\n";
     for m in minutes {
         let _ = writeln!(
             out,
-            "{:>4.0}s | {} | {:.3} | {:.0} | {} ({}) | {} | {} | {} | {} | {}",
+            "{:>4.0}s | {} | {} | {:.3} | {:.0} | {} ({}) | {} | {} | {} | {} | {}",
             m.at_s,
             opt(m.latency_p99_ms, 2),
+            opt(m.server_sojourn_p99_ms, 2),
             m.loss_pct,
             m.forwarded_pps,
             opt(m.server_cpu_pct, 0),
@@ -254,6 +266,11 @@ fn minutes_table(minutes: &[Minute]) -> String {
     let (low, high) = p99s.fold((f64::INFINITY, 0.0f64), |(l, h), ms| (l.min(ms), h.max(ms)));
     if high > 0.0 {
         let _ = writeln!(out, "latency p99 by minute: lowest {low:.2} ms, highest {high:.2} ms");
+    }
+    let inside = minutes.iter().filter_map(|m| m.server_sojourn_p99_ms);
+    let (low, high) = inside.fold((f64::INFINITY, 0.0f64), |(l, h), ms| (l.min(ms), h.max(ms)));
+    if high > 0.0 {
+        let _ = writeln!(out, "in-server p99 by minute: lowest {low:.2} ms, highest {high:.2} ms");
     }
     out
 }
@@ -407,13 +424,15 @@ pub fn rounds(rounds: &[Vec<Report>]) -> String {
         });
         let cpu = series(&|c, _| Some(c.cpu_us_per_packet));
         let latency = series(&|c, _| c.latency_us.p99.map(|us| us as f64 / 1000.0));
+        let sojourn = series(&|c, _| c.server_sojourn_us[1].map(|us| us as f64 / 1000.0));
         let join = series(&|c, _| c.join_ms.p99.map(|ms| ms as f64));
         let loss = series(&|c, _| Some(c.loss_pct));
-        let rows: [(&str, &[f64], usize, &str); 6] = [
+        let rows: [(&str, &[f64], usize, &str); 7] = [
             ("packets per CPU-s ÷ janus", &per_janus, 2, "×"),
             ("CPU per packet ÷ plain forwarder", &per_ceiling, 2, "×"),
             ("CPU µs per forwarded packet", &cpu, 2, ""),
             ("SFU latency p99 ms", &latency, 2, ""),
+            ("in-server sojourn p99 ms", &sojourn, 2, ""),
             ("join p99 ms", &join, 0, ""),
             ("packet loss %", &loss, 3, ""),
         ];

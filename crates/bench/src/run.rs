@@ -138,6 +138,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let server_drops_before = crate::net::udp_drops_of(target.pid);
     let steal_before = procstat::steal_ms();
     let cpu_before = procstat::sample(target.pid);
+    let sojourn_before = crate::sojourn::scrape(target).await;
     ctx.phase.store(PHASE_MEASURE, Ordering::Relaxed);
     let window_start = Instant::now();
     let deadline = window_start + Duration::from_secs_f64(scenario.duration_s);
@@ -149,7 +150,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     let mut marks = Vec::new();
     let mut next_mark = every.map(|_| window_start + MINUTE);
     if every.is_some() {
-        marks.push(Mark::take(&ctx, 0.0, target.pid).await);
+        marks.push(Mark::take(&ctx, 0.0, target).await);
     }
     while Instant::now() < deadline {
         let wake = [next_rss, next_mark].into_iter().flatten().fold(deadline, Instant::min);
@@ -158,7 +159,7 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
             Some(done) = tasks.join_next() => collect(done, &mut errors),
         }
         if let Some(at) = next_mark.filter(|at| Instant::now() >= *at) {
-            marks.push(Mark::take(&ctx, window_start.elapsed().as_secs_f64().round(), target.pid).await);
+            marks.push(Mark::take(&ctx, window_start.elapsed().as_secs_f64().round(), target).await);
             next_mark = Some(at + MINUTE);
         }
         if let (Some(at), Some(e)) = (next_rss, every) {
@@ -173,9 +174,10 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     ctx.phase.store(PHASE_DONE, Ordering::Relaxed);
     let window = window_start.elapsed().as_secs_f64();
     if marks.last().is_some_and(|m| m.at_s() < window.round()) {
-        marks.push(Mark::take(&ctx, window.round(), target.pid).await);
+        marks.push(Mark::take(&ctx, window.round(), target).await);
     }
     let cpu_after = procstat::sample(target.pid);
+    let sojourn_after = crate::sojourn::scrape(target).await;
     let drops_after = crate::net::udp_rcvbuf_errors();
     let server_drops_after = crate::net::udp_drops_of(target.pid);
     let steal_after = procstat::steal_ms();
@@ -185,6 +187,12 @@ pub async fn run(target: &Target, scenario: &Scenario, client_threads: usize) ->
     report.target = target.kind;
     report.scenario = scenario.clone();
     report.load_before = load_before;
+    if let (Some(after), Some(before)) = (sojourn_after, sojourn_before) {
+        let window = after.since(&before);
+        let us = |q| window.quantile(q).map(|s| (s * 1e6) as u64);
+        report.server_sojourn_us = [us(0.5), us(0.99)];
+        report.server_sojourn_packets = window.count();
+    }
     report.udp_rcvbuf_drops = drops_after.zip(drops_before).map_or(0, |(a, b)| a.saturating_sub(b));
     report.server_udp_drops = server_drops_after.zip(server_drops_before).map_or(0, |(a, b)| a.saturating_sub(b));
     report.steal_ms = steal_after.zip(steal_before).map_or(0.0, |(a, b)| (a - b).max(0.0));

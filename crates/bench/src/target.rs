@@ -32,6 +32,8 @@ pub struct Target {
     /// loopback candidate) this host's own IPv4 address, which the kernel delivers through
     /// the loopback device just the same.
     pub client_ip: IpAddr,
+    /// Convene started here: the bearer token its `/metrics` asks for.
+    pub metrics_token: Option<String>,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -44,6 +46,7 @@ impl Target {
             url: url.trim_end_matches('/').to_owned(),
             pid,
             client_ip: LOOPBACK,
+            metrics_token: None,
             child: None,
             _dir: None,
         }
@@ -59,8 +62,14 @@ impl Target {
         let dir = tempfile::tempdir()?;
         let http = free_tcp_port()?;
         let media = free_udp_port()?;
+        let token = {
+            use rand::distributions::{Alphanumeric, DistString};
+            Alphanumeric.sample_string(&mut rand::thread_rng(), 32)
+        };
         let mut cmd = pinned(bin, cpus);
         cmd.args(["--listen", &format!("127.0.0.1:{http}")])
+            // Its own account of the latency it adds, read from /metrics (crate::sojourn).
+            .args(["--metrics-token", &token])
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--media-listen", &format!("127.0.0.1:{media}")])
@@ -88,6 +97,7 @@ impl Target {
             url: format!("http://127.0.0.1:{http}"),
             pid: child.id(),
             client_ip: LOOPBACK,
+            metrics_token: Some(token),
             child: Some(child),
             _dir: None,
         };
@@ -123,6 +133,7 @@ impl Target {
             url: format!("ws://127.0.0.1:{ws}"),
             pid: child.id(),
             client_ip: ip,
+            metrics_token: None,
             child: Some(child),
             _dir: None,
         };
@@ -145,6 +156,7 @@ impl Target {
             url: addr.to_string(),
             pid: child.id(),
             client_ip: LOOPBACK,
+            metrics_token: None,
             child: Some(child),
             _dir: None,
         };
@@ -164,6 +176,7 @@ impl Target {
             url: addr.to_string(),
             pid: std::process::id(),
             client_ip: LOOPBACK,
+            metrics_token: None,
             child: None,
             _dir: None,
         })

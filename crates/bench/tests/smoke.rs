@@ -20,6 +20,8 @@ async fn two_participants_exchange_media_through_convene() {
     // A debug build on a shared machine would count as overloaded: the marks off, as the
     // smoke scenario runs (Convene's overload admission is the subject of the test below).
     config.media_high_water = convene::media::HighWater { busy_pct: 100, delay_ms: 60_000 };
+    let token = "smoke-metrics-token-0123456789";
+    config.metrics_token = Some(token.to_owned());
     let state = AppState::new(config).await.expect("server state");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(convene::server::serve(state, listener, async {
@@ -27,7 +29,8 @@ async fn two_participants_exchange_media_through_convene() {
     }));
 
     let scenario = Scenario::preset("smoke").unwrap();
-    let target = Target::external(&format!("http://{addr}"), std::process::id());
+    let mut target = Target::external(&format!("http://{addr}"), std::process::id());
+    target.metrics_token = Some(token.to_owned());
     let report = tokio::time::timeout(Duration::from_secs(60), convene_bench::run::run(&target, &scenario, 1))
         .await
         .expect("the smoke run ends within a minute")
@@ -45,6 +48,9 @@ async fn two_participants_exchange_media_through_convene() {
     assert_eq!(report.join_ms.n, 1, "the second joiner's time to the first frame is measured: {table}");
     assert!(report.latency_us.n > 0 && report.server_cpu_s > 0.0, "{table}");
     assert_eq!(report.foreign_packets, 0, "{table}");
+    // The server's own histogram counted the packets it forwarded, and how long each stayed.
+    assert!(report.server_sojourn_packets > 100, "{table}");
+    assert!(report.server_sojourn_us[1].is_some_and(|p99| p99 > 0), "{table}");
 
     let json = serde_json::to_value(&report).unwrap();
     assert!(json["join_ms"]["p99"].is_u64() && json["packets_per_cpu_s"].is_f64(), "{json}");

@@ -196,6 +196,13 @@ async fn meetings_spread_over_worker_threads(backend: Backend) {
             }
         }
     }
+    // The server's own account of the latency it adds counted the packets it forwarded.
+    let text = String::from_utf8_lossy(&app.get("/metrics", Some(common::METRICS_TOKEN)).await.bytes).into_owned();
+    let counted = text
+        .lines()
+        .find_map(|l| l.strip_prefix("media_packet_sojourn_seconds_count "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(counted.is_some_and(|n| n > 0.0), "no sojourn histogram:\n{text}");
     drop(meetings);
     app.stop().await;
 }

@@ -17,6 +17,7 @@ mod events;
 mod load;
 mod peer_budget;
 mod router;
+pub(crate) mod sojourn;
 mod tcp;
 mod udp;
 mod worker;

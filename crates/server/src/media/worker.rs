@@ -20,6 +20,7 @@ use super::command::Command;
 use super::events::{self, EventSender, MeetingEvent};
 use super::load::{thread_cpu_time, Board, Governor, Meter};
 use super::router::{FastMap, Outlet, Packet, Paths, Router};
+use super::sojourn::Sojourns;
 use super::tcp::Writers;
 use super::udp::{Inbox, Outbox, BATCH};
 use crate::config::HighWater;
@@ -86,6 +87,10 @@ pub(super) struct Worker {
     foreign: FastMap<SocketAddr, (usize, String)>,
     /// UDP datagrams to send, flushed in batches.
     outbox: Outbox,
+    /// Datagrams the rooms gave to send, ever (a media packet that raised it made something).
+    produced: u64,
+    /// Media packets handled whose sends are not out yet, for the sojourn histogram.
+    sojourns: Sojourns,
     /// Where recorded packets go (never blocks).
     recorder: PacketSink,
     /// Where microphone packets go while a meeting has live captions (never blocks); none
@@ -163,6 +168,8 @@ impl Worker {
             paths: Paths::default(),
             foreign: FastMap::default(),
             outbox,
+            produced: 0,
+            sojourns: Sojourns::new(),
             recorder,
             captioner,
             sent,
@@ -226,10 +233,15 @@ impl Worker {
                 let Ok(packet) = outlet.packets.try_recv() else { break };
                 busy = true;
                 let now = Instant::now();
-                if is_rtp(&packet.contents) {
+                let media = is_rtp(&packet.contents);
+                if media {
                     self.meter.waited(now.saturating_duration_since(packet.at));
                 }
+                let produced = self.produced;
                 self.datagram(now, packet.proto, packet.source, &packet.contents);
+                if media && self.produced > produced {
+                    self.sojourns.arrived(packet.at);
+                }
             }
             let read_at = Instant::now();
             backlog = false;
@@ -243,11 +255,19 @@ impl Worker {
                     for i in 0..n {
                         if let Some((source, contents)) = inbox.get(i) {
                             let now = Instant::now();
-                            if is_rtp(contents) {
+                            let media = is_rtp(contents);
+                            let mut arrived = now;
+                            if media {
                                 let waited = inbox.waited(i, now);
-                                self.meter.waited(waited.unwrap_or(now.saturating_duration_since(self.ready_at)));
+                                let waited = waited.unwrap_or(now.saturating_duration_since(self.ready_at));
+                                self.meter.waited(waited);
+                                arrived = now.checked_sub(waited).unwrap_or(now);
                             }
+                            let produced = self.produced;
                             self.inbound(now, source, contents);
+                            if media && self.produced > produced {
+                                self.sojourns.arrived(arrived);
+                            }
                         }
                     }
                     // A full batch left datagrams behind: they have waited since before.
@@ -269,6 +289,7 @@ impl Worker {
             self.measure();
             // The round's sends, together (see FLUSH_WITHIN).
             flush(&mut self.outbox, &self.socket);
+            self.sojourns.sent(Instant::now());
             if busy {
                 continue;
             }
@@ -391,6 +412,7 @@ impl Worker {
             match slot.room.poll_output() {
                 Output::Transmit(t) => {
                     sent += t.contents.len() as u64;
+                    self.produced += 1;
                     match t.proto {
                         Proto::Udp => {
                             self.outbox.push(t.destination, t.contents);
@@ -418,6 +440,9 @@ impl Worker {
         // cost for every three packets of a ten-person meeting.)
         if self.outbox.waited(Instant::now()) >= FLUSH_WITHIN {
             flush(&mut self.outbox, &self.socket);
+            // Every packet handled so far is out in full (a flush inside the loop above may
+            // have sent only part of this one's copies: those count at the next).
+            self.sojourns.sent(Instant::now());
         }
         let forwarded = slot.room.forwarded_packets();
         if forwarded > slot.forwarded {
