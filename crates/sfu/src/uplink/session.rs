@@ -75,7 +75,7 @@ pub enum UplinkEvent {
     },
 }
 
-/// What the session dropped, by reason.
+/// What the session dropped, by reason, and the round trip it measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UplinkStats {
     /// Not RTP, or cut short.
@@ -99,8 +99,6 @@ pub struct UplinkSession {
     sender_ssrc: u32,
     /// The NTP clock of our reference time reports: wall time since the Unix epoch at an instant.
     wall: (Instant, Duration),
-    /// The round trip NACKs are spaced by: measured (RFC 3611 RRTR / DLRR), or the default.
-    rtt: Duration,
     next_report: Option<Instant>,
     next_twcc: Option<Instant>,
     /// When a NACK is next due on any stream (kept, not searched for after every packet).
@@ -122,7 +120,6 @@ impl UplinkSession {
             twcc: TwccReceipts::new(now),
             sender_ssrc,
             wall: (now, wall),
-            rtt: DEFAULT_RTT,
             next_report: None,
             next_twcc: None,
             next_nack: None,
@@ -143,14 +140,9 @@ impl UplinkSession {
         &mut self.streams
     }
 
-    /// What was dropped so far.
+    /// What was dropped so far, and the round trip.
     pub fn stats(&self) -> UplinkStats {
         self.stats
-    }
-
-    /// The round trip to the publisher, when known: repeated NACKs wait that long.
-    pub fn set_rtt(&mut self, rtt: Duration) {
-        self.rtt = rtt;
     }
 
     /// Our NTP time at `now`.
@@ -169,7 +161,11 @@ impl UplinkSession {
             None => sample,
         };
         self.stats.round_trip = Some(smoothed);
-        self.rtt = smoothed;
+    }
+
+    /// The round trip NACKs are spaced by: measured (RFC 3611 RRTR / DLRR), or the default.
+    fn rtt(&self) -> Duration {
+        self.stats.round_trip.unwrap_or(DEFAULT_RTT)
     }
 
     /// Reads a decrypted RTP packet; the packet to forward, if it is one.
@@ -315,7 +311,7 @@ impl UplinkSession {
             write_rrtr(out, self.sender_ssrc, self.ntp(now));
         }
         let mut feedback = report_due;
-        let rtt = self.rtt;
+        let rtt = self.rtt();
         if due(self.next_nack) {
             let mut next = None::<Instant>;
             for stream in self.streams.iter_mut() {
