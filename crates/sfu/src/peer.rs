@@ -173,6 +173,16 @@ impl Peer {
         self.link.as_deref_mut().filter(|_| alive).map(|l| (l, &mut self.rtc))
     }
 
+    /// After the room wrote packets to this subscriber: with its own link, the datagrams go
+    /// to `out` now, while the link is still in the cache; whether the peer still needs a
+    /// full [`Peer::drain`] (always, on str0m's session).
+    pub(crate) fn hand_over_sent(&mut self, out: &mut VecDeque<Output>) -> bool {
+        match self.link() {
+            Some((link, _)) => link.hand_over_sent(|t| out.push_back(Output::Transmit(t))),
+            None => true,
+        }
+    }
+
     /// Runs `f` on the own transport behind the same panic fence as str0m.
     fn with_link<R>(&mut self, f: impl FnOnce(&mut Link) -> R) -> Option<R> {
         let link = self.link.as_deref_mut().filter(|_| self.alive)?;

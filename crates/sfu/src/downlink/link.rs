@@ -204,6 +204,18 @@ impl Link {
         self.transport.send_rtp(now, index, &header, payload, patch)
     }
 
+    /// Hands the datagrams of the sends just made to `transmit`; whether the link still
+    /// needs a full [`Link::drain`] (see [`Transport::sent_only`]).
+    pub(crate) fn hand_over_sent(&mut self, mut transmit: impl FnMut(Transmit)) -> bool {
+        if !self.transport.sent_only() {
+            return true;
+        }
+        while let Some(t) = self.transport.poll_transmit() {
+            transmit(t);
+        }
+        false
+    }
+
     /// Feeds a datagram routed to this connection.
     pub(crate) fn handle_receive(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
         self.transport.handle_receive(now, d)

@@ -230,7 +230,7 @@ impl Room {
         fanned.first_heard = p.kind == TrackKind::Audio && !std::mem::replace(&mut track.heard, true);
         let track = &*track;
         let video = p.kind == TrackKind::Video;
-        let (dirty, dirty_set) = (&mut self.dirty, &mut self.dirty_set);
+        let (dirty, dirty_set, out) = (&mut self.dirty, &mut self.dirty_set, &mut self.out);
         let mut last_keyframe: Option<Option<Vec<&CachedPacket>>> = None;
         for (q, sub) in self.participants.iter_mut().filter(|(q, _)| **q != p.publisher) {
             let Some(down) = sub.down.get_mut(&p.track) else { continue };
@@ -292,7 +292,7 @@ impl Room {
             };
             let peer = PeerId { participant: *q, role: PeerRole::Subscriber };
             fanned.forwarded += u64::from(sent);
-            if sent && dirty_set.insert(peer) {
+            if sent && sub.subscriber.hand_over_sent(out) && dirty_set.insert(peer) {
                 dirty.push_back(peer);
             }
         }
