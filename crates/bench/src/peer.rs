@@ -93,14 +93,18 @@ impl Source {
     /// than `MAX_LAG` behind. A kind it does not send has a clock nobody advances: counting
     /// it made every audio-only publisher look late ~8 times a second (the ~48,000 "lag
     /// events" a minute of the soaks up to bench/RESULTS.md's sixteenth pass).
+    ///
+    /// A clock skips by whole intervals, to its last tick at or before `now`: its phase stays.
+    /// Setting it to `now` put every source that lagged in one stall (a hypervisor's steal,
+    /// anything that stops the generator's thread) on the same phase for the rest of the run,
+    /// so the server saw a hundred publishers' packets in bursts from then on — the latency
+    /// step of the twenty-fifth pass's hour, which was the generator's, not the server's.
     fn skip_lag(&mut self, now: Instant) {
-        if self.audio.is_some() && now > self.next_audio + MAX_LAG {
+        if self.audio.is_some() && skip_whole_intervals(&mut self.next_audio, AUDIO_INTERVAL, now) {
             self.lagged += 1;
-            self.next_audio = now;
         }
-        if self.video.is_some() && now > self.next_video + MAX_LAG {
+        if self.video.is_some() && skip_whole_intervals(&mut self.next_video, VIDEO_INTERVAL, now) {
             self.lagged += 1;
-            self.next_video = now;
         }
     }
 
@@ -505,9 +509,54 @@ fn event(
     }
 }
 
+/// Moves a clock more than `MAX_LAG` behind `now` forward by whole `interval`s, to its last
+/// tick at or before `now`; whether it was that far behind.
+fn skip_whole_intervals(next: &mut Instant, interval: Duration, now: Instant) -> bool {
+    if now <= *next + MAX_LAG {
+        return false;
+    }
+    let ticks = (now - *next).as_nanos() / interval.as_nanos().max(1);
+    *next += interval * u32::try_from(ticks).unwrap_or(u32::MAX);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stall_skips_whole_intervals_and_keeps_each_sources_phase() {
+        let start = Instant::now();
+        let mut a = Source::new(1, Profile::default(), start);
+        let mut b = Source::new(2, Profile::default(), start);
+        for s in [&mut a, &mut b] {
+            s.audio = Some(Mid::from("0"));
+            s.video = Some(Mid::from("1"));
+        }
+        (a.next_audio, a.next_video) = (start + Duration::from_millis(3), start + Duration::from_millis(5));
+        (b.next_audio, b.next_video) = (start + Duration::from_millis(13), start + Duration::from_millis(21));
+        // Both stopped for 370 ms (the generator's thread did not run).
+        let now = start + Duration::from_millis(370);
+        a.skip_lag(now);
+        b.skip_lag(now);
+        assert_eq!((a.lagged, b.lagged), (2, 2), "both clocks of both sources were behind");
+        let phase = |next: Instant, interval: Duration| (next - start).as_nanos() % interval.as_nanos();
+        for (s, audio0, video0) in [(&a, 3u64, 5u64), (&b, 13, 21)] {
+            assert!(s.next_audio <= now && now - s.next_audio < AUDIO_INTERVAL, "the last audio tick by now");
+            assert!(s.next_video <= now && now - s.next_video < VIDEO_INTERVAL, "the last video tick by now");
+            assert_eq!(phase(s.next_audio, AUDIO_INTERVAL), u128::from(audio0) * 1_000_000, "audio phase kept");
+            assert_eq!(phase(s.next_video, VIDEO_INTERVAL), u128::from(video0) * 1_000_000, "video phase kept");
+        }
+        assert_ne!(a.next_video, b.next_video, "not lined up on one instant");
+        // One tick is due now, not the 370 ms missed.
+        let (audio_n, frame) = (a.audio_n, a.frame);
+        a.due(now, Some(Pt::from(111)), Some(Pt::from(96)), || 0);
+        assert_eq!(
+            (a.audio_n.wrapping_sub(audio_n), a.frame.wrapping_sub(frame)),
+            (1, 1),
+            "one Opus packet, one frame"
+        );
+    }
 
     #[test]
     fn only_the_clocks_of_what_a_source_sends_can_lag() {
